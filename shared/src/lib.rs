@@ -1,0 +1,51 @@
+//! # kv-shared: what every stage of the course has in common
+//!
+//! Each engine in this repository (stage 1 `hashlog` to stage 4 `lsm`) implements one
+//! contract, [`Engine`], reports the same [`Stats`], fails with the same [`Error`], and does all
+//! of its file I/O through the same small file layer ([`FileSystem`], used through [`Fs`]).
+//! That is what lets one conformance suite, one set of crash suites and one benchmark run
+//! against every stage and compare them fairly.
+//!
+//! | module | what it holds |
+//! |---|---|
+//! | [`engine`] | the [`Engine`] trait, its object-safe twin [`DynEngine`], [`KeyRange`] |
+//! | [`error`] | [`Error`] and the [`Result`] alias |
+//! | [`limits`] | the documented key and value size limits, checked by [`check_key_value`] |
+//! | [`options`] | [`Options`]: named settings (the `kv --set` names) plus the file layer to use |
+//! | [`stats`] | [`Stats`]: write, read and space amplification, reported the same way by all |
+//! | [`file_system`] | the [`FileSystem`] and [`File`] traits and the real implementation [`RealFs`] |
+//! | [`fs`] | [`Fs`]: the handle engines use, which counts every byte written and read |
+//! | [`store_dir`] | opening a store directory: the exclusive lock and the engine marker file |
+//! | [`marker`] | the byte format of the marker file that names a directory's engine |
+//! | [`framing`] | CRC32 helpers, a bounds-checked [`ByteReader`], varints |
+//! | [`log_reader`] | reading an append-only record log, telling a torn tail from corruption |
+//! | [`dump`] | the annotated hex dump that `kv inspect` prints and snapshots pin |
+//! | [`workload`] | the db_bench-style workloads, deterministic from a seed |
+//! | [`conformance`] | the conformance suite that every engine runs in its own tests |
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+pub mod conformance;
+pub mod dump;
+pub mod engine;
+pub mod error;
+pub mod file_system;
+pub mod framing;
+pub mod fs;
+pub mod limits;
+pub mod log_reader;
+pub mod marker;
+pub mod options;
+pub mod stats;
+pub mod store_dir;
+pub mod workload;
+
+pub use engine::{DynEngine, Engine, KeyRange, ScanIter, open_dyn};
+pub use error::{Error, Result};
+pub use file_system::{File, FileLock, FileSystem, RealFs};
+pub use framing::{ByteReader, DecodeError};
+pub use fs::{FileRef, Fs, IoCounters};
+pub use limits::{MAX_KEY_LEN, MAX_VALUE_LEN, check_key, check_key_value};
+pub use options::{OptionDoc, Options};
+pub use stats::Stats;
+pub use store_dir::StoreDir;

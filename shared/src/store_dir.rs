@@ -1,0 +1,150 @@
+//! Opening a store directory: the exclusive lock and the marker check every engine shares.
+//!
+//! [`StoreDir::open`] creates the directory if needed, takes an exclusive lock on its `LOCK`
+//! file (so a second open, from this process or another, fails with
+//! [`Error::Locked`]), and checks or writes the [`crate::marker`] file `ENGINE`. A directory
+//! that holds files but no marker is refused: it is not a store, and an engine must not
+//! start writing into someone else's files.
+
+use std::path::{Path, PathBuf};
+
+use crate::file_system::FileLock;
+use crate::fs::Fs;
+use crate::marker;
+use crate::{Error, Result};
+
+/// Name of the lock file in every store directory.
+pub const LOCK_FILE: &str = "LOCK";
+/// Name of the marker file in every store directory.
+pub const MARKER_FILE: &str = "ENGINE";
+
+/// An open, locked store directory. Dropping it releases the lock.
+#[derive(Debug)]
+pub struct StoreDir {
+    path: PathBuf,
+    created: bool,
+    _lock: Box<dyn FileLock>,
+}
+
+impl StoreDir {
+    /// Opens `dir` for `engine` at `format_version`, creating the store if the directory is
+    /// missing or empty.
+    ///
+    /// # Errors
+    /// [`Error::Locked`] when the lock is held; [`Error::WrongEngine`] or
+    /// [`Error::FormatVersion`] when the marker names another engine or version;
+    /// [`Error::Corruption`] for a damaged marker; [`Error::InvalidArgument`] for a non-empty
+    /// directory without a marker; [`Error::Io`].
+    pub fn open(fs: &Fs, dir: &Path, engine: &str, format_version: u32) -> Result<StoreDir> {
+        fs.create_dir_all(dir)?;
+        let lock = fs.lock(&dir.join(LOCK_FILE))?;
+        let marker_path = dir.join(MARKER_FILE);
+        let created = match fs.open_if_exists(&marker_path)? {
+            Some(file) => {
+                let len = file.len()?;
+                if len > 64 {
+                    return Err(Error::corruption(&marker_path, 0, "marker file too long"));
+                }
+                let bytes = file.read_vec_at(0, len as usize)?;
+                let found =
+                    marker::decode(&bytes).map_err(|e| e.into_corruption(&marker_path, 0))?;
+                if found.engine != engine {
+                    return Err(Error::WrongEngine {
+                        dir: dir.to_path_buf(),
+                        found: found.engine,
+                        expected: engine.to_string(),
+                    });
+                }
+                if found.format_version != format_version {
+                    return Err(Error::FormatVersion {
+                        file: marker_path,
+                        found: found.format_version,
+                        supported: format_version,
+                    });
+                }
+                false
+            }
+            None => {
+                let foreign: Vec<String> = fs
+                    .list(dir)?
+                    .into_iter()
+                    .filter(|name| name != LOCK_FILE && !name.ends_with(".tmp"))
+                    .collect();
+                if !foreign.is_empty() {
+                    return Err(Error::InvalidArgument(format!(
+                        "{} holds files ({}) but no {MARKER_FILE} marker: not a store, refusing to write into it",
+                        dir.display(),
+                        foreign.join(", ")
+                    )));
+                }
+                fs.write_atomic(&marker_path, &marker::encode(engine, format_version))?;
+                true
+            }
+        };
+        Ok(StoreDir {
+            path: dir.to_path_buf(),
+            created,
+            _lock: lock,
+        })
+    }
+
+    /// The directory.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// A path inside the directory.
+    pub fn join(&self, name: &str) -> PathBuf {
+        self.path.join(name)
+    }
+
+    /// True when this open created the store.
+    pub fn is_new(&self) -> bool {
+        self.created
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lock_marker_and_foreign_directories() {
+        let tmp = tempfile::tempdir().unwrap();
+        let fs = Fs::default();
+        let dir = tmp.path().join("store");
+        let first = StoreDir::open(&fs, &dir, "hashlog", 1).unwrap();
+        assert!(first.is_new());
+        assert!(matches!(
+            StoreDir::open(&fs, &dir, "hashlog", 1),
+            Err(Error::Locked { .. })
+        ));
+        drop(first);
+        assert!(!StoreDir::open(&fs, &dir, "hashlog", 1).unwrap().is_new());
+        assert!(matches!(
+            StoreDir::open(&fs, &dir, "bitcask", 1),
+            Err(Error::WrongEngine { .. })
+        ));
+        assert!(matches!(
+            StoreDir::open(&fs, &dir, "hashlog", 2),
+            Err(Error::FormatVersion {
+                found: 1,
+                supported: 2,
+                ..
+            })
+        ));
+        let foreign = tmp.path().join("foreign");
+        std::fs::create_dir(&foreign).unwrap();
+        std::fs::write(foreign.join("notes.txt"), b"mine").unwrap();
+        assert!(matches!(
+            StoreDir::open(&fs, &foreign, "hashlog", 1),
+            Err(Error::InvalidArgument(_))
+        ));
+        assert_eq!(std::fs::read(foreign.join("notes.txt")).unwrap(), b"mine");
+        std::fs::write(dir.join(MARKER_FILE), b"KVMARKER garbage").unwrap();
+        assert!(matches!(
+            StoreDir::open(&fs, &dir, "hashlog", 1),
+            Err(Error::Corruption { .. })
+        ));
+    }
+}
