@@ -1,18 +1,21 @@
 //! The annotated dump of a data file, as `kv inspect data.log` prints it.
 //!
 //! Every field on its own line: offset, bytes, meaning. Checksums are recomputed and shown
-//! as `ok` or `BAD`. A record whose checksum is bad is still shown field by field (its
-//! lengths may be the damaged part, so what follows it may be misread); bytes at the end
-//! that cannot be a whole record are shown as one field and named. The dump is for reading,
-//! not for recovery: it never stops at damage that [`crate::recovery`] would refuse.
+//! as `ok` or `BAD`. A record with a bad checksum is still shown field by field (if its
+//! lengths are the damaged part, what follows it is misread, which is itself instructive);
+//! bytes at the end that cannot be a whole record are shown as one field.
+//!
+//! The last lines say what `open` would do with the file, found by the same rule as
+//! [`kv_shared::log_reader::read_log`]: replay it whole, cut a torn tail, or refuse it.
 
 use std::collections::HashSet;
+use std::path::Path;
 
 use kv_shared::dump::{Dump, quoted};
 use kv_shared::framing::{ByteReader, DecodeError, crc32};
 
-use crate::data_file::{FILE_HEADER_LEN, MAGIC, VERSION};
-use crate::record::{RECORD_HEADER_LEN, TOMBSTONE, record_len};
+use crate::data_file::{DATA_FILE, FILE_HEADER_LEN, MAGIC, check_header};
+use crate::record::{RECORD_HEADER_LEN, Record, TOMBSTONE, record_len};
 
 /// Bytes of a key or value shown in a dump line.
 const SHOWN: usize = 40;
@@ -24,9 +27,10 @@ pub fn dump(bytes: &[u8]) -> Option<String> {
         return None;
     }
     let mut d = Dump::new(format!("hashlog data file, {} bytes", bytes.len()));
-    d.section("file header");
-    d.field(MAGIC, format!("magic {}", quoted(MAGIC, 8)));
-    if !dump_header_rest(&mut d, bytes) {
+    let header = &bytes[..bytes.len().min(FILE_HEADER_LEN as usize)];
+    dump_header(&mut d, header);
+    if let Err(e) = check_header(Path::new(DATA_FILE), header) {
+        d.note(format!("open refuses this file: {e}"));
         return Some(d.finish());
     }
 
@@ -36,52 +40,48 @@ pub fn dump(bytes: &[u8]) -> Option<String> {
         let rest = &bytes[pos..];
         match whole_record_len(rest) {
             Ok(len) => {
-                d.section(format!("record {} at offset {pos}", summary.records));
-                // `whole_record_len` checked that all of the record is there, so this cannot
-                // fail; if it somehow did, the dump would just end the record early.
+                // All `len` bytes are there, so this cannot fail; if it somehow did, the
+                // dump would only end that record early.
                 let _ = dump_record(&mut d, &rest[..len], &mut summary);
                 pos += len;
             }
-            Err(detail) => return Some(tail(d, rest, detail, &summary)),
+            Err(detail) => {
+                d.section(format!(
+                    "offset {pos}: {} bytes that are not a whole record",
+                    rest.len()
+                ));
+                d.field(rest, detail);
+                break;
+            }
         }
     }
     d.note(summary.line());
-    d.note("the file ends exactly after the last record");
+    d.note(open_verdict(bytes));
     Some(d.finish())
 }
 
-/// Dumps the version and checksum after the magic; false when the header is cut short.
-fn dump_header_rest(d: &mut Dump, bytes: &[u8]) -> bool {
-    let mut r = ByteReader::new(&bytes[MAGIC.len()..]);
+/// Dumps the (possibly short) header field by field.
+fn dump_header(d: &mut Dump, header: &[u8]) {
+    d.section("file header");
+    let mut r = ByteReader::new(header);
+    let Ok(magic) = r.bytes(MAGIC.len(), "magic") else {
+        return;
+    };
+    d.field(magic, format!("magic {}", quoted(magic, 8)));
     let Ok(version) = r.u32("version") else {
-        d.field(
-            &bytes[MAGIC.len()..],
-            "format version, cut short: the header is damaged",
-        );
-        return false;
+        d.field(&header[8..], "format version, cut short");
+        return;
     };
-    let version_note = if version == VERSION {
-        ""
-    } else {
-        " (this build reads only version 1)"
-    };
-    d.field(
-        &version.to_le_bytes(),
-        format!("format version {version}{version_note}"),
-    );
+    d.field(&version.to_le_bytes(), format!("format version {version}"));
     let Ok(stored) = r.u32("crc") else {
-        d.field(
-            &bytes[12..],
-            "header checksum, cut short: the header is damaged",
-        );
-        return false;
+        d.field(&header[12..], "header checksum, cut short");
+        return;
     };
-    let actual = crc32(&bytes[..12]);
+    let verdict = crc_verdict(stored, crc32(&header[..12]));
     d.field(
         &stored.to_le_bytes(),
-        format!("header crc32 {stored:#010x} {}", verdict(stored, actual)),
+        format!("header crc32 {stored:#010x} {verdict}"),
     );
-    true
 }
 
 /// What the dump has seen, for its closing line.
@@ -96,21 +96,14 @@ struct Summary {
 
 impl Summary {
     fn line(&self) -> String {
-        let mut line = format!(
-            "{} records ({} puts, {} deletes), {} live keys",
+        format!(
+            "records: {} (puts {}, deletes {}, bad checksums {}); live keys: {}",
             self.records,
             self.puts,
             self.deletes,
+            self.bad,
             self.live.len()
-        );
-        if self.bad > 0 {
-            line.push_str(&format!(
-                "; {} with a BAD checksum (open refuses them if a valid record follows, \
-                 else drops them as a torn tail)",
-                self.bad
-            ));
-        }
-        line
+        )
     }
 }
 
@@ -129,31 +122,51 @@ fn whole_record_len(rest: &[u8]) -> Result<usize, String> {
     Ok(len)
 }
 
+/// The length of the record at the start of `rest`, if it is whole and valid.
+fn valid_record_len(rest: &[u8]) -> Result<usize, String> {
+    let len = whole_record_len(rest)?;
+    Record::decode(&rest[..len]).map_err(|e| e.detail)?;
+    Ok(len)
+}
+
 /// Dumps one record, `bytes` being exactly as long as its lengths say.
 fn dump_record(d: &mut Dump, bytes: &[u8], summary: &mut Summary) -> Result<(), DecodeError> {
     let mut r = ByteReader::new(bytes);
     let stored = r.u32("crc")?;
+    let key_len = r.u16("key length")?;
+    let value_len = r.u32("value length")?;
+    let key = r.bytes(usize::from(key_len), "key")?;
+    let is_delete = value_len == TOMBSTONE;
+    let kind = if is_delete { "delete" } else { "put" };
+    d.section(format!(
+        "record {} at offset {}: {kind}",
+        summary.records,
+        d.pos()
+    ));
+
     let actual = crc32(&bytes[4..]);
     d.field(
         &stored.to_le_bytes(),
-        format!("crc32 {stored:#010x} {}", verdict(stored, actual)),
+        format!("crc32 {stored:#010x} {}", crc_verdict(stored, actual)),
     );
-    let key_len = r.u16("key length")?;
     d.field(&key_len.to_le_bytes(), format!("key length {key_len}"));
-    let value_len = r.u32("value length")?;
-    let is_delete = value_len == TOMBSTONE;
-    let meaning = if is_delete {
-        "value length: tombstone, this record deletes its key".to_string()
+    if is_delete {
+        d.field(
+            &value_len.to_le_bytes(),
+            "value length: tombstone, no value follows",
+        );
     } else {
-        format!("value length {value_len}")
-    };
-    d.field(&value_len.to_le_bytes(), meaning);
-    let key = r.bytes(usize::from(key_len), "key")?;
+        d.field(
+            &value_len.to_le_bytes(),
+            format!("value length {value_len}"),
+        );
+    }
     d.field(key, format!("key {}", quoted(key, SHOWN)));
     if !is_delete {
         let value = r.bytes(value_len as usize, "value")?;
         d.field(value, format!("value {}", quoted(value, SHOWN)));
     }
+
     summary.records += 1;
     if stored != actual {
         summary.bad += 1;
@@ -167,24 +180,37 @@ fn dump_record(d: &mut Dump, bytes: &[u8], summary: &mut Summary) -> Result<(), 
     Ok(())
 }
 
-/// Ends the dump with the bytes that are not a whole record.
-fn tail(mut d: Dump, rest: &[u8], detail: String, summary: &Summary) -> String {
-    d.section(format!(
-        "{} bytes at offset {} that are not a record",
-        rest.len(),
-        d.pos()
-    ));
-    d.field(rest, &detail);
-    d.note(summary.line());
-    d.note(format!(
-        "open cuts these {} bytes off as a torn tail (or, if a valid record follows them, \
-         refuses the file as corrupt)",
-        rest.len()
-    ));
-    d.finish()
+/// What `open` would do with the records of `bytes` (whose header is valid): the rule of
+/// `read_log`, applied to the bytes in memory.
+fn open_verdict(bytes: &[u8]) -> String {
+    let mut pos = FILE_HEADER_LEN as usize;
+    let mut replayed = 0;
+    while pos < bytes.len() {
+        match valid_record_len(&bytes[pos..]) {
+            Ok(len) => {
+                replayed += 1;
+                pos += len;
+            }
+            Err(detail) => {
+                let later = (pos + 1..bytes.len()).find(|&p| valid_record_len(&bytes[p..]).is_ok());
+                return match later {
+                    Some(later) => format!(
+                        "open refuses this file: corruption at offset {pos}, {detail} \
+                         (a valid record follows at offset {later})"
+                    ),
+                    None => format!(
+                        "open replays {replayed} records, then cuts the last {} bytes \
+                         (from offset {pos}) off as a torn tail: {detail}",
+                        bytes.len() - pos
+                    ),
+                };
+            }
+        }
+    }
+    format!("open replays all {replayed} records: the file ends cleanly")
 }
 
-fn verdict(stored: u32, actual: u32) -> String {
+fn crc_verdict(stored: u32, actual: u32) -> String {
     if stored == actual {
         "ok".to_string()
     } else {

@@ -1,0 +1,132 @@
+//! A small deterministic log, written through the engine, with the offset where each
+//! record ends, and the model state after any prefix of it.
+
+#![allow(dead_code)] // each test file uses a different part
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use hashlog::HashLog;
+use hashlog::data_file::{DATA_FILE, FILE_HEADER_LEN};
+use kv_shared::{Engine, Options};
+
+/// One operation: a put (`Some(value)`) or a delete (`None`).
+pub type Op = (&'static [u8], Option<&'static [u8]>);
+
+/// Puts, overwrites, deletes of live keys (so every op writes one record), an empty value,
+/// a binary key, and a key that comes back after its delete.
+pub const OPS: &[Op] = &[
+    (b"apple", Some(b"red")),
+    (b"banana", Some(b"yellow")),
+    (b"cherry", Some(b"dark red")),
+    (b"apple", Some(b"green")),
+    (b"banana", None),
+    (b"empty", Some(b"")),
+    (b"\x00bin\xff", Some(b"\x01\x02")),
+    (b"cherry", None),
+    (b"banana", Some(b"back again")),
+    (b"date", Some(b"d")),
+];
+
+/// Every key the ops touch, plus one they never do.
+pub fn keys() -> Vec<&'static [u8]> {
+    let mut keys: Vec<&[u8]> = OPS.iter().map(|(k, _)| *k).collect();
+    keys.push(b"never written");
+    keys.sort();
+    keys.dedup();
+    keys
+}
+
+/// A log written by the engine.
+pub struct Log {
+    /// The data file's bytes.
+    pub bytes: Vec<u8>,
+    /// `starts[i]..ends[i]` are the bytes of the record of `OPS[i]`.
+    pub starts: Vec<u64>,
+    /// See `starts`.
+    pub ends: Vec<u64>,
+}
+
+impl Log {
+    /// Writes `ops` through a fresh engine and reads the file back.
+    pub fn write(ops: &[Op]) -> Log {
+        let tmp = tempfile::tempdir().unwrap();
+        let engine = HashLog::open(tmp.path(), &Options::new()).unwrap();
+        let path = tmp.path().join(DATA_FILE);
+        let mut starts = Vec::new();
+        let mut ends = Vec::new();
+        for (key, value) in ops {
+            starts.push(std::fs::metadata(&path).unwrap().len());
+            match value {
+                Some(value) => engine.put(key, value).unwrap(),
+                None => engine.delete(key).unwrap(),
+            }
+            ends.push(std::fs::metadata(&path).unwrap().len());
+        }
+        engine.close().unwrap();
+        assert_eq!(starts[0], FILE_HEADER_LEN);
+        let bytes = std::fs::read(&path).unwrap();
+        Log {
+            bytes,
+            starts,
+            ends,
+        }
+    }
+
+    /// The record (index into the ops) that holds byte `offset`, `None` in the header.
+    pub fn record_at(&self, offset: u64) -> Option<usize> {
+        (0..self.starts.len()).find(|&i| self.starts[i] <= offset && offset < self.ends[i])
+    }
+}
+
+/// The state after the first `n` ops.
+pub fn model(ops: &[Op], n: usize) -> BTreeMap<Vec<u8>, Vec<u8>> {
+    let mut model = BTreeMap::new();
+    for (key, value) in &ops[..n] {
+        match value {
+            Some(value) => model.insert(key.to_vec(), value.to_vec()),
+            None => model.remove(*key),
+        };
+    }
+    model
+}
+
+/// A store directory (in a new temporary directory) whose data file holds `data`.
+pub fn store_with(data: &[u8]) -> (tempfile::TempDir, PathBuf) {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("db");
+    std::fs::create_dir(&dir).unwrap();
+    std::fs::write(
+        dir.join(kv_shared::store_dir::MARKER_FILE),
+        kv_shared::marker::encode(HashLog::NAME, HashLog::FORMAT_VERSION),
+    )
+    .unwrap();
+    std::fs::write(dir.join(DATA_FILE), data).unwrap();
+    (tmp, dir)
+}
+
+/// Checks that `engine` holds exactly `model`, by `get` of every key and by a full scan.
+pub fn assert_holds(engine: &HashLog, model: &BTreeMap<Vec<u8>, Vec<u8>>, context: &str) {
+    for key in keys() {
+        assert_eq!(
+            engine.get(key).unwrap().as_ref(),
+            model.get(key),
+            "get {key:?} ({context})"
+        );
+    }
+    let scanned = kv_shared::conformance::scan_vec(engine, kv_shared::KeyRange::all());
+    let want: Vec<(Vec<u8>, Vec<u8>)> = model.clone().into_iter().collect();
+    assert_eq!(scanned, want, "scan ({context})");
+    let stats = engine.stats().unwrap();
+    assert_eq!(stats.live_keys, model.len() as u64, "live keys ({context})");
+    let live: usize = model.iter().map(|(k, v)| k.len() + v.len()).sum();
+    assert_eq!(
+        stats.live_data_bytes, live as u64,
+        "live data bytes ({context})"
+    );
+}
+
+/// The data file's path in a store directory.
+pub fn data_path(dir: &Path) -> PathBuf {
+    dir.join(DATA_FILE)
+}

@@ -1,0 +1,267 @@
+//! What stage 1 promises beyond the shared conformance suite: one read per `get`, scans that
+//! are snapshots, a file that only grows, and a failed append that is never acknowledged.
+
+mod common;
+
+use std::io;
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::SeqCst};
+
+use common::data_path;
+use hashlog::HashLog;
+use hashlog::record::Record;
+use kv_shared::{Engine, Error, File, FileLock, FileSystem, KeyRange, Options, RealFs};
+
+/// The real file system, with a count of positioned reads and switches that make appends
+/// write half their bytes and fail, and truncations fail.
+#[derive(Debug, Default)]
+struct Faults {
+    reads: AtomicU64,
+    fail_appends: AtomicBool,
+    fail_truncates: AtomicBool,
+}
+
+#[derive(Debug, Default)]
+struct FaultyFs(Arc<Faults>);
+
+#[derive(Debug)]
+struct FaultyFile {
+    inner: Arc<dyn File>,
+    faults: Arc<Faults>,
+}
+
+impl FaultyFs {
+    fn wrap(&self, inner: Arc<dyn File>) -> Arc<dyn File> {
+        Arc::new(FaultyFile {
+            inner,
+            faults: self.0.clone(),
+        })
+    }
+}
+
+impl FileSystem for FaultyFs {
+    fn create(&self, path: &Path) -> io::Result<Arc<dyn File>> {
+        RealFs.create(path).map(|f| self.wrap(f))
+    }
+    fn open(&self, path: &Path) -> io::Result<Arc<dyn File>> {
+        RealFs.open(path).map(|f| self.wrap(f))
+    }
+    fn rename(&self, from: &Path, to: &Path) -> io::Result<()> {
+        RealFs.rename(from, to)
+    }
+    fn remove(&self, path: &Path) -> io::Result<()> {
+        RealFs.remove(path)
+    }
+    fn list(&self, dir: &Path) -> io::Result<Vec<String>> {
+        RealFs.list(dir)
+    }
+    fn create_dir_all(&self, dir: &Path) -> io::Result<()> {
+        RealFs.create_dir_all(dir)
+    }
+    fn sync_dir(&self, dir: &Path) -> io::Result<()> {
+        RealFs.sync_dir(dir)
+    }
+    fn lock(&self, path: &Path) -> io::Result<Box<dyn FileLock>> {
+        RealFs.lock(path)
+    }
+}
+
+impl File for FaultyFile {
+    fn append(&self, buf: &[u8]) -> io::Result<()> {
+        if self.faults.fail_appends.load(SeqCst) {
+            self.inner.append(&buf[..buf.len() / 2])?;
+            return Err(io::Error::other("injected: disk full"));
+        }
+        self.inner.append(buf)
+    }
+    fn read_at(&self, buf: &mut [u8], offset: u64) -> io::Result<()> {
+        self.faults.reads.fetch_add(1, SeqCst);
+        self.inner.read_at(buf, offset)
+    }
+    fn len(&self) -> io::Result<u64> {
+        self.inner.len()
+    }
+    fn sync(&self) -> io::Result<()> {
+        self.inner.sync()
+    }
+    fn truncate(&self, len: u64) -> io::Result<()> {
+        if self.faults.fail_truncates.load(SeqCst) {
+            return Err(io::Error::other("injected: truncate failed"));
+        }
+        self.inner.truncate(len)
+    }
+}
+
+fn faulty() -> (Arc<Faults>, Options) {
+    let fs = FaultyFs::default();
+    let faults = fs.0.clone();
+    (faults, Options::new().with_file_system(Arc::new(fs)))
+}
+
+fn key(i: u32) -> Vec<u8> {
+    format!("key{i:05}").into_bytes()
+}
+
+#[test]
+fn a_get_is_one_positioned_read_and_a_miss_is_none() {
+    let (faults, options) = faulty();
+    let tmp = tempfile::tempdir().unwrap();
+    let engine = HashLog::open(tmp.path(), &options).unwrap();
+    for i in 0..200 {
+        engine
+            .put(&key(i), format!("value {i}").as_bytes())
+            .unwrap();
+    }
+    for i in (0..200).step_by(2) {
+        engine.delete(&key(i)).unwrap();
+    }
+    let before = faults.reads.load(SeqCst);
+    for i in 0..300 {
+        let want = (i % 2 == 1 && i < 200).then(|| format!("value {i}").into_bytes());
+        assert_eq!(engine.get(&key(i)).unwrap(), want, "key {i}");
+    }
+    // 100 live keys read, 200 deleted or never written: no read at all for those.
+    assert_eq!(faults.reads.load(SeqCst) - before, 100);
+    let stats = engine.stats().unwrap();
+    assert_eq!((stats.gets, stats.get_disk_reads), (300, 100));
+    engine.close().unwrap();
+}
+
+#[test]
+fn a_scan_shows_the_store_as_it_was_when_it_began() {
+    let tmp = tempfile::tempdir().unwrap();
+    let engine = HashLog::open(tmp.path(), &Options::new()).unwrap();
+    for k in ["a", "b", "c", "d", "e"] {
+        engine
+            .put(k.as_bytes(), format!("{k}1").as_bytes())
+            .unwrap();
+    }
+    let mut scan = engine.scan(KeyRange::all()).unwrap();
+    assert_eq!(
+        scan.next().unwrap().unwrap(),
+        (b"a".to_vec(), b"a1".to_vec())
+    );
+    engine.put(b"c", b"c2").unwrap();
+    engine.delete(b"d").unwrap();
+    engine.put(b"bb", b"new").unwrap();
+    let rest: Vec<(Vec<u8>, Vec<u8>)> = scan.map(Result::unwrap).collect();
+    let old = |k: &str| (k.as_bytes().to_vec(), format!("{k}1").into_bytes());
+    assert_eq!(rest, vec![old("b"), old("c"), old("d"), old("e")]);
+    let now: Vec<Vec<u8>> = engine
+        .scan(KeyRange::all())
+        .unwrap()
+        .map(|item| item.unwrap().1)
+        .collect();
+    assert_eq!(now, [&b"a1"[..], b"b1", b"new", b"c2", b"e1"]);
+    engine.close().unwrap();
+}
+
+#[test]
+fn deleting_a_missing_key_writes_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let engine = HashLog::open(tmp.path(), &Options::new()).unwrap();
+    engine.put(b"here", b"1").unwrap();
+    let len = std::fs::metadata(data_path(tmp.path())).unwrap().len();
+    let written = engine.stats().unwrap().disk_bytes_written;
+    engine.delete(b"never there").unwrap();
+    assert_eq!(std::fs::metadata(data_path(tmp.path())).unwrap().len(), len);
+    assert_eq!(engine.stats().unwrap().disk_bytes_written, written);
+    engine.delete(b"here").unwrap();
+    let tombstone = Record::delete(b"here").encoded_len() as u64;
+    assert_eq!(
+        std::fs::metadata(data_path(tmp.path())).unwrap().len(),
+        len + tombstone
+    );
+    engine.close().unwrap();
+}
+
+/// Stage 1's cost: every overwrite and delete leaves its old record in the file, forever.
+#[test]
+fn overwrites_and_deletes_grow_the_file_and_compact_does_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let engine = HashLog::open(tmp.path(), &Options::new()).unwrap();
+    let value = [7u8; 100];
+    for _ in 0..100 {
+        engine.put(b"counter", &value).unwrap();
+    }
+    engine.put(b"gone", &value).unwrap();
+    engine.delete(b"gone").unwrap();
+    let put = Record::put(b"counter", &value).encoded_len() as u64;
+    let dead = 99 * put
+        + Record::put(b"gone", &value).encoded_len() as u64
+        + Record::delete(b"gone").encoded_len() as u64;
+    let stats = engine.stats().unwrap();
+    assert_eq!(stats.extra["dead_bytes"], dead);
+    assert_eq!(stats.live_data_bytes, 7 + 100);
+    let file_len = std::fs::metadata(data_path(tmp.path())).unwrap().len();
+    assert_eq!(file_len, hashlog::data_file::FILE_HEADER_LEN + put + dead);
+
+    engine.compact().unwrap();
+    assert_eq!(
+        std::fs::metadata(data_path(tmp.path())).unwrap().len(),
+        file_len
+    );
+    engine.close().unwrap();
+    let engine = HashLog::open(tmp.path(), &Options::new()).unwrap();
+    assert_eq!(engine.stats().unwrap().extra["dead_bytes"], dead);
+    engine.close().unwrap();
+}
+
+/// An append that fails after writing part of its record is reported, its bytes are cut
+/// back off, and the store goes on as if it had never been tried.
+#[test]
+fn a_failed_append_is_undone() {
+    let (faults, options) = faulty();
+    let tmp = tempfile::tempdir().unwrap();
+    let engine = HashLog::open(tmp.path(), &options).unwrap();
+    engine.put(b"a", b"1").unwrap();
+    faults.fail_appends.store(true, SeqCst);
+    assert!(matches!(engine.put(b"b", b"2"), Err(Error::Io { .. })));
+    assert!(matches!(engine.delete(b"a"), Err(Error::Io { .. })));
+    faults.fail_appends.store(false, SeqCst);
+    assert_eq!(engine.get(b"a").unwrap().as_deref(), Some(&b"1"[..]));
+    assert_eq!(engine.get(b"b").unwrap(), None);
+    engine.put(b"c", b"3").unwrap();
+    assert_eq!(engine.get(b"c").unwrap().as_deref(), Some(&b"3"[..]));
+    engine.close().unwrap();
+
+    let engine = HashLog::open(tmp.path(), &options).unwrap();
+    assert_eq!(engine.stats().unwrap().extra["torn_tail_bytes"], 0);
+    let all = kv_shared::conformance::scan_vec(&engine, KeyRange::all());
+    assert_eq!(
+        all,
+        vec![
+            (b"a".to_vec(), b"1".to_vec()),
+            (b"c".to_vec(), b"3".to_vec())
+        ]
+    );
+    engine.close().unwrap();
+}
+
+/// When the partial record cannot be cut off either, the engine refuses further writes
+/// (reads go on), and the next open cuts the partial record off as a torn tail.
+#[test]
+fn a_failed_append_that_cannot_be_undone_stops_writes_until_reopen() {
+    let (faults, options) = faulty();
+    let tmp = tempfile::tempdir().unwrap();
+    let engine = HashLog::open(tmp.path(), &options).unwrap();
+    engine.put(b"a", b"1").unwrap();
+    faults.fail_appends.store(true, SeqCst);
+    faults.fail_truncates.store(true, SeqCst);
+    assert!(engine.put(b"b", b"22").is_err());
+    faults.fail_appends.store(false, SeqCst);
+    faults.fail_truncates.store(false, SeqCst);
+    assert!(matches!(engine.put(b"c", b"3"), Err(Error::Io { .. })));
+    assert_eq!(engine.get(b"a").unwrap().as_deref(), Some(&b"1"[..]));
+    drop(engine);
+
+    let engine = HashLog::open(tmp.path(), &options).unwrap();
+    let half = Record::put(b"b", b"22").encoded_len() as u64 / 2;
+    assert_eq!(engine.stats().unwrap().extra["torn_tail_bytes"], half);
+    let all = kv_shared::conformance::scan_vec(&engine, KeyRange::all());
+    assert_eq!(all, vec![(b"a".to_vec(), b"1".to_vec())]);
+    engine.put(b"c", b"3").unwrap();
+    assert_eq!(engine.get(b"c").unwrap().as_deref(), Some(&b"3"[..]));
+    engine.close().unwrap();
+}
