@@ -41,6 +41,7 @@ use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Mutex, RwLock};
 
+use kv_shared::dump::quoted;
 use kv_shared::{
     Engine, Error, FileRef, Fs, KeyRange, OptionDoc, Options, Result, ScanIter, Stats, StoreDir,
     check_key, check_key_value,
@@ -50,6 +51,9 @@ use crate::data_file::{self, FILE_HEADER_LEN};
 use crate::index::{Index, Location};
 use crate::record::Record;
 use crate::recovery::recover;
+
+/// A lock is poisoned only if a thread panicked while holding it, which no input can cause.
+const POISONED: &str = "a thread panicked while holding a hashlog lock";
 
 /// Stage 1: one append-only log file with an in-memory hash index. See the
 /// [module documentation](self) and the [crate documentation](crate).
@@ -94,20 +98,7 @@ impl HashLog {
     /// Appends `record` and updates the index, holding the writer's lock for both. A delete
     /// of a key that is not live appends nothing.
     fn append(&self, record: Record<'_>) -> Result<()> {
-        let mut writer = self.writer.lock().expect("writer lock poisoned");
-        // Only a writer changes the index, and we hold the writer's lock: this check stays
-        // true until we are done.
-        if record.value.is_none()
-            && self
-                .index
-                .read()
-                .expect("index lock poisoned")
-                .get(record.key)
-                .is_none()
-        {
-            return Ok(());
-        }
-        let bytes = record.encode();
+        let mut writer = self.writer.lock().expect(POISONED);
         if writer.stuck {
             return Err(Error::io(
                 self.file.path(),
@@ -116,26 +107,27 @@ impl HashLog {
                 ),
             ));
         }
+        // Only the writer changes the index, and we are the writer: a key found absent here
+        // stays absent until we are done.
+        let is_delete = record.value.is_none();
+        if is_delete && self.index.read().expect(POISONED).get(record.key).is_none() {
+            return Ok(());
+        }
+        let bytes = record.encode();
         let offset = writer.end;
         if let Err(err) = self.file.append(&bytes) {
-            // Undo whatever part of the record reached the file, so the next record starts
-            // where the index thinks it does.
+            // Cut off whatever part of the record reached the file, so that the next record
+            // starts where the index will say it does.
             writer.stuck = self.file.truncate(offset).is_err();
             return Err(err);
         }
         writer.end = offset + bytes.len() as u64;
-        let mut index = self.index.write().expect("index lock poisoned");
-        match record.value {
-            Some(_) => {
-                let location = Location {
-                    offset,
-                    len: bytes.len() as u32,
-                };
-                index.insert(record.key, location);
-            }
-            None => {
-                index.remove(record.key);
-            }
+        let mut index = self.index.write().expect(POISONED);
+        if is_delete {
+            index.remove(record.key);
+        } else {
+            let len = bytes.len() as u32;
+            index.insert(record.key, Location { offset, len });
         }
         Ok(())
     }
@@ -151,13 +143,13 @@ impl HashLog {
             Some(value) if record.key == key => Ok(value.to_vec()),
             _ => Err(corrupt(format!(
                 "the index points here for key {}, but the record is {} of key {}",
-                kv_shared::dump::quoted(key, 32),
+                quoted(key, 32),
                 if record.value.is_some() {
                     "a put"
                 } else {
                     "a delete"
                 },
-                kv_shared::dump::quoted(record.key, 32),
+                quoted(record.key, 32),
             ))),
         }
     }
@@ -201,7 +193,7 @@ impl Engine for HashLog {
 
     fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
         self.gets.fetch_add(1, Relaxed);
-        let Some(location) = self.index.read().expect("index lock poisoned").get(key) else {
+        let Some(location) = self.index.read().expect(POISONED).get(key) else {
             return Ok(None);
         };
         self.get_disk_reads.fetch_add(1, Relaxed);
@@ -216,11 +208,7 @@ impl Engine for HashLog {
     }
 
     fn scan(&self, range: KeyRange) -> Result<ScanIter<'_>> {
-        let entries = self
-            .index
-            .read()
-            .expect("index lock poisoned")
-            .sorted_range(&range);
+        let entries = self.index.read().expect(POISONED).sorted_range(&range);
         let mut failed = false;
         Ok(Box::new(entries.into_iter().map_while(
             move |(key, location)| {
@@ -246,8 +234,8 @@ impl Engine for HashLog {
     fn stats(&self) -> Result<Stats> {
         // Both locks, in the writers' order, so the file's end and the index agree.
         let (end, live_keys, live_data_bytes, live_record_bytes) = {
-            let writer = self.writer.lock().expect("writer lock poisoned");
-            let index = self.index.read().expect("index lock poisoned");
+            let writer = self.writer.lock().expect(POISONED);
+            let index = self.index.read().expect(POISONED);
             (
                 writer.end,
                 index.live_keys(),

@@ -4,7 +4,7 @@
 //! the whole file:
 //!
 //! * **Writes append.** Every `put` and `delete` appends one checksummed
-//!   [record](record) to a single data file, `data.log`. Nothing written is ever changed,
+//!   [record] to a single data file, `data.log`. Nothing written is ever changed,
 //!   so a crash can only ever damage the end of the file.
 //! * **An index in memory says where each key is.** A hash map from each live key to the
 //!   offset and length of its latest record ([`index`]), so a `get` is one positioned read.
@@ -24,7 +24,7 @@
 //! | [`index`] | the in-memory hash index and its running totals |
 //! | [`recovery`] | rebuilding the index on open, cutting a torn tail |
 //! | [`hashlog`] | [`HashLog`], the [`kv_shared::Engine`] |
-//! | [`inspect`] | the annotated dump `kv inspect` prints |
+//! | [`mod@inspect`] | the annotated dump `kv inspect` prints ([`inspect()`]) |
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 

@@ -2,6 +2,8 @@
 
 mod common;
 
+use std::sync::OnceLock;
+
 use common::{Log, Op};
 use hashlog::data_file::{MAGIC, encode_header};
 use proptest::prelude::*;
@@ -72,8 +74,8 @@ proptest! {
         flips in prop::collection::vec((any::<prop::sample::Index>(), 1u8..), 1..4),
         cut in any::<prop::sample::Index>(),
     ) {
-        let log = Log::write(common::OPS);
-        let mut bytes = log.bytes.clone();
+        static LOG: OnceLock<Log> = OnceLock::new();
+        let mut bytes = LOG.get_or_init(|| Log::write(common::OPS)).bytes.clone();
         for (at, mask) in flips {
             let i = at.index(bytes.len());
             if i >= 8 {
