@@ -1,0 +1,133 @@
+//! A standalone SSTable, built from a list of pairs: what `kv sstable build|get|scan` runs.
+//!
+//! This is the seed notes' first exercise, an SSTable on its own: stream key-value pairs
+//! in, in any order, and get one sorted, indexed, immutable file out. The pairs are sorted
+//! in memory (a `BTreeMap`, so a key given twice keeps its last value), then written with
+//! the same [`crate::table_builder`] the engine uses, so the file has the engine's format
+//! (its WAL range is `0 ..= 0`) and `kv inspect` shows it.
+//!
+//! ## The text input of [`build_from_lines`]
+//!
+//! One pair per line, `key<delimiter>value`, split at the **first** delimiter (so a value
+//! may contain the delimiter; a key cannot). Lines end with `\n` or `\r\n`. Keys and
+//! values are bytes: the input need not be UTF-8.
+//!
+//! * An empty line is skipped.
+//! * A line without the delimiter, or with an empty key (`,value`), is an error naming the
+//!   line number (counting from 1): an empty key is legal in the engine, but in a text file
+//!   it is almost always a mistake, such as a stray delimiter.
+//! * A key or value over the limits of [`kv_shared::limits`] is an error naming the line.
+//!
+//! Nothing is written when the input has an error.
+
+use std::collections::BTreeMap;
+use std::io::BufRead;
+use std::path::Path;
+use std::sync::Arc;
+
+use kv_shared::{Error, Fs, KeyRange, Result, check_key_value};
+
+use crate::entry::Entry;
+use crate::store::DEFAULT_BLOCK_BYTES;
+use crate::table::{Search, Table};
+use crate::table_builder::write_table;
+
+fn write_sorted(pairs: BTreeMap<Vec<u8>, Vec<u8>>, output: &Path) -> Result<u64> {
+    let entries = pairs.into_iter().map(|(k, v)| Ok((k, Entry::Value(v))));
+    let summary = write_table(&Fs::default(), output, DEFAULT_BLOCK_BYTES, 0, 0, entries)?;
+    Ok(summary.entries)
+}
+
+/// Builds the table `output` from `key<delimiter>value` lines in any order (the rules
+/// are in the module documentation). Returns the number of entries written.
+///
+/// # Errors
+/// [`Error::InvalidArgument`] naming the line for a bad line, or for an empty delimiter;
+/// [`Error::Io`] when reading the input (path `<input>`) or writing `output` fails.
+pub fn build_from_lines(mut input: impl BufRead, delimiter: &str, output: &Path) -> Result<u64> {
+    let delimiter = delimiter.as_bytes();
+    if delimiter.is_empty() {
+        return Err(Error::InvalidArgument(
+            "the delimiter must not be empty".to_string(),
+        ));
+    }
+    let mut pairs = BTreeMap::new();
+    let mut line = Vec::new();
+    let mut number = 0u64;
+    loop {
+        line.clear();
+        let n = input
+            .read_until(b'\n', &mut line)
+            .map_err(|e| Error::io("<input>", e))?;
+        if n == 0 {
+            break;
+        }
+        number += 1;
+        let mut text = line.as_slice();
+        text = text.strip_suffix(b"\n").unwrap_or(text);
+        text = text.strip_suffix(b"\r").unwrap_or(text);
+        if text.is_empty() {
+            continue;
+        }
+        let bad = |what: String| Error::InvalidArgument(format!("line {number}: {what}"));
+        let Some(at) = text.windows(delimiter.len()).position(|w| w == delimiter) else {
+            return Err(bad(format!(
+                "no delimiter {:?} in the line",
+                String::from_utf8_lossy(delimiter)
+            )));
+        };
+        let (key, value) = (&text[..at], &text[at + delimiter.len()..]);
+        if key.is_empty() {
+            return Err(bad("empty key".to_string()));
+        }
+        check_key_value(key, value).map_err(|e| bad(e.to_string()))?;
+        pairs.insert(key.to_vec(), value.to_vec());
+    }
+    write_sorted(pairs, output)
+}
+
+/// Builds the table `output` from `pairs` in any order; a key given twice keeps its last
+/// value. Returns the number of entries written.
+///
+/// # Errors
+/// [`Error::KeyTooLarge`] or [`Error::ValueTooLarge`] (nothing written), [`Error::Io`].
+pub fn build_from_pairs(
+    pairs: impl IntoIterator<Item = (Vec<u8>, Vec<u8>)>,
+    output: &Path,
+) -> Result<u64> {
+    let mut sorted = BTreeMap::new();
+    for (key, value) in pairs {
+        check_key_value(&key, &value)?;
+        sorted.insert(key, value);
+    }
+    write_sorted(sorted, output)
+}
+
+/// The value of `key` in the table at `path`, or `None`. (A tombstone, found in a table an
+/// engine wrote, is `None` too.)
+///
+/// # Errors
+/// [`Error::Corruption`] for a damaged or foreign file, [`Error::FormatVersion`],
+/// [`Error::Io`].
+pub fn get(path: &Path, key: &[u8]) -> Result<Option<Vec<u8>>> {
+    let table = Table::open(&Fs::default(), path, 0)?;
+    let mut reads = 0;
+    Ok(table
+        .get(key, Search::Binary, &mut reads)?
+        .and_then(Entry::into_value))
+}
+
+/// Calls `each` with every key and value of the table at `path`, in key order (tombstones,
+/// which only engine-written tables hold, are skipped).
+///
+/// # Errors
+/// As [`get`], and any error `each` returns.
+pub fn scan(path: &Path, mut each: impl FnMut(&[u8], &[u8]) -> Result<()>) -> Result<()> {
+    let table = Arc::new(Table::open(&Fs::default(), path, 0)?);
+    for item in table.iter(&KeyRange::all(), Search::Binary) {
+        if let (key, Entry::Value(value)) = item? {
+            each(&key, &value)?;
+        }
+    }
+    Ok(())
+}

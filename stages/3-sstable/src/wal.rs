@@ -1,0 +1,379 @@
+//! The write-ahead log: every change is appended here before the memtable sees it.
+//!
+//! The memtable lives in memory; the WAL is what makes it survive a crash. A write is
+//! framed, appended with one write call, and only then applied to the memtable, so when
+//! `put` returns the change is in the operating system's hands. [`Wal::sync`] makes it
+//! survive a power loss too. When the memtable has been written out as a table, its WALs
+//! are deleted.
+//!
+//! The WAL does not know what its records mean: a record's payload is opaque bytes. This
+//! stage puts a [`crate::wal_entry`] in each; stage 4 reuses this module unchanged with its
+//! own payloads.
+//!
+//! ## Format (version 1)
+//!
+//! A 12-byte header, then records back to back until the end of the file.
+//!
+//! | offset | size | field |
+//! |---|---|---|
+//! | 0 | 8 | magic, ASCII `KVSSTWAL` |
+//! | 8 | 4 | format version, `u32` LE (1) |
+//! | 12 | .. | records |
+//!
+//! Each record is one [`crate::frame`]:
+//!
+//! | offset | size | field |
+//! |---|---|---|
+//! | 0 | 4 | CRC32 of bytes `4 .. 8 + n`, `u32` LE |
+//! | 4 | 4 | `n`, payload length, `u32` LE, at most [`MAX_PAYLOAD`] |
+//! | 8 | n | payload |
+//!
+//! ## Creating, appending, replaying
+//!
+//! * [`Wal::create`] writes the header, syncs the file and syncs its directory, so a WAL
+//!   that exists after a crash has its header, and later `sync` calls need only sync the
+//!   file. (A crash inside `create` can still leave a shorter file; [`Wal::replay`] treats
+//!   a prefix of the header as an empty log.)
+//! * [`Wal::append`] hands one whole record to the OS in one append. Appends from several
+//!   threads do not interleave bytes, but callers that care about their order serialize them.
+//! * [`Wal::replay`] reads the records with [`kv_shared::log_reader::read_log`]: a damaged
+//!   record at the end is a torn tail (an append the crash cut short, never acknowledged
+//!   as synced), which is truncated away and reported in [`WalReplay`]; a damaged record
+//!   followed by a valid one is [`Error::Corruption`].
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+
+use kv_shared::dump::{Dump, quoted};
+use kv_shared::framing::{ByteReader, DecodeError};
+use kv_shared::log_reader::{LogFormat, LogTail, read_log};
+use kv_shared::{Error, FileRef, Fs, MAX_KEY_LEN, MAX_VALUE_LEN, Result};
+
+use crate::file_names::parent_dir;
+use crate::frame::{self, FRAME_HEADER_LEN};
+
+/// The first eight bytes of a WAL file.
+pub const WAL_MAGIC: &[u8; 8] = b"KVSSTWAL";
+/// The WAL format version this build writes and reads.
+pub const WAL_VERSION: u32 = 1;
+/// Length of the file header: magic and version.
+pub const WAL_HEADER_LEN: u64 = 12;
+/// Longest payload a record may hold: one key and one value at their limits, plus 4 KiB
+/// for whatever a payload format puts around them.
+pub const MAX_PAYLOAD: usize = MAX_KEY_LEN + MAX_VALUE_LEN + 4096;
+
+/// An open write-ahead log, appended to by one writer (or serialized writers).
+#[derive(Debug)]
+pub struct Wal {
+    path: PathBuf,
+    file: FileRef,
+    size: AtomicU64,
+}
+
+/// What [`Wal::replay`] found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct WalReplay {
+    /// Valid records replayed.
+    pub records: u64,
+    /// Bytes of torn tail cut off the end of the file (0 for a clean log).
+    pub torn_tail_bytes: u64,
+}
+
+fn header() -> [u8; WAL_HEADER_LEN as usize] {
+    let mut h = [0; WAL_HEADER_LEN as usize];
+    h[..8].copy_from_slice(WAL_MAGIC);
+    h[8..].copy_from_slice(&WAL_VERSION.to_le_bytes());
+    h
+}
+
+/// The record format, for [`read_log`].
+struct WalRecord;
+
+impl LogFormat for WalRecord {
+    type Record = Vec<u8>;
+    const HEADER_LEN: usize = FRAME_HEADER_LEN;
+
+    fn record_len(header: &[u8]) -> Result<usize, DecodeError> {
+        frame::frame_len(header, MAX_PAYLOAD)
+    }
+
+    fn decode(record: &[u8]) -> Result<Vec<u8>, DecodeError> {
+        frame::open(record).map(<[u8]>::to_vec)
+    }
+}
+
+impl Wal {
+    /// Creates a new, empty log at `path` (replacing any file there): writes the header and
+    /// syncs the file and its directory.
+    ///
+    /// # Errors
+    /// [`Error::Io`].
+    pub fn create(fs: &Fs, path: &Path) -> Result<Wal> {
+        let file = fs.create(path)?;
+        file.append(&header())?;
+        file.sync()?;
+        fs.sync_dir(parent_dir(path))?;
+        Ok(Wal {
+            path: path.to_path_buf(),
+            file,
+            size: AtomicU64::new(WAL_HEADER_LEN),
+        })
+    }
+
+    /// Appends one record holding `payload`, handed to the OS in a single append.
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] for a payload over [`MAX_PAYLOAD`] (nothing written),
+    /// [`Error::Io`].
+    pub fn append(&self, payload: &[u8]) -> Result<()> {
+        if payload.len() > MAX_PAYLOAD {
+            return Err(Error::InvalidArgument(format!(
+                "WAL payload of {} bytes is over the limit of {MAX_PAYLOAD}",
+                payload.len()
+            )));
+        }
+        let mut record = Vec::with_capacity(FRAME_HEADER_LEN + payload.len());
+        let start = frame::begin(&mut record);
+        record.extend_from_slice(payload);
+        frame::seal(&mut record, start);
+        self.file.append(&record)?;
+        self.size.fetch_add(record.len() as u64, Relaxed);
+        Ok(())
+    }
+
+    /// Makes every record appended so far durable.
+    ///
+    /// # Errors
+    /// [`Error::Io`].
+    pub fn sync(&self) -> Result<()> {
+        self.file.sync()
+    }
+
+    /// The file's path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Bytes in the file: header and records.
+    pub fn size(&self) -> u64 {
+        self.size.load(Relaxed)
+    }
+
+    /// Calls `each` with the payload of every valid record of the log at `path`, in order.
+    /// A torn tail is truncated off the file (and the truncation synced); a torn header (a
+    /// crash inside [`Wal::create`]) leaves an empty file.
+    ///
+    /// # Errors
+    /// [`Error::Corruption`] for a wrong magic or a damaged record followed by a valid one;
+    /// [`Error::FormatVersion`] for another version; any error `each` returns; [`Error::Io`].
+    pub fn replay(
+        fs: &Fs,
+        path: &Path,
+        mut each: impl FnMut(&[u8]) -> Result<()>,
+    ) -> Result<WalReplay> {
+        let file = fs.open(path)?;
+        let len = file.len()?;
+        let head = file.read_vec_at(0, len.min(WAL_HEADER_LEN) as usize)?;
+        if len < WAL_HEADER_LEN {
+            if head[..] != header()[..head.len()] {
+                return Err(Error::corruption(path, 0, "not a WAL: bad header"));
+            }
+            file.truncate(0)?;
+            file.sync()?;
+            return Ok(WalReplay {
+                records: 0,
+                torn_tail_bytes: len,
+            });
+        }
+        check_header(&head).map_err(|e| match e {
+            HeaderError::Decode(e) => e.into_corruption(path, 0),
+            HeaderError::Version(found) => Error::FormatVersion {
+                file: path.to_path_buf(),
+                found,
+                supported: WAL_VERSION,
+            },
+        })?;
+        let mut records = 0;
+        let end = read_log::<WalRecord>(&file, WAL_HEADER_LEN, |record| {
+            records += 1;
+            each(&record.record)
+        })?;
+        let mut torn_tail_bytes = 0;
+        if let LogTail::Torn { bytes, .. } = end.tail {
+            file.truncate(end.valid_len)?;
+            file.sync()?;
+            torn_tail_bytes = bytes;
+        }
+        Ok(WalReplay {
+            records,
+            torn_tail_bytes,
+        })
+    }
+}
+
+enum HeaderError {
+    Decode(DecodeError),
+    Version(u32),
+}
+
+fn check_header(bytes: &[u8]) -> std::result::Result<(), HeaderError> {
+    let mut r = ByteReader::new(bytes);
+    let magic = r.bytes(8, "magic").map_err(HeaderError::Decode)?;
+    if magic != WAL_MAGIC {
+        return Err(HeaderError::Decode(DecodeError::new(
+            0,
+            format!("not a WAL: magic {}", quoted(magic, 8)),
+        )));
+    }
+    let version = r.u32("format version").map_err(HeaderError::Decode)?;
+    if version != WAL_VERSION {
+        return Err(HeaderError::Version(version));
+    }
+    Ok(())
+}
+
+/// Records shown in full by [`inspect_wal`]; later ones are counted.
+const DUMP_RECORDS: usize = 200;
+
+/// The annotated dump of a WAL file, or `None` when `bytes` do not start with
+/// [`WAL_MAGIC`]. Payloads are shown as bytes; a damaged record ends the dump with a note.
+pub fn inspect_wal(bytes: &[u8]) -> Option<String> {
+    inspect_wal_with(bytes, |d, payload| {
+        d.field(payload, format!("payload {}", quoted(payload, 40)))
+    })
+}
+
+/// [`inspect_wal`] with a caller's way of showing each payload (this stage decodes its
+/// [`crate::wal_entry`]s). `show` must advance the dump by exactly the payload's length.
+pub fn inspect_wal_with(bytes: &[u8], mut show: impl FnMut(&mut Dump, &[u8])) -> Option<String> {
+    if !bytes.starts_with(WAL_MAGIC) {
+        return None;
+    }
+    let mut d = Dump::new(format!("write-ahead log, {} bytes", bytes.len()));
+    d.field(&bytes[..8], "magic \"KVSSTWAL\"");
+    let Some(version) = bytes.get(8..12) else {
+        d.note("torn header: the file ends inside the version field");
+        return Some(d.finish());
+    };
+    let v = u32::from_le_bytes([version[0], version[1], version[2], version[3]]);
+    d.field(version, format!("format version {v}"));
+    let mut pos = WAL_HEADER_LEN as usize;
+    let mut n = 0usize;
+    while pos < bytes.len() {
+        let rest = &bytes[pos..];
+        let whole = frame::frame_len(rest, MAX_PAYLOAD)
+            .ok()
+            .filter(|&len| len <= rest.len())
+            .and_then(|len| frame::open(&rest[..len]).ok().map(|p| (len, p)));
+        let Some((len, payload)) = whole else {
+            d.note(format!(
+                "damaged or torn record at offset {pos}: {} bytes not shown",
+                rest.len()
+            ));
+            break;
+        };
+        if n == DUMP_RECORDS {
+            d.note(format!(
+                "... {} more bytes of records not shown",
+                bytes.len() - pos
+            ));
+            break;
+        }
+        d.section(format!("record {n}"));
+        d.field(&rest[..4], "crc32 (ok)");
+        d.field(&rest[4..8], format!("payload length {}", payload.len()));
+        show(&mut d, payload);
+        pos += len;
+        n += 1;
+    }
+    Some(d.finish())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn replay_all(fs: &Fs, path: &Path) -> Result<(Vec<Vec<u8>>, WalReplay)> {
+        let mut out = Vec::new();
+        let r = Wal::replay(fs, path, |p| {
+            out.push(p.to_vec());
+            Ok(())
+        })?;
+        Ok((out, r))
+    }
+
+    #[test]
+    fn append_replay_and_torn_tails() {
+        let dir = tempfile::tempdir().unwrap();
+        let fs = Fs::default();
+        let path = dir.path().join("000001.wal");
+        let wal = Wal::create(&fs, &path).unwrap();
+        let payloads: Vec<Vec<u8>> = vec![b"one".to_vec(), Vec::new(), vec![0xff; 300]];
+        for p in &payloads {
+            wal.append(p).unwrap();
+        }
+        assert_eq!(wal.size(), std::fs::metadata(&path).unwrap().len());
+        drop(wal);
+        let whole = std::fs::read(&path).unwrap();
+        let (got, r) = replay_all(&fs, &path).unwrap();
+        assert_eq!(
+            (got, r.records, r.torn_tail_bytes),
+            (payloads.clone(), 3, 0)
+        );
+        // Cut inside every byte of the last record: the first two survive, the rest is torn.
+        let last_start = whole.len() - 308;
+        for cut in last_start..whole.len() {
+            std::fs::write(&path, &whole[..cut]).unwrap();
+            let (got, r) = replay_all(&fs, &path).unwrap();
+            assert_eq!(got, payloads[..2].to_vec(), "cut {cut}");
+            assert_eq!(r.torn_tail_bytes, (cut - last_start) as u64);
+            assert_eq!(std::fs::metadata(&path).unwrap().len(), last_start as u64);
+        }
+        // A torn header is an empty log.
+        std::fs::write(&path, &whole[..5]).unwrap();
+        assert_eq!(replay_all(&fs, &path).unwrap().1.records, 0);
+        // A flipped byte in the first record, with valid ones after it, is corruption.
+        let mut bad = whole.clone();
+        bad[14] ^= 0x10;
+        std::fs::write(&path, &bad).unwrap();
+        assert!(matches!(
+            replay_all(&fs, &path),
+            Err(Error::Corruption { offset: 12, .. })
+        ));
+        // Another file's bytes are refused by magic; another version by version.
+        let mut foreign = whole.clone();
+        foreign[0] = b'X';
+        std::fs::write(&path, &foreign).unwrap();
+        assert!(matches!(
+            replay_all(&fs, &path),
+            Err(Error::Corruption { .. })
+        ));
+        let mut newer = whole;
+        newer[8] = 2;
+        std::fs::write(&path, &newer).unwrap();
+        assert!(matches!(
+            replay_all(&fs, &path),
+            Err(Error::FormatVersion { found: 2, .. })
+        ));
+    }
+
+    #[test]
+    fn dump_never_panics_on_any_prefix_or_flip() {
+        let dir = tempfile::tempdir().unwrap();
+        let fs = Fs::default();
+        let path = dir.path().join("w.wal");
+        let wal = Wal::create(&fs, &path).unwrap();
+        wal.append(b"abc").unwrap();
+        wal.append(b"defgh").unwrap();
+        let bytes = std::fs::read(&path).unwrap();
+        for cut in 0..=bytes.len() {
+            let _ = inspect_wal(&bytes[..cut]);
+        }
+        for i in 0..bytes.len() {
+            let mut b = bytes.clone();
+            b[i] ^= 0xff;
+            let _ = inspect_wal(&b);
+        }
+        assert!(inspect_wal(b"nope").is_none());
+    }
+}
