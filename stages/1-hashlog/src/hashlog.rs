@@ -17,6 +17,14 @@
 //! * `compact` does nothing: stage 1 has no compaction. Every overwrite and every delete
 //!   leaves dead bytes in the file forever; `stats` reports them as `dead_bytes`.
 //!
+//! ## Statistics
+//!
+//! Besides the shared [`Stats`] fields, `stats().extra` holds:
+//!
+//! * `dead_bytes`: bytes of the data file that no live key needs (overwritten values,
+//!   tombstones, deleted values): what a compaction would reclaim, if stage 1 had one;
+//! * `torn_tail_bytes`: bytes the last open cut off the end of the file as a torn tail.
+//!
 //! ## Concurrency
 //!
 //! The index sits behind a `RwLock`; appends are serialized by a `Mutex` around the

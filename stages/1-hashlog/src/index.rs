@@ -48,16 +48,18 @@ impl Index {
         self.map.get(key).copied()
     }
 
-    /// Records that `key`'s latest record is now a put at `location`.
-    pub fn insert(&mut self, key: &[u8], location: Location) {
+    /// Records that `key`'s latest record is now a put at `location`. The key may be
+    /// borrowed (a put, whose key the caller keeps) or owned (recovery, which decoded it):
+    /// a borrowed key is copied only when it is new to the index.
+    pub fn insert(&mut self, key: impl AsRef<[u8]> + Into<Vec<u8>>, location: Location) {
         // The key + value bytes of a put are its record minus the record header.
         let data = u64::from(location.len) - RECORD_HEADER_LEN as u64;
         self.live_data_bytes += data;
         self.live_record_bytes += u64::from(location.len);
-        // `get_mut` first so that an overwrite, the common case, does not copy the key.
-        let old = match self.map.get_mut(key) {
+        // `get_mut` first, so that an overwrite never copies the key.
+        let old = match self.map.get_mut(key.as_ref()) {
             Some(slot) => Some(std::mem::replace(slot, location)),
-            None => self.map.insert(key.to_vec(), location),
+            None => self.map.insert(key.into(), location),
         };
         if let Some(old) = old {
             self.forget(old);
@@ -145,7 +147,7 @@ mod tests {
     fn sorted_range_orders_and_filters() {
         let mut index = Index::new();
         for (i, key) in [&b"d"[..], b"a", b"\xff", b"", b"c"].iter().enumerate() {
-            index.insert(key, at(i as u64, 1));
+            index.insert(*key, at(i as u64, 1));
         }
         let keys = |range: KeyRange| -> Vec<Vec<u8>> {
             index

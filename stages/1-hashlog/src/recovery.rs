@@ -60,7 +60,7 @@ pub fn recover(file: &FileRef) -> Result<Recovered> {
                 offset: entry.offset,
                 len: entry.len as u32,
             };
-            index.insert(&entry.record.key, location);
+            index.insert(entry.record.key, location);
         }
         Ok(())
     })?;
