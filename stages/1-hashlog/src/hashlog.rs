@@ -23,6 +23,8 @@
 //!
 //! * `dead_bytes`: bytes of the data file that no live key needs (overwritten values,
 //!   tombstones, deleted values): what a compaction would reclaim, if stage 1 had one;
+//! * `replayed_records`: records the last open read to rebuild the index, dead ones
+//!   included: what start-up costs;
 //! * `torn_tail_bytes`: bytes the last open cut off the end of the file as a torn tail.
 //!
 //! ## Concurrency
@@ -83,6 +85,8 @@ pub struct HashLog {
     gets: AtomicU64,
     /// Positioned reads done by those calls.
     get_disk_reads: AtomicU64,
+    /// Records the last open replayed.
+    replayed_records: u64,
     /// Bytes of torn tail the last open cut off.
     torn_tail_bytes: u64,
 }
@@ -187,6 +191,7 @@ impl Engine for HashLog {
             user_bytes_written: AtomicU64::new(0),
             gets: AtomicU64::new(0),
             get_disk_reads: AtomicU64::new(0),
+            replayed_records: recovered.records,
             torn_tail_bytes: recovered.torn_tail_bytes,
         })
     }
@@ -265,6 +270,9 @@ impl Engine for HashLog {
         };
         let dead_bytes = end.saturating_sub(FILE_HEADER_LEN + live_record_bytes);
         stats.extra.insert("dead_bytes".into(), dead_bytes);
+        stats
+            .extra
+            .insert("replayed_records".into(), self.replayed_records);
         stats
             .extra
             .insert("torn_tail_bytes".into(), self.torn_tail_bytes);
