@@ -40,12 +40,17 @@
 //! copied at its start, even if keys are overwritten or deleted while it runs. It shows the
 //! store exactly as it was when `scan` was called.
 //!
-//! ## A failed append
+//! ## Failed writes and syncs
 //!
 //! If an append fails, part of the record may have reached the file. The writer cuts the
-//! file back to where the record started. If even that fails, the writer stops taking
-//! writes (every later `put` or `delete` fails) until the store is reopened, whose recovery
-//! deals with whatever the file holds; reads go on.
+//! file back to where the record started and reports the error; the store goes on. If even
+//! the cut fails, the end of the file is unknown, so the writer stops taking writes until
+//! the store is reopened, whose recovery deals with whatever the file holds.
+//!
+//! If an fsync fails, the operating system may already have dropped the data it could not
+//! write, and a later fsync that succeeds would not say so. So after a failed `sync`, every
+//! later `sync`, `put` and `delete` fails too, until the store is reopened: the engine
+//! never reports as durable what it cannot vouch for. Reads go on in both cases.
 
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
@@ -96,9 +101,9 @@ pub struct HashLog {
 struct Writer {
     /// Where the next record goes: the end of the last whole record.
     end: u64,
-    /// Set when an append failed and cutting its partial bytes off failed too. The end of
-    /// the file is then unknown, so no more appends until the store is reopened.
-    stuck: bool,
+    /// Why the writer stopped taking writes and syncs until the store is reopened: an
+    /// append that could not be undone, or a failed fsync. `None` while all is well.
+    stopped: Option<&'static str>,
 }
 
 impl HashLog {
@@ -111,14 +116,7 @@ impl HashLog {
     /// of a key that is not live appends nothing.
     fn append(&self, record: Record<'_>) -> Result<()> {
         let mut writer = self.writer.lock().expect(POISONED);
-        if writer.stuck {
-            return Err(Error::io(
-                self.file.path(),
-                std::io::Error::other(
-                    "an earlier append failed and could not be undone; reopen the store",
-                ),
-            ));
-        }
+        self.check_not_stopped(&writer)?;
         // Only the writer changes the index, and we are the writer: a key found absent here
         // stays absent until we are done.
         let is_delete = record.value.is_none();
@@ -130,7 +128,10 @@ impl HashLog {
         if let Err(err) = self.file.append(&bytes) {
             // Cut off whatever part of the record reached the file, so that the next record
             // starts where the index will say it does.
-            writer.stuck = self.file.truncate(offset).is_err();
+            if self.file.truncate(offset).is_err() {
+                writer.stopped =
+                    Some("an append failed and its partial record could not be cut off");
+            }
             return Err(err);
         }
         writer.end = offset + bytes.len() as u64;
@@ -142,6 +143,17 @@ impl HashLog {
             index.insert(record.key, Location { offset, len });
         }
         Ok(())
+    }
+
+    /// Fails when the writer has stopped (see [`Writer::stopped`]).
+    fn check_not_stopped(&self, writer: &Writer) -> Result<()> {
+        match writer.stopped {
+            None => Ok(()),
+            Some(why) => Err(Error::io(
+                self.file.path(),
+                std::io::Error::other(format!("{why}; reopen the store")),
+            )),
+        }
     }
 
     /// Reads and decodes the record at `location`, checking that it is a put of `key`.
@@ -186,7 +198,7 @@ impl Engine for HashLog {
             index: RwLock::new(recovered.index),
             writer: Mutex::new(Writer {
                 end: recovered.end,
-                stuck: false,
+                stopped: None,
             }),
             user_bytes_written: AtomicU64::new(0),
             gets: AtomicU64::new(0),
@@ -236,7 +248,15 @@ impl Engine for HashLog {
     }
 
     fn sync(&self) -> Result<()> {
-        self.file.sync()
+        // The writer's lock is held only to look at the flag: appends go on during the fsync,
+        // which covers at least everything appended before it began.
+        self.check_not_stopped(&self.writer.lock().expect(POISONED))?;
+        if let Err(err) = self.file.sync() {
+            self.writer.lock().expect(POISONED).stopped =
+                Some("an fsync failed, so data it covered may be lost");
+            return Err(err);
+        }
+        Ok(())
     }
 
     /// Stage 1 has no compaction: this does nothing and returns `Ok`.
@@ -280,7 +300,7 @@ impl Engine for HashLog {
     }
 
     fn close(self) -> Result<()> {
-        self.file.sync()
+        self.sync()
     }
 }
 

@@ -14,12 +14,13 @@ use hashlog::record::Record;
 use kv_shared::{Engine, Error, File, FileLock, FileSystem, KeyRange, Options, RealFs};
 
 /// The real file system, with a count of positioned reads and switches that make appends
-/// write half their bytes and fail, and truncations fail.
+/// write half their bytes and fail, and truncations and file syncs fail.
 #[derive(Debug, Default)]
 struct Faults {
     reads: AtomicU64,
     fail_appends: AtomicBool,
     fail_truncates: AtomicBool,
+    fail_syncs: AtomicBool,
 }
 
 #[derive(Debug, Default)]
@@ -83,6 +84,9 @@ impl File for FaultyFile {
         self.inner.len()
     }
     fn sync(&self) -> io::Result<()> {
+        if self.faults.fail_syncs.load(SeqCst) {
+            return Err(io::Error::other("injected: fsync failed"));
+        }
         self.inner.sync()
     }
     fn truncate(&self, len: u64) -> io::Result<()> {
@@ -266,5 +270,29 @@ fn a_failed_append_that_cannot_be_undone_stops_writes_until_reopen() {
     assert_eq!(all, vec![(b"a".to_vec(), b"1".to_vec())]);
     engine.put(b"c", b"3").unwrap();
     assert_eq!(engine.get(b"c").unwrap().as_deref(), Some(&b"3"[..]));
+    engine.close().unwrap();
+}
+
+/// After a failed fsync, a later one proves nothing about what the failed one covered, so
+/// the engine refuses syncs and writes until it is reopened. Reads go on.
+#[test]
+fn a_failed_sync_stops_writes_and_syncs_until_reopen() {
+    let (faults, options) = faulty();
+    let tmp = tempfile::tempdir().unwrap();
+    let engine = HashLog::open(tmp.path(), &options).unwrap();
+    engine.put(b"a", b"1").unwrap();
+    faults.fail_syncs.store(true, SeqCst);
+    assert!(matches!(engine.sync(), Err(Error::Io { .. })));
+    faults.fail_syncs.store(false, SeqCst);
+    assert!(matches!(engine.sync(), Err(Error::Io { .. })));
+    assert!(matches!(engine.put(b"b", b"2"), Err(Error::Io { .. })));
+    assert_eq!(engine.get(b"a").unwrap().as_deref(), Some(&b"1"[..]));
+    assert!(engine.close().is_err());
+
+    let engine = HashLog::open(tmp.path(), &options).unwrap();
+    let all = kv_shared::conformance::scan_vec(&engine, KeyRange::all());
+    assert_eq!(all, vec![(b"a".to_vec(), b"1".to_vec())]);
+    engine.put(b"b", b"2").unwrap();
+    engine.sync().unwrap();
     engine.close().unwrap();
 }
