@@ -1,0 +1,446 @@
+//! Operation histories: the random writes the reliability suites issue, and the check that a
+//! recovered store equals the result of **some prefix** of them.
+//!
+//! After a crash, a store may legitimately have lost the writes that were not yet durable,
+//! but only from the end: if write 17 survived, writes 1 to 16 must have survived too, and
+//! nothing deleted may come back. So the check is: the store's contents equal
+//! `base + ops[..p]` for some `p` between the writes that had to survive (acknowledged, or
+//! synced, depending on the failure) and the writes that had been issued.
+//!
+//! Every value written is unique (it starts with the write's id, `r<run>w<index>:`), so an
+//! old value can never pass for a new one, and a failure message can say which write a
+//! value came from.
+//!
+//! [`matching_prefixes`] finds every such `p` in one pass: it replays the writes on a model
+//! while keeping a count of the keys where model and store differ, updated per write, so the
+//! check costs one pass over the writes rather than one comparison per candidate prefix.
+
+use std::collections::BTreeMap;
+
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+use crate::{Engine, KeyRange, Result};
+
+/// A store's contents: key to value.
+pub type State = BTreeMap<Vec<u8>, Vec<u8>>;
+
+/// One write.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WriteOp {
+    /// `put(key, value)`.
+    Put {
+        /// The key.
+        key: Vec<u8>,
+        /// The value, unique to this write.
+        value: Vec<u8>,
+    },
+    /// `delete(key)`.
+    Delete {
+        /// The key.
+        key: Vec<u8>,
+    },
+}
+
+impl WriteOp {
+    /// The key written.
+    pub fn key(&self) -> &[u8] {
+        match self {
+            WriteOp::Put { key, .. } | WriteOp::Delete { key } => key,
+        }
+    }
+
+    /// The value the key has after this write (`None` for a delete).
+    pub fn value(&self) -> Option<&[u8]> {
+        match self {
+            WriteOp::Put { value, .. } => Some(value),
+            WriteOp::Delete { .. } => None,
+        }
+    }
+
+    /// Applies the write to a model.
+    pub fn apply(&self, state: &mut State) {
+        match self {
+            WriteOp::Put { key, value } => {
+                state.insert(key.clone(), value.clone());
+            }
+            WriteOp::Delete { key } => {
+                state.remove(key);
+            }
+        }
+    }
+
+    /// Issues the write to an engine.
+    ///
+    /// # Errors
+    /// Whatever the engine returns.
+    pub fn issue<E: Engine>(&self, engine: &E) -> Result<()> {
+        match self {
+            WriteOp::Put { key, value } => engine.put(key, value),
+            WriteOp::Delete { key } => engine.delete(key),
+        }
+    }
+}
+
+/// One step of a random workload.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Step {
+    /// A put or a delete.
+    Write(WriteOp),
+    /// A read of one key.
+    Get(Vec<u8>),
+    /// `sync`: every write before it must survive a power loss.
+    Sync,
+    /// `compact`: the engine's merge or compaction, run now.
+    Compact,
+}
+
+/// The random workload of the reliability suites, deterministic from its seed: puts (new
+/// keys and overwrites, small values and the odd large one), deletes, gets, and now and then
+/// a `sync` or a `compact`, over a small key space so that overwrites and deletes are common.
+#[derive(Debug)]
+pub struct StepGen {
+    rng: ChaCha8Rng,
+    run: u64,
+    writes: u64,
+    keys: Vec<Vec<u8>>,
+}
+
+/// How many distinct keys the workloads use.
+pub const KEY_SPACE: usize = 160;
+
+/// The key space of the workloads: mostly `key000`-style keys, plus some with `0x00` and
+/// `0xFF` bytes and the empty key.
+pub fn key_space() -> Vec<Vec<u8>> {
+    (0..KEY_SPACE)
+        .map(|i| match i % 16 {
+            0 if i == 0 => Vec::new(),
+            0 => vec![0x00, i as u8],
+            1 => vec![0xff, i as u8, 0x00],
+            _ => format!("key{i:03}").into_bytes(),
+        })
+        .collect()
+}
+
+impl StepGen {
+    /// A workload; `run` goes into every value so that runs on one store never repeat one.
+    pub fn new(seed: u64, run: u64) -> Self {
+        StepGen {
+            rng: ChaCha8Rng::seed_from_u64(seed ^ run.wrapping_mul(0x9E37_79B9_7F4A_7C15)),
+            run,
+            writes: 0,
+            keys: key_space(),
+        }
+    }
+
+    fn key(&mut self) -> Vec<u8> {
+        self.keys[self.rng.random_range(0..self.keys.len())].clone()
+    }
+
+    /// The next step.
+    pub fn next_step(&mut self) -> Step {
+        match self.rng.random_range(0..1000) {
+            0..600 => {
+                let key = self.key();
+                let len = if self.rng.random_bool(0.03) {
+                    self.rng.random_range(1000..6000)
+                } else {
+                    self.rng.random_range(0..160)
+                };
+                let mut value = format!("r{}w{}:", self.run, self.writes).into_bytes();
+                let fill = self.rng.random::<u8>();
+                value.extend((0..len).map(|i| fill.wrapping_add(i as u8)));
+                self.writes += 1;
+                Step::Write(WriteOp::Put { key, value })
+            }
+            600..750 => {
+                self.writes += 1;
+                Step::Write(WriteOp::Delete { key: self.key() })
+            }
+            750..960 => Step::Get(self.key()),
+            960..993 => Step::Sync,
+            _ => Step::Compact,
+        }
+    }
+
+    /// The next `n` steps.
+    pub fn steps(&mut self, n: usize) -> Vec<Step> {
+        (0..n).map(|_| self.next_step()).collect()
+    }
+
+    /// The first `n` writes this generator makes (skipping the other steps): what a crashed
+    /// child process issued, regenerated by the parent from the child's seed.
+    pub fn writes(&mut self, n: usize) -> Vec<WriteOp> {
+        let mut out = Vec::with_capacity(n);
+        while out.len() < n {
+            if let Step::Write(op) = self.next_step() {
+                out.push(op);
+            }
+        }
+        out
+    }
+}
+
+/// A fixed workload for the suites that replay one workload many times: `writes` writes
+/// (and the gets the generator mixes in), a `sync` every 16 steps and a `compact` every 150.
+pub fn fixed_workload(seed: u64, writes: usize) -> Vec<Step> {
+    let mut generator = StepGen::new(seed, 0);
+    let mut steps = Vec::new();
+    let mut n = 0;
+    while n < writes {
+        let step = generator.next_step();
+        match step {
+            Step::Sync | Step::Compact => continue,
+            Step::Write(_) => n += 1,
+            Step::Get(_) => {}
+        }
+        steps.push(step);
+        if steps.len() % 16 == 0 {
+            steps.push(Step::Sync);
+        }
+        if steps.len() % 150 == 0 {
+            steps.push(Step::Compact);
+        }
+    }
+    steps
+}
+
+/// What was read back from a store: a full scan (`complete`: a key missing from it is
+/// absent), or individual reads (`complete == false`: only the keys listed are known).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Observed {
+    /// Key to the value read (`None`: the read said absent).
+    pub values: BTreeMap<Vec<u8>, Option<Vec<u8>>>,
+    /// True when every key not listed is known to be absent.
+    pub complete: bool,
+}
+
+impl Observed {
+    /// A full scan's result.
+    pub fn complete(state: &State) -> Self {
+        Observed {
+            values: state
+                .iter()
+                .map(|(k, v)| (k.clone(), Some(v.clone())))
+                .collect(),
+            complete: true,
+        }
+    }
+
+    fn differs(&self, model: &State, key: &[u8]) -> bool {
+        match self.values.get(key) {
+            Some(seen) => model.get(key) != seen.as_ref(),
+            None => self.complete && model.contains_key(key),
+        }
+    }
+}
+
+/// Every `p` in `lo..=hi` such that `base` with `ops[..p]` applied agrees with `observed`.
+pub fn matching_prefixes(
+    base: &State,
+    ops: &[WriteOp],
+    observed: &Observed,
+    lo: usize,
+    hi: usize,
+) -> Vec<usize> {
+    let mut model = base.clone();
+    let mut keys: Vec<&[u8]> = model.keys().map(Vec::as_slice).collect();
+    keys.extend(observed.values.keys().map(Vec::as_slice));
+    keys.sort();
+    keys.dedup();
+    let mut differing = keys.iter().filter(|k| observed.differs(&model, k)).count();
+    let hi = hi.min(ops.len());
+    let mut found = Vec::new();
+    if lo == 0 && differing == 0 {
+        found.push(0);
+    }
+    for (i, op) in ops[..hi].iter().enumerate() {
+        let before = observed.differs(&model, op.key());
+        op.apply(&mut model);
+        let after = observed.differs(&model, op.key());
+        differing = differing + usize::from(after) - usize::from(before);
+        if i + 1 >= lo && differing == 0 {
+            found.push(i + 1);
+        }
+    }
+    found
+}
+
+/// Describes how `observed` differs from `base + ops[..p]`, for failure messages.
+pub fn describe_difference(base: &State, ops: &[WriteOp], observed: &Observed, p: usize) -> String {
+    let mut model = base.clone();
+    for op in &ops[..p.min(ops.len())] {
+        op.apply(&mut model);
+    }
+    let mut keys: Vec<&Vec<u8>> = model.keys().chain(observed.values.keys()).collect();
+    keys.sort();
+    keys.dedup();
+    let show = |v: Option<&Vec<u8>>| match v {
+        None => "absent".to_string(),
+        Some(v) => crate::dump::quoted(v, 24),
+    };
+    let mut out = Vec::new();
+    for key in keys {
+        if observed.differs(&model, key) {
+            let seen = observed.values.get(key).cloned().flatten();
+            out.push(format!(
+                "key {}: store has {}, prefix {p} has {}",
+                crate::dump::quoted(key, 24),
+                show(seen.as_ref()),
+                show(model.get(key))
+            ));
+        }
+    }
+    let n = out.len();
+    out.truncate(8);
+    if n > 8 {
+        out.push(format!("... and {} more keys", n - 8));
+    }
+    out.join("; ")
+}
+
+/// Asserts that the store read back as `observed` equals `base + ops[..p]` for some `p` in
+/// `lo..=hi`, and returns the largest such `p`.
+///
+/// # Panics
+/// When there is none, describing the difference with the closest prefixes (`context` says
+/// which run and seed).
+pub fn assert_some_prefix(
+    base: &State,
+    ops: &[WriteOp],
+    observed: &Observed,
+    lo: usize,
+    hi: usize,
+    context: &str,
+) -> usize {
+    match matching_prefixes(base, ops, observed, lo, hi).last() {
+        Some(&p) => p,
+        None => {
+            let anywhere = matching_prefixes(base, ops, observed, 0, ops.len());
+            panic!(
+                "{context}: the recovered store is not the result of any prefix of writes \
+                 {lo}..={hi} (of {} issued). {}. Against prefix {lo}: {}. Against prefix {hi}: {}",
+                ops.len(),
+                if anywhere.is_empty() {
+                    "It matches no prefix at all".to_string()
+                } else {
+                    format!(
+                        "It matches prefix {anywhere:?} only: acknowledged or synced writes were lost"
+                    )
+                },
+                describe_difference(base, ops, observed, lo),
+                describe_difference(base, ops, observed, hi),
+            )
+        }
+    }
+}
+
+/// Reads a whole store with a scan, and checks that a `get` of every key of
+/// [`key_space`] agrees with it.
+///
+/// # Errors
+/// Whatever the engine returns.
+///
+/// # Panics
+/// When a get and the scan disagree.
+pub fn read_store<E: Engine>(engine: &E) -> Result<State> {
+    let state: State = engine
+        .scan(KeyRange::all())?
+        .collect::<Result<Vec<_>>>()?
+        .into_iter()
+        .collect();
+    for key in key_space() {
+        let got = engine.get(&key)?;
+        assert!(
+            got.as_ref() == state.get(&key),
+            "get and scan disagree on key {}: get {:?}, scan {:?}",
+            crate::dump::quoted(&key, 24),
+            got.map(|v| crate::dump::quoted(&v, 24)),
+            state.get(&key).map(|v| crate::dump::quoted(v, 24))
+        );
+    }
+    Ok(state)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn put(k: &str, v: &str) -> WriteOp {
+        WriteOp::Put {
+            key: k.into(),
+            value: v.into(),
+        }
+    }
+
+    fn state(pairs: &[(&str, &str)]) -> State {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.as_bytes().to_vec(), v.as_bytes().to_vec()))
+            .collect()
+    }
+
+    #[test]
+    fn prefixes_are_found_and_others_refused() {
+        let base = state(&[("a", "0")]);
+        let ops = vec![
+            put("b", "1"),
+            put("a", "2"),
+            WriteOp::Delete { key: "b".into() },
+            put("c", "3"),
+        ];
+        let seen = |s: &[(&str, &str)]| Observed::complete(&state(s));
+        assert_eq!(
+            matching_prefixes(&base, &ops, &seen(&[("a", "0")]), 0, 4),
+            vec![0]
+        );
+        assert_eq!(
+            matching_prefixes(&base, &ops, &seen(&[("a", "2")]), 0, 4),
+            vec![3]
+        );
+        assert_eq!(
+            matching_prefixes(&base, &ops, &seen(&[("a", "2"), ("c", "3")]), 0, 4),
+            vec![4]
+        );
+        // Write 3 without write 2: no prefix.
+        assert!(matching_prefixes(&base, &ops, &seen(&[("a", "0"), ("c", "3")]), 0, 4).is_empty());
+        // A deleted key coming back: no prefix past the delete.
+        assert!(
+            matching_prefixes(
+                &base,
+                &ops,
+                &seen(&[("a", "2"), ("b", "1"), ("c", "3")]),
+                3,
+                4
+            )
+            .is_empty()
+        );
+        // A partial observation matches every prefix it cannot tell apart.
+        let partial = Observed {
+            values: [(b"a".to_vec(), Some(b"2".to_vec()))].into(),
+            complete: false,
+        };
+        assert_eq!(
+            matching_prefixes(&base, &ops, &partial, 0, 4),
+            vec![2, 3, 4]
+        );
+        let msg = describe_difference(&base, &ops, &seen(&[("a", "0"), ("c", "3")]), 4);
+        assert!(
+            msg.contains("key \"a\"") && msg.contains("prefix 4"),
+            "{msg}"
+        );
+    }
+
+    #[test]
+    fn the_workload_is_deterministic_and_values_unique() {
+        let a = StepGen::new(7, 1).steps(500);
+        assert_eq!(a, StepGen::new(7, 1).steps(500));
+        let writes = StepGen::new(7, 1).writes(300);
+        let mut values: Vec<&[u8]> = writes.iter().filter_map(WriteOp::value).collect();
+        let n = values.len();
+        values.sort();
+        values.dedup();
+        assert_eq!(values.len(), n);
+        assert!(a.contains(&Step::Sync) && a.contains(&Step::Compact));
+    }
+}

@@ -1,0 +1,211 @@
+//! The I/O-error suite: the disk fails a call, once or for good, and the engine must tell the
+//! truth about it.
+//!
+//! SQLite's I/O-error tests and RocksDB's fault-injection tests make the same point: errors
+//! are where code is least tested. Here one fixed workload runs on [`FaultFs`] with its
+//! `k`-th file call failing, for `k` spread over the whole run, alternating two kinds
+//! ([`FaultKind`]):
+//!
+//! * **once**: that one call fails (any call: a read, an append, a sync, a rename...), the
+//!   disk is healthy again right after;
+//! * **disk full**: from that call on, everything that needs space fails with `StorageFull`,
+//!   and a failing append may leave a short write behind.
+//!
+//! The checks:
+//!
+//! * a failing call reports [`Error::Io`], never success, never another kind of error, never
+//!   a panic;
+//! * a write that returned `Ok` is there, even if a later call failed: **the engine never
+//!   reports success for a write it did not make**; a write that failed may or may not have
+//!   happened, so for each key the suite knows the set of values it may hold
+//!   ([`PossibleValues`]);
+//! * a get, during the faults and after, returns one of those values or an error;
+//! * after the fault clears, the store **reopens** (no corruption error: nothing but a torn
+//!   tail can result from a failed write) and takes new writes.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use crate::fault_fs::{FaultFs, FaultKind};
+use crate::history::{Step, WriteOp, fixed_workload, key_space, read_store};
+use crate::power_loss::store_path;
+use crate::{Engine, Error, Options};
+
+/// For each key, the values it may hold when some writes failed: the last acknowledged
+/// write's value, or that of any failed write issued after it.
+#[derive(Debug, Default)]
+pub struct PossibleValues {
+    keys: BTreeMap<Vec<u8>, KeyValues>,
+}
+
+/// One key's possible values: the last acknowledged one, and those of failed writes since.
+type KeyValues = (Option<Vec<u8>>, Vec<Option<Vec<u8>>>);
+
+impl PossibleValues {
+    /// A write that returned `Ok`: the key now holds its value, whatever failed before.
+    pub fn acked(&mut self, op: &WriteOp) {
+        let entry = self.keys.entry(op.key().to_vec()).or_default();
+        *entry = (op.value().map(<[u8]>::to_vec), Vec::new());
+    }
+
+    /// A write that failed: it may have happened.
+    pub fn failed(&mut self, op: &WriteOp) {
+        let entry = self.keys.entry(op.key().to_vec()).or_default();
+        entry.1.push(op.value().map(<[u8]>::to_vec));
+    }
+
+    /// True when `key` may hold `value`.
+    pub fn allows(&self, key: &[u8], value: Option<&[u8]>) -> bool {
+        match self.keys.get(key) {
+            None => value.is_none(),
+            Some((sure, maybe)) => {
+                sure.as_deref() == value || maybe.iter().any(|m| m.as_deref() == value)
+            }
+        }
+    }
+}
+
+fn expect_io<T>(result: crate::Result<T>, what: &str, context: &str) -> Option<T> {
+    match result {
+        Ok(v) => Some(v),
+        Err(Error::Io { .. }) => None,
+        Err(e) => panic!("{context}: {what} failed with a non-I/O error: {e}"),
+    }
+}
+
+/// One run: the workload with the `k`-th call failing as `kind` says. Returns how many calls
+/// failed.
+fn one_run<E: Engine>(
+    options: &Options,
+    steps: &[Step],
+    seed: u64,
+    k: u64,
+    kind: FaultKind,
+) -> usize {
+    let context = format!(
+        "{}: I/O error {kind:?} at call {k} (replay with KV_TEST_SEED={seed})",
+        E::NAME
+    );
+    let fs = FaultFs::new(seed ^ k);
+    let opts = options.clone().with_file_system(Arc::new(fs.clone()));
+    fs.fail_at(k, kind);
+    let mut possible = PossibleValues::default();
+    let mut failures = 0;
+    if let Some(engine) = expect_io(E::open(&store_path(), &opts), "open", &context) {
+        for step in steps {
+            let ok = match step {
+                Step::Write(op) => {
+                    let ok = expect_io(op.issue(&engine), "a write", &context).is_some();
+                    if ok {
+                        possible.acked(op);
+                    } else {
+                        possible.failed(op);
+                    }
+                    ok
+                }
+                Step::Get(key) => match expect_io(engine.get(key), "a get", &context) {
+                    Some(got) => {
+                        assert!(
+                            possible.allows(key, got.as_deref()),
+                            "{context}: get of {} returned a value it cannot hold",
+                            crate::dump::quoted(key, 24)
+                        );
+                        true
+                    }
+                    None => false,
+                },
+                Step::Sync => expect_io(engine.sync(), "sync", &context).is_some(),
+                Step::Compact => expect_io(engine.compact(), "compact", &context).is_some(),
+            };
+            failures += usize::from(!ok);
+        }
+        failures += usize::from(expect_io(engine.close(), "close", &context).is_none());
+    } else {
+        failures += 1;
+    }
+    fs.clear_faults();
+    let engine = E::open(&store_path(), &opts)
+        .unwrap_or_else(|e| panic!("{context}: reopening after the fault cleared: {e}"));
+    let state = read_store(&engine).unwrap_or_else(|e| panic!("{context}: reading back: {e}"));
+    for key in key_space() {
+        let got = state.get(&key);
+        assert!(
+            possible.allows(&key, got.map(Vec::as_slice)),
+            "{context}: after reopening, key {} holds {}, which no acknowledged or failed write \
+             left there (an acknowledged write was lost, or a value came back)",
+            crate::dump::quoted(&key, 24),
+            got.map_or("nothing".to_string(), |v| crate::dump::quoted(v, 24))
+        );
+    }
+    engine
+        .put(b"after-fault", b"ok")
+        .unwrap_or_else(|e| panic!("{context}: put after the fault cleared: {e}"));
+    assert_eq!(
+        engine.get(b"after-fault").unwrap().as_deref(),
+        Some(&b"ok"[..])
+    );
+    engine
+        .close()
+        .unwrap_or_else(|e| panic!("{context}: close after the fault cleared: {e}"));
+    failures
+}
+
+/// Counts the calls of the fixed workload (about 300 writes with syncs, compactions and a
+/// close), then runs it `runs` times, failing call `k` for `k` spread over all of them,
+/// alternating "once" and "disk full".
+///
+/// # Panics
+/// On the first run that breaks a rule above, naming `k` and the kind of fault.
+pub fn io_errors<E: Engine>(options: &Options, seed: u64, runs: u64) {
+    let steps = fixed_workload(seed, 300);
+    let reference = FaultFs::new(seed);
+    let opts = options
+        .clone()
+        .with_file_system(Arc::new(reference.clone()));
+    let engine = E::open(&store_path(), &opts).expect("reference open");
+    for step in &steps {
+        match step {
+            Step::Write(op) => op.issue(&engine).expect("reference write"),
+            Step::Get(key) => drop(engine.get(key).expect("reference get")),
+            Step::Sync => engine.sync().expect("reference sync"),
+            Step::Compact => engine.compact().expect("reference compact"),
+        }
+    }
+    engine.close().expect("reference close");
+    let total = reference.calls();
+    let mut failures = 0;
+    for run in 0..runs {
+        let k = 1 + run * total / runs.max(1);
+        let kind = if run % 2 == 0 {
+            FaultKind::Once
+        } else {
+            FaultKind::DiskFull
+        };
+        failures += one_run::<E>(options, &steps, seed, k, kind);
+    }
+    eprintln!(
+        "{}: I/O errors: {runs} runs over {total} calls, {failures} calls failed, all reported",
+        E::NAME
+    );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn possible_values_follow_acks_and_failures() {
+        let put = |v: &str| WriteOp::Put {
+            key: b"k".to_vec(),
+            value: v.as_bytes().to_vec(),
+        };
+        let mut p = PossibleValues::default();
+        assert!(p.allows(b"k", None) && !p.allows(b"k", Some(b"1")));
+        p.acked(&put("1"));
+        p.failed(&put("2"));
+        p.failed(&WriteOp::Delete { key: b"k".to_vec() });
+        assert!(p.allows(b"k", Some(b"1")) && p.allows(b"k", Some(b"2")) && p.allows(b"k", None));
+        p.acked(&put("3"));
+        assert!(p.allows(b"k", Some(b"3")) && !p.allows(b"k", Some(b"2")));
+    }
+}

@@ -1,0 +1,273 @@
+//! The process-crash suite: a child process writes, the parent kills it with `SIGKILL`, and
+//! the store must hold every write the child saw acknowledged.
+//!
+//! This is the failure of `kill -9`, an out-of-memory kill or a segfault: the process stops
+//! between two instructions, but what it handed to the operating system stays (the
+//! durability contract: when `put` returns, the bytes were written with a write call). It is
+//! what RocksDB's `db_crashtest.py` and sled's crash tests do, on the real file system.
+//!
+//! ## How a run goes
+//!
+//! 1. The test re-runs its own binary ([`crate::reliability::rerun_self`]) with
+//!    [`CHILD_ENV`] set: the child opens the store and writes random puts, deletes and
+//!    overwrites, with a `sync` or a `compact` now and then ([`crate::history::StepGen`]),
+//!    appending to a **report file** a line `issue N` before each write and `ack N` after it
+//!    returns, each with one write call. The parent regenerates the same writes from the
+//!    seed, so the report needs only numbers.
+//! 2. The parent waits until the child is writing, lets it run a random few milliseconds and
+//!    kills it. One run in ten kills it **during open** instead: that child closes and
+//!    reopens the store after every few writes, so the kill most likely lands in recovery.
+//! 3. The parent copies the store and opens the copy (so the next child recovers the very
+//!    state this crash left, and a kill during recovery is tested too), reads it back, and
+//!    checks: every acknowledged write is there, and the contents equal the state before
+//!    the run plus some prefix of the writes issued ([`crate::history::assert_some_prefix`]).
+//!    That state is the base of the next run, on the same directory.
+//!
+//! `KV_CRASH_RUNS` sets the number of crashes (default 50); the seed prints and replays
+//! with `KV_TEST_SEED`.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+use crate::history::{Observed, State, Step, StepGen, assert_some_prefix, read_store};
+use crate::reliability::rerun_self;
+use crate::{Engine, Options};
+
+/// The environment variable that makes a test run as the writing child:
+/// `<store dir>|<report file>|<seed>|<run>|<mode>`, mode `write` or `reopen`.
+pub const CHILD_ENV: &str = "KV_CRASH_CHILD";
+
+/// How the child process spends its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    /// Open once, then write until killed.
+    Write,
+    /// Open, write a few, close, again and again: most kills land in open or close.
+    Reopen,
+}
+
+struct ChildSpec {
+    dir: PathBuf,
+    report: PathBuf,
+    seed: u64,
+    run: u64,
+    mode: Mode,
+}
+
+impl ChildSpec {
+    fn encode(&self) -> String {
+        format!(
+            "{}|{}|{}|{}|{}",
+            self.dir.display(),
+            self.report.display(),
+            self.seed,
+            self.run,
+            if self.mode == Mode::Write {
+                "write"
+            } else {
+                "reopen"
+            }
+        )
+    }
+
+    fn decode(s: &str) -> Option<ChildSpec> {
+        let mut parts = s.split('|');
+        Some(ChildSpec {
+            dir: parts.next()?.into(),
+            report: parts.next()?.into(),
+            seed: parts.next()?.parse().ok()?,
+            run: parts.next()?.parse().ok()?,
+            mode: if parts.next()? == "write" {
+                Mode::Write
+            } else {
+                Mode::Reopen
+            },
+        })
+    }
+}
+
+/// The child's side: writes until killed (or for at most a minute).
+fn child<E: Engine>(options: &Options, spec: &ChildSpec) {
+    let mut report = std::fs::OpenOptions::new()
+        .append(true)
+        .create(true)
+        .open(&spec.report)
+        .expect("open the report file");
+    let mut line = |text: String| {
+        report
+            .write_all(text.as_bytes())
+            .expect("write the report file")
+    };
+    let mut generator = StepGen::new(spec.seed, spec.run);
+    let mut write = 0u64;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while Instant::now() < deadline {
+        line("open\n".to_string());
+        let engine = E::open(&spec.dir, options).expect("child: open");
+        line("ready\n".to_string());
+        let burst = if spec.mode == Mode::Write {
+            u64::MAX
+        } else {
+            2
+        };
+        let mut steps = 0;
+        while steps < burst && Instant::now() < deadline {
+            steps += 1;
+            match generator.next_step() {
+                Step::Write(op) => {
+                    line(format!("issue {write}\n"));
+                    op.issue(&engine).expect("child: write");
+                    line(format!("ack {write}\n"));
+                    write += 1;
+                }
+                Step::Get(key) => drop(engine.get(&key).expect("child: get")),
+                Step::Sync => engine.sync().expect("child: sync"),
+                Step::Compact => engine.compact().expect("child: compact"),
+            }
+        }
+        engine.close().expect("child: close");
+    }
+}
+
+/// What a killed child's report says: how many writes it issued and how many were acked,
+/// and whether it got as far as `ready`.
+fn read_report(path: &Path) -> (usize, usize, bool) {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let (mut issued, mut acked, mut ready) = (0, 0, false);
+    // Only whole lines count: the kill may land in the middle of a line's write.
+    for line in text.split_inclusive('\n').filter(|l| l.ends_with('\n')) {
+        let mut words = line.split_whitespace();
+        match (
+            words.next(),
+            words.next().and_then(|n| n.parse::<usize>().ok()),
+        ) {
+            (Some("issue"), Some(n)) => issued = issued.max(n + 1),
+            (Some("ack"), Some(n)) => acked = acked.max(n + 1),
+            (Some("ready"), _) => ready = true,
+            _ => {}
+        }
+    }
+    (issued, acked, ready)
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    if to.exists() {
+        std::fs::remove_dir_all(to).expect("clear the copy");
+    }
+    std::fs::create_dir_all(to).expect("create the copy");
+    for entry in std::fs::read_dir(from).expect("list the store") {
+        let entry = entry.expect("list the store");
+        if entry.file_type().expect("file type").is_file() {
+            std::fs::copy(entry.path(), to.join(entry.file_name())).expect("copy a file");
+        }
+    }
+}
+
+/// Runs the suite: `runs` crashes of child processes on one store. `test_name` is the full
+/// name of the calling test as libtest knows it (see [`crate::reliability::test_name`]).
+/// Inside the child this function becomes the child's body.
+///
+/// # Panics
+/// When a child dies on its own, or a recovered store lost an acknowledged write or is not
+/// the result of any prefix of the writes.
+pub fn process_crash<E: Engine>(options: &Options, test_name: &str, seed: u64, runs: u64) {
+    if let Ok(spec) = std::env::var(CHILD_ENV) {
+        let spec = ChildSpec::decode(&spec).expect("a well-formed child spec");
+        child::<E>(options, &spec);
+        return;
+    }
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let dir = tmp.path().join("store");
+    let copy = tmp.path().join("copy");
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let mut base = State::new();
+    let (mut total_acked, mut open_kills) = (0usize, 0u64);
+    for run in 0..runs {
+        let mode = if rng.random_ratio(1, 10) {
+            Mode::Reopen
+        } else {
+            Mode::Write
+        };
+        let spec = ChildSpec {
+            dir: dir.clone(),
+            report: tmp.path().join(format!("report-{run}")),
+            seed,
+            run,
+            mode,
+        };
+        let context = format!(
+            "{}: process crash run {run} ({mode:?}) (replay with KV_TEST_SEED={seed})",
+            E::NAME
+        );
+        let stderr_path = tmp.path().join(format!("stderr-{run}"));
+        let mut child = rerun_self(test_name)
+            .env(CHILD_ENV, spec.encode())
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&stderr_path).expect("stderr file"))
+            .spawn()
+            .expect("spawn the child");
+        // Wait until the child is under way, then give it a random few milliseconds.
+        let started = Instant::now();
+        loop {
+            let (issued, _, ready) = read_report(&spec.report);
+            if (mode == Mode::Write && issued > 0) || (mode == Mode::Reopen && ready) {
+                break;
+            }
+            if let Some(status) = child.try_wait().expect("poll the child") {
+                panic!(
+                    "{context}: the child exited ({status}) before writing: {}",
+                    std::fs::read_to_string(&stderr_path).unwrap_or_default()
+                );
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(60),
+                "{context}: the child did not start writing within a minute"
+            );
+            std::thread::sleep(Duration::from_micros(200));
+        }
+        std::thread::sleep(Duration::from_micros(rng.random_range(0..30_000)));
+        if let Some(status) = child.try_wait().expect("poll the child") {
+            panic!(
+                "{context}: the child died on its own ({status}): {}",
+                std::fs::read_to_string(&stderr_path).unwrap_or_default()
+            );
+        }
+        child.kill().expect("kill the child");
+        child.wait().expect("reap the child");
+        let (issued, acked, _) = read_report(&spec.report);
+        if mode == Mode::Reopen {
+            let text = std::fs::read_to_string(&spec.report).unwrap_or_default();
+            open_kills += u64::from(text.trim_end().ends_with("open"));
+        }
+        let ops = StepGen::new(seed, run).writes(issued);
+        copy_dir(&dir, &copy);
+        let engine = E::open(&copy, options)
+            .unwrap_or_else(|e| panic!("{context}: reopening after the kill: {e}"));
+        let state = read_store(&engine).unwrap_or_else(|e| panic!("{context}: reading back: {e}"));
+        let p = assert_some_prefix(
+            &base,
+            &ops,
+            &Observed::complete(&state),
+            acked,
+            issued,
+            &context,
+        );
+        engine
+            .close()
+            .unwrap_or_else(|e| panic!("{context}: close: {e}"));
+        for op in &ops[..p] {
+            op.apply(&mut base);
+        }
+        total_acked += acked;
+    }
+    eprintln!(
+        "{}: {runs} process crashes ({open_kills} while opening), {total_acked} acknowledged \
+         writes, none lost",
+        E::NAME
+    );
+}
