@@ -1,0 +1,227 @@
+//! Damaged files are detected: a torn WAL tail is dropped, a flipped byte anywhere in a WAL
+//! (before its last record) or a table is an error, and no damage ever yields a wrong value.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use kv_shared::{Engine, Error, KeyRange, Options};
+use sstable::SstableStore;
+
+fn options() -> Options {
+    Options::new()
+        .set("memtable_bytes", "1K")
+        .set("block_bytes", "256")
+}
+
+fn files(dir: &Path, ext: &str) -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.to_string_lossy().ends_with(ext))
+        .collect();
+    v.sort();
+    v
+}
+
+/// A store with a few tables and a memtable, closed; returns the model of its contents.
+fn build(dir: &Path) -> BTreeMap<Vec<u8>, Vec<u8>> {
+    let e = SstableStore::open(dir, &options()).unwrap();
+    let mut model = BTreeMap::new();
+    for i in 0..150u32 {
+        let (k, v) = (
+            format!("key{i:03}"),
+            format!("value-{i}-{}", "x".repeat(i as usize % 20)),
+        );
+        e.put(k.as_bytes(), v.as_bytes()).unwrap();
+        model.insert(k.into_bytes(), v.into_bytes());
+    }
+    for i in (0..150u32).step_by(4) {
+        let k = format!("key{i:03}");
+        e.delete(k.as_bytes()).unwrap();
+        model.remove(k.as_bytes());
+    }
+    e.close().unwrap();
+    model
+}
+
+/// Every answer is either right or a corruption error: never a wrong value.
+fn right_or_corruption(dir: &Path, model: &BTreeMap<Vec<u8>, Vec<u8>>) -> usize {
+    let e = match SstableStore::open(dir, &options()) {
+        Ok(e) => e,
+        Err(Error::Corruption { .. }) => return 1,
+        Err(other) => panic!("open: expected Ok or Corruption, got {other}"),
+    };
+    let mut errors = 0;
+    for i in 0..160u32 {
+        let k = format!("key{i:03}").into_bytes();
+        match e.get(&k) {
+            Ok(v) => assert_eq!(v.as_ref(), model.get(&k), "wrong value for {k:?}"),
+            Err(Error::Corruption { .. }) => errors += 1,
+            Err(other) => panic!("get: {other}"),
+        }
+    }
+    match e
+        .scan(KeyRange::all())
+        .unwrap()
+        .collect::<Result<Vec<_>, _>>()
+    {
+        Ok(all) => assert_eq!(all, model.clone().into_iter().collect::<Vec<_>>()),
+        Err(Error::Corruption { .. }) => errors += 1,
+        Err(other) => panic!("scan: {other}"),
+    }
+    errors
+}
+
+#[test]
+fn a_flipped_byte_in_a_table_is_never_a_wrong_value() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("db");
+    let model = build(&dir);
+    let tables = files(&dir, ".sst");
+    assert!(
+        tables.len() >= 3,
+        "the store has several tables: {tables:?}"
+    );
+    let victim = &tables[tables.len() / 2];
+    let original = std::fs::read(victim).unwrap();
+    let step = (original.len() / 200).max(1);
+    for at in (0..original.len()).step_by(step) {
+        let mut bad = original.clone();
+        bad[at] ^= 0x04;
+        std::fs::write(victim, &bad).unwrap();
+        let errors = right_or_corruption(&dir, &model);
+        assert!(
+            errors > 0,
+            "flip at byte {at} of {} went unnoticed",
+            victim.display()
+        );
+    }
+    std::fs::write(victim, &original).unwrap();
+    assert_eq!(right_or_corruption(&dir, &model), 0);
+}
+
+#[test]
+fn a_corrupt_block_names_file_and_offset() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("db");
+    build(&dir);
+    let table = files(&dir, ".sst")[0].clone();
+    let mut bytes = std::fs::read(&table).unwrap();
+    bytes[20] ^= 0xff; // inside the first data block
+    std::fs::write(&table, &bytes).unwrap();
+    let e = SstableStore::open(&dir, &options()).unwrap();
+    let errors: Vec<Error> = (0..150u32)
+        .filter_map(|i| e.get(format!("key{i:03}").as_bytes()).err())
+        .collect();
+    assert!(!errors.is_empty());
+    for err in errors {
+        match err {
+            Error::Corruption { file, offset, .. } => {
+                assert_eq!(file, table);
+                assert_eq!(offset, 0, "the first block starts at offset 0");
+            }
+            other => panic!("expected corruption, got {other}"),
+        }
+    }
+}
+
+#[test]
+fn a_truncated_table_is_refused_at_open() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("db");
+    build(&dir);
+    let table = files(&dir, ".sst")[0].clone();
+    let bytes = std::fs::read(&table).unwrap();
+    for cut in [0, 1, 59, 60, bytes.len() / 2, bytes.len() - 1] {
+        std::fs::write(&table, &bytes[..cut]).unwrap();
+        match SstableStore::open(&dir, &options()) {
+            Err(Error::Corruption { file, .. }) => assert_eq!(file, table, "cut at {cut}"),
+            other => panic!("cut at {cut}: expected corruption, got {other:?}"),
+        }
+    }
+}
+
+#[test]
+fn a_foreign_file_with_a_table_name_is_refused_by_magic() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("db");
+    build(&dir);
+    let foreign = dir.join("999999.sst");
+    std::fs::write(&foreign, vec![b'z'; 500]).unwrap();
+    match SstableStore::open(&dir, &options()) {
+        Err(Error::Corruption { file, detail, .. }) => {
+            assert_eq!(file, foreign);
+            assert!(detail.contains("magic"), "{detail}");
+        }
+        other => panic!("expected corruption, got {other:?}"),
+    }
+}
+
+/// A store whose last WAL holds `n` puts (the memtable never fills), dropped without close.
+fn wal_only(dir: &Path, n: u32) -> PathBuf {
+    let e = SstableStore::open(dir, &Options::new()).unwrap();
+    for i in 0..n {
+        e.put(format!("k{i}").as_bytes(), format!("v{i}").as_bytes())
+            .unwrap();
+    }
+    drop(e);
+    files(dir, ".wal").pop().unwrap()
+}
+
+#[test]
+fn a_torn_wal_tail_loses_only_the_torn_record() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("db");
+    let wal = wal_only(&dir, 10);
+    let whole = std::fs::read(&wal).unwrap();
+    let last_len = 8 + 3 + 2 + 2; // frame, kind and key length, "k9", "v9"
+    for cut in whole.len() - last_len..whole.len() {
+        std::fs::write(&wal, &whole[..cut]).unwrap();
+        let e = SstableStore::open(&dir, &Options::new()).unwrap();
+        for i in 0..9 {
+            assert_eq!(
+                e.get(format!("k{i}").as_bytes()).unwrap(),
+                Some(format!("v{i}").into_bytes())
+            );
+        }
+        assert_eq!(e.get(b"k9").unwrap(), None, "cut at {cut}");
+        let s = e.stats().unwrap();
+        assert_eq!(
+            s.extra["wal_torn_tail_bytes"],
+            (cut - (whole.len() - last_len)) as u64
+        );
+        e.close().unwrap();
+        // Put the whole WAL back for the next cut, and drop the empty WAL that open made.
+        std::fs::write(&wal, &whole).unwrap();
+        for extra in files(&dir, ".wal") {
+            if extra != wal {
+                std::fs::remove_file(extra).unwrap();
+            }
+        }
+    }
+}
+
+#[test]
+fn a_flipped_byte_before_the_last_wal_record_is_corruption() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("db");
+    let wal = wal_only(&dir, 10);
+    let whole = std::fs::read(&wal).unwrap();
+    let last_start = whole.len() - 15;
+    for at in 12..last_start {
+        let mut bad = whole.clone();
+        bad[at] ^= 0x20;
+        std::fs::write(&wal, &bad).unwrap();
+        match SstableStore::open(&dir, &Options::new()) {
+            Err(Error::Corruption { file, .. }) => assert_eq!(file, wal),
+            other => panic!("flip at {at}: expected corruption, got {other:?}"),
+        }
+    }
+    let mut foreign = whole;
+    foreign[..8].copy_from_slice(b"NOTAWAL!");
+    std::fs::write(&wal, &foreign).unwrap();
+    assert!(matches!(
+        SstableStore::open(&dir, &Options::new()),
+        Err(Error::Corruption { .. })
+    ));
+}
