@@ -1,0 +1,95 @@
+//! The engine's options: the `kv --set NAME=VALUE` names bitcask knows.
+
+use kv_shared::{Error, OptionDoc, Options, Result};
+
+/// Every option, its default and what it does.
+pub const OPTIONS: &[OptionDoc] = &[
+    OptionDoc {
+        name: "segment_bytes",
+        default: "16M",
+        doc: "the active segment is sealed and a new one started once it holds this many bytes",
+    },
+    OptionDoc {
+        name: "merge_dead_ratio",
+        default: "0.5",
+        doc: "a background merge starts when dead bytes / all bytes of the immutable segments reach this (0 < r <= 1)",
+    },
+    OptionDoc {
+        name: "hint_files",
+        default: "true",
+        doc: "whether open reads hint files (false: it reads every segment whole)",
+    },
+    OptionDoc {
+        name: "background_merge",
+        default: "true",
+        doc: "whether a background thread merges when merge_dead_ratio is reached (compact always merges)",
+    },
+];
+
+/// The parsed options.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    /// Rotation threshold of the active segment.
+    pub segment_bytes: u64,
+    /// Dead-bytes ratio that starts a background merge.
+    pub merge_dead_ratio: f64,
+    /// Whether open uses hint files.
+    pub hint_files: bool,
+    /// Whether a background thread merges.
+    pub background_merge: bool,
+}
+
+impl Config {
+    /// Reads and checks the options.
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] for an unknown name or a bad value.
+    pub fn from_options(options: &Options) -> Result<Config> {
+        options.check_known("bitcask", OPTIONS)?;
+        let config = Config {
+            segment_bytes: options.get_or("segment_bytes", 16 << 20)?,
+            merge_dead_ratio: options.get_or("merge_dead_ratio", 0.5)?,
+            hint_files: options.get_or("hint_files", true)?,
+            background_merge: options.get_or("background_merge", true)?,
+        };
+        if config.segment_bytes == 0 {
+            return Err(Error::InvalidArgument(
+                "segment_bytes must be at least 1".into(),
+            ));
+        }
+        if !(config.merge_dead_ratio > 0.0 && config.merge_dead_ratio <= 1.0) {
+            return Err(Error::InvalidArgument(format!(
+                "merge_dead_ratio must be in (0, 1], got {}",
+                config.merge_dead_ratio
+            )));
+        }
+        Ok(config)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_and_bad_values() {
+        let c = Config::from_options(&Options::new()).unwrap();
+        assert_eq!(c.segment_bytes, 16 << 20);
+        assert!(c.hint_files && c.background_merge);
+        let c = Config::from_options(&Options::new().set("segment_bytes", "4K")).unwrap();
+        assert_eq!(c.segment_bytes, 4096);
+        for (name, value) in [
+            ("segment_bytes", "0"),
+            ("merge_dead_ratio", "0"),
+            ("merge_dead_ratio", "1.5"),
+            ("merge_dead_ratio", "NaN"),
+            ("hint_files", "yes"),
+            ("segmnet_bytes", "1"),
+        ] {
+            assert!(
+                Config::from_options(&Options::new().set(name, value)).is_err(),
+                "{name}={value}"
+            );
+        }
+    }
+}

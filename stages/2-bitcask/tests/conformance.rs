@@ -1,0 +1,8 @@
+//! The shared conformance suite, with 4 KiB segments so that rotations and merges happen
+//! many times inside every test.
+use bitcask::Bitcask;
+
+kv_shared::conformance_tests!(
+    Bitcask,
+    kv_shared::Options::new().set("segment_bytes", "4K")
+);
