@@ -1,2 +1,58 @@
-//! Stage 4: a leveled LSM tree with a manifest, bloom filters and merging iterators.
+//! # Stage 4: `lsm`, a leveled LSM tree
+//!
+//! Stage 3 kept one level of tables: every table was a place a read had to look, and its
+//! compaction rewrote everything. This stage is the leveled design of LevelDB and RocksDB:
+//! tables live on levels L0 to L6, each level about `level_ratio` times larger than the one
+//! above, and compaction merges one small piece of a level into the overlapping piece of the
+//! next, in the background, while reads and writes go on.
+//!
+//! | file | concept |
+//! |---|---|
+//! | [`key`] | internal keys: user key + sequence number + kind; newest first |
+//! | [`wal`], [`wal_payload`] | the write-ahead log and what one write looks like in it |
+//! | [`memtable`] | the lock-free sorted in-memory table of recent writes |
+//! | [`block`], [`bloom`], [`table`], [`table_builder`] | the table format: blocks, filter, index, footer |
+//! | [`flush`] | memtable → L0 table |
+//! | [`merge_iter`], [`concat_iter`], [`snapshot_iter`] | merging streams; a level as one stream; what a snapshot sees |
+//! | [`version`] | the set of tables per level at one moment, and reads through it |
+//! | [`compaction`] | leveled compaction: scores, picking, merging, dropping tombstones |
+//! | [`record_log`], [`manifest`], [`filename`] | the log of version edits, `CURRENT`, file names |
+//! | [`recovery`] | opening a store: manifest, tables, WAL replay, orphan cleanup |
+//! | [`lsm_tree`] | [`LsmTree`], the engine: write path, readers, background threads |
+//! | [`options`], [`counters`] | the `--set` options and the statistics counters |
 #![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+pub mod block;
+pub mod bloom;
+pub mod compaction;
+pub mod concat_iter;
+pub mod counters;
+pub mod filename;
+pub mod flush;
+pub mod key;
+pub mod lsm_tree;
+pub mod manifest;
+pub mod memtable;
+pub mod merge_iter;
+pub mod options;
+pub mod record_log;
+pub mod recovery;
+pub mod snapshot_iter;
+pub mod table;
+pub mod table_builder;
+pub mod version;
+pub mod wal;
+pub mod wal_payload;
+
+pub use lsm_tree::LsmTree;
+pub use version::LevelSummary;
+
+/// The annotated dump of any file this engine writes (a table with its filter, a manifest,
+/// `CURRENT`, a WAL), or `None` when `bytes` is none of them. Never panics.
+pub fn inspect(bytes: &[u8]) -> Option<String> {
+    table::dump(bytes)
+        .or_else(|| manifest::dump_manifest(bytes))
+        .or_else(|| manifest::dump_current(bytes))
+        .or_else(|| wal::inspect_wal(bytes))
+}

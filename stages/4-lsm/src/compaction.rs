@@ -1,0 +1,289 @@
+//! Leveled compaction: choosing what to merge, merging it, and what to drop on the way.
+//!
+//! ## Choosing ([`pick`])
+//!
+//! Each level gets a **score**: for L0, its number of tables over `l0_trigger` (L0 tables
+//! overlap, so their *count* is what makes reads slow); for L1 to L5, its bytes over its
+//! target (`level1_bytes · level_ratio^(n-1)`). L6, the last level, has no target. The level
+//! with the highest score at or above 1 is compacted into the level below it:
+//!
+//! * from **L0**: every L0 table (taking them all means no older version of a key stays
+//!   behind in L0), plus every L1 table overlapping their combined key range;
+//! * from **Ln, n ≥ 1**: one table, taken round-robin through the key space (each level
+//!   remembers where its last compaction ended, as LevelDB's *compact pointer* does), plus
+//!   every table of level n+1 that overlaps it.
+//!
+//! A single input table with nothing to overlap below is **moved** down by the manifest
+//! alone, without being rewritten (a *trivial move*).
+//!
+//! ## Merging ([`run`])
+//!
+//! The inputs are merged with [`crate::merge_iter::MergeIter`]. Of each key only the newest
+//! version is written (readers with older snapshots read their own version's tables, which
+//! stay on disk while they are held). Outputs are cut at `table_bytes`, so the next
+//! compaction of that range rewrites a small piece rather than the whole level.
+//!
+//! A **tombstone** is dropped only when nothing older can remain below it: no table on any
+//! level deeper than the output level has a key range that holds the key. Otherwise it is
+//! written, because dropping it would resurrect an older value further down.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::SeqCst};
+
+use kv_shared::{Fs, Result};
+
+use crate::counters::Counters;
+use crate::filename;
+use crate::key::EntryIter;
+use crate::manifest::{NUM_LEVELS, TableMeta, VersionEdit};
+use crate::merge_iter::MergeIter;
+use crate::options::LsmOptions;
+use crate::table::Table;
+use crate::table_builder::TableBuilder;
+use crate::version::{TableFile, Version};
+
+/// One compaction: the tables of `level` and of `level + 1` to merge.
+#[derive(Debug, Clone)]
+pub struct Compaction {
+    /// The level compacted (the output goes to `level + 1`).
+    pub level: usize,
+    /// The chosen tables of `level`.
+    pub inputs: Vec<Arc<TableFile>>,
+    /// The tables of `level + 1` that overlap them.
+    pub next_inputs: Vec<Arc<TableFile>>,
+    /// The level's score when it was chosen.
+    pub score: f64,
+}
+
+impl Compaction {
+    /// The level the outputs go to.
+    pub fn output_level(&self) -> usize {
+        self.level + 1
+    }
+
+    /// True when one table can move down without being rewritten.
+    pub fn is_trivial_move(&self) -> bool {
+        self.inputs.len() == 1 && self.next_inputs.is_empty()
+    }
+
+    /// Smallest and largest user keys over the chosen tables of `level`.
+    fn input_range(&self) -> (Vec<u8>, Vec<u8>) {
+        key_range(&self.inputs)
+    }
+}
+
+fn key_range(tables: &[Arc<TableFile>]) -> (Vec<u8>, Vec<u8>) {
+    let smallest = tables
+        .iter()
+        .map(|t| &t.meta.smallest)
+        .min()
+        .cloned()
+        .unwrap_or_default();
+    let largest = tables
+        .iter()
+        .map(|t| &t.meta.largest)
+        .max()
+        .cloned()
+        .unwrap_or_default();
+    (smallest, largest)
+}
+
+/// Each level's score (L0 to L5): at 1 or above, the level needs compacting.
+pub fn scores(version: &Version, options: &LsmOptions) -> Vec<f64> {
+    (0..NUM_LEVELS - 1)
+        .map(|level| {
+            if level == 0 {
+                version.level(0).len() as f64 / options.l0_trigger as f64
+            } else {
+                version.level_bytes(level) as f64 / options.level_target(level) as f64
+            }
+        })
+        .collect()
+}
+
+/// The compaction to run next, if any level's score is at or above 1. `pointers[n]` is the
+/// largest key of the last compaction from level n (empty: start from the beginning).
+pub fn pick(version: &Version, options: &LsmOptions, pointers: &[Vec<u8>]) -> Option<Compaction> {
+    let scores = scores(version, options);
+    let (level, &score) = scores
+        .iter()
+        .enumerate()
+        .max_by(|a, b| a.1.total_cmp(b.1))?;
+    if score < 1.0 {
+        return None;
+    }
+    let inputs: Vec<Arc<TableFile>> = if level == 0 {
+        version.level(0).to_vec()
+    } else {
+        let tables = version.level(level);
+        let pointer = pointers.get(level).map_or(&[][..], Vec::as_slice);
+        let chosen = tables
+            .iter()
+            .find(|t| pointer.is_empty() || t.meta.smallest.as_slice() > pointer)
+            .or_else(|| tables.first())?;
+        vec![chosen.clone()]
+    };
+    let (smallest, largest) = key_range(&inputs);
+    let next_inputs = version.overlapping(level + 1, &smallest, &largest);
+    Some(Compaction {
+        level,
+        inputs,
+        next_inputs,
+        score,
+    })
+}
+
+/// What a compaction produced: the edit to record, and the new tables, open.
+#[derive(Debug)]
+pub struct Outcome {
+    /// Removes the inputs, adds the outputs (or moves the one input).
+    pub edit: VersionEdit,
+    /// The output tables (empty for a trivial move, or when everything was dropped).
+    pub outputs: Vec<Arc<TableFile>>,
+    /// The largest key compacted, for the level's round-robin pointer.
+    pub largest: Vec<u8>,
+}
+
+/// What [`run`] needs from the engine.
+pub struct Context<'a> {
+    /// The file layer.
+    pub fs: &'a Fs,
+    /// The store directory.
+    pub dir: &'a Path,
+    /// The options.
+    pub options: &'a LsmOptions,
+    /// The file-number counter.
+    pub next_file: &'a AtomicU64,
+    /// Where to count bytes and dropped tombstones.
+    pub counters: &'a Counters,
+    /// Set when the engine shuts down: the compaction stops early and writes nothing.
+    pub stop: &'a AtomicBool,
+}
+
+/// True when some table deeper than `level` has a key range that holds `key`.
+fn key_may_exist_below(version: &Version, level: usize, key: &[u8]) -> bool {
+    (level + 1..NUM_LEVELS).any(|deeper| {
+        let tables = version.level(deeper);
+        let i = tables.partition_point(|t| t.meta.largest.as_slice() < key);
+        tables.get(i).is_some_and(|t| t.meta.contains(key))
+    })
+}
+
+/// Runs `compaction` against `version` (the version it was picked from). Returns `None`
+/// when stopped by [`Context::stop`], having removed its partial outputs.
+///
+/// # Errors
+/// [`kv_shared::Error::Corruption`] from an input table, [`kv_shared::Error::Io`].
+pub fn run(
+    compaction: &Compaction,
+    version: &Version,
+    cx: &Context<'_>,
+) -> Result<Option<Outcome>> {
+    let level = compaction.level;
+    let out_level = compaction.output_level();
+    let (_, largest) = compaction.input_range();
+    let removed: Vec<(u8, u64)> = compaction
+        .inputs
+        .iter()
+        .map(|t| (level as u8, t.meta.number))
+        .chain(
+            compaction
+                .next_inputs
+                .iter()
+                .map(|t| (out_level as u8, t.meta.number)),
+        )
+        .collect();
+    if compaction.is_trivial_move() {
+        let meta = compaction.inputs[0].meta.clone();
+        return Ok(Some(Outcome {
+            edit: VersionEdit {
+                removed,
+                added: vec![(out_level as u8, meta)],
+                ..VersionEdit::default()
+            },
+            outputs: Vec::new(),
+            largest,
+        }));
+    }
+    let sources: Vec<EntryIter<'static>> = compaction
+        .inputs
+        .iter()
+        .chain(&compaction.next_inputs)
+        .map(|t| {
+            Counters::add(&cx.counters.compaction_bytes_read, t.meta.size);
+            t.table.iter(std::ops::Bound::Unbounded)
+        })
+        .collect();
+    let mut outputs: Vec<TableMeta> = Vec::new();
+    let mut builder: Option<TableBuilder> = None;
+    let mut last_key: Option<Vec<u8>> = None;
+    let mut stopped = false;
+    let result = (|| -> Result<()> {
+        for (n, entry) in MergeIter::new(sources).enumerate() {
+            if n % 1024 == 0 && cx.stop.load(SeqCst) {
+                stopped = true;
+                return Ok(());
+            }
+            let entry = entry?;
+            if last_key.as_deref() == Some(entry.key.as_slice()) {
+                continue; // an older version of a key already written (or dropped)
+            }
+            last_key = Some(entry.key.clone());
+            if entry.value.is_none() && !key_may_exist_below(version, out_level, &entry.key) {
+                Counters::add(&cx.counters.tombstones_dropped, 1);
+                continue;
+            }
+            if builder
+                .as_ref()
+                .is_some_and(|b| b.estimated_size() >= cx.options.table_bytes)
+            {
+                outputs.push(builder.take().expect("checked").finish()?);
+            }
+            if builder.is_none() {
+                let number = cx.next_file.fetch_add(1, SeqCst);
+                builder = Some(TableBuilder::create(
+                    cx.fs,
+                    &cx.dir.join(filename::table(number)),
+                    number,
+                    cx.options.block_bytes,
+                    cx.options.bloom_bits_per_key,
+                )?);
+            }
+            let b = builder.as_mut().expect("just made");
+            b.add(&entry.key, entry.seq, entry.value.as_deref())?;
+        }
+        if let Some(b) = builder.take() {
+            outputs.push(b.finish()?);
+        }
+        Ok(())
+    })();
+    if stopped || result.is_err() {
+        drop(builder);
+        // Best effort: whatever is left is an orphan, deleted by the next open.
+        for meta in &outputs {
+            let _ = cx
+                .fs
+                .remove_if_exists(&cx.dir.join(filename::table(meta.number)));
+        }
+        result?;
+        return Ok(None);
+    }
+    cx.fs.sync_dir(cx.dir)?;
+    let mut opened = Vec::with_capacity(outputs.len());
+    for meta in &outputs {
+        Counters::add(&cx.counters.compaction_bytes_written, meta.size);
+        let table = Table::open(cx.fs, &cx.dir.join(filename::table(meta.number)))?;
+        opened.push(Arc::new(TableFile::new(meta.clone(), table, cx.fs.clone())));
+    }
+    Ok(Some(Outcome {
+        edit: VersionEdit {
+            removed,
+            added: outputs.into_iter().map(|m| (out_level as u8, m)).collect(),
+            next_file: Some(cx.next_file.load(SeqCst)),
+            ..VersionEdit::default()
+        },
+        outputs: opened,
+        largest,
+    }))
+}

@@ -1,0 +1,52 @@
+//! The engine's running counters, shared by the write path, readers and background threads.
+//!
+//! They are plain atomics, bumped where the event happens and read by
+//! [`crate::LsmTree`]'s `stats`, which reports them in [`kv_shared::Stats`] and its `extra`
+//! map (the names there are the field names here).
+
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+
+/// Counters since the engine was opened.
+#[derive(Debug, Default)]
+pub struct Counters {
+    /// Key and value bytes of accepted puts, key bytes of deletes.
+    pub user_bytes_written: AtomicU64,
+    /// Calls to `get`.
+    pub gets: AtomicU64,
+    /// Data blocks read from disk by `get`.
+    pub get_disk_reads: AtomicU64,
+    /// Bloom filter checks done by `get` (one per table whose key range holds the key).
+    pub bloom_checks: AtomicU64,
+    /// Checks the filter answered "maybe" for a table that did not hold the key.
+    pub bloom_false_positives: AtomicU64,
+    /// Memtables flushed to L0 tables.
+    pub flushes: AtomicU64,
+    /// Bytes of tables written by flushes.
+    pub flush_bytes_written: AtomicU64,
+    /// Compactions run (trivial moves included).
+    pub compactions: AtomicU64,
+    /// Compactions that moved a table down a level without rewriting it.
+    pub trivial_moves: AtomicU64,
+    /// Bytes of tables read by compactions.
+    pub compaction_bytes_read: AtomicU64,
+    /// Bytes of tables written by compactions.
+    pub compaction_bytes_written: AtomicU64,
+    /// Tombstones dropped by compactions into the last level that could hold their key.
+    pub tombstones_dropped: AtomicU64,
+    /// Microseconds writers spent slowed down or stopped, waiting for flushes and compactions.
+    pub stall_micros: AtomicU64,
+    /// Writes that were slowed down or stopped at least once.
+    pub stalled_writes: AtomicU64,
+}
+
+impl Counters {
+    /// Adds `n` to a counter.
+    pub fn add(counter: &AtomicU64, n: u64) {
+        counter.fetch_add(n, Relaxed);
+    }
+
+    /// Reads a counter.
+    pub fn get(counter: &AtomicU64) -> u64 {
+        counter.load(Relaxed)
+    }
+}

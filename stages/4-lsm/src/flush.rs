@@ -1,0 +1,60 @@
+//! Flushing: writing a memtable out as an L0 table.
+//!
+//! The memtable is read in internal-key order and only the newest version of each key is
+//! written (older versions are hidden for good: no reader can ask for them once the
+//! memtable is gone, because every reader that could still see them holds the memtable
+//! itself). Tombstones *are* written: the key may have an older value in a table below.
+//!
+//! The table is synced, then the directory, before the caller records it in the manifest:
+//! a manifest must never name a table that a power loss could take away.
+
+use std::ops::Bound;
+use std::path::Path;
+use std::sync::Arc;
+
+use kv_shared::{Fs, Result};
+
+use crate::filename;
+use crate::manifest::TableMeta;
+use crate::memtable::Memtable;
+use crate::options::LsmOptions;
+use crate::table_builder::TableBuilder;
+
+/// Writes `memtable` as table `number` in `dir`. Returns its description and the highest
+/// sequence number in it, or `None` for an empty memtable (no file is written).
+///
+/// # Errors
+/// [`kv_shared::Error::Io`].
+pub fn flush(
+    fs: &Fs,
+    dir: &Path,
+    memtable: &Arc<Memtable>,
+    number: u64,
+    options: &LsmOptions,
+) -> Result<Option<(TableMeta, u64)>> {
+    if memtable.is_empty() {
+        return Ok(None);
+    }
+    let path = dir.join(filename::table(number));
+    let mut builder = TableBuilder::create(
+        fs,
+        &path,
+        number,
+        options.block_bytes,
+        options.bloom_bits_per_key,
+    )?;
+    let mut last_key: Option<Vec<u8>> = None;
+    let mut max_seq = 0;
+    for entry in memtable.iter(Bound::Unbounded) {
+        let entry = entry?;
+        max_seq = max_seq.max(entry.seq);
+        if last_key.as_deref() == Some(entry.key.as_slice()) {
+            continue; // an older version of the key just written
+        }
+        builder.add(&entry.key, entry.seq, entry.value.as_deref())?;
+        last_key = Some(entry.key);
+    }
+    let meta = builder.finish()?;
+    fs.sync_dir(dir)?;
+    Ok(Some((meta, max_seq)))
+}

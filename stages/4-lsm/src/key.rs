@@ -1,0 +1,140 @@
+//! Internal keys: a user key plus a sequence number and a kind.
+//!
+//! Every write gets the next **sequence number** (a `u64` counter that only grows and is
+//! recorded in the manifest, so it keeps growing across restarts). The same user key can then
+//! sit in many places at once: the active memtable, an immutable one, several L0 tables and
+//! a table on each deeper level. The copy with the highest sequence number is the current one,
+//! everywhere: in `get`, in scans, in flushes and in compaction.
+//!
+//! To make "newest first" fall out of sorting, entries are ordered by their **internal key**:
+//! user key ascending (bytewise), then sequence number **descending**. Seeking to
+//! `(key, snapshot)` lands on the newest version of `key` that a reader with that snapshot may
+//! see.
+//!
+//! On disk the sequence number and the kind share one little-endian `u64`, the **trailer**
+//! (as in LevelDB): `seq << 8 | kind`, with kind `1` for a put and `0` for a delete (a
+//! *tombstone*). Sequence numbers therefore stop at [`MAX_SEQ`] = 2^56 - 1.
+
+use std::cmp::Ordering;
+
+/// The largest sequence number the 56 bits of a trailer hold.
+pub const MAX_SEQ: u64 = (1 << 56) - 1;
+
+/// What an entry records about its key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Kind {
+    /// The key was deleted (a tombstone); the entry has no value.
+    Delete = 0,
+    /// The key was set to the entry's value.
+    Put = 1,
+}
+
+impl Kind {
+    /// The kind from its trailer byte, or `None` for an unknown byte.
+    pub fn from_byte(byte: u8) -> Option<Kind> {
+        match byte {
+            0 => Some(Kind::Delete),
+            1 => Some(Kind::Put),
+            _ => None,
+        }
+    }
+}
+
+/// Packs a sequence number and a kind into a trailer.
+pub fn trailer(seq: u64, kind: Kind) -> u64 {
+    (seq << 8) | kind as u64
+}
+
+/// Splits a trailer into its sequence number and kind (`None` for an unknown kind byte).
+pub fn split_trailer(trailer: u64) -> (u64, Option<Kind>) {
+    (trailer >> 8, Kind::from_byte(trailer as u8))
+}
+
+/// Compares two internal keys: user key ascending, then sequence number descending.
+pub fn compare(a_key: &[u8], a_seq: u64, b_key: &[u8], b_seq: u64) -> Ordering {
+    a_key.cmp(b_key).then(b_seq.cmp(&a_seq))
+}
+
+/// A user key and a sequence number, ordered as internal keys are (the memtable's key).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct InternalKey {
+    /// The user's key.
+    pub user_key: Vec<u8>,
+    /// The sequence number of the write.
+    pub seq: u64,
+}
+
+impl Ord for InternalKey {
+    fn cmp(&self, other: &Self) -> Ordering {
+        compare(&self.user_key, self.seq, &other.user_key, other.seq)
+    }
+}
+
+impl PartialOrd for InternalKey {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+/// One version of one key, as every iterator of this crate yields it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entry {
+    /// The user's key.
+    pub key: Vec<u8>,
+    /// The sequence number of the write that made it.
+    pub seq: u64,
+    /// The value, or `None` for a tombstone.
+    pub value: Option<Vec<u8>>,
+}
+
+impl Entry {
+    /// The entry's kind.
+    pub fn kind(&self) -> Kind {
+        if self.value.is_some() {
+            Kind::Put
+        } else {
+            Kind::Delete
+        }
+    }
+
+    /// Orders two entries as internal keys.
+    pub fn cmp_internal(&self, other: &Entry) -> Ordering {
+        compare(&self.key, self.seq, &other.key, other.seq)
+    }
+}
+
+/// A stream of entries in internal-key order: what memtables, tables, levels and merges
+/// yield. Boxed so that the merging iterator can hold any mix of them.
+pub type EntryIter<'a> = Box<dyn Iterator<Item = kv_shared::Result<Entry>> + Send + 'a>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn newest_version_sorts_first() {
+        let mut keys = [
+            InternalKey {
+                user_key: b"b".to_vec(),
+                seq: 1,
+            },
+            InternalKey {
+                user_key: b"a".to_vec(),
+                seq: 1,
+            },
+            InternalKey {
+                user_key: b"a".to_vec(),
+                seq: 9,
+            },
+        ];
+        keys.sort();
+        let order: Vec<(u8, u64)> = keys.iter().map(|k| (k.user_key[0], k.seq)).collect();
+        assert_eq!(order, vec![(b'a', 9), (b'a', 1), (b'b', 1)]);
+        assert_eq!(split_trailer(trailer(77, Kind::Put)), (77, Some(Kind::Put)));
+        assert_eq!(
+            split_trailer(trailer(MAX_SEQ, Kind::Delete)),
+            (MAX_SEQ, Some(Kind::Delete))
+        );
+        assert_eq!(split_trailer(5 << 8 | 7).1, None);
+    }
+}

@@ -1,0 +1,646 @@
+//! [`LsmTree`]: the engine, its write path, its readers and its two background threads.
+//!
+//! ## Write path
+//!
+//! A write takes the writer lock, makes room ([`Inner::make_room`]: slow down or stop while
+//! L0 has too many tables, freeze a full memtable), takes the next sequence number, appends
+//! the write to the WAL (one write call: it now survives a kill), inserts it into the active
+//! memtable, and publishes the sequence number, which makes it visible to readers.
+//!
+//! ## Readers
+//!
+//! A read takes, under a short lock, a consistent **snapshot**: the last published sequence
+//! number, the active and immutable memtables, and the current [`Version`]. A `get` asks the
+//! memtables newest first, then the tables; a scan merges all of them
+//! ([`crate::merge_iter`], [`crate::snapshot_iter`]). Every table in the version holds only
+//! sequence numbers at or below the snapshot (tables are made from frozen memtables, whose
+//! writes were published before they froze), so nothing a flush or compaction does later can
+//! change what the snapshot sees, and the `Arc`s it holds keep its tables on disk.
+//!
+//! ## Background work
+//!
+//! * The **flush thread** writes the oldest immutable memtable to an L0 table
+//!   ([`crate::flush`]), records it in the manifest with the new log number, installs the
+//!   new version, and only then deletes the memtable's WAL.
+//! * The **compaction thread** picks a compaction ([`crate::compaction::pick`]), runs it,
+//!   records the edit, installs the new version, and marks the replaced tables obsolete
+//!   (their files go when the last version holding them goes).
+//!
+//! Both install through one lock around "append the edit to the manifest, swap the
+//! version", so the manifest's order is the order versions were installed in.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::SeqCst};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use kv_shared::{
+    Engine, Error, Fs, KeyRange, OptionDoc, Options, Result, ScanIter, Stats, StoreDir, check_key,
+    check_key_value,
+};
+
+use crate::compaction::{self, Compaction};
+use crate::counters::Counters;
+use crate::filename;
+use crate::flush::flush;
+use crate::key::EntryIter;
+use crate::manifest::{Manifest, NUM_LEVELS, VersionEdit};
+use crate::memtable::{Lookup, Memtable};
+use crate::merge_iter::MergeIter;
+use crate::options::{LsmOptions, OPTIONS};
+use crate::recovery;
+use crate::snapshot_iter::SnapshotIter;
+use crate::table::Table;
+use crate::version::{LevelSummary, TableFile, Version};
+use crate::wal::Wal;
+use crate::wal_payload;
+
+/// Immutable memtables allowed to wait for their flush before writers wait.
+const MAX_IMMUTABLE: usize = 1;
+/// How long a stopped writer sleeps between checks (it is also woken by progress).
+const STALL_WAIT: Duration = Duration::from_millis(100);
+
+/// The stage 4 engine: a leveled LSM tree.
+pub struct LsmTree {
+    inner: Arc<Inner>,
+    threads: Mutex<Vec<JoinHandle<()>>>,
+}
+
+/// What the engine's threads share.
+struct Inner {
+    dir: PathBuf,
+    fs: Fs,
+    options: LsmOptions,
+    counters: Counters,
+    next_file: AtomicU64,
+    /// Last sequence number whose write is in a memtable: what new readers see.
+    visible_seq: AtomicU64,
+    state: Mutex<State>,
+    /// Wakes the background threads (new immutable memtable, new version, shutdown).
+    work: Condvar,
+    /// Wakes waiting writers and `compact` (a flush or compaction finished).
+    progress: Condvar,
+    writer: Mutex<Writer>,
+    /// Held while appending an edit to the manifest and installing its version.
+    manifest: Mutex<Manifest>,
+    stop: AtomicBool,
+    _store: StoreDir,
+}
+
+/// The tree's in-memory shape, swapped under one short lock.
+struct State {
+    mem: Arc<Memtable>,
+    /// Frozen memtables waiting to be flushed, oldest first.
+    imm: Vec<Arc<Memtable>>,
+    version: Arc<Version>,
+    compacting: bool,
+    /// Per level, the largest key of its last compaction (round-robin start).
+    pointers: Vec<Vec<u8>>,
+    /// The first background failure; writes and `compact` report it from then on.
+    bg_error: Option<String>,
+}
+
+/// The writer's side: the WAL and the sequence counter.
+struct Writer {
+    wal: Wal,
+    mem: Arc<Memtable>,
+    last_seq: u64,
+}
+
+/// A consistent view for one read.
+struct Snapshot {
+    seq: u64,
+    mems: Vec<Arc<Memtable>>,
+    version: Arc<Version>,
+}
+
+fn background_error(dir: &Path, message: &str) -> Error {
+    Error::io(
+        dir,
+        std::io::Error::other(format!("background work failed earlier: {message}")),
+    )
+}
+
+impl Inner {
+    fn lock_state(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn snapshot(&self) -> Snapshot {
+        let st = self.lock_state();
+        let mut mems = vec![st.mem.clone()];
+        mems.extend(st.imm.iter().rev().cloned());
+        Snapshot {
+            seq: self.visible_seq.load(SeqCst),
+            mems,
+            version: st.version.clone(),
+        }
+    }
+
+    /// Before a write: slows down once past `l0_slowdown`, waits while the memtable is full
+    /// and cannot be frozen yet (a flush pending, or L0 at `l0_stop`), and freezes a full
+    /// memtable. Counts the time spent as stall time.
+    fn make_room(&self, w: &mut Writer, force: bool) -> Result<()> {
+        let began = Instant::now();
+        let mut stalled = false;
+        let mut slowed = false;
+        let mut st = self.lock_state();
+        loop {
+            if let Some(message) = &st.bg_error {
+                return Err(background_error(&self.dir, message));
+            }
+            let l0 = st.version.level(0).len();
+            let full = w.mem.approximate_bytes() >= self.options.memtable_bytes
+                || (force && !w.mem.is_empty());
+            if !force && !slowed && l0 >= self.options.l0_slowdown {
+                drop(st);
+                std::thread::sleep(Duration::from_millis(1));
+                slowed = true;
+                stalled = true;
+                st = self.lock_state();
+            } else if !full {
+                break;
+            } else if st.imm.len() >= MAX_IMMUTABLE || l0 >= self.options.l0_stop {
+                stalled = true;
+                self.work.notify_all();
+                st = self
+                    .progress
+                    .wait_timeout(st, STALL_WAIT)
+                    .unwrap_or_else(|p| p.into_inner())
+                    .0;
+            } else {
+                drop(st);
+                self.freeze(w)?;
+                break;
+            }
+        }
+        if stalled && !force {
+            Counters::add(
+                &self.counters.stall_micros,
+                began.elapsed().as_micros() as u64,
+            );
+            Counters::add(&self.counters.stalled_writes, 1);
+        }
+        Ok(())
+    }
+
+    /// Freezes the active memtable: syncs its WAL, starts a new WAL and memtable, and hands
+    /// the old one to the flush thread.
+    fn freeze(&self, w: &mut Writer) -> Result<()> {
+        w.wal.sync()?;
+        let number = self.next_file.fetch_add(1, SeqCst);
+        let wal = Wal::create(&self.fs, &self.dir.join(filename::wal(number)))?;
+        let mem = Arc::new(Memtable::new(number));
+        w.wal = wal;
+        let old = std::mem::replace(&mut w.mem, mem.clone());
+        let mut st = self.lock_state();
+        st.imm.push(old);
+        st.mem = mem;
+        self.work.notify_all();
+        Ok(())
+    }
+
+    fn write(&self, key: &[u8], value: Option<&[u8]>) -> Result<()> {
+        let mut w = self.writer.lock().unwrap_or_else(|p| p.into_inner());
+        self.make_room(&mut w, false)?;
+        let seq = w.last_seq + 1;
+        w.wal.append(&wal_payload::encode(seq, key, value))?;
+        w.mem.insert(key, seq, value);
+        w.last_seq = seq;
+        self.visible_seq.store(seq, SeqCst);
+        let user = key.len() + value.map_or(0, <[u8]>::len);
+        Counters::add(&self.counters.user_bytes_written, user as u64);
+        Ok(())
+    }
+
+    /// Appends `edit` to the manifest and installs the version it makes, in one step under
+    /// the manifest lock. `prepare` completes the edit from the current state; `commit`
+    /// changes the rest of the state in the same instant the new version appears, so no
+    /// reader ever sees a memtable gone before its table arrived.
+    fn install(
+        &self,
+        mut edit: VersionEdit,
+        new: &[Arc<TableFile>],
+        prepare: impl FnOnce(&State, &mut VersionEdit),
+        commit: impl FnOnce(&mut State),
+    ) -> Result<()> {
+        let manifest = self.manifest.lock().unwrap_or_else(|p| p.into_inner());
+        // Only this thread installs versions while the manifest lock is held, so the version
+        // read here is still current when the new one replaces it below.
+        let next = {
+            let st = self.lock_state();
+            prepare(&st, &mut edit);
+            edit.next_file = Some(self.next_file.load(SeqCst));
+            st.version.apply(&edit, new).map_err(|detail| {
+                Error::corruption(
+                    self.dir.join(filename::manifest(manifest.number())),
+                    0,
+                    detail,
+                )
+            })?
+        };
+        #[cfg(debug_assertions)]
+        if let Err(detail) = next.check_invariants() {
+            panic!("a new version breaks the level invariants: {detail}");
+        }
+        manifest.append(&edit)?;
+        {
+            let mut st = self.lock_state();
+            st.version = Arc::new(next);
+            commit(&mut st);
+        }
+        drop(manifest);
+        self.progress.notify_all();
+        self.work.notify_all();
+        Ok(())
+    }
+
+    fn flush_one(&self, mem: &Arc<Memtable>) -> Result<()> {
+        let number = self.next_file.fetch_add(1, SeqCst);
+        let flushed = flush(&self.fs, &self.dir, mem, number, &self.options)?;
+        let mut new = Vec::new();
+        let mut edit = VersionEdit::default();
+        if let Some((meta, max_seq)) = flushed {
+            Counters::add(&self.counters.flushes, 1);
+            Counters::add(&self.counters.flush_bytes_written, meta.size);
+            let table = Table::open(&self.fs, &self.dir.join(filename::table(meta.number)))?;
+            edit.last_seq = Some(max_seq);
+            edit.added.push((0, meta.clone()));
+            new.push(Arc::new(TableFile::new(meta, table, self.fs.clone())));
+        }
+        let mut old_wal = 0;
+        self.install(
+            edit,
+            &new,
+            |st, edit| {
+                // The memtable after this one holds the oldest writes not yet in a table.
+                let next_wal = st.imm.get(1).unwrap_or(&st.mem).wal_number();
+                edit.log_number = Some(next_wal);
+                old_wal = st.imm[0].wal_number();
+            },
+            |st| {
+                st.imm.remove(0);
+            },
+        )?;
+        self.fs
+            .remove_if_exists(&self.dir.join(filename::wal(old_wal)))
+    }
+
+    fn flush_loop(&self) -> Result<()> {
+        loop {
+            let mem = {
+                let mut st = self.lock_state();
+                loop {
+                    if self.stop.load(SeqCst) {
+                        return Ok(());
+                    }
+                    if let Some(mem) = st.imm.first() {
+                        break mem.clone();
+                    }
+                    st = self.work.wait(st).unwrap_or_else(|p| p.into_inner());
+                }
+            };
+            self.flush_one(&mem)?;
+        }
+    }
+
+    fn compaction_loop(&self) -> Result<()> {
+        loop {
+            let (task, version) = {
+                let mut st = self.lock_state();
+                loop {
+                    if self.stop.load(SeqCst) {
+                        return Ok(());
+                    }
+                    if let Some(task) = compaction::pick(&st.version, &self.options, &st.pointers) {
+                        st.compacting = true;
+                        break (task, st.version.clone());
+                    }
+                    st = self.work.wait(st).unwrap_or_else(|p| p.into_inner());
+                }
+            };
+            let done = self.compact_once(&task, &version);
+            self.lock_state().compacting = false;
+            self.progress.notify_all();
+            done?;
+        }
+    }
+
+    fn compact_once(&self, task: &Compaction, version: &Version) -> Result<()> {
+        let cx = compaction::Context {
+            fs: &self.fs,
+            dir: &self.dir,
+            options: &self.options,
+            next_file: &self.next_file,
+            counters: &self.counters,
+            stop: &self.stop,
+        };
+        let Some(outcome) = compaction::run(task, version, &cx)? else {
+            return Ok(());
+        };
+        let level = task.level;
+        self.install(
+            outcome.edit,
+            &outcome.outputs,
+            |_, _| {},
+            |st| st.pointers[level] = outcome.largest.clone(),
+        )?;
+        Counters::add(&self.counters.compactions, 1);
+        if task.is_trivial_move() {
+            Counters::add(&self.counters.trivial_moves, 1);
+        } else {
+            for t in task.inputs.iter().chain(&task.next_inputs) {
+                t.mark_obsolete();
+            }
+        }
+        Ok(())
+    }
+
+    /// Runs a background loop, recording its failure so that writers stop and report it.
+    fn run_background(
+        self: &Arc<Self>,
+        name: &'static str,
+        body: fn(&Inner) -> Result<()>,
+    ) -> Result<JoinHandle<()>> {
+        let inner = self.clone();
+        std::thread::Builder::new()
+            .name(format!("lsm-{name}"))
+            .spawn(move || {
+                if let Err(e) = body(&inner) {
+                    inner.lock_state().bg_error = Some(format!("{name}: {e}"));
+                    inner.progress.notify_all();
+                }
+            })
+            .map_err(|e| Error::io(&self.dir, e))
+    }
+
+    /// Waits until no memtable waits for a flush, no compaction runs, and no level needs one.
+    fn wait_until_settled(&self) -> Result<()> {
+        let mut st = self.lock_state();
+        loop {
+            if let Some(message) = &st.bg_error {
+                return Err(background_error(&self.dir, message));
+            }
+            let idle = st.imm.is_empty()
+                && !st.compacting
+                && compaction::pick(&st.version, &self.options, &st.pointers).is_none();
+            if idle {
+                return Ok(());
+            }
+            self.work.notify_all();
+            st = self
+                .progress
+                .wait_timeout(st, STALL_WAIT)
+                .unwrap_or_else(|p| p.into_inner())
+                .0;
+        }
+    }
+}
+
+impl LsmTree {
+    /// Files and bytes per level of the current version.
+    pub fn levels_summary(&self) -> Vec<LevelSummary> {
+        self.inner.lock_state().version.summary()
+    }
+
+    /// The target size of each level 1..=5, as compaction aims for it.
+    pub fn level_targets(&self) -> Vec<u64> {
+        (1..NUM_LEVELS - 1)
+            .map(|l| self.inner.options.level_target(l))
+            .collect()
+    }
+
+    /// Checks the current version's invariants (L1+ sorted and disjoint, no table twice).
+    ///
+    /// # Errors
+    /// [`Error::Corruption`] describing the first violation.
+    pub fn debug_check_invariants(&self) -> Result<()> {
+        let version = self.inner.lock_state().version.clone();
+        version
+            .check_invariants()
+            .map_err(|detail| Error::corruption(&self.inner.dir, 0, detail))
+    }
+
+    /// Freezes the active memtable (if it holds anything) and waits until it is flushed.
+    ///
+    /// # Errors
+    /// An earlier background failure, [`Error::Io`].
+    pub fn flush(&self) -> Result<()> {
+        {
+            let mut w = self.inner.writer.lock().unwrap_or_else(|p| p.into_inner());
+            self.inner.make_room(&mut w, true)?;
+        }
+        let mut st = self.inner.lock_state();
+        while !st.imm.is_empty() {
+            if let Some(message) = &st.bg_error {
+                return Err(background_error(&self.inner.dir, message));
+            }
+            st = self
+                .inner
+                .progress
+                .wait_timeout(st, STALL_WAIT)
+                .unwrap_or_else(|p| p.into_inner())
+                .0;
+        }
+        Ok(())
+    }
+
+    fn shutdown(&self) {
+        self.inner.stop.store(true, SeqCst);
+        {
+            let _st = self.inner.lock_state();
+            self.inner.work.notify_all();
+            self.inner.progress.notify_all();
+        }
+        let threads = std::mem::take(&mut *self.threads.lock().unwrap_or_else(|p| p.into_inner()));
+        for t in threads {
+            let _ = t.join();
+        }
+    }
+}
+
+impl Drop for LsmTree {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
+impl Engine for LsmTree {
+    const NAME: &'static str = "lsm";
+    const FORMAT_VERSION: u32 = 1;
+    const OPTIONS: &'static [OptionDoc] = OPTIONS;
+
+    fn open(dir: &Path, options: &Options) -> Result<Self> {
+        options.check_known(Self::NAME, Self::OPTIONS)?;
+        let parsed = LsmOptions::parse(options)?;
+        let fs = Fs::new(options.file_system());
+        let store = StoreDir::open(&fs, dir, Self::NAME, Self::FORMAT_VERSION)?;
+        let r = recovery::recover(&fs, dir, &parsed)?;
+        let mem = Arc::new(Memtable::new(r.wal_number));
+        let inner = Arc::new(Inner {
+            dir: dir.to_path_buf(),
+            fs,
+            options: parsed,
+            counters: Counters::default(),
+            next_file: AtomicU64::new(r.next_file),
+            visible_seq: AtomicU64::new(r.last_seq),
+            state: Mutex::new(State {
+                mem: mem.clone(),
+                imm: Vec::new(),
+                version: Arc::new(r.version),
+                compacting: false,
+                pointers: vec![Vec::new(); NUM_LEVELS],
+                bg_error: None,
+            }),
+            work: Condvar::new(),
+            progress: Condvar::new(),
+            writer: Mutex::new(Writer {
+                wal: r.wal,
+                mem,
+                last_seq: r.last_seq,
+            }),
+            manifest: Mutex::new(r.manifest),
+            stop: AtomicBool::new(false),
+            _store: store,
+        });
+        let tree = LsmTree {
+            threads: Mutex::new(Vec::new()),
+            inner: inner.clone(),
+        };
+        let flusher = inner.run_background("flush", Inner::flush_loop)?;
+        tree.threads
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(flusher);
+        let compactor = inner.run_background("compaction", Inner::compaction_loop)?;
+        tree.threads
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(compactor);
+        Ok(tree)
+    }
+
+    fn put(&self, key: &[u8], value: &[u8]) -> Result<()> {
+        check_key_value(key, value)?;
+        self.inner.write(key, Some(value))
+    }
+
+    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        Counters::add(&self.inner.counters.gets, 1);
+        let snap = self.inner.snapshot();
+        for mem in &snap.mems {
+            match mem.get(key, snap.seq) {
+                Lookup::Found(v) => return Ok(Some(v)),
+                Lookup::Deleted => return Ok(None),
+                Lookup::Absent => {}
+            }
+        }
+        match snap.version.get(key, snap.seq, &self.inner.counters)? {
+            Lookup::Found(v) => Ok(Some(v)),
+            Lookup::Deleted | Lookup::Absent => Ok(None),
+        }
+    }
+
+    fn delete(&self, key: &[u8]) -> Result<()> {
+        check_key(key)?;
+        self.inner.write(key, None)
+    }
+
+    fn scan(&self, range: KeyRange) -> Result<ScanIter<'_>> {
+        if range.is_empty() {
+            return Ok(Box::new(std::iter::empty()));
+        }
+        let snap = self.inner.snapshot();
+        let start = range.start.as_ref().map(Vec::as_slice);
+        let mut sources: Vec<EntryIter<'static>> =
+            snap.mems.iter().map(|m| m.iter(start)).collect();
+        sources.extend(snap.version.iters(start));
+        let merged: EntryIter<'static> = Box::new(MergeIter::new(sources));
+        Ok(Box::new(SnapshotIter::new(merged, snap.seq, range)))
+    }
+
+    fn sync(&self) -> Result<()> {
+        let w = self.inner.writer.lock().unwrap_or_else(|p| p.into_inner());
+        w.wal.sync()?;
+        self.inner.fs.sync_dir(&self.inner.dir)
+    }
+
+    /// Flushes the memtable, then lets compaction run until no level is over its target
+    /// (L0 under `l0_trigger` tables, every other level under its size).
+    fn compact(&self) -> Result<()> {
+        self.flush()?;
+        self.inner.wait_until_settled()
+    }
+
+    fn stats(&self) -> Result<Stats> {
+        let c = &self.inner.counters;
+        let (mut live_keys, mut live_data_bytes) = (0, 0);
+        for pair in self.scan(KeyRange::all())? {
+            let (k, v) = pair?;
+            live_keys += 1;
+            live_data_bytes += (k.len() + v.len()) as u64;
+        }
+        let (disk_bytes, file_count) = self.inner.fs.dir_usage(&self.inner.dir)?;
+        let mut stats = Stats {
+            user_bytes_written: Counters::get(&c.user_bytes_written),
+            disk_bytes_written: self.inner.fs.counters().bytes_written(),
+            live_keys,
+            live_data_bytes,
+            disk_bytes,
+            file_count,
+            gets: Counters::get(&c.gets),
+            get_disk_reads: Counters::get(&c.get_disk_reads),
+            ..Stats::default()
+        };
+        let extra = [
+            ("flushes", &c.flushes),
+            ("flush_bytes_written", &c.flush_bytes_written),
+            ("compactions", &c.compactions),
+            ("trivial_moves", &c.trivial_moves),
+            ("compaction_bytes_read", &c.compaction_bytes_read),
+            ("compaction_bytes_written", &c.compaction_bytes_written),
+            ("tombstones_dropped", &c.tombstones_dropped),
+            ("stall_micros", &c.stall_micros),
+            ("stalled_writes", &c.stalled_writes),
+            ("bloom_checks", &c.bloom_checks),
+            ("bloom_false_positives", &c.bloom_false_positives),
+        ];
+        for (name, counter) in extra {
+            stats.extra.insert(name.to_string(), Counters::get(counter));
+        }
+        let (version, mem_bytes, imm) = {
+            let st = self.inner.lock_state();
+            (st.version.clone(), st.mem.approximate_bytes(), st.imm.len())
+        };
+        for s in version.summary() {
+            stats
+                .extra
+                .insert(format!("level_{}_bytes", s.level), s.bytes);
+            stats
+                .extra
+                .insert(format!("level_{}_files", s.level), s.files as u64);
+        }
+        stats
+            .extra
+            .insert("l0_files".into(), version.level(0).len() as u64);
+        stats
+            .extra
+            .insert("memtable_bytes".into(), mem_bytes as u64);
+        stats.extra.insert("immutable_memtables".into(), imm as u64);
+        stats
+            .extra
+            .insert("last_sequence".into(), self.inner.visible_seq.load(SeqCst));
+        Ok(stats)
+    }
+
+    fn close(self) -> Result<()> {
+        self.shutdown();
+        let error = self.inner.lock_state().bg_error.clone();
+        self.sync()?;
+        match error {
+            Some(message) => Err(background_error(&self.inner.dir, &message)),
+            None => Ok(()),
+        }
+    }
+}

@@ -1,0 +1,409 @@
+//! The manifest: which tables make up the tree, kept as a log of changes.
+//!
+//! Every change to the set of tables (a flush adds an L0 table; a compaction removes its
+//! inputs and adds its outputs) is one [`VersionEdit`], appended to the manifest and synced
+//! **before** the change is visible to readers or any file is deleted. Replaying the edits
+//! in order rebuilds the tree's shape: [`ManifestState`]. An edit also carries the counters
+//! that must survive a restart: the next file number, the last sequence number, and the
+//! *log number*, the first WAL that is not yet flushed (older WALs are obsolete).
+//!
+//! On open the engine replays the manifest named by `CURRENT`, then starts a **new** manifest
+//! whose first record is a snapshot of the whole state, switches `CURRENT` to it (written to
+//! a temporary file, synced, renamed over `CURRENT`, directory synced: a crash leaves either
+//! the old pointer or the new one), and deletes the old manifest. So a manifest grows only
+//! during one run.
+//!
+//! ## Manifest format
+//!
+//! A [`crate::record_log`] with magic `KVLSMMAN`, version [`VERSION`]; each record's payload
+//! is one [`VersionEdit`] encoded with `postcard` (metadata, not data: a serde format is
+//! fine here, and it is not what the course teaches).
+//!
+//! ## `CURRENT` format, 24 bytes
+//!
+//! | offset | size | field |
+//! |---|---|---|
+//! | 0 | 8 | magic, ASCII `KVLSMCUR` |
+//! | 8 | 4 | format version, `u32` LE ([`VERSION`]) |
+//! | 12 | 8 | number of the live manifest, `u64` LE |
+//! | 20 | 4 | CRC32 of bytes 0..20, `u32` LE |
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use kv_shared::dump::{Dump, quoted};
+use kv_shared::framing::{ByteReader, DecodeError, crc32};
+use kv_shared::{Error, Fs, Result};
+
+use crate::filename;
+use crate::record_log::{self, RecordLog};
+
+/// The manifest's magic number.
+pub const MAGIC: &[u8; 8] = b"KVLSMMAN";
+/// The magic number of `CURRENT`.
+pub const CURRENT_MAGIC: &[u8; 8] = b"KVLSMCUR";
+/// Format version of the manifest and of `CURRENT`.
+pub const VERSION: u32 = 1;
+/// Number of levels: L0 to L6.
+pub const NUM_LEVELS: usize = 7;
+
+/// What the manifest records about one table.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TableMeta {
+    /// The table's file number (`NNNNNN.sst`).
+    pub number: u64,
+    /// File size in bytes.
+    pub size: u64,
+    /// Number of entries.
+    pub entries: u64,
+    /// Smallest user key.
+    pub smallest: Vec<u8>,
+    /// Sequence number of the smallest internal key.
+    pub smallest_seq: u64,
+    /// Largest user key.
+    pub largest: Vec<u8>,
+    /// Sequence number of the largest internal key.
+    pub largest_seq: u64,
+}
+
+impl TableMeta {
+    /// True when the table's user-key range `[smallest, largest]` contains `key`.
+    pub fn contains(&self, key: &[u8]) -> bool {
+        self.smallest.as_slice() <= key && key <= self.largest.as_slice()
+    }
+
+    /// True when the table's user-key range overlaps `[smallest, largest]`.
+    pub fn overlaps(&self, smallest: &[u8], largest: &[u8]) -> bool {
+        !(self.largest.as_slice() < smallest || largest < self.smallest.as_slice())
+    }
+}
+
+/// One change to the tree, as one manifest record.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VersionEdit {
+    /// WALs numbered below this are flushed and obsolete.
+    pub log_number: Option<u64>,
+    /// The next unused file number.
+    pub next_file: Option<u64>,
+    /// The highest sequence number written to a table.
+    pub last_seq: Option<u64>,
+    /// Tables removed: `(level, file number)`.
+    pub removed: Vec<(u8, u64)>,
+    /// Tables added: `(level, table)`.
+    pub added: Vec<(u8, TableMeta)>,
+}
+
+/// The tree's shape as the manifest records it: what replaying every edit gives.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ManifestState {
+    /// Per level, its tables by file number.
+    pub levels: Vec<BTreeMap<u64, TableMeta>>,
+    /// First WAL not yet flushed.
+    pub log_number: u64,
+    /// Next unused file number.
+    pub next_file: u64,
+    /// Highest sequence number in a table.
+    pub last_seq: u64,
+}
+
+impl ManifestState {
+    /// An empty tree.
+    pub fn new() -> ManifestState {
+        ManifestState {
+            levels: vec![BTreeMap::new(); NUM_LEVELS],
+            log_number: 0,
+            next_file: 1,
+            last_seq: 0,
+        }
+    }
+
+    /// Applies one edit.
+    ///
+    /// # Errors
+    /// A description of the inconsistency: a level out of range, a removed table that is
+    /// not there, an added table that already is.
+    pub fn apply(&mut self, edit: &VersionEdit) -> Result<(), String> {
+        for &(level, number) in &edit.removed {
+            let tables = self
+                .levels
+                .get_mut(level as usize)
+                .ok_or_else(|| format!("level {level} out of range"))?;
+            tables.remove(&number).ok_or_else(|| {
+                format!("removes table {number} that level {level} does not hold")
+            })?;
+        }
+        for (level, table) in &edit.added {
+            let tables = self
+                .levels
+                .get_mut(*level as usize)
+                .ok_or_else(|| format!("level {level} out of range"))?;
+            if tables.insert(table.number, table.clone()).is_some() {
+                return Err(format!("adds table {} twice", table.number));
+            }
+        }
+        if let Some(n) = edit.log_number {
+            self.log_number = self.log_number.max(n);
+        }
+        if let Some(n) = edit.next_file {
+            self.next_file = self.next_file.max(n);
+        }
+        if let Some(n) = edit.last_seq {
+            self.last_seq = self.last_seq.max(n);
+        }
+        Ok(())
+    }
+
+    /// One edit that rebuilds this whole state from nothing (a new manifest's first record).
+    pub fn snapshot(&self) -> VersionEdit {
+        VersionEdit {
+            log_number: Some(self.log_number),
+            next_file: Some(self.next_file),
+            last_seq: Some(self.last_seq),
+            removed: Vec::new(),
+            added: self
+                .levels
+                .iter()
+                .enumerate()
+                .flat_map(|(level, tables)| tables.values().map(move |t| (level as u8, t.clone())))
+                .collect(),
+        }
+    }
+}
+
+/// The live manifest, open for appending edits.
+#[derive(Debug)]
+pub struct Manifest {
+    log: RecordLog,
+    number: u64,
+}
+
+impl Manifest {
+    /// Starts manifest `number` in `dir` with `state` as its first record, syncs it, and
+    /// points `CURRENT` at it.
+    ///
+    /// # Errors
+    /// [`Error::Io`].
+    pub fn create(fs: &Fs, dir: &Path, number: u64, state: &ManifestState) -> Result<Manifest> {
+        let path = dir.join(filename::manifest(number));
+        let log = RecordLog::create(fs, &path, MAGIC, VERSION)?;
+        let manifest = Manifest { log, number };
+        manifest.append(&state.snapshot())?;
+        fs.sync_dir(dir)?;
+        fs.write_atomic(&dir.join(filename::CURRENT), &encode_current(number))?;
+        Ok(manifest)
+    }
+
+    /// Appends one edit and syncs it: when this returns, the edit survives power loss.
+    ///
+    /// # Errors
+    /// [`Error::Io`].
+    pub fn append(&self, edit: &VersionEdit) -> Result<()> {
+        let payload = postcard::to_allocvec(edit)
+            .map_err(|e| Error::InvalidArgument(format!("cannot encode a version edit: {e}")))?;
+        self.log.append(&payload)?;
+        self.log.sync()
+    }
+
+    /// This manifest's file number.
+    pub fn number(&self) -> u64 {
+        self.number
+    }
+
+    /// Bytes written to it so far.
+    pub fn size(&self) -> u64 {
+        self.log.size()
+    }
+}
+
+/// Reads `CURRENT` and the manifest it names: `None` when there is no `CURRENT` (a store
+/// created but never given a manifest), else the manifest's number and the state its edits
+/// build. A torn last edit (a crash during an append) is ignored: it was never acknowledged.
+///
+/// # Errors
+/// [`Error::Corruption`] for a damaged `CURRENT` or manifest, a manifest that `CURRENT` names
+/// but that is missing, or edits that do not fit together; [`Error::Io`].
+pub fn recover(fs: &Fs, dir: &Path) -> Result<Option<(u64, ManifestState)>> {
+    let current_path = dir.join(filename::CURRENT);
+    let Some(file) = fs.open_if_exists(&current_path)? else {
+        return Ok(None);
+    };
+    let len = file.len()?;
+    if len > 64 {
+        return Err(Error::corruption(&current_path, 0, "CURRENT is too long"));
+    }
+    let number = decode_current(&file.read_vec_at(0, len as usize)?)
+        .map_err(|e| e.into_corruption(&current_path, 0))?;
+    let path = dir.join(filename::manifest(number));
+    if fs.open_if_exists(&path)?.is_none() {
+        return Err(Error::corruption(
+            &current_path,
+            12,
+            format!("CURRENT names {}, which is missing", path.display()),
+        ));
+    }
+    let mut state = ManifestState::new();
+    record_log::read_records(fs, &path, MAGIC, VERSION, |offset, payload| {
+        let edit: VersionEdit = postcard::from_bytes(payload).map_err(|e| {
+            Error::corruption(&path, offset, format!("undecodable version edit: {e}"))
+        })?;
+        state
+            .apply(&edit)
+            .map_err(|detail| Error::corruption(&path, offset, detail))
+    })?;
+    Ok(Some((number, state)))
+}
+
+/// The bytes of `CURRENT` pointing at manifest `number`.
+pub fn encode_current(number: u64) -> Vec<u8> {
+    let mut out = Vec::with_capacity(24);
+    out.extend_from_slice(CURRENT_MAGIC);
+    out.extend_from_slice(&VERSION.to_le_bytes());
+    out.extend_from_slice(&number.to_le_bytes());
+    let crc = crc32(&out);
+    out.extend_from_slice(&crc.to_le_bytes());
+    out
+}
+
+/// The manifest number `CURRENT` names.
+///
+/// # Errors
+/// [`DecodeError`] for bad magic, version, checksum or length.
+pub fn decode_current(bytes: &[u8]) -> Result<u64, DecodeError> {
+    let mut r = ByteReader::new(bytes);
+    if r.bytes(8, "magic")? != CURRENT_MAGIC {
+        return Err(DecodeError::new(0, "not a CURRENT file (bad magic)"));
+    }
+    let version = r.u32("version")?;
+    if version != VERSION {
+        return Err(DecodeError::new(
+            8,
+            format!("CURRENT version {version}, expected {VERSION}"),
+        ));
+    }
+    let number = r.u64("manifest number")?;
+    let crc = r.u32("checksum")?;
+    if crc != crc32(&bytes[..20]) {
+        return Err(DecodeError::new(20, "CURRENT checksum mismatch"));
+    }
+    if !r.is_empty() {
+        return Err(DecodeError::new(24, "bytes after CURRENT's checksum"));
+    }
+    Ok(number)
+}
+
+/// One line describing an edit, for dumps.
+pub fn describe_edit(payload: &[u8]) -> String {
+    let edit: VersionEdit = match postcard::from_bytes(payload) {
+        Ok(edit) => edit,
+        Err(e) => return format!("undecodable version edit: {e}"),
+    };
+    let mut parts = Vec::new();
+    if let Some(n) = edit.log_number {
+        parts.push(format!("log_number {n}"));
+    }
+    if let Some(n) = edit.next_file {
+        parts.push(format!("next_file {n}"));
+    }
+    if let Some(n) = edit.last_seq {
+        parts.push(format!("last_seq {n}"));
+    }
+    for (level, number) in &edit.removed {
+        parts.push(format!("remove L{level} #{number}"));
+    }
+    for (level, t) in &edit.added {
+        parts.push(format!(
+            "add L{level} #{} {} bytes {} entries [{}@{} .. {}@{}]",
+            t.number,
+            t.size,
+            t.entries,
+            quoted(&t.smallest, 16),
+            t.smallest_seq,
+            quoted(&t.largest, 16),
+            t.largest_seq
+        ));
+    }
+    format!("version edit (postcard): {}", parts.join("; "))
+}
+
+/// The annotated dump of a manifest, or `None` when `bytes` is not one.
+pub fn dump_manifest(bytes: &[u8]) -> Option<String> {
+    record_log::dump(bytes, MAGIC, "lsm manifest", describe_edit)
+}
+
+/// The annotated dump of a `CURRENT` file, or `None` when `bytes` is not one.
+pub fn dump_current(bytes: &[u8]) -> Option<String> {
+    if !bytes.starts_with(CURRENT_MAGIC) {
+        return None;
+    }
+    let mut d = Dump::new(format!("lsm CURRENT pointer ({} bytes)", bytes.len()));
+    match decode_current(bytes) {
+        Ok(number) => {
+            d.field(&bytes[..8], format!("magic {}", quoted(CURRENT_MAGIC, 8)));
+            d.field(&bytes[8..12], format!("format version {VERSION}"));
+            d.field(
+                &bytes[12..20],
+                format!("live manifest: {}", filename::manifest(number)),
+            );
+            d.field(&bytes[20..24], "crc32 (ok)");
+        }
+        Err(e) => d.note(format!("invalid CURRENT: {e}")),
+    }
+    Some(d.finish())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn meta(number: u64, a: &str, b: &str) -> TableMeta {
+        TableMeta {
+            number,
+            size: 100,
+            entries: 2,
+            smallest: a.into(),
+            smallest_seq: 1,
+            largest: b.into(),
+            largest_seq: 2,
+        }
+    }
+
+    #[test]
+    fn edits_replay_and_snapshot() {
+        let tmp = tempfile::tempdir().unwrap();
+        let fs = Fs::default();
+        let mut state = ManifestState::new();
+        let m = Manifest::create(&fs, tmp.path(), 1, &state).unwrap();
+        let edits = [
+            VersionEdit {
+                log_number: Some(3),
+                next_file: Some(5),
+                last_seq: Some(10),
+                added: vec![(0, meta(4, "a", "k"))],
+                ..VersionEdit::default()
+            },
+            VersionEdit {
+                next_file: Some(7),
+                removed: vec![(0, 4)],
+                added: vec![(1, meta(5, "a", "c")), (1, meta(6, "d", "k"))],
+                ..VersionEdit::default()
+            },
+        ];
+        for e in &edits {
+            m.append(e).unwrap();
+            state.apply(e).unwrap();
+        }
+        let (number, recovered) = recover(&fs, tmp.path()).unwrap().unwrap();
+        assert_eq!(number, 1);
+        assert_eq!(recovered, state);
+        let mut rebuilt = ManifestState::new();
+        rebuilt.apply(&state.snapshot()).unwrap();
+        assert_eq!(rebuilt, state);
+        assert!(
+            state.clone().apply(&edits[1]).is_err(),
+            "removing twice is refused"
+        );
+        assert_eq!(decode_current(&encode_current(42)).unwrap(), 42);
+    }
+}

@@ -1,0 +1,215 @@
+//! The memtable: recent writes, sorted in memory, readable while they are being written.
+//!
+//! A [`crossbeam_skiplist::SkipMap`] keyed by [`InternalKey`] (user key ascending, sequence
+//! number descending) holds every version written since the memtable was created: a put of
+//! an existing key adds a new version beside the old one rather than replacing it, so a
+//! reader holding an older snapshot still finds what it should see, and nothing is ever
+//! modified in place. The skiplist is lock-free: `get`s and scans never wait for the writer.
+//!
+//! The engine keeps one *active* memtable for new writes. When it holds about
+//! `memtable_bytes`, it becomes *immutable* (nothing is added to it any more), a fresh one
+//! takes its place, and a background thread flushes the immutable one to an L0 table.
+//!
+//! A memtable remembers the number of the WAL file that holds its writes, so that file can
+//! be deleted once the flush is recorded in the manifest.
+
+use std::collections::VecDeque;
+use std::ops::Bound;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
+
+use crossbeam_skiplist::SkipMap;
+
+use crate::key::{Entry, EntryIter, InternalKey};
+
+/// Bookkeeping bytes counted per entry on top of its key and value (skiplist node, lengths).
+const ENTRY_OVERHEAD: usize = 48;
+/// Entries copied out of the skiplist per refill of a [`MemtableIter`].
+const BATCH: usize = 64;
+
+/// Sorted, versioned, in-memory writes.
+#[derive(Debug)]
+pub struct Memtable {
+    map: SkipMap<InternalKey, Option<Vec<u8>>>,
+    bytes: AtomicUsize,
+    wal_number: u64,
+}
+
+/// What a memtable knows about a key at a snapshot.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Lookup {
+    /// The newest visible version is this value.
+    Found(Vec<u8>),
+    /// The newest visible version is a tombstone: the key is deleted (look no further).
+    Deleted,
+    /// No visible version here: look in older places.
+    Absent,
+}
+
+impl Memtable {
+    /// An empty memtable whose writes go to WAL file `wal_number`.
+    pub fn new(wal_number: u64) -> Memtable {
+        Memtable {
+            map: SkipMap::new(),
+            bytes: AtomicUsize::new(0),
+            wal_number,
+        }
+    }
+
+    /// The number of the WAL file that holds this memtable's writes.
+    pub fn wal_number(&self) -> u64 {
+        self.wal_number
+    }
+
+    /// Adds a version of `key` (`None` is a tombstone).
+    pub fn insert(&self, key: &[u8], seq: u64, value: Option<&[u8]>) {
+        let size = key.len() + value.map_or(0, <[u8]>::len) + ENTRY_OVERHEAD;
+        self.map.insert(
+            InternalKey {
+                user_key: key.to_vec(),
+                seq,
+            },
+            value.map(<[u8]>::to_vec),
+        );
+        self.bytes.fetch_add(size, Relaxed);
+    }
+
+    /// The newest version of `key` with a sequence number at most `snapshot`.
+    pub fn get(&self, key: &[u8], snapshot: u64) -> Lookup {
+        let probe = InternalKey {
+            user_key: key.to_vec(),
+            seq: snapshot,
+        };
+        match self.map.lower_bound(Bound::Included(&probe)) {
+            Some(entry) if entry.key().user_key == key => match entry.value() {
+                Some(value) => Lookup::Found(value.clone()),
+                None => Lookup::Deleted,
+            },
+            _ => Lookup::Absent,
+        }
+    }
+
+    /// Approximate memory held: keys, values and a fixed overhead per entry.
+    pub fn approximate_bytes(&self) -> usize {
+        self.bytes.load(Relaxed)
+    }
+
+    /// Number of versions held.
+    pub fn len(&self) -> usize {
+        self.map.len()
+    }
+
+    /// True when nothing was written.
+    pub fn is_empty(&self) -> bool {
+        self.map.is_empty()
+    }
+
+    /// Every version of every key from `start` on (a user-key bound), in internal-key
+    /// order. The iterator holds the memtable alive and copies entries out in small batches,
+    /// so it never blocks the writer.
+    pub fn iter(self: &Arc<Self>, start: Bound<&[u8]>) -> EntryIter<'static> {
+        let next_from = match start {
+            Bound::Included(k) => Bound::Included(InternalKey {
+                user_key: k.to_vec(),
+                seq: u64::MAX,
+            }),
+            // (k, 0) is the last version of k: strictly after it is the next user key.
+            Bound::Excluded(k) => Bound::Excluded(InternalKey {
+                user_key: k.to_vec(),
+                seq: 0,
+            }),
+            Bound::Unbounded => Bound::Unbounded,
+        };
+        Box::new(MemtableIter {
+            table: self.clone(),
+            next_from,
+            buffer: VecDeque::new(),
+            done: false,
+        })
+    }
+}
+
+/// A streaming iterator over a memtable (see [`Memtable::iter`]).
+struct MemtableIter {
+    table: Arc<Memtable>,
+    next_from: Bound<InternalKey>,
+    buffer: VecDeque<Entry>,
+    done: bool,
+}
+
+impl MemtableIter {
+    fn refill(&mut self) {
+        let mut cursor = self.table.map.lower_bound(self.next_from.as_ref());
+        while let Some(entry) = cursor {
+            if self.buffer.len() == BATCH {
+                break;
+            }
+            self.buffer.push_back(Entry {
+                key: entry.key().user_key.clone(),
+                seq: entry.key().seq,
+                value: entry.value().clone(),
+            });
+            cursor = entry.next();
+        }
+        match self.buffer.back() {
+            Some(last) => {
+                self.next_from = Bound::Excluded(InternalKey {
+                    user_key: last.key.clone(),
+                    seq: last.seq,
+                })
+            }
+            None => self.done = true,
+        }
+    }
+}
+
+impl Iterator for MemtableIter {
+    type Item = kv_shared::Result<Entry>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.buffer.is_empty() && !self.done {
+            self.refill();
+        }
+        self.buffer.pop_front().map(Ok)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn versions_and_snapshots() {
+        let m = Arc::new(Memtable::new(1));
+        m.insert(b"a", 1, Some(b"one"));
+        m.insert(b"a", 3, None);
+        m.insert(b"a", 5, Some(b"five"));
+        m.insert(b"b", 2, Some(b"two"));
+        assert_eq!(m.get(b"a", 0), Lookup::Absent);
+        assert_eq!(m.get(b"a", 2), Lookup::Found(b"one".to_vec()));
+        assert_eq!(m.get(b"a", 4), Lookup::Deleted);
+        assert_eq!(m.get(b"a", 9), Lookup::Found(b"five".to_vec()));
+        assert_eq!(m.get(b"ab", 9), Lookup::Absent);
+        let all: Vec<(Vec<u8>, u64)> = m
+            .iter(Bound::Unbounded)
+            .map(|e| e.map(|e| (e.key, e.seq)).unwrap())
+            .collect();
+        assert_eq!(
+            all,
+            vec![
+                (b"a".to_vec(), 5),
+                (b"a".to_vec(), 3),
+                (b"a".to_vec(), 1),
+                (b"b".to_vec(), 2)
+            ]
+        );
+        assert_eq!(m.iter(Bound::Excluded(b"a")).count(), 1);
+        assert_eq!(m.iter(Bound::Included(b"a")).count(), 4);
+        // Many entries cross several refills.
+        let big = Arc::new(Memtable::new(2));
+        for i in 0..1000u32 {
+            big.insert(format!("{i:05}").as_bytes(), u64::from(i), Some(b"v"));
+        }
+        assert_eq!(big.iter(Bound::Included(b"00500")).count(), 500);
+    }
+}

@@ -1,0 +1,132 @@
+//! The engine's options: the `kv --set NAME=VALUE` names, their defaults, and their checks.
+//!
+//! The defaults are LevelDB's shape scaled to a small machine: a 4 MiB memtable, 2 MiB
+//! tables, 10 MiB in L1 and ten times more on each level below, compaction of L0 at 4 tables,
+//! writes slowed at 8 and stopped at 12, 10 filter bits per key, 4 KiB blocks. Shrink them
+//! (`--set memtable_bytes=64K --set level1_bytes=256K`) to watch flushes and compactions
+//! happen on a small data set.
+
+use kv_shared::{Error, OptionDoc, Options, Result};
+
+use crate::manifest::NUM_LEVELS;
+
+/// Every option the engine accepts.
+pub const OPTIONS: &[OptionDoc] = &[
+    OptionDoc {
+        name: "memtable_bytes",
+        default: "4M",
+        doc: "memtable size at which it is frozen and flushed to an L0 table",
+    },
+    OptionDoc {
+        name: "table_bytes",
+        default: "2M",
+        doc: "size at which compaction starts a new output table",
+    },
+    OptionDoc {
+        name: "level1_bytes",
+        default: "10M",
+        doc: "target size of L1; level N+1's target is level_ratio times level N's",
+    },
+    OptionDoc {
+        name: "level_ratio",
+        default: "10",
+        doc: "size ratio between consecutive levels (fan-out), at least 2",
+    },
+    OptionDoc {
+        name: "l0_trigger",
+        default: "4",
+        doc: "number of L0 tables that triggers a compaction into L1",
+    },
+    OptionDoc {
+        name: "l0_slowdown",
+        default: "8",
+        doc: "number of L0 tables from which each write is delayed by 1 ms",
+    },
+    OptionDoc {
+        name: "l0_stop",
+        default: "12",
+        doc: "number of L0 tables at which writes wait for compaction",
+    },
+    OptionDoc {
+        name: "bloom_bits_per_key",
+        default: "10",
+        doc: "Bloom filter bits per key in each table (1 to 64)",
+    },
+    OptionDoc {
+        name: "block_bytes",
+        default: "4K",
+        doc: "target size of a table's data blocks",
+    },
+];
+
+/// The options, parsed and checked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LsmOptions {
+    /// See [`OPTIONS`].
+    pub memtable_bytes: usize,
+    /// See [`OPTIONS`].
+    pub table_bytes: u64,
+    /// See [`OPTIONS`].
+    pub level1_bytes: u64,
+    /// See [`OPTIONS`].
+    pub level_ratio: u64,
+    /// See [`OPTIONS`].
+    pub l0_trigger: usize,
+    /// See [`OPTIONS`].
+    pub l0_slowdown: usize,
+    /// See [`OPTIONS`].
+    pub l0_stop: usize,
+    /// See [`OPTIONS`].
+    pub bloom_bits_per_key: usize,
+    /// See [`OPTIONS`].
+    pub block_bytes: usize,
+}
+
+impl LsmOptions {
+    /// Parses and checks the options (unknown names are refused by the caller first).
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] for a value that does not parse or is out of range.
+    pub fn parse(options: &Options) -> Result<LsmOptions> {
+        let o = LsmOptions {
+            memtable_bytes: options.get_or("memtable_bytes", 4 << 20)?,
+            table_bytes: options.get_or("table_bytes", 2 << 20)?,
+            level1_bytes: options.get_or("level1_bytes", 10 << 20)?,
+            level_ratio: options.get_or("level_ratio", 10)?,
+            l0_trigger: options.get_or("l0_trigger", 4)?,
+            l0_slowdown: options.get_or("l0_slowdown", 8)?,
+            l0_stop: options.get_or("l0_stop", 12)?,
+            bloom_bits_per_key: options.get_or("bloom_bits_per_key", 10)?,
+            block_bytes: options.get_or("block_bytes", 4 << 10)?,
+        };
+        let bad = |what: &str| Err(Error::InvalidArgument(format!("lsm option {what}")));
+        if o.memtable_bytes == 0 || o.table_bytes == 0 || o.level1_bytes == 0 || o.block_bytes == 0
+        {
+            return bad("sizes must be at least 1 byte");
+        }
+        if o.level_ratio < 2 {
+            return bad("level_ratio must be at least 2");
+        }
+        if !(1 <= o.l0_trigger && o.l0_trigger <= o.l0_slowdown && o.l0_slowdown <= o.l0_stop) {
+            return bad("needs 1 <= l0_trigger <= l0_slowdown <= l0_stop");
+        }
+        if !(1..=64).contains(&o.bloom_bits_per_key) {
+            return bad("bloom_bits_per_key must be 1 to 64");
+        }
+        Ok(o)
+    }
+
+    /// The target size of `level` (1 to 5; L0 is sized by file count, L6 has no target).
+    pub fn level_target(&self, level: usize) -> u64 {
+        let mut target = self.level1_bytes;
+        for _ in 1..level {
+            target = target.saturating_mul(self.level_ratio);
+        }
+        target
+    }
+
+    /// The deepest level.
+    pub fn last_level(&self) -> usize {
+        NUM_LEVELS - 1
+    }
+}

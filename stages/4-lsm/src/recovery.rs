@@ -1,0 +1,192 @@
+//! Opening a store: from whatever a crash left on disk to a consistent tree.
+//!
+//! 1. Read `CURRENT` and replay its manifest ([`crate::manifest::recover`]): the tables of
+//!    each level, the log number, the last sequence number, the next file number.
+//! 2. Open every table the manifest names. One that is missing, or whose size or checksums
+//!    are wrong, is [`kv_shared::Error::Corruption`]: the manifest promised it was durable.
+//! 3. Replay, oldest first, every WAL numbered at or above the log number (WALs whose
+//!    memtable was not flushed, or whose flush did not reach the manifest) into a memtable,
+//!    and flush it to L0 tables. A torn WAL tail is a write that was never acknowledged.
+//! 4. Start a fresh WAL and a fresh manifest holding a snapshot of the new state, and point
+//!    `CURRENT` at it.
+//! 5. Only then delete what is no longer referenced: older manifests, replayed WALs, tables
+//!    the manifest does not name (*orphans*: outputs of a flush or compaction that crashed
+//!    before its edit was recorded), and leftover temporary files.
+//!
+//! A crash at any point of this leaves the old `CURRENT` (and everything it names) or the
+//! new one: the next open simply does the same again.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use kv_shared::{Error, Fs, Result};
+
+use crate::filename::{self, FileKind};
+use crate::flush::flush;
+use crate::manifest::{self, Manifest, ManifestState};
+use crate::memtable::Memtable;
+use crate::options::LsmOptions;
+use crate::table::Table;
+use crate::version::{TableFile, Version};
+use crate::wal::Wal;
+use crate::wal_payload;
+
+/// What recovery hands to the engine.
+#[derive(Debug)]
+pub struct Recovered {
+    /// The tree, tables open.
+    pub version: Version,
+    /// The new live manifest.
+    pub manifest: Manifest,
+    /// The fresh WAL for the first memtable.
+    pub wal: Wal,
+    /// Its number.
+    pub wal_number: u64,
+    /// The next unused file number.
+    pub next_file: u64,
+    /// The last sequence number used.
+    pub last_seq: u64,
+    /// WAL records replayed.
+    pub replayed: u64,
+    /// Orphan tables deleted.
+    pub orphans_deleted: u64,
+}
+
+/// Recovers the store in `dir` (see the module documentation).
+///
+/// # Errors
+/// [`Error::Corruption`] for a damaged or missing file the manifest relies on, or a damaged
+/// WAL; [`Error::Io`].
+pub fn recover(fs: &Fs, dir: &Path, options: &LsmOptions) -> Result<Recovered> {
+    let names = fs.list(dir)?;
+    let kinds: Vec<(String, FileKind)> = names
+        .iter()
+        .map(|n| (n.clone(), filename::parse(n)))
+        .collect();
+    let (_, mut state) = manifest::recover(fs, dir)?.unwrap_or((0, ManifestState::new()));
+    let highest = kinds
+        .iter()
+        .filter_map(|(_, k)| match *k {
+            FileKind::Table(n) | FileKind::Wal(n) | FileKind::Manifest(n) => Some(n),
+            _ => None,
+        })
+        .max()
+        .unwrap_or(0);
+    let mut next_file = state.next_file.max(highest + 1);
+    let mut last_seq = state.last_seq;
+
+    // 2. Open the tables the manifest names.
+    let mut levels: Vec<Vec<Arc<TableFile>>> = vec![Vec::new(); state.levels.len()];
+    for (level, tables) in state.levels.iter().enumerate() {
+        for meta in tables.values() {
+            let path = dir.join(filename::table(meta.number));
+            let table = Table::open(fs, &path).map_err(|e| match e {
+                Error::Io { source, .. } if source.kind() == std::io::ErrorKind::NotFound => {
+                    Error::corruption(
+                        &path,
+                        0,
+                        format!(
+                            "the manifest names table {} on L{level}, but the file is missing",
+                            meta.number
+                        ),
+                    )
+                }
+                other => other,
+            })?;
+            let size = fs.open(&path)?.len()?;
+            if size != meta.size || table.footer().entries != meta.entries {
+                return Err(Error::corruption(
+                    &path,
+                    0,
+                    format!(
+                        "table has {size} bytes and {} entries; the manifest says {} and {}",
+                        table.footer().entries,
+                        meta.size,
+                        meta.entries
+                    ),
+                ));
+            }
+            levels[level].push(Arc::new(TableFile::new(meta.clone(), table, fs.clone())));
+        }
+    }
+
+    // 3. Replay the WALs that are not yet flushed, flushing as memtables fill.
+    let mut wals: Vec<u64> = kinds
+        .iter()
+        .filter_map(|(_, k)| match *k {
+            FileKind::Wal(n) if n >= state.log_number => Some(n),
+            _ => None,
+        })
+        .collect();
+    wals.sort_unstable();
+    let mut mem = Arc::new(Memtable::new(0));
+    let mut new_tables = Vec::new();
+    let mut replayed = 0;
+    let mut flush_mem = |mem: &Arc<Memtable>, next_file: &mut u64| -> Result<()> {
+        if let Some((meta, _)) = flush(fs, dir, mem, *next_file, options)? {
+            *next_file += 1;
+            let table = Table::open(fs, &dir.join(filename::table(meta.number)))?;
+            new_tables.push(Arc::new(TableFile::new(meta, table, fs.clone())));
+        }
+        Ok(())
+    };
+    for &number in &wals {
+        let path = dir.join(filename::wal(number));
+        let summary = Wal::replay(fs, &path, |payload| {
+            let entry = wal_payload::decode(payload).map_err(|e| e.into_corruption(&path, 0))?;
+            last_seq = last_seq.max(entry.seq);
+            mem.insert(&entry.key, entry.seq, entry.value.as_deref());
+            Ok(())
+        })?;
+        replayed += summary.records;
+        if mem.approximate_bytes() >= options.memtable_bytes {
+            flush_mem(&mem, &mut next_file)?;
+            mem = Arc::new(Memtable::new(0));
+        }
+    }
+    flush_mem(&mem, &mut next_file)?;
+    for t in &new_tables {
+        state.levels[0].insert(t.meta.number, t.meta.clone());
+        levels[0].push(t.clone());
+    }
+
+    // 4. A fresh WAL and a fresh manifest.
+    let wal_number = next_file;
+    let manifest_number = next_file + 1;
+    next_file += 2;
+    let wal = Wal::create(fs, &dir.join(filename::wal(wal_number)))?;
+    state.log_number = wal_number;
+    state.last_seq = last_seq;
+    state.next_file = next_file;
+    let manifest = Manifest::create(fs, dir, manifest_number, &state)?;
+
+    // 5. Delete what nothing references any more.
+    let mut orphans_deleted = 0;
+    for (name, kind) in &kinds {
+        let obsolete = match *kind {
+            FileKind::Table(n) => {
+                let orphan = !state.levels.iter().any(|l| l.contains_key(&n));
+                orphans_deleted += u64::from(orphan);
+                orphan
+            }
+            FileKind::Wal(n) => n != wal_number,
+            FileKind::Manifest(n) => n != manifest_number,
+            FileKind::Temp => true,
+            FileKind::Other => false,
+        };
+        if obsolete {
+            fs.remove_if_exists(&dir.join(name))?;
+        }
+    }
+    fs.sync_dir(dir)?;
+    Ok(Recovered {
+        version: Version::from_levels(levels),
+        manifest,
+        wal,
+        wal_number,
+        next_file,
+        last_seq,
+        replayed,
+        orphans_deleted,
+    })
+}

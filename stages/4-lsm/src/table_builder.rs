@@ -1,0 +1,175 @@
+//! Writing a table: entries in internal-key order in, a finished, synced file out.
+//!
+//! Flushes and compactions both write tables through [`TableBuilder`]. Entries go into the
+//! current data block; when it reaches `block_bytes` it is appended to the file and its last
+//! key and handle go into the index. The hash of every user key is kept for the filter. At
+//! [`TableBuilder::finish`] the last data block, the filter block, the index block and the
+//! footer follow, and the file is synced. The layout is documented in [`crate::table`].
+
+use std::path::Path;
+
+use kv_shared::framing::crc32;
+use kv_shared::{FileRef, Fs, Result};
+
+use crate::block::BlockBuilder;
+use crate::bloom::{self, BloomFilter};
+use crate::key::{Kind, trailer};
+use crate::manifest::TableMeta;
+use crate::table::{FOOTER_LEN, FORMAT_VERSION, MAGIC};
+
+/// Writes one table file.
+#[derive(Debug)]
+pub struct TableBuilder {
+    file: FileRef,
+    number: u64,
+    block_bytes: usize,
+    bits_per_key: usize,
+    block: BlockBuilder,
+    index: BlockBuilder,
+    hashes: Vec<u64>,
+    offset: u64,
+    entries: u64,
+    /// First internal key written.
+    smallest: Option<(Vec<u8>, u64)>,
+    /// Last internal key written.
+    last: Option<(Vec<u8>, u64, Kind)>,
+}
+
+impl TableBuilder {
+    /// Creates table file `number` at `path`.
+    ///
+    /// # Errors
+    /// [`kv_shared::Error::Io`].
+    pub fn create(
+        fs: &Fs,
+        path: &Path,
+        number: u64,
+        block_bytes: usize,
+        bits_per_key: usize,
+    ) -> Result<TableBuilder> {
+        Ok(TableBuilder {
+            file: fs.create(path)?,
+            number,
+            block_bytes: block_bytes.max(1),
+            bits_per_key,
+            block: BlockBuilder::new(),
+            index: BlockBuilder::new(),
+            hashes: Vec::new(),
+            offset: 0,
+            entries: 0,
+            smallest: None,
+            last: None,
+        })
+    }
+
+    /// Adds an entry; entries must come in strictly increasing internal-key order.
+    ///
+    /// # Errors
+    /// [`kv_shared::Error::Io`] when a full block is written out.
+    pub fn add(&mut self, key: &[u8], seq: u64, value: Option<&[u8]>) -> Result<()> {
+        let kind = if value.is_some() {
+            Kind::Put
+        } else {
+            Kind::Delete
+        };
+        debug_assert!(
+            self.last
+                .as_ref()
+                .is_none_or(|(k, s, _)| crate::key::compare(k, *s, key, seq).is_lt()),
+            "table entries out of order"
+        );
+        if self.last.as_ref().is_none_or(|(k, _, _)| k != key) {
+            self.hashes.push(bloom::hash(key));
+        }
+        if self.smallest.is_none() {
+            self.smallest = Some((key.to_vec(), seq));
+        }
+        self.block
+            .add(key, trailer(seq, kind), value.unwrap_or_default());
+        self.entries += 1;
+        match &mut self.last {
+            Some(last) => {
+                last.0.clear();
+                last.0.extend_from_slice(key);
+                last.1 = seq;
+                last.2 = kind;
+            }
+            None => self.last = Some((key.to_vec(), seq, kind)),
+        }
+        if self.block.size() >= self.block_bytes {
+            self.finish_block()?;
+        }
+        Ok(())
+    }
+
+    fn finish_block(&mut self) -> Result<()> {
+        if self.block.is_empty() {
+            return Ok(());
+        }
+        let bytes = self.block.finish();
+        self.file.append(&bytes)?;
+        let (key, seq, kind) = self
+            .last
+            .as_ref()
+            .expect("a non-empty block has a last key");
+        let mut handle = [0u8; 12];
+        handle[..8].copy_from_slice(&self.offset.to_le_bytes());
+        handle[8..].copy_from_slice(&(bytes.len() as u32).to_le_bytes());
+        self.index.add(key, trailer(*seq, *kind), &handle);
+        self.offset += bytes.len() as u64;
+        Ok(())
+    }
+
+    /// Bytes the file would have if finished now (without the filter and index).
+    pub fn estimated_size(&self) -> u64 {
+        self.offset + self.block.size() as u64
+    }
+
+    /// Entries added so far.
+    pub fn entries(&self) -> u64 {
+        self.entries
+    }
+
+    /// Writes the last data block, the filter, the index and the footer, syncs the file,
+    /// and describes the table. Call only after at least one [`TableBuilder::add`].
+    ///
+    /// # Errors
+    /// [`kv_shared::Error::InvalidArgument`] for an empty table; [`kv_shared::Error::Io`].
+    pub fn finish(mut self) -> Result<TableMeta> {
+        self.finish_block()?;
+        let (Some((smallest, smallest_seq)), Some((largest, largest_seq, _))) =
+            (self.smallest.take(), self.last.take())
+        else {
+            return Err(kv_shared::Error::InvalidArgument("an empty table".into()));
+        };
+        let mut filter = BloomFilter::build(&self.hashes, self.bits_per_key).encode();
+        let crc = crc32(&filter);
+        filter.extend_from_slice(&crc.to_le_bytes());
+        let filter_offset = self.offset;
+        self.file.append(&filter)?;
+        let index_offset = filter_offset + filter.len() as u64;
+        let index = self.index.finish();
+        self.file.append(&index)?;
+        let mut footer = Vec::with_capacity(FOOTER_LEN);
+        footer.extend_from_slice(&filter_offset.to_le_bytes());
+        footer.extend_from_slice(&(filter.len() as u32).to_le_bytes());
+        footer.extend_from_slice(&index_offset.to_le_bytes());
+        footer.extend_from_slice(&(index.len() as u32).to_le_bytes());
+        footer.extend_from_slice(&self.entries.to_le_bytes());
+        footer.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
+        let crc = crc32(&footer);
+        footer.extend_from_slice(&crc.to_le_bytes());
+        footer.extend_from_slice(MAGIC);
+        self.file.append(&footer)?;
+        self.file.sync()?;
+        Ok(TableMeta {
+            number: self.number,
+            size: index_offset + index.len() as u64 + FOOTER_LEN as u64,
+            entries: self.entries,
+            smallest,
+            smallest_seq,
+            largest,
+            largest_seq,
+        })
+    }
+}

@@ -1,0 +1,256 @@
+//! A version: the set of tables that make up the tree at one moment, level by level.
+//!
+//! A [`Version`] never changes once built. A flush or a compaction makes a *new* version
+//! from the current one and an edit ([`Version::apply`]), and the engine swaps it in under a
+//! short lock, so every reader sees either the whole old shape or the whole new one. Readers
+//! and scans hold an `Arc<Version>`: while a scan runs, the tables of its version stay open
+//! and on disk, even if a compaction has replaced them since.
+//!
+//! That last point is [`TableFile`]'s job. A compaction *marks* the tables it replaced as
+//! obsolete (after the manifest records the change); the file is deleted when the last
+//! `Arc<TableFile>` goes, that is, when no version references it any more.
+//!
+//! ## The levels
+//!
+//! * **L0** holds flushed memtables as they come: its tables may overlap, so a read must try
+//!   each one whose key range holds the key, newest first. Kept newest first (by file number,
+//!   since flushes take increasing numbers).
+//! * **L1 to L6** each hold tables with disjoint key ranges, sorted: a read tries at most one
+//!   table per level, found by binary search. Each level's target size is `level_ratio` times
+//!   the one above it, starting from `level1_bytes` ([`crate::compaction`] keeps them there).
+
+use std::ops::Bound;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
+
+use kv_shared::{Fs, Result};
+
+use crate::concat_iter::ConcatIter;
+use crate::counters::Counters;
+use crate::key::EntryIter;
+use crate::manifest::{NUM_LEVELS, TableMeta, VersionEdit};
+use crate::memtable::Lookup;
+use crate::table::Table;
+
+/// A table that belongs (or belonged) to the tree: its manifest record and its open reader.
+#[derive(Debug)]
+pub struct TableFile {
+    /// What the manifest records about it.
+    pub meta: TableMeta,
+    /// The open table.
+    pub table: Arc<Table>,
+    obsolete: AtomicBool,
+    fs: Fs,
+}
+
+impl TableFile {
+    /// Wraps an opened table.
+    pub fn new(meta: TableMeta, table: Table, fs: Fs) -> TableFile {
+        TableFile {
+            meta,
+            table: Arc::new(table),
+            obsolete: AtomicBool::new(false),
+            fs,
+        }
+    }
+
+    /// Marks the table as no longer part of the tree: its file is deleted once the last
+    /// version holding it is dropped. Call only after the manifest records its removal.
+    pub fn mark_obsolete(&self) {
+        self.obsolete.store(true, SeqCst);
+    }
+}
+
+impl Drop for TableFile {
+    fn drop(&mut self) {
+        if self.obsolete.load(SeqCst) {
+            // A failure leaves an orphan file, which the next open deletes.
+            let _ = self.fs.remove_if_exists(self.table.path());
+        }
+    }
+}
+
+/// One level's shape, for [`Version::summary`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LevelSummary {
+    /// The level.
+    pub level: usize,
+    /// Its tables.
+    pub files: usize,
+    /// Their total size.
+    pub bytes: u64,
+}
+
+/// The tables of the tree at one moment.
+#[derive(Debug, Clone)]
+pub struct Version {
+    levels: Vec<Vec<Arc<TableFile>>>,
+}
+
+impl Default for Version {
+    fn default() -> Self {
+        Version {
+            levels: vec![Vec::new(); NUM_LEVELS],
+        }
+    }
+}
+
+impl Version {
+    /// A version from tables given per level, in any order (they are sorted here).
+    pub fn from_levels(mut levels: Vec<Vec<Arc<TableFile>>>) -> Version {
+        levels.resize(NUM_LEVELS, Vec::new());
+        for (level, tables) in levels.iter_mut().enumerate() {
+            if level == 0 {
+                tables.sort_by_key(|t| std::cmp::Reverse(t.meta.number));
+            } else {
+                tables.sort_by(|a, b| a.meta.smallest.cmp(&b.meta.smallest));
+            }
+        }
+        Version { levels }
+    }
+
+    /// The tables of `level` (L0 newest first, deeper levels in key order).
+    pub fn level(&self, level: usize) -> &[Arc<TableFile>] {
+        &self.levels[level]
+    }
+
+    /// Total bytes of the tables of `level`.
+    pub fn level_bytes(&self, level: usize) -> u64 {
+        self.levels[level].iter().map(|t| t.meta.size).sum()
+    }
+
+    /// Every table, every level.
+    pub fn all_tables(&self) -> impl Iterator<Item = (usize, &Arc<TableFile>)> {
+        self.levels
+            .iter()
+            .enumerate()
+            .flat_map(|(level, tables)| tables.iter().map(move |t| (level, t)))
+    }
+
+    /// The version after `edit`: its removed tables gone, its added tables placed. An added
+    /// table is taken from `new` or, for a table moved between levels, from this version.
+    ///
+    /// # Errors
+    /// A description of the mismatch (an edit that does not fit this version): a bug.
+    pub fn apply(&self, edit: &VersionEdit, new: &[Arc<TableFile>]) -> Result<Version, String> {
+        let mut levels = self.levels.clone();
+        for &(level, number) in &edit.removed {
+            let tables = levels
+                .get_mut(level as usize)
+                .ok_or_else(|| format!("level {level} out of range"))?;
+            let before = tables.len();
+            tables.retain(|t| t.meta.number != number);
+            if tables.len() == before {
+                return Err(format!("edit removes table {number}, not in level {level}"));
+            }
+        }
+        for (level, meta) in &edit.added {
+            let table = new
+                .iter()
+                .chain(self.levels.iter().flatten())
+                .find(|t| t.meta.number == meta.number)
+                .ok_or_else(|| format!("edit adds table {} that is not open", meta.number))?;
+            levels
+                .get_mut(*level as usize)
+                .ok_or_else(|| format!("level {level} out of range"))?
+                .push(table.clone());
+        }
+        Ok(Version::from_levels(levels))
+    }
+
+    /// The newest version of `key` at or below `snapshot` in the tables: L0 newest first,
+    /// then at most one table per deeper level.
+    ///
+    /// # Errors
+    /// [`kv_shared::Error::Corruption`], [`kv_shared::Error::Io`].
+    pub fn get(&self, key: &[u8], snapshot: u64, counters: &Counters) -> Result<Lookup> {
+        for t in &self.levels[0] {
+            if t.meta.contains(key) {
+                let found = t.table.get(key, snapshot, counters)?;
+                if found != Lookup::Absent {
+                    return Ok(found);
+                }
+            }
+        }
+        for tables in &self.levels[1..] {
+            let i = tables.partition_point(|t| t.meta.largest.as_slice() < key);
+            if let Some(t) = tables.get(i).filter(|t| t.meta.contains(key)) {
+                let found = t.table.get(key, snapshot, counters)?;
+                if found != Lookup::Absent {
+                    return Ok(found);
+                }
+            }
+        }
+        Ok(Lookup::Absent)
+    }
+
+    /// One iterator per L0 table and one concatenating iterator per deeper level, each
+    /// starting at the user-key bound `start`: the table half of a merging iterator.
+    pub fn iters(&self, start: Bound<&[u8]>) -> Vec<EntryIter<'static>> {
+        let mut out: Vec<EntryIter<'static>> =
+            self.levels[0].iter().map(|t| t.table.iter(start)).collect();
+        for tables in &self.levels[1..] {
+            if !tables.is_empty() {
+                out.push(Box::new(ConcatIter::new(tables.clone(), start)));
+            }
+        }
+        out
+    }
+
+    /// The tables of `level` whose key range overlaps `[smallest, largest]`.
+    pub fn overlapping(
+        &self,
+        level: usize,
+        smallest: &[u8],
+        largest: &[u8],
+    ) -> Vec<Arc<TableFile>> {
+        self.levels[level]
+            .iter()
+            .filter(|t| t.meta.overlaps(smallest, largest))
+            .cloned()
+            .collect()
+    }
+
+    /// Files and bytes per level.
+    pub fn summary(&self) -> Vec<LevelSummary> {
+        (0..NUM_LEVELS)
+            .map(|level| LevelSummary {
+                level,
+                files: self.levels[level].len(),
+                bytes: self.level_bytes(level),
+            })
+            .collect()
+    }
+
+    /// Checks the shape every version must have: each table's smallest key at or before its
+    /// largest, no table in two places, and on L1 and deeper, tables sorted by key with
+    /// disjoint ranges.
+    ///
+    /// # Errors
+    /// A description of the first violation.
+    pub fn check_invariants(&self) -> Result<(), String> {
+        let mut numbers = std::collections::HashSet::new();
+        for (level, t) in self.all_tables() {
+            if t.meta.smallest > t.meta.largest {
+                return Err(format!(
+                    "L{level} table {} has smallest > largest",
+                    t.meta.number
+                ));
+            }
+            if !numbers.insert(t.meta.number) {
+                return Err(format!("table {} appears twice", t.meta.number));
+            }
+        }
+        for (level, tables) in self.levels.iter().enumerate().skip(1) {
+            for pair in tables.windows(2) {
+                if pair[0].meta.largest >= pair[1].meta.smallest {
+                    return Err(format!(
+                        "L{level} tables {} and {} overlap or are out of order",
+                        pair[0].meta.number, pair[1].meta.number
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+}
