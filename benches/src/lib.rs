@@ -1,2 +1,47 @@
-//! Benchmarks and tools shared by the `kv` and `kvbench` binaries.
+//! # kvbench: the tools that drive and measure the engines
+//!
+//! Two binaries share this library:
+//!
+//! * `kv` ([`cli`]), a command-line client: open a store with any engine and `put`, `get`,
+//!   `delete`, `scan`, `compact`, print `stats`, drive it line by line with `shell`
+//!   ([`shell`]), dump any engine file with `inspect` ([`inspect`]), list the engines and
+//!   their options with `engines`.
+//! * `kvbench` ([`bench_cli`]), the benchmark report: every engine on the same workloads
+//!   ([`bench_workload`]), run by [`runner`], measured ([`measurement`], [`latency`],
+//!   [`memory`]) and printed ([`report`]) side by side.
+//!
+//! Both find engines in one table, [`engines::ENGINES`]; an engine joins with one line there.
+//!
+//! | module | what it holds |
+//! |---|---|
+//! | [`engines`] | the engine registry |
+//! | [`engine_spec`] | `name[a=1,b=2]` specs: an engine with settings |
+//! | [`text`] | how keys and values are typed and printed (text or `--hex`) |
+//! | [`shell`] | the `kv shell` line protocol |
+//! | [`inspect`] | `kv inspect`: finding a file's format by its magic number |
+//! | [`cli`] | the `kv` command line |
+//! | [`bench_workload`] | the workloads `kvbench` runs |
+//! | [`runner`] | running them, store lifecycle, correctness checks, time limit |
+//! | [`latency`] | per-operation latency histograms |
+//! | [`memory`] | peak memory and OS-counted bytes written, from `/proc` |
+//! | [`measurement`] | one row of results, the `--json` schema |
+//! | [`report`] | the terminal table, Markdown and JSON |
+//! | [`progress`] | the progress bar |
+//! | [`bench_cli`] | the `kvbench` command line |
 #![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+pub mod bench_cli;
+pub mod bench_workload;
+pub mod cli;
+pub mod engine_spec;
+pub mod engines;
+pub mod inspect;
+pub mod latency;
+pub mod measurement;
+pub mod memory;
+pub mod progress;
+pub mod report;
+pub mod runner;
+pub mod shell;
+pub mod text;

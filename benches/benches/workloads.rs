@@ -1,0 +1,174 @@
+//! Criterion benches: one group per workload, the engine as the parameter, so criterion's
+//! HTML report (`target/criterion/report/index.html`) shows the engines side by side.
+//!
+//! Run with `cargo bench -p kvbench` (every group) or `cargo bench -p kvbench -- readrandom`
+//! (one). Sizes are small (`KV_BENCH_NUM`, default 2,000 keys) so that every engine and
+//! workload finishes in a few minutes; `kvbench` is the tool for large runs. Each sample is
+//! a whole workload; its setup (a fresh store, or one filled by an untimed `fillseq`) is not
+//! timed. Workloads that leave the store as they found it, or still filled (reads,
+//! overwrite), share one filled store across samples.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use kv_shared::workload::{Workload, WorkloadConfig};
+use kv_shared::{DynEngine, KeyRange};
+use kvbench::engines::{ENGINES, EngineInfo};
+use kvbench::runner::apply;
+
+fn config() -> WorkloadConfig {
+    let num = std::env::var("KV_BENCH_NUM")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(2_000);
+    WorkloadConfig {
+        num,
+        ..WorkloadConfig::default()
+    }
+}
+
+fn open(engine: &EngineInfo, dir: &Path) -> Box<dyn DynEngine> {
+    (engine.open)(dir, &kv_shared::Options::new())
+        .unwrap_or_else(|e| panic!("open {}: {e}", engine.name))
+}
+
+fn run(db: &dyn DynEngine, workload: Workload, config: &WorkloadConfig) {
+    for op in workload.ops(config) {
+        apply(db, &op).unwrap_or_else(|e| panic!("{}: {e}", workload.name()));
+    }
+}
+
+/// A fresh store in a new temporary directory, filled with keys `0..num` when `filled`.
+fn store(
+    engine: &EngineInfo,
+    config: &WorkloadConfig,
+    filled: bool,
+) -> (tempfile::TempDir, Box<dyn DynEngine>) {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let db = open(engine, &tmp.path().join("db"));
+    if filled {
+        run(db.as_ref(), Workload::FillSeq, config);
+    }
+    (tmp, db)
+}
+
+fn standard(c: &mut Criterion, config: &WorkloadConfig) {
+    for workload in Workload::ALL {
+        let mut group = c.benchmark_group(workload.name());
+        group
+            .sample_size(10)
+            .warm_up_time(Duration::from_millis(500))
+            .measurement_time(Duration::from_secs(2))
+            .throughput(Throughput::Elements(workload.entries(config.num)));
+        for engine in ENGINES {
+            group.bench_with_input(
+                BenchmarkId::from_parameter(engine.name),
+                engine,
+                |b, engine| {
+                    // Fills and deletes change the store's state: each sample gets its own store.
+                    let fresh_each_time = matches!(
+                        workload,
+                        Workload::FillSeq | Workload::FillRandom | Workload::DeleteRandom
+                    );
+                    let shared = (!fresh_each_time).then(|| store(engine, config, true));
+                    b.iter_custom(|iters| {
+                        let mut total = Duration::ZERO;
+                        for _ in 0..iters {
+                            match &shared {
+                                Some((_, db)) => {
+                                    let t = Instant::now();
+                                    run(db.as_ref(), workload, config);
+                                    total += t.elapsed();
+                                }
+                                None => {
+                                    let (_tmp, db) =
+                                        store(engine, config, workload.needs_filled_store());
+                                    let t = Instant::now();
+                                    run(db.as_ref(), workload, config);
+                                    total += t.elapsed();
+                                    db.close().expect("close");
+                                }
+                            }
+                        }
+                        total
+                    });
+                    if let Some((_tmp, db)) = shared {
+                        db.close().expect("close");
+                    }
+                },
+            );
+        }
+        group.finish();
+    }
+}
+
+/// `scan`: bounded range scans of 100 keys, and `recovery`: reopening a filled store.
+fn extra(c: &mut Criterion, config: &WorkloadConfig) {
+    let mut group = c.benchmark_group("scan");
+    let scans = (config.num / 100).max(1);
+    group
+        .sample_size(10)
+        .warm_up_time(Duration::from_millis(500))
+        .measurement_time(Duration::from_secs(2))
+        .throughput(Throughput::Elements(scans * 100));
+    for engine in ENGINES {
+        group.bench_with_input(
+            BenchmarkId::from_parameter(engine.name),
+            engine,
+            |b, engine| {
+                let (_tmp, db) = store(engine, config, true);
+                b.iter(|| {
+                    let mut entries = 0;
+                    for s in 0..scans {
+                        let i = (s * 7919) % config.num;
+                        let range = KeyRange::half_open(config.key(i), config.key(i + 100));
+                        entries += db.scan(range).expect("scan").count();
+                    }
+                    entries
+                });
+                db.close().expect("close");
+            },
+        );
+    }
+    group.finish();
+
+    let mut group = c.benchmark_group("recovery");
+    group
+        .sample_size(10)
+        .warm_up_time(Duration::from_millis(500))
+        .measurement_time(Duration::from_secs(2))
+        .throughput(Throughput::Elements(config.num));
+    for engine in ENGINES {
+        group.bench_with_input(
+            BenchmarkId::from_parameter(engine.name),
+            engine,
+            |b, engine| {
+                let (tmp, db) = store(engine, config, true);
+                db.close().expect("close");
+                let dir = tmp.path().join("db");
+                b.iter_custom(|iters| {
+                    let mut total = Duration::ZERO;
+                    for _ in 0..iters {
+                        let t = Instant::now();
+                        let db = open(engine, &dir);
+                        total += t.elapsed();
+                        db.close().expect("close");
+                    }
+                    total
+                });
+            },
+        );
+    }
+    group.finish();
+}
+
+fn benches(c: &mut Criterion) {
+    let config = config();
+    config.validate().expect("KV_BENCH_NUM fits 16-byte keys");
+    standard(c, &config);
+    extra(c, &config);
+}
+
+criterion_group!(workloads, benches);
+criterion_main!(workloads);

@@ -1,0 +1,218 @@
+//! The `kv` command-line tool: open a store and run one command on it, or a shell.
+//!
+//! ```text
+//! kv --engine NAME --dir DIR [--set NAME=VALUE]... [--hex] COMMAND
+//!     put KEY VALUE | get KEY | delete KEY | scan [--from K] [--to K] | compact | stats | shell
+//! kv inspect FILE      annotated dump of any engine file
+//! kv engines           the engines and their options
+//! ```
+//!
+//! Exit status: 0 on success (a `get` of a missing key prints `(nil)` and succeeds), 1 with
+//! `kv: error: ...` on standard error when the command fails (the directory is locked by
+//! another process, holds another engine's store, an option is unknown, a file is corrupt),
+//! 2 for a malformed command line. Keys and values are printed as [`crate::text`] describes.
+
+use std::io::{BufRead, Write};
+use std::ops::Bound;
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+use kv_shared::{DynEngine, Error, KeyRange, Options, Result};
+
+use crate::engines::{EngineInfo, find};
+use crate::text::TextMode;
+
+/// `kv`: a command-line client for every engine of the course.
+#[derive(Debug, Parser)]
+#[command(name = "kv", version, about, long_about = None)]
+pub struct KvArgs {
+    /// Engine to open the store with (see `kv engines`).
+    #[arg(long, global = true)]
+    pub engine: Option<String>,
+    /// The store directory (created if missing).
+    #[arg(long, global = true)]
+    pub dir: Option<PathBuf>,
+    /// Sets an engine option, e.g. `--set segment_bytes=4K` (repeatable; see `kv engines`).
+    #[arg(long = "set", value_name = "NAME=VALUE", global = true)]
+    pub set: Vec<String>,
+    /// Keys and values are hex, in and out, for binary data.
+    #[arg(long, global = true)]
+    pub hex: bool,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: KvCommand,
+}
+
+/// The `kv` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum KvCommand {
+    /// Sets KEY to VALUE; prints OK.
+    Put {
+        /// The key.
+        #[arg(allow_hyphen_values = true)]
+        key: String,
+        /// The value.
+        #[arg(allow_hyphen_values = true)]
+        value: String,
+    },
+    /// Prints the value of KEY, or (nil).
+    Get {
+        /// The key.
+        #[arg(allow_hyphen_values = true)]
+        key: String,
+    },
+    /// Deletes KEY; prints OK.
+    Delete {
+        /// The key.
+        #[arg(allow_hyphen_values = true)]
+        key: String,
+    },
+    /// Prints `KEY VALUE` lines in key order, FROM inclusive, TO exclusive.
+    Scan {
+        /// First key (inclusive); from the start when absent.
+        #[arg(long, allow_hyphen_values = true)]
+        from: Option<String>,
+        /// End key (exclusive); to the end when absent.
+        #[arg(long, allow_hyphen_values = true)]
+        to: Option<String>,
+    },
+    /// Runs the engine's compaction to completion; prints OK.
+    Compact,
+    /// Prints the engine's statistics on one line.
+    Stats,
+    /// Reads commands from standard input, one a line (put, get, del, scan, sync, compact, stats, quit).
+    Shell,
+    /// Prints the annotated dump of any file an engine wrote.
+    Inspect {
+        /// The file.
+        file: PathBuf,
+    },
+    /// Lists the engines and the options each documents.
+    Engines,
+}
+
+/// Runs a parsed `kv` command against `registry`, reading the shell's commands from `input`.
+///
+/// # Errors
+/// Whatever the engine or the file system reports, and [`Error::InvalidArgument`] for a
+/// missing `--engine`/`--dir`, an unknown engine or option, malformed hex, or an unknown file
+/// format.
+pub fn run(
+    registry: &[EngineInfo],
+    args: KvArgs,
+    input: impl BufRead,
+    mut out: impl Write,
+) -> Result<()> {
+    let mode = if args.hex {
+        TextMode::Hex
+    } else {
+        TextMode::Text
+    };
+    let stdout_err = |e: std::io::Error| Error::io("<standard output>", e);
+    match &args.command {
+        KvCommand::Inspect { file } => {
+            let text = crate::inspect::dump_file(registry, file)?;
+            out.write_all(text.as_bytes()).map_err(stdout_err)?;
+            return Ok(());
+        }
+        KvCommand::Engines => {
+            out.write_all(engines_text(registry).as_bytes())
+                .map_err(stdout_err)?;
+            return Ok(());
+        }
+        _ => {}
+    }
+    let engine = open_store(registry, &args)?;
+    let result = run_on_store(engine.as_ref(), mode, &args.command, input, &mut out);
+    let closed = engine.close();
+    result?;
+    closed?;
+    out.flush().map_err(stdout_err)
+}
+
+fn open_store(registry: &[EngineInfo], args: &KvArgs) -> Result<Box<dyn DynEngine>> {
+    let missing =
+        |flag: &str| Error::InvalidArgument(format!("this command needs {flag} (see `kv --help`)"));
+    let name = args
+        .engine
+        .as_deref()
+        .ok_or_else(|| missing("--engine NAME"))?;
+    let dir = args.dir.as_deref().ok_or_else(|| missing("--dir DIR"))?;
+    let info = find(registry, name)?;
+    let mut options = Options::new();
+    for pair in &args.set {
+        options.set_pair(pair)?;
+    }
+    (info.open)(dir, &options)
+}
+
+fn run_on_store(
+    engine: &dyn DynEngine,
+    mode: TextMode,
+    command: &KvCommand,
+    input: impl BufRead,
+    out: &mut impl Write,
+) -> Result<()> {
+    let io = |e: std::io::Error| Error::io("<standard output>", e);
+    match command {
+        KvCommand::Put { key, value } => {
+            engine.put(&mode.decode(key)?, &mode.decode(value)?)?;
+            writeln!(out, "OK").map_err(io)
+        }
+        KvCommand::Get { key } => match engine.get(&mode.decode(key)?)? {
+            Some(value) => writeln!(out, "{}", mode.encode(&value)).map_err(io),
+            None => writeln!(out, "(nil)").map_err(io),
+        },
+        KvCommand::Delete { key } => {
+            engine.delete(&mode.decode(key)?)?;
+            writeln!(out, "OK").map_err(io)
+        }
+        KvCommand::Scan { from, to } => {
+            let start = match from {
+                Some(k) => Bound::Included(mode.decode(k)?),
+                None => Bound::Unbounded,
+            };
+            let end = match to {
+                Some(k) => Bound::Excluded(mode.decode(k)?),
+                None => Bound::Unbounded,
+            };
+            for item in engine.scan(KeyRange::new(start, end))? {
+                let (key, value) = item?;
+                writeln!(out, "{} {}", mode.encode(&key), mode.encode(&value)).map_err(io)?;
+            }
+            Ok(())
+        }
+        KvCommand::Compact => {
+            engine.compact()?;
+            writeln!(out, "OK").map_err(io)
+        }
+        KvCommand::Stats => writeln!(out, "{}", engine.stats()?.one_line()).map_err(io),
+        KvCommand::Shell => crate::shell::run(engine, mode, input, out).map_err(io),
+        KvCommand::Inspect { .. } | KvCommand::Engines => Ok(()),
+    }
+}
+
+/// What `kv engines` prints: each engine, its summary, and its options with their defaults.
+pub fn engines_text(registry: &[EngineInfo]) -> String {
+    let mut text = String::new();
+    if registry.is_empty() {
+        text.push_str("no engines are registered in this build\n");
+    }
+    for engine in registry {
+        text.push_str(&format!("{}: {}\n", engine.name, engine.summary));
+        if engine.options.is_empty() {
+            text.push_str("    (no options)\n");
+        }
+        let width = engine
+            .options
+            .iter()
+            .map(|o| o.name.len() + o.default.len() + 1)
+            .max()
+            .unwrap_or(0);
+        for option in engine.options {
+            let setting = format!("{}={}", option.name, option.default);
+            text.push_str(&format!("    --set {setting:<width$}  {}\n", option.doc));
+        }
+    }
+    text
+}

@@ -1,0 +1,82 @@
+//! The engine registry: every engine `kv` and `kvbench` can run, by name.
+//!
+//! An engine joins the tools with **one line** in [`ENGINES`]: an [`EngineInfo`] built by
+//! [`EngineInfo::of`] from its type and its crate's `inspect` function. Everything else (the
+//! `kv --engine` names, `kv engines`, `kv inspect`, the benchmark's default engine list, the
+//! criterion groups) reads this table.
+//!
+//! Production engines that the course compares against ("peers": `fjall`, `sled`, `redb`,
+//! RocksDB) are meant to join the same way, each behind a cargo feature so a default build
+//! does not compile them: a `#[cfg(feature = "peers")]` line in [`ENGINES`] pointing at a small
+//! adapter that implements [`kv_shared::Engine`] over the peer's API. No peer is built yet.
+
+use std::path::Path;
+
+use kv_shared::{DynEngine, Engine, OptionDoc, Options, Result};
+
+/// Everything the tools need to know about one engine.
+#[derive(Clone, Copy)]
+pub struct EngineInfo {
+    /// The name `kv --engine` and `kvbench --engines` take (the engine's [`Engine::NAME`]).
+    pub name: &'static str,
+    /// One line on what the engine is.
+    pub summary: &'static str,
+    /// The options it documents (`--set NAME=VALUE`).
+    pub options: &'static [OptionDoc],
+    /// Opens (or creates) a store of this engine in a directory.
+    pub open: fn(&Path, &Options) -> Result<Box<dyn DynEngine>>,
+    /// The annotated dump of one of its files, or `None` when the bytes are not one of them.
+    pub inspect: fn(&[u8]) -> Option<String>,
+}
+
+impl std::fmt::Debug for EngineInfo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EngineInfo")
+            .field("name", &self.name)
+            .field("summary", &self.summary)
+            .field("options", &self.options)
+            .finish_non_exhaustive()
+    }
+}
+
+impl EngineInfo {
+    /// The entry for engine type `E`, whose crate's dump function is `inspect`.
+    pub const fn of<E: Engine>(
+        summary: &'static str,
+        inspect: fn(&[u8]) -> Option<String>,
+    ) -> Self {
+        EngineInfo {
+            name: E::NAME,
+            summary,
+            options: E::OPTIONS,
+            open: kv_shared::open_dyn::<E>,
+            inspect,
+        }
+    }
+
+    /// The documentation of option `name`, if this engine has one by that name.
+    pub fn option(&self, name: &str) -> Option<&'static OptionDoc> {
+        self.options.iter().find(|doc| doc.name == name)
+    }
+}
+
+/// Every engine of the course, in stage order.
+pub const ENGINES: &[EngineInfo] = &[];
+
+/// The engine called `name` in `registry`.
+///
+/// # Errors
+/// [`kv_shared::Error::InvalidArgument`] listing the known names.
+pub fn find<'a>(registry: &'a [EngineInfo], name: &str) -> Result<&'a EngineInfo> {
+    registry.iter().find(|e| e.name == name).ok_or_else(|| {
+        let names: Vec<&str> = registry.iter().map(|e| e.name).collect();
+        kv_shared::Error::InvalidArgument(format!(
+            "unknown engine `{name}` (known: {})",
+            if names.is_empty() {
+                "none yet".to_string()
+            } else {
+                names.join(", ")
+            }
+        ))
+    })
+}

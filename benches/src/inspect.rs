@@ -1,0 +1,41 @@
+//! `kv inspect FILE`: the annotated dump of any file an engine wrote.
+//!
+//! Every file format in the repository starts or ends with a magic number. The marker file
+//! (`ENGINE`, magic `KVMARKER`) is dumped by [`kv_shared::marker::dump`]; any other file is
+//! offered to each registered engine's `inspect` function in turn, and the first that
+//! recognises its magic dumps it. A file nobody recognises is an error, never a guess.
+
+use std::path::Path;
+
+use kv_shared::{Error, Result, marker};
+
+use crate::engines::EngineInfo;
+
+/// The annotated dump of `bytes`, or `None` when no format recognises them.
+pub fn dump(registry: &[EngineInfo], bytes: &[u8]) -> Option<String> {
+    if bytes.starts_with(marker::MAGIC) {
+        return Some(marker::dump(bytes));
+    }
+    registry.iter().find_map(|engine| (engine.inspect)(bytes))
+}
+
+/// Reads the file at `path` and dumps it.
+///
+/// # Errors
+/// [`Error::Io`] when the file cannot be read; [`Error::InvalidArgument`] ("unknown file
+/// format") when no format recognises it.
+pub fn dump_file(registry: &[EngineInfo], path: &Path) -> Result<String> {
+    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    if bytes.is_empty() {
+        return Err(Error::InvalidArgument(format!(
+            "{} is empty (a store's LOCK file is always empty): nothing to dump",
+            path.display()
+        )));
+    }
+    dump(registry, &bytes).ok_or_else(|| {
+        Error::InvalidArgument(format!(
+            "{}: unknown file format (no engine recognises its magic number)",
+            path.display()
+        ))
+    })
+}

@@ -1,0 +1,82 @@
+//! [`Measurement`]: the figures of one engine on one workload, one row of the report.
+//!
+//! This is also the schema of `kvbench --json`: an array of these objects, field names as
+//! below, `null` for a figure that does not apply (no latency for `compact`, no read
+//! amplification for a workload without `get`s, no peak memory off Linux).
+//!
+//! Amplifications are the changes in the engine's [`kv_shared::Stats`] over the timed part
+//! of the workload: write amplification = disk bytes written / user bytes written, read
+//! amplification = disk reads by `get` / `get` calls; space amplification is taken after the
+//! workload (bytes on disk / live bytes).
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+/// The figures of one engine on one workload.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Measurement {
+    /// The engine's label: its spec as written (`sstable[search=linear]`).
+    pub engine: String,
+    /// The engine's registry name (`sstable`).
+    pub engine_name: String,
+    /// Every documented option with the value used, `name=value` space separated.
+    pub settings: String,
+    /// The workload's name.
+    pub workload: String,
+    /// The key-space size (`--num`).
+    pub num: u64,
+    /// Bytes per key.
+    pub key_size: usize,
+    /// Bytes per value.
+    pub value_size: usize,
+    /// Entries the timed part handled (written, read or deleted; for `recovery`, keys
+    /// recovered): what `ops_per_sec` counts.
+    pub ops: u64,
+    /// Wall-clock seconds of the timed part.
+    pub elapsed_secs: f64,
+    /// True when the time limit stopped the workload before it finished; `ops` says how far
+    /// it got.
+    pub time_limited: bool,
+    /// `ops` per second.
+    pub ops_per_sec: Option<f64>,
+    /// Median latency of one operation, in microseconds.
+    pub p50_us: Option<f64>,
+    /// 99th-percentile latency, in microseconds.
+    pub p99_us: Option<f64>,
+    /// 99.9th-percentile latency, in microseconds.
+    pub p999_us: Option<f64>,
+    /// Disk bytes written per user byte written, over the workload.
+    pub write_amp: Option<f64>,
+    /// Disk reads per `get`, over the workload.
+    pub read_amp: Option<f64>,
+    /// Bytes on disk per live byte, after the workload.
+    pub space_amp: Option<f64>,
+    /// Peak resident memory of the process during the workload, in bytes.
+    pub peak_rss_bytes: Option<u64>,
+    /// Resident memory after the workload, in bytes.
+    pub rss_bytes: Option<u64>,
+    /// Bytes the engine says it wrote during the workload.
+    pub disk_bytes_written: u64,
+    /// Bytes the operating system says the process wrote during the workload (`wchar`).
+    pub os_bytes_written: Option<u64>,
+    /// True when those two differ by more than 5 % (see [`crate::memory::io_mismatch`]).
+    pub io_mismatch: bool,
+    /// Bytes on disk after the workload.
+    pub disk_bytes: u64,
+    /// Files in the store after the workload.
+    pub file_count: u64,
+    /// Live keys after the workload.
+    pub live_keys: u64,
+    /// `readwhilewriting`: the writer thread's puts per second.
+    pub write_ops_per_sec: Option<f64>,
+    /// `recovery`: milliseconds to open the store after a clean close.
+    pub open_ms: Option<f64>,
+    /// `recovery`: milliseconds to open a store of `num` keys whose writer was killed.
+    pub open_after_kill_ms: Option<f64>,
+    /// The engine's own counters after the workload ([`kv_shared::Stats::extra`]).
+    pub extra: BTreeMap<String, u64>,
+    /// What went wrong, when the engine failed the workload or gave a wrong answer; the
+    /// figures are then incomplete.
+    pub error: Option<String>,
+}

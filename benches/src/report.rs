@@ -1,0 +1,299 @@
+//! Printing the measurements: a terminal table, a Markdown table, and JSON.
+//!
+//! The terminal and Markdown tables have the same columns:
+//!
+//! | column | meaning |
+//! |---|---|
+//! | engine, workload | the engine's label (spec) and the workload's name |
+//! | ops/s | entries handled per second of the timed part (`*`: cut short by the time limit) |
+//! | p50 µs, p99 µs | latency of one operation (one put, get, delete, seek of 100, scan step, range scan) |
+//! | W-amp | disk bytes written / user bytes written, over the workload |
+//! | R-amp | disk reads / `get` calls, over the workload |
+//! | S-amp | bytes on disk / live bytes, after the workload |
+//! | peak RSS | the process's peak resident memory during the workload |
+//! | notes | the time limit, the writer's rate, open times, compaction time, an I/O accounting mismatch, an error |
+//!
+//! A `-` is a figure that does not apply. Each engine's full settings follow the table.
+
+use std::fmt::Write;
+
+use crate::measurement::Measurement;
+
+/// What a run was asked to do, printed above the tables.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunInfo {
+    /// `--num`.
+    pub num: u64,
+    /// `--key-size`.
+    pub key_size: usize,
+    /// `--value-size`.
+    pub value_size: usize,
+    /// `--seed`.
+    pub seed: u64,
+    /// `--time-limit` in seconds, `None` for none.
+    pub time_limit_secs: Option<u64>,
+}
+
+impl RunInfo {
+    /// One line: `num=... key_size=... value_size=... seed=... time_limit=...`.
+    pub fn line(&self) -> String {
+        format!(
+            "num={} key_size={} value_size={} seed={} time_limit={}",
+            self.num,
+            self.key_size,
+            self.value_size,
+            self.seed,
+            self.time_limit_secs
+                .map_or("none".to_string(), |s| format!("{s}s"))
+        )
+    }
+}
+
+const HEADERS: [&str; 10] = [
+    "engine", "workload", "ops/s", "p50 µs", "p99 µs", "W-amp", "R-amp", "S-amp", "peak RSS",
+    "notes",
+];
+
+/// The cells of one row, in [`HEADERS`] order.
+fn cells(row: &Measurement) -> [String; 10] {
+    let mut rate = row.ops_per_sec.map_or("-".to_string(), rate);
+    if row.time_limited {
+        rate.push('*');
+    }
+    [
+        row.engine.clone(),
+        row.workload.clone(),
+        rate,
+        opt(row.p50_us, micros),
+        opt(row.p99_us, micros),
+        opt(row.write_amp, amp),
+        opt(row.read_amp, amp),
+        opt(row.space_amp, amp),
+        opt(row.peak_rss_bytes, bytes),
+        notes(row),
+    ]
+}
+
+/// Everything about a row that does not fit a column.
+pub fn notes(row: &Measurement) -> String {
+    let mut notes = Vec::new();
+    if row.time_limited {
+        notes.push(format!(
+            "time limit: {} ops in {:.1} s",
+            thousands(row.ops),
+            row.elapsed_secs
+        ));
+    }
+    if let Some(w) = row.write_ops_per_sec {
+        notes.push(format!("writes {}/s", rate(w)));
+    }
+    if let Some(ms) = row.open_ms {
+        notes.push(format!("open {ms:.1} ms"));
+    }
+    if let Some(ms) = row.open_after_kill_ms {
+        notes.push(format!("after kill {ms:.1} ms"));
+    }
+    if row.workload == "compact" && row.error.is_none() {
+        notes.push(format!(
+            "took {:.3} s, wrote {}",
+            row.elapsed_secs,
+            bytes(row.disk_bytes_written)
+        ));
+    }
+    if row.io_mismatch {
+        notes.push(format!(
+            "I/O MISMATCH: engine counted {}, OS {}",
+            bytes(row.disk_bytes_written),
+            row.os_bytes_written.map_or("-".to_string(), bytes)
+        ));
+    }
+    if let Some(e) = &row.error {
+        notes.push(format!("ERROR: {e}"));
+    }
+    notes.join("; ")
+}
+
+/// The terminal table, then each engine's settings.
+pub fn table(info: &RunInfo, rows: &[Measurement]) -> String {
+    let body: Vec<[String; 10]> = rows.iter().map(cells).collect();
+    let mut widths = HEADERS.map(|h| h.chars().count());
+    for row in &body {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let mut out = String::new();
+    let _ = writeln!(out, "{}", info.line());
+    let line = |out: &mut String, row: &[String]| {
+        let mut text = String::new();
+        for (i, cell) in row.iter().enumerate() {
+            let pad = widths[i].saturating_sub(cell.chars().count());
+            let last = i + 1 == row.len();
+            // Names and notes read left to right; numbers line up on the right.
+            if i < 2 || last {
+                text.push_str(cell);
+                if !last {
+                    text.push_str(&" ".repeat(pad));
+                }
+            } else {
+                text.push_str(&" ".repeat(pad));
+                text.push_str(cell);
+            }
+            if !last {
+                text.push_str("  ");
+            }
+        }
+        let _ = writeln!(out, "{}", text.trim_end());
+    };
+    line(&mut out, &HEADERS.map(String::from));
+    let rule: Vec<String> = widths.iter().map(|w| "-".repeat(*w)).collect();
+    line(&mut out, &rule);
+    for row in &body {
+        line(&mut out, row);
+    }
+    if rows.iter().any(|r| r.time_limited) {
+        let _ = writeln!(
+            out,
+            "* stopped by the time limit: ops/s over the operations done"
+        );
+    }
+    out.push_str(&settings(rows));
+    out
+}
+
+/// Each engine label once, with its settings.
+fn settings(rows: &[Measurement]) -> String {
+    let mut out = String::from("settings:\n");
+    let mut seen: Vec<&str> = Vec::new();
+    for row in rows {
+        if seen.contains(&row.engine.as_str()) {
+            continue;
+        }
+        seen.push(&row.engine);
+        let settings = if row.settings.is_empty() {
+            "(no options)"
+        } else {
+            &row.settings
+        };
+        let _ = writeln!(out, "  {}: {settings}", row.engine);
+    }
+    out
+}
+
+/// The same table in Markdown, with the run's parameters and settings.
+pub fn markdown(info: &RunInfo, rows: &[Measurement]) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "`{}`\n", info.line());
+    let _ = writeln!(out, "| {} |", HEADERS.join(" | "));
+    let _ = writeln!(
+        out,
+        "|{}",
+        HEADERS
+            .iter()
+            .enumerate()
+            .map(|(i, _)| if (2..9).contains(&i) { "---:|" } else { "---|" })
+            .collect::<String>()
+    );
+    for row in rows {
+        let cells = cells(row).map(|c| c.replace('|', "\\|"));
+        let _ = writeln!(out, "| {} |", cells.join(" | "));
+    }
+    if rows.iter().any(|r| r.time_limited) {
+        let _ = writeln!(
+            out,
+            "\n\\* stopped by the time limit: ops/s over the operations done"
+        );
+    }
+    out.push('\n');
+    for line in settings(rows).lines().skip(1) {
+        let _ = writeln!(out, "- {}", line.trim());
+    }
+    out
+}
+
+/// The rows as a JSON array (the `--json` file).
+///
+/// # Errors
+/// Never in practice: every field serialises.
+pub fn json(rows: &[Measurement]) -> serde_json::Result<String> {
+    serde_json::to_string_pretty(rows)
+}
+
+fn opt<T: Copy>(value: Option<T>, f: fn(T) -> String) -> String {
+    value.map_or("-".to_string(), f)
+}
+
+/// An operation rate: whole numbers with thousands separators, one decimal below 100.
+pub fn rate(per_sec: f64) -> String {
+    if per_sec < 100.0 {
+        format!("{per_sec:.1}")
+    } else {
+        thousands(per_sec.round() as u64)
+    }
+}
+
+/// A latency in microseconds, with more decimals for small figures.
+pub fn micros(us: f64) -> String {
+    if us < 10.0 {
+        format!("{us:.2}")
+    } else if us < 1000.0 {
+        format!("{us:.1}")
+    } else {
+        thousands(us.round() as u64)
+    }
+}
+
+/// An amplification factor.
+pub fn amp(x: f64) -> String {
+    format!("{x:.2}")
+}
+
+/// A byte count in B, KiB, MiB or GiB.
+pub fn bytes(n: u64) -> String {
+    const UNITS: [&str; 4] = ["B", "KiB", "MiB", "GiB"];
+    let mut value = n as f64;
+    let mut unit = 0;
+    while value >= 1024.0 && unit + 1 < UNITS.len() {
+        value /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{n} B")
+    } else {
+        format!("{value:.1} {}", UNITS[unit])
+    }
+}
+
+/// `1234567` → `1,234,567`.
+pub fn thousands(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numbers_format_for_reading() {
+        assert_eq!(thousands(0), "0");
+        assert_eq!(thousands(999), "999");
+        assert_eq!(thousands(1000), "1,000");
+        assert_eq!(thousands(1234567), "1,234,567");
+        assert_eq!(rate(12.34), "12.3");
+        assert_eq!(rate(123456.7), "123,457");
+        assert_eq!(micros(0.456), "0.46");
+        assert_eq!(micros(45.66), "45.7");
+        assert_eq!(micros(12345.0), "12,345");
+        assert_eq!(bytes(512), "512 B");
+        assert_eq!(bytes(3 << 20), "3.0 MiB");
+        assert_eq!(amp(1.0), "1.00");
+    }
+}

@@ -1,0 +1,207 @@
+//! A small engine for testing the tools before (and independently of) the real ones: a
+//! `BTreeMap` in memory, persisted as an append-only log through `kv_shared::Fs` so that
+//! stores survive close and reopen and the byte counters are real.
+//!
+//! Options that make it misbehave on purpose, so the tests can check that the tools notice:
+//! `fail_after=N` fails every put after the first N; `lose_every=N` silently drops every
+//! N-th put.
+
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::RwLock;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+
+use kv_shared::{
+    Engine, Error, FileRef, Fs, KeyRange, OptionDoc, Options, Result, ScanIter, Stats, StoreDir,
+};
+use kvbench::engines::EngineInfo;
+
+/// The magic at the start of the test engine's log.
+pub const MAGIC: &[u8; 8] = b"MEMTEST1";
+
+/// The test engine.
+pub struct MemEngine {
+    fs: Fs,
+    dir: StoreDir,
+    log: FileRef,
+    map: RwLock<BTreeMap<Vec<u8>, Vec<u8>>>,
+    user_bytes: AtomicU64,
+    gets: AtomicU64,
+    puts: AtomicU64,
+    fail_after: u64,
+    lose_every: u64,
+}
+
+const PUT: u8 = 1;
+const DELETE: u8 = 2;
+
+impl MemEngine {
+    fn append(&self, op: u8, key: &[u8], value: &[u8]) -> Result<()> {
+        let mut record = vec![op];
+        record.extend_from_slice(&(key.len() as u32).to_le_bytes());
+        record.extend_from_slice(&(value.len() as u32).to_le_bytes());
+        record.extend_from_slice(key);
+        record.extend_from_slice(value);
+        self.log.append(&record)
+    }
+}
+
+fn replay(bytes: &[u8]) -> BTreeMap<Vec<u8>, Vec<u8>> {
+    let mut map = BTreeMap::new();
+    let mut pos = MAGIC.len();
+    while pos + 9 <= bytes.len() {
+        let klen = u32::from_le_bytes(bytes[pos + 1..pos + 5].try_into().unwrap()) as usize;
+        let vlen = u32::from_le_bytes(bytes[pos + 5..pos + 9].try_into().unwrap()) as usize;
+        let end = pos + 9 + klen + vlen;
+        if end > bytes.len() {
+            break;
+        }
+        let key = bytes[pos + 9..pos + 9 + klen].to_vec();
+        if bytes[pos] == PUT {
+            map.insert(key, bytes[pos + 9 + klen..end].to_vec());
+        } else {
+            map.remove(&key);
+        }
+        pos = end;
+    }
+    map
+}
+
+impl Engine for MemEngine {
+    const NAME: &'static str = "memtest";
+    const FORMAT_VERSION: u32 = 1;
+    const OPTIONS: &'static [OptionDoc] = &[
+        OptionDoc {
+            name: "fail_after",
+            default: "0",
+            doc: "fail every put after this many (0: never)",
+        },
+        OptionDoc {
+            name: "lose_every",
+            default: "0",
+            doc: "silently drop every N-th put (0: never)",
+        },
+    ];
+
+    fn open(dir: &Path, options: &Options) -> Result<Self> {
+        options.check_known(Self::NAME, Self::OPTIONS)?;
+        let fail_after = options.get_or("fail_after", 0u64)?;
+        let lose_every = options.get_or("lose_every", 0u64)?;
+        let fs = Fs::new(options.file_system());
+        let store = StoreDir::open(&fs, dir, Self::NAME, Self::FORMAT_VERSION)?;
+        let path = store.join("memtest.log");
+        let (log, map) = match fs.open_if_exists(&path)? {
+            Some(log) => {
+                let bytes = fs.read_all(&path)?;
+                (log, replay(&bytes))
+            }
+            None => {
+                let log = fs.create(&path)?;
+                log.append(MAGIC)?;
+                (log, BTreeMap::new())
+            }
+        };
+        Ok(MemEngine {
+            fs,
+            dir: store,
+            log,
+            map: RwLock::new(map),
+            user_bytes: AtomicU64::new(0),
+            gets: AtomicU64::new(0),
+            puts: AtomicU64::new(0),
+            fail_after,
+            lose_every,
+        })
+    }
+
+    fn put(&self, key: &[u8], value: &[u8]) -> Result<()> {
+        kv_shared::check_key_value(key, value)?;
+        let n = self.puts.fetch_add(1, Relaxed) + 1;
+        if self.fail_after > 0 && n > self.fail_after {
+            return Err(Error::io(
+                self.log.path(),
+                std::io::Error::other("injected failure (fail_after)"),
+            ));
+        }
+        self.user_bytes
+            .fetch_add((key.len() + value.len()) as u64, Relaxed);
+        if self.lose_every > 0 && n.is_multiple_of(self.lose_every) {
+            return Ok(());
+        }
+        let mut map = self.map.write().unwrap();
+        self.append(PUT, key, value)?;
+        map.insert(key.to_vec(), value.to_vec());
+        Ok(())
+    }
+
+    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        self.gets.fetch_add(1, Relaxed);
+        Ok(self.map.read().unwrap().get(key).cloned())
+    }
+
+    fn delete(&self, key: &[u8]) -> Result<()> {
+        kv_shared::check_key(key)?;
+        self.user_bytes.fetch_add(key.len() as u64, Relaxed);
+        let mut map = self.map.write().unwrap();
+        self.append(DELETE, key, b"")?;
+        map.remove(key);
+        Ok(())
+    }
+
+    fn scan(&self, range: KeyRange) -> Result<ScanIter<'_>> {
+        if range.is_empty() {
+            return Ok(Box::new(std::iter::empty()));
+        }
+        let pairs: Vec<_> = self
+            .map
+            .read()
+            .unwrap()
+            .range::<[u8], _>(range)
+            .map(|(k, v)| Ok((k.clone(), v.clone())))
+            .collect();
+        Ok(Box::new(pairs.into_iter()))
+    }
+
+    fn sync(&self) -> Result<()> {
+        self.log.sync()
+    }
+
+    fn compact(&self) -> Result<()> {
+        Ok(())
+    }
+
+    fn stats(&self) -> Result<Stats> {
+        let map = self.map.read().unwrap();
+        let (disk_bytes, file_count) = self.fs.dir_usage(self.dir.path())?;
+        Ok(Stats {
+            user_bytes_written: self.user_bytes.load(Relaxed),
+            disk_bytes_written: self.fs.counters().bytes_written(),
+            live_keys: map.len() as u64,
+            live_data_bytes: map.iter().map(|(k, v)| (k.len() + v.len()) as u64).sum(),
+            disk_bytes,
+            file_count,
+            gets: self.gets.load(Relaxed),
+            get_disk_reads: 0,
+            extra: BTreeMap::from([("puts".to_string(), self.puts.load(Relaxed))]),
+        })
+    }
+
+    fn close(self) -> Result<()> {
+        self.log.sync()
+    }
+}
+
+/// Recognises the test engine's log by its magic.
+pub fn inspect(bytes: &[u8]) -> Option<String> {
+    bytes
+        .starts_with(MAGIC)
+        .then(|| format!("memtest log ({} bytes)\n", bytes.len()))
+}
+
+/// A registry holding only the test engine.
+pub const REGISTRY: &[EngineInfo] = &[EngineInfo::of::<MemEngine>(
+    "a BTreeMap with a log, for tests",
+    inspect,
+)];
