@@ -1,0 +1,139 @@
+//! A merge cut off at any point, and the recovery of such a merge cut off at any point,
+//! lose nothing: the store reopens to exactly what was written.
+//!
+//! [`common::CrashFs`] lets the first `n` changing file-system calls through and fails
+//! every later one without effect, which leaves the directory exactly as a process killed
+//! after its `n`-th call would. The tests try every `n` over a whole `compact` (rotation,
+//! copying, hint files, the commit record, the renames, the deletions), and over the
+//! recovery that finishes a committed merge.
+
+mod common;
+
+use std::sync::Arc;
+
+use common::*;
+use kv_shared::Engine;
+
+const SEGMENT: &str = "2K";
+
+fn crash_options(crash: &Arc<CrashFs>) -> kv_shared::Options {
+    quiet(SEGMENT).with_file_system(Arc::new(CrashFsHandle(crash.clone())))
+}
+
+fn no_merge_debris(dir: &std::path::Path, context: &str) {
+    for name in files(dir) {
+        assert!(
+            !name.ends_with(".merge") && !name.ends_with(".tmp") && !name.ends_with(".commit"),
+            "{context}: {name} left behind"
+        );
+    }
+}
+
+#[test]
+fn a_merge_cut_off_at_any_point_loses_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let base = tmp.path().join("base");
+    let e = open(&base, &quiet(SEGMENT));
+    let model = churn(&e, 60, 6);
+    e.close().unwrap();
+
+    // How many changing calls a whole compaction makes (its deletions included).
+    let total = {
+        let dir = tmp.path().join("count");
+        copy_dir(&base, &dir);
+        let crash = CrashFs::new(u64::MAX);
+        let e = open(&dir, &crash_options(&crash));
+        crash.arm(u64::MAX);
+        e.compact().unwrap();
+        drop(e);
+        crash.ops()
+    };
+    assert!(total > 50, "a compaction of this store makes {total} calls");
+
+    let mut committed_cuts = 0;
+    for cut in 0..=total {
+        let context = format!("merge cut after {cut} of {total} calls");
+        let dir = tmp.path().join(format!("cut{cut}"));
+        copy_dir(&base, &dir);
+        let crash = CrashFs::new(u64::MAX);
+        let e = open(&dir, &crash_options(&crash));
+        crash.arm(cut);
+        let result = e.compact();
+        // Failing to delete an input after the switch is not an error of the merge: the
+        // commit record stays, and the next open finishes the deletion.
+        assert!(result.is_ok() || crash.crashed(), "{context}: {result:?}");
+        drop(e);
+        committed_cuts += usize::from(files(&dir).iter().any(|n| n.ends_with(".commit")));
+
+        let e = open(&dir, &quiet(SEGMENT));
+        no_merge_debris(&dir, &context);
+        assert_holds(&e, &model, &context);
+        e.compact().unwrap();
+        assert_holds(&e, &model, &format!("{context}, merged again"));
+        e.close().unwrap();
+        let e = open(&dir, &quiet(SEGMENT));
+        assert_holds(&e, &model, &format!("{context}, merged again and reopened"));
+        e.close().unwrap();
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+    assert!(
+        committed_cuts > 5,
+        "only {committed_cuts} cuts left a committed merge"
+    );
+}
+
+#[test]
+fn finishing_a_committed_merge_can_itself_be_cut_off() {
+    let tmp = tempfile::tempdir().unwrap();
+    let base = tmp.path().join("base");
+    let e = open(&base, &quiet(SEGMENT));
+    let model = churn(&e, 40, 5);
+    e.close().unwrap();
+
+    // Find the first cut that leaves a committed but unfinished merge.
+    let mut cut = 0;
+    let committed = loop {
+        let dir = tmp.path().join(format!("find{cut}"));
+        copy_dir(&base, &dir);
+        let crash = CrashFs::new(u64::MAX);
+        let e = open(&dir, &crash_options(&crash));
+        crash.arm(cut);
+        let _ = e.compact();
+        drop(e);
+        if files(&dir).iter().any(|n| n.ends_with(".commit")) {
+            break dir;
+        }
+        assert!(
+            !crash.crashed() || cut < 10_000,
+            "no cut leaves a commit record"
+        );
+        cut += 1;
+    };
+    assert!(
+        files(&committed).iter().any(|n| n.ends_with(".seg.merge")),
+        "the first committed state still has its outputs under temporary names"
+    );
+
+    let total = {
+        let dir = tmp.path().join("count");
+        copy_dir(&committed, &dir);
+        let crash = CrashFs::new(u64::MAX);
+        drop(open(&dir, &crash_options(&crash)));
+        crash.ops()
+    };
+    assert!(total > 3, "recovery made {total} calls");
+    for recovery_cut in 0..=total {
+        let context = format!("recovery cut after {recovery_cut} of {total} calls");
+        let dir = tmp.path().join(format!("recover{recovery_cut}"));
+        copy_dir(&committed, &dir);
+        let crash = CrashFs::new(recovery_cut);
+        let opened = bitcask::Bitcask::open(&dir, &crash_options(&crash));
+        assert_eq!(opened.is_err(), crash.crashed(), "{context}");
+        drop(opened);
+        let e = open(&dir, &quiet(SEGMENT));
+        no_merge_debris(&dir, &context);
+        assert_holds(&e, &model, &context);
+        e.close().unwrap();
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
