@@ -113,7 +113,7 @@ fn child<E: Engine>(options: &Options, spec: &ChildSpec) {
         let burst = if spec.mode == Mode::Write {
             u64::MAX
         } else {
-            2
+            1
         };
         let mut steps = 0;
         while steps < burst && Instant::now() < deadline {
@@ -130,15 +130,18 @@ fn child<E: Engine>(options: &Options, spec: &ChildSpec) {
                 Step::Compact => engine.compact().expect("child: compact"),
             }
         }
-        engine.close().expect("child: close");
+        if spec.mode == Mode::Write {
+            engine.close().expect("child: close");
+        }
+        // In reopen mode the engine is dropped unclosed, so the next open recovers.
     }
 }
 
 /// What a killed child's report says: how many writes it issued and how many were acked,
-/// and whether it got as far as `ready`.
-fn read_report(path: &Path) -> (usize, usize, bool) {
+/// and how many opens it began.
+fn read_report(path: &Path) -> (usize, usize, usize) {
     let text = std::fs::read_to_string(path).unwrap_or_default();
-    let (mut issued, mut acked, mut ready) = (0, 0, false);
+    let (mut issued, mut acked, mut opens) = (0, 0, 0);
     // Only whole lines count: the kill may land in the middle of a line's write.
     for line in text.split_inclusive('\n').filter(|l| l.ends_with('\n')) {
         let mut words = line.split_whitespace();
@@ -148,11 +151,11 @@ fn read_report(path: &Path) -> (usize, usize, bool) {
         ) {
             (Some("issue"), Some(n)) => issued = issued.max(n + 1),
             (Some("ack"), Some(n)) => acked = acked.max(n + 1),
-            (Some("ready"), _) => ready = true,
+            (Some("open"), _) => opens += 1,
             _ => {}
         }
     }
-    (issued, acked, ready)
+    (issued, acked, opens)
 }
 
 fn copy_dir(from: &Path, to: &Path) {
@@ -211,11 +214,15 @@ pub fn process_crash<E: Engine>(options: &Options, test_name: &str, seed: u64, r
             .stderr(std::fs::File::create(&stderr_path).expect("stderr file"))
             .spawn()
             .expect("spawn the child");
-        // Wait until the child is under way, then give it a random few milliseconds.
+        // Wait until the child is under way, then give it a random few milliseconds; in
+        // reopen mode, kill it as soon as it begins its n-th open.
         let started = Instant::now();
+        let target_opens = rng.random_range(2..=4);
         loop {
-            let (issued, _, ready) = read_report(&spec.report);
-            if (mode == Mode::Write && issued > 0) || (mode == Mode::Reopen && ready) {
+            let (issued, _, opens) = read_report(&spec.report);
+            if (mode == Mode::Write && issued > 0)
+                || (mode == Mode::Reopen && opens >= target_opens)
+            {
                 break;
             }
             if let Some(status) = child.try_wait().expect("poll the child") {
@@ -228,9 +235,11 @@ pub fn process_crash<E: Engine>(options: &Options, test_name: &str, seed: u64, r
                 started.elapsed() < Duration::from_secs(60),
                 "{context}: the child did not start writing within a minute"
             );
-            std::thread::sleep(Duration::from_micros(200));
+            std::thread::sleep(Duration::from_micros(50));
         }
-        std::thread::sleep(Duration::from_micros(rng.random_range(0..30_000)));
+        if mode == Mode::Write {
+            std::thread::sleep(Duration::from_micros(rng.random_range(0..30_000)));
+        }
         if let Some(status) = child.try_wait().expect("poll the child") {
             panic!(
                 "{context}: the child died on its own ({status}): {}",

@@ -1,0 +1,5 @@
+//! The shared reliability suites (process crash, power loss, I/O errors, corruption, hostile
+//! input, linearizability), run against [`hashlog::HashLog`]. Stage 1 has no thresholds to
+//! shrink: every write already goes to the one data file.
+
+kv_shared::reliability_tests!(hashlog::HashLog, kv_shared::Options::new(), hashlog::inspect);
