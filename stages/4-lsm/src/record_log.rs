@@ -1,5 +1,8 @@
 //! A record log: a file of CRC-framed payloads after a magic header. The manifest is one.
 //!
+//! (Stage 3's WAL, which stage 4 reuses, is the same idea with its own header; the manifest
+//! gets its own log so that its header carries a checksum and its own magic.)
+//!
 //! The log knows nothing of what its payloads mean; the manifest ([`crate::manifest`]) puts
 //! a postcard-encoded [`crate::manifest::VersionEdit`] in each record. Every record is
 //! appended with one write call, so a crash can only leave a *torn tail*, which

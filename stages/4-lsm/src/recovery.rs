@@ -63,7 +63,8 @@ pub fn recover(fs: &Fs, dir: &Path, options: &LsmOptions) -> Result<Recovered> {
         .iter()
         .map(|n| (n.clone(), filename::parse(n)))
         .collect();
-    let (_, mut state) = manifest::recover(fs, dir)?.unwrap_or((0, ManifestState::new()));
+    let (manifest_number, mut state) =
+        manifest::recover(fs, dir)?.unwrap_or((0, ManifestState::new()));
     let highest = kinds
         .iter()
         .filter_map(|(_, k)| match *k {
@@ -83,11 +84,12 @@ pub fn recover(fs: &Fs, dir: &Path, options: &LsmOptions) -> Result<Recovered> {
             let table = Table::open(fs, &path).map_err(|e| match e {
                 Error::Io { source, .. } if source.kind() == std::io::ErrorKind::NotFound => {
                     Error::corruption(
-                        &path,
+                        dir.join(filename::manifest(manifest_number)),
                         0,
                         format!(
-                            "the manifest names table {} on L{level}, but the file is missing",
-                            meta.number
+                            "the manifest names table {} on L{level}, but {} is missing",
+                            meta.number,
+                            path.display()
                         ),
                     )
                 }
@@ -130,8 +132,14 @@ pub fn recover(fs: &Fs, dir: &Path, options: &LsmOptions) -> Result<Recovered> {
         }
         Ok(())
     };
+    let newest_wal = wals.last().copied();
     for &number in &wals {
         let path = dir.join(filename::wal(number));
+        if Some(number) == newest_wal && !wal_header_complete(fs, &path)? {
+            // A crash inside `Wal::create`: the header never became durable, so no write
+            // was ever acknowledged from this file (writes follow a synced header).
+            continue;
+        }
         let summary = Wal::replay(fs, &path, |payload| {
             let entry = wal_payload::decode(payload).map_err(|e| e.into_corruption(&path, 0))?;
             last_seq = last_seq.max(entry.seq);
@@ -152,13 +160,13 @@ pub fn recover(fs: &Fs, dir: &Path, options: &LsmOptions) -> Result<Recovered> {
 
     // 4. A fresh WAL and a fresh manifest.
     let wal_number = next_file;
-    let manifest_number = next_file + 1;
+    let new_manifest = next_file + 1;
     next_file += 2;
     let wal = Wal::create(fs, &dir.join(filename::wal(wal_number)))?;
     state.log_number = wal_number;
     state.last_seq = last_seq;
     state.next_file = next_file;
-    let manifest = Manifest::create(fs, dir, manifest_number, &state)?;
+    let manifest = Manifest::create(fs, dir, new_manifest, &state)?;
 
     // 5. Delete what nothing references any more.
     let mut orphans_deleted = 0;
@@ -170,7 +178,7 @@ pub fn recover(fs: &Fs, dir: &Path, options: &LsmOptions) -> Result<Recovered> {
                 orphan
             }
             FileKind::Wal(n) => n != wal_number,
-            FileKind::Manifest(n) => n != manifest_number,
+            FileKind::Manifest(n) => n != new_manifest,
             FileKind::Temp => true,
             FileKind::Other => false,
         };
@@ -189,4 +197,16 @@ pub fn recover(fs: &Fs, dir: &Path, options: &LsmOptions) -> Result<Recovered> {
         replayed,
         orphans_deleted,
     })
+}
+
+/// True when the WAL at `path` starts with a whole, valid header (stage 3's magic and
+/// version), that is, when its creation completed.
+fn wal_header_complete(fs: &Fs, path: &Path) -> Result<bool> {
+    use sstable::wal::{WAL_HEADER_LEN, WAL_MAGIC, WAL_VERSION};
+    let file = fs.open(path)?;
+    if file.len()? < WAL_HEADER_LEN {
+        return Ok(false);
+    }
+    let head = file.read_vec_at(0, WAL_HEADER_LEN as usize)?;
+    Ok(head[..8] == WAL_MAGIC[..] && head[8..12] == WAL_VERSION.to_le_bytes())
 }
