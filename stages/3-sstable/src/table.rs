@@ -8,7 +8,8 @@
 //! ## Two ways to search ([`Search`], the `search` option)
 //!
 //! * [`Search::Binary`] (the default) binary-searches the in-memory index for the one
-//!   block that can hold the key, reads that block, and searches inside it: **one read**.
+//!   block that can hold the key, reads that block, and searches inside it: **one read**,
+//!   or none when the key lies outside the table's first and last keys.
 //! * [`Search::Linear`] ignores the index, as a table without one would have to: it walks
 //!   the data blocks from the start of the file, reading each block's frame header and then
 //!   its body (**two reads per block**), until it finds the key or passes it.
@@ -35,7 +36,7 @@ use crate::block::{Block, BlockSearch};
 use crate::entry::Entry;
 use crate::footer::{FOOTER_LEN, Footer, FooterError, TABLE_VERSION};
 use crate::frame;
-use crate::index::{self, IndexEntry};
+use crate::index::{self, Index};
 
 /// How a lookup finds the block that may hold a key.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -65,7 +66,7 @@ pub struct Table {
     file: FileRef,
     number: u64,
     footer: Footer,
-    index: Vec<IndexEntry>,
+    index: Index,
     file_bytes: u64,
     obsolete: AtomicBool,
 }
@@ -137,7 +138,7 @@ impl Table {
     }
 
     /// The in-memory index.
-    pub fn index(&self) -> &[IndexEntry] {
+    pub fn index(&self) -> &Index {
         &self.index
     }
 
@@ -155,10 +156,13 @@ impl Table {
     pub fn get(&self, key: &[u8], search: Search, reads: &mut u64) -> Result<Option<Entry>> {
         match search {
             Search::Binary => {
-                let Some(i) = index::find_block(&self.index, key) else {
+                if !self.index.may_contain(key) {
+                    return Ok(None);
+                }
+                let Some(i) = index::find_block(&self.index.blocks, key) else {
                     return Ok(None);
                 };
-                let at = &self.index[i];
+                let at = &self.index.blocks[i];
                 *reads += 1;
                 let block = Block::read(&self.file, at.offset, at.len as usize)?;
                 Ok(match block.search(&self.file, key)? {
@@ -190,7 +194,7 @@ impl Table {
         let first_block = match (&range.start, search) {
             (std::ops::Bound::Unbounded, _) | (_, Search::Linear) => 0,
             (std::ops::Bound::Included(k) | std::ops::Bound::Excluded(k), Search::Binary) => {
-                index::find_block(&self.index, k).unwrap_or(0)
+                index::find_block(&self.index.blocks, k).unwrap_or(0)
             }
         };
         TableIter {
@@ -198,7 +202,7 @@ impl Table {
             range: range.clone(),
             search,
             next_block: first_block,
-            next_offset: self.index.get(first_block).map_or(0, |e| e.offset),
+            next_offset: self.index.blocks.get(first_block).map_or(0, |e| e.offset),
             block: None,
             pos: 0,
             done: range.is_empty(),
@@ -238,7 +242,7 @@ impl TableIter {
         let t = &self.table;
         let block = match self.search {
             Search::Binary => {
-                let Some(at) = t.index.get(self.next_block) else {
+                let Some(at) = t.index.blocks.get(self.next_block) else {
                     return Ok(false);
                 };
                 Block::read(&t.file, at.offset, at.len as usize)?

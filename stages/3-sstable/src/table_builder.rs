@@ -5,7 +5,7 @@
 //! | part | what | format |
 //! |---|---|---|
 //! | data blocks | the entries, in key order, cut into blocks of about `block_bytes` | [`crate::block`] |
-//! | index block | first key, offset and length of every data block | [`crate::index`] |
+//! | index block | the last key; first key, offset and length of every data block | [`crate::index`] |
 //! | footer | index position, counts, WAL range, version, magic | [`crate::footer`] |
 //!
 //! Every block (data and index) is a [`crate::frame`] with its own CRC32; the footer has
@@ -26,7 +26,7 @@ use crate::entry::Entry;
 use crate::file_names::parent_dir;
 use crate::footer::Footer;
 use crate::frame;
-use crate::index::{self, IndexEntry};
+use crate::index::{self, Index, IndexEntry};
 
 /// What a finished table holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -120,7 +120,11 @@ impl TableBuilder {
         self.flush_block()?;
         let mut index_frame = Vec::new();
         frame::begin(&mut index_frame);
-        index_frame.extend_from_slice(&index::encode(&self.index));
+        let index = Index {
+            last_key: self.last_key.take().unwrap_or_default(),
+            blocks: std::mem::take(&mut self.index),
+        };
+        index_frame.extend_from_slice(&index::encode(&index));
         frame::seal(&mut index_frame, 0);
         let footer = Footer {
             index_offset: self.offset,

@@ -70,6 +70,49 @@ fn dump_entries(d: &mut Dump, body: &[u8], budget: usize) -> usize {
     shown
 }
 
+/// Dumps an index body: the table's last key, then one entry per block.
+fn dump_index(d: &mut Dump, body: &[u8]) {
+    let mut r = ByteReader::new(body);
+    let last = r
+        .u16("last key length")
+        .and_then(|k| r.bytes(k as usize, "last key"));
+    let Ok(last) = last else {
+        d.field(body, "undecodable index");
+        return;
+    };
+    d.field(
+        &body[..2],
+        format!("table's last key: length {}", last.len()),
+    );
+    d.field(last, format!("last key {}", quoted(last, 40)));
+    let mut i = 0;
+    while !r.is_empty() {
+        let start = r.pos();
+        let Ok(e) = index::decode_entry(&mut r) else {
+            d.field(&body[start..], "undecodable index entry");
+            break;
+        };
+        let k = e.first_key.len();
+        d.field(
+            &body[start..start + 2],
+            format!("block {i}: key length {k}"),
+        );
+        d.field(
+            &e.first_key,
+            format!("first key {}", quoted(&e.first_key, 40)),
+        );
+        d.field(
+            &body[start + 2 + k..start + 10 + k],
+            format!("offset {}", e.offset),
+        );
+        d.field(
+            &body[start + 10 + k..start + 14 + k],
+            format!("length {}", e.len),
+        );
+        i += 1;
+    }
+}
+
 /// The annotated dump of a table, or `None` when `bytes` do not end with [`TABLE_MAGIC`].
 pub fn inspect_table(bytes: &[u8]) -> Option<String> {
     if bytes.len() < FOOTER_LEN || !bytes.ends_with(TABLE_MAGIC) {
@@ -117,33 +160,7 @@ pub fn inspect_table(bytes: &[u8]) -> Option<String> {
                     &bytes[index_offset + 4..index_offset + 8],
                     format!("body length {}", body.len()),
                 );
-                let mut r = ByteReader::new(body);
-                let mut i = 0;
-                while !r.is_empty() {
-                    let start = r.pos();
-                    let Ok(e) = index::decode_entry(&mut r) else {
-                        d.field(&body[start..], "undecodable index entry");
-                        break;
-                    };
-                    let k = e.first_key.len();
-                    d.field(
-                        &body[start..start + 2],
-                        format!("block {i}: key length {k}"),
-                    );
-                    d.field(
-                        &e.first_key,
-                        format!("first key {}", quoted(&e.first_key, 40)),
-                    );
-                    d.field(
-                        &body[start + 2 + k..start + 10 + k],
-                        format!("offset {}", e.offset),
-                    );
-                    d.field(
-                        &body[start + 10 + k..start + 14 + k],
-                        format!("length {}", e.len),
-                    );
-                    i += 1;
-                }
+                dump_index(&mut d, body);
             }
             None => d.note("index block damaged"),
         }

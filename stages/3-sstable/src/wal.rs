@@ -34,15 +34,24 @@
 //!   that exists after a crash has its header, and later `sync` calls need only sync the
 //!   file. (A crash inside `create` can still leave a shorter file; [`Wal::replay`] treats
 //!   a prefix of the header as an empty log.)
-//! * [`Wal::append`] hands one whole record to the OS in one append. Appends from several
-//!   threads do not interleave bytes, but callers that care about their order serialize them.
+//! * [`Wal::append`] hands one whole record to the OS in one append. Appends are serialized
+//!   by a mutex inside the `Wal`, so they may come from several threads.
+//! * **When a write or a sync fails.** An append that fails may have written part of its
+//!   record; left there, every later record would follow a damaged one, and the next open
+//!   would call that corruption. So a failed append is cut back off (the file truncated to
+//!   its length before the append) and reported; the change was not made. If even the cut
+//!   fails, the `Wal` is **failed**: every later append and sync returns an error until the
+//!   store is reopened, whose replay treats the damage as a torn tail. A failed `sync` fails
+//!   the `Wal` too: after a failed fsync the kernel may have dropped the dirty pages, so a
+//!   later fsync that succeeds cannot vouch for the records before it.
 //! * [`Wal::replay`] reads the records with [`kv_shared::log_reader::read_log`]: a damaged
 //!   record at the end is a torn tail (an append the crash cut short, never acknowledged
 //!   as synced), which is truncated away and reported in [`WalReplay`]; a damaged record
 //!   followed by a valid one is [`Error::Corruption`].
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 
 use kv_shared::dump::{Dump, quoted};
 use kv_shared::framing::{ByteReader, DecodeError};
@@ -68,6 +77,10 @@ pub struct Wal {
     path: PathBuf,
     file: FileRef,
     size: AtomicU64,
+    /// Held while appending, so a failed append can be cut back off.
+    append_lock: Mutex<()>,
+    /// Set when an append could not be cut back off or a sync failed.
+    failed: AtomicBool,
 }
 
 /// What [`Wal::replay`] found.
@@ -117,14 +130,17 @@ impl Wal {
             path: path.to_path_buf(),
             file,
             size: AtomicU64::new(WAL_HEADER_LEN),
+            append_lock: Mutex::new(()),
+            failed: AtomicBool::new(false),
         })
     }
 
     /// Appends one record holding `payload`, handed to the OS in a single append.
     ///
     /// # Errors
-    /// [`Error::InvalidArgument`] for a payload over [`MAX_PAYLOAD`] (nothing written),
-    /// [`Error::Io`].
+    /// [`Error::InvalidArgument`] for a payload over [`MAX_PAYLOAD`] (nothing written);
+    /// [`Error::Io`] when the append fails (the record is cut back off, or the `Wal` fails)
+    /// or the `Wal` has failed before.
     pub fn append(&self, payload: &[u8]) -> Result<()> {
         if payload.len() > MAX_PAYLOAD {
             return Err(Error::InvalidArgument(format!(
@@ -136,17 +152,45 @@ impl Wal {
         let start = frame::begin(&mut record);
         record.extend_from_slice(payload);
         frame::seal(&mut record, start);
-        self.file.append(&record)?;
+        let _serial = self.append_lock.lock().unwrap_or_else(|e| e.into_inner());
+        self.check_not_failed()?;
+        if let Err(e) = self.file.append(&record) {
+            if self.file.truncate(self.size()).is_err() {
+                self.failed.store(true, Relaxed);
+            }
+            return Err(e);
+        }
         self.size.fetch_add(record.len() as u64, Relaxed);
         Ok(())
+    }
+
+    fn check_not_failed(&self) -> Result<()> {
+        if self.failed.load(Relaxed) {
+            return Err(Error::io(
+                &self.path,
+                std::io::Error::other(
+                    "an earlier append or sync of this WAL failed; reopen the store",
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// True when an earlier failure stopped this log (see the module documentation).
+    pub fn has_failed(&self) -> bool {
+        self.failed.load(Relaxed)
     }
 
     /// Makes every record appended so far durable.
     ///
     /// # Errors
-    /// [`Error::Io`].
+    /// [`Error::Io`] when the sync fails (the `Wal` then fails) or the `Wal` has failed
+    /// before.
     pub fn sync(&self) -> Result<()> {
-        self.file.sync()
+        self.check_not_failed()?;
+        self.file
+            .sync()
+            .inspect_err(|_| self.failed.store(true, Relaxed))
     }
 
     /// The file's path.
