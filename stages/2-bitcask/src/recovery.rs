@@ -286,12 +286,18 @@ pub fn recover(fs: &Fs, dir: &Path, use_hints: bool) -> Result<Recovered> {
         loaded.push((segment, ending));
     }
 
-    // Exactly one segment may lack its seal: the one that was active.
+    // Exactly one segment may lack its seal: the one that was active. Merge outputs (the
+    // segments with hint files) are always sealed; the others were started in id order, so
+    // the active one is the newest.
     let open: Vec<usize> = (0..loaded.len())
         .filter(|&i| !matches!(loaded[i].1, Ending::Sealed))
         .collect();
-    if open.len() > 1 {
-        let (segment, ending) = &loaded[open[0]];
+    let lost_end = open
+        .iter()
+        .find(|&&i| loaded[i].0.has_hint())
+        .or(open.split_last().and_then(|(_, older)| older.first()));
+    if let Some(&i) = lost_end {
+        let (segment, ending) = &loaded[i];
         let offset = match ending {
             Ending::Open { valid_len, .. } => *valid_len,
             _ => 0,
@@ -299,7 +305,7 @@ pub fn recover(fs: &Fs, dir: &Path, use_hints: bool) -> Result<Recovered> {
         return Err(Error::corruption(
             segment.file().path(),
             offset,
-            "an immutable segment has no seal record: it lost its end (a newer segment exists)",
+            "an immutable segment has no seal record: it lost its end",
         ));
     }
     let mut torn_bytes = 0;

@@ -1,0 +1,265 @@
+//! Torn tails and flipped bytes in segments, hint files and commit records: never a wrong
+//! value, never a panic, and damage that is not a torn tail is named as corruption.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use bitcask::Bitcask;
+use common::*;
+use kv_shared::{Engine, Error};
+
+fn key(i: u32) -> Vec<u8> {
+    format!("key{i:03}").into_bytes()
+}
+
+fn value(i: u32) -> Vec<u8> {
+    format!("value of {i}: {}", "v".repeat(i as usize % 17)).into_bytes()
+}
+
+/// A store of `n` keys written once each, in order; closed.
+fn store(dir: &Path, segment: &str, n: u32) -> BTreeMap<Vec<u8>, Vec<u8>> {
+    let e = open(dir, &quiet(segment));
+    let mut model = BTreeMap::new();
+    for i in 0..n {
+        e.put(&key(i), &value(i)).unwrap();
+        model.insert(key(i), value(i));
+    }
+    e.close().unwrap();
+    model
+}
+
+fn write(path: &Path, bytes: &[u8]) {
+    std::fs::write(path, bytes).unwrap();
+}
+
+fn corruption_in(result: Result<Bitcask, Error>, file: &Path, context: &str) {
+    match result {
+        Err(Error::Corruption { file: f, .. }) => assert_eq!(f, file, "{context}"),
+        Err(other) => panic!("{context}: expected corruption, got {other}"),
+        Ok(_) => panic!("{context}: damage went unnoticed"),
+    }
+}
+
+#[test]
+fn every_torn_tail_of_the_active_segment_keeps_a_prefix() {
+    let tmp = tempfile::tempdir().unwrap();
+    let base = tmp.path().join("base");
+    let model = store(&base, "1M", 20);
+    let segments = files_ending(&base, ".seg");
+    let [segment] = &segments[..] else {
+        panic!("one segment expected")
+    };
+    let bytes = std::fs::read(segment).unwrap();
+    // Where each record ends: 16-byte header, then 27 + key + value per record.
+    let ends: Vec<usize> = (0..20)
+        .scan(16, |end, i| {
+            *end += 27 + key(i).len() + value(i).len();
+            Some(*end)
+        })
+        .collect();
+    assert_eq!(*ends.last().unwrap(), bytes.len());
+    let dir = tmp.path().join("db");
+    for cut in 0..bytes.len() {
+        copy_dir(&base, &dir);
+        let path = dir.join(segment.file_name().unwrap());
+        write(&path, &bytes[..cut]);
+        let e = open(&dir, &quiet("1M"));
+        let whole = ends.iter().filter(|&&end| end <= cut).count() as u32;
+        let prefix: BTreeMap<Vec<u8>, Vec<u8>> = (0..whole).map(|i| (key(i), value(i))).collect();
+        assert_holds(&e, &prefix, &format!("cut at {cut}"));
+        let valid = if whole == 0 {
+            16
+        } else {
+            ends[whole as usize - 1]
+        };
+        assert_eq!(
+            e.stats().unwrap().extra["torn_bytes_truncated"],
+            (cut.max(valid) - valid) as u64 + if cut < 16 { cut as u64 } else { 0 },
+            "cut at {cut}"
+        );
+        // Appends continue after the valid prefix. (Dropping instead of closing skips the
+        // fsync; the bytes are with the OS either way.)
+        e.put(b"later", b"write").unwrap();
+        drop(e);
+        let e = open(&dir, &quiet("1M"));
+        assert_eq!(
+            e.get(b"later").unwrap().as_deref(),
+            Some(&b"write"[..]),
+            "cut at {cut}"
+        );
+        assert_eq!(contents(&e).len() as u32, whole + 1);
+        drop(e);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+    drop(model);
+}
+
+#[test]
+fn damage_in_a_sealed_segment_is_corruption_and_changes_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let base = tmp.path().join("base");
+    store(&base, "512", 40);
+    let segments = files_ending(&base, ".seg");
+    assert!(segments.len() >= 3);
+    let sealed = &segments[0];
+    let bytes = std::fs::read(sealed).unwrap();
+    let dir = tmp.path().join("db");
+    let path = dir.join(sealed.file_name().unwrap());
+    let check = |damaged: &[u8], context: &str| {
+        copy_dir(&base, &dir);
+        write(&path, damaged);
+        corruption_in(Bitcask::open(&dir, &quiet("512")), &path, context);
+        assert_eq!(
+            std::fs::read(&path).unwrap(),
+            damaged,
+            "{context}: the file was changed"
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+    };
+    for i in 0..bytes.len() {
+        let mut damaged = bytes.clone();
+        damaged[i] ^= 0x20;
+        check(&damaged, &format!("flip at {i}"));
+    }
+    // Cut anywhere, even at a record boundary: the seal is missing.
+    for cut in (0..bytes.len()).step_by(7) {
+        check(&bytes[..cut], &format!("cut at {cut}"));
+    }
+}
+
+#[test]
+fn damage_inside_the_active_segment_is_corruption_unless_it_is_the_tail() {
+    let tmp = tempfile::tempdir().unwrap();
+    let base = tmp.path().join("base");
+    let model = store(&base, "1M", 10);
+    let segments = files_ending(&base, ".seg");
+    let [segment] = &segments[..] else {
+        panic!("one segment expected")
+    };
+    let bytes = std::fs::read(segment).unwrap();
+    let last_start = bytes.len() - (27 + key(9).len() + value(9).len());
+    let dir = tmp.path().join("db");
+    let path = dir.join(segment.file_name().unwrap());
+    for i in 0..bytes.len() {
+        copy_dir(&base, &dir);
+        let mut damaged = bytes.clone();
+        damaged[i] ^= 0x01;
+        write(&path, &damaged);
+        let context = format!("flip at {i}");
+        if i < last_start {
+            corruption_in(Bitcask::open(&dir, &quiet("1M")), &path, &context);
+        } else {
+            // The last record is indistinguishable from a torn write: it is dropped.
+            let e = open(&dir, &quiet("1M"));
+            let mut prefix = model.clone();
+            prefix.remove(&key(9));
+            assert_holds(&e, &prefix, &context);
+            drop(e);
+        }
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
+
+/// A merged store: its segments have hint files. Returns the model and the hint paths.
+fn merged_store(dir: &Path) -> (BTreeMap<Vec<u8>, Vec<u8>>, Vec<PathBuf>) {
+    let e = open(dir, &quiet("1K"));
+    let model = churn(&e, 30, 3);
+    e.compact().unwrap();
+    e.close().unwrap();
+    (model, files_ending(dir, ".hint"))
+}
+
+#[test]
+fn a_damaged_hint_file_is_ignored_and_its_segment_read_instead() {
+    let tmp = tempfile::tempdir().unwrap();
+    let base = tmp.path().join("base");
+    let (model, hints) = merged_store(&base);
+    let hint = &hints[0];
+    let bytes = std::fs::read(hint).unwrap();
+    let dir = tmp.path().join("db");
+    let path = dir.join(hint.file_name().unwrap());
+    let check = |damaged: &[u8], context: &str| {
+        copy_dir(&base, &dir);
+        write(&path, damaged);
+        let e = open(&dir, &quiet("1K"));
+        assert_holds(&e, &model, context);
+        let s = e.stats().unwrap();
+        assert_eq!(s.extra["hint_files_rejected"], 1, "{context}");
+        assert_eq!(
+            s.extra["hint_files_read"],
+            hints.len() as u64 - 1,
+            "{context}"
+        );
+        drop(e);
+        std::fs::remove_dir_all(&dir).unwrap();
+    };
+    for i in 0..bytes.len() {
+        let mut damaged = bytes.clone();
+        damaged[i] ^= 0x08;
+        check(&damaged, &format!("hint flip at {i}"));
+    }
+    // Every cut near the ends (header, end entry), every third one in between.
+    for cut in (0..bytes.len()).filter(|&c| c < 64 || c + 64 > bytes.len() || c % 3 == 0) {
+        check(&bytes[..cut], &format!("hint cut at {cut}"));
+    }
+}
+
+#[test]
+fn damage_in_a_segment_loaded_from_its_hint_is_caught_when_read() {
+    let tmp = tempfile::tempdir().unwrap();
+    let base = tmp.path().join("base");
+    let (model, hints) = merged_store(&base);
+    let segment = hints[0].with_extension("seg");
+    let bytes = std::fs::read(&segment).unwrap();
+    let dir = tmp.path().join("db");
+    let path = dir.join(segment.file_name().unwrap());
+    for i in 16..bytes.len() {
+        copy_dir(&base, &dir);
+        let mut damaged = bytes.clone();
+        damaged[i] ^= 0x40;
+        write(&path, &damaged);
+        let context = format!("flip at {i}");
+        // Opening trusts the hint; every read still checks its record.
+        let e = open(&dir, &quiet("1K"));
+        for (k, v) in &model {
+            match e.get(k) {
+                Ok(got) => assert_eq!(got.as_ref(), Some(v), "{context}"),
+                Err(Error::Corruption { file, .. }) => assert_eq!(file, path, "{context}"),
+                Err(other) => panic!("{context}: {other}"),
+            }
+        }
+        drop(e);
+        // Without hints, the damage is found at open.
+        corruption_in(
+            Bitcask::open(&dir, &quiet("1K").set("hint_files", "false")),
+            &path,
+            &context,
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
+
+#[test]
+fn a_damaged_commit_record_is_corruption() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("db");
+    store(&dir, "1K", 5);
+    let path = dir.join("merge-00000099.commit");
+    let good = bitcask::merge_commit::MergeCommit {
+        inputs: vec![1],
+        outputs: vec![],
+    }
+    .encode();
+    for i in 0..good.len() {
+        let mut damaged = good.clone();
+        damaged[i] ^= 0x02;
+        write(&path, &damaged);
+        corruption_in(
+            Bitcask::open(&dir, &quiet("1K")),
+            &path,
+            &format!("flip at {i}"),
+        );
+    }
+}
