@@ -5,7 +5,13 @@
 //!     put KEY VALUE | get KEY | delete KEY | scan [--from K] [--to K] | compact | stats | shell
 //! kv inspect FILE      annotated dump of any engine file
 //! kv engines           the engines and their options
+//! kv sstable build [--delimiter ,] INPUT OUTPUT | get FILE KEY | scan FILE
 //! ```
+//!
+//! `kv sstable` works on one standalone SSTable file (stage 3's format, see
+//! `sstable::standalone`), no store needed: `build` reads `key<delimiter>value` lines from
+//! INPUT (`-` for standard input) and writes them sorted to OUTPUT, `get` prints a value or
+//! `(nil)`, `scan` prints `key<TAB>value` lines in key order.
 //!
 //! Exit status: 0 on success (a `get` of a missing key prints `(nil)` and succeeds), 1 with
 //! `kv: error: ...` on standard error when the command fails (the directory is locked by
@@ -89,6 +95,38 @@ pub enum KvCommand {
     },
     /// Lists the engines and the options each documents.
     Engines,
+    /// Builds, reads and scans one standalone SSTable file (stage 3's format).
+    #[command(subcommand)]
+    Sstable(SstableCommand),
+}
+
+/// The `kv sstable` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum SstableCommand {
+    /// Writes the `key<DELIMITER>value` lines of INPUT, sorted, as one SSTable (a key given
+    /// twice keeps its last value).
+    Build {
+        /// What separates a key from its value on each line (the first occurrence counts).
+        #[arg(long, default_value = ",", allow_hyphen_values = true)]
+        delimiter: String,
+        /// The text file to read (`-` for standard input).
+        input: PathBuf,
+        /// The SSTable file to write.
+        output: PathBuf,
+    },
+    /// Prints the value of KEY in FILE, or (nil).
+    Get {
+        /// The SSTable file.
+        file: PathBuf,
+        /// The key.
+        #[arg(allow_hyphen_values = true)]
+        key: String,
+    },
+    /// Prints every entry of FILE as `key<TAB>value`, in key order.
+    Scan {
+        /// The SSTable file.
+        file: PathBuf,
+    },
 }
 
 /// Runs a parsed `kv` command against `registry`, reading the shell's commands from `input`.
@@ -120,6 +158,7 @@ pub fn run(
                 .map_err(stdout_err)?;
             return Ok(());
         }
+        KvCommand::Sstable(command) => return sstable_command(command, mode, input, &mut out),
         _ => {}
     }
     let engine = open_store(registry, &args)?;
@@ -188,7 +227,45 @@ fn run_on_store(
         }
         KvCommand::Stats => writeln!(out, "{}", engine.stats()?.one_line()).map_err(io),
         KvCommand::Shell => crate::shell::run(engine, mode, input, out).map_err(io),
-        KvCommand::Inspect { .. } | KvCommand::Engines => Ok(()),
+        KvCommand::Inspect { .. } | KvCommand::Engines | KvCommand::Sstable(_) => Ok(()),
+    }
+}
+
+fn sstable_command(
+    command: &SstableCommand,
+    mode: TextMode,
+    input: impl BufRead,
+    out: &mut impl Write,
+) -> Result<()> {
+    let io = |e: std::io::Error| Error::io("<standard output>", e);
+    match command {
+        SstableCommand::Build {
+            delimiter,
+            input: path,
+            output,
+        } => {
+            let entries = if path.as_os_str() == "-" {
+                sstable::standalone::build_from_lines(input, delimiter, output)?
+            } else {
+                let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
+                sstable::standalone::build_from_lines(
+                    std::io::BufReader::new(file),
+                    delimiter,
+                    output,
+                )?
+            };
+            let noun = if entries == 1 { "entry" } else { "entries" };
+            writeln!(out, "wrote {entries} {noun} to {}", output.display()).map_err(io)
+        }
+        SstableCommand::Get { file, key } => {
+            match sstable::standalone::get(file, &mode.decode(key)?)? {
+                Some(value) => writeln!(out, "{}", mode.encode(&value)).map_err(io),
+                None => writeln!(out, "(nil)").map_err(io),
+            }
+        }
+        SstableCommand::Scan { file } => sstable::standalone::scan(file, |key, value| {
+            writeln!(out, "{}\t{}", mode.encode(key), mode.encode(value)).map_err(io)
+        }),
     }
 }
 

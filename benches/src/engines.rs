@@ -8,7 +8,8 @@
 //! Production engines that the course compares against ("peers": `fjall`, `sled`, `redb`,
 //! RocksDB) are meant to join the same way, each behind a cargo feature so a default build
 //! does not compile them: a `#[cfg(feature = "peers")]` line in [`ENGINES`] pointing at a small
-//! adapter that implements [`kv_shared::Engine`] over the peer's API. No peer is built yet.
+//! adapter that implements [`kv_shared::Engine`] over the peer's API ([`crate::peers`]). A build
+//! without a peer's feature lists it with [`crate::peers::not_built`].
 
 use std::path::Path;
 
@@ -61,7 +62,36 @@ impl EngineInfo {
 }
 
 /// Every engine of the course, in stage order.
-pub const ENGINES: &[EngineInfo] = &[];
+pub const ENGINES: &[EngineInfo] = &[
+    EngineInfo::of::<hashlog::HashLog>(
+        "stage 1: one append-only log, an in-memory hash index",
+        hashlog::inspect,
+    ),
+    EngineInfo::of::<bitcask::Bitcask>(
+        "stage 2: segments, background merge, hint files",
+        bitcask::inspect,
+    ),
+    EngineInfo::of::<sstable::SstableStore>(
+        "stage 3: memtable, WAL, one level of SSTables",
+        sstable::inspect,
+    ),
+    EngineInfo::of::<lsm::LsmTree>(
+        "stage 4: leveled LSM tree, manifest, bloom filters",
+        lsm::inspect,
+    ),
+    // Production peers, only in builds with their feature (see `crate::peers`).
+    #[cfg(feature = "peers")]
+    EngineInfo::of::<crate::peers::fjall::Fjall>(crate::peers::FJALL.summary, crate::peers::no_inspect),
+    #[cfg(feature = "peers")]
+    EngineInfo::of::<crate::peers::sled::Sled>(crate::peers::SLED.summary, crate::peers::no_inspect),
+    #[cfg(feature = "peers")]
+    EngineInfo::of::<crate::peers::redb::Redb>(crate::peers::REDB.summary, crate::peers::no_inspect),
+    #[cfg(feature = "rocksdb")]
+    EngineInfo::of::<crate::peers::rocksdb::RocksDb>(
+        crate::peers::ROCKSDB.summary,
+        crate::peers::no_inspect,
+    ),
+];
 
 /// The engine called `name` in `registry`.
 ///

@@ -4,6 +4,10 @@
 //! (`ENGINE`, magic `KVMARKER`) is dumped by [`kv_shared::marker::dump`]; any other file is
 //! offered to each registered engine's `inspect` function in turn, and the first that
 //! recognises its magic dumps it. A file nobody recognises is an error, never a guess.
+//!
+//! Two engines may share a format's magic (stage 4 reuses stage 3's write-ahead log framing,
+//! with its own payloads). So when the file sits in a store directory whose marker names a
+//! registered engine, that engine is asked first.
 
 use std::path::Path;
 
@@ -11,12 +15,22 @@ use kv_shared::{Error, Result, marker};
 
 use crate::engines::EngineInfo;
 
-/// The annotated dump of `bytes`, or `None` when no format recognises them.
-pub fn dump(registry: &[EngineInfo], bytes: &[u8]) -> Option<String> {
+/// The annotated dump of `bytes`, or `None` when no format recognises them. The engine
+/// named `owner` (the one whose store holds the file), if any, is asked first.
+pub fn dump(registry: &[EngineInfo], owner: Option<&str>, bytes: &[u8]) -> Option<String> {
     if bytes.starts_with(marker::MAGIC) {
         return Some(marker::dump(bytes));
     }
-    registry.iter().find_map(|engine| (engine.inspect)(bytes))
+    let first = registry.iter().filter(|e| Some(e.name) == owner);
+    let rest = registry.iter().filter(|e| Some(e.name) != owner);
+    first.chain(rest).find_map(|engine| (engine.inspect)(bytes))
+}
+
+/// The engine named by the marker file beside `path`, if there is a valid one.
+fn owner_of(path: &Path) -> Option<String> {
+    let marker_path = path.parent()?.join(kv_shared::store_dir::MARKER_FILE);
+    let bytes = std::fs::read(marker_path).ok()?;
+    marker::decode(&bytes).ok().map(|m| m.engine)
 }
 
 /// Reads the file at `path` and dumps it.
@@ -32,7 +46,7 @@ pub fn dump_file(registry: &[EngineInfo], path: &Path) -> Result<String> {
             path.display()
         )));
     }
-    dump(registry, &bytes).ok_or_else(|| {
+    dump(registry, owner_of(path).as_deref(), &bytes).ok_or_else(|| {
         Error::InvalidArgument(format!(
             "{}: unknown file format (no engine recognises its magic number)",
             path.display()

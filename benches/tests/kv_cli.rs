@@ -1,0 +1,351 @@
+//! Black-box tests of the `kv` binary: its output and exit codes, driven as a user or a
+//! script would, on the real engines.
+
+use std::io::Write;
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+
+const ENGINES: [&str; 4] = ["hashlog", "bitcask", "sstable", "lsm"];
+
+fn kv(args: &[&str], stdin: &str) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_kv"))
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run kv");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
+    child.wait_with_output().unwrap()
+}
+
+fn stdout(output: &Output) -> String {
+    String::from_utf8(output.stdout.clone()).unwrap()
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8(output.stderr.clone()).unwrap()
+}
+
+/// Runs `kv` and expects success; returns standard output.
+fn ok(args: &[&str], stdin: &str) -> String {
+    let output = kv(args, stdin);
+    assert!(
+        output.status.success(),
+        "kv {args:?} failed: {}",
+        stderr(&output)
+    );
+    stdout(&output)
+}
+
+/// Runs `kv` and expects exit status 1 with a message; returns standard error.
+fn fails(args: &[&str], stdin: &str) -> String {
+    let output = kv(args, stdin);
+    assert_eq!(output.status.code(), Some(1), "kv {args:?}: {output:?}");
+    let err = stderr(&output);
+    assert!(err.starts_with("kv: error: "), "{err}");
+    err
+}
+
+fn store<'a>(engine: &'a str, dir: &'a Path) -> Vec<&'a str> {
+    vec!["--engine", engine, "--dir", dir.to_str().unwrap()]
+}
+
+fn with<'a>(base: &[&'a str], extra: &[&'a str]) -> Vec<&'a str> {
+    base.iter().chain(extra).copied().collect()
+}
+
+#[test]
+fn the_documented_shell_session_on_every_engine() {
+    let tmp = tempfile::tempdir().unwrap();
+    for engine in ENGINES {
+        let dir = tmp.path().join(engine);
+        let out = ok(
+            &with(&store(engine, &dir), &["shell"]),
+            "put a 1\nget a\ndel a\nget a\nquit\n",
+        );
+        assert_eq!(out, "OK\n1\nOK\n(nil)\n", "{engine}");
+    }
+}
+
+#[test]
+fn every_shell_command_on_every_engine() {
+    let tmp = tempfile::tempdir().unwrap();
+    let script = "put b 2\nput a 1\nput c 3\nscan - -\nscan b c\nscan b -\ndel b\nscan - -\nsync\n\
+                  compact\nget a\nbogus\nput x\nstats\nquit\nput never 1\n";
+    for engine in ENGINES {
+        let dir = tmp.path().join(engine);
+        let out = ok(&with(&store(engine, &dir), &["shell"]), script);
+        let lines: Vec<&str> = out.lines().collect();
+        assert_eq!(
+            &lines[..18],
+            [
+                "OK", "OK", "OK", "a 1", "b 2", "c 3", "END", "b 2", "END", "b 2", "c 3", "END",
+                "OK", "a 1", "c 3", "END", "OK", "OK"
+            ],
+            "{engine}"
+        );
+        assert_eq!(lines[18], "1", "{engine}");
+        assert!(
+            lines[19].starts_with("ERR unknown command `bogus`"),
+            "{engine}"
+        );
+        assert!(
+            lines[20].starts_with("ERR `put` takes 2 arguments"),
+            "{engine}"
+        );
+        assert!(
+            lines[21].starts_with("user_bytes_written=7 ") && lines[21].contains(" live_keys=2 "),
+            "{engine}: {}",
+            lines[21]
+        );
+        assert_eq!(lines.len(), 22, "{engine}: nothing after quit");
+        // The store was closed cleanly and reopens with the same contents.
+        assert_eq!(ok(&with(&store(engine, &dir), &["scan"]), ""), "a 1\nc 3\n");
+        assert_eq!(
+            ok(&with(&store(engine, &dir), &["get", "never"]), ""),
+            "(nil)\n"
+        );
+    }
+}
+
+#[test]
+fn one_shot_commands_and_hex() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("db");
+    let s = store("hashlog", &dir);
+    assert_eq!(ok(&with(&s, &["put", "k1", "v1"]), ""), "OK\n");
+    assert_eq!(ok(&with(&s, &["put", "k2", "-v2"]), ""), "OK\n");
+    assert_eq!(ok(&with(&s, &["get", "k1"]), ""), "v1\n");
+    assert_eq!(ok(&with(&s, &["get", "missing"]), ""), "(nil)\n");
+    assert_eq!(ok(&with(&s, &["scan", "--from", "k2"]), ""), "k2 -v2\n");
+    assert_eq!(ok(&with(&s, &["scan", "--to", "k2"]), ""), "k1 v1\n");
+    assert_eq!(ok(&with(&s, &["delete", "k1"]), ""), "OK\n");
+    assert_eq!(ok(&with(&s, &["compact"]), ""), "OK\n");
+    assert!(ok(&with(&s, &["stats"]), "").contains(" live_keys=1 "));
+    // Binary keys and values through --hex; text mode escapes what it cannot print.
+    assert_eq!(ok(&with(&s, &["--hex", "put", "00ff", "0a00"]), ""), "OK\n");
+    assert_eq!(ok(&with(&s, &["--hex", "get", "00FF"]), ""), "0a00\n");
+    assert_eq!(
+        ok(&with(&s, &["scan", "--to", "k"]), ""),
+        "\\x00\\xff \\x0a\\x00\n"
+    );
+    let out = ok(
+        &with(&s, &["--hex", "shell"]),
+        "get 00ff\nscan - 01\nget 0\n",
+    );
+    assert!(
+        out.starts_with("0a00\n00ff 0a00\nEND\nERR bad hex `0`"),
+        "{out}"
+    );
+    assert!(fails(&with(&s, &["--hex", "get", "xyz"]), "").contains("bad hex"));
+}
+
+#[test]
+fn errors_exit_non_zero_with_a_clear_message() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("db");
+    let d = dir.to_str().unwrap();
+    ok(&["--engine", "hashlog", "--dir", d, "put", "a", "1"], "");
+    let err = fails(&["--engine", "bitcask", "--dir", d, "get", "a"], "");
+    assert!(
+        err.contains("holds a `hashlog` store, not a `bitcask` store"),
+        "{err}"
+    );
+    let err = fails(&["--engine", "nosuch", "--dir", d, "get", "a"], "");
+    assert!(
+        err.contains("unknown engine `nosuch`") && err.contains("hashlog, bitcask, sstable, lsm"),
+        "{err}"
+    );
+    let err = fails(
+        &[
+            "--engine",
+            "bitcask",
+            "--dir",
+            tmp.path().join("b").to_str().unwrap(),
+            "--set",
+            "segmnet_bytes=4K",
+            "get",
+            "a",
+        ],
+        "",
+    );
+    assert!(
+        err.contains("unknown option `segmnet_bytes`") && err.contains("segment_bytes"),
+        "{err}"
+    );
+    let err = fails(
+        &[
+            "--engine",
+            "bitcask",
+            "--dir",
+            tmp.path().join("b").to_str().unwrap(),
+            "--set",
+            "segment_bytes=lots",
+            "get",
+            "a",
+        ],
+        "",
+    );
+    assert!(err.contains("segment_bytes"), "{err}");
+    assert!(fails(&["--dir", d, "get", "a"], "").contains("needs --engine"));
+    assert!(fails(&["--engine", "hashlog", "get", "a"], "").contains("needs --dir"));
+    let big = "k".repeat(70_000);
+    assert!(
+        fails(&["--engine", "hashlog", "--dir", d, "put", &big, "v"], "")
+            .contains("over the limit")
+    );
+    // Malformed command lines are clap's usage errors: status 2.
+    assert_eq!(
+        kv(&["--engine", "hashlog", "--dir", d, "put", "a"], "")
+            .status
+            .code(),
+        Some(2)
+    );
+    assert_eq!(kv(&["frobnicate"], "").status.code(), Some(2));
+    // Nothing was lost along the way.
+    assert_eq!(
+        ok(&["--engine", "hashlog", "--dir", d, "scan"], ""),
+        "a 1\n"
+    );
+}
+
+#[test]
+fn a_locked_store_is_refused_while_a_shell_holds_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("db");
+    let d = dir.to_str().unwrap();
+    let mut shell = Command::new(env!("CARGO_BIN_EXE_kv"))
+        .args(["--engine", "hashlog", "--dir", d, "shell"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut input = shell.stdin.take().unwrap();
+    let mut output = std::io::BufReader::new(shell.stdout.take().unwrap());
+    // Wait for the shell's first reply: by then it holds the lock.
+    input.write_all(b"put held 1\n").unwrap();
+    input.flush().unwrap();
+    let mut line = String::new();
+    std::io::BufRead::read_line(&mut output, &mut line).unwrap();
+    assert_eq!(line, "OK\n");
+    let err = fails(&["--engine", "hashlog", "--dir", d, "get", "held"], "");
+    assert!(err.contains("already open"), "{err}");
+    drop(input);
+    assert!(shell.wait().unwrap().success());
+    assert_eq!(
+        ok(&["--engine", "hashlog", "--dir", d, "get", "held"], ""),
+        "1\n"
+    );
+}
+
+#[test]
+fn engines_lists_every_engine_and_its_options() {
+    let out = ok(&["engines"], "");
+    for engine in ENGINES {
+        assert!(out.contains(&format!("{engine}: stage ")), "{out}");
+    }
+    assert!(out.contains("--set segment_bytes="), "{out}");
+    assert!(out.contains("--set memtable_bytes="), "{out}");
+}
+
+#[test]
+fn inspect_dumps_every_file_of_every_engine() {
+    let tmp = tempfile::tempdir().unwrap();
+    for engine in ENGINES {
+        let dir = tmp.path().join(engine);
+        let s = store(engine, &dir);
+        let mut script = String::new();
+        for i in 0..50 {
+            script.push_str(&format!("put key{i:03} value{i}\n"));
+        }
+        script.push_str("del key007\ncompact\n");
+        // Small thresholds, so that every kind of file exists (segments and hints, tables).
+        let small = match engine {
+            "bitcask" => vec!["--set", "segment_bytes=1K"],
+            "sstable" | "lsm" => vec!["--set", "memtable_bytes=1K"],
+            _ => vec![],
+        };
+        ok(&with(&with(&s, &small), &["shell"]), &script);
+        let mut dumped = 0;
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            let name = path.file_name().unwrap().to_str().unwrap().to_string();
+            let output = kv(&["inspect", path.to_str().unwrap()], "");
+            if name == "LOCK" {
+                assert!(stderr(&output).contains("empty"), "{engine}");
+                continue;
+            }
+            assert!(
+                output.status.success(),
+                "{engine} {name}: {}",
+                stderr(&output)
+            );
+            let text = stdout(&output);
+            assert!(
+                text.lines().count() > 2 && text.contains("magic"),
+                "{engine} {name}: {text}"
+            );
+            if name == "ENGINE" {
+                assert!(
+                    text.contains(&format!("engine name \"{engine}\"")),
+                    "{text}"
+                );
+            }
+            dumped += 1;
+        }
+        assert!(dumped >= 2, "{engine}: only {dumped} files dumped");
+    }
+    let other = tmp.path().join("notes.txt");
+    std::fs::write(&other, "just text").unwrap();
+    assert!(fails(&["inspect", other.to_str().unwrap()], "").contains("unknown file format"));
+    assert!(
+        fails(&["inspect", tmp.path().join("none").to_str().unwrap()], "").contains("I/O error")
+    );
+}
+
+#[test]
+fn sstable_build_get_scan() {
+    let tmp = tempfile::tempdir().unwrap();
+    let input = tmp.path().join("pairs.csv");
+    std::fs::write(
+        &input,
+        "banana,yellow\napple,red\ncherry,dark,red\napple,green\n",
+    )
+    .unwrap();
+    let table = tmp.path().join("fruit.sst");
+    let t = table.to_str().unwrap();
+    assert_eq!(
+        ok(&["sstable", "build", input.to_str().unwrap(), t], ""),
+        format!("wrote 3 entries to {t}\n")
+    );
+    assert_eq!(ok(&["sstable", "get", t, "apple"], ""), "green\n");
+    assert_eq!(ok(&["sstable", "get", t, "durian"], ""), "(nil)\n");
+    assert_eq!(
+        ok(&["sstable", "scan", t], ""),
+        "apple\tgreen\nbanana\tyellow\ncherry\tdark,red\n"
+    );
+    assert!(ok(&["inspect", t], "").contains("footer"));
+    // Another delimiter, from standard input.
+    let piped = tmp.path().join("piped.sst");
+    let p = piped.to_str().unwrap();
+    assert_eq!(
+        ok(&["sstable", "build", "--delimiter", "=>", "-", p], "k=>v\n"),
+        format!("wrote 1 entry to {p}\n")
+    );
+    assert_eq!(ok(&["--hex", "sstable", "scan", p], ""), "6b\t76\n");
+    // A bad line names its number, and nothing is written.
+    let bad = tmp.path().join("bad.sst");
+    let err = fails(
+        &["sstable", "build", "-", bad.to_str().unwrap()],
+        "a,1\nno delimiter\n",
+    );
+    assert!(err.contains("line 2"), "{err}");
+    assert!(!bad.exists());
+    assert!(fails(&["sstable", "get", input.to_str().unwrap(), "a"], "").contains("corrupt"));
+}
