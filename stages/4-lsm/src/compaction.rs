@@ -134,6 +134,22 @@ pub fn pick(version: &Version, options: &LsmOptions, pointers: &[Vec<u8>]) -> Op
     })
 }
 
+/// A compaction of every table of `level` into `level + 1` (a manual, whole-level
+/// compaction), or `None` when the level is empty.
+pub fn whole_level(version: &Version, level: usize) -> Option<Compaction> {
+    let inputs = version.level(level).to_vec();
+    if inputs.is_empty() {
+        return None;
+    }
+    let (smallest, largest) = key_range(&inputs);
+    Some(Compaction {
+        level,
+        next_inputs: version.overlapping(level + 1, &smallest, &largest),
+        inputs,
+        score: 0.0,
+    })
+}
+
 /// What a compaction produced: the edit to record, and the new tables, open.
 #[derive(Debug)]
 pub struct Outcome {

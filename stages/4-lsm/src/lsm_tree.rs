@@ -85,6 +85,9 @@ struct Inner {
     /// Held while appending an edit to the manifest and installing its version.
     manifest: Mutex<Manifest>,
     stop: AtomicBool,
+    /// What the last open found: `(WAL records replayed, orphan tables deleted, obsolete
+    /// WALs deleted)`.
+    recovery: (u64, u64, u64),
     _store: StoreDir,
 }
 
@@ -313,7 +316,11 @@ impl Inner {
                     if self.stop.load(SeqCst) {
                         return Ok(());
                     }
-                    if let Some(task) = compaction::pick(&st.version, &self.options, &st.pointers) {
+                    // `compacting` may be held by a manual `full_compaction`.
+                    if !st.compacting
+                        && let Some(task) =
+                            compaction::pick(&st.version, &self.options, &st.pointers)
+                    {
                         st.compacting = true;
                         break (task, st.version.clone());
                     }
@@ -446,6 +453,44 @@ impl LsmTree {
         Ok(())
     }
 
+    /// Compacts every level, top to bottom, into the one below it, so that all the data ends
+    /// on the last level, rewritten once more, with every tombstone and every overwritten
+    /// version gone (LevelDB's `CompactRange` over all keys). The background thread's own
+    /// compactions are held off while each step runs.
+    ///
+    /// # Errors
+    /// An earlier background failure, [`Error::Corruption`], [`Error::Io`].
+    pub fn full_compaction(&self) -> Result<()> {
+        self.flush()?;
+        for level in 0..NUM_LEVELS - 1 {
+            let picked = {
+                let mut st = self.inner.lock_state();
+                while st.compacting {
+                    st = self
+                        .inner
+                        .progress
+                        .wait_timeout(st, STALL_WAIT)
+                        .unwrap_or_else(|p| p.into_inner())
+                        .0;
+                }
+                if let Some(message) = &st.bg_error {
+                    return Err(background_error(&self.inner.dir, message));
+                }
+                let task = compaction::whole_level(&st.version, level);
+                st.compacting = task.is_some();
+                task.map(|t| (t, st.version.clone()))
+            };
+            if let Some((task, version)) = picked {
+                let done = self.inner.compact_once(&task, &version);
+                self.inner.lock_state().compacting = false;
+                self.inner.progress.notify_all();
+                self.inner.work.notify_all();
+                done?;
+            }
+        }
+        Ok(())
+    }
+
     fn shutdown(&self) {
         self.inner.stop.store(true, SeqCst);
         {
@@ -502,6 +547,7 @@ impl Engine for LsmTree {
             }),
             manifest: Mutex::new(r.manifest),
             stop: AtomicBool::new(false),
+            recovery: (r.replayed, r.orphans_deleted, r.stale_wals_deleted),
             _store: store,
         });
         let tree = LsmTree {
@@ -631,6 +677,10 @@ impl Engine for LsmTree {
         stats
             .extra
             .insert("last_sequence".into(), self.inner.visible_seq.load(SeqCst));
+        let (replayed, orphans, stale_wals) = self.inner.recovery;
+        stats.extra.insert("recovery_wal_records".into(), replayed);
+        stats.extra.insert("recovery_orphan_tables".into(), orphans);
+        stats.extra.insert("recovery_stale_wals".into(), stale_wals);
         Ok(stats)
     }
 

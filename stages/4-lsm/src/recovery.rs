@@ -50,6 +50,9 @@ pub struct Recovered {
     pub replayed: u64,
     /// Orphan tables deleted.
     pub orphans_deleted: u64,
+    /// WALs deleted that were already flushed (a crash came between the manifest edit and
+    /// the WAL's deletion).
+    pub stale_wals_deleted: u64,
 }
 
 /// Recovers the store in `dir` (see the module documentation).
@@ -159,6 +162,7 @@ pub fn recover(fs: &Fs, dir: &Path, options: &LsmOptions) -> Result<Recovered> {
     }
 
     // 4. A fresh WAL and a fresh manifest.
+    let state_log_number_before = state.log_number;
     let wal_number = next_file;
     let new_manifest = next_file + 1;
     next_file += 2;
@@ -170,6 +174,7 @@ pub fn recover(fs: &Fs, dir: &Path, options: &LsmOptions) -> Result<Recovered> {
 
     // 5. Delete what nothing references any more.
     let mut orphans_deleted = 0;
+    let mut stale_wals_deleted = 0;
     for (name, kind) in &kinds {
         let obsolete = match *kind {
             FileKind::Table(n) => {
@@ -177,7 +182,10 @@ pub fn recover(fs: &Fs, dir: &Path, options: &LsmOptions) -> Result<Recovered> {
                 orphans_deleted += u64::from(orphan);
                 orphan
             }
-            FileKind::Wal(n) => n != wal_number,
+            FileKind::Wal(n) => {
+                stale_wals_deleted += u64::from(n < state_log_number_before);
+                n != wal_number
+            }
             FileKind::Manifest(n) => n != new_manifest,
             FileKind::Temp => true,
             FileKind::Other => false,
@@ -196,6 +204,7 @@ pub fn recover(fs: &Fs, dir: &Path, options: &LsmOptions) -> Result<Recovered> {
         last_seq,
         replayed,
         orphans_deleted,
+        stale_wals_deleted,
     })
 }
 

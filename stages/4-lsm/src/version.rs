@@ -79,6 +79,8 @@ pub struct LevelSummary {
     pub files: usize,
     /// Their total size.
     pub bytes: u64,
+    /// Their total number of entries (versions and tombstones included).
+    pub entries: u64,
 }
 
 /// The tables of the tree at one moment.
@@ -218,6 +220,7 @@ impl Version {
                 level,
                 files: self.levels[level].len(),
                 bytes: self.level_bytes(level),
+                entries: self.levels[level].iter().map(|t| t.meta.entries).sum(),
             })
             .collect()
     }
