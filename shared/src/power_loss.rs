@@ -97,11 +97,32 @@ fn recover<E: Engine>(fs: &FaultFs, options: &Options, context: &str) -> E {
         Err(e) if fs.is_down() => {
             fs.restart();
             E::open(&store_path(), options).unwrap_or_else(|e2| {
-                panic!("{context}: open after a crash during recovery ({e}) failed: {e2}")
+                panic!(
+                    "{context}: open after a crash during recovery ({e}) failed: {e2}{}",
+                    describe_files(fs)
+                )
             })
         }
-        Err(e) => panic!("{context}: open after the power loss failed: {e}"),
+        Err(e) => panic!(
+            "{context}: open after the power loss failed: {e}{}",
+            describe_files(fs)
+        ),
     }
+}
+
+/// The files a crash left, with their sizes and first bytes, for failure messages.
+pub fn describe_files(fs: &FaultFs) -> String {
+    let mut out = String::from("\nfiles after the crash:");
+    for (path, bytes) in fs.image() {
+        let head: String = bytes.iter().take(24).map(|b| format!("{b:02x}")).collect();
+        out.push_str(&format!(
+            "\n  {} ({} bytes): {head}{}",
+            path.display(),
+            bytes.len(),
+            if bytes.len() > 24 { ".." } else { "" }
+        ));
+    }
+    out
 }
 
 /// After the crash: reboot, maybe crash during recovery, reopen, check the prefix property.
