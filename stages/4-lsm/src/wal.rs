@@ -16,10 +16,10 @@ pub use sstable::wal::{Wal, WalReplay};
 
 use crate::wal_payload;
 
-/// The annotated dump of a WAL, each record's payload shown as the write it holds, or `None`
+/// The annotated dump of a WAL, each record's payload shown field by field, or `None`
 /// when `bytes` is not a WAL.
 pub fn inspect_wal(bytes: &[u8]) -> Option<String> {
     sstable::wal::inspect_wal_with(bytes, |d: &mut Dump, payload| {
-        d.field(payload, wal_payload::describe(payload));
+        wal_payload::dump_fields(d, payload);
     })
 }

@@ -11,8 +11,8 @@
 //!
 //! The value needs no length field: the record framing around the payload already has one.
 
-use kv_shared::dump::quoted;
-use kv_shared::framing::{ByteReader, DecodeError, put_varint};
+use kv_shared::dump::{Dump, quoted};
+use kv_shared::framing::{ByteReader, DecodeError, put_varint, varint_len};
 use kv_shared::{MAX_KEY_LEN, MAX_VALUE_LEN};
 
 use crate::key::{Entry, Kind, split_trailer, trailer};
@@ -60,6 +60,36 @@ pub fn decode(payload: &[u8]) -> Result<Entry, DecodeError> {
         Kind::Delete => None,
     };
     Ok(Entry { key, seq, value })
+}
+
+/// Adds a payload's fields to a dump, one line each (trailer, key length, key, value), or
+/// one line for a payload that does not decode. Advances the dump by exactly the payload.
+pub fn dump_fields(d: &mut Dump, payload: &[u8]) {
+    let Ok(entry) = decode(payload) else {
+        d.field(payload, describe(payload));
+        return;
+    };
+    let kind = if entry.value.is_some() {
+        "put"
+    } else {
+        "delete"
+    };
+    d.field(&payload[..8], format!("trailer: seq {} {kind}", entry.seq));
+    let key_len_len = varint_len(entry.key.len() as u64);
+    let key_end = 8 + key_len_len + entry.key.len();
+    d.field(
+        &payload[8..8 + key_len_len],
+        format!("key length {}", entry.key.len()),
+    );
+    d.field(
+        &payload[8 + key_len_len..key_end],
+        format!("key {}", quoted(&entry.key, 40)),
+    );
+    if let Some(value) = &entry.value
+        && !value.is_empty()
+    {
+        d.field(&payload[key_end..], format!("value {}", quoted(value, 40)));
+    }
 }
 
 /// One line describing a payload, for dumps.
