@@ -85,7 +85,7 @@ fn tombstones_never_resurrect() {
         deepest, 6,
         "a full compaction puts everything on the last level"
     );
-    let deleted = |i: u32| i % 3 == 0;
+    let deleted = |i: u32| i.is_multiple_of(3);
     let check = |e: &LsmTree, context: &str| {
         for i in (0..N).step_by(7) {
             let got = e.get(&key(i)).unwrap();
