@@ -130,9 +130,7 @@ impl Inner {
         if w.broken {
             return Err(Error::io(
                 w.active.file().path(),
-                std::io::Error::other(
-                    "an earlier append failed and could not be undone; reopen the store",
-                ),
+                std::io::Error::other("an earlier write or sync failed; reopen the store"),
             ));
         }
         if w.sealed || w.len >= self.config.segment_bytes {
@@ -197,7 +195,11 @@ impl Inner {
             w.sealed = true;
             w.len += seal.len() as u64;
             w.active.set_file_len(w.len);
-            w.active.file().sync()?;
+            if let Err(e) = w.active.file().sync() {
+                // A failed fsync may have dropped the data; a later one could not vouch for it.
+                w.broken = true;
+                return Err(e);
+            }
         }
         let id = self.next_id.fetch_add(1, SeqCst);
         let segment = Arc::new(Segment::create(&self.fs, self.dir.clone(), id)?);
@@ -209,6 +211,12 @@ impl Inner {
         w.active = segment;
         w.len = SEGMENT_HEADER_LEN;
         w.sealed = false;
+        // Both segments' directory entries must be durable before the new one gets data:
+        // otherwise a power loss could keep the newer writes and lose the older segment.
+        if let Err(e) = self.fs.sync_dir(&self.dir) {
+            w.broken = true;
+            return Err(e);
+        }
         if self.merge_wanted() {
             self.request_merge();
         }
@@ -436,9 +444,24 @@ impl Engine for Bitcask {
     }
 
     fn sync(&self) -> Result<()> {
-        let w = lock(&self.inner.writer);
-        w.active.file().sync()?;
-        self.inner.fs.sync_dir(&self.inner.dir)
+        let mut w = lock(&self.inner.writer);
+        if w.broken {
+            return Err(Error::io(
+                w.active.file().path(),
+                std::io::Error::other("an earlier write or sync failed; reopen the store"),
+            ));
+        }
+        let synced = w
+            .active
+            .file()
+            .sync()
+            .and_then(|()| self.inner.fs.sync_dir(&self.inner.dir));
+        if synced.is_err() {
+            // After a failed fsync the kernel may have dropped the pages, and a later fsync
+            // would succeed without them: no more writes or syncs until the store is reopened.
+            w.broken = true;
+        }
+        synced
     }
 
     /// Seals the active segment, then merges every immutable segment that holds a dead

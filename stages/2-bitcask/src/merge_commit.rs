@@ -125,7 +125,7 @@ pub fn dump(bytes: &[u8]) -> String {
             for (what, ids) in [("input", &c.inputs), ("output", &c.outputs)] {
                 d.field(
                     &bytes[pos..pos + 4],
-                    format!("{} {what} segments", ids.len()),
+                    format!("{what} segments: {}", ids.len()),
                 );
                 pos += 4;
                 for id in ids {

@@ -12,7 +12,8 @@
 //!    bring the key back.
 //! 3. **The active segment.** Every segment but one must end with a seal record. The one
 //!    without is the segment that was active: a torn tail there (a write cut short by a
-//!    crash) is cut off, and appends continue after it. A torn tail or a missing seal in
+//!    crash) is cut off, and appends continue after it. Its header may be torn too (a power
+//!    loss just after it was created): if no valid record follows, it is rewritten. A torn tail or a missing seal in
 //!    any other segment, or damage followed by valid records anywhere, is
 //!    `Error::Corruption`, and no file is changed.
 
@@ -159,17 +160,33 @@ fn read_segment(loader: &mut Loader, segment: &Segment) -> Result<Ending> {
         return Ok(Ending::NoHeader);
     }
     let header = file.read_vec_at(0, SEGMENT_HEADER_LEN as usize)?;
-    let id =
-        record::decode_segment_header(&header).map_err(|e| e.into_corruption(file.path(), 0))?;
-    if id != segment.id() {
-        return Err(Error::corruption(
+    let header_error = match record::decode_segment_header(&header) {
+        Ok(id) if id == segment.id() => None,
+        Ok(id) => Some(Error::corruption(
             file.path(),
             12,
             format!(
                 "header names segment {id}, the file name segment {}",
                 segment.id()
             ),
-        ));
+        )),
+        Err(e) => Some(e.into_corruption(file.path(), 0)),
+    };
+    if let Some(error) = header_error {
+        // A power loss right after a segment was created can leave its size on disk but not
+        // its bytes. That is a torn header if nothing valid follows; if a valid record does,
+        // the header was damaged after it was written.
+        let mut follows = false;
+        let scan = read_log::<SegmentLog>(file, SEGMENT_HEADER_LEN, |_| {
+            follows = true;
+            Err(Error::InvalidArgument(
+                "stop at the first valid record".into(),
+            ))
+        });
+        if follows || matches!(scan, Err(Error::Corruption { .. })) {
+            return Err(error);
+        }
+        return Ok(Ending::NoHeader);
     }
     let mut sealed = false;
     let end = read_log::<SegmentLog>(file, SEGMENT_HEADER_LEN, |r| {
@@ -318,12 +335,14 @@ pub fn recover(fs: &Fs, dir: &Path, use_hints: bool) -> Result<Recovered> {
                     torn_bytes = file.len()?;
                     file.truncate(0)?;
                     file.append(&record::encode_segment_header(segment.id()))?;
+                    file.sync()?;
                     segment.set_file_len(SEGMENT_HEADER_LEN);
                 }
                 Ending::Open { valid_len, torn } => {
                     if torn.is_some() {
                         torn_bytes = file.len()? - valid_len;
                         file.truncate(*valid_len)?;
+                        file.sync()?;
                     }
                     segment.set_file_len(*valid_len);
                 }

@@ -35,7 +35,7 @@ fn merges_run_while_threads_write_and_read() {
     let done = AtomicBool::new(false);
     let key = |k: usize| format!("key{k:03}").into_bytes();
     // Round r of a key is a delete when r is a multiple of 7, else a put of "k:r/pad".
-    let is_delete = |r: u64| r % 7 == 0;
+    let is_delete = |r: u64| r.is_multiple_of(7);
     let parse = |k: usize, v: &[u8]| -> u64 {
         let text = std::str::from_utf8(v).unwrap();
         let (kk, rest) = text.split_once(':').unwrap();
