@@ -8,8 +8,9 @@
 //! of sorted streams.
 //!
 //! What it still gets wrong, and stage 4 fixes: the tables pile up, one per flush, and a
-//! read must look at every one of them (a missing key costs one block read per table);
-//! `compact` merges them all into one, rewriting every byte each time.
+//! read must look at every one of them (a missing key costs one block read per table whose
+//! key range covers it, and with random keys that is every table); `compact` merges them
+//! all into one, rewriting every byte each time.
 //!
 //! ## Where to find each piece
 //!

@@ -22,7 +22,7 @@ use kv_shared::{KeyRange, Result};
 
 use crate::entry::Entry;
 
-/// Entries a [`MemIter`] copies out per lock.
+/// Entries a [`MemIter`] copies out per lock (the 128 its documentation names).
 const CHUNK: usize = 128;
 
 /// A sorted map of key to [`Entry`], shared between the writer and readers.
@@ -102,7 +102,7 @@ impl Memtable {
     }
 }
 
-/// A lazy iterator over a memtable's entries, copied out [`CHUNK`] at a time.
+/// A lazy iterator over a memtable's entries, copied out 128 at a time.
 ///
 /// Each chunk starts just after the last key of the previous one, so entries inserted
 /// behind the iterator are not seen and entries ahead of it may be: a scan sees every key
