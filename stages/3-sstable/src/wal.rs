@@ -420,4 +420,34 @@ mod tests {
         }
         assert!(inspect_wal(b"nope").is_none());
     }
+
+    #[test]
+    fn a_failed_append_is_cut_back_off_and_a_failed_sync_stops_the_log() {
+        use kv_shared::fault_fs::{FaultFs, FaultKind};
+        use std::sync::Arc;
+        let faults = FaultFs::new(7);
+        let fs = Fs::new(Arc::new(faults.clone()));
+        let dir = Path::new("/store");
+        fs.create_dir_all(dir).unwrap();
+        let path = dir.join("000001.wal");
+        let wal = Wal::create(&fs, &path).unwrap();
+        wal.append(b"first").unwrap();
+        // The disk fills up: the append writes part of its record, fails, and is cut back.
+        faults.fail_at(1, FaultKind::DiskFull);
+        assert!(wal.append(&[7; 500]).is_err());
+        faults.clear_faults();
+        assert!(!wal.has_failed());
+        wal.append(b"second").unwrap();
+        assert_eq!(fs.open(&path).unwrap().len().unwrap(), wal.size());
+        let (got, r) = replay_all(&fs, &path).unwrap();
+        assert_eq!(got, vec![b"first".to_vec(), b"second".to_vec()]);
+        assert_eq!(r.torn_tail_bytes, 0, "no half record left in the middle");
+        // A failed sync stops the log: later appends and syncs fail, even once the disk is fine.
+        faults.fail_at(1, FaultKind::Once);
+        assert!(wal.sync().is_err());
+        faults.clear_faults();
+        assert!(wal.has_failed());
+        assert!(wal.append(b"third").is_err());
+        assert!(wal.sync().is_err());
+    }
 }
