@@ -63,7 +63,7 @@
 //!   the lock at once; a change builds a new `State` and swaps it in.
 //! * `compaction` (a mutex) lets one compaction run at a time, alongside writers and readers.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 
@@ -74,11 +74,12 @@ use kv_shared::{
 
 use crate::entry::Entry;
 use crate::file_names::{self, FileKind, table_path, wal_path};
+use crate::frame::FRAME_HEADER_LEN;
 use crate::memtable::Memtable;
 use crate::merge_iter::{MergeIter, Source};
 use crate::table::{Search, Table};
 use crate::table_builder::write_table;
-use crate::wal::Wal;
+use crate::wal::{WAL_HEADER_LEN, Wal};
 use crate::wal_entry;
 
 /// Default for `memtable_bytes`.
@@ -178,68 +179,57 @@ fn recover(fs: &Fs, dir: &Path) -> Result<Recovered> {
         }
     }
 
-    // Inputs of a finished compaction: inside the range of a newer file.
-    let replaced = |t: &Table| {
-        tables.iter().any(|other| {
-            other.number() > t.number()
-                && other.footer().first_wal <= t.footer().first_wal
-                && t.footer().last_wal <= other.footer().last_wal
-        })
-    };
-    let (gone, mut live): (Vec<usize>, Vec<usize>) =
-        (0..tables.len()).partition(|&i| replaced(&tables[i]));
-    let gone: Vec<PathBuf> = gone
+    // Inputs of a finished compaction: their WAL range lies inside a newer file's.
+    let ranges: Vec<(u64, u64, u64)> = tables
         .iter()
-        .map(|&i| tables[i].path().to_path_buf())
+        .map(|t| (t.number(), t.footer().first_wal, t.footer().last_wal))
         .collect();
-    live.sort_by_key(|&i| tables[i].footer().last_wal);
-    let mut live: Vec<Arc<Table>> = {
-        let mut slots: Vec<Option<Table>> = tables.into_iter().map(Some).collect();
-        live.iter()
-            .map(|&i| Arc::new(slots[i].take().expect("each index once")))
-            .collect()
-    };
-    for path in &gone {
-        fs.remove(path)?;
+    let (replaced, mut live): (Vec<Table>, Vec<Table>) = tables.into_iter().partition(|t| {
+        let (first, last) = (t.footer().first_wal, t.footer().last_wal);
+        ranges
+            .iter()
+            .any(|&(number, f, l)| number > t.number() && f <= first && last <= l)
+    });
+    for table in replaced {
+        let path = table.path().to_path_buf();
+        drop(table);
+        fs.remove(&path)?;
     }
+    live.sort_by_key(|t| t.footer().last_wal);
     for pair in live.windows(2) {
-        if pair[0].footer().last_wal >= pair[1].footer().first_wal {
+        let (older, newer) = (pair[0].footer(), pair[1].footer());
+        if older.last_wal >= newer.first_wal {
             return Err(Error::corruption(
                 pair[1].path(),
                 0,
                 format!(
                     "holds WALs {}..={}, overlapping {} (WALs {}..={})",
-                    pair[1].footer().first_wal,
-                    pair[1].footer().last_wal,
+                    newer.first_wal,
+                    newer.last_wal,
                     pair[0].path().display(),
-                    pair[0].footer().first_wal,
-                    pair[0].footer().last_wal
+                    older.first_wal,
+                    older.last_wal
                 ),
             ));
         }
     }
-    for t in &live {
-        max_number = max_number.max(t.footer().last_wal);
-    }
+    let newest_flushed = live.last().map(|t| t.footer().last_wal);
+    max_number = max_number.max(newest_flushed.unwrap_or(0));
 
     wals.sort_unstable();
-    let newest_flushed = live.last().map(|t| t.footer().last_wal);
     let mut to_replay = Vec::new();
     for n in wals {
         let path = wal_path(dir, n);
-        if live
+        let flushed = live
             .iter()
-            .any(|t| t.footer().first_wal <= n && n <= t.footer().last_wal)
-        {
+            .any(|t| t.footer().first_wal <= n && n <= t.footer().last_wal);
+        if flushed {
             fs.remove(&path)?;
-        } else if newest_flushed.is_some_and(|last| n < last) {
+        } else if let Some(last) = newest_flushed.filter(|&last| n < last) {
             return Err(Error::corruption(
                 &path,
                 0,
-                format!(
-                    "WAL {n} is older than the newest table's WALs (up to {last}) yet not in a table",
-                    last = newest_flushed.unwrap_or(0)
-                ),
+                format!("WAL {n} is in no table, yet older than the tables' WALs (up to {last})"),
             ));
         } else {
             to_replay.push(n);
@@ -251,12 +241,11 @@ fn recover(fs: &Fs, dir: &Path) -> Result<Recovered> {
     let (mut records, mut torn_bytes) = (0, 0);
     for n in to_replay {
         let path = wal_path(dir, n);
-        let mut offset = crate::wal::WAL_HEADER_LEN;
+        let mut offset = WAL_HEADER_LEN;
         let replay = Wal::replay(fs, &path, |payload| {
-            let (key, entry) = wal_entry::decode(payload).map_err(|e| {
-                e.into_corruption(&path, offset + crate::frame::FRAME_HEADER_LEN as u64)
-            })?;
-            offset += (crate::frame::FRAME_HEADER_LEN + payload.len()) as u64;
+            let (key, entry) = wal_entry::decode(payload)
+                .map_err(|e| e.into_corruption(&path, offset + FRAME_HEADER_LEN as u64))?;
+            offset += (FRAME_HEADER_LEN + payload.len()) as u64;
             mem.insert(key, entry);
             Ok(())
         })?;
@@ -266,9 +255,8 @@ fn recover(fs: &Fs, dir: &Path) -> Result<Recovered> {
             fs.remove(&path)?;
         }
     }
-    live.reverse(); // newest first
     Ok(Recovered {
-        tables: live,
+        tables: live.into_iter().rev().map(Arc::new).collect(), // newest first
         mem,
         next_number,
         records,
