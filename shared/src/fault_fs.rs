@@ -112,6 +112,8 @@ struct State {
     mutations: u64,
     crash_at: Option<u64>,
     fault: Option<(u64, FaultKind)>,
+    /// Calls failed by a scheduled fault so far.
+    injected: u64,
 }
 
 fn power_lost() -> io::Error {
@@ -143,9 +145,11 @@ impl State {
         match self.fault {
             Some((at, FaultKind::Once)) if self.calls == at => {
                 self.fault = None;
+                self.injected += 1;
                 Err(io::Error::other(format!("injected I/O error at call {at}")))
             }
             Some((at, FaultKind::DiskFull)) if needs_space && self.calls >= at => {
+                self.injected += 1;
                 Err(io::Error::new(
                     io::ErrorKind::StorageFull,
                     "injected: no space left on device",
@@ -285,6 +289,7 @@ impl FaultFs {
                 mutations: 0,
                 crash_at: None,
                 fault: None,
+                injected: 0,
             })),
         }
     }
@@ -347,6 +352,11 @@ impl FaultFs {
     /// Calls of any kind made so far.
     pub fn calls(&self) -> u64 {
         self.state().calls
+    }
+
+    /// Calls failed by [`FaultFs::fail_at`] so far.
+    pub fn injected_faults(&self) -> u64 {
+        self.state().injected
     }
 
     /// Mutating calls made so far.

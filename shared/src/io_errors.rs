@@ -73,15 +73,15 @@ fn expect_io<T>(result: crate::Result<T>, what: &str, context: &str) -> Option<T
     }
 }
 
-/// One run: the workload with the `k`-th call failing as `kind` says. Returns how many calls
-/// failed.
+/// One run: the workload with the `k`-th call failing as `kind` says. Returns how many
+/// engine calls reported an error, and how many file calls the fault failed.
 fn one_run<E: Engine>(
     options: &Options,
     steps: &[Step],
     seed: u64,
     k: u64,
     kind: FaultKind,
-) -> usize {
+) -> (usize, u64) {
     let context = format!(
         "{}: I/O error {kind:?} at call {k} (replay with KV_TEST_SEED={seed})",
         E::NAME
@@ -123,6 +123,7 @@ fn one_run<E: Engine>(
     } else {
         failures += 1;
     }
+    let injected = fs.injected_faults();
     fs.clear_faults();
     let engine = E::open(&store_path(), &opts)
         .unwrap_or_else(|e| panic!("{context}: reopening after the fault cleared: {e}"));
@@ -147,7 +148,7 @@ fn one_run<E: Engine>(
     engine
         .close()
         .unwrap_or_else(|e| panic!("{context}: close after the fault cleared: {e}"));
-    failures
+    (failures, injected)
 }
 
 /// Counts the calls of the fixed workload (about 300 writes with syncs, compactions and a
@@ -173,7 +174,7 @@ pub fn io_errors<E: Engine>(options: &Options, seed: u64, runs: u64) {
     }
     engine.close().expect("reference close");
     let total = reference.calls();
-    let mut failures = 0;
+    let (mut failures, mut injected, mut unnoticed) = (0, 0, 0);
     for run in 0..runs {
         let k = 1 + run * total / runs.max(1);
         let kind = if run % 2 == 0 {
@@ -181,10 +182,15 @@ pub fn io_errors<E: Engine>(options: &Options, seed: u64, runs: u64) {
         } else {
             FaultKind::DiskFull
         };
-        failures += one_run::<E>(options, &steps, seed, k, kind);
+        let (reported, failed) = one_run::<E>(options, &steps, seed, k, kind);
+        failures += reported;
+        injected += failed;
+        unnoticed += u64::from(failed > 0 && reported == 0);
     }
     eprintln!(
-        "{}: I/O errors: {runs} runs over {total} calls, {failures} calls failed, all reported",
+        "{}: I/O errors: {runs} runs over {total} calls; {injected} file calls failed, {failures} \
+         engine calls reported an error; {unnoticed} runs where a failed file call surfaced \
+         nowhere (a fallback, such as ignoring a damaged hint file, or a swallowed error)",
         E::NAME
     );
 }
