@@ -14,7 +14,10 @@
 //! 4. only then are the WALs that fed the memtable deleted.
 //!
 //! The flush runs in the writer's thread, holding the write lock: other writers wait for
-//! it (readers do not). Stage 4 moves flushing off the write path.
+//! it (readers do not). Stage 4 moves flushing off the write path. If the flush fails (a
+//! full disk), the write that started it has still been logged and applied; it returns the
+//! flush's error so the caller learns the disk is in trouble, the frozen memtable stays
+//! where readers see it, and the next write tries the flush again.
 //!
 //! ## Which WALs a table replaces: the recovery rule
 //!
