@@ -619,6 +619,8 @@ impl Engine for LsmTree {
         self.inner.wait_until_settled()
     }
 
+    /// Counters since open, and sizes now. `live_keys` and `live_data_bytes` must be exact,
+    /// and an LSM tree does not know them without reading: they come from a full scan.
     fn stats(&self) -> Result<Stats> {
         let c = &self.inner.counters;
         let (mut live_keys, mut live_data_bytes) = (0, 0);
