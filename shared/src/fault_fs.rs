@@ -114,6 +114,8 @@ struct State {
     fault: Option<(u64, FaultKind)>,
     /// Calls failed by a scheduled fault so far.
     injected: u64,
+    /// The first of them, described.
+    first_fault: Option<String>,
 }
 
 fn power_lost() -> io::Error {
@@ -130,7 +132,13 @@ fn parent(path: &Path) -> PathBuf {
 
 impl State {
     /// Every call starts here: counts it, fires a scheduled crash or fault.
-    fn begin(&mut self, mutating: bool, needs_space: bool) -> io::Result<()> {
+    fn begin(
+        &mut self,
+        op: &str,
+        path: &Path,
+        mutating: bool,
+        needs_space: bool,
+    ) -> io::Result<()> {
         if self.down {
             return Err(power_lost());
         }
@@ -145,17 +153,24 @@ impl State {
         match self.fault {
             Some((at, FaultKind::Once)) if self.calls == at => {
                 self.fault = None;
-                self.injected += 1;
+                self.note_fault(op, path);
                 Err(io::Error::other(format!("injected I/O error at call {at}")))
             }
             Some((at, FaultKind::DiskFull)) if needs_space && self.calls >= at => {
-                self.injected += 1;
+                self.note_fault(op, path);
                 Err(io::Error::new(
                     io::ErrorKind::StorageFull,
                     "injected: no space left on device",
                 ))
             }
             _ => Ok(()),
+        }
+    }
+
+    fn note_fault(&mut self, op: &str, path: &Path) {
+        self.injected += 1;
+        if self.first_fault.is_none() {
+            self.first_fault = Some(format!("{op} of {} (call {})", path.display(), self.calls));
         }
     }
 
@@ -290,6 +305,7 @@ impl FaultFs {
                 crash_at: None,
                 fault: None,
                 injected: 0,
+                first_fault: None,
             })),
         }
     }
@@ -359,6 +375,11 @@ impl FaultFs {
         self.state().injected
     }
 
+    /// The first call [`FaultFs::fail_at`] failed: which operation, on which path.
+    pub fn first_fault(&self) -> Option<String> {
+        self.state().first_fault.clone()
+    }
+
     /// Mutating calls made so far.
     pub fn mutations(&self) -> u64 {
         self.state().mutations
@@ -412,6 +433,7 @@ impl FaultFs {
 #[derive(Debug)]
 struct FaultFile {
     fs: FaultFs,
+    path: PathBuf,
     inode: u64,
     epoch: u64,
 }
@@ -436,9 +458,10 @@ impl Drop for FaultLock {
 }
 
 impl FaultFs {
-    fn handle(&self, inode: u64, epoch: u64) -> Arc<dyn File> {
+    fn handle(&self, path: &Path, inode: u64, epoch: u64) -> Arc<dyn File> {
         Arc::new(FaultFile {
             fs: self.clone(),
+            path: path.to_path_buf(),
             inode,
             epoch,
         })
@@ -459,7 +482,7 @@ impl FaultFs {
 impl FileSystem for FaultFs {
     fn create(&self, path: &Path) -> io::Result<Arc<dyn File>> {
         let mut st = self.state();
-        st.begin(true, true)?;
+        st.begin("create", path, true, true)?;
         Self::check_dir(&st, path)?;
         let id = match st.names.get(path) {
             // Creating over an existing file truncates that same file: a data change.
@@ -475,14 +498,14 @@ impl FileSystem for FaultFs {
                 id
             }
         };
-        Ok(self.handle(id, st.epoch))
+        Ok(self.handle(path, id, st.epoch))
     }
 
     fn open(&self, path: &Path) -> io::Result<Arc<dyn File>> {
         let mut st = self.state();
-        st.begin(false, false)?;
+        st.begin("open", path, false, false)?;
         match st.names.get(path) {
-            Some(&id) => Ok(self.handle(id, st.epoch)),
+            Some(&id) => Ok(self.handle(path, id, st.epoch)),
             None => Err(io::Error::new(
                 io::ErrorKind::NotFound,
                 format!("no file {}", path.display()),
@@ -492,7 +515,7 @@ impl FileSystem for FaultFs {
 
     fn rename(&self, from: &Path, to: &Path) -> io::Result<()> {
         let mut st = self.state();
-        st.begin(true, true)?;
+        st.begin("rename", from, true, true)?;
         Self::check_dir(&st, to)?;
         let Some(&id) = st.names.get(from) else {
             return Err(io::Error::new(
@@ -515,7 +538,7 @@ impl FileSystem for FaultFs {
 
     fn remove(&self, path: &Path) -> io::Result<()> {
         let mut st = self.state();
-        st.begin(true, false)?;
+        st.begin("remove", path, true, false)?;
         if !st.names.contains_key(path) {
             return Err(io::Error::new(
                 io::ErrorKind::NotFound,
@@ -528,7 +551,7 @@ impl FileSystem for FaultFs {
 
     fn list(&self, dir: &Path) -> io::Result<Vec<String>> {
         let mut st = self.state();
-        st.begin(false, false)?;
+        st.begin("list", dir, false, false)?;
         if !st.dirs.contains(dir) {
             return Err(io::Error::new(
                 io::ErrorKind::NotFound,
@@ -546,7 +569,7 @@ impl FileSystem for FaultFs {
 
     fn create_dir_all(&self, dir: &Path) -> io::Result<()> {
         let mut st = self.state();
-        st.begin(true, true)?;
+        st.begin("create_dir_all", dir, true, true)?;
         let mut at = dir.to_path_buf();
         loop {
             st.dirs.insert(at.clone());
@@ -559,7 +582,7 @@ impl FileSystem for FaultFs {
 
     fn sync_dir(&self, dir: &Path) -> io::Result<()> {
         let mut st = self.state();
-        st.begin(true, true)?;
+        st.begin("sync_dir", dir, true, true)?;
         if !st.dirs.contains(dir) {
             return Err(io::Error::new(
                 io::ErrorKind::NotFound,
@@ -579,7 +602,7 @@ impl FileSystem for FaultFs {
 
     fn lock(&self, path: &Path) -> io::Result<Box<dyn FileLock>> {
         let mut st = self.state();
-        st.begin(true, true)?;
+        st.begin("lock", path, true, true)?;
         Self::check_dir(&st, path)?;
         if !st.locks.insert(path.to_path_buf()) {
             return Err(io::ErrorKind::WouldBlock.into());
@@ -600,7 +623,7 @@ impl File for FaultFile {
     fn append(&self, buf: &[u8]) -> io::Result<()> {
         let mut st = self.fs.state();
         st.check_handle(self.epoch)?;
-        let short = match st.begin(true, true) {
+        let short = match st.begin("append", &self.path, true, true) {
             Ok(()) => None,
             Err(e) if e.kind() == io::ErrorKind::StorageFull && !buf.is_empty() => {
                 let n = st.rng.random_range(0..buf.len());
@@ -621,7 +644,7 @@ impl File for FaultFile {
     fn read_at(&self, buf: &mut [u8], offset: u64) -> io::Result<()> {
         let mut st = self.fs.state();
         st.check_handle(self.epoch)?;
-        st.begin(false, false)?;
+        st.begin("read_at", &self.path, false, false)?;
         let data = &st.inodes[&self.inode].current;
         let end = offset.checked_add(buf.len() as u64);
         match end {
@@ -643,14 +666,14 @@ impl File for FaultFile {
     fn len(&self) -> io::Result<u64> {
         let mut st = self.fs.state();
         st.check_handle(self.epoch)?;
-        st.begin(false, false)?;
+        st.begin("len", &self.path, false, false)?;
         Ok(st.inodes[&self.inode].current.len() as u64)
     }
 
     fn sync(&self) -> io::Result<()> {
         let mut st = self.fs.state();
         st.check_handle(self.epoch)?;
-        st.begin(true, true)?;
+        st.begin("sync", &self.path, true, true)?;
         let inode = st.inodes.get_mut(&self.inode).expect("open inode exists");
         inode.durable = inode.current.clone();
         inode.pending.clear();
@@ -660,7 +683,7 @@ impl File for FaultFile {
     fn truncate(&self, len: u64) -> io::Result<()> {
         let mut st = self.fs.state();
         st.check_handle(self.epoch)?;
-        st.begin(true, false)?;
+        st.begin("truncate", &self.path, true, false)?;
         let inode = st.inodes.get_mut(&self.inode).expect("open inode exists");
         let op = DataOp::Truncate(len);
         apply(&mut inode.current, &op);

@@ -73,8 +73,24 @@ fn expect_io<T>(result: crate::Result<T>, what: &str, context: &str) -> Option<T
     }
 }
 
-/// One run: the workload with the `k`-th call failing as `kind` says. Returns how many
+/// One run of [`io_errors`]: its workload with the `k`-th call failing as `kind` says (a
+/// failure found by a long run becomes a regression test with this). Returns how many
 /// engine calls reported an error, and how many file calls the fault failed.
+///
+/// # Panics
+/// When the engine breaks a rule of this suite.
+pub fn io_error_at<E: Engine>(
+    options: &Options,
+    seed: u64,
+    k: u64,
+    kind: FaultKind,
+) -> (usize, u64) {
+    one_run::<E>(options, &fixed_workload(seed, WRITES), seed, k, kind)
+}
+
+/// Writes in the workload of [`io_errors`].
+const WRITES: usize = 300;
+
 fn one_run<E: Engine>(
     options: &Options,
     steps: &[Step],
@@ -82,20 +98,24 @@ fn one_run<E: Engine>(
     k: u64,
     kind: FaultKind,
 ) -> (usize, u64) {
-    let context = format!(
-        "{}: I/O error {kind:?} at call {k} (replay with KV_TEST_SEED={seed})",
-        E::NAME
-    );
     let fs = FaultFs::new(seed ^ k);
+    let context = || {
+        format!(
+            "{}: I/O error {kind:?} at call {k} (replay with KV_TEST_SEED={seed}; failed: {})",
+            E::NAME,
+            fs.first_fault()
+                .unwrap_or_else(|| "nothing yet".to_string())
+        )
+    };
     let opts = options.clone().with_file_system(Arc::new(fs.clone()));
     fs.fail_at(k, kind);
     let mut possible = PossibleValues::default();
     let mut failures = 0;
-    if let Some(engine) = expect_io(E::open(&store_path(), &opts), "open", &context) {
+    if let Some(engine) = expect_io(E::open(&store_path(), &opts), "open", &context()) {
         for step in steps {
             let ok = match step {
                 Step::Write(op) => {
-                    let ok = expect_io(op.issue(&engine), "a write", &context).is_some();
+                    let ok = expect_io(op.issue(&engine), "a write", &context()).is_some();
                     if ok {
                         possible.acked(op);
                     } else {
@@ -103,51 +123,53 @@ fn one_run<E: Engine>(
                     }
                     ok
                 }
-                Step::Get(key) => match expect_io(engine.get(key), "a get", &context) {
+                Step::Get(key) => match expect_io(engine.get(key), "a get", &context()) {
                     Some(got) => {
                         assert!(
                             possible.allows(key, got.as_deref()),
-                            "{context}: get of {} returned a value it cannot hold",
+                            "{}: get of {} returned a value it cannot hold",
+                            context(),
                             crate::dump::quoted(key, 24)
                         );
                         true
                     }
                     None => false,
                 },
-                Step::Sync => expect_io(engine.sync(), "sync", &context).is_some(),
-                Step::Compact => expect_io(engine.compact(), "compact", &context).is_some(),
+                Step::Sync => expect_io(engine.sync(), "sync", &context()).is_some(),
+                Step::Compact => expect_io(engine.compact(), "compact", &context()).is_some(),
             };
             failures += usize::from(!ok);
         }
-        failures += usize::from(expect_io(engine.close(), "close", &context).is_none());
+        failures += usize::from(expect_io(engine.close(), "close", &context()).is_none());
     } else {
         failures += 1;
     }
     let injected = fs.injected_faults();
     fs.clear_faults();
     let engine = E::open(&store_path(), &opts)
-        .unwrap_or_else(|e| panic!("{context}: reopening after the fault cleared: {e}"));
-    let state = read_store(&engine).unwrap_or_else(|e| panic!("{context}: reading back: {e}"));
+        .unwrap_or_else(|e| panic!("{}: reopening after the fault cleared: {e}", context()));
+    let state = read_store(&engine).unwrap_or_else(|e| panic!("{}: reading back: {e}", context()));
     for key in key_space() {
         let got = state.get(&key);
         assert!(
             possible.allows(&key, got.map(Vec::as_slice)),
-            "{context}: after reopening, key {} holds {}, which no acknowledged or failed write \
+            "{}: after reopening, key {} holds {}, which no acknowledged or failed write \
              left there (an acknowledged write was lost, or a value came back)",
+            context(),
             crate::dump::quoted(&key, 24),
             got.map_or("nothing".to_string(), |v| crate::dump::quoted(v, 24))
         );
     }
     engine
         .put(b"after-fault", b"ok")
-        .unwrap_or_else(|e| panic!("{context}: put after the fault cleared: {e}"));
+        .unwrap_or_else(|e| panic!("{}: put after the fault cleared: {e}", context()));
     assert_eq!(
         engine.get(b"after-fault").unwrap().as_deref(),
         Some(&b"ok"[..])
     );
     engine
         .close()
-        .unwrap_or_else(|e| panic!("{context}: close after the fault cleared: {e}"));
+        .unwrap_or_else(|e| panic!("{}: close after the fault cleared: {e}", context()));
     (failures, injected)
 }
 
@@ -158,7 +180,7 @@ fn one_run<E: Engine>(
 /// # Panics
 /// On the first run that breaks a rule above, naming `k` and the kind of fault.
 pub fn io_errors<E: Engine>(options: &Options, seed: u64, runs: u64) {
-    let steps = fixed_workload(seed, 300);
+    let steps = fixed_workload(seed, WRITES);
     let reference = FaultFs::new(seed);
     let opts = options
         .clone()
