@@ -84,7 +84,7 @@ pub fn io_error_at<E: Engine>(
     seed: u64,
     k: u64,
     kind: FaultKind,
-) -> (usize, u64) {
+) -> (usize, u64, Option<String>) {
     one_run::<E>(options, &fixed_workload(seed, WRITES), seed, k, kind)
 }
 
@@ -97,7 +97,7 @@ fn one_run<E: Engine>(
     seed: u64,
     k: u64,
     kind: FaultKind,
-) -> (usize, u64) {
+) -> (usize, u64, Option<String>) {
     let fs = FaultFs::new(seed ^ k);
     let context = || {
         format!(
@@ -144,7 +144,7 @@ fn one_run<E: Engine>(
     } else {
         failures += 1;
     }
-    let injected = fs.injected_faults();
+    let (injected, first) = (fs.injected_faults(), fs.first_fault());
     fs.clear_faults();
     let engine = E::open(&store_path(), &opts)
         .unwrap_or_else(|e| panic!("{}: reopening after the fault cleared: {e}", context()));
@@ -170,7 +170,7 @@ fn one_run<E: Engine>(
     engine
         .close()
         .unwrap_or_else(|e| panic!("{}: close after the fault cleared: {e}", context()));
-    (failures, injected)
+    (failures, injected, first)
 }
 
 /// Counts the calls of the fixed workload (about 300 writes with syncs, compactions and a
@@ -196,7 +196,7 @@ pub fn io_errors<E: Engine>(options: &Options, seed: u64, runs: u64) {
     }
     engine.close().expect("reference close");
     let total = reference.calls();
-    let (mut failures, mut injected, mut unnoticed) = (0, 0, 0);
+    let (mut failures, mut injected, mut unnoticed) = (0, 0, Vec::new());
     for run in 0..runs {
         let k = 1 + run * total / runs.max(1);
         let kind = if run % 2 == 0 {
@@ -204,16 +204,27 @@ pub fn io_errors<E: Engine>(options: &Options, seed: u64, runs: u64) {
         } else {
             FaultKind::DiskFull
         };
-        let (reported, failed) = one_run::<E>(options, &steps, seed, k, kind);
+        let (reported, failed, first) = one_run::<E>(options, &steps, seed, k, kind);
         failures += reported;
         injected += failed;
-        unnoticed += u64::from(failed > 0 && reported == 0);
+        if failed > 0 && reported == 0 {
+            unnoticed.extend(first);
+        }
     }
     eprintln!(
         "{}: I/O errors: {runs} runs over {total} calls; {injected} file calls failed, {failures} \
-         engine calls reported an error; {unnoticed} runs where a failed file call surfaced \
-         nowhere (a fallback, such as ignoring a damaged hint file, or a swallowed error)",
-        E::NAME
+         engine calls reported an error; {} runs where a failed file call surfaced nowhere \
+         (a fallback, or a swallowed error){}",
+        E::NAME,
+        unnoticed.len(),
+        if unnoticed.is_empty() {
+            String::new()
+        } else {
+            format!(
+                ", such as: {}",
+                unnoticed[..unnoticed.len().min(4)].join("; ")
+            )
+        }
     );
 }
 

@@ -33,8 +33,8 @@
 //! | `KV_TEST_SEED` | per suite | replays a run: every suite prints the seed it used |
 //! | `KV_CRASH_RUNS` | 50 | child processes killed |
 //! | `KV_POWERLOSS_RUNS` | 40 | random workloads cut by a power loss |
-//! | `KV_POWERLOSS_POINTS` | 150 | crash points of the every-file-operation run (all, if fewer) |
-//! | `KV_IOERROR_RUNS` | 60 | workloads with a failing call |
+//! | `KV_POWERLOSS_POINTS` | 250 | crash points of the every-file-operation run (all, if fewer) |
+//! | `KV_IOERROR_RUNS` | 200 | workloads with a failing call |
 //! | `KV_CORRUPTION_FLIPS` | 30 | random byte-flip cases per file |
 //! | `KV_CORRUPTION_TAIL` | 48 | tail bytes truncated at every offset, per file |
 //! | `KV_HOSTILE_CASES` | 500 | hostile inputs for `inspect` |
@@ -167,14 +167,14 @@ pub fn run_power_loss_every_operation<E: Engine>(options: &Options) {
     crate::power_loss::crash_at_every_mutation::<E>(
         options,
         seed,
-        env_u64("KV_POWERLOSS_POINTS", 150),
+        env_u64("KV_POWERLOSS_POINTS", 250),
     );
 }
 
 /// The I/O-error suite at its default size.
 pub fn run_io_errors<E: Engine>(options: &Options) {
     let seed = seed("io_errors", 0x10E5);
-    crate::io_errors::io_errors::<E>(options, seed, env_u64("KV_IOERROR_RUNS", 60));
+    crate::io_errors::io_errors::<E>(options, seed, env_u64("KV_IOERROR_RUNS", 200));
 }
 
 /// The corruption suite at its default size.

@@ -15,7 +15,7 @@ fn options() -> kv_shared::Options {
 /// to 14) yet not in a table"). A failed call must leave a store that reopens.
 #[test]
 fn one_failed_call_during_a_flush_leaves_a_store_that_reopens() {
-    let (_, failed) = kv_shared::io_errors::io_error_at::<sstable::SstableStore>(
+    let (_, failed, _) = kv_shared::io_errors::io_error_at::<sstable::SstableStore>(
         &options(),
         4325,
         459,
