@@ -22,9 +22,13 @@
 //! ## Which WALs a table replaces: the recovery rule
 //!
 //! Files are numbered from one counter ([`crate::file_names`]). A memtable starts with the
-//! WAL it was created with and ends with the WAL that was current when it was frozen; the
-//! table it becomes records that range, `first_wal ..= last_wal`, in its
-//! [`crate::footer`]. A compaction output records the union of its inputs' ranges. On open:
+//! WAL it was created with; when it is frozen, a new WAL numbered `n` takes over, and the
+//! memtable's range ends at `n - 1`. The table it becomes records that range,
+//! `first_wal ..= last_wal`, in its [`crate::footer`]: every WAL numbered in it is redundant
+//! once the table exists. The range covers *every* number up to the next WAL, not only the
+//! WALs that held records, so a WAL left behind by a failed `Wal::create` (a header, no
+//! record) falls inside it too. A compaction output records the union of its inputs'
+//! ranges. On open:
 //!
 //! * `*.tmp` files are unfinished tables: removed.
 //! * A table whose WAL range lies inside the range of a table with a **higher file number**
@@ -34,9 +38,10 @@
 //!   they go from oldest to newest.
 //! * A WAL whose number lies inside a table's range was flushed: removed, **not replayed**
 //!   (a crash between step 2 and step 4 of a flush leaves exactly this). Replaying it would
-//!   not lose anything but would put old values in the memtable above newer tables.
-//! * The other WALs are replayed, in number order, into one memtable; a torn tail is cut
-//!   off; a WAL that held no record is removed. A new WAL takes the writes after open.
+//!   put its old values in the memtable, above any newer table that overwrote them.
+//! * The other WALs are all newer than every table (else `Corruption`). They are replayed,
+//!   in number order, into one memtable; a torn tail is cut off; a WAL that held no record
+//!   is removed. A new WAL takes the writes after open.
 //!
 //! A crash at any point of a flush or compaction therefore loses nothing that `put` had
 //! returned for and shows no key twice (the tests reproduce each on-disk state).
@@ -321,7 +326,8 @@ impl SstableStore {
             let full = std::mem::replace(&mut w.mem, Arc::new(Memtable::new(number)));
             w.frozen = Some(Frozen {
                 mem: full.clone(),
-                last_wal: w.wal_number,
+                // Everything numbered before the new WAL, orphans of failed creates included.
+                last_wal: number - 1,
             });
             w.wal = wal;
             w.wal_number = number;

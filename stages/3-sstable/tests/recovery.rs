@@ -12,6 +12,9 @@
 //! | remove of the flushed WAL | the table **and** the WAL it was written from |
 //! | remove of compaction inputs | the compaction output **and** all its inputs |
 //! | rename of the compaction output | the inputs and a complete output under its temporary name |
+//!
+//! and one more state, made by a failure that is no crash: a new WAL whose creation failed
+//! after its file appeared, left empty between the WALs that were used.
 
 use std::collections::BTreeMap;
 use std::io;
@@ -49,7 +52,11 @@ impl FailingFs {
 impl FileSystem for FailingFs {
     fn create(&self, path: &Path) -> io::Result<Arc<dyn File>> {
         self.check("create", path)?;
-        RealFs.create(path)
+        let file = RealFs.create(path)?;
+        // A create that leaves its file behind and still fails (as one whose directory
+        // sync fails does).
+        self.check("create-leaving-file", path)?;
+        Ok(file)
     }
     fn open(&self, path: &Path) -> io::Result<Arc<dyn File>> {
         RealFs.open(path)
@@ -296,4 +303,34 @@ fn a_failed_flush_is_retried_by_the_next_write() {
     assert_eq!(e.stats().unwrap().extra["flushes"], 1);
     e.close().unwrap();
     check_reopened(&dir, &model).close().unwrap();
+}
+
+#[test]
+fn a_wal_left_by_a_failed_create_is_covered_by_the_next_table() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("db");
+    let fs = Arc::new(FailingFs::default());
+    let options = Options::new()
+        .set("memtable_bytes", "1M")
+        .with_file_system(fs.clone());
+    let e = SstableStore::open(&dir, &options).unwrap();
+    let mut model = BTreeMap::new();
+    first_generation(&e, &mut model);
+    fs.set(Some(("create-leaving-file", ".wal")));
+    assert!(e.flush().is_err(), "the new WAL could not be created");
+    fs.set(None);
+    let orphan = names(&dir, ".wal").pop().unwrap();
+    e.flush().unwrap();
+    assert!(
+        !names(&dir, ".wal").contains(&orphan),
+        "the flush removes the orphan with the WALs its table covers"
+    );
+    second_generation(&e, &mut model);
+    e.flush().unwrap();
+    // The same state after a crash that kept the orphan: it must not block the next open.
+    std::fs::write(dir.join(&orphan), b"KVSSTWAL\x01\x00\x00\x00").unwrap();
+    drop(e);
+    let e = check_reopened(&dir, &model);
+    assert!(!names(&dir, ".wal").contains(&orphan));
+    e.close().unwrap();
 }
