@@ -31,9 +31,12 @@
 //! ## Creating, appending, replaying
 //!
 //! * [`Wal::create`] writes the header, syncs the file and syncs its directory, so a WAL
-//!   that exists after a crash has its header, and later `sync` calls need only sync the
-//!   file. (A crash inside `create` can still leave a shorter file; [`Wal::replay`] treats
-//!   a prefix of the header as an empty log.)
+//!   that was ever appended to has its header on disk, and later `sync` calls need only
+//!   sync the file. A power loss inside `create` can still leave the file with a short,
+//!   torn or garbage header (its directory entry reached the disk, its data did not).
+//!   [`Wal::replay`] treats a bad header with **no valid record after it** as such a torn
+//!   creation, an empty log, and cuts the file to nothing; a bad header followed by a valid
+//!   record is corruption (or another format version).
 //! * [`Wal::append`] hands one whole record to the OS in one append. Appends are serialized
 //!   by a mutex inside the `Wal`, so they may come from several threads.
 //! * **When a write or a sync fails.** An append that fails may have written part of its
@@ -204,12 +207,13 @@ impl Wal {
     }
 
     /// Calls `each` with the payload of every valid record of the log at `path`, in order.
-    /// A torn tail is truncated off the file (and the truncation synced); a torn header (a
-    /// crash inside [`Wal::create`]) leaves an empty file.
+    /// A torn tail is truncated off the file (and the truncation synced); a bad header with
+    /// no valid record after it (a crash inside [`Wal::create`]) leaves an empty file.
     ///
     /// # Errors
-    /// [`Error::Corruption`] for a wrong magic or a damaged record followed by a valid one;
-    /// [`Error::FormatVersion`] for another version; any error `each` returns; [`Error::Io`].
+    /// [`Error::Corruption`] for a bad magic, or a damaged record, followed by a valid
+    /// record; [`Error::FormatVersion`] for another version with records; any error `each`
+    /// returns; [`Error::Io`].
     pub fn replay(
         fs: &Fs,
         path: &Path,
@@ -218,9 +222,34 @@ impl Wal {
         let file = fs.open(path)?;
         let len = file.len()?;
         let head = file.read_vec_at(0, len.min(WAL_HEADER_LEN) as usize)?;
-        if len < WAL_HEADER_LEN {
-            if head[..] != header()[..head.len()] {
-                return Err(Error::corruption(path, 0, "not a WAL: bad header"));
+        let header_error = if len < WAL_HEADER_LEN {
+            Some(HeaderError::Decode(DecodeError::new(
+                0,
+                format!("{len} bytes is too short for a WAL header"),
+            )))
+        } else {
+            check_header(&head).err()
+        };
+        if let Some(header_error) = header_error {
+            // A header that never reached the disk whole: the crash came inside `create`,
+            // before the sync that every record waits for, so no record can be missing.
+            // The same damage with a valid record after it is corruption.
+            let mut later_record = false;
+            if len > WAL_HEADER_LEN {
+                later_record = match read_log::<WalRecord>(&file, WAL_HEADER_LEN, |_| Ok(())) {
+                    Ok(end) => end.valid_len > WAL_HEADER_LEN,
+                    Err(_) => true,
+                };
+            }
+            if later_record {
+                return Err(match header_error {
+                    HeaderError::Decode(e) => e.into_corruption(path, 0),
+                    HeaderError::Version(found) => Error::FormatVersion {
+                        file: path.to_path_buf(),
+                        found,
+                        supported: WAL_VERSION,
+                    },
+                });
             }
             file.truncate(0)?;
             file.sync()?;
@@ -229,14 +258,6 @@ impl Wal {
                 torn_tail_bytes: len,
             });
         }
-        check_header(&head).map_err(|e| match e {
-            HeaderError::Decode(e) => e.into_corruption(path, 0),
-            HeaderError::Version(found) => Error::FormatVersion {
-                file: path.to_path_buf(),
-                found,
-                supported: WAL_VERSION,
-            },
-        })?;
         let mut records = 0;
         let end = read_log::<WalRecord>(&file, WAL_HEADER_LEN, |record| {
             records += 1;
@@ -373,9 +394,19 @@ mod tests {
             assert_eq!(r.torn_tail_bytes, (cut - last_start) as u64);
             assert_eq!(std::fs::metadata(&path).unwrap().len(), last_start as u64);
         }
-        // A torn header is an empty log.
-        std::fs::write(&path, &whole[..5]).unwrap();
-        assert_eq!(replay_all(&fs, &path).unwrap().1.records, 0);
+        // A torn or garbage header with no record after it is a crash inside `create`: an
+        // empty log, cut to nothing.
+        for header in [
+            &whole[..5],
+            &b"KVSSTWAL\x01"[..],
+            &b"KVSSTWAL\xee\x00\x00\x00"[..],
+            &[0x5a; 30][..],
+        ] {
+            std::fs::write(&path, header).unwrap();
+            let r = replay_all(&fs, &path).unwrap().1;
+            assert_eq!((r.records, r.torn_tail_bytes), (0, header.len() as u64));
+            assert_eq!(std::fs::metadata(&path).unwrap().len(), 0);
+        }
         // A flipped byte in the first record, with valid ones after it, is corruption.
         let mut bad = whole.clone();
         bad[14] ^= 0x10;
