@@ -13,8 +13,9 @@
 //!   remembers where its last compaction ended, as LevelDB's *compact pointer* does), plus
 //!   every table of level n+1 that overlaps it.
 //!
-//! A single input table with nothing to overlap below is **moved** down by the manifest
-//! alone, without being rewritten (a *trivial move*).
+//! Input tables that overlap nothing below and do not overlap each other (one table; or L0
+//! tables flushed from a sequential fill) are **moved** down by the manifest alone, without
+//! being rewritten (a *trivial move*).
 //!
 //! ## Merging ([`run`])
 //!
@@ -62,9 +63,18 @@ impl Compaction {
         self.level + 1
     }
 
-    /// True when one table can move down without being rewritten.
+    /// True when the inputs can move down without being rewritten: nothing below overlaps
+    /// them, and they do not overlap each other (always so for one table; for L0 tables, so
+    /// after a sequential fill).
     pub fn is_trivial_move(&self) -> bool {
-        self.inputs.len() == 1 && self.next_inputs.is_empty()
+        if !self.next_inputs.is_empty() {
+            return false;
+        }
+        let mut sorted: Vec<&Arc<TableFile>> = self.inputs.iter().collect();
+        sorted.sort_by(|a, b| a.meta.smallest.cmp(&b.meta.smallest));
+        sorted
+            .windows(2)
+            .all(|w| w[0].meta.largest < w[1].meta.smallest)
     }
 
     /// Smallest and largest user keys over the chosen tables of `level`.
@@ -211,11 +221,15 @@ pub fn run(
         )
         .collect();
     if compaction.is_trivial_move() {
-        let meta = compaction.inputs[0].meta.clone();
+        let added = compaction
+            .inputs
+            .iter()
+            .map(|t| (out_level as u8, t.meta.clone()))
+            .collect();
         return Ok(Some(Outcome {
             edit: VersionEdit {
                 removed,
-                added: vec![(out_level as u8, meta)],
+                added,
                 ..VersionEdit::default()
             },
             outputs: Vec::new(),

@@ -623,24 +623,9 @@ impl Engine for LsmTree {
     /// and an LSM tree does not know them without reading: they come from a full scan.
     fn stats(&self) -> Result<Stats> {
         let c = &self.inner.counters;
-        let (mut live_keys, mut live_data_bytes) = (0, 0);
-        for pair in self.scan(KeyRange::all())? {
-            let (k, v) = pair?;
-            live_keys += 1;
-            live_data_bytes += (k.len() + v.len()) as u64;
-        }
-        let (disk_bytes, file_count) = self.inner.fs.dir_usage(&self.inner.dir)?;
-        let mut stats = Stats {
-            user_bytes_written: Counters::get(&c.user_bytes_written),
-            disk_bytes_written: self.inner.fs.counters().bytes_written(),
-            live_keys,
-            live_data_bytes,
-            disk_bytes,
-            file_count,
-            gets: Counters::get(&c.gets),
-            get_disk_reads: Counters::get(&c.get_disk_reads),
-            ..Stats::default()
-        };
+        // Bytes written are read first, before the scan below: background compactions go on
+        // while it runs, and the figure should describe the moment `stats` was called.
+        let disk_bytes_written = self.inner.fs.counters().bytes_written();
         let extra = [
             ("flushes", &c.flushes),
             ("flush_bytes_written", &c.flush_bytes_written),
@@ -653,9 +638,28 @@ impl Engine for LsmTree {
             ("stalled_writes", &c.stalled_writes),
             ("bloom_checks", &c.bloom_checks),
             ("bloom_false_positives", &c.bloom_false_positives),
-        ];
-        for (name, counter) in extra {
-            stats.extra.insert(name.to_string(), Counters::get(counter));
+        ]
+        .map(|(name, counter)| (name, Counters::get(counter)));
+        let (mut live_keys, mut live_data_bytes) = (0, 0);
+        for pair in self.scan(KeyRange::all())? {
+            let (k, v) = pair?;
+            live_keys += 1;
+            live_data_bytes += (k.len() + v.len()) as u64;
+        }
+        let (disk_bytes, file_count) = self.inner.fs.dir_usage(&self.inner.dir)?;
+        let mut stats = Stats {
+            user_bytes_written: Counters::get(&c.user_bytes_written),
+            disk_bytes_written,
+            live_keys,
+            live_data_bytes,
+            disk_bytes,
+            file_count,
+            gets: Counters::get(&c.gets),
+            get_disk_reads: Counters::get(&c.get_disk_reads),
+            ..Stats::default()
+        };
+        for (name, value) in extra {
+            stats.extra.insert(name.to_string(), value);
         }
         let (version, mem_bytes, imm) = {
             let st = self.inner.lock_state();
