@@ -6,8 +6,10 @@
 //! to the [`Memtable`]. When the memtable's key and value bytes reach `memtable_bytes`, the
 //! same call **flushes** it:
 //!
-//! 1. a new WAL is created (synced) and a new, empty memtable takes the writes from now on;
-//!    the full one is **frozen** (readers still see it);
+//! 1. the current WAL is synced; a new WAL is created (synced) and a new, empty memtable
+//!    takes the writes from now on; the full one is **frozen** (readers still see it). The
+//!    first sync is what lets `sync` look at the current WAL only: any older WAL whose data
+//!    is not in a table yet was synced when it was replaced, or when it was replayed;
 //! 2. the frozen memtable is written as a new table under a temporary name, synced,
 //!    renamed, and the directory synced ([`crate::table_builder::write_table`]);
 //! 3. the table joins the list readers use, and the frozen memtable leaves it;
@@ -321,6 +323,9 @@ impl SstableStore {
             if w.mem.is_empty() {
                 return Ok(());
             }
+            // The frozen memtable's records must stay durable-on-`sync` while its table is
+            // being written: `sync` only syncs the current WAL, so sync this one now.
+            w.wal.sync()?;
             let number = self.take_number();
             let wal = Wal::create(&self.fs, &wal_path(self.dir.path(), number))?;
             let full = std::mem::replace(&mut w.mem, Arc::new(Memtable::new(number)));

@@ -207,8 +207,9 @@ impl Wal {
     }
 
     /// Calls `each` with the payload of every valid record of the log at `path`, in order.
-    /// A torn tail is truncated off the file (and the truncation synced); a bad header with
-    /// no valid record after it (a crash inside [`Wal::create`]) leaves an empty file.
+    /// A torn tail is truncated off the file; a bad header with no valid record after it (a
+    /// crash inside [`Wal::create`]) leaves an empty file. The file is then synced, so
+    /// every record replayed is durable, even if the process that wrote it never synced.
     ///
     /// # Errors
     /// [`Error::Corruption`] for a bad magic, or a damaged record, followed by a valid
@@ -266,9 +267,11 @@ impl Wal {
         let mut torn_tail_bytes = 0;
         if let LogTail::Torn { bytes, .. } = end.tail {
             file.truncate(end.valid_len)?;
-            file.sync()?;
             torn_tail_bytes = bytes;
         }
+        // What was replayed may still sit unsynced in the page cache (the process that
+        // wrote it was killed before a `sync`); the caller now serves it, so make it durable.
+        file.sync()?;
         Ok(WalReplay {
             records,
             torn_tail_bytes,
