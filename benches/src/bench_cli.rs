@@ -43,7 +43,7 @@ pub struct BenchArgs {
     pub engines: Option<String>,
     /// Workloads to run, comma separated, in that order. Default: all of them (fillseq,
     /// fillrandom, overwrite, readrandom, readmissing, readseq, seekrandom, scan,
-    /// readwhilewriting, recovery, compact, deleterandom).
+    /// readwhilewriting, compact, recovery, deleterandom).
     #[arg(long)]
     pub workloads: Option<String>,
     /// Number of keys in the key space.

@@ -5,7 +5,7 @@
 //! | the eight standard ones | see [`kv_shared::workload`] | entries written, read or deleted |
 //! | `scan` | `max(1, num/100)` bounded range scans `[key(i), key(i+100))` from random `i` | entries read |
 //! | `readwhilewriting` | one reader thread doing `num` random gets while one writer thread overwrites random keys | reads (the writes' rate is reported beside it) |
-//! | `recovery` | closing the store cleanly and opening it again; then, when a helper process is available, opening a store of `num` keys whose writer was killed (SIGKILL) | keys recovered per second of the clean open |
+//! | `recovery` | closing the store cleanly and opening it again (the store as the workloads before left it); then, when a helper process is available, opening a store whose only content is a `fillseq` of `num` keys written by a child process that was then killed (SIGKILL) | keys recovered per second of the clean open |
 //! | `compact` | one call to the engine's `compact` | nothing (the report shows the time taken and the space amplification after it) |
 //!
 //! Every workload but `fillseq` and `fillrandom` needs a filled store: see [`crate::runner`]
@@ -35,7 +35,9 @@ pub const SCAN_KEYS: u64 = 100;
 impl BenchWorkload {
     /// Every workload, in the order a default `kvbench` run takes them. `compact` comes after
     /// the reads so that those see the store as the writes left it (for the single-level
-    /// `sstable`, before its tables are merged), and `deleterandom` comes last.
+    /// `sstable`, before its tables are merged); `recovery` comes after `compact`, so it
+    /// reopens a compacted store (for `bitcask`, one with hint files); `deleterandom` comes
+    /// last.
     pub const ALL: [BenchWorkload; 12] = [
         BenchWorkload::Standard(Workload::FillSeq),
         BenchWorkload::Standard(Workload::FillRandom),
@@ -46,8 +48,8 @@ impl BenchWorkload {
         BenchWorkload::Standard(Workload::SeekRandom),
         BenchWorkload::Scan,
         BenchWorkload::ReadWhileWriting,
-        BenchWorkload::Recovery,
         BenchWorkload::Compact,
+        BenchWorkload::Recovery,
         BenchWorkload::Standard(Workload::DeleteRandom),
     ];
 
