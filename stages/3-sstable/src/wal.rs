@@ -50,7 +50,9 @@
 //! * [`Wal::replay`] reads the records with [`kv_shared::log_reader::read_log`]: a damaged
 //!   record at the end is a torn tail (an append the crash cut short, never acknowledged
 //!   as synced), which is truncated away and reported in [`WalReplay`]; a damaged record
-//!   followed by a valid one is [`Error::Corruption`].
+//!   followed by a valid one is [`Error::Corruption`]. Replay then syncs the file: the
+//!   process that wrote it may have been killed before syncing, and what the caller now
+//!   serves must be durable once the caller's next `sync` returns.
 
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
