@@ -2,7 +2,7 @@
 //!
 //! ## Write path
 //!
-//! A write takes the writer lock, makes room ([`Inner::make_room`]: slow down or stop while
+//! A write takes the writer lock, makes room (`make_room`: slow down or stop while
 //! L0 has too many tables, freeze a full memtable), takes the next sequence number, appends
 //! the write to the WAL (one write call: it now survives a kill), inserts it into the active
 //! memtable, and publishes the sequence number, which makes it visible to readers.
