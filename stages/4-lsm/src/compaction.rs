@@ -317,3 +317,176 @@ pub fn run(
         largest,
     }))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kv_shared::Options;
+
+    /// A table on disk holding `keys` (each `Some(value)` or a tombstone), opened.
+    fn table(
+        fs: &Fs,
+        dir: &Path,
+        number: u64,
+        keys: &[(&str, u64, Option<&str>)],
+    ) -> Arc<TableFile> {
+        let path = dir.join(filename::table(number));
+        let mut b = TableBuilder::create(fs, &path, number, 256, 10).unwrap();
+        for (k, seq, v) in keys {
+            b.add(k.as_bytes(), *seq, v.map(str::as_bytes)).unwrap();
+        }
+        let meta = b.finish().unwrap();
+        Arc::new(TableFile::new(
+            meta,
+            Table::open(fs, &path).unwrap(),
+            fs.clone(),
+        ))
+    }
+
+    fn options(l0_trigger: u32) -> LsmOptions {
+        LsmOptions::parse(
+            &Options::new()
+                .set("l0_trigger", l0_trigger)
+                .set("l0_slowdown", 8)
+                .set("l0_stop", 8)
+                .set("level1_bytes", 1),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn l0_takes_every_table_and_the_overlapping_l1_ones() {
+        let tmp = tempfile::tempdir().unwrap();
+        let fs = Fs::default();
+        let l0a = table(
+            &fs,
+            tmp.path(),
+            10,
+            &[("c", 5, Some("x")), ("f", 6, Some("x"))],
+        );
+        let l0b = table(
+            &fs,
+            tmp.path(),
+            11,
+            &[("e", 7, Some("x")), ("h", 8, Some("x"))],
+        );
+        let l1a = table(
+            &fs,
+            tmp.path(),
+            3,
+            &[("a", 1, Some("x")), ("b", 1, Some("x"))],
+        );
+        let l1b = table(
+            &fs,
+            tmp.path(),
+            4,
+            &[("d", 1, Some("x")), ("g", 1, Some("x"))],
+        );
+        let v = Version::from_levels(vec![vec![l0a, l0b], vec![l1a, l1b]]);
+        assert_eq!(
+            pick(&v, &options(3), &[]).map(|c| c.level),
+            Some(1),
+            "L1 is over 1 byte"
+        );
+        let c = pick(
+            &v,
+            &LsmOptions {
+                level1_bytes: 1 << 30,
+                ..options(2)
+            },
+            &[],
+        )
+        .unwrap();
+        assert_eq!(c.level, 0);
+        let numbers = |ts: &[Arc<TableFile>]| ts.iter().map(|t| t.meta.number).collect::<Vec<_>>();
+        assert_eq!(numbers(&c.inputs), vec![11, 10], "newest first");
+        assert_eq!(
+            numbers(&c.next_inputs),
+            vec![4],
+            "only the L1 table inside [c, h]"
+        );
+        assert!(!c.is_trivial_move());
+    }
+
+    #[test]
+    fn deeper_levels_go_round_robin() {
+        let tmp = tempfile::tempdir().unwrap();
+        let fs = Fs::default();
+        let l1: Vec<Arc<TableFile>> = ["a", "c", "e"]
+            .iter()
+            .enumerate()
+            .map(|(i, k)| table(&fs, tmp.path(), i as u64 + 1, &[(k, 1, Some("x"))]))
+            .collect();
+        let v = Version::from_levels(vec![vec![], l1]);
+        let o = options(4);
+        let mut pointers = vec![Vec::new(); NUM_LEVELS];
+        let mut order = Vec::new();
+        for _ in 0..4 {
+            let c = pick(&v, &o, &pointers).unwrap();
+            assert!(c.is_trivial_move(), "nothing below: a move");
+            order.push(c.inputs[0].meta.smallest.clone());
+            pointers[1] = c.inputs[0].meta.largest.clone();
+        }
+        assert_eq!(
+            order,
+            vec![b"a".to_vec(), b"c".to_vec(), b"e".to_vec(), b"a".to_vec()]
+        );
+    }
+
+    #[test]
+    fn tombstones_drop_only_when_nothing_older_can_lie_below() {
+        let tmp = tempfile::tempdir().unwrap();
+        let fs = Fs::default();
+        // L1: deletes of "b" and "x" and a new "c"; L2: an older "c"; L3: an old "x".
+        let l1 = table(
+            &fs,
+            tmp.path(),
+            5,
+            &[("b", 9, None), ("c", 8, Some("new")), ("x", 9, None)],
+        );
+        let l2 = table(&fs, tmp.path(), 4, &[("c", 2, Some("old"))]);
+        let l3 = table(
+            &fs,
+            tmp.path(),
+            3,
+            &[("w", 1, Some("old")), ("y", 1, Some("old"))],
+        );
+        let v = Version::from_levels(vec![vec![], vec![l1.clone()], vec![l2.clone()], vec![l3]]);
+        let c = Compaction {
+            level: 1,
+            inputs: vec![l1],
+            next_inputs: vec![l2],
+            score: 1.0,
+        };
+        let counters = Counters::default();
+        let next_file = AtomicU64::new(100);
+        let stop = AtomicBool::new(false);
+        let o = options(4);
+        let cx = Context {
+            fs: &fs,
+            dir: tmp.path(),
+            options: &o,
+            next_file: &next_file,
+            counters: &counters,
+            stop: &stop,
+        };
+        let out = run(&c, &v, &cx).unwrap().unwrap();
+        assert_eq!(out.outputs.len(), 1);
+        let entries: Vec<(Vec<u8>, u64, bool)> = out.outputs[0]
+            .table
+            .iter(std::ops::Bound::Unbounded)
+            .map(|e| {
+                let e = e.unwrap();
+                (e.key, e.seq, e.value.is_some())
+            })
+            .collect();
+        assert_eq!(
+            entries,
+            vec![(b"c".to_vec(), 8, true), (b"x".to_vec(), 9, false)],
+            "b's tombstone dropped, c's old version dropped, x's tombstone kept above L3's x"
+        );
+        assert_eq!(Counters::get(&counters.tombstones_dropped), 1);
+        assert_eq!(out.edit.added.len(), 1);
+        assert_eq!(out.edit.added[0].0, 2);
+    }
+}
