@@ -262,6 +262,32 @@ impl Inner {
         }
     }
 
+    /// Makes every acknowledged write durable: fsyncs the active segment and the directory
+    /// (sealed segments were fsynced when sealed).
+    ///
+    /// # Errors
+    /// [`Error::Io`]; after a failed fsync, every later write and sync fails until reopen.
+    pub(crate) fn sync_writes(&self) -> Result<()> {
+        let mut w = lock(&self.writer);
+        if w.broken {
+            return Err(Error::io(
+                w.active.file().path(),
+                std::io::Error::other("an earlier write or sync failed; reopen the store"),
+            ));
+        }
+        let synced = w
+            .active
+            .file()
+            .sync()
+            .and_then(|()| self.fs.sync_dir(&self.dir));
+        if synced.is_err() {
+            // After a failed fsync the kernel may have dropped the pages, and a later fsync
+            // would succeed without them: no more writes or syncs until the store is reopened.
+            w.broken = true;
+        }
+        synced
+    }
+
     /// Seals the active segment if it holds any record, so a merge can take everything.
     fn rotate_if_used(&self) -> Result<()> {
         let mut w = lock(&self.writer);
@@ -444,24 +470,7 @@ impl Engine for Bitcask {
     }
 
     fn sync(&self) -> Result<()> {
-        let mut w = lock(&self.inner.writer);
-        if w.broken {
-            return Err(Error::io(
-                w.active.file().path(),
-                std::io::Error::other("an earlier write or sync failed; reopen the store"),
-            ));
-        }
-        let synced = w
-            .active
-            .file()
-            .sync()
-            .and_then(|()| self.inner.fs.sync_dir(&self.inner.dir));
-        if synced.is_err() {
-            // After a failed fsync the kernel may have dropped the pages, and a later fsync
-            // would succeed without them: no more writes or syncs until the store is reopened.
-            w.broken = true;
-        }
-        synced
+        self.inner.sync_writes()
     }
 
     /// Seals the active segment, then merges every immutable segment that holds a dead

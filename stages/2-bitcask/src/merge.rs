@@ -35,6 +35,14 @@
 //! copied**; if a put or delete came in meanwhile, the newer write wins and the copy
 //! becomes a dead record of the output.
 //!
+//! ## Durability
+//!
+//! A record is dropped because a newer record of its key replaced it. If that newer record
+//! were still only in the operating system's cache, a power loss could lose it while the
+//! merge's deletion of the old one survived, and the key would lose both. So before its
+//! commit point a merge fsyncs the active segment (sealed segments already are): every
+//! record that justified a drop is durable before the drop is.
+//!
 //! ## Deleting the inputs
 //!
 //! After the switch nothing new can find an input, but a `get` or a scan iterator may still
@@ -59,6 +67,9 @@ use crate::merge_commit::MergeCommit;
 use crate::record::{self, Kind, RecordRef, SEGMENT_HEADER_LEN, SegmentLog};
 use crate::segment::{CommitGuard, Segment};
 
+/// Bytes an output buffers before appending them to its file.
+const OUTPUT_BUFFER: usize = 1 << 20;
+
 /// A live record copied to an output: where it was and where it is now.
 #[derive(Debug)]
 struct Relocation {
@@ -73,7 +84,11 @@ struct Relocation {
 struct Output {
     id: u32,
     file: FileRef,
+    /// Length of the segment, counting the bytes still in `pending`.
     len: u64,
+    /// Records not yet written: the outputs are invisible until the merge commits, so they
+    /// are written in large appends rather than one call per record.
+    pending: Vec<u8>,
     /// Hint entries so far (header and end entry added when the output is finished).
     hint: Vec<u8>,
     count: u64,
@@ -126,12 +141,12 @@ impl<'a> Outputs<'a> {
                 self.created.push(id);
                 let path = FileName::MergeSegment(id).path(&self.inner.dir);
                 let file = self.inner.fs.create(&path)?;
-                file.append(&record::encode_segment_header(id))?;
                 self.bytes_written += SEGMENT_HEADER_LEN;
                 self.current.insert(Output {
                     id,
                     file,
                     len: SEGMENT_HEADER_LEN,
+                    pending: record::encode_segment_header(id),
                     hint: Vec::new(),
                     count: 0,
                     min_seq: u64::MAX,
@@ -140,7 +155,11 @@ impl<'a> Outputs<'a> {
             }
         };
         let bytes = rec.encode();
-        current.file.append(&bytes)?;
+        current.pending.extend_from_slice(&bytes);
+        if current.pending.len() >= OUTPUT_BUFFER {
+            current.file.append(&current.pending)?;
+            current.pending.clear();
+        }
         let entry = Entry {
             seq: rec.seq,
             expiry: rec.expiry,
@@ -173,7 +192,8 @@ impl<'a> Outputs<'a> {
             return Ok(());
         };
         let seal = record::seal_record();
-        current.file.append(&seal)?;
+        current.pending.extend_from_slice(&seal);
+        current.file.append(&current.pending)?;
         current.len += seal.len() as u64;
         current.file.sync()?;
         let mut bytes = hint::encode_header(current.id);
@@ -257,7 +277,14 @@ impl Inner {
             return Ok(());
         }
         let mut outputs = Outputs::new(self);
-        let plan = match self.copy_live(&inputs, outside_dirty_min_seq, &mut outputs) {
+        // The merge drops every record that a newer one replaced. Those newer records must
+        // be durable before the drop is: otherwise a power loss could take the new value
+        // and the merge the old one, leaving neither. So the writes so far are synced
+        // before the commit point.
+        let plan = match self
+            .copy_live(&inputs, outside_dirty_min_seq, &mut outputs)
+            .and_then(|plan| self.sync_writes().map(|()| plan))
+        {
             Ok(plan) => plan,
             Err(e) => {
                 outputs.discard();
