@@ -81,11 +81,20 @@ pub const ENGINES: &[EngineInfo] = &[
     ),
     // Production peers, only in builds with their feature (see `crate::peers`).
     #[cfg(feature = "peers")]
-    EngineInfo::of::<crate::peers::fjall::Fjall>(crate::peers::FJALL.summary, crate::peers::no_inspect),
+    EngineInfo::of::<crate::peers::fjall::Fjall>(
+        crate::peers::FJALL.summary,
+        crate::peers::no_inspect,
+    ),
     #[cfg(feature = "peers")]
-    EngineInfo::of::<crate::peers::sled::Sled>(crate::peers::SLED.summary, crate::peers::no_inspect),
+    EngineInfo::of::<crate::peers::sled::Sled>(
+        crate::peers::SLED.summary,
+        crate::peers::no_inspect,
+    ),
     #[cfg(feature = "peers")]
-    EngineInfo::of::<crate::peers::redb::Redb>(crate::peers::REDB.summary, crate::peers::no_inspect),
+    EngineInfo::of::<crate::peers::redb::Redb>(
+        crate::peers::REDB.summary,
+        crate::peers::no_inspect,
+    ),
     #[cfg(feature = "rocksdb")]
     EngineInfo::of::<crate::peers::rocksdb::RocksDb>(
         crate::peers::ROCKSDB.summary,

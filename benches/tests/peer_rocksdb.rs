@@ -1,0 +1,104 @@
+//! RocksDB (feature `rocksdb`) behind the course's [`kv_shared::Engine`] contract: the
+//! whole conformance suite with a small memtable and blocks, so it flushes and compacts many
+//! times inside it, then the figures the adapter takes from RocksDB's own counters.
+//!
+//! Run with `cargo test --release -p kvbench --features rocksdb --test peer_rocksdb`
+//! (`--release` reuses the release build of the C++ library instead of compiling it again).
+#![cfg(feature = "rocksdb")]
+
+use kv_shared::{Engine, Options};
+use kvbench::peers::rocksdb::RocksDb;
+
+mod rocksdb_suite {
+    use super::*;
+    kv_shared::conformance_tests!(
+        RocksDb,
+        Options::new()
+            .set("memtable_bytes", "64K")
+            .set("block_bytes", "1K")
+    );
+}
+
+fn key(i: u32) -> Vec<u8> {
+    format!("key{i:06}").into_bytes()
+}
+
+fn value(i: u32) -> Vec<u8> {
+    format!("value {i} ").repeat(8).into_bytes()
+}
+
+#[test]
+fn bytes_written_come_from_rocksdb_and_cover_the_wal_flushes_and_compactions() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("db");
+    let options = Options::new().set("memtable_bytes", "64K");
+    let engine = RocksDb::open(&dir, &options).unwrap();
+    let mut user = 0u64;
+    for i in 0..5000 {
+        engine.put(&key(i), &value(i)).unwrap();
+        user += (key(i).len() + value(i).len()) as u64;
+    }
+    engine.compact().unwrap();
+    let stats = engine.stats().unwrap();
+    assert_eq!(stats.user_bytes_written, user);
+    let (wal, flush, compaction) = (
+        stats.extra["wal_bytes"],
+        stats.extra["flush_bytes"],
+        stats.extra["compaction_bytes"],
+    );
+    assert_eq!(stats.disk_bytes_written, wal + flush + compaction);
+    // Every write went through the WAL; the memtable was flushed several times (64 KiB
+    // memtables, ~600 KB of data) and everything rewritten once by the full compaction.
+    assert!(wal >= user, "{stats:?}");
+    assert!(flush >= user / 2, "{stats:?}");
+    assert!(compaction >= user / 2, "{stats:?}");
+    assert!(!stats.extra.contains_key("disk_bytes_written_from_os"));
+    assert_eq!(stats.live_keys, 5000);
+    engine.close().unwrap();
+}
+
+#[test]
+fn gets_count_the_blocks_read_from_files() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("db");
+    let engine = RocksDb::open(&dir, &Options::new()).unwrap();
+    for i in 0..5000 {
+        engine.put(&key(i), &value(i)).unwrap();
+    }
+    engine.compact().unwrap();
+    engine.close().unwrap();
+    let engine = RocksDb::open(&dir, &Options::new()).unwrap();
+    for i in (0..5000).step_by(50) {
+        assert_eq!(engine.get(&key(i)).unwrap(), Some(value(i)));
+    }
+    let cold = engine.stats().unwrap();
+    assert_eq!(cold.gets, 100);
+    assert!(cold.get_disk_reads > 0, "{cold:?}");
+    assert!(cold.get_disk_reads <= 100 * 4, "{cold:?}");
+    // The same gets again are served from the block cache.
+    for i in (0..5000).step_by(50) {
+        engine.get(&key(i)).unwrap();
+    }
+    assert_eq!(engine.stats().unwrap().get_disk_reads, cold.get_disk_reads);
+    // A missing key between present ones is stopped by the bloom filter or the cache.
+    let before = engine.stats().unwrap().get_disk_reads;
+    for i in 0..100 {
+        assert_eq!(engine.get(format!("key{i:06}x").as_bytes()).unwrap(), None);
+    }
+    let after = engine.stats().unwrap().get_disk_reads;
+    assert!(after - before <= 10, "{before} -> {after}");
+    engine.close().unwrap();
+}
+
+#[test]
+fn the_registry_runs_rocksdb_by_name() {
+    use kvbench::engines::{ENGINES, find};
+    let info = find(ENGINES, "rocksdb").unwrap();
+    assert!(kvbench::peers::ROCKSDB.built);
+    assert_eq!(info.summary, kvbench::peers::ROCKSDB.summary);
+    let tmp = tempfile::tempdir().unwrap();
+    let engine = (info.open)(&tmp.path().join("db"), &Options::new()).unwrap();
+    engine.put(b"k", b"v").unwrap();
+    assert_eq!(engine.get(b"k").unwrap().as_deref(), Some(&b"v"[..]));
+    engine.close().unwrap();
+}

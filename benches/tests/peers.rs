@@ -1,0 +1,216 @@
+//! The production peers fjall, sled and redb (feature `peers`) behind the course's
+//! [`kv_shared::Engine`] contract: the whole conformance suite on each, with small memtables
+//! and blocks so fjall flushes and compacts many times inside it, then what the adapters add
+//! (statistics, directory layout, the registry).
+//!
+//! Run with `cargo test -p kvbench --features peers --test peers`.
+#![cfg(feature = "peers")]
+
+use std::path::Path;
+
+use kv_shared::{Engine, KeyRange, Options};
+use kvbench::peers::fjall::Fjall;
+use kvbench::peers::redb::Redb;
+use kvbench::peers::sled::Sled;
+
+mod fjall_suite {
+    use super::*;
+    kv_shared::conformance_tests!(
+        Fjall,
+        Options::new()
+            .set("memtable_bytes", "64K")
+            .set("block_bytes", "1K")
+    );
+}
+
+mod sled_suite {
+    use super::*;
+    kv_shared::conformance_tests!(Sled, Options::new().set("cache_bytes", "1M"));
+}
+
+mod redb_suite {
+    use super::*;
+    kv_shared::conformance_tests!(Redb, Options::new().set("cache_bytes", "1M"));
+}
+
+fn key(i: u32) -> Vec<u8> {
+    format!("key{i:06}").into_bytes()
+}
+
+fn value(i: u32) -> Vec<u8> {
+    format!("value {i} ").repeat(8).into_bytes()
+}
+
+/// Fills a fresh store with `n` keys, closes it, and reopens it with a cold cache.
+fn filled<E: Engine>(dir: &Path, options: &Options, n: u32) -> E {
+    let engine = E::open(dir, options).unwrap();
+    for i in 0..n {
+        engine.put(&key(i), &value(i)).unwrap();
+    }
+    engine.compact().unwrap();
+    engine.close().unwrap();
+    E::open(dir, options).unwrap()
+}
+
+#[test]
+fn fjall_counts_the_blocks_its_gets_read_from_files() {
+    let tmp = tempfile::tempdir().unwrap();
+    let options = Options::new().set("memtable_bytes", "64K");
+    let engine: Fjall = filled(&tmp.path().join("db"), &options, 5000);
+    for i in (0..5000).step_by(50) {
+        assert_eq!(engine.get(&key(i)).unwrap(), Some(value(i)));
+    }
+    let stats = engine.stats().unwrap();
+    assert_eq!(stats.gets, 100);
+    // A cold cache: the first gets must load blocks; with a block cache and bloom filters,
+    // no get needs more than a handful (filter, index, data block per table touched).
+    assert!(stats.get_disk_reads > 0, "{stats:?}");
+    assert!(stats.get_disk_reads <= 100 * 4, "{stats:?}");
+    assert!(!stats.extra.contains_key("read_amp_unknown"));
+    assert_eq!(stats.extra.get("disk_bytes_written_from_os"), Some(&1));
+    // Gets of the same keys again hit the cache.
+    for i in (0..5000).step_by(50) {
+        engine.get(&key(i)).unwrap();
+    }
+    assert_eq!(engine.stats().unwrap().get_disk_reads, stats.get_disk_reads);
+    engine.close().unwrap();
+}
+
+#[test]
+fn sled_and_redb_say_their_read_amplification_is_unknown() {
+    fn check<E: Engine>() {
+        let tmp = tempfile::tempdir().unwrap();
+        let engine: E = filled(&tmp.path().join("db"), &Options::new(), 500);
+        for i in 0..50 {
+            assert_eq!(engine.get(&key(i)).unwrap(), Some(value(i)), "{}", E::NAME);
+        }
+        let stats = engine.stats().unwrap();
+        assert_eq!((stats.gets, stats.get_disk_reads), (50, 0), "{}", E::NAME);
+        assert_eq!(stats.read_amp(), Some(0.0));
+        assert_eq!(stats.extra.get("read_amp_unknown"), Some(&1), "{}", E::NAME);
+        assert_eq!(stats.live_keys, 500, "{}", E::NAME);
+        engine.close().unwrap();
+    }
+    check::<Sled>();
+    check::<Redb>();
+}
+
+#[test]
+fn peers_keep_their_files_in_a_subdirectory_named_after_them() {
+    fn check<E: Engine>() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("db");
+        let engine = E::open(&dir, &Options::new()).unwrap();
+        engine.put(b"k", b"v").unwrap();
+        engine.sync().unwrap();
+        let mut top: Vec<String> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        top.sort();
+        assert_eq!(top, ["ENGINE", "LOCK", E::NAME], "{}", E::NAME);
+        let stats = engine.stats().unwrap();
+        assert!(stats.file_count > 2 && stats.disk_bytes > 0, "{stats:?}");
+        engine.close().unwrap();
+    }
+    check::<Fjall>();
+    check::<Sled>();
+    check::<Redb>();
+}
+
+#[test]
+fn a_peer_refuses_another_peers_store() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("db");
+    let fjall = Fjall::open(&dir, &Options::new()).unwrap();
+    fjall.put(b"k", b"v").unwrap();
+    fjall.close().unwrap();
+    assert!(matches!(
+        Sled::open(&dir, &Options::new()),
+        Err(kv_shared::Error::WrongEngine { .. })
+    ));
+    let fjall = Fjall::open(&dir, &Options::new()).unwrap();
+    assert_eq!(fjall.get(b"k").unwrap().as_deref(), Some(&b"v"[..]));
+    fjall.close().unwrap();
+}
+
+#[test]
+fn bad_peer_options_are_errors_not_panics() {
+    let tmp = tempfile::tempdir().unwrap();
+    for (name, value) in [
+        ("block_bytes", "100"),
+        ("block_bytes", "2G"),
+        ("bloom_bits_per_key", "-1"),
+        ("memtable_bytes", "0"),
+        ("cache_bytes", "lots"),
+    ] {
+        let options = Options::new().set(name, value);
+        assert!(
+            matches!(
+                Fjall::open(&tmp.path().join("f"), &options),
+                Err(kv_shared::Error::InvalidArgument(_))
+            ),
+            "{name}={value}"
+        );
+    }
+    let options = Options::new().set("cache_bytes", "lots");
+    assert!(Sled::open(&tmp.path().join("s"), &options).is_err());
+    assert!(Redb::open(&tmp.path().join("r"), &options).is_err());
+}
+
+#[test]
+fn fjall_options_reach_fjall() {
+    // One-kilobyte blocks and a 64 KiB memtable: the same data makes many more tables
+    // than with the defaults.
+    let tmp = tempfile::tempdir().unwrap();
+    let small = Options::new()
+        .set("memtable_bytes", "64K")
+        .set("block_bytes", "1K");
+    let engine = Fjall::open(&tmp.path().join("small"), &small).unwrap();
+    for i in 0..3000 {
+        engine.put(&key(i), &value(i)).unwrap();
+    }
+    let tables = |e: &Fjall| e.stats().unwrap().extra["tables"];
+    // fjall flushes sealed memtables in a background thread: wait for them (bounded).
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while tables(&engine) < 3 && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let flushed_tables = tables(&engine);
+    assert!(flushed_tables >= 3, "{flushed_tables} tables");
+    assert_eq!(
+        kv_shared::conformance::scan_vec(&engine, KeyRange::all()).len(),
+        3000
+    );
+    engine.close().unwrap();
+
+    let engine = Fjall::open(&tmp.path().join("default"), &Options::new()).unwrap();
+    for i in 0..3000 {
+        engine.put(&key(i), &value(i)).unwrap();
+    }
+    assert_eq!(
+        tables(&engine),
+        0,
+        "everything fits the default 64 MiB memtable"
+    );
+    engine.close().unwrap();
+}
+
+#[test]
+fn the_registry_runs_the_peers_by_name() {
+    use kvbench::engines::{ENGINES, find};
+    for name in ["fjall", "sled", "redb"] {
+        let info = find(ENGINES, name).unwrap();
+        let peer = kvbench::peers::find(name).unwrap();
+        assert!(peer.built);
+        assert_eq!(info.summary, peer.summary);
+        assert_eq!((info.inspect)(b"anything at all"), None);
+        let tmp = tempfile::tempdir().unwrap();
+        let engine = (info.open)(&tmp.path().join("db"), &Options::new()).unwrap();
+        engine.put(b"k", b"v").unwrap();
+        assert_eq!(engine.get(b"k").unwrap().as_deref(), Some(&b"v"[..]));
+        assert_eq!(engine.name(), name);
+        engine.close().unwrap();
+    }
+    assert!(kvbench::peers::not_built().all(|p| p.feature == "rocksdb"));
+}
