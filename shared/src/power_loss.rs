@@ -181,37 +181,49 @@ fn options_on(options: &Options, fs: &FaultFs) -> Options {
 pub fn random_power_losses<E: Engine>(options: &Options, seed: u64, runs: u64) {
     let (mut twice, mut synced) = (0u64, 0usize);
     for run in 0..runs {
-        let mut rng = ChaCha8Rng::seed_from_u64(seed ^ run.wrapping_mul(0x2545_F491_4F6C_DD1D));
-        let context = format!(
-            "{}: power loss run {run} (replay with KV_TEST_SEED={seed})",
-            E::NAME
-        );
-        let fs = FaultFs::new(rng.random());
-        let opts = options_on(options, &fs);
-        let steps = StepGen::new(rng.random(), run).steps(rng.random_range(20..600));
-        let engine =
-            E::open(&store_path(), &opts).unwrap_or_else(|e| panic!("{context}: first open: {e}"));
-        let mut progress = Progress::default();
-        if rng.random_bool(0.5) {
-            // Mid-operation: before a random file operation (maybe a background merge's).
-            fs.crash_at_mutation(rng.random_range(1..=steps.len() as u64 + 10));
-            run_steps(&engine, &fs, &steps, &mut progress);
-        } else {
-            let cut = rng.random_range(0..=steps.len());
-            run_steps(&engine, &fs, &steps[..cut], &mut progress);
-        }
-        fs.crash();
-        drop(engine);
-        let crash_in_recovery = rng.random_ratio(1, 4).then(|| rng.random_range(1..40));
-        check_after_crash::<E>(&fs, &opts, &progress, crash_in_recovery, &context);
-        twice += u64::from(crash_in_recovery.is_some());
-        synced += progress.synced;
+        let (again, checked) = power_loss_run::<E>(options, seed, run);
+        twice += u64::from(again);
+        synced += checked;
     }
     eprintln!(
         "{}: {runs} random power losses ({twice} with a second one during recovery), \
          {synced} synced writes checked, none lost",
         E::NAME
     );
+}
+
+/// Run number `run` of [`random_power_losses`] alone (a failure found by a long run becomes
+/// a regression test with this; an engine with background threads may need several tries
+/// to hit the same interleaving). Returns whether the power went out a second time during
+/// recovery, and how many synced writes were checked.
+///
+/// # Panics
+/// As [`random_power_losses`].
+pub fn power_loss_run<E: Engine>(options: &Options, seed: u64, run: u64) -> (bool, usize) {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed ^ run.wrapping_mul(0x2545_F491_4F6C_DD1D));
+    let context = format!(
+        "{}: power loss run {run} (replay with KV_TEST_SEED={seed})",
+        E::NAME
+    );
+    let fs = FaultFs::new(rng.random());
+    let opts = options_on(options, &fs);
+    let steps = StepGen::new(rng.random(), run).steps(rng.random_range(20..600));
+    let engine =
+        E::open(&store_path(), &opts).unwrap_or_else(|e| panic!("{context}: first open: {e}"));
+    let mut progress = Progress::default();
+    if rng.random_bool(0.5) {
+        // Mid-operation: before a random file operation (maybe a background merge's).
+        fs.crash_at_mutation(rng.random_range(1..=steps.len() as u64 + 10));
+        run_steps(&engine, &fs, &steps, &mut progress);
+    } else {
+        let cut = rng.random_range(0..=steps.len());
+        run_steps(&engine, &fs, &steps[..cut], &mut progress);
+    }
+    fs.crash();
+    drop(engine);
+    let crash_in_recovery = rng.random_ratio(1, 4).then(|| rng.random_range(1..40));
+    check_after_crash::<E>(&fs, &opts, &progress, crash_in_recovery, &context);
+    (crash_in_recovery.is_some(), progress.synced)
 }
 
 /// Runs `steps` on a fresh store of `fs`, then closes it; stops at the first failure.
