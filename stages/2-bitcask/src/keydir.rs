@@ -117,6 +117,30 @@ impl KeyDir {
         old
     }
 
+    /// Sets `key`'s entry unless the keydir already holds one with the same or a higher
+    /// sequence number; true if it did. Recovery's form of [`KeyDir::insert`]: records
+    /// arrive in any order and the newest wins; one hash lookup, and the key's buffer is
+    /// kept rather than copied.
+    pub fn insert_if_newer(&mut self, key: Vec<u8>, entry: Entry) -> bool {
+        use std::collections::hash_map::Entry as Slot;
+        let key_len = key.len();
+        match self.map.entry(key.into_boxed_slice()) {
+            Slot::Occupied(mut slot) => {
+                if slot.get().seq >= entry.seq {
+                    return false;
+                }
+                let old = slot.insert(entry);
+                self.count(key_len, &old, -1);
+            }
+            Slot::Vacant(slot) => {
+                slot.insert(entry);
+                self.key_bytes += key_len as u64;
+            }
+        }
+        self.count(key_len, &entry, 1);
+        true
+    }
+
     /// Removes `key`'s entry; returns it.
     pub fn remove(&mut self, key: &[u8]) -> Option<Entry> {
         let old = self.map.remove(key)?;
@@ -217,6 +241,17 @@ mod tests {
         assert!(kd.remove(b"b").is_some());
         assert_eq!(kd.live(0), (1, 2));
         assert!(kd.estimated_bytes() > 48);
+    }
+
+    #[test]
+    fn insert_if_newer_keeps_the_highest_sequence_number() {
+        let mut kd = KeyDir::new();
+        let (old, new) = (entry(1, 16, 4), entry(2, 90, 1));
+        assert!(kd.insert_if_newer(b"k".to_vec(), new));
+        assert!(!kd.insert_if_newer(b"k".to_vec(), old));
+        assert!(!kd.insert_if_newer(b"k".to_vec(), new));
+        assert_eq!(kd.get(b"k"), Some(&new));
+        assert_eq!(kd.live(0), (1, 2));
     }
 
     #[test]

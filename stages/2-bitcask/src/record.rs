@@ -292,6 +292,43 @@ impl LogFormat for SegmentLog {
     }
 }
 
+/// A record without its value: what recovery keeps of each record it reads.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordKey {
+    /// Sequence number.
+    pub seq: u64,
+    /// Expiry in milliseconds since the Unix epoch; 0 for never.
+    pub expiry: u64,
+    /// Put, tombstone or seal.
+    pub kind: Kind,
+    /// The key.
+    pub key: Vec<u8>,
+}
+
+/// The record log of a segment as recovery reads it: every record checked whole (checksum
+/// included), but only its key kept, so values are never copied.
+#[derive(Debug)]
+pub struct SegmentKeyLog;
+
+impl LogFormat for SegmentKeyLog {
+    type Record = RecordKey;
+    const HEADER_LEN: usize = RECORD_HEADER_LEN;
+
+    fn record_len(header: &[u8]) -> Result<usize, DecodeError> {
+        SegmentLog::record_len(header)
+    }
+
+    fn decode(record: &[u8]) -> Result<RecordKey, DecodeError> {
+        let r = decode_record(record)?;
+        Ok(RecordKey {
+            seq: r.seq,
+            expiry: r.expiry,
+            kind: r.kind,
+            key: r.key.to_vec(),
+        })
+    }
+}
+
 /// The annotated dump of a segment file: the header, then every record field by field.
 /// Stops with a note at the first byte that does not decode. Never panics.
 pub fn dump_segment(bytes: &[u8]) -> String {

@@ -28,7 +28,7 @@ use crate::files::FileName;
 use crate::hint;
 use crate::keydir::{Entry, KeyDir};
 use crate::merge_commit::MergeCommit;
-use crate::record::{self, Kind, SEGMENT_HEADER_LEN, SegmentLog};
+use crate::record::{self, Kind, SEGMENT_HEADER_LEN, SegmentKeyLog};
 use crate::segment::Segment;
 
 /// Largest commit record recovery reads (a merge of a million segments fits).
@@ -65,7 +65,7 @@ struct Loader {
 }
 
 impl Loader {
-    fn apply(&mut self, segment: &Segment, key: &[u8], kind: Kind, entry: Entry) {
+    fn apply(&mut self, segment: &Segment, key: Vec<u8>, kind: Kind, entry: Entry) {
         if kind == Kind::Seal {
             return;
         }
@@ -73,17 +73,23 @@ impl Loader {
         segment.saw_seq(entry.seq);
         match kind {
             Kind::Put => {
-                let deleted_later = self.tombstones.get(key).is_some_and(|&t| t > entry.seq);
-                let newer_known = self.keydir.get(key).is_some_and(|e| e.seq >= entry.seq);
-                if !deleted_later && !newer_known {
-                    self.keydir.insert(key, entry);
+                let deleted_later = !self.tombstones.is_empty()
+                    && self
+                        .tombstones
+                        .get(&key[..])
+                        .is_some_and(|&t| t > entry.seq);
+                if !deleted_later {
+                    self.keydir.insert_if_newer(key, entry);
                 }
             }
             Kind::Tombstone => {
-                if self.keydir.get(key).is_some_and(|e| e.seq < entry.seq) {
-                    self.keydir.remove(key);
+                if self.keydir.get(&key).is_some_and(|e| e.seq < entry.seq) {
+                    self.keydir.remove(&key);
                 }
-                let t = self.tombstones.entry(key.into()).or_insert(entry.seq);
+                let t = self
+                    .tombstones
+                    .entry(key.into_boxed_slice())
+                    .or_insert(entry.seq);
                 *t = (*t).max(entry.seq);
             }
             Kind::Seal => {}
@@ -177,7 +183,7 @@ fn read_segment(loader: &mut Loader, segment: &Segment) -> Result<Ending> {
         // its bytes. That is a torn header if nothing valid follows; if a valid record does,
         // the header was damaged after it was written.
         let mut follows = false;
-        let scan = read_log::<SegmentLog>(file, SEGMENT_HEADER_LEN, |_| {
+        let scan = read_log::<SegmentKeyLog>(file, SEGMENT_HEADER_LEN, |_| {
             follows = true;
             Err(Error::InvalidArgument(
                 "stop at the first valid record".into(),
@@ -189,7 +195,7 @@ fn read_segment(loader: &mut Loader, segment: &Segment) -> Result<Ending> {
         return Ok(Ending::NoHeader);
     }
     let mut sealed = false;
-    let end = read_log::<SegmentLog>(file, SEGMENT_HEADER_LEN, |r| {
+    let end = read_log::<SegmentKeyLog>(file, SEGMENT_HEADER_LEN, |r| {
         if sealed {
             return Err(Error::corruption(
                 file.path(),
@@ -206,7 +212,7 @@ fn read_segment(loader: &mut Loader, segment: &Segment) -> Result<Ending> {
             len: r.len as u32,
             segment: segment.id(),
         };
-        loader.apply(segment, &rec.key, rec.kind, entry);
+        loader.apply(segment, rec.key, rec.kind, entry);
         Ok(())
     })?;
     Ok(match (sealed, end.tail) {
@@ -286,7 +292,7 @@ pub fn recover(fs: &Fs, dir: &Path, use_hints: bool) -> Result<Recovered> {
                     len: e.len,
                     segment: id,
                 };
-                loader.apply(seg, &e.key, kind, entry);
+                loader.apply(seg, e.key, kind, entry);
             })?;
             match read {
                 Ok(_) => {
