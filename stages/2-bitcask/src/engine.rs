@@ -11,7 +11,8 @@
 //!   A merge holds no other lock while it copies; it takes `state` for reading to ask
 //!   "is this record still live?" and for writing once, to switch the keydir.
 //!
-//! Locks are always taken in the order writer, then state.
+//! Locks are always taken in the order `merge_lock`, writer, state (a merge takes the writer
+//! only to fsync the active segment before its commit point).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
