@@ -9,19 +9,24 @@ fn options() -> kv_shared::Options {
         .set("block_bytes", "512")
 }
 
-/// Found by `KV_IOERROR_RUNS=1000` (seed 4325): one failed file call (call 459 of the I/O
-/// error workload) leaves WAL 13 behind while table 14's WAL range is newer; after the
-/// fault clears, open refuses the store ("WAL 13 is older than the newest table's WALs (up
-/// to 14) yet not in a table"). A failed call must leave a store that reopens.
+/// Found by `KV_IOERROR_RUNS=1000` (seed 4325): one failed WAL append (call 459 of the I/O
+/// error workload, an append to `000011.wal`) left a store that open refused once the fault
+/// cleared ("WAL 13 is older than the newest table's WALs (up to 14) yet not in a table").
+/// A failed call must leave a store that reopens.
 #[test]
-fn one_failed_call_during_a_flush_leaves_a_store_that_reopens() {
-    let (_, failed, _) = kv_shared::io_errors::io_error_at::<sstable::SstableStore>(
+fn one_failed_wal_append_leaves_a_store_that_reopens() {
+    let (_, failed, first) = kv_shared::io_errors::io_error_at::<sstable::SstableStore>(
         &options(),
         4325,
         459,
         FaultKind::Once,
     );
     assert_eq!(failed, 1, "the fault must hit a call of the workload");
+    assert_eq!(
+        first.as_deref(),
+        Some("append of /disk/store/000011.wal (call 459)"),
+        "the workload changed: this no longer replays the original failure"
+    );
 }
 
 /// Found by `KV_TEST_SEED=11 KV_POWERLOSS_RUNS=300` (run 98): a power loss inside
