@@ -11,7 +11,10 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use criterion::measurement::WallTime;
+use criterion::{
+    BenchmarkGroup, BenchmarkId, Criterion, Throughput, criterion_group, criterion_main,
+};
 use kv_shared::workload::{Workload, WorkloadConfig};
 use kv_shared::{DynEngine, KeyRange};
 use kvbench::engines::{ENGINES, EngineInfo};
@@ -53,14 +56,20 @@ fn store(
     (tmp, db)
 }
 
+/// Few, short samples: each sample is a whole workload, and there are 40 benchmarks.
+fn small<'a, 'b>(
+    group: &'a mut BenchmarkGroup<'b, WallTime>,
+) -> &'a mut BenchmarkGroup<'b, WallTime> {
+    group
+        .sample_size(10)
+        .warm_up_time(Duration::from_millis(300))
+        .measurement_time(Duration::from_secs(1))
+}
+
 fn standard(c: &mut Criterion, config: &WorkloadConfig) {
     for workload in Workload::ALL {
         let mut group = c.benchmark_group(workload.name());
-        group
-            .sample_size(10)
-            .warm_up_time(Duration::from_millis(500))
-            .measurement_time(Duration::from_secs(2))
-            .throughput(Throughput::Elements(workload.entries(config.num)));
+        small(&mut group).throughput(Throughput::Elements(workload.entries(config.num)));
         for engine in ENGINES {
             group.bench_with_input(
                 BenchmarkId::from_parameter(engine.name),
@@ -107,11 +116,7 @@ fn standard(c: &mut Criterion, config: &WorkloadConfig) {
 fn extra(c: &mut Criterion, config: &WorkloadConfig) {
     let mut group = c.benchmark_group("scan");
     let scans = (config.num / 100).max(1);
-    group
-        .sample_size(10)
-        .warm_up_time(Duration::from_millis(500))
-        .measurement_time(Duration::from_secs(2))
-        .throughput(Throughput::Elements(scans * 100));
+    small(&mut group).throughput(Throughput::Elements(scans * 100));
     for engine in ENGINES {
         group.bench_with_input(
             BenchmarkId::from_parameter(engine.name),
@@ -134,11 +139,7 @@ fn extra(c: &mut Criterion, config: &WorkloadConfig) {
     group.finish();
 
     let mut group = c.benchmark_group("recovery");
-    group
-        .sample_size(10)
-        .warm_up_time(Duration::from_millis(500))
-        .measurement_time(Duration::from_secs(2))
-        .throughput(Throughput::Elements(config.num));
+    small(&mut group).throughput(Throughput::Elements(config.num));
     for engine in ENGINES {
         group.bench_with_input(
             BenchmarkId::from_parameter(engine.name),

@@ -4,7 +4,7 @@
 //! ```text
 //! kvbench [--engines LIST] [--workloads LIST] [--num N] [--key-size B] [--value-size B]
 //!         [--seed S] [--time-limit SECS] [--set NAME=VALUE]... [--dir DIR]
-//!         [--json FILE] [--markdown FILE] [--quiet]
+//!         [--json FILE] [--markdown FILE] [--charts DIR | --no-charts] [--quiet]
 //! ```
 //!
 //! Exit status: 0 when every engine ran every workload with correct answers; 1 when any row
@@ -19,6 +19,7 @@ use kv_shared::workload::WorkloadConfig;
 use kv_shared::{Error, Result};
 
 use crate::bench_workload::BenchWorkload;
+use crate::charts;
 use crate::engine_spec::{EngineSpec, ResolvedEngine, check_common_settings};
 use crate::engines::EngineInfo;
 use crate::measurement::Measurement;
@@ -74,6 +75,12 @@ pub struct BenchArgs {
     /// Also write the table as Markdown to FILE.
     #[arg(long, value_name = "FILE")]
     pub markdown: Option<PathBuf>,
+    /// Where to write the SVG charts (`ops.svg`, `amplification.svg`).
+    #[arg(long, value_name = "DIR", default_value = "target/kvbench")]
+    pub charts: PathBuf,
+    /// Write no charts.
+    #[arg(long)]
+    pub no_charts: bool,
     /// No progress bar.
     #[arg(long)]
     pub quiet: bool,
@@ -215,6 +222,17 @@ pub fn run(
     }
     if let Some(path) = &args.markdown {
         std::fs::write(path, report::markdown(&info, &rows)).map_err(io(path))?;
+    }
+    if !args.no_charts {
+        let dir = &args.charts;
+        std::fs::create_dir_all(dir).map_err(io(dir))?;
+        let title = format!("kvbench: {}", info.line());
+        let ops = dir.join("ops.svg");
+        std::fs::write(&ops, charts::ops_chart(&title, &rows)).map_err(io(&ops))?;
+        let amp = dir.join("amplification.svg");
+        std::fs::write(&amp, charts::amp_chart(&title, &rows)).map_err(io(&amp))?;
+        writeln!(out, "charts: {} {}", ops.display(), amp.display())
+            .map_err(io("<standard output>".as_ref()))?;
     }
     Ok(rows)
 }

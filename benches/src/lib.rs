@@ -24,9 +24,9 @@
 //! | [`runner`] | running them, store lifecycle, correctness checks, time limit |
 //! | [`latency`] | per-operation latency histograms |
 //! | [`memory`] | peak memory and OS-counted bytes written, from `/proc` |
-//! | [`peers`] | production peers (fjall, sled, redb, RocksDB) behind the `peers` and `rocksdb` features |
 //! | [`measurement`] | one row of results, the `--json` schema |
 //! | [`report`] | the terminal table, Markdown and JSON |
+//! | [`charts`] | SVG charts of throughput and amplification |
 //! | [`progress`] | the progress bar |
 //! | [`bench_cli`] | the `kvbench` command line |
 #![forbid(unsafe_code)]
@@ -34,6 +34,7 @@
 
 pub mod bench_cli;
 pub mod bench_workload;
+pub mod charts;
 pub mod cli;
 pub mod engine_spec;
 pub mod engines;
@@ -41,7 +42,6 @@ pub mod inspect;
 pub mod latency;
 pub mod measurement;
 pub mod memory;
-pub mod peers;
 pub mod progress;
 pub mod report;
 pub mod runner;

@@ -26,6 +26,8 @@ fn a_tiny_run_reports_every_engine_and_recovers_after_a_kill() {
         .arg(&json)
         .arg("--markdown")
         .arg(&markdown)
+        .arg("--charts")
+        .arg(tmp.path().join("charts"))
         .output()
         .unwrap();
     let table = String::from_utf8(output.stdout).unwrap();
@@ -79,7 +81,12 @@ fn a_tiny_run_reports_every_engine_and_recovers_after_a_kill() {
         .unwrap()
         .map(|e| e.unwrap().file_name())
         .collect();
-    assert_eq!(left.len(), 2, "{left:?}");
+    assert_eq!(left.len(), 3, "{left:?}");
+    let ops = std::fs::read_to_string(tmp.path().join("charts/ops.svg")).unwrap();
+    assert!(ops.contains("sstable[search=linear]") && ops.ends_with("</svg>\n"));
+    let amp = std::fs::read_to_string(tmp.path().join("charts/amplification.svg")).unwrap();
+    assert!(amp.contains("read amplification"));
+    assert!(table.contains("charts: "), "{table}");
 }
 
 #[test]

@@ -130,6 +130,7 @@ fn json_has_the_documented_fields() {
         "--markdown",
         markdown.to_str().unwrap(),
         "--quiet",
+        "--no-charts",
     ])
     .unwrap();
     let mut table = Vec::new();
@@ -279,7 +280,7 @@ fn wrong_answers_and_failures_become_error_rows() {
 #[test]
 fn bad_arguments_are_errors() {
     let parse = |args: &[&str]| {
-        let mut all = vec!["kvbench", "--quiet"];
+        let mut all = vec!["kvbench", "--quiet", "--no-charts"];
         all.extend_from_slice(args);
         BenchArgs::try_parse_from(all).unwrap()
     };
