@@ -8,7 +8,8 @@
 //! Production engines that the course compares against ("peers": `fjall`, `sled`, `redb`,
 //! RocksDB) are meant to join the same way, each behind a cargo feature so a default build
 //! does not compile them: a `#[cfg(feature = "peers")]` line in [`ENGINES`] pointing at a small
-//! adapter that implements [`kv_shared::Engine`] over the peer's API.
+//! adapter that implements [`kv_shared::Engine`] over the peer's API ([`crate::peers`]). A build
+//! without a peer's feature lists it with [`crate::peers::not_built`].
 
 use std::path::Path;
 
@@ -77,6 +78,27 @@ pub const ENGINES: &[EngineInfo] = &[
     EngineInfo::of::<lsm::LsmTree>(
         "stage 4: leveled LSM tree, manifest, bloom filters",
         lsm::inspect,
+    ),
+    // Production peers, only in builds with their feature (see `crate::peers`).
+    #[cfg(feature = "peers")]
+    EngineInfo::of::<crate::peers::fjall::Fjall>(
+        crate::peers::FJALL.summary,
+        crate::peers::no_inspect,
+    ),
+    #[cfg(feature = "peers")]
+    EngineInfo::of::<crate::peers::sled::Sled>(
+        crate::peers::SLED.summary,
+        crate::peers::no_inspect,
+    ),
+    #[cfg(feature = "peers")]
+    EngineInfo::of::<crate::peers::redb::Redb>(
+        crate::peers::REDB.summary,
+        crate::peers::no_inspect,
+    ),
+    #[cfg(feature = "rocksdb")]
+    EngineInfo::of::<crate::peers::rocksdb::RocksDb>(
+        crate::peers::ROCKSDB.summary,
+        crate::peers::no_inspect,
     ),
 ];
 

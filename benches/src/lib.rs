@@ -24,6 +24,7 @@
 //! | [`runner`] | running them, store lifecycle, correctness checks, time limit |
 //! | [`latency`] | per-operation latency histograms |
 //! | [`memory`] | peak memory and OS-counted bytes written, from `/proc` |
+//! | [`peers`] | production peers (fjall, sled, redb, RocksDB) behind the `peers` and `rocksdb` features |
 //! | [`measurement`] | one row of results, the `--json` schema |
 //! | [`report`] | the terminal table, Markdown and JSON |
 //! | [`charts`] | SVG charts of throughput and amplification |
@@ -42,6 +43,7 @@ pub mod inspect;
 pub mod latency;
 pub mod measurement;
 pub mod memory;
+pub mod peers;
 pub mod progress;
 pub mod report;
 pub mod runner;
