@@ -45,14 +45,16 @@
 //!   in number order, into one memtable; a torn tail is cut off; a WAL that held no record
 //!   is removed. A new WAL takes the writes after open.
 //!
-//! A crash at any point of a flush or compaction therefore loses nothing that `put` had
-//! returned for and shows no key twice (the tests reproduce each on-disk state).
+//! A crash at any point of a flush or compaction therefore loses nothing the durability
+//! contract promises (a write that returned, after a kill; a write before a `sync` that
+//! returned, after a power loss) and shows no key twice (the tests reproduce each state).
 //!
 //! ## Reads
 //!
 //! `get` looks in the memtable, then the frozen one, then the tables newest to oldest; the
-//! first entry found wins and a tombstone means "absent". Each table costs one block read
-//! (binary search), so a missing key costs one read per table whose key range covers it:
+//! first entry found wins and a tombstone means "absent". Each table whose key range covers
+//! the key costs one block read (binary search), so a missing key costs up to one read per
+//! table:
 //! the read amplification this stage leaves to stage 4. `scan` is a lazy
 //! [`MergeIter`] over all of them, newest version winning, tombstones dropped.
 //!
