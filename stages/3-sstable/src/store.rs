@@ -54,8 +54,7 @@
 //! `get` looks in the memtable, then the frozen one, then the tables newest to oldest; the
 //! first entry found wins and a tombstone means "absent". Each table whose key range covers
 //! the key costs one block read (binary search), so a missing key costs up to one read per
-//! table:
-//! the read amplification this stage leaves to stage 4. `scan` is a lazy
+//! table: the read amplification this stage leaves to stage 4. `scan` is a lazy
 //! [`MergeIter`] over all of them, newest version winning, tombstones dropped.
 //!
 //! ## Compaction
