@@ -440,7 +440,11 @@ struct Clock<'a> {
     deadline: Option<Instant>,
     progress: &'a dyn Progress,
     done: u64,
+    reported: Instant,
 }
+
+/// How often the progress bar is told about slow operations (fast ones report every 1024).
+const PROGRESS_EVERY: Duration = Duration::from_millis(100);
 
 impl<'a> Clock<'a> {
     fn start(config: &BenchConfig, progress: &'a dyn Progress) -> Self {
@@ -450,14 +454,16 @@ impl<'a> Clock<'a> {
             deadline: config.time_limit.map(|limit| start + limit),
             progress,
             done: 0,
+            reported: start,
         }
     }
 
     /// Counts one operation that ended at `now`; true when the time limit has passed.
     fn tick(&mut self, now: Instant) -> bool {
         self.done += 1;
-        if self.done.is_multiple_of(1024) {
+        if self.done.is_multiple_of(1024) || now - self.reported >= PROGRESS_EVERY {
             self.progress.set(self.done);
+            self.reported = now;
         }
         self.deadline.is_some_and(|d| now >= d)
     }
