@@ -1,8 +1,9 @@
 //! A tiny engine, for testing the reliability suites themselves before any real stage exists
 //! (compiled only in this crate's tests).
 //!
-//! One log file, `toy.log`: an 12-byte header (magic `KVTOYLOG`, version `u32` LE), then
-//! records `crc32 u32 | tag u8 (1 put, 0 delete) | key len u16 | value len u32 | key | value`,
+//! One log file, `toy.log`: a 20-byte header (magic `KVTOYLOG`, version `u32` LE, and the
+//! `u64` LE length the file had when it was written whole: a compacted log must be at least
+//! that long, so damage there is corruption, not a torn tail), then records `crc32 u32 | tag u8 (1 put, 0 delete) | key len u16 | value len u32 | key | value`,
 //! the CRC covering everything after itself. All values live in memory. `compact` rewrites
 //! the live pairs into `toy.log.new`, syncs it, renames it over the log and syncs the
 //! directory. A torn tail is cut on open. `buggy_rotation` makes a deliberately wrong variant
@@ -21,7 +22,7 @@ use crate::{
 };
 
 const MAGIC: &[u8; 8] = b"KVTOYLOG";
-const HEADER: usize = 12;
+const HEADER: usize = 20;
 const LOG: &str = "toy.log";
 
 struct Record;
@@ -71,9 +72,10 @@ fn encode(key: &[u8], value: Option<&[u8]>) -> Vec<u8> {
     out
 }
 
-fn header() -> Vec<u8> {
+fn header(whole_len: u64) -> Vec<u8> {
     let mut h = MAGIC.to_vec();
     h.extend_from_slice(&1u32.to_le_bytes());
+    h.extend_from_slice(&whole_len.to_le_bytes());
     h
 }
 
@@ -124,7 +126,8 @@ impl Engine for Toy {
         let file = match fs.open_if_exists(&path)? {
             Some(file) if file.len()? >= HEADER as u64 => {
                 let h = file.read_vec_at(0, HEADER)?;
-                if h != header() {
+                let whole_len = u64::from_le_bytes(h[12..20].try_into().expect("8 bytes"));
+                if h[..12] != header(0)[..12] {
                     return Err(Error::corruption(&path, 0, "bad header"));
                 }
                 let end = read_log::<Record>(&file, HEADER as u64, |r| {
@@ -134,12 +137,19 @@ impl Engine for Toy {
                     };
                     Ok(())
                 })?;
+                if end.valid_len < whole_len {
+                    return Err(Error::corruption(
+                        &path,
+                        end.valid_len,
+                        "damage inside the part of the log written whole",
+                    ));
+                }
                 file.truncate(end.valid_len)?;
                 file
             }
             _ => {
                 let file = fs.create(&path)?;
-                file.append(&header())?;
+                file.append(&header(HEADER as u64))?;
                 file
             }
         };
@@ -188,10 +198,12 @@ impl Engine for Toy {
         let mut inner = self.inner.lock().unwrap();
         let tmp = self.dir.join("toy.log.new");
         let file = self.fs.create(&tmp)?;
-        let mut bytes = header();
+        let mut records = Vec::new();
         for (k, v) in &inner.1 {
-            bytes.extend_from_slice(&encode(k, Some(v)));
+            records.extend_from_slice(&encode(k, Some(v)));
         }
+        let mut bytes = header((HEADER + records.len()) as u64);
+        bytes.extend_from_slice(&records);
         file.append(&bytes)?;
         if !self.buggy {
             file.sync()?;
@@ -224,6 +236,10 @@ pub fn inspect(bytes: &[u8]) -> Option<String> {
     if let Some(v) = bytes.get(8..12) {
         d.field(v, "version");
         pos = 12;
+    }
+    if let Some(v) = bytes.get(12..20) {
+        d.field(v, "length written whole");
+        pos = 20;
     }
     while pos < bytes.len() {
         let rest = &bytes[pos..];
