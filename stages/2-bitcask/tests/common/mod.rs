@@ -18,6 +18,7 @@ use kv_shared::{Engine, File, FileLock, FileSystem, KeyRange, Options, RealFs};
 #[derive(Debug)]
 pub struct CrashFs {
     ops: AtomicU64,
+    reads: AtomicU64,
     crash_after: AtomicU64,
     crashed: AtomicBool,
 }
@@ -27,6 +28,7 @@ impl CrashFs {
     pub fn new(n: u64) -> Arc<CrashFs> {
         Arc::new(CrashFs {
             ops: AtomicU64::new(0),
+            reads: AtomicU64::new(0),
             crash_after: AtomicU64::new(n),
             crashed: AtomicBool::new(false),
         })
@@ -35,6 +37,11 @@ impl CrashFs {
     /// Changing calls made so far.
     pub fn ops(&self) -> u64 {
         self.ops.load(SeqCst)
+    }
+
+    /// Positioned reads made so far (they never crash).
+    pub fn reads(&self) -> u64 {
+        self.reads.load(SeqCst)
     }
 
     /// Starts counting again from zero, crashing after `n` more calls.
@@ -116,6 +123,7 @@ impl File for CrashFile {
         self.inner.append(buf)
     }
     fn read_at(&self, buf: &mut [u8], offset: u64) -> io::Result<()> {
+        self.fs.reads.fetch_add(1, SeqCst);
         self.inner.read_at(buf, offset)
     }
     fn len(&self) -> io::Result<u64> {
