@@ -195,24 +195,27 @@ fn run_on_store(
     let io = |e: std::io::Error| Error::io("<standard output>", e);
     match command {
         KvCommand::Put { key, value } => {
-            engine.put(&mode.decode(key)?, &mode.decode(value)?)?;
+            engine.put(
+                &mode.decode(key.as_bytes())?,
+                &mode.decode(value.as_bytes())?,
+            )?;
             writeln!(out, "OK").map_err(io)
         }
-        KvCommand::Get { key } => match engine.get(&mode.decode(key)?)? {
+        KvCommand::Get { key } => match engine.get(&mode.decode(key.as_bytes())?)? {
             Some(value) => writeln!(out, "{}", mode.encode(&value)).map_err(io),
             None => writeln!(out, "(nil)").map_err(io),
         },
         KvCommand::Delete { key } => {
-            engine.delete(&mode.decode(key)?)?;
+            engine.delete(&mode.decode(key.as_bytes())?)?;
             writeln!(out, "OK").map_err(io)
         }
         KvCommand::Scan { from, to } => {
             let start = match from {
-                Some(k) => Bound::Included(mode.decode(k)?),
+                Some(k) => Bound::Included(mode.decode(k.as_bytes())?),
                 None => Bound::Unbounded,
             };
             let end = match to {
-                Some(k) => Bound::Excluded(mode.decode(k)?),
+                Some(k) => Bound::Excluded(mode.decode(k.as_bytes())?),
                 None => Bound::Unbounded,
             };
             for item in engine.scan(KeyRange::new(start, end))? {
@@ -258,7 +261,7 @@ fn sstable_command(
             writeln!(out, "wrote {entries} {noun} to {}", output.display()).map_err(io)
         }
         SstableCommand::Get { file, key } => {
-            match sstable::standalone::get(file, &mode.decode(key)?)? {
+            match sstable::standalone::get(file, &mode.decode(key.as_bytes())?)? {
                 Some(value) => writeln!(out, "{}", mode.encode(&value)).map_err(io),
                 None => writeln!(out, "(nil)").map_err(io),
             }

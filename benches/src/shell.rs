@@ -15,7 +15,8 @@
 //! | `stats` | one line of `name=value` pairs ([`kv_shared::Stats::one_line`]) |
 //! | `quit` (or `exit`, or the end of input) | nothing: the store is closed and the shell ends |
 //!
-//! Keys and values are single whitespace-free tokens, read and printed as
+//! Keys and values are single tokens (any bytes but ASCII whitespace; the input need not
+//! be UTF-8), read and printed as
 //! [`crate::text`] describes (as typed, or hex with `--hex`). A blank line is skipped without
 //! a reply. Anything that goes wrong (an unknown command, a wrong number of arguments, a key
 //! over the size limit, an I/O error) replies `ERR <message>` and the shell reads on; a scan
@@ -26,7 +27,7 @@ use std::ops::Bound;
 
 use kv_shared::{DynEngine, Error, KeyRange};
 
-use crate::text::TextMode;
+use crate::text::{TextMode, escape};
 
 /// Runs the shell over `input` until `quit` or its end, writing replies to `output`.
 /// The caller closes the engine afterwards.
@@ -37,20 +38,28 @@ use crate::text::TextMode;
 pub fn run(
     engine: &dyn DynEngine,
     mode: TextMode,
-    input: impl BufRead,
+    mut input: impl BufRead,
     mut output: impl Write,
 ) -> std::io::Result<()> {
-    for line in input.lines() {
-        let line = line?;
-        let words: Vec<&str> = line.split_whitespace().collect();
+    let mut line = Vec::new();
+    loop {
+        line.clear();
+        if input.read_until(b'\n', &mut line)? == 0 {
+            break;
+        }
+        // Tokens are bytes: in text mode a key may hold any byte but ASCII whitespace.
+        let words: Vec<&[u8]> = line
+            .split(|b| b.is_ascii_whitespace())
+            .filter(|w| !w.is_empty())
+            .collect();
         if words.is_empty() {
             continue;
         }
-        if matches!(words[0], "quit" | "exit") {
+        if matches!(words[0], b"quit" | b"exit") {
             if words.len() == 1 {
                 break;
             }
-            writeln!(output, "ERR `{}` takes no arguments", words[0])?;
+            writeln!(output, "ERR `{}` takes no arguments", escape(words[0]))?;
         } else if let Err(e) = execute(engine, mode, &words, &mut output)? {
             writeln!(output, "ERR {e}")?;
         }
@@ -85,10 +94,10 @@ type Result<T> = std::result::Result<T, Failure>;
 fn execute(
     engine: &dyn DynEngine,
     mode: TextMode,
-    words: &[&str],
+    words: &[&[u8]],
     out: &mut impl Write,
 ) -> std::io::Result<Result<()>> {
-    let (command, args) = (words[0], &words[1..]);
+    let (command, args) = (escape(words[0]), &words[1..]);
     let expect = |n: usize, usage: &str| -> Result<()> {
         if args.len() == n {
             Ok(())
@@ -100,7 +109,7 @@ fn execute(
         }
     };
     let result = (|| -> Result<Reply> {
-        match command {
+        match command.as_str() {
             "put" => {
                 expect(2, "put KEY VALUE")?;
                 engine.put(&mode.decode(args[0])?, &mode.decode(args[1])?)?;
@@ -120,9 +129,9 @@ fn execute(
             }
             "scan" => {
                 expect(2, "scan FROM TO (`-` for an open bound)")?;
-                let bound = |token: &str, inclusive: bool| -> Result<Bound<Vec<u8>>> {
+                let bound = |token: &[u8], inclusive: bool| -> Result<Bound<Vec<u8>>> {
                     Ok(match token {
-                        "-" => Bound::Unbounded,
+                        b"-" => Bound::Unbounded,
                         _ if inclusive => Bound::Included(mode.decode(token)?),
                         _ => Bound::Excluded(mode.decode(token)?),
                     })

@@ -30,9 +30,9 @@ impl TextMode {
     ///
     /// # Errors
     /// [`Error::InvalidArgument`] for malformed hex in hex mode.
-    pub fn decode(self, token: &str) -> Result<Vec<u8>> {
+    pub fn decode(self, token: &[u8]) -> Result<Vec<u8>> {
         match self {
-            TextMode::Text => Ok(token.as_bytes().to_vec()),
+            TextMode::Text => Ok(token.to_vec()),
             TextMode::Hex => decode_hex(token),
         }
     }
@@ -59,13 +59,12 @@ pub fn encode_hex(bytes: &[u8]) -> String {
 ///
 /// # Errors
 /// [`Error::InvalidArgument`] for an odd number of digits or a non-hex character.
-pub fn decode_hex(text: &str) -> Result<Vec<u8>> {
-    let bad = |why: &str| Error::InvalidArgument(format!("bad hex `{text}`: {why}"));
+pub fn decode_hex(text: &[u8]) -> Result<Vec<u8>> {
+    let bad = |why: &str| Error::InvalidArgument(format!("bad hex `{}`: {why}", escape(text)));
     if !text.len().is_multiple_of(2) {
         return Err(bad("odd number of digits"));
     }
-    text.as_bytes()
-        .chunks(2)
+    text.chunks(2)
         .map(|pair| {
             let digit = |c: u8| {
                 (c as char)
@@ -104,12 +103,12 @@ mod tests {
         let all: Vec<u8> = (0..=255).collect();
         let text = encode_hex(&all);
         assert_eq!(&text[..6], "000102");
-        assert_eq!(decode_hex(&text).unwrap(), all);
-        assert_eq!(decode_hex("00FFab").unwrap(), vec![0, 0xff, 0xab]);
-        assert_eq!(decode_hex("").unwrap(), Vec::<u8>::new());
-        assert!(decode_hex("abc").is_err());
-        assert!(decode_hex("zz").is_err());
-        assert!(decode_hex("é1").is_err());
+        assert_eq!(decode_hex(text.as_bytes()).unwrap(), all);
+        assert_eq!(decode_hex(b"00FFab").unwrap(), vec![0, 0xff, 0xab]);
+        assert_eq!(decode_hex(b"").unwrap(), Vec::<u8>::new());
+        assert!(decode_hex(b"abc").is_err());
+        assert!(decode_hex(b"zz").is_err());
+        assert!(decode_hex("é1".as_bytes()).is_err());
     }
 
     #[test]
@@ -118,7 +117,7 @@ mod tests {
         assert_eq!(escape("café".as_bytes()), "café");
         assert_eq!(escape(b"a\x00b\n\x7f"), "a\\x00b\\x0a\\x7f");
         assert_eq!(escape(b"\xff\xfeok"), "\\xff\\xfeok");
-        assert_eq!(TextMode::Text.decode("a\\x00").unwrap(), b"a\\x00");
+        assert_eq!(TextMode::Text.decode(b"a\\x00").unwrap(), b"a\\x00");
         assert_eq!(TextMode::Hex.encode(b"hi"), "6869");
     }
 }

@@ -120,6 +120,14 @@ fn hex_mode_round_trips_binary_and_text_mode_escapes_it() {
     e.put(b"bin", b"\xff\xfe").unwrap();
     let out = shell_on(&e, TextMode::Text, "get tab\\x09here\nscan b c\n");
     assert_eq!(out, "(nil)\nbin \\xff\\xfe\nEND\n");
+    // Input need not be UTF-8: a token is any bytes but ASCII whitespace.
+    let mut out = Vec::new();
+    let script = b"put \xff\xfeK v\r\nget \xff\xfeK\n\xff\n";
+    shell::run(&e, TextMode::Text, &script[..], &mut out).unwrap();
+    assert_eq!(
+        String::from_utf8(out).unwrap(),
+        "OK\nv\nERR unknown command `\\xff` (commands: put get del scan sync compact stats quit)\n"
+    );
     let out = shell_on(&e, TextMode::Hex, "get 7461620968657265\n");
     assert_eq!(out, "c3a900ff\n");
 }
