@@ -36,7 +36,11 @@ pub const DEFAULT_TIME_LIMIT_SECS: u64 = 5;
 
 /// `kvbench`: every engine on the same workloads, side by side.
 #[derive(Debug, Parser)]
-#[command(name = "kvbench", version, about, long_about = None)]
+#[command(
+    name = "kvbench",
+    version,
+    about = "Runs the same workloads on every engine and prints them side by side: ops/s, latency, write/read/space amplification, peak memory."
+)]
 pub struct BenchArgs {
     /// Engines to run, comma separated, each optionally with settings:
     /// `hashlog,sstable[search=linear]`. Default: every registered engine.

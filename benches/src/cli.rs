@@ -30,7 +30,11 @@ use crate::text::TextMode;
 
 /// `kv`: a command-line client for every engine of the course.
 #[derive(Debug, Parser)]
-#[command(name = "kv", version, about, long_about = None)]
+#[command(
+    name = "kv",
+    version,
+    about = "Opens a store with any engine of the course and runs one command on it, or a shell; dumps engine files; builds standalone SSTables."
+)]
 pub struct KvArgs {
     /// Engine to open the store with (see `kv engines`).
     #[arg(long, global = true)]
