@@ -160,8 +160,8 @@ fn bad_peer_options_are_errors_not_panics() {
 
 #[test]
 fn fjall_options_reach_fjall() {
-    // One-kilobyte blocks and a 64 KiB memtable: the same data makes many more tables
-    // than with the defaults.
+    // A 64 KiB memtable: ~270 KB of data is flushed to tables (which fjall may then merge
+    // into one), where the default 64 MiB memtable holds it all in memory.
     let tmp = tempfile::tempdir().unwrap();
     let small = Options::new()
         .set("memtable_bytes", "64K")
@@ -173,11 +173,11 @@ fn fjall_options_reach_fjall() {
     let tables = |e: &Fjall| e.stats().unwrap().extra["tables"];
     // fjall flushes sealed memtables in a background thread: wait for them (bounded).
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    while tables(&engine) < 3 && std::time::Instant::now() < deadline {
+    while tables(&engine) < 1 && std::time::Instant::now() < deadline {
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
     let flushed_tables = tables(&engine);
-    assert!(flushed_tables >= 3, "{flushed_tables} tables");
+    assert!(flushed_tables >= 1, "{flushed_tables} tables");
     assert_eq!(
         kv_shared::conformance::scan_vec(&engine, KeyRange::all()).len(),
         3000

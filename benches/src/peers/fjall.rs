@@ -23,8 +23,9 @@
 //! ## Files
 //!
 //! `DIR/ENGINE` and `DIR/LOCK` (the course's marker and lock), and fjall's own files under
-//! `DIR/fjall/`: its journals, its lock and version files, and one folder per keyspace (the
-//! adapter uses one keyspace, `kv`).
+//! `DIR/fjall/`: its journals, its lock and version files, and one folder per keyspace. The
+//! adapter uses two keyspaces: `kv` for every key but the empty one, and `empty_key` (see
+//! Limits).
 //!
 //! ## Statistics
 //!
@@ -36,8 +37,13 @@
 //!
 //! ## Limits
 //!
-//! fjall takes keys up to 65536 bytes and values up to 2^32 bytes: the course's limits
-//! (65535 and 16 MiB) fit, and the adapter checks them before calling fjall.
+//! fjall (its lsm-tree) takes keys of 1 to 65535 bytes and values up to 2^32 bytes: the
+//! course's limits (65535 and 16 MiB) fit, and the adapter checks them before calling fjall.
+//! **fjall refuses the empty key** (lsm-tree panics on it), which the course allows. The
+//! adapter keeps the empty key's value apart, under a fixed key in a second keyspace,
+//! `empty_key`, and puts it first in any scan whose range holds the empty key. (Prefixing
+//! every key with a byte would not do: a 65535-byte key would become one byte too long.)
+//! The second keyspace shares the journal, so its writes are exactly as durable.
 //!
 //! [fjall]: https://docs.rs/fjall
 
@@ -56,18 +62,35 @@ use kv_shared::{
 use super::counters::{PeerCounters, ReadCounting, WriteCounting};
 use super::peer_error;
 
-/// The one keyspace the adapter stores everything in.
+/// The keyspace holding every key but the empty one.
 const KEYSPACE: &str = "kv";
+/// The keyspace holding the empty key's value, under [`EMPTY_KEY_SLOT`].
+const EMPTY_KEYSPACE: &str = "empty_key";
+/// Where the empty key's value lives in [`EMPTY_KEYSPACE`].
+const EMPTY_KEY_SLOT: &[u8] = b"empty";
 
-/// A fjall database with one keyspace, behind the course's [`Engine`] contract.
+/// A fjall database behind the course's [`Engine`] contract.
 pub struct Fjall {
-    // Field order is drop order: the keyspace handle, then the database (whose drop stops
+    // Field order is drop order: the keyspace handles, then the database (whose drop stops
     // fjall's threads and releases its lock), then the store directory's lock.
     keyspace: Keyspace,
+    empty_key: Keyspace,
     db: Database,
     counters: PeerCounters,
     files: PathBuf,
     store: StoreDir,
+}
+
+impl Fjall {
+    /// Where `key` lives: the empty key in its own keyspace (fjall refuses it), every other
+    /// key as itself in the main one.
+    fn slot<'k>(&self, key: &'k [u8]) -> (&Keyspace, &'k [u8]) {
+        if key.is_empty() {
+            (&self.empty_key, EMPTY_KEY_SLOT)
+        } else {
+            (&self.keyspace, key)
+        }
+    }
 }
 
 impl Engine for Fjall {
@@ -142,8 +165,12 @@ impl Engine for Fjall {
                     .index_block_compression_policy(CompressionPolicy::all(CompressionType::None))
             })
             .map_err(|e| peer_error(&files, e))?;
+        let empty_key = db
+            .keyspace(EMPTY_KEYSPACE, KeyspaceCreateOptions::default)
+            .map_err(|e| peer_error(&files, e))?;
         Ok(Fjall {
             keyspace,
+            empty_key,
             db,
             counters,
             files,
@@ -153,8 +180,9 @@ impl Engine for Fjall {
 
     fn put(&self, key: &[u8], value: &[u8]) -> Result<()> {
         check_key_value(key, value)?;
-        self.keyspace
-            .insert(key, value)
+        let (keyspace, key_there) = self.slot(key);
+        keyspace
+            .insert(key_there, value)
             .map_err(|e| peer_error(&self.files, e))?;
         self.counters.count_put(key, value);
         Ok(())
@@ -166,11 +194,11 @@ impl Engine for Fjall {
             self.counters.count_get(0);
             return Ok(None);
         }
-        let metrics = self.keyspace.metrics();
+        let (keyspace, key_there) = self.slot(key);
+        let metrics = keyspace.metrics();
         let loads_before = metrics.block_load_io_count();
-        let value = self
-            .keyspace
-            .get(key)
+        let value = keyspace
+            .get(key_there)
             .map_err(|e| peer_error(&self.files, e))?;
         let loads = metrics.block_load_io_count().saturating_sub(loads_before);
         self.counters.count_get(loads as u64);
@@ -179,8 +207,9 @@ impl Engine for Fjall {
 
     fn delete(&self, key: &[u8]) -> Result<()> {
         check_key(key)?;
-        self.keyspace
-            .remove(key)
+        let (keyspace, key_there) = self.slot(key);
+        keyspace
+            .remove(key_there)
             .map_err(|e| peer_error(&self.files, e))?;
         self.counters.count_delete(key);
         Ok(())
@@ -190,17 +219,33 @@ impl Engine for Fjall {
         if range.is_empty() {
             return Ok(Box::new(std::iter::empty()));
         }
-        let bounds: (Bound<&[u8]>, Bound<&[u8]>) = (
-            range.start.as_ref().map(Vec::as_slice),
-            range.end.as_ref().map(Vec::as_slice),
-        );
         let files = &self.files;
-        Ok(Box::new(self.keyspace.range::<&[u8], _>(bounds).map(
-            move |guard| {
-                let (key, value) = guard.into_inner().map_err(|e| peer_error(files, e))?;
-                Ok((key.to_vec(), value.to_vec()))
-            },
-        )))
+        // The empty key comes first, when the range holds it.
+        let empty_key = if range.contains(b"") {
+            self.empty_key
+                .get(EMPTY_KEY_SLOT)
+                .map_err(|e| peer_error(files, e))?
+                .map(|value| Ok((Vec::new(), value.to_vec())))
+        } else {
+            None
+        };
+        // Every other key sorts after the empty key: a start bound at the empty key bounds
+        // nothing, and an end bound at it leaves nothing.
+        let start = match &range.start {
+            Bound::Included(k) | Bound::Excluded(k) if k.is_empty() => Bound::Unbounded,
+            start => start.as_ref().map(Vec::as_slice),
+        };
+        let others: ScanIter<'_> = match &range.end {
+            Bound::Included(k) | Bound::Excluded(k) if k.is_empty() => Box::new(std::iter::empty()),
+            end => {
+                let bounds = (start, end.as_ref().map(Vec::as_slice));
+                Box::new(self.keyspace.range::<&[u8], _>(bounds).map(move |guard| {
+                    let (key, value) = guard.into_inner().map_err(|e| peer_error(files, e))?;
+                    Ok((key.to_vec(), value.to_vec()))
+                }))
+            }
+        };
+        Ok(Box::new(empty_key.into_iter().chain(others)))
     }
 
     fn sync(&self) -> Result<()> {

@@ -10,7 +10,7 @@
 //! |---|---|---|
 //! | durability of `put`/`delete` | one write transaction per call, committed with `Durability::None`: visible at once, kept in redb's cache | **a kill of the process loses every write since the last `sync`**: redb has no cheaper way to hand a commit to the OS than a durable (fsynced) commit, which is what the comparison avoids |
 //! | `sync` | an empty write transaction committed with `Durability::Immediate`, which makes every earlier commit durable | |
-//! | `compact` | `Database::compact` (moves pages down and shrinks the file); waits up to 10 s for open scans to end | |
+//! | `compact` | a durable commit, then `Database::compact` (moves pages down and shrinks the file); waits up to 10 s for open scans to end | a non-durable commit keeps its last durable ancestor alive, so compaction needs a durable commit first |
 //! | bloom filters | none (a B-tree has no use for them) | |
 //! | compression | none (redb does not compress) | |
 //! | cache | `cache_bytes`, default 1 GiB (redb's default) | |
@@ -194,6 +194,12 @@ impl Engine for Redb {
         let started = Instant::now();
         loop {
             let mut db = self.db.write().unwrap_or_else(PoisonError::into_inner);
+            // Each non-durable commit pins its last durable ancestor as a live read
+            // transaction until the next durable commit; compaction refuses to run past one.
+            let mut txn = db.begin_write().map_err(|e| redb_error(&self.file, e))?;
+            txn.set_durability(Durability::Immediate)
+                .map_err(|e| redb_error(&self.file, e))?;
+            txn.commit().map_err(|e| redb_error(&self.file, e))?;
             match db.compact() {
                 Ok(_) => return Ok(()),
                 Err(CompactionError::TransactionInProgress) if started.elapsed() < COMPACT_WAIT => {

@@ -40,7 +40,6 @@
 //! RocksDB takes keys and values up to 4 GiB; the course's limits are checked before calling
 //! it.
 
-use std::cell::RefCell;
 use std::ops::Bound;
 use std::path::{Path, PathBuf};
 
@@ -60,9 +59,9 @@ use super::counters::{PeerCounters, ReadCounting, WriteCounting};
 thread_local! {
     /// This thread's RocksDB perf context, with counting switched on for the thread the
     /// first time it is used.
-    static PERF: RefCell<PerfContext> = {
+    static PERF: PerfContext = {
         set_perf_stats(PerfStatsLevel::EnableCount);
-        RefCell::new(PerfContext::default())
+        PerfContext::default()
     };
 }
 
@@ -171,7 +170,6 @@ impl Engine for RocksDb {
             return Ok(None);
         }
         let (value, reads) = PERF.with(|perf| {
-            let perf = perf.borrow();
             let before = perf.metric(PerfMetric::BlockReadCount);
             let value = self.db.get(key);
             let after = perf.metric(PerfMetric::BlockReadCount);
