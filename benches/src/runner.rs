@@ -308,9 +308,11 @@ fn run_one(
     progress.start(label, planned_ops(workload, c));
     let result = (|| -> Result<Measured> {
         store.prepare(workload, c, progress)?;
+        // The OS's count brackets the engine's: a `stats` call may wait for background work
+        // that writes, and those bytes must fall inside both windows.
+        let os_before = memory::os_bytes_written();
         let before = store.db()?.stats()?;
         memory::reset_peak();
-        let os_before = memory::os_bytes_written();
         let outcome = match workload {
             BenchWorkload::Standard(w) => standard(store.db()?, w, config, progress)?,
             BenchWorkload::Scan => scan(store.db()?, config, progress)?,
@@ -318,9 +320,9 @@ fn run_one(
             BenchWorkload::Recovery => recovery(store, config, progress)?,
             BenchWorkload::Compact => compact(store.db()?)?,
         };
-        let os_after = memory::os_bytes_written();
         let peak = memory::peak_rss_bytes();
         let after = store.db()?.stats()?;
+        let os_after = memory::os_bytes_written();
         Ok(Measured {
             outcome,
             before,
