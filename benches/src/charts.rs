@@ -46,8 +46,8 @@ fn escape(text: &str) -> String {
 /// A figure read from a row.
 type Figure = fn(&Measurement) -> Option<f64>;
 
-/// One workload's bars: `(workload, [(engine index, value)])`.
-type Group = (String, Vec<(usize, f64)>);
+/// One workload's bars: `(workload, [(engine index, value, cut short by the time limit)])`.
+type Group = (String, Vec<(usize, f64, bool)>);
 
 /// How values map to the plot's width.
 #[derive(Debug, Clone, Copy)]
@@ -116,7 +116,12 @@ impl Panel {
                 y + group_height / 2.0,
                 escape(workload)
             );
-            for (i, (engine, value)) in bars.iter().enumerate() {
+            for (i, (engine, value, limited)) in bars.iter().enumerate() {
+                let text = format!(
+                    "{}{}",
+                    (self.label)(*value),
+                    if *limited { "*" } else { "" }
+                );
                 let width = (self.scale.at(*value).clamp(0.0, 1.0) * PLOT_WIDTH).max(1.0);
                 let bar_y = y + i as f64 * BAR;
                 let _ = writeln!(
@@ -125,10 +130,10 @@ impl Panel {
                     BAR - 1.0,
                     PALETTE[engine % PALETTE.len()],
                     escape(&engines[*engine]),
-                    (self.label)(*value),
+                    text,
                     LEFT + width + 3.0,
                     bar_y + BAR / 2.0,
-                    (self.label)(*value)
+                    text
                 );
             }
             y += group_height + GROUP_GAP;
@@ -177,15 +182,15 @@ fn groups(rows: &[Measurement], engines: &[String], figure: Figure) -> Vec<Group
     distinct(rows, |r| &r.workload)
         .into_iter()
         .filter_map(|workload| {
-            let bars: Vec<(usize, f64)> = engines
+            let bars: Vec<(usize, f64, bool)> = engines
                 .iter()
                 .enumerate()
                 .filter_map(|(i, engine)| {
-                    rows.iter()
-                        .find(|r| &r.engine == engine && r.workload == workload)
-                        .and_then(figure)
-                        .filter(|v| v.is_finite())
-                        .map(|v| (i, v))
+                    let row = rows
+                        .iter()
+                        .find(|r| &r.engine == engine && r.workload == workload)?;
+                    let value = figure(row).filter(|v| v.is_finite())?;
+                    Some((i, value, row.time_limited))
                 })
                 .collect();
             (!bars.is_empty()).then_some((workload, bars))
@@ -197,7 +202,7 @@ fn groups(rows: &[Measurement], engines: &[String], figure: Figure) -> Vec<Group
 pub fn ops_chart(title: &str, rows: &[Measurement]) -> String {
     let engines = distinct(rows, |r| &r.engine);
     let bars = groups(rows, &engines, |r| r.ops_per_sec.filter(|v| *v > 0.0));
-    let values = bars.iter().flat_map(|(_, b)| b.iter().map(|(_, v)| *v));
+    let values = bars.iter().flat_map(|(_, b)| b.iter().map(|(_, v, _)| *v));
     let (lo, hi) = values.fold((f64::MAX, f64::MIN), |(lo, hi), v| (lo.min(v), hi.max(v)));
     let (lo_exp, hi_exp) = if lo > hi {
         (0, 1)
@@ -216,7 +221,7 @@ pub fn ops_chart(title: &str, rows: &[Measurement]) -> String {
         })
         .collect();
     let panel = Panel {
-        title: "operations per second (log scale)".to_string(),
+        title: "operations per second (log scale; * stopped by the time limit)".to_string(),
         groups: bars,
         scale,
         ticks,
@@ -245,7 +250,7 @@ pub fn amp_chart(title: &str, rows: &[Measurement]) -> String {
             let bars = groups(rows, &engines, figure);
             let max = nice_max(
                 bars.iter()
-                    .flat_map(|(_, b)| b.iter().map(|(_, v)| *v))
+                    .flat_map(|(_, b)| b.iter().map(|(_, v, _)| *v))
                     .fold(0.0f64, f64::max),
             );
             Panel {
