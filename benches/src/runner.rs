@@ -308,8 +308,9 @@ fn run_one(
     progress.start(label, planned_ops(workload, c));
     let result = (|| -> Result<Measured> {
         store.prepare(workload, c, progress)?;
-        // The OS's count brackets the engine's: a `stats` call may wait for background work
-        // that writes, and those bytes must fall inside both windows.
+        // The OS's count is read right before each `stats` call, because `stats` describes
+        // the moment it is called: an engine reads its byte counter first, and background
+        // work may go on writing while the rest of the call (a full scan, for `lsm`) runs.
         let os_before = memory::os_bytes_written();
         let before = store.db()?.stats()?;
         memory::reset_peak();
@@ -321,8 +322,8 @@ fn run_one(
             BenchWorkload::Compact => compact(store.db()?)?,
         };
         let peak = memory::peak_rss_bytes();
-        let after = store.db()?.stats()?;
         let os_after = memory::os_bytes_written();
+        let after = store.db()?.stats()?;
         Ok(Measured {
             outcome,
             before,
