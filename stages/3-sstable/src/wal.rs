@@ -53,6 +53,14 @@
 //!   followed by a valid one is [`Error::Corruption`]. Replay then syncs the file: the
 //!   process that wrote it may have been killed before syncing, and what the caller now
 //!   serves must be durable once the caller's next `sync` returns.
+//! * **Only the last WAL written can end torn.** An engine that keeps several WALs syncs
+//!   each one before a newer WAL takes its first write, so every WAL before the last one
+//!   holding a record is *sealed*: whole. [`Wal::holds_records`] finds the last one written
+//!   (newest first, reading one record each); [`Wal::replay_sealed`] replays the ones before
+//!   it, calling any damage, even at the very end, [`Error::Corruption`], and leaving the
+//!   file as it found it. Taking a sealed WAL's cut end for a torn tail would lose writes
+//!   from the middle of history: a later WAL's writes kept, an earlier one's gone, and a read
+//!   returning a value that was overwritten.
 
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -278,6 +286,90 @@ impl Wal {
             records,
             torn_tail_bytes,
         })
+    }
+
+    /// Calls `each` with the payload of every record of a **sealed** WAL: one that a newer
+    /// WAL replaced. It was synced before the newer one took its first write, so no crash
+    /// can have torn it: it must be whole, a valid header and then valid records to its very
+    /// last byte. The file is only read, never changed, so a store refused for its damage
+    /// stays as it was found. Returns the number of records.
+    ///
+    /// # Errors
+    /// [`Error::Corruption`] for a missing or bad header, or any damaged record, the last
+    /// one included (a torn tail here is damage, not a crash); [`Error::FormatVersion`] for
+    /// another version; any error `each` returns; [`Error::Io`].
+    pub fn replay_sealed(
+        fs: &Fs,
+        path: &Path,
+        mut each: impl FnMut(&[u8]) -> Result<()>,
+    ) -> Result<u64> {
+        const SEALED: &str =
+            "a WAL that a newer WAL replaced was synced first, so it must be whole";
+        let file = fs.open(path)?;
+        let len = file.len()?;
+        if len < WAL_HEADER_LEN {
+            return Err(Error::corruption(
+                path,
+                0,
+                format!("{len} bytes is too short for a WAL header ({SEALED})"),
+            ));
+        }
+        match check_header(&file.read_vec_at(0, WAL_HEADER_LEN as usize)?) {
+            Ok(()) => {}
+            Err(HeaderError::Decode(e)) => return Err(e.into_corruption(path, 0)),
+            Err(HeaderError::Version(found)) => {
+                return Err(Error::FormatVersion {
+                    file: path.to_path_buf(),
+                    found,
+                    supported: WAL_VERSION,
+                });
+            }
+        }
+        let mut records = 0;
+        let end = read_log::<WalRecord>(&file, WAL_HEADER_LEN, |record| {
+            records += 1;
+            each(&record.record)
+        })?;
+        if let LogTail::Torn {
+            offset,
+            bytes,
+            detail,
+        } = end.tail
+        {
+            return Err(Error::corruption(
+                path,
+                offset,
+                format!("{bytes} damaged bytes at the end: {detail} ({SEALED})"),
+            ));
+        }
+        Ok(records)
+    }
+
+    /// True when the WAL at `path` was written to: a valid header, then a valid first
+    /// record. Reads only those bytes. Recovery asks this of the newest WALs first, to find
+    /// the last one written, the only one whose end a crash can have torn.
+    ///
+    /// # Errors
+    /// [`Error::Io`].
+    pub fn holds_records(fs: &Fs, path: &Path) -> Result<bool> {
+        let file = fs.open(path)?;
+        let len = file.len()?;
+        let first = WAL_HEADER_LEN + FRAME_HEADER_LEN as u64;
+        if len < first {
+            return Ok(false);
+        }
+        let head = file.read_vec_at(0, first as usize)?;
+        if check_header(&head[..WAL_HEADER_LEN as usize]).is_err() {
+            return Ok(false);
+        }
+        let Ok(frame_len) = frame::frame_len(&head[WAL_HEADER_LEN as usize..], MAX_PAYLOAD) else {
+            return Ok(false);
+        };
+        if WAL_HEADER_LEN + frame_len as u64 > len {
+            return Ok(false);
+        }
+        let frame = file.read_vec_at(WAL_HEADER_LEN, frame_len)?;
+        Ok(frame::open(&frame).is_ok())
     }
 }
 

@@ -13,6 +13,11 @@
 //! the old pointer or the new one), and deletes the old manifest. So a manifest grows only
 //! during one run.
 //!
+//! The snapshot is synced before `CURRENT` names its manifest, so only an edit after it can
+//! be torn by a crash. [`recover`] refuses, as [`Error::Corruption`], a manifest that does
+//! not hold its snapshot whole (empty, header torn, snapshot cut or damaged): read as a torn
+//! tail, it would open as an empty tree, every flushed write gone.
+//!
 //! ## Manifest format
 //!
 //! A [`crate::record_log`] with magic `KVLSMMAN`, version [`VERSION`]; each record's payload
@@ -220,10 +225,13 @@ impl Manifest {
 /// Reads `CURRENT` and the manifest it names: `None` when there is no `CURRENT` (a store
 /// created but never given a manifest), else the manifest's number and the state its edits
 /// build. A torn last edit (a crash during an append) is ignored: it was never acknowledged.
+/// The first record, the snapshot, cannot be torn: it was synced before `CURRENT` named the
+/// manifest.
 ///
 /// # Errors
 /// [`Error::Corruption`] for a damaged `CURRENT` or manifest, a manifest that `CURRENT` names
-/// but that is missing, or edits that do not fit together; [`Error::Io`].
+/// but that is missing, empty, or torn before the end of its first record (a snapshot), or
+/// edits that do not fit together; [`Error::Io`].
 pub fn recover(fs: &Fs, dir: &Path) -> Result<Option<(u64, ManifestState)>> {
     let current_path = dir.join(filename::CURRENT);
     let Some(file) = fs.open_if_exists(&current_path)? else {
@@ -244,15 +252,47 @@ pub fn recover(fs: &Fs, dir: &Path) -> Result<Option<(u64, ManifestState)>> {
         ));
     }
     let mut state = ManifestState::new();
-    record_log::read_records(fs, &path, MAGIC, VERSION, |offset, payload| {
+    let summary = record_log::read_records(fs, &path, MAGIC, VERSION, |offset, payload| {
         let edit: VersionEdit = postcard::from_bytes(payload).map_err(|e| {
             Error::corruption(&path, offset, format!("undecodable version edit: {e}"))
         })?;
+        if offset == record_log::HEADER_LEN && !is_snapshot(&edit) {
+            return Err(Error::corruption(
+                &path,
+                offset,
+                "the first record is not a snapshot (it must set every counter and remove \
+                 nothing)",
+            ));
+        }
         state
             .apply(&edit)
             .map_err(|detail| Error::corruption(&path, offset, detail))
     })?;
+    // `Manifest::create` syncs the header and the snapshot before `CURRENT` names the file,
+    // so a crash cannot leave the manifest that `CURRENT` names without them: an empty file,
+    // a torn header or a torn snapshot is damage. (Taken for a torn tail, it would open as
+    // an empty tree, every flushed write gone.)
+    if summary.records == 0 {
+        return Err(Error::corruption(
+            &path,
+            0,
+            format!(
+                "CURRENT names this manifest, but its header and first record (a snapshot, \
+                 synced before CURRENT named it) are not whole: {} bytes",
+                fs.open(&path)?.len()?
+            ),
+        ));
+    }
     Ok(Some((number, state)))
+}
+
+/// True when `edit` can be a manifest's first record: a snapshot of the whole state, which
+/// sets every counter and removes nothing ([`ManifestState::snapshot`]).
+fn is_snapshot(edit: &VersionEdit) -> bool {
+    edit.log_number.is_some()
+        && edit.next_file.is_some()
+        && edit.last_seq.is_some()
+        && edit.removed.is_empty()
 }
 
 /// The bytes of `CURRENT` pointing at manifest `number`.

@@ -6,7 +6,14 @@
 //!    are wrong, is [`kv_shared::Error::Corruption`]: the manifest promised it was durable.
 //! 3. Replay, oldest first, every WAL numbered at or above the log number (WALs whose
 //!    memtable was not flushed, or whose flush did not reach the manifest) into a memtable,
-//!    and flush it to L0 tables. A torn WAL tail is a write that was never acknowledged.
+//!    and flush it to L0 tables. The WAL the log number names must be there, its header
+//!    whole (it was synced before any edit named it). Only the **last WAL written** (the
+//!    newest holding a record, [`Wal::holds_records`]) can end in a torn write, a write
+//!    never acknowledged, which is cut off: every older one was synced before the next took
+//!    a write, so it must be whole and hold records ([`Wal::replay_sealed`]), and damage at
+//!    its end is [`kv_shared::Error::Corruption`], not a torn tail. (Taking it for one
+//!    would lose writes from the middle of history: a read would return an overwritten
+//!    value.)
 //! 4. Start a fresh WAL and a fresh manifest holding a snapshot of the new state, and point
 //!    `CURRENT` at it.
 //! 5. Only then delete what is no longer referenced: older manifests, replayed WALs, tables
@@ -30,6 +37,7 @@ use crate::table::Table;
 use crate::version::{TableFile, Version};
 use crate::wal::Wal;
 use crate::wal_payload;
+use sstable::wal::{WAL_HEADER_LEN, WAL_MAGIC, WAL_VERSION};
 
 /// What recovery hands to the engine.
 #[derive(Debug)]
@@ -66,8 +74,9 @@ pub fn recover(fs: &Fs, dir: &Path, options: &LsmOptions) -> Result<Recovered> {
         .iter()
         .map(|n| (n.clone(), filename::parse(n)))
         .collect();
-    let (manifest_number, mut state) =
-        manifest::recover(fs, dir)?.unwrap_or((0, ManifestState::new()));
+    let recovered = manifest::recover(fs, dir)?;
+    let has_manifest = recovered.is_some();
+    let (manifest_number, mut state) = recovered.unwrap_or((0, ManifestState::new()));
     let highest = kinds
         .iter()
         .filter_map(|(_, k)| match *k {
@@ -124,6 +133,18 @@ pub fn recover(fs: &Fs, dir: &Path, options: &LsmOptions) -> Result<Recovered> {
         })
         .collect();
     wals.sort_unstable();
+    if has_manifest {
+        check_log_wal(fs, dir, manifest_number, state.log_number)?;
+    }
+    // Only the last WAL written can end in a torn write: each older one was synced before
+    // the next took its first write (`freeze`). Find it, newest first, one record each.
+    let mut last_written = None;
+    for (i, &number) in wals.iter().enumerate().rev() {
+        if Wal::holds_records(fs, &dir.join(filename::wal(number)))? {
+            last_written = Some(i);
+            break;
+        }
+    }
     let mut mem = Arc::new(Memtable::new(0));
     let mut new_tables = Vec::new();
     let mut replayed = 0;
@@ -135,21 +156,31 @@ pub fn recover(fs: &Fs, dir: &Path, options: &LsmOptions) -> Result<Recovered> {
         }
         Ok(())
     };
-    let newest_wal = wals.last().copied();
-    for &number in &wals {
+    for (i, &number) in wals.iter().enumerate() {
         let path = dir.join(filename::wal(number));
-        if Some(number) == newest_wal && !wal_header_complete(fs, &path)? {
-            // A crash inside `Wal::create`: the header never became durable, so no write
-            // was ever acknowledged from this file (writes follow a synced header).
-            continue;
-        }
-        let summary = Wal::replay(fs, &path, |payload| {
+        let mut apply = |payload: &[u8]| {
             let entry = wal_payload::decode(payload).map_err(|e| e.into_corruption(&path, 0))?;
             last_seq = last_seq.max(entry.seq);
             mem.insert(&entry.key, entry.seq, entry.value.as_deref());
             Ok(())
-        })?;
-        replayed += summary.records;
+        };
+        if last_written.is_some_and(|last| i < last) {
+            // Sealed: any damage, even at its end, is corruption, and the file stays as is.
+            let records = Wal::replay_sealed(fs, &path, &mut apply)?;
+            if records == 0 {
+                return Err(Error::corruption(
+                    &path,
+                    WAL_HEADER_LEN,
+                    "holds no record, yet a newer WAL does (a WAL is replaced only once its \
+                     memtable holds a write): its records were cut off",
+                ));
+            }
+            replayed += records;
+        } else {
+            // The last WAL written (a torn tail is cut off), or one after it that holds no
+            // record (a torn header, from a crash inside `Wal::create`, is emptied).
+            replayed += Wal::replay(fs, &path, &mut apply)?.records;
+        }
         if mem.approximate_bytes() >= options.memtable_bytes {
             flush_mem(&mem, &mut next_file)?;
             mem = Arc::new(Memtable::new(0));
@@ -208,14 +239,35 @@ pub fn recover(fs: &Fs, dir: &Path, options: &LsmOptions) -> Result<Recovered> {
     })
 }
 
-/// True when the WAL at `path` starts with a whole, valid header (stage 3's magic and
-/// version), that is, when its creation completed.
-fn wal_header_complete(fs: &Fs, path: &Path) -> Result<bool> {
-    use sstable::wal::{WAL_HEADER_LEN, WAL_MAGIC, WAL_VERSION};
-    let file = fs.open(path)?;
-    if file.len()? < WAL_HEADER_LEN {
-        return Ok(false);
+/// Checks that the WAL the manifest's log number names (the first one not flushed) is
+/// there with a whole header: it was created, synced and its directory entry synced before
+/// any manifest edit named it, and it is deleted only after an edit with a higher log number.
+/// Missing, it means the manifest lost its last edits (a flush's edit cut off after its WAL
+/// was deleted): the flushed writes would be gone while later ones stay.
+fn check_log_wal(fs: &Fs, dir: &Path, manifest_number: u64, log_number: u64) -> Result<()> {
+    let path = dir.join(filename::wal(log_number));
+    let Some(file) = fs.open_if_exists(&path)? else {
+        return Err(Error::corruption(
+            dir.join(filename::manifest(manifest_number)),
+            0,
+            format!(
+                "the manifest's log number names {}, which is missing (edits lost from the \
+                 manifest's end?)",
+                path.display()
+            ),
+        ));
+    };
+    let len = file.len()?.min(WAL_HEADER_LEN);
+    let head = file.read_vec_at(0, len as usize)?;
+    if len < WAL_HEADER_LEN
+        || head[..8] != WAL_MAGIC[..]
+        || head[8..12] != WAL_VERSION.to_le_bytes()
+    {
+        return Err(Error::corruption(
+            &path,
+            0,
+            "the manifest names this WAL, so its header was synced, yet it is not whole",
+        ));
     }
-    let head = file.read_vec_at(0, WAL_HEADER_LEN as usize)?;
-    Ok(head[..8] == WAL_MAGIC[..] && head[8..12] == WAL_VERSION.to_le_bytes())
+    Ok(())
 }
