@@ -225,3 +225,46 @@ fn a_flipped_byte_before_the_last_wal_record_is_corruption() {
         Err(Error::Corruption { .. })
     ));
 }
+
+/// Regression: two WALs to replay (the first session's, kept because its memtable never
+/// filled, and the second session's), and the end of the **older** one cut off. It was
+/// synced before the newer one took a write (here by the replay at the second open), so its
+/// end cannot be a torn write: open used to take it for one, losing the older write while
+/// keeping the newer one (`k9` gone, `k10`, written after it, there: a state no prefix of
+/// the writes ever had), and to drop an older WAL cut to nothing as if it had never held a
+/// record. Both are
+/// corruption, reported on the older WAL, which is left as it was found.
+#[test]
+fn damage_at_the_end_of_a_wal_that_is_not_the_last_written_is_corruption() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("db");
+    let older = wal_only(&dir, 10);
+    let e = SstableStore::open(&dir, &Options::new()).unwrap();
+    e.put(b"k10", b"v10").unwrap();
+    drop(e);
+    let wals = files(&dir, ".wal");
+    assert_eq!(wals.len(), 2, "the older WAL and the newer one: {wals:?}");
+    assert_eq!(wals[0], older);
+    let whole = std::fs::read(&older).unwrap();
+    let last_len = 8 + 3 + 2 + 2; // frame, kind and key length, "k9", "v9"
+    let mut cuts: Vec<usize> = (whole.len() - last_len..whole.len()).collect();
+    cuts.extend([0, 5, whole.len() / 2]);
+    for cut in cuts {
+        std::fs::write(&older, &whole[..cut]).unwrap();
+        match SstableStore::open(&dir, &Options::new()) {
+            Err(Error::Corruption { file, .. }) => assert_eq!(file, older, "cut at {cut}"),
+            Ok(e) => panic!(
+                "cut at {cut}: opened, k9 = {:?}, k10 = {:?}",
+                e.get(b"k9").unwrap(),
+                e.get(b"k10").unwrap()
+            ),
+            Err(other) => panic!("cut at {cut}: expected corruption, got {other}"),
+        }
+        assert_eq!(std::fs::read(&older).unwrap(), &whole[..cut], "left as found");
+    }
+    // Whole again, it opens with every write.
+    std::fs::write(&older, &whole).unwrap();
+    let e = SstableStore::open(&dir, &Options::new()).unwrap();
+    assert_eq!(e.get(b"k9").unwrap(), Some(b"v9".to_vec()));
+    assert_eq!(e.get(b"k10").unwrap(), Some(b"v10".to_vec()));
+}
