@@ -28,9 +28,10 @@
 //! memtable's range ends at `n - 1`. The table it becomes records that range,
 //! `first_wal ..= last_wal`, in its [`crate::footer`]: every WAL numbered in it is redundant
 //! once the table exists. The range covers *every* number up to the next WAL, not only the
-//! WALs that held records, so a WAL left behind by a failed `Wal::create` (a header, no
-//! record) falls inside it too. A compaction output records the union of its inputs'
-//! ranges. On open:
+//! WALs that held records (the WAL an open started, replaced before it took a write, holds
+//! none). A failed `Wal::create` leaves its number for the next flush to create again, so
+//! what it left behind is replaced, never stranded before a WAL that holds writes. A
+//! compaction output records the union of its inputs' ranges. On open:
 //!
 //! * `*.tmp` files are unfinished tables: removed.
 //! * A table whose WAL range lies inside the range of a table with a **higher file number**
@@ -42,8 +43,11 @@
 //!   (a crash between step 2 and step 4 of a flush leaves exactly this). Replaying it would
 //!   put its old values in the memtable, above any newer table that overwrote them.
 //! * The other WALs are all newer than every table (else `Corruption`). They are replayed,
-//!   in number order, into one memtable; a torn tail is cut off; a WAL that held no record
-//!   is removed. A new WAL takes the writes after open.
+//!   in number order, into one memtable. Only the **last one written** (the newest holding
+//!   a record) can end in a torn write, which is cut off: each older one was synced before a
+//!   newer one took a write, so damage at its end is `Corruption`, not a torn tail
+//!   ([`Wal::replay_sealed`]; taken for one, it would lose an older write and keep the newer
+//!   ones). A WAL that held no record is removed. A new WAL takes the writes after open.
 //!
 //! A crash at any point of a flush or compaction therefore loses nothing the durability
 //! contract promises (a write that returned, after a kill; a write before a `sync` that
@@ -90,7 +94,7 @@ use crate::memtable::Memtable;
 use crate::merge_iter::{MergeIter, Source};
 use crate::table::{Search, Table};
 use crate::table_builder::write_table;
-use crate::wal::{WAL_HEADER_LEN, Wal};
+use crate::wal::{WAL_HEADER_LEN, Wal, WalReplay};
 use crate::wal_entry;
 
 /// Default for `memtable_bytes`.
@@ -114,6 +118,8 @@ struct Writer {
     mem: Arc<Memtable>,
     /// A memtable frozen by a flush that has not finished (it failed, or is running).
     frozen: Option<Frozen>,
+    /// The number of a WAL whose creation failed, for the next flush to use again.
+    spare_wal: Option<u64>,
 }
 
 #[derive(Debug)]
@@ -249,17 +255,37 @@ fn recover(fs: &Fs, dir: &Path) -> Result<Recovered> {
 
     let next_number = max_number + 1;
     let mem = Memtable::new(to_replay.first().copied().unwrap_or(next_number));
+    // Only the last WAL written can end in a torn write: each older one was synced before
+    // a newer one took its first write. Find it, newest first, one record each.
+    let mut last_written = None;
+    for (i, &n) in to_replay.iter().enumerate().rev() {
+        if Wal::holds_records(fs, &wal_path(dir, n))? {
+            last_written = Some(i);
+            break;
+        }
+    }
     let (mut records, mut torn_bytes) = (0, 0);
-    for n in to_replay {
+    for (i, &n) in to_replay.iter().enumerate() {
         let path = wal_path(dir, n);
         let mut offset = WAL_HEADER_LEN;
-        let replay = Wal::replay(fs, &path, |payload| {
+        let mut apply = |payload: &[u8]| {
             let (key, entry) = wal_entry::decode(payload)
                 .map_err(|e| e.into_corruption(&path, offset + FRAME_HEADER_LEN as u64))?;
             offset += (FRAME_HEADER_LEN + payload.len()) as u64;
             mem.insert(key, entry);
             Ok(())
-        })?;
+        };
+        let replay = if last_written.is_some_and(|last| i < last) {
+            // Sealed: damage anywhere, its end included, is corruption; the file is kept
+            // as it is. (It may hold no record: the WAL an open started, replaced by a
+            // `flush` before any write.)
+            WalReplay {
+                records: Wal::replay_sealed(fs, &path, &mut apply)?,
+                torn_tail_bytes: 0,
+            }
+        } else {
+            Wal::replay(fs, &path, &mut apply)?
+        };
         records += replay.records;
         torn_bytes += replay.torn_tail_bytes;
         if replay.records == 0 {
@@ -327,12 +353,16 @@ impl SstableStore {
             // The frozen memtable's records must stay durable-on-`sync` while its table is
             // being written: `sync` only syncs the current WAL, so sync this one now.
             w.wal.sync()?;
-            let number = self.take_number();
-            let wal = Wal::create(&self.fs, &wal_path(self.dir.path(), number))?;
+            // A number whose `Wal::create` failed is used again, replacing what the failed
+            // attempt left, so a record-less WAL never sits before one that holds writes
+            // (recovery would take it for a sealed WAL cut short).
+            let number = w.spare_wal.take().unwrap_or_else(|| self.take_number());
+            let wal = Wal::create(&self.fs, &wal_path(self.dir.path(), number))
+                .inspect_err(|_| w.spare_wal = Some(number))?;
             let full = std::mem::replace(&mut w.mem, Arc::new(Memtable::new(number)));
             w.frozen = Some(Frozen {
                 mem: full.clone(),
-                // Everything numbered before the new WAL, orphans of failed creates included.
+                // Everything numbered before the new WAL.
                 last_wal: number - 1,
             });
             w.wal = wal;
@@ -457,6 +487,7 @@ impl Engine for SstableStore {
                 wal_number,
                 mem,
                 frozen: None,
+                spare_wal: None,
             }),
             state: RwLock::new(Arc::new(state)),
             compaction: Mutex::new(()),

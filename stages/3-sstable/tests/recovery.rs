@@ -305,8 +305,12 @@ fn a_failed_flush_is_retried_by_the_next_write() {
     check_reopened(&dir, &model).close().unwrap();
 }
 
+/// A failed `Wal::create` leaves a file, and writes go on in the old WAL. The next flush
+/// creates the new WAL under the same number, replacing the leftover, so a record-less WAL
+/// never sits before one that holds writes (recovery would take it for a sealed WAL cut
+/// short, and refuse the store).
 #[test]
-fn a_wal_left_by_a_failed_create_is_covered_by_the_next_table() {
+fn a_wal_left_by_a_failed_create_is_replaced_by_the_next_flush() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("db");
     let fs = Arc::new(FailingFs::default());
@@ -319,19 +323,43 @@ fn a_wal_left_by_a_failed_create_is_covered_by_the_next_table() {
     fs.set(Some(("create-leaving-file", ".wal")));
     assert!(e.flush().is_err(), "the new WAL could not be created");
     fs.set(None);
-    let orphan = names(&dir, ".wal").pop().unwrap();
+    let left = names(&dir, ".wal").pop().unwrap();
+    second_generation(&e, &mut model); // into the old WAL
     e.flush().unwrap();
-    assert!(
-        !names(&dir, ".wal").contains(&orphan),
-        "the flush removes the orphan with the WALs its table covers"
+    assert_eq!(
+        names(&dir, ".wal"),
+        vec![left.clone()],
+        "the new WAL took the leftover's number; the flushed WAL is gone"
     );
-    second_generation(&e, &mut model);
-    e.flush().unwrap();
-    // The same state after a crash that kept the orphan: it must not block the next open.
-    std::fs::write(dir.join(&orphan), b"KVSSTWAL\x01\x00\x00\x00").unwrap();
+    e.put(b"after", b"flush").unwrap();
+    model.insert(b"after".to_vec(), b"flush".to_vec());
     drop(e);
+    check_reopened(&dir, &model).close().unwrap();
+}
+
+/// The same failed create, then a crash before any flush replaced the leftover (here with a
+/// torn header): the old WAL is the last one written, the leftover after it holds no record
+/// and is removed, and nothing is lost.
+#[test]
+fn a_wal_left_by_a_failed_create_does_not_block_the_next_open() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("db");
+    let fs = Arc::new(FailingFs::default());
+    let options = Options::new()
+        .set("memtable_bytes", "1M")
+        .with_file_system(fs.clone());
+    let e = SstableStore::open(&dir, &options).unwrap();
+    let mut model = BTreeMap::new();
+    first_generation(&e, &mut model);
+    fs.set(Some(("create-leaving-file", ".wal")));
+    assert!(e.flush().is_err(), "the new WAL could not be created");
+    fs.set(None);
+    let left = names(&dir, ".wal").pop().unwrap();
+    second_generation(&e, &mut model); // into the old WAL
+    drop(e);
+    std::fs::write(dir.join(&left), b"KVSSTWAL\x01\x00").unwrap();
     let e = check_reopened(&dir, &model);
-    assert!(!names(&dir, ".wal").contains(&orphan));
+    assert!(!names(&dir, ".wal").contains(&left));
     e.close().unwrap();
 }
 

@@ -109,6 +109,8 @@ struct Writer {
     wal: Wal,
     mem: Arc<Memtable>,
     last_seq: u64,
+    /// The number of a WAL whose creation failed, for the next freeze to use again.
+    spare_wal: Option<u64>,
 }
 
 /// A consistent view for one read.
@@ -190,10 +192,20 @@ impl Inner {
 
     /// Freezes the active memtable: syncs its WAL, starts a new WAL and memtable, and hands
     /// the old one to the flush thread.
+    ///
+    /// The sync comes first, so every WAL but the last one written is whole: recovery calls
+    /// damage at the end of an older WAL corruption, not a torn write. If the new WAL cannot
+    /// be created, writes go on in the old one, and the next freeze creates the new one
+    /// again under the same number, replacing what the failed attempt left: a leftover,
+    /// record-less WAL is never followed by one that holds writes.
     fn freeze(&self, w: &mut Writer) -> Result<()> {
         w.wal.sync()?;
-        let number = self.next_file.fetch_add(1, SeqCst);
-        let wal = Wal::create(&self.fs, &self.dir.join(filename::wal(number)))?;
+        let number = w
+            .spare_wal
+            .take()
+            .unwrap_or_else(|| self.next_file.fetch_add(1, SeqCst));
+        let wal = Wal::create(&self.fs, &self.dir.join(filename::wal(number)))
+            .inspect_err(|_| w.spare_wal = Some(number))?;
         let mem = Arc::new(Memtable::new(number));
         w.wal = wal;
         let old = std::mem::replace(&mut w.mem, mem.clone());
@@ -544,6 +556,7 @@ impl Engine for LsmTree {
                 wal: r.wal,
                 mem,
                 last_seq: r.last_seq,
+                spare_wal: None,
             }),
             manifest: Mutex::new(r.manifest),
             stop: AtomicBool::new(false),
