@@ -13,7 +13,8 @@
 //!    a write, so it must be whole and hold records ([`Wal::replay_sealed`]), and damage at
 //!    its end is [`kv_shared::Error::Corruption`], not a torn tail. (Taking it for one
 //!    would lose writes from the middle of history: a read would return an overwritten
-//!    value.)
+//!    value.) Sequence numbers must run on without a gap from the manifest's last one
+//!    through every WAL, which catches an older WAL cut exactly between two records.
 //! 4. Start a fresh WAL and a fresh manifest holding a snapshot of the new state, and point
 //!    `CURRENT` at it.
 //! 5. Only then delete what is no longer referenced: older manifests, replayed WALs, tables
@@ -37,6 +38,7 @@ use crate::table::Table;
 use crate::version::{TableFile, Version};
 use crate::wal::Wal;
 use crate::wal_payload;
+use sstable::frame::FRAME_HEADER_LEN;
 use sstable::wal::{WAL_HEADER_LEN, WAL_MAGIC, WAL_VERSION};
 
 /// What recovery hands to the engine.
@@ -158,9 +160,26 @@ pub fn recover(fs: &Fs, dir: &Path, options: &LsmOptions) -> Result<Recovered> {
     };
     for (i, &number) in wals.iter().enumerate() {
         let path = dir.join(filename::wal(number));
+        let mut offset = WAL_HEADER_LEN;
         let mut apply = |payload: &[u8]| {
-            let entry = wal_payload::decode(payload).map_err(|e| e.into_corruption(&path, 0))?;
-            last_seq = last_seq.max(entry.seq);
+            let at = offset + FRAME_HEADER_LEN as u64;
+            offset = at + payload.len() as u64;
+            let entry = wal_payload::decode(payload).map_err(|e| e.into_corruption(&path, at))?;
+            // Sequence numbers run on, one by one, from the manifest's last one through every
+            // WAL: a gap is records lost, such as the end of an older WAL cut exactly between
+            // two records, which no checksum can see.
+            if entry.seq != last_seq + 1 {
+                return Err(Error::corruption(
+                    &path,
+                    at,
+                    format!(
+                        "sequence number {} where {} was due: the records between are missing",
+                        entry.seq,
+                        last_seq + 1
+                    ),
+                ));
+            }
+            last_seq = entry.seq;
             mem.insert(&entry.key, entry.seq, entry.value.as_deref());
             Ok(())
         };
@@ -270,4 +289,129 @@ fn check_log_wal(fs: &Fs, dir: &Path, manifest_number: u64, log_number: u64) -> 
         ));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::PathBuf;
+
+    /// A store as a run leaves it with two WALs not yet flushed: manifest 3 (log number 1,
+    /// no table), WAL 1 with sequence numbers 1 to 5, WAL 2 with 6 and 7. Returns the paths
+    /// of the manifest and the two WALs.
+    fn build(fs: &Fs, dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
+        fs.create_dir_all(dir).unwrap();
+        let wals = [dir.join(filename::wal(1)), dir.join(filename::wal(2))];
+        let first = Wal::create(fs, &wals[0]).unwrap();
+        for seq in 1..=5u64 {
+            let key = format!("k{seq}");
+            first
+                .append(&wal_payload::encode(seq, key.as_bytes(), Some(b"old")))
+                .unwrap();
+        }
+        let second = Wal::create(fs, &wals[1]).unwrap();
+        second
+            .append(&wal_payload::encode(6, b"k1", Some(b"new")))
+            .unwrap();
+        second.append(&wal_payload::encode(7, b"k6", None)).unwrap();
+        let mut state = ManifestState::new();
+        state.log_number = 1;
+        state.next_file = 4;
+        Manifest::create(fs, dir, 3, &state).unwrap();
+        let [w1, w2] = wals;
+        (dir.join(filename::manifest(3)), w1, w2)
+    }
+
+    fn options() -> LsmOptions {
+        LsmOptions::parse(&kv_shared::Options::new()).unwrap()
+    }
+
+    fn cut(fs: &Fs, path: &Path, len: u64) {
+        fs.open(path).unwrap().truncate(len).unwrap();
+    }
+
+    /// Opens a store damaged by `damage`; it must be refused as corruption of `blamed`, and
+    /// the damaged files left as they were.
+    fn refused(damage: impl Fn(&Fs, &Path, &Path, &Path), blamed: usize, what: &str) {
+        let tmp = tempfile::tempdir().unwrap();
+        let fs = Fs::default();
+        let (manifest, w1, w2) = build(&fs, tmp.path());
+        damage(&fs, &manifest, &w1, &w2);
+        let files = [&manifest, &w1, &w2];
+        let before: Vec<Option<Vec<u8>>> = files.iter().map(|p| std::fs::read(p).ok()).collect();
+        match recover(&fs, tmp.path(), &options()) {
+            Err(Error::Corruption { file, .. }) => assert_eq!(&file, files[blamed], "{what}"),
+            other => panic!("{what}: expected corruption, got {other:?}"),
+        }
+        let after: Vec<Option<Vec<u8>>> = files.iter().map(|p| std::fs::read(p).ok()).collect();
+        assert_eq!(before, after, "{what}: files changed by a refused open");
+    }
+
+    #[test]
+    fn only_the_last_wal_written_may_end_torn() {
+        let tmp = tempfile::tempdir().unwrap();
+        let fs = Fs::default();
+        build(&fs, tmp.path());
+        assert_eq!(recover(&fs, tmp.path(), &options()).unwrap().replayed, 7);
+
+        // The end of the last WAL written, cut anywhere inside its last record: a torn write.
+        let tmp = tempfile::tempdir().unwrap();
+        let (_, _, w2) = build(&fs, tmp.path());
+        let len = fs.open(&w2).unwrap().len().unwrap();
+        cut(&fs, &w2, len - 3);
+        let r = recover(&fs, tmp.path(), &options()).unwrap();
+        assert_eq!((r.replayed, r.last_seq), (6, 6));
+
+        // The older WAL was synced before the newer took a write: damage at its end is
+        // corruption, whether it cuts a record, falls between two (a sequence gap, blamed
+        // on the record after it), or leaves a header alone or nothing at all.
+        let last_record =
+            (FRAME_HEADER_LEN + wal_payload::encode(5, b"k5", Some(b"old")).len()) as u64;
+        for back in 1..last_record {
+            refused(
+                |fs, _, w1, _| {
+                    let len = fs.open(w1).unwrap().len().unwrap();
+                    cut(fs, w1, len - back);
+                },
+                1,
+                &format!("older WAL cut {back} bytes short"),
+            );
+        }
+        refused(
+            |fs, _, w1, _| {
+                let len = fs.open(w1).unwrap().len().unwrap();
+                cut(fs, w1, len - last_record);
+            },
+            2,
+            "older WAL cut between two records",
+        );
+        for len in [0, 5, WAL_HEADER_LEN] {
+            refused(
+                |fs, _, w1, _| cut(fs, w1, len),
+                1,
+                &format!("older WAL cut to {len}"),
+            );
+        }
+        refused(
+            |fs, _, w1, _| fs.remove(w1).unwrap(),
+            0,
+            "the WAL the log number names, missing",
+        );
+    }
+
+    #[test]
+    fn a_manifest_without_its_whole_snapshot_is_corruption() {
+        let snapshot_end = {
+            let tmp = tempfile::tempdir().unwrap();
+            let (manifest, _, _) = build(&Fs::default(), tmp.path());
+            std::fs::metadata(manifest).unwrap().len()
+        };
+        for len in [0, 7, crate::record_log::HEADER_LEN, snapshot_end - 1] {
+            refused(
+                |fs, manifest, _, _| cut(fs, manifest, len),
+                0,
+                &format!("manifest cut to {len} of {snapshot_end}"),
+            );
+        }
+    }
 }
