@@ -33,6 +33,11 @@ mod redb_suite {
     kv_shared::conformance_tests!(Redb, Options::new().set("cache_bytes", "1M"));
 }
 
+mod redb_durable_suite {
+    use super::*;
+    kv_shared::conformance_tests!(Redb, Options::new().set("durability", "immediate"));
+}
+
 fn key(i: u32) -> Vec<u8> {
     format!("key{i:06}").into_bytes()
 }
@@ -156,6 +161,11 @@ fn bad_peer_options_are_errors_not_panics() {
     let options = Options::new().set("cache_bytes", "lots");
     assert!(Sled::open(&tmp.path().join("s"), &options).is_err());
     assert!(Redb::open(&tmp.path().join("r"), &options).is_err());
+    let options = Options::new().set("durability", "eventual");
+    assert!(matches!(
+        Redb::open(&tmp.path().join("r"), &options),
+        Err(kv_shared::Error::InvalidArgument(_))
+    ));
 }
 
 #[test]

@@ -8,7 +8,7 @@
 //!
 //! | setting | value | why |
 //! |---|---|---|
-//! | durability of `put`/`delete` | one write transaction per call, committed with `Durability::None`: visible at once, kept in redb's cache | **a kill of the process loses every write since the last `sync`**: redb has no cheaper way to hand a commit to the OS than a durable (fsynced) commit, which is what the comparison avoids |
+//! | durability of `put`/`delete` | one write transaction per call, committed with `Durability::None` (`durability=none`, the default): visible at once; its pages may reach the file, but redb reopens at its last durable commit | **a kill of the process loses every write since the last `sync`**: redb has no way to make a commit survive a kill short of a durable (fsynced) commit, which is what the comparison avoids. `durability=immediate` commits every write durably (an fsync each) |
 //! | `sync` | an empty write transaction committed with `Durability::Immediate`, which makes every earlier commit durable | |
 //! | `compact` | a durable commit, then `Database::compact` (moves pages down and shrinks the file); waits up to 10 s for open scans to end | a non-durable commit keeps its last durable ancestor alive, so compaction needs a durable commit first |
 //! | bloom filters | none (a B-tree has no use for them) | |
@@ -66,6 +66,8 @@ pub struct Redb {
     // compacts through `&mut Database`. Field order is drop order: the database before the
     // store directory's lock.
     db: RwLock<Database>,
+    /// How each `put` and `delete` commits.
+    durability: Durability,
     counters: PeerCounters,
     file: PathBuf,
     store: StoreDir,
@@ -95,15 +97,31 @@ impl Redb {
 impl Engine for Redb {
     const NAME: &'static str = "redb";
     const FORMAT_VERSION: u32 = 4;
-    const OPTIONS: &'static [OptionDoc] = &[OptionDoc {
-        name: "cache_bytes",
-        default: "1G",
-        doc: "page cache capacity (redb's cache_size)",
-    }];
+    const OPTIONS: &'static [OptionDoc] = &[
+        OptionDoc {
+            name: "cache_bytes",
+            default: "1G",
+            doc: "page cache capacity (redb's cache_size)",
+        },
+        OptionDoc {
+            name: "durability",
+            default: "none",
+            doc: "commit of each put/delete: `none` (lost on a kill until `sync`) or `immediate` (fsynced)",
+        },
+    ];
 
     fn open(dir: &Path, options: &Options) -> Result<Self> {
         options.check_known(Self::NAME, Self::OPTIONS)?;
         let cache_bytes: usize = options.get_or("cache_bytes", 1 << 30)?;
+        let durability = match options.get_raw("durability").unwrap_or("none") {
+            "none" => Durability::None,
+            "immediate" => Durability::Immediate,
+            other => {
+                return Err(Error::InvalidArgument(format!(
+                    "redb: durability must be `none` or `immediate`, got `{other}`"
+                )));
+            }
+        };
         let fs = Fs::new(options.file_system());
         let store = StoreDir::open(&fs, dir, Self::NAME, Self::FORMAT_VERSION)?;
         let folder = store.join("redb");
@@ -116,6 +134,7 @@ impl Engine for Redb {
             .map_err(|e| redb_error(&file, e))?;
         let redb = Redb {
             db: RwLock::new(db),
+            durability,
             counters,
             file,
             store,
@@ -127,7 +146,7 @@ impl Engine for Redb {
 
     fn put(&self, key: &[u8], value: &[u8]) -> Result<()> {
         check_key_value(key, value)?;
-        self.write(Durability::None, |table| {
+        self.write(self.durability, |table| {
             table
                 .insert(key, value)
                 .map_err(|e| redb_error(&self.file, e))?;
@@ -153,7 +172,7 @@ impl Engine for Redb {
 
     fn delete(&self, key: &[u8]) -> Result<()> {
         check_key(key)?;
-        self.write(Durability::None, |table| {
+        self.write(self.durability, |table| {
             table.remove(key).map_err(|e| redb_error(&self.file, e))?;
             Ok(())
         })?;

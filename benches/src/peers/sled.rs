@@ -9,7 +9,7 @@
 //!
 //! | setting | value | why |
 //! |---|---|---|
-//! | durability of `put`/`delete` | the write lands in sled's in-memory log buffer; sled's flusher writes it to the OS and fsyncs every 500 ms (`flush_every_ms`, its default) | **a kill of the process loses up to the last ~500 ms of acknowledged writes**: sled cannot hand each write to the OS without an fsync, and an fsync per write is what the comparison avoids |
+//! | durability of `put`/`delete` | the write lands in sled's in-memory log buffer; sled's flusher writes it to the OS and fsyncs every 500 ms (`flush_every_ms`, sled's default; settable) | **a kill of the process loses up to the last ~500 ms of acknowledged writes**: sled cannot hand each write to the OS without an fsync, and an fsync per write is what the comparison avoids |
 //! | `sync` | `Db::flush`: writes the log buffer and fsyncs | |
 //! | `compact` | nothing (sled has no manual compaction; it cleans segments by itself) | |
 //! | bloom filters | none (a B+tree has no use for them) | |
@@ -59,15 +59,23 @@ pub struct Sled {
 impl Engine for Sled {
     const NAME: &'static str = "sled";
     const FORMAT_VERSION: u32 = 34;
-    const OPTIONS: &'static [OptionDoc] = &[OptionDoc {
-        name: "cache_bytes",
-        default: "1G",
-        doc: "page cache capacity (sled's cache_capacity)",
-    }];
+    const OPTIONS: &'static [OptionDoc] = &[
+        OptionDoc {
+            name: "cache_bytes",
+            default: "1G",
+            doc: "page cache capacity (sled's cache_capacity)",
+        },
+        OptionDoc {
+            name: "flush_every_ms",
+            default: "500",
+            doc: "how often sled's flusher writes and fsyncs its log buffer, 0 for never (only `sync`)",
+        },
+    ];
 
     fn open(dir: &Path, options: &Options) -> Result<Self> {
         options.check_known(Self::NAME, Self::OPTIONS)?;
         let cache_bytes: u64 = options.get_or("cache_bytes", 1 << 30)?;
+        let flush_every_ms: u64 = options.get_or("flush_every_ms", 500)?;
         let fs = Fs::new(options.file_system());
         let store = StoreDir::open(&fs, dir, Self::NAME, Self::FORMAT_VERSION)?;
         let files = store.join("sled");
@@ -75,6 +83,7 @@ impl Engine for Sled {
         let db = sled::Config::new()
             .path(&files)
             .cache_capacity(cache_bytes)
+            .flush_every_ms((flush_every_ms > 0).then_some(flush_every_ms))
             .open()
             .map_err(|e| peer_error(&files, e))?;
         Ok(Sled {
