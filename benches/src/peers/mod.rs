@@ -81,6 +81,11 @@ pub struct Peer {
     pub summary: &'static str,
     /// One line on how the adapter configures it (durability, filters, compression, caches).
     pub settings: &'static str,
+    /// True when an acknowledged `put` or `delete` survives a kill of the process without
+    /// `sync` (the course's contract). False for sled and redb as configured here: a
+    /// `recovery` workload that kills the process finds their latest writes missing, by
+    /// design, not by a bug.
+    pub survives_kill: bool,
     /// The `kvbench` cargo feature that builds it.
     pub feature: &'static str,
     /// True when this build includes it.
@@ -103,6 +108,7 @@ pub const FJALL: Peer = Peer {
     name: "fjall",
     summary: "peer: fjall 3, a leveled LSM tree in Rust (journal, memtable, block-based tables)",
     settings: "journal handed to the OS on every write, no fsync: survives a process kill (`sync` fsyncs the journal); bloom filters on every level; no compression; leveled compaction; `compact` flushes the memtable then compacts everything into the last level",
+    survives_kill: true,
     feature: "peers",
     built: cfg!(feature = "peers"),
 };
@@ -112,6 +118,7 @@ pub const SLED: Peer = Peer {
     name: "sled",
     summary: "peer: sled 0.34, a lock-free B+tree over a log-structured page store in Rust",
     settings: "writes buffered in sled's log buffer, written and fsynced every 500 ms: a process kill loses up to the last ~500 ms (`sync` = flush); no bloom filters; no compression; no manual compaction (`compact` does nothing); read amplification unknown",
+    survives_kill: false,
     feature: "peers",
     built: cfg!(feature = "peers"),
 };
@@ -121,6 +128,7 @@ pub const REDB: Peer = Peer {
     name: "redb",
     summary: "peer: redb 4, a copy-on-write B-tree in one file, in Rust",
     settings: "one transaction per write, committed with Durability::None: a process kill loses everything since the last `sync` (a Durability::Immediate commit); no bloom filters; no compression; `compact` = Database::compact; read amplification unknown",
+    survives_kill: false,
     feature: "peers",
     built: cfg!(feature = "peers"),
 };
@@ -130,6 +138,7 @@ pub const ROCKSDB: Peer = Peer {
     name: "rocksdb",
     summary: "peer: RocksDB 10 (the rocksdb 0.24 crate), the leveled LSM tree in C++",
     settings: "WAL handed to the OS on every write, no fsync: survives a process kill (`sync` fsyncs the WAL); full bloom filters; no compression; leveled compaction with RocksDB's defaults; statistics on; `compact` = CompactRange of everything, bottommost level forced",
+    survives_kill: true,
     feature: "rocksdb",
     built: cfg!(feature = "rocksdb"),
 };
@@ -179,5 +188,11 @@ mod tests {
         );
         assert_eq!(find("fjall").unwrap().built, cfg!(feature = "peers"));
         assert_eq!(find("rocksdb").unwrap().built, cfg!(feature = "rocksdb"));
+        let survivors: Vec<&str> = PEERS
+            .iter()
+            .filter(|p| p.survives_kill)
+            .map(|p| p.name)
+            .collect();
+        assert_eq!(survivors, ["fjall", "rocksdb"]);
     }
 }
