@@ -530,6 +530,57 @@ mod tests {
     }
 
     #[test]
+    fn a_sealed_wal_must_be_whole_and_is_never_changed() {
+        let dir = tempfile::tempdir().unwrap();
+        let fs = Fs::default();
+        let path = dir.path().join("000001.wal");
+        let wal = Wal::create(&fs, &path).unwrap();
+        assert!(!Wal::holds_records(&fs, &path).unwrap(), "a header alone");
+        for p in [&b"one"[..], b"two", b"three"] {
+            wal.append(p).unwrap();
+        }
+        drop(wal);
+        let whole = std::fs::read(&path).unwrap();
+        assert!(Wal::holds_records(&fs, &path).unwrap());
+        let mut seen = Vec::new();
+        let n = Wal::replay_sealed(&fs, &path, |p| {
+            seen.push(p.to_vec());
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!((n, seen.len()), (3, 3));
+        // Cut inside the last record, or into the header: corruption, the file untouched
+        // (where `replay` would cut a torn tail off).
+        let last_start = whole.len() - (FRAME_HEADER_LEN + 5);
+        let mut cuts: Vec<usize> = (last_start + 1..whole.len()).collect();
+        cuts.extend([0, 5, 11]);
+        for cut in cuts {
+            std::fs::write(&path, &whole[..cut]).unwrap();
+            assert!(
+                matches!(
+                    Wal::replay_sealed(&fs, &path, |_| Ok(())),
+                    Err(Error::Corruption { .. })
+                ),
+                "cut at {cut}"
+            );
+            assert_eq!(std::fs::read(&path).unwrap(), &whole[..cut], "cut at {cut}");
+            assert_eq!(
+                Wal::holds_records(&fs, &path).unwrap(),
+                cut >= WAL_HEADER_LEN as usize + FRAME_HEADER_LEN + 3,
+                "cut at {cut}"
+            );
+        }
+        // A header and nothing else is whole: no record.
+        std::fs::write(&path, &whole[..WAL_HEADER_LEN as usize]).unwrap();
+        assert_eq!(Wal::replay_sealed(&fs, &path, |_| Ok(())).unwrap(), 0);
+        // A damaged first record: not written to, as far as `holds_records` can tell.
+        let mut bad = whole;
+        bad[WAL_HEADER_LEN as usize + FRAME_HEADER_LEN] ^= 1;
+        std::fs::write(&path, &bad).unwrap();
+        assert!(!Wal::holds_records(&fs, &path).unwrap());
+    }
+
+    #[test]
     fn dump_never_panics_on_any_prefix_or_flip() {
         let dir = tempfile::tempdir().unwrap();
         let fs = Fs::default();
