@@ -50,7 +50,7 @@
 //! | `user_bytes_written`, `gets` | counted by the adapter, exactly as the stages count them |
 //! | `live_keys`, `live_data_bytes` | a full scan in `stats()` (exact, costs one pass over the store) |
 //! | `disk_bytes`, `file_count` | the store directory's files, recursively ([`dir_usage`]) |
-//! | `disk_bytes_written` | RocksDB: its own statistics (WAL, flush and compaction bytes). Others: the growth of this process's `wchar` in `/proc/self/io` since open, which counts every byte the *process* hands to `write` calls — exact when one engine runs at a time, as in `kvbench`, and marked by `extra["disk_bytes_written_from_os"] = 1` |
+//! | `disk_bytes_written` | RocksDB: its own statistics (WAL, flush and compaction bytes). Others: the growth of this process's `wchar` in `/proc/self/io` since open, which counts every byte the *process* hands to `write` calls — exact when one engine runs at a time, as in `kvbench`, and marked by `extra["disk_bytes_written_from_os"] = 1` (a report's check of the engine's count against `wchar` is then no check) |
 //! | `get_disk_reads` | fjall: blocks its `get`s loaded from files rather than its cache (lsm-tree's metrics). RocksDB: blocks its `get`s read from files (its per-thread perf context, `block_read_count`). sled, redb: unknown — 0, with `extra["read_amp_unknown"] = 1` so a report prints "n/a" |
 //!
 //! Peers have no `inspect`: their files are their own formats, not the course's.
