@@ -78,6 +78,19 @@ pub fn recover(fs: &Fs, dir: &Path, options: &LsmOptions) -> Result<Recovered> {
         .collect();
     let recovered = manifest::recover(fs, dir)?;
     let has_manifest = recovered.is_some();
+    if !has_manifest {
+        // `CURRENT` is written before the first write is accepted, so tables without it are
+        // damage. Starting empty here would delete every one of them as an orphan.
+        if let Some((name, _)) = kinds.iter().find(|(_, k)| matches!(k, FileKind::Table(_))) {
+            return Err(Error::corruption(
+                dir.join(filename::CURRENT),
+                0,
+                format!(
+                    "CURRENT is missing, but table {name} exists: refusing to start an empty tree over it"
+                ),
+            ));
+        }
+    }
     let (manifest_number, mut state) = recovered.unwrap_or((0, ManifestState::new()));
     let highest = kinds
         .iter()

@@ -180,3 +180,25 @@ fn a_missing_or_damaged_table_is_corruption() {
     assert_eq!(scan_vec(&e, KeyRange::all()).len(), 600);
     e.close().unwrap();
 }
+
+/// A store whose `CURRENT` is gone while its tables remain is corruption, not a fresh store:
+/// starting empty would treat every table as an orphan and delete it. (`CURRENT` is written
+/// before the first write is accepted, so no crash can leave tables without it.)
+#[test]
+fn a_missing_current_with_tables_left_is_corruption() {
+    let tmp = tempfile::tempdir().unwrap();
+    let e = open(tmp.path());
+    fill(&e);
+    e.close().unwrap();
+    let tables = sst_files(tmp.path());
+    assert!(!tables.is_empty());
+    std::fs::remove_file(tmp.path().join("CURRENT")).unwrap();
+    match LsmTree::open(tmp.path(), &small()) {
+        Err(Error::Corruption { file, detail, .. }) => {
+            assert_eq!(file, tmp.path().join("CURRENT"));
+            assert!(detail.contains(".sst"), "{detail}");
+        }
+        other => panic!("expected corruption, got {:?}", other.map(|_| ())),
+    }
+    assert_eq!(sst_files(tmp.path()), tables, "no table was deleted");
+}
