@@ -276,7 +276,9 @@ fn sstable_command(
     }
 }
 
-/// What `kv engines` prints: each engine, its summary, and its options with their defaults.
+/// What `kv engines` prints: each engine, its summary, and its options with their defaults;
+/// then one line for each peer this build lacks ([`crate::peers::not_built`]), saying which
+/// cargo feature builds it.
 pub fn engines_text(registry: &[EngineInfo]) -> String {
     let mut text = String::new();
     if registry.is_empty() {
@@ -297,6 +299,10 @@ pub fn engines_text(registry: &[EngineInfo]) -> String {
             let setting = format!("{}={}", option.name, option.default);
             text.push_str(&format!("    --set {setting:<width$}  {}\n", option.doc));
         }
+    }
+    for peer in crate::peers::not_built() {
+        text.push_str(&peer.not_built_line());
+        text.push('\n');
     }
     text
 }

@@ -48,8 +48,13 @@ pub struct Measurement {
     pub p999_us: Option<f64>,
     /// Disk bytes written per user byte written, over the workload.
     pub write_amp: Option<f64>,
-    /// Disk reads per `get`, over the workload.
+    /// Disk reads per `get`, over the workload; `None` (JSON `null`) when the workload made
+    /// no `get`s or the engine cannot count its disk reads (see [`Self::read_amp_unknown`]).
     pub read_amp: Option<f64>,
+    /// True when the workload made `get`s but the engine cannot count the disk reads they
+    /// did (`extra["read_amp_unknown"] == 1`: sled, redb): the report prints `n/a` rather
+    /// than a read amplification of 0.
+    pub read_amp_unknown: bool,
     /// Bytes on disk per live byte, after the workload.
     pub space_amp: Option<f64>,
     /// Peak resident memory of the process during the workload, in bytes.
@@ -61,6 +66,9 @@ pub struct Measurement {
     /// Bytes the operating system says the process wrote during the workload (`wchar`).
     pub os_bytes_written: Option<u64>,
     /// True when those two differ by more than 5 % (see [`crate::memory::io_mismatch`]).
+    /// Never set for an engine whose own figure is the OS's
+    /// (`extra["disk_bytes_written_from_os"] == 1`: fjall, sled, redb), for which the
+    /// check compares the OS's count with itself, read at another moment.
     pub io_mismatch: bool,
     /// Bytes on disk after the workload.
     pub disk_bytes: u64,
@@ -74,6 +82,10 @@ pub struct Measurement {
     pub open_ms: Option<f64>,
     /// `recovery`: milliseconds to open a store of `num` keys whose writer was killed.
     pub open_after_kill_ms: Option<f64>,
+    /// `recovery`: live keys in the store opened after the kill. Fewer than `num` is an
+    /// error, except for an engine that is not durable against a kill as configured
+    /// ([`crate::peers::Peer::survives_kill`] false: sled, redb), for which it is a note.
+    pub live_keys_after_kill: Option<u64>,
     /// The engine's own counters after the workload ([`kv_shared::Stats::extra`]).
     pub extra: BTreeMap<String, u64>,
     /// What went wrong, when the engine failed the workload or gave a wrong answer; the

@@ -8,16 +8,20 @@
 //! | ops/s | entries handled per second of the timed part (`*`: cut short by the time limit) |
 //! | p50 µs, p99 µs | latency of one operation (one put, get, delete, seek of 100, scan step, range scan) |
 //! | W-amp | disk bytes written / user bytes written, over the workload |
-//! | R-amp | disk reads / `get` calls, over the workload |
+//! | R-amp | disk reads / `get` calls, over the workload (`n/a`: the engine cannot count its disk reads) |
 //! | S-amp | bytes on disk / live bytes, after the workload |
 //! | peak RSS | the process's peak resident memory during the workload |
-//! | notes | the time limit, the writer's rate, open times, compaction time, an I/O accounting mismatch, an error |
+//! | notes | the time limit, the writer's rate, open times, keys a non-durable peer lost to a kill, compaction time, an I/O accounting mismatch, an error |
 //!
-//! A `-` is a figure that does not apply. Each engine's full settings follow the table.
+//! A `-` is a figure that does not apply. Each engine's full settings follow the table, with
+//! a peer's own settings line ([`crate::peers::Peer::settings`]) under its options. Above the
+//! table, after the run's parameters, come the peers this build lacks
+//! ([`crate::peers::not_built`]), so a reader knows they were not left out by choice.
 
 use std::fmt::Write;
 
 use crate::measurement::Measurement;
+use crate::peers;
 
 /// What a run was asked to do, printed above the tables.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -67,7 +71,11 @@ fn cells(row: &Measurement) -> [String; 10] {
         opt(row.p50_us, micros),
         opt(row.p99_us, micros),
         opt(row.write_amp, amp),
-        opt(row.read_amp, amp),
+        if row.read_amp_unknown {
+            "n/a".to_string()
+        } else {
+            opt(row.read_amp, amp)
+        },
         opt(row.space_amp, amp),
         opt(row.peak_rss_bytes, bytes),
         notes(row),
@@ -92,6 +100,17 @@ pub fn notes(row: &Measurement) -> String {
     }
     if let Some(ms) = row.open_after_kill_ms {
         notes.push(format!("after kill {ms:.1} ms"));
+    }
+    if let Some(live) = row.live_keys_after_kill
+        && live < row.num
+        && row.error.is_none()
+    {
+        // Only an engine not durable against a kill gets here without an error row.
+        notes.push(format!(
+            "after kill: {} of {} keys (expected: not durable against a kill in this configuration)",
+            thousands(live),
+            thousands(row.num)
+        ));
     }
     if row.workload == "compact" && row.error.is_none() {
         notes.push(format!(
@@ -124,6 +143,9 @@ pub fn table(info: &RunInfo, rows: &[Measurement]) -> String {
     }
     let mut out = String::new();
     let _ = writeln!(out, "{}", info.line());
+    for peer in peers::not_built() {
+        let _ = writeln!(out, "{}", peer.not_built_line());
+    }
     let line = |out: &mut String, row: &[String]| {
         let mut text = String::new();
         for (i, cell) in row.iter().enumerate() {
@@ -161,7 +183,7 @@ pub fn table(info: &RunInfo, rows: &[Measurement]) -> String {
     out
 }
 
-/// Each engine label once, with its settings.
+/// Each engine label once, with its settings; a peer's settings line below its own.
 fn settings(rows: &[Measurement]) -> String {
     let mut out = String::from("settings:\n");
     let mut seen: Vec<&str> = Vec::new();
@@ -176,6 +198,9 @@ fn settings(rows: &[Measurement]) -> String {
             &row.settings
         };
         let _ = writeln!(out, "  {}: {settings}", row.engine);
+        if let Some(peer) = peers::find(&row.engine_name) {
+            let _ = writeln!(out, "    {}", peer.settings);
+        }
     }
     out
 }
@@ -184,6 +209,14 @@ fn settings(rows: &[Measurement]) -> String {
 pub fn markdown(info: &RunInfo, rows: &[Measurement]) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "`{}`\n", info.line());
+    let mut missing = false;
+    for peer in peers::not_built() {
+        let _ = writeln!(out, "- {}", peer.not_built_line());
+        missing = true;
+    }
+    if missing {
+        out.push('\n');
+    }
     let _ = writeln!(out, "| {} |", HEADERS.join(" | "));
     let _ = writeln!(
         out,
@@ -206,7 +239,9 @@ pub fn markdown(info: &RunInfo, rows: &[Measurement]) -> String {
     }
     out.push('\n');
     for line in settings(rows).lines().skip(1) {
-        let _ = writeln!(out, "- {}", line.trim());
+        // Engines are the list; a peer's settings line is nested under its engine.
+        let indent = if line.starts_with("    ") { "  " } else { "" };
+        let _ = writeln!(out, "{indent}- {}", line.trim());
     }
     out
 }

@@ -162,7 +162,10 @@ fn json_has_the_documented_fields() {
     assert!(array[0]["ops_per_sec"].as_f64().unwrap() > 0.0);
     assert!(array[2]["ops_per_sec"].is_null() && array[2]["p99_us"].is_null());
     assert_eq!(array[3]["engine"], "memtest[lose_every=1000]");
-    assert_eq!(array[3]["settings"], "fail_after=0 lose_every=1000");
+    assert_eq!(
+        array[3]["settings"],
+        "fail_after=0 lose_every=1000 count_twice=false read_amp_unknown=false written_from_os=false"
+    );
     let table = String::from_utf8(table).unwrap();
     assert!(table.starts_with("num=200 key_size=16 value_size=100 seed=42 time_limit=5s\n"));
     assert!(
@@ -313,5 +316,163 @@ fn bad_arguments_are_errors() {
             .unwrap()
             .contains("injected failure")
     );
-    assert_eq!(rows[0].settings, "fail_after=10 lose_every=0");
+    assert_eq!(
+        rows[0].settings,
+        "fail_after=10 lose_every=0 count_twice=false read_amp_unknown=false written_from_os=false"
+    );
+}
+
+fn info(num: u64) -> RunInfo {
+    RunInfo {
+        num,
+        key_size: 16,
+        value_size: 20,
+        seed: 7,
+        time_limit_secs: None,
+    }
+}
+
+#[test]
+fn an_engine_that_cannot_count_disk_reads_gets_no_read_amplification() {
+    let (_tmp, config) = config(200);
+    let rows = run(
+        "memtest,memtest[read_amp_unknown=true]",
+        "fillseq,readrandom",
+        &config,
+    );
+    let [fill, counted, fill_unknown, unknown] = &rows[..] else {
+        panic!("{rows:#?}")
+    };
+    assert_eq!(
+        (counted.read_amp, counted.read_amp_unknown),
+        (Some(0.0), false)
+    );
+    assert_eq!((unknown.read_amp, unknown.read_amp_unknown), (None, true));
+    // Without gets there is no read amplification to know or not to know.
+    assert!(!fill.read_amp_unknown && !fill_unknown.read_amp_unknown);
+    assert_eq!(fill_unknown.read_amp, None);
+    let json: serde_json::Value = serde_json::from_str(&report::json(&rows).unwrap()).unwrap();
+    assert!(json[3]["read_amp"].is_null() && json[3]["read_amp_unknown"] == true);
+    assert_eq!(json[1]["read_amp"], 0.0);
+    let table = report::table(&info(200), &rows);
+    let line = |engine: &str, workload: &str| {
+        table
+            .lines()
+            .find(|l| l.starts_with(&format!("{engine} ")) && l.contains(workload))
+            .unwrap_or_else(|| panic!("no {engine} {workload} line in {table}"))
+            .split_whitespace()
+            .map(str::to_string)
+            .collect::<Vec<_>>()
+    };
+    // engine, workload, ops/s, p50, p99, W-amp, R-amp: the seventh cell.
+    assert_eq!(line("memtest", "readrandom")[6], "0.00", "{table}");
+    assert_eq!(
+        line("memtest[read_amp_unknown=true]", "readrandom")[6],
+        "n/a",
+        "{table}"
+    );
+    assert_eq!(line("memtest[read_amp_unknown=true]", "fillseq")[6], "-");
+}
+
+#[test]
+fn the_io_check_flags_a_miscount_but_not_an_engine_counted_by_the_os() {
+    if !cfg!(target_os = "linux") {
+        return;
+    }
+    // 5000 puts of 45 bytes: over the check's 256 KiB floor once counted twice.
+    let (_tmp, config) = config(5000);
+    let rows = run(
+        "memtest,memtest[count_twice=true],memtest[count_twice=true,written_from_os=true]",
+        "fillseq",
+        &config,
+    );
+    assert!(rows.iter().all(|r| r.error.is_none()), "{rows:#?}");
+    let mismatch: Vec<bool> = rows.iter().map(|r| r.io_mismatch).collect();
+    assert_eq!(mismatch, [false, true, false], "{rows:#?}");
+    // The OS's figure is still recorded for the engine it is not checked against.
+    assert!(rows[2].os_bytes_written.unwrap() > 0);
+    let table = report::table(&info(5000), &rows);
+    assert_eq!(table.matches("I/O MISMATCH").count(), 1, "{table}");
+}
+
+#[test]
+fn the_report_names_missing_peers_and_prints_each_peers_settings() {
+    let (_tmp, config) = config(100);
+    let mut rows = run("memtest", "fillseq", &config);
+    // A row as a sled run makes one (sled need not be built to print its report).
+    let mut sled = rows[0].clone();
+    sled.engine = "sled".to_string();
+    sled.engine_name = "sled".to_string();
+    sled.settings = "cache_bytes=0".to_string();
+    rows.push(sled);
+    let table = report::table(&info(100), &rows);
+    let mut lines = table.lines();
+    assert_eq!(lines.next(), Some(info(100).line().as_str()));
+    for peer in kvbench::peers::not_built() {
+        assert_eq!(
+            lines.next(),
+            Some(peer.not_built_line().as_str()),
+            "{table}"
+        );
+    }
+    assert!(lines.next().unwrap().starts_with("engine "), "{table}");
+    assert_eq!(
+        kvbench::peers::not_built().count(),
+        usize::from(!cfg!(feature = "peers")) * 3 + usize::from(!cfg!(feature = "rocksdb"))
+    );
+    let settings = table.split("settings:\n").nth(1).unwrap();
+    let sled_settings = kvbench::peers::SLED.settings;
+    assert_eq!(
+        settings,
+        format!(
+            "  memtest: fail_after=0 lose_every=0 count_twice=false read_amp_unknown=false written_from_os=false\n  \
+             sled: cache_bytes=0\n    {sled_settings}\n"
+        )
+    );
+    let markdown = report::markdown(&info(100), &rows);
+    assert!(
+        markdown.ends_with(&format!("- sled: cache_bytes=0\n  - {sled_settings}\n")),
+        "{markdown}"
+    );
+    for peer in kvbench::peers::not_built() {
+        assert!(
+            markdown.contains(&format!("- {}\n", peer.not_built_line())),
+            "{markdown}"
+        );
+    }
+}
+
+#[test]
+fn keys_a_non_durable_peer_loses_to_a_kill_are_a_note_not_an_error() {
+    let recovery = |engine: &str, live: u64| {
+        let live_keys_after_kill = Some(live);
+        Measurement {
+            engine: engine.to_string(),
+            engine_name: engine.to_string(),
+            workload: "recovery".to_string(),
+            num: 100_000,
+            live_keys: 100_000,
+            open_after_kill_ms: Some(1.0),
+            live_keys_after_kill,
+            error: runner::after_kill_error(engine, live, 100_000),
+            ..Measurement::default()
+        }
+    };
+    let expected = "after kill: 99,939 of 100,000 keys \
+                    (expected: not durable against a kill in this configuration)";
+    let sled = report::notes(&recovery("sled", 99_939));
+    assert!(sled.contains(expected) && !sled.contains("ERROR"), "{sled}");
+    let redb = report::notes(&recovery("redb", 99_939));
+    assert!(redb.contains(expected), "{redb}");
+    // A peer that survives kills, and the course's own engines, must keep every key.
+    for engine in ["fjall", "hashlog", "memtest"] {
+        let notes = report::notes(&recovery(engine, 99_939));
+        assert!(
+            notes.contains("ERROR: recovery: the store opened after a kill holds 99939 live keys")
+                && !notes.contains("not durable"),
+            "{engine}: {notes}"
+        );
+    }
+    // Nothing lost, nothing to say.
+    assert!(!report::notes(&recovery("sled", 100_000)).contains("after kill:"));
 }

@@ -229,12 +229,29 @@ fn store_errors_are_clear() {
 #[test]
 fn engines_and_inspect() {
     let text = kv(&["engines"], "").unwrap();
-    assert_eq!(
-        text,
+    // The registry's engines, then the peers this build lacks, each with its feature.
+    let mut expected = String::from(
         "memtest: a BTreeMap with a log, for tests\n    \
-         --set fail_after=0  fail every put after this many (0: never)\n    \
-         --set lose_every=0  silently drop every N-th put (0: never)\n"
+         --set fail_after=0            fail every put after this many (0: never)\n    \
+         --set lose_every=0            silently drop every N-th put (0: never)\n    \
+         --set count_twice=false       report twice the bytes written\n    \
+         --set read_amp_unknown=false  say that disk reads are not counted\n    \
+         --set written_from_os=false   say that the bytes written are the OS's count\n",
     );
+    let lacking: Vec<&str> = kvbench::peers::not_built().map(|p| p.name).collect();
+    for peer in kvbench::peers::not_built() {
+        expected.push_str(&format!(
+            "{}: not built, enable with --features {}\n",
+            peer.name, peer.feature
+        ));
+    }
+    assert_eq!(text, expected);
+    // RocksDB is never in a build without its feature; fjall, sled and redb need `peers`.
+    assert!(
+        text.contains("rocksdb: not built, enable with --features rocksdb\n")
+            || cfg!(feature = "rocksdb")
+    );
+    assert_eq!(lacking.contains(&"sled"), !cfg!(feature = "peers"));
     let tmp = tempfile::tempdir().unwrap();
     let d = tmp.path().join("db");
     kv(

@@ -4,7 +4,10 @@
 //!
 //! Options that make it misbehave on purpose, so the tests can check that the tools notice:
 //! `fail_after=N` fails every put after the first N; `lose_every=N` silently drops every
-//! N-th put.
+//! N-th put; `count_twice=1` reports twice the bytes it wrote. Options that make it report
+//! like a production peer, through `Stats::extra`: `read_amp_unknown=1` (it cannot count
+//! its disk reads, as sled and redb) and `written_from_os=1` (sets
+//! `disk_bytes_written_from_os`: its byte count is the OS's, as for fjall, sled and redb).
 
 #![allow(dead_code)]
 
@@ -32,6 +35,9 @@ pub struct MemEngine {
     puts: AtomicU64,
     fail_after: u64,
     lose_every: u64,
+    count_twice: bool,
+    read_amp_unknown: bool,
+    written_from_os: bool,
 }
 
 const PUT: u8 = 1;
@@ -83,12 +89,30 @@ impl Engine for MemEngine {
             default: "0",
             doc: "silently drop every N-th put (0: never)",
         },
+        OptionDoc {
+            name: "count_twice",
+            default: "false",
+            doc: "report twice the bytes written",
+        },
+        OptionDoc {
+            name: "read_amp_unknown",
+            default: "false",
+            doc: "say that disk reads are not counted",
+        },
+        OptionDoc {
+            name: "written_from_os",
+            default: "false",
+            doc: "say that the bytes written are the OS's count",
+        },
     ];
 
     fn open(dir: &Path, options: &Options) -> Result<Self> {
         options.check_known(Self::NAME, Self::OPTIONS)?;
         let fail_after = options.get_or("fail_after", 0u64)?;
         let lose_every = options.get_or("lose_every", 0u64)?;
+        let count_twice = options.get_or("count_twice", false)?;
+        let read_amp_unknown = options.get_or("read_amp_unknown", false)?;
+        let written_from_os = options.get_or("written_from_os", false)?;
         let fs = Fs::new(options.file_system());
         let store = StoreDir::open(&fs, dir, Self::NAME, Self::FORMAT_VERSION)?;
         let path = store.join("memtest.log");
@@ -113,6 +137,9 @@ impl Engine for MemEngine {
             puts: AtomicU64::new(0),
             fail_after,
             lose_every,
+            count_twice,
+            read_amp_unknown,
+            written_from_os,
         })
     }
 
@@ -175,16 +202,28 @@ impl Engine for MemEngine {
     fn stats(&self) -> Result<Stats> {
         let map = self.map.read().unwrap();
         let (disk_bytes, file_count) = self.fs.dir_usage(self.dir.path())?;
+        let written = self.fs.counters().bytes_written();
+        let mut extra = BTreeMap::from([("puts".to_string(), self.puts.load(Relaxed))]);
+        if self.read_amp_unknown {
+            extra.insert("read_amp_unknown".to_string(), 1);
+        }
+        if self.written_from_os {
+            extra.insert("disk_bytes_written_from_os".to_string(), 1);
+        }
         Ok(Stats {
             user_bytes_written: self.user_bytes.load(Relaxed),
-            disk_bytes_written: self.fs.counters().bytes_written(),
+            disk_bytes_written: if self.count_twice {
+                2 * written
+            } else {
+                written
+            },
             live_keys: map.len() as u64,
             live_data_bytes: map.iter().map(|(k, v)| (k.len() + v.len()) as u64).sum(),
             disk_bytes,
             file_count,
             gets: self.gets.load(Relaxed),
             get_disk_reads: 0,
-            extra: BTreeMap::from([("puts".to_string(), self.puts.load(Relaxed))]),
+            extra,
         })
     }
 
