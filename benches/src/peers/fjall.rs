@@ -55,12 +55,13 @@ use fjall::config::{
 };
 use fjall::{CompressionType, Database, Keyspace, KeyspaceCreateOptions, PersistMode};
 use kv_shared::{
-    Engine, Error, Fs, KeyRange, MAX_KEY_LEN, OptionDoc, Options, Result, ScanIter, Stats,
-    StoreDir, check_key, check_key_value,
+    Engine, Error, KeyRange, MAX_KEY_LEN, OptionDoc, Options, Result, ScanIter, Stats, StoreDir,
+    check_key, check_key_value,
 };
 
 use super::counters::{PeerCounters, ReadCounting, WriteCounting};
-use super::peer_error;
+use super::scan_bounds::empty_scan;
+use super::{open_store, peer_error};
 
 /// The keyspace holding every key but the empty one.
 const KEYSPACE: &str = "kv";
@@ -146,9 +147,7 @@ impl Engine for Fjall {
             FilterPolicyEntry::None
         };
 
-        let fs = Fs::new(options.file_system());
-        let store = StoreDir::open(&fs, dir, Self::NAME, Self::FORMAT_VERSION)?;
-        let files = store.join("fjall");
+        let (store, files) = open_store::<Self>(dir, options)?;
         let counters = PeerCounters::start();
         let db = Database::builder(&files)
             .cache_size(cache_bytes)
@@ -217,7 +216,7 @@ impl Engine for Fjall {
 
     fn scan(&self, range: KeyRange) -> Result<ScanIter<'_>> {
         if range.is_empty() {
-            return Ok(Box::new(std::iter::empty()));
+            return Ok(empty_scan());
         }
         let files = &self.files;
         // The empty key comes first, when the range holds it.
@@ -236,7 +235,7 @@ impl Engine for Fjall {
             start => start.as_ref().map(Vec::as_slice),
         };
         let others: ScanIter<'_> = match &range.end {
-            Bound::Included(k) | Bound::Excluded(k) if k.is_empty() => Box::new(std::iter::empty()),
+            Bound::Included(k) | Bound::Excluded(k) if k.is_empty() => empty_scan(),
             end => {
                 let bounds = (start, end.as_ref().map(Vec::as_slice));
                 Box::new(self.keyspace.range::<&[u8], _>(bounds).map(move |guard| {

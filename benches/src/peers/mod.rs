@@ -61,6 +61,7 @@
 
 pub mod counters;
 pub mod dir_usage;
+pub mod scan_bounds;
 
 #[cfg(feature = "peers")]
 pub mod fjall;
@@ -160,6 +161,24 @@ pub fn not_built() -> impl Iterator<Item = &'static Peer> {
 /// formats, so no bytes are recognised.
 pub fn no_inspect(_bytes: &[u8]) -> Option<String> {
     None
+}
+
+/// Opens the course's store directory `dir` for peer `E` (its `LOCK` and `ENGINE` marker,
+/// through the options' file system) and names the subdirectory the peer keeps its own
+/// files in, `dir/<E::NAME>/` (the peer creates it).
+///
+/// # Errors
+/// [`kv_shared::StoreDir::open`]'s: the store is locked, belongs to another engine or
+/// format version, or cannot be read.
+#[cfg(any(feature = "peers", feature = "rocksdb"))]
+fn open_store<E: kv_shared::Engine>(
+    dir: &std::path::Path,
+    options: &kv_shared::Options,
+) -> kv_shared::Result<(kv_shared::StoreDir, std::path::PathBuf)> {
+    let fs = kv_shared::Fs::new(options.file_system());
+    let store = kv_shared::StoreDir::open(&fs, dir, E::NAME, E::FORMAT_VERSION)?;
+    let files = store.join(E::NAME);
+    Ok((store, files))
 }
 
 /// Wraps a peer's own error as [`kv_shared::Error::Io`] on `path`, keeping its message.

@@ -32,19 +32,19 @@
 //!
 //! [redb]: https://docs.rs/redb
 
-use std::ops::Bound;
 use std::path::{Path, PathBuf};
 use std::sync::{PoisonError, RwLock};
 use std::time::{Duration, Instant};
 
 use kv_shared::{
-    Engine, Error, Fs, KeyRange, MAX_KEY_LEN, OptionDoc, Options, Result, ScanIter, Stats,
-    StoreDir, check_key, check_key_value,
+    Engine, Error, KeyRange, MAX_KEY_LEN, OptionDoc, Options, Result, ScanIter, Stats, StoreDir,
+    check_key, check_key_value,
 };
 use redb::{CompactionError, Database, Durability, ReadableDatabase, TableDefinition};
 
 use super::counters::{PeerCounters, ReadCounting, WriteCounting};
-use super::peer_error;
+use super::scan_bounds::{borrowed, empty_scan};
+use super::{open_store, peer_error};
 
 /// Converts any of redb's errors, keeping corruption apart from I/O.
 fn redb_error(path: &Path, error: impl Into<redb::Error>) -> Error {
@@ -122,9 +122,7 @@ impl Engine for Redb {
                 )));
             }
         };
-        let fs = Fs::new(options.file_system());
-        let store = StoreDir::open(&fs, dir, Self::NAME, Self::FORMAT_VERSION)?;
-        let folder = store.join("redb");
+        let (store, folder) = open_store::<Self>(dir, options)?;
         std::fs::create_dir_all(&folder).map_err(|e| Error::io(&folder, e))?;
         let file = folder.join("data.redb");
         let counters = PeerCounters::start();
@@ -182,12 +180,9 @@ impl Engine for Redb {
 
     fn scan(&self, range: KeyRange) -> Result<ScanIter<'_>> {
         if range.is_empty() {
-            return Ok(Box::new(std::iter::empty()));
+            return Ok(empty_scan());
         }
-        let bounds: (Bound<&[u8]>, Bound<&[u8]>) = (
-            range.start.as_ref().map(Vec::as_slice),
-            range.end.as_ref().map(Vec::as_slice),
-        );
+        let bounds = borrowed(&range);
         // The range keeps its read transaction's snapshot alive by itself, so the lock is
         // released here and a `compact` waits only for the scan, not for this call.
         let db = self.db.read().unwrap_or_else(PoisonError::into_inner);

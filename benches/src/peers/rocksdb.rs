@@ -46,8 +46,8 @@ use std::ops::Bound;
 use std::path::{Path, PathBuf};
 
 use kv_shared::{
-    Engine, Error, Fs, KeyRange, MAX_KEY_LEN, OptionDoc, Options, Result, ScanIter, Stats,
-    StoreDir, check_key, check_key_value,
+    Engine, Error, KeyRange, MAX_KEY_LEN, OptionDoc, Options, Result, ScanIter, Stats, StoreDir,
+    check_key, check_key_value,
 };
 use rocksdb::perf::{PerfContext, PerfMetric, PerfStatsLevel, set_perf_stats};
 use rocksdb::statistics::Ticker;
@@ -57,6 +57,8 @@ use rocksdb::{
 };
 
 use super::counters::{PeerCounters, ReadCounting, WriteCounting};
+use super::open_store;
+use super::scan_bounds::empty_scan;
 
 thread_local! {
     /// This thread's RocksDB perf context, with counting switched on for the thread the
@@ -129,9 +131,7 @@ impl Engine for RocksDb {
             )));
         }
 
-        let fs = Fs::new(options.file_system());
-        let store = StoreDir::open(&fs, dir, Self::NAME, Self::FORMAT_VERSION)?;
-        let files = store.join("rocksdb");
+        let (store, files) = open_store::<Self>(dir, options)?;
         let counters = PeerCounters::start();
 
         let mut table = BlockBasedOptions::default();
@@ -192,7 +192,7 @@ impl Engine for RocksDb {
 
     fn scan(&self, range: KeyRange) -> Result<ScanIter<'_>> {
         if range.is_empty() {
-            return Ok(Box::new(std::iter::empty()));
+            return Ok(empty_scan());
         }
         let mut read = ReadOptions::default();
         if let Bound::Excluded(end) = &range.end {

@@ -35,16 +35,16 @@
 //!
 //! [sled]: https://docs.rs/sled/0.34
 
-use std::ops::Bound;
 use std::path::{Path, PathBuf};
 
 use kv_shared::{
-    Engine, Fs, KeyRange, MAX_KEY_LEN, OptionDoc, Options, Result, ScanIter, Stats, StoreDir,
+    Engine, KeyRange, MAX_KEY_LEN, OptionDoc, Options, Result, ScanIter, Stats, StoreDir,
     check_key, check_key_value,
 };
 
 use super::counters::{PeerCounters, ReadCounting, WriteCounting};
-use super::peer_error;
+use super::scan_bounds::{borrowed, empty_scan};
+use super::{open_store, peer_error};
 
 /// A sled database (its default tree) behind the course's [`Engine`] contract.
 pub struct Sled {
@@ -76,9 +76,7 @@ impl Engine for Sled {
         options.check_known(Self::NAME, Self::OPTIONS)?;
         let cache_bytes: u64 = options.get_or("cache_bytes", 1 << 30)?;
         let flush_every_ms: u64 = options.get_or("flush_every_ms", 500)?;
-        let fs = Fs::new(options.file_system());
-        let store = StoreDir::open(&fs, dir, Self::NAME, Self::FORMAT_VERSION)?;
-        let files = store.join("sled");
+        let (store, files) = open_store::<Self>(dir, options)?;
         let counters = PeerCounters::start();
         let db = sled::Config::new()
             .path(&files)
@@ -123,12 +121,9 @@ impl Engine for Sled {
 
     fn scan(&self, range: KeyRange) -> Result<ScanIter<'_>> {
         if range.is_empty() {
-            return Ok(Box::new(std::iter::empty()));
+            return Ok(empty_scan());
         }
-        let bounds: (Bound<&[u8]>, Bound<&[u8]>) = (
-            range.start.as_ref().map(Vec::as_slice),
-            range.end.as_ref().map(Vec::as_slice),
-        );
+        let bounds = borrowed(&range);
         let files = &self.files;
         Ok(Box::new(self.db.range::<&[u8], _>(bounds).map(
             move |pair| {
