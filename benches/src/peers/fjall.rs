@@ -61,7 +61,7 @@ use kv_shared::{
 
 use super::counters::{PeerCounters, ReadCounting, WriteCounting};
 use super::scan_bounds::empty_scan;
-use super::{open_store, peer_error};
+use super::{check_bloom_bits, open_store, peer_error};
 
 /// The keyspace holding every key but the empty one.
 const KEYSPACE: &str = "kv";
@@ -136,11 +136,7 @@ impl Engine for Fjall {
                 "fjall: memtable_bytes must be positive".into(),
             ));
         }
-        if !(bloom_bits.is_finite() && bloom_bits >= 0.0) {
-            return Err(Error::InvalidArgument(format!(
-                "fjall: bloom_bits_per_key must be a number >= 0, got {bloom_bits}"
-            )));
-        }
+        check_bloom_bits(Self::NAME, bloom_bits)?;
         let filter = if bloom_bits > 0.0 {
             FilterPolicyEntry::Bloom(BloomConstructionPolicy::BitsPerKey(bloom_bits))
         } else {

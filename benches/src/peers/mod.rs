@@ -181,8 +181,29 @@ fn open_store<E: kv_shared::Engine>(
     Ok((store, files))
 }
 
-/// Wraps a peer's own error as [`kv_shared::Error::Io`] on `path`, keeping its message.
+/// Checks the `bloom_bits_per_key` setting of peer `engine`: a finite number, 0 or more
+/// (0 turns the filters off).
+///
+/// # Errors
+/// [`kv_shared::Error::InvalidArgument`] naming the engine and the value, for a negative
+/// number, an infinity or NaN.
 #[cfg(any(feature = "peers", feature = "rocksdb"))]
+fn check_bloom_bits<T>(engine: &str, bits: T) -> kv_shared::Result<()>
+where
+    T: Into<f64> + Copy + std::fmt::Display,
+{
+    let value: f64 = bits.into();
+    if value.is_finite() && value >= 0.0 {
+        Ok(())
+    } else {
+        Err(kv_shared::Error::InvalidArgument(format!(
+            "{engine}: bloom_bits_per_key must be a number >= 0, got {bits}"
+        )))
+    }
+}
+
+/// Wraps a peer's own error as [`kv_shared::Error::Io`] on `path`, keeping its message.
+#[cfg(feature = "peers")]
 fn peer_error(
     path: &std::path::Path,
     error: impl std::error::Error + Send + Sync + 'static,

@@ -57,8 +57,8 @@ use rocksdb::{
 };
 
 use super::counters::{PeerCounters, ReadCounting, WriteCounting};
-use super::open_store;
 use super::scan_bounds::empty_scan;
+use super::{check_bloom_bits, open_store};
 
 thread_local! {
     /// This thread's RocksDB perf context, with counting switched on for the thread the
@@ -125,11 +125,7 @@ impl Engine for RocksDb {
                 "rocksdb: memtable_bytes and block_bytes must be positive".into(),
             ));
         }
-        if !(bloom_bits.is_finite() && bloom_bits >= 0.0) {
-            return Err(Error::InvalidArgument(format!(
-                "rocksdb: bloom_bits_per_key must be a number >= 0, got {bloom_bits}"
-            )));
-        }
+        check_bloom_bits(Self::NAME, bloom_bits)?;
 
         let (store, files) = open_store::<Self>(dir, options)?;
         let counters = PeerCounters::start();
