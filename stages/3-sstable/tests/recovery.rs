@@ -18,7 +18,7 @@
 
 use std::collections::BTreeMap;
 use std::io;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use kv_shared::conformance::scan_vec;
@@ -123,6 +123,38 @@ fn second_generation(e: &SstableStore, model: &mut BTreeMap<Vec<u8>, Vec<u8>>) {
     }
 }
 
+/// A store on a [`FailingFs`] with a 1 MiB memtable (plus `settings`), holding the first
+/// generation of writes, and the model of what it holds.
+struct Failing {
+    tmp: tempfile::TempDir,
+    dir: PathBuf,
+    fs: Arc<FailingFs>,
+    e: SstableStore,
+    model: BTreeMap<Vec<u8>, Vec<u8>>,
+}
+
+fn failing_store(settings: &[(&str, &str)]) -> Failing {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("db");
+    let fs = Arc::new(FailingFs::default());
+    let mut options = Options::new()
+        .set("memtable_bytes", "1M")
+        .with_file_system(fs.clone());
+    for (name, value) in settings {
+        options.insert(*name, *value);
+    }
+    let e = SstableStore::open(&dir, &options).unwrap();
+    let mut model = BTreeMap::new();
+    first_generation(&e, &mut model);
+    Failing {
+        tmp,
+        dir,
+        fs,
+        e,
+        model,
+    }
+}
+
 /// Reopens on the real file system and compares every answer with the model.
 fn check_reopened(dir: &Path, model: &BTreeMap<Vec<u8>, Vec<u8>>) -> SstableStore {
     let e = SstableStore::open(dir, &Options::new().set("memtable_bytes", "1M")).unwrap();
@@ -146,16 +178,13 @@ fn check_reopened(dir: &Path, model: &BTreeMap<Vec<u8>, Vec<u8>>) -> SstableStor
 fn crash_during_flush(
     fail: (&'static str, &'static str),
 ) -> (tempfile::TempDir, BTreeMap<Vec<u8>, Vec<u8>>) {
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path().join("db");
-    let fs = Arc::new(FailingFs::default());
-    let options = Options::new()
-        .set("memtable_bytes", "1M")
-        .set("block_bytes", "256")
-        .with_file_system(fs.clone());
-    let e = SstableStore::open(&dir, &options).unwrap();
-    let mut model = BTreeMap::new();
-    first_generation(&e, &mut model);
+    let Failing {
+        tmp,
+        dir: _,
+        fs,
+        e,
+        mut model,
+    } = failing_store(&[("block_bytes", "256")]);
     e.flush().unwrap();
     second_generation(&e, &mut model);
     fs.set(Some(fail));
@@ -227,15 +256,13 @@ fn crash_between_table_rename_and_wal_deletion() {
 
 #[test]
 fn crash_after_compaction_before_its_inputs_are_removed() {
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path().join("db");
-    let fs = Arc::new(FailingFs::default());
-    let options = Options::new()
-        .set("memtable_bytes", "1M")
-        .with_file_system(fs.clone());
-    let e = SstableStore::open(&dir, &options).unwrap();
-    let mut model = BTreeMap::new();
-    first_generation(&e, &mut model);
+    let Failing {
+        tmp: _tmp,
+        dir,
+        fs,
+        e,
+        mut model,
+    } = failing_store(&[]);
     e.flush().unwrap();
     second_generation(&e, &mut model);
     e.flush().unwrap();
@@ -261,15 +288,13 @@ fn crash_after_compaction_before_its_inputs_are_removed() {
 
 #[test]
 fn crash_before_the_compaction_output_is_renamed() {
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path().join("db");
-    let fs = Arc::new(FailingFs::default());
-    let options = Options::new()
-        .set("memtable_bytes", "1M")
-        .with_file_system(fs.clone());
-    let e = SstableStore::open(&dir, &options).unwrap();
-    let mut model = BTreeMap::new();
-    first_generation(&e, &mut model);
+    let Failing {
+        tmp: _tmp,
+        dir,
+        fs,
+        e,
+        mut model,
+    } = failing_store(&[]);
     e.flush().unwrap();
     second_generation(&e, &mut model);
     e.flush().unwrap();
@@ -285,15 +310,13 @@ fn crash_before_the_compaction_output_is_renamed() {
 
 #[test]
 fn a_failed_flush_is_retried_by_the_next_write() {
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path().join("db");
-    let fs = Arc::new(FailingFs::default());
-    let options = Options::new()
-        .set("memtable_bytes", "1M")
-        .with_file_system(fs.clone());
-    let e = SstableStore::open(&dir, &options).unwrap();
-    let mut model = BTreeMap::new();
-    first_generation(&e, &mut model);
+    let Failing {
+        tmp: _tmp,
+        dir,
+        fs,
+        e,
+        mut model,
+    } = failing_store(&[]);
     fs.set(Some(("create", ".sst.tmp")));
     assert!(e.flush().is_err());
     fs.set(None);
@@ -311,15 +334,13 @@ fn a_failed_flush_is_retried_by_the_next_write() {
 /// short, and refuse the store).
 #[test]
 fn a_wal_left_by_a_failed_create_is_replaced_by_the_next_flush() {
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path().join("db");
-    let fs = Arc::new(FailingFs::default());
-    let options = Options::new()
-        .set("memtable_bytes", "1M")
-        .with_file_system(fs.clone());
-    let e = SstableStore::open(&dir, &options).unwrap();
-    let mut model = BTreeMap::new();
-    first_generation(&e, &mut model);
+    let Failing {
+        tmp: _tmp,
+        dir,
+        fs,
+        e,
+        mut model,
+    } = failing_store(&[]);
     fs.set(Some(("create-leaving-file", ".wal")));
     assert!(e.flush().is_err(), "the new WAL could not be created");
     fs.set(None);
@@ -342,15 +363,13 @@ fn a_wal_left_by_a_failed_create_is_replaced_by_the_next_flush() {
 /// and is removed, and nothing is lost.
 #[test]
 fn a_wal_left_by_a_failed_create_does_not_block_the_next_open() {
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path().join("db");
-    let fs = Arc::new(FailingFs::default());
-    let options = Options::new()
-        .set("memtable_bytes", "1M")
-        .with_file_system(fs.clone());
-    let e = SstableStore::open(&dir, &options).unwrap();
-    let mut model = BTreeMap::new();
-    first_generation(&e, &mut model);
+    let Failing {
+        tmp: _tmp,
+        dir,
+        fs,
+        e,
+        mut model,
+    } = failing_store(&[]);
     fs.set(Some(("create-leaving-file", ".wal")));
     assert!(e.flush().is_err(), "the new WAL could not be created");
     fs.set(None);
