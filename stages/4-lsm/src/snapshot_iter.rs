@@ -15,7 +15,10 @@ pub struct SnapshotIter<'a> {
     inner: EntryIter<'a>,
     snapshot: u64,
     range: KeyRange,
-    last_key: Option<Vec<u8>>,
+    /// The key of the last version kept (a buffer reused from key to key, so skipping
+    /// older versions costs no allocation); meaningful once `seen_any` is set.
+    last_key: Vec<u8>,
+    seen_any: bool,
     done: bool,
 }
 
@@ -26,7 +29,8 @@ impl<'a> SnapshotIter<'a> {
             inner,
             snapshot,
             range,
-            last_key: None,
+            last_key: Vec::new(),
+            seen_any: false,
             done: false,
         }
     }
@@ -45,7 +49,7 @@ impl Iterator for SnapshotIter<'_> {
                 }
                 Some(Ok(entry)) => entry,
             };
-            if entry.seq > self.snapshot || self.last_key.as_deref() == Some(entry.key.as_slice()) {
+            if entry.seq > self.snapshot || (self.seen_any && self.last_key == entry.key) {
                 continue; // written after the snapshot, or an older version of a key seen
             }
             if self.range.is_past_end(&entry.key) {
@@ -54,7 +58,9 @@ impl Iterator for SnapshotIter<'_> {
             if !self.range.contains(&entry.key) {
                 continue;
             }
-            self.last_key = Some(entry.key.clone());
+            self.last_key.clear();
+            self.last_key.extend_from_slice(&entry.key);
+            self.seen_any = true;
             if let Some(value) = entry.value {
                 return Some(Ok((entry.key, value)));
             }
