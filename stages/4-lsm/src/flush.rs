@@ -8,7 +8,6 @@
 //! The table is synced, then the directory, before the caller records it in the manifest:
 //! a manifest must never name a table that a power loss could take away.
 
-use std::ops::Bound;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -43,17 +42,22 @@ pub fn flush(
         options.block_bytes,
         options.bloom_bits_per_key,
     )?;
-    let mut last_key: Option<Vec<u8>> = None;
+    // The newest version of each key comes first; `last_key` remembers the key just
+    // written (one buffer, reused) so its older versions are skipped.
+    let mut last_key: Vec<u8> = Vec::new();
+    let mut any = false;
     let mut max_seq = 0;
-    for entry in memtable.iter(Bound::Unbounded) {
-        let entry = entry?;
-        max_seq = max_seq.max(entry.seq);
-        if last_key.as_deref() == Some(entry.key.as_slice()) {
-            continue; // an older version of the key just written
+    memtable.for_each(|key, seq, value| {
+        max_seq = max_seq.max(seq);
+        if any && last_key == key {
+            return Ok(()); // an older version of the key just written
         }
-        builder.add(&entry.key, entry.seq, entry.value.as_deref())?;
-        last_key = Some(entry.key);
-    }
+        builder.add(key, seq, value)?;
+        last_key.clear();
+        last_key.extend_from_slice(key);
+        any = true;
+        Ok::<(), kv_shared::Error>(())
+    })?;
     let meta = builder.finish()?;
     fs.sync_dir(dir)?;
     Ok(Some((meta, max_seq)))

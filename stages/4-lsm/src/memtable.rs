@@ -129,6 +129,29 @@ impl Memtable {
     }
 }
 
+impl Memtable {
+    /// Calls `f` with every version of every key, in internal-key order, borrowing each
+    /// from the skiplist instead of copying it: the flush's way to read a memtable that no
+    /// longer changes. (A scan uses [`Memtable::iter`], which copies small batches out, so
+    /// that it owns what it returns.)
+    ///
+    /// # Errors
+    /// The first error `f` returns, which ends the walk.
+    pub fn for_each<E>(
+        &self,
+        mut f: impl FnMut(&[u8], u64, Option<&[u8]>) -> Result<(), E>,
+    ) -> Result<(), E> {
+        for entry in self.map.iter() {
+            f(
+                &entry.key().user_key,
+                entry.key().seq,
+                entry.value().as_deref(),
+            )?;
+        }
+        Ok(())
+    }
+}
+
 /// A streaming iterator over a memtable (see [`Memtable::iter`]).
 struct MemtableIter {
     table: Arc<Memtable>,
