@@ -125,7 +125,7 @@ pub fn rewrites_per_byte(version: &Version, options: &LsmOptions, flushed_table_
         CompactionStyle::Leveled => {
             leveled::rewrites_per_byte(version, options, flushed_table_bytes)
         }
-        CompactionStyle::Tiered => tiered::rewrites_per_byte(version, flushed_table_bytes),
+        CompactionStyle::Tiered => tiered::rewrites_per_byte(version, options, flushed_table_bytes),
     }
 }
 

@@ -162,20 +162,24 @@ pub fn merge_all(version: &Version) -> Option<Compaction> {
     Some(merge(&runs, 0, runs.len() - 1, NUM_LEVELS - 1, 0.0))
 }
 
-/// About how many times compaction has rewritten each byte of the current runs: a
-/// size-weighted mean over the runs of `log2(run bytes / flushed table bytes)`, at least 0.
-/// A merge of runs of similar size at least doubles the run a byte is in, so a byte in a
-/// run `2^k` times a flush has been through about `k` merges (fewer when merges take more
-/// than two runs, more when a small run is merged into a large one).
-pub fn rewrites_per_byte(version: &Version, flushed_table_bytes: f64) -> f64 {
+/// About how many times compaction has rewritten each byte of the current runs: the
+/// textbook cost of tiering, where a merge takes `T` runs of one size into one run `T`
+/// times larger, so a byte is rewritten once per tier and a run of `S` bytes made from
+/// flushes of `m` bytes has passed `log_T(S / m)` merges. Here a merge starts when there
+/// are `tiered_max_runs + 1` runs, so `T = tiered_max_runs + 1`; the figure is the
+/// size-weighted mean of `log_T(S / m)` over the runs (at least 0 each). Merges of fewer
+/// runs (a size-ratio group of two) cost more than this, merges of a small run into a
+/// large one (the space-amplification rule) too.
+pub fn rewrites_per_byte(version: &Version, options: &LsmOptions, flushed_table_bytes: f64) -> f64 {
     let runs = version.runs();
     let total: u64 = runs.iter().map(|r| r.bytes).sum();
     if total == 0 || flushed_table_bytes <= 0.0 {
         return 0.0;
     }
+    let fan_in = (options.tiered_max_runs + 1) as f64;
     runs.iter()
         .map(|r| {
-            let merges = (r.bytes as f64 / flushed_table_bytes).log2().max(0.0);
+            let merges = (r.bytes as f64 / flushed_table_bytes).log(fan_in).max(0.0);
             merges * r.bytes as f64 / total as f64
         })
         .sum()
