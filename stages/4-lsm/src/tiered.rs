@@ -27,8 +27,10 @@
 //!
 //! ## Choosing a group ([`pick`])
 //!
-//! After settling, nothing happens until there are more than `tiered_max_runs` runs. Then,
-//! as universal compaction does, the first of these that applies:
+//! After settling, nothing happens until there are more than `tiered_max_runs` runs, or L0
+//! holds `l0_slowdown` tables (with a large `tiered_max_runs`, L0 would otherwise reach
+//! `l0_stop` and hold writers back for a merge that never comes). Then, as universal
+//! compaction does, the first of these that applies:
 //!
 //! 1. **Space amplification**: when the runs newer than the oldest hold at least
 //!    `tiered_max_space_amp` percent of its bytes, merge them all (into the last level,
@@ -36,7 +38,8 @@
 //! 2. **Size ratio**: from the newest run on, grow a group while the next older run is at
 //!    most `tiered_size_ratio` percent larger than the group so far; the first group of
 //!    two or more runs that may be merged (see above) is.
-//! 3. **Run count**: merge the newest runs, as few as bring the count back to the limit.
+//! 3. **Run count**: merge the newest runs, as few as bring the count back to the limit,
+//!    and at least every L0 run and L1's.
 //!
 //! A tombstone is dropped when its merge writes to the deepest run (nothing older below).
 //!
@@ -136,19 +139,21 @@ pub fn pick(version: &Version, options: &LsmOptions) -> Option<Compaction> {
     }
     let runs = version.runs();
     let count = runs.len();
-    if count <= options.tiered_max_runs {
+    // Settled: L0 holds runs only while L1 holds one, so the oldest run is on a level.
+    let l0_runs = version.level(0).len();
+    if count <= options.tiered_max_runs && l0_runs < options.l0_slowdown {
         return None;
     }
     let score = count as f64 / options.tiered_max_runs as f64;
-    // Settled: L0 holds runs only while L1 holds one, so the oldest run is on a level.
-    let l0_runs = version.level(0).len();
     let oldest = runs[count - 1].bytes;
     let newer: u64 = runs[..count - 1].iter().map(|r| r.bytes).sum();
     if u128::from(newer) * 100 >= u128::from(oldest) * u128::from(options.tiered_max_space_amp) {
         return Some(merge(&runs, 0, count - 1, NUM_LEVELS - 1, score));
     }
-    let (first, last) = similar_sizes(&runs, options.tiered_size_ratio)
-        .unwrap_or((0, (count - options.tiered_max_runs).max(l0_runs)));
+    let (first, last) = similar_sizes(&runs, options.tiered_size_ratio).unwrap_or((
+        0,
+        count.saturating_sub(options.tiered_max_runs).max(l0_runs),
+    ));
     Some(merge(&runs, first, last, runs[last].level, score))
 }
 

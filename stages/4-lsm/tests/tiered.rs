@@ -207,6 +207,27 @@ fn full_compaction_drops_every_tombstone() {
     assert!(scan_vec(&e, KeyRange::all()).is_empty());
 }
 
+/// With more runs allowed than L0 can hold before writers stop (`l0_stop`), a full L0
+/// starts a merge by itself: writes go on, and `compact` returns.
+#[test]
+fn a_large_run_limit_never_stops_writers_for_good() {
+    let tmp = tempfile::tempdir().unwrap();
+    let options = tiered()
+        .set("tiered_max_runs", "40")
+        .set("l0_trigger", "2")
+        .set("l0_slowdown", "3")
+        .set("l0_stop", "4");
+    let e = LsmTree::open(tmp.path(), &options).unwrap();
+    for i in 0..8000 {
+        e.put(&key(i % 3000), &value(i, 0)).unwrap();
+    }
+    e.compact().unwrap();
+    let stats = e.stats().unwrap();
+    assert!(stats.extra["flushes"] >= 12, "{:?}", stats.extra);
+    assert!(stats.extra["l0_files"] < 3);
+    e.debug_check_invariants().unwrap();
+}
+
 /// Unknown styles and impossible tiered limits are refused at open.
 #[test]
 fn bad_tiered_options_are_refused() {
