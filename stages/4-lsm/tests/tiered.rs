@@ -249,3 +249,15 @@ fn bad_tiered_options_are_refused() {
 }
 
 kv_shared::conformance_tests!(LsmTree, tiered());
+
+/// The reliability suites (crash, power loss, I/O errors, corruption, hostile input,
+/// linearizability) in tiered mode, with a 4 KiB memtable so that runs flush, settle and
+/// merge within their short workloads.
+fn tiny_tiered() -> Options {
+    tiered()
+        .set("memtable_bytes", "4K")
+        .set("table_bytes", "4K")
+        .set("tiered_max_runs", "3")
+}
+
+kv_shared::reliability_tests!(lsm::LsmTree, tiny_tiered(), lsm::inspect);
