@@ -63,6 +63,10 @@ pub struct Compaction {
     pub output_level: usize,
     /// The level's score when it was chosen (tiered: the run count over its limit).
     pub score: f64,
+    /// True for a step of a manual full compaction: the inputs are rewritten even when they
+    /// could move, so that every tombstone and old version goes (as LevelDB's manual
+    /// compactions never move a table).
+    pub manual: bool,
 }
 
 impl Compaction {
@@ -74,9 +78,13 @@ impl Compaction {
             .chain(self.lower_inputs.iter().map(|(l, t)| (*l, t)))
     }
 
-    /// True when the inputs can move to the output level without being rewritten: no two
-    /// of them overlap (always so for one table; for L0 tables, so after a sequential fill).
+    /// True when the inputs can move to the output level without being rewritten: not a
+    /// manual compaction, and no two of them overlap (always so for one table; for L0
+    /// tables, so after a sequential fill).
     pub fn is_trivial_move(&self) -> bool {
+        if self.manual {
+            return false;
+        }
         let mut sorted: Vec<&Arc<TableFile>> = self.all_inputs().map(|(_, t)| t).collect();
         sorted.sort_by(|a, b| a.meta.smallest.cmp(&b.meta.smallest));
         sorted
@@ -357,6 +365,7 @@ mod tests {
             lower_inputs: vec![(2, l2)],
             output_level: 2,
             score: 1.0,
+            manual: false,
         };
         let counters = Counters::default();
         let next_file = AtomicU64::new(100);

@@ -67,6 +67,7 @@ pub fn pick(version: &Version, options: &LsmOptions, pointers: &[Vec<u8>]) -> Op
         lower_inputs,
         output_level: level + 1,
         score,
+        manual: false,
     })
 }
 
@@ -88,6 +89,7 @@ pub fn whole_level(version: &Version, level: usize) -> Option<Compaction> {
         inputs,
         output_level: level + 1,
         score: 0.0,
+        manual: true,
     })
 }
 

@@ -71,6 +71,7 @@ fn settle(version: &Version) -> Option<Compaction> {
                 lower_inputs: Vec::new(),
                 output_level: target,
                 score: 0.0,
+                manual: false,
             });
         }
     }
@@ -82,6 +83,7 @@ fn settle(version: &Version) -> Option<Compaction> {
         lower_inputs: Vec::new(),
         output_level: target,
         score: 0.0,
+        manual: false,
     })
 }
 
@@ -111,6 +113,7 @@ fn merge(
         lower_inputs,
         output_level,
         score,
+        manual: false,
     }
 }
 
@@ -157,14 +160,18 @@ pub fn pick(version: &Version, options: &LsmOptions) -> Option<Compaction> {
     Some(merge(&runs, first, last, runs[last].level, score))
 }
 
-/// A merge of every run into one on the last level (a manual full compaction), or `None`
-/// when the tree holds no table.
+/// A merge of every run into one on the last level (a manual full compaction, which
+/// rewrites even a single run, to drop its tombstones), or `None` when the tree holds no
+/// table.
 pub fn merge_all(version: &Version) -> Option<Compaction> {
     let runs = version.runs();
     if runs.is_empty() {
         return None;
     }
-    Some(merge(&runs, 0, runs.len() - 1, NUM_LEVELS - 1, 0.0))
+    Some(Compaction {
+        manual: true,
+        ..merge(&runs, 0, runs.len() - 1, NUM_LEVELS - 1, 0.0)
+    })
 }
 
 /// About how many times compaction has rewritten each byte of the current runs: the

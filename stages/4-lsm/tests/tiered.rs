@@ -228,6 +228,23 @@ fn a_large_run_limit_never_stops_writers_for_good() {
     e.debug_check_invariants().unwrap();
 }
 
+/// A run of tombstones alone (deletes of keys never written), moved down to the last level
+/// without a rewrite, is still rewritten, and so emptied, by a full compaction.
+#[test]
+fn full_compaction_rewrites_a_single_run() {
+    let tmp = tempfile::tempdir().unwrap();
+    let e = LsmTree::open(tmp.path(), &tiered()).unwrap();
+    for i in 0..200 {
+        e.delete(&key(i)).unwrap();
+    }
+    e.compact().unwrap();
+    let summary = e.levels_summary();
+    assert_eq!(summary[6].files, 1, "one run, moved to L6: {summary:?}");
+    e.full_compaction().unwrap();
+    let summary = e.levels_summary();
+    assert!(summary.iter().all(|s| s.files == 0), "{summary:?}");
+}
+
 /// Unknown styles and impossible tiered limits are refused at open.
 #[test]
 fn bad_tiered_options_are_refused() {
