@@ -4,7 +4,9 @@
 //! compaction rewrote everything. This stage is the leveled design of LevelDB and RocksDB:
 //! tables live on levels L0 to L6, each level about `level_ratio` times larger than the one
 //! above, and compaction merges one small piece of a level into the overlapping piece of the
-//! next, in the background, while reads and writes go on.
+//! next, in the background, while reads and writes go on. Size-tiered compaction, which
+//! rewrites less and pays in space and reads, is an option beside it (`compaction=tiered`,
+//! [`tiered`]).
 //!
 //! | file | concept |
 //! |---|---|
