@@ -11,7 +11,12 @@
 //! | R-amp | disk reads / `get` calls, over the workload (`n/a`: the engine cannot count its disk reads) |
 //! | S-amp | bytes on disk / live bytes, after the workload |
 //! | peak RSS | the process's peak resident memory during the workload |
-//! | notes | the time limit, the writer's rate, open times, keys a non-durable peer lost to a kill, compaction time, an I/O accounting mismatch, an error |
+//! | notes | the time limit, the writer's rate, open times, keys a non-durable peer lost to a kill, compaction time, the theoretical write amplification, an I/O accounting mismatch, an error |
+//!
+//! For an engine that reports the write amplification theory predicts for its shape
+//! (`extra["write_amp_theory_milli"]`, thousandths: `lsm`, see [`write_amp_theory`]), the
+//! notes set the measured W-amp against it: `W-amp theory 17.50: measured 0.62× (outside
+//! 1.2×)`. "Within 1.2×" means measured / theory between 1/1.2 and 1.2.
 //!
 //! A `-` is a figure that does not apply. Each engine's full settings follow the table, with
 //! a peer's own settings line ([`crate::peers::Peer::settings`]) under its options. Above the
@@ -119,6 +124,17 @@ pub fn notes(row: &Measurement) -> String {
             bytes(row.disk_bytes_written)
         ));
     }
+    if let Some(theory) = write_amp_theory(row) {
+        let versus = row.write_amp.map_or(String::new(), |measured| {
+            let ratio = measured / theory;
+            let within = (1.0 / 1.2..=1.2).contains(&ratio);
+            format!(
+                ": measured {ratio:.2}× ({} 1.2×)",
+                if within { "within" } else { "outside" }
+            )
+        });
+        notes.push(format!("W-amp theory {}{versus}", amp(theory)));
+    }
     if row.io_mismatch {
         notes.push(format!(
             "I/O MISMATCH: engine counted {}, OS {}",
@@ -130,6 +146,15 @@ pub fn notes(row: &Measurement) -> String {
         notes.push(format!("ERROR: {e}"));
     }
     notes.join("; ")
+}
+
+/// The write amplification theory predicts for the engine's shape after the workload, when
+/// the engine reports one (`extra["write_amp_theory_milli"]`) and the workload wrote user
+/// bytes (a W-amp to compare it with).
+pub fn write_amp_theory(row: &Measurement) -> Option<f64> {
+    row.write_amp?;
+    let milli = *row.extra.get("write_amp_theory_milli")?;
+    Some(milli as f64 / 1000.0)
 }
 
 /// The terminal table, then each engine's settings.
@@ -330,5 +355,26 @@ mod tests {
         assert_eq!(bytes(512), "512 B");
         assert_eq!(bytes(3 << 20), "3.0 MiB");
         assert_eq!(amp(1.0), "1.00");
+    }
+
+    #[test]
+    fn notes_set_write_amplification_against_theory() {
+        let mut row = Measurement {
+            write_amp: Some(5.4),
+            ..Measurement::default()
+        };
+        assert_eq!(notes(&row), "", "no theory reported: no note");
+        row.extra.insert("write_amp_theory_milli".into(), 6100);
+        assert_eq!(
+            notes(&row),
+            "W-amp theory 6.10: measured 0.89× (within 1.2×)"
+        );
+        row.write_amp = Some(8.0);
+        assert_eq!(
+            notes(&row),
+            "W-amp theory 6.10: measured 1.31× (outside 1.2×)"
+        );
+        row.write_amp = None;
+        assert_eq!(notes(&row), "", "nothing written: nothing to compare");
     }
 }

@@ -1,21 +1,15 @@
-//! Leveled compaction: choosing what to merge, merging it, and what to drop on the way.
+//! Compaction: merging sorted tables into fewer, newer ones, and what to drop on the way.
 //!
-//! ## Choosing ([`pick`])
+//! *What* to merge is a policy, chosen by the `compaction` option; this file is what both
+//! policies share:
 //!
-//! Each level gets a **score**: for L0, its number of tables over `l0_trigger` (L0 tables
-//! overlap, so their *count* is what makes reads slow); for L1 to L5, its bytes over its
-//! target (`level1_bytes · level_ratio^(n-1)`). L6, the last level, has no target. The level
-//! with the highest score at or above 1 is compacted into the level below it:
+//! * [`crate::leveled`] (the default) keeps levels of growing target size and merges one
+//!   small piece of a level into the overlapping piece of the next;
+//! * [`crate::tiered`] keeps a handful of sorted runs and merges whole runs of similar size.
 //!
-//! * from **L0**: every L0 table (taking them all means no older version of a key stays
-//!   behind in L0), plus every L1 table overlapping their combined key range;
-//! * from **Ln, n ≥ 1**: one table, taken round-robin through the key space (each level
-//!   remembers where its last compaction ended, as LevelDB's *compact pointer* does), plus
-//!   every table of level n+1 that overlaps it.
-//!
-//! Input tables that overlap nothing below and do not overlap each other (one table; or L0
-//! tables flushed from a sequential fill) are **moved** down by the manifest alone, without
-//! being rewritten (a *trivial move*).
+//! A policy describes its choice as a [`Compaction`]: tables taken from one or more levels,
+//! shallower (newer) first, and the one level where the result goes. [`pick`] and
+//! [`full`] ask the configured policy.
 //!
 //! ## Merging ([`run`])
 //!
@@ -23,6 +17,13 @@
 //! version is written (readers with older snapshots read their own version's tables, which
 //! stay on disk while they are held). Outputs are cut at `table_bytes`, so the next
 //! compaction of that range rewrites a small piece rather than the whole level.
+//!
+//! Inputs that do not overlap one another (one table; or L0 tables flushed from a
+//! sequential fill; or tiered runs over distinct key ranges) are **moved** to the output
+//! level by the manifest alone, without being rewritten (a *trivial move*). That is correct
+//! whenever the output level holds no other table they overlap, which both policies ensure:
+//! leveled takes every table of the output level in the inputs' range, and tiered's output
+//! level holds only inputs or nothing.
 //!
 //! A **tombstone** is dropped only when nothing older can remain below it: no table on any
 //! level deeper than the output level has a key range that holds the key. Otherwise it is
@@ -39,38 +40,52 @@ use crate::filename;
 use crate::key::EntryIter;
 use crate::manifest::{NUM_LEVELS, TableMeta, VersionEdit};
 use crate::merge_iter::MergeIter;
-use crate::options::LsmOptions;
+use crate::options::{CompactionStyle, LsmOptions};
 use crate::table::Table;
 use crate::table_builder::TableBuilder;
 use crate::version::{TableFile, Version};
+use crate::{leveled, tiered};
 
-/// One compaction: the tables of `level` and of `level + 1` to merge.
+/// One compaction: tables to merge, taken from `level` and deeper levels, and the level the
+/// result goes to.
 #[derive(Debug, Clone)]
 pub struct Compaction {
-    /// The level compacted (the output goes to `level + 1`).
+    /// The shallowest level compacted (for leveled, the level whose round-robin pointer
+    /// advances).
     pub level: usize,
-    /// The chosen tables of `level`.
+    /// The chosen tables of `level` (L0: newest first).
     pub inputs: Vec<Arc<TableFile>>,
-    /// The tables of `level + 1` that overlap them.
-    pub next_inputs: Vec<Arc<TableFile>>,
-    /// The level's score when it was chosen.
+    /// The chosen tables of deeper levels, each with its level, shallowest level first
+    /// (leveled: the tables of `level + 1` that overlap `inputs`).
+    pub lower_inputs: Vec<(usize, Arc<TableFile>)>,
+    /// The level the outputs go to: `level + 1` for leveled; for tiered, the deepest
+    /// input's level, or an empty level for a move.
+    pub output_level: usize,
+    /// The level's score when it was chosen (tiered: the run count over its limit).
     pub score: f64,
+    /// True for a step of a manual full compaction: the inputs are rewritten even when they
+    /// could move, so that every tombstone and old version goes (as LevelDB's manual
+    /// compactions never move a table).
+    pub manual: bool,
 }
 
 impl Compaction {
-    /// The level the outputs go to.
-    pub fn output_level(&self) -> usize {
-        self.level + 1
+    /// Every input table with its level, shallowest (newest) level first.
+    pub fn all_inputs(&self) -> impl Iterator<Item = (usize, &Arc<TableFile>)> {
+        self.inputs
+            .iter()
+            .map(|t| (self.level, t))
+            .chain(self.lower_inputs.iter().map(|(l, t)| (*l, t)))
     }
 
-    /// True when the inputs can move down without being rewritten: nothing below overlaps
-    /// them, and they do not overlap each other (always so for one table; for L0 tables, so
-    /// after a sequential fill).
+    /// True when the inputs can move to the output level without being rewritten: not a
+    /// manual compaction, and no two of them overlap (always so for one table; for L0
+    /// tables, so after a sequential fill).
     pub fn is_trivial_move(&self) -> bool {
-        if !self.next_inputs.is_empty() {
+        if self.manual {
             return false;
         }
-        let mut sorted: Vec<&Arc<TableFile>> = self.inputs.iter().collect();
+        let mut sorted: Vec<&Arc<TableFile>> = self.all_inputs().map(|(_, t)| t).collect();
         sorted.sort_by(|a, b| a.meta.smallest.cmp(&b.meta.smallest));
         sorted
             .windows(2)
@@ -83,7 +98,8 @@ impl Compaction {
     }
 }
 
-fn key_range(tables: &[Arc<TableFile>]) -> (Vec<u8>, Vec<u8>) {
+/// Smallest and largest user keys over `tables` (empty keys for no tables).
+pub fn key_range(tables: &[Arc<TableFile>]) -> (Vec<u8>, Vec<u8>) {
     let smallest = tables
         .iter()
         .map(|t| &t.meta.smallest)
@@ -99,65 +115,39 @@ fn key_range(tables: &[Arc<TableFile>]) -> (Vec<u8>, Vec<u8>) {
     (smallest, largest)
 }
 
-/// Each level's score (L0 to L5): at 1 or above, the level needs compacting.
-pub fn scores(version: &Version, options: &LsmOptions) -> Vec<f64> {
-    (0..NUM_LEVELS - 1)
-        .map(|level| {
-            if level == 0 {
-                version.level(0).len() as f64 / options.l0_trigger as f64
-            } else {
-                version.level_bytes(level) as f64 / options.level_target(level) as f64
-            }
-        })
-        .collect()
-}
-
-/// The compaction to run next, if any level's score is at or above 1. `pointers[n]` is the
-/// largest key of the last compaction from level n (empty: start from the beginning).
+/// The compaction the configured policy wants next, if any. `pointers[n]` is the largest
+/// key of the last compaction from level n (leveled's round-robin; tiered ignores it).
 pub fn pick(version: &Version, options: &LsmOptions, pointers: &[Vec<u8>]) -> Option<Compaction> {
-    let scores = scores(version, options);
-    let (level, &score) = scores
-        .iter()
-        .enumerate()
-        .max_by(|a, b| a.1.total_cmp(b.1))?;
-    if score < 1.0 {
-        return None;
+    match options.compaction {
+        CompactionStyle::Leveled => leveled::pick(version, options, pointers),
+        CompactionStyle::Tiered => tiered::pick(version, options),
     }
-    let inputs: Vec<Arc<TableFile>> = if level == 0 {
-        version.level(0).to_vec()
-    } else {
-        let tables = version.level(level);
-        let pointer = pointers.get(level).map_or(&[][..], Vec::as_slice);
-        let chosen = tables
-            .iter()
-            .find(|t| pointer.is_empty() || t.meta.smallest.as_slice() > pointer)
-            .or_else(|| tables.first())?;
-        vec![chosen.clone()]
-    };
-    let (smallest, largest) = key_range(&inputs);
-    let next_inputs = version.overlapping(level + 1, &smallest, &largest);
-    Some(Compaction {
-        level,
-        inputs,
-        next_inputs,
-        score,
-    })
 }
 
-/// A compaction of every table of `level` into `level + 1` (a manual, whole-level
-/// compaction), or `None` when the level is empty.
-pub fn whole_level(version: &Version, level: usize) -> Option<Compaction> {
-    let inputs = version.level(level).to_vec();
-    if inputs.is_empty() {
-        return None;
+/// The theoretical number of times compaction rewrites each byte written, for the tree's
+/// current shape and the configured policy ([`leveled::rewrites_per_byte`],
+/// [`tiered::rewrites_per_byte`]). `flushed_table_bytes` is the mean size of a flushed
+/// table.
+pub fn rewrites_per_byte(version: &Version, options: &LsmOptions, flushed_table_bytes: f64) -> f64 {
+    match options.compaction {
+        CompactionStyle::Leveled => {
+            leveled::rewrites_per_byte(version, options, flushed_table_bytes)
+        }
+        CompactionStyle::Tiered => tiered::rewrites_per_byte(version, options, flushed_table_bytes),
     }
-    let (smallest, largest) = key_range(&inputs);
-    Some(Compaction {
-        level,
-        next_inputs: version.overlapping(level + 1, &smallest, &largest),
-        inputs,
-        score: 0.0,
-    })
+}
+
+/// The steps of a manual full compaction, one at a time: the next compaction to run, given
+/// the current version and `step`, the number of steps already run; `None` when done.
+/// Leveled compacts each level in turn into the one below (`step` is the level); tiered
+/// merges every run into one on the last level in a single step.
+pub fn full(version: &Version, options: &LsmOptions, step: usize) -> Option<Compaction> {
+    match options.compaction {
+        CompactionStyle::Leveled if step < NUM_LEVELS - 1 => leveled::whole_level(version, step),
+        CompactionStyle::Leveled => None,
+        CompactionStyle::Tiered if step == 0 => tiered::merge_all(version),
+        CompactionStyle::Tiered => None,
+    }
 }
 
 /// What a compaction produced: the edit to record, and the new tables, open.
@@ -206,25 +196,16 @@ pub fn run(
     version: &Version,
     cx: &Context<'_>,
 ) -> Result<Option<Outcome>> {
-    let level = compaction.level;
-    let out_level = compaction.output_level();
+    let out_level = compaction.output_level;
     let (_, largest) = compaction.input_range();
     let removed: Vec<(u8, u64)> = compaction
-        .inputs
-        .iter()
-        .map(|t| (level as u8, t.meta.number))
-        .chain(
-            compaction
-                .next_inputs
-                .iter()
-                .map(|t| (out_level as u8, t.meta.number)),
-        )
+        .all_inputs()
+        .map(|(level, t)| (level as u8, t.meta.number))
         .collect();
     if compaction.is_trivial_move() {
         let added = compaction
-            .inputs
-            .iter()
-            .map(|t| (out_level as u8, t.meta.clone()))
+            .all_inputs()
+            .map(|(_, t)| (out_level as u8, t.meta.clone()))
             .collect();
         return Ok(Some(Outcome {
             edit: VersionEdit {
@@ -237,10 +218,8 @@ pub fn run(
         }));
     }
     let sources: Vec<EntryIter<'static>> = compaction
-        .inputs
-        .iter()
-        .chain(&compaction.next_inputs)
-        .map(|t| {
+        .all_inputs()
+        .map(|(_, t)| {
             Counters::add(&cx.counters.compaction_bytes_read, t.meta.size);
             t.table.iter(std::ops::Bound::Unbounded)
         })
@@ -319,12 +298,13 @@ pub fn run(
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod testing {
+    //! Tables and options for the compaction tests of this file and the policies'.
     use super::*;
     use kv_shared::Options;
 
     /// A table on disk holding `keys` (each `Some(value)` or a tombstone), opened.
-    fn table(
+    pub(crate) fn table(
         fs: &Fs,
         dir: &Path,
         number: u64,
@@ -343,7 +323,7 @@ mod tests {
         ))
     }
 
-    fn options(l0_trigger: u32) -> LsmOptions {
+    pub(crate) fn options(l0_trigger: u32) -> LsmOptions {
         LsmOptions::parse(
             &Options::new()
                 .set("l0_trigger", l0_trigger)
@@ -353,85 +333,12 @@ mod tests {
         )
         .unwrap()
     }
+}
 
-    #[test]
-    fn l0_takes_every_table_and_the_overlapping_l1_ones() {
-        let tmp = tempfile::tempdir().unwrap();
-        let fs = Fs::default();
-        let l0a = table(
-            &fs,
-            tmp.path(),
-            10,
-            &[("c", 5, Some("x")), ("f", 6, Some("x"))],
-        );
-        let l0b = table(
-            &fs,
-            tmp.path(),
-            11,
-            &[("e", 7, Some("x")), ("h", 8, Some("x"))],
-        );
-        let l1a = table(
-            &fs,
-            tmp.path(),
-            3,
-            &[("a", 1, Some("x")), ("b", 1, Some("x"))],
-        );
-        let l1b = table(
-            &fs,
-            tmp.path(),
-            4,
-            &[("d", 1, Some("x")), ("g", 1, Some("x"))],
-        );
-        let v = Version::from_levels(vec![vec![l0a, l0b], vec![l1a, l1b]]);
-        assert_eq!(
-            pick(&v, &options(3), &[]).map(|c| c.level),
-            Some(1),
-            "L1 is over 1 byte"
-        );
-        let c = pick(
-            &v,
-            &LsmOptions {
-                level1_bytes: 1 << 30,
-                ..options(2)
-            },
-            &[],
-        )
-        .unwrap();
-        assert_eq!(c.level, 0);
-        let numbers = |ts: &[Arc<TableFile>]| ts.iter().map(|t| t.meta.number).collect::<Vec<_>>();
-        assert_eq!(numbers(&c.inputs), vec![11, 10], "newest first");
-        assert_eq!(
-            numbers(&c.next_inputs),
-            vec![4],
-            "only the L1 table inside [c, h]"
-        );
-        assert!(!c.is_trivial_move());
-    }
-
-    #[test]
-    fn deeper_levels_go_round_robin() {
-        let tmp = tempfile::tempdir().unwrap();
-        let fs = Fs::default();
-        let l1: Vec<Arc<TableFile>> = ["a", "c", "e"]
-            .iter()
-            .enumerate()
-            .map(|(i, k)| table(&fs, tmp.path(), i as u64 + 1, &[(k, 1, Some("x"))]))
-            .collect();
-        let v = Version::from_levels(vec![vec![], l1]);
-        let o = options(4);
-        let mut pointers = vec![Vec::new(); NUM_LEVELS];
-        let mut order = Vec::new();
-        for _ in 0..4 {
-            let c = pick(&v, &o, &pointers).unwrap();
-            assert!(c.is_trivial_move(), "nothing below: a move");
-            order.push(c.inputs[0].meta.smallest.clone());
-            pointers[1] = c.inputs[0].meta.largest.clone();
-        }
-        assert_eq!(
-            order,
-            vec![b"a".to_vec(), b"c".to_vec(), b"e".to_vec(), b"a".to_vec()]
-        );
-    }
+#[cfg(test)]
+mod tests {
+    use super::testing::{options, table};
+    use super::*;
 
     #[test]
     fn tombstones_drop_only_when_nothing_older_can_lie_below() {
@@ -455,8 +362,10 @@ mod tests {
         let c = Compaction {
             level: 1,
             inputs: vec![l1],
-            next_inputs: vec![l2],
+            lower_inputs: vec![(2, l2)],
+            output_level: 2,
             score: 1.0,
+            manual: false,
         };
         let counters = Counters::default();
         let next_file = AtomicU64::new(100);

@@ -4,7 +4,9 @@
 //! compaction rewrote everything. This stage is the leveled design of LevelDB and RocksDB:
 //! tables live on levels L0 to L6, each level about `level_ratio` times larger than the one
 //! above, and compaction merges one small piece of a level into the overlapping piece of the
-//! next, in the background, while reads and writes go on.
+//! next, in the background, while reads and writes go on. Size-tiered compaction, which
+//! rewrites less and pays in space and reads, is an option beside it (`compaction=tiered`,
+//! [`tiered`]).
 //!
 //! | file | concept |
 //! |---|---|
@@ -15,7 +17,7 @@
 //! | [`flush`] | memtable → L0 table |
 //! | [`merge_iter`], [`concat_iter`], [`snapshot_iter`] | merging streams; a level as one stream; what a snapshot sees |
 //! | [`version`] | the set of tables per level at one moment, and reads through it |
-//! | [`compaction`] | leveled compaction: scores, picking, merging, dropping tombstones |
+//! | [`compaction`], [`leveled`], [`tiered`] | compaction: merging and dropping tombstones; the leveled and size-tiered policies that choose what to merge |
 //! | [`record_log`], [`manifest`], [`filename`] | the log of version edits, `CURRENT`, file names |
 //! | [`recovery`] | opening a store: manifest, tables, WAL replay, orphan cleanup |
 //! | [`lsm_tree`] | [`LsmTree`], the engine: write path, readers, background threads |
@@ -31,6 +33,7 @@ pub mod counters;
 pub mod filename;
 pub mod flush;
 pub mod key;
+pub mod leveled;
 pub mod lsm_tree;
 pub mod manifest;
 pub mod memtable;
@@ -41,12 +44,13 @@ pub mod recovery;
 pub mod snapshot_iter;
 pub mod table;
 pub mod table_builder;
+pub mod tiered;
 pub mod version;
 pub mod wal;
 pub mod wal_payload;
 
 pub use lsm_tree::LsmTree;
-pub use version::LevelSummary;
+pub use version::{LevelSummary, SortedRun};
 
 /// The annotated dump of any file this engine writes (a table with its filter, a manifest,
 /// `CURRENT`, a WAL), or `None` when `bytes` is none of them. Never panics.

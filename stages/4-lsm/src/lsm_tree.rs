@@ -369,7 +369,7 @@ impl Inner {
         if task.is_trivial_move() {
             Counters::add(&self.counters.trivial_moves, 1);
         } else {
-            for t in task.inputs.iter().chain(&task.next_inputs) {
+            for (_, t) in task.all_inputs() {
                 t.mark_obsolete();
             }
         }
@@ -417,13 +417,45 @@ impl Inner {
     }
 }
 
+impl Inner {
+    /// The write amplification theory predicts for the tree's current shape, from the
+    /// bytes written since open (`None` before any user byte): the WAL's and the flushes'
+    /// bytes per user byte as measured (they are format costs: framing, per-entry overhead,
+    /// index and filter), and compaction's as the policy's theory for the current level
+    /// sizes ([`compaction::rewrites_per_byte`]):
+    ///
+    /// `theory = wal + flush × (1 + rewrites_per_byte)`
+    ///
+    /// where `wal` counts every byte written that is neither a flush's nor a compaction's
+    /// (WAL records, and the manifest's few).
+    fn write_amp_theory(&self, version: &Version, disk_bytes_written: u64) -> Option<f64> {
+        let c = &self.counters;
+        let user = Counters::get(&c.user_bytes_written);
+        if user == 0 {
+            return None;
+        }
+        let flushed = Counters::get(&c.flush_bytes_written);
+        let compacted = Counters::get(&c.compaction_bytes_written);
+        let wal = disk_bytes_written.saturating_sub(flushed + compacted);
+        let flushes = Counters::get(&c.flushes);
+        let flushed_table_bytes = if flushes == 0 {
+            self.options.memtable_bytes as f64
+        } else {
+            flushed as f64 / flushes as f64
+        };
+        let rewrites = compaction::rewrites_per_byte(version, &self.options, flushed_table_bytes);
+        Some((wal as f64 + flushed as f64 * (1.0 + rewrites)) / user as f64)
+    }
+}
+
 impl LsmTree {
     /// Files and bytes per level of the current version.
     pub fn levels_summary(&self) -> Vec<LevelSummary> {
         self.inner.lock_state().version.summary()
     }
 
-    /// The target size of each level 1..=5, as compaction aims for it.
+    /// The target size of each level 1..=5, as leveled compaction aims for it (tiered
+    /// compaction has no level targets).
     pub fn level_targets(&self) -> Vec<u64> {
         (1..NUM_LEVELS - 1)
             .map(|l| self.inner.options.level_target(l))
@@ -465,16 +497,17 @@ impl LsmTree {
         Ok(())
     }
 
-    /// Compacts every level, top to bottom, into the one below it, so that all the data ends
-    /// on the last level, rewritten once more, with every tombstone and every overwritten
-    /// version gone (LevelDB's `CompactRange` over all keys). The background thread's own
-    /// compactions are held off while each step runs.
+    /// Compacts everything into the last level, with every tombstone and every overwritten
+    /// version gone: leveled compacts every level, top to bottom, into the one below it
+    /// (LevelDB's `CompactRange` over all keys); tiered merges every run into one (see
+    /// [`compaction::full`]). The background thread's own compactions are held off while
+    /// each step runs.
     ///
     /// # Errors
     /// An earlier background failure, [`Error::Corruption`], [`Error::Io`].
     pub fn full_compaction(&self) -> Result<()> {
         self.flush()?;
-        for level in 0..NUM_LEVELS - 1 {
+        for step in 0..NUM_LEVELS - 1 {
             let picked = {
                 let mut st = self.inner.lock_state();
                 while st.compacting {
@@ -488,7 +521,7 @@ impl LsmTree {
                 if let Some(message) = &st.bg_error {
                     return Err(background_error(&self.inner.dir, message));
                 }
-                let task = compaction::whole_level(&st.version, level);
+                let task = compaction::full(&st.version, &self.inner.options, step);
                 st.compacting = task.is_some();
                 task.map(|t| (t, st.version.clone()))
             };
@@ -689,6 +722,15 @@ impl Engine for LsmTree {
         stats
             .extra
             .insert("l0_files".into(), version.level(0).len() as u64);
+        stats
+            .extra
+            .insert("sorted_runs".into(), version.runs().len() as u64);
+        if let Some(theory) = self.inner.write_amp_theory(&version, disk_bytes_written) {
+            stats.extra.insert(
+                "write_amp_theory_milli".into(),
+                (theory * 1000.0).round() as u64,
+            );
+        }
         stats
             .extra
             .insert("memtable_bytes".into(), mem_bytes as u64);

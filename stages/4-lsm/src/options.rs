@@ -57,7 +57,37 @@ pub const OPTIONS: &[OptionDoc] = &[
         default: "4K",
         doc: "target size of a table's data blocks",
     },
+    // Compaction policy (see `crate::compaction`, `crate::leveled`, `crate::tiered`).
+    OptionDoc {
+        name: "compaction",
+        default: "leveled",
+        doc: "compaction policy: leveled (levels of growing size) or tiered (size-tiered sorted runs)",
+    },
+    OptionDoc {
+        name: "tiered_max_runs",
+        default: "6",
+        doc: "tiered: sorted runs allowed before a compaction merges some (at least 2)",
+    },
+    OptionDoc {
+        name: "tiered_size_ratio",
+        default: "20",
+        doc: "tiered: a run joins a merge of newer runs if it is at most this percent larger than their sum",
+    },
+    OptionDoc {
+        name: "tiered_max_space_amp",
+        default: "200",
+        doc: "tiered: merge every run once the newer runs hold this percent of the oldest run's bytes",
+    },
 ];
+
+/// How compaction shapes the tree: the `compaction` option.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CompactionStyle {
+    /// Levels of growing target size, compacted a table at a time ([`crate::leveled`]).
+    Leveled,
+    /// Sorted runs merged when there are too many ([`crate::tiered`]).
+    Tiered,
+}
 
 /// The options, parsed and checked.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -80,6 +110,14 @@ pub struct LsmOptions {
     pub bloom_bits_per_key: usize,
     /// See [`OPTIONS`].
     pub block_bytes: usize,
+    /// See [`OPTIONS`].
+    pub compaction: CompactionStyle,
+    /// See [`OPTIONS`].
+    pub tiered_max_runs: usize,
+    /// See [`OPTIONS`].
+    pub tiered_size_ratio: u64,
+    /// See [`OPTIONS`].
+    pub tiered_max_space_amp: u64,
 }
 
 impl LsmOptions {
@@ -98,6 +136,18 @@ impl LsmOptions {
             l0_stop: options.get_or("l0_stop", 12)?,
             bloom_bits_per_key: options.get_or("bloom_bits_per_key", 10)?,
             block_bytes: options.get_or("block_bytes", 4 << 10)?,
+            compaction: match options.get_raw("compaction").unwrap_or("leveled") {
+                "leveled" => CompactionStyle::Leveled,
+                "tiered" => CompactionStyle::Tiered,
+                other => {
+                    return Err(Error::InvalidArgument(format!(
+                        "lsm option compaction must be leveled or tiered, not {other:?}"
+                    )));
+                }
+            },
+            tiered_max_runs: options.get_or("tiered_max_runs", 6)?,
+            tiered_size_ratio: options.get_or("tiered_size_ratio", 20)?,
+            tiered_max_space_amp: options.get_or("tiered_max_space_amp", 200)?,
         };
         let bad = |what: &str| Err(Error::InvalidArgument(format!("lsm option {what}")));
         if o.memtable_bytes == 0 || o.table_bytes == 0 || o.level1_bytes == 0 || o.block_bytes == 0
@@ -112,6 +162,12 @@ impl LsmOptions {
         }
         if !(1..=64).contains(&o.bloom_bits_per_key) {
             return bad("bloom_bits_per_key must be 1 to 64");
+        }
+        if o.tiered_max_runs < 2 {
+            return bad("tiered_max_runs must be at least 2");
+        }
+        if o.tiered_max_space_amp == 0 {
+            return bad("tiered_max_space_amp must be at least 1 percent");
         }
         Ok(o)
     }

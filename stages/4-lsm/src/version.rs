@@ -83,6 +83,18 @@ pub struct LevelSummary {
     pub entries: u64,
 }
 
+/// One sorted run of the tree, for [`Version::runs`]: tables that do not overlap, each key
+/// at most once.
+#[derive(Debug, Clone)]
+pub struct SortedRun {
+    /// The level it is on (L0: one run per table).
+    pub level: usize,
+    /// Its tables, in key order.
+    pub tables: Vec<Arc<TableFile>>,
+    /// Their total size.
+    pub bytes: u64,
+}
+
 /// The tables of the tree at one moment.
 #[derive(Debug, Clone)]
 pub struct Version {
@@ -225,9 +237,29 @@ impl Version {
             .collect()
     }
 
-    /// Checks the shape every version must have: each table's smallest key at or before its
-    /// largest, no table in two places, and on L1 and deeper, tables sorted by key with
-    /// disjoint ranges.
+    /// The sorted runs, newest first: each L0 table (newest first), then each non-empty level
+    /// from L1 down. Reads depend on this order being the order of age: for any key, a run
+    /// earlier in the list holds only newer versions of it than a later one.
+    pub fn runs(&self) -> Vec<SortedRun> {
+        let l0 = self.levels[0].iter().map(|t| SortedRun {
+            level: 0,
+            tables: vec![t.clone()],
+            bytes: t.meta.size,
+        });
+        let deeper = (1..NUM_LEVELS)
+            .filter(|&level| !self.levels[level].is_empty())
+            .map(|level| SortedRun {
+                level,
+                tables: self.levels[level].clone(),
+                bytes: self.level_bytes(level),
+            });
+        l0.chain(deeper).collect()
+    }
+
+    /// Checks the shape every version must have, in both compaction styles: each table's
+    /// smallest key at or before its largest, no table in two places, L0 newest first (by
+    /// file number: flushes take increasing numbers), and on L1 and deeper, tables sorted by
+    /// key with disjoint ranges, so that each deeper level is one sorted run.
     ///
     /// # Errors
     /// A description of the first violation.
@@ -242,6 +274,14 @@ impl Version {
             }
             if !numbers.insert(t.meta.number) {
                 return Err(format!("table {} appears twice", t.meta.number));
+            }
+        }
+        for pair in self.levels[0].windows(2) {
+            if pair[0].meta.number <= pair[1].meta.number {
+                return Err(format!(
+                    "L0 tables {} and {} are not newest first",
+                    pair[0].meta.number, pair[1].meta.number
+                ));
             }
         }
         for (level, tables) in self.levels.iter().enumerate().skip(1) {
