@@ -57,6 +57,11 @@ pub const OPTIONS: &[OptionDoc] = &[
         default: "4K",
         doc: "target size of a table's data blocks",
     },
+    OptionDoc {
+        name: "sync_writes",
+        default: "false",
+        doc: "fsync the WAL before each write group returns (one fsync shared by the group)",
+    },
 ];
 
 /// The options, parsed and checked.
@@ -80,6 +85,8 @@ pub struct LsmOptions {
     pub bloom_bits_per_key: usize,
     /// See [`OPTIONS`].
     pub block_bytes: usize,
+    /// See [`OPTIONS`].
+    pub sync_writes: bool,
 }
 
 impl LsmOptions {
@@ -98,6 +105,7 @@ impl LsmOptions {
             l0_stop: options.get_or("l0_stop", 12)?,
             bloom_bits_per_key: options.get_or("bloom_bits_per_key", 10)?,
             block_bytes: options.get_or("block_bytes", 4 << 10)?,
+            sync_writes: options.get_or("sync_writes", false)?,
         };
         let bad = |what: &str| Err(Error::InvalidArgument(format!("lsm option {what}")));
         if o.memtable_bytes == 0 || o.table_bytes == 0 || o.level1_bytes == 0 || o.block_bytes == 0
