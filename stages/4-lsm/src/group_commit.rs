@@ -50,6 +50,8 @@ struct QueueState {
     leading: bool,
     /// Threads asleep on `wake` (no need to wake anyone when it is 0).
     sleeping: usize,
+    /// Of them, writers waiting for room in the open group (the byte cap).
+    held_back: usize,
     /// The record buffer of an earlier group, reused.
     spare: Vec<u8>,
 }
@@ -92,6 +94,7 @@ impl WriteQueue {
                 open: Group::new(Vec::new()),
                 leading: false,
                 sleeping: 0,
+                held_back: 0,
                 spare: Vec::new(),
             }),
             wake: Condvar::new(),
@@ -149,8 +152,13 @@ impl WriteQueue {
         q.leading = true;
         let spare = std::mem::take(&mut q.spare);
         let mut group = std::mem::replace(&mut q.open, Group::new(spare));
-        // Writers held back by the byte cap may join the new open group now.
-        self.wake_all(q);
+        // Writers held back by the byte cap may join the new open group now. (The writers
+        // already in it have nothing to do until this group is written: not woken.)
+        if q.held_back > 0 {
+            self.wake_all(q);
+        } else {
+            drop(q);
+        }
 
         let result = write(&mut group);
         let _ = group.outcome.set(result.as_ref().err().map(copy_error));
