@@ -22,6 +22,7 @@
 //! (an fsync), the more writers gather behind it and the more of them share the next one.
 
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock};
+use std::time::{Duration, Instant};
 
 use kv_shared::{Error, Result};
 
@@ -31,6 +32,9 @@ use crate::write_batch::WriteBatch;
 /// Once the open group's record holds this many bytes, new writers wait for the next group
 /// (a writer alone in a group may exceed it with its own batch).
 pub const GROUP_BYTES: usize = 1 << 20;
+
+/// How long a writer waiting for its group yields to the leader before it sleeps.
+const SPIN: Duration = Duration::from_micros(20);
 
 /// What a group's writers learn when it is written: nothing, or a copy of the error.
 type Outcome = Arc<OnceLock<Option<Error>>>;
@@ -140,6 +144,9 @@ impl WriteQueue {
         let outcome = q.open.outcome.clone();
         // A group is taken only by a leader, which sets its outcome before it gives up the
         // lead: with no leader and no outcome, this writer's group is still the open one.
+        // An unsynced write takes microseconds, less than a sleep and a wake-up cost: first
+        // yield to the leader for a moment, and sleep only if it takes longer (an fsync).
+        let spin_until = Instant::now() + SPIN;
         loop {
             if let Some(result) = outcome.get() {
                 return result.as_ref().map_or(Ok(()), |e| Err(copy_error(e)));
@@ -147,7 +154,13 @@ impl WriteQueue {
             if !q.leading {
                 break;
             }
-            q = self.sleep(q);
+            if Instant::now() < spin_until {
+                drop(q);
+                std::thread::yield_now();
+                q = self.lock();
+            } else {
+                q = self.sleep(q);
+            }
         }
         q.leading = true;
         let spare = std::mem::take(&mut q.spare);

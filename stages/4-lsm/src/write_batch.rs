@@ -37,6 +37,8 @@ impl WriteBatch {
     /// is left unchanged.
     pub fn put(&mut self, key: &[u8], value: &[u8]) -> Result<()> {
         check_key_value(key, value)?;
+        // One growth for the whole op: kind, two varints of at most 10 bytes, key, value.
+        self.ops.reserve(21 + key.len() + value.len());
         wal_payload::encode_op(&mut self.ops, key, Some(value));
         self.count += 1;
         Ok(())
@@ -48,6 +50,7 @@ impl WriteBatch {
     /// [`kv_shared::Error::KeyTooLarge`]; the batch is left unchanged.
     pub fn delete(&mut self, key: &[u8]) -> Result<()> {
         check_key(key)?;
+        self.ops.reserve(11 + key.len());
         wal_payload::encode_op(&mut self.ops, key, None);
         self.count += 1;
         Ok(())
