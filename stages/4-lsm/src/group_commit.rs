@@ -13,9 +13,11 @@
 //! 2. If no **leader** is writing, it becomes the leader: it takes the open group, leaving
 //!    a new, empty one for the writers that arrive meanwhile, and, without the lock, writes
 //!    the whole group with the caller's `write` function: one record, so one `write` call.
-//! 3. Otherwise it sleeps. A leader that finishes sets its group's outcome, which wakes the
-//!    group's writers with that result (an error reaches every one of them), and gives up
-//!    the lead; one of the writers that gathered in the open group meanwhile leads next.
+//! 3. Otherwise it waits: it yields to the leader for up to `SPIN` (an unsynced write
+//!    takes microseconds, less than falling asleep and being woken), then sleeps. A leader
+//!    that finishes sets its group's outcome, which wakes the group's writers with that
+//!    result (an error reaches every one of them), and gives up the lead; one of the
+//!    writers that gathered in the open group meanwhile leads next.
 //!
 //! A writer returns only once its group's `write` returned, so the durability contract
 //! holds for every writer of the group as it does for a single one. The slower the write
