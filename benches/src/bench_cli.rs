@@ -3,7 +3,7 @@
 //!
 //! ```text
 //! kvbench [--engines LIST] [--workloads LIST] [--num N] [--key-size B] [--value-size B]
-//!         [--seed S] [--time-limit SECS] [--set NAME=VALUE]... [--dir DIR]
+//!         [--seed S] [--time-limit SECS] [--threads N] [--set NAME=VALUE]... [--dir DIR]
 //!         [--json FILE] [--markdown FILE] [--charts DIR | --no-charts] [--quiet]
 //! ```
 //!
@@ -47,7 +47,7 @@ pub struct BenchArgs {
     #[arg(long)]
     pub engines: Option<String>,
     /// Workloads to run, comma separated, in that order. Default: all of them (fillseq,
-    /// fillrandom, overwrite, readrandom, readmissing, readseq, seekrandom, scan,
+    /// fillrandom, fillthreads, overwrite, readrandom, readmissing, readseq, seekrandom, scan,
     /// readwhilewriting, compact, recovery, deleterandom).
     #[arg(long)]
     pub workloads: Option<String>,
@@ -66,6 +66,9 @@ pub struct BenchArgs {
     /// Stop each workload after this many seconds and report its rate so far (0: no limit).
     #[arg(long, default_value_t = DEFAULT_TIME_LIMIT_SECS)]
     pub time_limit: u64,
+    /// Writer threads of the `fillthreads` workload (at least 1).
+    #[arg(long, default_value_t = runner::DEFAULT_THREADS, value_parser = clap::value_parser!(u64).range(1..))]
+    pub threads: u64,
     /// Sets an option on every selected engine that documents NAME (repeatable).
     #[arg(long = "set", value_name = "NAME=VALUE")]
     pub set: Vec<String>,
@@ -192,6 +195,7 @@ pub fn run(
         time_limit: (args.time_limit > 0).then(|| Duration::from_secs(args.time_limit)),
         dir: args.dir.clone(),
         kill_helper,
+        threads: args.threads,
     };
     if args.fill_then_wait {
         let dir = args

@@ -4,11 +4,12 @@
 //! |---|---|---|
 //! | the eight standard ones | see [`kv_shared::workload`] | entries written, read or deleted |
 //! | `scan` | `max(1, num/100)` bounded range scans `[key(i), key(i+100))` from random `i` | entries read |
+//! | `fillthreads` | `fillrandom`'s puts into an empty store, shared by `threads` writer threads (`--threads`, default 4) that take them [`FILL_CHUNK`] at a time from one sequence | entries written (all threads together) |
 //! | `readwhilewriting` | one reader thread doing `num` random gets while one writer thread overwrites random keys | reads (the writes' rate is reported beside it) |
 //! | `recovery` | closing the store cleanly and opening it again (the store as the workloads before left it); then, when a helper process is available, opening a store whose only content is a `fillseq` of `num` keys written by a child process that was then killed (SIGKILL) | keys recovered per second of the clean open |
 //! | `compact` | one call to the engine's `compact` | nothing (the report shows the time taken and the space amplification after it) |
 //!
-//! Every workload but `fillseq` and `fillrandom` needs a filled store: see [`crate::runner`]
+//! Every workload but `fillseq`, `fillrandom` and `fillthreads` needs a filled store: see [`crate::runner`]
 //! for how the store is carried from one workload to the next.
 
 use kv_shared::workload::Workload;
@@ -19,6 +20,8 @@ use kv_shared::{Error, Result};
 pub enum BenchWorkload {
     /// A db_bench workload from the shared crate.
     Standard(Workload),
+    /// `fillrandom` split across several writer threads.
+    FillThreads,
     /// Bounded range scans of 100 keys from random starts.
     Scan,
     /// One reader and one writer thread at once.
@@ -32,15 +35,19 @@ pub enum BenchWorkload {
 /// How many keys each `scan` range covers.
 pub const SCAN_KEYS: u64 = 100;
 
+/// How many puts a `fillthreads` writer takes from the shared sequence at a time.
+pub const FILL_CHUNK: usize = 64;
+
 impl BenchWorkload {
     /// Every workload, in the order a default `kvbench` run takes them. `compact` comes after
     /// the reads so that those see the store as the writes left it (for the single-level
     /// `sstable`, before its tables are merged); `recovery` comes after `compact`, so it
     /// reopens a compacted store (for `bitcask`, one with hint files); `deleterandom` comes
     /// last.
-    pub const ALL: [BenchWorkload; 12] = [
+    pub const ALL: [BenchWorkload; 13] = [
         BenchWorkload::Standard(Workload::FillSeq),
         BenchWorkload::Standard(Workload::FillRandom),
+        BenchWorkload::FillThreads,
         BenchWorkload::Standard(Workload::Overwrite),
         BenchWorkload::Standard(Workload::ReadRandom),
         BenchWorkload::Standard(Workload::ReadMissing),
@@ -57,6 +64,7 @@ impl BenchWorkload {
     pub fn name(self) -> &'static str {
         match self {
             BenchWorkload::Standard(w) => w.name(),
+            BenchWorkload::FillThreads => "fillthreads",
             BenchWorkload::Scan => "scan",
             BenchWorkload::ReadWhileWriting => "readwhilewriting",
             BenchWorkload::Recovery => "recovery",
@@ -93,6 +101,7 @@ impl BenchWorkload {
     pub fn needs_filled_store(self) -> bool {
         match self {
             BenchWorkload::Standard(w) => w.needs_filled_store(),
+            BenchWorkload::FillThreads => false,
             _ => true,
         }
     }
@@ -129,6 +138,7 @@ mod tests {
             "{err}"
         );
         assert!(!BenchWorkload::Standard(Workload::FillRandom).needs_filled_store());
+        assert!(!BenchWorkload::FillThreads.needs_filled_store());
         assert!(BenchWorkload::Recovery.needs_filled_store());
     }
 }

@@ -37,6 +37,17 @@ impl Latency {
         }
     }
 
+    /// Adds every operation `other` recorded (one thread's histogram into the total).
+    pub fn merge(&mut self, other: &Latency) {
+        // The histogram resizes itself to fit; should adding fail, saturate value by value.
+        if self.histogram.add(&other.histogram).is_err() {
+            for v in other.histogram.iter_recorded() {
+                self.histogram
+                    .saturating_record_n(v.value_iterated_to(), v.count_at_value());
+            }
+        }
+    }
+
     /// How many operations were recorded.
     pub fn count(&self) -> u64 {
         self.histogram.len()
@@ -65,5 +76,10 @@ mod tests {
         let p99 = l.quantile_us(0.99).unwrap();
         assert!((499.0..=501.0).contains(&p50), "{p50}");
         assert!((989.0..=991.0).contains(&p99), "{p99}");
+        let mut total = Latency::new();
+        total.merge(&l);
+        total.merge(&l);
+        assert_eq!(total.count(), 2000);
+        assert_eq!(total.quantile_us(0.5), Some(p50));
     }
 }

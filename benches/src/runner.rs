@@ -3,7 +3,7 @@
 //! For each engine, [`run`] takes the workloads in the order given, on one store that is
 //! carried from one workload to the next:
 //!
-//! * `fillseq` and `fillrandom` start from an **empty store**: when the store holds anything,
+//! * `fillseq`, `fillrandom` and `fillthreads` start from an **empty store**: when the store holds anything,
 //!   it is closed, its directory removed, and a new one created.
 //! * Every other workload needs a **filled store** (keys `0..num` present). It runs on the
 //!   store the previous workload left when that store is known to be filled; otherwise (no
@@ -35,7 +35,8 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::ops::Bound;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use kv_shared::workload::{Op, Workload, WorkloadConfig, key};
@@ -43,7 +44,7 @@ use kv_shared::{DynEngine, Error, KeyRange, Result, Stats};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-use crate::bench_workload::{BenchWorkload, SCAN_KEYS};
+use crate::bench_workload::{BenchWorkload, FILL_CHUNK, SCAN_KEYS};
 use crate::engine_spec::ResolvedEngine;
 use crate::latency::Latency;
 use crate::measurement::Measurement;
@@ -63,7 +64,12 @@ pub struct BenchConfig {
     /// The `kvbench` executable, run as a child process for the "after a kill" half of the
     /// `recovery` workload (see [`fill_then_wait`]); that half is skipped when `None`.
     pub kill_helper: Option<PathBuf>,
+    /// Writer threads of `fillthreads` (at least 1).
+    pub threads: u64,
 }
+
+/// Default [`BenchConfig::threads`].
+pub const DEFAULT_THREADS: u64 = 4;
 
 impl Default for BenchConfig {
     fn default() -> Self {
@@ -72,6 +78,7 @@ impl Default for BenchConfig {
             time_limit: Some(Duration::from_secs(10)),
             dir: None,
             kill_helper: None,
+            threads: DEFAULT_THREADS,
         }
     }
 }
@@ -322,6 +329,7 @@ fn run_one(
         memory::reset_peak();
         let outcome = match workload {
             BenchWorkload::Standard(w) => standard(store.db()?, w, config, progress)?,
+            BenchWorkload::FillThreads => fill_threads(store.db()?, config, progress)?,
             BenchWorkload::Scan => scan(store.db()?, config, progress)?,
             BenchWorkload::ReadWhileWriting => read_while_writing(store.db()?, config, progress)?,
             BenchWorkload::Recovery => recovery(store, config, progress)?,
@@ -355,10 +363,14 @@ fn run_one(
 /// The store's state after `workload` ran on a store in state `before`.
 fn fill_after(workload: BenchWorkload, before: Fill, limited: bool) -> Fill {
     match workload {
-        BenchWorkload::Standard(Workload::FillSeq | Workload::FillRandom) if limited => {
+        BenchWorkload::Standard(Workload::FillSeq | Workload::FillRandom)
+        | BenchWorkload::FillThreads
+            if limited =>
+        {
             Fill::Partial
         }
-        BenchWorkload::Standard(Workload::FillSeq | Workload::FillRandom) => Fill::Filled,
+        BenchWorkload::Standard(Workload::FillSeq | Workload::FillRandom)
+        | BenchWorkload::FillThreads => Fill::Filled,
         BenchWorkload::Standard(Workload::DeleteRandom) if limited => Fill::Partial,
         BenchWorkload::Standard(Workload::DeleteRandom) => Fill::Empty,
         _ => before,
@@ -445,7 +457,7 @@ fn planned_ops(workload: BenchWorkload, c: &WorkloadConfig) -> u64 {
         BenchWorkload::Standard(Workload::ReadSeq) => c.num,
         BenchWorkload::Standard(w) => w.ops(c).total(),
         BenchWorkload::Scan => scans(c.num),
-        BenchWorkload::ReadWhileWriting => c.num,
+        BenchWorkload::FillThreads | BenchWorkload::ReadWhileWriting => c.num,
         BenchWorkload::Recovery => 2,
         BenchWorkload::Compact => 1,
     }
@@ -663,6 +675,78 @@ fn scan(db: &dyn DynEngine, config: &BenchConfig, progress: &dyn Progress) -> Re
         elapsed: clock.start.elapsed(),
         limited,
         wrong,
+        ..Outcome::default()
+    })
+}
+
+/// `fillthreads`: `fillrandom`'s puts, made by [`BenchConfig::threads`] writer threads that
+/// take them from one shared sequence, [`FILL_CHUNK`] at a time (so the keys are generated
+/// once, as in `fillrandom`, and the threads finish together). This thread reports progress.
+fn fill_threads(
+    db: &dyn DynEngine,
+    config: &BenchConfig,
+    progress: &dyn Progress,
+) -> Result<Outcome> {
+    let c = &config.workload;
+    let start = Instant::now();
+    let deadline = config.time_limit.map(|limit| start + limit);
+    let ops = Mutex::new(Workload::FillRandom.ops(c));
+    let (done, limited) = (AtomicU64::new(0), AtomicBool::new(false));
+    let writer = || -> Result<Latency> {
+        let mut latency = Latency::new();
+        while !limited.load(Ordering::Relaxed) {
+            let chunk: Vec<Op> = ops
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .by_ref()
+                .take(FILL_CHUNK)
+                .collect();
+            if chunk.is_empty() {
+                break;
+            }
+            for op in chunk {
+                if let Op::Put { key, value } = op {
+                    let t = Instant::now();
+                    db.put(&key, &value)?;
+                    let now = Instant::now();
+                    latency.record(now - t);
+                    done.fetch_add(1, Ordering::Relaxed);
+                    if deadline.is_some_and(|d| now >= d) {
+                        limited.store(true, Ordering::Relaxed);
+                        break;
+                    }
+                }
+            }
+        }
+        Ok(latency)
+    };
+    let results: Vec<Result<Latency>> = std::thread::scope(|s| {
+        let threads: Vec<_> = (0..config.threads.max(1))
+            .map(|_| s.spawn(writer))
+            .collect();
+        while !threads.iter().all(|t| t.is_finished()) {
+            progress.set(done.load(Ordering::Relaxed));
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        threads
+            .into_iter()
+            .map(|t| {
+                t.join().unwrap_or_else(|_| {
+                    Err(Error::InvalidArgument("a writer thread panicked".into()))
+                })
+            })
+            .collect()
+    });
+    let elapsed = start.elapsed();
+    let mut latency = Latency::new();
+    for result in results {
+        latency.merge(&result?);
+    }
+    Ok(Outcome {
+        entries: Some(done.into_inner()),
+        latency: Some(latency),
+        elapsed,
+        limited: limited.into_inner(),
         ..Outcome::default()
     })
 }

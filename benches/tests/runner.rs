@@ -30,6 +30,7 @@ fn config(num: u64) -> (tempfile::TempDir, BenchConfig) {
         time_limit: Some(Duration::from_secs(60)),
         dir: Some(tmp.path().to_path_buf()),
         kill_helper: None,
+        threads: 3,
     };
     (tmp, config)
 }
@@ -65,6 +66,7 @@ fn every_workload_runs_and_is_measured() {
     for w in [
         "fillseq",
         "fillrandom",
+        "fillthreads",
         "overwrite",
         "readrandom",
         "readmissing",

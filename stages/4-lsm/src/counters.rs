@@ -37,6 +37,10 @@ pub struct Counters {
     pub stall_micros: AtomicU64,
     /// Writes that were slowed down or stopped at least once.
     pub stalled_writes: AtomicU64,
+    /// Write groups committed: WAL records appended by writes.
+    pub write_groups: AtomicU64,
+    /// Writes (puts, deletes, batches) committed in those groups.
+    pub grouped_writes: AtomicU64,
 }
 
 impl Counters {

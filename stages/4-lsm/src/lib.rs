@@ -11,7 +11,8 @@
 //! | file | concept |
 //! |---|---|
 //! | [`key`] | internal keys: user key + sequence number + kind; newest first |
-//! | [`wal`], [`wal_payload`] | the write-ahead log and what one write looks like in it |
+//! | [`wal`], [`wal_payload`] | the write-ahead log and what one record (a write batch) looks like in it |
+//! | [`write_batch`], [`group_commit`] | atomic batches of writes; concurrent writers sharing one WAL append |
 //! | [`memtable`] | the lock-free sorted in-memory table of recent writes |
 //! | [`block`], [`bloom`], [`table`], [`table_builder`] | the table format: blocks, filter, index, footer |
 //! | [`flush`] | memtable → L0 table |
@@ -32,6 +33,7 @@ pub mod concat_iter;
 pub mod counters;
 pub mod filename;
 pub mod flush;
+pub mod group_commit;
 pub mod key;
 pub mod leveled;
 pub mod lsm_tree;
@@ -48,9 +50,11 @@ pub mod tiered;
 pub mod version;
 pub mod wal;
 pub mod wal_payload;
+pub mod write_batch;
 
 pub use lsm_tree::LsmTree;
 pub use version::{LevelSummary, SortedRun};
+pub use write_batch::WriteBatch;
 
 /// The annotated dump of any file this engine writes (a table with its filter, a manifest,
 /// `CURRENT`, a WAL), or `None` when `bytes` is none of them. Never panics.

@@ -2,10 +2,14 @@
 //!
 //! ## Write path
 //!
-//! A write takes the writer lock, makes room (`make_room`: slow down or stop while
-//! L0 has too many tables, freeze a full memtable), takes the next sequence number, appends
-//! the write to the WAL (one write call: it now survives a kill), inserts it into the active
-//! memtable, and publishes the sequence number, which makes it visible to readers.
+//! Every write is a batch ([`WriteBatch`]; `put` and `delete` are batches of one), and
+//! concurrent writers commit together ([`crate::group_commit`]): the leader of a write group
+//! takes the writer lock, makes room once (`make_room`: slow down or stop while L0 has too
+//! many tables, freeze a full memtable), gives the group's ops the next sequence numbers,
+//! appends the whole group to the WAL as one record (one write call: it now survives a
+//! kill; with `sync_writes`, one fsync), inserts every op into the active memtable, and only
+//! then publishes the last sequence number, which makes the whole group visible to readers
+//! at once.
 //!
 //! ## Readers
 //!
@@ -36,14 +40,15 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use kv_shared::{
-    Engine, Error, Fs, KeyRange, OptionDoc, Options, Result, ScanIter, Stats, StoreDir, check_key,
-    check_key_value,
+    Engine, Error, Fs, KeyRange, OptionDoc, Options, Result, ScanIter, Stats, StoreDir,
 };
+use sstable::wal::MAX_PAYLOAD;
 
 use crate::compaction::{self, Compaction};
 use crate::counters::Counters;
 use crate::filename;
 use crate::flush::flush;
+use crate::group_commit::{Group, WriteQueue};
 use crate::key::EntryIter;
 use crate::manifest::{Manifest, NUM_LEVELS, VersionEdit};
 use crate::memtable::{Lookup, Memtable};
@@ -55,6 +60,7 @@ use crate::table::Table;
 use crate::version::{LevelSummary, TableFile, Version};
 use crate::wal::Wal;
 use crate::wal_payload;
+use crate::write_batch::WriteBatch;
 
 /// Immutable memtables allowed to wait for their flush before writers wait.
 const MAX_IMMUTABLE: usize = 1;
@@ -81,6 +87,8 @@ struct Inner {
     work: Condvar,
     /// Wakes waiting writers and `compact` (a flush or compaction finished).
     progress: Condvar,
+    /// Writers waiting to commit, gathered into groups.
+    queue: WriteQueue,
     writer: Mutex<Writer>,
     /// Held while appending an edit to the manifest and installing its version.
     manifest: Mutex<Manifest>,
@@ -216,16 +224,38 @@ impl Inner {
         Ok(())
     }
 
-    fn write(&self, key: &[u8], value: Option<&[u8]>) -> Result<()> {
+    /// Commits `batch` (not empty, its limits checked) atomically, as part of a write group.
+    fn write(&self, batch: &WriteBatch) -> Result<()> {
+        self.queue.commit(batch, |group| self.write_group(group))
+    }
+
+    /// Writes one group, as its leader: one WAL record, then the memtable, then visibility.
+    fn write_group(&self, group: &mut Group) -> Result<()> {
         let mut w = self.writer.lock().unwrap_or_else(|p| p.into_inner());
         self.make_room(&mut w, false)?;
-        let seq = w.last_seq + 1;
-        w.wal.append(&wal_payload::encode(seq, key, value))?;
-        w.mem.insert(key, seq, value);
-        w.last_seq = seq;
-        self.visible_seq.store(seq, SeqCst);
-        let user = key.len() + value.map_or(0, <[u8]>::len);
+        let first = w.last_seq + 1;
+        let count = u32::try_from(group.ops)
+            .map_err(|_| Error::InvalidArgument(format!("a write group of {} ops", group.ops)))?;
+        wal_payload::write_header(&mut group.record, first, count);
+        // The record is decoded exactly as recovery will decode it, before it is written:
+        // what the memtable gets is what a restart would replay.
+        let batch = wal_payload::decode(&group.record).map_err(|e| {
+            Error::InvalidArgument(format!("a write group that does not decode: {e}"))
+        })?;
+        w.wal.append(&group.record)?;
+        if self.options.sync_writes {
+            w.wal.sync()?;
+        }
+        let mut user = 0;
+        for (seq, op) in (first..).zip(&batch.ops) {
+            w.mem.insert(op.key, seq, op.value);
+            user += op.key.len() + op.value.map_or(0, <[u8]>::len);
+        }
+        w.last_seq = batch.last_seq();
+        self.visible_seq.store(w.last_seq, SeqCst);
         Counters::add(&self.counters.user_bytes_written, user as u64);
+        Counters::add(&self.counters.write_groups, 1);
+        Counters::add(&self.counters.grouped_writes, group.writers);
         Ok(())
     }
 
@@ -473,6 +503,30 @@ impl LsmTree {
             .map_err(|detail| Error::corruption(&self.inner.dir, 0, detail))
     }
 
+    /// Applies every put and delete of `batch` atomically: readers see all of them or none,
+    /// and after a crash the store holds all of them or none. The ops take consecutive
+    /// sequence numbers, in order, so a later op on a key wins over an earlier one. An empty
+    /// batch does nothing.
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] for a batch larger than one WAL record holds
+    /// ([`sstable::wal::MAX_PAYLOAD`]), nothing written; an earlier background failure,
+    /// [`Error::Io`].
+    pub fn write_batch(&self, batch: &WriteBatch) -> Result<()> {
+        if batch.is_empty() {
+            return Ok(());
+        }
+        if batch.payload_len() > MAX_PAYLOAD {
+            return Err(Error::InvalidArgument(format!(
+                "a write batch of {} ops and {} bytes is over the WAL record limit of \
+                 {MAX_PAYLOAD} bytes: split it",
+                batch.len(),
+                batch.payload_len()
+            )));
+        }
+        self.inner.write(batch)
+    }
+
     /// Freezes the active memtable (if it holds anything) and waits until it is flushed.
     ///
     /// # Errors
@@ -558,7 +612,8 @@ impl Drop for LsmTree {
 
 impl Engine for LsmTree {
     const NAME: &'static str = "lsm";
-    const FORMAT_VERSION: u32 = 1;
+    /// 2: every WAL record is a write batch ([`crate::wal_payload`]).
+    const FORMAT_VERSION: u32 = 2;
     const OPTIONS: &'static [OptionDoc] = OPTIONS;
 
     fn open(dir: &Path, options: &Options) -> Result<Self> {
@@ -585,6 +640,7 @@ impl Engine for LsmTree {
             }),
             work: Condvar::new(),
             progress: Condvar::new(),
+            queue: WriteQueue::new(),
             writer: Mutex::new(Writer {
                 wal: r.wal,
                 mem,
@@ -614,8 +670,9 @@ impl Engine for LsmTree {
     }
 
     fn put(&self, key: &[u8], value: &[u8]) -> Result<()> {
-        check_key_value(key, value)?;
-        self.inner.write(key, Some(value))
+        let mut batch = WriteBatch::new();
+        batch.put(key, value)?;
+        self.write_batch(&batch)
     }
 
     fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
@@ -635,8 +692,9 @@ impl Engine for LsmTree {
     }
 
     fn delete(&self, key: &[u8]) -> Result<()> {
-        check_key(key)?;
-        self.inner.write(key, None)
+        let mut batch = WriteBatch::new();
+        batch.delete(key)?;
+        self.write_batch(&batch)
     }
 
     fn scan(&self, range: KeyRange) -> Result<ScanIter<'_>> {
@@ -682,6 +740,8 @@ impl Engine for LsmTree {
             ("tombstones_dropped", &c.tombstones_dropped),
             ("stall_micros", &c.stall_micros),
             ("stalled_writes", &c.stalled_writes),
+            ("write_groups", &c.write_groups),
+            ("grouped_writes", &c.grouped_writes),
             ("bloom_checks", &c.bloom_checks),
             ("bloom_false_positives", &c.bloom_false_positives),
         ]

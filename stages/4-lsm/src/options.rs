@@ -78,6 +78,12 @@ pub const OPTIONS: &[OptionDoc] = &[
         default: "200",
         doc: "tiered: merge every run once the newer runs hold this percent of the oldest run's bytes",
     },
+    // Writes (see `crate::group_commit`).
+    OptionDoc {
+        name: "sync_writes",
+        default: "false",
+        doc: "fsync the WAL before each write group returns (one fsync shared by the group)",
+    },
 ];
 
 /// How compaction shapes the tree: the `compaction` option.
@@ -118,6 +124,8 @@ pub struct LsmOptions {
     pub tiered_size_ratio: u64,
     /// See [`OPTIONS`].
     pub tiered_max_space_amp: u64,
+    /// See [`OPTIONS`].
+    pub sync_writes: bool,
 }
 
 impl LsmOptions {
@@ -148,6 +156,7 @@ impl LsmOptions {
             tiered_max_runs: options.get_or("tiered_max_runs", 6)?,
             tiered_size_ratio: options.get_or("tiered_size_ratio", 20)?,
             tiered_max_space_amp: options.get_or("tiered_max_space_amp", 200)?,
+            sync_writes: options.get_or("sync_writes", false)?,
         };
         let bad = |what: &str| Err(Error::InvalidArgument(format!("lsm option {what}")));
         if o.memtable_bytes == 0 || o.table_bytes == 0 || o.level1_bytes == 0 || o.block_bytes == 0

@@ -13,8 +13,10 @@
 //!    a write, so it must be whole and hold records ([`Wal::replay_sealed`]), and damage at
 //!    its end is [`kv_shared::Error::Corruption`], not a torn tail. (Taking it for one
 //!    would lose writes from the middle of history: a read would return an overwritten
-//!    value.) Sequence numbers must run on without a gap from the manifest's last one
-//!    through every WAL, which catches an older WAL cut exactly between two records.
+//!    value.) Each record is a write batch ([`crate::wal_payload`]), replayed whole: a torn
+//!    one fails its CRC and is dropped whole, so a batch is never half applied. Sequence
+//!    numbers must run on without a gap from the manifest's last one through every WAL,
+//!    which catches an older WAL cut exactly between two records.
 //! 4. Start a fresh WAL and a fresh manifest holding a snapshot of the new state, and point
 //!    `CURRENT` at it.
 //! 5. Only then delete what is no longer referenced: older manifests, replayed WALs, tables
@@ -177,23 +179,26 @@ pub fn recover(fs: &Fs, dir: &Path, options: &LsmOptions) -> Result<Recovered> {
         let mut apply = |payload: &[u8]| {
             let at = offset + FRAME_HEADER_LEN as u64;
             offset = at + payload.len() as u64;
-            let entry = wal_payload::decode(payload).map_err(|e| e.into_corruption(&path, at))?;
+            // A record is a whole batch: decoded entirely before any op reaches the memtable.
+            let batch = wal_payload::decode(payload).map_err(|e| e.into_corruption(&path, at))?;
             // Sequence numbers run on, one by one, from the manifest's last one through every
             // WAL: a gap is records lost, such as the end of an older WAL cut exactly between
             // two records, which no checksum can see.
-            if entry.seq != last_seq + 1 {
+            if batch.first_seq != last_seq + 1 {
                 return Err(Error::corruption(
                     &path,
                     at,
                     format!(
                         "sequence number {} where {} was due: the records between are missing",
-                        entry.seq,
+                        batch.first_seq,
                         last_seq + 1
                     ),
                 ));
             }
-            last_seq = entry.seq;
-            mem.insert(&entry.key, entry.seq, entry.value.as_deref());
+            for (seq, op) in (batch.first_seq..).zip(&batch.ops) {
+                mem.insert(op.key, seq, op.value);
+            }
+            last_seq = batch.last_seq();
             Ok(())
         };
         if last_written.is_some_and(|last| i < last) {

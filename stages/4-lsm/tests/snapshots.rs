@@ -70,7 +70,8 @@ fn manifest_and_current_dumps() {
     insta::assert_snapshot!("current_dump", lsm::inspect(&current).unwrap());
 }
 
-/// A WAL holding two puts and a delete, in stage 4's payload format.
+/// A WAL holding a single put (a batch of one) and a batch of a put, a delete and a put
+/// of an empty value, in stage 4's payload format.
 #[test]
 fn wal_dump() {
     let tmp = tempfile::tempdir().unwrap();
@@ -78,10 +79,11 @@ fn wal_dump() {
     let wal = lsm::wal::Wal::create(&Fs::default(), &path).unwrap();
     wal.append(&lsm::wal_payload::encode(1, b"apple", Some(b"red")))
         .unwrap();
-    wal.append(&lsm::wal_payload::encode(2, b"banana", Some(b"yellow")))
-        .unwrap();
-    wal.append(&lsm::wal_payload::encode(3, b"apple", None))
-        .unwrap();
+    let mut batch = lsm::wal_payload::encode(2, b"banana", Some(b"yellow"));
+    lsm::wal_payload::encode_op(&mut batch, b"apple", None);
+    lsm::wal_payload::encode_op(&mut batch, b"cherry", Some(b""));
+    lsm::wal_payload::write_header(&mut batch, 2, 3);
+    wal.append(&batch).unwrap();
     let bytes = std::fs::read(&path).unwrap();
     insta::assert_snapshot!(lsm::wal::inspect_wal(&bytes).unwrap());
 }
