@@ -148,7 +148,8 @@ impl WriteQueue {
         // lead: with no leader and no outcome, this writer's group is still the open one.
         // An unsynced write takes microseconds, less than a sleep and a wake-up cost: first
         // yield to the leader for a moment, and sleep only if it takes longer (an fsync).
-        let spin_until = Instant::now() + SPIN;
+        // Read the clock only when there is a leader to wait for: a lone writer never does.
+        let mut spin_until = None;
         loop {
             if let Some(result) = outcome.get() {
                 return result.as_ref().map_or(Ok(()), |e| Err(copy_error(e)));
@@ -156,7 +157,8 @@ impl WriteQueue {
             if !q.leading {
                 break;
             }
-            if Instant::now() < spin_until {
+            let now = Instant::now();
+            if now < *spin_until.get_or_insert(now + SPIN) {
                 drop(q);
                 std::thread::yield_now();
                 q = self.lock();

@@ -247,7 +247,7 @@ impl Inner {
             w.wal.sync()?;
         }
         let mut user = 0;
-        for (seq, op) in (first..).zip(&batch.ops) {
+        for (seq, op) in (first..).zip(batch.ops()) {
             w.mem.insert(op.key, seq, op.value);
             user += op.key.len() + op.value.map_or(0, <[u8]>::len);
         }

@@ -195,7 +195,7 @@ pub fn recover(fs: &Fs, dir: &Path, options: &LsmOptions) -> Result<Recovered> {
                     ),
                 ));
             }
-            for (seq, op) in (batch.first_seq..).zip(&batch.ops) {
+            for (seq, op) in (batch.first_seq..).zip(batch.ops()) {
                 mem.insert(op.key, seq, op.value);
             }
             last_seq = batch.last_seq();

@@ -46,20 +46,49 @@ pub struct Op<'a> {
     pub value: Option<&'a [u8]>,
 }
 
-/// A decoded batch record.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A decoded batch record: its header, and its ops, checked whole by [`decode`] and read
+/// one by one by [`Batch::ops`] (so decoding allocates nothing).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Batch<'a> {
     /// The sequence number of the first op; the others follow one by one.
     pub first_seq: u64,
-    /// The ops, in order (at least one).
-    pub ops: Vec<Op<'a>>,
+    /// The number of ops (at least one).
+    pub count: u32,
+    /// The ops' bytes, already checked.
+    body: &'a [u8],
 }
 
-impl Batch<'_> {
+impl<'a> Batch<'a> {
     /// The sequence number of the last op.
     pub fn last_seq(&self) -> u64 {
-        self.first_seq + self.ops.len() as u64 - 1
+        self.first_seq + u64::from(self.count) - 1
     }
+
+    /// The ops, in order.
+    pub fn ops(&self) -> impl Iterator<Item = Op<'a>> + 'a {
+        let mut r = ByteReader::new(self.body);
+        // `decode` checked every op, so reading them again cannot fail.
+        (0..self.count).map_while(move |_| read_op(&mut r).ok())
+    }
+}
+
+/// Reads one op.
+fn read_op<'a>(r: &mut ByteReader<'a>) -> Result<Op<'a>, DecodeError> {
+    let at = r.pos();
+    let kind =
+        Kind::from_byte(r.u8("op kind")?).ok_or_else(|| DecodeError::new(at, "unknown op kind"))?;
+    let key_len = r.varint("key length")?;
+    let key_len = r.check_len(key_len, MAX_KEY_LEN, "key length")?;
+    let key = r.bytes(key_len, "key")?;
+    let value = match kind {
+        Kind::Put => {
+            let value_len = r.varint("value length")?;
+            let value_len = r.check_len(value_len, MAX_VALUE_LEN, "value length")?;
+            Some(r.bytes(value_len, "value")?)
+        }
+        Kind::Delete => None,
+    };
+    Ok(Op { key, value })
 }
 
 /// Appends one op (without header) to `out`: the body format above.
@@ -114,24 +143,9 @@ pub fn decode(payload: &[u8]) -> Result<Batch<'_>, DecodeError> {
             format!("sequence numbers {first_seq} + {count} ops run past the largest, {MAX_SEQ}"),
         ));
     }
-    // Every op takes at least two bytes (kind, key length): the count cannot size more.
-    let mut ops = Vec::with_capacity((count as usize).min(r.remaining() / 2));
+    let body = &payload[HEADER_LEN..];
     for _ in 0..count {
-        let at = r.pos();
-        let kind = Kind::from_byte(r.u8("op kind")?)
-            .ok_or_else(|| DecodeError::new(at, "unknown op kind"))?;
-        let key_len = r.varint("key length")?;
-        let key_len = r.check_len(key_len, MAX_KEY_LEN, "key length")?;
-        let key = r.bytes(key_len, "key")?;
-        let value = match kind {
-            Kind::Put => {
-                let value_len = r.varint("value length")?;
-                let value_len = r.check_len(value_len, MAX_VALUE_LEN, "value length")?;
-                Some(r.bytes(value_len, "value")?)
-            }
-            Kind::Delete => None,
-        };
-        ops.push(Op { key, value });
+        read_op(&mut r)?;
     }
     if r.remaining() > 0 {
         return Err(DecodeError::new(
@@ -139,7 +153,11 @@ pub fn decode(payload: &[u8]) -> Result<Batch<'_>, DecodeError> {
             format!("{} bytes after the batch's {count} ops", r.remaining()),
         ));
     }
-    Ok(Batch { first_seq, ops })
+    Ok(Batch {
+        first_seq,
+        count,
+        body,
+    })
 }
 
 /// Adds a payload's fields to a dump, one line each (header fields, then each op's kind,
@@ -154,12 +172,9 @@ pub fn dump_fields(d: &mut Dump, payload: &[u8]) {
         &payload[..8],
         format!("first sequence number {}", batch.first_seq),
     );
-    d.field(
-        &payload[8..HEADER_LEN],
-        format!("op count {}", batch.ops.len()),
-    );
+    d.field(&payload[8..HEADER_LEN], format!("op count {}", batch.count));
     let mut pos = HEADER_LEN;
-    for (i, op) in batch.ops.iter().enumerate() {
+    for (i, op) in batch.ops().enumerate() {
         let seq = batch.first_seq + i as u64;
         let kind = if op.value.is_some() { "put" } else { "delete" };
         d.field(&payload[pos..pos + 1], format!("op {i}: {kind}, seq {seq}"));
@@ -199,7 +214,9 @@ pub fn dump_fields(d: &mut Dump, payload: &[u8]) {
 pub fn describe(payload: &[u8]) -> String {
     match decode(payload) {
         Ok(batch) => {
-            let first = batch.ops[0];
+            let Some(first) = batch.ops().next() else {
+                return format!("empty write batch, seq {}", batch.first_seq);
+            };
             let one = match first.value {
                 Some(value) => format!(
                     "put key {} value {}",
@@ -208,7 +225,7 @@ pub fn describe(payload: &[u8]) -> String {
                 ),
                 None => format!("delete key {}", quoted(first.key, 24)),
             };
-            match batch.ops.len() {
+            match batch.count {
                 1 => format!("seq {} {one}", batch.first_seq),
                 n => format!(
                     "batch of {n} ops, seq {} to {}, first: {one}",
@@ -231,7 +248,7 @@ mod tests {
         let batch = decode(&put).unwrap();
         assert_eq!(batch.first_seq, 7);
         assert_eq!(
-            batch.ops,
+            batch.ops().collect::<Vec<_>>(),
             vec![Op {
                 key: b"key",
                 value: Some(b"value")
@@ -242,8 +259,10 @@ mod tests {
         write_header(&mut two, 8, 2);
         let batch = decode(&two).unwrap();
         assert_eq!(batch.last_seq(), 9);
-        assert_eq!(batch.ops[0].value, None);
-        assert_eq!(batch.ops[1].value, Some(&b""[..]));
+        let ops: Vec<Op> = batch.ops().collect();
+        assert_eq!(ops.len(), 2);
+        assert_eq!(ops[0].value, None);
+        assert_eq!(ops[1].value, Some(&b""[..]));
         // Every cut is refused: a batch is whole or nothing.
         for cut in 0..two.len() {
             assert!(decode(&two[..cut]).is_err(), "cut {cut}");

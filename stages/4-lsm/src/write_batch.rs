@@ -106,12 +106,11 @@ mod tests {
         assert_eq!(record.len(), b.payload_len());
         let decoded = wal_payload::decode(&record).unwrap();
         assert_eq!(decoded.first_seq, 5);
-        assert_eq!(decoded.ops[0].key, b"a");
-        assert_eq!(decoded.ops[0].value, Some(&b"1"[..]));
-        assert_eq!(
-            (decoded.ops[1].key, decoded.ops[1].value),
-            (&b"b"[..], None)
-        );
+        let ops: Vec<wal_payload::Op> = decoded.ops().collect();
+        assert_eq!(ops.len(), 2);
+        assert_eq!(ops[0].key, b"a");
+        assert_eq!(ops[0].value, Some(&b"1"[..]));
+        assert_eq!((ops[1].key, ops[1].value), (&b"b"[..], None));
 
         let too_long = vec![0; MAX_KEY_LEN + 1];
         assert!(matches!(
