@@ -271,6 +271,33 @@ pub fn dump_block(d: &mut Dump, base: u64, bytes: &[u8], value: impl Fn(&[u8], K
     d.field(&bytes[body + 4..], "crc32 (ok)");
 }
 
+/// Checks a block read from a file and returns its *contents*: the entries and the count,
+/// without the checksum. What the block cache keeps; [`Block::from_contents`] reads it.
+///
+/// # Errors
+/// [`DecodeError`] for a block too short or a checksum mismatch.
+pub fn decode(raw: &[u8]) -> Result<Vec<u8>, DecodeError> {
+    Block::new(raw)?;
+    Ok(raw[..raw.len() - 4].to_vec())
+}
+
+impl<'a> Block<'a> {
+    /// A block over contents returned by [`decode`] (the checksum was checked there).
+    ///
+    /// # Errors
+    /// [`DecodeError`] for contents shorter than the entry count.
+    pub fn from_contents(contents: &'a [u8]) -> Result<Block<'a>, DecodeError> {
+        let Some(count_at) = contents.len().checked_sub(4) else {
+            return Err(DecodeError::new(0, "block shorter than its trailer"));
+        };
+        let count = u32::from_le_bytes(contents[count_at..].try_into().unwrap_or_default());
+        Ok(Block {
+            entries: &contents[..count_at],
+            count,
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

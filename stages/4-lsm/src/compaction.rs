@@ -34,6 +34,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::SeqCst};
 
 use kv_shared::{Fs, Result};
 
+use crate::block_cache::BlockCache;
 use crate::counters::Counters;
 use crate::filename;
 use crate::key::EntryIter;
@@ -185,6 +186,8 @@ pub struct Context<'a> {
     pub counters: &'a Counters,
     /// Set when the engine shuts down: the compaction stops early and writes nothing.
     pub stop: &'a AtomicBool,
+    /// The tree's block cache, for the output tables.
+    pub cache: &'a Arc<BlockCache>,
 }
 
 /// True when some table deeper than `level` has a key range that holds `key`.
@@ -242,7 +245,7 @@ pub fn run(
         .chain(&compaction.next_inputs)
         .map(|t| {
             Counters::add(&cx.counters.compaction_bytes_read, t.meta.size);
-            t.table.iter(std::ops::Bound::Unbounded)
+            t.table.compaction_iter()
         })
         .collect();
     let mut outputs: Vec<TableMeta> = Vec::new();
@@ -303,7 +306,8 @@ pub fn run(
     let mut opened = Vec::with_capacity(outputs.len());
     for meta in &outputs {
         Counters::add(&cx.counters.compaction_bytes_written, meta.size);
-        let table = Table::open(cx.fs, &cx.dir.join(filename::table(meta.number)))?;
+        let path = cx.dir.join(filename::table(meta.number));
+        let table = Table::open(cx.fs, &path, meta.number, cx.cache.clone())?;
         opened.push(Arc::new(TableFile::new(meta.clone(), table, cx.fs.clone())));
     }
     Ok(Some(Outcome {
@@ -338,7 +342,7 @@ mod tests {
         let meta = b.finish().unwrap();
         Arc::new(TableFile::new(
             meta,
-            Table::open(fs, &path).unwrap(),
+            Table::open(fs, &path, number, Arc::new(BlockCache::new(1 << 20))).unwrap(),
             fs.clone(),
         ))
     }
@@ -469,6 +473,7 @@ mod tests {
             next_file: &next_file,
             counters: &counters,
             stop: &stop,
+            cache: &Arc::new(BlockCache::new(1 << 20)),
         };
         let out = run(&c, &v, &cx).unwrap().unwrap();
         assert_eq!(out.outputs.len(), 1);

@@ -12,6 +12,7 @@
 //! | [`wal`], [`wal_payload`] | the write-ahead log and what one write looks like in it |
 //! | [`memtable`] | the lock-free sorted in-memory table of recent writes |
 //! | [`block`], [`bloom`], [`table`], [`table_builder`] | the table format: blocks, filter, index, footer |
+//! | [`block_cache`] | recently read data blocks in memory, within a byte budget |
 //! | [`flush`] | memtable → L0 table |
 //! | [`merge_iter`], [`concat_iter`], [`snapshot_iter`] | merging streams; a level as one stream; what a snapshot sees |
 //! | [`version`] | the set of tables per level at one moment, and reads through it |
@@ -24,6 +25,7 @@
 #![deny(missing_docs)]
 
 pub mod block;
+pub mod block_cache;
 pub mod bloom;
 pub mod compaction;
 pub mod concat_iter;

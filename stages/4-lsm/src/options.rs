@@ -2,9 +2,9 @@
 //!
 //! The defaults are LevelDB's shape scaled to a small machine: a 4 MiB memtable, 2 MiB
 //! tables, 10 MiB in L1 and ten times more on each level below, compaction of L0 at 4 tables,
-//! writes slowed at 8 and stopped at 12, 10 filter bits per key, 4 KiB blocks. Shrink them
-//! (`--set memtable_bytes=64K --set level1_bytes=256K`) to watch flushes and compactions
-//! happen on a small data set.
+//! writes slowed at 8 and stopped at 12, 10 filter bits per key, 4 KiB blocks, and a 64 MiB
+//! block cache. Shrink them (`--set memtable_bytes=64K --set level1_bytes=256K`) to watch
+//! flushes and compactions happen on a small data set.
 
 use kv_shared::{Error, OptionDoc, Options, Result};
 
@@ -57,6 +57,11 @@ pub const OPTIONS: &[OptionDoc] = &[
         default: "4K",
         doc: "target size of a table's data blocks",
     },
+    OptionDoc {
+        name: "block_cache_bytes",
+        default: "64M",
+        doc: "memory for recently read data blocks, shared by all tables (0: no cache)",
+    },
 ];
 
 /// The options, parsed and checked.
@@ -80,6 +85,8 @@ pub struct LsmOptions {
     pub bloom_bits_per_key: usize,
     /// See [`OPTIONS`].
     pub block_bytes: usize,
+    /// See [`OPTIONS`].
+    pub block_cache_bytes: u64,
 }
 
 impl LsmOptions {
@@ -98,6 +105,7 @@ impl LsmOptions {
             l0_stop: options.get_or("l0_stop", 12)?,
             bloom_bits_per_key: options.get_or("bloom_bits_per_key", 10)?,
             block_bytes: options.get_or("block_bytes", 4 << 10)?,
+            block_cache_bytes: options.get_or("block_cache_bytes", 64 << 20)?,
         };
         let bad = |what: &str| Err(Error::InvalidArgument(format!("lsm option {what}")));
         if o.memtable_bytes == 0 || o.table_bytes == 0 || o.level1_bytes == 0 || o.block_bytes == 0

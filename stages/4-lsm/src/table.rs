@@ -6,8 +6,10 @@
 //! a Bloom filter over its user keys ([`crate::bloom`]), which `get` asks before it reads any
 //! data block.
 //!
-//! Opening a table reads its footer, filter and index into memory (all three are checked);
-//! a `get` then costs at most one block read, and none when the filter says no.
+//! Opening a table reads its footer, filter and index into memory (all three are checked)
+//! and keeps the filter and index there, pinned, for the table's life. A `get` then costs
+//! at most one data block, and none when the filter says no; that block comes from the
+//! tree's [`BlockCache`] when it is there, and is read, checked and put there when not.
 //!
 //! ## Format (version [`FORMAT_VERSION`])
 //!
@@ -37,12 +39,14 @@ use std::collections::VecDeque;
 use std::ops::Bound;
 use std::path::Path;
 use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
 
 use kv_shared::dump::{Dump, quoted};
 use kv_shared::framing::{ByteReader, DecodeError, crc32};
 use kv_shared::{Error, FileRef, Fs, Result};
 
 use crate::block::{self, Block};
+use crate::block_cache::{BlockCache, BlockContents};
 use crate::bloom::BloomFilter;
 use crate::counters::Counters;
 use crate::key::{Entry, EntryIter, Kind};
@@ -87,6 +91,9 @@ pub struct Footer {
 #[derive(Debug)]
 pub struct Table {
     file: FileRef,
+    /// The file number: with a block's offset, its key in the cache.
+    number: u64,
+    cache: Arc<BlockCache>,
     index: Vec<IndexEntry>,
     filter: BloomFilter,
     footer: Footer,
@@ -168,12 +175,13 @@ fn decode_filter(bytes: &[u8]) -> Result<BloomFilter, DecodeError> {
 }
 
 impl Table {
-    /// Opens the table at `path`, reading and checking its footer, filter and index.
+    /// Opens table `number` at `path`, reading and checking its footer, filter and index.
+    /// Its data blocks go through `cache`.
     ///
     /// # Errors
     /// [`Error::Corruption`] when any of them is damaged or the file is not a table;
     /// [`Error::Io`] (kind `NotFound` for a missing file).
-    pub fn open(fs: &Fs, path: &Path) -> Result<Table> {
+    pub fn open(fs: &Fs, path: &Path, number: u64, cache: Arc<BlockCache>) -> Result<Table> {
         let file = fs.open(path)?;
         let len = file.len()?;
         if len < FOOTER_LEN as u64 {
@@ -195,6 +203,8 @@ impl Table {
             .map_err(|e| e.into_corruption(path, footer.index_offset))?;
         Ok(Table {
             file,
+            number,
+            cache,
             index,
             filter,
             footer,
@@ -221,6 +231,36 @@ impl Table {
         &self.filter
     }
 
+    /// Bytes of memory the pinned index holds.
+    pub fn index_bytes(&self) -> u64 {
+        let entries = self.index.len() * std::mem::size_of::<IndexEntry>();
+        let keys: usize = self.index.iter().map(|e| e.last_key.len()).sum();
+        (entries + keys) as u64
+    }
+
+    /// Bytes of memory the pinned filter holds.
+    pub fn filter_bytes(&self) -> u64 {
+        self.filter.bit_len().div_ceil(8) as u64
+    }
+
+    /// The contents of data block `i`: from the cache, or read, checked (and, with
+    /// `fill_cache`, put in the cache). `read` counts the blocks read from the file.
+    fn block(&self, i: usize, fill_cache: bool, read: Option<&AtomicU64>) -> Result<BlockContents> {
+        let offset = self.index[i].offset;
+        if let Some(contents) = self.cache.get(self.number, offset) {
+            return Ok(contents);
+        }
+        if let Some(counter) = read {
+            Counters::add(counter, 1);
+        }
+        let raw = self.read_block(i)?;
+        let contents = Arc::new(block::decode(&raw).map_err(|e| self.corruption(i, e))?);
+        if fill_cache {
+            self.cache.insert(self.number, offset, contents.clone());
+        }
+        Ok(contents)
+    }
+
     /// Reads data block `i` (checked by [`Block::new`] when used).
     fn read_block(&self, i: usize) -> Result<Vec<u8>> {
         let handle = &self.index[i];
@@ -232,8 +272,9 @@ impl Table {
     }
 
     /// The newest version of `key` at or below `snapshot` in this table. Asks the filter
-    /// first; reads at most one data block. Counts filter checks, false positives and block
-    /// reads in `counters`.
+    /// first; then looks at most one data block up in the cache, reading it on a miss.
+    /// Counts filter checks, false positives and block reads in `counters`. Allocates
+    /// nothing but the returned value when the block is cached.
     ///
     /// # Errors
     /// [`Error::Corruption`] for a damaged block; [`Error::Io`].
@@ -249,9 +290,8 @@ impl Table {
         let mut key_present = false;
         let mut result = Lookup::Absent;
         if i < self.index.len() {
-            Counters::add(&counters.get_disk_reads, 1);
-            let bytes = self.read_block(i)?;
-            let block = Block::new(&bytes).map_err(|e| self.corruption(i, e))?;
+            let contents = self.block(i, true, Some(&counters.get_disk_reads))?;
+            let block = Block::from_contents(&contents).map_err(|e| self.corruption(i, e))?;
             let found = block
                 .seek(key, snapshot)
                 .map_err(|e| self.corruption(i, e))?;
@@ -270,8 +310,19 @@ impl Table {
         Ok(result)
     }
 
-    /// Every entry from the user-key bound `start` on, read one block at a time.
+    /// Every entry from the user-key bound `start` on, read one block at a time through
+    /// the block cache (blocks read are put in it).
     pub fn iter(self: &Arc<Self>, start: Bound<&[u8]>) -> EntryIter<'static> {
+        self.iter_from(start, true)
+    }
+
+    /// Every entry, for compaction: blocks already cached are used, blocks read are not
+    /// put in the cache (the table is about to be replaced).
+    pub fn compaction_iter(self: &Arc<Self>) -> EntryIter<'static> {
+        self.iter_from(Bound::Unbounded, false)
+    }
+
+    fn iter_from(self: &Arc<Self>, start: Bound<&[u8]>, fill_cache: bool) -> EntryIter<'static> {
         let (block, skip) = match start {
             Bound::Unbounded => (0, None),
             Bound::Included(k) => (
@@ -288,6 +339,7 @@ impl Table {
             next_block: block,
             entries: VecDeque::new(),
             skip,
+            fill_cache,
             failed: false,
         })
     }
@@ -300,6 +352,8 @@ struct TableIter {
     entries: VecDeque<Entry>,
     /// Entries before this bound are skipped (only in the first block read).
     skip: Option<Bound<Vec<u8>>>,
+    /// Whether blocks read go into the block cache.
+    fill_cache: bool,
     failed: bool,
 }
 
@@ -307,8 +361,8 @@ impl TableIter {
     fn load_block(&mut self) -> Result<()> {
         let i = self.next_block;
         self.next_block += 1;
-        let bytes = self.table.read_block(i)?;
-        let block = Block::new(&bytes).map_err(|e| self.table.corruption(i, e))?;
+        let contents = self.table.block(i, self.fill_cache, None)?;
+        let block = Block::from_contents(&contents).map_err(|e| self.table.corruption(i, e))?;
         for entry in block.iter() {
             let e = entry.map_err(|e| self.table.corruption(i, e))?;
             let before_start = match &self.skip {
