@@ -2,16 +2,16 @@
 //!
 //! Without it, every `get` that passes a table's filter reads one data block from the file
 //! (a `pread` system call, even when the operating system has the page cached), checks its
-//! CRC and decodes it. A read-heavy workload reads the same hot blocks again and again, so
+//! CRC and decompresses it. A read-heavy workload reads the same hot blocks again and again, so
 //! the engine keeps the blocks it read, already checked and decoded, in one [`BlockCache`]
 //! shared by every table of an open tree. A `get` that finds its block there does no system
-//! call and no checksum: it only searches the block.
+//! call, no checksum and no decompression: it only searches the block.
 //!
 //! * **Key**: the table's file number and the block's offset in the file. File numbers are
 //!   never reused, so a key always names the same bytes: when compaction deletes a table,
 //!   its blocks are simply never asked for again and age out of the cache.
-//! * **Value**: the block's *contents* (what `block::decode` returns: checked and ready to
-//!   search), shared as an `Arc`, so a reader keeps using a block even if the cache evicts
+//! * **Value**: the block's *contents* (what [`crate::block::decode`] returns: checked,
+//!   decompressed and ready to search), shared as an `Arc`, so a reader keeps using a block even if the cache evicts
 //!   it meanwhile.
 //! * **Budget**: the `block_cache_bytes` option (default 64 MiB; `0` turns the cache off).
 //!   Each entry weighs its contents plus [`ENTRY_OVERHEAD`] bytes of bookkeeping.

@@ -279,8 +279,7 @@ pub fn run(
                     cx.fs,
                     &cx.dir.join(filename::table(number)),
                     number,
-                    cx.options.block_bytes,
-                    cx.options.bloom_bits_per_key,
+                    cx.options,
                 )?);
             }
             let b = builder.as_mut().expect("just made");
@@ -335,7 +334,11 @@ mod tests {
         keys: &[(&str, u64, Option<&str>)],
     ) -> Arc<TableFile> {
         let path = dir.join(filename::table(number));
-        let mut b = TableBuilder::create(fs, &path, number, 256, 10).unwrap();
+        let options = LsmOptions {
+            block_bytes: 256,
+            ..options(4)
+        };
+        let mut b = TableBuilder::create(fs, &path, number, &options).unwrap();
         for (k, seq, v) in keys {
             b.add(k.as_bytes(), *seq, v.map(str::as_bytes)).unwrap();
         }

@@ -36,13 +36,7 @@ pub fn flush(
         return Ok(None);
     }
     let path = dir.join(filename::table(number));
-    let mut builder = TableBuilder::create(
-        fs,
-        &path,
-        number,
-        options.block_bytes,
-        options.bloom_bits_per_key,
-    )?;
+    let mut builder = TableBuilder::create(fs, &path, number, options)?;
     let mut last_key: Option<Vec<u8>> = None;
     let mut max_seq = 0;
     for entry in memtable.iter(Bound::Unbounded) {

@@ -15,9 +15,9 @@
 //!
 //! | part | contents |
 //! |---|---|
-//! | data blocks | entries in internal-key order, each block in the [`crate::block`] format, about `block_bytes` each |
+//! | data blocks | entries in internal-key order, each block in the [`crate::block`] format (prefix-compressed keys, restart points, optional lz4, 5-byte trailer), about `block_bytes` each before compression |
 //! | filter block | the [`crate::bloom`] filter bytes, then their CRC32 (`u32` LE) |
-//! | index block | a [`crate::block`] with one entry per data block: key and trailer = the block's **last** internal key, value = handle (`u64` LE offset, `u32` LE size) |
+//! | index block | a [`crate::block`] (never compressed, a restart point at every entry) with one entry per data block: key and trailer = the block's **last** internal key, value = handle (`u64` LE offset, `u32` LE size, the block's trailer included) |
 //! | footer | 48 bytes, below |
 //!
 //! Footer, the last 48 bytes of the file:
@@ -35,6 +35,7 @@
 //!
 //! Tables are named `NNNNNN.sst` after their file number.
 
+use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::ops::Bound;
 use std::path::Path;
@@ -52,10 +53,18 @@ use crate::counters::Counters;
 use crate::key::{Entry, EntryIter, Kind};
 use crate::memtable::Lookup;
 
+thread_local! {
+    /// The buffer `Block::get` rebuilds prefix-compressed keys in, one per thread, reused by
+    /// every `get` so that a cached lookup allocates nothing but its value.
+    static SCRATCH: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
+}
+
 /// The last 8 bytes of every table.
 pub const MAGIC: &[u8; 8] = b"KVLSMTBL";
-/// The table format version: 2, stage 3's table format being the first of the course.
-pub const FORMAT_VERSION: u32 = 2;
+/// The table format version: 3. Stage 3's table format was the first of the course; 2 added
+/// sequence numbers and the filter; 3 has prefix-compressed blocks with restart points and
+/// a compression type in each block trailer.
+pub const FORMAT_VERSION: u32 = 3;
 /// Bytes of the footer.
 pub const FOOTER_LEN: usize = 48;
 
@@ -134,10 +143,12 @@ fn decode_footer(bytes: &[u8], file_len: u64) -> Result<Footer, DecodeError> {
 
 /// Decodes an index block; every handle must lie inside the data region `[0, data_end)`.
 fn decode_index(bytes: &[u8], data_end: u64) -> Result<Vec<IndexEntry>, DecodeError> {
-    let block = Block::new(bytes)?;
-    let mut out = Vec::with_capacity(block.len() as usize);
+    let contents = block::decode(bytes)?;
+    let block = Block::new(&contents)?;
+    let mut out = Vec::new();
     let mut expected_offset = 0;
-    for entry in block.iter() {
+    let mut entries = block.iter();
+    while let Some(entry) = entries.next_entry() {
         let e = entry?;
         let mut r = ByteReader::new(e.value);
         let offset = r.u64("block offset")?;
@@ -253,18 +264,19 @@ impl Table {
         if let Some(counter) = read {
             Counters::add(counter, 1);
         }
-        let raw = self.read_block(i)?;
-        let contents = Arc::new(block::decode(&raw).map_err(|e| self.corruption(i, e))?);
+        let contents = Arc::new(self.read_block(i)?);
         if fill_cache {
             self.cache.insert(self.number, offset, contents.clone());
         }
         Ok(contents)
     }
 
-    /// Reads data block `i` (checked by [`Block::new`] when used).
+    /// Reads data block `i` and returns its checked, decompressed contents
+    /// ([`block::decode`]), ready for [`Block::new`].
     fn read_block(&self, i: usize) -> Result<Vec<u8>> {
         let handle = &self.index[i];
-        self.file.read_vec_at(handle.offset, handle.size as usize)
+        let raw = self.file.read_vec_at(handle.offset, handle.size as usize)?;
+        block::decode(&raw).map_err(|e| self.corruption(i, e))
     }
 
     fn corruption(&self, i: usize, e: DecodeError) -> Error {
@@ -291,14 +303,14 @@ impl Table {
         let mut result = Lookup::Absent;
         if i < self.index.len() {
             let contents = self.block(i, true, Some(&counters.get_disk_reads))?;
-            let block = Block::from_contents(&contents).map_err(|e| self.corruption(i, e))?;
-            let found = block
-                .seek(key, snapshot)
+            let block = Block::new(&contents).map_err(|e| self.corruption(i, e))?;
+            let found = SCRATCH
+                .with_borrow_mut(|scratch| block.get(key, snapshot, scratch))
                 .map_err(|e| self.corruption(i, e))?;
-            if let Some(e) = found.filter(|e| e.key == key) {
+            if let Some((kind, value)) = found {
                 key_present = true;
-                result = match e.kind {
-                    Kind::Put => Lookup::Found(e.value.to_vec()),
+                result = match kind {
+                    Kind::Put => Lookup::Found(value.to_vec()),
                     Kind::Delete => Lookup::Deleted,
                 };
             }
@@ -362,22 +374,17 @@ impl TableIter {
         let i = self.next_block;
         self.next_block += 1;
         let contents = self.table.block(i, self.fill_cache, None)?;
-        let block = Block::from_contents(&contents).map_err(|e| self.table.corruption(i, e))?;
-        for entry in block.iter() {
+        let block = Block::new(&contents).map_err(|e| self.table.corruption(i, e))?;
+        let mut entries = block.iter();
+        if let Some(Bound::Included(k) | Bound::Excluded(k)) = &self.skip {
+            entries.seek(k).map_err(|e| self.table.corruption(i, e))?;
+        }
+        while let Some(entry) = entries.next_entry() {
             let e = entry.map_err(|e| self.table.corruption(i, e))?;
-            let before_start = match &self.skip {
-                Some(Bound::Included(k)) => e.key < k.as_slice(),
-                Some(Bound::Excluded(k)) => e.key <= k.as_slice(),
-                _ => false,
-            };
-            if before_start {
+            if matches!(&self.skip, Some(Bound::Excluded(k)) if e.key == k.as_slice()) {
                 continue;
             }
-            self.entries.push_back(Entry {
-                key: e.key.to_vec(),
-                seq: e.seq,
-                value: (e.kind == Kind::Put).then(|| e.value.to_vec()),
-            });
+            self.entries.push_back(e.to_entry());
         }
         self.skip = None;
         Ok(())
