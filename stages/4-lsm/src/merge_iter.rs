@@ -7,8 +7,10 @@
 //! descending), and so is the merge, so every version of a key comes out newest first and
 //! whoever reads the merge keeps the first version of each key it wants.
 //!
-//! It is a k-way merge with a binary heap holding the head of each source: `next` pops the
-//! smallest head and pulls the next entry of that one source. Nothing is read ahead beyond
+//! It is a k-way merge with a binary heap holding the head of each source: `next` takes the
+//! smallest head and puts the next entry of that one source in its place, which the heap
+//! then sifts down (usually not far: in a long scan one source often supplies many entries
+//! in a row). Nothing is read ahead beyond
 //! one entry per source (and whatever block that source has loaded), so a merge over
 //! gigabytes of tables runs in a few blocks of memory, and a scan that stops after ten keys
 //! reads ten keys' worth.
@@ -18,6 +20,7 @@
 
 use std::cmp::Ordering;
 use std::collections::BinaryHeap;
+use std::collections::binary_heap::PeekMut;
 
 use kv_shared::Result;
 
@@ -90,11 +93,14 @@ impl<'a> MergeIter<'a> {
                 self.pull(i)?;
             }
         }
-        let Some(head) = self.heap.pop() else {
+        let Some(mut head) = self.heap.peek_mut() else {
             return Ok(None);
         };
-        self.pull(head.source)?;
-        Ok(Some(head.entry))
+        match self.sources[head.source].next() {
+            // The source's next entry is not smaller than the one it replaces.
+            Some(next) => Ok(Some(std::mem::replace(&mut head.entry, next?))),
+            None => Ok(Some(PeekMut::pop(head).entry)),
+        }
     }
 }
 

@@ -15,7 +15,9 @@ pub struct SnapshotIter<'a> {
     inner: EntryIter<'a>,
     snapshot: u64,
     range: KeyRange,
-    last_key: Option<Vec<u8>>,
+    /// The last key returned or hidden (valid once `seen_key`), kept in one reused buffer.
+    last_key: Vec<u8>,
+    seen_key: bool,
     done: bool,
 }
 
@@ -26,7 +28,8 @@ impl<'a> SnapshotIter<'a> {
             inner,
             snapshot,
             range,
-            last_key: None,
+            last_key: Vec::new(),
+            seen_key: false,
             done: false,
         }
     }
@@ -45,7 +48,7 @@ impl Iterator for SnapshotIter<'_> {
                 }
                 Some(Ok(entry)) => entry,
             };
-            if entry.seq > self.snapshot || self.last_key.as_deref() == Some(entry.key.as_slice()) {
+            if entry.seq > self.snapshot || (self.seen_key && self.last_key == entry.key) {
                 continue; // written after the snapshot, or an older version of a key seen
             }
             if self.range.is_past_end(&entry.key) {
@@ -54,7 +57,9 @@ impl Iterator for SnapshotIter<'_> {
             if !self.range.contains(&entry.key) {
                 continue;
             }
-            self.last_key = Some(entry.key.clone());
+            self.last_key.clear();
+            self.last_key.extend_from_slice(&entry.key);
+            self.seen_key = true;
             if let Some(value) = entry.value {
                 return Some(Ok((entry.key, value)));
             }
