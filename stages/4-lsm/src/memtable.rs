@@ -13,18 +13,14 @@
 //! A memtable remembers the number of the WAL file that holds its writes, so that file can
 //! be deleted once the flush is recorded in the manifest.
 //!
-//! ## Looking a key up without copying it
+//! ## Looking a key up without allocating
 //!
-//! The skiplist finds entries by comparing its keys with a probe of a type its key type
-//! *borrows as* (`K: Borrow<Q>`). A probe of type [`InternalKey`] would need the user key
-//! copied into a new `Vec` on every `get`. Instead, [`InternalKey`] also borrows as
-//! `dyn` [`SeekKey`], a view of "some user key and sequence number" ordered like internal
-//! keys, and `get` seeks with a [`KeyRef`]: a user key borrowed from the caller and a
-//! sequence number, which costs nothing to build. Both orders are the same
-//! ([`crate::key::compare`]), as `Borrow` requires.
+//! The skiplist seeks with a probe of its own key type, an [`InternalKey`], which owns its
+//! user key: a new probe per `get` would allocate a `Vec` for a copy of the key. Each thread
+//! keeps one probe instead, and `get` copies the key into its buffer, which stops growing
+//! once it has held the longest key looked up.
 
-use std::borrow::Borrow;
-use std::cmp::Ordering;
+use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::ops::Bound;
 use std::sync::Arc;
@@ -32,12 +28,23 @@ use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 
 use crossbeam_skiplist::SkipMap;
 
-use crate::key::{Entry, EntryIter, InternalKey, compare};
+use crate::key::{Entry, EntryIter, InternalKey};
 
 /// Bookkeeping bytes counted per entry on top of its key and value (skiplist node, lengths).
 const ENTRY_OVERHEAD: usize = 48;
 /// Entries copied out of the skiplist per refill of a [`MemtableIter`].
 const BATCH: usize = 64;
+
+thread_local! {
+    /// The internal key [`Memtable::get`] seeks with, one per thread (see the module
+    /// documentation).
+    static PROBE: RefCell<InternalKey> = const {
+        RefCell::new(InternalKey {
+            user_key: Vec::new(),
+            seq: 0,
+        })
+    };
+}
 
 /// Sorted, versioned, in-memory writes.
 #[derive(Debug)]
@@ -89,17 +96,18 @@ impl Memtable {
     /// The newest version of `key` with a sequence number at most `snapshot`. Allocates
     /// nothing but a found value.
     pub fn get(&self, key: &[u8], snapshot: u64) -> Lookup {
-        let probe = KeyRef { key, seq: snapshot };
-        match self
-            .map
-            .lower_bound(Bound::Included(&probe as &dyn SeekKey))
-        {
-            Some(entry) if entry.key().user_key == key => match entry.value() {
-                Some(value) => Lookup::Found(value.clone()),
-                None => Lookup::Deleted,
-            },
-            _ => Lookup::Absent,
-        }
+        PROBE.with_borrow_mut(|probe| {
+            probe.user_key.clear();
+            probe.user_key.extend_from_slice(key);
+            probe.seq = snapshot;
+            match self.map.lower_bound(Bound::Included(&*probe)) {
+                Some(entry) if entry.key().user_key == key => match entry.value() {
+                    Some(value) => Lookup::Found(value.clone()),
+                    None => Lookup::Deleted,
+                },
+                _ => Lookup::Absent,
+            }
+        })
     }
 
     /// Approximate memory held: keys, values and a fixed overhead per entry.
@@ -141,68 +149,6 @@ impl Memtable {
         })
     }
 }
-
-/// An internal key as the skiplist compares it: a user key and a sequence number, wherever
-/// they are stored (see the module documentation).
-pub trait SeekKey {
-    /// The user key.
-    fn user_key(&self) -> &[u8];
-    /// The sequence number.
-    fn seq(&self) -> u64;
-}
-
-/// A borrowed internal key: the probe of [`Memtable::get`].
-#[derive(Debug, Clone, Copy)]
-pub struct KeyRef<'a> {
-    /// The user key.
-    pub key: &'a [u8],
-    /// The sequence number.
-    pub seq: u64,
-}
-
-impl SeekKey for KeyRef<'_> {
-    fn user_key(&self) -> &[u8] {
-        self.key
-    }
-    fn seq(&self) -> u64 {
-        self.seq
-    }
-}
-
-impl SeekKey for InternalKey {
-    fn user_key(&self) -> &[u8] {
-        &self.user_key
-    }
-    fn seq(&self) -> u64 {
-        self.seq
-    }
-}
-
-impl<'a> Borrow<dyn SeekKey + 'a> for InternalKey {
-    fn borrow(&self) -> &(dyn SeekKey + 'a) {
-        self
-    }
-}
-
-impl Ord for dyn SeekKey + '_ {
-    fn cmp(&self, other: &Self) -> Ordering {
-        compare(self.user_key(), self.seq(), other.user_key(), other.seq())
-    }
-}
-
-impl PartialOrd for dyn SeekKey + '_ {
-    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
-        Some(self.cmp(other))
-    }
-}
-
-impl PartialEq for dyn SeekKey + '_ {
-    fn eq(&self, other: &Self) -> bool {
-        self.cmp(other) == Ordering::Equal
-    }
-}
-
-impl Eq for dyn SeekKey + '_ {}
 
 /// A streaming iterator over a memtable (see [`Memtable::iter`]).
 struct MemtableIter {
