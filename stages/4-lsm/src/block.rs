@@ -128,34 +128,54 @@ fn parse_entry(data: &[u8], at: usize) -> Result<RawEntry<'_>, DecodeError> {
     let rest = data
         .get(at..)
         .ok_or_else(|| DecodeError::new(at, "entry offset past the entries"))?;
+    // The three lengths: one byte each when all are under 128 (the common case, read
+    // directly as LevelDB does), else three full varints.
+    let (shared, unshared, value_len, header) = match rest {
+        &[s, u, v, ..] if (s | u | v) < 0x80 => (s.into(), u.into(), v.into(), 3),
+        _ => parse_lengths(rest).map_err(|e| DecodeError::new(at + e.offset, e.detail))?,
+    };
+    // Each length is bounded (by MAX_KEY_LEN and MAX_VALUE_LEN), so these sums cannot
+    // overflow, and `end` within `rest` puts every slice below within it too.
+    let key_end = header + unshared;
+    let trailer_end = key_end + 8;
+    let end = trailer_end + value_len;
+    if end > rest.len() {
+        return Err(DecodeError::new(
+            at,
+            format!(
+                "entry of {end} bytes runs past the entries ({} bytes remain)",
+                rest.len()
+            ),
+        ));
+    }
+    let trailer: [u8; 8] = rest[key_end..trailer_end].try_into().unwrap_or_default();
+    let (seq, kind) = split_trailer(u64::from_le_bytes(trailer));
+    let kind = kind.ok_or_else(|| DecodeError::new(at + key_end, "unknown entry kind"))?;
+    Ok(RawEntry {
+        shared,
+        suffix: &rest[header..key_end],
+        seq,
+        kind,
+        value: &rest[trailer_end..end],
+        end: at + end,
+    })
+}
+
+/// An entry's three length varints, checked against their limits, and the bytes they take.
+fn parse_lengths(rest: &[u8]) -> Result<(usize, usize, usize, usize), DecodeError> {
     let mut r = ByteReader::new(rest);
-    let parsed = (|| {
-        let shared = r.varint("shared key length")?;
-        if shared > MAX_KEY_LEN as u64 {
-            return Err(DecodeError::new(
-                0,
-                format!("shared key length {shared} is over {MAX_KEY_LEN}"),
-            ));
-        }
-        let shared = shared as usize;
-        let unshared = r.varint("unshared key length")?;
-        let unshared = r.check_len(unshared, MAX_KEY_LEN - shared, "unshared key length")?;
-        let value_len = r.varint("value length")?;
-        let value_len = r.check_len(value_len, MAX_VALUE_LEN, "value length")?;
-        let suffix = r.bytes(unshared, "key")?;
-        let (seq, kind) = split_trailer(r.u64("trailer")?);
-        let kind = kind.ok_or_else(|| DecodeError::new(r.pos() - 8, "unknown entry kind"))?;
-        let value = r.bytes(value_len, "value")?;
-        Ok(RawEntry {
-            shared,
-            suffix,
-            seq,
-            kind,
-            value,
-            end: at + r.pos(),
-        })
-    })();
-    parsed.map_err(|e: DecodeError| DecodeError::new(at + e.offset, e.detail))
+    let shared = r.varint("shared key length")?;
+    let unshared = r.varint("unshared key length")?;
+    let key_len = shared.saturating_add(unshared);
+    if key_len > MAX_KEY_LEN as u64 {
+        return Err(DecodeError::new(
+            0,
+            format!("key length {shared} + {unshared} is over {MAX_KEY_LEN}"),
+        ));
+    }
+    let value_len = r.varint("value length")?;
+    let value_len = r.check_len(value_len, MAX_VALUE_LEN, "value length")?;
+    Ok((shared as usize, unshared as usize, value_len, r.pos()))
 }
 
 /// Rebuilds the key of entry `e` (at offset `at`) in `key`, which holds the previous key.
