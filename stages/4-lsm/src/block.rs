@@ -16,9 +16,10 @@
 //! (their keys are whole, so they are compared in place) and then decodes at most one
 //! interval ([`Block::get`]).
 //!
-//! Reading is in two steps. [`decode`] runs once when a block comes off the disk: it checks
-//! the checksum, decompresses ([`crate::compression`]) and checks the restart array, and
-//! returns the block's *contents*. [`Block::new`] then wraps contents without copying or
+//! Reading is in two steps. [`decode`] (or [`decode_owned`], which saves a copy) runs once
+//! when a block comes off the disk: it checks the checksum, decompresses
+//! ([`crate::compression`]) and checks the restart array, and returns the block's
+//! *contents*. [`Block::new`] then wraps contents without copying or
 //! checksumming them, for as many lookups as the caller likes (a cache keeps contents).
 //! Neither panics on any bytes: damage is a [`DecodeError`].
 //!
@@ -87,6 +88,34 @@ pub fn encode(contents: Vec<u8>, compression: Compression) -> Vec<u8> {
 /// compression type, lz4 data that does not decode, or a bad restart array. Offsets are in
 /// `raw`, except for the restart array's, which are in the decompressed contents.
 pub fn decode(raw: &[u8]) -> Result<Vec<u8>, DecodeError> {
+    let (compression, stored_len) = check_trailer(raw)?;
+    let contents = match compression {
+        Compression::None => raw[..stored_len].to_vec(),
+        Compression::Lz4 => compression::lz4_decompress(&raw[..stored_len])?,
+    };
+    Block::new(&contents)?.check_restarts()?;
+    Ok(contents)
+}
+
+/// [`decode`] for bytes the caller owns (as a block just read from disk): an uncompressed
+/// block's contents are `raw` itself, with its trailer cut off, without a copy.
+///
+/// # Errors
+/// As [`decode`].
+pub fn decode_owned(mut raw: Vec<u8>) -> Result<Vec<u8>, DecodeError> {
+    match check_trailer(&raw)? {
+        (Compression::None, stored_len) => {
+            raw.truncate(stored_len);
+            Block::new(&raw)?.check_restarts()?;
+            Ok(raw)
+        }
+        (Compression::Lz4, _) => decode(&raw),
+    }
+}
+
+/// Checks the block trailer of `raw`: the checksum, and a known compression type, which it
+/// returns with the length of the stored bytes.
+fn check_trailer(raw: &[u8]) -> Result<(Compression, usize), DecodeError> {
     let Some(stored_len) = raw.len().checked_sub(TRAILER_LEN) else {
         return Err(DecodeError::new(0, "block shorter than its trailer"));
     };
@@ -96,19 +125,9 @@ pub fn decode(raw: &[u8]) -> Result<Vec<u8>, DecodeError> {
     if crc != crc32(&raw[..=stored_len]) {
         return Err(DecodeError::new(stored_len + 1, "block checksum mismatch"));
     }
-    let stored = &raw[..stored_len];
-    let contents = match Compression::from_byte(kind) {
-        Some(Compression::None) => stored.to_vec(),
-        Some(Compression::Lz4) => compression::lz4_decompress(stored)?,
-        None => {
-            return Err(DecodeError::new(
-                stored_len,
-                format!("unknown compression type {kind}"),
-            ));
-        }
-    };
-    Block::new(&contents)?.check_restarts()?;
-    Ok(contents)
+    let compression = Compression::from_byte(kind)
+        .ok_or_else(|| DecodeError::new(stored_len, format!("unknown compression type {kind}")))?;
+    Ok((compression, stored_len))
 }
 
 /// An entry's fields as stored, before its key is rebuilt.
@@ -476,7 +495,7 @@ pub fn dump_block(d: &mut Dump, base: u64, raw: &[u8], value: impl Fn(&[u8], Kin
         d.field(&raw[..4], format!("uncompressed length {}", contents.len()));
         d.field(
             &raw[4..stored_len],
-            format!("lz4 data, {stored_len} bytes for {}", contents.len()),
+            format!("lz4 data, {} bytes", stored_len - 4),
         );
         d.note(format!(
             "decompressed: {} bytes of entries, {} restart points",
