@@ -16,9 +16,10 @@
 //! (their keys are whole, so they are compared in place) and then decodes at most one
 //! interval ([`Block::get`]).
 //!
-//! Reading is in two steps. [`decode`] runs once when a block comes off the disk: it checks
-//! the checksum, decompresses ([`crate::compression`]) and checks the restart array, and
-//! returns the block's *contents*. [`Block::new`] then wraps contents without copying or
+//! Reading is in two steps. [`decode`] (or [`decode_owned`], which saves a copy) runs once
+//! when a block comes off the disk: it checks the checksum, decompresses
+//! ([`crate::compression`]) and checks the restart array, and returns the block's
+//! *contents*. [`Block::new`] then wraps contents without copying or
 //! checksumming them, for as many lookups as the caller likes (a cache keeps contents).
 //! Neither panics on any bytes: damage is a [`DecodeError`].
 //!
@@ -87,6 +88,34 @@ pub fn encode(contents: Vec<u8>, compression: Compression) -> Vec<u8> {
 /// compression type, lz4 data that does not decode, or a bad restart array. Offsets are in
 /// `raw`, except for the restart array's, which are in the decompressed contents.
 pub fn decode(raw: &[u8]) -> Result<Vec<u8>, DecodeError> {
+    let (compression, stored_len) = check_trailer(raw)?;
+    let contents = match compression {
+        Compression::None => raw[..stored_len].to_vec(),
+        Compression::Lz4 => compression::lz4_decompress(&raw[..stored_len])?,
+    };
+    Block::new(&contents)?.check_restarts()?;
+    Ok(contents)
+}
+
+/// [`decode`] for bytes the caller owns (as a block just read from disk): an uncompressed
+/// block's contents are `raw` itself, with its trailer cut off, without a copy.
+///
+/// # Errors
+/// As [`decode`].
+pub fn decode_owned(mut raw: Vec<u8>) -> Result<Vec<u8>, DecodeError> {
+    match check_trailer(&raw)? {
+        (Compression::None, stored_len) => {
+            raw.truncate(stored_len);
+            Block::new(&raw)?.check_restarts()?;
+            Ok(raw)
+        }
+        (Compression::Lz4, _) => decode(&raw),
+    }
+}
+
+/// Checks the block trailer of `raw`: the checksum, and a known compression type, which it
+/// returns with the length of the stored bytes.
+fn check_trailer(raw: &[u8]) -> Result<(Compression, usize), DecodeError> {
     let Some(stored_len) = raw.len().checked_sub(TRAILER_LEN) else {
         return Err(DecodeError::new(0, "block shorter than its trailer"));
     };
@@ -96,19 +125,9 @@ pub fn decode(raw: &[u8]) -> Result<Vec<u8>, DecodeError> {
     if crc != crc32(&raw[..=stored_len]) {
         return Err(DecodeError::new(stored_len + 1, "block checksum mismatch"));
     }
-    let stored = &raw[..stored_len];
-    let contents = match Compression::from_byte(kind) {
-        Some(Compression::None) => stored.to_vec(),
-        Some(Compression::Lz4) => compression::lz4_decompress(stored)?,
-        None => {
-            return Err(DecodeError::new(
-                stored_len,
-                format!("unknown compression type {kind}"),
-            ));
-        }
-    };
-    Block::new(&contents)?.check_restarts()?;
-    Ok(contents)
+    let compression = Compression::from_byte(kind)
+        .ok_or_else(|| DecodeError::new(stored_len, format!("unknown compression type {kind}")))?;
+    Ok((compression, stored_len))
 }
 
 /// An entry's fields as stored, before its key is rebuilt.
@@ -128,34 +147,54 @@ fn parse_entry(data: &[u8], at: usize) -> Result<RawEntry<'_>, DecodeError> {
     let rest = data
         .get(at..)
         .ok_or_else(|| DecodeError::new(at, "entry offset past the entries"))?;
+    // The three lengths: one byte each when all are under 128 (the common case, read
+    // directly as LevelDB does), else three full varints.
+    let (shared, unshared, value_len, header) = match rest {
+        &[s, u, v, ..] if (s | u | v) < 0x80 => (s.into(), u.into(), v.into(), 3),
+        _ => parse_lengths(rest).map_err(|e| DecodeError::new(at + e.offset, e.detail))?,
+    };
+    // Each length is bounded (by MAX_KEY_LEN and MAX_VALUE_LEN), so these sums cannot
+    // overflow, and `end` within `rest` puts every slice below within it too.
+    let key_end = header + unshared;
+    let trailer_end = key_end + 8;
+    let end = trailer_end + value_len;
+    if end > rest.len() {
+        return Err(DecodeError::new(
+            at,
+            format!(
+                "entry of {end} bytes runs past the entries ({} bytes remain)",
+                rest.len()
+            ),
+        ));
+    }
+    let trailer: [u8; 8] = rest[key_end..trailer_end].try_into().unwrap_or_default();
+    let (seq, kind) = split_trailer(u64::from_le_bytes(trailer));
+    let kind = kind.ok_or_else(|| DecodeError::new(at + key_end, "unknown entry kind"))?;
+    Ok(RawEntry {
+        shared,
+        suffix: &rest[header..key_end],
+        seq,
+        kind,
+        value: &rest[trailer_end..end],
+        end: at + end,
+    })
+}
+
+/// An entry's three length varints, checked against their limits, and the bytes they take.
+fn parse_lengths(rest: &[u8]) -> Result<(usize, usize, usize, usize), DecodeError> {
     let mut r = ByteReader::new(rest);
-    let parsed = (|| {
-        let shared = r.varint("shared key length")?;
-        if shared > MAX_KEY_LEN as u64 {
-            return Err(DecodeError::new(
-                0,
-                format!("shared key length {shared} is over {MAX_KEY_LEN}"),
-            ));
-        }
-        let shared = shared as usize;
-        let unshared = r.varint("unshared key length")?;
-        let unshared = r.check_len(unshared, MAX_KEY_LEN - shared, "unshared key length")?;
-        let value_len = r.varint("value length")?;
-        let value_len = r.check_len(value_len, MAX_VALUE_LEN, "value length")?;
-        let suffix = r.bytes(unshared, "key")?;
-        let (seq, kind) = split_trailer(r.u64("trailer")?);
-        let kind = kind.ok_or_else(|| DecodeError::new(r.pos() - 8, "unknown entry kind"))?;
-        let value = r.bytes(value_len, "value")?;
-        Ok(RawEntry {
-            shared,
-            suffix,
-            seq,
-            kind,
-            value,
-            end: at + r.pos(),
-        })
-    })();
-    parsed.map_err(|e: DecodeError| DecodeError::new(at + e.offset, e.detail))
+    let shared = r.varint("shared key length")?;
+    let unshared = r.varint("unshared key length")?;
+    let key_len = shared.saturating_add(unshared);
+    if key_len > MAX_KEY_LEN as u64 {
+        return Err(DecodeError::new(
+            0,
+            format!("key length {shared} + {unshared} is over {MAX_KEY_LEN}"),
+        ));
+    }
+    let value_len = r.varint("value length")?;
+    let value_len = r.check_len(value_len, MAX_VALUE_LEN, "value length")?;
+    Ok((shared as usize, unshared as usize, value_len, r.pos()))
 }
 
 /// Rebuilds the key of entry `e` (at offset `at`) in `key`, which holds the previous key.
@@ -456,7 +495,7 @@ pub fn dump_block(d: &mut Dump, base: u64, raw: &[u8], value: impl Fn(&[u8], Kin
         d.field(&raw[..4], format!("uncompressed length {}", contents.len()));
         d.field(
             &raw[4..stored_len],
-            format!("lz4 data, {stored_len} bytes for {}", contents.len()),
+            format!("lz4 data, {} bytes", stored_len - 4),
         );
         d.note(format!(
             "decompressed: {} bytes of entries, {} restart points",

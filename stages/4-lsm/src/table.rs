@@ -272,11 +272,11 @@ impl Table {
     }
 
     /// Reads data block `i` and returns its checked, decompressed contents
-    /// ([`block::decode`]), ready for [`Block::new`].
+    /// ([`block::decode_owned`]), ready for [`Block::new`].
     fn read_block(&self, i: usize) -> Result<Vec<u8>> {
         let handle = &self.index[i];
         let raw = self.file.read_vec_at(handle.offset, handle.size as usize)?;
-        block::decode(&raw).map_err(|e| self.corruption(i, e))
+        block::decode_owned(raw).map_err(|e| self.corruption(i, e))
     }
 
     fn corruption(&self, i: usize, e: DecodeError) -> Error {

@@ -105,6 +105,7 @@ proptest! {
         let compression = if lz4 { Compression::Lz4 } else { Compression::None };
         let raw = build(&model, interval, compression);
         let contents = block::decode(&raw).unwrap();
+        prop_assert_eq!(&block::decode_owned(raw.clone()).unwrap(), &contents);
         let block = Block::new(&contents).unwrap();
         prop_assert_eq!(block.restart_count(), model.len().div_ceil(interval));
         let mut scratch = Vec::new();
@@ -144,6 +145,7 @@ proptest! {
             let mut bad = raw.clone();
             bad[at.index(raw.len())] ^= mask;
             prop_assert!(block::decode(&bad).is_err());
+            prop_assert!(block::decode_owned(bad).is_err());
             // Contents damaged after the checksum (a bug elsewhere): errors, not panics.
             let mut bad = contents.clone();
             bad[at.index(contents.len())] ^= mask;
@@ -185,6 +187,7 @@ proptest! {
         if let Ok(contents) = block::decode(&raw) {
             read_everything(&contents, &keys);
         }
+        prop_assert_eq!(block::decode(&raw).ok(), block::decode_owned(raw).ok());
     }
 }
 
