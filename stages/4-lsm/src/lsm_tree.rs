@@ -12,9 +12,8 @@
 //! A read takes, under a short lock, a consistent **snapshot**: the last published sequence
 //! number, the active and immutable memtables, and the current [`Version`]. The memtables and
 //! the version come as one shared `ReadView`, rebuilt whenever one of them changes, so
-//! taking a snapshot allocates nothing. A `get` asks the
-//! memtables newest first, then the tables (their blocks through the tree's
-//! [`BlockCache`]); a scan merges all of them
+//! taking a snapshot allocates nothing. A `get` asks the memtables newest first, then the
+//! tables (their blocks through the tree's [`BlockCache`]); a scan merges all of them
 //! ([`crate::merge_iter`], [`crate::snapshot_iter`]). Every table in the version holds only
 //! sequence numbers at or below the snapshot (tables are made from frozen memtables, whose
 //! writes were published before they froze), so nothing a flush or compaction does later can
