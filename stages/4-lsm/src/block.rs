@@ -1,300 +1,648 @@
 //! Blocks: the unit a table is read in. Data blocks and the index block share this format.
 //!
-//! A block is a run of entries in internal-key order, a count, and a checksum. Each entry is
-//! a user key, its 8-byte trailer (sequence number and kind, see [`crate::key`]) and a value.
-//! In a data block the value is the user's value (empty for a tombstone); in the index
-//! block each entry's key is the **last** internal key of one data block and its value is
-//! that block's 12-byte handle (offset and size), so a binary search over the index finds
-//! the only block that can hold a key.
+//! A block holds entries in internal-key order. Each entry is a user key, its 8-byte
+//! trailer (sequence number and kind, see [`crate::key`]) and a value. In a data block the
+//! value is the user's value (empty for a tombstone); in the index block each entry's key is
+//! the **last** internal key of one data block and its value is that block's 12-byte handle
+//! (offset and size), so a binary search over the index finds the only block that can hold a
+//! key.
 //!
-//! Entries are stored whole, with no prefix compression: a block is read front to back.
-//! (LevelDB shares key prefixes and keeps restart points for a binary search inside the
-//! block; that is a later speed step, and it would change only this file.)
+//! Neighbouring keys in a sorted block share long prefixes (`user:000123`, `user:000124`),
+//! so, as in LevelDB, each key is stored as the length of the prefix it shares with the key
+//! before it and the bytes that differ ([`crate::block_builder`] writes them). To read a
+//! key, the reader must have rebuilt the key before it; so every `restart_interval` entries
+//! (16 by default) comes a **restart point**, an entry that shares nothing, and the block
+//! ends with the offsets of all restart points. A lookup binary-searches the restart points
+//! (their keys are whole, so they are compared in place) and then decodes at most one
+//! interval ([`Block::get`]).
+//!
+//! Reading is in two steps. [`decode`] (or [`decode_owned`], which saves a copy) runs once
+//! when a block comes off the disk: it checks the checksum, decompresses
+//! ([`crate::compression`]) and checks the restart array, and returns the block's
+//! *contents*. [`Block::new`] then wraps contents without copying or
+//! checksumming them, for as many lookups as the caller likes (a cache keeps contents).
+//! Neither panics on any bytes: damage is a [`DecodeError`].
 //!
 //! ## Format
 //!
-//! | size | field |
-//! |---|---|
-//! | 1-3 | key length `k`, varint (at most [`kv_shared::MAX_KEY_LEN`]) |
-//! | k | user key |
-//! | 8 | trailer `seq << 8 \| kind`, `u64` LE |
-//! | 1-4 | value length `v`, varint (at most [`kv_shared::MAX_VALUE_LEN`]) |
-//! | v | value |
-//!
-//! repeated for each entry, then:
+//! A block on disk is its **stored bytes** (the contents, or the contents compressed) and a
+//! 5-byte block trailer:
 //!
 //! | size | field |
 //! |---|---|
-//! | 4 | number of entries, `u32` LE |
-//! | 4 | CRC32 of every byte of the block before this field, `u32` LE |
+//! | s | stored bytes: the contents below, or for lz4 their compressed form ([`crate::compression`]) |
+//! | 1 | compression type: 0 none, 1 lz4 |
+//! | 4 | CRC32 of the stored bytes and the type byte, `u32` LE |
+//!
+//! The contents are the entries, one after the other:
+//!
+//! | size | field |
+//! |---|---|
+//! | 1-3 | `shared`: bytes of the key shared with the previous entry's key, varint (0 at a restart point) |
+//! | 1-3 | `unshared`: bytes of the key that follow, varint (`shared + unshared` at most [`kv_shared::MAX_KEY_LEN`]) |
+//! | 1-4 | `value_len`: value length, varint (at most [`kv_shared::MAX_VALUE_LEN`]) |
+//! | unshared | the key's bytes after the shared prefix |
+//! | 8 | trailer `seq << 8 \| kind`, `u64` LE (never shared: only user-key bytes are) |
+//! | value_len | value |
+//!
+//! and then the restart array:
+//!
+//! | size | field |
+//! |---|---|
+//! | 4 × n | offset in the contents of each restart point's entry, `u32` LE, increasing, the first 0 |
+//! | 4 | n, the number of restart points, `u32` LE (at least 1) |
 
 use std::cmp::Ordering;
 
 use kv_shared::dump::{Dump, quoted};
-use kv_shared::framing::{ByteReader, DecodeError, crc32, put_varint};
+use kv_shared::framing::{ByteReader, DecodeError, crc32, varint_len};
 use kv_shared::{MAX_KEY_LEN, MAX_VALUE_LEN};
 
-use crate::key::{Kind, compare, split_trailer};
+use crate::compression::{self, Compression};
+use crate::key::{Entry, Kind, compare, split_trailer};
 
-/// Bytes after the entries: the count and the checksum.
-pub const TRAILER_LEN: usize = 8;
+/// Bytes of the block trailer: the compression type and the checksum.
+pub const TRAILER_LEN: usize = 5;
 
-/// Builds one block entry by entry (in internal-key order).
-#[derive(Debug, Default)]
-pub struct BlockBuilder {
-    buf: Vec<u8>,
-    count: u32,
+/// The on-disk bytes of a block made of `contents`: compressed with `compression` when that
+/// saves at least an eighth ([`compression::lz4_compress`]), then the block trailer.
+pub fn encode(contents: Vec<u8>, compression: Compression) -> Vec<u8> {
+    let (mut out, used) = match compression {
+        Compression::Lz4 => match compression::lz4_compress(&contents) {
+            Some(packed) => (packed, Compression::Lz4),
+            None => (contents, Compression::None),
+        },
+        Compression::None => (contents, Compression::None),
+    };
+    out.push(used as u8);
+    let crc = crc32(&out);
+    out.extend_from_slice(&crc.to_le_bytes());
+    out
 }
 
-impl BlockBuilder {
-    /// An empty block.
-    pub fn new() -> Self {
-        Self::default()
+/// Checks one block's on-disk bytes `raw` (trailer included) and returns its contents, ready
+/// for [`Block::new`]: verifies the checksum, decompresses, and checks the restart array.
+///
+/// # Errors
+/// [`DecodeError`] for a block shorter than its trailer, a checksum mismatch, an unknown
+/// compression type, lz4 data that does not decode, or a bad restart array. Offsets are in
+/// `raw`, except for the restart array's, which are in the decompressed contents.
+pub fn decode(raw: &[u8]) -> Result<Vec<u8>, DecodeError> {
+    let (compression, stored_len) = check_trailer(raw)?;
+    let contents = match compression {
+        Compression::None => raw[..stored_len].to_vec(),
+        Compression::Lz4 => compression::lz4_decompress(&raw[..stored_len])?,
+    };
+    Block::new(&contents)?.check_restarts()?;
+    Ok(contents)
+}
+
+/// [`decode`] for bytes the caller owns (as a block just read from disk): an uncompressed
+/// block's contents are `raw` itself, with its trailer cut off, without a copy.
+///
+/// # Errors
+/// As [`decode`].
+pub fn decode_owned(mut raw: Vec<u8>) -> Result<Vec<u8>, DecodeError> {
+    match check_trailer(&raw)? {
+        (Compression::None, stored_len) => {
+            raw.truncate(stored_len);
+            Block::new(&raw)?.check_restarts()?;
+            Ok(raw)
+        }
+        (Compression::Lz4, _) => decode(&raw),
+    }
+}
+
+/// Checks the block trailer of `raw`: the checksum, and a known compression type, which it
+/// returns with the length of the stored bytes.
+fn check_trailer(raw: &[u8]) -> Result<(Compression, usize), DecodeError> {
+    let Some(stored_len) = raw.len().checked_sub(TRAILER_LEN) else {
+        return Err(DecodeError::new(0, "block shorter than its trailer"));
+    };
+    let mut r = ByteReader::new(&raw[stored_len..]);
+    let kind = r.u8("compression type")?;
+    let crc = r.u32("block checksum")?;
+    if crc != crc32(&raw[..=stored_len]) {
+        return Err(DecodeError::new(stored_len + 1, "block checksum mismatch"));
+    }
+    let compression = Compression::from_byte(kind)
+        .ok_or_else(|| DecodeError::new(stored_len, format!("unknown compression type {kind}")))?;
+    Ok((compression, stored_len))
+}
+
+/// An entry's fields as stored, before its key is rebuilt.
+#[derive(Debug, Clone, Copy)]
+struct RawEntry<'a> {
+    shared: usize,
+    suffix: &'a [u8],
+    seq: u64,
+    kind: Kind,
+    value: &'a [u8],
+    /// Offset of the next entry.
+    end: usize,
+}
+
+/// Decodes the entry at offset `at` of `data` (the entries of a block).
+fn parse_entry(data: &[u8], at: usize) -> Result<RawEntry<'_>, DecodeError> {
+    let rest = data
+        .get(at..)
+        .ok_or_else(|| DecodeError::new(at, "entry offset past the entries"))?;
+    // The three lengths: one byte each when all are under 128 (the common case, read
+    // directly as LevelDB does), else three full varints.
+    let (shared, unshared, value_len, header) = match rest {
+        &[s, u, v, ..] if (s | u | v) < 0x80 => (s.into(), u.into(), v.into(), 3),
+        _ => parse_lengths(rest).map_err(|e| DecodeError::new(at + e.offset, e.detail))?,
+    };
+    // Each length is bounded (by MAX_KEY_LEN and MAX_VALUE_LEN), so these sums cannot
+    // overflow, and `end` within `rest` puts every slice below within it too.
+    let key_end = header + unshared;
+    let trailer_end = key_end + 8;
+    let end = trailer_end + value_len;
+    if end > rest.len() {
+        return Err(DecodeError::new(
+            at,
+            format!(
+                "entry of {end} bytes runs past the entries ({} bytes remain)",
+                rest.len()
+            ),
+        ));
+    }
+    let trailer: [u8; 8] = rest[key_end..trailer_end].try_into().unwrap_or_default();
+    let (seq, kind) = split_trailer(u64::from_le_bytes(trailer));
+    let kind = kind.ok_or_else(|| DecodeError::new(at + key_end, "unknown entry kind"))?;
+    Ok(RawEntry {
+        shared,
+        suffix: &rest[header..key_end],
+        seq,
+        kind,
+        value: &rest[trailer_end..end],
+        end: at + end,
+    })
+}
+
+/// An entry's three length varints, checked against their limits, and the bytes they take.
+fn parse_lengths(rest: &[u8]) -> Result<(usize, usize, usize, usize), DecodeError> {
+    let mut r = ByteReader::new(rest);
+    let shared = r.varint("shared key length")?;
+    let unshared = r.varint("unshared key length")?;
+    let key_len = shared.saturating_add(unshared);
+    if key_len > MAX_KEY_LEN as u64 {
+        return Err(DecodeError::new(
+            0,
+            format!("key length {shared} + {unshared} is over {MAX_KEY_LEN}"),
+        ));
+    }
+    let value_len = r.varint("value length")?;
+    let value_len = r.check_len(value_len, MAX_VALUE_LEN, "value length")?;
+    Ok((shared as usize, unshared as usize, value_len, r.pos()))
+}
+
+/// Rebuilds the key of entry `e` (at offset `at`) in `key`, which holds the previous key.
+fn rebuild_key(key: &mut Vec<u8>, e: &RawEntry<'_>, at: usize) -> Result<(), DecodeError> {
+    if e.shared > key.len() {
+        return Err(DecodeError::new(
+            at,
+            format!(
+                "entry shares {} key bytes, the key before it has {}",
+                e.shared,
+                key.len()
+            ),
+        ));
+    }
+    key.truncate(e.shared);
+    key.extend_from_slice(e.suffix);
+    Ok(())
+}
+
+/// A block's contents, split into entries and restart array (see the module doc).
+#[derive(Debug, Clone, Copy)]
+pub struct Block<'a> {
+    /// The entries.
+    data: &'a [u8],
+    /// The restart array, 4 bytes per restart point.
+    restarts: &'a [u8],
+}
+
+impl<'a> Block<'a> {
+    /// Wraps a block's contents (from [`decode`]). Cheap: it reads only the restart count;
+    /// every other field is checked as it is used.
+    ///
+    /// # Errors
+    /// [`DecodeError`] for contents too short for their restart array.
+    pub fn new(contents: &'a [u8]) -> Result<Block<'a>, DecodeError> {
+        let Some(count_at) = contents.len().checked_sub(4) else {
+            return Err(DecodeError::new(0, "block shorter than its restart count"));
+        };
+        let mut r = ByteReader::new(&contents[count_at..]);
+        let n = r.u32("restart count")? as usize;
+        if n == 0 || n > count_at / 4 {
+            return Err(DecodeError::new(
+                count_at,
+                format!(
+                    "restart count {n} does not fit a block of {} bytes",
+                    contents.len()
+                ),
+            ));
+        }
+        let restarts_at = count_at - 4 * n;
+        Ok(Block {
+            data: &contents[..restarts_at],
+            restarts: &contents[restarts_at..count_at],
+        })
     }
 
-    /// Appends an entry.
-    pub fn add(&mut self, key: &[u8], trailer: u64, value: &[u8]) {
-        put_varint(&mut self.buf, key.len() as u64);
-        self.buf.extend_from_slice(key);
-        self.buf.extend_from_slice(&trailer.to_le_bytes());
-        put_varint(&mut self.buf, value.len() as u64);
-        self.buf.extend_from_slice(value);
-        self.count += 1;
-    }
-
-    /// The block's size if finished now.
-    pub fn size(&self) -> usize {
-        self.buf.len() + TRAILER_LEN
-    }
-
-    /// True when no entry was added.
+    /// True for a block without entries.
     pub fn is_empty(&self) -> bool {
-        self.count == 0
+        self.data.is_empty()
     }
 
-    /// The finished block's bytes; the builder is empty again afterwards.
-    pub fn finish(&mut self) -> Vec<u8> {
-        let mut out = std::mem::take(&mut self.buf);
-        out.extend_from_slice(&self.count.to_le_bytes());
-        let crc = crc32(&out);
-        out.extend_from_slice(&crc.to_le_bytes());
-        self.count = 0;
-        out
+    /// Number of restart points.
+    pub fn restart_count(&self) -> usize {
+        self.restarts.len() / 4
+    }
+
+    /// Offset in the contents of restart point `i`.
+    fn restart_offset(&self, i: usize) -> Result<usize, DecodeError> {
+        let at = self.data.len() + 4 * i;
+        let offset = self
+            .restarts
+            .get(4 * i..4 * i + 4)
+            .and_then(|b| b.try_into().ok())
+            .map(u32::from_le_bytes)
+            .ok_or_else(|| DecodeError::new(at, "no such restart point"))?;
+        let offset = offset as usize;
+        if offset > self.data.len() {
+            return Err(DecodeError::new(
+                at,
+                format!("restart point at {offset} is past the entries"),
+            ));
+        }
+        Ok(offset)
+    }
+
+    /// Checks that the restart offsets start at 0, increase and point inside the entries.
+    fn check_restarts(&self) -> Result<(), DecodeError> {
+        let mut previous = None;
+        for i in 0..self.restart_count() {
+            let offset = self.restart_offset(i)?;
+            let ok = match previous {
+                None => offset == 0,
+                Some(p) => offset > p && offset < self.data.len(),
+            };
+            if !ok {
+                return Err(DecodeError::new(
+                    self.data.len() + 4 * i,
+                    format!("restart point {i} at {offset} is out of order"),
+                ));
+            }
+            previous = Some(offset);
+        }
+        Ok(())
+    }
+
+    /// The whole key and sequence number of restart point `i`, borrowed from the block.
+    fn restart_key(&self, i: usize) -> Result<(&'a [u8], u64), DecodeError> {
+        let at = self.restart_offset(i)?;
+        let e = parse_entry(self.data, at)?;
+        if e.shared != 0 {
+            return Err(DecodeError::new(at, "a restart point shares key bytes"));
+        }
+        Ok((e.suffix, e.seq))
+    }
+
+    /// The last restart point whose key is before the internal key `(key, seq)`, or 0: a
+    /// scan from it reaches the first entry at or after `(key, seq)` within one interval.
+    fn restart_before(&self, key: &[u8], seq: u64) -> Result<usize, DecodeError> {
+        let (mut lo, mut hi) = (0, self.restart_count());
+        while hi - lo > 1 {
+            let mid = lo + (hi - lo) / 2;
+            let (k, s) = self.restart_key(mid)?;
+            if compare(k, s, key, seq) == Ordering::Less {
+                lo = mid;
+            } else {
+                hi = mid;
+            }
+        }
+        Ok(lo)
+    }
+
+    /// The newest version of `key` with a sequence number at most `snapshot` held in this
+    /// block: its kind and value, borrowed from the contents. Binary search over the restart
+    /// points, then a scan of at most one interval that rebuilds keys in `scratch` (reused
+    /// across calls, so a lookup allocates nothing once it has grown).
+    ///
+    /// Versions of one key can continue in the next block; the table's index picks the block
+    /// whose range holds `(key, snapshot)`, so this block is the only one to ask.
+    ///
+    /// # Errors
+    /// [`DecodeError`] for an entry or restart point that does not decode.
+    pub fn get(
+        &self,
+        key: &[u8],
+        snapshot: u64,
+        scratch: &mut Vec<u8>,
+    ) -> Result<Option<(Kind, &'a [u8])>, DecodeError> {
+        let mut at = self.restart_offset(self.restart_before(key, snapshot)?)?;
+        scratch.clear();
+        while at < self.data.len() {
+            let e = parse_entry(self.data, at)?;
+            rebuild_key(scratch, &e, at)?;
+            if compare(scratch, e.seq, key, snapshot) != Ordering::Less {
+                return Ok((scratch.as_slice() == key).then_some((e.kind, e.value)));
+            }
+            at = e.end;
+        }
+        Ok(None)
+    }
+
+    /// An iterator over the entries from the first one on.
+    pub fn iter(&self) -> BlockIter<'a> {
+        BlockIter {
+            block: *self,
+            next: 0,
+            key: Vec::new(),
+            pending: None,
+            failed: false,
+        }
     }
 }
 
-/// One entry of a block, borrowed from the block's bytes.
+/// One entry of a block, as [`BlockIter::next_entry`] yields it: the key in the iterator's
+/// buffer, the value borrowed from the block.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct BlockEntry<'a> {
+pub struct BlockEntry<'k, 'a> {
     /// The user key.
-    pub key: &'a [u8],
+    pub key: &'k [u8],
     /// The sequence number.
     pub seq: u64,
     /// Put or delete.
     pub kind: Kind,
     /// The value (empty for a tombstone).
     pub value: &'a [u8],
-    /// Offset of the entry in the block.
+    /// Offset of the entry in the contents.
     pub offset: usize,
+    /// Key bytes shared with the previous entry (0 at a restart point).
+    pub shared: usize,
 }
 
-/// A checked block: its checksum and entry count were verified.
-#[derive(Debug, Clone, Copy)]
-pub struct Block<'a> {
-    entries: &'a [u8],
-    count: u32,
-}
-
-impl<'a> Block<'a> {
-    /// Checks a block's checksum and splits off its entries.
-    ///
-    /// # Errors
-    /// [`DecodeError`] for a block too short or a checksum mismatch.
-    pub fn new(bytes: &'a [u8]) -> Result<Block<'a>, DecodeError> {
-        if bytes.len() < TRAILER_LEN {
-            return Err(DecodeError::new(0, "block shorter than its trailer"));
+impl BlockEntry<'_, '_> {
+    /// An owned copy, as the crate's iterators yield entries.
+    pub fn to_entry(&self) -> Entry {
+        Entry {
+            key: self.key.to_vec(),
+            seq: self.seq,
+            value: (self.kind == Kind::Put).then(|| self.value.to_vec()),
         }
-        let body = bytes.len() - 4;
-        let crc = u32::from_le_bytes(bytes[body..].try_into().unwrap_or_default());
-        if crc != crc32(&bytes[..body]) {
-            return Err(DecodeError::new(body, "block checksum mismatch"));
-        }
-        let count_at = body - 4;
-        let count = u32::from_le_bytes(bytes[count_at..body].try_into().unwrap_or_default());
-        Ok(Block {
-            entries: &bytes[..count_at],
-            count,
-        })
-    }
-
-    /// Number of entries.
-    pub fn len(&self) -> u32 {
-        self.count
-    }
-
-    /// True for a block without entries.
-    pub fn is_empty(&self) -> bool {
-        self.count == 0
-    }
-
-    /// The entries, in order. Each item is an error if the bytes do not decode (only possible
-    /// for a block written wrongly, since the checksum matched).
-    pub fn iter(&self) -> BlockIter<'a> {
-        BlockIter {
-            reader: ByteReader::new(self.entries),
-            left: self.count,
-            failed: false,
-        }
-    }
-
-    /// The first entry at or after the internal key `(key, seq)`, if any.
-    ///
-    /// # Errors
-    /// [`DecodeError`] for an entry that does not decode.
-    pub fn seek(&self, key: &[u8], seq: u64) -> Result<Option<BlockEntry<'a>>, DecodeError> {
-        for entry in self.iter() {
-            let entry = entry?;
-            if compare(entry.key, entry.seq, key, seq) != Ordering::Less {
-                return Ok(Some(entry));
-            }
-        }
-        Ok(None)
     }
 }
 
-/// Iterator over a [`Block`]'s entries.
+/// Walks a [`Block`]'s entries in order, rebuilding each key in one reused buffer.
+///
+/// Not an [`Iterator`]: each entry borrows that buffer until the next call.
 #[derive(Debug, Clone)]
 pub struct BlockIter<'a> {
-    reader: ByteReader<'a>,
-    left: u32,
+    block: Block<'a>,
+    /// Offset of the next entry to decode.
+    next: usize,
+    /// The key of the entry decoded last.
+    key: Vec<u8>,
+    /// An entry decoded by [`BlockIter::seek`] and not yet yielded, with its offset.
+    pending: Option<(usize, RawEntry<'a>)>,
     failed: bool,
 }
 
 impl<'a> BlockIter<'a> {
-    fn decode_next(&mut self) -> Result<BlockEntry<'a>, DecodeError> {
-        let r = &mut self.reader;
-        let offset = r.pos();
-        let key_len = r.varint("key length")?;
-        let key_len = r.check_len(key_len, MAX_KEY_LEN, "key length")?;
-        let key = r.bytes(key_len, "key")?;
-        let (seq, kind) = split_trailer(r.u64("trailer")?);
-        let kind = kind.ok_or_else(|| DecodeError::new(r.pos() - 8, "unknown entry kind"))?;
-        let value_len = r.varint("value length")?;
-        let value_len = r.check_len(value_len, MAX_VALUE_LEN, "value length")?;
-        let value = r.bytes(value_len, "value")?;
-        Ok(BlockEntry {
-            key,
-            seq,
-            kind,
-            value,
-            offset,
-        })
+    fn advance(&mut self) -> Result<(usize, RawEntry<'a>), DecodeError> {
+        let at = self.next;
+        let e = parse_entry(self.block.data, at)?;
+        rebuild_key(&mut self.key, &e, at)?;
+        self.next = e.end;
+        Ok((at, e))
     }
-}
 
-impl<'a> Iterator for BlockIter<'a> {
-    type Item = Result<BlockEntry<'a>, DecodeError>;
-
-    fn next(&mut self) -> Option<Self::Item> {
+    /// The next entry, `None` after the last one, or an error once (then `None`).
+    pub fn next_entry(&mut self) -> Option<Result<BlockEntry<'_, 'a>, DecodeError>> {
         if self.failed {
             return None;
         }
-        if self.left == 0 {
-            if !self.reader.is_empty() {
-                self.failed = true;
-                return Some(Err(DecodeError::new(
-                    self.reader.pos(),
-                    "bytes after the last entry",
-                )));
+        let (offset, e) = match self.pending.take() {
+            Some(pending) => pending,
+            None if self.next >= self.block.data.len() => return None,
+            None => match self.advance() {
+                Ok(decoded) => decoded,
+                Err(err) => {
+                    self.failed = true;
+                    return Some(Err(err));
+                }
+            },
+        };
+        Some(Ok(BlockEntry {
+            key: &self.key,
+            seq: e.seq,
+            kind: e.kind,
+            value: e.value,
+            offset,
+            shared: e.shared,
+        }))
+    }
+
+    /// Positions the iterator so that [`BlockIter::next_entry`] yields the first entry whose
+    /// user key is at or after `key` (or nothing, if there is none).
+    ///
+    /// # Errors
+    /// [`DecodeError`] for an entry or restart point that does not decode; the iterator
+    /// then yields nothing.
+    pub fn seek(&mut self, key: &[u8]) -> Result<(), DecodeError> {
+        self.pending = None;
+        let found = self.seek_inner(key);
+        self.failed = found.is_err();
+        found
+    }
+
+    fn seek_inner(&mut self, key: &[u8]) -> Result<(), DecodeError> {
+        // (key, u64::MAX) sorts before every version of `key`: sequence numbers are < 2^56.
+        let restart = self.block.restart_before(key, u64::MAX)?;
+        self.next = self.block.restart_offset(restart)?;
+        self.key.clear();
+        while self.next < self.block.data.len() {
+            let decoded = self.advance()?;
+            if self.key.as_slice() >= key {
+                self.pending = Some(decoded);
+                break;
             }
-            return None;
         }
-        self.left -= 1;
-        let entry = self.decode_next();
-        self.failed = entry.is_err();
-        Some(entry)
+        Ok(())
     }
 }
 
-/// Adds the fields of a block at `base` (its offset in the file) to a dump; `value` says
-/// what each entry's value means.
-pub fn dump_block(d: &mut Dump, base: u64, bytes: &[u8], value: impl Fn(&[u8], Kind) -> String) {
+/// Adds the fields of the block whose on-disk bytes are `raw` at `base` (its offset in the
+/// file) to a dump; `value` says what each entry's value means.
+pub fn dump_block(d: &mut Dump, base: u64, raw: &[u8], value: impl Fn(&[u8], Kind) -> String) {
     d.seek(base);
-    let block = match Block::new(bytes) {
-        Ok(block) => block,
+    let contents = match decode(raw) {
+        Ok(contents) => contents,
         Err(e) => {
-            d.field(bytes, format!("unreadable block: {e}"));
+            d.field(raw, format!("unreadable block: {e}"));
             return;
         }
     };
-    for entry in block.iter() {
+    let Ok(block) = Block::new(&contents) else {
+        return; // decode checked it
+    };
+    let stored_len = raw.len() - TRAILER_LEN;
+    let compressed = raw[stored_len] == Compression::Lz4 as u8;
+    if compressed {
+        d.field(&raw[..4], format!("uncompressed length {}", contents.len()));
+        d.field(
+            &raw[4..stored_len],
+            format!("lz4 data, {} bytes", stored_len - 4),
+        );
+        d.note(format!(
+            "decompressed: {} bytes of entries, {} restart points",
+            block.data.len(),
+            block.restart_count()
+        ));
+    }
+    let restarts: Vec<usize> = (0..block.restart_count())
+        .map(|i| block.restart_offset(i).unwrap_or_default())
+        .collect();
+    let mut iter = block.iter();
+    while let Some(entry) = iter.next_entry() {
         let Ok(e) = entry else {
             d.note("entry does not decode");
             return;
         };
-        let start = base + e.offset as u64;
-        let key_len_len = kv_shared::framing::varint_len(e.key.len() as u64);
-        let at = e.offset;
-        d.seek(start);
-        d.field(
-            &bytes[at..at + key_len_len],
-            format!("key length {}", e.key.len()),
+        let unshared = e.key.len() - e.shared;
+        let header_len = varint_len(e.shared as u64)
+            + varint_len(unshared as u64)
+            + varint_len(e.value.len() as u64);
+        let restart = if restarts.contains(&e.offset) {
+            " (restart point)"
+        } else {
+            ""
+        };
+        let header = format!(
+            "shared {}, unshared {unshared}, value length {}{restart}",
+            e.shared,
+            e.value.len()
         );
-        let at = at + key_len_len;
-        d.field(
-            &bytes[at..at + e.key.len()],
-            format!("key {}", quoted(e.key, 40)),
-        );
-        let at = at + e.key.len();
+        let key = if e.shared == 0 {
+            format!("key {}", quoted(e.key, 40))
+        } else {
+            format!(
+                "key suffix {} (key {})",
+                quoted(&e.key[e.shared..], 40),
+                quoted(e.key, 40)
+            )
+        };
         let kind = match e.kind {
             Kind::Put => "put",
             Kind::Delete => "delete",
         };
-        d.field(&bytes[at..at + 8], format!("trailer: seq {} {kind}", e.seq));
-        let at = at + 8;
-        let value_len_len = kv_shared::framing::varint_len(e.value.len() as u64);
-        d.field(
-            &bytes[at..at + value_len_len],
-            format!("value length {}", e.value.len()),
-        );
-        let at = at + value_len_len;
+        let trailer = format!("trailer: seq {} {kind}", e.seq);
+        if compressed {
+            d.note(format!(
+                "entry at {}: {header}; {key}; {trailer}; {}",
+                e.offset,
+                value(e.value, e.kind)
+            ));
+            continue;
+        }
+        let at = e.offset;
+        let key_at = at + header_len;
+        let trailer_at = key_at + unshared;
+        d.field(&contents[at..key_at], header);
+        d.field(&contents[key_at..trailer_at], key);
+        d.field(&contents[trailer_at..trailer_at + 8], trailer);
         if !e.value.is_empty() {
-            d.field(&bytes[at..at + e.value.len()], value(e.value, e.kind));
+            d.field(e.value, value(e.value, e.kind));
         }
     }
-    let body = bytes.len() - TRAILER_LEN;
-    d.seek(base + body as u64);
+    let restarts_at = block.data.len();
+    for (i, offset) in restarts.iter().enumerate() {
+        if compressed {
+            d.note(format!("restart point {i} at {offset}"));
+        } else {
+            let at = restarts_at + 4 * i;
+            d.field(
+                &contents[at..at + 4],
+                format!("restart point {i} at {offset}"),
+            );
+        }
+    }
+    let count_at = contents.len() - 4;
+    if compressed {
+        d.note(format!("restart count {}", block.restart_count()));
+    } else {
+        d.field(
+            &contents[count_at..],
+            format!("restart count {}", block.restart_count()),
+        );
+    }
+    let kind = if compressed { "1 (lz4)" } else { "0 (none)" };
     d.field(
-        &bytes[body..body + 4],
-        format!("entry count {}", block.len()),
+        &raw[stored_len..=stored_len],
+        format!("compression type {kind}"),
     );
-    d.field(&bytes[body + 4..], "crc32 (ok)");
+    d.field(&raw[stored_len + 1..], "crc32 (ok)");
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::block_builder::BlockBuilder;
     use crate::key::trailer;
 
     #[test]
-    fn build_read_seek_and_damage() {
-        let mut b = BlockBuilder::new();
-        b.add(b"a", trailer(5, Kind::Put), b"five");
-        b.add(b"a", trailer(2, Kind::Delete), b"");
-        b.add(b"c", trailer(9, Kind::Put), b"nine");
-        let bytes = b.finish();
-        assert!(b.is_empty());
-        let block = Block::new(&bytes).unwrap();
-        assert_eq!(block.len(), 3);
-        let seqs: Vec<u64> = block.iter().map(|e| e.unwrap().seq).collect();
-        assert_eq!(seqs, vec![5, 2, 9]);
-        assert_eq!(block.seek(b"a", 3).unwrap().unwrap().seq, 2);
-        assert_eq!(block.seek(b"b", u64::MAX).unwrap().unwrap().key, b"c");
-        assert_eq!(block.seek(b"d", u64::MAX).unwrap(), None);
-        for i in 0..bytes.len() {
-            let mut bad = bytes.clone();
-            bad[i] ^= 0x10;
-            assert!(Block::new(&bad).is_err(), "flip at {i}");
+    fn build_get_seek_and_damage() {
+        for interval in [1, 2, 16] {
+            let mut b = BlockBuilder::new(interval);
+            b.add(b"apple", trailer(5, Kind::Put), b"five");
+            b.add(b"apple", trailer(2, Kind::Delete), b"");
+            b.add(b"apricot", trailer(9, Kind::Put), b"nine");
+            b.add(b"banana", trailer(1, Kind::Put), b"one");
+            let raw = b.finish(Compression::None);
+            assert!(b.is_empty());
+            let contents = decode(&raw).unwrap();
+            let block = Block::new(&contents).unwrap();
+            let mut scratch = Vec::new();
+            let get = |key: &[u8], snapshot, scratch: &mut Vec<u8>| {
+                block.get(key, snapshot, scratch).unwrap()
+            };
+            assert_eq!(
+                get(b"apple", 9, &mut scratch),
+                Some((Kind::Put, &b"five"[..]))
+            );
+            assert_eq!(
+                get(b"apple", 4, &mut scratch),
+                Some((Kind::Delete, &b""[..]))
+            );
+            assert_eq!(get(b"apple", 1, &mut scratch), None);
+            assert_eq!(
+                get(b"apricot", 9, &mut scratch),
+                Some((Kind::Put, &b"nine"[..]))
+            );
+            assert_eq!(get(b"apricot", 8, &mut scratch), None);
+            assert_eq!(get(b"b", 9, &mut scratch), None);
+            assert_eq!(
+                get(b"banana", 1, &mut scratch),
+                Some((Kind::Put, &b"one"[..]))
+            );
+            assert_eq!(get(b"cherry", 9, &mut scratch), None);
+            let mut it = block.iter();
+            it.seek(b"apr").unwrap();
+            let e = it.next_entry().unwrap().unwrap();
+            assert_eq!((e.key, e.seq), (&b"apricot"[..], 9));
+            assert_eq!(e.shared, if interval <= 2 { 0 } else { 2 });
+            assert_eq!(it.next_entry().unwrap().unwrap().key, b"banana");
+            assert!(it.next_entry().is_none());
+            it.seek(b"c").unwrap();
+            assert!(it.next_entry().is_none());
+            for i in 0..raw.len() {
+                let mut bad = raw.clone();
+                bad[i] ^= 0x10;
+                assert!(decode(&bad).is_err(), "flip at {i}");
+            }
         }
     }
 }

@@ -35,6 +35,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::SeqCst};
 
 use kv_shared::{Fs, Result};
 
+use crate::block_cache::BlockCache;
 use crate::counters::Counters;
 use crate::filename;
 use crate::key::EntryIter;
@@ -175,6 +176,8 @@ pub struct Context<'a> {
     pub counters: &'a Counters,
     /// Set when the engine shuts down: the compaction stops early and writes nothing.
     pub stop: &'a AtomicBool,
+    /// The tree's block cache, for the output tables.
+    pub cache: &'a Arc<BlockCache>,
 }
 
 /// True when some table deeper than `level` has a key range that holds `key`.
@@ -221,7 +224,7 @@ pub fn run(
         .all_inputs()
         .map(|(_, t)| {
             Counters::add(&cx.counters.compaction_bytes_read, t.meta.size);
-            t.table.iter(std::ops::Bound::Unbounded)
+            t.table.compaction_iter()
         })
         .collect();
     let mut outputs: Vec<TableMeta> = Vec::new();
@@ -255,8 +258,7 @@ pub fn run(
                     cx.fs,
                     &cx.dir.join(filename::table(number)),
                     number,
-                    cx.options.block_bytes,
-                    cx.options.bloom_bits_per_key,
+                    cx.options,
                 )?);
             }
             let b = builder.as_mut().expect("just made");
@@ -282,7 +284,8 @@ pub fn run(
     let mut opened = Vec::with_capacity(outputs.len());
     for meta in &outputs {
         Counters::add(&cx.counters.compaction_bytes_written, meta.size);
-        let table = Table::open(cx.fs, &cx.dir.join(filename::table(meta.number)))?;
+        let path = cx.dir.join(filename::table(meta.number));
+        let table = Table::open(cx.fs, &path, meta.number, cx.cache.clone())?;
         opened.push(Arc::new(TableFile::new(meta.clone(), table, cx.fs.clone())));
     }
     Ok(Some(Outcome {
@@ -311,14 +314,18 @@ pub(crate) mod testing {
         keys: &[(&str, u64, Option<&str>)],
     ) -> Arc<TableFile> {
         let path = dir.join(filename::table(number));
-        let mut b = TableBuilder::create(fs, &path, number, 256, 10).unwrap();
+        let options = LsmOptions {
+            block_bytes: 256,
+            ..options(4)
+        };
+        let mut b = TableBuilder::create(fs, &path, number, &options).unwrap();
         for (k, seq, v) in keys {
             b.add(k.as_bytes(), *seq, v.map(str::as_bytes)).unwrap();
         }
         let meta = b.finish().unwrap();
         Arc::new(TableFile::new(
             meta,
-            Table::open(fs, &path).unwrap(),
+            Table::open(fs, &path, number, Arc::new(BlockCache::new(1 << 20))).unwrap(),
             fs.clone(),
         ))
     }
@@ -378,6 +385,7 @@ mod tests {
             next_file: &next_file,
             counters: &counters,
             stop: &stop,
+            cache: &Arc::new(BlockCache::new(1 << 20)),
         };
         let out = run(&c, &v, &cx).unwrap().unwrap();
         assert_eq!(out.outputs.len(), 1);

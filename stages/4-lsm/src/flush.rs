@@ -35,13 +35,7 @@ pub fn flush(
         return Ok(None);
     }
     let path = dir.join(filename::table(number));
-    let mut builder = TableBuilder::create(
-        fs,
-        &path,
-        number,
-        options.block_bytes,
-        options.bloom_bits_per_key,
-    )?;
+    let mut builder = TableBuilder::create(fs, &path, number, options)?;
     // The newest version of each key comes first; `last_key` remembers the key just
     // written (one buffer, reused) so its older versions are skipped.
     let mut last_key: Vec<u8> = Vec::new();

@@ -14,7 +14,8 @@
 //! | [`wal`], [`wal_payload`] | the write-ahead log and what one record (a write batch) looks like in it |
 //! | [`write_batch`], [`group_commit`] | atomic batches of writes; concurrent writers sharing one WAL append |
 //! | [`memtable`] | the lock-free sorted in-memory table of recent writes |
-//! | [`block`], [`bloom`], [`table`], [`table_builder`] | the table format: blocks, filter, index, footer |
+//! | [`block`], [`block_builder`], [`compression`], [`bloom`], [`table`], [`table_builder`] | the table format: prefix-compressed blocks, lz4, filter, index, footer |
+//! | [`block_cache`] | recently read data blocks in memory, within a byte budget |
 //! | [`flush`] | memtable → L0 table |
 //! | [`merge_iter`], [`concat_iter`], [`snapshot_iter`] | merging streams; a level as one stream; what a snapshot sees |
 //! | [`version`] | the set of tables per level at one moment, and reads through it |
@@ -27,8 +28,11 @@
 #![deny(missing_docs)]
 
 pub mod block;
+pub mod block_builder;
+pub mod block_cache;
 pub mod bloom;
 pub mod compaction;
+pub mod compression;
 pub mod concat_iter;
 pub mod counters;
 pub mod filename;

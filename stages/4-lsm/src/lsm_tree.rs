@@ -14,8 +14,10 @@
 //! ## Readers
 //!
 //! A read takes, under a short lock, a consistent **snapshot**: the last published sequence
-//! number, the active and immutable memtables, and the current [`Version`]. A `get` asks the
-//! memtables newest first, then the tables; a scan merges all of them
+//! number, the active and immutable memtables, and the current [`Version`]. The memtables and
+//! the version come as one shared `ReadView`, rebuilt whenever one of them changes, so
+//! taking a snapshot allocates nothing. A `get` asks the memtables newest first, then the
+//! tables (their blocks through the tree's [`BlockCache`]); a scan merges all of them
 //! ([`crate::merge_iter`], [`crate::snapshot_iter`]). Every table in the version holds only
 //! sequence numbers at or below the snapshot (tables are made from frozen memtables, whose
 //! writes were published before they froze), so nothing a flush or compaction does later can
@@ -44,6 +46,7 @@ use kv_shared::{
 };
 use sstable::wal::MAX_PAYLOAD;
 
+use crate::block_cache::BlockCache;
 use crate::compaction::{self, Compaction};
 use crate::counters::Counters;
 use crate::filename;
@@ -79,6 +82,8 @@ struct Inner {
     fs: Fs,
     options: LsmOptions,
     counters: Counters,
+    /// Data blocks recently read, shared by every table.
+    cache: Arc<BlockCache>,
     next_file: AtomicU64,
     /// Last sequence number whose write is in a memtable: what new readers see.
     visible_seq: AtomicU64,
@@ -110,6 +115,47 @@ struct State {
     pointers: Vec<Vec<u8>>,
     /// The first background failure; writes and `compact` report it from then on.
     bg_error: Option<String>,
+    /// `mem`, `imm` and `version` as readers take them (see [`Inner::snapshot`]).
+    view: Arc<ReadView>,
+}
+
+impl State {
+    /// Rebuilds the readers' view after `mem`, `imm` or `version` changed, so that it does
+    /// not keep a replaced memtable or version (and its obsolete tables) alive.
+    fn refresh_view(&mut self) {
+        self.view = Arc::new(ReadView::of(self));
+    }
+}
+
+/// The memtables and tables a reader looks in, shared by every reader until one of them
+/// changes.
+struct ReadView {
+    /// The active memtable, then the immutable ones, newest first.
+    mems: Vec<Arc<Memtable>>,
+    version: Arc<Version>,
+}
+
+impl ReadView {
+    fn of(st: &State) -> ReadView {
+        let mut mems = Vec::with_capacity(1 + st.imm.len());
+        mems.push(st.mem.clone());
+        mems.extend(st.imm.iter().rev().cloned());
+        ReadView {
+            mems,
+            version: st.version.clone(),
+        }
+    }
+
+    /// True when this view still shows `st`'s memtables and version.
+    fn shows(&self, st: &State) -> bool {
+        Arc::ptr_eq(&self.version, &st.version)
+            && self.mems.len() == 1 + st.imm.len()
+            && Arc::ptr_eq(&self.mems[0], &st.mem)
+            && self.mems[1..]
+                .iter()
+                .zip(st.imm.iter().rev())
+                .all(|(a, b)| Arc::ptr_eq(a, b))
+    }
 }
 
 /// The writer's side: the WAL and the sequence counter.
@@ -124,8 +170,7 @@ struct Writer {
 /// A consistent view for one read.
 struct Snapshot {
     seq: u64,
-    mems: Vec<Arc<Memtable>>,
-    version: Arc<Version>,
+    view: Arc<ReadView>,
 }
 
 fn background_error(dir: &Path, message: &str) -> Error {
@@ -140,14 +185,17 @@ impl Inner {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// The sequence number and view a read uses: one `Arc` clone, no allocation. Whoever
+    /// changes `mem`, `imm` or `version` calls [`State::refresh_view`]; should a change
+    /// forget to, the view is rebuilt here, so a read never sees a stale one.
     fn snapshot(&self) -> Snapshot {
-        let st = self.lock_state();
-        let mut mems = vec![st.mem.clone()];
-        mems.extend(st.imm.iter().rev().cloned());
+        let mut st = self.lock_state();
+        if !st.view.shows(&st) {
+            st.refresh_view();
+        }
         Snapshot {
             seq: self.visible_seq.load(SeqCst),
-            mems,
-            version: st.version.clone(),
+            view: st.view.clone(),
         }
     }
 
@@ -220,6 +268,7 @@ impl Inner {
         let mut st = self.lock_state();
         st.imm.push(old);
         st.mem = mem;
+        st.refresh_view();
         self.work.notify_all();
         Ok(())
     }
@@ -294,6 +343,7 @@ impl Inner {
             let mut st = self.lock_state();
             st.version = Arc::new(next);
             commit(&mut st);
+            st.refresh_view();
         }
         drop(manifest);
         self.progress.notify_all();
@@ -309,7 +359,8 @@ impl Inner {
         if let Some((meta, max_seq)) = flushed {
             Counters::add(&self.counters.flushes, 1);
             Counters::add(&self.counters.flush_bytes_written, meta.size);
-            let table = Table::open(&self.fs, &self.dir.join(filename::table(meta.number)))?;
+            let path = self.dir.join(filename::table(meta.number));
+            let table = Table::open(&self.fs, &path, meta.number, self.cache.clone())?;
             edit.last_seq = Some(max_seq);
             edit.added.push((0, meta.clone()));
             new.push(Arc::new(TableFile::new(meta, table, self.fs.clone())));
@@ -384,6 +435,7 @@ impl Inner {
             next_file: &self.next_file,
             counters: &self.counters,
             stop: &self.stop,
+            cache: &self.cache,
         };
         let Some(outcome) = compaction::run(task, version, &cx)? else {
             return Ok(());
@@ -621,22 +673,30 @@ impl Engine for LsmTree {
         let parsed = LsmOptions::parse(options)?;
         let fs = Fs::new(options.file_system());
         let store = StoreDir::open(&fs, dir, Self::NAME, Self::FORMAT_VERSION)?;
-        let r = recovery::recover(&fs, dir, &parsed)?;
+        let cache = Arc::new(BlockCache::new(parsed.block_cache_bytes));
+        let r = recovery::recover(&fs, dir, &parsed, &cache)?;
         let mem = Arc::new(Memtable::new(r.wal_number));
+        let version = Arc::new(r.version);
+        let view = Arc::new(ReadView {
+            mems: vec![mem.clone()],
+            version: version.clone(),
+        });
         let inner = Arc::new(Inner {
             dir: dir.to_path_buf(),
             fs,
             options: parsed,
             counters: Counters::default(),
+            cache,
             next_file: AtomicU64::new(r.next_file),
             visible_seq: AtomicU64::new(r.last_seq),
             state: Mutex::new(State {
                 mem: mem.clone(),
                 imm: Vec::new(),
-                version: Arc::new(r.version),
+                version,
                 compacting: false,
                 pointers: vec![Vec::new(); NUM_LEVELS],
                 bg_error: None,
+                view,
             }),
             work: Condvar::new(),
             progress: Condvar::new(),
@@ -678,14 +738,14 @@ impl Engine for LsmTree {
     fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
         Counters::add(&self.inner.counters.gets, 1);
         let snap = self.inner.snapshot();
-        for mem in &snap.mems {
+        for mem in &snap.view.mems {
             match mem.get(key, snap.seq) {
                 Lookup::Found(v) => return Ok(Some(v)),
                 Lookup::Deleted => return Ok(None),
                 Lookup::Absent => {}
             }
         }
-        match snap.version.get(key, snap.seq, &self.inner.counters)? {
+        match snap.view.version.get(key, snap.seq, &self.inner.counters)? {
             Lookup::Found(v) => Ok(Some(v)),
             Lookup::Deleted | Lookup::Absent => Ok(None),
         }
@@ -704,8 +764,8 @@ impl Engine for LsmTree {
         let snap = self.inner.snapshot();
         let start = range.start.as_ref().map(Vec::as_slice);
         let mut sources: Vec<EntryIter<'static>> =
-            snap.mems.iter().map(|m| m.iter(start)).collect();
-        sources.extend(snap.version.iters(start));
+            snap.view.mems.iter().map(|m| m.iter(start)).collect();
+        sources.extend(snap.view.version.iters(start));
         let merged: EntryIter<'static> = Box::new(MergeIter::new(sources));
         Ok(Box::new(SnapshotIter::new(merged, snap.seq, range)))
     }
@@ -727,9 +787,11 @@ impl Engine for LsmTree {
     /// and an LSM tree does not know them without reading: they come from a full scan.
     fn stats(&self) -> Result<Stats> {
         let c = &self.inner.counters;
-        // Bytes written are read first, before the scan below: background compactions go on
-        // while it runs, and the figure should describe the moment `stats` was called.
+        // Bytes written and the block cache's counters are read first, before the scan
+        // below: background compactions go on while it runs, the scan itself goes through
+        // the cache, and the figures should describe the moment `stats` was called.
         let disk_bytes_written = self.inner.fs.counters().bytes_written();
+        let cache = self.inner.cache.stats();
         let extra = [
             ("flushes", &c.flushes),
             ("flush_bytes_written", &c.flush_bytes_written),
@@ -795,6 +857,22 @@ impl Engine for LsmTree {
             .extra
             .insert("memtable_bytes".into(), mem_bytes as u64);
         stats.extra.insert("immutable_memtables".into(), imm as u64);
+        let (mut index_bytes, mut filter_bytes) = (0, 0);
+        for (_, t) in version.all_tables() {
+            index_bytes += t.table.index_bytes();
+            filter_bytes += t.table.filter_bytes();
+        }
+        for (name, value) in [
+            ("block_cache_hits", cache.hits),
+            ("block_cache_misses", cache.misses),
+            ("block_cache_inserted_bytes", cache.inserted_bytes),
+            ("block_cache_bytes", cache.used_bytes),
+            ("block_cache_capacity", cache.capacity),
+            ("table_index_bytes", index_bytes),
+            ("table_filter_bytes", filter_bytes),
+        ] {
+            stats.extra.insert(name.into(), value);
+        }
         stats
             .extra
             .insert("last_sequence".into(), self.inner.visible_seq.load(SeqCst));

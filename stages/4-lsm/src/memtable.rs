@@ -12,7 +12,15 @@
 //!
 //! A memtable remembers the number of the WAL file that holds its writes, so that file can
 //! be deleted once the flush is recorded in the manifest.
+//!
+//! ## Looking a key up without allocating
+//!
+//! The skiplist seeks with a probe of its own key type, an [`InternalKey`], which owns its
+//! user key: a new probe per `get` would allocate a `Vec` for a copy of the key. Each thread
+//! keeps one probe instead, and `get` copies the key into its buffer, which stops growing
+//! once it has held the longest key looked up.
 
+use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::ops::Bound;
 use std::sync::Arc;
@@ -26,6 +34,17 @@ use crate::key::{Entry, EntryIter, InternalKey};
 const ENTRY_OVERHEAD: usize = 48;
 /// Entries copied out of the skiplist per refill of a [`MemtableIter`].
 const BATCH: usize = 64;
+
+thread_local! {
+    /// The internal key [`Memtable::get`] seeks with, one per thread (see the module
+    /// documentation).
+    static PROBE: RefCell<InternalKey> = const {
+        RefCell::new(InternalKey {
+            user_key: Vec::new(),
+            seq: 0,
+        })
+    };
+}
 
 /// Sorted, versioned, in-memory writes.
 #[derive(Debug)]
@@ -74,19 +93,21 @@ impl Memtable {
         self.bytes.fetch_add(size, Relaxed);
     }
 
-    /// The newest version of `key` with a sequence number at most `snapshot`.
+    /// The newest version of `key` with a sequence number at most `snapshot`. Allocates
+    /// nothing but a found value.
     pub fn get(&self, key: &[u8], snapshot: u64) -> Lookup {
-        let probe = InternalKey {
-            user_key: key.to_vec(),
-            seq: snapshot,
-        };
-        match self.map.lower_bound(Bound::Included(&probe)) {
-            Some(entry) if entry.key().user_key == key => match entry.value() {
-                Some(value) => Lookup::Found(value.clone()),
-                None => Lookup::Deleted,
-            },
-            _ => Lookup::Absent,
-        }
+        PROBE.with_borrow_mut(|probe| {
+            probe.user_key.clear();
+            probe.user_key.extend_from_slice(key);
+            probe.seq = snapshot;
+            match self.map.lower_bound(Bound::Included(&*probe)) {
+                Some(entry) if entry.key().user_key == key => match entry.value() {
+                    Some(value) => Lookup::Found(value.clone()),
+                    None => Lookup::Deleted,
+                },
+                _ => Lookup::Absent,
+            }
+        })
     }
 
     /// Approximate memory held: keys, values and a fixed overhead per entry.

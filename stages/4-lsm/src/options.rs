@@ -2,12 +2,14 @@
 //!
 //! The defaults are LevelDB's shape scaled to a small machine: a 4 MiB memtable, 2 MiB
 //! tables, 10 MiB in L1 and ten times more on each level below, compaction of L0 at 4 tables,
-//! writes slowed at 8 and stopped at 12, 10 filter bits per key, 4 KiB blocks. Shrink them
+//! writes slowed at 8 and stopped at 12, 10 filter bits per key, 4 KiB blocks with a restart
+//! point every 16 entries, no compression, and a 64 MiB block cache. Shrink them
 //! (`--set memtable_bytes=64K --set level1_bytes=256K`) to watch flushes and compactions
 //! happen on a small data set.
 
 use kv_shared::{Error, OptionDoc, Options, Result};
 
+use crate::compression::Compression;
 use crate::manifest::NUM_LEVELS;
 
 /// Every option the engine accepts.
@@ -84,6 +86,22 @@ pub const OPTIONS: &[OptionDoc] = &[
         default: "false",
         doc: "fsync the WAL before each write group returns (one fsync shared by the group)",
     },
+    // Blocks and the block cache (see `crate::block`, `crate::block_cache`).
+    OptionDoc {
+        name: "restart_interval",
+        default: "16",
+        doc: "entries between restart points in a data block (at least 1; 1 = no prefix compression)",
+    },
+    OptionDoc {
+        name: "compression",
+        default: "none",
+        doc: "per-block compression of new tables: none or lz4 (kept only where it saves 1/8)",
+    },
+    OptionDoc {
+        name: "block_cache_bytes",
+        default: "64M",
+        doc: "memory for recently read data blocks, shared by all tables (0: no cache)",
+    },
 ];
 
 /// How compaction shapes the tree: the `compaction` option.
@@ -126,6 +144,12 @@ pub struct LsmOptions {
     pub tiered_max_space_amp: u64,
     /// See [`OPTIONS`].
     pub sync_writes: bool,
+    /// See [`OPTIONS`].
+    pub restart_interval: usize,
+    /// See [`OPTIONS`].
+    pub compression: Compression,
+    /// See [`OPTIONS`].
+    pub block_cache_bytes: u64,
 }
 
 impl LsmOptions {
@@ -157,6 +181,9 @@ impl LsmOptions {
             tiered_size_ratio: options.get_or("tiered_size_ratio", 20)?,
             tiered_max_space_amp: options.get_or("tiered_max_space_amp", 200)?,
             sync_writes: options.get_or("sync_writes", false)?,
+            restart_interval: options.get_or("restart_interval", 16)?,
+            compression: options.get_or("compression", Compression::None)?,
+            block_cache_bytes: options.get_or("block_cache_bytes", 64 << 20)?,
         };
         let bad = |what: &str| Err(Error::InvalidArgument(format!("lsm option {what}")));
         if o.memtable_bytes == 0 || o.table_bytes == 0 || o.level1_bytes == 0 || o.block_bytes == 0
@@ -168,6 +195,9 @@ impl LsmOptions {
         }
         if !(1 <= o.l0_trigger && o.l0_trigger <= o.l0_slowdown && o.l0_slowdown <= o.l0_stop) {
             return bad("needs 1 <= l0_trigger <= l0_slowdown <= l0_stop");
+        }
+        if o.restart_interval == 0 {
+            return bad("restart_interval must be at least 1");
         }
         if !(1..=64).contains(&o.bloom_bits_per_key) {
             return bad("bloom_bits_per_key must be 1 to 64");

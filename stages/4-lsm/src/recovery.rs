@@ -31,6 +31,7 @@ use std::sync::Arc;
 
 use kv_shared::{Error, Fs, Result};
 
+use crate::block_cache::BlockCache;
 use crate::filename::{self, FileKind};
 use crate::flush::flush;
 use crate::manifest::{self, Manifest, ManifestState};
@@ -67,12 +68,18 @@ pub struct Recovered {
     pub stale_wals_deleted: u64,
 }
 
-/// Recovers the store in `dir` (see the module documentation).
+/// Recovers the store in `dir` (see the module documentation). The tables it opens read
+/// their blocks through `cache`.
 ///
 /// # Errors
 /// [`Error::Corruption`] for a damaged or missing file the manifest relies on, or a damaged
 /// WAL; [`Error::Io`].
-pub fn recover(fs: &Fs, dir: &Path, options: &LsmOptions) -> Result<Recovered> {
+pub fn recover(
+    fs: &Fs,
+    dir: &Path,
+    options: &LsmOptions,
+    cache: &Arc<BlockCache>,
+) -> Result<Recovered> {
     let names = fs.list(dir)?;
     let kinds: Vec<(String, FileKind)> = names
         .iter()
@@ -110,20 +117,21 @@ pub fn recover(fs: &Fs, dir: &Path, options: &LsmOptions) -> Result<Recovered> {
     for (level, tables) in state.levels.iter().enumerate() {
         for meta in tables.values() {
             let path = dir.join(filename::table(meta.number));
-            let table = Table::open(fs, &path).map_err(|e| match e {
-                Error::Io { source, .. } if source.kind() == std::io::ErrorKind::NotFound => {
-                    Error::corruption(
-                        dir.join(filename::manifest(manifest_number)),
-                        0,
-                        format!(
-                            "the manifest names table {} on L{level}, but {} is missing",
-                            meta.number,
-                            path.display()
-                        ),
-                    )
-                }
-                other => other,
-            })?;
+            let table =
+                Table::open(fs, &path, meta.number, cache.clone()).map_err(|e| match e {
+                    Error::Io { source, .. } if source.kind() == std::io::ErrorKind::NotFound => {
+                        Error::corruption(
+                            dir.join(filename::manifest(manifest_number)),
+                            0,
+                            format!(
+                                "the manifest names table {} on L{level}, but {} is missing",
+                                meta.number,
+                                path.display()
+                            ),
+                        )
+                    }
+                    other => other,
+                })?;
             let size = fs.open(&path)?.len()?;
             if size != meta.size || table.footer().entries != meta.entries {
                 return Err(Error::corruption(
@@ -168,7 +176,8 @@ pub fn recover(fs: &Fs, dir: &Path, options: &LsmOptions) -> Result<Recovered> {
     let mut flush_mem = |mem: &Arc<Memtable>, next_file: &mut u64| -> Result<()> {
         if let Some((meta, _)) = flush(fs, dir, mem, *next_file, options)? {
             *next_file += 1;
-            let table = Table::open(fs, &dir.join(filename::table(meta.number)))?;
+            let path = dir.join(filename::table(meta.number));
+            let table = Table::open(fs, &path, meta.number, cache.clone())?;
             new_tables.push(Arc::new(TableFile::new(meta, table, fs.clone())));
         }
         Ok(())
@@ -344,6 +353,10 @@ mod tests {
         LsmOptions::parse(&kv_shared::Options::new()).unwrap()
     }
 
+    fn no_cache() -> Arc<BlockCache> {
+        Arc::new(BlockCache::new(0))
+    }
+
     fn cut(fs: &Fs, path: &Path, len: u64) {
         fs.open(path).unwrap().truncate(len).unwrap();
     }
@@ -357,7 +370,7 @@ mod tests {
         damage(&fs, &manifest, &w1, &w2);
         let files = [&manifest, &w1, &w2];
         let before: Vec<Option<Vec<u8>>> = files.iter().map(|p| std::fs::read(p).ok()).collect();
-        match recover(&fs, tmp.path(), &options()) {
+        match recover(&fs, tmp.path(), &options(), &no_cache()) {
             Err(Error::Corruption { file, .. }) => assert_eq!(&file, files[blamed], "{what}"),
             other => panic!("{what}: expected corruption, got {other:?}"),
         }
@@ -370,14 +383,19 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         let fs = Fs::default();
         build(&fs, tmp.path());
-        assert_eq!(recover(&fs, tmp.path(), &options()).unwrap().replayed, 7);
+        assert_eq!(
+            recover(&fs, tmp.path(), &options(), &no_cache())
+                .unwrap()
+                .replayed,
+            7
+        );
 
         // The end of the last WAL written, cut anywhere inside its last record: a torn write.
         let tmp = tempfile::tempdir().unwrap();
         let (_, _, w2) = build(&fs, tmp.path());
         let len = fs.open(&w2).unwrap().len().unwrap();
         cut(&fs, &w2, len - 3);
-        let r = recover(&fs, tmp.path(), &options()).unwrap();
+        let r = recover(&fs, tmp.path(), &options(), &no_cache()).unwrap();
         assert_eq!((r.replayed, r.last_seq), (6, 6));
 
         // The older WAL was synced before the newer took a write: damage at its end is

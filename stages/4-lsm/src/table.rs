@@ -6,16 +6,18 @@
 //! a Bloom filter over its user keys ([`crate::bloom`]), which `get` asks before it reads any
 //! data block.
 //!
-//! Opening a table reads its footer, filter and index into memory (all three are checked);
-//! a `get` then costs at most one block read, and none when the filter says no.
+//! Opening a table reads its footer, filter and index into memory (all three are checked)
+//! and keeps the filter and index there, pinned, for the table's life. A `get` then costs
+//! at most one data block, and none when the filter says no; that block comes from the
+//! tree's [`BlockCache`] when it is there, and is read, checked and put there when not.
 //!
 //! ## Format (version [`FORMAT_VERSION`])
 //!
 //! | part | contents |
 //! |---|---|
-//! | data blocks | entries in internal-key order, each block in the [`crate::block`] format, about `block_bytes` each |
+//! | data blocks | entries in internal-key order, each block in the [`crate::block`] format (prefix-compressed keys, restart points, optional lz4, 5-byte trailer), about `block_bytes` each before compression |
 //! | filter block | the [`crate::bloom`] filter bytes, then their CRC32 (`u32` LE) |
-//! | index block | a [`crate::block`] with one entry per data block: key and trailer = the block's **last** internal key, value = handle (`u64` LE offset, `u32` LE size) |
+//! | index block | a [`crate::block`] (never compressed, a restart point at every entry) with one entry per data block: key and trailer = the block's **last** internal key, value = handle (`u64` LE offset, `u32` LE size, the block's trailer included) |
 //! | footer | 48 bytes, below |
 //!
 //! Footer, the last 48 bytes of the file:
@@ -33,25 +35,36 @@
 //!
 //! Tables are named `NNNNNN.sst` after their file number.
 
+use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::ops::Bound;
 use std::path::Path;
 use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
 
 use kv_shared::dump::{Dump, quoted};
 use kv_shared::framing::{ByteReader, DecodeError, crc32};
 use kv_shared::{Error, FileRef, Fs, Result};
 
 use crate::block::{self, Block};
+use crate::block_cache::{BlockCache, BlockContents};
 use crate::bloom::BloomFilter;
 use crate::counters::Counters;
 use crate::key::{Entry, EntryIter, Kind};
 use crate::memtable::Lookup;
 
+thread_local! {
+    /// The buffer `Block::get` rebuilds prefix-compressed keys in, one per thread, reused by
+    /// every `get` so that a cached lookup allocates nothing but its value.
+    static SCRATCH: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
+}
+
 /// The last 8 bytes of every table.
 pub const MAGIC: &[u8; 8] = b"KVLSMTBL";
-/// The table format version: 2, stage 3's table format being the first of the course.
-pub const FORMAT_VERSION: u32 = 2;
+/// The table format version: 3. Stage 3's table format was the first of the course; 2 added
+/// sequence numbers and the filter; 3 has prefix-compressed blocks with restart points and
+/// a compression type in each block trailer.
+pub const FORMAT_VERSION: u32 = 3;
 /// Bytes of the footer.
 pub const FOOTER_LEN: usize = 48;
 
@@ -87,6 +100,9 @@ pub struct Footer {
 #[derive(Debug)]
 pub struct Table {
     file: FileRef,
+    /// The file number: with a block's offset, its key in the cache.
+    number: u64,
+    cache: Arc<BlockCache>,
     index: Vec<IndexEntry>,
     filter: BloomFilter,
     footer: Footer,
@@ -127,10 +143,12 @@ fn decode_footer(bytes: &[u8], file_len: u64) -> Result<Footer, DecodeError> {
 
 /// Decodes an index block; every handle must lie inside the data region `[0, data_end)`.
 fn decode_index(bytes: &[u8], data_end: u64) -> Result<Vec<IndexEntry>, DecodeError> {
-    let block = Block::new(bytes)?;
-    let mut out = Vec::with_capacity(block.len() as usize);
+    let contents = block::decode(bytes)?;
+    let block = Block::new(&contents)?;
+    let mut out = Vec::new();
     let mut expected_offset = 0;
-    for entry in block.iter() {
+    let mut entries = block.iter();
+    while let Some(entry) = entries.next_entry() {
         let e = entry?;
         let mut r = ByteReader::new(e.value);
         let offset = r.u64("block offset")?;
@@ -168,12 +186,13 @@ fn decode_filter(bytes: &[u8]) -> Result<BloomFilter, DecodeError> {
 }
 
 impl Table {
-    /// Opens the table at `path`, reading and checking its footer, filter and index.
+    /// Opens table `number` at `path`, reading and checking its footer, filter and index.
+    /// Its data blocks go through `cache`.
     ///
     /// # Errors
     /// [`Error::Corruption`] when any of them is damaged or the file is not a table;
     /// [`Error::Io`] (kind `NotFound` for a missing file).
-    pub fn open(fs: &Fs, path: &Path) -> Result<Table> {
+    pub fn open(fs: &Fs, path: &Path, number: u64, cache: Arc<BlockCache>) -> Result<Table> {
         let file = fs.open(path)?;
         let len = file.len()?;
         if len < FOOTER_LEN as u64 {
@@ -195,6 +214,8 @@ impl Table {
             .map_err(|e| e.into_corruption(path, footer.index_offset))?;
         Ok(Table {
             file,
+            number,
+            cache,
             index,
             filter,
             footer,
@@ -221,10 +242,41 @@ impl Table {
         &self.filter
     }
 
-    /// Reads data block `i` (checked by [`Block::new`] when used).
+    /// Bytes of memory the pinned index holds.
+    pub fn index_bytes(&self) -> u64 {
+        let entries = self.index.len() * std::mem::size_of::<IndexEntry>();
+        let keys: usize = self.index.iter().map(|e| e.last_key.len()).sum();
+        (entries + keys) as u64
+    }
+
+    /// Bytes of memory the pinned filter holds.
+    pub fn filter_bytes(&self) -> u64 {
+        self.filter.bit_len().div_ceil(8) as u64
+    }
+
+    /// The contents of data block `i`: from the cache, or read, checked (and, with
+    /// `fill_cache`, put in the cache). `read` counts the blocks read from the file.
+    fn block(&self, i: usize, fill_cache: bool, read: Option<&AtomicU64>) -> Result<BlockContents> {
+        let offset = self.index[i].offset;
+        if let Some(contents) = self.cache.get(self.number, offset) {
+            return Ok(contents);
+        }
+        if let Some(counter) = read {
+            Counters::add(counter, 1);
+        }
+        let contents = Arc::new(self.read_block(i)?);
+        if fill_cache {
+            self.cache.insert(self.number, offset, contents.clone());
+        }
+        Ok(contents)
+    }
+
+    /// Reads data block `i` and returns its checked, decompressed contents
+    /// ([`block::decode_owned`]), ready for [`Block::new`].
     fn read_block(&self, i: usize) -> Result<Vec<u8>> {
         let handle = &self.index[i];
-        self.file.read_vec_at(handle.offset, handle.size as usize)
+        let raw = self.file.read_vec_at(handle.offset, handle.size as usize)?;
+        block::decode_owned(raw).map_err(|e| self.corruption(i, e))
     }
 
     fn corruption(&self, i: usize, e: DecodeError) -> Error {
@@ -232,8 +284,9 @@ impl Table {
     }
 
     /// The newest version of `key` at or below `snapshot` in this table. Asks the filter
-    /// first; reads at most one data block. Counts filter checks, false positives and block
-    /// reads in `counters`.
+    /// first; then looks at most one data block up in the cache, reading it on a miss.
+    /// Counts filter checks, false positives and block reads in `counters`. Allocates
+    /// nothing but the returned value when the block is cached.
     ///
     /// # Errors
     /// [`Error::Corruption`] for a damaged block; [`Error::Io`].
@@ -249,16 +302,15 @@ impl Table {
         let mut key_present = false;
         let mut result = Lookup::Absent;
         if i < self.index.len() {
-            Counters::add(&counters.get_disk_reads, 1);
-            let bytes = self.read_block(i)?;
-            let block = Block::new(&bytes).map_err(|e| self.corruption(i, e))?;
-            let found = block
-                .seek(key, snapshot)
+            let contents = self.block(i, true, Some(&counters.get_disk_reads))?;
+            let block = Block::new(&contents).map_err(|e| self.corruption(i, e))?;
+            let found = SCRATCH
+                .with_borrow_mut(|scratch| block.get(key, snapshot, scratch))
                 .map_err(|e| self.corruption(i, e))?;
-            if let Some(e) = found.filter(|e| e.key == key) {
+            if let Some((kind, value)) = found {
                 key_present = true;
-                result = match e.kind {
-                    Kind::Put => Lookup::Found(e.value.to_vec()),
+                result = match kind {
+                    Kind::Put => Lookup::Found(value.to_vec()),
                     Kind::Delete => Lookup::Deleted,
                 };
             }
@@ -270,8 +322,19 @@ impl Table {
         Ok(result)
     }
 
-    /// Every entry from the user-key bound `start` on, read one block at a time.
+    /// Every entry from the user-key bound `start` on, read one block at a time through
+    /// the block cache (blocks read are put in it).
     pub fn iter(self: &Arc<Self>, start: Bound<&[u8]>) -> EntryIter<'static> {
+        self.iter_from(start, true)
+    }
+
+    /// Every entry, for compaction: blocks already cached are used, blocks read are not
+    /// put in the cache (the table is about to be replaced).
+    pub fn compaction_iter(self: &Arc<Self>) -> EntryIter<'static> {
+        self.iter_from(Bound::Unbounded, false)
+    }
+
+    fn iter_from(self: &Arc<Self>, start: Bound<&[u8]>, fill_cache: bool) -> EntryIter<'static> {
         let (block, skip) = match start {
             Bound::Unbounded => (0, None),
             Bound::Included(k) => (
@@ -288,6 +351,7 @@ impl Table {
             next_block: block,
             entries: VecDeque::new(),
             skip,
+            fill_cache,
             failed: false,
         })
     }
@@ -300,6 +364,8 @@ struct TableIter {
     entries: VecDeque<Entry>,
     /// Entries before this bound are skipped (only in the first block read).
     skip: Option<Bound<Vec<u8>>>,
+    /// Whether blocks read go into the block cache.
+    fill_cache: bool,
     failed: bool,
 }
 
@@ -307,23 +373,18 @@ impl TableIter {
     fn load_block(&mut self) -> Result<()> {
         let i = self.next_block;
         self.next_block += 1;
-        let bytes = self.table.read_block(i)?;
-        let block = Block::new(&bytes).map_err(|e| self.table.corruption(i, e))?;
-        for entry in block.iter() {
+        let contents = self.table.block(i, self.fill_cache, None)?;
+        let block = Block::new(&contents).map_err(|e| self.table.corruption(i, e))?;
+        let mut entries = block.iter();
+        if let Some(Bound::Included(k) | Bound::Excluded(k)) = &self.skip {
+            entries.seek(k).map_err(|e| self.table.corruption(i, e))?;
+        }
+        while let Some(entry) = entries.next_entry() {
             let e = entry.map_err(|e| self.table.corruption(i, e))?;
-            let before_start = match &self.skip {
-                Some(Bound::Included(k)) => e.key < k.as_slice(),
-                Some(Bound::Excluded(k)) => e.key <= k.as_slice(),
-                _ => false,
-            };
-            if before_start {
+            if matches!(&self.skip, Some(Bound::Excluded(k)) if e.key == k.as_slice()) {
                 continue;
             }
-            self.entries.push_back(Entry {
-                key: e.key.to_vec(),
-                seq: e.seq,
-                value: (e.kind == Kind::Put).then(|| e.value.to_vec()),
-            });
+            self.entries.push_back(e.to_entry());
         }
         self.skip = None;
         Ok(())

@@ -5,16 +5,23 @@
 //! key and handle go into the index. The hash of every user key is kept for the filter. At
 //! [`TableBuilder::finish`] the last data block, the filter block, the index block and the
 //! footer follow, and the file is synced. The layout is documented in [`crate::table`].
+//!
+//! Data blocks get a restart point every `restart_interval` entries and are compressed
+//! when the `compression` option asks for it and it pays ([`crate::compression`]). The
+//! index block is never compressed and has a restart point at every entry: it is read once
+//! when the table is opened, and its keys are the blocks' last keys, which share little.
 
 use std::path::Path;
 
 use kv_shared::framing::crc32;
 use kv_shared::{FileRef, Fs, Result};
 
-use crate::block::BlockBuilder;
+use crate::block_builder::BlockBuilder;
 use crate::bloom::{self, BloomFilter};
+use crate::compression::Compression;
 use crate::key::{Kind, trailer};
 use crate::manifest::TableMeta;
+use crate::options::LsmOptions;
 use crate::table::{FOOTER_LEN, FORMAT_VERSION, MAGIC};
 
 /// Writes one table file.
@@ -24,6 +31,7 @@ pub struct TableBuilder {
     number: u64,
     block_bytes: usize,
     bits_per_key: usize,
+    compression: Compression,
     block: BlockBuilder,
     index: BlockBuilder,
     hashes: Vec<u64>,
@@ -36,24 +44,20 @@ pub struct TableBuilder {
 }
 
 impl TableBuilder {
-    /// Creates table file `number` at `path`.
+    /// Creates table file `number` at `path`, with the block size, restart interval,
+    /// compression and filter bits per key of `options`.
     ///
     /// # Errors
     /// [`kv_shared::Error::Io`].
-    pub fn create(
-        fs: &Fs,
-        path: &Path,
-        number: u64,
-        block_bytes: usize,
-        bits_per_key: usize,
-    ) -> Result<TableBuilder> {
+    pub fn create(fs: &Fs, path: &Path, number: u64, options: &LsmOptions) -> Result<TableBuilder> {
         Ok(TableBuilder {
             file: fs.create(path)?,
             number,
-            block_bytes: block_bytes.max(1),
-            bits_per_key,
-            block: BlockBuilder::new(),
-            index: BlockBuilder::new(),
+            block_bytes: options.block_bytes.max(1),
+            bits_per_key: options.bloom_bits_per_key,
+            compression: options.compression,
+            block: BlockBuilder::new(options.restart_interval),
+            index: BlockBuilder::new(1),
             hashes: Vec::new(),
             offset: 0,
             entries: 0,
@@ -106,7 +110,7 @@ impl TableBuilder {
         if self.block.is_empty() {
             return Ok(());
         }
-        let bytes = self.block.finish();
+        let bytes = self.block.finish(self.compression);
         self.file.append(&bytes)?;
         let (key, seq, kind) = self
             .last
@@ -148,7 +152,7 @@ impl TableBuilder {
         let filter_offset = self.offset;
         self.file.append(&filter)?;
         let index_offset = filter_offset + filter.len() as u64;
-        let index = self.index.finish();
+        let index = self.index.finish(Compression::None);
         self.file.append(&index)?;
         let mut footer = Vec::with_capacity(FOOTER_LEN);
         footer.extend_from_slice(&filter_offset.to_le_bytes());

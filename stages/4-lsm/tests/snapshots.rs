@@ -2,19 +2,33 @@
 //! and index, a manifest, `CURRENT`, and a WAL of stage 4 writes. Any change to a format
 //! shows up here as a reviewable diff.
 
-use kv_shared::Fs;
+use kv_shared::{Fs, Options};
 use lsm::manifest::{Manifest, ManifestState, TableMeta, VersionEdit};
+use lsm::options::LsmOptions;
 use lsm::table_builder::TableBuilder;
 
-/// A two-block table (64-byte blocks) with a tombstone and two versions of one key.
+/// The default options with `settings` applied.
+fn options(settings: &[(&str, &str)]) -> LsmOptions {
+    let mut o = Options::new();
+    for (name, value) in settings {
+        o.insert(*name, value);
+    }
+    LsmOptions::parse(&o).unwrap()
+}
+
+/// A two-block table (64-byte blocks, a restart point every 3 entries) with a tombstone,
+/// two versions of one key and keys that share prefixes.
 #[test]
 fn table_dump() {
     let tmp = tempfile::tempdir().unwrap();
     let path = tmp.path().join("000007.sst");
-    let mut b = TableBuilder::create(&Fs::default(), &path, 7, 64, 10).unwrap();
+    let o = options(&[("block_bytes", "64"), ("restart_interval", "3")]);
+    let mut b = TableBuilder::create(&Fs::default(), &path, 7, &o).unwrap();
     b.add(b"apple", 5, Some(b"red")).unwrap();
+    b.add(b"apricot", 7, Some(b"orange")).unwrap();
     b.add(b"banana", 9, None).unwrap();
     b.add(b"banana", 3, Some(b"yellow")).unwrap();
+    b.add(b"bandana", 6, Some(b"paisley")).unwrap();
     b.add(b"cherry", 4, Some(b"dark red")).unwrap();
     b.add(b"date", 2, Some(b"brown")).unwrap();
     let meta = b.finish().unwrap();
@@ -25,6 +39,31 @@ fn table_dump() {
         (&b"apple"[..], &b"date"[..])
     );
     insta::assert_snapshot!(lsm::inspect(&bytes).unwrap());
+}
+
+/// A one-block table compressed with lz4: repetitive values shrink, and the dump shows the
+/// decompressed entries.
+#[test]
+fn lz4_table_dump() {
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join("000008.sst");
+    let o = options(&[("compression", "lz4"), ("restart_interval", "4")]);
+    let mut b = TableBuilder::create(&Fs::default(), &path, 8, &o).unwrap();
+    for i in 0..6u64 {
+        let value = format!("value {i} ").repeat(8);
+        b.add(
+            format!("key{i:03}").as_bytes(),
+            10 + i,
+            Some(value.as_bytes()),
+        )
+        .unwrap();
+    }
+    let meta = b.finish().unwrap();
+    let bytes = std::fs::read(&path).unwrap();
+    assert_eq!(meta.size, bytes.len() as u64);
+    let dump = lsm::inspect(&bytes).unwrap();
+    assert!(dump.contains("compression type 1 (lz4)"), "{dump}");
+    insta::assert_snapshot!(dump);
 }
 
 fn meta(number: u64, smallest: &str, largest: &str) -> TableMeta {
@@ -95,7 +134,8 @@ fn inspect_refuses_other_bytes_and_survives_damage() {
     assert_eq!(lsm::inspect(b"KVMARKER and more bytes"), None);
     let tmp = tempfile::tempdir().unwrap();
     let path = tmp.path().join("000001.sst");
-    let mut b = TableBuilder::create(&Fs::default(), &path, 1, 32, 10).unwrap();
+    let o = options(&[("block_bytes", "32"), ("restart_interval", "3")]);
+    let mut b = TableBuilder::create(&Fs::default(), &path, 1, &o).unwrap();
     for i in 0..20u32 {
         b.add(format!("k{i:02}").as_bytes(), u64::from(i) + 1, Some(b"v"))
             .unwrap();

@@ -1,0 +1,183 @@
+//! The block cache seen from outside: a `get` whose block is cached allocates nothing but
+//! the value it returns, the counters in `stats` say what the cache did, and a tree without
+//! a cache reads the same values.
+//!
+//! This test binary counts allocations with a counting global allocator
+//! (`allocation_counter`, counting per thread, so the engine's background threads do not
+//! disturb the figures).
+
+use kv_shared::{Engine, Options};
+use lsm::LsmTree;
+
+fn key(i: u32) -> Vec<u8> {
+    format!("key{i:06}").into_bytes()
+}
+
+fn value(i: u32) -> Vec<u8> {
+    format!("value-{i}-{}", "v".repeat((i % 40) as usize)).into_bytes()
+}
+
+/// A tree whose 2000 keys are all in one L0 table (the memtable is empty), with small blocks
+/// so that the table has many of them.
+fn flushed_tree(dir: &std::path::Path, cache: &str) -> LsmTree {
+    let options = Options::new()
+        .set("block_bytes", "512")
+        .set("block_cache_bytes", cache);
+    let e = LsmTree::open(dir, &options).unwrap();
+    for i in 0..2000 {
+        e.put(&key(i), &value(i)).unwrap();
+    }
+    e.flush().unwrap();
+    e
+}
+
+fn extra(e: &LsmTree, name: &str) -> u64 {
+    e.stats().unwrap().extra[name]
+}
+
+fn allocations(f: impl FnOnce()) -> u64 {
+    allocation_counter::measure(f).count_total
+}
+
+#[test]
+fn cached_get_allocates_only_its_value() {
+    let tmp = tempfile::tempdir().unwrap();
+    let e = flushed_tree(tmp.path(), "1M");
+    // The first get reads the block (and builds the readers' view after the flush).
+    assert_eq!(e.get(&key(700)).unwrap(), Some(value(700)));
+    // Keys are made outside the measured closures.
+    let (k700, k701, k1500) = (key(700), key(701), key(1500));
+    let mut found = None;
+    let n = allocations(|| found = e.get(&k700).unwrap());
+    assert_eq!(found, Some(value(700)));
+    assert_eq!(n, 1, "a cache-hit get allocates only the returned value");
+    // Another key of the same block: also a hit.
+    let n = allocations(|| found = e.get(&k701).unwrap());
+    assert_eq!(found, Some(value(701)));
+    assert_eq!(n, 1);
+    // A key the filter rules out allocates nothing at all.
+    let n = allocations(|| found = e.get(b"absent").unwrap());
+    assert_eq!((found.as_deref(), n), (None, 0));
+    // A miss reads the block into a new buffer and keeps it: more than the value.
+    let n = allocations(|| found = e.get(&k1500).unwrap());
+    assert_eq!(found, Some(value(1500)));
+    assert!(n > 1, "a miss allocated {n} times");
+}
+
+#[test]
+fn memtable_get_allocates_only_its_value() {
+    let tmp = tempfile::tempdir().unwrap();
+    let e = flushed_tree(tmp.path(), "1M");
+    e.put(b"fresh", b"in the memtable").unwrap();
+    assert!(e.get(b"fresh").unwrap().is_some());
+    let mut found = None;
+    let n = allocations(|| found = e.get(b"fresh").unwrap());
+    assert_eq!(found.as_deref(), Some(&b"in the memtable"[..]));
+    assert_eq!(n, 1);
+}
+
+#[test]
+fn counters_follow_hits_and_misses() {
+    let tmp = tempfile::tempdir().unwrap();
+    let e = flushed_tree(tmp.path(), "1M");
+    // `stats` reads the counters, then scans everything through the cache: the first scan
+    // misses on every block and caches it, the second hits every block.
+    let s1 = e.stats().unwrap();
+    let s2 = e.stats().unwrap();
+    for _ in 0..3 {
+        assert_eq!(e.get(&key(42)).unwrap(), Some(value(42)));
+    }
+    let s3 = e.stats().unwrap();
+    let c = |s: &kv_shared::Stats, name: &str| s.extra[name];
+    assert_eq!(
+        (c(&s1, "block_cache_hits"), c(&s1, "block_cache_misses")),
+        (0, 0)
+    );
+    let blocks = c(&s2, "block_cache_misses");
+    assert!(blocks > 10, "{blocks} blocks");
+    assert_eq!(c(&s2, "block_cache_hits"), 0);
+    assert_eq!(c(&s3, "block_cache_misses"), blocks);
+    assert_eq!(c(&s3, "block_cache_hits"), blocks + 3);
+    assert_eq!(s3.get_disk_reads, 0, "every get found its block cached");
+    assert!(c(&s3, "block_cache_bytes") > 0);
+    assert_eq!(
+        c(&s3, "block_cache_bytes"),
+        c(&s3, "block_cache_inserted_bytes")
+    );
+    assert!(c(&s3, "block_cache_bytes") <= c(&s3, "block_cache_capacity"));
+    assert_eq!(c(&s3, "block_cache_capacity"), 1 << 20);
+    assert!(c(&s3, "table_index_bytes") > 0);
+    assert!(c(&s3, "table_filter_bytes") > 0);
+}
+
+#[test]
+fn first_get_misses_then_hits() {
+    let tmp = tempfile::tempdir().unwrap();
+    let e = flushed_tree(tmp.path(), "1M");
+    // A fresh open: the cache is empty (stats scans it full, so look before any stats).
+    drop(e);
+    let e = LsmTree::open(
+        tmp.path(),
+        &Options::new()
+            .set("block_bytes", "512")
+            .set("block_cache_bytes", "1M"),
+    )
+    .unwrap();
+    e.get(&key(5)).unwrap();
+    e.get(&key(5)).unwrap();
+    let s = e.stats().unwrap();
+    assert_eq!(s.get_disk_reads, 1);
+    assert_eq!(s.extra["block_cache_misses"], 1);
+    assert_eq!(s.extra["block_cache_hits"], 1);
+}
+
+#[test]
+fn without_a_cache_every_get_reads_and_values_agree() {
+    let tmp = tempfile::tempdir().unwrap();
+    let e = flushed_tree(tmp.path(), "0");
+    for i in (0..2000).step_by(7) {
+        assert_eq!(e.get(&key(i)).unwrap(), Some(value(i)));
+        assert_eq!(e.get(&key(i)).unwrap(), Some(value(i)));
+    }
+    let s = e.stats().unwrap();
+    assert_eq!(s.get_disk_reads, 2 * 2000u64.div_ceil(7));
+    assert_eq!(s.extra["block_cache_hits"], 0);
+    assert_eq!(s.extra["block_cache_bytes"], 0);
+    assert_eq!(s.extra["block_cache_capacity"], 0);
+    // A cache too small for one block holds nothing and changes no answer.
+    let tmp = tempfile::tempdir().unwrap();
+    let e = flushed_tree(tmp.path(), "100");
+    for i in (0..2000).step_by(13) {
+        assert_eq!(e.get(&key(i)).unwrap(), Some(value(i)));
+    }
+    assert!(extra(&e, "block_cache_bytes") <= 100);
+}
+
+#[test]
+fn compaction_reads_through_the_cache_without_filling_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    let options = Options::new()
+        .set("memtable_bytes", "8K")
+        .set("table_bytes", "4K")
+        .set("level1_bytes", "16K")
+        .set("l0_trigger", "2")
+        .set("block_bytes", "512")
+        .set("block_cache_bytes", "1M");
+    let e = LsmTree::open(tmp.path(), &options).unwrap();
+    for round in 0..3 {
+        for i in 0..1500 {
+            e.put(&key((i * 7919 + round) % 1500), &value(i)).unwrap();
+        }
+    }
+    e.compact().unwrap();
+    // `stats` reads the cache's counters before its own scan: they show compaction alone.
+    let s = e.stats().unwrap();
+    assert!(s.extra["compactions"] > s.extra["trivial_moves"]);
+    assert!(s.extra["compaction_bytes_read"] > 0);
+    assert!(
+        s.extra["block_cache_misses"] > 0,
+        "compaction looked blocks up"
+    );
+    assert_eq!(s.extra["block_cache_inserted_bytes"], 0);
+    assert_eq!(s.extra["block_cache_bytes"], 0);
+}
