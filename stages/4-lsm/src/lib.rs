@@ -13,7 +13,7 @@
 //! | [`key`] | internal keys: user key + sequence number + kind; newest first |
 //! | [`wal`], [`wal_payload`] | the write-ahead log and what one record (a write batch) looks like in it |
 //! | [`write_batch`], [`group_commit`] | atomic batches of writes; concurrent writers sharing one WAL append |
-//! | [`memtable`] | the lock-free sorted in-memory table of recent writes |
+//! | [`memtable`], [`memtable_filter`] | the lock-free sorted in-memory table of recent writes, and its in-memory Bloom filter |
 //! | [`block`], [`block_builder`], [`compression`], [`bloom`], [`table`], [`table_builder`] | the table format: prefix-compressed blocks, lz4, filter, index, footer |
 //! | [`block_cache`] | recently read data blocks in memory, within a byte budget |
 //! | [`flush`] | memtable → L0 table |
@@ -43,6 +43,7 @@ pub mod leveled;
 pub mod lsm_tree;
 pub mod manifest;
 pub mod memtable;
+pub mod memtable_filter;
 pub mod merge_iter;
 pub mod options;
 pub mod record_log;

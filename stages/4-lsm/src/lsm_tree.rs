@@ -262,7 +262,7 @@ impl Inner {
             .unwrap_or_else(|| self.next_file.fetch_add(1, SeqCst));
         let wal = Wal::create(&self.fs, &self.dir.join(filename::wal(number)))
             .inspect_err(|_| w.spare_wal = Some(number))?;
-        let mem = Arc::new(Memtable::new(number));
+        let mem = Arc::new(Memtable::new(number, self.options.memtable_bytes));
         w.wal = wal;
         let old = std::mem::replace(&mut w.mem, mem.clone());
         let mut st = self.lock_state();
@@ -675,7 +675,7 @@ impl Engine for LsmTree {
         let store = StoreDir::open(&fs, dir, Self::NAME, Self::FORMAT_VERSION)?;
         let cache = Arc::new(BlockCache::new(parsed.block_cache_bytes));
         let r = recovery::recover(&fs, dir, &parsed, &cache)?;
-        let mem = Arc::new(Memtable::new(r.wal_number));
+        let mem = Arc::new(Memtable::new(r.wal_number, parsed.memtable_bytes));
         let version = Arc::new(r.version);
         let view = Arc::new(ReadView {
             mems: vec![mem.clone()],

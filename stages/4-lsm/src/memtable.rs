@@ -28,7 +28,9 @@ use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 
 use crossbeam_skiplist::SkipMap;
 
+use crate::bloom::hash;
 use crate::key::{Entry, EntryIter, InternalKey};
+use crate::memtable_filter::MemtableFilter;
 
 /// Bookkeeping bytes counted per entry on top of its key and value (skiplist node, lengths).
 const ENTRY_OVERHEAD: usize = 48;
@@ -50,6 +52,8 @@ thread_local! {
 #[derive(Debug)]
 pub struct Memtable {
     map: SkipMap<InternalKey, Option<Vec<u8>>>,
+    /// Every key inserted, so that a `get` of a key not here skips the skiplist.
+    filter: MemtableFilter,
     bytes: AtomicUsize,
     wal_number: u64,
 }
@@ -66,10 +70,13 @@ pub enum Lookup {
 }
 
 impl Memtable {
-    /// An empty memtable whose writes go to WAL file `wal_number`.
-    pub fn new(wal_number: u64) -> Memtable {
+    /// An empty memtable whose writes go to WAL file `wal_number`, with a filter sized for
+    /// `memtable_bytes` of entries (the size at which it will be frozen).
+    pub fn new(wal_number: u64, memtable_bytes: usize) -> Memtable {
         Memtable {
             map: SkipMap::new(),
+            // At least ENTRY_OVERHEAD + 16 bytes of key and value per entry.
+            filter: MemtableFilter::new(memtable_bytes / (ENTRY_OVERHEAD + 16)),
             bytes: AtomicUsize::new(0),
             wal_number,
         }
@@ -83,6 +90,8 @@ impl Memtable {
     /// Adds a version of `key` (`None` is a tombstone).
     pub fn insert(&self, key: &[u8], seq: u64, value: Option<&[u8]>) {
         let size = key.len() + value.map_or(0, <[u8]>::len) + ENTRY_OVERHEAD;
+        // The filter first: a reader that can see this version must find its bits.
+        self.filter.insert(hash(key));
         self.map.insert(
             InternalKey {
                 user_key: key.to_vec(),
@@ -96,6 +105,9 @@ impl Memtable {
     /// The newest version of `key` with a sequence number at most `snapshot`. Allocates
     /// nothing but a found value.
     pub fn get(&self, key: &[u8], snapshot: u64) -> Lookup {
+        if !self.filter.may_contain(hash(key)) {
+            return Lookup::Absent;
+        }
         PROBE.with_borrow_mut(|probe| {
             probe.user_key.clear();
             probe.user_key.extend_from_slice(key);
@@ -224,7 +236,7 @@ mod tests {
 
     #[test]
     fn versions_and_snapshots() {
-        let m = Arc::new(Memtable::new(1));
+        let m = Arc::new(Memtable::new(1, 1 << 20));
         m.insert(b"a", 1, Some(b"one"));
         m.insert(b"a", 3, None);
         m.insert(b"a", 5, Some(b"five"));
@@ -250,7 +262,7 @@ mod tests {
         assert_eq!(m.iter(Bound::Excluded(b"a")).count(), 1);
         assert_eq!(m.iter(Bound::Included(b"a")).count(), 4);
         // Many entries cross several refills.
-        let big = Arc::new(Memtable::new(2));
+        let big = Arc::new(Memtable::new(2, 1 << 20));
         for i in 0..1000u32 {
             big.insert(format!("{i:05}").as_bytes(), u64::from(i), Some(b"v"));
         }

@@ -170,7 +170,7 @@ pub fn recover(
             break;
         }
     }
-    let mut mem = Arc::new(Memtable::new(0));
+    let mut mem = Arc::new(Memtable::new(0, options.memtable_bytes));
     let mut new_tables = Vec::new();
     let mut replayed = 0;
     let mut flush_mem = |mem: &Arc<Memtable>, next_file: &mut u64| -> Result<()> {
@@ -229,7 +229,7 @@ pub fn recover(
         }
         if mem.approximate_bytes() >= options.memtable_bytes {
             flush_mem(&mem, &mut next_file)?;
-            mem = Arc::new(Memtable::new(0));
+            mem = Arc::new(Memtable::new(0, options.memtable_bytes));
         }
     }
     flush_mem(&mem, &mut next_file)?;
