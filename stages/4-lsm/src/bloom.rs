@@ -5,22 +5,35 @@
 //! "maybe" is wrong (a *false positive*) with a probability that depends only on the bits
 //! spent per key. With `b` bits per key and `k` probes the rate is about
 //! `(1 - e^(-k/b))^k`; the best `k` is `b · ln 2`, which for the default `b = 10` gives
-//! `k = 6` (rounded down, as LevelDB does) and a rate of about 0.84 %.
+//! `k = 6` (rounded down, as LevelDB does) and a rate of about 0.84 % for a plain filter.
 //!
-//! Probing uses double hashing (Kirsch and Mitzenmacher): one 64-bit hash `h` of the key
-//! gives `h1` (its low half) and `h2` (its high half, made odd), and probe `i` sets bit
-//! `(h1 + i · h2) mod m`. The hash is FNV-1a followed by the MurmurHash3 64-bit finalizer,
-//! written out below so the filter's bits are the same on every build.
+//! The filter is **blocked** (as RocksDB's current filters are): the bit array is cut into
+//! 512-bit blocks of 64 bytes, one cache line each, and all of a key's probes fall in one
+//! block, so a check costs one memory access rather than one per probe. A `get` asks the
+//! filter of every L0 table and of one table per deeper level, so this matters more than
+//! the slightly higher false-positive rate it costs (about 1.0 % instead of 0.84 % at 10
+//! bits per key).
+//!
+//! One 64-bit hash `h` of the key picks everything: the block is `(h mod 2^32) mod blocks`;
+//! then `g = h · 0x9e3779b97f4a7c15` (mod 2^64) gives `a = (g >> 23) mod 512` and an odd
+//! step `b = ((g >> 41) mod 512) | 1`, and probe `i` (0 to `k - 1`) sets bit
+//! `(a + i · b) mod 512` of the block (double hashing, Kirsch and Mitzenmacher; an odd step
+//! never repeats a bit within 512). The hash is FNV-1a followed by the MurmurHash3 64-bit
+//! finalizer, written out below so the filter's bits are the same on every build.
 //!
 //! ## Format (the table's filter block, see [`crate::table`])
 //!
 //! | offset | size | field |
 //! |---|---|---|
-//! | 0 | m / 8 | the bit array; bit `j` is bit `j % 8` of byte `j / 8` |
+//! | 0 | m / 8 | the bit array, a whole number of 64-byte blocks (at least one); bit `j` of a block is bit `j % 8` of its byte `j / 8` |
 //! | m / 8 | 1 | number of probes `k` (1 to 30) |
 
 /// Most probes a filter may ask for (a bound checked when reading one).
 pub const MAX_PROBES: u8 = 30;
+/// Bytes per block: one cache line.
+pub const BLOCK_BYTES: usize = 64;
+/// Bits per block.
+const BLOCK_BITS: u64 = (BLOCK_BYTES * 8) as u64;
 
 /// A built or loaded Bloom filter.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -51,35 +64,41 @@ pub fn probes_for(bits_per_key: usize) -> u8 {
 
 impl BloomFilter {
     /// A filter over the keys whose [`hash`]es are `hashes`, with `bits_per_key` bits each
-    /// (at least 64 bits in all).
+    /// (rounded up to whole blocks, at least one).
     pub fn build(hashes: &[u64], bits_per_key: usize) -> BloomFilter {
-        let bits = (hashes.len() * bits_per_key).max(64).div_ceil(8) * 8;
+        let blocks = (hashes.len() * bits_per_key)
+            .div_ceil(BLOCK_BYTES * 8)
+            .max(1);
         let mut filter = BloomFilter {
-            bits: vec![0; bits / 8],
+            bits: vec![0; blocks * BLOCK_BYTES],
             probes: probes_for(bits_per_key),
         };
         for &h in hashes {
-            for bit in filter.probe_bits(h) {
-                filter.bits[bit / 8] |= 1 << (bit % 8);
+            for (byte, mask) in filter.probe_bits(h) {
+                filter.bits[byte] |= mask;
             }
         }
         filter
     }
 
-    fn probe_bits(&self, h: u64) -> impl Iterator<Item = usize> + use<> {
-        let m = (self.bits.len() * 8) as u64;
-        let h1 = h & 0xffff_ffff;
-        let h2 = (h >> 32) | 1;
-        (0..u64::from(self.probes)).map(move |i| (h1.wrapping_add(i.wrapping_mul(h2)) % m) as usize)
+    /// The (byte, bit mask) of each probe of the key with hash `h`, all in one block (see
+    /// the module documentation).
+    fn probe_bits(&self, h: u64) -> impl Iterator<Item = (usize, u8)> + use<> {
+        let blocks = (self.bits.len() / BLOCK_BYTES) as u64;
+        let block = ((h & 0xffff_ffff) % blocks) as usize * BLOCK_BYTES;
+        let g = h.wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        let a = (g >> 23) % BLOCK_BITS;
+        let b = ((g >> 41) % BLOCK_BITS) | 1;
+        (0..u64::from(self.probes)).map(move |i| {
+            let bit = a.wrapping_add(i.wrapping_mul(b)) % BLOCK_BITS;
+            (block + (bit / 8) as usize, 1u8 << (bit % 8))
+        })
     }
 
     /// False when the key with hash `h` is certainly not in the set; true when it may be.
     pub fn may_contain_hash(&self, h: u64) -> bool {
-        if self.bits.is_empty() {
-            return true;
-        }
         self.probe_bits(h)
-            .all(|bit| self.bits[bit / 8] & (1 << (bit % 8)) != 0)
+            .all(|(byte, mask)| self.bits[byte] & mask != 0)
     }
 
     /// False when `key` is certainly not in the set; true when it may be.
@@ -94,10 +113,14 @@ impl BloomFilter {
         out
     }
 
-    /// A filter from its encoded bytes, or `None` when they are not a filter.
+    /// A filter from its encoded bytes, or `None` when they are not a filter (a probe count
+    /// out of range, or a bit array that is not a whole number of blocks).
     pub fn decode(bytes: &[u8]) -> Option<BloomFilter> {
         let (&probes, bits) = bytes.split_last()?;
         if probes == 0 || probes > MAX_PROBES {
+            return None;
+        }
+        if bits.is_empty() || bits.len() % BLOCK_BYTES != 0 {
             return None;
         }
         Some(BloomFilter {
@@ -133,6 +156,7 @@ mod tests {
         assert_eq!(BloomFilter::decode(&filter.encode()), Some(filter));
         assert_eq!(BloomFilter::decode(&[]), None);
         assert_eq!(BloomFilter::decode(&[0, 0, 99]), None);
+        assert_eq!(BloomFilter::decode(&[0, 0, 6]), None, "not a whole block");
         let empty = BloomFilter::build(&[], 10);
         assert!(!empty.may_contain(b"anything"));
     }

@@ -283,16 +283,24 @@ impl Table {
         e.into_corruption(self.path(), self.index[i].offset)
     }
 
-    /// The newest version of `key` at or below `snapshot` in this table. Asks the filter
+    /// The newest version of `key` (whose [`crate::bloom::hash`] is `key_hash`, computed
+    /// once by the caller for every table it asks) at or below `snapshot` in this table.
+    /// Asks the filter
     /// first; then looks at most one data block up in the cache, reading it on a miss.
     /// Counts filter checks, false positives and block reads in `counters`. Allocates
     /// nothing but the returned value when the block is cached.
     ///
     /// # Errors
     /// [`Error::Corruption`] for a damaged block; [`Error::Io`].
-    pub fn get(&self, key: &[u8], snapshot: u64, counters: &Counters) -> Result<Lookup> {
+    pub fn get(
+        &self,
+        key: &[u8],
+        key_hash: u64,
+        snapshot: u64,
+        counters: &Counters,
+    ) -> Result<Lookup> {
         Counters::add(&counters.bloom_checks, 1);
-        if !self.filter.may_contain(key) {
+        if !self.filter.may_contain_hash(key_hash) {
             return Ok(Lookup::Absent);
         }
         // The first block whose last internal key is at or after (key, snapshot).

@@ -178,9 +178,11 @@ impl Version {
     /// # Errors
     /// [`kv_shared::Error::Corruption`], [`kv_shared::Error::Io`].
     pub fn get(&self, key: &[u8], snapshot: u64, counters: &Counters) -> Result<Lookup> {
+        // One hash for every table's filter.
+        let key_hash = crate::bloom::hash(key);
         for t in &self.levels[0] {
             if t.meta.contains(key) {
-                let found = t.table.get(key, snapshot, counters)?;
+                let found = t.table.get(key, key_hash, snapshot, counters)?;
                 if found != Lookup::Absent {
                     return Ok(found);
                 }
@@ -189,7 +191,7 @@ impl Version {
         for tables in &self.levels[1..] {
             let i = tables.partition_point(|t| t.meta.largest.as_slice() < key);
             if let Some(t) = tables.get(i).filter(|t| t.meta.contains(key)) {
-                let found = t.table.get(key, snapshot, counters)?;
+                let found = t.table.get(key, key_hash, snapshot, counters)?;
                 if found != Lookup::Absent {
                     return Ok(found);
                 }
