@@ -88,12 +88,10 @@ pub fn encode(contents: Vec<u8>, compression: Compression) -> Vec<u8> {
 /// `raw`, except for the restart array's, which are in the decompressed contents.
 pub fn decode(raw: &[u8]) -> Result<Vec<u8>, DecodeError> {
     let (compression, stored_len) = check_trailer(raw)?;
-    let contents = match compression {
+    with_checked_restarts(match compression {
         Compression::None => raw[..stored_len].to_vec(),
         Compression::Lz4 => compression::lz4_decompress(&raw[..stored_len])?,
-    };
-    Block::new(&contents)?.check_restarts()?;
-    Ok(contents)
+    })
 }
 
 /// [`decode`] for bytes the caller owns (as a block just read from disk): an uncompressed
@@ -102,14 +100,20 @@ pub fn decode(raw: &[u8]) -> Result<Vec<u8>, DecodeError> {
 /// # Errors
 /// As [`decode`].
 pub fn decode_owned(mut raw: Vec<u8>) -> Result<Vec<u8>, DecodeError> {
-    match check_trailer(&raw)? {
-        (Compression::None, stored_len) => {
+    let (compression, stored_len) = check_trailer(&raw)?;
+    with_checked_restarts(match compression {
+        Compression::None => {
             raw.truncate(stored_len);
-            Block::new(&raw)?.check_restarts()?;
-            Ok(raw)
+            raw
         }
-        (Compression::Lz4, _) => decode(&raw),
-    }
+        Compression::Lz4 => compression::lz4_decompress(&raw[..stored_len])?,
+    })
+}
+
+/// `contents`, once its restart array has passed [`Block::check_restarts`].
+fn with_checked_restarts(contents: Vec<u8>) -> Result<Vec<u8>, DecodeError> {
+    Block::new(&contents)?.check_restarts()?;
+    Ok(contents)
 }
 
 /// Checks the block trailer of `raw`: the checksum, and a known compression type, which it
