@@ -11,7 +11,7 @@
 //! | [`key`] | internal keys: user key + sequence number + kind; newest first |
 //! | [`wal`], [`wal_payload`] | the write-ahead log and what one write looks like in it |
 //! | [`memtable`] | the lock-free sorted in-memory table of recent writes |
-//! | [`block`], [`block_builder`], [`compression`], [`bloom`], [`table`], [`table_builder`] | the table format: prefix-compressed blocks, lz4, filter, index, footer |
+//! | [`block`], [`block_builder`], [`block_dump`], [`compression`], [`bloom`], [`table`], [`table_builder`] | the table format: prefix-compressed blocks, lz4, filter, index, footer |
 //! | [`block_cache`] | recently read data blocks in memory, within a byte budget |
 //! | [`flush`] | memtable → L0 table |
 //! | [`merge_iter`], [`concat_iter`], [`snapshot_iter`] | merging streams; a level as one stream; what a snapshot sees |
@@ -27,6 +27,7 @@
 pub mod block;
 pub mod block_builder;
 pub mod block_cache;
+pub mod block_dump;
 pub mod bloom;
 pub mod compaction;
 pub mod compression;
