@@ -54,8 +54,7 @@
 
 use std::cmp::Ordering;
 
-use kv_shared::dump::{Dump, quoted};
-use kv_shared::framing::{ByteReader, DecodeError, crc32, varint_len};
+use kv_shared::framing::{ByteReader, DecodeError, crc32};
 use kv_shared::{MAX_KEY_LEN, MAX_VALUE_LEN};
 
 use crate::compression::{self, Compression};
@@ -89,12 +88,10 @@ pub fn encode(contents: Vec<u8>, compression: Compression) -> Vec<u8> {
 /// `raw`, except for the restart array's, which are in the decompressed contents.
 pub fn decode(raw: &[u8]) -> Result<Vec<u8>, DecodeError> {
     let (compression, stored_len) = check_trailer(raw)?;
-    let contents = match compression {
+    with_checked_restarts(match compression {
         Compression::None => raw[..stored_len].to_vec(),
         Compression::Lz4 => compression::lz4_decompress(&raw[..stored_len])?,
-    };
-    Block::new(&contents)?.check_restarts()?;
-    Ok(contents)
+    })
 }
 
 /// [`decode`] for bytes the caller owns (as a block just read from disk): an uncompressed
@@ -103,14 +100,20 @@ pub fn decode(raw: &[u8]) -> Result<Vec<u8>, DecodeError> {
 /// # Errors
 /// As [`decode`].
 pub fn decode_owned(mut raw: Vec<u8>) -> Result<Vec<u8>, DecodeError> {
-    match check_trailer(&raw)? {
-        (Compression::None, stored_len) => {
+    let (compression, stored_len) = check_trailer(&raw)?;
+    with_checked_restarts(match compression {
+        Compression::None => {
             raw.truncate(stored_len);
-            Block::new(&raw)?.check_restarts()?;
-            Ok(raw)
+            raw
         }
-        (Compression::Lz4, _) => decode(&raw),
-    }
+        Compression::Lz4 => compression::lz4_decompress(&raw[..stored_len])?,
+    })
+}
+
+/// `contents`, once its restart array has passed [`Block::check_restarts`].
+fn with_checked_restarts(contents: Vec<u8>) -> Result<Vec<u8>, DecodeError> {
+    Block::new(&contents)?.check_restarts()?;
+    Ok(contents)
 }
 
 /// Checks the block trailer of `raw`: the checksum, and a known compression type, which it
@@ -261,8 +264,16 @@ impl<'a> Block<'a> {
         self.restarts.len() / 4
     }
 
+    /// Bytes of entries (the contents before the restart array).
+    pub fn entries_len(&self) -> usize {
+        self.data.len()
+    }
+
     /// Offset in the contents of restart point `i`.
-    fn restart_offset(&self, i: usize) -> Result<usize, DecodeError> {
+    ///
+    /// # Errors
+    /// [`DecodeError`] when there is no restart point `i` or it lies past the entries.
+    pub fn restart_offset(&self, i: usize) -> Result<usize, DecodeError> {
         let at = self.data.len() + 4 * i;
         let offset = self
             .restarts
@@ -473,118 +484,6 @@ impl<'a> BlockIter<'a> {
         }
         Ok(())
     }
-}
-
-/// Adds the fields of the block whose on-disk bytes are `raw` at `base` (its offset in the
-/// file) to a dump; `value` says what each entry's value means.
-pub fn dump_block(d: &mut Dump, base: u64, raw: &[u8], value: impl Fn(&[u8], Kind) -> String) {
-    d.seek(base);
-    let contents = match decode(raw) {
-        Ok(contents) => contents,
-        Err(e) => {
-            d.field(raw, format!("unreadable block: {e}"));
-            return;
-        }
-    };
-    let Ok(block) = Block::new(&contents) else {
-        return; // decode checked it
-    };
-    let stored_len = raw.len() - TRAILER_LEN;
-    let compressed = raw[stored_len] == Compression::Lz4 as u8;
-    if compressed {
-        d.field(&raw[..4], format!("uncompressed length {}", contents.len()));
-        d.field(
-            &raw[4..stored_len],
-            format!("lz4 data, {} bytes", stored_len - 4),
-        );
-        d.note(format!(
-            "decompressed: {} bytes of entries, {} restart points",
-            block.data.len(),
-            block.restart_count()
-        ));
-    }
-    let restarts: Vec<usize> = (0..block.restart_count())
-        .map(|i| block.restart_offset(i).unwrap_or_default())
-        .collect();
-    let mut iter = block.iter();
-    while let Some(entry) = iter.next_entry() {
-        let Ok(e) = entry else {
-            d.note("entry does not decode");
-            return;
-        };
-        let unshared = e.key.len() - e.shared;
-        let header_len = varint_len(e.shared as u64)
-            + varint_len(unshared as u64)
-            + varint_len(e.value.len() as u64);
-        let restart = if restarts.contains(&e.offset) {
-            " (restart point)"
-        } else {
-            ""
-        };
-        let header = format!(
-            "shared {}, unshared {unshared}, value length {}{restart}",
-            e.shared,
-            e.value.len()
-        );
-        let key = if e.shared == 0 {
-            format!("key {}", quoted(e.key, 40))
-        } else {
-            format!(
-                "key suffix {} (key {})",
-                quoted(&e.key[e.shared..], 40),
-                quoted(e.key, 40)
-            )
-        };
-        let kind = match e.kind {
-            Kind::Put => "put",
-            Kind::Delete => "delete",
-        };
-        let trailer = format!("trailer: seq {} {kind}", e.seq);
-        if compressed {
-            d.note(format!(
-                "entry at {}: {header}; {key}; {trailer}; {}",
-                e.offset,
-                value(e.value, e.kind)
-            ));
-            continue;
-        }
-        let at = e.offset;
-        let key_at = at + header_len;
-        let trailer_at = key_at + unshared;
-        d.field(&contents[at..key_at], header);
-        d.field(&contents[key_at..trailer_at], key);
-        d.field(&contents[trailer_at..trailer_at + 8], trailer);
-        if !e.value.is_empty() {
-            d.field(e.value, value(e.value, e.kind));
-        }
-    }
-    let restarts_at = block.data.len();
-    for (i, offset) in restarts.iter().enumerate() {
-        if compressed {
-            d.note(format!("restart point {i} at {offset}"));
-        } else {
-            let at = restarts_at + 4 * i;
-            d.field(
-                &contents[at..at + 4],
-                format!("restart point {i} at {offset}"),
-            );
-        }
-    }
-    let count_at = contents.len() - 4;
-    if compressed {
-        d.note(format!("restart count {}", block.restart_count()));
-    } else {
-        d.field(
-            &contents[count_at..],
-            format!("restart count {}", block.restart_count()),
-        );
-    }
-    let kind = if compressed { "1 (lz4)" } else { "0 (none)" };
-    d.field(
-        &raw[stored_len..=stored_len],
-        format!("compression type {kind}"),
-    );
-    d.field(&raw[stored_len + 1..], "crc32 (ok)");
 }
 
 #[cfg(test)]

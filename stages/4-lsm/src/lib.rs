@@ -14,7 +14,7 @@
 //! | [`wal`], [`wal_payload`] | the write-ahead log and what one record (a write batch) looks like in it |
 //! | [`write_batch`], [`group_commit`] | atomic batches of writes; concurrent writers sharing one WAL append |
 //! | [`memtable`], [`memtable_filter`] | the lock-free sorted in-memory table of recent writes, and its in-memory Bloom filter |
-//! | [`block`], [`block_builder`], [`compression`], [`bloom`], [`table`], [`table_builder`] | the table format: prefix-compressed blocks, lz4, filter, index, footer |
+//! | [`block`], [`block_builder`], [`block_dump`], [`compression`], [`bloom`], [`table`], [`table_builder`] | the table format: prefix-compressed blocks, lz4, filter, index, footer |
 //! | [`block_cache`] | recently read data blocks in memory, within a byte budget |
 //! | [`flush`] | memtable → L0 table |
 //! | [`merge_iter`], [`concat_iter`], [`snapshot_iter`] | merging streams; a level as one stream; what a snapshot sees |
@@ -30,6 +30,7 @@
 pub mod block;
 pub mod block_builder;
 pub mod block_cache;
+pub mod block_dump;
 pub mod bloom;
 pub mod compaction;
 pub mod compression;

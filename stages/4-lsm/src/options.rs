@@ -225,3 +225,29 @@ impl LsmOptions {
         NUM_LEVELS - 1
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn block_format_options() {
+        let defaults = LsmOptions::parse(&Options::new()).unwrap();
+        assert_eq!(
+            (defaults.restart_interval, defaults.compression),
+            (16, Compression::None)
+        );
+        let set = LsmOptions::parse(
+            &Options::new()
+                .set("restart_interval", 1)
+                .set("compression", "lz4"),
+        )
+        .unwrap();
+        assert_eq!(
+            (set.restart_interval, set.compression),
+            (1, Compression::Lz4)
+        );
+        assert!(LsmOptions::parse(&Options::new().set("restart_interval", 0)).is_err());
+        assert!(LsmOptions::parse(&Options::new().set("compression", "zstd")).is_err());
+    }
+}

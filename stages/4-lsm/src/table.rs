@@ -48,6 +48,7 @@ use kv_shared::{Error, FileRef, Fs, Result};
 
 use crate::block::{self, Block};
 use crate::block_cache::{BlockCache, BlockContents};
+use crate::block_dump;
 use crate::bloom::BloomFilter;
 use crate::counters::Counters;
 use crate::key::{Entry, EntryIter, Kind};
@@ -443,7 +444,7 @@ pub fn dump(bytes: &[u8]) -> Option<String> {
             handle.offset, handle.size
         ));
         let range = handle.offset as usize..handle.offset as usize + handle.size as usize;
-        block::dump_block(&mut d, handle.offset, &bytes[range], |v, _| {
+        block_dump::dump_block(&mut d, handle.offset, &bytes[range], |v, _| {
             format!("value {}", quoted(v, 40))
         });
     }
@@ -473,7 +474,7 @@ pub fn dump(bytes: &[u8]) -> Option<String> {
         "index block (offset {}, {} bytes)",
         footer.index_offset, footer.index_size
     ));
-    block::dump_block(&mut d, footer.index_offset, &bytes[index_range], |v, _| {
+    block_dump::dump_block(&mut d, footer.index_offset, &bytes[index_range], |v, _| {
         let mut r = ByteReader::new(v);
         match (r.u64("offset"), r.u32("size")) {
             (Ok(offset), Ok(size)) => {
