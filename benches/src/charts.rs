@@ -4,7 +4,9 @@
 //! * [`ops_chart`]: ops/s per workload, one bar per engine, on a logarithmic scale (the
 //!   engines differ by orders of magnitude on some workloads).
 //! * [`amp_chart`]: three panels, write, read and space amplification, one bar per engine
-//!   for every workload where the figure applies, on a linear scale.
+//!   for every workload where the figure applies, on a linear scale, or a logarithmic one
+//!   when a panel's figures span more than two orders of magnitude (a B-tree's write
+//!   amplification of hundreds beside an LSM tree's few would flatten every other bar).
 //!
 //! The SVG is written by hand (a few rectangles and text elements), so it needs no
 //! dependency and diffs as text.
@@ -62,7 +64,9 @@ impl Scale {
     /// Where `v` falls, from 0.0 (left) to 1.0 (right).
     fn at(self, v: f64) -> f64 {
         match self {
-            Scale::Log { lo, decades } => (v.log10() - f64::from(lo)) / f64::from(decades),
+            Scale::Log { lo, decades } => {
+                ((v.log10() - f64::from(lo)) / f64::from(decades)).clamp(0.0, 1.0)
+            }
             Scale::Linear { max } => v / max,
         }
     }
@@ -202,8 +206,24 @@ fn groups(rows: &[Measurement], engines: &[String], figure: Figure) -> Vec<Group
 pub fn ops_chart(title: &str, rows: &[Measurement]) -> String {
     let engines = distinct(rows, |r| &r.engine);
     let bars = groups(rows, &engines, |r| r.ops_per_sec.filter(|v| *v > 0.0));
+    let (scale, ticks) = log_scale(&bars);
+    let panel = Panel {
+        title: "operations per second (log scale; * stopped by the time limit)".to_string(),
+        groups: bars,
+        scale,
+        ticks,
+        label: report::rate,
+    };
+    svg(title, &engines, &[panel])
+}
+
+/// A logarithmic scale from the power of ten at or below the smallest bar to the one at or
+/// above the largest (at least one decade), and a tick at each power of ten.
+fn log_scale(bars: &[Group]) -> (Scale, Vec<(f64, String)>) {
     let values = bars.iter().flat_map(|(_, b)| b.iter().map(|(_, v, _)| *v));
-    let (lo, hi) = values.fold((f64::MAX, f64::MIN), |(lo, hi), v| (lo.min(v), hi.max(v)));
+    let (lo, hi) = values
+        .filter(|v| *v > 0.0)
+        .fold((f64::MAX, f64::MIN), |(lo, hi), v| (lo.min(v), hi.max(v)));
     let (lo_exp, hi_exp) = if lo > hi {
         (0, 1)
     } else {
@@ -220,14 +240,7 @@ pub fn ops_chart(title: &str, rows: &[Measurement]) -> String {
             (v, short(v))
         })
         .collect();
-    let panel = Panel {
-        title: "operations per second (log scale; * stopped by the time limit)".to_string(),
-        groups: bars,
-        scale,
-        ticks,
-        label: report::rate,
-    };
-    svg(title, &engines, &[panel])
+    (scale, ticks)
 }
 
 /// Write, read and space amplification per workload across engines.
@@ -248,11 +261,20 @@ pub fn amp_chart(title: &str, rows: &[Measurement]) -> String {
         .into_iter()
         .map(|(name, figure)| {
             let bars = groups(rows, &engines, figure);
-            let max = nice_max(
-                bars.iter()
-                    .flat_map(|(_, b)| b.iter().map(|(_, v, _)| *v))
-                    .fold(0.0f64, f64::max),
-            );
+            let values = || bars.iter().flat_map(|(_, b)| b.iter().map(|(_, v, _)| *v));
+            let max = values().fold(0.0f64, f64::max);
+            let min_positive = values().filter(|v| *v > 0.0).fold(f64::MAX, f64::min);
+            if max > 100.0 * min_positive {
+                let (scale, ticks) = log_scale(&bars);
+                return Panel {
+                    title: format!("{name} (log scale)"),
+                    groups: bars,
+                    scale,
+                    ticks,
+                    label: report::amp,
+                };
+            }
+            let max = nice_max(max);
             Panel {
                 title: name.to_string(),
                 groups: bars,
@@ -330,5 +352,30 @@ mod tests {
         assert_eq!(nice_max(1.0), 1.0);
         assert_eq!(nice_max(0.0), 1.0);
         assert_eq!(short(1e6), "1M");
+        assert!(!amp.contains("log scale"), "1.1 to 3.0: linear");
+    }
+
+    #[test]
+    fn amplification_spanning_orders_of_magnitude_goes_to_a_log_scale() {
+        let rows = vec![
+            row("lsm", "fillrandom", Some(1.0), Some(5.0)),
+            row("btree", "fillrandom", Some(1.0), Some(2500.0)),
+        ];
+        let amp = amp_chart("run", &rows);
+        assert!(
+            amp.contains(
+                "write amplification (disk bytes written / user bytes written) (log scale)"
+            ),
+            "{amp}"
+        );
+        assert!(
+            amp.contains(">1k</text>") && amp.contains(">10k</text>"),
+            "{amp}"
+        );
+        // The space panel (1.5 everywhere) stays linear.
+        assert!(
+            amp.contains(">space amplification after the workload (disk bytes / live bytes)<"),
+            "{amp}"
+        );
     }
 }
