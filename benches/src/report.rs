@@ -374,10 +374,7 @@ mod tests {
             "W-amp theory 6.10: measured 0.89× (within 1.2×)"
         );
         row.write_amp = Some(8.0);
-        assert_eq!(
-            notes(&row),
-            "W-amp theory 6.10: measured 1.31× (over 1.2×)"
-        );
+        assert_eq!(notes(&row), "W-amp theory 6.10: measured 1.31× (over 1.2×)");
         row.write_amp = Some(3.05);
         assert_eq!(
             notes(&row),
