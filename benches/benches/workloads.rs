@@ -2,13 +2,17 @@
 //! HTML report (`target/criterion/report/index.html`) shows the engines side by side.
 //!
 //! Run with `cargo bench -p kvbench` (every group) or `cargo bench -p kvbench -- readrandom`
-//! (one). Sizes are small (`KV_BENCH_NUM`, default 2,000 keys) so that every engine and
+//! (one). The groups are `kvbench`'s workloads: the eight standard ones, then `fillthreads`
+//! (the `fillrandom` puts shared by four writer threads), `scan`, `readwhilewriting` (the
+//! time of `num` gets while a second thread overwrites), `compact` (the time of `compact`
+//! on a store filled and overwritten once) and `recovery`. Sizes are small (`KV_BENCH_NUM`, default 2,000 keys) so that every engine and
 //! workload finishes in a few minutes; `kvbench` is the tool for large runs. Each sample is
 //! a whole workload; its setup (a fresh store, or one filled by an untimed `fillseq`) is not
 //! timed. Workloads that leave the store as they found it, or still filled (reads,
 //! overwrite), share one filled store across samples.
 
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use criterion::measurement::WallTime;
@@ -164,10 +168,103 @@ fn extra(c: &mut Criterion, config: &WorkloadConfig) {
     group.finish();
 }
 
+/// Writer threads of the `fillthreads` group (as `kvbench`'s default).
+const THREADS: usize = 4;
+
+/// `fillthreads`, `readwhilewriting` and `compact`: the workloads with a second thread or a
+/// store-wide operation.
+fn concurrent(c: &mut Criterion, config: &WorkloadConfig) {
+    let mut group = c.benchmark_group("fillthreads");
+    small(&mut group).throughput(Throughput::Elements(config.num));
+    let ops: Vec<_> = Workload::FillRandom.ops(config).collect();
+    for engine in ENGINES {
+        group.bench_with_input(
+            BenchmarkId::from_parameter(engine.name),
+            engine,
+            |b, engine| {
+                b.iter_custom(|iters| {
+                    let mut total = Duration::ZERO;
+                    for _ in 0..iters {
+                        let (_tmp, db) = store(engine, config, false);
+                        let db = db.as_ref();
+                        let t = Instant::now();
+                        std::thread::scope(|s| {
+                            for part in ops.chunks(ops.len().div_ceil(THREADS).max(1)) {
+                                s.spawn(move || {
+                                    for op in part {
+                                        apply(db, op).expect("fillthreads");
+                                    }
+                                });
+                            }
+                        });
+                        total += t.elapsed();
+                    }
+                    total
+                });
+            },
+        );
+    }
+    group.finish();
+
+    let mut group = c.benchmark_group("readwhilewriting");
+    small(&mut group).throughput(Throughput::Elements(config.num));
+    for engine in ENGINES {
+        group.bench_with_input(
+            BenchmarkId::from_parameter(engine.name),
+            engine,
+            |b, engine| {
+                let (_tmp, db) = store(engine, config, true);
+                let db = db.as_ref();
+                let stop = AtomicBool::new(false);
+                std::thread::scope(|s| {
+                    s.spawn(|| {
+                        // Overwrites, round after round, until the reads are measured.
+                        while !stop.load(Ordering::Relaxed) {
+                            for op in Workload::Overwrite.ops(config) {
+                                if stop.load(Ordering::Relaxed) {
+                                    break;
+                                }
+                                apply(db, &op).expect("overwrite");
+                            }
+                        }
+                    });
+                    b.iter(|| run(db, Workload::ReadRandom, config));
+                    stop.store(true, Ordering::Relaxed);
+                });
+            },
+        );
+    }
+    group.finish();
+
+    let mut group = c.benchmark_group("compact");
+    small(&mut group);
+    for engine in ENGINES {
+        group.bench_with_input(
+            BenchmarkId::from_parameter(engine.name),
+            engine,
+            |b, engine| {
+                b.iter_custom(|iters| {
+                    let mut total = Duration::ZERO;
+                    for _ in 0..iters {
+                        let (_tmp, db) = store(engine, config, true);
+                        run(db.as_ref(), Workload::Overwrite, config);
+                        let t = Instant::now();
+                        db.compact().expect("compact");
+                        total += t.elapsed();
+                    }
+                    total
+                });
+            },
+        );
+    }
+    group.finish();
+}
+
 fn benches(c: &mut Criterion) {
     let config = config();
     config.validate().expect("KV_BENCH_NUM fits 16-byte keys");
     standard(c, &config);
+    concurrent(c, &config);
     extra(c, &config);
 }
 
