@@ -60,6 +60,28 @@ fn store(
     (tmp, db)
 }
 
+/// The time `timed` takes on a fresh store, summed over `iters` stores: each store is made
+/// by [`store`] (filled when `filled`) and `prepare`d untimed, and closed untimed after.
+fn on_fresh_stores(
+    iters: u64,
+    engine: &EngineInfo,
+    config: &WorkloadConfig,
+    filled: bool,
+    prepare: impl Fn(&dyn DynEngine),
+    timed: impl Fn(&dyn DynEngine),
+) -> Duration {
+    let mut total = Duration::ZERO;
+    for _ in 0..iters {
+        let (_tmp, db) = store(engine, config, filled);
+        prepare(db.as_ref());
+        let t = Instant::now();
+        timed(db.as_ref());
+        total += t.elapsed();
+        db.close().expect("close");
+    }
+    total
+}
+
 /// Few, short samples: each sample is a whole workload, and there are 40 benchmarks.
 fn small<'a, 'b>(
     group: &'a mut BenchmarkGroup<'b, WallTime>,
@@ -85,26 +107,22 @@ fn standard(c: &mut Criterion, config: &WorkloadConfig) {
                         Workload::FillSeq | Workload::FillRandom | Workload::DeleteRandom
                     );
                     let shared = (!fresh_each_time).then(|| store(engine, config, true));
-                    b.iter_custom(|iters| {
-                        let mut total = Duration::ZERO;
-                        for _ in 0..iters {
-                            match &shared {
-                                Some((_, db)) => {
-                                    let t = Instant::now();
-                                    run(db.as_ref(), workload, config);
-                                    total += t.elapsed();
-                                }
-                                None => {
-                                    let (_tmp, db) =
-                                        store(engine, config, workload.needs_filled_store());
-                                    let t = Instant::now();
-                                    run(db.as_ref(), workload, config);
-                                    total += t.elapsed();
-                                    db.close().expect("close");
-                                }
+                    b.iter_custom(|iters| match &shared {
+                        Some((_, db)) => {
+                            let t = Instant::now();
+                            for _ in 0..iters {
+                                run(db.as_ref(), workload, config);
                             }
+                            t.elapsed()
                         }
-                        total
+                        None => on_fresh_stores(
+                            iters,
+                            engine,
+                            config,
+                            workload.needs_filled_store(),
+                            |_| {},
+                            |db| run(db, workload, config),
+                        ),
                     });
                     if let Some((_tmp, db)) = shared {
                         db.close().expect("close");
@@ -183,23 +201,24 @@ fn concurrent(c: &mut Criterion, config: &WorkloadConfig) {
             engine,
             |b, engine| {
                 b.iter_custom(|iters| {
-                    let mut total = Duration::ZERO;
-                    for _ in 0..iters {
-                        let (_tmp, db) = store(engine, config, false);
-                        let db = db.as_ref();
-                        let t = Instant::now();
-                        std::thread::scope(|s| {
-                            for part in ops.chunks(ops.len().div_ceil(THREADS).max(1)) {
-                                s.spawn(move || {
-                                    for op in part {
-                                        apply(db, op).expect("fillthreads");
-                                    }
-                                });
-                            }
-                        });
-                        total += t.elapsed();
-                    }
-                    total
+                    on_fresh_stores(
+                        iters,
+                        engine,
+                        config,
+                        false,
+                        |_| {},
+                        |db| {
+                            std::thread::scope(|s| {
+                                for part in ops.chunks(ops.len().div_ceil(THREADS).max(1)) {
+                                    s.spawn(move || {
+                                        for op in part {
+                                            apply(db, op).expect("fillthreads");
+                                        }
+                                    });
+                                }
+                            });
+                        },
+                    )
                 });
             },
         );
@@ -244,15 +263,14 @@ fn concurrent(c: &mut Criterion, config: &WorkloadConfig) {
             engine,
             |b, engine| {
                 b.iter_custom(|iters| {
-                    let mut total = Duration::ZERO;
-                    for _ in 0..iters {
-                        let (_tmp, db) = store(engine, config, true);
-                        run(db.as_ref(), Workload::Overwrite, config);
-                        let t = Instant::now();
-                        db.compact().expect("compact");
-                        total += t.elapsed();
-                    }
-                    total
+                    on_fresh_stores(
+                        iters,
+                        engine,
+                        config,
+                        true,
+                        |db| run(db, Workload::Overwrite, config),
+                        |db| db.compact().expect("compact"),
+                    )
                 });
             },
         );

@@ -209,6 +209,15 @@ mod tests {
         tables.iter().map(|t| t.meta.number).collect()
     }
 
+    /// Table `n` holding `keys` keys `k0000`, `k0001`, ... at sequence number `n`: tables
+    /// of one key range, overlapping each other, whose size grows with `keys`.
+    fn table_of_keys(fs: &Fs, dir: &std::path::Path, n: u64, keys: usize) -> Arc<TableFile> {
+        let names: Vec<String> = (0..keys).map(|i| format!("k{i:04}")).collect();
+        let entries: Vec<(&str, u64, Option<&str>)> =
+            names.iter().map(|k| (k.as_str(), n, Some("v"))).collect();
+        table(fs, dir, n, &entries)
+    }
+
     fn options(max_runs: usize) -> LsmOptions {
         LsmOptions::parse(
             &Options::new()
@@ -265,12 +274,7 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         let fs = Fs::default();
         // Overlapping tables, so nothing is a trivial move. Sizes grow with the key count.
-        let t = |n: u64, keys: usize| {
-            let names: Vec<String> = (0..keys).map(|i| format!("k{i:04}")).collect();
-            let entries: Vec<(&str, u64, Option<&str>)> =
-                names.iter().map(|k| (k.as_str(), n, Some("v"))).collect();
-            table(&fs, tmp.path(), n, &entries)
-        };
+        let t = |n: u64, keys: usize| table_of_keys(&fs, tmp.path(), n, keys);
         // Runs newest first: L0 20 (small), L1 19 (small), L2 18 (small), L3 17 (large),
         // L4..L6 larger still: 7 runs over a limit of 6.
         let mut levels = vec![Vec::new(); NUM_LEVELS];
@@ -305,12 +309,7 @@ mod tests {
     fn space_amplification_merges_everything_into_the_last_level() {
         let tmp = tempfile::tempdir().unwrap();
         let fs = Fs::default();
-        let t = |n: u64, keys: usize| {
-            let names: Vec<String> = (0..keys).map(|i| format!("k{i:04}")).collect();
-            let entries: Vec<(&str, u64, Option<&str>)> =
-                names.iter().map(|k| (k.as_str(), n, Some("v"))).collect();
-            table(&fs, tmp.path(), n, &entries)
-        };
+        let t = |n: u64, keys: usize| table_of_keys(&fs, tmp.path(), n, keys);
         let shape = |oldest_keys: usize| {
             let mut levels = vec![Vec::new(); NUM_LEVELS];
             levels[3] = vec![t(18, 10)];
