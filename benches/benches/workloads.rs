@@ -82,6 +82,36 @@ fn on_fresh_stores(
     total
 }
 
+/// A group timing `timed` on a fresh store for every engine (see [`on_fresh_stores`]),
+/// counting `elements` per sample when given.
+fn fresh_store_group(
+    c: &mut Criterion,
+    config: &WorkloadConfig,
+    name: &str,
+    elements: Option<u64>,
+    filled: bool,
+    prepare: impl Fn(&dyn DynEngine),
+    timed: impl Fn(&dyn DynEngine),
+) {
+    let mut group = c.benchmark_group(name);
+    small(&mut group);
+    if let Some(n) = elements {
+        group.throughput(Throughput::Elements(n));
+    }
+    for engine in ENGINES {
+        group.bench_with_input(
+            BenchmarkId::from_parameter(engine.name),
+            engine,
+            |b, engine| {
+                b.iter_custom(|iters| {
+                    on_fresh_stores(iters, engine, config, filled, &prepare, &timed)
+                })
+            },
+        );
+    }
+    group.finish();
+}
+
 /// Few, short samples: each sample is a whole workload, and there are 40 benchmarks.
 fn small<'a, 'b>(
     group: &'a mut BenchmarkGroup<'b, WallTime>,
@@ -192,38 +222,26 @@ const THREADS: usize = 4;
 /// `fillthreads`, `readwhilewriting` and `compact`: the workloads with a second thread or a
 /// store-wide operation.
 fn concurrent(c: &mut Criterion, config: &WorkloadConfig) {
-    let mut group = c.benchmark_group("fillthreads");
-    small(&mut group).throughput(Throughput::Elements(config.num));
     let ops: Vec<_> = Workload::FillRandom.ops(config).collect();
-    for engine in ENGINES {
-        group.bench_with_input(
-            BenchmarkId::from_parameter(engine.name),
-            engine,
-            |b, engine| {
-                b.iter_custom(|iters| {
-                    on_fresh_stores(
-                        iters,
-                        engine,
-                        config,
-                        false,
-                        |_| {},
-                        |db| {
-                            std::thread::scope(|s| {
-                                for part in ops.chunks(ops.len().div_ceil(THREADS).max(1)) {
-                                    s.spawn(move || {
-                                        for op in part {
-                                            apply(db, op).expect("fillthreads");
-                                        }
-                                    });
-                                }
-                            });
-                        },
-                    )
-                });
-            },
-        );
-    }
-    group.finish();
+    fresh_store_group(
+        c,
+        config,
+        "fillthreads",
+        Some(config.num),
+        false,
+        |_| {},
+        |db| {
+            std::thread::scope(|s| {
+                for part in ops.chunks(ops.len().div_ceil(THREADS).max(1)) {
+                    s.spawn(move || {
+                        for op in part {
+                            apply(db, op).expect("fillthreads");
+                        }
+                    });
+                }
+            });
+        },
+    );
 
     let mut group = c.benchmark_group("readwhilewriting");
     small(&mut group).throughput(Throughput::Elements(config.num));
@@ -255,27 +273,15 @@ fn concurrent(c: &mut Criterion, config: &WorkloadConfig) {
     }
     group.finish();
 
-    let mut group = c.benchmark_group("compact");
-    small(&mut group);
-    for engine in ENGINES {
-        group.bench_with_input(
-            BenchmarkId::from_parameter(engine.name),
-            engine,
-            |b, engine| {
-                b.iter_custom(|iters| {
-                    on_fresh_stores(
-                        iters,
-                        engine,
-                        config,
-                        true,
-                        |db| run(db, Workload::Overwrite, config),
-                        |db| db.compact().expect("compact"),
-                    )
-                });
-            },
-        );
-    }
-    group.finish();
+    fresh_store_group(
+        c,
+        config,
+        "compact",
+        None,
+        true,
+        |db| run(db, Workload::Overwrite, config),
+        |db| db.compact().expect("compact"),
+    );
 }
 
 fn benches(c: &mut Criterion) {
