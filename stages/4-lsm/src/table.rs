@@ -36,6 +36,7 @@
 //! Tables are named `NNNNNN.sst` after their file number.
 
 use std::cell::RefCell;
+use std::cmp::Ordering;
 use std::collections::VecDeque;
 use std::ops::Bound;
 use std::path::Path;
@@ -74,12 +75,25 @@ pub const FOOTER_LEN: usize = 48;
 pub struct IndexEntry {
     /// Last user key of the block.
     pub last_key: Vec<u8>,
+    /// [`key_head`] of `last_key`: the binary search compares it first, in the entry itself,
+    /// and reads `last_key` (elsewhere in memory) only when two heads are equal.
+    pub last_key_head: u128,
     /// Sequence number of the block's last entry.
     pub last_seq: u64,
     /// Offset of the block in the file.
     pub offset: u64,
     /// Size of the block, checksum included.
     pub size: u32,
+}
+
+/// The first 16 bytes of `key` as a big-endian number, zero-padded. Two keys whose heads
+/// differ compare as their heads do (a shorter key padded with zero bytes sorts where its
+/// prefix-ness puts it); only keys with equal heads need the whole comparison.
+pub fn key_head(key: &[u8]) -> u128 {
+    let mut head = [0u8; 16];
+    let n = key.len().min(16);
+    head[..n].copy_from_slice(&key[..n]);
+    u128::from_be_bytes(head)
 }
 
 /// The decoded footer.
@@ -160,6 +174,7 @@ fn decode_index(bytes: &[u8], data_end: u64) -> Result<Vec<IndexEntry>, DecodeEr
         expected_offset = offset + u64::from(size);
         out.push(IndexEntry {
             last_key: e.key.to_vec(),
+            last_key_head: key_head(e.key),
             last_seq: e.seq,
             offset,
             size,
@@ -305,9 +320,15 @@ impl Table {
             return Ok(Lookup::Absent);
         }
         // The first block whose last internal key is at or after (key, snapshot).
-        let i = self.index.partition_point(|e| {
-            crate::key::compare(&e.last_key, e.last_seq, key, snapshot).is_lt()
-        });
+        let head = key_head(key);
+        let i = self
+            .index
+            .partition_point(|e| match e.last_key_head.cmp(&head) {
+                Ordering::Equal => {
+                    crate::key::compare(&e.last_key, e.last_seq, key, snapshot).is_lt()
+                }
+                order => order.is_lt(),
+            });
         let mut key_present = false;
         let mut result = Lookup::Absent;
         if i < self.index.len() {
@@ -495,4 +516,37 @@ pub fn dump(bytes: &[u8]) -> Option<String> {
     d.field(&f[36..40], "footer crc32 (ok)");
     d.field(&f[40..48], format!("magic {}", quoted(MAGIC, 8)));
     Some(d.finish())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn key_heads_order_as_their_keys_unless_equal() {
+        let keys: [&[u8]; 9] = [
+            b"",
+            b"\0",
+            b"a",
+            b"a\0",
+            b"a\x01",
+            b"ab",
+            b"0000000000000000",
+            b"00000000000000000",
+            b"0000000000000001",
+        ];
+        for x in keys {
+            for y in keys {
+                let (hx, hy) = (key_head(x), key_head(y));
+                if hx != hy {
+                    assert_eq!(hx.cmp(&hy), x.cmp(y), "{x:?} {y:?}");
+                }
+            }
+        }
+        assert_eq!(
+            key_head(b"a"),
+            key_head(b"a\0"),
+            "equal heads: compare whole keys"
+        );
+    }
 }

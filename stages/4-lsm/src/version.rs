@@ -30,7 +30,7 @@ use crate::counters::Counters;
 use crate::key::EntryIter;
 use crate::manifest::{NUM_LEVELS, TableMeta, VersionEdit};
 use crate::memtable::Lookup;
-use crate::table::Table;
+use crate::table::{Table, key_head};
 
 /// A table that belongs (or belonged) to the tree: its manifest record and its open reader.
 #[derive(Debug)]
@@ -99,13 +99,15 @@ pub struct SortedRun {
 #[derive(Debug, Clone)]
 pub struct Version {
     levels: Vec<Vec<Arc<TableFile>>>,
+    /// Per level, the [`key_head`] of each table's largest key, in the level's order: a
+    /// `get`'s binary search over a level reads these, side by side in one array, rather
+    /// than each table's metadata, and compares whole keys only where heads are equal.
+    largest_heads: Vec<Vec<u128>>,
 }
 
 impl Default for Version {
     fn default() -> Self {
-        Version {
-            levels: vec![Vec::new(); NUM_LEVELS],
-        }
+        Version::from_levels(Vec::new())
     }
 }
 
@@ -120,7 +122,14 @@ impl Version {
                 tables.sort_by(|a, b| a.meta.smallest.cmp(&b.meta.smallest));
             }
         }
-        Version { levels }
+        let largest_heads = levels
+            .iter()
+            .map(|tables| tables.iter().map(|t| key_head(&t.meta.largest)).collect())
+            .collect();
+        Version {
+            levels,
+            largest_heads,
+        }
     }
 
     /// The tables of `level` (L0 newest first, deeper levels in key order).
@@ -188,8 +197,15 @@ impl Version {
                 }
             }
         }
-        for tables in &self.levels[1..] {
-            let i = tables.partition_point(|t| t.meta.largest.as_slice() < key);
+        let head = key_head(key);
+        for (tables, heads) in self.levels.iter().zip(&self.largest_heads).skip(1) {
+            // The first table whose largest key is at or after `key`.
+            let i = heads.partition_point(|&h| h < head);
+            let i = i + tables[i..]
+                .iter()
+                .zip(&heads[i..])
+                .take_while(|(t, h)| **h == head && t.meta.largest.as_slice() < key)
+                .count();
             if let Some(t) = tables.get(i).filter(|t| t.meta.contains(key)) {
                 let found = t.table.get(key, key_hash, snapshot, counters)?;
                 if found != Lookup::Absent {

@@ -166,3 +166,38 @@ fn full_compaction_keeps_only_the_newest_versions() {
     assert!(stats.space_amp().unwrap() < 2.0, "{stats:?}");
     e.close().unwrap();
 }
+
+/// Keys that share their first 16 bytes (so the heads that tables, levels and index entries
+/// are searched by are all equal) and keys of every length around 16: every `get` still
+/// finds its own value, on every level, and misses what was never written.
+#[test]
+fn keys_sharing_their_first_sixteen_bytes_are_found_on_every_level() {
+    let tmp = tempfile::tempdir().unwrap();
+    let e = LsmTree::open(tmp.path(), &small()).unwrap();
+    let long = |i: u32| format!("{:016}-{i:06}", 0).into_bytes();
+    let short = |i: u32| format!("{i:0w$}", w = 12 + (i % 8) as usize).into_bytes();
+    for i in 0..3000u32 {
+        let i = (i * 7919) % 3000;
+        e.put(&long(i), &value(i, 0)).unwrap();
+        e.put(&short(i), &value(i, 1)).unwrap();
+    }
+    e.compact().unwrap();
+    let levels = e.levels_summary();
+    assert!(
+        levels.iter().skip(1).filter(|l| l.files > 0).count() >= 2,
+        "data on two levels or more: {levels:?}"
+    );
+    for i in 0..3000u32 {
+        assert_eq!(e.get(&long(i)).unwrap(), Some(value(i, 0)), "long key {i}");
+        assert_eq!(
+            e.get(&short(i)).unwrap(),
+            Some(value(i, 1)),
+            "short key {i}"
+        );
+    }
+    assert_eq!(
+        e.get(format!("{:016}-{:06}", 0, 3000).as_bytes()).unwrap(),
+        None
+    );
+    assert_eq!(e.get(format!("{:016}", 0).as_bytes()).unwrap(), None);
+}
