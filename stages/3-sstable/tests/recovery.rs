@@ -328,6 +328,22 @@ fn a_failed_flush_is_retried_by_the_next_write() {
     check_reopened(&dir, &model).close().unwrap();
 }
 
+/// A flush whose new WAL cannot be created (the failed create leaves a file behind), then
+/// more writes, which go on into the old WAL. Returns the leftover file's name.
+fn fail_a_wal_create_then_write(
+    fs: &FailingFs,
+    e: &SstableStore,
+    dir: &Path,
+    model: &mut BTreeMap<Vec<u8>, Vec<u8>>,
+) -> String {
+    fs.set(Some(("create-leaving-file", ".wal")));
+    assert!(e.flush().is_err(), "the new WAL could not be created");
+    fs.set(None);
+    let left = names(dir, ".wal").pop().unwrap();
+    second_generation(e, model); // into the old WAL
+    left
+}
+
 /// A failed `Wal::create` leaves a file, and writes go on in the old WAL. The next flush
 /// creates the new WAL under the same number, replacing the leftover, so a record-less WAL
 /// never sits before one that holds writes (recovery would take it for a sealed WAL cut
@@ -341,11 +357,7 @@ fn a_wal_left_by_a_failed_create_is_replaced_by_the_next_flush() {
         e,
         mut model,
     } = failing_store(&[]);
-    fs.set(Some(("create-leaving-file", ".wal")));
-    assert!(e.flush().is_err(), "the new WAL could not be created");
-    fs.set(None);
-    let left = names(&dir, ".wal").pop().unwrap();
-    second_generation(&e, &mut model); // into the old WAL
+    let left = fail_a_wal_create_then_write(&fs, &e, &dir, &mut model);
     e.flush().unwrap();
     assert_eq!(
         names(&dir, ".wal"),
@@ -370,11 +382,7 @@ fn a_wal_left_by_a_failed_create_does_not_block_the_next_open() {
         e,
         mut model,
     } = failing_store(&[]);
-    fs.set(Some(("create-leaving-file", ".wal")));
-    assert!(e.flush().is_err(), "the new WAL could not be created");
-    fs.set(None);
-    let left = names(&dir, ".wal").pop().unwrap();
-    second_generation(&e, &mut model); // into the old WAL
+    let left = fail_a_wal_create_then_write(&fs, &e, &dir, &mut model);
     drop(e);
     std::fs::write(dir.join(&left), b"KVSSTWAL\x01\x00").unwrap();
     let e = check_reopened(&dir, &model);
