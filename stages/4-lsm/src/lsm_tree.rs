@@ -47,6 +47,7 @@ use kv_shared::{
 use sstable::wal::MAX_PAYLOAD;
 
 use crate::block_cache::BlockCache;
+use crate::bloom;
 use crate::compaction::{self, Compaction};
 use crate::counters::Counters;
 use crate::filename;
@@ -738,14 +739,20 @@ impl Engine for LsmTree {
     fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
         Counters::add(&self.inner.counters.gets, 1);
         let snap = self.inner.snapshot();
+        // One hash for every memtable's and table's filter.
+        let key_hash = bloom::hash(key);
         for mem in &snap.view.mems {
-            match mem.get(key, snap.seq) {
+            match mem.get(key, key_hash, snap.seq) {
                 Lookup::Found(v) => return Ok(Some(v)),
                 Lookup::Deleted => return Ok(None),
                 Lookup::Absent => {}
             }
         }
-        match snap.view.version.get(key, snap.seq, &self.inner.counters)? {
+        match snap
+            .view
+            .version
+            .get(key, key_hash, snap.seq, &self.inner.counters)?
+        {
             Lookup::Found(v) => Ok(Some(v)),
             Lookup::Deleted | Lookup::Absent => Ok(None),
         }

@@ -102,10 +102,11 @@ impl Memtable {
         self.bytes.fetch_add(size, Relaxed);
     }
 
-    /// The newest version of `key` with a sequence number at most `snapshot`. Allocates
-    /// nothing but a found value.
-    pub fn get(&self, key: &[u8], snapshot: u64) -> Lookup {
-        if !self.filter.may_contain(hash(key)) {
+    /// The newest version of `key` (whose [`crate::bloom::hash`] is `key_hash`, computed once
+    /// by the caller for every memtable and table it asks) with a sequence number at most
+    /// `snapshot`. Allocates nothing but a found value.
+    pub fn get(&self, key: &[u8], key_hash: u64, snapshot: u64) -> Lookup {
+        if !self.filter.may_contain(key_hash) {
             return Lookup::Absent;
         }
         PROBE.with_borrow_mut(|probe| {
@@ -241,11 +242,11 @@ mod tests {
         m.insert(b"a", 3, None);
         m.insert(b"a", 5, Some(b"five"));
         m.insert(b"b", 2, Some(b"two"));
-        assert_eq!(m.get(b"a", 0), Lookup::Absent);
-        assert_eq!(m.get(b"a", 2), Lookup::Found(b"one".to_vec()));
-        assert_eq!(m.get(b"a", 4), Lookup::Deleted);
-        assert_eq!(m.get(b"a", 9), Lookup::Found(b"five".to_vec()));
-        assert_eq!(m.get(b"ab", 9), Lookup::Absent);
+        assert_eq!(m.get(b"a", hash(b"a"), 0), Lookup::Absent);
+        assert_eq!(m.get(b"a", hash(b"a"), 2), Lookup::Found(b"one".to_vec()));
+        assert_eq!(m.get(b"a", hash(b"a"), 4), Lookup::Deleted);
+        assert_eq!(m.get(b"a", hash(b"a"), 9), Lookup::Found(b"five".to_vec()));
+        assert_eq!(m.get(b"ab", hash(b"ab"), 9), Lookup::Absent);
         let all: Vec<(Vec<u8>, u64)> = m
             .iter(Bound::Unbounded)
             .map(|e| e.map(|e| (e.key, e.seq)).unwrap())

@@ -181,14 +181,19 @@ impl Version {
         Ok(Version::from_levels(levels))
     }
 
-    /// The newest version of `key` at or below `snapshot` in the tables: L0 newest first,
-    /// then at most one table per deeper level.
+    /// The newest version of `key` (whose [`crate::bloom::hash`] is `key_hash`, for every
+    /// table's filter) at or below `snapshot` in the tables: L0 newest first, then at most
+    /// one table per deeper level.
     ///
     /// # Errors
     /// [`kv_shared::Error::Corruption`], [`kv_shared::Error::Io`].
-    pub fn get(&self, key: &[u8], snapshot: u64, counters: &Counters) -> Result<Lookup> {
-        // One hash for every table's filter.
-        let key_hash = crate::bloom::hash(key);
+    pub fn get(
+        &self,
+        key: &[u8],
+        key_hash: u64,
+        snapshot: u64,
+        counters: &Counters,
+    ) -> Result<Lookup> {
         for t in &self.levels[0] {
             if t.meta.contains(key) {
                 let found = t.table.get(key, key_hash, snapshot, counters)?;
