@@ -57,6 +57,18 @@ pub fn hash(key: &[u8]) -> u64 {
     h ^ (h >> 33)
 }
 
+/// Where the key with hash `h` falls in a blocked filter of `blocks` blocks: the block's
+/// index, and the bits of that block (0 to 511) its `probes` probes set (see the module
+/// documentation). Shared by the tables' filters and the memtables' ([`crate::memtable_filter`]).
+pub fn block_probes(h: u64, blocks: u64, probes: u8) -> (usize, impl Iterator<Item = u64>) {
+    let block = ((h & 0xffff_ffff) % blocks) as usize;
+    let g = h.wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    let a = (g >> 23) % BLOCK_BITS;
+    let b = ((g >> 41) % BLOCK_BITS) | 1;
+    let bits = (0..u64::from(probes)).map(move |i| a.wrapping_add(i.wrapping_mul(b)) % BLOCK_BITS);
+    (block, bits)
+}
+
 /// The number of probes for `bits_per_key`: `bits_per_key · ln 2`, rounded down, in 1..=30.
 pub fn probes_for(bits_per_key: usize) -> u8 {
     ((bits_per_key as f64 * std::f64::consts::LN_2) as usize).clamp(1, MAX_PROBES as usize) as u8
@@ -82,17 +94,11 @@ impl BloomFilter {
     }
 
     /// The (byte, bit mask) of each probe of the key with hash `h`, all in one block (see
-    /// the module documentation).
+    /// [`block_probes`]).
     fn probe_bits(&self, h: u64) -> impl Iterator<Item = (usize, u8)> + use<> {
-        let blocks = (self.bits.len() / BLOCK_BYTES) as u64;
-        let block = ((h & 0xffff_ffff) % blocks) as usize * BLOCK_BYTES;
-        let g = h.wrapping_mul(0x9e37_79b9_7f4a_7c15);
-        let a = (g >> 23) % BLOCK_BITS;
-        let b = ((g >> 41) % BLOCK_BITS) | 1;
-        (0..u64::from(self.probes)).map(move |i| {
-            let bit = a.wrapping_add(i.wrapping_mul(b)) % BLOCK_BITS;
-            (block + (bit / 8) as usize, 1u8 << (bit % 8))
-        })
+        let (block, bits) = block_probes(h, (self.bits.len() / BLOCK_BYTES) as u64, self.probes);
+        let base = block * BLOCK_BYTES;
+        bits.map(move |bit| (base + (bit / 8) as usize, 1u8 << (bit % 8)))
     }
 
     /// False when the key with hash `h` is certainly not in the set; true when it may be.

@@ -8,7 +8,8 @@
 //! answers "certainly not here" from one cache line. (RocksDB offers the same thing as
 //! `memtable_whole_key_filtering`.)
 //!
-//! It is a *blocked* Bloom filter: the key's [`crate::bloom::hash`] picks one 64-byte
+//! It is a *blocked* Bloom filter, probed as the tables' filters are
+//! ([`crate::bloom::block_probes`]): the key's [`crate::bloom::hash`] picks one 64-byte
 //! block (512 bits, one cache line), and all [`PROBES`] probes fall inside it, so a check
 //! costs one memory access instead of one per probe. That raises the false-positive rate a
 //! little over a plain filter with the same bits (about 1 % at the 10 bits per expected
@@ -22,14 +23,16 @@
 
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
+use crate::bloom::{BLOCK_BYTES, block_probes};
+
 /// Probes per key (the best number for 10 bits per key, as for table filters).
-pub const PROBES: u32 = 6;
+pub const PROBES: u8 = 6;
 /// Filter bits per key the memtable is expected to hold.
 pub const BITS_PER_KEY: usize = 10;
 /// Words (of 64 bits) per block: one 64-byte cache line.
-const BLOCK_WORDS: usize = 8;
+const BLOCK_WORDS: usize = BLOCK_BYTES / 8;
 /// Bits per block.
-const BLOCK_BITS: u64 = (BLOCK_WORDS * 64) as u64;
+const BLOCK_BITS: u64 = (BLOCK_BYTES * 8) as u64;
 
 /// A concurrent, in-memory, blocked Bloom filter over the keys of one memtable.
 #[derive(Debug)]
@@ -57,16 +60,11 @@ impl MemtableFilter {
         self.words.len() * 8
     }
 
-    /// The (word, bit mask) of each probe of the key with hash `h`, all in one block: the
-    /// block from the hash's low half, each probe's bit from its own 9 bits of the hash
-    /// multiplied once more (so the probes are independent of each other and of the block).
+    /// The (word, bit mask) of each probe of the key with hash `h`, all in one block.
     fn probes(&self, h: u64) -> impl Iterator<Item = (usize, u64)> + use<> {
-        let block = ((h & 0xffff_ffff) % self.blocks) as usize * BLOCK_WORDS;
-        let g = h.wrapping_mul(0x9e37_79b9_7f4a_7c15);
-        (0..PROBES).map(move |i| {
-            let bit = (g >> (10 + 9 * i)) % BLOCK_BITS;
-            (block + (bit / 64) as usize, 1u64 << (bit % 64))
-        })
+        let (block, bits) = block_probes(h, self.blocks, PROBES);
+        let base = block * BLOCK_WORDS;
+        bits.map(move |bit| (base + (bit / 64) as usize, 1u64 << (bit % 64)))
     }
 
     /// Adds the key with hash `h`.
