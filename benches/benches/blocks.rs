@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use kv_shared::Fs;
-use kv_shared::workload::key;
+use kvbench::workload::key;
 use lsm::block::{self, Block};
 use lsm::block_builder::BlockBuilder;
 use lsm::compression::Compression;

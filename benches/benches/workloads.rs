@@ -19,10 +19,10 @@ use criterion::measurement::WallTime;
 use criterion::{
     BenchmarkGroup, BenchmarkId, Criterion, Throughput, criterion_group, criterion_main,
 };
-use kv_shared::workload::{Workload, WorkloadConfig};
 use kv_shared::{DynEngine, KeyRange};
 use kvbench::engines::{ENGINES, EngineInfo};
 use kvbench::runner::apply;
+use kvbench::workload::{Workload, WorkloadConfig};
 
 fn config() -> WorkloadConfig {
     let num = std::env::var("KV_BENCH_NUM")

@@ -14,8 +14,8 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::workload::WorkloadConfig;
 use clap::Parser;
-use kv_shared::workload::WorkloadConfig;
 use kv_shared::{Error, Result};
 
 use crate::bench_workload::BenchWorkload;

@@ -1,8 +1,8 @@
-//! The workloads `kvbench` runs: the db_bench set from [`kv_shared::workload`] and a few more.
+//! The workloads `kvbench` runs: the db_bench set from [`crate::workload`] and a few more.
 //!
 //! | name | what is timed | ops/s counts |
 //! |---|---|---|
-//! | the eight standard ones | see [`kv_shared::workload`] | entries written, read or deleted |
+//! | the eight standard ones | see [`crate::workload`] | entries written, read or deleted |
 //! | `scan` | `max(1, num/100)` bounded range scans `[key(i), key(i+100))` from random `i` | entries read |
 //! | `fillthreads` | `fillrandom`'s puts into an empty store, shared by `threads` writer threads (`--threads`, default 4) that take them [`FILL_CHUNK`] at a time from one sequence | entries written (all threads together) |
 //! | `readwhilewriting` | one reader thread doing `num` random gets while one writer thread overwrites random keys | reads (the writes' rate is reported beside it) |
@@ -12,7 +12,7 @@
 //! Every workload but `fillseq`, `fillrandom` and `fillthreads` needs a filled store: see [`crate::runner`]
 //! for how the store is carried from one workload to the next.
 
-use kv_shared::workload::Workload;
+use crate::workload::Workload;
 use kv_shared::{Error, Result};
 
 /// One workload `kvbench` can run.

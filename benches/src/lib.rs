@@ -20,6 +20,7 @@
 //! | [`shell`] | the `kv shell` line protocol |
 //! | [`inspect`] | `kv inspect`: finding a file's format by its magic number |
 //! | [`cli`] | the `kv` command line |
+//! | [`workload`] | the db_bench-style operation streams, deterministic from a seed |
 //! | [`bench_workload`] | the workloads `kvbench` runs |
 //! | [`runner`] | running them, store lifecycle, correctness checks, time limit |
 //! | [`latency`] | per-operation latency histograms |
@@ -49,3 +50,4 @@ pub mod report;
 pub mod runner;
 pub mod shell;
 pub mod text;
+pub mod workload;

@@ -39,7 +39,7 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use kv_shared::workload::{Op, Workload, WorkloadConfig, key};
+use crate::workload::{Op, Workload, WorkloadConfig, key};
 use kv_shared::{DynEngine, Error, KeyRange, Result, Stats};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;

@@ -11,7 +11,7 @@ use kvbench::peers::rocksdb::RocksDb;
 
 mod rocksdb_suite {
     use super::*;
-    kv_shared::conformance_tests!(
+    kv_testkit::conformance_tests!(
         RocksDb,
         Options::new()
             .set("memtable_bytes", "64K")

@@ -15,7 +15,7 @@ use kvbench::peers::sled::Sled;
 
 mod fjall_suite {
     use super::*;
-    kv_shared::conformance_tests!(
+    kv_testkit::conformance_tests!(
         Fjall,
         Options::new()
             .set("memtable_bytes", "64K")
@@ -25,17 +25,17 @@ mod fjall_suite {
 
 mod sled_suite {
     use super::*;
-    kv_shared::conformance_tests!(Sled, Options::new().set("cache_bytes", "1M"));
+    kv_testkit::conformance_tests!(Sled, Options::new().set("cache_bytes", "1M"));
 }
 
 mod redb_suite {
     use super::*;
-    kv_shared::conformance_tests!(Redb, Options::new().set("cache_bytes", "1M"));
+    kv_testkit::conformance_tests!(Redb, Options::new().set("cache_bytes", "1M"));
 }
 
 mod redb_durable_suite {
     use super::*;
-    kv_shared::conformance_tests!(Redb, Options::new().set("durability", "immediate"));
+    kv_testkit::conformance_tests!(Redb, Options::new().set("durability", "immediate"));
 }
 
 fn key(i: u32) -> Vec<u8> {
@@ -189,7 +189,7 @@ fn fjall_options_reach_fjall() {
     let flushed_tables = tables(&engine);
     assert!(flushed_tables >= 1, "{flushed_tables} tables");
     assert_eq!(
-        kv_shared::conformance::scan_vec(&engine, KeyRange::all()).len(),
+        kv_testkit::conformance::scan_vec(&engine, KeyRange::all()).len(),
         3000
     );
     engine.close().unwrap();

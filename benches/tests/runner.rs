@@ -7,7 +7,6 @@ mod common;
 use std::time::Duration;
 
 use clap::Parser;
-use kv_shared::workload::WorkloadConfig;
 use kvbench::bench_cli::{self, BenchArgs};
 use kvbench::bench_workload::BenchWorkload;
 use kvbench::engine_spec::EngineSpec;
@@ -15,6 +14,7 @@ use kvbench::measurement::Measurement;
 use kvbench::progress::NoProgress;
 use kvbench::report::{self, RunInfo};
 use kvbench::runner::{self, BenchConfig};
+use kvbench::workload::WorkloadConfig;
 
 use common::REGISTRY;
 

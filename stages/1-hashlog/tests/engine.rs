@@ -235,7 +235,7 @@ fn a_failed_append_is_undone() {
 
     let engine = HashLog::open(tmp.path(), &options).unwrap();
     assert_eq!(engine.stats().unwrap().extra["torn_tail_bytes"], 0);
-    let all = kv_shared::conformance::scan_vec(&engine, KeyRange::all());
+    let all = kv_testkit::conformance::scan_vec(&engine, KeyRange::all());
     assert_eq!(
         all,
         vec![
@@ -266,7 +266,7 @@ fn a_failed_append_that_cannot_be_undone_stops_writes_until_reopen() {
     let engine = HashLog::open(tmp.path(), &options).unwrap();
     let half = Record::put(b"b", b"22").encoded_len() as u64 / 2;
     assert_eq!(engine.stats().unwrap().extra["torn_tail_bytes"], half);
-    let all = kv_shared::conformance::scan_vec(&engine, KeyRange::all());
+    let all = kv_testkit::conformance::scan_vec(&engine, KeyRange::all());
     assert_eq!(all, vec![(b"a".to_vec(), b"1".to_vec())]);
     engine.put(b"c", b"3").unwrap();
     assert_eq!(engine.get(b"c").unwrap().as_deref(), Some(&b"3"[..]));
@@ -290,7 +290,7 @@ fn a_failed_sync_stops_writes_and_syncs_until_reopen() {
     assert!(engine.close().is_err());
 
     let engine = HashLog::open(tmp.path(), &options).unwrap();
-    let all = kv_shared::conformance::scan_vec(&engine, KeyRange::all());
+    let all = kv_testkit::conformance::scan_vec(&engine, KeyRange::all());
     assert_eq!(all, vec![(b"a".to_vec(), b"1".to_vec())]);
     engine.put(b"b", b"2").unwrap();
     engine.sync().unwrap();

@@ -2,7 +2,7 @@
 //! input, linearizability), run against [`hashlog::HashLog`]. Stage 1 has no thresholds to
 //! shrink: every write already goes to the one data file.
 
-kv_shared::reliability_tests!(
+kv_testkit::reliability_tests!(
     hashlog::HashLog,
     kv_shared::Options::new(),
     hashlog::inspect

@@ -2,7 +2,7 @@
 //! many times inside every test.
 use bitcask::Bitcask;
 
-kv_shared::conformance_tests!(
+kv_testkit::conformance_tests!(
     Bitcask,
     kv_shared::Options::new().set("segment_bytes", "4K")
 );

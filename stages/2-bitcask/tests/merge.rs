@@ -22,7 +22,7 @@ fn extra(e: &Bitcask, name: &str) -> u64 {
 fn merges_run_while_threads_write_and_read() {
     const WRITERS: usize = 3;
     const KEYS: usize = 12;
-    let rounds = kv_shared::conformance::env_u64("KV_MERGE_ROUNDS", 150);
+    let rounds = kv_testkit::knobs::env_u64("KV_MERGE_ROUNDS", 150);
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("db");
     let options = Options::new()

@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use bitcask::Bitcask;
 use kv_shared::Engine;
-use kv_shared::fault_fs::FaultFs;
+use kv_testkit::fault_fs::FaultFs;
 
 #[test]
 fn a_merge_never_drops_a_synced_value_for_an_unsynced_one() {

@@ -2,7 +2,7 @@
 //! input, linearizability), with 4 KiB segments and an eager merge so that rotations, hint
 //! files and background merges happen many times in their short workloads.
 
-kv_shared::reliability_tests!(
+kv_testkit::reliability_tests!(
     bitcask::Bitcask,
     kv_shared::Options::new()
         .set("segment_bytes", "4K")
@@ -21,5 +21,5 @@ fn power_loss_right_after_a_rotation() {
     let options = kv_shared::Options::new()
         .set("segment_bytes", "4K")
         .set("background_merge", "false");
-    kv_shared::power_loss::crash_at_every_mutation::<bitcask::Bitcask>(&options, 59367, 5000);
+    kv_testkit::power_loss::crash_at_every_mutation::<bitcask::Bitcask>(&options, 59367, 5000);
 }

@@ -602,7 +602,7 @@ mod tests {
 
     #[test]
     fn a_failed_append_is_cut_back_off_and_a_failed_sync_stops_the_log() {
-        use kv_shared::fault_fs::{FaultFs, FaultKind};
+        use kv_testkit::fault_fs::{FaultFs, FaultKind};
         use std::sync::Arc;
         let faults = FaultFs::new(7);
         let fs = Fs::new(Arc::new(faults.clone()));

@@ -1,8 +1,8 @@
 //! `compact` merges every table into one, dropping shadowed versions and tombstones, and
 //! never pulls a file from under a reader.
 
-use kv_shared::conformance::scan_vec;
 use kv_shared::{Engine, KeyRange, Options};
+use kv_testkit::conformance::scan_vec;
 use sstable::SstableStore;
 
 fn sst_files(dir: &std::path::Path) -> Vec<String> {

@@ -21,8 +21,8 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-use kv_shared::conformance::scan_vec;
 use kv_shared::{Engine, File, FileLock, FileSystem, KeyRange, Options, RealFs};
+use kv_testkit::conformance::scan_vec;
 use sstable::SstableStore;
 
 /// Which operation to fail: `(operation, file name suffix)`.
@@ -394,7 +394,7 @@ fn a_wal_left_by_a_failed_create_does_not_block_the_next_open() {
 /// wrote it was killed before it synced: the replayed WAL is synced, not only the new one.
 #[test]
 fn sync_after_reopen_makes_the_replayed_writes_durable() {
-    use kv_shared::fault_fs::FaultFs;
+    use kv_testkit::fault_fs::FaultFs;
     for seed in 0..20 {
         let disk = FaultFs::new(seed);
         let options = Options::new()

@@ -2,7 +2,7 @@
 //! hostile input, linearizability), with thresholds small enough that flushes and
 //! multi-block tables happen many times in their short workloads.
 
-kv_shared::reliability_tests!(
+kv_testkit::reliability_tests!(
     sstable::SstableStore,
     kv_shared::Options::new()
         .set("memtable_bytes", "4K")

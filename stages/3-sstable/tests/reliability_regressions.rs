@@ -1,7 +1,7 @@
 //! Failures the long runs of the reliability suites found in `sstable`, each replayed
 //! exactly. The options are those of `tests/reliability.rs`.
 
-use kv_shared::FaultKind;
+use kv_testkit::FaultKind;
 
 fn options() -> kv_shared::Options {
     kv_shared::Options::new()
@@ -15,7 +15,7 @@ fn options() -> kv_shared::Options {
 /// A failed call must leave a store that reopens.
 #[test]
 fn one_failed_wal_append_leaves_a_store_that_reopens() {
-    let (_, failed, first) = kv_shared::io_errors::io_error_at::<sstable::SstableStore>(
+    let (_, failed, first) = kv_testkit::io_errors::io_error_at::<sstable::SstableStore>(
         &options(),
         4325,
         459,
@@ -36,7 +36,7 @@ fn one_failed_wal_append_leaves_a_store_that_reopens() {
 /// `wal::tests::append_replay_and_torn_tails` pins the rule itself.)
 #[test]
 fn power_loss_inside_wal_create_seed_11() {
-    kv_shared::power_loss::random_power_losses::<sstable::SstableStore>(&options(), 11, 99);
+    kv_testkit::power_loss::random_power_losses::<sstable::SstableStore>(&options(), 11, 99);
 }
 
 /// Found by `KV_TEST_SEED=22 KV_POWERLOSS_POINTS=2000` (crash point 304 of 709): the same
@@ -44,5 +44,5 @@ fn power_loss_inside_wal_create_seed_11() {
 /// 1115897804").
 #[test]
 fn power_loss_inside_wal_create_seed_22() {
-    kv_shared::power_loss::crash_at_every_mutation::<sstable::SstableStore>(&options(), 22, 2000);
+    kv_testkit::power_loss::crash_at_every_mutation::<sstable::SstableStore>(&options(), 22, 2000);
 }

@@ -3,8 +3,8 @@
 
 use std::sync::Arc;
 
-use kv_shared::conformance::scan_vec;
 use kv_shared::{Engine, Fs, KeyRange, Options};
+use kv_testkit::conformance::scan_vec;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use sstable::entry::Entry;
@@ -21,7 +21,7 @@ fn open(dir: &std::path::Path, search: &str) -> SstableStore {
 
 #[test]
 fn binary_and_linear_search_agree_on_a_store() {
-    let seed = kv_shared::conformance::seed("search agreement", 33);
+    let seed = kv_testkit::knobs::seed("search agreement", 33);
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("db");

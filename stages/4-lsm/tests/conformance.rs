@@ -16,4 +16,4 @@ fn small() -> kv_shared::Options {
         .set("block_bytes", "512")
 }
 
-kv_shared::conformance_tests!(LsmTree, small());
+kv_testkit::conformance_tests!(LsmTree, small());

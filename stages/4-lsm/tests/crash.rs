@@ -6,10 +6,11 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
 
-use kv_shared::conformance::{env_u64, scan_vec, seed};
-use kv_shared::fault_fs::FaultFs;
-use kv_shared::power_loss::store_path;
 use kv_shared::{Engine, Error, Fs, KeyRange, Options};
+use kv_testkit::conformance::scan_vec;
+use kv_testkit::fault_fs::FaultFs;
+use kv_testkit::knobs::{env_u64, seed};
+use kv_testkit::power_loss::store_path;
 use lsm::LsmTree;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;

@@ -4,10 +4,10 @@
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
-use kv_shared::conformance::seed;
-use kv_shared::fault_fs::{FaultFs, FaultKind};
-use kv_shared::power_loss::store_path;
 use kv_shared::{Engine, Options};
+use kv_testkit::fault_fs::{FaultFs, FaultKind};
+use kv_testkit::knobs::seed;
+use kv_testkit::power_loss::store_path;
 use lsm::LsmTree;
 
 const THREADS: usize = 4;

@@ -2,8 +2,8 @@
 //! targets, and tombstones that never bring a deleted value back, across compactions and
 //! restarts.
 
-use kv_shared::conformance::scan_vec;
 use kv_shared::{Engine, KeyRange, Options};
+use kv_testkit::conformance::scan_vec;
 use lsm::LsmTree;
 
 fn small() -> Options {

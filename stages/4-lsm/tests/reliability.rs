@@ -15,7 +15,7 @@ fn small() -> kv_shared::Options {
         .set("block_bytes", "512")
 }
 
-kv_shared::reliability_tests!(lsm::LsmTree, small(), lsm::inspect);
+kv_testkit::reliability_tests!(lsm::LsmTree, small(), lsm::inspect);
 
 /// Builds the corruption suite's store (seed `seed`), damages the file `pick` chooses (or
 /// `None`: this build lacks the file) with `damage`, and checks the corruption suite's rules
@@ -27,7 +27,7 @@ kv_shared::reliability_tests!(lsm::LsmTree, small(), lsm::inspect);
 fn damaged(seed: u64, pick: impl Fn(&[String]) -> Option<String>, damage: impl Fn(&mut Vec<u8>)) {
     for _ in 0..20 {
         let (mut image, ops) =
-            kv_shared::corruption_suite::build_store::<lsm::LsmTree>(&small(), seed, 400);
+            kv_testkit::corruption_suite::build_store::<lsm::LsmTree>(&small(), seed, 400);
         let names: Vec<String> = image
             .keys()
             .filter_map(|p| Some(p.file_name()?.to_str()?.to_string()))
@@ -35,9 +35,9 @@ fn damaged(seed: u64, pick: impl Fn(&[String]) -> Option<String>, damage: impl F
         let Some(name) = pick(&names) else {
             continue;
         };
-        let path = kv_shared::power_loss::store_path().join(&name);
+        let path = kv_testkit::power_loss::store_path().join(&name);
         damage(image.get_mut(&path).expect("the picked file"));
-        kv_shared::corruption_suite::check_damaged_store::<lsm::LsmTree>(
+        kv_testkit::corruption_suite::check_damaged_store::<lsm::LsmTree>(
             &small(),
             &image,
             &ops,

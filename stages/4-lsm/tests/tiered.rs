@@ -4,8 +4,8 @@
 
 use std::collections::BTreeMap;
 
-use kv_shared::conformance::scan_vec;
 use kv_shared::{Engine, KeyRange, Options};
+use kv_testkit::conformance::scan_vec;
 use lsm::LsmTree;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -265,7 +265,7 @@ fn bad_tiered_options_are_refused() {
     }
 }
 
-kv_shared::conformance_tests!(LsmTree, tiered());
+kv_testkit::conformance_tests!(LsmTree, tiered());
 
 /// The reliability suites (crash, power loss, I/O errors, corruption, hostile input,
 /// linearizability) in tiered mode, with a 4 KiB memtable so that runs flush, settle and
@@ -277,4 +277,4 @@ fn tiny_tiered() -> Options {
         .set("tiered_max_runs", "3")
 }
 
-kv_shared::reliability_tests!(lsm::LsmTree, tiny_tiered(), lsm::inspect);
+kv_testkit::reliability_tests!(lsm::LsmTree, tiny_tiered(), lsm::inspect);

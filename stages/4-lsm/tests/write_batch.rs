@@ -5,10 +5,11 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use kv_shared::conformance::{scan_vec, seed};
-use kv_shared::fault_fs::FaultFs;
-use kv_shared::power_loss::store_path;
 use kv_shared::{Engine, Error, KeyRange, MAX_VALUE_LEN, Options};
+use kv_testkit::conformance::scan_vec;
+use kv_testkit::fault_fs::FaultFs;
+use kv_testkit::knobs::seed;
+use kv_testkit::power_loss::store_path;
 use lsm::{LsmTree, WriteBatch};
 
 const KEYS: usize = 16;
@@ -122,7 +123,7 @@ fn a_torn_batch_record_is_dropped_whole() {
     let e = LsmTree::open(&store_path(), &options).unwrap();
     e.write_batch(&generation_batch(0)).unwrap();
     e.write_batch(&generation_batch(1)).unwrap();
-    let wal = |image: &kv_shared::fault_fs::FsImage| {
+    let wal = |image: &kv_testkit::fault_fs::FsImage| {
         let mut wals: Vec<_> = image
             .keys()
             .filter(|p| p.extension().is_some_and(|x| x == "wal"))

@@ -114,7 +114,7 @@ pub fn assert_holds(engine: &HashLog, model: &BTreeMap<Vec<u8>, Vec<u8>>, contex
             "get {key:?} ({context})"
         );
     }
-    let scanned = kv_shared::conformance::scan_vec(engine, kv_shared::KeyRange::all());
+    let scanned = kv_testkit::conformance::scan_vec(engine, kv_shared::KeyRange::all());
     let want: Vec<(Vec<u8>, Vec<u8>)> = model.clone().into_iter().collect();
     assert_eq!(scanned, want, "scan ({context})");
     let stats = engine.stats().unwrap();

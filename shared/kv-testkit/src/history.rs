@@ -20,7 +20,7 @@ use std::collections::BTreeMap;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-use crate::{Engine, KeyRange, Result};
+use kv_shared::{Engine, KeyRange, Result};
 
 /// A store's contents: key to value.
 pub type State = BTreeMap<Vec<u8>, Vec<u8>>;
@@ -277,7 +277,7 @@ pub fn describe_difference(base: &State, ops: &[WriteOp], observed: &Observed, p
     keys.dedup();
     let show = |v: Option<&Vec<u8>>| match v {
         None => "absent".to_string(),
-        Some(v) => crate::dump::quoted(v, 24),
+        Some(v) => kv_shared::dump::quoted(v, 24),
     };
     let mut out = Vec::new();
     for key in keys {
@@ -285,7 +285,7 @@ pub fn describe_difference(base: &State, ops: &[WriteOp], observed: &Observed, p
             let seen = observed.values.get(key).cloned().flatten();
             out.push(format!(
                 "key {}: store has {}, prefix {p} has {}",
-                crate::dump::quoted(key, 24),
+                kv_shared::dump::quoted(key, 24),
                 show(seen.as_ref()),
                 show(model.get(key))
             ));
@@ -354,9 +354,9 @@ pub fn read_store<E: Engine>(engine: &E) -> Result<State> {
         assert!(
             got.as_ref() == state.get(&key),
             "get and scan disagree on key {}: get {:?}, scan {:?}",
-            crate::dump::quoted(&key, 24),
-            got.map(|v| crate::dump::quoted(&v, 24)),
-            state.get(&key).map(|v| crate::dump::quoted(v, 24))
+            kv_shared::dump::quoted(&key, 24),
+            got.map(|v| kv_shared::dump::quoted(&v, 24)),
+            state.get(&key).map(|v| kv_shared::dump::quoted(v, 24))
         );
     }
     Ok(state)

@@ -8,7 +8,7 @@
 //!
 //! ## How a run goes
 //!
-//! 1. The test re-runs its own binary ([`crate::reliability::rerun_self`]) with
+//! 1. The test re-runs its own binary ([`crate::child_process::rerun_self`]) with
 //!    [`CHILD_ENV`] set: the child opens the store and writes random puts, deletes and
 //!    overwrites, with a `sync` or a `compact` now and then ([`crate::history::StepGen`]),
 //!    appending to a **report file** a line `issue N` before each write and `ack N` after it
@@ -34,9 +34,9 @@ use std::time::{Duration, Instant};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
+use crate::child_process::rerun_self;
 use crate::history::{Observed, State, Step, StepGen, assert_some_prefix, read_store};
-use crate::reliability::rerun_self;
-use crate::{Engine, Options};
+use kv_shared::{Engine, Options};
 
 /// The environment variable that makes a test run as the writing child:
 /// `<store dir>|<report file>|<seed>|<run>|<mode>`, mode `write` or `reopen`.
@@ -172,7 +172,7 @@ fn copy_dir(from: &Path, to: &Path) {
 }
 
 /// Runs the suite: `runs` crashes of child processes on one store. `test_name` is the full
-/// name of the calling test as libtest knows it (see [`crate::reliability::test_name`]).
+/// name of the calling test as libtest knows it (see [`crate::child_process::test_name`]).
 /// Inside the child this function becomes the child's body.
 ///
 /// # Panics

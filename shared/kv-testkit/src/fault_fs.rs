@@ -2,7 +2,7 @@
 //! pull the plug at any moment or make any operation fail.
 //!
 //! Every engine does all of its file I/O through [`FileSystem`], so handing it a `FaultFs`
-//! (with [`crate::Options::with_file_system`]) puts the test in charge of the disk. This is
+//! (with [`kv_shared::Options::with_file_system`]) puts the test in charge of the disk. This is
 //! the role LevelDB's `FaultInjectionTestEnv` and RocksDB's `FaultInjectionTestFS` play.
 //!
 //! ## What survives a power loss
@@ -50,7 +50,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-use crate::file_system::{File, FileLock, FileSystem};
+use kv_shared::file_system::{File, FileLock, FileSystem};
 
 /// How a scheduled I/O fault behaves.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -25,23 +25,9 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::SeqCst};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-use crate::{Engine, Error, KeyRange, MAX_KEY_LEN, MAX_VALUE_LEN, Options, marker};
+use kv_shared::{Engine, Error, KeyRange, MAX_KEY_LEN, MAX_VALUE_LEN, Options, marker};
 
-/// Reads an environment variable as a number, with a default.
-pub fn env_u64(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
-/// The seed for a randomized test: `KV_TEST_SEED` if set, else `default`. Printed, so a failing
-/// run's output says how to replay it.
-pub fn seed(test: &str, default: u64) -> u64 {
-    let seed = env_u64("KV_TEST_SEED", default);
-    eprintln!("{test}: seed {seed} (replay with KV_TEST_SEED={seed})");
-    seed
-}
+use crate::knobs::{env_u64, seed};
 
 /// Collects a scan into a vector, panicking on error.
 pub fn scan_vec<E: Engine>(engine: &E, range: KeyRange) -> Vec<(Vec<u8>, Vec<u8>)> {
@@ -343,20 +329,20 @@ pub fn foreign_directories_are_refused<E: Engine>(options: &Options) {
     let other = tmp.path().join("other");
     std::fs::create_dir(&other).unwrap();
     let other_marker = marker::encode("not-this-engine", 1);
-    std::fs::write(other.join(crate::store_dir::MARKER_FILE), &other_marker).unwrap();
+    std::fs::write(other.join(kv_shared::store_dir::MARKER_FILE), &other_marker).unwrap();
     assert!(matches!(
         E::open(&other, options),
         Err(Error::WrongEngine { .. })
     ));
     assert_eq!(
-        std::fs::read(other.join(crate::store_dir::MARKER_FILE)).unwrap(),
+        std::fs::read(other.join(kv_shared::store_dir::MARKER_FILE)).unwrap(),
         other_marker
     );
 
     let newer = tmp.path().join("newer");
     std::fs::create_dir(&newer).unwrap();
     let newer_marker = marker::encode(E::NAME, E::FORMAT_VERSION + 1);
-    std::fs::write(newer.join(crate::store_dir::MARKER_FILE), &newer_marker).unwrap();
+    std::fs::write(newer.join(kv_shared::store_dir::MARKER_FILE), &newer_marker).unwrap();
     assert!(matches!(
         E::open(&newer, options),
         Err(Error::FormatVersion { .. })
@@ -614,7 +600,7 @@ pub fn concurrent_readers_and_writer<E: Engine>(options: &Options) {
 /// Runs the whole conformance suite as `#[test]` functions in a module named `conformance`.
 ///
 /// ```ignore
-/// kv_shared::conformance_tests!(HashLog, kv_shared::Options::new());
+/// kv_testkit::conformance_tests!(HashLog, kv_shared::Options::new());
 /// ```
 #[macro_export]
 macro_rules! conformance_tests {
@@ -623,7 +609,7 @@ macro_rules! conformance_tests {
             #[allow(unused_imports)]
             use super::*;
 
-            fn options() -> $crate::Options {
+            fn options() -> $crate::kv_shared::Options {
                 $options
             }
 

@@ -32,7 +32,7 @@ use crate::fault_fs::FaultFs;
 use crate::history::{
     Observed, State, Step, StepGen, WriteOp, assert_some_prefix, fixed_workload, read_store,
 };
-use crate::{Engine, Options};
+use kv_shared::{Engine, Options};
 
 /// The store directory on the simulated disk.
 pub fn store_path() -> PathBuf {

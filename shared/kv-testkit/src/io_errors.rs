@@ -29,7 +29,7 @@ use std::sync::Arc;
 use crate::fault_fs::{FaultFs, FaultKind};
 use crate::history::{Step, WriteOp, fixed_workload, key_space, read_store};
 use crate::power_loss::store_path;
-use crate::{Engine, Error, Options};
+use kv_shared::{Engine, Error, Options};
 
 /// For each key, the values it may hold when some writes failed: the last acknowledged
 /// write's value, or that of any failed write issued after it.
@@ -65,7 +65,7 @@ impl PossibleValues {
     }
 }
 
-fn expect_io<T>(result: crate::Result<T>, what: &str, context: &str) -> Option<T> {
+fn expect_io<T>(result: kv_shared::Result<T>, what: &str, context: &str) -> Option<T> {
     match result {
         Ok(v) => Some(v),
         Err(Error::Io { .. }) => None,
@@ -129,7 +129,7 @@ fn one_run<E: Engine>(
                             possible.allows(key, got.as_deref()),
                             "{}: get of {} returned a value it cannot hold",
                             context(),
-                            crate::dump::quoted(key, 24)
+                            kv_shared::dump::quoted(key, 24)
                         );
                         true
                     }
@@ -156,8 +156,8 @@ fn one_run<E: Engine>(
             "{}: after reopening, key {} holds {}, which no acknowledged or failed write \
              left there (an acknowledged write was lost, or a value came back)",
             context(),
-            crate::dump::quoted(&key, 24),
-            got.map_or("nothing".to_string(), |v| crate::dump::quoted(v, 24))
+            kv_shared::dump::quoted(&key, 24),
+            got.map_or("nothing".to_string(), |v| kv_shared::dump::quoted(v, 24))
         );
     }
     engine

@@ -33,7 +33,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::SeqCst};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-use crate::{Engine, KeyRange, Options};
+use kv_shared::{Engine, KeyRange, Options};
 
 /// One call on one key: when it started and returned (on one global counter), and what it
 /// wrote or read.
@@ -118,7 +118,7 @@ pub fn check_register(history: &[Event]) -> Result<(), String> {
                         "read [{}, {}] returned a value never written: {}",
                         read.start,
                         read.end,
-                        crate::dump::quoted(v, 32)
+                        kv_shared::dump::quoted(v, 32)
                     ));
                 }
             },
@@ -245,7 +245,7 @@ pub fn concurrent_histories<E: Engine>(options: &Options, seed: u64, threads: u6
                                 let start = tick();
                                 let pairs: Vec<_> = engine
                                     .scan(KeyRange::all())
-                                    .and_then(|it| it.collect::<crate::Result<Vec<_>>>())
+                                    .and_then(|it| it.collect::<kv_shared::Result<Vec<_>>>())
                                     .expect("scan");
                                 let end = tick();
                                 for k in 0..KEYS {

@@ -19,7 +19,7 @@
 //! to a minimal input.
 //!
 //! Huge allocations and endless loops cannot be caught from inside a process without
-//! `unsafe`, so [`crate::reliability::run_bounded`] runs the suite in a child process with
+//! `unsafe`, so [`crate::child_process::run_bounded`] runs the suite in a child process with
 //! its address space limited (`ulimit -v`: an allocation sized by an unchecked length then
 //! aborts the child) and each case's time bounded by a watchdog in the parent; either way
 //! the parent reports the input that was running, which the child writes down before each
@@ -35,7 +35,7 @@ use proptest::test_runner::{Config, RngAlgorithm, TestRng, TestRunner};
 
 use crate::fault_fs::{FaultFs, FsImage};
 use crate::power_loss::store_path;
-use crate::{Engine, KeyRange, Options};
+use kv_shared::{Engine, KeyRange, Options};
 
 /// One change to a real file.
 #[derive(Debug, Clone)]
@@ -186,9 +186,9 @@ fn runner(seed: u64, cases: u32) -> TestRunner {
 }
 
 /// Writes down the case about to run, so that a parent watching a child process can name
-/// the input that hung or aborted it (see [`crate::reliability::run_bounded`]).
+/// the input that hung or aborted it (see [`crate::child_process::run_bounded`]).
 fn note_case(what: &str, bytes: &[u8]) {
-    if let Some(path) = std::env::var_os(crate::reliability::CASE_FILE_ENV) {
+    if let Some(path) = std::env::var_os(crate::child_process::CASE_FILE_ENV) {
         let mut text = format!("{what}, {} bytes: ", bytes.len());
         for b in bytes.iter().take(4096) {
             text.push_str(&format!("{b:02x}"));

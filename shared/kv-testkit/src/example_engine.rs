@@ -13,10 +13,10 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Mutex;
 
-use crate::dump::Dump;
-use crate::framing::{ByteReader, DecodeError, crc32};
-use crate::log_reader::{LogFormat, read_log};
-use crate::{
+use kv_shared::dump::Dump;
+use kv_shared::framing::{ByteReader, DecodeError, crc32};
+use kv_shared::log_reader::{LogFormat, read_log};
+use kv_shared::{
     Engine, Error, FileRef, Fs, KeyRange, OptionDoc, Options, Result, ScanIter, Stats, StoreDir,
     check_key, check_key_value,
 };
@@ -25,6 +25,7 @@ const MAGIC: &[u8; 8] = b"KVTOYLOG";
 const HEADER: usize = 20;
 const LOG: &str = "toy.log";
 
+/// The example engine's log record, read by [`read_log`].
 struct Record;
 
 impl LogFormat for Record {
@@ -253,7 +254,7 @@ pub fn inspect(bytes: &[u8]) -> Option<String> {
                     &rest[..n],
                     format!(
                         "record {} = {:?}",
-                        crate::dump::quoted(&k, 16),
+                        kv_shared::dump::quoted(&k, 16),
                         v.map(|v| v.len())
                     ),
                 );
@@ -272,13 +273,17 @@ pub fn inspect(bytes: &[u8]) -> Option<String> {
 mod tests {
     use super::*;
 
-    crate::reliability_tests!(Toy, crate::Options::new(), crate::toy_engine::inspect);
+    crate::reliability_tests!(
+        Toy,
+        kv_shared::Options::new(),
+        crate::example_engine::inspect
+    );
 
     /// The suites must catch a planted bug: a compaction that renames an unsynced file over
     /// the log loses synced data at a power loss.
     #[test]
     fn power_loss_catches_a_rename_before_sync() {
-        let options = crate::Options::new().set("buggy_rotation", "true");
+        let options = kv_shared::Options::new().set("buggy_rotation", "true");
         let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             crate::power_loss::crash_at_every_mutation::<Toy>(&options, 3, 400);
         }));

@@ -45,8 +45,8 @@ use crate::history::{
     Observed, State, Step, WriteOp, fixed_workload, key_space, matching_prefixes,
 };
 use crate::power_loss::store_path;
-use crate::store_dir::LOCK_FILE;
-use crate::{Engine, Error, KeyRange, Options};
+use kv_shared::store_dir::LOCK_FILE;
+use kv_shared::{Engine, Error, KeyRange, Options};
 
 /// A file's type: its name with every ASCII digit replaced by `#`.
 pub fn file_type(name: &str) -> String {
@@ -188,7 +188,7 @@ fn check_case<E: Engine>(
         }
         let scanned = engine
             .scan(KeyRange::all())
-            .and_then(|it| it.collect::<crate::Result<Vec<_>>>());
+            .and_then(|it| it.collect::<kv_shared::Result<Vec<_>>>());
         let seen = match scanned {
             Ok(pairs) => {
                 let state: State = pairs.into_iter().collect();
@@ -196,7 +196,7 @@ fn check_case<E: Engine>(
                     assert!(
                         got.as_ref() == state.get(key),
                         "{context}: get and scan disagree on key {}",
-                        crate::dump::quoted(key, 24)
+                        kv_shared::dump::quoted(key, 24)
                     );
                 }
                 Observed::complete(&state)
@@ -213,8 +213,8 @@ fn check_case<E: Engine>(
                     ops.iter()
                         .any(|op| op.key() == key.as_slice() && op.value() == Some(value)),
                     "{context}: key {} read as {}, a value never written to it",
-                    crate::dump::quoted(key, 24),
-                    crate::dump::quoted(value, 24)
+                    kv_shared::dump::quoted(key, 24),
+                    kv_shared::dump::quoted(value, 24)
                 );
             }
         }

@@ -23,7 +23,7 @@ use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-use crate::{Error, Result};
+use kv_shared::{Error, Result};
 
 /// One of the standard workloads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -170,18 +170,18 @@ impl WorkloadConfig {
     /// # Errors
     /// [`Error::InvalidArgument`] saying what does not fit.
     pub fn validate(&self) -> Result<()> {
-        if self.key_size < 8 || self.key_size > crate::MAX_KEY_LEN {
+        if self.key_size < 8 || self.key_size > kv_shared::MAX_KEY_LEN {
             return Err(Error::InvalidArgument(format!(
                 "key size {} is outside 8..={}",
                 self.key_size,
-                crate::MAX_KEY_LEN
+                kv_shared::MAX_KEY_LEN
             )));
         }
-        if self.value_size > crate::MAX_VALUE_LEN {
+        if self.value_size > kv_shared::MAX_VALUE_LEN {
             return Err(Error::InvalidArgument(format!(
                 "value size {} is over {}",
                 self.value_size,
-                crate::MAX_VALUE_LEN
+                kv_shared::MAX_VALUE_LEN
             )));
         }
         let digits = self.key_size - 1;
