@@ -9,8 +9,13 @@
 //!   change before it survives a power loss: data files and new directory entries are synced.
 //! * Keys and values are arbitrary bytes within [`crate::limits`]; over a limit, the call
 //!   fails with a typed error and nothing is written.
-//! * `scan` yields keys in ascending byte order within a [`KeyRange`] whose bounds may each be
-//!   inclusive, exclusive or open. An empty or inverted range yields nothing.
+//! * **Batches.** `write` applies a [`WriteBatch`] atomically: a reader, and a restart after
+//!   a crash, sees all of it or none of it. Once it returns `Ok` it is as durable as a `put`.
+//! * **Cursors.** `cursor` hands out a [`Cursor`] over a snapshot of the store, which seeks
+//!   and moves both ways (see [`crate::cursor`]). `scan` and `scan_rev` are the convenient
+//!   forms built on it: owned `(key, value)` pairs of a [`KeyRange`] (whose bounds may each
+//!   be inclusive, exclusive or open), in ascending or descending byte order. An empty or
+//!   inverted range yields nothing.
 //! * `compact` runs the stage's compaction to completion; a stage without one documents that
 //!   and returns `Ok`.
 //! * A directory is opened by one engine at a time ([`crate::Error::Locked`] otherwise) and
@@ -19,10 +24,12 @@
 use std::ops::{Bound, RangeBounds};
 use std::path::Path;
 
+use crate::batch::WriteBatch;
+use crate::cursor::{BoxCursor, CursorIter, Direction};
 use crate::options::OptionDoc;
 use crate::{Options, Result, Stats};
 
-/// A lazy stream of `(key, value)` pairs in ascending key order.
+/// A lazy stream of `(key, value)` pairs in key order.
 pub type ScanIter<'a> = Box<dyn Iterator<Item = Result<(Vec<u8>, Vec<u8>)>> + 'a>;
 
 /// A key-value storage engine: one stage of the course.
@@ -61,11 +68,50 @@ pub trait Engine: Send + Sync + Sized + 'static {
     /// [`crate::Error::KeyTooLarge`], [`crate::Error::Io`].
     fn delete(&self, key: &[u8]) -> Result<()>;
 
-    /// The live pairs in `range`, in ascending key order.
+    /// Applies every op of `batch`, in order, atomically (see the module documentation).
+    ///
+    /// # Errors
+    /// [`crate::Error::Io`]; nothing of the batch is applied.
+    fn write(&self, batch: &WriteBatch) -> Result<()> {
+        // TRANSITION (removed before the branch lands): not atomic; every engine overrides it.
+        for op in batch.iter() {
+            match op.value {
+                Some(value) => self.put(op.key, value)?,
+                None => self.delete(op.key)?,
+            }
+        }
+        Ok(())
+    }
+
+    /// A [`Cursor`](crate::Cursor) over a snapshot of the store as it is now, not yet
+    /// positioned.
+    ///
+    /// # Errors
+    /// [`crate::Error::Corruption`], [`crate::Error::Io`].
+    fn cursor(&self) -> Result<BoxCursor<'_>> {
+        // TRANSITION (removed before the branch lands): every engine overrides it.
+        let pairs = self.scan(KeyRange::all())?.collect::<Result<Vec<_>>>()?;
+        Ok(Box::new(crate::cursor::VecCursor::new(pairs)))
+    }
+
+    /// The live pairs in `range`, in ascending key order. The default walks a
+    /// [`cursor`](Engine::cursor); an engine may give a faster path that returns the same.
     ///
     /// # Errors
     /// [`crate::Error::Corruption`], [`crate::Error::Io`], at the call or from the iterator.
-    fn scan(&self, range: KeyRange) -> Result<ScanIter<'_>>;
+    fn scan(&self, range: KeyRange) -> Result<ScanIter<'_>> {
+        let cursor = self.cursor()?;
+        Ok(Box::new(CursorIter::new(cursor, range, Direction::Forward)))
+    }
+
+    /// The live pairs in `range`, in descending key order.
+    ///
+    /// # Errors
+    /// As [`Engine::scan`].
+    fn scan_rev(&self, range: KeyRange) -> Result<ScanIter<'_>> {
+        let cursor = self.cursor()?;
+        Ok(Box::new(CursorIter::new(cursor, range, Direction::Reverse)))
+    }
 
     /// Makes every change so far durable against power loss.
     ///
@@ -112,11 +158,26 @@ pub trait DynEngine: Send + Sync {
     /// # Errors
     /// As [`Engine::delete`].
     fn delete(&self, key: &[u8]) -> Result<()>;
+    /// See [`Engine::write`].
+    ///
+    /// # Errors
+    /// As [`Engine::write`].
+    fn write(&self, batch: &WriteBatch) -> Result<()>;
+    /// See [`Engine::cursor`].
+    ///
+    /// # Errors
+    /// As [`Engine::cursor`].
+    fn cursor(&self) -> Result<BoxCursor<'_>>;
     /// See [`Engine::scan`].
     ///
     /// # Errors
     /// As [`Engine::scan`].
     fn scan(&self, range: KeyRange) -> Result<ScanIter<'_>>;
+    /// See [`Engine::scan_rev`].
+    ///
+    /// # Errors
+    /// As [`Engine::scan_rev`].
+    fn scan_rev(&self, range: KeyRange) -> Result<ScanIter<'_>>;
     /// See [`Engine::sync`].
     ///
     /// # Errors
@@ -152,8 +213,17 @@ impl<E: Engine> DynEngine for E {
     fn delete(&self, key: &[u8]) -> Result<()> {
         Engine::delete(self, key)
     }
+    fn write(&self, batch: &WriteBatch) -> Result<()> {
+        Engine::write(self, batch)
+    }
+    fn cursor(&self) -> Result<BoxCursor<'_>> {
+        Engine::cursor(self)
+    }
     fn scan(&self, range: KeyRange) -> Result<ScanIter<'_>> {
         Engine::scan(self, range)
+    }
+    fn scan_rev(&self, range: KeyRange) -> Result<ScanIter<'_>> {
+        Engine::scan_rev(self, range)
     }
     fn sync(&self) -> Result<()> {
         Engine::sync(self)

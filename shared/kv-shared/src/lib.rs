@@ -9,6 +9,8 @@
 //! | module | what it holds |
 //! |---|---|
 //! | [`engine`] | the [`Engine`] trait, its object-safe twin [`DynEngine`], [`KeyRange`] |
+//! | [`cursor`] | [`Cursor`]: seek, next, prev over a snapshot; [`CursorIter`], the owned-pair adapter |
+//! | [`batch`] | [`WriteBatch`]: puts and deletes applied atomically, and the byte format of its ops |
 //! | [`error`] | [`Error`] and the [`Result`] alias |
 //! | [`limits`] | the documented key and value size limits, checked by [`check_key_value`] |
 //! | [`options`] | [`Options`]: named settings (the `kv --set` names) plus the file layer to use |
@@ -23,6 +25,8 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+pub mod batch;
+pub mod cursor;
 pub mod dump;
 pub mod engine;
 pub mod error;
@@ -36,6 +40,8 @@ pub mod options;
 pub mod stats;
 pub mod store_dir;
 
+pub use batch::{BatchOp, WriteBatch};
+pub use cursor::{BoxCursor, Cursor, CursorIter, Direction, VecCursor};
 pub use engine::{DynEngine, Engine, KeyRange, ScanIter, open_dyn};
 pub use error::{Error, Result};
 pub use file_system::{File, FileLock, FileSystem, RealFs};
