@@ -10,7 +10,7 @@
 //! * **Key**: the table's file number and the block's offset in the file. File numbers are
 //!   never reused, so a key always names the same bytes: when compaction deletes a table,
 //!   its blocks are simply never asked for again and age out of the cache.
-//! * **Value**: the block's *contents* (what [`crate::block::decode`] returns: checked,
+//! * **Value**: the block's *contents* (what [`crate::table::block::decode`] returns: checked,
 //!   decompressed and ready to search), shared as an `Arc`, so a reader keeps using a block even if the cache evicts
 //!   it meanwhile.
 //! * **Budget**: the `block_cache_bytes` option (default 64 MiB; `0` turns the cache off).

@@ -13,11 +13,11 @@ use std::sync::Arc;
 
 use kv_shared::{Fs, Result};
 
-use crate::filename;
+use crate::file_names;
 use crate::manifest::TableMeta;
 use crate::memtable::Memtable;
 use crate::options::LsmOptions;
-use crate::table_builder::TableBuilder;
+use crate::table::table_builder::TableBuilder;
 
 /// Writes `memtable` as table `number` in `dir`. Returns its description and the highest
 /// sequence number in it, or `None` for an empty memtable (no file is written).
@@ -34,7 +34,7 @@ pub fn flush(
     if memtable.is_empty() {
         return Ok(None);
     }
-    let path = dir.join(filename::table(number));
+    let path = dir.join(file_names::table(number));
     let mut builder = TableBuilder::create(fs, &path, number, options)?;
     // The newest version of each key comes first; `last_key` remembers the key just
     // written (one buffer, reused) so its older versions are skipped.

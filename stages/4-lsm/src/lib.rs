@@ -27,38 +27,29 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
-pub mod block;
-pub mod block_builder;
 pub mod block_cache;
-pub mod block_dump;
 pub mod bloom;
 pub mod compaction;
-pub mod compression;
-pub mod concat_iter;
 pub mod counters;
-pub mod filename;
+pub mod cursor;
+pub mod engine;
+pub mod file_names;
 pub mod flush;
 pub mod group_commit;
 pub mod key;
-pub mod leveled;
-pub mod lsm_tree;
 pub mod manifest;
 pub mod memtable;
 pub mod memtable_filter;
-pub mod merge_iter;
 pub mod options;
 pub mod record_log;
 pub mod recovery;
-pub mod snapshot_iter;
 pub mod table;
-pub mod table_builder;
-pub mod tiered;
 pub mod version;
 pub mod wal;
 pub mod wal_payload;
 pub mod write_batch;
 
-pub use lsm_tree::LsmTree;
+pub use engine::LsmTree;
 pub use version::{LevelSummary, SortedRun};
 pub use write_batch::WriteBatch;
 

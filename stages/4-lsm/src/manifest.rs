@@ -42,7 +42,7 @@ use kv_shared::dump::{Dump, quoted};
 use kv_shared::framing::{ByteReader, DecodeError, crc32};
 use kv_shared::{Error, Fs, Result};
 
-use crate::filename;
+use crate::file_names;
 use crate::record_log::{self, RecordLog};
 
 /// The manifest's magic number.
@@ -191,12 +191,12 @@ impl Manifest {
     /// # Errors
     /// [`Error::Io`].
     pub fn create(fs: &Fs, dir: &Path, number: u64, state: &ManifestState) -> Result<Manifest> {
-        let path = dir.join(filename::manifest(number));
+        let path = dir.join(file_names::manifest(number));
         let log = RecordLog::create(fs, &path, MAGIC, VERSION)?;
         let manifest = Manifest { log, number };
         manifest.append(&state.snapshot())?;
         fs.sync_dir(dir)?;
-        fs.write_atomic(&dir.join(filename::CURRENT), &encode_current(number))?;
+        fs.write_atomic(&dir.join(file_names::CURRENT), &encode_current(number))?;
         Ok(manifest)
     }
 
@@ -233,7 +233,7 @@ impl Manifest {
 /// but that is missing, empty, or torn before the end of its first record (a snapshot), or
 /// edits that do not fit together; [`Error::Io`].
 pub fn recover(fs: &Fs, dir: &Path) -> Result<Option<(u64, ManifestState)>> {
-    let current_path = dir.join(filename::CURRENT);
+    let current_path = dir.join(file_names::CURRENT);
     let Some(file) = fs.open_if_exists(&current_path)? else {
         return Ok(None);
     };
@@ -243,7 +243,7 @@ pub fn recover(fs: &Fs, dir: &Path) -> Result<Option<(u64, ManifestState)>> {
     }
     let number = decode_current(&file.read_vec_at(0, len as usize)?)
         .map_err(|e| e.into_corruption(&current_path, 0))?;
-    let path = dir.join(filename::manifest(number));
+    let path = dir.join(file_names::manifest(number));
     if fs.open_if_exists(&path)?.is_none() {
         return Err(Error::corruption(
             &current_path,
@@ -384,7 +384,7 @@ pub fn dump_current(bytes: &[u8]) -> Option<String> {
             d.field(&bytes[8..12], format!("format version {VERSION}"));
             d.field(
                 &bytes[12..20],
-                format!("live manifest: {}", filename::manifest(number)),
+                format!("live manifest: {}", file_names::manifest(number)),
             );
             d.field(&bytes[20..24], "crc32 (ok)");
         }

@@ -9,7 +9,7 @@
 
 use kv_shared::{Error, OptionDoc, Options, Result};
 
-use crate::compression::Compression;
+use crate::table::compression::Compression;
 use crate::manifest::NUM_LEVELS;
 
 /// Every option the engine accepts.

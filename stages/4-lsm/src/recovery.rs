@@ -32,12 +32,12 @@ use std::sync::Arc;
 use kv_shared::{Error, Fs, Result};
 
 use crate::block_cache::BlockCache;
-use crate::filename::{self, FileKind};
+use crate::file_names::{self, FileKind};
 use crate::flush::flush;
 use crate::manifest::{self, Manifest, ManifestState};
 use crate::memtable::Memtable;
 use crate::options::LsmOptions;
-use crate::table::Table;
+use crate::table::table::Table;
 use crate::version::{TableFile, Version};
 use crate::wal::Wal;
 use crate::wal_payload;
@@ -83,7 +83,7 @@ pub fn recover(
     let names = fs.list(dir)?;
     let kinds: Vec<(String, FileKind)> = names
         .iter()
-        .map(|n| (n.clone(), filename::parse(n)))
+        .map(|n| (n.clone(), file_names::parse(n)))
         .collect();
     let recovered = manifest::recover(fs, dir)?;
     let has_manifest = recovered.is_some();
@@ -92,7 +92,7 @@ pub fn recover(
         // damage. Starting empty here would delete every one of them as an orphan.
         if let Some((name, _)) = kinds.iter().find(|(_, k)| matches!(k, FileKind::Table(_))) {
             return Err(Error::corruption(
-                dir.join(filename::CURRENT),
+                dir.join(file_names::CURRENT),
                 0,
                 format!(
                     "CURRENT is missing, but table {name} exists: refusing to start an empty tree over it"
@@ -116,12 +116,12 @@ pub fn recover(
     let mut levels: Vec<Vec<Arc<TableFile>>> = vec![Vec::new(); state.levels.len()];
     for (level, tables) in state.levels.iter().enumerate() {
         for meta in tables.values() {
-            let path = dir.join(filename::table(meta.number));
+            let path = dir.join(file_names::table(meta.number));
             let table =
                 Table::open(fs, &path, meta.number, cache.clone()).map_err(|e| match e {
                     Error::Io { source, .. } if source.kind() == std::io::ErrorKind::NotFound => {
                         Error::corruption(
-                            dir.join(filename::manifest(manifest_number)),
+                            dir.join(file_names::manifest(manifest_number)),
                             0,
                             format!(
                                 "the manifest names table {} on L{level}, but {} is missing",
@@ -165,7 +165,7 @@ pub fn recover(
     // the next took its first write (`freeze`). Find it, newest first, one record each.
     let mut last_written = None;
     for (i, &number) in wals.iter().enumerate().rev() {
-        if Wal::holds_records(fs, &dir.join(filename::wal(number)))? {
+        if Wal::holds_records(fs, &dir.join(file_names::wal(number)))? {
             last_written = Some(i);
             break;
         }
@@ -176,14 +176,14 @@ pub fn recover(
     let mut flush_mem = |mem: &Arc<Memtable>, next_file: &mut u64| -> Result<()> {
         if let Some((meta, _)) = flush(fs, dir, mem, *next_file, options)? {
             *next_file += 1;
-            let path = dir.join(filename::table(meta.number));
+            let path = dir.join(file_names::table(meta.number));
             let table = Table::open(fs, &path, meta.number, cache.clone())?;
             new_tables.push(Arc::new(TableFile::new(meta, table, fs.clone())));
         }
         Ok(())
     };
     for (i, &number) in wals.iter().enumerate() {
-        let path = dir.join(filename::wal(number));
+        let path = dir.join(file_names::wal(number));
         let mut offset = WAL_HEADER_LEN;
         let mut apply = |payload: &[u8]| {
             let at = offset + FRAME_HEADER_LEN as u64;
@@ -243,7 +243,7 @@ pub fn recover(
     let wal_number = next_file;
     let new_manifest = next_file + 1;
     next_file += 2;
-    let wal = Wal::create(fs, &dir.join(filename::wal(wal_number)))?;
+    let wal = Wal::create(fs, &dir.join(file_names::wal(wal_number)))?;
     state.log_number = wal_number;
     state.last_seq = last_seq;
     state.next_file = next_file;
@@ -291,10 +291,10 @@ pub fn recover(
 /// Missing, it means the manifest lost its last edits (a flush's edit cut off after its WAL
 /// was deleted): the flushed writes would be gone while later ones stay.
 fn check_log_wal(fs: &Fs, dir: &Path, manifest_number: u64, log_number: u64) -> Result<()> {
-    let path = dir.join(filename::wal(log_number));
+    let path = dir.join(file_names::wal(log_number));
     let Some(file) = fs.open_if_exists(&path)? else {
         return Err(Error::corruption(
-            dir.join(filename::manifest(manifest_number)),
+            dir.join(file_names::manifest(manifest_number)),
             0,
             format!(
                 "the manifest's log number names {}, which is missing (edits lost from the \
@@ -328,7 +328,7 @@ mod tests {
     /// of the manifest and the two WALs.
     fn build(fs: &Fs, dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
         fs.create_dir_all(dir).unwrap();
-        let wals = [dir.join(filename::wal(1)), dir.join(filename::wal(2))];
+        let wals = [dir.join(file_names::wal(1)), dir.join(file_names::wal(2))];
         let first = Wal::create(fs, &wals[0]).unwrap();
         for seq in 1..=5u64 {
             let key = format!("k{seq}");
@@ -346,7 +346,7 @@ mod tests {
         state.next_file = 4;
         Manifest::create(fs, dir, 3, &state).unwrap();
         let [w1, w2] = wals;
-        (dir.join(filename::manifest(3)), w1, w2)
+        (dir.join(file_names::manifest(3)), w1, w2)
     }
 
     fn options() -> LsmOptions {

@@ -25,12 +25,12 @@ use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
 
 use kv_shared::{Fs, Result};
 
-use crate::concat_iter::ConcatIter;
+use crate::cursor::level::ConcatIter;
 use crate::counters::Counters;
 use crate::key::EntryIter;
 use crate::manifest::{NUM_LEVELS, TableMeta, VersionEdit};
 use crate::memtable::Lookup;
-use crate::table::{Table, key_head};
+use crate::table::table::{Table, key_head};
 
 /// A table that belongs (or belonged) to the tree: its manifest record and its open reader.
 #[derive(Debug)]

@@ -3,9 +3,9 @@
 
 use std::cmp::Ordering;
 
-use lsm::block::{self, Block};
-use lsm::block_builder::BlockBuilder;
-use lsm::compression::Compression;
+use lsm::table::block::{self, Block};
+use lsm::table::block_builder::BlockBuilder;
+use lsm::table::compression::Compression;
 use lsm::key::{Kind, compare, trailer};
 use proptest::prelude::*;
 

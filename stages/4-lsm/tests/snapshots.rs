@@ -5,7 +5,7 @@
 use kv_shared::{Fs, Options};
 use lsm::manifest::{Manifest, ManifestState, TableMeta, VersionEdit};
 use lsm::options::LsmOptions;
-use lsm::table_builder::TableBuilder;
+use lsm::table::table_builder::TableBuilder;
 
 /// The default options with `settings` applied.
 fn options(settings: &[(&str, &str)]) -> LsmOptions {

@@ -16,13 +16,13 @@ use std::path::Path;
 use kv_shared::framing::crc32;
 use kv_shared::{FileRef, Fs, Result};
 
-use crate::block_builder::BlockBuilder;
+use crate::table::block_builder::BlockBuilder;
 use crate::bloom::{self, BloomFilter};
-use crate::compression::Compression;
+use crate::table::compression::Compression;
 use crate::key::{Kind, trailer};
 use crate::manifest::TableMeta;
 use crate::options::LsmOptions;
-use crate::table::{FOOTER_LEN, FORMAT_VERSION, MAGIC};
+use crate::table::table::{FOOTER_LEN, FORMAT_VERSION, MAGIC};
 
 /// Writes one table file.
 #[derive(Debug)]

@@ -10,8 +10,8 @@
 
 use kv_shared::framing::put_varint;
 
-use crate::block;
-use crate::compression::Compression;
+use crate::table::block;
+use crate::table::compression::Compression;
 
 /// Builds one block (in internal-key order).
 #[derive(Debug)]
@@ -39,7 +39,7 @@ impl BlockBuilder {
     }
 
     /// Appends an entry: a user key, its trailer (`seq << 8 | kind`) and its value. Entries
-    /// must come in internal-key order ([`crate::table_builder::TableBuilder`] checks that).
+    /// must come in internal-key order ([`crate::table::table_builder::TableBuilder`] checks that).
     pub fn add(&mut self, key: &[u8], trailer: u64, value: &[u8]) {
         let shared = if self.since_restart == self.restart_interval {
             self.restarts.push(self.buf.len() as u32);

@@ -5,8 +5,8 @@
 use kv_shared::dump::{Dump, quoted};
 use kv_shared::framing::varint_len;
 
-use crate::block::{Block, TRAILER_LEN, decode};
-use crate::compression::Compression;
+use crate::table::block::{Block, TRAILER_LEN, decode};
+use crate::table::compression::Compression;
 use crate::key::Kind;
 
 /// Adds the fields of the block whose on-disk bytes are `raw` at `base` (its offset in the

@@ -50,17 +50,17 @@ use crate::block_cache::BlockCache;
 use crate::bloom;
 use crate::compaction::{self, Compaction};
 use crate::counters::Counters;
-use crate::filename;
+use crate::file_names;
 use crate::flush::flush;
 use crate::group_commit::{Group, WriteQueue};
 use crate::key::EntryIter;
 use crate::manifest::{Manifest, NUM_LEVELS, VersionEdit};
 use crate::memtable::{Lookup, Memtable};
-use crate::merge_iter::MergeIter;
+use crate::cursor::merging::MergeIter;
 use crate::options::{LsmOptions, OPTIONS};
 use crate::recovery;
-use crate::snapshot_iter::SnapshotIter;
-use crate::table::Table;
+use crate::cursor::snapshot::SnapshotIter;
+use crate::table::table::Table;
 use crate::version::{LevelSummary, TableFile, Version};
 use crate::wal::Wal;
 use crate::wal_payload;
@@ -261,7 +261,7 @@ impl Inner {
             .spare_wal
             .take()
             .unwrap_or_else(|| self.next_file.fetch_add(1, SeqCst));
-        let wal = Wal::create(&self.fs, &self.dir.join(filename::wal(number)))
+        let wal = Wal::create(&self.fs, &self.dir.join(file_names::wal(number)))
             .inspect_err(|_| w.spare_wal = Some(number))?;
         let mem = Arc::new(Memtable::new(number, self.options.memtable_bytes));
         w.wal = wal;
@@ -329,7 +329,7 @@ impl Inner {
             edit.next_file = Some(self.next_file.load(SeqCst));
             st.version.apply(&edit, new).map_err(|detail| {
                 Error::corruption(
-                    self.dir.join(filename::manifest(manifest.number())),
+                    self.dir.join(file_names::manifest(manifest.number())),
                     0,
                     detail,
                 )
@@ -360,7 +360,7 @@ impl Inner {
         if let Some((meta, max_seq)) = flushed {
             Counters::add(&self.counters.flushes, 1);
             Counters::add(&self.counters.flush_bytes_written, meta.size);
-            let path = self.dir.join(filename::table(meta.number));
+            let path = self.dir.join(file_names::table(meta.number));
             let table = Table::open(&self.fs, &path, meta.number, self.cache.clone())?;
             edit.last_seq = Some(max_seq);
             edit.added.push((0, meta.clone()));
@@ -381,7 +381,7 @@ impl Inner {
             },
         )?;
         self.fs
-            .remove_if_exists(&self.dir.join(filename::wal(old_wal)))
+            .remove_if_exists(&self.dir.join(file_names::wal(old_wal)))
     }
 
     fn flush_loop(&self) -> Result<()> {

@@ -47,9 +47,9 @@ use kv_shared::dump::{Dump, quoted};
 use kv_shared::framing::{ByteReader, DecodeError, crc32};
 use kv_shared::{Error, FileRef, Fs, Result};
 
-use crate::block::{self, Block};
+use crate::table::block::{self, Block};
 use crate::block_cache::{BlockCache, BlockContents};
-use crate::block_dump;
+use crate::table::dump as block_dump;
 use crate::bloom::BloomFilter;
 use crate::counters::Counters;
 use crate::key::{Entry, EntryIter, Kind};

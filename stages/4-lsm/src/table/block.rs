@@ -57,7 +57,7 @@ use std::cmp::Ordering;
 use kv_shared::framing::{ByteReader, DecodeError, crc32};
 use kv_shared::{MAX_KEY_LEN, MAX_VALUE_LEN};
 
-use crate::compression::{self, Compression};
+use crate::table::compression::{self, Compression};
 use crate::key::{Entry, Kind, compare, split_trailer};
 
 /// Bytes of the block trailer: the compression type and the checksum.
@@ -489,7 +489,7 @@ impl<'a> BlockIter<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::block_builder::BlockBuilder;
+    use crate::table::block_builder::BlockBuilder;
     use crate::key::trailer;
 
     #[test]

@@ -1,7 +1,7 @@
 //! The merging iterator: many sorted streams in, one sorted stream out.
 //!
 //! This is the backbone of the engine. A scan merges the active memtable, the immutable
-//! memtables, every L0 table and one [`crate::concat_iter::ConcatIter`] per deeper level; a
+//! memtables, every L0 table and one [`crate::cursor::level::ConcatIter`] per deeper level; a
 //! flush "merges" one memtable; a compaction merges its input tables. All of them are
 //! streams of [`Entry`]s in internal-key order (user key ascending, sequence number
 //! descending), and so is the merge, so every version of a key comes out newest first and

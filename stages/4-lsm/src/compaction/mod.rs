@@ -13,7 +13,7 @@
 //!
 //! ## Merging ([`run`])
 //!
-//! The inputs are merged with [`crate::merge_iter::MergeIter`]. Of each key only the newest
+//! The inputs are merged with [`crate::cursor::merging::MergeIter`]. Of each key only the newest
 //! version is written (readers with older snapshots read their own version's tables, which
 //! stay on disk while they are held). Outputs are cut at `table_bytes`, so the next
 //! compaction of that range rewrites a small piece rather than the whole level.
@@ -31,21 +31,23 @@
 
 use std::path::Path;
 use std::sync::Arc;
+
+pub mod leveled;
+pub mod tiered;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::SeqCst};
 
 use kv_shared::{Fs, Result};
 
 use crate::block_cache::BlockCache;
 use crate::counters::Counters;
-use crate::filename;
+use crate::file_names;
 use crate::key::EntryIter;
 use crate::manifest::{NUM_LEVELS, TableMeta, VersionEdit};
-use crate::merge_iter::MergeIter;
+use crate::cursor::merging::MergeIter;
 use crate::options::{CompactionStyle, LsmOptions};
-use crate::table::Table;
-use crate::table_builder::TableBuilder;
+use crate::table::table::Table;
+use crate::table::table_builder::TableBuilder;
 use crate::version::{TableFile, Version};
-use crate::{leveled, tiered};
 
 /// One compaction: tables to merge, taken from `level` and deeper levels, and the level the
 /// result goes to.
@@ -256,7 +258,7 @@ pub fn run(
                 let number = cx.next_file.fetch_add(1, SeqCst);
                 builder = Some(TableBuilder::create(
                     cx.fs,
-                    &cx.dir.join(filename::table(number)),
+                    &cx.dir.join(file_names::table(number)),
                     number,
                     cx.options,
                 )?);
@@ -275,7 +277,7 @@ pub fn run(
         for meta in &outputs {
             let _ = cx
                 .fs
-                .remove_if_exists(&cx.dir.join(filename::table(meta.number)));
+                .remove_if_exists(&cx.dir.join(file_names::table(meta.number)));
         }
         result?;
         return Ok(None);
@@ -284,7 +286,7 @@ pub fn run(
     let mut opened = Vec::with_capacity(outputs.len());
     for meta in &outputs {
         Counters::add(&cx.counters.compaction_bytes_written, meta.size);
-        let path = cx.dir.join(filename::table(meta.number));
+        let path = cx.dir.join(file_names::table(meta.number));
         let table = Table::open(cx.fs, &path, meta.number, cx.cache.clone())?;
         opened.push(Arc::new(TableFile::new(meta.clone(), table, cx.fs.clone())));
     }
@@ -313,7 +315,7 @@ pub(crate) mod testing {
         number: u64,
         keys: &[(&str, u64, Option<&str>)],
     ) -> Arc<TableFile> {
-        let path = dir.join(filename::table(number));
+        let path = dir.join(file_names::table(number));
         let options = LsmOptions {
             block_bytes: 256,
             ..options(4)

@@ -1,0 +1,4 @@
+//! Cursors.
+pub mod level;
+pub mod merging;
+pub mod snapshot;
