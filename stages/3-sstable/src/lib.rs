@@ -17,7 +17,7 @@
 //! | module | what it is |
 //! |---|---|
 //! | [`store`] | [`SstableStore`], the engine: write path, flush, reads, compaction, recovery |
-//! | [`wal`] | the write-ahead log (payload-agnostic; stage 4 reuses it) |
+//! | [`wal`] | the record log: this stage's write-ahead log (stage 4 reuses it for its WAL and manifest) |
 //! | [`wal_entry`] | this stage's WAL payload: one put or delete |
 //! | [`memtable`] | the sorted in-memory table |
 //! | [`entry`] | a value or a tombstone |
@@ -58,6 +58,13 @@ pub use store::SstableStore;
 pub use table::Search;
 pub use table_dump::inspect_table;
 pub use wal::{Wal, WalReplay, inspect_wal};
+
+/// The guard of a lock, even when another thread panicked while holding it. Every lock in
+/// this crate guards data that a panic cannot leave half changed (each change is one
+/// assignment or one map operation), so the data is still good to use.
+pub(crate) fn unpoisoned<G>(result: std::sync::LockResult<G>) -> G {
+    result.unwrap_or_else(std::sync::PoisonError::into_inner)
+}
 
 /// The annotated dump of one of this stage's files, recognised by its magic: a WAL
 /// (`KVSSTWAL` at the start, payloads decoded as puts and deletes) or a table (`KVSSTABL`

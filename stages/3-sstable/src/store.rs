@@ -89,12 +89,11 @@ use kv_shared::{
 
 use crate::entry::Entry;
 use crate::file_names::{self, FileKind, table_path, wal_path};
-use crate::frame::FRAME_HEADER_LEN;
 use crate::memtable::Memtable;
 use crate::merge_iter::{MergeIter, Source};
 use crate::table::{Search, Table};
 use crate::table_builder::write_table;
-use crate::wal::{WAL_HEADER_LEN, Wal, WalReplay};
+use crate::wal::{Record, WAL_KIND, Wal, WalReplay};
 use crate::wal_entry;
 
 /// Default for `memtable_bytes`.
@@ -259,7 +258,7 @@ fn recover(fs: &Fs, dir: &Path) -> Result<Recovered> {
     // a newer one took its first write. Find it, newest first, one record each.
     let mut last_written = None;
     for (i, &n) in to_replay.iter().enumerate().rev() {
-        if Wal::holds_records(fs, &wal_path(dir, n))? {
+        if Wal::holds_records(fs, &wal_path(dir, n), WAL_KIND)? {
             last_written = Some(i);
             break;
         }
@@ -267,11 +266,9 @@ fn recover(fs: &Fs, dir: &Path) -> Result<Recovered> {
     let (mut records, mut torn_bytes) = (0, 0);
     for (i, &n) in to_replay.iter().enumerate() {
         let path = wal_path(dir, n);
-        let mut offset = WAL_HEADER_LEN;
-        let mut apply = |payload: &[u8]| {
-            let (key, entry) = wal_entry::decode(payload)
-                .map_err(|e| e.into_corruption(&path, offset + FRAME_HEADER_LEN as u64))?;
-            offset += (FRAME_HEADER_LEN + payload.len()) as u64;
+        let mut apply = |record: Record<'_>| {
+            let (key, entry) = wal_entry::decode(record.payload)
+                .map_err(|e| e.into_corruption(&path, record.payload_offset()))?;
             mem.insert(key, entry);
             Ok(())
         };
@@ -280,11 +277,11 @@ fn recover(fs: &Fs, dir: &Path) -> Result<Recovered> {
             // as it is. (It may hold no record: the WAL an open started, replaced by a
             // `flush` before any write.)
             WalReplay {
-                records: Wal::replay_sealed(fs, &path, &mut apply)?,
+                records: Wal::replay_sealed(fs, &path, WAL_KIND, &mut apply)?,
                 torn_tail_bytes: 0,
             }
         } else {
-            Wal::replay(fs, &path, &mut apply)?
+            Wal::replay(fs, &path, WAL_KIND, &mut apply)?
         };
         records += replay.records;
         torn_bytes += replay.torn_tail_bytes;
@@ -357,7 +354,7 @@ impl SstableStore {
             // attempt left, so a record-less WAL never sits before one that holds writes
             // (recovery would take it for a sealed WAL cut short).
             let number = w.spare_wal.take().unwrap_or_else(|| self.take_number());
-            let wal = Wal::create(&self.fs, &wal_path(self.dir.path(), number))
+            let wal = Wal::create(&self.fs, &wal_path(self.dir.path(), number), WAL_KIND)
                 .inspect_err(|_| w.spare_wal = Some(number))?;
             let full = std::mem::replace(&mut w.mem, Arc::new(Memtable::new(number)));
             w.frozen = Some(Frozen {
@@ -464,7 +461,7 @@ impl Engine for SstableStore {
         let dir = StoreDir::open(&fs, dir, Self::NAME, Self::FORMAT_VERSION)?;
         let recovered = recover(&fs, dir.path())?;
         let wal_number = recovered.next_number;
-        let wal = Wal::create(&fs, &wal_path(dir.path(), wal_number))?;
+        let wal = Wal::create(&fs, &wal_path(dir.path(), wal_number), WAL_KIND)?;
         let mem = Arc::new(recovered.mem);
         let state = State {
             mem: mem.clone(),

@@ -4,13 +4,13 @@
 use kv_shared::Fs;
 use sstable::entry::Entry;
 use sstable::table_builder::write_table;
-use sstable::wal::Wal;
+use sstable::wal::{WAL_KIND, Wal};
 use sstable::wal_entry;
 
 fn small_wal() -> Vec<u8> {
     let tmp = tempfile::tempdir().unwrap();
     let path = tmp.path().join("000001.wal");
-    let wal = Wal::create(&Fs::default(), &path).unwrap();
+    let wal = Wal::create(&Fs::default(), &path, WAL_KIND).unwrap();
     wal.append(&wal_entry::encode_put(b"apple", b"red"))
         .unwrap();
     wal.append(&wal_entry::encode_put(b"fig", b"")).unwrap();
