@@ -1,7 +1,7 @@
 //! The data file, `data.log`: a header, then records, appended and never changed.
 //!
 //! The whole store is this one file (beside the `ENGINE` marker and the `LOCK` file that
-//! every store directory has). Each put and each delete appends one
+//! every store directory has). Each put, each delete and each write batch appends one
 //! [record](crate::record); nothing already written is ever modified. The latest record of
 //! a key says what the key holds; every earlier record of it is dead weight, kept forever,
 //! because stage 1 has no compaction.
@@ -11,34 +11,29 @@
 //! | offset | size | field |
 //! |---|---|---|
 //! | 0 | 8 | magic, ASCII `KVHASHLG` |
-//! | 8 | 4 | format version, `u32` little-endian (1) |
+//! | 8 | 4 | format version, `u32` little-endian ([`VERSION`], 2) |
 //! | 12 | 4 | CRC32 of bytes `0 .. 12`, `u32` LE |
 //! | 16 | ... | records, one after another (see [`crate::record`]), to the end of the file |
 //!
 //! There is no footer and no count: the file ends where the last record ends, which is what
 //! lets a put be a single append.
 //!
-//! ## Creation
-//!
-//! The file is created with its header in one step ([`kv_shared::Fs::write_atomic`]: the
-//! header goes to `data.log.tmp`, which is synced, renamed to `data.log`, and the directory
-//! synced). So a `data.log` always has a whole header, and its directory entry is durable
-//! before the first record is appended. A header that is short or does not check out is
-//! therefore damage, reported as [`Error::Corruption`], never repaired by guessing.
+//! The file is created with its header in one atomic step, so a header that is short or
+//! does not check out is damage, never a crash's leftover: see [`crate::file_names`].
 
 use std::path::Path;
 
 use kv_shared::framing::{ByteReader, crc32};
-use kv_shared::{Error, FileRef, Fs, Result};
-
-/// Name of the data file in the store directory.
-pub const DATA_FILE: &str = "data.log";
+use kv_shared::{Error, Result};
 
 /// The first eight bytes of a data file.
 pub const MAGIC: &[u8; 8] = b"KVHASHLG";
 
-/// The data file format this build writes and reads.
-pub const VERSION: u32 = 1;
+/// The data file format this build writes and reads, which is also the store's format
+/// version (the `ENGINE` marker records it). Version 2 added the batch record
+/// ([`crate::record`]). A build that knows only version 1 would take a batch record for
+/// damage and cut it off, so the version changed: each build refuses the other's stores.
+pub const VERSION: u32 = 2;
 
 /// Length of the file header; the first record starts here.
 pub const FILE_HEADER_LEN: u64 = 16;
@@ -90,27 +85,6 @@ pub fn check_header(path: &Path, bytes: &[u8]) -> Result<()> {
     Ok(())
 }
 
-/// Opens the data file in `dir`, creating it (with its header, atomically) when missing,
-/// and checks its header. The records are not read: that is [`crate::recovery`]'s job.
-///
-/// # Errors
-/// As [`check_header`]; [`Error::Io`].
-pub fn open_or_create(fs: &Fs, dir: &Path) -> Result<FileRef> {
-    let path = dir.join(DATA_FILE);
-    let file = match fs.open_if_exists(&path)? {
-        Some(file) => file,
-        None => {
-            // A crash during an earlier creation may have left the temporary file behind.
-            fs.remove_if_exists(&dir.join(format!("{DATA_FILE}.tmp")))?;
-            fs.write_atomic(&path, &encode_header())?;
-            fs.open(&path)?
-        }
-    };
-    let len = file.len()?.min(FILE_HEADER_LEN);
-    check_header(&path, &file.read_vec_at(0, len as usize)?)?;
-    Ok(file)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -119,7 +93,7 @@ mod tests {
     fn header_checks() {
         let path = Path::new("data.log");
         let good = encode_header();
-        assert_eq!(&good[..12], b"KVHASHLG\x01\x00\x00\x00");
+        assert_eq!(&good[..12], b"KVHASHLG\x02\x00\x00\x00");
         check_header(path, &good).unwrap();
         for cut in 0..good.len() {
             let err = check_header(path, &good[..cut]).unwrap_err();
@@ -131,13 +105,15 @@ mod tests {
             let err = check_header(path, &bad).unwrap_err();
             assert!(matches!(err, Error::Corruption { offset: 0, .. }), "{err}");
         }
-        let mut newer = good;
-        newer[8] = 2;
-        let crc = crc32(&newer[..12]);
-        newer[12..].copy_from_slice(&crc.to_le_bytes());
-        assert!(matches!(
-            check_header(path, &newer),
-            Err(Error::FormatVersion { found: 2, .. })
-        ));
+        for other in [VERSION - 1, VERSION + 1] {
+            let mut bad = good;
+            bad[8..12].copy_from_slice(&other.to_le_bytes());
+            let crc = crc32(&bad[..12]);
+            bad[12..].copy_from_slice(&crc.to_le_bytes());
+            assert!(matches!(
+                check_header(path, &bad),
+                Err(Error::FormatVersion { found, .. }) if found == other
+            ));
+        }
     }
 }

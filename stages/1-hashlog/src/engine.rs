@@ -7,12 +7,18 @@
 //!   return once the write call has handed the bytes to the operating system, so an
 //!   acknowledged write survives a kill of the process. Deleting a key that is not live
 //!   writes nothing: the index knows every live key, so there is nothing to hide.
+//! * `write` does the same for a whole [`WriteBatch`]: its ops become **one** batch record,
+//!   appended with one write call, and the index takes all of its ops in one hold of its
+//!   write lock. So a reader sees all of the batch or none of it, and so does recovery,
+//!   which keeps or drops a record whole. An empty batch writes nothing.
 //! * `get` looks the key up in the index and reads exactly its latest record with **one
 //!   positioned read**, then decodes it, which verifies the checksum and that the record is
-//!   for this key. Damage is [`Error::Corruption`], never a wrong value.
-//! * `scan` copies the locations of the keys in range out of the index, sorts them, and
-//!   reads the values one by one as the caller iterates (see [`Index::sorted_range`] for
-//!   why this is the weak spot).
+//!   for this key. Damage is [`Error::Corruption`], never a wrong value. A value that a
+//!   batch wrote is read with its whole batch record, which its checksum covers.
+//! * `cursor` copies every live key and its location out of the index and sorts them, then
+//!   reads each value as it gets to it ([`crate::cursor`]). `scan` and `scan_rev` do the
+//!   same with only the keys in their range (see [`Index::sorted_range`] for why the sort
+//!   is the weak spot).
 //! * `sync` fsyncs the data file. (Its directory entry was synced when it was created.)
 //! * `compact` does nothing: stage 1 has no compaction. Every overwrite and every delete
 //!   leaves dead bytes in the file forever; `stats` reports them as `dead_bytes`.
@@ -22,7 +28,8 @@
 //! Besides the shared [`Stats`] fields, `stats().extra` holds:
 //!
 //! * `dead_bytes`: bytes of the data file that no live key needs (overwritten values,
-//!   tombstones, deleted values): what a compaction would reclaim, if stage 1 had one;
+//!   tombstones, deleted values, the headers of batch records): what a compaction would
+//!   reclaim, if stage 1 had one;
 //! * `replayed_records`: records the last open read to rebuild the index, dead ones
 //!   included: what start-up costs;
 //! * `torn_tail_bytes`: bytes the last open cut off the end of the file as a torn tail.
@@ -32,13 +39,13 @@
 //! The index sits behind a `RwLock`; appends are serialized by a `Mutex` around the
 //! writer's state (the offset where the next record goes). A writer holds the mutex while
 //! it appends and while it updates the index, so the index changes in the same order as the
-//! file. Readers take the index's read lock only long enough to copy a [`Location`] out,
-//! then read the file without any lock: records are never moved or changed once written,
-//! so a location stays valid forever.
+//! file. Readers take the index's read lock only long enough to copy a [`Location`] out (or,
+//! for a cursor or a scan, every location they will visit), then read the file without any
+//! lock: records are never moved or changed once written, so a location stays valid forever.
 //!
-//! That also makes scans consistent for free: a scan reads the records whose locations it
-//! copied at its start, even if keys are overwritten or deleted while it runs. It shows the
-//! store exactly as it was when `scan` was called.
+//! That also makes cursors and scans snapshots for free: they read the records whose
+//! locations they copied at their start, even if keys are overwritten or deleted while they
+//! run. They show the store exactly as it was when they were created.
 //!
 //! ## Failed writes and syncs
 //!
@@ -49,26 +56,25 @@
 //!
 //! If an fsync fails, the operating system may already have dropped the data it could not
 //! write, and a later fsync that succeeds would not say so. So after a failed `sync`, every
-//! later `sync`, `put` and `delete` fails too, until the store is reopened: the engine
-//! never reports as durable what it cannot vouch for. Reads go on in both cases.
+//! later `sync`, `put`, `delete` and `write` fails too, until the store is reopened: the
+//! engine never reports as durable what it cannot vouch for. Reads go on in both cases.
 
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
-use std::sync::{Mutex, RwLock};
+use std::sync::{LockResult, Mutex, RwLock};
 
 use kv_shared::dump::quoted;
 use kv_shared::{
-    Engine, Error, FileRef, Fs, KeyRange, OptionDoc, Options, Result, ScanIter, Stats, StoreDir,
-    check_key, check_key_value,
+    BoxCursor, CursorIter, Direction, Engine, Error, FileRef, Fs, KeyRange, OptionDoc, Options,
+    Result, ScanIter, Stats, StoreDir, WriteBatch, check_key, check_key_value,
 };
 
+use crate::cursor::HashLogCursor;
 use crate::data_file::{self, FILE_HEADER_LEN};
+use crate::file_names;
 use crate::index::{Index, Location};
-use crate::record::Record;
+use crate::record::{self, BatchRecord, Decoded, Record};
 use crate::recovery::recover;
-
-/// A lock is poisoned only if a thread panicked while holding it, which no input can cause.
-const POISONED: &str = "a thread panicked while holding a hashlog lock";
 
 /// Stage 1: one append-only log file with an in-memory hash index. See the
 /// [module documentation](self) and the [crate documentation](crate).
@@ -80,11 +86,11 @@ pub struct HashLog {
     fs: Fs,
     /// `data.log`, opened for appends and positioned reads.
     file: FileRef,
-    /// Live key → location of its latest record.
+    /// Live key → location of its latest value.
     index: RwLock<Index>,
     /// The writer's state; its lock serializes appends.
     writer: Mutex<Writer>,
-    /// Key and value bytes of accepted puts and deletes since open.
+    /// Key and value bytes of accepted puts, deletes and batches since open.
     user_bytes_written: AtomicU64,
     /// Calls to `get` since open.
     gets: AtomicU64,
@@ -106,28 +112,55 @@ struct Writer {
     stopped: Option<&'static str>,
 }
 
+/// The guard of a lock just taken. A lock is poisoned only if a thread panicked while
+/// holding it, which no input can cause: that is a bug, so this panics too, rather than go
+/// on with an index the panic may have left half changed.
+fn unpoisoned<G>(result: LockResult<G>) -> G {
+    result.expect("a thread panicked while holding a hashlog lock")
+}
+
 impl HashLog {
     /// The path of the data file.
     pub fn data_path(&self) -> &Path {
         self.file.path()
     }
 
-    /// Appends `record` and updates the index, holding the writer's lock for both. A delete
-    /// of a key that is not live appends nothing.
+    /// Appends a put or delete `record` and updates the index, holding the writer's lock
+    /// for both. A delete of a key that is not live appends nothing.
     fn append(&self, record: Record<'_>) -> Result<()> {
-        let mut writer = self.writer.lock().expect(POISONED);
+        let mut writer = unpoisoned(self.writer.lock());
         self.check_not_stopped(&writer)?;
         // Only the writer changes the index, and we are the writer: a key found absent here
         // stays absent until we are done.
-        let is_delete = record.value.is_none();
-        if is_delete && self.index.read().expect(POISONED).get(record.key).is_none() {
+        let absent = || unpoisoned(self.index.read()).get(record.key).is_none();
+        if record.value.is_none() && absent() {
             return Ok(());
         }
         let bytes = record.encode();
+        let offset = self.append_locked(&mut writer, &bytes)?;
+        let mut index = unpoisoned(self.index.write());
+        match record.value {
+            Some(value) => {
+                let location = Location {
+                    offset,
+                    len: bytes.len() as u32,
+                    value_len: value.len() as u32,
+                };
+                index.insert(record.key, location);
+            }
+            None => {
+                index.remove(record.key);
+            }
+        }
+        Ok(())
+    }
+
+    /// Appends the encoded record `bytes`, the caller holding the writer's lock (`writer`),
+    /// and returns the offset it went to. A failed append is cut back off the file, so
+    /// that the next record starts where the index will say it does.
+    fn append_locked(&self, writer: &mut Writer, bytes: &[u8]) -> Result<u64> {
         let offset = writer.end;
-        if let Err(err) = self.file.append(&bytes) {
-            // Cut off whatever part of the record reached the file, so that the next record
-            // starts where the index will say it does.
+        if let Err(err) = self.file.append(bytes) {
             if self.file.truncate(offset).is_err() {
                 writer.stopped =
                     Some("an append failed and its partial record could not be cut off");
@@ -135,14 +168,7 @@ impl HashLog {
             return Err(err);
         }
         writer.end = offset + bytes.len() as u64;
-        let mut index = self.index.write().expect(POISONED);
-        if is_delete {
-            index.remove(record.key);
-        } else {
-            let len = bytes.len() as u32;
-            index.insert(record.key, Location { offset, len });
-        }
-        Ok(())
+        Ok(offset)
     }
 
     /// Fails when the writer has stopped (see [`Writer::stopped`]).
@@ -156,26 +182,63 @@ impl HashLog {
         }
     }
 
-    /// Reads and decodes the record at `location`, checking that it is a put of `key`.
-    fn read_value(&self, key: &[u8], location: Location) -> Result<Vec<u8>> {
-        let bytes = self
-            .file
-            .read_vec_at(location.offset, location.len as usize)?;
-        let corrupt = |detail: String| Error::corruption(self.file.path(), location.offset, detail);
-        let record = Record::decode(&bytes).map_err(|e| corrupt(e.detail))?;
-        match record.value {
-            Some(value) if record.key == key => Ok(value.to_vec()),
-            _ => Err(corrupt(format!(
-                "the index points here for key {}, but the record is {} of key {}",
-                quoted(key, 32),
-                if record.value.is_some() {
-                    "a put"
-                } else {
-                    "a delete"
-                },
-                quoted(record.key, 32),
-            ))),
-        }
+    /// `scan` and `scan_rev`: a cursor over the keys in `range` only, so that a short range
+    /// does not copy and sort every key, as a cursor over the whole store must.
+    fn walk(&self, range: KeyRange, direction: Direction) -> Result<ScanIter<'_>> {
+        let entries = unpoisoned(self.index.read()).sorted_range(&range);
+        let cursor = Box::new(HashLogCursor::new(&self.file, entries));
+        Ok(Box::new(CursorIter::new(cursor, range, direction)))
+    }
+}
+
+/// Reads the record at `location` into `buf` and returns the value it holds for `key`: the
+/// value of a put record of `key`, or of the last op on `key` in a batch record, which must
+/// be a put. The decode verifies the record's checksum.
+///
+/// # Errors
+/// [`Error::Corruption`] when the record fails its checks or holds no such value;
+/// [`Error::Io`].
+pub(crate) fn read_value<'b>(
+    file: &FileRef,
+    key: &[u8],
+    location: Location,
+    buf: &'b mut Vec<u8>,
+) -> Result<&'b [u8]> {
+    buf.resize(location.len as usize, 0);
+    file.read_at(buf, location.offset)?;
+    let bytes: &'b [u8] = buf;
+    let corrupt = |detail: String| Error::corruption(file.path(), location.offset, detail);
+    let record = record::decode(bytes).map_err(|e| corrupt(e.detail))?;
+    let value = match record {
+        Decoded::Single(single) if single.key == key => single.value,
+        Decoded::Single(_) => None,
+        Decoded::Batch(batch) => batch
+            .ops()
+            .filter(|op| op.key == key)
+            .last()
+            .and_then(|op| op.value),
+    };
+    value.ok_or_else(|| {
+        corrupt(format!(
+            "the index points here for key {}, but the record is {}",
+            quoted(key, 32),
+            describe(record)
+        ))
+    })
+}
+
+/// What a record that does not hold the value the index expects holds instead.
+fn describe(record: Decoded<'_>) -> String {
+    match record {
+        Decoded::Single(Record { key, value }) => format!(
+            "{} of key {}",
+            if value.is_some() { "a put" } else { "a delete" },
+            quoted(key, 32)
+        ),
+        Decoded::Batch(batch) => format!(
+            "a batch of {} ops whose last op on that key is not a put",
+            batch.count
+        ),
     }
 }
 
@@ -189,7 +252,7 @@ impl Engine for HashLog {
         options.check_known(Self::NAME, Self::OPTIONS)?;
         let fs = Fs::new(options.file_system());
         let dir = StoreDir::open(&fs, dir, Self::NAME, Self::FORMAT_VERSION)?;
-        let file = data_file::open_or_create(&fs, dir.path())?;
+        let file = file_names::open_or_create(&fs, dir.path())?;
         let recovered = recover(&file)?;
         Ok(HashLog {
             dir,
@@ -218,11 +281,14 @@ impl Engine for HashLog {
 
     fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
         self.gets.fetch_add(1, Relaxed);
-        let Some(location) = self.index.read().expect(POISONED).get(key) else {
+        let Some(location) = unpoisoned(self.index.read()).get(key) else {
             return Ok(None);
         };
         self.get_disk_reads.fetch_add(1, Relaxed);
-        self.read_value(key, location).map(Some)
+        let mut buf = Vec::new();
+        Ok(Some(
+            read_value(&self.file, key, location, &mut buf)?.to_vec(),
+        ))
     }
 
     fn delete(&self, key: &[u8]) -> Result<()> {
@@ -232,27 +298,50 @@ impl Engine for HashLog {
         Ok(())
     }
 
+    fn write(&self, batch: &WriteBatch) -> Result<()> {
+        if batch.is_empty() {
+            return Ok(());
+        }
+        let record = BatchRecord::of(batch)?;
+        let bytes = record.encode();
+        {
+            let mut writer = unpoisoned(self.writer.lock());
+            self.check_not_stopped(&writer)?;
+            let offset = self.append_locked(&mut writer, &bytes)?;
+            // Every op in one hold of the index's write lock: no reader sees part of them.
+            let len = bytes.len() as u32;
+            unpoisoned(self.index.write()).apply_batch(record.ops(), offset, len);
+        }
+        let user_bytes: usize = batch
+            .iter()
+            .map(|op| op.key.len() + op.value.map_or(0, <[u8]>::len))
+            .sum();
+        self.user_bytes_written
+            .fetch_add(user_bytes as u64, Relaxed);
+        Ok(())
+    }
+
+    fn cursor(&self) -> Result<BoxCursor<'_>> {
+        let entries = unpoisoned(self.index.read()).sorted_range(&KeyRange::all());
+        Ok(Box::new(HashLogCursor::new(&self.file, entries)))
+    }
+
     fn scan(&self, range: KeyRange) -> Result<ScanIter<'_>> {
-        let entries = self.index.read().expect(POISONED).sorted_range(&range);
-        let mut failed = false;
-        Ok(Box::new(entries.into_iter().map_while(
-            move |(key, location)| {
-                if failed {
-                    return None;
-                }
-                let item = self.read_value(&key, location).map(|value| (key, value));
-                failed = item.is_err();
-                Some(item)
-            },
-        )))
+        self.walk(range, Direction::Forward)
+    }
+
+    fn scan_rev(&self, range: KeyRange) -> Result<ScanIter<'_>> {
+        self.walk(range, Direction::Reverse)
     }
 
     fn sync(&self) -> Result<()> {
         // The writer's lock is held only to look at the flag: appends go on during the fsync,
         // which covers at least everything appended before it began.
-        self.check_not_stopped(&self.writer.lock().expect(POISONED))?;
+        let writer = unpoisoned(self.writer.lock());
+        self.check_not_stopped(&writer)?;
+        drop(writer);
         if let Err(err) = self.file.sync() {
-            self.writer.lock().expect(POISONED).stopped =
+            unpoisoned(self.writer.lock()).stopped =
                 Some("an fsync failed, so data it covered may be lost");
             return Err(err);
         }
@@ -267,8 +356,8 @@ impl Engine for HashLog {
     fn stats(&self) -> Result<Stats> {
         // Both locks, in the writers' order, so the file's end and the index agree.
         let (end, live_keys, live_data_bytes, live_record_bytes) = {
-            let writer = self.writer.lock().expect(POISONED);
-            let index = self.index.read().expect(POISONED);
+            let writer = unpoisoned(self.writer.lock());
+            let index = unpoisoned(self.index.read());
             (
                 writer.end,
                 index.live_keys(),
@@ -307,7 +396,7 @@ impl Engine for HashLog {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::data_file::DATA_FILE;
+    use crate::file_names::DATA_FILE;
 
     #[test]
     fn data_file_lives_in_the_store_directory() {

@@ -1,9 +1,10 @@
 //! The annotated dump of a data file, as `kv inspect data.log` prints it.
 //!
 //! Every field on its own line: offset, bytes, meaning. Checksums are recomputed and shown
-//! as `ok` or `BAD`. A record with a bad checksum is still shown field by field (if its
-//! lengths are the damaged part, what follows it is misread, which is itself instructive);
-//! bytes at the end that cannot be a whole record are shown as one field.
+//! as `ok` or `BAD`. A write batch record is shown op by op. A record with a bad checksum is
+//! still shown field by field (if its lengths are the damaged part, what follows it is
+//! misread, which is itself instructive); bytes at the end that cannot be a whole record
+//! are shown as one field.
 //!
 //! The last lines say what `open` would do with the file, found by the same rule as
 //! [`kv_shared::log_reader::read_log`]: replay it whole, cut a torn tail, or refuse it.
@@ -11,11 +12,13 @@
 use std::collections::HashSet;
 use std::path::Path;
 
+use kv_shared::batch::{BatchOps, check_ops, dump_ops};
 use kv_shared::dump::{Dump, quoted};
 use kv_shared::framing::{ByteReader, DecodeError, crc32};
 
-use crate::data_file::{DATA_FILE, FILE_HEADER_LEN, MAGIC, check_header};
-use crate::record::{RECORD_HEADER_LEN, Record, TOMBSTONE, record_len};
+use crate::data_file::{FILE_HEADER_LEN, MAGIC, check_header};
+use crate::file_names::DATA_FILE;
+use crate::record::{BATCH, RECORD_HEADER_LEN, TOMBSTONE, decode, record_len};
 
 /// Bytes of a key or value shown in a dump line.
 const SHOWN: usize = 40;
@@ -90,14 +93,20 @@ struct Summary {
     records: u64,
     puts: u64,
     deletes: u64,
+    batches: u64,
+    batch_ops: u64,
     bad: u64,
     live: HashSet<Vec<u8>>,
 }
 
 impl Summary {
     fn line(&self) -> String {
+        let batches = match self.batches {
+            0 => String::new(),
+            n => format!(", batches {n} with {} ops", self.batch_ops),
+        };
         format!(
-            "records: {} (puts {}, deletes {}, bad checksums {}); live keys: {}",
+            "records: {} (puts {}, deletes {}{batches}, bad checksums {}); live keys: {}",
             self.records,
             self.puts,
             self.deletes,
@@ -125,7 +134,7 @@ fn whole_record_len(rest: &[u8]) -> Result<usize, String> {
 /// The length of the record at the start of `rest`, if it is whole and valid.
 fn valid_record_len(rest: &[u8]) -> Result<usize, String> {
     let len = whole_record_len(rest)?;
-    Record::decode(&rest[..len]).map_err(|e| e.detail)?;
+    decode(&rest[..len]).map_err(|e| e.detail)?;
     Ok(len)
 }
 
@@ -135,20 +144,48 @@ fn dump_record(d: &mut Dump, bytes: &[u8], summary: &mut Summary) -> Result<(), 
     let stored = r.u32("crc")?;
     let key_len = r.u16("key length")?;
     let value_len = r.u32("value length")?;
+    let actual = crc32(&bytes[4..]);
+    let crc = Crc { stored, actual };
+    if (BATCH..TOMBSTONE).contains(&value_len) {
+        dump_batch(d, &mut r, crc, key_len, value_len, summary)
+    } else {
+        dump_put_or_delete(d, &mut r, crc, key_len, value_len, summary)
+    }
+}
+
+/// A record's stored and recomputed checksums.
+#[derive(Clone, Copy)]
+struct Crc {
+    stored: u32,
+    actual: u32,
+}
+
+impl Crc {
+    /// The checksum's line.
+    fn field(self, d: &mut Dump) {
+        let verdict = crc_verdict(self.stored, self.actual);
+        d.field(
+            &self.stored.to_le_bytes(),
+            format!("crc32 {:#010x} {verdict}", self.stored),
+        );
+    }
+}
+
+/// Dumps a put or delete record, `r` being just past its value length field.
+fn dump_put_or_delete(
+    d: &mut Dump,
+    r: &mut ByteReader<'_>,
+    crc: Crc,
+    key_len: u16,
+    value_len: u32,
+    summary: &mut Summary,
+) -> Result<(), DecodeError> {
     let key = r.bytes(usize::from(key_len), "key")?;
     let is_delete = value_len == TOMBSTONE;
     let kind = if is_delete { "delete" } else { "put" };
-    d.section(format!(
-        "record {} at offset {}: {kind}",
-        summary.records,
-        d.pos()
-    ));
-
-    let actual = crc32(&bytes[4..]);
-    d.field(
-        &stored.to_le_bytes(),
-        format!("crc32 {stored:#010x} {}", crc_verdict(stored, actual)),
-    );
+    let at = d.pos();
+    d.section(format!("record {} at offset {at}: {kind}", summary.records));
+    crc.field(d);
     d.field(&key_len.to_le_bytes(), format!("key length {key_len}"));
     if is_delete {
         d.field(
@@ -168,7 +205,7 @@ fn dump_record(d: &mut Dump, bytes: &[u8], summary: &mut Summary) -> Result<(), 
     }
 
     summary.records += 1;
-    if stored != actual {
+    if crc.stored != crc.actual {
         summary.bad += 1;
     } else if is_delete {
         summary.deletes += 1;
@@ -176,6 +213,53 @@ fn dump_record(d: &mut Dump, bytes: &[u8], summary: &mut Summary) -> Result<(), 
     } else {
         summary.puts += 1;
         summary.live.insert(key.to_vec());
+    }
+    Ok(())
+}
+
+/// Dumps a write batch record, `r` being just past its value length field.
+fn dump_batch(
+    d: &mut Dump,
+    r: &mut ByteReader<'_>,
+    crc: Crc,
+    key_len: u16,
+    value_len: u32,
+    summary: &mut Summary,
+) -> Result<(), DecodeError> {
+    let ops_len = value_len - BATCH;
+    let count = r.u32("op count")?;
+    let ops = r.bytes(ops_len as usize, "ops")?;
+    let at = d.pos();
+    d.section(format!(
+        "record {} at offset {at}: batch of {count} ops",
+        summary.records
+    ));
+    crc.field(d);
+    d.field(
+        &key_len.to_le_bytes(),
+        format!("key length {key_len}: a batch has no key of its own"),
+    );
+    d.field(
+        &value_len.to_le_bytes(),
+        format!("batch marker {BATCH:#010x} + ops length {ops_len}"),
+    );
+    d.field(&count.to_le_bytes(), format!("op count {count}"));
+    dump_ops(d, ops, count);
+
+    summary.records += 1;
+    let valid = crc.stored == crc.actual && count > 0 && check_ops(ops, count).is_ok();
+    if !valid {
+        summary.bad += 1;
+        return Ok(());
+    }
+    summary.batches += 1;
+    summary.batch_ops += u64::from(count);
+    for op in BatchOps::new(ops, count) {
+        if op.value.is_some() {
+            summary.live.insert(op.key.to_vec());
+        } else {
+            summary.live.remove(op.key);
+        }
     }
     Ok(())
 }

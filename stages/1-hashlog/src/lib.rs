@@ -6,6 +6,8 @@
 //! * **Writes append.** Every `put` and `delete` appends one checksummed
 //!   [record] to a single data file, `data.log`. Nothing written is ever changed,
 //!   so a crash can only ever damage the end of the file.
+//! * **A write batch is one record too**, under one checksum, so a crash keeps all of it or
+//!   none of it, and readers see it appear all at once.
 //! * **An index in memory says where each key is.** A hash map from each live key to the
 //!   offset and length of its latest record ([`index`]), so a `get` is one positioned read.
 //! * **Opening rebuilds the index** by reading the file from start to end ([`recovery`]):
@@ -14,28 +16,32 @@
 //!
 //! What it costs: the file only grows (an overwrite or a delete leaves the old record in
 //! place, dead), opening reads every byte ever written, every key lives in memory, and a
-//! range scan must sort the keys it wants because a hash map has no order. Stage 2
-//! (`bitcask`) fixes the first two.
+//! [`cursor`] or a range scan must sort the keys it wants because a hash map has no order.
+//! Stage 2 (`bitcask`) fixes the first two.
 //!
 //! | file | what it holds |
 //! |---|---|
-//! | [`record`] | one record's bytes: encode, decode, checksum |
-//! | [`data_file`] | the data file: its header, creating and opening it |
+//! | [`record`] | one record's bytes (put, delete, write batch): encode, decode, checksum |
+//! | [`data_file`] | the data file's format: its header, then records |
+//! | [`file_names`] | the names of the files in a store directory; creating the data file |
 //! | [`index`] | the in-memory hash index and its running totals |
 //! | [`recovery`] | rebuilding the index on open, cutting a torn tail |
-//! | [`hashlog`] | [`HashLog`], the [`kv_shared::Engine`] |
+//! | [`cursor`] | the cursor: a sorted copy of the index, values read as it moves |
+//! | [`engine`] | [`HashLog`], the [`kv_shared::Engine`] |
 //! | [`mod@inspect`] | the annotated dump `kv inspect` prints ([`inspect()`]) |
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+pub mod cursor;
 pub mod data_file;
-pub mod hashlog;
+pub mod engine;
+pub mod file_names;
 pub mod index;
 pub mod inspect;
 pub mod record;
 pub mod recovery;
 
-pub use hashlog::HashLog;
+pub use engine::HashLog;
 
 /// The annotated dump of a hashlog data file (`kv inspect`), or `None` when `bytes` does not
 /// start with its magic (`KVHASHLG`). Never panics, whatever the bytes.

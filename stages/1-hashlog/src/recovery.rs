@@ -1,8 +1,9 @@
 //! Rebuilding the index on open, by reading the whole data file.
 //!
 //! The index is memory only, so every open replays the log from the first record to the
-//! last: a put points its key at the record, a delete removes its key. Records are replayed
-//! in file order, which is the order they were written in, so the last record of a key wins.
+//! last: a put points its key at the record, a delete removes its key, and a write batch
+//! does the same for each of its ops, in order. Records are replayed in file order, which is
+//! the order they were written in, so the last record of a key wins.
 //!
 //! Reading uses [`kv_shared::log_reader::read_log`], which verifies every record's checksum
 //! and tells two kinds of damage apart:
@@ -19,15 +20,18 @@
 //!   byte the damage left.
 //!
 //! A torn tail and a damaged last record look the same: the reader cannot tell them apart,
-//! and drops both. Start-up time grows with the whole file, dead records included.
+//! and drops both. A write batch is one record, so these rules keep or drop a batch whole:
+//! recovery never applies part of one. Start-up time grows with the whole file, dead
+//! records included.
 
 use kv_shared::Result;
+use kv_shared::batch::BatchOps;
 use kv_shared::fs::FileRef;
-use kv_shared::log_reader::{LogTail, read_log};
+use kv_shared::log_reader::{LogRecord, LogTail, read_log};
 
 use crate::data_file::FILE_HEADER_LEN;
 use crate::index::{Index, Location};
-use crate::record::RecordFormat;
+use crate::record::{RecordFormat, Replayed};
 
 /// What recovery found.
 #[derive(Debug)]
@@ -36,7 +40,7 @@ pub struct Recovered {
     pub index: Index,
     /// Where the next record goes: the end of the last valid record.
     pub end: u64,
-    /// Records replayed (puts and deletes, live or dead).
+    /// Records replayed (puts, deletes and batches, live or dead).
     pub records: u64,
     /// Bytes of torn tail cut off the end of the file (0 for a clean end).
     pub torn_tail_bytes: u64,
@@ -53,29 +57,48 @@ pub fn recover(file: &FileRef) -> Result<Recovered> {
     let mut records = 0;
     let end = read_log::<RecordFormat>(file, FILE_HEADER_LEN, |entry| {
         records += 1;
-        if entry.record.is_delete {
-            index.remove(&entry.record.key);
-        } else {
-            let location = Location {
-                offset: entry.offset,
-                len: entry.len as u32,
-            };
-            index.insert(entry.record.key, location);
-        }
+        replay(&mut index, entry);
         Ok(())
     })?;
-    let torn_tail_bytes = match end.tail {
-        LogTail::Clean => 0,
-        LogTail::Torn { bytes, .. } => {
-            file.truncate(end.valid_len)?;
-            file.sync()?;
-            bytes
-        }
-    };
+    let torn_tail_bytes = cut_torn_tail(file, &end.tail, end.valid_len)?;
     Ok(Recovered {
         index,
         end: end.valid_len,
         records,
         torn_tail_bytes,
     })
+}
+
+/// Applies one record to the index.
+fn replay(index: &mut Index, entry: LogRecord<Replayed>) {
+    // A record is at most 14 + 256 MiB long (a batch), so its length fits a `u32`.
+    let (offset, len) = (entry.offset, entry.len as u32);
+    match entry.record {
+        Replayed::Put { key, value_len } => {
+            let location = Location {
+                offset,
+                len,
+                value_len,
+            };
+            index.insert(key, location);
+        }
+        Replayed::Delete { key } => {
+            index.remove(&key);
+        }
+        Replayed::Batch { count, ops } => {
+            index.apply_batch(BatchOps::new(&ops, count), offset, len)
+        }
+    }
+}
+
+/// Cuts a torn tail off at `valid_len` and syncs the cut; returns how many bytes it held.
+fn cut_torn_tail(file: &FileRef, tail: &LogTail, valid_len: u64) -> Result<u64> {
+    match tail {
+        LogTail::Clean => Ok(0),
+        LogTail::Torn { bytes, .. } => {
+            file.truncate(valid_len)?;
+            file.sync()?;
+            Ok(*bytes)
+        }
+    }
 }

@@ -7,7 +7,8 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use hashlog::HashLog;
-use hashlog::data_file::{DATA_FILE, FILE_HEADER_LEN};
+use hashlog::data_file::FILE_HEADER_LEN;
+use hashlog::file_names::DATA_FILE;
 use kv_shared::{Engine, Options};
 
 /// One operation: a put (`Some(value)`) or a delete (`None`).
