@@ -18,10 +18,10 @@ use std::time::Duration;
 use criterion::{Criterion, criterion_group, criterion_main};
 use kv_shared::Fs;
 use kvbench::workload::key;
+use lsm::key::{Kind, MAX_SEQ, trailer};
 use lsm::table::block::{self, Block};
 use lsm::table::block_builder::BlockBuilder;
 use lsm::table::compression::Compression;
-use lsm::key::{Kind, MAX_SEQ, trailer};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
