@@ -32,7 +32,7 @@
 //! The summary line counts the cases: refused at open, opened whole, opened with writes lost
 //! from the end, and reads that reported corruption.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::panic::AssertUnwindSafe;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -40,11 +40,10 @@ use std::sync::Arc;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-use crate::fault_fs::{FaultFs, FsImage};
+use crate::fault_fs::{FaultFs, FsImage, store_path};
 use crate::history::{
     Observed, State, Step, WriteOp, fixed_workload, key_space, matching_prefixes,
 };
-use crate::power_loss::store_path;
 use kv_shared::store_dir::LOCK_FILE;
 use kv_shared::{Engine, Error, KeyRange, Options};
 
@@ -67,14 +66,10 @@ pub fn build_store<E: Engine>(
     let engine = E::open(&store_path(), &opts).expect("open a fresh store");
     let mut ops = Vec::new();
     for step in fixed_workload(seed, writes) {
-        match step {
-            Step::Write(op) => {
-                op.issue(&engine).expect("write");
-                ops.push(op);
-            }
-            Step::Get(key) => drop(engine.get(&key).expect("get")),
-            Step::Sync => engine.sync().expect("sync"),
-            Step::Compact => engine.compact().expect("compact"),
+        step.run(&engine)
+            .unwrap_or_else(|e| panic!("{step:?} failed: {e}"));
+        if let Step::Write(op) = step {
+            ops.push(op);
         }
     }
     engine.sync().expect("sync");
@@ -173,51 +168,8 @@ fn check_case<E: Engine>(
             }
             Ok(engine) => engine,
         };
-        let mut read_errors = 0;
-        let mut gets = Observed::default();
-        for key in key_space() {
-            match engine.get(&key) {
-                Ok(v) => {
-                    gets.values.insert(key, v);
-                }
-                Err(e) => {
-                    check_report(&e, image, context);
-                    read_errors += 1;
-                }
-            }
-        }
-        let scanned = engine
-            .scan(KeyRange::all())
-            .and_then(|it| it.collect::<kv_shared::Result<Vec<_>>>());
-        let seen = match scanned {
-            Ok(pairs) => {
-                let state: State = pairs.into_iter().collect();
-                for (key, got) in &gets.values {
-                    assert!(
-                        got.as_ref() == state.get(key),
-                        "{context}: get and scan disagree on key {}",
-                        kv_shared::dump::quoted(key, 24)
-                    );
-                }
-                Observed::complete(&state)
-            }
-            Err(e) => {
-                check_report(&e, image, context);
-                read_errors += 1;
-                gets
-            }
-        };
-        for (key, value) in &seen.values {
-            if let Some(value) = value {
-                assert!(
-                    ops.iter()
-                        .any(|op| op.key() == key.as_slice() && op.value() == Some(value)),
-                    "{context}: key {} read as {}, a value never written to it",
-                    kv_shared::dump::quoted(key, 24),
-                    kv_shared::dump::quoted(value, 24)
-                );
-            }
-        }
+        let (seen, read_errors) = read_damaged(&engine, image, context);
+        check_values_were_written(ops, &seen, context);
         let found = matching_prefixes(&State::new(), ops, &seen, 0, ops.len());
         let Some(&p) = found.last() else {
             panic!(
@@ -246,6 +198,64 @@ fn check_case<E: Engine>(
                 std::panic::resume_unwind(panic);
             }
             panic!("{context}: the engine panicked: {msg}")
+        }
+    }
+}
+
+/// Reads every key of [`key_space`] and scans the whole damaged store: what it holds (the
+/// scan, or the gets when the scan failed), and how many reads reported corruption.
+fn read_damaged<E: Engine>(engine: &E, image: &FsImage, context: &str) -> (Observed, usize) {
+    let mut read_errors = 0;
+    let mut gets = Observed::default();
+    for key in key_space() {
+        match engine.get(&key) {
+            Ok(v) => {
+                gets.values.insert(key, v);
+            }
+            Err(e) => {
+                check_report(&e, image, context);
+                read_errors += 1;
+            }
+        }
+    }
+    let scanned = engine
+        .scan(KeyRange::all())
+        .and_then(|it| it.collect::<kv_shared::Result<Vec<_>>>());
+    match scanned {
+        Ok(pairs) => {
+            let state: State = pairs.into_iter().collect();
+            for (key, got) in &gets.values {
+                assert!(
+                    got.as_ref() == state.get(key),
+                    "{context}: get and scan disagree on key {}",
+                    kv_shared::dump::quoted(key, 24)
+                );
+            }
+            (Observed::complete(&state), read_errors)
+        }
+        Err(e) => {
+            check_report(&e, image, context);
+            (gets, read_errors + 1)
+        }
+    }
+}
+
+/// Checks that every value `seen` was once written to its key (never garbage, never
+/// another key's value).
+fn check_values_were_written(ops: &[WriteOp], seen: &Observed, context: &str) {
+    let written: BTreeSet<(&[u8], &[u8])> = ops
+        .iter()
+        .flat_map(WriteOp::effect)
+        .filter_map(|(key, value)| Some((key, value?)))
+        .collect();
+    for (key, value) in &seen.values {
+        if let Some(value) = value {
+            assert!(
+                written.contains(&(key.as_slice(), value.as_slice())),
+                "{context}: key {} read as {}, a value never written to it",
+                kv_shared::dump::quoted(key, 24),
+                kv_shared::dump::quoted(value, 24)
+            );
         }
     }
 }

@@ -5,6 +5,11 @@
 //! (with [`kv_shared::Options::with_file_system`]) puts the test in charge of the disk. This is
 //! the role LevelDB's `FaultInjectionTestEnv` and RocksDB's `FaultInjectionTestFS` play.
 //!
+//! `FaultFs` is a **simulated disk with power loss**: nothing of it is on the real disk, and
+//! it can lose what was not synced. To test an engine on the **real disk** with a failure
+//! injected at a chosen call (or a process killed there, everything written staying
+//! written), use [`crate::hook_fs::HookFs`] instead.
+//!
 //! ## What survives a power loss
 //!
 //! The model is what POSIX promises, and no more:
@@ -60,6 +65,11 @@ pub enum FaultKind {
     /// The chosen call and every later call that needs space fail (`StorageFull`); a failing
     /// append writes a random prefix of its bytes first.
     DiskFull,
+}
+
+/// The directory the suites keep their store in, on a [`FaultFs`].
+pub fn store_path() -> PathBuf {
+    PathBuf::from("/disk/store")
 }
 
 /// The files of a store, by path: a picture of a [`FaultFs`] to copy, damage and restore.

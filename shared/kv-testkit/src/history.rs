@@ -20,12 +20,12 @@ use std::collections::BTreeMap;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-use kv_shared::{Engine, KeyRange, Result};
+use kv_shared::{Engine, KeyRange, Result, WriteBatch};
 
 /// A store's contents: key to value.
 pub type State = BTreeMap<Vec<u8>, Vec<u8>>;
 
-/// One write.
+/// One write: what the history counts as one step, applied whole or not at all.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum WriteOp {
     /// `put(key, value)`.
@@ -40,37 +40,41 @@ pub enum WriteOp {
         /// The key.
         key: Vec<u8>,
     },
+    /// `write(batch)` of these puts and deletes, in order: one atomic step, so a store
+    /// recovered after a crash holds all of it or none of it, never a part.
+    Batch(Vec<WriteOp>),
 }
 
+/// What a write leaves in each key it touches: the value, or `None` for absent.
+pub type Effect<'a> = BTreeMap<&'a [u8], Option<&'a [u8]>>;
+
 impl WriteOp {
-    /// The key written.
-    pub fn key(&self) -> &[u8] {
+    /// The puts (`Some(value)`) and deletes (`None`) the write makes, in order.
+    pub fn changes(&self) -> Vec<(&[u8], Option<&[u8]>)> {
         match self {
-            WriteOp::Put { key, .. } | WriteOp::Delete { key } => key,
+            WriteOp::Put { key, value } => vec![(key, Some(value))],
+            WriteOp::Delete { key } => vec![(key, None)],
+            WriteOp::Batch(ops) => ops.iter().flat_map(WriteOp::changes).collect(),
         }
     }
 
-    /// The value the key has after this write (`None` for a delete).
-    pub fn value(&self) -> Option<&[u8]> {
-        match self {
-            WriteOp::Put { value, .. } => Some(value),
-            WriteOp::Delete { .. } => None,
-        }
+    /// What the write leaves in each key it touches (for a batch, the last op on a key
+    /// wins): the only values a reader can see of it.
+    pub fn effect(&self) -> Effect<'_> {
+        self.changes().into_iter().collect()
     }
 
     /// Applies the write to a model.
     pub fn apply(&self, state: &mut State) {
-        match self {
-            WriteOp::Put { key, value } => {
-                state.insert(key.clone(), value.clone());
-            }
-            WriteOp::Delete { key } => {
-                state.remove(key);
-            }
+        for (key, value) in self.changes() {
+            match value {
+                Some(value) => state.insert(key.to_vec(), value.to_vec()),
+                None => state.remove(key),
+            };
         }
     }
 
-    /// Issues the write to an engine.
+    /// Issues the write to an engine: `put`, `delete`, or one `write` for a batch.
     ///
     /// # Errors
     /// Whatever the engine returns.
@@ -78,6 +82,16 @@ impl WriteOp {
         match self {
             WriteOp::Put { key, value } => engine.put(key, value),
             WriteOp::Delete { key } => engine.delete(key),
+            WriteOp::Batch(_) => {
+                let mut batch = WriteBatch::new();
+                for (key, value) in self.changes() {
+                    match value {
+                        Some(value) => batch.put(key, value)?,
+                        None => batch.delete(key)?,
+                    }
+                }
+                engine.write(&batch)
+            }
         }
     }
 }
@@ -85,7 +99,7 @@ impl WriteOp {
 /// One step of a random workload.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Step {
-    /// A put or a delete.
+    /// A put, a delete or a batch.
     Write(WriteOp),
     /// A read of one key.
     Get(Vec<u8>),
@@ -95,9 +109,25 @@ pub enum Step {
     Compact,
 }
 
+impl Step {
+    /// Runs the step on `engine`, checking nothing (a get's answer is dropped).
+    ///
+    /// # Errors
+    /// Whatever the engine returns.
+    pub fn run<E: Engine>(&self, engine: &E) -> Result<()> {
+        match self {
+            Step::Write(op) => op.issue(engine),
+            Step::Get(key) => engine.get(key).map(drop),
+            Step::Sync => engine.sync(),
+            Step::Compact => engine.compact(),
+        }
+    }
+}
+
 /// The random workload of the reliability suites, deterministic from its seed: puts (new
-/// keys and overwrites, small values and the odd large one), deletes, gets, and now and then
-/// a `sync` or a `compact`, over a small key space so that overwrites and deletes are common.
+/// keys and overwrites, small values and the odd large one), deletes, batches of both (now
+/// and then two ops on one key), gets, and now and then a `sync` or a `compact`, over a
+/// small key space so that overwrites and deletes are common.
 #[derive(Debug)]
 pub struct StepGen {
     rng: ChaCha8Rng,
@@ -137,30 +167,55 @@ impl StepGen {
         self.keys[self.rng.random_range(0..self.keys.len())].clone()
     }
 
+    /// A value that starts with `id` (unique to the write), mostly short, now and then
+    /// a few kilobytes.
+    fn value(&mut self, id: String) -> Vec<u8> {
+        let len = if self.rng.random_bool(0.03) {
+            self.rng.random_range(1000..6000)
+        } else {
+            self.rng.random_range(0..160)
+        };
+        let mut value = id.into_bytes();
+        let fill = self.rng.random::<u8>();
+        value.extend((0..len).map(|i| fill.wrapping_add(i as u8)));
+        value
+    }
+
+    /// A batch of 2 to 6 puts and deletes; one op in four reuses the key of the op before.
+    fn batch(&mut self) -> WriteOp {
+        let mut ops = Vec::new();
+        let mut key = self.key();
+        for i in 0..self.rng.random_range(2..=6) {
+            if i > 0 && !self.rng.random_ratio(1, 4) {
+                key = self.key();
+            }
+            let key = key.clone();
+            ops.push(if self.rng.random_ratio(3, 4) {
+                let value = self.value(format!("r{}w{}.{i}:", self.run, self.writes));
+                WriteOp::Put { key, value }
+            } else {
+                WriteOp::Delete { key }
+            });
+        }
+        WriteOp::Batch(ops)
+    }
+
     /// The next step.
     pub fn next_step(&mut self) -> Step {
-        match self.rng.random_range(0..1000) {
-            0..600 => {
+        let step = match self.rng.random_range(0..1000) {
+            0..560 => {
                 let key = self.key();
-                let len = if self.rng.random_bool(0.03) {
-                    self.rng.random_range(1000..6000)
-                } else {
-                    self.rng.random_range(0..160)
-                };
-                let mut value = format!("r{}w{}:", self.run, self.writes).into_bytes();
-                let fill = self.rng.random::<u8>();
-                value.extend((0..len).map(|i| fill.wrapping_add(i as u8)));
-                self.writes += 1;
+                let value = self.value(format!("r{}w{}:", self.run, self.writes));
                 Step::Write(WriteOp::Put { key, value })
             }
-            600..750 => {
-                self.writes += 1;
-                Step::Write(WriteOp::Delete { key: self.key() })
-            }
+            560..700 => Step::Write(WriteOp::Delete { key: self.key() }),
+            700..750 => Step::Write(self.batch()),
             750..960 => Step::Get(self.key()),
             960..993 => Step::Sync,
             _ => Step::Compact,
-        }
+        };
+        self.writes += u64::from(matches!(step, Step::Write(_)));
+        step
     }
 
     /// The next `n` steps.
@@ -233,9 +288,15 @@ impl Observed {
             None => self.complete && model.contains_key(key),
         }
     }
+
+    /// How many of `keys` differ between `model` and what was observed.
+    fn count_differing<'a>(&self, model: &State, keys: impl IntoIterator<Item = &'a [u8]>) -> usize {
+        keys.into_iter().filter(|k| self.differs(model, k)).count()
+    }
 }
 
 /// Every `p` in `lo..=hi` such that `base` with `ops[..p]` applied agrees with `observed`.
+/// A batch is one op of `ops`: a store holding part of one matches no prefix.
 pub fn matching_prefixes(
     base: &State,
     ops: &[WriteOp],
@@ -248,17 +309,18 @@ pub fn matching_prefixes(
     keys.extend(observed.values.keys().map(Vec::as_slice));
     keys.sort();
     keys.dedup();
-    let mut differing = keys.iter().filter(|k| observed.differs(&model, k)).count();
+    let mut differing = observed.count_differing(&model, keys);
     let hi = hi.min(ops.len());
     let mut found = Vec::new();
     if lo == 0 && differing == 0 {
         found.push(0);
     }
     for (i, op) in ops[..hi].iter().enumerate() {
-        let before = observed.differs(&model, op.key());
+        let touched = op.effect();
+        let before = observed.count_differing(&model, touched.keys().copied());
         op.apply(&mut model);
-        let after = observed.differs(&model, op.key());
-        differing = differing + usize::from(after) - usize::from(before);
+        let after = observed.count_differing(&model, touched.keys().copied());
+        differing = differing + after - before;
         if i + 1 >= lo && differing == 0 {
             found.push(i + 1);
         }
@@ -436,11 +498,57 @@ mod tests {
         let a = StepGen::new(7, 1).steps(500);
         assert_eq!(a, StepGen::new(7, 1).steps(500));
         let writes = StepGen::new(7, 1).writes(300);
-        let mut values: Vec<&[u8]> = writes.iter().filter_map(WriteOp::value).collect();
+        let mut values: Vec<&[u8]> = writes
+            .iter()
+            .flat_map(WriteOp::changes)
+            .filter_map(|(_, value)| value)
+            .collect();
         let n = values.len();
         values.sort();
         values.dedup();
         assert_eq!(values.len(), n);
         assert!(a.contains(&Step::Sync) && a.contains(&Step::Compact));
+        let batches: Vec<&WriteOp> = writes
+            .iter()
+            .filter(|op| matches!(op, WriteOp::Batch(_)))
+            .collect();
+        assert!(batches.len() > 5, "{} batches", batches.len());
+        assert!(
+            batches.iter().any(|b| b.effect().len() < b.changes().len()),
+            "some batch writes one key twice"
+        );
+    }
+
+    #[test]
+    fn a_batch_is_one_step_never_split() {
+        let base = state(&[("a", "0")]);
+        let batch = WriteOp::Batch(vec![
+            put("a", "1"),
+            put("b", "1"),
+            WriteOp::Delete { key: "a".into() },
+            put("c", "1"),
+            put("c", "2"),
+        ]);
+        assert_eq!(
+            batch.effect(),
+            [
+                (&b"a"[..], None),
+                (&b"b"[..], Some(&b"1"[..])),
+                (&b"c"[..], Some(&b"2"[..]))
+            ]
+            .into()
+        );
+        let ops = vec![put("d", "1"), batch, put("a", "3")];
+        let seen = |s: &[(&str, &str)]| Observed::complete(&state(s));
+        let whole = seen(&[("b", "1"), ("c", "2"), ("d", "1")]);
+        assert_eq!(matching_prefixes(&base, &ops, &whole, 0, 3), vec![2]);
+        // Part of the batch: its first op without the rest, or all but its last.
+        let first_op_only = seen(&[("a", "1"), ("d", "1")]);
+        assert!(matching_prefixes(&base, &ops, &first_op_only, 0, 3).is_empty());
+        let all_but_last = seen(&[("b", "1"), ("c", "1"), ("d", "1")]);
+        assert!(matching_prefixes(&base, &ops, &all_but_last, 0, 3).is_empty());
+        let mut model = base.clone();
+        ops[1].apply(&mut model);
+        assert_eq!(model, state(&[("b", "1"), ("c", "2")]));
     }
 }

@@ -33,8 +33,7 @@ use proptest::collection::vec;
 use proptest::prelude::*;
 use proptest::test_runner::{Config, RngAlgorithm, TestRng, TestRunner};
 
-use crate::fault_fs::{FaultFs, FsImage};
-use crate::power_loss::store_path;
+use crate::fault_fs::{FaultFs, FsImage, store_path};
 use kv_shared::{Engine, KeyRange, Options};
 
 /// One change to a real file.

@@ -26,9 +26,8 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use crate::fault_fs::{FaultFs, FaultKind};
+use crate::fault_fs::{FaultFs, FaultKind, store_path};
 use crate::history::{Step, WriteOp, fixed_workload, key_space, read_store};
-use crate::power_loss::store_path;
 use kv_shared::{Engine, Error, Options};
 
 /// For each key, the values it may hold when some writes failed: the last acknowledged
@@ -42,16 +41,22 @@ pub struct PossibleValues {
 type KeyValues = (Option<Vec<u8>>, Vec<Option<Vec<u8>>>);
 
 impl PossibleValues {
-    /// A write that returned `Ok`: the key now holds its value, whatever failed before.
+    /// A write that returned `Ok`: each key it touched now holds what the write left
+    /// there, whatever failed before.
     pub fn acked(&mut self, op: &WriteOp) {
-        let entry = self.keys.entry(op.key().to_vec()).or_default();
-        *entry = (op.value().map(<[u8]>::to_vec), Vec::new());
+        for (key, value) in op.effect() {
+            let entry = self.keys.entry(key.to_vec()).or_default();
+            *entry = (value.map(<[u8]>::to_vec), Vec::new());
+        }
     }
 
-    /// A write that failed: it may have happened.
+    /// A write that failed: it may have happened (a batch whole, so each key may hold what
+    /// the whole batch left there, never a value the batch overwrote itself).
     pub fn failed(&mut self, op: &WriteOp) {
-        let entry = self.keys.entry(op.key().to_vec()).or_default();
-        entry.1.push(op.value().map(<[u8]>::to_vec));
+        for (key, value) in op.effect() {
+            let entry = self.keys.entry(key.to_vec()).or_default();
+            entry.1.push(value.map(<[u8]>::to_vec));
+        }
     }
 
     /// True when `key` may hold `value`.
@@ -187,12 +192,8 @@ pub fn io_errors<E: Engine>(options: &Options, seed: u64, runs: u64) {
         .with_file_system(Arc::new(reference.clone()));
     let engine = E::open(&store_path(), &opts).expect("reference open");
     for step in &steps {
-        match step {
-            Step::Write(op) => op.issue(&engine).expect("reference write"),
-            Step::Get(key) => drop(engine.get(key).expect("reference get")),
-            Step::Sync => engine.sync().expect("reference sync"),
-            Step::Compact => engine.compact().expect("reference compact"),
-        }
+        step.run(&engine)
+            .unwrap_or_else(|e| panic!("reference run: {step:?} failed: {e}"));
     }
     engine.close().expect("reference close");
     let total = reference.calls();
@@ -246,5 +247,9 @@ mod tests {
         assert!(p.allows(b"k", Some(b"1")) && p.allows(b"k", Some(b"2")) && p.allows(b"k", None));
         p.acked(&put("3"));
         assert!(p.allows(b"k", Some(b"3")) && !p.allows(b"k", Some(b"2")));
+        // A failed batch may have happened whole: what it left, never what it overwrote.
+        p.failed(&WriteOp::Batch(vec![put("4"), put("5")]));
+        assert!(p.allows(b"k", Some(b"3")) && p.allows(b"k", Some(b"5")));
+        assert!(!p.allows(b"k", Some(b"4")));
     }
 }

@@ -21,7 +21,8 @@
 //! | [`corruption_suite`] | the corruption suite: flipped bytes and truncated files |
 //! | [`hostile_input`] | the hostile-input suite: proptest against every decoder |
 //! | [`linearizability`] | the concurrency suite and its linearizability checker |
-//! | [`fault_fs`] | [`FaultFs`]: an in-memory file system that simulates power loss and failing calls |
+//! | [`fault_fs`] | [`FaultFs`]: a simulated disk, in memory, that loses what was not synced at a power loss, and fails chosen calls |
+//! | [`hook_fs`] | [`HookFs`]: the real disk with a hook on every call, to count calls and fail, cut short or crash chosen ones |
 //! | [`history`] | the suites' random writes and the check that a store equals some prefix of them |
 //! | [`child_process`] | re-running a test in a child process: killed, or memory- and time-bounded |
 //! | [`knobs`] | suite sizes from environment variables, and the printed, replayable seed |
@@ -37,6 +38,7 @@ pub mod corruption_suite;
 pub mod example_engine;
 pub mod fault_fs;
 pub mod history;
+pub mod hook_fs;
 pub mod hostile_input;
 pub mod io_errors;
 pub mod knobs;
@@ -46,3 +48,4 @@ pub mod process_crash;
 pub mod reliability;
 
 pub use fault_fs::{FaultFs, FaultKind};
+pub use hook_fs::HookFs;

@@ -59,8 +59,8 @@ pub enum EventKind {
 /// The events of one key.
 pub type History = Vec<Event>;
 
-/// One cluster: a write (index into the history, or `None` for the initial absent value)
-/// and the earliest return and latest start among it and its reads.
+/// One cluster: a write (or the initial absent value) with the reads of it, reduced to the
+/// earliest return and the latest start among them.
 struct Cluster {
     earliest_end: u64,
     latest_start: u64,
@@ -96,58 +96,81 @@ pub fn check_register(history: &[Event]) -> Result<(), String> {
             },
         );
     }
-    // Latest start among the writes finished before each moment, for rule 3.
-    let mut finished: Vec<(u64, u64)> = writes.values().map(|w| (w.end, w.start)).collect();
-    finished.sort_unstable();
-    let mut latest_start_before = Vec::with_capacity(finished.len());
-    let mut latest = 0;
-    for &(end, start) in &finished {
-        latest = latest.max(start);
-        latest_start_before.push((end, latest));
-    }
+    let latest_start_before = latest_write_starts(&writes);
     for read in history {
         let EventKind::Read(value) = &read.kind else {
             continue;
         };
-        let (write_start, write_end) = match value {
-            None => (0, 0),
-            Some(v) => match writes.get(v.as_slice()) {
-                Some(w) => (w.start, w.end),
-                None => {
-                    return Err(format!(
-                        "read [{}, {}] returned a value never written: {}",
-                        read.start,
-                        read.end,
-                        kv_shared::dump::quoted(v, 32)
-                    ));
-                }
-            },
-        };
-        if write_start > read.end {
-            return Err(format!(
-                "read [{}, {}] returned the value of a write that started later, at {write_start}",
-                read.start, read.end
-            ));
-        }
-        let done = latest_start_before.partition_point(|&(end, _)| end < read.start);
-        if done > 0 {
-            let newest_start = latest_start_before[done - 1].1;
-            if newest_start > write_end {
-                return Err(format!(
-                    "read [{}, {}] returned a stale value (its write ended at {write_end}), but a \
-                     write that started at {newest_start} had finished before the read began",
-                    read.start, read.end
-                ));
-            }
-        }
+        check_read(read, value.as_deref(), &writes, &latest_start_before)?;
         let cluster = clusters
             .get_mut(&value.as_deref())
             .expect("every read value has a cluster");
         cluster.earliest_end = cluster.earliest_end.min(read.end);
         cluster.latest_start = cluster.latest_start.max(read.start);
     }
+    check_zones(clusters.values())
+}
+
+/// For rule 3: `(end, s)` for each write in order of its end, where `s` is the latest start
+/// among the writes that ended by then.
+fn latest_write_starts(writes: &HashMap<&[u8], &Event>) -> Vec<(u64, u64)> {
+    let mut finished: Vec<(u64, u64)> = writes.values().map(|w| (w.end, w.start)).collect();
+    finished.sort_unstable();
+    let mut latest = 0;
+    finished
+        .into_iter()
+        .map(|(end, start)| {
+            latest = latest.max(start);
+            (end, latest)
+        })
+        .collect()
+}
+
+/// Rules 1 to 3 for one read that returned `value`.
+fn check_read(
+    read: &Event,
+    value: Option<&[u8]>,
+    writes: &HashMap<&[u8], &Event>,
+    latest_start_before: &[(u64, u64)],
+) -> Result<(), String> {
+    let (write_start, write_end) = match value {
+        None => (0, 0),
+        Some(v) => match writes.get(v) {
+            Some(w) => (w.start, w.end),
+            None => {
+                return Err(format!(
+                    "read [{}, {}] returned a value never written: {}",
+                    read.start,
+                    read.end,
+                    kv_shared::dump::quoted(v, 32)
+                ));
+            }
+        },
+    };
+    if write_start > read.end {
+        return Err(format!(
+            "read [{}, {}] returned the value of a write that started later, at {write_start}",
+            read.start, read.end
+        ));
+    }
+    let done = latest_start_before.partition_point(|&(end, _)| end < read.start);
+    if done > 0 {
+        let newest_start = latest_start_before[done - 1].1;
+        if newest_start > write_end {
+            return Err(format!(
+                "read [{}, {}] returned a stale value (its write ended at {write_end}), but a \
+                 write that started at {newest_start} had finished before the read began",
+                read.start, read.end
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Rule 4: no two forward zones overlap, and no backward zone lies inside a forward zone.
+fn check_zones<'a>(clusters: impl Iterator<Item = &'a Cluster>) -> Result<(), String> {
     let (mut forward, mut backward) = (Vec::new(), Vec::new());
-    for c in clusters.values() {
+    for c in clusters {
         if c.earliest_end < c.latest_start {
             forward.push((c.earliest_end, c.latest_start));
         } else {
@@ -189,84 +212,16 @@ fn key(k: usize) -> Vec<u8> {
 pub fn concurrent_histories<E: Engine>(options: &Options, seed: u64, threads: u64, ops: u64) {
     let tmp = tempfile::tempdir().expect("tempdir");
     let engine = E::open(&tmp.path().join("store"), options).expect("open");
-    let clock = AtomicU64::new(1);
+    let clock = Clock(AtomicU64::new(1));
     let done = AtomicBool::new(false);
-    let tick = || clock.fetch_add(1, SeqCst);
     let mut histories: Vec<History> = vec![Vec::new(); KEYS];
     std::thread::scope(|s| {
-        let background = s.spawn(|| {
-            let mut rounds = 0u64;
-            while !done.load(SeqCst) {
-                engine.compact().expect("background compact");
-                engine.sync().expect("background sync");
-                rounds += 1;
-            }
-            rounds
-        });
+        let background = s.spawn(|| compact_until(&engine, &done));
         let workers: Vec<_> = (0..threads)
             .map(|t| {
-                let (engine, tick) = (&engine, &tick);
-                s.spawn(move || {
-                    let mut rng = ChaCha8Rng::seed_from_u64(seed ^ (t + 1).wrapping_mul(0x9E37));
-                    let mut mine: Vec<(usize, Event)> = Vec::new();
-                    for n in 0..ops {
-                        let k = rng.random_range(0..KEYS);
-                        match rng.random_range(0..10) {
-                            0..4 => {
-                                let padding = rng.random_range(0..200);
-                                let mut value = format!("t{t}n{n}:").into_bytes();
-                                value.resize(value.len() + padding, b'.');
-                                let start = tick();
-                                engine.put(&key(k), &value).expect("put");
-                                let end = tick();
-                                mine.push((
-                                    k,
-                                    Event {
-                                        start,
-                                        end,
-                                        kind: EventKind::Write(value),
-                                    },
-                                ));
-                            }
-                            4..9 => {
-                                let start = tick();
-                                let got = engine.get(&key(k)).expect("get");
-                                let end = tick();
-                                mine.push((
-                                    k,
-                                    Event {
-                                        start,
-                                        end,
-                                        kind: EventKind::Read(got),
-                                    },
-                                ));
-                            }
-                            _ => {
-                                let start = tick();
-                                let pairs: Vec<_> = engine
-                                    .scan(KeyRange::all())
-                                    .and_then(|it| it.collect::<kv_shared::Result<Vec<_>>>())
-                                    .expect("scan");
-                                let end = tick();
-                                for k in 0..KEYS {
-                                    let got = pairs
-                                        .iter()
-                                        .find(|(pk, _)| *pk == key(k))
-                                        .map(|(_, v)| v.clone());
-                                    mine.push((
-                                        k,
-                                        Event {
-                                            start,
-                                            end,
-                                            kind: EventKind::Read(got),
-                                        },
-                                    ));
-                                }
-                            }
-                        }
-                    }
-                    mine
-                })
+                let (engine, clock) = (&engine, &clock);
+                let rng = ChaCha8Rng::seed_from_u64(seed ^ (t + 1).wrapping_mul(0x9E37));
+                s.spawn(move || worker(engine, clock, rng, t, ops))
             })
             .collect();
         for worker in workers {
@@ -291,6 +246,74 @@ pub fn concurrent_histories<E: Engine>(options: &Options, seed: u64, threads: u6
         }
     }
     engine.close().expect("close");
+}
+
+/// The global counter every call is stamped with when it starts and when it returns.
+struct Clock(AtomicU64);
+
+impl Clock {
+    /// Runs `call`, returning its result with its start and end stamps.
+    fn time<T>(&self, call: impl FnOnce() -> T) -> (u64, T, u64) {
+        let start = self.0.fetch_add(1, SeqCst);
+        let result = call();
+        (start, result, self.0.fetch_add(1, SeqCst))
+    }
+}
+
+/// The background thread: `compact` and `sync` until `done`; returns how many rounds.
+fn compact_until<E: Engine>(engine: &E, done: &AtomicBool) -> u64 {
+    let mut rounds = 0u64;
+    while !done.load(SeqCst) {
+        engine.compact().expect("background compact");
+        engine.sync().expect("background sync");
+        rounds += 1;
+    }
+    rounds
+}
+
+/// One worker thread: `ops` random calls, four in ten a put of a unique value, five a get,
+/// one a scan (a read of every key); returns each key's events.
+fn worker<E: Engine>(
+    engine: &E,
+    clock: &Clock,
+    mut rng: ChaCha8Rng,
+    t: u64,
+    ops: u64,
+) -> Vec<(usize, Event)> {
+    let mut mine = Vec::new();
+    let event = |(start, kind, end)| Event { start, end, kind };
+    for n in 0..ops {
+        let k = rng.random_range(0..KEYS);
+        match rng.random_range(0..10) {
+            0..4 => {
+                let mut value = format!("t{t}n{n}:").into_bytes();
+                value.resize(value.len() + rng.random_range(0..200), b'.');
+                let timed = clock.time(|| {
+                    engine.put(&key(k), &value).expect("put");
+                    EventKind::Write(value)
+                });
+                mine.push((k, event(timed)));
+            }
+            4..9 => {
+                let timed = clock.time(|| EventKind::Read(engine.get(&key(k)).expect("get")));
+                mine.push((k, event(timed)));
+            }
+            _ => {
+                let (start, pairs, end) = clock.time(|| {
+                    engine
+                        .scan(KeyRange::all())
+                        .and_then(|it| it.collect::<kv_shared::Result<Vec<_>>>())
+                        .expect("scan")
+                });
+                for k in 0..KEYS {
+                    let got = pairs.iter().find(|(pk, _)| *pk == key(k));
+                    let kind = EventKind::Read(got.map(|(_, v)| v.clone()));
+                    mine.push((k, event((start, kind, end))));
+                }
+            }
+        }
+    }
+    mine
 }
 
 #[cfg(test)]

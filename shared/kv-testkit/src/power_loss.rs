@@ -22,22 +22,17 @@
 //!   as LevelDB's and RocksDB's fault-injection tests do: every step of every code path
 //!   that changes the disk gets its turn to be the last.
 
-use std::path::PathBuf;
 use std::sync::Arc;
 
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 use crate::fault_fs::FaultFs;
+pub use crate::fault_fs::store_path;
 use crate::history::{
     Observed, State, Step, StepGen, WriteOp, assert_some_prefix, fixed_workload, read_store,
 };
 use kv_shared::{Engine, Options};
-
-/// The store directory on the simulated disk.
-pub fn store_path() -> PathBuf {
-    PathBuf::from("/disk/store")
-}
 
 /// What a workload achieved before the power went out.
 #[derive(Debug, Default)]

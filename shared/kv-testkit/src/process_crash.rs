@@ -35,7 +35,9 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 use crate::child_process::rerun_self;
-use crate::history::{Observed, State, Step, StepGen, assert_some_prefix, read_store};
+use crate::history::{
+    Observed, State, Step, StepGen, WriteOp, assert_some_prefix, read_store,
+};
 use kv_shared::{Engine, Options};
 
 /// The environment variable that makes a test run as the writing child:
@@ -118,16 +120,16 @@ fn child<E: Engine>(options: &Options, spec: &ChildSpec) {
         let mut steps = 0;
         while steps < burst && Instant::now() < deadline {
             steps += 1;
-            match generator.next_step() {
-                Step::Write(op) => {
-                    line(format!("issue {write}\n"));
-                    op.issue(&engine).expect("child: write");
-                    line(format!("ack {write}\n"));
-                    write += 1;
-                }
-                Step::Get(key) => drop(engine.get(&key).expect("child: get")),
-                Step::Sync => engine.sync().expect("child: sync"),
-                Step::Compact => engine.compact().expect("child: compact"),
+            let step = generator.next_step();
+            let is_write = matches!(step, Step::Write(_));
+            if is_write {
+                line(format!("issue {write}\n"));
+            }
+            step.run(&engine)
+                .unwrap_or_else(|e| panic!("child: {step:?} failed: {e}"));
+            if is_write {
+                line(format!("ack {write}\n"));
+                write += 1;
             }
         }
         if spec.mode == Mode::Write {
@@ -207,47 +209,8 @@ pub fn process_crash<E: Engine>(options: &Options, test_name: &str, seed: u64, r
             "{}: process crash run {run} ({mode:?}) (replay with KV_TEST_SEED={seed})",
             E::NAME
         );
-        let stderr_path = tmp.path().join(format!("stderr-{run}"));
-        let mut child = rerun_self(test_name)
-            .env(CHILD_ENV, spec.encode())
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&stderr_path).expect("stderr file"))
-            .spawn()
-            .expect("spawn the child");
-        // Wait until the child is under way, then give it a random few milliseconds; in
-        // reopen mode, kill it as soon as it begins its n-th open.
-        let started = Instant::now();
-        let target_opens = rng.random_range(2..=4);
-        loop {
-            let (issued, _, opens) = read_report(&spec.report);
-            if (mode == Mode::Write && issued > 0)
-                || (mode == Mode::Reopen && opens >= target_opens)
-            {
-                break;
-            }
-            if let Some(status) = child.try_wait().expect("poll the child") {
-                panic!(
-                    "{context}: the child exited ({status}) before writing: {}",
-                    std::fs::read_to_string(&stderr_path).unwrap_or_default()
-                );
-            }
-            assert!(
-                started.elapsed() < Duration::from_secs(60),
-                "{context}: the child did not start writing within a minute"
-            );
-            std::thread::sleep(Duration::from_micros(50));
-        }
-        if mode == Mode::Write {
-            std::thread::sleep(Duration::from_micros(rng.random_range(0..30_000)));
-        }
-        if let Some(status) = child.try_wait().expect("poll the child") {
-            panic!(
-                "{context}: the child died on its own ({status}): {}",
-                std::fs::read_to_string(&stderr_path).unwrap_or_default()
-            );
-        }
-        child.kill().expect("kill the child");
-        child.wait().expect("reap the child");
+        let stderr = tmp.path().join(format!("stderr-{run}"));
+        kill_a_child(test_name, &spec, &stderr, &mut rng, &context);
         let (issued, acked, _) = read_report(&spec.report);
         if mode == Mode::Reopen {
             let text = std::fs::read_to_string(&spec.report).unwrap_or_default();
@@ -255,23 +218,7 @@ pub fn process_crash<E: Engine>(options: &Options, test_name: &str, seed: u64, r
         }
         let ops = StepGen::new(seed, run).writes(issued);
         copy_dir(&dir, &copy);
-        let engine = E::open(&copy, options)
-            .unwrap_or_else(|e| panic!("{context}: reopening after the kill: {e}"));
-        let state = read_store(&engine).unwrap_or_else(|e| panic!("{context}: reading back: {e}"));
-        let p = assert_some_prefix(
-            &base,
-            &ops,
-            &Observed::complete(&state),
-            acked,
-            issued,
-            &context,
-        );
-        engine
-            .close()
-            .unwrap_or_else(|e| panic!("{context}: close: {e}"));
-        for op in &ops[..p] {
-            op.apply(&mut base);
-        }
+        check_recovered::<E>(options, &copy, &mut base, &ops, acked, &context);
         total_acked += acked;
     }
     eprintln!(
@@ -279,4 +226,77 @@ pub fn process_crash<E: Engine>(options: &Options, test_name: &str, seed: u64, r
          writes, none lost",
         E::NAME
     );
+}
+
+/// Starts a child as `spec` says, waits until it is under way, and kills it: in write mode
+/// a random few milliseconds after its first write, in reopen mode as it begins its
+/// second to fourth open.
+fn kill_a_child(
+    test_name: &str,
+    spec: &ChildSpec,
+    stderr: &Path,
+    rng: &mut ChaCha8Rng,
+    context: &str,
+) {
+    let mut child = rerun_self(test_name)
+        .env(CHILD_ENV, spec.encode())
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(stderr).expect("stderr file"))
+        .spawn()
+        .expect("spawn the child");
+    let died = |status| {
+        format!(
+            "({status}): {}",
+            std::fs::read_to_string(stderr).unwrap_or_default()
+        )
+    };
+    let started = Instant::now();
+    let target_opens = rng.random_range(2..=4);
+    loop {
+        let (issued, _, opens) = read_report(&spec.report);
+        if (spec.mode == Mode::Write && issued > 0)
+            || (spec.mode == Mode::Reopen && opens >= target_opens)
+        {
+            break;
+        }
+        if let Some(status) = child.try_wait().expect("poll the child") {
+            panic!("{context}: the child exited before writing {}", died(status));
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "{context}: the child did not start writing within a minute"
+        );
+        std::thread::sleep(Duration::from_micros(50));
+    }
+    if spec.mode == Mode::Write {
+        std::thread::sleep(Duration::from_micros(rng.random_range(0..30_000)));
+    }
+    if let Some(status) = child.try_wait().expect("poll the child") {
+        panic!("{context}: the child died on its own {}", died(status));
+    }
+    child.kill().expect("kill the child");
+    child.wait().expect("reap the child");
+}
+
+/// Opens the copy of a killed child's store and checks that it holds `base` plus some
+/// prefix of `ops` keeping at least the `acked` first; that state becomes the next `base`.
+fn check_recovered<E: Engine>(
+    options: &Options,
+    copy: &Path,
+    base: &mut State,
+    ops: &[WriteOp],
+    acked: usize,
+    context: &str,
+) {
+    let engine = E::open(copy, options)
+        .unwrap_or_else(|e| panic!("{context}: reopening after the kill: {e}"));
+    let state = read_store(&engine).unwrap_or_else(|e| panic!("{context}: reading back: {e}"));
+    let observed = Observed::complete(&state);
+    let p = assert_some_prefix(base, ops, &observed, acked, ops.len(), context);
+    engine
+        .close()
+        .unwrap_or_else(|e| panic!("{context}: close: {e}"));
+    for op in &ops[..p] {
+        op.apply(base);
+    }
 }

@@ -3,104 +3,28 @@
 
 mod common;
 
-use std::io;
-use std::path::Path;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::SeqCst};
 
 use common::data_path;
 use hashlog::HashLog;
 use hashlog::record::Record;
-use kv_shared::{Engine, Error, File, FileLock, FileSystem, KeyRange, Options, RealFs};
+use kv_shared::{Engine, Error, KeyRange, Options};
+use kv_testkit::hook_fs::{Action, HookFs, Op};
 
-/// The real file system, with a count of positioned reads and switches that make appends
-/// write half their bytes and fail, and truncations and file syncs fail.
-#[derive(Debug, Default)]
-struct Faults {
-    reads: AtomicU64,
-    fail_appends: AtomicBool,
-    fail_truncates: AtomicBool,
-    fail_syncs: AtomicBool,
+/// The real file system, with a count of every call and a hook to fail chosen ones.
+fn faulty() -> (HookFs, Options) {
+    let fs = HookFs::new();
+    let options = Options::new().with_file_system(Arc::new(fs.clone()));
+    (fs, options)
 }
 
-#[derive(Debug, Default)]
-struct FaultyFs(Arc<Faults>);
-
-#[derive(Debug)]
-struct FaultyFile {
-    inner: Arc<dyn File>,
-    faults: Arc<Faults>,
-}
-
-impl FaultyFs {
-    fn wrap(&self, inner: Arc<dyn File>) -> Arc<dyn File> {
-        Arc::new(FaultyFile {
-            inner,
-            faults: self.0.clone(),
-        })
-    }
-}
-
-impl FileSystem for FaultyFs {
-    fn create(&self, path: &Path) -> io::Result<Arc<dyn File>> {
-        RealFs.create(path).map(|f| self.wrap(f))
-    }
-    fn open(&self, path: &Path) -> io::Result<Arc<dyn File>> {
-        RealFs.open(path).map(|f| self.wrap(f))
-    }
-    fn rename(&self, from: &Path, to: &Path) -> io::Result<()> {
-        RealFs.rename(from, to)
-    }
-    fn remove(&self, path: &Path) -> io::Result<()> {
-        RealFs.remove(path)
-    }
-    fn list(&self, dir: &Path) -> io::Result<Vec<String>> {
-        RealFs.list(dir)
-    }
-    fn create_dir_all(&self, dir: &Path) -> io::Result<()> {
-        RealFs.create_dir_all(dir)
-    }
-    fn sync_dir(&self, dir: &Path) -> io::Result<()> {
-        RealFs.sync_dir(dir)
-    }
-    fn lock(&self, path: &Path) -> io::Result<Box<dyn FileLock>> {
-        RealFs.lock(path)
-    }
-}
-
-impl File for FaultyFile {
-    fn append(&self, buf: &[u8]) -> io::Result<()> {
-        if self.faults.fail_appends.load(SeqCst) {
-            self.inner.append(&buf[..buf.len() / 2])?;
-            return Err(io::Error::other("injected: disk full"));
-        }
-        self.inner.append(buf)
-    }
-    fn read_at(&self, buf: &mut [u8], offset: u64) -> io::Result<()> {
-        self.faults.reads.fetch_add(1, SeqCst);
-        self.inner.read_at(buf, offset)
-    }
-    fn len(&self) -> io::Result<u64> {
-        self.inner.len()
-    }
-    fn sync(&self) -> io::Result<()> {
-        if self.faults.fail_syncs.load(SeqCst) {
-            return Err(io::Error::other("injected: fsync failed"));
-        }
-        self.inner.sync()
-    }
-    fn truncate(&self, len: u64) -> io::Result<()> {
-        if self.faults.fail_truncates.load(SeqCst) {
-            return Err(io::Error::other("injected: truncate failed"));
-        }
-        self.inner.truncate(len)
-    }
-}
-
-fn faulty() -> (Arc<Faults>, Options) {
-    let fs = FaultyFs::default();
-    let faults = fs.0.clone();
-    (faults, Options::new().with_file_system(Arc::new(fs)))
+/// Appends write half their bytes and fail; with `truncates`, truncations fail too.
+fn fail_appends(fs: &HookFs, truncates: bool) {
+    fs.set_hook(move |call| match call.op {
+        Op::Append => Action::Cut(call.bytes / 2),
+        Op::Truncate if truncates => Action::Fail,
+        _ => Action::Pass,
+    });
 }
 
 fn key(i: u32) -> Vec<u8> {
@@ -120,13 +44,13 @@ fn a_get_is_one_positioned_read_and_a_miss_is_none() {
     for i in (0..200).step_by(2) {
         engine.delete(&key(i)).unwrap();
     }
-    let before = faults.reads.load(SeqCst);
+    let before = faults.calls(Op::ReadAt);
     for i in 0..300 {
         let want = (i % 2 == 1 && i < 200).then(|| format!("value {i}").into_bytes());
         assert_eq!(engine.get(&key(i)).unwrap(), want, "key {i}");
     }
     // 100 live keys read, 200 deleted or never written: no read at all for those.
-    assert_eq!(faults.reads.load(SeqCst) - before, 100);
+    assert_eq!(faults.calls(Op::ReadAt) - before, 100);
     let stats = engine.stats().unwrap();
     assert_eq!((stats.gets, stats.get_disk_reads), (300, 100));
     engine.close().unwrap();
@@ -223,10 +147,10 @@ fn a_failed_append_is_undone() {
     let tmp = tempfile::tempdir().unwrap();
     let engine = HashLog::open(tmp.path(), &options).unwrap();
     engine.put(b"a", b"1").unwrap();
-    faults.fail_appends.store(true, SeqCst);
+    fail_appends(&faults, false);
     assert!(matches!(engine.put(b"b", b"2"), Err(Error::Io { .. })));
     assert!(matches!(engine.delete(b"a"), Err(Error::Io { .. })));
-    faults.fail_appends.store(false, SeqCst);
+    faults.clear_hook();
     assert_eq!(engine.get(b"a").unwrap().as_deref(), Some(&b"1"[..]));
     assert_eq!(engine.get(b"b").unwrap(), None);
     engine.put(b"c", b"3").unwrap();
@@ -254,11 +178,9 @@ fn a_failed_append_that_cannot_be_undone_stops_writes_until_reopen() {
     let tmp = tempfile::tempdir().unwrap();
     let engine = HashLog::open(tmp.path(), &options).unwrap();
     engine.put(b"a", b"1").unwrap();
-    faults.fail_appends.store(true, SeqCst);
-    faults.fail_truncates.store(true, SeqCst);
+    fail_appends(&faults, true);
     assert!(engine.put(b"b", b"22").is_err());
-    faults.fail_appends.store(false, SeqCst);
-    faults.fail_truncates.store(false, SeqCst);
+    faults.clear_hook();
     assert!(matches!(engine.put(b"c", b"3"), Err(Error::Io { .. })));
     assert_eq!(engine.get(b"a").unwrap().as_deref(), Some(&b"1"[..]));
     drop(engine);
@@ -281,9 +203,12 @@ fn a_failed_sync_stops_writes_and_syncs_until_reopen() {
     let tmp = tempfile::tempdir().unwrap();
     let engine = HashLog::open(tmp.path(), &options).unwrap();
     engine.put(b"a", b"1").unwrap();
-    faults.fail_syncs.store(true, SeqCst);
+    faults.set_hook(|call| match call.op {
+        Op::Sync => Action::Fail,
+        _ => Action::Pass,
+    });
     assert!(matches!(engine.sync(), Err(Error::Io { .. })));
-    faults.fail_syncs.store(false, SeqCst);
+    faults.clear_hook();
     assert!(matches!(engine.sync(), Err(Error::Io { .. })));
     assert!(matches!(engine.put(b"b", b"2"), Err(Error::Io { .. })));
     assert_eq!(engine.get(b"a").unwrap().as_deref(), Some(&b"1"[..]));

@@ -1,8 +1,8 @@
 //! A merge cut off at any point, and the recovery of such a merge cut off at any point,
 //! lose nothing: the store reopens to exactly what was written.
 //!
-//! [`common::CrashFs`] lets the first `n` changing file-system calls through and fails
-//! every later one without effect, which leaves the directory exactly as a process killed
+//! [`HookFs::crash_after`]`(n)` lets the first `n` changing file-system calls through and
+//! fails every later one without effect, which leaves the directory exactly as a process killed
 //! after its `n`-th call would. The tests try every `n` over a whole `compact` (rotation,
 //! copying, hint files, the commit record, the renames, the deletions), and over the
 //! recovery that finishes a committed merge.
@@ -13,11 +13,12 @@ use std::sync::Arc;
 
 use common::*;
 use kv_shared::Engine;
+use kv_testkit::hook_fs::HookFs;
 
 const SEGMENT: &str = "2K";
 
-fn crash_options(crash: &Arc<CrashFs>) -> kv_shared::Options {
-    quiet(SEGMENT).with_file_system(Arc::new(CrashFsHandle(crash.clone())))
+fn crash_options(crash: &HookFs) -> kv_shared::Options {
+    quiet(SEGMENT).with_file_system(Arc::new(crash.clone()))
 }
 
 fn no_merge_debris(dir: &std::path::Path, context: &str) {
@@ -41,12 +42,12 @@ fn a_merge_cut_off_at_any_point_loses_nothing() {
     let total = {
         let dir = tmp.path().join("count");
         copy_dir(&base, &dir);
-        let crash = CrashFs::new(u64::MAX);
+        let crash = HookFs::new();
         let e = open(&dir, &crash_options(&crash));
-        crash.arm(u64::MAX);
+        let before = crash.mutations();
         e.compact().unwrap();
         drop(e);
-        crash.ops()
+        crash.mutations() - before
     };
     assert!(total > 25, "a compaction of this store makes {total} calls");
 
@@ -55,9 +56,9 @@ fn a_merge_cut_off_at_any_point_loses_nothing() {
         let context = format!("merge cut after {cut} of {total} calls");
         let dir = tmp.path().join(format!("cut{cut}"));
         copy_dir(&base, &dir);
-        let crash = CrashFs::new(u64::MAX);
+        let crash = HookFs::new();
         let e = open(&dir, &crash_options(&crash));
-        crash.arm(cut);
+        crash.crash_after(cut);
         let result = e.compact();
         // Failing to delete an input after the switch is not an error of the merge: the
         // commit record stays, and the next open finishes the deletion.
@@ -95,9 +96,9 @@ fn finishing_a_committed_merge_can_itself_be_cut_off() {
     let committed = loop {
         let dir = tmp.path().join(format!("find{cut}"));
         copy_dir(&base, &dir);
-        let crash = CrashFs::new(u64::MAX);
+        let crash = HookFs::new();
         let e = open(&dir, &crash_options(&crash));
-        crash.arm(cut);
+        crash.crash_after(cut);
         let _ = e.compact();
         drop(e);
         if files(&dir).iter().any(|n| n.ends_with(".commit")) {
@@ -117,16 +118,17 @@ fn finishing_a_committed_merge_can_itself_be_cut_off() {
     let total = {
         let dir = tmp.path().join("count");
         copy_dir(&committed, &dir);
-        let crash = CrashFs::new(u64::MAX);
+        let crash = HookFs::new();
         drop(open(&dir, &crash_options(&crash)));
-        crash.ops()
+        crash.mutations()
     };
     assert!(total > 3, "recovery made {total} calls");
     for recovery_cut in 0..=total {
         let context = format!("recovery cut after {recovery_cut} of {total} calls");
         let dir = tmp.path().join(format!("recover{recovery_cut}"));
         copy_dir(&committed, &dir);
-        let crash = CrashFs::new(recovery_cut);
+        let crash = HookFs::new();
+        crash.crash_after(recovery_cut);
         let opened = bitcask::Bitcask::open(&dir, &crash_options(&crash));
         assert_eq!(opened.is_err(), crash.crashed(), "{context}");
         drop(opened);

@@ -8,13 +8,14 @@ use std::time::{Duration, UNIX_EPOCH};
 
 use common::*;
 use kv_shared::Engine;
+use kv_testkit::hook_fs::{HookFs, Op};
 
 #[test]
 fn a_get_is_one_read_and_a_miss_is_none() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("db");
-    let counter = CrashFs::new(u64::MAX);
-    let options = quiet("1K").with_file_system(Arc::new(CrashFsHandle(counter.clone())));
+    let counter = HookFs::new();
+    let options = quiet("1K").with_file_system(Arc::new(counter.clone()));
     let e = open(&dir, &options);
     // Keys in merged segments (with hints), in sealed segments and in the active one.
     let mut model = churn(&e, 40, 3);
@@ -29,13 +30,13 @@ fn a_get_is_one_read_and_a_miss_is_none() {
     }
     e.put_expiring_at(b"expired", b"v", UNIX_EPOCH + Duration::from_secs(1))
         .unwrap();
-    let before = counter.reads();
+    let before = counter.calls(Op::ReadAt);
     for (k, v) in &model {
         assert_eq!(e.get(k).unwrap().as_ref(), Some(v));
     }
-    assert_eq!(counter.reads() - before, model.len() as u64);
+    assert_eq!(counter.calls(Op::ReadAt) - before, model.len() as u64);
 
-    let before = counter.reads();
+    let before = counter.calls(Op::ReadAt);
     assert_eq!(e.get(b"never written").unwrap(), None);
     assert!(
         !model.contains_key(&b"key0003"[..]),
@@ -43,7 +44,7 @@ fn a_get_is_one_read_and_a_miss_is_none() {
     );
     assert_eq!(e.get(b"key0003").unwrap(), None);
     assert_eq!(e.get(b"expired").unwrap(), None);
-    assert_eq!(counter.reads(), before, "a miss read the disk");
+    assert_eq!(counter.calls(Op::ReadAt), before, "a miss read the disk");
     let s = e.stats().unwrap();
     assert_eq!(s.gets, model.len() as u64 + 3);
     assert_eq!(s.get_disk_reads, model.len() as u64);

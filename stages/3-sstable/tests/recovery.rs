@@ -17,71 +17,13 @@
 //! after its file appeared, left empty between the WALs that were used.
 
 use std::collections::BTreeMap;
-use std::io;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
-use kv_shared::{Engine, File, FileLock, FileSystem, KeyRange, Options, RealFs};
+use kv_shared::{Engine, KeyRange, Options};
 use kv_testkit::conformance::scan_vec;
+use kv_testkit::hook_fs::{Action, HookFs, Op, on_path};
 use sstable::SstableStore;
-
-/// Which operation to fail: `(operation, file name suffix)`.
-type Rule = Option<(&'static str, &'static str)>;
-
-/// The real file system, except that operations matching the rule fail.
-#[derive(Debug, Default)]
-struct FailingFs {
-    rule: Mutex<Rule>,
-}
-
-impl FailingFs {
-    fn check(&self, op: &str, path: &Path) -> io::Result<()> {
-        let rule = *self.rule.lock().unwrap();
-        match rule {
-            Some((o, suffix)) if o == op && path.to_string_lossy().ends_with(suffix) => {
-                Err(io::Error::other(format!("injected failure of {op}")))
-            }
-            _ => Ok(()),
-        }
-    }
-    fn set(&self, rule: Rule) {
-        *self.rule.lock().unwrap() = rule;
-    }
-}
-
-impl FileSystem for FailingFs {
-    fn create(&self, path: &Path) -> io::Result<Arc<dyn File>> {
-        self.check("create", path)?;
-        let file = RealFs.create(path)?;
-        // A create that leaves its file behind and still fails (as one whose directory
-        // sync fails does).
-        self.check("create-leaving-file", path)?;
-        Ok(file)
-    }
-    fn open(&self, path: &Path) -> io::Result<Arc<dyn File>> {
-        RealFs.open(path)
-    }
-    fn rename(&self, from: &Path, to: &Path) -> io::Result<()> {
-        self.check("rename", from)?;
-        RealFs.rename(from, to)
-    }
-    fn remove(&self, path: &Path) -> io::Result<()> {
-        self.check("remove", path)?;
-        RealFs.remove(path)
-    }
-    fn list(&self, dir: &Path) -> io::Result<Vec<String>> {
-        RealFs.list(dir)
-    }
-    fn create_dir_all(&self, dir: &Path) -> io::Result<()> {
-        RealFs.create_dir_all(dir)
-    }
-    fn sync_dir(&self, dir: &Path) -> io::Result<()> {
-        RealFs.sync_dir(dir)
-    }
-    fn lock(&self, path: &Path) -> io::Result<Box<dyn FileLock>> {
-        RealFs.lock(path)
-    }
-}
 
 fn names(dir: &Path, ext: &str) -> Vec<String> {
     let mut v: Vec<String> = std::fs::read_dir(dir)
@@ -123,12 +65,12 @@ fn second_generation(e: &SstableStore, model: &mut BTreeMap<Vec<u8>, Vec<u8>>) {
     }
 }
 
-/// A store on a [`FailingFs`] with a 1 MiB memtable (plus `settings`), holding the first
+/// A store on a [`HookFs`] with a 1 MiB memtable (plus `settings`), holding the first
 /// generation of writes, and the model of what it holds.
 struct Failing {
     tmp: tempfile::TempDir,
     dir: PathBuf,
-    fs: Arc<FailingFs>,
+    fs: HookFs,
     e: SstableStore,
     model: BTreeMap<Vec<u8>, Vec<u8>>,
 }
@@ -136,10 +78,10 @@ struct Failing {
 fn failing_store(settings: &[(&str, &str)]) -> Failing {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("db");
-    let fs = Arc::new(FailingFs::default());
+    let fs = HookFs::new();
     let mut options = Options::new()
         .set("memtable_bytes", "1M")
-        .with_file_system(fs.clone());
+        .with_file_system(Arc::new(fs.clone()));
     for (name, value) in settings {
         options.insert(*name, *value);
     }
@@ -176,7 +118,8 @@ fn check_reopened(dir: &Path, model: &BTreeMap<Vec<u8>, Vec<u8>>) -> SstableStor
 }
 
 fn crash_during_flush(
-    fail: (&'static str, &'static str),
+    op: Op,
+    suffix: &'static str,
 ) -> (tempfile::TempDir, BTreeMap<Vec<u8>, Vec<u8>>) {
     let Failing {
         tmp,
@@ -187,7 +130,7 @@ fn crash_during_flush(
     } = failing_store(&[("block_bytes", "256")]);
     e.flush().unwrap();
     second_generation(&e, &mut model);
-    fs.set(Some(fail));
+    fs.set_hook(on_path(op, suffix, Action::Fail));
     assert!(e.flush().is_err(), "the injected failure stops the flush");
     // Readers still see everything while the flush is stuck.
     for i in 0..100 {
@@ -199,7 +142,7 @@ fn crash_during_flush(
 
 #[test]
 fn crash_before_the_table_is_created() {
-    let (tmp, model) = crash_during_flush(("create", ".sst.tmp"));
+    let (tmp, model) = crash_during_flush(Op::Create, ".sst.tmp");
     let dir = tmp.path().join("db");
     assert_eq!(names(&dir, ".sst").len(), 1);
     assert_eq!(names(&dir, ".wal").len(), 2, "the full WAL and the new one");
@@ -209,7 +152,7 @@ fn crash_before_the_table_is_created() {
 
 #[test]
 fn crash_before_the_table_is_renamed() {
-    let (tmp, model) = crash_during_flush(("rename", ".sst.tmp"));
+    let (tmp, model) = crash_during_flush(Op::Rename, ".sst.tmp");
     let dir = tmp.path().join("db");
     assert_eq!(
         names(&dir, ".tmp").len(),
@@ -226,7 +169,7 @@ fn crash_before_the_table_is_renamed() {
 
 #[test]
 fn crash_between_table_rename_and_wal_deletion() {
-    let (tmp, model) = crash_during_flush(("remove", ".wal"));
+    let (tmp, model) = crash_during_flush(Op::Remove, ".wal");
     let dir = tmp.path().join("db");
     assert_eq!(names(&dir, ".sst").len(), 2, "the new table is in place");
     let wals_before = names(&dir, ".wal");
@@ -267,7 +210,7 @@ fn crash_after_compaction_before_its_inputs_are_removed() {
     second_generation(&e, &mut model);
     e.flush().unwrap();
     assert_eq!(names(&dir, ".sst").len(), 2);
-    fs.set(Some(("remove", ".sst")));
+    fs.set_hook(on_path(Op::Remove, ".sst", Action::Fail));
     e.compact().unwrap(); // the inputs' removal fails silently (best effort, in Drop)
     drop(e);
     assert_eq!(
@@ -298,7 +241,7 @@ fn crash_before_the_compaction_output_is_renamed() {
     e.flush().unwrap();
     second_generation(&e, &mut model);
     e.flush().unwrap();
-    fs.set(Some(("rename", ".sst.tmp")));
+    fs.set_hook(on_path(Op::Rename, ".sst.tmp", Action::Fail));
     assert!(e.compact().is_err());
     assert_eq!(e.table_count(), 2, "a failed compaction changes nothing");
     drop(e);
@@ -317,9 +260,9 @@ fn a_failed_flush_is_retried_by_the_next_write() {
         e,
         mut model,
     } = failing_store(&[]);
-    fs.set(Some(("create", ".sst.tmp")));
+    fs.set_hook(on_path(Op::Create, ".sst.tmp", Action::Fail));
     assert!(e.flush().is_err());
-    fs.set(None);
+    fs.clear_hook();
     e.put(b"after", b"retry").unwrap();
     model.insert(b"after".to_vec(), b"retry".to_vec());
     assert_eq!(e.table_count(), 1, "the write finished the stuck flush");
@@ -331,14 +274,16 @@ fn a_failed_flush_is_retried_by_the_next_write() {
 /// A flush whose new WAL cannot be created (the failed create leaves a file behind), then
 /// more writes, which go on into the old WAL. Returns the leftover file's name.
 fn fail_a_wal_create_then_write(
-    fs: &FailingFs,
+    fs: &HookFs,
     e: &SstableStore,
     dir: &Path,
     model: &mut BTreeMap<Vec<u8>, Vec<u8>>,
 ) -> String {
-    fs.set(Some(("create-leaving-file", ".wal")));
+    // A create that leaves its file behind and still fails (as one whose directory sync
+    // fails does).
+    fs.set_hook(on_path(Op::Create, ".wal", Action::FailAfter));
     assert!(e.flush().is_err(), "the new WAL could not be created");
-    fs.set(None);
+    fs.clear_hook();
     let left = names(dir, ".wal").pop().unwrap();
     second_generation(e, model); // into the old WAL
     left
