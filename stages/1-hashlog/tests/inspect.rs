@@ -4,7 +4,7 @@ mod common;
 
 use std::sync::OnceLock;
 
-use common::{Log, Op};
+use common::{BatchLog, Log, Op};
 use hashlog::data_file::{MAGIC, encode_header};
 use proptest::prelude::*;
 
@@ -40,6 +40,20 @@ fn dump_of_a_corrupt_log() {
     let mut bytes = log.bytes.clone();
     bytes[log.ends[1] as usize - 1] ^= 0x20; // "yellow" -> "yelloW"
     insta::assert_snapshot!("corrupt_log", hashlog::inspect(&bytes).unwrap());
+}
+
+/// A write batch: an overwrite, a delete and a new key.
+const BATCH: &[Op] = &[
+    (b"apple", Some(b"green")),
+    (b"banana", None),
+    (b"fig", Some(b"purple")),
+];
+
+/// A batch record between single records: shown op by op, counted in the summary.
+#[test]
+fn dump_of_a_log_with_a_batch() {
+    let log = BatchLog::write(&SMALL[..2], BATCH, &SMALL[4..]);
+    insta::assert_snapshot!("batch_log", hashlog::inspect(&log.bytes).unwrap());
 }
 
 #[test]
@@ -81,6 +95,22 @@ proptest! {
             if i >= 8 {
                 bytes[i] ^= mask;
             }
+        }
+        bytes.truncate(8 + cut.index(bytes.len() - 8));
+        prop_assert!(hashlog::inspect(&bytes).is_some());
+    }
+
+    #[test]
+    fn a_damaged_log_with_a_batch_never_panics(
+        flips in prop::collection::vec((any::<prop::sample::Index>(), 1u8..), 1..4),
+        cut in any::<prop::sample::Index>(),
+    ) {
+        static LOG: OnceLock<BatchLog> = OnceLock::new();
+        let log = LOG.get_or_init(|| BatchLog::write(&SMALL[..2], BATCH, &SMALL[4..]));
+        let mut bytes = log.bytes.clone();
+        for (at, mask) in flips {
+            let i = log.start as usize + at.index((log.end - log.start) as usize);
+            bytes[i] ^= mask;
         }
         bytes.truncate(8 + cut.index(bytes.len() - 8));
         prop_assert!(hashlog::inspect(&bytes).is_some());

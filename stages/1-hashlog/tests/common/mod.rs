@@ -1,5 +1,5 @@
 //! A small deterministic log, written through the engine, with the offset where each
-//! record ends, and the model state after any prefix of it.
+//! record ends, and the model state after any prefix of it; and a log with a write batch.
 
 #![allow(dead_code)] // each test file uses a different part
 
@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use hashlog::HashLog;
 use hashlog::data_file::FILE_HEADER_LEN;
 use hashlog::file_names::DATA_FILE;
-use kv_shared::{Engine, Options};
+use kv_shared::{Engine, Options, WriteBatch};
 
 /// One operation: a put (`Some(value)`) or a delete (`None`).
 pub type Op = (&'static [u8], Option<&'static [u8]>);
@@ -56,12 +56,9 @@ impl Log {
         let path = tmp.path().join(DATA_FILE);
         let mut starts = Vec::new();
         let mut ends = Vec::new();
-        for (key, value) in ops {
+        for op in ops {
             starts.push(std::fs::metadata(&path).unwrap().len());
-            match value {
-                Some(value) => engine.put(key, value).unwrap(),
-                None => engine.delete(key).unwrap(),
-            }
+            apply(&engine, std::slice::from_ref(op));
             ends.push(std::fs::metadata(&path).unwrap().len());
         }
         engine.close().unwrap();
@@ -130,4 +127,58 @@ pub fn assert_holds(engine: &HashLog, model: &BTreeMap<Vec<u8>, Vec<u8>>, contex
 /// The data file's path in a store directory.
 pub fn data_path(dir: &Path) -> PathBuf {
     dir.join(DATA_FILE)
+}
+
+/// The ops of `ops` as one write batch.
+pub fn batch_of(ops: &[Op]) -> WriteBatch {
+    let mut batch = WriteBatch::new();
+    for (key, value) in ops {
+        match value {
+            Some(value) => batch.put(key, value).unwrap(),
+            None => batch.delete(key).unwrap(),
+        }
+    }
+    batch
+}
+
+/// A log written by the engine with a write batch in it.
+pub struct BatchLog {
+    /// The data file's bytes.
+    pub bytes: Vec<u8>,
+    /// `start..end` are the bytes of the batch record.
+    pub start: u64,
+    /// See `start`.
+    pub end: u64,
+}
+
+impl BatchLog {
+    /// Writes `before` one op at a time through a fresh engine, then `batch` as one write
+    /// batch, then `after` one op at a time, and reads the file back.
+    pub fn write(before: &[Op], batch: &[Op], after: &[Op]) -> BatchLog {
+        let tmp = tempfile::tempdir().unwrap();
+        let engine = HashLog::open(tmp.path(), &Options::new()).unwrap();
+        let path = tmp.path().join(DATA_FILE);
+        let len = || std::fs::metadata(&path).unwrap().len();
+        apply(&engine, before);
+        let start = len();
+        engine.write(&batch_of(batch)).unwrap();
+        let end = len();
+        apply(&engine, after);
+        engine.close().unwrap();
+        BatchLog {
+            bytes: std::fs::read(&path).unwrap(),
+            start,
+            end,
+        }
+    }
+}
+
+/// Applies `ops` to `engine` one at a time.
+pub fn apply(engine: &HashLog, ops: &[Op]) {
+    for (key, value) in ops {
+        match value {
+            Some(value) => engine.put(key, value).unwrap(),
+            None => engine.delete(key).unwrap(),
+        }
+    }
 }

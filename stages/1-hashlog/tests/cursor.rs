@@ -1,0 +1,244 @@
+//! The cursor: a sorted snapshot of the index, walked both ways, checked against a model.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::ops::Bound;
+use std::os::unix::fs::FileExt;
+
+use common::{Log, OPS, batch_of, data_path, model, store_with};
+use hashlog::HashLog;
+use kv_shared::{Cursor, Engine, Error, KeyRange, Options, WriteBatch};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+type Model = BTreeMap<Vec<u8>, Vec<u8>>;
+
+/// Random puts, deletes and batches of both, on a small key space, applied to the engine
+/// and to the model alike.
+fn random_store(engine: &HashLog, rng: &mut ChaCha8Rng) -> Model {
+    let mut model = Model::new();
+    let key = |rng: &mut ChaCha8Rng| vec![b'a' + rng.random_range(0..26u8); rng.random_range(0..3)];
+    for round in 0..400 {
+        let k = key(rng);
+        match rng.random_range(0..4) {
+            0 => {
+                engine.delete(&k).unwrap();
+                model.remove(&k);
+            }
+            1 => {
+                let mut batch = WriteBatch::new();
+                for i in 0..rng.random_range(0..6) {
+                    let k = key(rng);
+                    if rng.random_bool(0.3) {
+                        batch.delete(&k).unwrap();
+                        model.remove(&k);
+                    } else {
+                        let v = format!("b{round}.{i}").into_bytes();
+                        batch.put(&k, &v).unwrap();
+                        model.insert(k, v);
+                    }
+                }
+                engine.write(&batch).unwrap();
+            }
+            _ => {
+                let v = format!("p{round}").into_bytes();
+                engine.put(&k, &v).unwrap();
+                model.insert(k, v);
+            }
+        }
+    }
+    model
+}
+
+/// Where the cursor is: its pair, or `None` when not valid.
+fn at(cursor: &dyn Cursor) -> Option<(Vec<u8>, Vec<u8>)> {
+    cursor
+        .valid()
+        .then(|| (cursor.key().to_vec(), cursor.value().to_vec()))
+}
+
+fn pair((k, v): (&Vec<u8>, &Vec<u8>)) -> (Vec<u8>, Vec<u8>) {
+    (k.clone(), v.clone())
+}
+
+#[test]
+fn a_cursor_walks_and_seeks_like_a_sorted_map() {
+    let seed = rand::rng().random();
+    println!("seed {seed}");
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let tmp = tempfile::tempdir().unwrap();
+    let engine = HashLog::open(tmp.path(), &Options::new()).unwrap();
+    let model = random_store(&engine, &mut rng);
+    let mut cursor = engine.cursor().unwrap();
+    assert!(!cursor.valid(), "a new cursor is not positioned");
+
+    let mut forward = Vec::new();
+    cursor.seek_to_first().unwrap();
+    while let Some(pair) = at(&*cursor) {
+        forward.push(pair);
+        cursor.next().unwrap();
+    }
+    assert_eq!(forward, model.iter().map(pair).collect::<Vec<_>>());
+    cursor.next().unwrap();
+    assert!(!cursor.valid(), "next past the end stays not valid");
+
+    let mut backward = Vec::new();
+    cursor.seek_to_last().unwrap();
+    while let Some(pair) = at(&*cursor) {
+        backward.push(pair);
+        cursor.prev().unwrap();
+    }
+    assert_eq!(backward, model.iter().rev().map(pair).collect::<Vec<_>>());
+
+    for _ in 0..200 {
+        let target = vec![b'a' + rng.random_range(0..27u8); rng.random_range(0..3)];
+        let context = format!("target {target:?}");
+        cursor.seek(&target).unwrap();
+        let mut after = model.range(target.clone()..);
+        assert_eq!(at(&*cursor), after.next().map(pair), "seek, {context}");
+        cursor.next().unwrap();
+        assert_eq!(at(&*cursor), after.next().map(pair), "then next, {context}");
+
+        cursor.seek_for_prev(&target).unwrap();
+        let mut before = model.range(..=target.clone()).rev();
+        assert_eq!(
+            at(&*cursor),
+            before.next().map(pair),
+            "seek_for_prev, {context}"
+        );
+        cursor.prev().unwrap();
+        assert_eq!(
+            at(&*cursor),
+            before.next().map(pair),
+            "then prev, {context}"
+        );
+    }
+    drop(cursor);
+    engine.close().unwrap();
+}
+
+#[test]
+fn scans_both_ways_match_the_model_for_every_kind_of_bound() {
+    let seed = rand::rng().random();
+    println!("seed {seed}");
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let tmp = tempfile::tempdir().unwrap();
+    let engine = HashLog::open(tmp.path(), &Options::new()).unwrap();
+    let model = random_store(&engine, &mut rng);
+    let bound = |rng: &mut ChaCha8Rng| {
+        let key = vec![b'a' + rng.random_range(0..27u8); rng.random_range(0..3)];
+        match rng.random_range(0..3) {
+            0 => Bound::Included(key),
+            1 => Bound::Excluded(key),
+            _ => Bound::Unbounded,
+        }
+    };
+    for _ in 0..200 {
+        let range = KeyRange::new(bound(&mut rng), bound(&mut rng));
+        let want: Vec<(Vec<u8>, Vec<u8>)> = if range.is_empty() {
+            Vec::new()
+        } else {
+            model.range(range.clone()).map(pair).collect()
+        };
+        let scan = engine.scan(range.clone()).unwrap();
+        let got: Vec<_> = scan.map(Result::unwrap).collect();
+        assert_eq!(got, want, "scan {range:?}");
+        let scan_rev = engine.scan_rev(range.clone()).unwrap();
+        let got: Vec<_> = scan_rev.map(Result::unwrap).collect();
+        let want: Vec<_> = want.into_iter().rev().collect();
+        assert_eq!(got, want, "scan_rev {range:?}");
+    }
+    engine.close().unwrap();
+}
+
+#[test]
+fn a_cursor_is_a_snapshot() {
+    let tmp = tempfile::tempdir().unwrap();
+    let engine = HashLog::open(tmp.path(), &Options::new()).unwrap();
+    for k in ["a", "b", "c"] {
+        engine.put(k.as_bytes(), b"1").unwrap();
+    }
+    let mut cursor = engine.cursor().unwrap();
+    engine.put(b"b", b"2").unwrap();
+    engine.delete(b"c").unwrap();
+    engine
+        .write(&batch_of(&[(b"a", None), (b"bb", Some(b"new"))]))
+        .unwrap();
+    let mut seen = Vec::new();
+    cursor.seek_to_first().unwrap();
+    while let Some(pair) = at(&*cursor) {
+        seen.push(pair);
+        cursor.next().unwrap();
+    }
+    let old = |k: &str| (k.as_bytes().to_vec(), b"1".to_vec());
+    assert_eq!(seen, [old("a"), old("b"), old("c")]);
+
+    let mut now = engine.cursor().unwrap();
+    now.seek_to_last().unwrap();
+    assert_eq!(at(&*now), Some((b"bb".to_vec(), b"new".to_vec())));
+    now.prev().unwrap();
+    assert_eq!(at(&*now), Some((b"b".to_vec(), b"2".to_vec())));
+    now.prev().unwrap();
+    assert!(!now.valid());
+    drop((cursor, now));
+    engine.close().unwrap();
+}
+
+#[test]
+fn a_cursor_on_an_empty_store_is_never_valid() {
+    let tmp = tempfile::tempdir().unwrap();
+    let engine = HashLog::open(tmp.path(), &Options::new()).unwrap();
+    let mut cursor = engine.cursor().unwrap();
+    cursor.seek_to_first().unwrap();
+    assert!(!cursor.valid());
+    cursor.seek_to_last().unwrap();
+    assert!(!cursor.valid());
+    cursor.seek(b"").unwrap();
+    assert!(!cursor.valid());
+    cursor.prev().unwrap();
+    assert!(!cursor.valid());
+    drop(cursor);
+    engine.close().unwrap();
+}
+
+/// A value whose record fails its checksum is an error from the move that reads it, and
+/// leaves the cursor not valid; a seek elsewhere places it again.
+#[test]
+fn a_damaged_value_is_an_error_that_leaves_the_cursor_not_valid() {
+    let log = Log::write(OPS);
+    let (_tmp, dir) = store_with(&log.bytes);
+    let engine = HashLog::open(&dir, &Options::new()).unwrap();
+    let model = model(OPS, OPS.len());
+    // The record of the last op, "date" = "d": flip its value.
+    let last = OPS.len() - 1;
+    let file = std::fs::OpenOptions::new()
+        .write(true)
+        .open(data_path(&dir))
+        .unwrap();
+    let offset = log.ends[last] - 1;
+    file.write_all_at(&[log.bytes[offset as usize] ^ 0x01], offset)
+        .unwrap();
+
+    let mut cursor = engine.cursor().unwrap();
+    cursor.seek(b"banana").unwrap();
+    assert_eq!(
+        at(&*cursor),
+        Some((b"banana".to_vec(), b"back again".to_vec()))
+    );
+    match cursor.next() {
+        Err(Error::Corruption { offset, .. }) => assert_eq!(offset, log.starts[last]),
+        other => panic!("expected corruption, got {other:?}"),
+    }
+    assert!(!cursor.valid());
+    cursor.next().unwrap();
+    assert!(
+        !cursor.valid(),
+        "a move of a cursor that is not valid does nothing"
+    );
+    assert!(cursor.seek(b"date").unwrap_err().is_corruption());
+    cursor.seek_to_first().unwrap();
+    assert_eq!(at(&*cursor), model.iter().next().map(pair));
+    drop(cursor);
+    engine.close().unwrap();
+}
