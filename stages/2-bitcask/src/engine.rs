@@ -1,37 +1,51 @@
 //! [`Bitcask`]: the engine, its write path, its read path, and its background merge thread.
 //!
+//! ## Writes
+//!
+//! A put or a delete appends one record to the active segment; a write batch appends one
+//! batch record holding all its ops ([`crate::record`]). The keydir is then updated for
+//! every key the record changes, under one write lock of `state`, so a reader sees the
+//! whole batch or none of it. A batch's header and its deletes are dead bytes from the
+//! start, as a tombstone is: a segment holding a batch always has dead bytes, so the next
+//! merge takes it and rewrites the batch's live puts as records of their own.
+//!
 //! ## Threads and locks
 //!
 //! * `writer` (a mutex) serialises appends: it owns the active segment's length and the next
 //!   sequence number. A put appends its record, then updates the keydir, then returns; the
 //!   keydir is updated under the writer lock, so it always reflects appends in order.
 //! * `state` (a read-write lock) holds the keydir and the table of segments. Readers take it
-//!   briefly to copy one entry and one `Arc<Segment>`, then read the file without any lock.
+//!   briefly to copy one entry and one `Arc<Segment>` (a cursor: every entry, sorted, and
+//!   every segment), then read the file without any lock.
 //! * `merge_lock` lets one merge run at a time (the background thread's or `compact`'s).
 //!   A merge holds no other lock while it copies; it takes `state` for reading to ask
 //!   "is this record still live?" and for writing once, to switch the keydir.
 //!
 //! Locks are always taken in the order `merge_lock`, writer, state (a merge takes the writer
-//! only to fsync the active segment before its commit point).
+//! only to fsync the active segment before its commit point). Every lock is taken through
+//! [`unpoisoned`].
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering::Relaxed, Ordering::SeqCst};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::sync::{Arc, Condvar, LockResult, Mutex, MutexGuard, RwLock, RwLockReadGuard};
+use std::sync::{PoisonError, RwLockWriteGuard};
 use std::thread::JoinHandle;
 use std::time::{Duration, SystemTime};
 
+use kv_shared::cursor::{BoxCursor, CursorIter, Direction};
 use kv_shared::{
-    Engine, Error, Fs, KeyRange, OptionDoc, Options, Result, ScanIter, Stats, StoreDir, check_key,
-    check_key_value,
+    Engine, Error, Fs, KeyRange, OptionDoc, Options, Result, ScanIter, Stats, StoreDir, WriteBatch,
+    check_key, check_key_value,
 };
 
-use crate::config::{self, Config};
+use crate::cursor::BitcaskCursor;
 use crate::expiry::{self, NEVER};
 use crate::keydir::{Entry, KeyDir};
-use crate::record::{Kind, RecordRef, SEGMENT_HEADER_LEN, seal_record};
+use crate::options::{self, BitcaskOptions};
+use crate::record::{self, BATCH_HEADER_LEN, Kind, RecordRef, SEGMENT_HEADER_LEN, seal_record};
 use crate::recovery;
-use crate::segment::Segment;
+use crate::segment::{Segment, missing_segment};
 
 /// Stage 2: Bitcask. Segment files, an in-memory keydir, background merge, hint files,
 /// tombstones and optional per-key expiry. See the crate documentation.
@@ -47,7 +61,7 @@ pub(crate) struct Inner {
     pub(crate) fs: Fs,
     pub(crate) dir: PathBuf,
     _store: StoreDir,
-    pub(crate) config: Config,
+    pub(crate) options: BitcaskOptions,
     pub(crate) state: RwLock<State>,
     writer: Mutex<Writer>,
     pub(crate) merge_lock: Mutex<MergeStatus>,
@@ -112,31 +126,67 @@ pub(crate) struct Counters {
     torn_bytes_truncated: AtomicU64,
 }
 
+/// The guard of a lock, whether or not a thread panicked while holding it. Nothing here
+/// panics on purpose with a lock held; if a bug made one do so, the other threads go on
+/// with the data as it was left rather than failing every later call.
+pub(crate) fn unpoisoned<G>(result: LockResult<G>) -> G {
+    result.unwrap_or_else(PoisonError::into_inner)
+}
+
+/// `lock`, shared.
 pub(crate) fn read<T>(lock: &RwLock<T>) -> RwLockReadGuard<'_, T> {
-    lock.read().unwrap_or_else(|p| p.into_inner())
+    unpoisoned(lock.read())
 }
 
+/// `lock`, exclusive.
 pub(crate) fn write<T>(lock: &RwLock<T>) -> RwLockWriteGuard<'_, T> {
-    lock.write().unwrap_or_else(|p| p.into_inner())
+    unpoisoned(lock.write())
 }
 
-pub(crate) fn lock<T>(lock: &Mutex<T>) -> MutexGuard<'_, T> {
-    lock.lock().unwrap_or_else(|p| p.into_inner())
+/// `mutex`, locked.
+pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    unpoisoned(mutex.lock())
+}
+
+impl State {
+    /// Points `key` at `entry`; what its old entry kept alive turns into dead bytes.
+    fn put(&mut self, key: &[u8], entry: Entry) {
+        let old = self.keydir.insert(key, entry);
+        self.bury(key, old);
+    }
+
+    /// Removes `key`; what its entry kept alive turns into dead bytes.
+    fn delete(&mut self, key: &[u8]) {
+        let old = self.keydir.remove(key);
+        self.bury(key, old);
+    }
+
+    /// Counts the bytes `old`, the entry `key` had, kept alive as dead bytes of its segment.
+    fn bury(&self, key: &[u8], old: Option<Entry>) {
+        if let Some(old) = old
+            && let Some(segment) = self.segments.get(&old.segment)
+        {
+            segment.add_dead(old.live_bytes(key.len()));
+        }
+    }
 }
 
 impl Inner {
-    /// Appends one put or tombstone and points the keydir at it.
-    fn append(&self, key: &[u8], value: &[u8], kind: Kind, expiry: u64) -> Result<()> {
-        let mut w = lock(&self.writer);
+    /// The writer, locked; refused after a write or sync that failed and could not be undone.
+    fn writer(&self) -> Result<MutexGuard<'_, Writer>> {
+        let w = lock(&self.writer);
         if w.broken {
             return Err(Error::io(
                 w.active.file().path(),
                 std::io::Error::other("an earlier write or sync failed; reopen the store"),
             ));
         }
-        if w.sealed || w.len >= self.config.segment_bytes {
-            self.rotate(&mut w)?;
-        }
+        Ok(w)
+    }
+
+    /// Appends one put or tombstone and points the keydir at it.
+    fn append(&self, key: &[u8], value: &[u8], kind: Kind, expiry: u64) -> Result<()> {
+        let mut w = self.writer()?;
         let seq = w.next_seq;
         let bytes = RecordRef {
             seq,
@@ -146,35 +196,71 @@ impl Inner {
             value,
         }
         .encode();
-        if let Err(e) = w.active.file().append(&bytes) {
-            Self::undo_append(&mut w);
-            return Err(e);
-        }
-        let entry = Entry {
-            seq,
-            expiry,
-            offset: w.len,
-            len: bytes.len() as u32,
-            segment: w.active.id(),
-        };
-        w.next_seq += 1;
-        w.len += bytes.len() as u64;
-        w.active.set_file_len(w.len);
-        w.active.saw_seq(seq);
+        let offset = self.append_record(&mut w, &bytes, 1, false)?;
+        let entry = Entry::record(w.active.id(), offset, bytes.len() as u32, seq, expiry);
         let mut st = write(&self.state);
-        let old = match kind {
-            Kind::Put => st.keydir.insert(key, entry),
-            _ => {
-                w.active.add_dead(entry.len as u64);
-                st.keydir.remove(key)
-            }
-        };
-        if let Some(old) = old
-            && let Some(segment) = st.segments.get(&old.segment)
-        {
-            segment.add_dead(old.len as u64);
+        if kind == Kind::Put {
+            st.put(key, entry);
+        } else {
+            w.active.add_dead(bytes.len() as u64);
+            st.delete(key);
         }
         Ok(())
+    }
+
+    /// Appends `batch` (not empty) as one batch record and applies its ops to the keydir,
+    /// all under one lock; returns the key and value bytes the batch holds.
+    fn append_batch(&self, batch: &WriteBatch) -> Result<u64> {
+        let mut w = self.writer()?;
+        let first = w.next_seq;
+        let bytes = record::encode_batch(first, batch)?;
+        let offset = self.append_record(&mut w, &bytes, batch.count().into(), true)?;
+        let id = w.active.id();
+        let (mut dead, mut user_bytes) = (BATCH_HEADER_LEN as u64, 0);
+        let mut st = write(&self.state);
+        for (seq, op) in (first..).zip(batch.iter()) {
+            if let Some(value) = op.value {
+                st.put(
+                    op.key,
+                    Entry::batch_put(id, offset, value.len() as u32, seq),
+                );
+                user_bytes += value.len() as u64;
+            } else {
+                dead += record::op_len(op.key.len(), None);
+                st.delete(op.key);
+            }
+            user_bytes += op.key.len() as u64;
+        }
+        w.active.add_dead(dead);
+        Ok(user_bytes)
+    }
+
+    /// Appends one encoded record, which takes `seqs` sequence numbers, to the active
+    /// segment; returns its offset. The segment is sealed first when it is full, or, for a
+    /// record to `keep_whole` (a batch), when it holds records and this one would take it
+    /// past `segment_bytes`.
+    fn append_record(
+        &self,
+        w: &mut Writer,
+        bytes: &[u8],
+        seqs: u64,
+        keep_whole: bool,
+    ) -> Result<u64> {
+        let limit = self.options.segment_bytes;
+        let overflows = w.len > SEGMENT_HEADER_LEN && w.len + bytes.len() as u64 > limit;
+        if w.sealed || w.len >= limit || (keep_whole && overflows) {
+            self.rotate(w)?;
+        }
+        if let Err(e) = w.active.file().append(bytes) {
+            Self::undo_append(w);
+            return Err(e);
+        }
+        let offset = w.len;
+        w.active.saw_seq(w.next_seq);
+        w.next_seq += seqs;
+        w.len += bytes.len() as u64;
+        w.active.set_file_len(w.len);
+        Ok(offset)
     }
 
     /// Cuts a partly written record off the active segment, or stops all writes if that fails.
@@ -234,11 +320,11 @@ impl Inner {
                 total += segment.file_len().saturating_sub(SEGMENT_HEADER_LEN);
             }
         }
-        total > 0 && dead as f64 >= self.config.merge_dead_ratio * total as f64
+        total > 0 && dead as f64 >= self.options.merge_dead_ratio * total as f64
     }
 
     fn request_merge(&self) {
-        if self.config.background_merge {
+        if self.options.background_merge {
             lock(&self.signal).requested = true;
             self.wake.notify_all();
         }
@@ -250,7 +336,7 @@ impl Inner {
             {
                 let mut signal = lock(&self.signal);
                 while !signal.requested && !signal.shutdown {
-                    signal = self.wake.wait(signal).unwrap_or_else(|p| p.into_inner());
+                    signal = unpoisoned(self.wake.wait(signal));
                 }
                 if signal.shutdown {
                     return;
@@ -269,13 +355,7 @@ impl Inner {
     /// # Errors
     /// [`Error::Io`]; after a failed fsync, every later write and sync fails until reopen.
     pub(crate) fn sync_writes(&self) -> Result<()> {
-        let mut w = lock(&self.writer);
-        if w.broken {
-            return Err(Error::io(
-                w.active.file().path(),
-                std::io::Error::other("an earlier write or sync failed; reopen the store"),
-            ));
-        }
+        let mut w = self.writer()?;
         let synced = w
             .active
             .file()
@@ -296,6 +376,11 @@ impl Inner {
             self.rotate(&mut w)?;
         }
         Ok(())
+    }
+
+    /// A cursor over the live keys of `range` as they are now.
+    fn cursor(&self, range: &KeyRange) -> BitcaskCursor {
+        BitcaskCursor::new(&read(&self.state), &self.dir, range)
     }
 }
 
@@ -321,16 +406,64 @@ impl Bitcask {
     fn put_with_expiry(&self, key: &[u8], value: &[u8], expiry: u64) -> Result<()> {
         check_key_value(key, value)?;
         self.inner.append(key, value, Kind::Put, expiry)?;
-        self.inner
-            .counters
-            .user_bytes_written
-            .fetch_add((key.len() + value.len()) as u64, Relaxed);
+        self.count_user_bytes((key.len() + value.len()) as u64);
         Ok(())
+    }
+
+    fn count_user_bytes(&self, bytes: u64) {
+        let counter = &self.inner.counters.user_bytes_written;
+        counter.fetch_add(bytes, Relaxed);
     }
 
     /// The store directory.
     pub fn dir(&self) -> &Path {
         &self.inner.dir
+    }
+
+    /// The shared state of a store just recovered, and its merge thread if it has one.
+    fn start(fs: Fs, dir: &Path, store: StoreDir, options: BitcaskOptions) -> Result<Bitcask> {
+        let r = recovery::recover(&fs, dir, options.hint_files)?;
+        let counters = Counters::default();
+        let c = &counters;
+        c.hint_files_read.store(r.hint_files_read, Relaxed);
+        c.hint_files_rejected.store(r.hint_files_rejected, Relaxed);
+        c.torn_bytes_truncated.store(r.torn_bytes, Relaxed);
+        let background = options.background_merge;
+        let inner = Arc::new(Inner {
+            fs,
+            dir: dir.to_path_buf(),
+            _store: store,
+            writer: Mutex::new(Writer {
+                len: r.active.file_len(),
+                active: r.active.clone(),
+                next_seq: r.next_seq,
+                sealed: false,
+                broken: false,
+            }),
+            state: RwLock::new(State {
+                keydir: r.keydir,
+                segments: r.segments,
+                active: r.active.id(),
+            }),
+            options,
+            merge_lock: Mutex::new(MergeStatus::default()),
+            signal: Mutex::new(Signal::default()),
+            wake: Condvar::new(),
+            stopping: AtomicBool::new(false),
+            next_id: AtomicU32::new(r.next_id),
+            counters,
+        });
+        let merger = if background {
+            let worker = inner.clone();
+            let handle = std::thread::Builder::new()
+                .name("bitcask-merge".into())
+                .spawn(move || worker.merge_loop())
+                .map_err(|e| Error::io(dir, e))?;
+            Some(handle)
+        } else {
+            None
+        };
+        Ok(Bitcask { inner, merger })
     }
 
     fn stop_merger(&mut self) {
@@ -351,56 +484,16 @@ impl Drop for Bitcask {
 
 impl Engine for Bitcask {
     const NAME: &'static str = "bitcask";
-    const FORMAT_VERSION: u32 = 1;
-    const OPTIONS: &'static [OptionDoc] = config::OPTIONS;
+    /// 2 since batch records (see [`crate::record`]: an older build would take one for a
+    /// torn tail).
+    const FORMAT_VERSION: u32 = 2;
+    const OPTIONS: &'static [OptionDoc] = options::OPTIONS;
 
     fn open(dir: &Path, options: &Options) -> Result<Self> {
-        let config = Config::from_options(options)?;
+        let parsed = BitcaskOptions::parse(options)?;
         let fs = Fs::new(options.file_system());
         let store = StoreDir::open(&fs, dir, Self::NAME, Self::FORMAT_VERSION)?;
-        let r = recovery::recover(&fs, dir, config.hint_files)?;
-        let counters = Counters::default();
-        counters.hint_files_read.store(r.hint_files_read, Relaxed);
-        counters
-            .hint_files_rejected
-            .store(r.hint_files_rejected, Relaxed);
-        counters.torn_bytes_truncated.store(r.torn_bytes, Relaxed);
-        let background = config.background_merge;
-        let inner = Arc::new(Inner {
-            fs,
-            dir: dir.to_path_buf(),
-            _store: store,
-            writer: Mutex::new(Writer {
-                len: r.active.file_len(),
-                active: r.active.clone(),
-                next_seq: r.next_seq,
-                sealed: false,
-                broken: false,
-            }),
-            state: RwLock::new(State {
-                keydir: r.keydir,
-                segments: r.segments,
-                active: r.active.id(),
-            }),
-            config,
-            merge_lock: Mutex::new(MergeStatus::default()),
-            signal: Mutex::new(Signal::default()),
-            wake: Condvar::new(),
-            stopping: AtomicBool::new(false),
-            next_id: AtomicU32::new(r.next_id),
-            counters,
-        });
-        let merger = if background {
-            let worker = inner.clone();
-            let handle = std::thread::Builder::new()
-                .name("bitcask-merge".into())
-                .spawn(move || worker.merge_loop())
-                .map_err(|e| Error::io(dir, e))?;
-            Some(handle)
-        } else {
-            None
-        };
-        let engine = Bitcask { inner, merger };
+        let engine = Bitcask::start(fs, dir, store, parsed)?;
         if engine.inner.merge_wanted() {
             engine.inner.request_merge();
         }
@@ -424,13 +517,7 @@ impl Engine for Bitcask {
         if entry.expiry != NEVER && entry.is_expired(expiry::now_millis()) {
             return Ok(None);
         }
-        let segment = segment.ok_or_else(|| {
-            Error::corruption(
-                &inner.dir,
-                0,
-                format!("keydir points at missing segment {}", entry.segment),
-            )
-        })?;
+        let segment = segment.ok_or_else(|| missing_segment(&inner.dir, entry.segment))?;
         inner.counters.get_disk_reads.fetch_add(1, Relaxed);
         segment.read_value(key, &entry).map(Some)
     }
@@ -441,33 +528,41 @@ impl Engine for Bitcask {
         if present {
             self.inner.append(key, b"", Kind::Tombstone, NEVER)?;
         }
-        self.inner
-            .counters
-            .user_bytes_written
-            .fetch_add(key.len() as u64, Relaxed);
+        self.count_user_bytes(key.len() as u64);
         Ok(())
     }
 
+    /// Appends the whole batch as one batch record (see [`crate::record`]); an empty batch
+    /// writes nothing.
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] for a batch over
+    /// [`MAX_BATCH_OPS_LEN`](crate::record::MAX_BATCH_OPS_LEN); [`Error::Io`]. Nothing of
+    /// the batch is applied then.
+    fn write(&self, batch: &WriteBatch) -> Result<()> {
+        if batch.is_empty() {
+            return Ok(());
+        }
+        let user_bytes = self.inner.append_batch(batch)?;
+        self.count_user_bytes(user_bytes);
+        Ok(())
+    }
+
+    /// A cursor over a sorted copy of the keydir, taken now ([`crate::cursor`]).
+    fn cursor(&self) -> Result<BoxCursor<'_>> {
+        Ok(Box::new(self.inner.cursor(&KeyRange::all())))
+    }
+
+    /// The walk of a cursor whose snapshot holds only `range`, so only its keys are sorted.
     fn scan(&self, range: KeyRange) -> Result<ScanIter<'_>> {
-        let now = expiry::now_millis();
-        let (entries, segments) = {
-            let st = read(&self.inner.state);
-            (st.keydir.sorted_range(&range, now), st.segments.clone())
-        };
-        // The iterator holds its own references to the segments, so a merge that finishes
-        // meanwhile cannot delete a file it still has to read.
-        let dir = self.inner.dir.clone();
-        Ok(Box::new(entries.into_iter().map(move |(key, entry)| {
-            let segment = segments.get(&entry.segment).ok_or_else(|| {
-                Error::corruption(
-                    &dir,
-                    0,
-                    format!("keydir points at missing segment {}", entry.segment),
-                )
-            })?;
-            let value = segment.read_value(&key, &entry)?;
-            Ok((key.into_vec(), value))
-        })))
+        let cursor = Box::new(self.inner.cursor(&range));
+        Ok(Box::new(CursorIter::new(cursor, range, Direction::Forward)))
+    }
+
+    /// As [`Engine::scan`], backwards.
+    fn scan_rev(&self, range: KeyRange) -> Result<ScanIter<'_>> {
+        let cursor = Box::new(self.inner.cursor(&range));
+        Ok(Box::new(CursorIter::new(cursor, range, Direction::Reverse)))
     }
 
     fn sync(&self) -> Result<()> {

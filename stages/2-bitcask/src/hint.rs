@@ -37,7 +37,6 @@
 //! The end entry is what tells a whole hint from one cut at an entry boundary, and its
 //! length field ties the hint to the exact segment it was written for.
 
-use kv_shared::dump::{Dump, quoted};
 use kv_shared::framing::{ByteReader, DecodeError, crc32};
 use kv_shared::log_reader::{LogFormat, LogTail, read_log};
 use kv_shared::{FileRef, Result};
@@ -251,78 +250,6 @@ pub fn read_hint(
         ))),
         Some(_) => Ok(Ok(count)),
     }
-}
-
-/// The annotated dump of a hint file. Never panics.
-pub fn dump(bytes: &[u8]) -> String {
-    let mut d = Dump::new(format!("bitcask hint file ({} bytes)", bytes.len()));
-    let mut r = ByteReader::new(bytes);
-    let (Ok(magic), Ok(version), Ok(id)) = (r.bytes(8, "magic"), r.u32("version"), r.u32("id"))
-    else {
-        d.note("too short for a hint header");
-        return d.finish();
-    };
-    d.field(magic, format!("magic {}", quoted(magic, 8)));
-    d.field(&bytes[8..12], format!("format version {version}"));
-    if magic != HINT_MAGIC || version != HINT_VERSION {
-        d.note("not a hint file this build reads");
-        return d.finish();
-    }
-    d.field(&bytes[12..16], format!("segment id {id}"));
-    let mut pos = HINT_HEADER_LEN as usize;
-    let mut n = 0;
-    while pos < bytes.len() {
-        let rest = &bytes[pos..];
-        let len = match HintLog::record_len(rest) {
-            Ok(len) if len <= rest.len() => len,
-            _ => {
-                d.note(format!("offset {pos}: entry cut short (torn tail)"));
-                break;
-            }
-        };
-        let raw = &rest[..len];
-        let e = match decode_entry(raw) {
-            Ok(e) => e,
-            Err(err) => {
-                d.note(format!("offset {pos}: bad entry ({err})"));
-                break;
-            }
-        };
-        match e.kind {
-            Some(kind) => {
-                d.section(format!("entry {n}: {}", kind.name()));
-                d.field(&raw[..4], "crc32 (ok)");
-                d.field(&raw[4..12], format!("sequence number {}", e.seq));
-                d.field(
-                    &raw[12..20],
-                    if e.expiry == 0 {
-                        "expiry: never".to_string()
-                    } else {
-                        format!("expiry {} ms since the Unix epoch", e.expiry)
-                    },
-                );
-                d.field(&raw[20..28], format!("record offset {}", e.offset));
-                d.field(&raw[28..32], format!("record length {}", e.len));
-                d.field(&raw[32..33], format!("kind {}", kind.name()));
-            }
-            None => {
-                d.section("end entry");
-                d.field(&raw[..4], "crc32 (ok)");
-                d.field(&raw[4..12], format!("{} entries before this one", e.seq));
-                d.field(&raw[12..20], "(unused)");
-                d.field(&raw[20..28], format!("segment length {}", e.offset));
-                d.field(&raw[28..32], "(unused)");
-                d.field(&raw[32..33], "kind end");
-            }
-        }
-        d.field(&raw[33..35], format!("key length {}", e.key.len()));
-        if !e.key.is_empty() {
-            d.field(&raw[35..], format!("key {}", quoted(&e.key, 40)));
-        }
-        pos += len;
-        n += 1;
-    }
-    d.finish()
 }
 
 #[cfg(test)]

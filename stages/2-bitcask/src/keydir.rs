@@ -22,27 +22,91 @@ use std::collections::HashMap;
 use kv_shared::KeyRange;
 
 use crate::expiry;
-use crate::record::RECORD_HEADER_LEN;
+use crate::record::{self, RECORD_HEADER_LEN};
 
 /// Where the latest record of a key is.
+///
+/// A key written by a put has a record to itself. A key written by a write batch shares
+/// the batch's record with the other ops: its entry points at the batch record, and its
+/// sequence number says which op is its (op `seq - first`, see [`crate::record`]). What
+/// such a key keeps alive on disk is only its op, so that is what turns into dead bytes
+/// when the key is overwritten or deleted ([`Entry::live_bytes`]).
+///
+/// The entry stays 32 bytes either way: one bit of the length field says which kind it is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Entry {
-    /// The record's sequence number.
+    /// The record's sequence number (for a put of a batch: its op's).
     pub seq: u64,
     /// The record's expiry (ms since the Unix epoch, 0 for never).
     pub expiry: u64,
-    /// Offset of the record's first byte in its segment.
+    /// Offset of the record's first byte in its segment (for a put of a batch: of the batch
+    /// record's first byte).
     pub offset: u64,
-    /// Length of the whole record in bytes.
-    pub len: u32,
+    /// The record's length; for a put of a batch, its value's length with [`IN_BATCH`] set.
+    len: u32,
     /// The segment holding the record.
     pub segment: u32,
 }
 
+/// The bit of an [`Entry`]'s length that marks a put inside a batch record. Record and value
+/// lengths stay far below it (at most 27 + 64 KiB + 16 MiB).
+const IN_BATCH: u32 = 1 << 31;
+
 impl Entry {
+    /// The entry of a whole record: `len` bytes at `offset` of `segment`.
+    pub fn record(segment: u32, offset: u64, len: u32, seq: u64, expiry: u64) -> Entry {
+        debug_assert!(len < IN_BATCH);
+        Entry {
+            seq,
+            expiry,
+            offset,
+            len,
+            segment,
+        }
+    }
+
+    /// The entry of a put of `value_len` bytes inside the batch record at `offset` of
+    /// `segment`, the op with sequence number `seq`.
+    pub fn batch_put(segment: u32, offset: u64, value_len: u32, seq: u64) -> Entry {
+        debug_assert!(value_len < IN_BATCH);
+        Entry {
+            seq,
+            expiry: expiry::NEVER,
+            offset,
+            len: value_len | IN_BATCH,
+            segment,
+        }
+    }
+
+    /// True for a put inside a batch record.
+    pub fn in_batch(&self) -> bool {
+        self.len & IN_BATCH != 0
+    }
+
+    /// The length of the whole record (for a put of a batch, the length of its value: the
+    /// batch's own length is in its header).
+    pub fn record_len(&self) -> u32 {
+        self.len & !IN_BATCH
+    }
+
     /// Bytes of the value, given the key's length.
     pub fn value_len(&self, key_len: usize) -> u64 {
-        (self.len as u64).saturating_sub((RECORD_HEADER_LEN + key_len) as u64)
+        if self.in_batch() {
+            self.record_len() as u64
+        } else {
+            (self.len as u64).saturating_sub((RECORD_HEADER_LEN + key_len) as u64)
+        }
+    }
+
+    /// The bytes on disk this entry keeps alive, given the key's length: its whole record,
+    /// or its op inside a batch record. They become dead bytes of the segment when the key
+    /// is overwritten or deleted.
+    pub fn live_bytes(&self, key_len: usize) -> u64 {
+        if self.in_batch() {
+            record::op_len(key_len, Some(self.record_len() as usize))
+        } else {
+            self.len as u64
+        }
     }
 
     /// True when this entry is at `segment`, `offset`.
@@ -229,13 +293,8 @@ mod tests {
     use super::*;
 
     fn entry(segment: u32, offset: u64, value_len: u32) -> Entry {
-        Entry {
-            seq: offset,
-            expiry: 0,
-            offset,
-            len: RECORD_HEADER_LEN as u32 + 1 + value_len,
-            segment,
-        }
+        let len = RECORD_HEADER_LEN as u32 + 1 + value_len;
+        Entry::record(segment, offset, len, offset, 0)
     }
 
     #[test]
@@ -296,5 +355,16 @@ mod tests {
         assert_eq!(kd.live(99).0, 2);
         assert_eq!(kd.live(100), (1, 6));
         assert_eq!(kd.sorted_range(&KeyRange::all(), 100).len(), 1);
+    }
+
+    #[test]
+    fn a_put_of_a_batch_counts_its_value_and_its_op() {
+        let mut kd = KeyDir::new();
+        let e = Entry::batch_put(3, 16, 5, 40);
+        assert!(e.in_batch() && !entry(3, 16, 5).in_batch());
+        assert_eq!((e.value_len(2), e.live_bytes(2)), (5, 1 + 1 + 2 + 1 + 5));
+        assert_eq!(e.expiry, expiry::NEVER);
+        kd.insert(b"kk", e);
+        assert_eq!(kd.live(0), (1, 7));
     }
 }

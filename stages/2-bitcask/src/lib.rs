@@ -15,21 +15,25 @@
 //! * each merged segment gets a **hint file** ([`hint`]) so start-up reads keys and
 //!   locations, not values ([`recovery`]);
 //! * deletes are **tombstones** that a merge drops only when nothing older can resurface;
-//! * keys may carry an **expiry** ([`expiry`], [`Bitcask::put_with_ttl`]).
+//! * keys may carry an **expiry** ([`expiry`], [`Bitcask::put_with_ttl`]);
+//! * a **write batch** is one record ([`record`]), so readers and recovery see all of it or
+//!   none; a **cursor** ([`cursor`]) walks a sorted copy of the keydir.
 //!
 //! | file | concept |
 //! |---|---|
-//! | [`record`] | segment header and record bytes, the seal record, the segment dump |
+//! | [`engine`] | [`Bitcask`] itself: write path (puts, deletes, batches), read path, locks, the merge thread |
+//! | [`options`] | the options (`kv --set` names), documented once, parsed into [`BitcaskOptions`] |
+//! | [`record`] | segment header and record bytes: puts, tombstones, seals, batches |
 //! | [`segment`] | one open segment, shared by `Arc`, deleted when the last reader lets go |
 //! | [`keydir`] | the in-memory hash map from key to record location |
-//! | [`hint`] | hint file bytes, reading them (and refusing damaged ones), the hint dump |
+//! | [`cursor`] | a cursor over a sorted snapshot of the keydir; scans walk one |
+//! | [`hint`] | hint file bytes, reading them (and refusing damaged ones) |
 //! | [`merge`] | choosing inputs, copying live records, the atomic keydir switch |
 //! | [`merge_commit`] | the commit record that makes a merge atomic on disk |
-//! | [`recovery`] | open: finishing or undoing a merge, rebuilding the keydir |
-//! | [`files`] | the names of the files in a store directory |
+//! | [`recovery`] | open, step by step: finishing or undoing a merge, rebuilding the keydir |
+//! | [`file_names`] | the names of the files in a store directory |
 //! | [`expiry`] | per-key time to live |
-//! | [`config`] | the options (`kv --set` names) |
-//! | [`engine`] | [`Bitcask`] itself: write path, read path, locks, the merge thread |
+//! | [`mod@inspect`] | the annotated dumps `kv inspect` prints ([`inspect()`]) |
 //!
 //! Simplifications against Basho's Bitcask: one process, one writer lock; sequence numbers
 //! instead of timestamps; segments sealed with a seal record; a merge takes every dirty
@@ -37,32 +41,27 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
-pub mod config;
+pub mod cursor;
 pub mod engine;
 pub mod expiry;
-pub mod files;
+pub mod file_names;
 pub mod hint;
+pub mod inspect;
 pub mod keydir;
 pub mod merge;
 pub mod merge_commit;
+pub mod options;
 pub mod record;
 pub mod recovery;
 pub mod segment;
 
+pub use cursor::BitcaskCursor;
 pub use engine::Bitcask;
+pub use options::BitcaskOptions;
 
 /// The annotated dump of a bitcask file, recognised by its magic: a segment
 /// (`BITCASKS`), a hint file (`BITCASKH`) or a merge commit record (`BITCASKM`). `None` for
 /// anything else. Never panics, whatever the bytes.
 pub fn inspect(bytes: &[u8]) -> Option<String> {
-    let magic = bytes.get(..8)?;
-    if magic == record::SEGMENT_MAGIC {
-        Some(record::dump_segment(bytes))
-    } else if magic == hint::HINT_MAGIC {
-        Some(hint::dump(bytes))
-    } else if magic == merge_commit::COMMIT_MAGIC {
-        Some(merge_commit::dump(bytes))
-    } else {
-        None
-    }
+    inspect::dump(bytes)
 }

@@ -26,6 +26,15 @@
 //!   number". A tombstone that cannot be dropped yet is copied, and a later merge that
 //!   takes those other segments too drops it.
 //!
+//! ## Batch records
+//!
+//! A batch record is copied op by op, each as the plain record it stands for: a live put
+//! becomes a put record of its own (same sequence number, no expiry), a delete is treated
+//! as a tombstone. So a merge's outputs never hold batch records, hint files describe
+//! plain records only, and a value read from a merged segment is one read again. Every
+//! segment holding a batch record has dead bytes (the batch's header), so a merge always
+//! takes it.
+//!
 //! ## Reads and writes go on during a merge
 //!
 //! The merge copies without holding any lock; for each record it takes the keydir's read
@@ -60,7 +69,7 @@ use kv_shared::{Error, FileRef, Result};
 
 use crate::engine::{Inner, MergeStatus, lock, read, write};
 use crate::expiry;
-use crate::files::FileName;
+use crate::file_names::FileName;
 use crate::hint;
 use crate::keydir::Entry;
 use crate::merge_commit::MergeCommit;
@@ -130,7 +139,7 @@ impl<'a> Outputs<'a> {
         if self
             .current
             .as_ref()
-            .is_some_and(|c| c.len >= self.inner.config.segment_bytes)
+            .is_some_and(|c| c.len >= self.inner.options.segment_bytes)
         {
             self.finish_current()?;
         }
@@ -160,19 +169,14 @@ impl<'a> Outputs<'a> {
             current.file.append(&current.pending)?;
             current.pending.clear();
         }
-        let entry = Entry {
-            seq: rec.seq,
-            expiry: rec.expiry,
-            offset: current.len,
-            len: bytes.len() as u32,
-            segment: current.id,
-        };
+        let len = bytes.len() as u32;
+        let entry = Entry::record(current.id, current.len, len, rec.seq, rec.expiry);
         hint::encode_entry(
             &mut current.hint,
             rec.seq,
             rec.expiry,
             current.len,
-            entry.len,
+            len,
             rec.kind,
             rec.key,
         );
@@ -241,6 +245,18 @@ struct Plan {
     tombstones_kept: u64,
 }
 
+/// The copy phase's running state.
+#[derive(Debug)]
+struct Copying {
+    /// The time expiry is judged at.
+    now: u64,
+    /// See [`may_drop`].
+    outside_dirty_min_seq: u64,
+    plan: Plan,
+    /// Newest tombstone of each key among the inputs.
+    tombstones: HashMap<Vec<u8>, u64>,
+}
+
 /// True when a tombstone or expired put with sequence number `seq` may be dropped: no
 /// segment outside the merge that holds dead records starts at or before `seq`.
 pub fn may_drop(seq: u64, outside_dirty_min_seq: u64) -> bool {
@@ -301,67 +317,114 @@ impl Inner {
         outside_dirty_min_seq: u64,
         outputs: &mut Outputs<'_>,
     ) -> Result<Plan> {
-        let now = expiry::now_millis();
-        let mut plan = Plan::default();
-        // Newest tombstone of each key among the inputs.
-        let mut tombstones: HashMap<Vec<u8>, u64> = HashMap::new();
+        let mut copying = Copying {
+            now: expiry::now_millis(),
+            outside_dirty_min_seq,
+            plan: Plan::default(),
+            tombstones: HashMap::new(),
+        };
         for segment in inputs {
-            let file = segment.file();
-            let end = read_log::<SegmentLog>(file, SEGMENT_HEADER_LEN, |r| {
-                if self.stopping.load(Relaxed) {
-                    return Err(Error::io(
-                        &self.dir,
-                        std::io::Error::other("merge cancelled: the store is closing"),
-                    ));
-                }
-                let rec = r.record;
-                match rec.kind {
-                    Kind::Seal => {}
-                    Kind::Tombstone => {
-                        let newest = tombstones.entry(rec.key).or_insert(rec.seq);
-                        *newest = (*newest).max(rec.seq);
-                    }
-                    Kind::Put => {
-                        let live = read(&self.state)
-                            .keydir
-                            .get(&rec.key)
-                            .is_some_and(|e| e.is_at(segment.id(), r.offset));
-                        if !live {
-                            return Ok(());
-                        }
-                        if expiry::is_expired(rec.expiry, now)
-                            && may_drop(rec.seq, outside_dirty_min_seq)
-                        {
-                            plan.expired.push((rec.key, segment.id(), r.offset));
-                            return Ok(());
-                        }
-                        let to = outputs.append(rec.as_ref())?;
-                        plan.relocations.push(Relocation {
-                            key: rec.key,
-                            from_segment: segment.id(),
-                            from_offset: r.offset,
-                            to,
-                        });
-                    }
-                }
-                Ok(())
-            })?;
-            if let LogTail::Torn { offset, detail, .. } = end.tail {
-                return Err(Error::corruption(
-                    file.path(),
-                    offset,
-                    format!("immutable segment is cut short: {detail}"),
+            self.copy_segment(segment, &mut copying, outputs)?;
+        }
+        self.keep_tombstones(&mut copying, outputs)?;
+        outputs.finish_current()?;
+        if !outputs.finished.is_empty() {
+            self.fs.sync_dir(&self.dir)?;
+        }
+        Ok(copying.plan)
+    }
+
+    /// Copies the live records of one input segment; the ops of a batch record are copied
+    /// as the plain puts and tombstones they stand for.
+    fn copy_segment(
+        &self,
+        segment: &Segment,
+        copying: &mut Copying,
+        outputs: &mut Outputs<'_>,
+    ) -> Result<()> {
+        let file = segment.file();
+        let end = read_log::<SegmentLog>(file, SEGMENT_HEADER_LEN, |r| {
+            if self.stopping.load(Relaxed) {
+                return Err(Error::io(
+                    &self.dir,
+                    std::io::Error::other("merge cancelled: the store is closing"),
                 ));
             }
+            let rec = r.record.as_ref();
+            let at = (segment.id(), r.offset);
+            if rec.kind == Kind::Batch {
+                for op in rec.batch_records() {
+                    self.copy_record(at, op, copying, outputs)?;
+                }
+                Ok(())
+            } else {
+                self.copy_record(at, rec, copying, outputs)
+            }
+        })?;
+        if let LogTail::Torn { offset, detail, .. } = end.tail {
+            return Err(Error::corruption(
+                file.path(),
+                offset,
+                format!("immutable segment is cut short: {detail}"),
+            ));
         }
-        let mut tombstones: Vec<(Vec<u8>, u64)> = tombstones.into_iter().collect();
+        Ok(())
+    }
+
+    /// Copies `rec`, a put or tombstone read at `at` (segment, offset), if it is live: a
+    /// put the keydir still points at, and not expired. Tombstones are only noted here.
+    fn copy_record(
+        &self,
+        at: (u32, u64),
+        rec: RecordRef<'_>,
+        copying: &mut Copying,
+        outputs: &mut Outputs<'_>,
+    ) -> Result<()> {
+        let (segment, offset) = at;
+        match rec.kind {
+            Kind::Seal | Kind::Batch => {}
+            Kind::Tombstone => match copying.tombstones.get_mut(rec.key) {
+                Some(newest) => *newest = (*newest).max(rec.seq),
+                None => drop(copying.tombstones.insert(rec.key.to_vec(), rec.seq)),
+            },
+            Kind::Put => {
+                let live = read(&self.state)
+                    .keydir
+                    .get(rec.key)
+                    .is_some_and(|e| e.is_at(segment, offset) && e.seq == rec.seq);
+                if !live {
+                    return Ok(());
+                }
+                let plan = &mut copying.plan;
+                if expiry::is_expired(rec.expiry, copying.now)
+                    && may_drop(rec.seq, copying.outside_dirty_min_seq)
+                {
+                    plan.expired.push((rec.key.to_vec(), segment, offset));
+                    return Ok(());
+                }
+                let to = outputs.append(rec)?;
+                plan.relocations.push(Relocation {
+                    key: rec.key.to_vec(),
+                    from_segment: segment,
+                    from_offset: offset,
+                    to,
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// Writes each input tombstone that must stay (see the module documentation).
+    fn keep_tombstones(&self, copying: &mut Copying, outputs: &mut Outputs<'_>) -> Result<()> {
+        let mut tombstones: Vec<(Vec<u8>, u64)> = copying.tombstones.drain().collect();
         tombstones.sort_unstable();
+        let plan = &mut copying.plan;
         for (key, seq) in tombstones {
             let superseded = read(&self.state)
                 .keydir
                 .get(&key)
                 .is_some_and(|e| e.seq > seq);
-            if superseded || may_drop(seq, outside_dirty_min_seq) {
+            if superseded || may_drop(seq, copying.outside_dirty_min_seq) {
                 plan.tombstones_dropped += 1;
                 continue;
             }
@@ -374,11 +437,7 @@ impl Inner {
             })?;
             plan.tombstones_kept += 1;
         }
-        outputs.finish_current()?;
-        if !outputs.finished.is_empty() {
-            self.fs.sync_dir(&self.dir)?;
-        }
-        Ok(plan)
+        Ok(())
     }
 
     /// Commits the merge (the commit record), renames the outputs, switches the keydir and
@@ -468,7 +527,7 @@ impl Inner {
                 && let Some(segment) = new_segments.get(&r.to.segment)
             {
                 // A newer write came in during the merge: it wins, the copy is dead.
-                segment.add_dead(r.to.len as u64);
+                segment.add_dead(r.to.live_bytes(r.key.len()));
             }
         }
         let mut expired = 0;

@@ -38,7 +38,6 @@
 //! | 20 + 4n | 4m | output segment ids, `u32` each |
 //! | 20 + 4n + 4m | 4 | CRC32 of every byte before it |
 
-use kv_shared::dump::{Dump, quoted};
 use kv_shared::framing::{ByteReader, DecodeError, crc32};
 
 /// The first eight bytes of a commit record.
@@ -109,35 +108,6 @@ impl MergeCommit {
         let [inputs, outputs] = lists;
         Ok(MergeCommit { inputs, outputs })
     }
-}
-
-/// The annotated dump of a commit record. Never panics.
-pub fn dump(bytes: &[u8]) -> String {
-    let mut d = Dump::new(format!(
-        "bitcask merge commit record ({} bytes)",
-        bytes.len()
-    ));
-    match MergeCommit::decode(bytes) {
-        Ok(c) => {
-            d.field(&bytes[..8], format!("magic {}", quoted(COMMIT_MAGIC, 8)));
-            d.field(&bytes[8..12], format!("format version {COMMIT_VERSION}"));
-            let mut pos = 12;
-            for (what, ids) in [("input", &c.inputs), ("output", &c.outputs)] {
-                d.field(
-                    &bytes[pos..pos + 4],
-                    format!("{what} segments: {}", ids.len()),
-                );
-                pos += 4;
-                for id in ids {
-                    d.field(&bytes[pos..pos + 4], format!("{what} segment {id}"));
-                    pos += 4;
-                }
-            }
-            d.field(&bytes[pos..], "crc32 (ok)");
-        }
-        Err(e) => d.note(format!("invalid commit record: {e}")),
-    }
-    d.finish()
 }
 
 #[cfg(test)]

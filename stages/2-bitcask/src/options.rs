@@ -1,4 +1,5 @@
-//! The engine's options: the `kv --set NAME=VALUE` names bitcask knows.
+//! The engine's options: the `kv --set NAME=VALUE` names bitcask knows, each documented once
+//! in [`OPTIONS`], and [`BitcaskOptions`], the same options parsed and checked.
 
 use kv_shared::{Error, OptionDoc, Options, Result};
 
@@ -26,44 +27,44 @@ pub const OPTIONS: &[OptionDoc] = &[
     },
 ];
 
-/// The parsed options.
+/// The options, parsed and checked.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Config {
-    /// Rotation threshold of the active segment.
+pub struct BitcaskOptions {
+    /// See [`OPTIONS`].
     pub segment_bytes: u64,
-    /// Dead-bytes ratio that starts a background merge.
+    /// See [`OPTIONS`].
     pub merge_dead_ratio: f64,
-    /// Whether open uses hint files.
+    /// See [`OPTIONS`].
     pub hint_files: bool,
-    /// Whether a background thread merges.
+    /// See [`OPTIONS`].
     pub background_merge: bool,
 }
 
-impl Config {
+impl BitcaskOptions {
     /// Reads and checks the options.
     ///
     /// # Errors
     /// [`Error::InvalidArgument`] for an unknown name or a bad value.
-    pub fn from_options(options: &Options) -> Result<Config> {
+    pub fn parse(options: &Options) -> Result<BitcaskOptions> {
         options.check_known("bitcask", OPTIONS)?;
-        let config = Config {
+        let parsed = BitcaskOptions {
             segment_bytes: options.get_or("segment_bytes", 16 << 20)?,
             merge_dead_ratio: options.get_or("merge_dead_ratio", 0.5)?,
             hint_files: options.get_or("hint_files", true)?,
             background_merge: options.get_or("background_merge", true)?,
         };
-        if config.segment_bytes == 0 {
+        if parsed.segment_bytes == 0 {
             return Err(Error::InvalidArgument(
                 "segment_bytes must be at least 1".into(),
             ));
         }
-        if !(config.merge_dead_ratio > 0.0 && config.merge_dead_ratio <= 1.0) {
+        if !(parsed.merge_dead_ratio > 0.0 && parsed.merge_dead_ratio <= 1.0) {
             return Err(Error::InvalidArgument(format!(
                 "merge_dead_ratio must be in (0, 1], got {}",
-                config.merge_dead_ratio
+                parsed.merge_dead_ratio
             )));
         }
-        Ok(config)
+        Ok(parsed)
     }
 }
 
@@ -73,11 +74,11 @@ mod tests {
 
     #[test]
     fn defaults_and_bad_values() {
-        let c = Config::from_options(&Options::new()).unwrap();
-        assert_eq!(c.segment_bytes, 16 << 20);
-        assert!(c.hint_files && c.background_merge);
-        let c = Config::from_options(&Options::new().set("segment_bytes", "4K")).unwrap();
-        assert_eq!(c.segment_bytes, 4096);
+        let o = BitcaskOptions::parse(&Options::new()).unwrap();
+        assert_eq!(o.segment_bytes, 16 << 20);
+        assert!(o.hint_files && o.background_merge);
+        let o = BitcaskOptions::parse(&Options::new().set("segment_bytes", "4K")).unwrap();
+        assert_eq!(o.segment_bytes, 4096);
         for (name, value) in [
             ("segment_bytes", "0"),
             ("merge_dead_ratio", "0"),
@@ -87,7 +88,7 @@ mod tests {
             ("segmnet_bytes", "1"),
         ] {
             assert!(
-                Config::from_options(&Options::new().set(name, value)).is_err(),
+                BitcaskOptions::parse(&Options::new().set(name, value)).is_err(),
                 "{name}={value}"
             );
         }

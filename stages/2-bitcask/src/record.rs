@@ -20,9 +20,9 @@
 //! | offset | size | field |
 //! |---|---|---|
 //! | 0 | 4 | CRC32 of bytes `4 .. 27 + k + v` (everything after this field) |
-//! | 4 | 8 | sequence number, `u64`: a store-wide counter, +1 per put or delete |
+//! | 4 | 8 | sequence number, `u64`: a store-wide counter, +1 per put or delete (+c for a batch of c ops) |
 //! | 12 | 8 | expiry, `u64`: milliseconds since the Unix epoch, 0 for "never" |
-//! | 20 | 1 | kind: 0 put, 1 tombstone (a delete), 2 seal |
+//! | 20 | 1 | kind: 0 put, 1 tombstone (a delete), 2 seal, 3 batch (below) |
 //! | 21 | 2 | `k`: key length, 0 to [`MAX_KEY_LEN`], `u16` |
 //! | 23 | 4 | `v`: value length, 0 to [`MAX_VALUE_LEN`], `u32` (0 for a tombstone or seal) |
 //! | 27 | k | key (empty for a seal) |
@@ -30,6 +30,45 @@
 //!
 //! So `put("fruit", "apple")` with sequence number 1 is 37 bytes:
 //! `crc(4) 01 00.. (8) 00.. (8) 00 05 00 05 00 00 00 f r u i t a p p l e`.
+//!
+//! ## Batch record
+//!
+//! [`kv_shared::Engine::write`] writes a whole [`WriteBatch`] as **one** record, whatever
+//! its number of ops: it has one checksum, so a crash that tears it loses all of it, and
+//! recovery never applies half a batch. It has the same 27-byte header as every record (so
+//! the log reader finds its length the same way), no key, and a *body* where a put has its
+//! value:
+//!
+//! | offset | size | field |
+//! |---|---|---|
+//! | 0 | 4 | CRC32 of bytes `4 .. 27 + n` |
+//! | 4 | 8 | sequence number of the first op, `u64`; op `i` has sequence number `first + i` |
+//! | 12 | 8 | expiry, `u64`: always 0 (the puts of a batch never expire) |
+//! | 20 | 1 | kind: 3 batch |
+//! | 21 | 2 | key length, `u16`: always 0 |
+//! | 23 | 4 | `n`: body length, `u32`, 5 to 4 + [`MAX_BATCH_OPS_LEN`] |
+//! | 27 | 4 | `c`: number of ops, `u32`, at least 1 |
+//! | 31 | n - 4 | the `c` ops back to back, in [`kv_shared::batch`]'s ops format |
+//!
+//! So the batch `put("a", "1")`, `delete("b")` is 39 bytes: the header, the count `02 00 00
+//! 00`, the put `01 01 a 01 1` and the delete `00 01 b`. An empty batch writes nothing.
+//! A batch whose ops take more than [`MAX_BATCH_OPS_LEN`] bytes is refused with
+//! [`kv_shared::Error::InvalidArgument`] before anything is written: the bound keeps every
+//! length a reader allocates for checked, and still holds an op of the largest key and
+//! value. A batch larger than `segment_bytes` works: the active segment is sealed first (a
+//! batch never straddles segments), and the batch fills a fresh segment alone.
+//!
+//! Each put of a batch gets its own keydir entry, pointing at the batch record (see
+//! [`crate::keydir::Entry`]); a `get` of it reads the whole batch record and checks its one
+//! checksum. A merge copies the live values out as plain put records (and the tombstones
+//! it must keep as plain tombstones), so batch records only ever live in the segments the
+//! writer filled.
+//!
+//! **Versions.** A build from before batch records takes kind 3 for damage: at the end of
+//! the active segment it would cut the batch off as a torn tail, losing acknowledged
+//! writes. So the store's format version (its `ENGINE` marker) is 2, and such a build
+//! refuses the store whole. The segment header keeps version 1: every byte a version-1
+//! segment holds means the same here.
 //!
 //! ## Why each field is there
 //!
@@ -45,10 +84,14 @@
 //! The checksum covers every field, lengths included. A length over its limit is rejected
 //! before anything is allocated.
 
-use kv_shared::dump::{Dump, quoted};
-use kv_shared::framing::{ByteReader, DecodeError, crc32};
+use std::ops::Range;
+
+use kv_shared::batch::{BatchOps, check_ops, read_op};
+use kv_shared::framing::{ByteReader, DecodeError, crc32, varint_len};
 use kv_shared::log_reader::LogFormat;
-use kv_shared::{MAX_KEY_LEN, MAX_VALUE_LEN};
+use kv_shared::{Error, MAX_KEY_LEN, MAX_VALUE_LEN, Result, WriteBatch};
+
+use crate::expiry::NEVER;
 
 /// The first eight bytes of every segment file.
 pub const SEGMENT_MAGIC: &[u8; 8] = b"BITCASKS";
@@ -58,6 +101,10 @@ pub const SEGMENT_VERSION: u32 = 1;
 pub const SEGMENT_HEADER_LEN: u64 = 16;
 /// Bytes of a record before its key: CRC, sequence, expiry, kind, key and value lengths.
 pub const RECORD_HEADER_LEN: usize = 27;
+/// Bytes of a batch record before its first op: the record header and the op count.
+pub const BATCH_HEADER_LEN: usize = RECORD_HEADER_LEN + 4;
+/// Most bytes the ops of one batch record may take (64 MiB).
+pub const MAX_BATCH_OPS_LEN: usize = 64 << 20;
 
 /// What a record says.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -68,6 +115,8 @@ pub enum Kind {
     Tombstone,
     /// The end of an immutable segment.
     Seal,
+    /// The ops of a write batch, applied together.
+    Batch,
 }
 
 impl Kind {
@@ -77,6 +126,7 @@ impl Kind {
             Kind::Put => 0,
             Kind::Tombstone => 1,
             Kind::Seal => 2,
+            Kind::Batch => 3,
         }
     }
 
@@ -86,6 +136,7 @@ impl Kind {
             0 => Some(Kind::Put),
             1 => Some(Kind::Tombstone),
             2 => Some(Kind::Seal),
+            3 => Some(Kind::Batch),
             _ => None,
         }
     }
@@ -96,6 +147,7 @@ impl Kind {
             Kind::Put => "put",
             Kind::Tombstone => "tombstone",
             Kind::Seal => "seal",
+            Kind::Batch => "batch",
         }
     }
 }
@@ -103,30 +155,30 @@ impl Kind {
 /// A record, borrowing its key and value from the bytes it was decoded from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RecordRef<'a> {
-    /// Sequence number.
+    /// Sequence number (of a batch: its first op's).
     pub seq: u64,
     /// Expiry in milliseconds since the Unix epoch; 0 for never.
     pub expiry: u64,
-    /// Put, tombstone or seal.
+    /// Put, tombstone, seal or batch.
     pub kind: Kind,
-    /// The key.
+    /// The key (empty for a seal or a batch).
     pub key: &'a [u8],
-    /// The value (empty for a tombstone or seal).
+    /// The value (empty for a tombstone or seal; a batch's body: op count, then ops).
     pub value: &'a [u8],
 }
 
 /// An owned record, as the log reader hands it out.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Record {
-    /// Sequence number.
+    /// Sequence number (of a batch: its first op's).
     pub seq: u64,
     /// Expiry in milliseconds since the Unix epoch; 0 for never.
     pub expiry: u64,
-    /// Put, tombstone or seal.
+    /// Put, tombstone, seal or batch.
     pub kind: Kind,
     /// The key.
     pub key: Vec<u8>,
-    /// The value (empty for a tombstone or seal).
+    /// The value (a batch's body).
     pub value: Vec<u8>,
 }
 
@@ -143,7 +195,7 @@ impl Record {
     }
 }
 
-impl RecordRef<'_> {
+impl<'a> RecordRef<'a> {
     /// The record's length on disk.
     pub fn encoded_len(&self) -> usize {
         RECORD_HEADER_LEN + self.key.len() + self.value.len()
@@ -152,31 +204,110 @@ impl RecordRef<'_> {
     /// The record's bytes. The caller has checked key and value against the limits.
     pub fn encode(&self) -> Vec<u8> {
         debug_assert!(self.key.len() <= MAX_KEY_LEN && self.value.len() <= MAX_VALUE_LEN);
-        let mut out = Vec::with_capacity(self.encoded_len());
-        out.extend_from_slice(&[0; 4]); // the CRC, filled in last
-        out.extend_from_slice(&self.seq.to_le_bytes());
-        out.extend_from_slice(&self.expiry.to_le_bytes());
-        out.push(self.kind.byte());
-        out.extend_from_slice(&(self.key.len() as u16).to_le_bytes());
-        out.extend_from_slice(&(self.value.len() as u32).to_le_bytes());
-        out.extend_from_slice(self.key);
-        out.extend_from_slice(self.value);
-        let crc = crc32(&out[4..]);
-        out[..4].copy_from_slice(&crc.to_le_bytes());
-        out
+        encode_parts(self.seq, self.expiry, self.kind, self.key, &[self.value])
     }
+
+    /// The number of ops of a batch record (0 for any other kind).
+    pub fn batch_count(&self) -> u32 {
+        match (self.kind, self.value.first_chunk::<4>()) {
+            (Kind::Batch, Some(count)) => u32::from_le_bytes(*count),
+            _ => 0,
+        }
+    }
+
+    /// The ops of a batch record (none for any other kind), each as the plain put or
+    /// tombstone a merge writes for it: op `i` has sequence number `seq + i` and never
+    /// expires. The record must come from [`decode_record`], which checked its ops.
+    pub fn batch_records(&self) -> impl Iterator<Item = RecordRef<'a>> + use<'a> {
+        let first = self.seq;
+        batch_ops(self).enumerate().map(move |(i, op)| RecordRef {
+            seq: first + i as u64,
+            expiry: NEVER,
+            kind: if op.value.is_some() {
+                Kind::Put
+            } else {
+                Kind::Tombstone
+            },
+            key: op.key,
+            value: op.value.unwrap_or_default(),
+        })
+    }
+
+    /// The value of op `index` of a batch record if that op is a put of `key`, as a range
+    /// of the record's bytes.
+    pub fn batch_value(&self, index: u64, key: &[u8]) -> Option<Range<usize>> {
+        let mut r = ByteReader::new(self.value.get(4..)?);
+        let mut op = None;
+        for _ in 0..=index {
+            op = Some(read_op(&mut r).ok()?);
+        }
+        let op = op?;
+        let value = op.value.filter(|_| op.key == key)?;
+        let end = BATCH_HEADER_LEN + r.pos();
+        Some(end - value.len()..end)
+    }
+}
+
+/// The ops of a decoded batch record (none for any other kind).
+fn batch_ops<'a>(record: &RecordRef<'a>) -> BatchOps<'a> {
+    BatchOps::new(
+        record.value.get(4..).unwrap_or_default(),
+        record.batch_count(),
+    )
+}
+
+/// Bytes of one op of a batch body: kind, key length, key, and for a put (`value_len` is
+/// `Some`) value length and value.
+pub fn op_len(key_len: usize, value_len: Option<usize>) -> u64 {
+    let value = value_len.map_or(0, |v| varint_len(v as u64) + v);
+    (1 + varint_len(key_len as u64) + key_len + value) as u64
+}
+
+/// The batch record of `batch`, whose first op takes sequence number `first_seq`.
+///
+/// # Errors
+/// [`Error::InvalidArgument`] when the ops take more than [`MAX_BATCH_OPS_LEN`] bytes.
+pub fn encode_batch(first_seq: u64, batch: &WriteBatch) -> Result<Vec<u8>> {
+    let ops = batch.encoded_ops();
+    if ops.len() > MAX_BATCH_OPS_LEN {
+        return Err(Error::InvalidArgument(format!(
+            "a write batch of {} bytes of ops is over bitcask's limit of {MAX_BATCH_OPS_LEN} \
+             bytes per batch; split it",
+            ops.len()
+        )));
+    }
+    let count = batch.count().to_le_bytes();
+    Ok(encode_parts(
+        first_seq,
+        NEVER,
+        Kind::Batch,
+        b"",
+        &[&count, ops],
+    ))
+}
+
+/// A record's bytes, its value given in parts (a batch's count, then its ops).
+fn encode_parts(seq: u64, expiry: u64, kind: Kind, key: &[u8], value: &[&[u8]]) -> Vec<u8> {
+    let value_len: usize = value.iter().map(|part| part.len()).sum();
+    let mut out = Vec::with_capacity(RECORD_HEADER_LEN + key.len() + value_len);
+    out.extend_from_slice(&[0; 4]); // the CRC, filled in last
+    out.extend_from_slice(&seq.to_le_bytes());
+    out.extend_from_slice(&expiry.to_le_bytes());
+    out.push(kind.byte());
+    out.extend_from_slice(&(key.len() as u16).to_le_bytes());
+    out.extend_from_slice(&(value_len as u32).to_le_bytes());
+    out.extend_from_slice(key);
+    for part in value {
+        out.extend_from_slice(part);
+    }
+    let crc = crc32(&out[4..]);
+    out[..4].copy_from_slice(&crc.to_le_bytes());
+    out
 }
 
 /// The seal record that ends an immutable segment.
 pub fn seal_record() -> Vec<u8> {
-    RecordRef {
-        seq: 0,
-        expiry: 0,
-        kind: Kind::Seal,
-        key: b"",
-        value: b"",
-    }
-    .encode()
+    encode_parts(0, NEVER, Kind::Seal, b"", &[])
 }
 
 /// The 16-byte header of segment `id`.
@@ -207,36 +338,43 @@ pub fn decode_segment_header(bytes: &[u8]) -> Result<u32, DecodeError> {
     r.u32("segment id")
 }
 
-/// The lengths a record header announces: `(key_len, value_len)`, checked against the limits.
-fn lengths(header: &[u8]) -> Result<(usize, usize), DecodeError> {
-    let mut r = ByteReader::new(header);
-    r.bytes(21, "record header")?;
-    let key_len = r.u16("key length")? as usize;
-    let value_len = r.u32("value length")? as usize;
-    if value_len > MAX_VALUE_LEN {
-        return Err(DecodeError::new(
-            23,
-            format!("value length {value_len} is over the limit of {MAX_VALUE_LEN}"),
-        ));
-    }
-    Ok((key_len, value_len))
-}
-
-/// Decodes one whole record (exactly `bytes`), verifying its checksum and fields.
+/// The length of the whole record whose header starts `header`, its key and value lengths
+/// checked against their limits (a batch's body against [`MAX_BATCH_OPS_LEN`]).
 ///
 /// # Errors
-/// [`DecodeError`] on a checksum mismatch, a bad kind, a length that does not match, or a
-/// tombstone or seal carrying bytes it must not have.
+/// [`DecodeError`] for a header cut short or a length over its limit.
+pub fn record_len(header: &[u8]) -> Result<usize, DecodeError> {
+    let mut r = ByteReader::new(header);
+    r.bytes(20, "record header")?;
+    let kind = r.u8("kind")?;
+    let key_len = r.u16("key length")? as usize;
+    let value_len = r.u32("value length")? as usize;
+    let max = if kind == Kind::Batch.byte() {
+        4 + MAX_BATCH_OPS_LEN
+    } else {
+        MAX_VALUE_LEN
+    };
+    if value_len > max {
+        return Err(DecodeError::new(
+            23,
+            format!("value length {value_len} is over the limit of {max}"),
+        ));
+    }
+    Ok(RECORD_HEADER_LEN + key_len + value_len)
+}
+
+/// Decodes one whole record (exactly `bytes`), verifying its checksum and fields (for a
+/// batch, every op).
+///
+/// # Errors
+/// [`DecodeError`] on a checksum mismatch, a bad kind, a length that does not match, a
+/// tombstone or seal carrying bytes it must not have, or a batch whose ops do not decode.
 pub fn decode_record(bytes: &[u8]) -> Result<RecordRef<'_>, DecodeError> {
-    let (key_len, value_len) = lengths(bytes)?;
-    if bytes.len() != RECORD_HEADER_LEN + key_len + value_len {
+    let len = record_len(bytes)?;
+    if bytes.len() != len {
         return Err(DecodeError::new(
             0,
-            format!(
-                "record is {} bytes, its header says {}",
-                bytes.len(),
-                RECORD_HEADER_LEN + key_len + value_len
-            ),
+            format!("record is {} bytes, its header says {len}", bytes.len()),
         ));
     }
     let mut r = ByteReader::new(bytes);
@@ -248,22 +386,44 @@ pub fn decode_record(bytes: &[u8]) -> Result<RecordRef<'_>, DecodeError> {
     let expiry = r.u64("expiry")?;
     let kind = Kind::from_byte(r.u8("kind")?)
         .ok_or_else(|| DecodeError::new(20, "unknown record kind"))?;
-    r.bytes(6, "lengths")?;
-    let key = r.bytes(key_len, "key")?;
-    let value = r.bytes(value_len, "value")?;
-    if kind != Kind::Put && !value.is_empty() {
-        return Err(DecodeError::new(23, "a tombstone or seal carries a value"));
-    }
-    if kind == Kind::Seal && !key.is_empty() {
-        return Err(DecodeError::new(21, "a seal record carries a key"));
-    }
-    Ok(RecordRef {
+    let key_len = r.u16("key length")? as usize;
+    let value_len = r.u32("value length")? as usize;
+    let record = RecordRef {
         seq,
         expiry,
         kind,
-        key,
-        value,
-    })
+        key: r.bytes(key_len, "key")?,
+        value: r.bytes(value_len, "value")?,
+    };
+    check_fields(&record)?;
+    Ok(record)
+}
+
+/// What each kind may carry: a tombstone or seal no value, a seal no key, a batch no key,
+/// no expiry and at least one op, every op whole.
+fn check_fields(record: &RecordRef<'_>) -> Result<(), DecodeError> {
+    let refuse = |at: usize, why: &str| Err(DecodeError::new(at, why));
+    match record.kind {
+        Kind::Put => Ok(()),
+        Kind::Tombstone | Kind::Seal if !record.value.is_empty() => {
+            refuse(23, "a tombstone or seal carries a value")
+        }
+        Kind::Seal if !record.key.is_empty() => refuse(21, "a seal record carries a key"),
+        Kind::Tombstone | Kind::Seal => Ok(()),
+        Kind::Batch if !record.key.is_empty() => refuse(21, "a batch record carries a key"),
+        Kind::Batch if record.expiry != NEVER => refuse(12, "a batch record carries an expiry"),
+        Kind::Batch => {
+            let Some(ops) = record.value.get(4..) else {
+                return refuse(RECORD_HEADER_LEN, "a batch record without its op count");
+            };
+            let count = record.batch_count();
+            if count == 0 {
+                return refuse(RECORD_HEADER_LEN, "a batch record with no op");
+            }
+            check_ops(ops, count)
+                .map_err(|e| DecodeError::new(BATCH_HEADER_LEN + e.offset, e.detail))
+        }
+    }
 }
 
 /// The record log of a segment, for [`kv_shared::log_reader::read_log`] (start it at
@@ -276,8 +436,7 @@ impl LogFormat for SegmentLog {
     const HEADER_LEN: usize = RECORD_HEADER_LEN;
 
     fn record_len(header: &[u8]) -> Result<usize, DecodeError> {
-        let (key_len, value_len) = lengths(header)?;
-        Ok(RECORD_HEADER_LEN + key_len + value_len)
+        record_len(header)
     }
 
     fn decode(record: &[u8]) -> Result<Record, DecodeError> {
@@ -292,7 +451,7 @@ impl LogFormat for SegmentLog {
     }
 }
 
-/// A record without its value: what recovery keeps of each record it reads.
+/// A put, tombstone or seal without its value: what recovery keeps of each record it reads.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RecordKey {
     /// Sequence number.
@@ -303,105 +462,47 @@ pub struct RecordKey {
     pub kind: Kind,
     /// The key.
     pub key: Vec<u8>,
+    /// Length of the value (0 for a tombstone or seal).
+    pub value_len: u32,
+}
+
+/// A record as recovery keeps it: keys and lengths, never values.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RecordKeys {
+    /// A put, a tombstone or a seal.
+    One(RecordKey),
+    /// A batch: each op as the put or tombstone it stands for (see
+    /// [`RecordRef::batch_records`]).
+    Batch(Vec<RecordKey>),
 }
 
 /// The record log of a segment as recovery reads it: every record checked whole (checksum
-/// included), but only its key kept, so values are never copied.
+/// included), but only its keys kept, so values are never copied.
 #[derive(Debug)]
 pub struct SegmentKeyLog;
 
 impl LogFormat for SegmentKeyLog {
-    type Record = RecordKey;
+    type Record = RecordKeys;
     const HEADER_LEN: usize = RECORD_HEADER_LEN;
 
     fn record_len(header: &[u8]) -> Result<usize, DecodeError> {
-        SegmentLog::record_len(header)
+        record_len(header)
     }
 
-    fn decode(record: &[u8]) -> Result<RecordKey, DecodeError> {
+    fn decode(record: &[u8]) -> Result<RecordKeys, DecodeError> {
         let r = decode_record(record)?;
-        Ok(RecordKey {
+        let key_of = |r: RecordRef<'_>| RecordKey {
             seq: r.seq,
             expiry: r.expiry,
             kind: r.kind,
             key: r.key.to_vec(),
+            value_len: r.value.len() as u32,
+        };
+        Ok(match r.kind {
+            Kind::Batch => RecordKeys::Batch(r.batch_records().map(key_of).collect()),
+            _ => RecordKeys::One(key_of(r)),
         })
     }
-}
-
-/// The annotated dump of a segment file: the header, then every record field by field.
-/// Stops with a note at the first byte that does not decode. Never panics.
-pub fn dump_segment(bytes: &[u8]) -> String {
-    let mut d = Dump::new(format!("bitcask segment ({} bytes)", bytes.len()));
-    if bytes.len() < SEGMENT_HEADER_LEN as usize {
-        d.note("too short for a segment header");
-        return d.finish();
-    }
-    d.field(&bytes[..8], format!("magic {}", quoted(SEGMENT_MAGIC, 8)));
-    match decode_segment_header(bytes) {
-        Ok(id) => {
-            d.field(&bytes[8..12], format!("format version {SEGMENT_VERSION}"));
-            d.field(&bytes[12..16], format!("segment id {id}"));
-        }
-        Err(e) => {
-            d.note(format!("bad header: {e}"));
-            return d.finish();
-        }
-    }
-    let mut pos = SEGMENT_HEADER_LEN as usize;
-    let mut n = 0;
-    while pos < bytes.len() {
-        let rest = &bytes[pos..];
-        let len = match lengths(rest) {
-            Ok((k, v)) => RECORD_HEADER_LEN + k + v,
-            Err(e) => {
-                d.note(format!("offset {pos}: no whole record header ({e})"));
-                break;
-            }
-        };
-        if len > rest.len() {
-            d.note(format!(
-                "offset {pos}: record of {len} bytes cut short at {} (torn tail)",
-                rest.len()
-            ));
-            break;
-        }
-        let raw = &rest[..len];
-        let record = match decode_record(raw) {
-            Ok(r) => r,
-            Err(e) => {
-                d.note(format!("offset {pos}: bad record ({e})"));
-                break;
-            }
-        };
-        let k = record.key.len();
-        d.section(format!("record {n}: {}", record.kind.name()));
-        d.field(&raw[..4], "crc32 (ok)");
-        d.field(&raw[4..12], format!("sequence number {}", record.seq));
-        d.field(
-            &raw[12..20],
-            if record.expiry == 0 {
-                "expiry: never".to_string()
-            } else {
-                format!("expiry {} ms since the Unix epoch", record.expiry)
-            },
-        );
-        d.field(&raw[20..21], format!("kind {}", record.kind.name()));
-        d.field(&raw[21..23], format!("key length {k}"));
-        d.field(&raw[23..27], format!("value length {}", record.value.len()));
-        if k > 0 {
-            d.field(&raw[27..27 + k], format!("key {}", quoted(record.key, 40)));
-        }
-        if !record.value.is_empty() {
-            d.field(
-                &raw[27 + k..],
-                format!("value {}", quoted(record.value, 40)),
-            );
-        }
-        pos += len;
-        n += 1;
-    }
-    d.finish()
 }
 
 #[cfg(test)]
@@ -429,15 +530,80 @@ mod tests {
         assert_eq!(decode_segment_header(&encode_segment_header(9)).unwrap(), 9);
     }
 
+    fn small_batch() -> WriteBatch {
+        let mut batch = WriteBatch::new();
+        batch.put(b"a", b"1").unwrap();
+        batch.delete(b"b").unwrap();
+        batch
+    }
+
+    #[test]
+    fn batch_round_trip_and_documented_size() {
+        let bytes = encode_batch(7, &small_batch()).unwrap();
+        assert_eq!(bytes.len(), 39);
+        let r = decode_record(&bytes).unwrap();
+        assert_eq!((r.kind, r.seq, r.key), (Kind::Batch, 7, &b""[..]));
+        let ops: Vec<RecordRef<'_>> = r.batch_records().collect();
+        assert_eq!(ops.len(), 2);
+        assert_eq!(ops[0], put(7, b"a", b"1"));
+        assert_eq!(
+            (ops[1].seq, ops[1].kind, ops[1].key),
+            (8, Kind::Tombstone, &b"b"[..])
+        );
+        assert_eq!(op_len(1, Some(1)) + op_len(1, None), 8);
+        let value = r.batch_value(0, b"a").unwrap();
+        assert_eq!(&bytes[value], b"1");
+        assert_eq!(r.batch_value(0, b"b"), None, "another key");
+        assert_eq!(r.batch_value(1, b"b"), None, "a delete has no value");
+        assert_eq!(r.batch_value(2, b"a"), None, "past the last op");
+    }
+
     #[test]
     fn every_flipped_bit_is_caught() {
-        let bytes = put(7, b"key", b"value").encode();
-        for i in 0..bytes.len() {
-            for bit in 0..8 {
-                let mut bad = bytes.clone();
-                bad[i] ^= 1 << bit;
-                assert!(decode_record(&bad).is_err(), "flip at {i}.{bit}");
+        for bytes in [
+            put(7, b"key", b"value").encode(),
+            encode_batch(3, &small_batch()).unwrap(),
+        ] {
+            for i in 0..bytes.len() {
+                for bit in 0..8 {
+                    let mut bad = bytes.clone();
+                    bad[i] ^= 1 << bit;
+                    assert!(decode_record(&bad).is_err(), "flip at {i}.{bit}");
+                }
             }
+        }
+    }
+
+    #[test]
+    fn a_batch_must_hold_whole_ops() {
+        // Right checksum, wrong contents: no ops, a count the ops do not match, a key.
+        let refused = [
+            encode_parts(1, 0, Kind::Batch, b"", &[&0u32.to_le_bytes()]),
+            encode_parts(
+                1,
+                0,
+                Kind::Batch,
+                b"",
+                &[&2u32.to_le_bytes(), &[1, 1, b'a', 0]],
+            ),
+            encode_parts(
+                1,
+                0,
+                Kind::Batch,
+                b"k",
+                &[&1u32.to_le_bytes(), &[0, 1, b'a']],
+            ),
+            encode_parts(
+                1,
+                9,
+                Kind::Batch,
+                b"",
+                &[&1u32.to_le_bytes(), &[0, 1, b'a']],
+            ),
+            encode_parts(1, 0, Kind::Batch, b"", &[&[1, 0]]),
+        ];
+        for (i, bytes) in refused.iter().enumerate() {
+            assert!(decode_record(bytes).is_err(), "case {i}");
         }
     }
 
@@ -445,6 +611,13 @@ mod tests {
     fn impossible_lengths_are_refused_before_allocating() {
         let mut header = vec![0u8; RECORD_HEADER_LEN];
         header[23..27].copy_from_slice(&u32::MAX.to_le_bytes());
+        assert!(SegmentLog::record_len(&header).is_err());
+        header[20] = Kind::Batch.byte();
+        assert!(SegmentLog::record_len(&header).is_err());
+        let too_big = (4 + MAX_BATCH_OPS_LEN) as u32;
+        header[23..27].copy_from_slice(&too_big.to_le_bytes());
+        assert!(SegmentLog::record_len(&header).is_ok());
+        header[23..27].copy_from_slice(&(too_big + 1).to_le_bytes());
         assert!(SegmentLog::record_len(&header).is_err());
     }
 }

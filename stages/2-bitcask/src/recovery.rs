@@ -1,34 +1,45 @@
 //! Opening a store: finishing or undoing an interrupted merge, then rebuilding the keydir.
 //!
-//! 1. **Interrupted merges.** Every commit record (`merge-*.commit`) is a merge that
-//!    committed: its outputs still under temporary names are renamed, its inputs still
-//!    present are deleted, and the record is removed. Then every `*.merge` and
-//!    `*.commit.tmp` file left is debris of a merge that never committed, and is deleted.
-//!    See [`crate::merge_commit`] for why this is safe at every point of a crash.
-//! 2. **The keydir.** Each segment is loaded from its hint file when it has one (and the
-//!    `hint_files` option is on), otherwise read record by record. For each key the record
-//!    with the highest sequence number wins, whatever file it is in; a tombstone removes
-//!    older puts and is remembered (in a side map) so that an older put read later cannot
-//!    bring the key back.
-//! 3. **The active segment.** Every segment but one must end with a seal record. The one
-//!    without is the segment that was active: a torn tail there (a write cut short by a
-//!    crash) is cut off, and appends continue after it. Its header may be torn too (a power
-//!    loss just after it was created): if no valid record follows, it is rewritten. A torn tail or a missing seal in
-//!    any other segment, or damage followed by valid records anywhere, is
-//!    `Error::Corruption`, and no file is changed.
+//! [`recover`] is these steps, in order, each a function below:
+//!
+//! 1. **Settle interrupted merges** ([`settle_merges`]). Every commit record
+//!    (`merge-*.commit`) is a merge that committed: its outputs still under temporary names
+//!    are renamed, its inputs still present are deleted, and the record is removed. Then
+//!    every `*.merge` and `*.commit.tmp` file left is debris of a merge that never
+//!    committed, and is deleted. See [`crate::merge_commit`] for why this is safe at every
+//!    point of a crash.
+//! 2. **Load the keydir** ([`load_segments`]). Each segment is loaded from its hint file
+//!    when it has one (and the `hint_files` option is on), otherwise its records are
+//!    replayed one by one. For each key the record with the highest sequence number wins,
+//!    whatever file it is in; a tombstone removes older puts and is remembered (in a side
+//!    map) so that an older put read later cannot bring the key back. A batch record is
+//!    applied op by op, as the puts and tombstones it stands for; it is one record under
+//!    one checksum, so it is applied whole or, torn, dropped whole.
+//! 3. **Check the seals** ([`find_active`]). Every segment but one must end with a seal
+//!    record. The one without is the segment that was active. A missing seal in any other
+//!    segment is `Error::Corruption`.
+//! 4. **Repair the active segment** ([`repair_active`]). A torn tail there (a write cut
+//!    short by a crash) is cut off, and appends continue after it. Its header may be torn
+//!    too (a power loss just after it was created): if no valid record follows, it is
+//!    rewritten. With no segment left open, a new active segment is created.
+//! 5. **Count dead bytes** ([`count_dead_bytes`]): everything in a segment but its header,
+//!    its seal and what its live keydir entries keep alive.
+//!
+//! Damage followed by valid records anywhere is `Error::Corruption`, and no file is
+//! changed.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::Path;
 use std::sync::Arc;
 
-use kv_shared::log_reader::{LogTail, read_log};
+use kv_shared::log_reader::{LogEnd, LogTail, read_log};
 use kv_shared::{Error, Fs, Result};
 
-use crate::files::FileName;
-use crate::hint;
+use crate::file_names::FileName;
+use crate::hint::{self, HintEntry};
 use crate::keydir::{Entry, KeyDir};
 use crate::merge_commit::MergeCommit;
-use crate::record::{self, Kind, SEGMENT_HEADER_LEN, SegmentKeyLog};
+use crate::record::{self, Kind, RecordKey, RecordKeys, SEGMENT_HEADER_LEN, SegmentKeyLog};
 use crate::segment::Segment;
 
 /// Largest commit record recovery reads (a merge of a million segments fits).
@@ -55,45 +66,183 @@ pub struct Recovered {
     pub torn_bytes: u64,
 }
 
+/// Opens the store's files in `dir` (already locked), recovering from any crash.
+///
+/// # Errors
+/// [`Error::Corruption`] for damage that is not a torn tail of the active segment (no file
+/// is changed then); [`Error::Io`].
+pub fn recover(fs: &Fs, dir: &Path, use_hints: bool) -> Result<Recovered> {
+    let found = list_files(fs, dir)?;
+    let newest_id = found.iter().map(|f| f.id()).max().unwrap_or(0);
+    settle_merges(fs, dir, &found)?;
+    let mut loader = Loader::new(use_hints);
+    let loaded = load_segments(fs, dir, &list_files(fs, dir)?, &mut loader)?;
+    let (active, torn_bytes) = match find_active(&loaded)? {
+        Some(i) => (
+            loaded[i].0.clone(),
+            repair_active(&loaded[i].0, &loaded[i].1)?,
+        ),
+        None => {
+            let segment = Segment::create(fs, dir.to_path_buf(), newest_id + 1)?;
+            (Arc::new(segment), 0)
+        }
+    };
+    let mut segments = count_dead_bytes(&loader.keydir, loaded);
+    segments.insert(active.id(), active.clone());
+    let newest_id = newest_id.max(segments.keys().copied().max().unwrap_or(0));
+    Ok(Recovered {
+        keydir: loader.keydir,
+        segments,
+        active,
+        next_seq: loader.max_seq + 1,
+        next_id: newest_id + 1,
+        hint_files_read: loader.hint_files_read,
+        hint_files_rejected: loader.hint_files_rejected,
+        torn_bytes,
+    })
+}
+
+/// The files of `dir` this engine owns.
+fn list_files(fs: &Fs, dir: &Path) -> Result<Vec<FileName>> {
+    let names = fs.list(dir)?;
+    Ok(names.iter().filter_map(|n| FileName::parse(n)).collect())
+}
+
+/// Step 1: finishes committed merges and removes the debris of uncommitted ones.
+fn settle_merges(fs: &Fs, dir: &Path, files: &[FileName]) -> Result<()> {
+    let mut changed = false;
+    for &file in files {
+        if let FileName::Commit(_) = file {
+            finish_merge(fs, dir, file)?;
+            changed = true;
+        }
+    }
+    for file in files {
+        if matches!(
+            file,
+            FileName::MergeSegment(_) | FileName::MergeHint(_) | FileName::CommitTmp(_)
+        ) {
+            fs.remove_if_exists(&file.path(dir))?;
+            changed = true;
+        }
+    }
+    if changed {
+        fs.sync_dir(dir)?;
+    }
+    Ok(())
+}
+
+/// Finishes the merge whose commit record is `commit`: renames its outputs, deletes its
+/// inputs, then the record.
+fn finish_merge(fs: &Fs, dir: &Path, commit: FileName) -> Result<()> {
+    let path = commit.path(dir);
+    let handle = fs.open(&path)?;
+    let len = handle.len()?;
+    if len > MAX_COMMIT_LEN {
+        return Err(Error::corruption(&path, 0, "commit record too long"));
+    }
+    let bytes = handle.read_vec_at(0, len as usize)?;
+    let commit = MergeCommit::decode(&bytes).map_err(|e| e.into_corruption(&path, 0))?;
+    for &out in &commit.outputs {
+        for (from, to) in [
+            (FileName::MergeSegment(out), FileName::Segment(out)),
+            (FileName::MergeHint(out), FileName::Hint(out)),
+        ] {
+            if fs.open_if_exists(&from.path(dir))?.is_some() {
+                fs.rename(&from.path(dir), &to.path(dir))?;
+            }
+        }
+    }
+    fs.sync_dir(dir)?;
+    for &input in &commit.inputs {
+        fs.remove_if_exists(&FileName::Hint(input).path(dir))?;
+        fs.remove_if_exists(&FileName::Segment(input).path(dir))?;
+    }
+    fs.sync_dir(dir)?;
+    fs.remove(&path)
+}
+
 /// Builds the keydir from records in any order: the highest sequence number wins.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct Loader {
+    use_hints: bool,
     keydir: KeyDir,
     /// Newest tombstone sequence number of each deleted key seen so far.
     tombstones: HashMap<Box<[u8]>, u64>,
     max_seq: u64,
+    hint_files_read: u64,
+    hint_files_rejected: u64,
 }
 
 impl Loader {
+    fn new(use_hints: bool) -> Loader {
+        Loader {
+            use_hints,
+            keydir: KeyDir::new(),
+            tombstones: HashMap::new(),
+            max_seq: 0,
+            hint_files_read: 0,
+            hint_files_rejected: 0,
+        }
+    }
+
+    /// Applies one put or tombstone of `segment`, whose keydir entry would be `entry`.
     fn apply(&mut self, segment: &Segment, key: Vec<u8>, kind: Kind, entry: Entry) {
-        if kind == Kind::Seal {
+        if !matches!(kind, Kind::Put | Kind::Tombstone) {
             return;
         }
         self.max_seq = self.max_seq.max(entry.seq);
         segment.saw_seq(entry.seq);
-        match kind {
-            Kind::Put => {
-                let deleted_later = !self.tombstones.is_empty()
-                    && self
-                        .tombstones
-                        .get(&key[..])
-                        .is_some_and(|&t| t > entry.seq);
-                if !deleted_later {
-                    self.keydir.insert_if_newer(key, entry);
-                }
-            }
-            Kind::Tombstone => {
-                if self.keydir.get(&key).is_some_and(|e| e.seq < entry.seq) {
-                    self.keydir.remove(&key);
-                }
-                let t = self
+        if kind == Kind::Put {
+            let deleted_later = !self.tombstones.is_empty()
+                && self
                     .tombstones
-                    .entry(key.into_boxed_slice())
-                    .or_insert(entry.seq);
-                *t = (*t).max(entry.seq);
+                    .get(&key[..])
+                    .is_some_and(|&t| t > entry.seq);
+            if !deleted_later {
+                self.keydir.insert_if_newer(key, entry);
             }
-            Kind::Seal => {}
+        } else {
+            if self.keydir.get(&key).is_some_and(|e| e.seq < entry.seq) {
+                self.keydir.remove(&key);
+            }
+            let t = self
+                .tombstones
+                .entry(key.into_boxed_slice())
+                .or_insert(entry.seq);
+            *t = (*t).max(entry.seq);
         }
+    }
+
+    /// Applies the record of `len` bytes at `offset` of `segment`: every op of a batch.
+    fn apply_record(&mut self, segment: &Segment, offset: u64, len: u64, record: RecordKeys) {
+        let id = segment.id();
+        match record {
+            RecordKeys::One(r) => {
+                let entry = Entry::record(id, offset, len as u32, r.seq, r.expiry);
+                self.apply(segment, r.key, r.kind, entry);
+            }
+            RecordKeys::Batch(ops) => {
+                for RecordKey {
+                    seq,
+                    kind,
+                    key,
+                    value_len,
+                    ..
+                } in ops
+                {
+                    let entry = Entry::batch_put(id, offset, value_len, seq);
+                    self.apply(segment, key, kind, entry);
+                }
+            }
+        }
+    }
+
+    /// Applies one entry of the hint file of `segment`.
+    fn apply_hint(&mut self, segment: &Segment, e: HintEntry) {
+        let kind = e.kind.unwrap_or(Kind::Seal);
+        let entry = Entry::record(segment.id(), e.offset, e.len, e.seq, e.expiry);
+        self.apply(segment, e.key, kind, entry);
     }
 }
 
@@ -111,149 +260,14 @@ enum Ending {
     NoHeader,
 }
 
-/// Finishes committed merges and removes the debris of uncommitted ones.
-fn settle_merges(fs: &Fs, dir: &Path, files: &[FileName]) -> Result<()> {
-    let mut changed = false;
-    for file in files {
-        let FileName::Commit(_) = *file else { continue };
-        let path = file.path(dir);
-        let handle = fs.open(&path)?;
-        let len = handle.len()?;
-        if len > MAX_COMMIT_LEN {
-            return Err(Error::corruption(&path, 0, "commit record too long"));
-        }
-        let bytes = handle.read_vec_at(0, len as usize)?;
-        let commit = MergeCommit::decode(&bytes).map_err(|e| e.into_corruption(&path, 0))?;
-        for &out in &commit.outputs {
-            for (from, to) in [
-                (FileName::MergeSegment(out), FileName::Segment(out)),
-                (FileName::MergeHint(out), FileName::Hint(out)),
-            ] {
-                if fs.open_if_exists(&from.path(dir))?.is_some() {
-                    fs.rename(&from.path(dir), &to.path(dir))?;
-                }
-            }
-        }
-        fs.sync_dir(dir)?;
-        for &input in &commit.inputs {
-            fs.remove_if_exists(&FileName::Hint(input).path(dir))?;
-            fs.remove_if_exists(&FileName::Segment(input).path(dir))?;
-        }
-        fs.sync_dir(dir)?;
-        fs.remove(&path)?;
-        changed = true;
-    }
-    for file in files {
-        if matches!(
-            file,
-            FileName::MergeSegment(_) | FileName::MergeHint(_) | FileName::CommitTmp(_)
-        ) {
-            fs.remove_if_exists(&file.path(dir))?;
-            changed = true;
-        }
-    }
-    if changed {
-        fs.sync_dir(dir)?;
-    }
-    Ok(())
-}
-
-/// Loads one segment's data file into `loader`; says how it ended.
-fn read_segment(loader: &mut Loader, segment: &Segment) -> Result<Ending> {
-    let file = segment.file();
-    let len = file.len()?;
-    if len < SEGMENT_HEADER_LEN {
-        return Ok(Ending::NoHeader);
-    }
-    let header = file.read_vec_at(0, SEGMENT_HEADER_LEN as usize)?;
-    let header_error = match record::decode_segment_header(&header) {
-        Ok(id) if id == segment.id() => None,
-        Ok(id) => Some(Error::corruption(
-            file.path(),
-            12,
-            format!(
-                "header names segment {id}, the file name segment {}",
-                segment.id()
-            ),
-        )),
-        Err(e) => Some(e.into_corruption(file.path(), 0)),
-    };
-    if let Some(error) = header_error {
-        // A power loss right after a segment was created can leave its size on disk but not
-        // its bytes. That is a torn header if nothing valid follows; if a valid record does,
-        // the header was damaged after it was written.
-        let mut follows = false;
-        let scan = read_log::<SegmentKeyLog>(file, SEGMENT_HEADER_LEN, |_| {
-            follows = true;
-            Err(Error::InvalidArgument(
-                "stop at the first valid record".into(),
-            ))
-        });
-        if follows || matches!(scan, Err(Error::Corruption { .. })) {
-            return Err(error);
-        }
-        return Ok(Ending::NoHeader);
-    }
-    let mut sealed = false;
-    let end = read_log::<SegmentKeyLog>(file, SEGMENT_HEADER_LEN, |r| {
-        if sealed {
-            return Err(Error::corruption(
-                file.path(),
-                r.offset,
-                "a record follows the seal record",
-            ));
-        }
-        let rec = r.record;
-        sealed = rec.kind == Kind::Seal;
-        let entry = Entry {
-            seq: rec.seq,
-            expiry: rec.expiry,
-            offset: r.offset,
-            len: r.len as u32,
-            segment: segment.id(),
-        };
-        loader.apply(segment, rec.key, rec.kind, entry);
-        Ok(())
-    })?;
-    Ok(match (sealed, end.tail) {
-        (true, LogTail::Clean) => Ending::Sealed,
-        (true, LogTail::Torn { offset, detail, .. }) => {
-            return Err(Error::corruption(
-                file.path(),
-                offset,
-                format!("bytes after the seal record: {detail}"),
-            ));
-        }
-        (false, LogTail::Clean) => Ending::Open {
-            valid_len: end.valid_len,
-            torn: None,
-        },
-        (false, LogTail::Torn { detail, .. }) => Ending::Open {
-            valid_len: end.valid_len,
-            torn: Some(detail),
-        },
-    })
-}
-
-/// Opens the store's files in `dir` (already locked), recovering from any crash.
-///
-/// # Errors
-/// [`Error::Corruption`] for damage that is not a torn tail of the active segment (no file
-/// is changed then); [`Error::Io`].
-pub fn recover(fs: &Fs, dir: &Path, use_hints: bool) -> Result<Recovered> {
-    let files: Vec<FileName> = fs
-        .list(dir)?
-        .iter()
-        .filter_map(|n| FileName::parse(n))
-        .collect();
-    let mut max_id = files.iter().map(|f| f.id()).max().unwrap_or(0);
-    settle_merges(fs, dir, &files)?;
-
-    let files: Vec<FileName> = fs
-        .list(dir)?
-        .iter()
-        .filter_map(|n| FileName::parse(n))
-        .collect();
+/// Step 2: opens every segment of `files` and loads it into `loader`, from its hint file
+/// when it has a good one.
+fn load_segments(
+    fs: &Fs,
+    dir: &Path,
+    files: &[FileName],
+    loader: &mut Loader,
+) -> Result<Vec<(Arc<Segment>, Ending)>> {
     let hints: BTreeSet<u32> = files
         .iter()
         .filter_map(|f| {
@@ -264,54 +278,134 @@ pub fn recover(fs: &Fs, dir: &Path, use_hints: bool) -> Result<Recovered> {
             }
         })
         .collect();
-    let mut loader = Loader::default();
-    let (mut hint_files_read, mut hint_files_rejected) = (0, 0);
-    let mut loaded: Vec<(Arc<Segment>, Ending)> = Vec::new();
-    for file in &files {
+    let mut loaded = Vec::new();
+    for file in files {
         let FileName::Segment(id) = *file else {
             continue;
         };
         let handle = fs.open(&file.path(dir))?;
-        let len = handle.len()?;
         let segment = Arc::new(Segment::new(fs, dir.to_path_buf(), id, handle));
-        segment.set_file_len(len);
-        let has_hint = hints.contains(&id);
-        let mut ending = None;
-        if has_hint {
+        segment.set_file_len(segment.file().len()?);
+        if hints.contains(&id) {
             segment.set_has_hint();
         }
-        if has_hint && use_hints {
-            let hint_file = fs.open(&FileName::Hint(id).path(dir))?;
-            let seg = &segment;
-            let read = hint::read_hint(&hint_file, id, len, |e| {
-                let kind = e.kind.unwrap_or(Kind::Seal);
-                let entry = Entry {
-                    seq: e.seq,
-                    expiry: e.expiry,
-                    offset: e.offset,
-                    len: e.len,
-                    segment: id,
-                };
-                loader.apply(seg, e.key, kind, entry);
-            })?;
-            match read {
-                Ok(_) => {
-                    hint_files_read += 1;
-                    ending = Some(Ending::Sealed);
-                }
-                Err(_why) => hint_files_rejected += 1,
-            }
-        }
-        let ending = match ending {
-            Some(e) => e,
-            None => read_segment(&mut loader, &segment)?,
-        };
+        let ending =
+            if segment.has_hint() && loader.use_hints && load_hint(fs, dir, &segment, loader)? {
+                Ending::Sealed
+            } else {
+                replay_segment(loader, &segment)?
+            };
         loaded.push((segment, ending));
     }
+    Ok(loaded)
+}
 
-    // Exactly one segment may lack its seal: the one that was active. Merge outputs (the
-    // segments with hint files) are always sealed; the others were started in id order, so
-    // the active one is the newest.
+/// Loads `segment` from its hint file; false when the hint is damaged or stale (the
+/// segment must then be replayed: the entries already applied are genuine and will be
+/// seen again).
+fn load_hint(fs: &Fs, dir: &Path, segment: &Segment, loader: &mut Loader) -> Result<bool> {
+    let hint_file = fs.open(&FileName::Hint(segment.id()).path(dir))?;
+    let read = hint::read_hint(&hint_file, segment.id(), segment.file_len(), |e| {
+        loader.apply_hint(segment, e);
+    })?;
+    if read.is_ok() {
+        loader.hint_files_read += 1;
+    } else {
+        loader.hint_files_rejected += 1;
+    }
+    Ok(read.is_ok())
+}
+
+/// Replays one segment's records into `loader`; says how the segment ended.
+fn replay_segment(loader: &mut Loader, segment: &Segment) -> Result<Ending> {
+    if let Some(ending) = check_header(segment)? {
+        return Ok(ending);
+    }
+    let file = segment.file();
+    let mut sealed = false;
+    let end = read_log::<SegmentKeyLog>(file, SEGMENT_HEADER_LEN, |r| {
+        if sealed {
+            return Err(Error::corruption(
+                file.path(),
+                r.offset,
+                "a record follows the seal record",
+            ));
+        }
+        sealed = matches!(&r.record, RecordKeys::One(k) if k.kind == Kind::Seal);
+        loader.apply_record(segment, r.offset, r.len, r.record);
+        Ok(())
+    })?;
+    ending(segment, sealed, end)
+}
+
+/// How a replayed segment ended: sealed, or open with or without a torn tail (bytes after
+/// a seal are corruption).
+fn ending(segment: &Segment, sealed: bool, end: LogEnd) -> Result<Ending> {
+    let valid_len = end.valid_len;
+    Ok(match (sealed, end.tail) {
+        (true, LogTail::Clean) => Ending::Sealed,
+        (true, LogTail::Torn { offset, detail, .. }) => {
+            return Err(Error::corruption(
+                segment.file().path(),
+                offset,
+                format!("bytes after the seal record: {detail}"),
+            ));
+        }
+        (false, LogTail::Clean) => Ending::Open {
+            valid_len,
+            torn: None,
+        },
+        (false, LogTail::Torn { detail, .. }) => Ending::Open {
+            valid_len,
+            torn: Some(detail),
+        },
+    })
+}
+
+/// Checks a segment's header: `None` when it is good, [`Ending::NoHeader`] when it is torn
+/// (a power loss right after the segment was created), corruption when it is damaged.
+fn check_header(segment: &Segment) -> Result<Option<Ending>> {
+    let file = segment.file();
+    if segment.file_len() < SEGMENT_HEADER_LEN {
+        return Ok(Some(Ending::NoHeader));
+    }
+    let header = file.read_vec_at(0, SEGMENT_HEADER_LEN as usize)?;
+    let error = match record::decode_segment_header(&header) {
+        Ok(id) if id == segment.id() => return Ok(None),
+        Ok(id) => Error::corruption(
+            file.path(),
+            12,
+            format!(
+                "header names segment {id}, the file name segment {}",
+                segment.id()
+            ),
+        ),
+        Err(e) => e.into_corruption(file.path(), 0),
+    };
+    // A power loss right after a segment was created can leave its size on disk but not its
+    // bytes. That is a torn header if nothing valid follows; if a valid record does, the
+    // header was damaged after it was written.
+    let mut follows = false;
+    let scan = read_log::<SegmentKeyLog>(file, SEGMENT_HEADER_LEN, |_| {
+        follows = true;
+        Err(Error::InvalidArgument(
+            "stop at the first valid record".into(),
+        ))
+    });
+    if follows || matches!(scan, Err(Error::Corruption { .. })) {
+        return Err(error);
+    }
+    Ok(Some(Ending::NoHeader))
+}
+
+/// Step 3: the index of the segment that was active (the one without a seal), if any.
+///
+/// Exactly one segment may lack its seal. Merge outputs (the segments with hint files) are
+/// always sealed; the others were started in id order, so the active one is the newest.
+///
+/// # Errors
+/// [`Error::Corruption`] naming an immutable segment that lost its end.
+fn find_active(loaded: &[(Arc<Segment>, Ending)]) -> Result<Option<usize>> {
     let open: Vec<usize> = (0..loaded.len())
         .filter(|&i| !matches!(loaded[i].1, Ending::Sealed))
         .collect();
@@ -331,65 +425,58 @@ pub fn recover(fs: &Fs, dir: &Path, use_hints: bool) -> Result<Recovered> {
             "an immutable segment has no seal record: it lost its end",
         ));
     }
-    let mut torn_bytes = 0;
-    let active = match open.first() {
-        Some(&i) => {
-            let (segment, ending) = &loaded[i];
-            let file = segment.file();
-            match ending {
-                Ending::NoHeader => {
-                    torn_bytes = file.len()?;
-                    file.truncate(0)?;
-                    file.append(&record::encode_segment_header(segment.id()))?;
-                    file.sync()?;
-                    segment.set_file_len(SEGMENT_HEADER_LEN);
-                }
-                Ending::Open { valid_len, torn } => {
-                    if torn.is_some() {
-                        torn_bytes = file.len()? - valid_len;
-                        file.truncate(*valid_len)?;
-                        file.sync()?;
-                    }
-                    segment.set_file_len(*valid_len);
-                }
-                Ending::Sealed => {}
-            }
-            segment.clone()
-        }
-        None => {
-            max_id += 1;
-            Arc::new(Segment::create(fs, dir.to_path_buf(), max_id)?)
-        }
-    };
+    Ok(open.first().copied())
+}
 
-    // Dead bytes: everything in a segment but its header, its seal and its live records.
+/// Step 4: cuts the active segment's torn tail, or rewrites its torn header; returns the
+/// bytes cut off.
+fn repair_active(segment: &Segment, ending: &Ending) -> Result<u64> {
+    let file = segment.file();
+    match ending {
+        Ending::NoHeader => {
+            let torn_bytes = file.len()?;
+            file.truncate(0)?;
+            file.append(&record::encode_segment_header(segment.id()))?;
+            file.sync()?;
+            segment.set_file_len(SEGMENT_HEADER_LEN);
+            Ok(torn_bytes)
+        }
+        Ending::Open { valid_len, torn } => {
+            let mut torn_bytes = 0;
+            if torn.is_some() {
+                torn_bytes = file.len()? - valid_len;
+                file.truncate(*valid_len)?;
+                file.sync()?;
+            }
+            segment.set_file_len(*valid_len);
+            Ok(torn_bytes)
+        }
+        Ending::Sealed => Ok(0),
+    }
+}
+
+/// Step 5: sets each segment's dead bytes (everything but its header, its seal and what its
+/// live entries keep alive) and returns the segment table.
+fn count_dead_bytes(
+    keydir: &KeyDir,
+    loaded: Vec<(Arc<Segment>, Ending)>,
+) -> BTreeMap<u32, Arc<Segment>> {
     let mut live: HashMap<u32, u64> = HashMap::new();
-    for (_, entry) in loader.keydir.iter() {
-        *live.entry(entry.segment).or_default() += entry.len as u64;
+    for (key, entry) in keydir.iter() {
+        *live.entry(entry.segment).or_default() += entry.live_bytes(key.len());
     }
     let seal_len = record::seal_record().len() as u64;
     let mut segments = BTreeMap::new();
     for (segment, ending) in loaded {
-        let overhead = SEGMENT_HEADER_LEN
-            + if matches!(ending, Ending::Sealed) {
-                seal_len
-            } else {
-                0
-            };
-        let used = segment.file_len().saturating_sub(overhead);
-        segment.add_dead(used.saturating_sub(live.get(&segment.id()).copied().unwrap_or(0)));
+        let seal = if matches!(ending, Ending::Sealed) {
+            seal_len
+        } else {
+            0
+        };
+        let used = segment.file_len().saturating_sub(SEGMENT_HEADER_LEN + seal);
+        let live = live.get(&segment.id()).copied().unwrap_or(0);
+        segment.add_dead(used.saturating_sub(live));
         segments.insert(segment.id(), segment);
     }
-    segments.insert(active.id(), active.clone());
-    max_id = max_id.max(segments.keys().copied().max().unwrap_or(0));
-    Ok(Recovered {
-        keydir: loader.keydir,
-        segments,
-        active,
-        next_seq: loader.max_seq + 1,
-        next_id: max_id + 1,
-        hint_files_read,
-        hint_files_rejected,
-        torn_bytes,
-    })
+    segments
 }

@@ -1,25 +1,31 @@
 //! One open segment file, shared between the writer, readers and the merge.
 //!
 //! A [`Segment`] is held in an `Arc`: the engine's segment table holds one reference, and so
-//! does every `get` in flight, every open scan iterator and a running merge. That reference
-//! count is what makes deleting old segments after a merge safe. The merge does not delete
-//! its inputs; it **retires** them ([`Segment::retire`]) and drops the table's reference. The
-//! files are removed in [`Drop`], when the last reference goes, so a reader that picked up a
-//! segment just before the switch can still read it to the end.
+//! does every `get` in flight, every open cursor (a scan walks one) and a running merge.
+//! That reference count is what makes deleting old segments after a merge safe. The merge
+//! does not delete its inputs; it **retires** them ([`Segment::retire`]) and drops the
+//! table's reference. The files are removed in [`Drop`], when the last reference goes, so a
+//! reader that picked up a segment just before the switch can still read it to the end.
 //!
 //! A retired segment also holds a share of its merge's [`CommitGuard`]; when the last input
 //! of a merge is gone, the guard removes the merge's commit record (see
 //! [`crate::merge_commit`]), because only then is there nothing left for recovery to finish.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
 
 use kv_shared::{Error, FileRef, Fs, Result};
 
-use crate::files::FileName;
+use crate::engine::unpoisoned;
+use crate::file_names::FileName;
 use crate::keydir::Entry;
-use crate::record::{self, Kind};
+use crate::record::{self, Kind, RecordRef};
+
+/// The error for a keydir entry that names a segment the table does not hold.
+pub fn missing_segment(dir: &Path, id: u32) -> Error {
+    Error::corruption(dir, 0, format!("keydir points at missing segment {id}"))
+}
 
 /// One segment file and what the engine tracks about it.
 #[derive(Debug)]
@@ -125,39 +131,84 @@ impl Segment {
         self.min_seq.fetch_min(seq, Relaxed);
     }
 
-    /// Reads the record `entry` points at and returns its value, checking the checksum, the
-    /// kind and that the record is `key`'s. One positioned read.
+    /// Reads the value of `key`, whose keydir entry is `entry`: see
+    /// [`Segment::read_value_into`].
+    ///
+    /// # Errors
+    /// As [`Segment::read_value_into`].
+    pub fn read_value(&self, key: &[u8], entry: &Entry) -> Result<Vec<u8>> {
+        let mut value = Vec::new();
+        self.read_value_into(key, entry, &mut value)?;
+        Ok(value)
+    }
+
+    /// Reads the value of `key`, whose keydir entry is `entry`, into `buf` (replacing what it
+    /// held), checking the checksum, the kind and that the record is `key`'s. A record of
+    /// its own is one positioned read. A put of a batch is two (the batch's header, which
+    /// gives its length, then the rest), because its checksum covers the whole batch.
     ///
     /// # Errors
     /// [`Error::Corruption`] naming the file and offset when any check fails; [`Error::Io`].
-    pub fn read_value(&self, key: &[u8], entry: &Entry) -> Result<Vec<u8>> {
-        let mut buf = self.file.read_vec_at(entry.offset, entry.len as usize)?;
-        let header = {
-            let r = record::decode_record(&buf)
-                .map_err(|e| e.into_corruption(self.file.path(), entry.offset))?;
-            if r.kind != Kind::Put || r.key != key || r.seq != entry.seq {
-                return Err(Error::corruption(
-                    self.file.path(),
-                    entry.offset,
-                    "record is not the one the keydir points at",
-                ));
-            }
-            record::RECORD_HEADER_LEN + r.key.len()
+    pub fn read_value_into(&self, key: &[u8], entry: &Entry, buf: &mut Vec<u8>) -> Result<()> {
+        let value = if entry.in_batch() {
+            self.read_batch(entry.offset, buf)?;
+            let r = self.decode(buf, entry.offset)?;
+            let index = entry.seq.checked_sub(r.seq);
+            index.and_then(|i| r.batch_value(i, key).filter(|_| r.kind == Kind::Batch))
+        } else {
+            buf.resize(entry.record_len() as usize, 0);
+            self.file.read_at(buf, entry.offset)?;
+            let r = self.decode(buf, entry.offset)?;
+            let wanted = r.kind == Kind::Put && r.key == key && r.seq == entry.seq;
+            wanted.then(|| record::RECORD_HEADER_LEN + key.len()..buf.len())
         };
-        buf.drain(..header);
-        Ok(buf)
+        let Some(value) = value else {
+            return Err(Error::corruption(
+                self.file.path(),
+                entry.offset,
+                "record is not the one the keydir points at",
+            ));
+        };
+        buf.truncate(value.end);
+        buf.drain(..value.start);
+        Ok(())
+    }
+
+    /// Reads the batch record at `offset` into `buf`: its header, for its length, then the
+    /// rest, once the length is known to lie inside the segment.
+    fn read_batch(&self, offset: u64, buf: &mut Vec<u8>) -> Result<()> {
+        let header = record::RECORD_HEADER_LEN;
+        buf.resize(header, 0);
+        self.file.read_at(buf, offset)?;
+        let len =
+            record::record_len(buf).map_err(|e| e.into_corruption(self.file.path(), offset))?;
+        if offset + len as u64 > self.file_len() {
+            return Err(Error::corruption(
+                self.file.path(),
+                offset,
+                "batch record runs past the end of the segment",
+            ));
+        }
+        buf.resize(len, 0);
+        self.file
+            .read_at(&mut buf[header..], offset + header as u64)
+    }
+
+    /// Decodes the whole record in `bytes`, read at `offset`.
+    fn decode<'a>(&self, bytes: &'a [u8], offset: u64) -> Result<RecordRef<'a>> {
+        record::decode_record(bytes).map_err(|e| e.into_corruption(self.file.path(), offset))
     }
 
     /// Marks the segment as replaced by a merge: its files are removed when the last
     /// reference is dropped, and `guard` is released after that.
     pub fn retire(&self, guard: Arc<CommitGuard>) {
-        *self.retired.lock().unwrap_or_else(|p| p.into_inner()) = Some(guard);
+        *unpoisoned(self.retired.lock()) = Some(guard);
     }
 }
 
 impl Drop for Segment {
     fn drop(&mut self) {
-        let retired = self.retired.get_mut().unwrap_or_else(|p| p.into_inner());
+        let retired = unpoisoned(self.retired.get_mut());
         if retired.is_some() {
             // Errors are left for recovery: the commit record stays while any input does.
             let _ = self
