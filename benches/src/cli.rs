@@ -2,11 +2,16 @@
 //!
 //! ```text
 //! kv --engine NAME --dir DIR [--set NAME=VALUE]... [--hex] COMMAND
-//!     put KEY VALUE | get KEY | delete KEY | scan [--from K] [--to K] | compact | stats | shell
+//!     put KEY VALUE | get KEY | delete KEY | scan [--from K] [--to K]
+//!     | rscan [--from K] [--to K] | seek KEY [--limit N] | compact | stats | shell
 //! kv inspect FILE      annotated dump of any engine file
 //! kv engines           the engines and their options
 //! kv sstable build [--delimiter ,] INPUT OUTPUT | get FILE KEY | scan FILE
 //! ```
+//!
+//! `scan` prints `KEY VALUE` lines in ascending key order, `--from` inclusive, `--to`
+//! exclusive; `rscan` prints the same pairs in descending order; `seek KEY` prints the first
+//! `--limit` pairs (10 by default) whose key is `KEY` or after it.
 //!
 //! `kv sstable` works on one standalone SSTable file (stage 3's format, see
 //! `sstable::standalone`), no store needed: `build` reads `key<delimiter>value` lines from
@@ -26,6 +31,7 @@ use clap::{Parser, Subcommand};
 use kv_shared::{DynEngine, Error, KeyRange, Options, Result};
 
 use crate::engines::{EngineInfo, find};
+use crate::shell::PairQuery;
 use crate::text::TextMode;
 
 /// `kv`: a command-line client for every engine of the course.
@@ -86,11 +92,30 @@ pub enum KvCommand {
         #[arg(long, allow_hyphen_values = true)]
         to: Option<String>,
     },
+    /// Prints `KEY VALUE` lines in descending key order, FROM inclusive, TO exclusive (the
+    /// pairs of `scan`, last first).
+    Rscan {
+        /// Lowest key (inclusive), printed last; down to the first key when absent.
+        #[arg(long, allow_hyphen_values = true)]
+        from: Option<String>,
+        /// End key (exclusive): the pairs start below it; from the last key when absent.
+        #[arg(long, allow_hyphen_values = true)]
+        to: Option<String>,
+    },
+    /// Prints the first pairs at or after KEY as `KEY VALUE` lines, in key order.
+    Seek {
+        /// Where to start: the first pair printed is this key's, or the next one after it.
+        #[arg(allow_hyphen_values = true)]
+        key: String,
+        /// How many pairs to print at most.
+        #[arg(long, default_value_t = 10)]
+        limit: usize,
+    },
     /// Runs the engine's compaction to completion; prints OK.
     Compact,
     /// Prints the engine's statistics on one line.
     Stats,
-    /// Reads commands from standard input, one a line (put, get, del, scan, sync, compact, stats, quit).
+    /// Reads commands from standard input, one a line (put, get, del, scan, rscan, seek, sync, compact, stats, quit).
     Shell,
     /// Prints the annotated dump of any file an engine wrote.
     Inspect {
@@ -214,19 +239,16 @@ fn run_on_store(
             writeln!(out, "OK").map_err(io)
         }
         KvCommand::Scan { from, to } => {
-            let start = match from {
-                Some(k) => Bound::Included(mode.decode(k.as_bytes())?),
-                None => Bound::Unbounded,
-            };
-            let end = match to {
-                Some(k) => Bound::Excluded(mode.decode(k.as_bytes())?),
-                None => Bound::Unbounded,
-            };
-            for item in engine.scan(KeyRange::new(start, end))? {
-                let (key, value) = item?;
-                writeln!(out, "{} {}", mode.encode(&key), mode.encode(&value)).map_err(io)?;
-            }
-            Ok(())
+            let query = PairQuery::Scan(range(mode, from, to)?);
+            print_pairs(engine, mode, query, out)
+        }
+        KvCommand::Rscan { from, to } => {
+            let query = PairQuery::ReverseScan(range(mode, from, to)?);
+            print_pairs(engine, mode, query, out)
+        }
+        KvCommand::Seek { key, limit } => {
+            let query = PairQuery::Seek(mode.decode(key.as_bytes())?, *limit);
+            print_pairs(engine, mode, query, out)
         }
         KvCommand::Compact => {
             engine.compact()?;
@@ -236,6 +258,34 @@ fn run_on_store(
         KvCommand::Shell => crate::shell::run(engine, mode, input, out).map_err(io),
         KvCommand::Inspect { .. } | KvCommand::Engines | KvCommand::Sstable(_) => Ok(()),
     }
+}
+
+/// The range of `scan --from FROM --to TO` (and `rscan`'s): FROM inclusive, TO exclusive,
+/// each open when absent.
+fn range(mode: TextMode, from: &Option<String>, to: &Option<String>) -> Result<KeyRange> {
+    let bound = |key: &Option<String>, inclusive: bool| -> Result<Bound<Vec<u8>>> {
+        Ok(match key {
+            None => Bound::Unbounded,
+            Some(k) if inclusive => Bound::Included(mode.decode(k.as_bytes())?),
+            Some(k) => Bound::Excluded(mode.decode(k.as_bytes())?),
+        })
+    };
+    Ok(KeyRange::new(bound(from, true)?, bound(to, false)?))
+}
+
+/// Prints the pairs of `query` as `KEY VALUE` lines.
+fn print_pairs(
+    engine: &dyn DynEngine,
+    mode: TextMode,
+    query: PairQuery,
+    out: &mut impl Write,
+) -> Result<()> {
+    let io = |e: std::io::Error| Error::io("<standard output>", e);
+    for item in query.pairs(engine)? {
+        let (key, value) = item?;
+        writeln!(out, "{} {}", mode.encode(&key), mode.encode(&value)).map_err(io)?;
+    }
+    Ok(())
 }
 
 fn sstable_command(

@@ -3,7 +3,8 @@
 //! Two binaries share this library:
 //!
 //! * `kv` ([`cli`]), a command-line client: open a store with any engine and `put`, `get`,
-//!   `delete`, `scan`, `compact`, print `stats`, drive it line by line with `shell`
+//!   `delete`, `scan`, `rscan` (descending), `seek`, `compact`, print `stats`, drive it line
+//!   by line with `shell`
 //!   ([`shell`]), dump any engine file with `inspect` ([`inspect`]), list the engines and
 //!   their options with `engines`.
 //! * `kvbench` ([`bench_cli`]), the benchmark report: every engine on the same workloads
@@ -17,12 +18,12 @@
 //! | [`engines`] | the engine registry |
 //! | [`engine_spec`] | `name[a=1,b=2]` specs: an engine with settings |
 //! | [`text`] | how keys and values are typed and printed (text or `--hex`) |
-//! | [`shell`] | the `kv shell` line protocol |
+//! | [`shell`] | the `kv shell` line protocol, and the pair listings (`scan`, `rscan`, `seek`) it shares with `kv` |
 //! | [`inspect`] | `kv inspect`: finding a file's format by its magic number |
 //! | [`cli`] | the `kv` command line |
 //! | [`workload`] | the db_bench-style operation streams, deterministic from a seed |
 //! | [`bench_workload`] | the workloads `kvbench` runs |
-//! | [`runner`] | running them, store lifecycle, correctness checks, time limit |
+//! | [`runner`] | running them: store lifecycle, time limit, rows; one file per workload with its correctness checks |
 //! | [`latency`] | per-operation latency histograms |
 //! | [`memory`] | peak memory and OS-counted bytes written, from `/proc` |
 //! | [`peers`] | production peers (fjall, sled, redb, RocksDB) behind the `peers` and `rocksdb` features |

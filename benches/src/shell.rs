@@ -10,6 +10,8 @@
 //! | `get K` | the value, or `(nil)` when the key is absent |
 //! | `del K` (or `delete K`) | `OK` |
 //! | `scan FROM TO` | one `K V` line per pair with `FROM <= K < TO`, then `END`; `-` for an open bound |
+//! | `rscan FROM TO` | the same pairs as `scan FROM TO`, in descending key order, then `END` |
+//! | `seek KEY N` | one `K V` line for each of the first `N` pairs with `K >= KEY`, then `END` |
 //! | `sync` | `OK` once everything before it is durable against power loss |
 //! | `compact` | `OK` once the engine's compaction has run |
 //! | `stats` | one line of `name=value` pairs ([`kv_shared::Stats::one_line`]) |
@@ -19,13 +21,14 @@
 //! be UTF-8), read and printed as
 //! [`crate::text`] describes (as typed, or hex with `--hex`). A blank line is skipped without
 //! a reply. Anything that goes wrong (an unknown command, a wrong number of arguments, a key
-//! over the size limit, an I/O error) replies `ERR <message>` and the shell reads on; a scan
-//! that fails part way ends with an `ERR` line instead of `END`.
+//! over the size limit, a count that is not a number, an I/O error) replies `ERR <message>`
+//! and the shell reads on; a scan or seek that fails part way ends with an `ERR` line
+//! instead of `END`.
 
 use std::io::{BufRead, Write};
 use std::ops::Bound;
 
-use kv_shared::{DynEngine, Error, KeyRange};
+use kv_shared::{DynEngine, Error, KeyRange, ScanIter};
 
 use crate::text::{TextMode, escape};
 
@@ -97,6 +100,26 @@ fn execute(
     words: &[&[u8]],
     out: &mut impl Write,
 ) -> std::io::Result<Result<()>> {
+    match run_command(engine, mode, words) {
+        Err(e) => Ok(Err(e)),
+        Ok(Reply::Line(line)) => {
+            writeln!(out, "{line}")?;
+            Ok(Ok(()))
+        }
+        Ok(Reply::Pairs(query)) => print_pairs(engine, mode, query, out),
+    }
+}
+
+/// What a command replies.
+enum Reply {
+    /// One line.
+    Line(String),
+    /// A `K V` line for each pair, then `END`.
+    Pairs(PairQuery),
+}
+
+/// Runs one command (`words[0]`, with the rest as its arguments) up to its reply.
+fn run_command(engine: &dyn DynEngine, mode: TextMode, words: &[&[u8]]) -> Result<Reply> {
     let (command, args) = (escape(words[0]), &words[1..]);
     let expect = |n: usize, usage: &str| -> Result<()> {
         if args.len() == n {
@@ -108,82 +131,125 @@ fn execute(
             )))
         }
     };
-    let result = (|| -> Result<Reply> {
-        match command.as_str() {
-            "put" => {
-                expect(2, "put KEY VALUE")?;
-                engine.put(&mode.decode(args[0])?, &mode.decode(args[1])?)?;
-                Ok(Reply::Line("OK".into()))
-            }
-            "get" => {
-                expect(1, "get KEY")?;
-                Ok(Reply::Line(match engine.get(&mode.decode(args[0])?)? {
-                    Some(value) => mode.encode(&value),
-                    None => "(nil)".into(),
-                }))
-            }
-            "del" | "delete" => {
-                expect(1, "del KEY")?;
-                engine.delete(&mode.decode(args[0])?)?;
-                Ok(Reply::Line("OK".into()))
-            }
-            "scan" => {
-                expect(2, "scan FROM TO (`-` for an open bound)")?;
-                let bound = |token: &[u8], inclusive: bool| -> Result<Bound<Vec<u8>>> {
-                    Ok(match token {
-                        b"-" => Bound::Unbounded,
-                        _ if inclusive => Bound::Included(mode.decode(token)?),
-                        _ => Bound::Excluded(mode.decode(token)?),
-                    })
-                };
-                Ok(Reply::Scan(KeyRange::new(
-                    bound(args[0], true)?,
-                    bound(args[1], false)?,
-                )))
-            }
-            "sync" => {
-                expect(0, "sync")?;
-                engine.sync()?;
-                Ok(Reply::Line("OK".into()))
-            }
-            "compact" => {
-                expect(0, "compact")?;
-                engine.compact()?;
-                Ok(Reply::Line("OK".into()))
-            }
-            "stats" => {
-                expect(0, "stats")?;
-                Ok(Reply::Line(engine.stats()?.one_line()))
-            }
-            _ => Err(Failure(format!(
-                "unknown command `{command}` (commands: put get del scan sync compact stats quit)"
-            ))),
+    let ok = || Ok(Reply::Line("OK".into()));
+    let arg = |i: usize| mode.decode(args[i]);
+    match command.as_str() {
+        "put" => {
+            expect(2, "put KEY VALUE")?;
+            engine.put(&arg(0)?, &arg(1)?)?;
+            ok()
         }
-    })();
-    match result {
-        Err(e) => Ok(Err(e)),
-        Ok(Reply::Line(line)) => {
-            writeln!(out, "{line}")?;
-            Ok(Ok(()))
+        "get" => {
+            expect(1, "get KEY")?;
+            Ok(Reply::Line(match engine.get(&arg(0)?)? {
+                Some(value) => mode.encode(&value),
+                None => "(nil)".into(),
+            }))
         }
-        Ok(Reply::Scan(range)) => print_scan(engine, mode, range, out),
+        "del" | "delete" => {
+            expect(1, "del KEY")?;
+            engine.delete(&arg(0)?)?;
+            ok()
+        }
+        "scan" => {
+            expect(2, "scan FROM TO (`-` for an open bound)")?;
+            Ok(Reply::Pairs(PairQuery::Scan(range(
+                mode, args[0], args[1],
+            )?)))
+        }
+        "rscan" => {
+            expect(2, "rscan FROM TO (`-` for an open bound)")?;
+            Ok(Reply::Pairs(PairQuery::ReverseScan(range(
+                mode, args[0], args[1],
+            )?)))
+        }
+        "seek" => {
+            expect(2, "seek KEY N")?;
+            let limit = count(args[1])?;
+            Ok(Reply::Pairs(PairQuery::Seek(arg(0)?, limit)))
+        }
+        "sync" => {
+            expect(0, "sync")?;
+            engine.sync()?;
+            ok()
+        }
+        "compact" => {
+            expect(0, "compact")?;
+            engine.compact()?;
+            ok()
+        }
+        "stats" => {
+            expect(0, "stats")?;
+            Ok(Reply::Line(engine.stats()?.one_line()))
+        }
+        _ => Err(Failure(format!(
+            "unknown command `{command}` (commands: put get del scan sync compact stats quit)"
+        ))),
     }
 }
 
-enum Reply {
-    Line(String),
-    Scan(KeyRange),
+/// The range `FROM <= K < TO` of a `scan` or `rscan`, `-` standing for an open bound.
+fn range(mode: TextMode, from: &[u8], to: &[u8]) -> Result<KeyRange> {
+    let bound = |token: &[u8], inclusive: bool| -> Result<Bound<Vec<u8>>> {
+        Ok(match token {
+            b"-" => Bound::Unbounded,
+            _ if inclusive => Bound::Included(mode.decode(token)?),
+            _ => Bound::Excluded(mode.decode(token)?),
+        })
+    };
+    Ok(KeyRange::new(bound(from, true)?, bound(to, false)?))
 }
 
-/// Prints every pair of `range`, then `END`. A failure part way is the command's error (the
-/// pairs printed so far stay printed; the `ERR` line replaces `END`).
-fn print_scan(
+/// The count `N` of a `seek`: a decimal number, 0 or more.
+fn count(token: &[u8]) -> Result<usize> {
+    std::str::from_utf8(token)
+        .ok()
+        .and_then(|digits| digits.parse().ok())
+        .ok_or_else(|| {
+            Failure(format!(
+                "`seek` takes a number of pairs N, got `{}`",
+                escape(token)
+            ))
+        })
+}
+
+/// The pairs a listing command prints, in the order it prints them: what `scan`, `rscan`
+/// and `seek` ask for, in the shell and as `kv` commands alike.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PairQuery {
+    /// The pairs of a range, in ascending key order.
+    Scan(KeyRange),
+    /// The pairs of a range, in descending key order.
+    ReverseScan(KeyRange),
+    /// The first pairs at or after a key, at most so many.
+    Seek(Vec<u8>, usize),
+}
+
+impl PairQuery {
+    /// The pairs, read lazily from `engine`: a seek reads no further than its last pair.
+    ///
+    /// # Errors
+    /// As [`kv_shared::Engine::scan`].
+    pub fn pairs(self, engine: &dyn DynEngine) -> kv_shared::Result<ScanIter<'_>> {
+        match self {
+            PairQuery::Scan(range) => engine.scan(range),
+            PairQuery::ReverseScan(range) => engine.scan_rev(range),
+            PairQuery::Seek(from, limit) => {
+                Ok(Box::new(engine.scan(KeyRange::from(from))?.take(limit)))
+            }
+        }
+    }
+}
+
+/// Prints every pair `query` asks for, then `END`. A failure part way is the command's
+/// error (the pairs printed so far stay printed; the `ERR` line replaces `END`).
+fn print_pairs(
     engine: &dyn DynEngine,
     mode: TextMode,
-    range: KeyRange,
+    query: PairQuery,
     out: &mut impl Write,
 ) -> std::io::Result<Result<()>> {
-    let iter = match engine.scan(range) {
+    let iter = match query.pairs(engine) {
         Ok(iter) => iter,
         Err(e) => return Ok(Err(e.into())),
     };

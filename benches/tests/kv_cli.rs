@@ -349,3 +349,118 @@ fn sstable_build_get_scan() {
     assert!(!bad.exists());
     assert!(fails(&["sstable", "get", input.to_str().unwrap(), "a"], "").contains("corrupt"));
 }
+
+#[test]
+fn rscan_and_seek_on_every_engine() {
+    let tmp = tempfile::tempdir().unwrap();
+    for engine in ENGINES {
+        let dir = tmp.path().join(engine);
+        let s = store(engine, &dir);
+        ok(
+            &with(&s, &["shell"]),
+            "put b 2\nput a 1\nput d 4\nput c 3\nput e 5\ndel c\n",
+        );
+        assert_eq!(
+            ok(&with(&s, &["rscan"]), ""),
+            "e 5\nd 4\nb 2\na 1\n",
+            "{engine}"
+        );
+        assert_eq!(
+            ok(&with(&s, &["rscan", "--from", "b", "--to", "e"]), ""),
+            "d 4\nb 2\n",
+            "{engine}"
+        );
+        assert_eq!(
+            ok(&with(&s, &["rscan", "--from", "b"]), ""),
+            "e 5\nd 4\nb 2\n"
+        );
+        assert_eq!(ok(&with(&s, &["rscan", "--to", "b"]), ""), "a 1\n");
+        assert_eq!(
+            ok(&with(&s, &["rscan", "--from", "e", "--to", "b"]), ""),
+            ""
+        );
+        assert_eq!(
+            ok(&with(&s, &["seek", "b"]), ""),
+            "b 2\nd 4\ne 5\n",
+            "{engine}"
+        );
+        assert_eq!(ok(&with(&s, &["seek", "c", "--limit", "1"]), ""), "d 4\n");
+        assert_eq!(ok(&with(&s, &["seek", "a", "--limit", "0"]), ""), "");
+        assert_eq!(ok(&with(&s, &["seek", "z"]), ""), "");
+        assert_eq!(
+            ok(&with(&s, &["--hex", "seek", "64"]), ""),
+            "64 34\n65 35\n"
+        );
+        let out = ok(
+            &with(&s, &["shell"]),
+            "rscan - -\nrscan b e\nrscan c -\nseek b 2\nseek c 0\nseek 0 9\nseek a x\nrscan a\n",
+        );
+        let lines: Vec<&str> = out.lines().collect();
+        assert_eq!(
+            &lines[..19],
+            [
+                "e 5", "d 4", "b 2", "a 1", "END", "d 4", "b 2", "END", "e 5", "d 4", "END", "b 2",
+                "d 4", "END", "END", "a 1", "b 2", "d 4", "e 5"
+            ],
+            "{engine}"
+        );
+        assert_eq!(lines[19], "END", "{engine}");
+        assert!(lines[20].starts_with("ERR `seek` takes a number"), "{out}");
+        assert!(
+            lines[21].starts_with("ERR `rscan` takes 2 arguments"),
+            "{out}"
+        );
+        assert_eq!(lines.len(), 22, "{engine}: {out}");
+    }
+}
+
+#[test]
+fn rscan_and_seek_walk_keys_across_flushed_tables_and_compactions() {
+    let tmp = tempfile::tempdir().unwrap();
+    for engine in ENGINES {
+        let dir = tmp.path().join(engine);
+        // Small thresholds, so the keys lie in several segments or tables and a memtable.
+        let small = match engine {
+            "bitcask" => vec!["--set", "segment_bytes=1K"],
+            "sstable" | "lsm" => vec!["--set", "memtable_bytes=1K"],
+            _ => vec![],
+        };
+        let s = with(&store(engine, &dir), &small);
+        let mut script = String::new();
+        for i in (0..120).rev() {
+            script.push_str(&format!("put key{i:03} value{i}\n"));
+            if i % 40 == 0 {
+                script.push_str("compact\n");
+            }
+        }
+        for i in (0..120).step_by(3) {
+            script.push_str(&format!("del key{i:03}\n"));
+        }
+        ok(&with(&s, &["shell"]), &script);
+        let live: Vec<String> = (0..120)
+            .filter(|i| i % 3 != 0)
+            .map(|i| format!("key{i:03} value{i}\n"))
+            .collect();
+        let forward = ok(&with(&s, &["scan"]), "");
+        assert_eq!(forward, live.concat(), "{engine}");
+        let backward = ok(&with(&s, &["rscan"]), "");
+        assert_eq!(
+            backward,
+            live.iter().rev().cloned().collect::<String>(),
+            "{engine}"
+        );
+        let from_40 = ok(&with(&s, &["seek", "key040", "--limit", "3"]), "");
+        assert_eq!(
+            from_40, "key040 value40\nkey041 value41\nkey043 value43\n",
+            "{engine}"
+        );
+        let below_60 = ok(
+            &with(&s, &["rscan", "--from", "key055", "--to", "key060"]),
+            "",
+        );
+        assert_eq!(
+            below_60, "key059 value59\nkey058 value58\nkey056 value56\nkey055 value55\n",
+            "{engine}"
+        );
+    }
+}
