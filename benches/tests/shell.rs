@@ -383,3 +383,33 @@ fn one_shot_rscan_and_seek() {
     );
     assert!(KvArgs::try_parse_from(["kv", "seek", "a", "--limit", "many"]).is_err());
 }
+
+#[test]
+fn the_test_engine_writes_batches_as_one_record_and_hands_out_snapshots() {
+    let (tmp, e) = open();
+    e.put(b"a", b"1").unwrap();
+    let mut batch = kv_shared::WriteBatch::new();
+    batch.put(b"b", b"2").unwrap();
+    batch.delete(b"a").unwrap();
+    batch.put(b"c", b"3").unwrap();
+    let mut cursor = e.cursor().unwrap();
+    e.write(&batch).unwrap();
+    cursor.seek_to_first().unwrap();
+    assert_eq!((cursor.key(), cursor.value()), (&b"a"[..], &b"1"[..]));
+    cursor.next().unwrap();
+    assert!(
+        !cursor.valid(),
+        "the cursor is a snapshot from before the batch"
+    );
+    drop(cursor);
+    assert_eq!(
+        shell_on(&e, TextMode::Text, "scan - -\n"),
+        "b 2\nc 3\nEND\n"
+    );
+    e.close().unwrap();
+    let e = MemEngine::open(&tmp.path().join("db"), &Options::new()).unwrap();
+    assert_eq!(
+        shell_on(&e, TextMode::Text, "rscan - -\n"),
+        "c 3\nb 2\nEND\n"
+    );
+}

@@ -2,6 +2,11 @@
 //! `BTreeMap` in memory, persisted as an append-only log through `kv_shared::Fs` so that
 //! stores survive close and reopen and the byte counters are real.
 //!
+//! The log is the magic, then records: a put or delete is `op` (1 put, 2 delete), key
+//! length and value length (u32 LE each), key, value; a batch is `op` 3, the op count and
+//! the body length (u32 LE each), then the body in `kv_shared::batch`'s ops format, so a
+//! batch is one record and a torn one is dropped whole. A cursor is a copy of the map.
+//!
 //! Options that make it misbehave on purpose, so the tests can check that the tools notice:
 //! `fail_after=N` fails every put after the first N; `lose_every=N` silently drops every
 //! N-th put; `count_twice=1` reports twice the bytes it wrote. Options that make it report
@@ -16,8 +21,10 @@ use std::path::Path;
 use std::sync::RwLock;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
+use kv_shared::batch::{BatchOps, check_ops};
 use kv_shared::{
-    Engine, Error, FileRef, Fs, KeyRange, OptionDoc, Options, Result, ScanIter, Stats, StoreDir,
+    BoxCursor, Engine, Error, FileRef, Fs, KeyRange, OptionDoc, Options, Result, ScanIter, Stats,
+    StoreDir, VecCursor, WriteBatch,
 };
 use kvbench::engines::EngineInfo;
 
@@ -42,6 +49,7 @@ pub struct MemEngine {
 
 const PUT: u8 = 1;
 const DELETE: u8 = 2;
+const BATCH: u8 = 3;
 
 impl MemEngine {
     fn append(&self, op: u8, key: &[u8], value: &[u8]) -> Result<()> {
@@ -57,22 +65,42 @@ impl MemEngine {
 fn replay(bytes: &[u8]) -> BTreeMap<Vec<u8>, Vec<u8>> {
     let mut map = BTreeMap::new();
     let mut pos = MAGIC.len();
+    let u32_at = |at: usize| u32::from_le_bytes(bytes[at..at + 4].try_into().unwrap()) as usize;
     while pos + 9 <= bytes.len() {
-        let klen = u32::from_le_bytes(bytes[pos + 1..pos + 5].try_into().unwrap()) as usize;
-        let vlen = u32::from_le_bytes(bytes[pos + 5..pos + 9].try_into().unwrap()) as usize;
-        let end = pos + 9 + klen + vlen;
+        let (op, first, second) = (bytes[pos], u32_at(pos + 1), u32_at(pos + 5));
+        let body_len = if op == BATCH { second } else { first + second };
+        let end = pos + 9 + body_len;
         if end > bytes.len() {
             break;
         }
-        let key = bytes[pos + 9..pos + 9 + klen].to_vec();
-        if bytes[pos] == PUT {
-            map.insert(key, bytes[pos + 9 + klen..end].to_vec());
-        } else {
-            map.remove(&key);
+        let body = &bytes[pos + 9..end];
+        match op {
+            PUT => {
+                map.insert(body[..first].to_vec(), body[first..].to_vec());
+            }
+            DELETE => {
+                map.remove(&body[..first]);
+            }
+            _ => {
+                if check_ops(body, first as u32).is_err() {
+                    break;
+                }
+                for op in BatchOps::new(body, first as u32) {
+                    apply(&mut map, op.key, op.value);
+                }
+            }
         }
         pos = end;
     }
     map
+}
+
+/// Sets `key` to `value`, or removes it for `None`.
+fn apply(map: &mut BTreeMap<Vec<u8>, Vec<u8>>, key: &[u8], value: Option<&[u8]>) {
+    match value {
+        Some(value) => map.insert(key.to_vec(), value.to_vec()),
+        None => map.remove(key),
+    };
 }
 
 impl Engine for MemEngine {
@@ -175,6 +203,27 @@ impl Engine for MemEngine {
         self.append(DELETE, key, b"")?;
         map.remove(key);
         Ok(())
+    }
+
+    fn write(&self, batch: &WriteBatch) -> Result<()> {
+        let mut record = vec![BATCH];
+        record.extend_from_slice(&batch.count().to_le_bytes());
+        record.extend_from_slice(&(batch.encoded_ops().len() as u32).to_le_bytes());
+        record.extend_from_slice(batch.encoded_ops());
+        let mut map = self.map.write().unwrap();
+        self.log.append(&record)?;
+        for op in batch.iter() {
+            let bytes = op.key.len() + op.value.map_or(0, <[u8]>::len);
+            self.user_bytes.fetch_add(bytes as u64, Relaxed);
+            apply(&mut map, op.key, op.value);
+        }
+        Ok(())
+    }
+
+    fn cursor(&self) -> Result<BoxCursor<'_>> {
+        let map = self.map.read().unwrap();
+        let pairs = map.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+        Ok(Box::new(VecCursor::new(pairs)))
     }
 
     fn scan(&self, range: KeyRange) -> Result<ScanIter<'_>> {
