@@ -1,0 +1,449 @@
+//! Write batches: one record each, which readers see whole or not at all, which a reopen
+//! keeps whole or drops whole, and which a merge rewrites as plain records.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
+
+use bitcask::Bitcask;
+use bitcask::record::{self, BATCH_HEADER_LEN, MAX_BATCH_OPS_LEN, RECORD_HEADER_LEN};
+use common::*;
+use kv_shared::{Engine, Error, KeyRange, MAX_VALUE_LEN, Options, WriteBatch};
+use kv_testkit::hook_fs::{Action, HookFs, Op as FsOp};
+
+/// A put (`Some(value)`) or a delete (`None`) of a key.
+type Op = (&'static [u8], Option<&'static [u8]>);
+
+/// Three puts, one at a time.
+const BEFORE: &[Op] = &[
+    (b"apple", Some(b"red")),
+    (b"banana", Some(b"yellow")),
+    (b"cherry", Some(b"dark red")),
+];
+
+/// A batch: an overwrite, a delete of a live key, a new key, a second overwrite of the same
+/// key (the later op wins), and a delete of a key that is not there.
+const BATCH: &[Op] = &[
+    (b"apple", Some(b"green")),
+    (b"banana", None),
+    (b"date", Some(b"brown")),
+    (b"apple", Some(b"pink")),
+    (b"empty", None),
+];
+
+/// A put after the batch, so that the batch is not the last record.
+const AFTER: &[Op] = &[(b"empty", Some(b""))];
+
+fn batch_of(ops: &[Op]) -> WriteBatch {
+    let mut batch = WriteBatch::new();
+    for (key, value) in ops {
+        match value {
+            Some(value) => batch.put(key, value).unwrap(),
+            None => batch.delete(key).unwrap(),
+        }
+    }
+    batch
+}
+
+/// Applies `ops` one call at a time.
+fn apply(e: &Bitcask, ops: &[Op]) {
+    for (key, value) in ops {
+        match value {
+            Some(value) => e.put(key, value).unwrap(),
+            None => e.delete(key).unwrap(),
+        }
+    }
+}
+
+/// The state after `before`, then all of `BATCH` or none of it, then `after`.
+fn expected(before: &[Op], with_batch: bool, after: &[Op]) -> BTreeMap<Vec<u8>, Vec<u8>> {
+    let batch = if with_batch { BATCH } else { &[] };
+    let mut model = BTreeMap::new();
+    for (key, value) in [before, batch, after].concat() {
+        match value {
+            Some(value) => model.insert(key.to_vec(), value.to_vec()),
+            None => model.remove(key),
+        };
+    }
+    model
+}
+
+/// The one segment of a store opened with `quiet("1M")`.
+fn segment(dir: &Path) -> PathBuf {
+    dir.join("00000001.seg")
+}
+
+fn file_len(path: &Path) -> u64 {
+    std::fs::metadata(path).unwrap().len()
+}
+
+/// A closed store of one segment: `BEFORE` one op at a time, `BATCH` as one batch, then
+/// `after`; with the segment's bytes and where the batch record starts and ends in it.
+struct BatchLog {
+    bytes: Vec<u8>,
+    start: usize,
+    end: usize,
+}
+
+impl BatchLog {
+    fn write(dir: &Path, after: &[Op]) -> BatchLog {
+        let e = open(dir, &quiet("1M"));
+        apply(&e, BEFORE);
+        let start = file_len(&segment(dir)) as usize;
+        e.write(&batch_of(BATCH)).unwrap();
+        let end = file_len(&segment(dir)) as usize;
+        apply(&e, after);
+        e.close().unwrap();
+        let bytes = std::fs::read(segment(dir)).unwrap();
+        BatchLog { bytes, start, end }
+    }
+}
+
+#[test]
+fn a_batch_applies_its_ops_in_order_as_one_record() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("db");
+    let e = open(&dir, &quiet("1M"));
+    apply(&e, BEFORE);
+    let before = file_len(&segment(&dir));
+    let written = e.stats().unwrap().user_bytes_written;
+    let batch = batch_of(BATCH);
+    e.write(&batch).unwrap();
+
+    let record_len = (BATCH_HEADER_LEN + batch.encoded_ops().len()) as u64;
+    assert_eq!(file_len(&segment(&dir)), before + record_len, "one record");
+    assert_holds(&e, &expected(BEFORE, true, &[]), "after the batch");
+    let stats = e.stats().unwrap();
+    let batch_bytes: usize = BATCH
+        .iter()
+        .map(|(k, v)| k.len() + v.map_or(0, <[u8]>::len))
+        .sum();
+    assert_eq!(stats.user_bytes_written, written + batch_bytes as u64);
+    // Alive: cherry's put record, and the ops of apple's last put and of date's put.
+    let cherry = RECORD_HEADER_LEN + b"cherry".len() + b"dark red".len();
+    let alive = cherry as u64 + record::op_len(5, Some(4)) + record::op_len(4, Some(5));
+    let dead = file_len(&segment(&dir)) - 16 - alive;
+    assert_eq!(stats.extra["dead_bytes"], dead);
+    e.close().unwrap();
+
+    let e = open(&dir, &quiet("1M"));
+    assert_holds(&e, &expected(BEFORE, true, &[]), "after reopening");
+    assert_eq!(e.stats().unwrap().extra["dead_bytes"], dead, "same count");
+    let dump = bitcask::inspect(&std::fs::read(segment(&dir)).unwrap()).unwrap();
+    assert!(dump.contains("-- record 3: batch of 5 ops"), "{dump}");
+    e.close().unwrap();
+}
+
+#[test]
+fn an_empty_batch_is_a_no_op() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("db");
+    let e = open(&dir, &quiet("1M"));
+    apply(&e, BEFORE);
+    let len = file_len(&segment(&dir));
+    let stats = e.stats().unwrap();
+    e.write(&WriteBatch::new()).unwrap();
+    assert_eq!(file_len(&segment(&dir)), len);
+    let after = e.stats().unwrap();
+    assert_eq!(after.disk_bytes_written, stats.disk_bytes_written);
+    assert_eq!(after.user_bytes_written, stats.user_bytes_written);
+    assert_holds(&e, &expected(BEFORE, false, &[]), "after an empty batch");
+    e.close().unwrap();
+}
+
+/// A batch whose ops are over `MAX_BATCH_OPS_LEN` is refused whole with a typed error and
+/// writes nothing; one just under it is written.
+#[test]
+fn a_batch_over_the_limit_is_refused_before_anything_is_written() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("db");
+    let e = open(&dir, &quiet("1M"));
+    apply(&e, BEFORE);
+    let len = file_len(&segment(&dir));
+    let value = vec![b'v'; MAX_VALUE_LEN];
+    let mut batch = WriteBatch::new();
+    while batch.encoded_ops().len() <= MAX_BATCH_OPS_LEN {
+        let key = format!("big{}", batch.len());
+        batch.put(key.as_bytes(), &value).unwrap();
+    }
+    match e.write(&batch) {
+        Err(Error::InvalidArgument(why)) => assert!(why.contains("split it"), "{why}"),
+        other => panic!("expected InvalidArgument, got {other:?}"),
+    }
+    assert_eq!(file_len(&segment(&dir)), len, "nothing written");
+    assert_holds(&e, &expected(BEFORE, false, &[]), "after the refused batch");
+
+    let mut just_under = WriteBatch::new();
+    for op in batch.iter().take(batch.len() - 1) {
+        just_under.put(op.key, op.value.unwrap()).unwrap();
+    }
+    assert!(just_under.encoded_ops().len() <= MAX_BATCH_OPS_LEN);
+    e.write(&just_under).unwrap();
+    assert_eq!(
+        e.get(b"big0").unwrap().map(|v| v.len()),
+        Some(MAX_VALUE_LEN)
+    );
+    e.close().unwrap();
+    let e = open(&dir, &quiet("1M"));
+    assert_eq!(e.get(b"big2").unwrap().as_deref(), Some(&value[..]));
+    e.close().unwrap();
+}
+
+/// The active segment is sealed before a batch that would take it past `segment_bytes`,
+/// and a batch larger than a whole segment goes alone into a fresh one.
+#[test]
+fn a_batch_never_straddles_segments_and_may_outgrow_one() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("db");
+    let e = open(&dir, &quiet("1K"));
+    e.put(b"first", b"in segment 1").unwrap();
+    let mut big = WriteBatch::new();
+    for i in 0..30 {
+        big.put(format!("big{i:02}").as_bytes(), &[b'x'; 100])
+            .unwrap();
+    }
+    e.write(&big).unwrap();
+    e.put(b"last", b"after the big batch").unwrap();
+    let segments = files_ending(&dir, ".seg");
+    assert_eq!(segments.len(), 3, "{:?}", files(&dir));
+    let second = std::fs::read(&segments[1]).unwrap();
+    assert!(second.len() > 1024, "the batch outgrew its segment");
+    let dump = bitcask::inspect(&second).unwrap();
+    assert!(dump.contains("-- record 0: batch of 30 ops"), "{dump}");
+    assert!(dump.contains("-- record 1: seal"), "{dump}");
+
+    // A small batch that would not fit in what is left of a segment seals it first.
+    let mut small = WriteBatch::new();
+    small.put(b"small", &[b's'; 200]).unwrap();
+    for _ in 0..3 {
+        e.write(&small).unwrap();
+    }
+    let mut model: BTreeMap<Vec<u8>, Vec<u8>> = big
+        .iter()
+        .map(|op| (op.key.to_vec(), op.value.unwrap().to_vec()))
+        .collect();
+    model.insert(b"first".to_vec(), b"in segment 1".to_vec());
+    model.insert(b"last".to_vec(), b"after the big batch".to_vec());
+    model.insert(b"small".to_vec(), vec![b's'; 200]);
+    assert_holds(&e, &model, "before reopening");
+    e.close().unwrap();
+    for segment in files_ending(&dir, ".seg") {
+        let len = file_len(&segment);
+        assert!(
+            len <= 1024 || len == second.len() as u64,
+            "{segment:?}: {len}"
+        );
+    }
+    let e = open(&dir, &quiet("1K"));
+    assert_holds(&e, &model, "after reopening");
+    e.close().unwrap();
+}
+
+/// An append of a batch that fails halfway is cut back off the segment: no op of the batch
+/// is seen, then or after a reopen, and the store goes on.
+#[test]
+fn a_failed_batch_append_is_undone() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("db");
+    let fs = HookFs::new();
+    let e = open(&dir, &quiet("1M").with_file_system(Arc::new(fs.clone())));
+    apply(&e, BEFORE);
+    let len = file_len(&segment(&dir));
+    fs.set_hook(|call| match call.op {
+        FsOp::Append => Action::Cut(call.bytes / 2),
+        _ => Action::Pass,
+    });
+    assert!(matches!(e.write(&batch_of(BATCH)), Err(Error::Io { .. })));
+    fs.clear_hook();
+    assert_eq!(file_len(&segment(&dir)), len, "the half batch was cut off");
+    assert_holds(&e, &expected(BEFORE, false, &[]), "after the failed batch");
+    e.write(&batch_of(BATCH)).unwrap();
+    e.close().unwrap();
+
+    let e = open(&dir, &quiet("1M"));
+    assert_holds(&e, &expected(BEFORE, true, &[]), "after reopening");
+    assert_eq!(e.stats().unwrap().extra["torn_bytes_truncated"], 0);
+    e.close().unwrap();
+}
+
+/// Batches that set every key to the same value, in small segments merged in the
+/// background, while readers check that each snapshot they take (a cursor, a scan) shows
+/// every key at one value.
+#[test]
+fn readers_see_a_batch_whole_or_not_at_all() {
+    const KEYS: usize = 20;
+    let tmp = tempfile::tempdir().unwrap();
+    let options = Options::new()
+        .set("segment_bytes", "2K")
+        .set("merge_dead_ratio", "0.3");
+    let e = open(&tmp.path().join("db"), &options);
+    let key = |i: usize| format!("key{i:02}").into_bytes();
+    let batch_setting_all_to = |round: u32| {
+        let mut batch = WriteBatch::new();
+        for i in 0..KEYS {
+            batch.put(&key(i), &round.to_le_bytes()).unwrap();
+        }
+        batch
+    };
+    e.write(&batch_setting_all_to(0)).unwrap();
+    let done = AtomicBool::new(false);
+    std::thread::scope(|s| {
+        for reader in 0..2 {
+            let (e, done) = (&e, &done);
+            s.spawn(move || {
+                let mut snapshots = 0;
+                while !done.load(SeqCst) || snapshots < 10 {
+                    let values: Vec<Vec<u8>> = if reader == 0 {
+                        let mut cursor = e.cursor().unwrap();
+                        cursor.seek_to_first().unwrap();
+                        let mut values = Vec::new();
+                        while cursor.valid() {
+                            values.push(cursor.value().to_vec());
+                            cursor.next().unwrap();
+                        }
+                        values
+                    } else {
+                        let scan = e.scan(KeyRange::all()).unwrap();
+                        scan.map(|pair| pair.unwrap().1).collect()
+                    };
+                    assert_eq!(values.len(), KEYS);
+                    assert!(values.iter().all(|v| *v == values[0]), "{values:?}");
+                    snapshots += 1;
+                }
+            });
+        }
+        for round in 1..300 {
+            e.write(&batch_setting_all_to(round)).unwrap();
+        }
+        done.store(true, SeqCst);
+    });
+    assert!(e.stats().unwrap().extra["merges"] > 0, "no merge ran");
+    e.close().unwrap();
+}
+
+/// Cutting the segment at every offset inside the batch record reopens to none of the
+/// batch (a torn tail, cut off), and at its end to all of it.
+#[test]
+fn a_log_cut_inside_a_batch_recovers_none_or_all_of_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    let log = BatchLog::write(&tmp.path().join("base"), &[]);
+    assert_eq!(log.end, log.bytes.len());
+    let dir = tmp.path().join("db");
+    copy_dir(&tmp.path().join("base"), &dir);
+    for cut in log.start..=log.end {
+        std::fs::write(segment(&dir), &log.bytes[..cut]).unwrap();
+        let whole = cut == log.end;
+        let context = format!("cut at {cut}");
+        let e = open(&dir, &quiet("1M"));
+        assert_holds(&e, &expected(BEFORE, whole, &[]), &context);
+        let torn = if whole { 0 } else { cut - log.start };
+        let stats = e.stats().unwrap();
+        assert_eq!(
+            stats.extra["torn_bytes_truncated"], torn as u64,
+            "{context}"
+        );
+        let len = if whole { log.end } else { log.start };
+        assert_eq!(file_len(&segment(&dir)), len as u64, "{context}");
+        drop(e);
+    }
+}
+
+/// Flipping bits of any byte of the batch record: as the last record it is dropped whole as
+/// a torn tail; with a valid record after it, open refuses the store with `Corruption` at
+/// the batch's offset and changes nothing. Never a part of the batch.
+#[test]
+fn a_damaged_batch_is_dropped_whole_or_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    for (n, after) in [&[][..], AFTER].into_iter().enumerate() {
+        let base = tmp.path().join(format!("base{n}"));
+        let log = BatchLog::write(&base, after);
+        let dir = tmp.path().join(format!("db{n}"));
+        copy_dir(&base, &dir);
+        for offset in log.start..log.end {
+            for mask in [0x01u8, 0x80] {
+                let mut damaged = log.bytes.clone();
+                damaged[offset] ^= mask;
+                std::fs::write(segment(&dir), &damaged).unwrap();
+                let context = format!("flip {mask:#04x} at {offset}, {} after", after.len());
+                let result = Bitcask::open(&dir, &quiet("1M"));
+                if after.is_empty() {
+                    let e = result.unwrap_or_else(|e| panic!("{context}: {e}"));
+                    assert_holds(&e, &expected(BEFORE, false, &[]), &context);
+                    let torn = e.stats().unwrap().extra["torn_bytes_truncated"];
+                    assert_eq!(torn, (log.end - log.start) as u64, "{context}");
+                    drop(e);
+                } else {
+                    match result {
+                        Err(Error::Corruption { offset, .. }) => {
+                            assert_eq!(offset, log.start as u64, "{context}");
+                        }
+                        other => panic!("{context}: expected corruption, got {other:?}"),
+                    }
+                    assert!(std::fs::read(segment(&dir)).unwrap() == damaged);
+                }
+            }
+        }
+    }
+}
+
+/// The batch's checksum covers all of it, so damage anywhere in the record fails a `get` of
+/// any value the batch wrote, even one whose own bytes are intact.
+#[test]
+fn damage_anywhere_in_a_batch_fails_a_get_of_its_values() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("db");
+    let log = BatchLog::write(&dir, AFTER);
+    let e = open(&dir, &quiet("1M"));
+    // The first op: apple = green, which the batch itself overwrote.
+    let mut damaged = log.bytes.clone();
+    damaged[log.start + BATCH_HEADER_LEN + 3] ^= 0x01;
+    std::fs::write(segment(&dir), &damaged).unwrap();
+    for key in [&b"apple"[..], b"date"] {
+        match e.get(key) {
+            Err(Error::Corruption { offset, .. }) => assert_eq!(offset, log.start as u64),
+            other => panic!("get {key:?}: expected corruption, got {other:?}"),
+        }
+    }
+    assert_eq!(e.get(b"cherry").unwrap().as_deref(), Some(&b"dark red"[..]));
+    drop(e);
+}
+
+/// A merge copies a batch's live puts out as records of their own and keeps its deletes'
+/// effect; afterwards no segment holds a batch record, and each of those values is one read.
+#[test]
+fn a_merge_rewrites_a_batch_as_plain_records() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("db");
+    let fs = HookFs::new();
+    let options = quiet("1M").with_file_system(Arc::new(fs.clone()));
+    let e = open(&dir, &options);
+    apply(&e, BEFORE);
+    e.write(&batch_of(BATCH)).unwrap();
+    apply(&e, AFTER);
+    let model = expected(BEFORE, true, AFTER);
+    e.compact().unwrap();
+    assert_holds(&e, &model, "after the merge");
+    for path in files_ending(&dir, ".seg") {
+        let dump = bitcask::inspect(&std::fs::read(&path).unwrap()).unwrap();
+        assert!(
+            !dump.contains("batch"),
+            "{path:?} still holds a batch:\n{dump}"
+        );
+    }
+    let reads = fs.calls(FsOp::ReadAt);
+    for (key, value) in &model {
+        assert_eq!(e.get(key).unwrap().as_ref(), Some(value));
+    }
+    assert_eq!(fs.calls(FsOp::ReadAt) - reads, model.len() as u64);
+    assert_eq!(e.stats().unwrap().extra["dead_bytes"], 0);
+    e.close().unwrap();
+
+    for hints in ["true", "false"] {
+        let e = open(&dir, &quiet("1M").set("hint_files", hints));
+        assert_holds(&e, &model, &format!("reopened, hint_files={hints}"));
+        e.close().unwrap();
+    }
+}
