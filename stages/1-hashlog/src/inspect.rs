@@ -10,6 +10,7 @@
 //! [`kv_shared::log_reader::read_log`]: replay it whole, cut a torn tail, or refuse it.
 
 use std::collections::HashSet;
+use std::fmt::Display;
 use std::path::Path;
 
 use kv_shared::batch::{BatchOps, check_ops, dump_ops};
@@ -37,7 +38,10 @@ pub fn dump(bytes: &[u8]) -> Option<String> {
         return Some(d.finish());
     }
 
-    let mut summary = Summary::default();
+    let mut records = Records {
+        d,
+        summary: Summary::default(),
+    };
     let mut pos = FILE_HEADER_LEN as usize;
     while pos < bytes.len() {
         let rest = &bytes[pos..];
@@ -45,19 +49,20 @@ pub fn dump(bytes: &[u8]) -> Option<String> {
             Ok(len) => {
                 // All `len` bytes are there, so this cannot fail; if it somehow did, the
                 // dump would only end that record early.
-                let _ = dump_record(&mut d, &rest[..len], &mut summary);
+                let _ = records.record(&rest[..len]);
                 pos += len;
             }
             Err(detail) => {
-                d.section(format!(
+                records.d.section(format!(
                     "offset {pos}: {} bytes that are not a whole record",
                     rest.len()
                 ));
-                d.field(rest, detail);
+                records.d.field(rest, detail);
                 break;
             }
         }
     }
+    let Records { mut d, summary } = records;
     d.note(summary.line());
     d.note(open_verdict(bytes));
     Some(d.finish())
@@ -100,6 +105,15 @@ struct Summary {
 }
 
 impl Summary {
+    /// A put (`is_put`) or delete of `key` in a record that checks out.
+    fn apply(&mut self, key: &[u8], is_put: bool) {
+        if is_put {
+            self.live.insert(key.to_vec());
+        } else {
+            self.live.remove(key);
+        }
+    }
+
     fn line(&self) -> String {
         let batches = match self.batches {
             0 => String::new(),
@@ -138,130 +152,118 @@ fn valid_record_len(rest: &[u8]) -> Result<usize, String> {
     Ok(len)
 }
 
-/// Dumps one record, `bytes` being exactly as long as its lengths say.
-fn dump_record(d: &mut Dump, bytes: &[u8], summary: &mut Summary) -> Result<(), DecodeError> {
-    let mut r = ByteReader::new(bytes);
-    let stored = r.u32("crc")?;
-    let key_len = r.u16("key length")?;
-    let value_len = r.u32("value length")?;
-    let actual = crc32(&bytes[4..]);
-    let crc = Crc { stored, actual };
-    if (BATCH..TOMBSTONE).contains(&value_len) {
-        dump_batch(d, &mut r, crc, key_len, value_len, summary)
-    } else {
-        dump_put_or_delete(d, &mut r, crc, key_len, value_len, summary)
-    }
+/// The dump of the records, and what it has seen of them so far.
+struct Records {
+    d: Dump,
+    summary: Summary,
 }
 
-/// A record's stored and recomputed checksums.
-#[derive(Clone, Copy)]
-struct Crc {
-    stored: u32,
-    actual: u32,
-}
-
-impl Crc {
-    /// The checksum's line.
-    fn field(self, d: &mut Dump) {
-        let verdict = crc_verdict(self.stored, self.actual);
-        d.field(
-            &self.stored.to_le_bytes(),
-            format!("crc32 {:#010x} {verdict}", self.stored),
-        );
-    }
-}
-
-/// Dumps a put or delete record, `r` being just past its value length field.
-fn dump_put_or_delete(
-    d: &mut Dump,
-    r: &mut ByteReader<'_>,
-    crc: Crc,
-    key_len: u16,
-    value_len: u32,
-    summary: &mut Summary,
-) -> Result<(), DecodeError> {
-    let key = r.bytes(usize::from(key_len), "key")?;
-    let is_delete = value_len == TOMBSTONE;
-    let kind = if is_delete { "delete" } else { "put" };
-    let at = d.pos();
-    d.section(format!("record {} at offset {at}: {kind}", summary.records));
-    crc.field(d);
-    d.field(&key_len.to_le_bytes(), format!("key length {key_len}"));
-    if is_delete {
-        d.field(
-            &value_len.to_le_bytes(),
-            "value length: tombstone, no value follows",
-        );
-    } else {
-        d.field(
-            &value_len.to_le_bytes(),
-            format!("value length {value_len}"),
-        );
-    }
-    d.field(key, format!("key {}", quoted(key, SHOWN)));
-    if !is_delete {
-        let value = r.bytes(value_len as usize, "value")?;
-        d.field(value, format!("value {}", quoted(value, SHOWN)));
-    }
-
-    summary.records += 1;
-    if crc.stored != crc.actual {
-        summary.bad += 1;
-    } else if is_delete {
-        summary.deletes += 1;
-        summary.live.remove(key);
-    } else {
-        summary.puts += 1;
-        summary.live.insert(key.to_vec());
-    }
-    Ok(())
-}
-
-/// Dumps a write batch record, `r` being just past its value length field.
-fn dump_batch(
-    d: &mut Dump,
-    r: &mut ByteReader<'_>,
-    crc: Crc,
-    key_len: u16,
-    value_len: u32,
-    summary: &mut Summary,
-) -> Result<(), DecodeError> {
-    let ops_len = value_len - BATCH;
-    let count = r.u32("op count")?;
-    let ops = r.bytes(ops_len as usize, "ops")?;
-    let at = d.pos();
-    d.section(format!(
-        "record {} at offset {at}: batch of {count} ops",
-        summary.records
-    ));
-    crc.field(d);
-    d.field(
-        &key_len.to_le_bytes(),
-        format!("key length {key_len}: a batch has no key of its own"),
-    );
-    d.field(
-        &value_len.to_le_bytes(),
-        format!("batch marker {BATCH:#010x} + ops length {ops_len}"),
-    );
-    d.field(&count.to_le_bytes(), format!("op count {count}"));
-    dump_ops(d, ops, count);
-
-    summary.records += 1;
-    let valid = crc.stored == crc.actual && count > 0 && check_ops(ops, count).is_ok();
-    if !valid {
-        summary.bad += 1;
-        return Ok(());
-    }
-    summary.batches += 1;
-    summary.batch_ops += u64::from(count);
-    for op in BatchOps::new(ops, count) {
-        if op.value.is_some() {
-            summary.live.insert(op.key.to_vec());
+impl Records {
+    /// Dumps one record, `bytes` being exactly as long as its lengths say.
+    fn record(&mut self, bytes: &[u8]) -> Result<(), DecodeError> {
+        let mut r = ByteReader::new(bytes);
+        let head = Head {
+            stored_crc: r.u32("crc")?,
+            key_len: r.u16("key length")?,
+            value_len: r.u32("value length")?,
+            actual_crc: crc32(&bytes[4..]),
+        };
+        if (BATCH..TOMBSTONE).contains(&head.value_len) {
+            self.batch(&mut r, head)
         } else {
-            summary.live.remove(op.key);
+            self.put_or_delete(&mut r, head)
         }
     }
-    Ok(())
+
+    /// Dumps a put or delete record, `r` being just past its value length field.
+    fn put_or_delete(&mut self, r: &mut ByteReader<'_>, head: Head) -> Result<(), DecodeError> {
+        let key = r.bytes(usize::from(head.key_len), "key")?;
+        let is_delete = head.value_len == TOMBSTONE;
+        let kind = if is_delete { "delete" } else { "put" };
+        self.section(kind);
+        let value_len = if is_delete {
+            "value length: tombstone, no value follows".to_string()
+        } else {
+            format!("value length {}", head.value_len)
+        };
+        let d = &mut self.d;
+        head.dump(d, format!("key length {}", head.key_len), value_len);
+        d.field(key, format!("key {}", quoted(key, SHOWN)));
+        if !is_delete {
+            let value = r.bytes(head.value_len as usize, "value")?;
+            d.field(value, format!("value {}", quoted(value, SHOWN)));
+        }
+
+        let summary = &mut self.summary;
+        summary.records += 1;
+        if head.stored_crc != head.actual_crc {
+            summary.bad += 1;
+            return Ok(());
+        }
+        if is_delete {
+            summary.deletes += 1;
+        } else {
+            summary.puts += 1;
+        }
+        summary.apply(key, !is_delete);
+        Ok(())
+    }
+
+    /// Dumps a write batch record, `r` being just past its value length field.
+    fn batch(&mut self, r: &mut ByteReader<'_>, head: Head) -> Result<(), DecodeError> {
+        let ops_len = head.value_len - BATCH;
+        let count = r.u32("op count")?;
+        let ops = r.bytes(ops_len as usize, "ops")?;
+        self.section(format!("batch of {count} ops"));
+        let d = &mut self.d;
+        head.dump(
+            d,
+            format!("key length {}: a batch has no key of its own", head.key_len),
+            format!("batch marker {BATCH:#010x} + ops length {ops_len}"),
+        );
+        d.field(&count.to_le_bytes(), format!("op count {count}"));
+        dump_ops(d, ops, count);
+
+        let summary = &mut self.summary;
+        summary.records += 1;
+        if head.stored_crc != head.actual_crc || count == 0 || check_ops(ops, count).is_err() {
+            summary.bad += 1;
+            return Ok(());
+        }
+        summary.batches += 1;
+        summary.batch_ops += u64::from(count);
+        for op in BatchOps::new(ops, count) {
+            summary.apply(op.key, op.value.is_some());
+        }
+        Ok(())
+    }
+
+    /// The heading of the record about to be dumped: its number, offset and `kind`.
+    fn section(&mut self, kind: impl Display) {
+        let (number, at) = (self.summary.records, self.d.pos());
+        self.d
+            .section(format!("record {number} at offset {at}: {kind}"));
+    }
+}
+
+/// The first ten bytes of a record, and the checksum recomputed over the whole record.
+#[derive(Clone, Copy)]
+struct Head {
+    stored_crc: u32,
+    actual_crc: u32,
+    key_len: u16,
+    value_len: u32,
+}
+
+impl Head {
+    /// Dumps the three fields, with what the key and value length fields mean.
+    fn dump(self, d: &mut Dump, key_len: impl Display, value_len: impl Display) {
+        let verdict = crc_verdict(self.stored_crc, self.actual_crc);
+        let crc = format!("crc32 {:#010x} {verdict}", self.stored_crc);
+        d.field(&self.stored_crc.to_le_bytes(), crc);
+        d.field(&self.key_len.to_le_bytes(), key_len);
+        d.field(&self.value_len.to_le_bytes(), value_len);
+    }
 }
 
 /// What `open` would do with the records of `bytes` (whose header is valid): the rule of

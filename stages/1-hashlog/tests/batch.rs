@@ -42,15 +42,21 @@ fn expected(before: &[Op], with_batch: bool) -> std::collections::BTreeMap<Vec<u
     model(&ops, ops.len())
 }
 
+/// A fresh store in a new temporary directory, holding `BEFORE`.
+fn store_with_before(options: &Options) -> (tempfile::TempDir, HashLog) {
+    let tmp = tempfile::tempdir().unwrap();
+    let engine = HashLog::open(tmp.path(), options).unwrap();
+    apply(&engine, BEFORE);
+    (tmp, engine)
+}
+
 fn file_len(dir: &std::path::Path) -> u64 {
     std::fs::metadata(data_path(dir)).unwrap().len()
 }
 
 #[test]
 fn a_batch_applies_its_ops_in_order_as_one_record() {
-    let tmp = tempfile::tempdir().unwrap();
-    let engine = HashLog::open(tmp.path(), &Options::new()).unwrap();
-    apply(&engine, BEFORE);
+    let (tmp, engine) = store_with_before(&Options::new());
     let before = file_len(tmp.path());
     let written = engine.stats().unwrap().user_bytes_written;
     let batch = batch_of(BATCH);
@@ -91,9 +97,7 @@ fn a_batch_applies_its_ops_in_order_as_one_record() {
 
 #[test]
 fn an_empty_batch_is_a_no_op() {
-    let tmp = tempfile::tempdir().unwrap();
-    let engine = HashLog::open(tmp.path(), &Options::new()).unwrap();
-    apply(&engine, BEFORE);
+    let (tmp, engine) = store_with_before(&Options::new());
     let len = file_len(tmp.path());
     let stats = engine.stats().unwrap();
     engine.write(&WriteBatch::new()).unwrap();
@@ -150,9 +154,7 @@ fn an_op_over_a_limit_is_refused_before_anything_is_written() {
 fn a_failed_batch_append_is_undone() {
     let fs = HookFs::new();
     let options = Options::new().with_file_system(Arc::new(fs.clone()));
-    let tmp = tempfile::tempdir().unwrap();
-    let engine = HashLog::open(tmp.path(), &options).unwrap();
-    apply(&engine, BEFORE);
+    let (tmp, engine) = store_with_before(&options);
     let len = file_len(tmp.path());
     fs.set_hook(|call| match call.op {
         FsOp::Append => Action::Cut(call.bytes / 2),

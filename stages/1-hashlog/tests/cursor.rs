@@ -14,9 +14,21 @@ use rand_chacha::ChaCha8Rng;
 
 type Model = BTreeMap<Vec<u8>, Vec<u8>>;
 
+/// A fresh store filled by [`fill_randomly`] from a seed it prints, the model of it, and
+/// the random generator for the rest of the test.
+fn random_store() -> (tempfile::TempDir, HashLog, Model, ChaCha8Rng) {
+    let seed = rand::rng().random();
+    println!("seed {seed}");
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let tmp = tempfile::tempdir().unwrap();
+    let engine = HashLog::open(tmp.path(), &Options::new()).unwrap();
+    let model = fill_randomly(&engine, &mut rng);
+    (tmp, engine, model, rng)
+}
+
 /// Random puts, deletes and batches of both, on a small key space, applied to the engine
 /// and to the model alike.
-fn random_store(engine: &HashLog, rng: &mut ChaCha8Rng) -> Model {
+fn fill_randomly(engine: &HashLog, rng: &mut ChaCha8Rng) -> Model {
     let mut model = Model::new();
     let key = |rng: &mut ChaCha8Rng| vec![b'a' + rng.random_range(0..26u8); rng.random_range(0..3)];
     for round in 0..400 {
@@ -58,37 +70,39 @@ fn at(cursor: &dyn Cursor) -> Option<(Vec<u8>, Vec<u8>)> {
         .then(|| (cursor.key().to_vec(), cursor.value().to_vec()))
 }
 
+/// Every pair from where the cursor is, moving forward (`next`) or back (`prev`) until it
+/// is not valid.
+fn walk(cursor: &mut dyn Cursor, forward: bool) -> Vec<(Vec<u8>, Vec<u8>)> {
+    let mut pairs = Vec::new();
+    while let Some(pair) = at(cursor) {
+        pairs.push(pair);
+        if forward {
+            cursor.next().unwrap();
+        } else {
+            cursor.prev().unwrap();
+        }
+    }
+    pairs
+}
+
 fn pair((k, v): (&Vec<u8>, &Vec<u8>)) -> (Vec<u8>, Vec<u8>) {
     (k.clone(), v.clone())
 }
 
 #[test]
 fn a_cursor_walks_and_seeks_like_a_sorted_map() {
-    let seed = rand::rng().random();
-    println!("seed {seed}");
-    let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    let tmp = tempfile::tempdir().unwrap();
-    let engine = HashLog::open(tmp.path(), &Options::new()).unwrap();
-    let model = random_store(&engine, &mut rng);
+    let (_tmp, engine, model, mut rng) = random_store();
     let mut cursor = engine.cursor().unwrap();
     assert!(!cursor.valid(), "a new cursor is not positioned");
 
-    let mut forward = Vec::new();
     cursor.seek_to_first().unwrap();
-    while let Some(pair) = at(&*cursor) {
-        forward.push(pair);
-        cursor.next().unwrap();
-    }
+    let forward = walk(&mut *cursor, true);
     assert_eq!(forward, model.iter().map(pair).collect::<Vec<_>>());
     cursor.next().unwrap();
     assert!(!cursor.valid(), "next past the end stays not valid");
 
-    let mut backward = Vec::new();
     cursor.seek_to_last().unwrap();
-    while let Some(pair) = at(&*cursor) {
-        backward.push(pair);
-        cursor.prev().unwrap();
-    }
+    let backward = walk(&mut *cursor, false);
     assert_eq!(backward, model.iter().rev().map(pair).collect::<Vec<_>>());
 
     for _ in 0..200 {
@@ -120,12 +134,7 @@ fn a_cursor_walks_and_seeks_like_a_sorted_map() {
 
 #[test]
 fn scans_both_ways_match_the_model_for_every_kind_of_bound() {
-    let seed = rand::rng().random();
-    println!("seed {seed}");
-    let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    let tmp = tempfile::tempdir().unwrap();
-    let engine = HashLog::open(tmp.path(), &Options::new()).unwrap();
-    let model = random_store(&engine, &mut rng);
+    let (_tmp, engine, model, mut rng) = random_store();
     let bound = |rng: &mut ChaCha8Rng| {
         let key = vec![b'a' + rng.random_range(0..27u8); rng.random_range(0..3)];
         match rng.random_range(0..3) {
@@ -165,12 +174,8 @@ fn a_cursor_is_a_snapshot() {
     engine
         .write(&batch_of(&[(b"a", None), (b"bb", Some(b"new"))]))
         .unwrap();
-    let mut seen = Vec::new();
     cursor.seek_to_first().unwrap();
-    while let Some(pair) = at(&*cursor) {
-        seen.push(pair);
-        cursor.next().unwrap();
-    }
+    let seen = walk(&mut *cursor, true);
     let old = |k: &str| (k.as_bytes().to_vec(), b"1".to_vec());
     assert_eq!(seen, [old("a"), old("b"), old("c")]);
 

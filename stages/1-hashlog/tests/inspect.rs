@@ -2,6 +2,7 @@
 
 mod common;
 
+use std::ops::Range;
 use std::sync::OnceLock;
 
 use common::{BatchLog, Log, Op};
@@ -83,36 +84,45 @@ proptest! {
         prop_assert!(hashlog::inspect(&bytes).is_some());
     }
 
+    /// Each of two real logs, one with a batch record, damaged: the plain one anywhere
+    /// after its magic, the other inside its batch record.
     #[test]
     fn a_damaged_real_log_never_panics(
         flips in prop::collection::vec((any::<prop::sample::Index>(), 1u8..), 1..4),
         cut in any::<prop::sample::Index>(),
     ) {
-        static LOG: OnceLock<Log> = OnceLock::new();
-        let mut bytes = LOG.get_or_init(|| Log::write(common::OPS)).bytes.clone();
-        for (at, mask) in flips {
-            let i = at.index(bytes.len());
-            if i >= 8 {
-                bytes[i] ^= mask;
-            }
+        for (bytes, within) in real_logs() {
+            let damaged = damage(bytes, within.clone(), &flips, cut);
+            prop_assert!(hashlog::inspect(&damaged).is_some());
         }
-        bytes.truncate(8 + cut.index(bytes.len() - 8));
-        prop_assert!(hashlog::inspect(&bytes).is_some());
     }
+}
 
-    #[test]
-    fn a_damaged_log_with_a_batch_never_panics(
-        flips in prop::collection::vec((any::<prop::sample::Index>(), 1u8..), 1..4),
-        cut in any::<prop::sample::Index>(),
-    ) {
-        static LOG: OnceLock<BatchLog> = OnceLock::new();
-        let log = LOG.get_or_init(|| BatchLog::write(&SMALL[..2], BATCH, &SMALL[4..]));
-        let mut bytes = log.bytes.clone();
-        for (at, mask) in flips {
-            let i = log.start as usize + at.index((log.end - log.start) as usize);
-            bytes[i] ^= mask;
-        }
-        bytes.truncate(8 + cut.index(bytes.len() - 8));
-        prop_assert!(hashlog::inspect(&bytes).is_some());
+/// The bytes of two logs written by the engine, `common::OPS` and one with a batch, each
+/// with the part of it to damage.
+fn real_logs() -> &'static [(Vec<u8>, Range<usize>); 2] {
+    static LOGS: OnceLock<[(Vec<u8>, Range<usize>); 2]> = OnceLock::new();
+    LOGS.get_or_init(|| {
+        let plain = Log::write(common::OPS).bytes;
+        let after_magic = MAGIC.len()..plain.len();
+        let with_batch = BatchLog::write(&SMALL[..2], BATCH, &SMALL[4..]);
+        let batch = with_batch.start as usize..with_batch.end as usize;
+        [(plain, after_magic), (with_batch.bytes, batch)]
+    })
+}
+
+/// `bytes` with `flips` (a position, a mask) applied inside `within`, then cut anywhere
+/// after the magic.
+fn damage(
+    bytes: &[u8],
+    within: Range<usize>,
+    flips: &[(prop::sample::Index, u8)],
+    cut: prop::sample::Index,
+) -> Vec<u8> {
+    let mut bytes = bytes.to_vec();
+    for (at, mask) in flips {
+        bytes[within.start + at.index(within.len())] ^= *mask;
     }
+    bytes.truncate(MAGIC.len() + cut.index(bytes.len() - MAGIC.len()));
+    bytes
 }
