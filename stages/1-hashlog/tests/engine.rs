@@ -27,6 +27,14 @@ fn fail_appends(fs: &HookFs, truncates: bool) {
     });
 }
 
+/// A store in a new temporary directory, opened with `options`, holding `a` = `1`.
+fn store_holding_a(options: &Options) -> (tempfile::TempDir, HashLog) {
+    let tmp = tempfile::tempdir().unwrap();
+    let engine = HashLog::open(tmp.path(), options).unwrap();
+    engine.put(b"a", b"1").unwrap();
+    (tmp, engine)
+}
+
 fn key(i: u32) -> Vec<u8> {
     format!("key{i:05}").into_bytes()
 }
@@ -144,9 +152,7 @@ fn overwrites_and_deletes_grow_the_file_and_compact_does_nothing() {
 #[test]
 fn a_failed_append_is_undone() {
     let (faults, options) = faulty();
-    let tmp = tempfile::tempdir().unwrap();
-    let engine = HashLog::open(tmp.path(), &options).unwrap();
-    engine.put(b"a", b"1").unwrap();
+    let (tmp, engine) = store_holding_a(&options);
     fail_appends(&faults, false);
     assert!(matches!(engine.put(b"b", b"2"), Err(Error::Io { .. })));
     assert!(matches!(engine.delete(b"a"), Err(Error::Io { .. })));
@@ -175,9 +181,7 @@ fn a_failed_append_is_undone() {
 #[test]
 fn a_failed_append_that_cannot_be_undone_stops_writes_until_reopen() {
     let (faults, options) = faulty();
-    let tmp = tempfile::tempdir().unwrap();
-    let engine = HashLog::open(tmp.path(), &options).unwrap();
-    engine.put(b"a", b"1").unwrap();
+    let (tmp, engine) = store_holding_a(&options);
     fail_appends(&faults, true);
     assert!(engine.put(b"b", b"22").is_err());
     faults.clear_hook();
@@ -200,9 +204,7 @@ fn a_failed_append_that_cannot_be_undone_stops_writes_until_reopen() {
 #[test]
 fn a_failed_sync_stops_writes_and_syncs_until_reopen() {
     let (faults, options) = faulty();
-    let tmp = tempfile::tempdir().unwrap();
-    let engine = HashLog::open(tmp.path(), &options).unwrap();
-    engine.put(b"a", b"1").unwrap();
+    let (tmp, engine) = store_holding_a(&options);
     faults.set_hook(|call| match call.op {
         Op::Sync => Action::Fail,
         _ => Action::Pass,
