@@ -1,12 +1,13 @@
-//! The annotated dumps of a small segment, a hint file and a merge commit record, pinned by
-//! insta snapshots; and `inspect` on damaged and foreign bytes never panics.
+//! The annotated dumps of a small segment, a segment with a batch record, a hint file and a
+//! merge commit record, pinned by insta snapshots; and `inspect` on damaged and foreign
+//! bytes never panics.
 
 mod common;
 
 use std::time::{Duration, UNIX_EPOCH};
 
 use common::*;
-use kv_shared::Engine;
+use kv_shared::{Engine, WriteBatch};
 
 /// A store written the same way every time: a put, an overwrite, a put with an expiry, a
 /// delete. Returns the directory's segment, merged segment and hint bytes.
@@ -49,10 +50,31 @@ fn dumps_of_a_segment_a_hint_file_and_a_commit_record() {
     insta::assert_snapshot!("commit", bitcask::inspect(&commit).unwrap());
 }
 
+/// A segment holding a put, then a batch of a put, a delete and an overwrite.
+fn batch_segment(dir: &std::path::Path) -> Vec<u8> {
+    let e = open(dir, &quiet("1M"));
+    e.put(b"fruit", b"apple").unwrap();
+    let mut batch = WriteBatch::new();
+    batch.put(b"veg", b"leek").unwrap();
+    batch.delete(b"milk").unwrap();
+    batch.put(b"fruit", b"pear").unwrap();
+    e.write(&batch).unwrap();
+    e.close().unwrap();
+    std::fs::read(dir.join("00000001.seg")).unwrap()
+}
+
+#[test]
+fn dump_of_a_segment_with_a_batch_record() {
+    let tmp = tempfile::tempdir().unwrap();
+    let segment = batch_segment(&tmp.path().join("db"));
+    insta::assert_snapshot!("batch_segment", bitcask::inspect(&segment).unwrap());
+}
+
 #[test]
 fn inspect_never_panics_and_ignores_foreign_files() {
     let tmp = tempfile::tempdir().unwrap();
     let (segment, merged, hint) = deterministic_store(&tmp.path().join("db"));
+    let batch = batch_segment(&tmp.path().join("batch"));
     let commit = bitcask::merge_commit::MergeCommit {
         inputs: vec![1],
         outputs: vec![2, 3],
@@ -61,7 +83,7 @@ fn inspect_never_panics_and_ignores_foreign_files() {
     assert_eq!(bitcask::inspect(b""), None);
     assert_eq!(bitcask::inspect(b"KVMARKER and more"), None);
     assert_eq!(bitcask::inspect(b"BITCASK"), None);
-    for file in [&segment, &merged, &hint, &commit] {
+    for file in [&segment, &merged, &hint, &commit, &batch] {
         for cut in 0..=file.len() {
             let dump = bitcask::inspect(&file[..cut]);
             assert_eq!(dump.is_some(), cut >= 8, "cut at {cut}");
