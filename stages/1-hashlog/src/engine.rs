@@ -2,7 +2,7 @@
 //!
 //! ## Operations
 //!
-//! * `put` and `delete` encode one [record](crate::record), append it to the data file with
+//! * `put` and `delete` encode one [record], append it to the data file with
 //!   one write call, then point the [index](crate::index) at it (or remove the key). They
 //!   return once the write call has handed the bytes to the operating system, so an
 //!   acknowledged write survives a kill of the process. Deleting a key that is not live
