@@ -71,6 +71,13 @@ fn expected(before: &[Op], with_batch: bool, after: &[Op]) -> BTreeMap<Vec<u8>, 
     model
 }
 
+/// A new store opened with `options`, holding `BEFORE` written one op at a time.
+fn store_before(options: &Options) -> (tempfile::TempDir, PathBuf, Bitcask) {
+    let (tmp, dir, e) = new_store(options);
+    apply(&e, BEFORE);
+    (tmp, dir, e)
+}
+
 /// The one segment of a store opened with `quiet("1M")`.
 fn segment(dir: &Path) -> PathBuf {
     dir.join("00000001.seg")
@@ -104,10 +111,7 @@ impl BatchLog {
 
 #[test]
 fn a_batch_applies_its_ops_in_order_as_one_record() {
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path().join("db");
-    let e = open(&dir, &quiet("1M"));
-    apply(&e, BEFORE);
+    let (_tmp, dir, e) = store_before(&quiet("1M"));
     let before = file_len(&segment(&dir));
     let written = e.stats().unwrap().user_bytes_written;
     let batch = batch_of(BATCH);
@@ -139,10 +143,7 @@ fn a_batch_applies_its_ops_in_order_as_one_record() {
 
 #[test]
 fn an_empty_batch_is_a_no_op() {
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path().join("db");
-    let e = open(&dir, &quiet("1M"));
-    apply(&e, BEFORE);
+    let (_tmp, dir, e) = store_before(&quiet("1M"));
     let len = file_len(&segment(&dir));
     let stats = e.stats().unwrap();
     e.write(&WriteBatch::new()).unwrap();
@@ -158,10 +159,7 @@ fn an_empty_batch_is_a_no_op() {
 /// writes nothing; one just under it is written.
 #[test]
 fn a_batch_over_the_limit_is_refused_before_anything_is_written() {
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path().join("db");
-    let e = open(&dir, &quiet("1M"));
-    apply(&e, BEFORE);
+    let (_tmp, dir, e) = store_before(&quiet("1M"));
     let len = file_len(&segment(&dir));
     let value = vec![b'v'; MAX_VALUE_LEN];
     let mut batch = WriteBatch::new();
@@ -196,9 +194,7 @@ fn a_batch_over_the_limit_is_refused_before_anything_is_written() {
 /// and a batch larger than a whole segment goes alone into a fresh one.
 #[test]
 fn a_batch_never_straddles_segments_and_may_outgrow_one() {
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path().join("db");
-    let e = open(&dir, &quiet("1K"));
+    let (_tmp, dir, e) = new_store(&quiet("1K"));
     e.put(b"first", b"in segment 1").unwrap();
     let mut big = WriteBatch::new();
     for i in 0..30 {
@@ -246,11 +242,8 @@ fn a_batch_never_straddles_segments_and_may_outgrow_one() {
 /// is seen, then or after a reopen, and the store goes on.
 #[test]
 fn a_failed_batch_append_is_undone() {
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path().join("db");
     let fs = HookFs::new();
-    let e = open(&dir, &quiet("1M").with_file_system(Arc::new(fs.clone())));
-    apply(&e, BEFORE);
+    let (_tmp, dir, e) = store_before(&quiet("1M").with_file_system(Arc::new(fs.clone())));
     let len = file_len(&segment(&dir));
     fs.set_hook(|call| match call.op {
         FsOp::Append => Action::Cut(call.bytes / 2),
@@ -275,11 +268,10 @@ fn a_failed_batch_append_is_undone() {
 #[test]
 fn readers_see_a_batch_whole_or_not_at_all() {
     const KEYS: usize = 20;
-    let tmp = tempfile::tempdir().unwrap();
     let options = Options::new()
         .set("segment_bytes", "2K")
         .set("merge_dead_ratio", "0.3");
-    let e = open(&tmp.path().join("db"), &options);
+    let (_tmp, _, e) = new_store(&options);
     let key = |i: usize| format!("key{i:02}").into_bytes();
     let batch_setting_all_to = |round: u32| {
         let mut batch = WriteBatch::new();
@@ -415,12 +407,8 @@ fn damage_anywhere_in_a_batch_fails_a_get_of_its_values() {
 /// effect; afterwards no segment holds a batch record, and each of those values is one read.
 #[test]
 fn a_merge_rewrites_a_batch_as_plain_records() {
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path().join("db");
     let fs = HookFs::new();
-    let options = quiet("1M").with_file_system(Arc::new(fs.clone()));
-    let e = open(&dir, &options);
-    apply(&e, BEFORE);
+    let (_tmp, dir, e) = store_before(&quiet("1M").with_file_system(Arc::new(fs.clone())));
     e.write(&batch_of(BATCH)).unwrap();
     apply(&e, AFTER);
     let model = expected(BEFORE, true, AFTER);

@@ -21,9 +21,17 @@ fn random_key(rng: &mut ChaCha8Rng) -> Vec<u8> {
 
 /// Random puts, deletes, batches of both and already expired puts on a small key space,
 /// in small segments with merges between them, applied to the engine and the model alike.
+/// A store from a random seed (printed, to replay a failure), the model, and the rng.
+fn seeded_store() -> (tempfile::TempDir, Bitcask, Model, ChaCha8Rng) {
+    let seed = rand::rng().random();
+    println!("seed {seed}");
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let (tmp, e, model) = random_store(&mut rng);
+    (tmp, e, model, rng)
+}
+
 fn random_store(rng: &mut ChaCha8Rng) -> (tempfile::TempDir, Bitcask, Model) {
-    let tmp = tempfile::tempdir().unwrap();
-    let e = open(&tmp.path().join("db"), &quiet("256"));
+    let (tmp, _, e) = new_store(&quiet("256"));
     let mut model = Model::new();
     let past = UNIX_EPOCH + Duration::from_secs(1);
     for round in 0..400 {
@@ -89,10 +97,7 @@ fn walk(cursor: &mut dyn Cursor) -> Vec<(Vec<u8>, Vec<u8>)> {
 
 #[test]
 fn a_cursor_walks_and_seeks_like_a_sorted_map() {
-    let seed = rand::rng().random();
-    println!("seed {seed}");
-    let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    let (_tmp, e, model) = random_store(&mut rng);
+    let (_tmp, e, model, mut rng) = seeded_store();
     let mut cursor = e.cursor().unwrap();
     assert!(!cursor.valid(), "a new cursor is not positioned");
     assert_eq!(
@@ -133,10 +138,7 @@ fn a_cursor_walks_and_seeks_like_a_sorted_map() {
 
 #[test]
 fn scans_both_ways_match_the_model_for_every_kind_of_bound() {
-    let seed = rand::rng().random();
-    println!("seed {seed}");
-    let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    let (_tmp, e, model) = random_store(&mut rng);
+    let (_tmp, e, model, mut rng) = seeded_store();
     let bound = |rng: &mut ChaCha8Rng| {
         let key = vec![b'a' + rng.random_range(0..27u8); rng.random_range(0..3)];
         match rng.random_range(0..3) {
@@ -167,9 +169,7 @@ fn scans_both_ways_match_the_model_for_every_kind_of_bound() {
 /// it shows; the merged-away files go when the cursor lets go of them.
 #[test]
 fn a_cursor_is_a_snapshot_that_outlives_a_merge() {
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path().join("db");
-    let e = open(&dir, &quiet("64"));
+    let (_tmp, dir, e) = new_store(&quiet("64"));
     let mut old = Model::new();
     for i in 0..20u32 {
         let (k, v) = (
@@ -209,8 +209,7 @@ fn a_cursor_is_a_snapshot_that_outlives_a_merge() {
 
 #[test]
 fn a_cursor_on_an_empty_store_is_never_valid() {
-    let tmp = tempfile::tempdir().unwrap();
-    let e = open(&tmp.path().join("db"), &quiet("1K"));
+    let (_tmp, _, e) = new_store(&quiet("1K"));
     let mut cursor = e.cursor().unwrap();
     cursor.seek_to_first().unwrap();
     assert!(!cursor.valid());
@@ -230,9 +229,7 @@ fn a_cursor_on_an_empty_store_is_never_valid() {
 /// leaves the cursor not valid; a seek elsewhere places it again.
 #[test]
 fn a_damaged_value_is_an_error_that_leaves_the_cursor_not_valid() {
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path().join("db");
-    let e = open(&dir, &quiet("1M"));
+    let (_tmp, dir, e) = new_store(&quiet("1M"));
     for k in ["a", "b", "c"] {
         e.put(k.as_bytes(), b"value").unwrap();
     }

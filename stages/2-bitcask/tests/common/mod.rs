@@ -15,6 +15,14 @@ pub fn quiet(segment_bytes: &str) -> Options {
         .set("background_merge", "false")
 }
 
+/// A new store in a temporary directory (kept while the returned guard lives).
+pub fn new_store(options: &Options) -> (tempfile::TempDir, PathBuf, Bitcask) {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("db");
+    let e = open(&dir, options);
+    (tmp, dir, e)
+}
+
 /// Opens `dir` or panics with the error.
 pub fn open(dir: &Path, options: &Options) -> Bitcask {
     Bitcask::open(dir, options).unwrap_or_else(|e| panic!("open {}: {e}", dir.display()))
