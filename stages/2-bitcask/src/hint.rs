@@ -39,7 +39,7 @@
 
 use kv_shared::framing::{ByteReader, DecodeError, crc32};
 use kv_shared::log_reader::{LogFormat, LogTail, read_log};
-use kv_shared::{FileRef, Result};
+use kv_shared::{FileRef, MAX_VALUE_LEN, Result};
 
 use crate::record::{Kind, RECORD_HEADER_LEN, SEGMENT_HEADER_LEN};
 
@@ -215,6 +215,7 @@ pub fn read_hint(
                 if e.offset < SEGMENT_HEADER_LEN
                     || past.is_none_or(|p| p > segment_len)
                     || (e.len as usize) < RECORD_HEADER_LEN + e.key.len()
+                    || (e.len as usize) > RECORD_HEADER_LEN + e.key.len() + MAX_VALUE_LEN
                 {
                     bad.get_or_insert_with(|| {
                         format!("entry at {} points outside the segment", r.offset)

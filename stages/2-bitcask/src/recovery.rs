@@ -39,7 +39,7 @@ use crate::file_names::FileName;
 use crate::hint::{self, HintEntry};
 use crate::keydir::{Entry, KeyDir};
 use crate::merge_commit::MergeCommit;
-use crate::record::{self, Kind, RecordKey, RecordKeys, SEGMENT_HEADER_LEN, SegmentKeyLog};
+use crate::record::{self, Kind, RecordKeys, SEGMENT_HEADER_LEN, SegmentKeyLog};
 use crate::segment::Segment;
 
 /// Largest commit record recovery reads (a merge of a million segments fits).
@@ -78,10 +78,10 @@ pub fn recover(fs: &Fs, dir: &Path, use_hints: bool) -> Result<Recovered> {
     let mut loader = Loader::new(use_hints);
     let loaded = load_segments(fs, dir, &list_files(fs, dir)?, &mut loader)?;
     let (active, torn_bytes) = match find_active(&loaded)? {
-        Some(i) => (
-            loaded[i].0.clone(),
-            repair_active(&loaded[i].0, &loaded[i].1)?,
-        ),
+        Some(i) => {
+            let (segment, ending) = &loaded[i];
+            (segment.clone(), repair_active(segment, ending)?)
+        }
         None => {
             let segment = Segment::create(fs, dir.to_path_buf(), newest_id + 1)?;
             (Arc::new(segment), 0)
@@ -223,16 +223,9 @@ impl Loader {
                 self.apply(segment, r.key, r.kind, entry);
             }
             RecordKeys::Batch(ops) => {
-                for RecordKey {
-                    seq,
-                    kind,
-                    key,
-                    value_len,
-                    ..
-                } in ops
-                {
-                    let entry = Entry::batch_put(id, offset, value_len, seq);
-                    self.apply(segment, key, kind, entry);
+                for op in ops {
+                    let entry = Entry::batch_put(id, offset, op.value_len, op.seq);
+                    self.apply(segment, op.key, op.kind, entry);
                 }
             }
         }
@@ -270,13 +263,8 @@ fn load_segments(
 ) -> Result<Vec<(Arc<Segment>, Ending)>> {
     let hints: BTreeSet<u32> = files
         .iter()
-        .filter_map(|f| {
-            if let FileName::Hint(id) = f {
-                Some(*id)
-            } else {
-                None
-            }
-        })
+        .filter(|f| matches!(f, FileName::Hint(_)))
+        .map(|f| f.id())
         .collect();
     let mut loaded = Vec::new();
     for file in files {
@@ -289,12 +277,12 @@ fn load_segments(
         if hints.contains(&id) {
             segment.set_has_hint();
         }
-        let ending =
-            if segment.has_hint() && loader.use_hints && load_hint(fs, dir, &segment, loader)? {
-                Ending::Sealed
-            } else {
-                replay_segment(loader, &segment)?
-            };
+        let from_hint = segment.has_hint() && loader.use_hints;
+        let ending = if from_hint && load_hint(fs, dir, &segment, loader)? {
+            Ending::Sealed
+        } else {
+            replay_segment(loader, &segment)?
+        };
         loaded.push((segment, ending));
     }
     Ok(loaded)
