@@ -22,6 +22,15 @@
 //! Inside a block the search is linear: entries have different lengths, so there is no
 //! way to jump to the middle one. That is cheap because the block is small and already
 //! in memory.
+//!
+//! A [`BlockCursor`] also walks backwards. LevelDB's blocks keep *restart points*, offsets
+//! of every sixteenth entry, and step back by seeking to the restart point before the
+//! current entry and scanning forward. These blocks keep none, so the cursor makes its
+//! own: on loading a block it records where each entry's key and value lie (one pass, which
+//! also checks every entry), and then moves by index, a step back as cheap as a step
+//! forward and a seek a binary search.
+
+use std::ops::Range;
 
 use kv_shared::framing::{ByteReader, DecodeError};
 use kv_shared::{Error, FileRef, MAX_VALUE_LEN, Result};
@@ -172,6 +181,100 @@ impl Block {
     }
 }
 
+/// Where one entry's key and value lie in a block's body.
+#[derive(Debug, Clone)]
+struct Span {
+    key: Range<usize>,
+    /// `None` for a tombstone.
+    value: Option<Range<usize>>,
+}
+
+/// A cursor over one block's entries, both ways (see the module documentation).
+#[derive(Debug, Clone)]
+pub struct BlockCursor {
+    block: Block,
+    entries: Vec<Span>,
+    /// The entry the cursor is at; `entries.len()` when not valid.
+    at: usize,
+}
+
+impl BlockCursor {
+    /// A cursor over `block`, not yet positioned: records where every entry lies.
+    ///
+    /// # Errors
+    /// [`Error::Corruption`] naming the file and offset of an entry that does not decode.
+    pub fn new(file: &FileRef, block: Block) -> Result<BlockCursor> {
+        let mut entries = Vec::new();
+        let mut pos = 0;
+        while let Some((key, value, next)) = block.entry_at(file, pos)? {
+            let key_start = pos + ENTRY_HEADER_LEN;
+            let key_end = key_start + key.len();
+            let value = value.map(|v| key_end..key_end + v.len());
+            entries.push(Span {
+                key: key_start..key_end,
+                value,
+            });
+            pos = next;
+        }
+        let at = entries.len();
+        Ok(BlockCursor { block, entries, at })
+    }
+
+    /// True when the cursor is at an entry.
+    pub fn valid(&self) -> bool {
+        self.at < self.entries.len()
+    }
+
+    /// Moves to the first entry (not valid for an empty block).
+    pub fn seek_to_first(&mut self) {
+        self.at = 0;
+    }
+
+    /// Moves to the last entry (not valid for an empty block).
+    pub fn seek_to_last(&mut self) {
+        self.at = self.entries.len().saturating_sub(1);
+    }
+
+    /// Moves to the first entry whose key is at least `target` (not valid when none is).
+    pub fn seek(&mut self, target: &[u8]) {
+        let body = self.block.body();
+        self.at = self
+            .entries
+            .partition_point(|span| &body[span.key.clone()] < target);
+    }
+
+    /// Moves to the next entry; off the end, not valid.
+    pub fn next(&mut self) {
+        if self.valid() {
+            self.at += 1;
+        }
+    }
+
+    /// Moves to the entry before; off the start, not valid.
+    pub fn prev(&mut self) {
+        if self.valid() {
+            self.at = self.at.checked_sub(1).unwrap_or(self.entries.len());
+        }
+    }
+
+    /// The key of the entry the cursor is at.
+    ///
+    /// # Panics
+    /// When the cursor is not valid.
+    pub fn key(&self) -> &[u8] {
+        &self.block.body()[self.entries[self.at].key.clone()]
+    }
+
+    /// The value of the entry the cursor is at, `None` for a tombstone.
+    ///
+    /// # Panics
+    /// When the cursor is not valid.
+    pub fn value(&self) -> Option<&[u8]> {
+        let span = self.entries[self.at].value.clone()?;
+        Some(&self.block.body()[span])
+    }
+}
+
 /// The outcome of [`Block::search`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum BlockSearch {
@@ -206,5 +309,63 @@ mod tests {
         too_long.extend_from_slice(&(TOMBSTONE - 1).to_le_bytes());
         too_long.extend_from_slice(b"kvalue");
         assert!(decode_entry(&mut ByteReader::new(&too_long)).is_err());
+    }
+
+    #[test]
+    fn a_block_cursor_walks_both_ways_and_seeks() {
+        let tmp = tempfile::tempdir().unwrap();
+        let fs = kv_shared::Fs::default();
+        let path = tmp.path().join("block");
+        let mut frame = Vec::new();
+        let start = frame::begin(&mut frame);
+        for (key, value) in [("b", Some("1")), ("d", None), ("f", Some(""))] {
+            encode_entry(&mut frame, key.as_bytes(), value.map(str::as_bytes));
+        }
+        frame::seal(&mut frame, start);
+        let file = fs.create(&path).unwrap();
+        file.append(&frame).unwrap();
+        let block = Block::read(&file, 0, frame.len()).unwrap();
+        let mut c = BlockCursor::new(&file, block).unwrap();
+        assert!(!c.valid());
+        let walk = |c: &mut BlockCursor, forward: bool| {
+            let mut seen = Vec::new();
+            while c.valid() {
+                seen.push((c.key().to_vec(), c.value().map(<[u8]>::to_vec)));
+                if forward { c.next() } else { c.prev() }
+            }
+            seen
+        };
+        c.seek_to_first();
+        let forward = walk(&mut c, true);
+        c.seek_to_last();
+        let mut backward = walk(&mut c, false);
+        backward.reverse();
+        assert_eq!(forward, backward);
+        assert_eq!(forward[1], (b"d".to_vec(), None));
+        assert_eq!(forward[2], (b"f".to_vec(), Some(Vec::new())));
+        for (target, want) in [
+            ("", Some("b")),
+            ("b", Some("b")),
+            ("c", Some("d")),
+            ("f", Some("f")),
+            ("g", None),
+        ] {
+            c.seek(target.as_bytes());
+            assert_eq!(
+                c.valid().then(|| c.key().to_vec()),
+                want.map(|k| k.as_bytes().to_vec()),
+                "seek {target}"
+            );
+        }
+        c.seek(b"c");
+        c.prev();
+        assert_eq!(c.key(), b"b");
+        c.prev();
+        assert!(!c.valid());
+        c.next();
+        assert!(
+            !c.valid(),
+            "next on a cursor that is not valid does nothing"
+        );
     }
 }

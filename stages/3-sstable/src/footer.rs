@@ -4,7 +4,7 @@
 //! the end; the footer, at a fixed distance from the end of the file, says. It also
 //! carries what the store needs to know about the table without reading it: how many
 //! entries and tombstones it holds, and which WALs' data it holds (see
-//! [`crate::store`] for how recovery uses that).
+//! [`crate::recovery`] for how recovery uses that).
 //!
 //! ## Format (version 1), the last [`FOOTER_LEN`] bytes of the file
 //!

@@ -1,9 +1,15 @@
-//! The annotated dump of a table file: its data blocks entry by entry, its index, its
-//! footer, each field at its offset (the formats are in [`crate::block`],
-//! [`crate::index`] and [`crate::footer`]).
+//! The annotated dumps `kv inspect` prints: every field of a file at its offset, with its
+//! meaning. [`inspect`] recognises this stage's two kinds of file by their magic:
 //!
-//! The dump works on any bytes: a damaged block or footer is reported in a note and the
-//! dump goes on with what it can still show; it never panics.
+//! * a WAL ([`inspect_wal`]): `KVSSTWAL` at the start; its records (format in
+//!   [`crate::wal`]) with each payload decoded as a put, a delete or a write batch (format
+//!   in [`crate::wal_entry`]);
+//! * a table ([`inspect_table`]): `KVSSTABL` at the end; its data blocks entry by entry,
+//!   its index, its footer (formats in [`crate::block`], [`crate::index`] and
+//!   [`crate::footer`]).
+//!
+//! The dumps work on any bytes: a damaged record, block or footer is reported in a note
+//! and the dump goes on with what it can still show; they never panic.
 
 use kv_shared::dump::{Dump, quoted};
 use kv_shared::framing::ByteReader;
@@ -12,6 +18,23 @@ use crate::block::TOMBSTONE;
 use crate::footer::{FOOTER_LEN, Footer, FooterError, TABLE_MAGIC};
 use crate::frame::{self, FRAME_HEADER_LEN};
 use crate::index;
+use crate::wal::{self, WAL_MAGIC};
+use crate::wal_entry;
+
+/// The annotated dump of one of this stage's files, recognised by its magic: a WAL or a
+/// table. `None` for any other bytes; never panics.
+pub fn inspect(bytes: &[u8]) -> Option<String> {
+    if bytes.starts_with(WAL_MAGIC) {
+        return inspect_wal(bytes);
+    }
+    inspect_table(bytes)
+}
+
+/// The annotated dump of a WAL, each payload decoded ([`wal_entry::dump`]), or `None` when
+/// `bytes` do not start with [`WAL_MAGIC`].
+pub fn inspect_wal(bytes: &[u8]) -> Option<String> {
+    wal::inspect_wal_with(bytes, wal_entry::dump)
+}
 
 /// Entries shown field by field; after that, block bodies are shown as one line each.
 const DUMP_ENTRIES: usize = 200;

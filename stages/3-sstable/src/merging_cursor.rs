@@ -1,149 +1,240 @@
-//! The k-way merge: many sorted streams in, one sorted stream out, newest version winning.
+//! The merging cursor: many sorted sources in, one sorted view out, newest version winning,
+//! in both directions.
 //!
-//! A scan reads the memtable and every table at once. Each of them yields its entries in
-//! key order; the merge keeps the current head of each source in a min-heap ordered by
-//! key, and on a tie by source rank, where rank 0 is the newest source (the memtable) and
-//! higher ranks are older tables. Popping the heap gives the smallest key in its newest
-//! version; every other source's head with the same key is an older, shadowed version and
-//! is skipped. Each source is advanced only when its head is consumed, so the merge is
-//! lazy: it holds one entry per source, whatever the size of the data.
+//! A read walks the memtable, the frozen memtable and every table at once. Each source is
+//! an [`EntryCursor`]; the merge is given them **newest first** (rank 0 is the memtable,
+//! higher ranks older tables), and shows each key once, in the version of the lowest rank
+//! that holds it: older versions are shadowed. Tombstones are entries like any other here;
+//! [`crate::cursor::LiveCursor`] hides them.
 //!
-//! The merge yields tombstones too; the caller decides what they mean (a scan hides the
-//! key, a compaction that merges every table drops them).
-
-use std::cmp::Ordering;
-use std::collections::BinaryHeap;
+//! ## How it moves (LevelDB's `MergingIterator`)
+//!
+//! Going **forward**, every source sits at its smallest key at or after the current key,
+//! and the current entry is the smallest of their keys (on a tie, the lowest rank). `next`
+//! moves on every source that sits *at* the current key (the winner and the versions it
+//! shadows) and picks the smallest again. Going **backward** it is the mirror image: every
+//! source sits at its largest key at or before the current key; `prev` moves back every
+//! source at the current key and picks the largest (on a tie, again the lowest rank).
+//!
+//! A change of direction breaks that arrangement: going forward, the other sources sit
+//! *after* the current key, where a `prev` cannot use them. So the first `prev` after
+//! forward moves re-positions every source relative to the current key `k`: each seeks to
+//! `k` and steps back once, to its largest key below `k` (or, when every key of it is
+//! below `k`, goes to its last). The first `next` after backward moves re-positions each
+//! source to its smallest key above `k`. Then the moves go on as above.
+//!
+//! Picking the smallest or largest is a scan over the sources: there are few of them (two
+//! memtables and this stage's tables), fewer than a heap would pay off for.
 
 use kv_shared::Result;
 
-use crate::entry::Entry;
+use crate::cursor::{BoxEntryCursor, EntryCursor};
 
-/// A sorted stream of entries, one of the merge's sources.
-pub type Source<'a> = Box<dyn Iterator<Item = Result<(Vec<u8>, Entry)>> + Send + 'a>;
-
-/// The head of one source.
-struct Head {
-    key: Vec<u8>,
-    entry: Entry,
-    rank: usize,
+/// Which way the last move went (see the module documentation).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Direction {
+    Forward,
+    Backward,
 }
 
-impl PartialEq for Head {
-    fn eq(&self, other: &Self) -> bool {
-        self.cmp(other) == Ordering::Equal
-    }
+/// The merge of sources given newest first.
+pub struct MergingCursor {
+    sources: Vec<BoxEntryCursor>,
+    /// The source whose entry the cursor shows; `None` when not valid.
+    current: Option<usize>,
+    direction: Direction,
+    /// The current key, copied out when every source must be re-positioned around it.
+    scratch: Vec<u8>,
 }
 
-impl Eq for Head {}
-
-impl PartialOrd for Head {
-    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
-        Some(self.cmp(other))
-    }
-}
-
-impl Ord for Head {
-    /// Reversed, so `BinaryHeap` (a max-heap) pops the smallest key, then the lowest rank.
-    fn cmp(&self, other: &Self) -> Ordering {
-        other
-            .key
-            .cmp(&self.key)
-            .then_with(|| other.rank.cmp(&self.rank))
-    }
-}
-
-/// Merges sources given newest first.
-pub struct MergeIter<'a> {
-    sources: Vec<Source<'a>>,
-    heap: BinaryHeap<Head>,
-    started: bool,
-    failed: bool,
-}
-
-impl<'a> MergeIter<'a> {
-    /// A merge of `sources`, the newest first: on equal keys, the lower index wins.
-    pub fn new(sources: Vec<Source<'a>>) -> Self {
-        MergeIter {
-            heap: BinaryHeap::with_capacity(sources.len()),
+impl MergingCursor {
+    /// A merge of `sources`, the newest first: on equal keys, the lower index wins. Not yet
+    /// positioned.
+    pub fn new(sources: Vec<BoxEntryCursor>) -> MergingCursor {
+        MergingCursor {
             sources,
-            started: false,
-            failed: false,
+            current: None,
+            direction: Direction::Forward,
+            scratch: Vec::new(),
         }
     }
 
-    /// Moves source `rank` on by one entry, onto the heap.
-    fn pull(&mut self, rank: usize) -> Result<()> {
-        if let Some(item) = self.sources[rank].next() {
-            let (key, entry) = item?;
-            self.heap.push(Head { key, entry, rank });
+    /// The source at the smallest key (the lowest rank on a tie), going forward.
+    fn pick_smallest(&mut self) {
+        self.direction = Direction::Forward;
+        self.current = None;
+        for (rank, source) in self.sources.iter().enumerate() {
+            if !source.valid() {
+                continue;
+            }
+            match self.current {
+                Some(best) if self.sources[best].key() <= source.key() => {}
+                _ => self.current = Some(rank),
+            }
         }
+    }
+
+    /// The source at the largest key (the lowest rank on a tie), going backward.
+    fn pick_largest(&mut self) {
+        self.direction = Direction::Backward;
+        self.current = None;
+        for (rank, source) in self.sources.iter().enumerate() {
+            if !source.valid() {
+                continue;
+            }
+            match self.current {
+                Some(best) if self.sources[best].key() >= source.key() => {}
+                _ => self.current = Some(rank),
+            }
+        }
+    }
+
+    /// True when source `rank` sits at the same key as source `current`.
+    fn at_current_key(&self, rank: usize, current: usize) -> bool {
+        let source = &self.sources[rank];
+        source.valid() && source.key() == self.sources[current].key()
+    }
+
+    fn next_inner(&mut self, current: usize) -> Result<()> {
+        if self.direction == Direction::Forward {
+            // Every source at the current key moves on: the winner last, as the others
+            // compare against its key.
+            for rank in (0..self.sources.len()).filter(|&r| r != current) {
+                if self.at_current_key(rank, current) {
+                    self.sources[rank].next()?;
+                }
+            }
+            self.sources[current].next()?;
+        } else {
+            self.scratch.clear();
+            self.scratch.extend_from_slice(self.sources[current].key());
+            for source in &mut self.sources {
+                source.seek(&self.scratch)?;
+                if source.valid() && source.key() == self.scratch.as_slice() {
+                    source.next()?;
+                }
+            }
+        }
+        self.pick_smallest();
         Ok(())
     }
 
-    fn advance(&mut self) -> Result<Option<(Vec<u8>, Entry)>> {
-        if !self.started {
-            self.started = true;
-            for rank in 0..self.sources.len() {
-                self.pull(rank)?;
+    fn prev_inner(&mut self, current: usize) -> Result<()> {
+        if self.direction == Direction::Backward {
+            for rank in (0..self.sources.len()).filter(|&r| r != current) {
+                if self.at_current_key(rank, current) {
+                    self.sources[rank].prev()?;
+                }
+            }
+            self.sources[current].prev()?;
+        } else {
+            self.scratch.clear();
+            self.scratch.extend_from_slice(self.sources[current].key());
+            for source in &mut self.sources {
+                source.seek(&self.scratch)?;
+                if source.valid() {
+                    source.prev()?;
+                } else {
+                    source.seek_to_last()?;
+                }
             }
         }
-        let Some(head) = self.heap.pop() else {
-            return Ok(None);
-        };
-        while self.heap.peek().is_some_and(|older| older.key == head.key) {
-            let older = self.heap.pop().expect("peeked");
-            self.pull(older.rank)?;
+        self.pick_largest();
+        Ok(())
+    }
+
+    /// Ends a move: an error leaves the cursor not valid.
+    fn moved(&mut self, result: Result<()>) -> Result<()> {
+        if result.is_err() {
+            self.current = None;
         }
-        self.pull(head.rank)?;
-        Ok(Some((head.key, head.entry)))
+        result
     }
 }
 
-impl Iterator for MergeIter<'_> {
-    type Item = Result<(Vec<u8>, Entry)>;
+impl EntryCursor for MergingCursor {
+    fn valid(&self) -> bool {
+        self.current.is_some()
+    }
 
-    /// The next key in its newest version. After an error, the merge ends.
-    fn next(&mut self) -> Option<Self::Item> {
-        if self.failed {
-            return None;
-        }
-        let item = self.advance().transpose();
-        if matches!(item, Some(Err(_))) {
-            self.failed = true;
-        }
-        item
+    fn seek_to_first(&mut self) -> Result<()> {
+        let r = self.sources.iter_mut().try_for_each(|s| s.seek_to_first());
+        self.pick_smallest();
+        self.moved(r)
+    }
+
+    fn seek_to_last(&mut self) -> Result<()> {
+        let r = self.sources.iter_mut().try_for_each(|s| s.seek_to_last());
+        self.pick_largest();
+        self.moved(r)
+    }
+
+    fn seek(&mut self, target: &[u8]) -> Result<()> {
+        let r = self.sources.iter_mut().try_for_each(|s| s.seek(target));
+        self.pick_smallest();
+        self.moved(r)
+    }
+
+    fn next(&mut self) -> Result<()> {
+        let Some(current) = self.current else {
+            return Ok(());
+        };
+        let r = self.next_inner(current);
+        self.moved(r)
+    }
+
+    fn prev(&mut self) -> Result<()> {
+        let Some(current) = self.current else {
+            return Ok(());
+        };
+        let r = self.prev_inner(current);
+        self.moved(r)
+    }
+
+    fn key(&self) -> &[u8] {
+        self.sources[self.current.expect("a valid cursor")].key()
+    }
+
+    fn value(&self) -> Option<&[u8]> {
+        self.sources[self.current.expect("a valid cursor")].value()
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use std::collections::BTreeMap;
+    use std::sync::Arc;
 
-    fn source(items: &[(&str, Option<&str>)]) -> Source<'static> {
-        let v: Vec<Result<(Vec<u8>, Entry)>> = items
+    use super::*;
+    use crate::entry::Entry;
+    use crate::memtable::MemCursor;
+
+    fn source(items: &[(&str, Option<&str>)]) -> BoxEntryCursor {
+        let map: BTreeMap<Vec<u8>, Entry> = items
             .iter()
             .map(|(k, v)| {
-                Ok((
-                    k.as_bytes().to_vec(),
-                    v.map_or(Entry::Tombstone, |v| Entry::Value(v.as_bytes().to_vec())),
-                ))
+                let entry = v.map_or(Entry::Tombstone, |v| Entry::Value(v.as_bytes().to_vec()));
+                (k.as_bytes().to_vec(), entry)
             })
             .collect();
-        Box::new(v.into_iter())
+        Box::new(MemCursor::new(Arc::new(map)))
     }
 
-    #[test]
-    fn newest_version_wins_and_order_holds() {
+    fn merge() -> MergingCursor {
         let newest = source(&[("b", Some("new")), ("d", None)]);
         let middle = source(&[("a", Some("mid")), ("b", Some("mid")), ("e", Some("mid"))]);
         let oldest = source(&[("b", Some("old")), ("d", Some("old")), ("f", Some("old"))]);
-        let got: Vec<(Vec<u8>, Option<Vec<u8>>)> = MergeIter::new(vec![newest, middle, oldest])
-            .map(|r| {
-                let (k, e) = r.unwrap();
-                (k, e.into_value())
-            })
-            .collect();
-        let want: Vec<(Vec<u8>, Option<Vec<u8>>)> = [
+        MergingCursor::new(vec![newest, middle, oldest])
+    }
+
+    fn here(c: &MergingCursor) -> Option<(String, Option<String>)> {
+        let text = |b: &[u8]| String::from_utf8(b.to_vec()).unwrap();
+        c.valid().then(|| (text(c.key()), c.value().map(text)))
+    }
+
+    #[test]
+    fn newest_version_wins_both_ways() {
+        let want: Vec<(String, Option<String>)> = [
             ("a", Some("mid")),
             ("b", Some("new")),
             ("d", None),
@@ -151,23 +242,48 @@ mod tests {
             ("f", Some("old")),
         ]
         .iter()
-        .map(|(k, v)| (k.as_bytes().to_vec(), v.map(|v| v.as_bytes().to_vec())))
+        .map(|(k, v)| (k.to_string(), v.map(str::to_string)))
         .collect();
-        assert_eq!(got, want);
-        assert_eq!(MergeIter::new(Vec::new()).count(), 0);
+        let mut c = merge();
+        c.seek_to_first().unwrap();
+        let mut forward = Vec::new();
+        while let Some(entry) = here(&c) {
+            forward.push(entry);
+            c.next().unwrap();
+        }
+        assert_eq!(forward, want);
+        c.seek_to_last().unwrap();
+        let mut backward = Vec::new();
+        while let Some(entry) = here(&c) {
+            backward.push(entry);
+            c.prev().unwrap();
+        }
+        backward.reverse();
+        assert_eq!(backward, want);
+        let mut empty = MergingCursor::new(Vec::new());
+        empty.seek_to_first().unwrap();
+        assert!(!empty.valid());
     }
 
     #[test]
-    fn an_error_ends_the_merge() {
-        let bad: Source<'static> = Box::new(
-            vec![
-                Ok((b"a".to_vec(), Entry::Tombstone)),
-                Err(kv_shared::Error::InvalidArgument("boom".into())),
-            ]
-            .into_iter(),
+    fn changes_of_direction_land_beside_the_current_key() {
+        let mut c = merge();
+        c.seek(b"c").unwrap();
+        assert_eq!(here(&c).unwrap().0, "d");
+        c.prev().unwrap();
+        assert_eq!(here(&c).unwrap(), ("b".into(), Some("new".into())));
+        c.next().unwrap();
+        assert_eq!(here(&c).unwrap().0, "d");
+        c.next().unwrap();
+        c.prev().unwrap();
+        assert_eq!(here(&c).unwrap().0, "d");
+        c.seek_to_last().unwrap();
+        c.next().unwrap();
+        assert!(!c.valid());
+        c.prev().unwrap();
+        assert!(
+            !c.valid(),
+            "prev on a cursor that is not valid does nothing"
         );
-        let mut m = MergeIter::new(vec![bad, source(&[("z", Some("1"))])]);
-        assert!(m.next().unwrap().is_err());
-        assert!(m.next().is_none());
     }
 }

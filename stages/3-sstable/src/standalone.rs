@@ -25,10 +25,11 @@ use std::io::BufRead;
 use std::path::Path;
 use std::sync::Arc;
 
-use kv_shared::{Error, Fs, KeyRange, Result, check_key_value};
+use kv_shared::{Error, Fs, Result, check_key_value};
 
+use crate::cursor::EntryCursor;
 use crate::entry::Entry;
-use crate::store::DEFAULT_BLOCK_BYTES;
+use crate::options::DEFAULT_BLOCK_BYTES;
 use crate::table::{Search, Table};
 use crate::table_builder::write_table;
 
@@ -124,10 +125,13 @@ pub fn get(path: &Path, key: &[u8]) -> Result<Option<Vec<u8>>> {
 /// As [`get`], and any error `each` returns.
 pub fn scan(path: &Path, mut each: impl FnMut(&[u8], &[u8]) -> Result<()>) -> Result<()> {
     let table = Arc::new(Table::open(&Fs::default(), path, 0)?);
-    for item in table.iter(&KeyRange::all(), Search::Binary) {
-        if let (key, Entry::Value(value)) = item? {
-            each(&key, &value)?;
+    let mut cursor = table.cursor();
+    cursor.seek_to_first()?;
+    while cursor.valid() {
+        if let Some(value) = cursor.value() {
+            each(cursor.key(), value)?;
         }
+        cursor.next()?;
     }
     Ok(())
 }

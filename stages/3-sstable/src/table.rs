@@ -1,4 +1,4 @@
-//! Reading a table: open it (footer, then index), look a key up, iterate a range.
+//! Reading a table: open it (footer, then index), look a key up, walk it with a cursor.
 //!
 //! [`Table::open`] reads the footer from the end of the file, then the index block it
 //! points to, checks both, and keeps the index in memory. Data blocks are read only when
@@ -17,22 +17,30 @@
 //! Both give the same answers (the tests check it); what differs is the number of reads,
 //! which grows with the table for `Linear` and stays at one for `Binary`.
 //!
+//! ## Walking a table ([`TableCursor`])
+//!
+//! A cursor moves both ways, so it needs to know where the block *before* a block starts:
+//! it always goes through the index (a table without one could only walk forward). It
+//! holds one block in memory, a [`crate::block::BlockCursor`], and reads the neighbouring
+//! block when a step leaves it.
+//!
 //! ## Deleting a table that readers still use
 //!
 //! A table is shared as `Arc<Table>`: the store's list of tables holds one, and every
-//! running `get` or scan holds its own. When a compaction replaces a table it calls
+//! running `get` or cursor holds its own. When a compaction replaces a table it calls
 //! [`Table::mark_obsolete`]; the file is removed by `Drop` when the **last** `Arc` goes, so
 //! a reader never finds its file gone. (If the process dies first, the file is left behind
-//! and the next open recognises and removes it, see [`crate::store`].)
+//! and the next open recognises and removes it, see [`crate::recovery`].)
 
 use std::path::Path;
 use std::str::FromStr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
 
-use kv_shared::{Error, FileRef, Fs, KeyRange, Result};
+use kv_shared::{Error, FileRef, Fs, Result};
 
-use crate::block::{Block, BlockSearch};
+use crate::block::{Block, BlockCursor, BlockSearch};
+use crate::cursor::EntryCursor;
 use crate::entry::Entry;
 use crate::footer::{FOOTER_LEN, Footer, FooterError, TABLE_VERSION};
 use crate::frame;
@@ -187,25 +195,11 @@ impl Table {
         }
     }
 
-    /// The entries in `range`, in key order, tombstones included, read lazily one block at
-    /// a time. With [`Search::Binary`] the iterator starts at the block the index points
-    /// to; with [`Search::Linear`] at the first block.
-    pub fn iter(self: &Arc<Self>, range: &KeyRange, search: Search) -> TableIter {
-        let first_block = match (&range.start, search) {
-            (std::ops::Bound::Unbounded, _) | (_, Search::Linear) => 0,
-            (std::ops::Bound::Included(k) | std::ops::Bound::Excluded(k), Search::Binary) => {
-                index::find_block(&self.index.blocks, k).unwrap_or(0)
-            }
-        };
-        TableIter {
+    /// A cursor over the table's entries, tombstones included, not yet positioned.
+    pub fn cursor(self: &Arc<Self>) -> TableCursor {
+        TableCursor {
             table: self.clone(),
-            range: range.clone(),
-            search,
-            next_block: first_block,
-            next_offset: self.index.blocks.get(first_block).map_or(0, |e| e.offset),
             block: None,
-            pos: 0,
-            done: range.is_empty(),
         }
     }
 
@@ -224,76 +218,142 @@ impl Drop for Table {
     }
 }
 
-/// A lazy iterator over a table's entries in a key range.
+/// A cursor over a table's entries, both ways, one block in memory at a time.
+///
+/// It finds its blocks through the index, whatever the [`Search`] option (which is about
+/// point lookups): a seek reads the one block that can hold the target, and a step off
+/// either end of a block reads the block beside it.
 #[derive(Debug)]
-pub struct TableIter {
+pub struct TableCursor {
     table: Arc<Table>,
-    range: KeyRange,
-    search: Search,
-    next_block: usize,
-    next_offset: u64,
-    block: Option<Block>,
-    pos: usize,
-    done: bool,
+    /// The block loaded (its position in the index) and the cursor over it.
+    block: Option<(usize, BlockCursor)>,
 }
 
-impl TableIter {
-    fn load_next_block(&mut self) -> Result<bool> {
-        let t = &self.table;
-        let block = match self.search {
-            Search::Binary => {
-                let Some(at) = t.index.blocks.get(self.next_block) else {
-                    return Ok(false);
-                };
-                Block::read(&t.file, at.offset, at.len as usize)?
+impl TableCursor {
+    /// The cursor over block `i`, read from the file unless it is the one loaded already.
+    fn load(&mut self, i: usize) -> Result<&mut BlockCursor> {
+        if self.block.as_ref().is_none_or(|(loaded, _)| *loaded != i) {
+            self.block = None;
+            let t = &self.table;
+            let at = &t.index.blocks[i];
+            let block = Block::read(&t.file, at.offset, at.len as usize)?;
+            self.block = Some((i, BlockCursor::new(&t.file, block)?));
+        }
+        Ok(&mut self.block.as_mut().expect("loaded above").1)
+    }
+
+    /// From block `i` on, the first entry of the first block that has one (not valid when
+    /// none has).
+    fn first_from(&mut self, mut i: usize) -> Result<()> {
+        while i < self.table.index.blocks.len() {
+            let block = self.load(i)?;
+            block.seek_to_first();
+            if block.valid() {
+                return Ok(());
             }
-            Search::Linear => {
-                if self.next_offset >= t.footer.index_offset {
-                    return Ok(false);
-                }
-                Block::read_unindexed(&t.file, self.next_offset, t.footer.index_offset)?
+            i += 1;
+        }
+        self.block = None;
+        Ok(())
+    }
+
+    /// From block `i` back, the last entry of the first block that has one.
+    fn last_from(&mut self, i: Option<usize>) -> Result<()> {
+        let mut i = i;
+        while let Some(at) = i {
+            let block = self.load(at)?;
+            block.seek_to_last();
+            if block.valid() {
+                return Ok(());
             }
+            i = at.checked_sub(1);
+        }
+        self.block = None;
+        Ok(())
+    }
+
+    fn seek_inner(&mut self, target: &[u8]) -> Result<()> {
+        let i = index::find_block(&self.table.index.blocks, target).unwrap_or(0);
+        if i >= self.table.index.blocks.len() {
+            self.block = None;
+            return Ok(());
+        }
+        let block = self.load(i)?;
+        block.seek(target);
+        if block.valid() {
+            return Ok(());
+        }
+        self.first_from(i + 1)
+    }
+
+    fn next_inner(&mut self) -> Result<()> {
+        let Some((i, block)) = self.block.as_mut() else {
+            return Ok(());
         };
-        self.next_block += 1;
-        self.next_offset = block.offset() + block.frame_len() as u64;
-        self.block = Some(block);
-        self.pos = 0;
-        Ok(true)
+        block.next();
+        if block.valid() {
+            return Ok(());
+        }
+        let next = *i + 1;
+        self.first_from(next)
     }
 
-    fn advance(&mut self) -> Result<Option<(Vec<u8>, Entry)>> {
-        loop {
-            if self.block.is_none() && !self.load_next_block()? {
-                return Ok(None);
-            }
-            let block = self.block.as_ref().expect("loaded above");
-            let Some((key, value, next)) = block.entry_at(&self.table.file, self.pos)? else {
-                self.block = None;
-                continue;
-            };
-            self.pos = next;
-            if self.range.is_past_end(key) {
-                return Ok(None);
-            }
-            if self.range.contains(key) {
-                let entry = value.map_or(Entry::Tombstone, |v| Entry::Value(v.to_vec()));
-                return Ok(Some((key.to_vec(), entry)));
-            }
+    fn prev_inner(&mut self) -> Result<()> {
+        let Some((i, block)) = self.block.as_mut() else {
+            return Ok(());
+        };
+        block.prev();
+        if block.valid() {
+            return Ok(());
         }
+        let before = i.checked_sub(1);
+        self.last_from(before)
+    }
+
+    /// Runs a move; an error leaves the cursor not valid.
+    fn moved(&mut self, result: Result<()>) -> Result<()> {
+        if result.is_err() {
+            self.block = None;
+        }
+        result
     }
 }
 
-impl Iterator for TableIter {
-    type Item = Result<(Vec<u8>, Entry)>;
-
-    fn next(&mut self) -> Option<Self::Item> {
-        if self.done {
-            return None;
+impl EntryCursor for TableCursor {
+    fn valid(&self) -> bool {
+        self.block.as_ref().is_some_and(|(_, b)| b.valid())
+    }
+    fn seek_to_first(&mut self) -> Result<()> {
+        let r = self.first_from(0);
+        self.moved(r)
+    }
+    fn seek_to_last(&mut self) -> Result<()> {
+        let r = self.last_from(self.table.index.blocks.len().checked_sub(1));
+        self.moved(r)
+    }
+    fn seek(&mut self, target: &[u8]) -> Result<()> {
+        let r = self.seek_inner(target);
+        self.moved(r)
+    }
+    fn next(&mut self) -> Result<()> {
+        if !self.valid() {
+            return Ok(());
         }
-        let item = self.advance().transpose();
-        if !matches!(item, Some(Ok(_))) {
-            self.done = true;
+        let r = self.next_inner();
+        self.moved(r)
+    }
+    fn prev(&mut self) -> Result<()> {
+        if !self.valid() {
+            return Ok(());
         }
-        item
+        let r = self.prev_inner();
+        self.moved(r)
+    }
+    fn key(&self) -> &[u8] {
+        self.block.as_ref().expect("a valid cursor").1.key()
+    }
+    fn value(&self) -> Option<&[u8]> {
+        self.block.as_ref().expect("a valid cursor").1.value()
     }
 }

@@ -184,6 +184,16 @@ impl LogKind {
     /// Checks the first [`LogKind::header_len`] bytes of a file: magic, checksum (when the
     /// kind has one), then version.
     fn check_header(&self, bytes: &[u8]) -> std::result::Result<(), HeaderError> {
+        let header_len = self.header_len();
+        if (bytes.len() as u64) < header_len {
+            return Err(HeaderError::Decode(DecodeError::new(
+                0,
+                format!(
+                    "{} bytes is too short for a {header_len}-byte log header",
+                    bytes.len()
+                ),
+            )));
+        }
         let mut r = ByteReader::new(bytes);
         let magic = r.bytes(8, "magic").map_err(HeaderError::Decode)?;
         if magic != self.magic {
@@ -525,21 +535,22 @@ impl Wal {
     pub fn holds_records(fs: &Fs, path: &Path, kind: LogKind) -> Result<bool> {
         let file = fs.open(path)?;
         let len = file.len()?;
-        if read_header(&file, len, &kind)?.is_err() {
+        let header_len = kind.header_len() as usize;
+        let first = header_len + FRAME_HEADER_LEN;
+        if len < first as u64 {
             return Ok(false);
         }
-        let at = kind.header_len();
-        if len < at + FRAME_HEADER_LEN as u64 {
+        let head = file.read_vec_at(0, first)?;
+        if kind.check_header(&head[..header_len]).is_err() {
             return Ok(false);
         }
-        let head = file.read_vec_at(at, FRAME_HEADER_LEN)?;
-        let Ok(frame_len) = frame::frame_len(&head, kind.max_payload) else {
+        let Ok(frame_len) = frame::frame_len(&head[header_len..], kind.max_payload) else {
             return Ok(false);
         };
-        if at + frame_len as u64 > len {
+        if (header_len + frame_len) as u64 > len {
             return Ok(false);
         }
-        let frame = file.read_vec_at(at, frame_len)?;
+        let frame = file.read_vec_at(header_len as u64, frame_len)?;
         Ok(frame::open(&frame).is_ok())
     }
 
@@ -555,21 +566,15 @@ impl Wal {
     }
 }
 
-/// Reads and checks the header of a file `len` bytes long: the outer `Result` is the I/O,
-/// the inner one the verdict on the bytes.
+/// Reads and checks the header of a file `len` bytes long (one read, of the header or of
+/// the whole file when it is shorter): the outer `Result` is the I/O, the inner one the
+/// verdict on the bytes.
 fn read_header(
     file: &FileRef,
     len: u64,
     kind: &LogKind,
 ) -> Result<std::result::Result<(), HeaderError>> {
-    let header_len = kind.header_len();
-    if len < header_len {
-        return Ok(Err(HeaderError::Decode(DecodeError::new(
-            0,
-            format!("{len} bytes is too short for a {header_len}-byte log header"),
-        ))));
-    }
-    let head = file.read_vec_at(0, header_len as usize)?;
+    let head = file.read_vec_at(0, len.min(kind.header_len()) as usize)?;
     Ok(kind.check_header(&head))
 }
 
@@ -703,16 +708,10 @@ fn dump_header(d: &mut Dump, bytes: &[u8], kind: &LogKind) -> bool {
     true
 }
 
-/// The annotated dump of a WAL of this stage's kind, or `None` when `bytes` do not start
-/// with [`WAL_MAGIC`]. Payloads are shown as bytes.
-pub fn inspect_wal(bytes: &[u8]) -> Option<String> {
-    inspect_wal_with(bytes, |d, payload| {
-        d.field(payload, format!("payload {}", quoted(payload, 40)))
-    })
-}
-
-/// [`inspect_wal`] with a caller's way of showing each payload (this stage decodes its
-/// [`crate::wal_entry`]s). `show` must advance the dump by exactly the payload's length.
+/// The annotated dump of a log of this stage's WAL kind ([`WAL_KIND`]), titled
+/// `write-ahead log, N bytes`, each payload shown by `show` (this stage decodes its
+/// [`crate::wal_entry`]s; stage 4 its own payloads); `None` when `bytes` do not start with
+/// [`WAL_MAGIC`]. `show` must advance the dump by exactly the payload's length.
 pub fn inspect_wal_with(bytes: &[u8], show: impl FnMut(&mut Dump, &[u8])) -> Option<String> {
     let title = format!("write-ahead log, {} bytes", bytes.len());
     dump(bytes, WAL_KIND, title, show)
@@ -970,7 +969,7 @@ mod tests {
                 let _ = dump(&b, kind, "log", show);
             }
         }
-        assert!(inspect_wal(b"nope").is_none());
+        assert!(inspect_wal_with(b"nope", |_, _| ()).is_none());
     }
 
     #[test]

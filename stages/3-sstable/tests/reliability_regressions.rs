@@ -9,22 +9,22 @@ fn options() -> kv_shared::Options {
         .set("block_bytes", "512")
 }
 
-/// Found by `KV_IOERROR_RUNS=1000` (seed 4325): one failed WAL append (call 459 of the I/O
-/// error workload, an append to `000011.wal`) left a store that open refused once the fault
-/// cleared ("WAL 13 is older than the newest table's WALs (up to 14) yet not in a table").
-/// A failed call must leave a store that reopens.
+/// Found by `KV_IOERROR_RUNS=1000` (seed 4325): one failed WAL append (an append to
+/// `000011.wal`, the fourth record before the flush that starts WAL 13 and table 14) left a
+/// store that open refused once the fault cleared ("WAL 13 is older than the newest table's
+/// WALs (up to 14) yet not in a table"). A failed call must leave a store that reopens.
 #[test]
 fn one_failed_wal_append_leaves_a_store_that_reopens() {
     let (_, failed, first) = kv_testkit::io_errors::io_error_at::<sstable::SstableStore>(
         &options(),
         4325,
-        459,
+        440,
         FaultKind::Once,
     );
     assert_eq!(failed, 1, "the fault must hit a call of the workload");
     assert_eq!(
         first.as_deref(),
-        Some("append of /disk/store/000011.wal (call 459)"),
+        Some("append of /disk/store/000011.wal (call 440)"),
         "the workload changed: this no longer replays the original failure"
     );
 }
