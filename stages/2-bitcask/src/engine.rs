@@ -23,7 +23,7 @@
 //!
 //! Locks are always taken in the order `merge_lock`, writer, state (a merge takes the writer
 //! only to fsync the active segment before its commit point). Every lock is taken through
-//! [`unpoisoned`].
+//! `unpoisoned`.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

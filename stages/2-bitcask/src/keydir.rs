@@ -3,8 +3,9 @@
 //!
 //! Every key in the store has one [`Entry`]: which segment, at which offset, how many bytes,
 //! with which sequence number and expiry. A `get` looks the key up here and then does
-//! **one** positioned read of exactly that record. Deleted keys have no entry; their
-//! tombstones live only on disk.
+//! **one** positioned read of exactly that record (two for a value still inside a batch
+//! record, whose checksum covers the whole batch: see [`Entry`]). Deleted keys have no
+//! entry; their tombstones live only on disk.
 //!
 //! ## Memory per key
 //!

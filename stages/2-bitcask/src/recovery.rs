@@ -2,27 +2,27 @@
 //!
 //! [`recover`] is these steps, in order, each a function below:
 //!
-//! 1. **Settle interrupted merges** ([`settle_merges`]). Every commit record
+//! 1. **Settle interrupted merges** (`settle_merges`). Every commit record
 //!    (`merge-*.commit`) is a merge that committed: its outputs still under temporary names
 //!    are renamed, its inputs still present are deleted, and the record is removed. Then
 //!    every `*.merge` and `*.commit.tmp` file left is debris of a merge that never
 //!    committed, and is deleted. See [`crate::merge_commit`] for why this is safe at every
 //!    point of a crash.
-//! 2. **Load the keydir** ([`load_segments`]). Each segment is loaded from its hint file
+//! 2. **Load the keydir** (`load_segments`). Each segment is loaded from its hint file
 //!    when it has one (and the `hint_files` option is on), otherwise its records are
 //!    replayed one by one. For each key the record with the highest sequence number wins,
 //!    whatever file it is in; a tombstone removes older puts and is remembered (in a side
 //!    map) so that an older put read later cannot bring the key back. A batch record is
 //!    applied op by op, as the puts and tombstones it stands for; it is one record under
 //!    one checksum, so it is applied whole or, torn, dropped whole.
-//! 3. **Check the seals** ([`find_active`]). Every segment but one must end with a seal
+//! 3. **Check the seals** (`find_active`). Every segment but one must end with a seal
 //!    record. The one without is the segment that was active. A missing seal in any other
 //!    segment is `Error::Corruption`.
-//! 4. **Repair the active segment** ([`repair_active`]). A torn tail there (a write cut
+//! 4. **Repair the active segment** (`repair_active`). A torn tail there (a write cut
 //!    short by a crash) is cut off, and appends continue after it. Its header may be torn
 //!    too (a power loss just after it was created): if no valid record follows, it is
 //!    rewritten. With no segment left open, a new active segment is created.
-//! 5. **Count dead bytes** ([`count_dead_bytes`]): everything in a segment but its header,
+//! 5. **Count dead bytes** (`count_dead_bytes`): everything in a segment but its header,
 //!    its seal and what its live keydir entries keep alive.
 //!
 //! Damage followed by valid records anywhere is `Error::Corruption`, and no file is

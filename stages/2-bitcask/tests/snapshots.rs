@@ -4,10 +4,20 @@
 
 mod common;
 
+use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, UNIX_EPOCH};
 
 use common::*;
 use kv_shared::{Engine, WriteBatch};
+
+/// Taken by every test here, so that they run one at a time. The first snapshot compared
+/// makes insta start a `cargo metadata` process; a process started while another test
+/// holds a store's lock holds a copy of the lock's file descriptor until it runs its
+/// program, and that test's next open of its store would fail with `Locked`.
+fn one_at_a_time() -> MutexGuard<'static, ()> {
+    static TURN: Mutex<()> = Mutex::new(());
+    TURN.lock().unwrap_or_else(PoisonError::into_inner)
+}
 
 /// A store written the same way every time: a put, an overwrite, a put with an expiry, a
 /// delete. Returns the directory's segment, merged segment and hint bytes.
@@ -37,6 +47,7 @@ fn deterministic_store(dir: &std::path::Path) -> (Vec<u8>, Vec<u8>, Vec<u8>) {
 
 #[test]
 fn dumps_of_a_segment_a_hint_file_and_a_commit_record() {
+    let _turn = one_at_a_time();
     let tmp = tempfile::tempdir().unwrap();
     let (segment, merged, hint) = deterministic_store(&tmp.path().join("db"));
     insta::assert_snapshot!("segment", bitcask::inspect(&segment).unwrap());
@@ -65,6 +76,7 @@ fn batch_segment(dir: &std::path::Path) -> Vec<u8> {
 
 #[test]
 fn dump_of_a_segment_with_a_batch_record() {
+    let _turn = one_at_a_time();
     let tmp = tempfile::tempdir().unwrap();
     let segment = batch_segment(&tmp.path().join("db"));
     insta::assert_snapshot!("batch_segment", bitcask::inspect(&segment).unwrap());
@@ -72,6 +84,7 @@ fn dump_of_a_segment_with_a_batch_record() {
 
 #[test]
 fn inspect_never_panics_and_ignores_foreign_files() {
+    let _turn = one_at_a_time();
     let tmp = tempfile::tempdir().unwrap();
     let (segment, merged, hint) = deterministic_store(&tmp.path().join("db"));
     let batch = batch_segment(&tmp.path().join("batch"));
