@@ -55,14 +55,16 @@
 //! A batch whose ops take more than [`MAX_BATCH_OPS_LEN`] bytes is refused with
 //! [`kv_shared::Error::InvalidArgument`] before anything is written: the bound keeps every
 //! length a reader allocates for checked, and still holds an op of the largest key and
-//! value. A batch larger than `segment_bytes` works: the active segment is sealed first (a
-//! batch never straddles segments), and the batch fills a fresh segment alone.
+//! value. A batch is never split: one that would take the active segment past
+//! `segment_bytes` seals it first, so a batch larger than a segment works, and fills a
+//! fresh segment alone.
 //!
 //! Each put of a batch gets its own keydir entry, pointing at the batch record (see
-//! [`crate::keydir::Entry`]); a `get` of it reads the whole batch record and checks its one
-//! checksum. A merge copies the live values out as plain put records (and the tombstones
-//! it must keep as plain tombstones), so batch records only ever live in the segments the
-//! writer filled.
+//! [`crate::keydir::Entry`]); a `get` of it reads the whole batch record (two positioned
+//! reads: the header, then the rest) and checks its one checksum. The batch's header and
+//! its deletes are dead bytes from the moment it is written ([`crate::engine`]). A merge
+//! copies the live values out as plain put records (and the tombstones it must keep as
+//! plain tombstones), so batch records only ever live in the segments the writer filled.
 //!
 //! **Versions.** A build from before batch records takes kind 3 for damage: at the end of
 //! the active segment it would cut the batch off as a torn tail, losing acknowledged
