@@ -53,4 +53,26 @@ impl Counters {
     pub fn get(counter: &AtomicU64) -> u64 {
         counter.load(Relaxed)
     }
+
+    /// The counters that statistics report in their `extra` map, by name, read now. (The
+    /// others, `user_bytes_written`, `gets` and `get_disk_reads`, have fields of their own
+    /// in [`kv_shared::Stats`].)
+    pub fn extra(&self) -> [(&'static str, u64); 13] {
+        [
+            ("flushes", &self.flushes),
+            ("flush_bytes_written", &self.flush_bytes_written),
+            ("compactions", &self.compactions),
+            ("trivial_moves", &self.trivial_moves),
+            ("compaction_bytes_read", &self.compaction_bytes_read),
+            ("compaction_bytes_written", &self.compaction_bytes_written),
+            ("tombstones_dropped", &self.tombstones_dropped),
+            ("stall_micros", &self.stall_micros),
+            ("stalled_writes", &self.stalled_writes),
+            ("write_groups", &self.write_groups),
+            ("grouped_writes", &self.grouped_writes),
+            ("bloom_checks", &self.bloom_checks),
+            ("bloom_false_positives", &self.bloom_false_positives),
+        ]
+        .map(|(name, counter)| (name, Counters::get(counter)))
+    }
 }

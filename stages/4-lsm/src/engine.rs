@@ -13,15 +13,15 @@
 //!
 //! ## Readers
 //!
-//! A read takes, under a short lock, a consistent **snapshot**: the last published sequence
-//! number, the active and immutable memtables, and the current [`Version`]. The memtables and
-//! the version come as one shared `ReadView`, rebuilt whenever one of them changes, so
-//! taking a snapshot allocates nothing. A `get` asks the memtables newest first, then the
-//! tables (their blocks through the tree's [`BlockCache`]); a scan merges all of them
-//! ([`crate::merge_iter`], [`crate::snapshot_iter`]). Every table in the version holds only
-//! sequence numbers at or below the snapshot (tables are made from frozen memtables, whose
-//! writes were published before they froze), so nothing a flush or compaction does later can
-//! change what the snapshot sees, and the `Arc`s it holds keep its tables on disk.
+//! A read takes, under a short lock, a consistent [`Snapshot`]: the last published sequence
+//! number, and a [`ReadView`] of the active and immutable memtables and the current
+//! [`Version`]. The view is rebuilt whenever one of them changes and shared by every reader
+//! until then, so taking a snapshot allocates nothing. A `get` asks the memtables newest
+//! first, then the tables (their blocks through the tree's [`BlockCache`]); a cursor merges
+//! all of them ([`crate::cursor`]). Every table in the version holds only sequence numbers at
+//! or below the snapshot (tables are made from frozen memtables, whose writes were published
+//! before they froze), so nothing a flush or compaction does later can change what the
+//! snapshot sees, and the `Arc`s it holds keep its tables on disk.
 //!
 //! ## Background work
 //!
@@ -42,29 +42,26 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use kv_shared::{
-    Engine, Error, Fs, KeyRange, OptionDoc, Options, Result, ScanIter, Stats, StoreDir,
+    BoxCursor, Cursor, Engine, Error, Fs, OptionDoc, Options, Result, Stats, StoreDir, WriteBatch,
 };
 use sstable::wal::MAX_PAYLOAD;
 
-use crate::block_cache::BlockCache;
-use crate::bloom;
+use crate::block_cache::{BlockCache, BlockCacheStats};
 use crate::compaction::{self, Compaction};
 use crate::counters::Counters;
+use crate::cursor::snapshot::{ReadView, Snapshot};
 use crate::file_names;
 use crate::flush::flush;
 use crate::group_commit::{Group, WriteQueue};
-use crate::key::EntryIter;
-use crate::manifest::{Manifest, NUM_LEVELS, VersionEdit};
-use crate::memtable::{Lookup, Memtable};
-use crate::cursor::merging::MergeIter;
+use crate::lock::{lock, wait, wait_timeout};
+use crate::manifest::Manifest;
+use crate::memtable::Memtable;
 use crate::options::{LsmOptions, OPTIONS};
-use crate::recovery;
-use crate::cursor::snapshot::SnapshotIter;
-use crate::table::table::Table;
-use crate::version::{LevelSummary, TableFile, Version};
-use crate::wal::Wal;
-use crate::wal_payload;
-use crate::write_batch::WriteBatch;
+use crate::recovery::{self, Recovered};
+use crate::table::Table;
+use crate::version::{LevelSummary, NUM_LEVELS, TableFile, Version};
+use crate::version_edit::VersionEdit;
+use crate::wal::{self, Wal};
 
 /// Immutable memtables allowed to wait for their flush before writers wait.
 const MAX_IMMUTABLE: usize = 1;
@@ -124,38 +121,18 @@ impl State {
     /// Rebuilds the readers' view after `mem`, `imm` or `version` changed, so that it does
     /// not keep a replaced memtable or version (and its obsolete tables) alive.
     fn refresh_view(&mut self) {
-        self.view = Arc::new(ReadView::of(self));
+        self.view = Arc::new(ReadView::new(&self.mem, &self.imm, &self.version));
     }
-}
 
-/// The memtables and tables a reader looks in, shared by every reader until one of them
-/// changes.
-struct ReadView {
-    /// The active memtable, then the immutable ones, newest first.
-    mems: Vec<Arc<Memtable>>,
-    version: Arc<Version>,
-}
-
-impl ReadView {
-    fn of(st: &State) -> ReadView {
-        let mut mems = Vec::with_capacity(1 + st.imm.len());
-        mems.push(st.mem.clone());
-        mems.extend(st.imm.iter().rev().cloned());
-        ReadView {
-            mems,
-            version: st.version.clone(),
+    /// The first background failure, as the error every later write reports.
+    fn check_background(&self, dir: &Path) -> Result<()> {
+        match &self.bg_error {
+            Some(message) => Err(Error::io(
+                dir,
+                std::io::Error::other(format!("background work failed earlier: {message}")),
+            )),
+            None => Ok(()),
         }
-    }
-
-    /// True when this view still shows `st`'s memtables and version.
-    fn shows(&self, st: &State) -> bool {
-        Arc::ptr_eq(&self.version, &st.version)
-            && self.mems.len() == 1 + st.imm.len()
-            && Arc::ptr_eq(&self.mems[0], &st.mem)
-            && self.mems[1..]
-                .iter()
-                .zip(st.imm.iter().rev())
-                .all(|(a, b)| Arc::ptr_eq(a, b))
     }
 }
 
@@ -168,22 +145,59 @@ struct Writer {
     spare_wal: Option<u64>,
 }
 
-/// A consistent view for one read.
-struct Snapshot {
-    seq: u64,
-    view: Arc<ReadView>,
-}
-
-fn background_error(dir: &Path, message: &str) -> Error {
-    Error::io(
-        dir,
-        std::io::Error::other(format!("background work failed earlier: {message}")),
-    )
-}
-
 impl Inner {
+    /// The engine's shared state, from what recovery found.
+    fn new(
+        dir: &Path,
+        fs: Fs,
+        options: LsmOptions,
+        cache: Arc<BlockCache>,
+        store: StoreDir,
+        r: Recovered,
+    ) -> Inner {
+        let mem = Arc::new(Memtable::new(r.wal_number, options.memtable_bytes));
+        let version = Arc::new(r.version);
+        let view = Arc::new(ReadView::new(&mem, &[], &version));
+        Inner {
+            dir: dir.to_path_buf(),
+            fs,
+            options,
+            counters: Counters::default(),
+            cache,
+            next_file: AtomicU64::new(r.next_file),
+            visible_seq: AtomicU64::new(r.last_seq),
+            state: Mutex::new(State {
+                mem: mem.clone(),
+                imm: Vec::new(),
+                version,
+                compacting: false,
+                pointers: vec![Vec::new(); NUM_LEVELS],
+                bg_error: None,
+                view,
+            }),
+            work: Condvar::new(),
+            progress: Condvar::new(),
+            queue: WriteQueue::new(),
+            writer: Mutex::new(Writer {
+                wal: r.wal,
+                mem,
+                last_seq: r.last_seq,
+                spare_wal: None,
+            }),
+            manifest: Mutex::new(r.manifest),
+            stop: AtomicBool::new(false),
+            recovery: (r.replayed, r.orphans_deleted, r.stale_wals_deleted),
+            _store: store,
+        }
+    }
+
     fn lock_state(&self) -> MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(|p| p.into_inner())
+        lock(&self.state)
+    }
+
+    /// Waits until woken by progress, or for [`STALL_WAIT`].
+    fn wait_for_progress<'a>(&self, st: MutexGuard<'a, State>) -> MutexGuard<'a, State> {
+        wait_timeout(&self.progress, st, STALL_WAIT)
     }
 
     /// The sequence number and view a read uses: one `Arc` clone, no allocation. Whoever
@@ -191,7 +205,7 @@ impl Inner {
     /// forget to, the view is rebuilt here, so a read never sees a stale one.
     fn snapshot(&self) -> Snapshot {
         let mut st = self.lock_state();
-        if !st.view.shows(&st) {
+        if !st.view.shows(&st.mem, &st.imm, &st.version) {
             st.refresh_view();
         }
         Snapshot {
@@ -209,9 +223,7 @@ impl Inner {
         let mut slowed = false;
         let mut st = self.lock_state();
         loop {
-            if let Some(message) = &st.bg_error {
-                return Err(background_error(&self.dir, message));
-            }
+            st.check_background(&self.dir)?;
             let l0 = st.version.level(0).len();
             let full = w.mem.approximate_bytes() >= self.options.memtable_bytes
                 || (force && !w.mem.is_empty());
@@ -226,11 +238,7 @@ impl Inner {
             } else if st.imm.len() >= MAX_IMMUTABLE || l0 >= self.options.l0_stop {
                 stalled = true;
                 self.work.notify_all();
-                st = self
-                    .progress
-                    .wait_timeout(st, STALL_WAIT)
-                    .unwrap_or_else(|p| p.into_inner())
-                    .0;
+                st = self.wait_for_progress(st);
             } else {
                 drop(st);
                 self.freeze(w)?;
@@ -261,7 +269,7 @@ impl Inner {
             .spare_wal
             .take()
             .unwrap_or_else(|| self.next_file.fetch_add(1, SeqCst));
-        let wal = Wal::create(&self.fs, &self.dir.join(file_names::wal(number)))
+        let wal = Wal::create(&self.fs, &self.dir.join(file_names::wal(number)), wal::KIND)
             .inspect_err(|_| w.spare_wal = Some(number))?;
         let mem = Arc::new(Memtable::new(number, self.options.memtable_bytes));
         w.wal = wal;
@@ -274,22 +282,17 @@ impl Inner {
         Ok(())
     }
 
-    /// Commits `batch` (not empty, its limits checked) atomically, as part of a write group.
-    fn write(&self, batch: &WriteBatch) -> Result<()> {
-        self.queue.commit(batch, |group| self.write_group(group))
-    }
-
     /// Writes one group, as its leader: one WAL record, then the memtable, then visibility.
     fn write_group(&self, group: &mut Group) -> Result<()> {
-        let mut w = self.writer.lock().unwrap_or_else(|p| p.into_inner());
+        let mut w = lock(&self.writer);
         self.make_room(&mut w, false)?;
         let first = w.last_seq + 1;
         let count = u32::try_from(group.ops)
             .map_err(|_| Error::InvalidArgument(format!("a write group of {} ops", group.ops)))?;
-        wal_payload::write_header(&mut group.record, first, count);
+        wal::write_header(&mut group.record, first, count);
         // The record is decoded exactly as recovery will decode it, before it is written:
         // what the memtable gets is what a restart would replay.
-        let batch = wal_payload::decode(&group.record).map_err(|e| {
+        let batch = wal::decode(&group.record).map_err(|e| {
             Error::InvalidArgument(format!("a write group that does not decode: {e}"))
         })?;
         w.wal.append(&group.record)?;
@@ -320,7 +323,7 @@ impl Inner {
         prepare: impl FnOnce(&State, &mut VersionEdit),
         commit: impl FnOnce(&mut State),
     ) -> Result<()> {
-        let manifest = self.manifest.lock().unwrap_or_else(|p| p.into_inner());
+        let manifest = lock(&self.manifest);
         // Only this thread installs versions while the manifest lock is held, so the version
         // read here is still current when the new one replaces it below.
         let next = {
@@ -328,11 +331,8 @@ impl Inner {
             prepare(&st, &mut edit);
             edit.next_file = Some(self.next_file.load(SeqCst));
             st.version.apply(&edit, new).map_err(|detail| {
-                Error::corruption(
-                    self.dir.join(file_names::manifest(manifest.number())),
-                    0,
-                    detail,
-                )
+                let path = self.dir.join(file_names::manifest(manifest.number()));
+                Error::corruption(path, 0, detail)
             })?
         };
         #[cfg(debug_assertions)]
@@ -352,6 +352,8 @@ impl Inner {
         Ok(())
     }
 
+    /// Flushes the oldest immutable memtable `mem` to an L0 table, installs it, and deletes
+    /// the memtable's WAL.
     fn flush_one(&self, mem: &Arc<Memtable>) -> Result<()> {
         let number = self.next_file.fetch_add(1, SeqCst);
         let flushed = flush(&self.fs, &self.dir, mem, number, &self.options)?;
@@ -384,50 +386,55 @@ impl Inner {
             .remove_if_exists(&self.dir.join(file_names::wal(old_wal)))
     }
 
-    fn flush_loop(&self) -> Result<()> {
+    /// Waits on `work` until `ready` hands out a job, or the engine stops (`None`).
+    fn next_job<T>(&self, mut ready: impl FnMut(&mut State) -> Option<T>) -> Option<T> {
+        let mut st = self.lock_state();
         loop {
-            let mem = {
-                let mut st = self.lock_state();
-                loop {
-                    if self.stop.load(SeqCst) {
-                        return Ok(());
-                    }
-                    if let Some(mem) = st.imm.first() {
-                        break mem.clone();
-                    }
-                    st = self.work.wait(st).unwrap_or_else(|p| p.into_inner());
-                }
-            };
+            if self.stop.load(SeqCst) {
+                return None;
+            }
+            if let Some(job) = ready(&mut st) {
+                return Some(job);
+            }
+            st = wait(&self.work, st);
+        }
+    }
+
+    /// The flush thread: flushes immutable memtables, oldest first, as they come.
+    fn flush_loop(&self) -> Result<()> {
+        while let Some(mem) = self.next_job(|st| st.imm.first().cloned()) {
             self.flush_one(&mem)?;
         }
+        Ok(())
     }
 
+    /// The compaction thread: runs the compactions the policy picks, one at a time.
     fn compaction_loop(&self) -> Result<()> {
-        loop {
-            let (task, version) = {
-                let mut st = self.lock_state();
-                loop {
-                    if self.stop.load(SeqCst) {
-                        return Ok(());
-                    }
-                    // `compacting` may be held by a manual `full_compaction`.
-                    if !st.compacting
-                        && let Some(task) =
-                            compaction::pick(&st.version, &self.options, &st.pointers)
-                    {
-                        st.compacting = true;
-                        break (task, st.version.clone());
-                    }
-                    st = self.work.wait(st).unwrap_or_else(|p| p.into_inner());
-                }
-            };
-            let done = self.compact_once(&task, &version);
-            self.lock_state().compacting = false;
-            self.progress.notify_all();
-            done?;
+        let pick = |st: &mut State| {
+            // `compacting` may be held by a manual `full_compaction`.
+            if st.compacting {
+                return None;
+            }
+            let task = compaction::pick(&st.version, &self.options, &st.pointers)?;
+            st.compacting = true;
+            Some((task, st.version.clone()))
+        };
+        while let Some((task, version)) = self.next_job(pick) {
+            self.compact_and_release(&task, &version)?;
         }
+        Ok(())
     }
 
+    /// Runs `task` (for which `compacting` is held), then releases `compacting`.
+    fn compact_and_release(&self, task: &Compaction, version: &Version) -> Result<()> {
+        let done = self.compact_once(task, version);
+        self.lock_state().compacting = false;
+        self.progress.notify_all();
+        self.work.notify_all();
+        done
+    }
+
+    /// Runs one compaction and installs what it made.
     fn compact_once(&self, task: &Compaction, version: &Version) -> Result<()> {
         let cx = compaction::Context {
             fs: &self.fs,
@@ -481,9 +488,7 @@ impl Inner {
     fn wait_until_settled(&self) -> Result<()> {
         let mut st = self.lock_state();
         loop {
-            if let Some(message) = &st.bg_error {
-                return Err(background_error(&self.dir, message));
-            }
+            st.check_background(&self.dir)?;
             let idle = st.imm.is_empty()
                 && !st.compacting
                 && compaction::pick(&st.version, &self.options, &st.pointers).is_none();
@@ -491,43 +496,56 @@ impl Inner {
                 return Ok(());
             }
             self.work.notify_all();
-            st = self
-                .progress
-                .wait_timeout(st, STALL_WAIT)
-                .unwrap_or_else(|p| p.into_inner())
-                .0;
+            st = self.wait_for_progress(st);
         }
     }
-}
 
-impl Inner {
-    /// The write amplification theory predicts for the tree's current shape, from the
-    /// bytes written since open (`None` before any user byte): the WAL's and the flushes'
-    /// bytes per user byte as measured (they are format costs: framing, per-entry overhead,
-    /// index and filter), and compaction's as the policy's theory for the current level
-    /// sizes ([`compaction::rewrites_per_byte`]):
-    ///
-    /// `theory = wal + flush × (1 + rewrites_per_byte)`
-    ///
-    /// where `wal` counts every byte written that is neither a flush's nor a compaction's
-    /// (WAL records, and the manifest's few).
-    fn write_amp_theory(&self, version: &Version, disk_bytes_written: u64) -> Option<f64> {
-        let c = &self.counters;
-        let user = Counters::get(&c.user_bytes_written);
-        if user == 0 {
-            return None;
-        }
-        let flushed = Counters::get(&c.flush_bytes_written);
-        let compacted = Counters::get(&c.compaction_bytes_written);
-        let wal = disk_bytes_written.saturating_sub(flushed + compacted);
-        let flushes = Counters::get(&c.flushes);
-        let flushed_table_bytes = if flushes == 0 {
-            self.options.memtable_bytes as f64
-        } else {
-            flushed as f64 / flushes as f64
+    /// The statistics beside the counters: the tree's shape, its memory, the block cache,
+    /// and what the last open found.
+    fn figures(&self, cache: BlockCacheStats, disk_bytes_written: u64) -> Vec<(String, u64)> {
+        let (version, mem_bytes, imm) = {
+            let st = self.lock_state();
+            (st.version.clone(), st.mem.approximate_bytes(), st.imm.len())
         };
-        let rewrites = compaction::rewrites_per_byte(version, &self.options, flushed_table_bytes);
-        Some((wal as f64 + flushed as f64 * (1.0 + rewrites)) / user as f64)
+        let mut out = Vec::new();
+        for s in version.summary() {
+            out.push((format!("level_{}_bytes", s.level), s.bytes));
+            out.push((format!("level_{}_files", s.level), s.files as u64));
+        }
+        let theory = compaction::write_amp_theory(
+            &version,
+            &self.options,
+            &self.counters,
+            disk_bytes_written,
+        );
+        if let Some(theory) = theory {
+            let milli = (theory * 1000.0).round() as u64;
+            out.push(("write_amp_theory_milli".into(), milli));
+        }
+        let tables = || version.all_tables().map(|(_, t)| &t.table);
+        let (replayed, orphans, stale_wals) = self.recovery;
+        let named = [
+            ("l0_files", version.level(0).len() as u64),
+            ("sorted_runs", version.runs().len() as u64),
+            ("memtable_bytes", mem_bytes as u64),
+            ("immutable_memtables", imm as u64),
+            ("block_cache_hits", cache.hits),
+            ("block_cache_misses", cache.misses),
+            ("block_cache_inserted_bytes", cache.inserted_bytes),
+            ("block_cache_bytes", cache.used_bytes),
+            ("block_cache_capacity", cache.capacity),
+            ("table_index_bytes", tables().map(|t| t.index_bytes()).sum()),
+            (
+                "table_filter_bytes",
+                tables().map(|t| t.filter_bytes()).sum(),
+            ),
+            ("last_sequence", self.visible_seq.load(SeqCst)),
+            ("recovery_wal_records", replayed),
+            ("recovery_orphan_tables", orphans),
+            ("recovery_stale_wals", stale_wals),
+        ];
+        out.extend(named.map(|(name, value)| (name.to_string(), value)));
+        out
     }
 }
 
@@ -556,50 +574,16 @@ impl LsmTree {
             .map_err(|detail| Error::corruption(&self.inner.dir, 0, detail))
     }
 
-    /// Applies every put and delete of `batch` atomically: readers see all of them or none,
-    /// and after a crash the store holds all of them or none. The ops take consecutive
-    /// sequence numbers, in order, so a later op on a key wins over an earlier one. An empty
-    /// batch does nothing.
-    ///
-    /// # Errors
-    /// [`Error::InvalidArgument`] for a batch larger than one WAL record holds
-    /// ([`sstable::wal::MAX_PAYLOAD`]), nothing written; an earlier background failure,
-    /// [`Error::Io`].
-    pub fn write_batch(&self, batch: &WriteBatch) -> Result<()> {
-        if batch.is_empty() {
-            return Ok(());
-        }
-        if batch.payload_len() > MAX_PAYLOAD {
-            return Err(Error::InvalidArgument(format!(
-                "a write batch of {} ops and {} bytes is over the WAL record limit of \
-                 {MAX_PAYLOAD} bytes: split it",
-                batch.len(),
-                batch.payload_len()
-            )));
-        }
-        self.inner.write(batch)
-    }
-
     /// Freezes the active memtable (if it holds anything) and waits until it is flushed.
     ///
     /// # Errors
     /// An earlier background failure, [`Error::Io`].
     pub fn flush(&self) -> Result<()> {
-        {
-            let mut w = self.inner.writer.lock().unwrap_or_else(|p| p.into_inner());
-            self.inner.make_room(&mut w, true)?;
-        }
+        self.inner.make_room(&mut lock(&self.inner.writer), true)?;
         let mut st = self.inner.lock_state();
         while !st.imm.is_empty() {
-            if let Some(message) = &st.bg_error {
-                return Err(background_error(&self.inner.dir, message));
-            }
-            st = self
-                .inner
-                .progress
-                .wait_timeout(st, STALL_WAIT)
-                .unwrap_or_else(|p| p.into_inner())
-                .0;
+            st.check_background(&self.inner.dir)?;
+            st = self.inner.wait_for_progress(st);
         }
         Ok(())
     }
@@ -618,29 +602,31 @@ impl LsmTree {
             let picked = {
                 let mut st = self.inner.lock_state();
                 while st.compacting {
-                    st = self
-                        .inner
-                        .progress
-                        .wait_timeout(st, STALL_WAIT)
-                        .unwrap_or_else(|p| p.into_inner())
-                        .0;
+                    st = self.inner.wait_for_progress(st);
                 }
-                if let Some(message) = &st.bg_error {
-                    return Err(background_error(&self.inner.dir, message));
-                }
+                st.check_background(&self.inner.dir)?;
                 let task = compaction::full(&st.version, &self.inner.options, step);
                 st.compacting = task.is_some();
                 task.map(|t| (t, st.version.clone()))
             };
             if let Some((task, version)) = picked {
-                let done = self.inner.compact_once(&task, &version);
-                self.inner.lock_state().compacting = false;
-                self.inner.progress.notify_all();
-                self.inner.work.notify_all();
-                done?;
+                self.inner.compact_and_release(&task, &version)?;
             }
         }
         Ok(())
+    }
+
+    /// The live keys and their bytes, counted by a full scan.
+    fn live_data(&self) -> Result<(u64, u64)> {
+        let mut cursor = self.inner.snapshot().cursor();
+        let (mut keys, mut bytes) = (0, 0);
+        cursor.seek_to_first()?;
+        while cursor.valid() {
+            keys += 1;
+            bytes += (cursor.key().len() + cursor.value().len()) as u64;
+            cursor.next()?;
+        }
+        Ok((keys, bytes))
     }
 
     fn shutdown(&self) {
@@ -650,7 +636,7 @@ impl LsmTree {
             self.inner.work.notify_all();
             self.inner.progress.notify_all();
         }
-        let threads = std::mem::take(&mut *self.threads.lock().unwrap_or_else(|p| p.into_inner()));
+        let threads = std::mem::take(&mut *lock(&self.threads));
         for t in threads {
             let _ = t.join();
         }
@@ -665,7 +651,7 @@ impl Drop for LsmTree {
 
 impl Engine for LsmTree {
     const NAME: &'static str = "lsm";
-    /// 2: every WAL record is a write batch ([`crate::wal_payload`]).
+    /// 2: every WAL record is a write batch ([`crate::wal`]).
     const FORMAT_VERSION: u32 = 2;
     const OPTIONS: &'static [OptionDoc] = OPTIONS;
 
@@ -675,110 +661,72 @@ impl Engine for LsmTree {
         let fs = Fs::new(options.file_system());
         let store = StoreDir::open(&fs, dir, Self::NAME, Self::FORMAT_VERSION)?;
         let cache = Arc::new(BlockCache::new(parsed.block_cache_bytes));
-        let r = recovery::recover(&fs, dir, &parsed, &cache)?;
-        let mem = Arc::new(Memtable::new(r.wal_number, parsed.memtable_bytes));
-        let version = Arc::new(r.version);
-        let view = Arc::new(ReadView {
-            mems: vec![mem.clone()],
-            version: version.clone(),
-        });
-        let inner = Arc::new(Inner {
-            dir: dir.to_path_buf(),
-            fs,
-            options: parsed,
-            counters: Counters::default(),
-            cache,
-            next_file: AtomicU64::new(r.next_file),
-            visible_seq: AtomicU64::new(r.last_seq),
-            state: Mutex::new(State {
-                mem: mem.clone(),
-                imm: Vec::new(),
-                version,
-                compacting: false,
-                pointers: vec![Vec::new(); NUM_LEVELS],
-                bg_error: None,
-                view,
-            }),
-            work: Condvar::new(),
-            progress: Condvar::new(),
-            queue: WriteQueue::new(),
-            writer: Mutex::new(Writer {
-                wal: r.wal,
-                mem,
-                last_seq: r.last_seq,
-                spare_wal: None,
-            }),
-            manifest: Mutex::new(r.manifest),
-            stop: AtomicBool::new(false),
-            recovery: (r.replayed, r.orphans_deleted, r.stale_wals_deleted),
-            _store: store,
-        });
+        let recovered = recovery::recover(&fs, dir, &parsed, &cache)?;
+        let inner = Arc::new(Inner::new(dir, fs, parsed, cache, store, recovered));
         let tree = LsmTree {
             threads: Mutex::new(Vec::new()),
             inner: inner.clone(),
         };
-        let flusher = inner.run_background("flush", Inner::flush_loop)?;
-        tree.threads
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .push(flusher);
-        let compactor = inner.run_background("compaction", Inner::compaction_loop)?;
-        tree.threads
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .push(compactor);
+        // Pushed one by one: should the second fail to start, dropping `tree` stops the first.
+        for (name, body) in [
+            ("flush", Inner::flush_loop as fn(&Inner) -> Result<()>),
+            ("compaction", Inner::compaction_loop),
+        ] {
+            let thread = inner.run_background(name, body)?;
+            lock(&tree.threads).push(thread);
+        }
         Ok(tree)
     }
 
     fn put(&self, key: &[u8], value: &[u8]) -> Result<()> {
         let mut batch = WriteBatch::new();
         batch.put(key, value)?;
-        self.write_batch(&batch)
+        self.write(&batch)
     }
 
     fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
         Counters::add(&self.inner.counters.gets, 1);
-        let snap = self.inner.snapshot();
-        // One hash for every memtable's and table's filter.
-        let key_hash = bloom::hash(key);
-        for mem in &snap.view.mems {
-            match mem.get(key, key_hash, snap.seq) {
-                Lookup::Found(v) => return Ok(Some(v)),
-                Lookup::Deleted => return Ok(None),
-                Lookup::Absent => {}
-            }
-        }
-        match snap
-            .view
-            .version
-            .get(key, key_hash, snap.seq, &self.inner.counters)?
-        {
-            Lookup::Found(v) => Ok(Some(v)),
-            Lookup::Deleted | Lookup::Absent => Ok(None),
-        }
+        self.inner.snapshot().get(key, &self.inner.counters)
     }
 
     fn delete(&self, key: &[u8]) -> Result<()> {
         let mut batch = WriteBatch::new();
         batch.delete(key)?;
-        self.write_batch(&batch)
+        self.write(&batch)
     }
 
-    fn scan(&self, range: KeyRange) -> Result<ScanIter<'_>> {
-        if range.is_empty() {
-            return Ok(Box::new(std::iter::empty()));
+    /// Applies every put and delete of `batch` atomically: readers see all of them or none,
+    /// and after a crash the store holds all of them or none. The ops take consecutive
+    /// sequence numbers, in order, so a later op on a key wins over an earlier one. An empty
+    /// batch does nothing. Concurrent writers share WAL records ([`crate::group_commit`]).
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] for a batch larger than one WAL record holds
+    /// ([`sstable::wal::MAX_PAYLOAD`]), nothing written; an earlier background failure,
+    /// [`Error::Io`].
+    fn write(&self, batch: &WriteBatch) -> Result<()> {
+        if batch.is_empty() {
+            return Ok(());
         }
-        let snap = self.inner.snapshot();
-        let start = range.start.as_ref().map(Vec::as_slice);
-        let mut sources: Vec<EntryIter<'static>> =
-            snap.view.mems.iter().map(|m| m.iter(start)).collect();
-        sources.extend(snap.view.version.iters(start));
-        let merged: EntryIter<'static> = Box::new(MergeIter::new(sources));
-        Ok(Box::new(SnapshotIter::new(merged, snap.seq, range)))
+        let payload_len = wal::HEADER_LEN + batch.encoded_ops().len();
+        if payload_len > MAX_PAYLOAD {
+            return Err(Error::InvalidArgument(format!(
+                "a write batch of {} ops and {payload_len} bytes is over the WAL record \
+                 limit of {MAX_PAYLOAD} bytes: split it",
+                batch.len(),
+            )));
+        }
+        let inner = &self.inner;
+        inner.queue.commit(batch, |group| inner.write_group(group))
+    }
+
+    /// A cursor over a snapshot of the store ([`crate::cursor::snapshot`]).
+    fn cursor(&self) -> Result<BoxCursor<'_>> {
+        Ok(Box::new(self.inner.snapshot().cursor()))
     }
 
     fn sync(&self) -> Result<()> {
-        let w = self.inner.writer.lock().unwrap_or_else(|p| p.into_inner());
+        let w = lock(&self.inner.writer);
         w.wal.sync()?;
         self.inner.fs.sync_dir(&self.inner.dir)
     }
@@ -793,35 +741,16 @@ impl Engine for LsmTree {
     /// Counters since open, and sizes now. `live_keys` and `live_data_bytes` must be exact,
     /// and an LSM tree does not know them without reading: they come from a full scan.
     fn stats(&self) -> Result<Stats> {
-        let c = &self.inner.counters;
-        // Bytes written and the block cache's counters are read first, before the scan
-        // below: background compactions go on while it runs, the scan itself goes through
-        // the cache, and the figures should describe the moment `stats` was called.
-        let disk_bytes_written = self.inner.fs.counters().bytes_written();
-        let cache = self.inner.cache.stats();
-        let extra = [
-            ("flushes", &c.flushes),
-            ("flush_bytes_written", &c.flush_bytes_written),
-            ("compactions", &c.compactions),
-            ("trivial_moves", &c.trivial_moves),
-            ("compaction_bytes_read", &c.compaction_bytes_read),
-            ("compaction_bytes_written", &c.compaction_bytes_written),
-            ("tombstones_dropped", &c.tombstones_dropped),
-            ("stall_micros", &c.stall_micros),
-            ("stalled_writes", &c.stalled_writes),
-            ("write_groups", &c.write_groups),
-            ("grouped_writes", &c.grouped_writes),
-            ("bloom_checks", &c.bloom_checks),
-            ("bloom_false_positives", &c.bloom_false_positives),
-        ]
-        .map(|(name, counter)| (name, Counters::get(counter)));
-        let (mut live_keys, mut live_data_bytes) = (0, 0);
-        for pair in self.scan(KeyRange::all())? {
-            let (k, v) = pair?;
-            live_keys += 1;
-            live_data_bytes += (k.len() + v.len()) as u64;
-        }
-        let (disk_bytes, file_count) = self.inner.fs.dir_usage(&self.inner.dir)?;
+        let inner = &self.inner;
+        let c = &inner.counters;
+        // Bytes written and the counters are read first, before the scan below: background
+        // compactions go on while it runs, the scan itself goes through the block cache,
+        // and the figures should describe the moment `stats` was called.
+        let disk_bytes_written = inner.fs.counters().bytes_written();
+        let cache = inner.cache.stats();
+        let counters = c.extra();
+        let (live_keys, live_data_bytes) = self.live_data()?;
+        let (disk_bytes, file_count) = inner.fs.dir_usage(&inner.dir)?;
         let mut stats = Stats {
             user_bytes_written: Counters::get(&c.user_bytes_written),
             disk_bytes_written,
@@ -833,70 +762,18 @@ impl Engine for LsmTree {
             get_disk_reads: Counters::get(&c.get_disk_reads),
             ..Stats::default()
         };
-        for (name, value) in extra {
-            stats.extra.insert(name.to_string(), value);
-        }
-        let (version, mem_bytes, imm) = {
-            let st = self.inner.lock_state();
-            (st.version.clone(), st.mem.approximate_bytes(), st.imm.len())
-        };
-        for s in version.summary() {
-            stats
-                .extra
-                .insert(format!("level_{}_bytes", s.level), s.bytes);
-            stats
-                .extra
-                .insert(format!("level_{}_files", s.level), s.files as u64);
-        }
-        stats
-            .extra
-            .insert("l0_files".into(), version.level(0).len() as u64);
-        stats
-            .extra
-            .insert("sorted_runs".into(), version.runs().len() as u64);
-        if let Some(theory) = self.inner.write_amp_theory(&version, disk_bytes_written) {
-            stats.extra.insert(
-                "write_amp_theory_milli".into(),
-                (theory * 1000.0).round() as u64,
-            );
-        }
-        stats
-            .extra
-            .insert("memtable_bytes".into(), mem_bytes as u64);
-        stats.extra.insert("immutable_memtables".into(), imm as u64);
-        let (mut index_bytes, mut filter_bytes) = (0, 0);
-        for (_, t) in version.all_tables() {
-            index_bytes += t.table.index_bytes();
-            filter_bytes += t.table.filter_bytes();
-        }
-        for (name, value) in [
-            ("block_cache_hits", cache.hits),
-            ("block_cache_misses", cache.misses),
-            ("block_cache_inserted_bytes", cache.inserted_bytes),
-            ("block_cache_bytes", cache.used_bytes),
-            ("block_cache_capacity", cache.capacity),
-            ("table_index_bytes", index_bytes),
-            ("table_filter_bytes", filter_bytes),
-        ] {
-            stats.extra.insert(name.into(), value);
-        }
-        stats
-            .extra
-            .insert("last_sequence".into(), self.inner.visible_seq.load(SeqCst));
-        let (replayed, orphans, stale_wals) = self.inner.recovery;
-        stats.extra.insert("recovery_wal_records".into(), replayed);
-        stats.extra.insert("recovery_orphan_tables".into(), orphans);
-        stats.extra.insert("recovery_stale_wals".into(), stale_wals);
+        let counters = counters.map(|(name, value)| (name.to_string(), value));
+        stats.extra.extend(counters);
+        stats.extra.extend(inner.figures(cache, disk_bytes_written));
         Ok(stats)
     }
 
     fn close(self) -> Result<()> {
         self.shutdown();
-        let error = self.inner.lock_state().bg_error.clone();
+        let st = self.inner.lock_state();
+        let failed = st.check_background(&self.inner.dir);
+        drop(st);
         self.sync()?;
-        match error {
-            Some(message) => Err(background_error(&self.inner.dir, &message)),
-            None => Ok(()),
-        }
+        failed
     }
 }

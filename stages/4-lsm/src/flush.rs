@@ -14,10 +14,10 @@ use std::sync::Arc;
 use kv_shared::{Fs, Result};
 
 use crate::file_names;
-use crate::manifest::TableMeta;
 use crate::memtable::Memtable;
 use crate::options::LsmOptions;
 use crate::table::table_builder::TableBuilder;
+use crate::version_edit::TableMeta;
 
 /// Writes `memtable` as table `number` in `dir`. Returns its description and the highest
 /// sequence number in it, or `None` for an empty memtable (no file is written).

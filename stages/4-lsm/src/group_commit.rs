@@ -26,10 +26,10 @@
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, Instant};
 
-use kv_shared::{Error, Result};
+use kv_shared::{Error, Result, WriteBatch};
 
-use crate::wal_payload;
-use crate::write_batch::WriteBatch;
+use crate::lock::{lock, wait};
+use crate::wal;
 
 /// Once the open group's record holds this many bytes, new writers wait for the next group
 /// (a writer alone in a group may exceed it with its own batch).
@@ -65,7 +65,7 @@ struct QueueState {
 /// The writes gathered for one record.
 #[derive(Debug, Default)]
 pub struct Group {
-    /// The record: [`wal_payload::HEADER_LEN`] bytes reserved for the header (filled in by
+    /// The record: [`wal::HEADER_LEN`] bytes reserved for the header (filled in by
     /// the leader), then every writer's ops.
     pub record: Vec<u8>,
     /// Ops in the record.
@@ -78,7 +78,7 @@ pub struct Group {
 impl Group {
     fn new(mut buffer: Vec<u8>) -> Group {
         buffer.clear();
-        buffer.resize(wal_payload::HEADER_LEN, 0);
+        buffer.resize(wal::HEADER_LEN, 0);
         Group {
             record: buffer,
             ..Group::default()
@@ -108,12 +108,12 @@ impl WriteQueue {
     }
 
     fn lock(&self) -> MutexGuard<'_, QueueState> {
-        self.state.lock().unwrap_or_else(|p| p.into_inner())
+        lock(&self.state)
     }
 
     fn sleep<'a>(&self, mut q: MutexGuard<'a, QueueState>) -> MutexGuard<'a, QueueState> {
         q.sleeping += 1;
-        let mut q = self.wake.wait(q).unwrap_or_else(|p| p.into_inner());
+        let mut q = wait(&self.wake, q);
         q.sleeping -= 1;
         q
     }
@@ -141,7 +141,7 @@ impl WriteQueue {
             q = self.sleep(q);
         }
         q.open.record.extend_from_slice(batch.encoded_ops());
-        q.open.ops += batch.count();
+        q.open.ops += u64::from(batch.count());
         q.open.writers += 1;
         let outcome = q.open.outcome.clone();
         // A group is taken only by a leader, which sets its outcome before it gives up the
@@ -228,7 +228,7 @@ mod tests {
             Ok(())
         })
         .unwrap();
-        assert_eq!(seen, Some((b.payload_len(), 1, 1)));
+        assert_eq!(seen, Some((wal::HEADER_LEN + b.encoded_ops().len(), 1, 1)));
         let failed = q.commit(&b, |_| Err(Error::InvalidArgument("no".into())));
         assert!(matches!(failed, Err(Error::InvalidArgument(m)) if m == "no"));
     }

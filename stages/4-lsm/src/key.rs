@@ -14,6 +14,10 @@
 //! On disk the sequence number and the kind share one little-endian `u64`, the **trailer**
 //! (as in LevelDB): `seq << 8 | kind`, with kind `1` for a put and `0` for a delete (a
 //! *tombstone*). Sequence numbers therefore stop at [`MAX_SEQ`] = 2^56 - 1.
+//!
+//! What every reader shares lives here too: [`LookupKey`], what a point read asks each
+//! place it looks in (a memtable, a table, the whole tree), [`Lookup`], what it finds there,
+//! and [`key_head`], the 16-byte prefix that binary searches over many keys compare first.
 
 use std::cmp::Ordering;
 
@@ -30,6 +34,15 @@ pub enum Kind {
 }
 
 impl Kind {
+    /// The kind of an entry with `value` (`None` is a tombstone).
+    pub fn of(value: Option<&[u8]>) -> Kind {
+        if value.is_some() {
+            Kind::Put
+        } else {
+            Kind::Delete
+        }
+    }
+
     /// The kind from its trailer byte, or `None` for an unknown byte.
     pub fn from_byte(byte: u8) -> Option<Kind> {
         match byte {
@@ -76,36 +89,51 @@ impl PartialOrd for InternalKey {
     }
 }
 
-/// One version of one key, as every iterator of this crate yields it.
+/// What a memtable, a table or a whole tree knows about a key at a snapshot.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Entry {
-    /// The user's key.
-    pub key: Vec<u8>,
-    /// The sequence number of the write that made it.
-    pub seq: u64,
-    /// The value, or `None` for a tombstone.
-    pub value: Option<Vec<u8>>,
+pub enum Lookup {
+    /// The newest visible version is this value.
+    Found(Vec<u8>),
+    /// The newest visible version is a tombstone: the key is deleted (look no further).
+    Deleted,
+    /// No visible version here: look in older places.
+    Absent,
 }
 
-impl Entry {
-    /// The entry's kind.
-    pub fn kind(&self) -> Kind {
-        if self.value.is_some() {
-            Kind::Put
-        } else {
-            Kind::Delete
+/// What a point read asks every memtable and table it looks in: a key, its
+/// [`crate::bloom::hash`] (computed once, for every filter), and the reader's snapshot.
+#[derive(Debug, Clone, Copy)]
+pub struct LookupKey<'a> {
+    /// The user key.
+    pub key: &'a [u8],
+    /// Its hash, for the memtables' and tables' filters.
+    pub hash: u64,
+    /// The largest sequence number the reader may see.
+    pub snapshot: u64,
+}
+
+impl<'a> LookupKey<'a> {
+    /// The lookup of `key` at `snapshot`.
+    pub fn new(key: &'a [u8], snapshot: u64) -> LookupKey<'a> {
+        LookupKey {
+            key,
+            hash: crate::bloom::hash(key),
+            snapshot,
         }
     }
-
-    /// Orders two entries as internal keys.
-    pub fn cmp_internal(&self, other: &Entry) -> Ordering {
-        compare(&self.key, self.seq, &other.key, other.seq)
-    }
 }
 
-/// A stream of entries in internal-key order: what memtables, tables, levels and merges
-/// yield. Boxed so that the merging iterator can hold any mix of them.
-pub type EntryIter<'a> = Box<dyn Iterator<Item = kv_shared::Result<Entry>> + Send + 'a>;
+/// The first 16 bytes of `key` as a big-endian number, zero-padded: a **key head**. Two
+/// keys whose heads differ compare as their heads do (a shorter key padded with zero bytes
+/// sorts where its prefix-ness puts it); only keys with equal heads need the whole
+/// comparison. Binary searches over many keys (a table's index, a level's tables) compare
+/// heads kept side by side in one array, and read whole keys only on equal heads.
+pub fn key_head(key: &[u8]) -> u128 {
+    let mut head = [0u8; 16];
+    let n = key.len().min(16);
+    head[..n].copy_from_slice(&key[..n]);
+    u128::from_be_bytes(head)
+}
 
 #[cfg(test)]
 mod tests {
@@ -136,5 +164,33 @@ mod tests {
             (MAX_SEQ, Some(Kind::Delete))
         );
         assert_eq!(split_trailer(5 << 8 | 7).1, None);
+    }
+
+    #[test]
+    fn key_heads_order_as_their_keys_unless_equal() {
+        let keys: [&[u8]; 9] = [
+            b"",
+            b"\0",
+            b"a",
+            b"a\0",
+            b"a\x01",
+            b"ab",
+            b"0000000000000000",
+            b"00000000000000000",
+            b"0000000000000001",
+        ];
+        for x in keys {
+            for y in keys {
+                let (hx, hy) = (key_head(x), key_head(y));
+                if hx != hy {
+                    assert_eq!(hx.cmp(&hy), x.cmp(y), "{x:?} {y:?}");
+                }
+            }
+        }
+        assert_eq!(
+            key_head(b"a"),
+            key_head(b"a\0"),
+            "equal heads: compare whole keys"
+        );
     }
 }

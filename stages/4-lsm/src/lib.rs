@@ -6,24 +6,33 @@
 //! above, and compaction merges one small piece of a level into the overlapping piece of the
 //! next, in the background, while reads and writes go on. Size-tiered compaction, which
 //! rewrites less and pays in space and reads, is an option beside it (`compaction=tiered`,
-//! [`tiered`]).
+//! [`compaction::tiered`]).
+//!
+//! A write goes to the write-ahead log, then to the memtable; a full memtable is flushed to
+//! a table on L0; compaction moves the data down the levels. A read looks in the memtables,
+//! then the tables, newest first, and stops at the first version it may see; a cursor merges
+//! them all. Every file's bytes are documented in the module that writes it, and
+//! [`inspect()`] prints any of them, annotated.
 //!
 //! | file | concept |
 //! |---|---|
+//! | [`engine`] | [`LsmTree`], the engine: write path, readers, background threads |
+//! | [`options`] | the `--set` options ([`LsmOptions`]) |
+//! | [`recovery`] | opening a store: manifest, tables, WAL replay, orphan cleanup |
+//! | [`file_names`] | the names of the files in a store directory |
+//! | [`inspect`] | the annotated dumps `kv inspect` prints |
 //! | [`key`] | internal keys: user key + sequence number + kind; newest first |
-//! | [`wal`], [`wal_payload`] | the write-ahead log and what one record (a write batch) looks like in it |
-//! | [`write_batch`], [`group_commit`] | atomic batches of writes; concurrent writers sharing one WAL append |
+//! | [`wal`], [`group_commit`] | the write-ahead log, whose records are write batches; concurrent writers sharing one WAL append |
 //! | [`memtable`], [`memtable_filter`] | the lock-free sorted in-memory table of recent writes, and its in-memory Bloom filter |
-//! | [`block`], [`block_builder`], [`block_dump`], [`compression`], [`bloom`], [`table`], [`table_builder`] | the table format: prefix-compressed blocks, lz4, filter, index, footer |
+//! | [`table`] | the table format: prefix-compressed blocks, lz4, filter, index, footer; its reader, writer and dump |
+//! | [`bloom`] | Bloom filters, for the tables and the memtables |
 //! | [`block_cache`] | recently read data blocks in memory, within a byte budget |
 //! | [`flush`] | memtable → L0 table |
-//! | [`merge_iter`], [`concat_iter`], [`snapshot_iter`] | merging streams; a level as one stream; what a snapshot sees |
-//! | [`version`] | the set of tables per level at one moment, and reads through it |
-//! | [`compaction`], [`leveled`], [`tiered`] | compaction: merging and dropping tombstones; the leveled and size-tiered policies that choose what to merge |
-//! | [`record_log`], [`manifest`], [`filename`] | the log of version edits, `CURRENT`, file names |
-//! | [`recovery`] | opening a store: manifest, tables, WAL replay, orphan cleanup |
-//! | [`lsm_tree`] | [`LsmTree`], the engine: write path, readers, background threads |
-//! | [`options`], [`counters`] | the `--set` options and the statistics counters |
+//! | [`cursor`] | walking the entries both ways: a level as one sequence; merging; what a snapshot sees |
+//! | [`version`], [`version_edit`] | the set of tables per level at one moment, and one change to it |
+//! | [`manifest`] | the log of version edits, and `CURRENT` |
+//! | [`compaction`] | merging tables and dropping tombstones; the leveled and size-tiered policies that choose what to merge |
+//! | [`counters`], [`lock`] | the statistics counters; locks that survive a panicking holder |
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
@@ -36,28 +45,20 @@ pub mod engine;
 pub mod file_names;
 pub mod flush;
 pub mod group_commit;
+pub mod inspect;
 pub mod key;
+pub mod lock;
 pub mod manifest;
 pub mod memtable;
 pub mod memtable_filter;
 pub mod options;
-pub mod record_log;
 pub mod recovery;
 pub mod table;
 pub mod version;
+pub mod version_edit;
 pub mod wal;
-pub mod wal_payload;
-pub mod write_batch;
 
 pub use engine::LsmTree;
+pub use inspect::inspect;
+pub use options::LsmOptions;
 pub use version::{LevelSummary, SortedRun};
-pub use write_batch::WriteBatch;
-
-/// The annotated dump of any file this engine writes (a table with its filter, a manifest,
-/// `CURRENT`, a WAL), or `None` when `bytes` is none of them. Never panics.
-pub fn inspect(bytes: &[u8]) -> Option<String> {
-    table::dump(bytes)
-        .or_else(|| manifest::dump_manifest(bytes))
-        .or_else(|| manifest::dump_current(bytes))
-        .or_else(|| wal::inspect_wal(bytes))
-}

@@ -20,9 +20,17 @@
 //!
 //! ## Manifest format
 //!
-//! A [`crate::record_log`] with magic `KVLSMMAN`, version [`VERSION`]; each record's payload
-//! is one [`VersionEdit`] encoded with `postcard` (metadata, not data: a serde format is
-//! fine here, and it is not what the course teaches).
+//! A record log, the same [`sstable::wal`] log the WALs are, of kind [`KIND`]: a 16-byte
+//! header (magic `KVLSMMAN`, version [`VERSION`], and a CRC32 of the two), then CRC-framed
+//! records, each payload one [`VersionEdit`] encoded with `postcard`
+//! ([`crate::version_edit`]):
+//!
+//! | offset | size | field |
+//! |---|---|---|
+//! | 0 | 8 | magic, ASCII `KVLSMMAN` |
+//! | 8 | 4 | format version, `u32` LE ([`VERSION`]) |
+//! | 12 | 4 | CRC32 of bytes 0..12, `u32` LE |
+//! | 16 | .. | records: CRC32 (`u32` LE) of the length and payload, payload length `n` (`u32` LE), `n` bytes of payload |
 //!
 //! ## `CURRENT` format, 24 bytes
 //!
@@ -36,14 +44,14 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use serde::{Deserialize, Serialize};
-
-use kv_shared::dump::{Dump, quoted};
 use kv_shared::framing::{ByteReader, DecodeError, crc32};
 use kv_shared::{Error, Fs, Result};
 
+use sstable::wal::{LogKind, MAX_RECORD_LEN, Wal};
+
 use crate::file_names;
-use crate::record_log::{self, RecordLog};
+use crate::version::NUM_LEVELS;
+use crate::version_edit::{TableMeta, VersionEdit};
 
 /// The manifest's magic number.
 pub const MAGIC: &[u8; 8] = b"KVLSMMAN";
@@ -51,54 +59,11 @@ pub const MAGIC: &[u8; 8] = b"KVLSMMAN";
 pub const CURRENT_MAGIC: &[u8; 8] = b"KVLSMCUR";
 /// Format version of the manifest and of `CURRENT`.
 pub const VERSION: u32 = 1;
-/// Number of levels: L0 to L6.
-pub const NUM_LEVELS: usize = 7;
-
-/// What the manifest records about one table.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct TableMeta {
-    /// The table's file number (`NNNNNN.sst`).
-    pub number: u64,
-    /// File size in bytes.
-    pub size: u64,
-    /// Number of entries.
-    pub entries: u64,
-    /// Smallest user key.
-    pub smallest: Vec<u8>,
-    /// Sequence number of the smallest internal key.
-    pub smallest_seq: u64,
-    /// Largest user key.
-    pub largest: Vec<u8>,
-    /// Sequence number of the largest internal key.
-    pub largest_seq: u64,
-}
-
-impl TableMeta {
-    /// True when the table's user-key range `[smallest, largest]` contains `key`.
-    pub fn contains(&self, key: &[u8]) -> bool {
-        self.smallest.as_slice() <= key && key <= self.largest.as_slice()
-    }
-
-    /// True when the table's user-key range overlaps `[smallest, largest]`.
-    pub fn overlaps(&self, smallest: &[u8], largest: &[u8]) -> bool {
-        !(self.largest.as_slice() < smallest || largest < self.smallest.as_slice())
-    }
-}
-
-/// One change to the tree, as one manifest record.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct VersionEdit {
-    /// WALs numbered below this are flushed and obsolete.
-    pub log_number: Option<u64>,
-    /// The next unused file number.
-    pub next_file: Option<u64>,
-    /// The highest sequence number written to a table.
-    pub last_seq: Option<u64>,
-    /// Tables removed: `(level, file number)`.
-    pub removed: Vec<(u8, u64)>,
-    /// Tables added: `(level, table)`.
-    pub added: Vec<(u8, TableMeta)>,
-}
+/// The manifest's kind of record log: its magic and version under a header checksum, and
+/// records as long as the reader's bound (far above any real edit).
+pub const KIND: LogKind = LogKind::new(*MAGIC, VERSION)
+    .with_header_crc()
+    .with_max_payload(MAX_RECORD_LEN);
 
 /// The tree's shape as the manifest records it: what replaying every edit gives.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -180,22 +145,21 @@ impl ManifestState {
 /// The live manifest, open for appending edits.
 #[derive(Debug)]
 pub struct Manifest {
-    log: RecordLog,
+    log: Wal,
     number: u64,
 }
 
 impl Manifest {
     /// Starts manifest `number` in `dir` with `state` as its first record, syncs it, and
-    /// points `CURRENT` at it.
+    /// points `CURRENT` at it. (Creating the log syncs its header and its directory entry.)
     ///
     /// # Errors
     /// [`Error::Io`].
     pub fn create(fs: &Fs, dir: &Path, number: u64, state: &ManifestState) -> Result<Manifest> {
         let path = dir.join(file_names::manifest(number));
-        let log = RecordLog::create(fs, &path, MAGIC, VERSION)?;
+        let log = Wal::create(fs, &path, KIND)?;
         let manifest = Manifest { log, number };
         manifest.append(&state.snapshot())?;
-        fs.sync_dir(dir)?;
         fs.write_atomic(&dir.join(file_names::CURRENT), &encode_current(number))?;
         Ok(manifest)
     }
@@ -252,11 +216,12 @@ pub fn recover(fs: &Fs, dir: &Path) -> Result<Option<(u64, ManifestState)>> {
         ));
     }
     let mut state = ManifestState::new();
-    let summary = record_log::read_records(fs, &path, MAGIC, VERSION, |offset, payload| {
+    let summary = Wal::read_records(fs, &path, KIND, |record| {
+        let (offset, payload) = (record.offset, record.payload);
         let edit: VersionEdit = postcard::from_bytes(payload).map_err(|e| {
             Error::corruption(&path, offset, format!("undecodable version edit: {e}"))
         })?;
-        if offset == record_log::HEADER_LEN && !is_snapshot(&edit) {
+        if offset == KIND.header_len() && !is_snapshot(&edit) {
             return Err(Error::corruption(
                 &path,
                 offset,
@@ -331,66 +296,6 @@ pub fn decode_current(bytes: &[u8]) -> Result<u64, DecodeError> {
         return Err(DecodeError::new(24, "bytes after CURRENT's checksum"));
     }
     Ok(number)
-}
-
-/// One line describing an edit, for dumps.
-pub fn describe_edit(payload: &[u8]) -> String {
-    let edit: VersionEdit = match postcard::from_bytes(payload) {
-        Ok(edit) => edit,
-        Err(e) => return format!("undecodable version edit: {e}"),
-    };
-    let mut parts = Vec::new();
-    if let Some(n) = edit.log_number {
-        parts.push(format!("log_number {n}"));
-    }
-    if let Some(n) = edit.next_file {
-        parts.push(format!("next_file {n}"));
-    }
-    if let Some(n) = edit.last_seq {
-        parts.push(format!("last_seq {n}"));
-    }
-    for (level, number) in &edit.removed {
-        parts.push(format!("remove L{level} #{number}"));
-    }
-    for (level, t) in &edit.added {
-        parts.push(format!(
-            "add L{level} #{} {} bytes {} entries [{}@{} .. {}@{}]",
-            t.number,
-            t.size,
-            t.entries,
-            quoted(&t.smallest, 16),
-            t.smallest_seq,
-            quoted(&t.largest, 16),
-            t.largest_seq
-        ));
-    }
-    format!("version edit (postcard): {}", parts.join("; "))
-}
-
-/// The annotated dump of a manifest, or `None` when `bytes` is not one.
-pub fn dump_manifest(bytes: &[u8]) -> Option<String> {
-    record_log::dump(bytes, MAGIC, "lsm manifest", describe_edit)
-}
-
-/// The annotated dump of a `CURRENT` file, or `None` when `bytes` is not one.
-pub fn dump_current(bytes: &[u8]) -> Option<String> {
-    if !bytes.starts_with(CURRENT_MAGIC) {
-        return None;
-    }
-    let mut d = Dump::new(format!("lsm CURRENT pointer ({} bytes)", bytes.len()));
-    match decode_current(bytes) {
-        Ok(number) => {
-            d.field(&bytes[..8], format!("magic {}", quoted(CURRENT_MAGIC, 8)));
-            d.field(&bytes[8..12], format!("format version {VERSION}"));
-            d.field(
-                &bytes[12..20],
-                format!("live manifest: {}", file_names::manifest(number)),
-            );
-            d.field(&bytes[20..24], "crc32 (ok)");
-        }
-        Err(e) => d.note(format!("invalid CURRENT: {e}")),
-    }
-    Some(d.finish())
 }
 
 #[cfg(test)]

@@ -19,22 +19,32 @@
 //! user key: a new probe per `get` would allocate a `Vec` for a copy of the key. Each thread
 //! keeps one probe instead, and `get` copies the key into its buffer, which stops growing
 //! once it has held the longest key looked up.
+//!
+//! ## Walking it: [`MemtableCursor`]
+//!
+//! A skiplist entry borrows the skiplist, and a cursor that holds the memtable (an `Arc`,
+//! so that it outlives a flush) cannot also hold a borrow of it. So the cursor copies a
+//! *window* of up to [`BATCH`] consecutive entries out, moves inside it, and searches the
+//! skiplist again (once per window) for the next or previous window when it leaves one.
+//! Writers go on meanwhile: entries they add later carry sequence numbers above the
+//! reader's snapshot, which the reader skips ([`crate::cursor::snapshot`]).
 
 use std::cell::RefCell;
-use std::collections::VecDeque;
-use std::ops::Bound;
+use std::ops::{Bound, Range};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 
 use crossbeam_skiplist::SkipMap;
+use kv_shared::Result;
 
 use crate::bloom::hash;
-use crate::key::{Entry, EntryIter, InternalKey};
+use crate::cursor::EntryCursor;
+use crate::key::{InternalKey, Lookup, LookupKey};
 use crate::memtable_filter::MemtableFilter;
 
 /// Bookkeeping bytes counted per entry on top of its key and value (skiplist node, lengths).
 const ENTRY_OVERHEAD: usize = 48;
-/// Entries copied out of the skiplist per refill of a [`MemtableIter`].
+/// Entries copied out of the skiplist at a time by a [`MemtableCursor`].
 const BATCH: usize = 64;
 
 thread_local! {
@@ -56,17 +66,6 @@ pub struct Memtable {
     filter: MemtableFilter,
     bytes: AtomicUsize,
     wal_number: u64,
-}
-
-/// What a memtable knows about a key at a snapshot.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Lookup {
-    /// The newest visible version is this value.
-    Found(Vec<u8>),
-    /// The newest visible version is a tombstone: the key is deleted (look no further).
-    Deleted,
-    /// No visible version here: look in older places.
-    Absent,
 }
 
 impl Memtable {
@@ -102,19 +101,18 @@ impl Memtable {
         self.bytes.fetch_add(size, Relaxed);
     }
 
-    /// The newest version of `key` (whose [`crate::bloom::hash`] is `key_hash`, computed once
-    /// by the caller for every memtable and table it asks) with a sequence number at most
-    /// `snapshot`. Allocates nothing but a found value.
-    pub fn get(&self, key: &[u8], key_hash: u64, snapshot: u64) -> Lookup {
-        if !self.filter.may_contain(key_hash) {
+    /// The newest version of the looked-up key with a sequence number at most its snapshot.
+    /// Allocates nothing but a found value.
+    pub fn get(&self, lookup: &LookupKey<'_>) -> Lookup {
+        if !self.filter.may_contain(lookup.hash) {
             return Lookup::Absent;
         }
         PROBE.with_borrow_mut(|probe| {
             probe.user_key.clear();
-            probe.user_key.extend_from_slice(key);
-            probe.seq = snapshot;
+            probe.user_key.extend_from_slice(lookup.key);
+            probe.seq = lookup.snapshot;
             match self.map.lower_bound(Bound::Included(&*probe)) {
-                Some(entry) if entry.key().user_key == key => match entry.value() {
+                Some(entry) if entry.key().user_key == lookup.key => match entry.value() {
                     Some(value) => Lookup::Found(value.clone()),
                     None => Lookup::Deleted,
                 },
@@ -138,28 +136,18 @@ impl Memtable {
         self.map.is_empty()
     }
 
-    /// Every version of every key from `start` on (a user-key bound), in internal-key
-    /// order. The iterator holds the memtable alive and copies entries out in small batches,
-    /// so it never blocks the writer.
-    pub fn iter(self: &Arc<Self>, start: Bound<&[u8]>) -> EntryIter<'static> {
-        let next_from = match start {
-            Bound::Included(k) => Bound::Included(InternalKey {
-                user_key: k.to_vec(),
-                seq: u64::MAX,
-            }),
-            // (k, 0) is the last version of k: strictly after it is the next user key.
-            Bound::Excluded(k) => Bound::Excluded(InternalKey {
-                user_key: k.to_vec(),
+    /// A cursor over every version of every key, not yet positioned. It holds the memtable
+    /// alive and copies entries out in small batches, so it never blocks the writer.
+    pub fn cursor(self: &Arc<Self>) -> MemtableCursor {
+        MemtableCursor {
+            mem: self.clone(),
+            window: Window::default(),
+            at: 0,
+            probe: InternalKey {
+                user_key: Vec::new(),
                 seq: 0,
-            }),
-            Bound::Unbounded => Bound::Unbounded,
-        };
-        Box::new(MemtableIter {
-            table: self.clone(),
-            next_from,
-            buffer: VecDeque::new(),
-            done: false,
-        })
+            },
+        }
     }
 }
 
@@ -186,48 +174,156 @@ impl Memtable {
     }
 }
 
-/// A streaming iterator over a memtable (see [`Memtable::iter`]).
-struct MemtableIter {
-    table: Arc<Memtable>,
-    next_from: Bound<InternalKey>,
-    buffer: VecDeque<Entry>,
-    done: bool,
+/// A skiplist entry, borrowed from the memtable.
+type SkipEntry<'a> = crossbeam_skiplist::map::Entry<'a, InternalKey, Option<Vec<u8>>>;
+
+/// Consecutive entries copied out of the skiplist, in internal-key order: their bytes back
+/// to back in one buffer (reused from batch to batch, so it stops allocating once grown).
+#[derive(Debug, Default)]
+struct Window {
+    bytes: Vec<u8>,
+    entries: Vec<WindowEntry>,
 }
 
-impl MemtableIter {
-    fn refill(&mut self) {
-        let mut cursor = self.table.map.lower_bound(self.next_from.as_ref());
-        while let Some(entry) = cursor {
-            if self.buffer.len() == BATCH {
+/// One entry of a [`Window`]: where its key and value lie in the window's bytes.
+#[derive(Debug, Clone)]
+struct WindowEntry {
+    key: Range<usize>,
+    seq: u64,
+    /// `None` for a tombstone.
+    value: Option<Range<usize>>,
+}
+
+impl Window {
+    /// Copies up to [`BATCH`] entries, from `first` on, forward or backward (then stored
+    /// reversed, so that the window is in internal-key order either way).
+    fn fill(&mut self, first: Option<SkipEntry<'_>>, forward: bool) {
+        self.bytes.clear();
+        self.entries.clear();
+        let mut next = first;
+        while let Some(entry) = next {
+            if self.entries.len() == BATCH {
                 break;
             }
-            self.buffer.push_back(Entry {
-                key: entry.key().user_key.clone(),
+            let key = self.push(&entry.key().user_key);
+            let value = entry.value().as_deref().map(|v| self.push(v));
+            self.entries.push(WindowEntry {
+                key,
                 seq: entry.key().seq,
-                value: entry.value().clone(),
+                value,
             });
-            cursor = entry.next();
+            next = if forward { entry.next() } else { entry.prev() };
         }
-        match self.buffer.back() {
-            Some(last) => {
-                self.next_from = Bound::Excluded(InternalKey {
-                    user_key: last.key.clone(),
-                    seq: last.seq,
-                })
-            }
-            None => self.done = true,
+        if !forward {
+            self.entries.reverse();
         }
+    }
+
+    fn push(&mut self, bytes: &[u8]) -> Range<usize> {
+        let start = self.bytes.len();
+        self.bytes.extend_from_slice(bytes);
+        start..self.bytes.len()
     }
 }
 
-impl Iterator for MemtableIter {
-    type Item = kv_shared::Result<Entry>;
+/// A cursor over a memtable's entries (see [`Memtable::cursor`]). It moves inside a window
+/// of entries copied out of the skiplist, and copies the next window (one skiplist search)
+/// when it leaves one at either end.
+#[derive(Debug)]
+pub struct MemtableCursor {
+    mem: Arc<Memtable>,
+    window: Window,
+    /// The current entry in the window; not valid at or past its end.
+    at: usize,
+    /// The internal key seeks search the skiplist with, reused.
+    probe: InternalKey,
+}
 
-    fn next(&mut self) -> Option<Self::Item> {
-        if self.buffer.is_empty() && !self.done {
-            self.refill();
+impl MemtableCursor {
+    /// Sets the probe to the current entry's internal key.
+    fn probe_current(&mut self) {
+        let e = &self.window.entries[self.at];
+        self.probe.user_key.clear();
+        self.probe
+            .user_key
+            .extend_from_slice(&self.window.bytes[e.key.clone()]);
+        self.probe.seq = e.seq;
+    }
+
+    fn current(&self) -> &WindowEntry {
+        &self.window.entries[self.at]
+    }
+}
+
+impl EntryCursor for MemtableCursor {
+    fn valid(&self) -> bool {
+        self.at < self.window.entries.len()
+    }
+
+    fn seek_to_first(&mut self) -> Result<()> {
+        self.window.fill(self.mem.map.front(), true);
+        self.at = 0;
+        Ok(())
+    }
+
+    fn seek_to_last(&mut self) -> Result<()> {
+        self.window.fill(self.mem.map.back(), false);
+        self.at = self.window.entries.len().saturating_sub(1);
+        Ok(())
+    }
+
+    fn seek(&mut self, key: &[u8], seq: u64) -> Result<()> {
+        self.probe.user_key.clear();
+        self.probe.user_key.extend_from_slice(key);
+        self.probe.seq = seq;
+        let first = self.mem.map.lower_bound(Bound::Included(&self.probe));
+        self.window.fill(first, true);
+        self.at = 0;
+        Ok(())
+    }
+
+    fn next(&mut self) -> Result<()> {
+        if !self.valid() {
+            return Ok(());
         }
-        self.buffer.pop_front().map(Ok)
+        self.at += 1;
+        if self.at == self.window.entries.len() {
+            self.at -= 1;
+            self.probe_current();
+            let after = self.mem.map.lower_bound(Bound::Excluded(&self.probe));
+            self.window.fill(after, true);
+            self.at = 0;
+        }
+        Ok(())
+    }
+
+    fn prev(&mut self) -> Result<()> {
+        if !self.valid() {
+            return Ok(());
+        }
+        if self.at > 0 {
+            self.at -= 1;
+            return Ok(());
+        }
+        self.probe_current();
+        let before = self.mem.map.upper_bound(Bound::Excluded(&self.probe));
+        self.window.fill(before, false);
+        // An empty window leaves the cursor not valid, as `at` (0) is then past its end.
+        self.at = self.window.entries.len().saturating_sub(1);
+        Ok(())
+    }
+
+    fn key(&self) -> &[u8] {
+        &self.window.bytes[self.current().key.clone()]
+    }
+
+    fn seq(&self) -> u64 {
+        self.current().seq
+    }
+
+    fn value(&self) -> Option<&[u8]> {
+        let value = self.current().value.clone()?;
+        Some(&self.window.bytes[value])
     }
 }
 
@@ -242,15 +338,32 @@ mod tests {
         m.insert(b"a", 3, None);
         m.insert(b"a", 5, Some(b"five"));
         m.insert(b"b", 2, Some(b"two"));
-        assert_eq!(m.get(b"a", hash(b"a"), 0), Lookup::Absent);
-        assert_eq!(m.get(b"a", hash(b"a"), 2), Lookup::Found(b"one".to_vec()));
-        assert_eq!(m.get(b"a", hash(b"a"), 4), Lookup::Deleted);
-        assert_eq!(m.get(b"a", hash(b"a"), 9), Lookup::Found(b"five".to_vec()));
-        assert_eq!(m.get(b"ab", hash(b"ab"), 9), Lookup::Absent);
-        let all: Vec<(Vec<u8>, u64)> = m
-            .iter(Bound::Unbounded)
-            .map(|e| e.map(|e| (e.key, e.seq)).unwrap())
-            .collect();
+        assert_eq!(m.get(&LookupKey::new(b"a", 0)), Lookup::Absent);
+        assert_eq!(
+            m.get(&LookupKey::new(b"a", 2)),
+            Lookup::Found(b"one".to_vec())
+        );
+        assert_eq!(m.get(&LookupKey::new(b"a", 4)), Lookup::Deleted);
+        assert_eq!(
+            m.get(&LookupKey::new(b"a", 9)),
+            Lookup::Found(b"five".to_vec())
+        );
+        assert_eq!(m.get(&LookupKey::new(b"ab", 9)), Lookup::Absent);
+        let walk = |c: &mut MemtableCursor, forward: bool| {
+            let mut out = Vec::new();
+            while c.valid() {
+                out.push((c.key().to_vec(), c.seq()));
+                if forward {
+                    c.next().unwrap()
+                } else {
+                    c.prev().unwrap()
+                }
+            }
+            out
+        };
+        let mut c = m.cursor();
+        c.seek_to_first().unwrap();
+        let all = walk(&mut c, true);
         assert_eq!(
             all,
             vec![
@@ -260,13 +373,23 @@ mod tests {
                 (b"b".to_vec(), 2)
             ]
         );
-        assert_eq!(m.iter(Bound::Excluded(b"a")).count(), 1);
-        assert_eq!(m.iter(Bound::Included(b"a")).count(), 4);
-        // Many entries cross several refills.
+        c.seek_to_last().unwrap();
+        let mut backward = walk(&mut c, false);
+        backward.reverse();
+        assert_eq!(backward, all);
+        c.seek(b"a", 4).unwrap();
+        assert_eq!((c.key(), c.seq(), c.value()), (&b"a"[..], 3, None));
+        c.seek(b"a", 0).unwrap();
+        assert_eq!((c.key(), c.seq()), (&b"b"[..], 2));
+        // Many entries cross several windows, both ways.
         let big = Arc::new(Memtable::new(2, 1 << 20));
         for i in 0..1000u32 {
             big.insert(format!("{i:05}").as_bytes(), u64::from(i), Some(b"v"));
         }
-        assert_eq!(big.iter(Bound::Included(b"00500")).count(), 500);
+        let mut c = big.cursor();
+        c.seek(b"00500", u64::MAX).unwrap();
+        assert_eq!(walk(&mut c, true).len(), 500);
+        c.seek(b"00500", u64::MAX).unwrap();
+        assert_eq!(walk(&mut c, false).len(), 501);
     }
 }

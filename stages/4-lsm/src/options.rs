@@ -10,7 +10,6 @@
 use kv_shared::{Error, OptionDoc, Options, Result};
 
 use crate::table::compression::Compression;
-use crate::manifest::NUM_LEVELS;
 
 /// Every option the engine accepts.
 pub const OPTIONS: &[OptionDoc] = &[
@@ -59,7 +58,7 @@ pub const OPTIONS: &[OptionDoc] = &[
         default: "4K",
         doc: "target size of a table's data blocks",
     },
-    // Compaction policy (see `crate::compaction`, `crate::leveled`, `crate::tiered`).
+    // Compaction policy (see `crate::compaction`).
     OptionDoc {
         name: "compaction",
         default: "leveled",
@@ -86,7 +85,7 @@ pub const OPTIONS: &[OptionDoc] = &[
         default: "false",
         doc: "fsync the WAL before each write group returns (one fsync shared by the group)",
     },
-    // Blocks and the block cache (see `crate::block`, `crate::block_cache`).
+    // Blocks and the block cache (see `crate::table::block`, `crate::block_cache`).
     OptionDoc {
         name: "restart_interval",
         default: "16",
@@ -107,9 +106,9 @@ pub const OPTIONS: &[OptionDoc] = &[
 /// How compaction shapes the tree: the `compaction` option.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CompactionStyle {
-    /// Levels of growing target size, compacted a table at a time ([`crate::leveled`]).
+    /// Levels of growing target size, compacted a table at a time ([`crate::compaction::leveled`]).
     Leveled,
-    /// Sorted runs merged when there are too many ([`crate::tiered`]).
+    /// Sorted runs merged when there are too many ([`crate::compaction::tiered`]).
     Tiered,
 }
 
@@ -218,11 +217,6 @@ impl LsmOptions {
             target = target.saturating_mul(self.level_ratio);
         }
         target
-    }
-
-    /// The deepest level.
-    pub fn last_level(&self) -> usize {
-        NUM_LEVELS - 1
     }
 }
 

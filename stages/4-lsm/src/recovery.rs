@@ -37,12 +37,11 @@ use crate::flush::flush;
 use crate::manifest::{self, Manifest, ManifestState};
 use crate::memtable::Memtable;
 use crate::options::LsmOptions;
-use crate::table::table::Table;
+use crate::table::Table;
 use crate::version::{TableFile, Version};
-use crate::wal::Wal;
-use crate::wal_payload;
-use sstable::frame::FRAME_HEADER_LEN;
-use sstable::wal::{WAL_HEADER_LEN, WAL_MAGIC, WAL_VERSION};
+use crate::version_edit::TableMeta;
+use crate::wal::{self, Wal};
+use sstable::wal::Record;
 
 /// What recovery hands to the engine.
 #[derive(Debug)]
@@ -80,241 +79,404 @@ pub fn recover(
     options: &LsmOptions,
     cache: &Arc<BlockCache>,
 ) -> Result<Recovered> {
-    let names = fs.list(dir)?;
-    let kinds: Vec<(String, FileKind)> = names
-        .iter()
-        .map(|n| (n.clone(), file_names::parse(n)))
-        .collect();
-    let recovered = manifest::recover(fs, dir)?;
-    let has_manifest = recovered.is_some();
-    if !has_manifest {
-        // `CURRENT` is written before the first write is accepted, so tables without it are
-        // damage. Starting empty here would delete every one of them as an orphan.
-        if let Some((name, _)) = kinds.iter().find(|(_, k)| matches!(k, FileKind::Table(_))) {
-            return Err(Error::corruption(
-                dir.join(file_names::CURRENT),
-                0,
-                format!(
-                    "CURRENT is missing, but table {name} exists: refusing to start an empty tree over it"
-                ),
-            ));
-        }
-    }
-    let (manifest_number, mut state) = recovered.unwrap_or((0, ManifestState::new()));
-    let highest = kinds
-        .iter()
-        .filter_map(|(_, k)| match *k {
-            FileKind::Table(n) | FileKind::Wal(n) | FileKind::Manifest(n) => Some(n),
-            _ => None,
-        })
-        .max()
-        .unwrap_or(0);
-    let mut next_file = state.next_file.max(highest + 1);
-    let mut last_seq = state.last_seq;
-
-    // 2. Open the tables the manifest names.
-    let mut levels: Vec<Vec<Arc<TableFile>>> = vec![Vec::new(); state.levels.len()];
-    for (level, tables) in state.levels.iter().enumerate() {
-        for meta in tables.values() {
-            let path = dir.join(file_names::table(meta.number));
-            let table =
-                Table::open(fs, &path, meta.number, cache.clone()).map_err(|e| match e {
-                    Error::Io { source, .. } if source.kind() == std::io::ErrorKind::NotFound => {
-                        Error::corruption(
-                            dir.join(file_names::manifest(manifest_number)),
-                            0,
-                            format!(
-                                "the manifest names table {} on L{level}, but {} is missing",
-                                meta.number,
-                                path.display()
-                            ),
-                        )
-                    }
-                    other => other,
-                })?;
-            let size = fs.open(&path)?.len()?;
-            if size != meta.size || table.footer().entries != meta.entries {
-                return Err(Error::corruption(
-                    &path,
-                    0,
-                    format!(
-                        "table has {size} bytes and {} entries; the manifest says {} and {}",
-                        table.footer().entries,
-                        meta.size,
-                        meta.entries
-                    ),
-                ));
-            }
-            levels[level].push(Arc::new(TableFile::new(meta.clone(), table, fs.clone())));
-        }
-    }
-
-    // 3. Replay the WALs that are not yet flushed, flushing as memtables fill.
-    let mut wals: Vec<u64> = kinds
-        .iter()
-        .filter_map(|(_, k)| match *k {
-            FileKind::Wal(n) if n >= state.log_number => Some(n),
-            _ => None,
-        })
-        .collect();
-    wals.sort_unstable();
-    if has_manifest {
-        check_log_wal(fs, dir, manifest_number, state.log_number)?;
-    }
-    // Only the last WAL written can end in a torn write: each older one was synced before
-    // the next took its first write (`freeze`). Find it, newest first, one record each.
-    let mut last_written = None;
-    for (i, &number) in wals.iter().enumerate().rev() {
-        if Wal::holds_records(fs, &dir.join(file_names::wal(number)))? {
-            last_written = Some(i);
-            break;
-        }
-    }
-    let mut mem = Arc::new(Memtable::new(0, options.memtable_bytes));
-    let mut new_tables = Vec::new();
-    let mut replayed = 0;
-    let mut flush_mem = |mem: &Arc<Memtable>, next_file: &mut u64| -> Result<()> {
-        if let Some((meta, _)) = flush(fs, dir, mem, *next_file, options)? {
-            *next_file += 1;
-            let path = dir.join(file_names::table(meta.number));
-            let table = Table::open(fs, &path, meta.number, cache.clone())?;
-            new_tables.push(Arc::new(TableFile::new(meta, table, fs.clone())));
-        }
-        Ok(())
+    let r = Recovery {
+        fs,
+        dir,
+        options,
+        cache,
+        files: list_files(fs, dir)?,
     };
-    for (i, &number) in wals.iter().enumerate() {
-        let path = dir.join(file_names::wal(number));
-        let mut offset = WAL_HEADER_LEN;
-        let mut apply = |payload: &[u8]| {
-            let at = offset + FRAME_HEADER_LEN as u64;
-            offset = at + payload.len() as u64;
-            // A record is a whole batch: decoded entirely before any op reaches the memtable.
-            let batch = wal_payload::decode(payload).map_err(|e| e.into_corruption(&path, at))?;
-            // Sequence numbers run on, one by one, from the manifest's last one through every
-            // WAL: a gap is records lost, such as the end of an older WAL cut exactly between
-            // two records, which no checksum can see.
-            if batch.first_seq != last_seq + 1 {
-                return Err(Error::corruption(
-                    &path,
-                    at,
-                    format!(
-                        "sequence number {} where {} was due: the records between are missing",
-                        batch.first_seq,
-                        last_seq + 1
-                    ),
-                ));
-            }
-            for (seq, op) in (batch.first_seq..).zip(batch.ops()) {
-                mem.insert(op.key, seq, op.value);
-            }
-            last_seq = batch.last_seq();
-            Ok(())
-        };
-        if last_written.is_some_and(|last| i < last) {
-            // Sealed: any damage, even at its end, is corruption, and the file stays as is.
-            let records = Wal::replay_sealed(fs, &path, &mut apply)?;
-            if records == 0 {
-                return Err(Error::corruption(
-                    &path,
-                    WAL_HEADER_LEN,
-                    "holds no record, yet a newer WAL does (a WAL is replaced only once its \
-                     memtable holds a write): its records were cut off",
-                ));
-            }
-            replayed += records;
-        } else {
-            // The last WAL written (a torn tail is cut off), or one after it that holds no
-            // record (a torn header, from a crash inside `Wal::create`, is emptied).
-            replayed += Wal::replay(fs, &path, &mut apply)?.records;
-        }
-        if mem.approximate_bytes() >= options.memtable_bytes {
-            flush_mem(&mem, &mut next_file)?;
-            mem = Arc::new(Memtable::new(0, options.memtable_bytes));
-        }
-    }
-    flush_mem(&mem, &mut next_file)?;
-    for t in &new_tables {
+    let (manifest_number, mut state) = r.read_manifest()?;
+    let mut levels = r.open_tables(&state, manifest_number.unwrap_or(0))?;
+    let wals = r.wals_to_replay(manifest_number, state.log_number)?;
+    let mut next_file = state.next_file.max(r.highest_number() + 1);
+    let replayed = r.replay_wals(&wals, state.last_seq, &mut next_file)?;
+    for t in &replayed.tables {
         state.levels[0].insert(t.meta.number, t.meta.clone());
         levels[0].push(t.clone());
     }
-
-    // 4. A fresh WAL and a fresh manifest.
-    let state_log_number_before = state.log_number;
-    let wal_number = next_file;
-    let new_manifest = next_file + 1;
-    next_file += 2;
-    let wal = Wal::create(fs, &dir.join(file_names::wal(wal_number)))?;
-    state.log_number = wal_number;
-    state.last_seq = last_seq;
-    state.next_file = next_file;
-    let manifest = Manifest::create(fs, dir, new_manifest, &state)?;
-
-    // 5. Delete what nothing references any more.
-    let mut orphans_deleted = 0;
-    let mut stale_wals_deleted = 0;
-    for (name, kind) in &kinds {
-        let obsolete = match *kind {
-            FileKind::Table(n) => {
-                let orphan = !state.levels.iter().any(|l| l.contains_key(&n));
-                orphans_deleted += u64::from(orphan);
-                orphan
-            }
-            FileKind::Wal(n) => {
-                stale_wals_deleted += u64::from(n < state_log_number_before);
-                n != wal_number
-            }
-            FileKind::Manifest(n) => n != new_manifest,
-            FileKind::Temp => true,
-            FileKind::Other => false,
-        };
-        if obsolete {
-            fs.remove_if_exists(&dir.join(name))?;
-        }
-    }
-    fs.sync_dir(dir)?;
+    let stale_log_number = state.log_number;
+    state.last_seq = replayed.last_seq;
+    let fresh = r.start_fresh(&mut state, &mut next_file)?;
+    let (orphans_deleted, stale_wals_deleted) =
+        r.delete_obsolete(&state, &fresh, stale_log_number)?;
     Ok(Recovered {
         version: Version::from_levels(levels),
-        manifest,
-        wal,
-        wal_number,
+        manifest: fresh.manifest,
+        wal: fresh.wal,
+        wal_number: fresh.wal_number,
         next_file,
-        last_seq,
-        replayed,
+        last_seq: replayed.last_seq,
+        replayed: replayed.records,
         orphans_deleted,
         stale_wals_deleted,
     })
 }
 
-/// Checks that the WAL the manifest's log number names (the first one not flushed) is
-/// there with a whole header: it was created, synced and its directory entry synced before
-/// any manifest edit named it, and it is deleted only after an edit with a higher log number.
-/// Missing, it means the manifest lost its last edits (a flush's edit cut off after its WAL
-/// was deleted): the flushed writes would be gone while later ones stay.
-fn check_log_wal(fs: &Fs, dir: &Path, manifest_number: u64, log_number: u64) -> Result<()> {
-    let path = dir.join(file_names::wal(log_number));
-    let Some(file) = fs.open_if_exists(&path)? else {
+/// Every file of `dir`, with what it is.
+fn list_files(fs: &Fs, dir: &Path) -> Result<Vec<(String, FileKind)>> {
+    let names = fs.list(dir)?;
+    Ok(names
+        .into_iter()
+        .map(|name| {
+            let kind = file_names::parse(&name);
+            (name, kind)
+        })
+        .collect())
+}
+
+/// One open's recovery: where, with what, and the files it found.
+struct Recovery<'a> {
+    fs: &'a Fs,
+    dir: &'a Path,
+    options: &'a LsmOptions,
+    cache: &'a Arc<BlockCache>,
+    files: Vec<(String, FileKind)>,
+}
+
+/// What replaying the WALs gave.
+struct Replayed {
+    /// The L0 tables their writes were flushed to.
+    tables: Vec<Arc<TableFile>>,
+    /// The last sequence number replayed (the manifest's, when there was nothing).
+    last_seq: u64,
+    /// Records replayed.
+    records: u64,
+}
+
+/// The fresh WAL and manifest the store goes on with.
+struct Fresh {
+    wal: Wal,
+    wal_number: u64,
+    manifest: Manifest,
+    manifest_number: u64,
+}
+
+impl Recovery<'_> {
+    /// Step 1: the manifest `CURRENT` names, replayed, and its number; an empty tree (and no
+    /// number) for a store that never had one.
+    fn read_manifest(&self) -> Result<(Option<u64>, ManifestState)> {
+        if let Some((number, state)) = manifest::recover(self.fs, self.dir)? {
+            return Ok((Some(number), state));
+        }
+        // `CURRENT` is written before the first write is accepted, so tables without it are
+        // damage. Starting empty here would delete every one of them as an orphan.
+        let table = self
+            .files
+            .iter()
+            .find(|(_, kind)| matches!(kind, FileKind::Table(_)));
+        if let Some((name, _)) = table {
+            return Err(Error::corruption(
+                self.dir.join(file_names::CURRENT),
+                0,
+                format!(
+                    "CURRENT is missing, but table {name} exists: refusing to start an empty \
+                     tree over it"
+                ),
+            ));
+        }
+        Ok((None, ManifestState::new()))
+    }
+
+    /// The highest file number in use.
+    fn highest_number(&self) -> u64 {
+        let numbers = self.files.iter().filter_map(|(_, kind)| match *kind {
+            FileKind::Table(n) | FileKind::Wal(n) | FileKind::Manifest(n) => Some(n),
+            FileKind::Temp | FileKind::Other => None,
+        });
+        numbers.max().unwrap_or(0)
+    }
+
+    /// Step 2: every table the manifest (number `manifest_number`) names, open, per level.
+    fn open_tables(
+        &self,
+        state: &ManifestState,
+        manifest_number: u64,
+    ) -> Result<Vec<Vec<Arc<TableFile>>>> {
+        let mut levels = vec![Vec::new(); state.levels.len()];
+        for (level, tables) in state.levels.iter().enumerate() {
+            for meta in tables.values() {
+                let table = self.open_named_table(meta, level, manifest_number)?;
+                levels[level].push(table);
+            }
+        }
+        Ok(levels)
+    }
+
+    /// The table `meta` describes on `level`, open; a missing table, or one whose size or
+    /// entry count is not the manifest's, is corruption.
+    fn open_named_table(
+        &self,
+        meta: &TableMeta,
+        level: usize,
+        manifest_number: u64,
+    ) -> Result<Arc<TableFile>> {
+        let path = self.dir.join(file_names::table(meta.number));
+        let table =
+            Table::open(self.fs, &path, meta.number, self.cache.clone()).map_err(|e| match e {
+                Error::Io { source, .. } if source.kind() == std::io::ErrorKind::NotFound => {
+                    Error::corruption(
+                        self.dir.join(file_names::manifest(manifest_number)),
+                        0,
+                        format!(
+                            "the manifest names table {} on L{level}, but {} is missing",
+                            meta.number,
+                            path.display()
+                        ),
+                    )
+                }
+                other => other,
+            })?;
+        let size = self.fs.open(&path)?.len()?;
+        if size != meta.size || table.footer().entries != meta.entries {
+            return Err(Error::corruption(
+                &path,
+                0,
+                format!(
+                    "table has {size} bytes and {} entries; the manifest says {} and {}",
+                    table.footer().entries,
+                    meta.size,
+                    meta.entries
+                ),
+            ));
+        }
+        Ok(Arc::new(TableFile::new(
+            meta.clone(),
+            table,
+            self.fs.clone(),
+        )))
+    }
+
+    /// The WALs to replay, oldest first: every one numbered at or above the log number.
+    /// With a manifest, the one the log number names must be there, its header whole.
+    fn wals_to_replay(&self, manifest_number: Option<u64>, log_number: u64) -> Result<Vec<u64>> {
+        let mut wals: Vec<u64> = self
+            .files
+            .iter()
+            .filter_map(|(_, kind)| match *kind {
+                FileKind::Wal(n) if n >= log_number => Some(n),
+                _ => None,
+            })
+            .collect();
+        wals.sort_unstable();
+        if let Some(manifest_number) = manifest_number {
+            self.check_log_wal(manifest_number, log_number)?;
+        }
+        Ok(wals)
+    }
+
+    /// Checks that the WAL the manifest's log number names (the first one not flushed) is
+    /// there with a whole header: it was created, synced and its directory entry synced
+    /// before any manifest edit named it, and it is deleted only after an edit with a higher
+    /// log number. Missing, it means the manifest lost its last edits (a flush's edit cut off
+    /// after its WAL was deleted): the flushed writes would be gone while later ones stay.
+    fn check_log_wal(&self, manifest_number: u64, log_number: u64) -> Result<()> {
+        let path = self.dir.join(file_names::wal(log_number));
+        if self.fs.open_if_exists(&path)?.is_none() {
+            return Err(Error::corruption(
+                self.dir.join(file_names::manifest(manifest_number)),
+                0,
+                format!(
+                    "the manifest's log number names {}, which is missing (edits lost from \
+                     the manifest's end?)",
+                    path.display()
+                ),
+            ));
+        }
+        if !Wal::has_whole_header(self.fs, &path, wal::KIND)? {
+            return Err(Error::corruption(
+                &path,
+                0,
+                "the manifest names this WAL, so its header was synced, yet it is not whole",
+            ));
+        }
+        Ok(())
+    }
+
+    /// Of `wals`, the index of the last one written: the newest that holds a record, the
+    /// only one a crash can have left with a torn end (each older one was synced before the
+    /// next took its first write). Newest first, one record each.
+    fn last_written(&self, wals: &[u64]) -> Result<Option<usize>> {
+        for (i, &number) in wals.iter().enumerate().rev() {
+            let path = self.dir.join(file_names::wal(number));
+            if Wal::holds_records(self.fs, &path, wal::KIND)? {
+                return Ok(Some(i));
+            }
+        }
+        Ok(None)
+    }
+
+    /// Step 3: replays `wals` in order into memtables, starting after sequence number
+    /// `last_seq`, and flushes each memtable that fills, and the last, to an L0 table
+    /// (numbered from `next_file` on).
+    fn replay_wals(&self, wals: &[u64], last_seq: u64, next_file: &mut u64) -> Result<Replayed> {
+        let last_written = self.last_written(wals)?;
+        let mut replayed = Replayed {
+            tables: Vec::new(),
+            last_seq,
+            records: 0,
+        };
+        let mut mem = self.new_memtable();
+        for (i, &number) in wals.iter().enumerate() {
+            let sealed = last_written.is_some_and(|last| i < last);
+            replayed.records += self.replay_wal(number, sealed, &mem, &mut replayed.last_seq)?;
+            if mem.approximate_bytes() >= self.options.memtable_bytes {
+                replayed
+                    .tables
+                    .extend(self.flush_replayed(&mem, next_file)?);
+                mem = self.new_memtable();
+            }
+        }
+        replayed
+            .tables
+            .extend(self.flush_replayed(&mem, next_file)?);
+        Ok(replayed)
+    }
+
+    fn new_memtable(&self) -> Arc<Memtable> {
+        Arc::new(Memtable::new(0, self.options.memtable_bytes))
+    }
+
+    /// Replays WAL `number` into `mem`; its records must continue the sequence numbers from
+    /// `last_seq`, which follows them. A `sealed` WAL (one before the last written) must be
+    /// whole and hold records; the last written may end torn, and is cut there. Returns the
+    /// records replayed.
+    fn replay_wal(
+        &self,
+        number: u64,
+        sealed: bool,
+        mem: &Memtable,
+        last_seq: &mut u64,
+    ) -> Result<u64> {
+        let path = self.dir.join(file_names::wal(number));
+        let apply = |record: Record<'_>| {
+            apply_record(
+                &path,
+                record.payload_offset(),
+                record.payload,
+                mem,
+                last_seq,
+            )
+        };
+        if !sealed {
+            // The last WAL written (a torn tail is cut off), or one after it that holds no
+            // record (a torn header, from a crash inside `Wal::create`, is emptied).
+            return Ok(Wal::replay(self.fs, &path, wal::KIND, apply)?.records);
+        }
+        // Sealed: any damage, even at its end, is corruption, and the file stays as is.
+        let records = Wal::replay_sealed(self.fs, &path, wal::KIND, apply)?;
+        if records == 0 {
+            return Err(Error::corruption(
+                &path,
+                wal::KIND.header_len(),
+                "holds no record, yet a newer WAL does (a WAL is replaced only once its \
+                 memtable holds a write): its records were cut off",
+            ));
+        }
+        Ok(records)
+    }
+
+    /// Writes a memtable of replayed writes as an L0 table (none for an empty memtable).
+    fn flush_replayed(
+        &self,
+        mem: &Arc<Memtable>,
+        next_file: &mut u64,
+    ) -> Result<Option<Arc<TableFile>>> {
+        let Some((meta, _)) = flush(self.fs, self.dir, mem, *next_file, self.options)? else {
+            return Ok(None);
+        };
+        *next_file += 1;
+        let path = self.dir.join(file_names::table(meta.number));
+        let table = Table::open(self.fs, &path, meta.number, self.cache.clone())?;
+        Ok(Some(Arc::new(TableFile::new(meta, table, self.fs.clone()))))
+    }
+
+    /// Step 4: a fresh WAL, and a fresh manifest holding `state` (which learns the WAL's
+    /// number as its log number), named by `CURRENT`.
+    fn start_fresh(&self, state: &mut ManifestState, next_file: &mut u64) -> Result<Fresh> {
+        let wal_number = *next_file;
+        let manifest_number = wal_number + 1;
+        *next_file += 2;
+        let wal = Wal::create(
+            self.fs,
+            &self.dir.join(file_names::wal(wal_number)),
+            wal::KIND,
+        )?;
+        state.log_number = wal_number;
+        state.next_file = *next_file;
+        let manifest = Manifest::create(self.fs, self.dir, manifest_number, state)?;
+        Ok(Fresh {
+            wal,
+            wal_number,
+            manifest,
+            manifest_number,
+        })
+    }
+
+    /// Step 5: deletes what nothing references any more: older manifests, replayed WALs
+    /// (counting those already flushed before this open, numbered below
+    /// `stale_log_number`), tables `state` does not name, leftover temporary files.
+    /// Returns the orphan tables and stale WALs deleted.
+    fn delete_obsolete(
+        &self,
+        state: &ManifestState,
+        fresh: &Fresh,
+        stale_log_number: u64,
+    ) -> Result<(u64, u64)> {
+        let (mut orphans, mut stale_wals) = (0, 0);
+        for (name, kind) in &self.files {
+            let obsolete = match *kind {
+                FileKind::Table(n) => {
+                    let orphan = !state.levels.iter().any(|l| l.contains_key(&n));
+                    orphans += u64::from(orphan);
+                    orphan
+                }
+                FileKind::Wal(n) => {
+                    stale_wals += u64::from(n < stale_log_number);
+                    n != fresh.wal_number
+                }
+                FileKind::Manifest(n) => n != fresh.manifest_number,
+                FileKind::Temp => true,
+                FileKind::Other => false,
+            };
+            if obsolete {
+                self.fs.remove_if_exists(&self.dir.join(name))?;
+            }
+        }
+        self.fs.sync_dir(self.dir)?;
+        Ok((orphans, stale_wals))
+    }
+}
+
+/// Applies one WAL record (its payload at offset `at` of the WAL at `path`) to `mem`: a whole batch,
+/// decoded entirely before any op reaches the memtable, whose first sequence number must
+/// follow `last_seq`.
+fn apply_record(
+    path: &Path,
+    at: u64,
+    payload: &[u8],
+    mem: &Memtable,
+    last_seq: &mut u64,
+) -> Result<()> {
+    let batch = wal::decode(payload).map_err(|e| e.into_corruption(path, at))?;
+    // Sequence numbers run on, one by one, from the manifest's last one through every WAL:
+    // a gap is records lost, such as the end of an older WAL cut exactly between two
+    // records, which no checksum can see.
+    if batch.first_seq != *last_seq + 1 {
         return Err(Error::corruption(
-            dir.join(file_names::manifest(manifest_number)),
-            0,
+            path,
+            at,
             format!(
-                "the manifest's log number names {}, which is missing (edits lost from the \
-                 manifest's end?)",
-                path.display()
+                "sequence number {} where {} was due: the records between are missing",
+                batch.first_seq,
+                *last_seq + 1
             ),
         ));
-    };
-    let len = file.len()?.min(WAL_HEADER_LEN);
-    let head = file.read_vec_at(0, len as usize)?;
-    if len < WAL_HEADER_LEN
-        || head[..8] != WAL_MAGIC[..]
-        || head[8..12] != WAL_VERSION.to_le_bytes()
-    {
-        return Err(Error::corruption(
-            &path,
-            0,
-            "the manifest names this WAL, so its header was synced, yet it is not whole",
-        ));
     }
+    for (seq, op) in (batch.first_seq..).zip(batch.ops()) {
+        mem.insert(op.key, seq, op.value);
+    }
+    *last_seq = batch.last_seq();
     Ok(())
 }
 
@@ -329,18 +491,16 @@ mod tests {
     fn build(fs: &Fs, dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
         fs.create_dir_all(dir).unwrap();
         let wals = [dir.join(file_names::wal(1)), dir.join(file_names::wal(2))];
-        let first = Wal::create(fs, &wals[0]).unwrap();
+        let first = Wal::create(fs, &wals[0], wal::KIND).unwrap();
         for seq in 1..=5u64 {
             let key = format!("k{seq}");
             first
-                .append(&wal_payload::encode(seq, key.as_bytes(), Some(b"old")))
+                .append(&wal::encode(seq, key.as_bytes(), Some(b"old")))
                 .unwrap();
         }
-        let second = Wal::create(fs, &wals[1]).unwrap();
-        second
-            .append(&wal_payload::encode(6, b"k1", Some(b"new")))
-            .unwrap();
-        second.append(&wal_payload::encode(7, b"k6", None)).unwrap();
+        let second = Wal::create(fs, &wals[1], wal::KIND).unwrap();
+        second.append(&wal::encode(6, b"k1", Some(b"new"))).unwrap();
+        second.append(&wal::encode(7, b"k6", None)).unwrap();
         let mut state = ManifestState::new();
         state.log_number = 1;
         state.next_file = 4;
@@ -402,7 +562,7 @@ mod tests {
         // corruption, whether it cuts a record, falls between two (a sequence gap, blamed
         // on the record after it), or leaves a header alone or nothing at all.
         let last_record =
-            (FRAME_HEADER_LEN + wal_payload::encode(5, b"k5", Some(b"old")).len()) as u64;
+            (sstable::frame::FRAME_HEADER_LEN + wal::encode(5, b"k5", Some(b"old")).len()) as u64;
         for back in 1..last_record {
             refused(
                 |fs, _, w1, _| {
@@ -421,7 +581,7 @@ mod tests {
             2,
             "older WAL cut between two records",
         );
-        for len in [0, 5, WAL_HEADER_LEN] {
+        for len in [0, 5, wal::KIND.header_len()] {
             refused(
                 |fs, _, w1, _| cut(fs, w1, len),
                 1,
@@ -442,7 +602,7 @@ mod tests {
             let (manifest, _, _) = build(&Fs::default(), tmp.path());
             std::fs::metadata(manifest).unwrap().len()
         };
-        for len in [0, 7, crate::record_log::HEADER_LEN, snapshot_end - 1] {
+        for len in [0, 7, manifest::KIND.header_len(), snapshot_end - 1] {
             refused(
                 |fs, manifest, _, _| cut(fs, manifest, len),
                 0,

@@ -19,18 +19,18 @@
 //!   table per level, found by binary search. Each level's target size is `level_ratio` times
 //!   the one above it, starting from `level1_bytes` ([`crate::compaction`] keeps them there).
 
-use std::ops::Bound;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
 
 use kv_shared::{Fs, Result};
 
-use crate::cursor::level::ConcatIter;
 use crate::counters::Counters;
-use crate::key::EntryIter;
-use crate::manifest::{NUM_LEVELS, TableMeta, VersionEdit};
-use crate::memtable::Lookup;
-use crate::table::table::{Table, key_head};
+use crate::key::{Lookup, LookupKey, key_head};
+use crate::table::Table;
+use crate::version_edit::{TableMeta, VersionEdit};
+
+/// Number of levels: L0 to L6.
+pub const NUM_LEVELS: usize = 7;
 
 /// A table that belongs (or belonged) to the tree: its manifest record and its open reader.
 #[derive(Debug)]
@@ -181,22 +181,16 @@ impl Version {
         Ok(Version::from_levels(levels))
     }
 
-    /// The newest version of `key` (whose [`crate::bloom::hash`] is `key_hash`, for every
-    /// table's filter) at or below `snapshot` in the tables: L0 newest first, then at most
-    /// one table per deeper level.
+    /// The newest version of the looked-up key at or below its snapshot in the tables: L0
+    /// newest first, then at most one table per deeper level.
     ///
     /// # Errors
     /// [`kv_shared::Error::Corruption`], [`kv_shared::Error::Io`].
-    pub fn get(
-        &self,
-        key: &[u8],
-        key_hash: u64,
-        snapshot: u64,
-        counters: &Counters,
-    ) -> Result<Lookup> {
+    pub fn get(&self, lookup: &LookupKey<'_>, counters: &Counters) -> Result<Lookup> {
+        let key = lookup.key;
         for t in &self.levels[0] {
             if t.meta.contains(key) {
-                let found = t.table.get(key, key_hash, snapshot, counters)?;
+                let found = t.table.get(lookup, counters)?;
                 if found != Lookup::Absent {
                     return Ok(found);
                 }
@@ -212,26 +206,13 @@ impl Version {
                 .take_while(|(t, h)| **h == head && t.meta.largest.as_slice() < key)
                 .count();
             if let Some(t) = tables.get(i).filter(|t| t.meta.contains(key)) {
-                let found = t.table.get(key, key_hash, snapshot, counters)?;
+                let found = t.table.get(lookup, counters)?;
                 if found != Lookup::Absent {
                     return Ok(found);
                 }
             }
         }
         Ok(Lookup::Absent)
-    }
-
-    /// One iterator per L0 table and one concatenating iterator per deeper level, each
-    /// starting at the user-key bound `start`: the table half of a merging iterator.
-    pub fn iters(&self, start: Bound<&[u8]>) -> Vec<EntryIter<'static>> {
-        let mut out: Vec<EntryIter<'static>> =
-            self.levels[0].iter().map(|t| t.table.iter(start)).collect();
-        for tables in &self.levels[1..] {
-            if !tables.is_empty() {
-                out.push(Box::new(ConcatIter::new(tables.clone(), start)));
-            }
-        }
-        out
     }
 
     /// The tables of `level` whose key range overlaps `[smallest, largest]`.

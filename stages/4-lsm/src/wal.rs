@@ -1,14 +1,26 @@
-//! The payload of one WAL record: a **write batch**, several puts and deletes with
-//! consecutive sequence numbers, applied whole or not at all.
+//! The write-ahead log: stage 3's log, whose records here are write batches.
 //!
-//! Every record is a batch. A single `put` or `delete` is a batch of one; a
-//! [`crate::WriteBatch`] is a batch of its ops; and a write group (see
-//! [`crate::group_commit`]) is the batches of all its writers, one after the other, in
-//! one record. The record's CRC (in the framing around the payload, [`sstable::wal`])
-//! covers the whole batch, so a record torn by a crash is dropped whole by recovery: a
-//! batch survives entirely or not at all.
+//! Every write is appended to the WAL before it enters the memtable. Stage 3's
+//! [`sstable::wal::Wal`] carries opaque payloads, so this stage reuses it as it is (a crate
+//! dependency, not a copy) and brings only its own payload, below. The file's format (a
+//! 12-byte header with magic `KVSSTWAL`, then CRC-framed records) is documented in
+//! [`sstable::wal`].
 //!
-//! ## Format (store format version 2; version 1 held one write per record)
+//! Stage 4 keeps one WAL file per memtable, named `NNNNNN.wal` after a file number. When the
+//! memtable freezes, its WAL is synced and a new one started; the old file is deleted only
+//! after the memtable's flush is recorded in the manifest.
+//!
+//! ## A record: a write batch
+//!
+//! Every record is a **write batch**: several puts and deletes with consecutive sequence
+//! numbers, applied whole or not at all. A single `put` or `delete` is a batch of one; a
+//! [`kv_shared::WriteBatch`] is a batch of its ops; and a write group (see
+//! [`crate::group_commit`]) is the batches of all its writers, one after the other, in one
+//! record. The record's CRC (in the framing around the payload) covers the whole batch, so
+//! a record torn by a crash is dropped whole by recovery: a batch survives entirely or not
+//! at all.
+//!
+//! ## Payload format (store format version 2; version 1 held one write per record)
 //!
 //! | offset | size | field |
 //! |---|---|---|
@@ -16,7 +28,8 @@
 //! | 8 | 4 | op count `n`, `u32` LE, at least 1; op `i` has sequence number `s + i` |
 //! | 12 | .. | `n` ops back to back, and nothing after the last |
 //!
-//! Each op:
+//! The ops are in the shared batch ops format ([`kv_shared::batch`], the bytes a
+//! [`kv_shared::WriteBatch`] holds), so a batch is copied into a record as it is. Each op:
 //!
 //! | size | field |
 //! |---|---|
@@ -28,23 +41,19 @@
 //!
 //! The last sequence number, `s + n - 1`, is at most [`crate::key::MAX_SEQ`].
 
-use kv_shared::dump::{Dump, quoted};
-use kv_shared::framing::{ByteReader, DecodeError, put_varint, varint_len};
-use kv_shared::{MAX_KEY_LEN, MAX_VALUE_LEN};
+use kv_shared::batch::{self, BatchOps};
+use kv_shared::framing::{ByteReader, DecodeError};
+use sstable::wal::LogKind;
 
-use crate::key::{Kind, MAX_SEQ};
+use crate::key::MAX_SEQ;
+
+pub use sstable::wal::{Wal, WalReplay};
+
+/// The WAL's kind of record log: stage 3's ([`sstable::wal::WAL_KIND`]), unchanged.
+pub const KIND: LogKind = sstable::wal::WAL_KIND;
 
 /// Length of the batch header: first sequence number and op count.
 pub const HEADER_LEN: usize = 12;
-
-/// One op of a decoded batch, borrowing the payload's bytes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Op<'a> {
-    /// The key.
-    pub key: &'a [u8],
-    /// The value of a put; `None` for a delete.
-    pub value: Option<&'a [u8]>,
-}
 
 /// A decoded batch record: its header, and its ops, checked whole by [`decode`] and read
 /// one by one by [`Batch::ops`] (so decoding allocates nothing).
@@ -65,45 +74,8 @@ impl<'a> Batch<'a> {
     }
 
     /// The ops, in order.
-    pub fn ops(&self) -> impl Iterator<Item = Op<'a>> + 'a {
-        let mut r = ByteReader::new(self.body);
-        // `decode` checked every op, so reading them again cannot fail.
-        (0..self.count).map_while(move |_| read_op(&mut r).ok())
-    }
-}
-
-/// Reads one op.
-fn read_op<'a>(r: &mut ByteReader<'a>) -> Result<Op<'a>, DecodeError> {
-    let at = r.pos();
-    let kind =
-        Kind::from_byte(r.u8("op kind")?).ok_or_else(|| DecodeError::new(at, "unknown op kind"))?;
-    let key_len = r.varint("key length")?;
-    let key_len = r.check_len(key_len, MAX_KEY_LEN, "key length")?;
-    let key = r.bytes(key_len, "key")?;
-    let value = match kind {
-        Kind::Put => {
-            let value_len = r.varint("value length")?;
-            let value_len = r.check_len(value_len, MAX_VALUE_LEN, "value length")?;
-            Some(r.bytes(value_len, "value")?)
-        }
-        Kind::Delete => None,
-    };
-    Ok(Op { key, value })
-}
-
-/// Appends one op (without header) to `out`: the body format above.
-pub fn encode_op(out: &mut Vec<u8>, key: &[u8], value: Option<&[u8]>) {
-    let kind = if value.is_some() {
-        Kind::Put
-    } else {
-        Kind::Delete
-    };
-    out.push(kind as u8);
-    put_varint(out, key.len() as u64);
-    out.extend_from_slice(key);
-    if let Some(value) = value {
-        put_varint(out, value.len() as u64);
-        out.extend_from_slice(value);
+    pub fn ops(&self) -> BatchOps<'a> {
+        BatchOps::new(self.body, self.count)
     }
 }
 
@@ -117,7 +89,7 @@ pub fn write_header(record: &mut [u8], first_seq: u64, count: u32) {
 pub fn encode(seq: u64, key: &[u8], value: Option<&[u8]>) -> Vec<u8> {
     let mut out = vec![0; HEADER_LEN];
     write_header(&mut out, seq, 1);
-    encode_op(&mut out, key, value);
+    batch::encode_op(&mut out, key, value);
     out
 }
 
@@ -144,15 +116,7 @@ pub fn decode(payload: &[u8]) -> Result<Batch<'_>, DecodeError> {
         ));
     }
     let body = &payload[HEADER_LEN..];
-    for _ in 0..count {
-        read_op(&mut r)?;
-    }
-    if r.remaining() > 0 {
-        return Err(DecodeError::new(
-            r.pos(),
-            format!("{} bytes after the batch's {count} ops", r.remaining()),
-        ));
-    }
+    batch::check_ops(body, count).map_err(|e| DecodeError::new(HEADER_LEN + e.offset, e.detail))?;
     Ok(Batch {
         first_seq,
         count,
@@ -160,87 +124,10 @@ pub fn decode(payload: &[u8]) -> Result<Batch<'_>, DecodeError> {
     })
 }
 
-/// Adds a payload's fields to a dump, one line each (header fields, then each op's kind,
-/// key length, key, value length and value), or one line for a payload that does not
-/// decode. Advances the dump by exactly the payload.
-pub fn dump_fields(d: &mut Dump, payload: &[u8]) {
-    let Ok(batch) = decode(payload) else {
-        d.field(payload, describe(payload));
-        return;
-    };
-    d.field(
-        &payload[..8],
-        format!("first sequence number {}", batch.first_seq),
-    );
-    d.field(&payload[8..HEADER_LEN], format!("op count {}", batch.count));
-    let mut pos = HEADER_LEN;
-    for (i, op) in batch.ops().enumerate() {
-        let seq = batch.first_seq + i as u64;
-        let kind = if op.value.is_some() { "put" } else { "delete" };
-        d.field(&payload[pos..pos + 1], format!("op {i}: {kind}, seq {seq}"));
-        pos += 1;
-        let key_len_len = varint_len(op.key.len() as u64);
-        d.field(
-            &payload[pos..pos + key_len_len],
-            format!("key length {}", op.key.len()),
-        );
-        pos += key_len_len;
-        if !op.key.is_empty() {
-            d.field(
-                &payload[pos..pos + op.key.len()],
-                format!("key {}", quoted(op.key, 40)),
-            );
-            pos += op.key.len();
-        }
-        if let Some(value) = op.value {
-            let value_len_len = varint_len(value.len() as u64);
-            d.field(
-                &payload[pos..pos + value_len_len],
-                format!("value length {}", value.len()),
-            );
-            pos += value_len_len;
-            if !value.is_empty() {
-                d.field(
-                    &payload[pos..pos + value.len()],
-                    format!("value {}", quoted(value, 40)),
-                );
-                pos += value.len();
-            }
-        }
-    }
-}
-
-/// One line describing a payload, for dumps.
-pub fn describe(payload: &[u8]) -> String {
-    match decode(payload) {
-        Ok(batch) => {
-            let Some(first) = batch.ops().next() else {
-                return format!("empty write batch, seq {}", batch.first_seq);
-            };
-            let one = match first.value {
-                Some(value) => format!(
-                    "put key {} value {}",
-                    quoted(first.key, 24),
-                    quoted(value, 24)
-                ),
-                None => format!("delete key {}", quoted(first.key, 24)),
-            };
-            match batch.count {
-                1 => format!("seq {} {one}", batch.first_seq),
-                n => format!(
-                    "batch of {n} ops, seq {} to {}, first: {one}",
-                    batch.first_seq,
-                    batch.last_seq()
-                ),
-            }
-        }
-        Err(e) => format!("undecodable write batch: {e}"),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use kv_shared::batch::BatchOp;
 
     #[test]
     fn round_trip_and_bad_payloads() {
@@ -249,17 +136,17 @@ mod tests {
         assert_eq!(batch.first_seq, 7);
         assert_eq!(
             batch.ops().collect::<Vec<_>>(),
-            vec![Op {
+            vec![BatchOp {
                 key: b"key",
                 value: Some(b"value")
             }]
         );
         let mut two = encode(8, b"", None);
-        encode_op(&mut two, b"k", Some(b""));
+        batch::encode_op(&mut two, b"k", Some(b""));
         write_header(&mut two, 8, 2);
         let batch = decode(&two).unwrap();
         assert_eq!(batch.last_seq(), 9);
-        let ops: Vec<Op> = batch.ops().collect();
+        let ops: Vec<BatchOp<'_>> = batch.ops().collect();
         assert_eq!(ops.len(), 2);
         assert_eq!(ops[0].value, None);
         assert_eq!(ops[1].value, Some(&b""[..]));

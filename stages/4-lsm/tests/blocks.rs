@@ -3,10 +3,10 @@
 
 use std::cmp::Ordering;
 
+use lsm::key::{Kind, compare, trailer};
 use lsm::table::block::{self, Block};
 use lsm::table::block_builder::BlockBuilder;
 use lsm::table::compression::Compression;
-use lsm::key::{Kind, compare, trailer};
 use proptest::prelude::*;
 
 /// One version of one key: user key, sequence number, value (`None` for a tombstone).

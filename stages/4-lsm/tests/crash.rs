@@ -115,13 +115,10 @@ fn a_flushed_wal_left_behind_is_not_replayed() {
     e.close().unwrap();
     // WAL 1 was the first memtable's; its writes are long in tables. Put it back, holding
     // a write with a sequence number high enough to win if it were replayed.
-    let wal = lsm::wal::Wal::create(&Fs::default(), &tmp.path().join("000001.wal")).unwrap();
-    wal.append(&lsm::wal_payload::encode(
-        1 << 40,
-        b"key0007",
-        Some(b"stale"),
-    ))
-    .unwrap();
+    let path = tmp.path().join("000001.wal");
+    let wal = lsm::wal::Wal::create(&Fs::default(), &path, lsm::wal::KIND).unwrap();
+    wal.append(&lsm::wal::encode(1 << 40, b"key0007", Some(b"stale")))
+        .unwrap();
     drop(wal);
     let e = open(tmp.path());
     assert_eq!(e.get(b"key0007").unwrap().as_deref(), Some(&b"value7"[..]));

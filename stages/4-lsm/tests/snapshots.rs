@@ -3,9 +3,10 @@
 //! shows up here as a reviewable diff.
 
 use kv_shared::{Fs, Options};
-use lsm::manifest::{Manifest, ManifestState, TableMeta, VersionEdit};
+use lsm::manifest::{Manifest, ManifestState};
 use lsm::options::LsmOptions;
 use lsm::table::table_builder::TableBuilder;
+use lsm::version_edit::{TableMeta, VersionEdit};
 
 /// The default options with `settings` applied.
 fn options(settings: &[(&str, &str)]) -> LsmOptions {
@@ -115,16 +116,16 @@ fn manifest_and_current_dumps() {
 fn wal_dump() {
     let tmp = tempfile::tempdir().unwrap();
     let path = tmp.path().join("000003.wal");
-    let wal = lsm::wal::Wal::create(&Fs::default(), &path).unwrap();
-    wal.append(&lsm::wal_payload::encode(1, b"apple", Some(b"red")))
+    let wal = lsm::wal::Wal::create(&Fs::default(), &path, lsm::wal::KIND).unwrap();
+    wal.append(&lsm::wal::encode(1, b"apple", Some(b"red")))
         .unwrap();
-    let mut batch = lsm::wal_payload::encode(2, b"banana", Some(b"yellow"));
-    lsm::wal_payload::encode_op(&mut batch, b"apple", None);
-    lsm::wal_payload::encode_op(&mut batch, b"cherry", Some(b""));
-    lsm::wal_payload::write_header(&mut batch, 2, 3);
+    let mut batch = lsm::wal::encode(2, b"banana", Some(b"yellow"));
+    kv_shared::batch::encode_op(&mut batch, b"apple", None);
+    kv_shared::batch::encode_op(&mut batch, b"cherry", Some(b""));
+    lsm::wal::write_header(&mut batch, 2, 3);
     wal.append(&batch).unwrap();
     let bytes = std::fs::read(&path).unwrap();
-    insta::assert_snapshot!(lsm::wal::inspect_wal(&bytes).unwrap());
+    insta::assert_snapshot!(lsm::inspect::dump_wal(&bytes).unwrap());
 }
 
 /// `inspect` claims only this engine's files and never panics on a cut or damaged one.

@@ -1,16 +1,16 @@
-//! Write batches are atomic: readers see all of a batch or none of it, a crash that tears
+//! Write batches (`Engine::write`) are atomic: readers see all of a batch or none of it, a crash that tears
 //! the batch's WAL record loses all of it, a later op on a key wins over an earlier one,
 //! and a batch over the limits is refused before anything is written.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use kv_shared::{Engine, Error, KeyRange, MAX_VALUE_LEN, Options};
+use kv_shared::{Engine, Error, KeyRange, MAX_VALUE_LEN, Options, WriteBatch};
 use kv_testkit::conformance::scan_vec;
 use kv_testkit::fault_fs::FaultFs;
 use kv_testkit::knobs::seed;
 use kv_testkit::power_loss::store_path;
-use lsm::{LsmTree, WriteBatch};
+use lsm::LsmTree;
 
 const KEYS: usize = 16;
 
@@ -72,7 +72,7 @@ fn readers_see_all_of_a_batch_or_none_of_it() {
         .set("table_bytes", "4K")
         .set("block_bytes", "512");
     let e = LsmTree::open(tmp.path(), &options).unwrap();
-    e.write_batch(&generation_batch(0)).unwrap();
+    e.write(&generation_batch(0)).unwrap();
     let generations = 300;
     let done = AtomicBool::new(false);
     let (scans, gets) = std::thread::scope(|s| {
@@ -98,7 +98,7 @@ fn readers_see_all_of_a_batch_or_none_of_it() {
             (scans, gets)
         });
         for generation in 1..=generations {
-            e.write_batch(&generation_batch(generation)).unwrap();
+            e.write(&generation_batch(generation)).unwrap();
         }
         done.store(true, Ordering::Relaxed);
         reader.join().unwrap()
@@ -121,8 +121,8 @@ fn a_torn_batch_record_is_dropped_whole() {
     let fs = FaultFs::new(seed("write_batch_torn", 61));
     let options = Options::new().with_file_system(Arc::new(fs.clone()));
     let e = LsmTree::open(&store_path(), &options).unwrap();
-    e.write_batch(&generation_batch(0)).unwrap();
-    e.write_batch(&generation_batch(1)).unwrap();
+    e.write(&generation_batch(0)).unwrap();
+    e.write(&generation_batch(1)).unwrap();
     let wal = |image: &kv_testkit::fault_fs::FsImage| {
         let mut wals: Vec<_> = image
             .keys()
@@ -135,7 +135,7 @@ fn a_torn_batch_record_is_dropped_whole() {
     let before = fs.image();
     let path = wal(&before);
     let start = before[&path].len();
-    e.write_batch(&generation_batch(2)).unwrap();
+    e.write(&generation_batch(2)).unwrap();
     let after = fs.image();
     assert_eq!(wal(&after), path, "one WAL holds all three batches");
     let end = after[&path].len();
@@ -169,7 +169,7 @@ fn a_later_op_on_a_key_wins() {
     b.put(b"b", b"1").unwrap();
     b.delete(b"b").unwrap();
     assert_eq!(b.len(), 5);
-    e.write_batch(&b).unwrap();
+    e.write(&b).unwrap();
     let expected = vec![(b"a".to_vec(), b"2".to_vec())];
     assert_eq!(scan_vec(&e, KeyRange::all()), expected);
     drop(e);
@@ -189,7 +189,7 @@ fn a_batch_over_the_record_limit_is_refused_whole() {
     b.put(b"first", b"small").unwrap();
     b.put(b"big1", &big).unwrap();
     b.put(b"big2", &big).unwrap();
-    match e.write_batch(&b) {
+    match e.write(&b) {
         Err(Error::InvalidArgument(message)) => {
             assert!(message.contains("WAL record limit"), "{message}");
         }
@@ -198,11 +198,11 @@ fn a_batch_over_the_record_limit_is_refused_whole() {
     assert_eq!(e.get(b"first").unwrap(), None, "nothing of it was written");
     let last = |e: &LsmTree| e.stats().unwrap().extra["last_sequence"];
     assert_eq!(last(&e), 0);
-    e.write_batch(&WriteBatch::new()).unwrap();
+    e.write(&WriteBatch::new()).unwrap();
     assert_eq!(last(&e), 0, "an empty batch takes no sequence number");
     b.clear();
     b.put(b"big1", &big).unwrap();
-    e.write_batch(&b).unwrap();
+    e.write(&b).unwrap();
     assert_eq!(e.get(b"big1").unwrap().as_deref(), Some(&big[..]));
     assert_eq!(last(&e), 1);
 }

@@ -15,10 +15,9 @@
 
 use std::sync::Arc;
 
-use crate::compaction::{self, Compaction};
-use crate::manifest::NUM_LEVELS;
+use crate::compaction::plan::{Compaction, key_range};
 use crate::options::LsmOptions;
-use crate::version::{TableFile, Version};
+use crate::version::{NUM_LEVELS, TableFile, Version};
 
 /// Each level's score (L0 to L5): at 1 or above, the level needs compacting.
 pub fn scores(version: &Version, options: &LsmOptions) -> Vec<f64> {
@@ -55,7 +54,7 @@ pub fn pick(version: &Version, options: &LsmOptions, pointers: &[Vec<u8>]) -> Op
             .or_else(|| tables.first())?;
         vec![chosen.clone()]
     };
-    let (smallest, largest) = compaction::key_range(&inputs);
+    let (smallest, largest) = key_range(&inputs);
     let lower_inputs = version
         .overlapping(level + 1, &smallest, &largest)
         .into_iter()
@@ -78,7 +77,7 @@ pub fn whole_level(version: &Version, level: usize) -> Option<Compaction> {
     if inputs.is_empty() {
         return None;
     }
-    let (smallest, largest) = compaction::key_range(&inputs);
+    let (smallest, largest) = key_range(&inputs);
     Some(Compaction {
         level,
         lower_inputs: version

@@ -49,10 +49,9 @@
 //! The default `tiered_size_ratio` of 20 % lets two flushed memtables of nearly equal size
 //! (their table sizes differ by a few percent) count as similar; RocksDB's 1 % would not.
 
-use crate::compaction::Compaction;
-use crate::manifest::NUM_LEVELS;
+use crate::compaction::plan::Compaction;
 use crate::options::LsmOptions;
-use crate::version::{SortedRun, Version};
+use crate::version::{NUM_LEVELS, SortedRun, Version};
 
 /// The next settling move, if a run can move down: the deepest level whose next level is
 /// empty, moved as far down as the empty levels go; else the oldest L0 table, moved to the
@@ -242,7 +241,7 @@ mod tests {
         while let Some(c) = pick(&v, &options(6)) {
             assert!(c.is_trivial_move());
             moves.push((numbers(&c.inputs), c.level, c.output_level));
-            let edit = crate::manifest::VersionEdit {
+            let edit = crate::version_edit::VersionEdit {
                 removed: c
                     .all_inputs()
                     .map(|(l, t)| (l as u8, t.meta.number))

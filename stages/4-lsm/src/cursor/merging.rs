@@ -1,120 +1,211 @@
-//! The merging iterator: many sorted streams in, one sorted stream out.
+//! The merging cursor: many sorted cursors in, one sorted sequence out, both ways.
 //!
-//! This is the backbone of the engine. A scan merges the active memtable, the immutable
-//! memtables, every L0 table and one [`crate::cursor::level::ConcatIter`] per deeper level; a
-//! flush "merges" one memtable; a compaction merges its input tables. All of them are
-//! streams of [`Entry`]s in internal-key order (user key ascending, sequence number
-//! descending), and so is the merge, so every version of a key comes out newest first and
-//! whoever reads the merge keeps the first version of each key it wants.
+//! This is the backbone of the read path. A reader's cursor merges the active memtable, the
+//! immutable memtables, every L0 table and one [`crate::cursor::level::LevelCursor`] per
+//! deeper level; a compaction merges its input tables. All of them are cursors over entries
+//! in internal-key order (user key ascending, sequence number descending), and so is the
+//! merge: every version of a key comes out newest first, and whoever reads the merge keeps
+//! the first version of each key it wants.
 //!
-//! It is a k-way merge with a binary heap holding the head of each source: `next` takes the
-//! smallest head and pulls the next entry of that one source into its place, so each step
-//! costs one sift of the heap (`log k` comparisons), and none when one source runs far
-//! ahead of the others. Nothing is read ahead beyond
-//! one entry per source (and whatever block that source has loaded), so a merge over
-//! gigabytes of tables runs in a few blocks of memory, and a scan that stops after ten keys
-//! reads ten keys' worth.
+//! The children that are valid sit in a binary heap of their indexes, ordered by their
+//! current entries: the smallest on top while the cursor moves forward, the largest while
+//! it moves backward. The top child's entry is the merge's. `next` moves the top child and
+//! sifts it down to its new place: `log k` comparisons for `k` children, and none while one
+//! child runs far ahead of the others. Nothing is read ahead beyond each child's current
+//! entry (and the block it is in), so a merge over gigabytes of tables runs in a few blocks
+//! of memory, and a scan that stops after ten keys reads ten keys' worth.
 //!
-//! Two sources never hold the same (key, sequence number); if they did, the one listed
-//! first would come out first.
+//! **Turning around** (as LevelDB's `MergingIterator` does). Going forward, every child
+//! but the top one is at an entry *after* the current one; going backward, *before* it.
+//! So the first `prev` after a `next` (or the reverse) first moves every other child to the
+//! far side of the current entry (a seek to it, then one step), and rebuilds the heap in
+//! the new order; from then on each step is again one move and one sift.
+//!
+//! Two children never hold the same internal key; if they did, the one listed first would
+//! come out first going forward (and last going backward).
 
 use std::cmp::Ordering;
-use std::collections::BinaryHeap;
-use std::collections::binary_heap::PeekMut;
 
 use kv_shared::Result;
 
-use crate::key::{Entry, EntryIter};
+use crate::cursor::{BoxEntryCursor, EntryCursor};
+use crate::key::compare;
 
-/// The head of one source in the heap.
-struct Head {
-    entry: Entry,
-    source: usize,
+/// A merge of cursors (see the module documentation).
+pub struct MergingCursor {
+    children: Vec<BoxEntryCursor>,
+    /// The valid children's indexes, as a binary heap whose top is the current entry.
+    heap: Vec<usize>,
+    /// The direction of the last move: the heap's order.
+    forward: bool,
+    /// The current key, copied when the direction turns.
+    turn_key: Vec<u8>,
 }
 
-impl Ord for Head {
-    fn cmp(&self, other: &Self) -> Ordering {
-        // BinaryHeap pops the largest: reverse, so the smallest internal key comes first.
-        self.entry
-            .cmp_internal(&other.entry)
-            .then(self.source.cmp(&other.source))
-            .reverse()
-    }
-}
-
-impl PartialOrd for Head {
-    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
-        Some(self.cmp(other))
-    }
-}
-
-impl PartialEq for Head {
-    fn eq(&self, other: &Self) -> bool {
-        self.cmp(other) == Ordering::Equal
-    }
-}
-
-impl Eq for Head {}
-
-/// A k-way merge of entry streams (see the module documentation).
-pub struct MergeIter<'a> {
-    sources: Vec<EntryIter<'a>>,
-    heap: BinaryHeap<Head>,
-    started: bool,
-    failed: bool,
-}
-
-impl<'a> MergeIter<'a> {
-    /// Merges `sources`, each in internal-key order. Earlier sources win ties.
-    pub fn new(sources: Vec<EntryIter<'a>>) -> MergeIter<'a> {
-        MergeIter {
-            heap: BinaryHeap::with_capacity(sources.len()),
-            sources,
-            started: false,
-            failed: false,
+impl MergingCursor {
+    /// Merges `children`, each over entries in internal-key order. Not yet positioned.
+    pub fn new(children: Vec<BoxEntryCursor>) -> MergingCursor {
+        MergingCursor {
+            heap: Vec::with_capacity(children.len()),
+            children,
+            forward: true,
+            turn_key: Vec::new(),
         }
     }
 
-    /// Pulls the next entry of source `i` into the heap.
-    fn pull(&mut self, i: usize) -> Result<()> {
-        if let Some(item) = self.sources[i].next() {
-            self.heap.push(Head {
-                entry: item?,
-                source: i,
-            });
+    /// True when child `a`'s entry comes before child `b`'s in the direction of travel.
+    fn goes_first(&self, a: usize, b: usize) -> bool {
+        let (x, y) = (&self.children[a], &self.children[b]);
+        let order = compare(x.key(), x.seq(), y.key(), y.seq()).then(a.cmp(&b));
+        order
+            == if self.forward {
+                Ordering::Less
+            } else {
+                Ordering::Greater
+            }
+    }
+
+    /// Moves the child at heap position `i` down to its place.
+    fn sift_down(&mut self, mut i: usize) {
+        loop {
+            let mut first = i;
+            for child in [2 * i + 1, 2 * i + 2] {
+                if child < self.heap.len() && self.goes_first(self.heap[child], self.heap[first]) {
+                    first = child;
+                }
+            }
+            if first == i {
+                return;
+            }
+            self.heap.swap(i, first);
+            i = first;
+        }
+    }
+
+    /// Builds the heap anew from the children that are valid.
+    fn rebuild(&mut self) {
+        self.heap.clear();
+        self.heap
+            .extend((0..self.children.len()).filter(|&i| self.children[i].valid()));
+        for i in (0..self.heap.len() / 2).rev() {
+            self.sift_down(i);
+        }
+    }
+
+    /// Places every child with `place`, then builds the heap for `forward` travel.
+    fn place_all(
+        &mut self,
+        forward: bool,
+        mut place: impl FnMut(&mut BoxEntryCursor) -> Result<()>,
+    ) -> Result<()> {
+        self.forward = forward;
+        self.heap.clear();
+        self.children.iter_mut().try_for_each(&mut place)?;
+        self.rebuild();
+        Ok(())
+    }
+
+    /// Moves every child but the top one to the far side of the current entry for travel
+    /// the other way, and rebuilds the heap in that order (see the module documentation).
+    fn turn(&mut self) -> Result<()> {
+        let top = self.heap[0];
+        let seq = self.children[top].seq();
+        self.turn_key.clear();
+        self.turn_key.extend_from_slice(self.children[top].key());
+        let (key, forward) = (&self.turn_key, !self.forward);
+        for (i, child) in self.children.iter_mut().enumerate() {
+            if i == top {
+                continue;
+            }
+            child.seek(key, seq)?;
+            if forward {
+                if child.valid() && child.key() == key.as_slice() && child.seq() == seq {
+                    child.next()?;
+                }
+            } else if child.valid() {
+                child.prev()?;
+            } else {
+                child.seek_to_last()?;
+            }
+        }
+        self.forward = forward;
+        self.rebuild();
+        Ok(())
+    }
+
+    /// Moves the current child one step in `forward` travel (turning first if needed) and
+    /// puts it back in its place in the heap, or out of it past its end.
+    fn step(&mut self, forward: bool) -> Result<()> {
+        if self.heap.is_empty() {
+            return Ok(());
+        }
+        if self.forward != forward {
+            self.turn()?;
+        }
+        let top = self.heap[0];
+        if forward {
+            self.children[top].next()?;
+        } else {
+            self.children[top].prev()?;
+        }
+        if !self.children[top].valid() {
+            self.heap.swap_remove(0);
+        }
+        if !self.heap.is_empty() {
+            self.sift_down(0);
         }
         Ok(())
     }
 
-    fn step(&mut self) -> Result<Option<Entry>> {
-        if !self.started {
-            self.started = true;
-            for i in 0..self.sources.len() {
-                self.pull(i)?;
-            }
+    /// Runs a move, leaving the cursor not valid if it fails.
+    fn checked(&mut self, moved: impl FnOnce(&mut Self) -> Result<()>) -> Result<()> {
+        let result = moved(self);
+        if result.is_err() {
+            self.heap.clear();
         }
-        let Some(mut top) = self.heap.peek_mut() else {
-            return Ok(None);
-        };
-        // The smallest head's source moves on: its next entry takes the head's place and
-        // sinks to where it belongs when `top` is dropped (one sift instead of pop + push).
-        match self.sources[top.source].next() {
-            Some(next) => Ok(Some(std::mem::replace(&mut top.entry, next?))),
-            None => Ok(Some(PeekMut::pop(top).entry)),
-        }
+        result
+    }
+
+    fn current(&self) -> &BoxEntryCursor {
+        &self.children[self.heap[0]]
     }
 }
 
-impl Iterator for MergeIter<'_> {
-    type Item = Result<Entry>;
+impl EntryCursor for MergingCursor {
+    fn valid(&self) -> bool {
+        !self.heap.is_empty()
+    }
 
-    fn next(&mut self) -> Option<Result<Entry>> {
-        if self.failed {
-            return None;
-        }
-        let item = self.step().transpose();
-        self.failed = matches!(item, Some(Err(_)));
-        item
+    fn seek_to_first(&mut self) -> Result<()> {
+        self.checked(|m| m.place_all(true, |c| c.seek_to_first()))
+    }
+
+    fn seek_to_last(&mut self) -> Result<()> {
+        self.checked(|m| m.place_all(false, |c| c.seek_to_last()))
+    }
+
+    fn seek(&mut self, key: &[u8], seq: u64) -> Result<()> {
+        self.checked(|m| m.place_all(true, |c| c.seek(key, seq)))
+    }
+
+    fn next(&mut self) -> Result<()> {
+        self.checked(|m| m.step(true))
+    }
+
+    fn prev(&mut self) -> Result<()> {
+        self.checked(|m| m.step(false))
+    }
+
+    fn key(&self) -> &[u8] {
+        self.current().key()
+    }
+
+    fn seq(&self) -> u64 {
+        self.current().seq()
+    }
+
+    fn value(&self) -> Option<&[u8]> {
+        self.current().value()
     }
 }
 
@@ -122,42 +213,104 @@ impl Iterator for MergeIter<'_> {
 mod tests {
     use super::*;
 
-    fn source(entries: &[(&str, u64)]) -> EntryIter<'static> {
-        let v: Vec<kv_shared::Result<Entry>> = entries
-            .iter()
-            .map(|&(k, s)| {
-                Ok(Entry {
-                    key: k.as_bytes().to_vec(),
-                    seq: s,
-                    value: Some(vec![]),
-                })
-            })
-            .collect();
-        Box::new(v.into_iter())
+    /// A cursor over a sorted list of `(key, seq)` entries, values equal to their keys.
+    pub(crate) struct ListCursor {
+        entries: Vec<(Vec<u8>, u64)>,
+        at: usize,
+    }
+
+    impl ListCursor {
+        pub(crate) fn boxed(entries: &[(&str, u64)]) -> BoxEntryCursor {
+            let entries: Vec<(Vec<u8>, u64)> = entries
+                .iter()
+                .map(|&(k, s)| (k.as_bytes().to_vec(), s))
+                .collect();
+            let at = entries.len();
+            Box::new(ListCursor { entries, at })
+        }
+    }
+
+    impl EntryCursor for ListCursor {
+        fn valid(&self) -> bool {
+            self.at < self.entries.len()
+        }
+        fn seek_to_first(&mut self) -> Result<()> {
+            self.at = 0;
+            Ok(())
+        }
+        fn seek_to_last(&mut self) -> Result<()> {
+            self.at = self
+                .entries
+                .len()
+                .checked_sub(1)
+                .unwrap_or(self.entries.len());
+            Ok(())
+        }
+        fn seek(&mut self, key: &[u8], seq: u64) -> Result<()> {
+            self.at = self
+                .entries
+                .partition_point(|(k, s)| compare(k, *s, key, seq).is_lt());
+            Ok(())
+        }
+        fn next(&mut self) -> Result<()> {
+            self.at += 1;
+            Ok(())
+        }
+        fn prev(&mut self) -> Result<()> {
+            self.at = self.at.checked_sub(1).unwrap_or(self.entries.len());
+            Ok(())
+        }
+        fn key(&self) -> &[u8] {
+            &self.entries[self.at].0
+        }
+        fn seq(&self) -> u64 {
+            self.entries[self.at].1
+        }
+        fn value(&self) -> Option<&[u8]> {
+            Some(&self.entries[self.at].0)
+        }
+    }
+
+    fn entry(c: &MergingCursor) -> (String, u64) {
+        (String::from_utf8(c.key().to_vec()).unwrap(), c.seq())
     }
 
     #[test]
-    fn merges_in_internal_key_order() {
-        let merged: Vec<(String, u64)> = MergeIter::new(vec![
-            source(&[("a", 1), ("c", 5)]),
-            source(&[]),
-            source(&[("a", 7), ("b", 2), ("c", 3)]),
-        ])
-        .map(|e| {
-            let e = e.unwrap();
-            (String::from_utf8(e.key).unwrap(), e.seq)
-        })
-        .collect();
-        let want = [("a", 7), ("a", 1), ("b", 2), ("c", 5), ("c", 3)];
-        assert_eq!(merged, want.map(|(k, s)| (k.to_string(), s)));
-    }
-
-    #[test]
-    fn an_error_ends_the_merge() {
-        let bad: EntryIter<'static> =
-            Box::new(vec![Err(kv_shared::Error::corruption("t", 0, "bad"))].into_iter());
-        let mut m = MergeIter::new(vec![source(&[("a", 1)]), bad]);
-        assert!(m.next().unwrap().is_err());
-        assert!(m.next().is_none());
+    fn merges_in_internal_key_order_both_ways() {
+        let mut m = MergingCursor::new(vec![
+            ListCursor::boxed(&[("a", 1), ("c", 5)]),
+            ListCursor::boxed(&[]),
+            ListCursor::boxed(&[("a", 7), ("b", 2), ("c", 3)]),
+        ]);
+        let want =
+            [("a", 7), ("a", 1), ("b", 2), ("c", 5), ("c", 3)].map(|(k, s)| (k.to_string(), s));
+        m.seek_to_first().unwrap();
+        let mut forward = Vec::new();
+        while m.valid() {
+            forward.push(entry(&m));
+            m.next().unwrap();
+        }
+        assert_eq!(forward, want);
+        m.seek_to_last().unwrap();
+        let mut backward = Vec::new();
+        while m.valid() {
+            backward.push(entry(&m));
+            m.prev().unwrap();
+        }
+        backward.reverse();
+        assert_eq!(backward, want);
+        // Turning around anywhere steps to the neighbouring entry.
+        for at in 0..want.len() {
+            m.seek(want[at].0.as_bytes(), want[at].1).unwrap();
+            assert_eq!(entry(&m), want[at]);
+            m.prev().unwrap();
+            if at == 0 {
+                assert!(!m.valid());
+                continue;
+            }
+            assert_eq!(entry(&m), want[at - 1]);
+            m.next().unwrap();
+            assert_eq!(entry(&m), want[at]);
+        }
     }
 }

@@ -1,4 +1,79 @@
-//! Cursors.
+//! Cursors: how a reader walks the tree's entries, in either direction.
+//!
+//! Every place that holds entries (a memtable, a table, a level of tables) offers an
+//! [`EntryCursor`]: a position among its **internal** entries (every version of every key,
+//! tombstones included, in internal-key order: user key ascending, sequence number
+//! descending, see [`crate::key`]) that seeks and moves both ways. The read path stacks
+//! them:
+//!
+//! | file | cursor |
+//! |---|---|
+//! | [`crate::memtable`] | [`crate::memtable::MemtableCursor`]: a memtable's skiplist |
+//! | [`crate::table::table`] | [`crate::table::table::TableCursor`]: a table, a block at a time ([`crate::table::block::BlockCursor`] inside one) |
+//! | [`level`] | [`level::LevelCursor`]: a level's sorted, disjoint tables as one sequence |
+//! | [`merging`] | [`merging::MergingCursor`]: many cursors as one, in internal-key order |
+//! | [`snapshot`] | [`snapshot::SnapshotCursor`]: what a reader at one sequence number sees: the newest visible version of each key, tombstones hidden; the engine's [`kv_shared::Cursor`] |
+//!
+//! A scan, a reverse scan and a seek are the snapshot cursor over a merging cursor over
+//! every memtable, every L0 table and one level cursor per deeper level. A compaction is a
+//! merging cursor over its input tables, read forward once.
+
+use kv_shared::Result;
+
 pub mod level;
 pub mod merging;
 pub mod snapshot;
+
+/// A position among internal entries that moves both ways (see the module documentation).
+///
+/// It starts not valid; a seek places it. Moving past either end leaves it not valid, and
+/// `next` and `prev` then do nothing. An error leaves it not valid. `key`, `seq` and
+/// `value` may be called only while it is valid, and borrow the cursor until it moves.
+pub trait EntryCursor {
+    /// True when the cursor is at an entry.
+    fn valid(&self) -> bool;
+
+    /// Moves to the first entry.
+    ///
+    /// # Errors
+    /// [`kv_shared::Error::Corruption`], [`kv_shared::Error::Io`].
+    fn seek_to_first(&mut self) -> Result<()>;
+
+    /// Moves to the last entry.
+    ///
+    /// # Errors
+    /// As [`EntryCursor::seek_to_first`].
+    fn seek_to_last(&mut self) -> Result<()>;
+
+    /// Moves to the first entry at or after the internal key `(key, seq)`. With `seq` a
+    /// reader's snapshot, that is the newest version of `key` the reader may see (or a later
+    /// key); with `u64::MAX`, the first version of `key` or of a later key.
+    ///
+    /// # Errors
+    /// As [`EntryCursor::seek_to_first`].
+    fn seek(&mut self, key: &[u8], seq: u64) -> Result<()>;
+
+    /// Moves to the next entry.
+    ///
+    /// # Errors
+    /// As [`EntryCursor::seek_to_first`].
+    fn next(&mut self) -> Result<()>;
+
+    /// Moves to the previous entry.
+    ///
+    /// # Errors
+    /// As [`EntryCursor::seek_to_first`].
+    fn prev(&mut self) -> Result<()>;
+
+    /// The current entry's user key.
+    fn key(&self) -> &[u8];
+
+    /// The current entry's sequence number.
+    fn seq(&self) -> u64;
+
+    /// The current entry's value; `None` for a tombstone.
+    fn value(&self) -> Option<&[u8]>;
+}
+
+/// A boxed cursor, as a merging cursor holds its children.
+pub type BoxEntryCursor = Box<dyn EntryCursor + Send>;

@@ -1,130 +1,309 @@
-//! From versions to values: what a reader with a snapshot sees of a merged stream.
+//! Snapshots: what a reader sees, for a `get` and for a cursor.
 //!
-//! A merged stream ([`crate::merge_iter`]) yields every version of every key, newest first.
-//! A scan wants one pair per live key as of its **snapshot**, the last sequence number
-//! visible when it started. [`SnapshotIter`] skips versions newer than the snapshot, keeps
-//! the first (newest) remaining version of each key, hides the key when that version is a
-//! tombstone, and stops at the end of the scan's range.
+//! A reader takes a [`Snapshot`] under a short lock: the last published sequence number,
+//! and a [`ReadView`] of the memtables and the current [`Version`]. Every write at or below
+//! that sequence number is in those memtables and tables, and every later one is above it,
+//! so the snapshot shows the store as it was at that instant for as long as it is held:
+//! writes, flushes and compactions that come later change nothing it returns. The `Arc`s it
+//! holds keep its memtables in memory and its tables on disk.
+//!
+//! * [`Snapshot::get`] asks the memtables newest first, then the tables
+//!   ([`Version::get`]), and stops at the first version at or below the sequence number.
+//! * [`SnapshotCursor`] is the engine's [`Cursor`]: a [`MergingCursor`] over every memtable
+//!   and table yields every version of every key, newest first; the snapshot cursor skips
+//!   versions newer than the snapshot, keeps the newest remaining version of each key, and
+//!   hides the key when that version is a tombstone (LevelDB's `DBIter`).
+//!
+//! ## The snapshot cursor, both ways
+//!
+//! Going **forward**, the merging cursor sits at the current key's newest visible version,
+//! and `key` and `value` borrow it there. `next` remembers the key and steps past every
+//! older version of it (and past keys whose newest visible version is a tombstone).
+//!
+//! Going **backward**, versions of one key come oldest first, so the newest visible version
+//! of a key is the last one met before the key changes: `prev` walks back over the whole
+//! key, copying each visible version into the cursor's own buffers (a tombstone clears
+//! them), and stops once it has stepped onto a smaller key. The merging cursor then sits
+//! just before the current key's versions, and `key` and `value` borrow the copies.
+//!
+//! Turning around re-positions the merging cursor to what the new direction expects: a
+//! `prev` after a `next` first steps back before the current key's versions; a `next`
+//! after a `prev` steps forward into them, then past them.
 
-use kv_shared::{KeyRange, Result};
+use std::sync::Arc;
 
-use crate::key::EntryIter;
+use kv_shared::{Cursor, Result};
 
-/// The visible `(key, value)` pairs of a merged stream at a snapshot, within a range.
-pub struct SnapshotIter<'a> {
-    inner: EntryIter<'a>,
+use crate::counters::Counters;
+use crate::cursor::level::tables_cursors;
+use crate::cursor::merging::MergingCursor;
+use crate::cursor::{BoxEntryCursor, EntryCursor};
+use crate::key::{Lookup, LookupKey};
+use crate::memtable::Memtable;
+use crate::version::Version;
+
+/// The memtables and tables a reader looks in, shared by every reader until one of them
+/// changes.
+#[derive(Debug)]
+pub struct ReadView {
+    /// The active memtable, then the immutable ones, newest first.
+    pub mems: Vec<Arc<Memtable>>,
+    /// The tables.
+    pub version: Arc<Version>,
+}
+
+impl ReadView {
+    /// The view of the active memtable `mem`, the immutable ones `imm` (oldest first, as
+    /// they wait for their flush) and `version`.
+    pub fn new(mem: &Arc<Memtable>, imm: &[Arc<Memtable>], version: &Arc<Version>) -> ReadView {
+        let mut mems = Vec::with_capacity(1 + imm.len());
+        mems.push(mem.clone());
+        mems.extend(imm.iter().rev().cloned());
+        ReadView {
+            mems,
+            version: version.clone(),
+        }
+    }
+
+    /// True when this view still shows `mem`, `imm` and `version`.
+    pub fn shows(
+        &self,
+        mem: &Arc<Memtable>,
+        imm: &[Arc<Memtable>],
+        version: &Arc<Version>,
+    ) -> bool {
+        Arc::ptr_eq(&self.version, version)
+            && self.mems.len() == 1 + imm.len()
+            && Arc::ptr_eq(&self.mems[0], mem)
+            && self.mems[1..]
+                .iter()
+                .zip(imm.iter().rev())
+                .all(|(a, b)| Arc::ptr_eq(a, b))
+    }
+}
+
+/// A consistent view for one read: a sequence number and what to look in.
+#[derive(Debug, Clone)]
+pub struct Snapshot {
+    /// The last sequence number the reader sees.
+    pub seq: u64,
+    /// The memtables and tables.
+    pub view: Arc<ReadView>,
+}
+
+impl Snapshot {
+    /// The value of `key`, or `None` when it is absent or deleted, as of this snapshot.
+    ///
+    /// # Errors
+    /// [`kv_shared::Error::Corruption`], [`kv_shared::Error::Io`].
+    pub fn get(&self, key: &[u8], counters: &Counters) -> Result<Option<Vec<u8>>> {
+        // One hash for every memtable's and table's filter.
+        let lookup = LookupKey::new(key, self.seq);
+        let mut in_memory = self.view.mems.iter().map(|mem| mem.get(&lookup));
+        let found = match in_memory.find(|l| *l != Lookup::Absent) {
+            Some(found) => found,
+            None => self.view.version.get(&lookup, counters)?,
+        };
+        Ok(match found {
+            Lookup::Found(value) => Some(value),
+            Lookup::Deleted | Lookup::Absent => None,
+        })
+    }
+
+    /// A cursor over the live keys as of this snapshot, not yet positioned. Blocks it reads
+    /// go into the block cache.
+    pub fn cursor(&self) -> SnapshotCursor {
+        let mut children: Vec<BoxEntryCursor> = self
+            .view
+            .mems
+            .iter()
+            .map(|m| Box::new(m.cursor()) as BoxEntryCursor)
+            .collect();
+        children.extend(tables_cursors(self.view.version.all_tables(), true));
+        SnapshotCursor {
+            _view: self.view.clone(),
+            inner: MergingCursor::new(children),
+            snapshot: self.seq,
+            forward: true,
+            valid: false,
+            key: Vec::new(),
+            value: Vec::new(),
+        }
+    }
+}
+
+/// The live keys of a snapshot, as a [`Cursor`] (see the module documentation).
+pub struct SnapshotCursor {
+    /// Keeps the memtables and tables the cursor reads (and their files) alive.
+    _view: Arc<ReadView>,
+    inner: MergingCursor,
     snapshot: u64,
-    range: KeyRange,
-    /// The key of the last version kept (a buffer reused from key to key, so skipping
-    /// older versions costs no allocation); meaningful once `seen_any` is set.
-    last_key: Vec<u8>,
-    seen_any: bool,
-    done: bool,
+    /// Forward: `inner` is at the current key's newest visible version. Backward: `inner`
+    /// is just before the current key's versions, and `key` and `value` hold the newest.
+    forward: bool,
+    valid: bool,
+    /// Backward, the current key; forward, while moving, the key to skip past.
+    key: Vec<u8>,
+    /// Backward, the current value.
+    value: Vec<u8>,
 }
 
-impl<'a> SnapshotIter<'a> {
-    /// Reads `inner` (positioned at or before the range's start) as of `snapshot`.
-    pub fn new(inner: EntryIter<'a>, snapshot: u64, range: KeyRange) -> SnapshotIter<'a> {
-        SnapshotIter {
-            inner,
-            snapshot,
-            range,
-            last_key: Vec::new(),
-            seen_any: false,
-            done: false,
-        }
-    }
-}
-
-impl Iterator for SnapshotIter<'_> {
-    type Item = Result<(Vec<u8>, Vec<u8>)>;
-
-    fn next(&mut self) -> Option<Self::Item> {
-        while !self.done {
-            let entry = match self.inner.next() {
-                None => break,
-                Some(Err(e)) => {
-                    self.done = true;
-                    return Some(Err(e));
+impl SnapshotCursor {
+    /// Forward from where `inner` is: stops at the first put visible in the snapshot, of a
+    /// key after `self.key` when `skipping`, hiding keys whose newest visible version is a
+    /// tombstone.
+    fn find_next_visible(&mut self, mut skipping: bool) -> Result<()> {
+        while self.inner.valid() {
+            if self.inner.seq() <= self.snapshot {
+                let key = self.inner.key();
+                if self.inner.value().is_none() {
+                    // A tombstone: every older version of its key is hidden.
+                    self.key.clear();
+                    self.key.extend_from_slice(key);
+                    skipping = true;
+                } else if !(skipping && key <= self.key.as_slice()) {
+                    self.valid = true;
+                    return Ok(());
                 }
-                Some(Ok(entry)) => entry,
-            };
-            if entry.seq > self.snapshot || (self.seen_any && self.last_key == entry.key) {
-                continue; // written after the snapshot, or an older version of a key seen
             }
-            if self.range.is_past_end(&entry.key) {
-                break;
+            self.inner.next()?;
+        }
+        self.valid = false;
+        Ok(())
+    }
+
+    /// Backward from where `inner` is: finds the newest visible version of the key before,
+    /// copying it into `key` and `value`, and leaves `inner` just before that key's versions.
+    fn find_prev_visible(&mut self) -> Result<()> {
+        let mut found = false;
+        while self.inner.valid() {
+            if self.inner.seq() <= self.snapshot {
+                if found && self.inner.key() < self.key.as_slice() {
+                    // Stepped onto a smaller key: the newest version of `key` was the last.
+                    break;
+                }
+                self.key.clear();
+                self.value.clear();
+                self.key.extend_from_slice(self.inner.key());
+                match self.inner.value() {
+                    Some(value) => self.value.extend_from_slice(value),
+                    // A tombstone: the key is hidden, unless a newer visible put follows.
+                    None => self.key.clear(),
+                }
+                found = self.inner.value().is_some();
             }
-            if !self.range.contains(&entry.key) {
-                continue;
-            }
-            self.last_key.clear();
-            self.last_key.extend_from_slice(&entry.key);
-            self.seen_any = true;
-            if let Some(value) = entry.value {
-                return Some(Ok((entry.key, value)));
+            self.inner.prev()?;
+        }
+        self.valid = found;
+        Ok(())
+    }
+
+    /// Forward after a `prev`: `inner` goes from before the current key's versions to the
+    /// first of them; `key` already holds the key to skip past.
+    fn turn_forward(&mut self) -> Result<()> {
+        self.forward = true;
+        if self.inner.valid() {
+            self.inner.next()
+        } else {
+            self.inner.seek_to_first()
+        }
+    }
+
+    /// Backward after a `next`: `inner` goes from the current version back to the last entry
+    /// of a smaller key.
+    fn turn_backward(&mut self) -> Result<()> {
+        self.forward = false;
+        self.key.clear();
+        self.key.extend_from_slice(self.inner.key());
+        loop {
+            self.inner.prev()?;
+            if !self.inner.valid() || self.inner.key() < self.key.as_slice() {
+                return Ok(());
             }
         }
-        self.done = true;
-        None
+    }
+
+    /// Runs a move, leaving the cursor not valid if it fails.
+    fn checked(&mut self, moved: impl FnOnce(&mut Self) -> Result<()>) -> Result<()> {
+        let result = moved(self);
+        if result.is_err() {
+            self.valid = false;
+        }
+        result
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::key::Entry;
+impl Cursor for SnapshotCursor {
+    fn valid(&self) -> bool {
+        self.valid
+    }
 
-    #[test]
-    fn newest_visible_version_wins_and_tombstones_hide() {
-        let entries = vec![
-            ("a", 9, Some("a9")),
-            ("a", 4, Some("a4")),
-            ("b", 5, None),
-            ("b", 2, Some("b2")),
-            ("c", 3, Some("c3")),
-            ("d", 1, Some("d1")),
-        ];
-        let make = || -> EntryIter<'static> {
-            Box::new(
-                entries
-                    .clone()
-                    .into_iter()
-                    .map(|(k, s, v)| {
-                        Ok(Entry {
-                            key: k.into(),
-                            seq: s,
-                            value: v.map(Into::into),
-                        })
-                    })
-                    .collect::<Vec<_>>()
-                    .into_iter(),
-            )
-        };
-        let read = |snapshot, range| -> Vec<(String, String)> {
-            SnapshotIter::new(make(), snapshot, range)
-                .map(|r| {
-                    let (k, v) = r.unwrap();
-                    (String::from_utf8(k).unwrap(), String::from_utf8(v).unwrap())
-                })
-                .collect()
-        };
-        let pairs = |v: &[(&str, &str)]| -> Vec<(String, String)> {
-            v.iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect()
-        };
-        assert_eq!(
-            read(10, KeyRange::all()),
-            pairs(&[("a", "a9"), ("c", "c3"), ("d", "d1")])
-        );
-        assert_eq!(
-            read(4, KeyRange::all()),
-            pairs(&[("a", "a4"), ("b", "b2"), ("c", "c3"), ("d", "d1")])
-        );
-        assert_eq!(
-            read(10, KeyRange::half_open("b", "d")),
-            pairs(&[("c", "c3")])
-        );
+    fn seek_to_first(&mut self) -> Result<()> {
+        self.checked(|c| {
+            c.forward = true;
+            c.inner.seek_to_first()?;
+            c.find_next_visible(false)
+        })
+    }
+
+    fn seek_to_last(&mut self) -> Result<()> {
+        self.checked(|c| {
+            c.forward = false;
+            c.inner.seek_to_last()?;
+            c.find_prev_visible()
+        })
+    }
+
+    fn seek(&mut self, target: &[u8]) -> Result<()> {
+        self.checked(|c| {
+            c.forward = true;
+            // The newest version of `target` the snapshot may see, or a later key.
+            c.inner.seek(target, c.snapshot)?;
+            c.find_next_visible(false)
+        })
+    }
+
+    fn next(&mut self) -> Result<()> {
+        if !self.valid {
+            return Ok(());
+        }
+        self.checked(|c| {
+            if c.forward {
+                c.key.clear();
+                c.key.extend_from_slice(c.inner.key());
+                c.inner.next()?;
+            } else {
+                c.turn_forward()?;
+            }
+            c.find_next_visible(true)
+        })
+    }
+
+    fn prev(&mut self) -> Result<()> {
+        if !self.valid {
+            return Ok(());
+        }
+        self.checked(|c| {
+            if c.forward {
+                c.turn_backward()?;
+            }
+            c.find_prev_visible()
+        })
+    }
+
+    fn key(&self) -> &[u8] {
+        if self.forward {
+            self.inner.key()
+        } else {
+            &self.key
+        }
+    }
+
+    fn value(&self) -> &[u8] {
+        if self.forward {
+            self.inner.value().unwrap_or_default()
+        } else {
+            &self.value
+        }
     }
 }

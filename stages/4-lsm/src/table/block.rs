@@ -53,12 +53,13 @@
 //! | 4 | n, the number of restart points, `u32` LE (at least 1) |
 
 use std::cmp::Ordering;
+use std::ops::Deref;
 
 use kv_shared::framing::{ByteReader, DecodeError, crc32};
 use kv_shared::{MAX_KEY_LEN, MAX_VALUE_LEN};
 
+use crate::key::{Kind, compare, split_trailer};
 use crate::table::compression::{self, Compression};
-use crate::key::{Entry, Kind, compare, split_trailer};
 
 /// Bytes of the block trailer: the compression type and the checksum.
 pub const TRAILER_LEN: usize = 5;
@@ -220,6 +221,8 @@ fn rebuild_key(key: &mut Vec<u8>, e: &RawEntry<'_>, at: usize) -> Result<(), Dec
 /// A block's contents, split into entries and restart array (see the module doc).
 #[derive(Debug, Clone, Copy)]
 pub struct Block<'a> {
+    /// The whole contents.
+    contents: &'a [u8],
     /// The entries.
     data: &'a [u8],
     /// The restart array, 4 bytes per restart point.
@@ -249,6 +252,7 @@ impl<'a> Block<'a> {
         }
         let restarts_at = count_at - 4 * n;
         Ok(Block {
+            contents,
             data: &contents[..restarts_at],
             restarts: &contents[restarts_at..count_at],
         })
@@ -369,11 +373,8 @@ impl<'a> Block<'a> {
     /// An iterator over the entries from the first one on.
     pub fn iter(&self) -> BlockIter<'a> {
         BlockIter {
-            block: *self,
-            next: 0,
-            key: Vec::new(),
-            pending: None,
-            failed: false,
+            cursor: BlockCursor::unpositioned(self.contents, self.data.len(), self.restart_count()),
+            step: Step::First,
         }
     }
 }
@@ -396,65 +397,289 @@ pub struct BlockEntry<'k, 'a> {
     pub shared: usize,
 }
 
-impl BlockEntry<'_, '_> {
-    /// An owned copy, as the crate's iterators yield entries.
-    pub fn to_entry(&self) -> Entry {
-        Entry {
-            key: self.key.to_vec(),
+/// A position among a block's entries that moves both ways: LevelDB's block iterator.
+///
+/// It holds the block's contents `C` (a shared [`crate::block_cache::BlockContents`], or a
+/// borrowed `&[u8]`) and rebuilds the current key in a buffer of its own, which stops
+/// growing once it has held the longest key. Keys are prefix-compressed, so an entry can
+/// only be read after the one before it: a step forward decodes the entry that follows; a
+/// step back goes back to the restart point before the current entry (whose key is stored
+/// whole) and decodes forward to the entry just before it, at most one interval.
+///
+/// A move that meets damage returns the [`DecodeError`] and leaves the cursor not valid.
+#[derive(Debug, Clone)]
+pub struct BlockCursor<C> {
+    contents: C,
+    /// Bytes of entries: where the restart array starts.
+    data_len: usize,
+    restart_count: usize,
+    /// Offset of the current entry; `data_len` when not valid.
+    current: usize,
+    /// Offset of the entry after the current one.
+    next: usize,
+    /// The restart point of the interval holding the current entry.
+    restart: usize,
+    key: Vec<u8>,
+    seq: u64,
+    kind: Kind,
+    shared: usize,
+    /// Where the current value lies in the contents.
+    value: std::ops::Range<usize>,
+}
+
+impl<C: Deref<Target: AsRef<[u8]>>> BlockCursor<C> {
+    /// A cursor over a block's contents (from [`decode`]), not yet positioned.
+    ///
+    /// # Errors
+    /// [`DecodeError`] for contents too short for their restart array.
+    pub fn new(contents: C) -> Result<BlockCursor<C>, DecodeError> {
+        let block = Block::new((*contents).as_ref())?;
+        let (data_len, restart_count) = (block.data.len(), block.restart_count());
+        Ok(BlockCursor::unpositioned(contents, data_len, restart_count))
+    }
+
+    /// A cursor over `contents`, already split by [`Block::new`] into `data_len` bytes of
+    /// entries and `restart_count` restart points.
+    fn unpositioned(contents: C, data_len: usize, restart_count: usize) -> BlockCursor<C> {
+        BlockCursor {
+            contents,
+            data_len,
+            restart_count,
+            current: data_len,
+            next: data_len,
+            restart: restart_count,
+            key: Vec::new(),
+            seq: 0,
+            kind: Kind::Delete,
+            shared: 0,
+            value: 0..0,
+        }
+    }
+
+    /// The contents.
+    fn bytes(&self) -> &[u8] {
+        (*self.contents).as_ref()
+    }
+
+    /// The block, as [`Block::new`] split it.
+    fn block(&self) -> Block<'_> {
+        let contents = self.bytes();
+        Block {
+            contents,
+            data: &contents[..self.data_len],
+            restarts: &contents[self.data_len..self.data_len + 4 * self.restart_count],
+        }
+    }
+
+    /// True when the cursor is at an entry.
+    pub fn valid(&self) -> bool {
+        self.current < self.data_len
+    }
+
+    /// The current entry's user key.
+    pub fn key(&self) -> &[u8] {
+        &self.key
+    }
+
+    /// The current entry's sequence number.
+    pub fn seq(&self) -> u64 {
+        self.seq
+    }
+
+    /// The current entry's kind.
+    pub fn kind(&self) -> Kind {
+        self.kind
+    }
+
+    /// The current entry's value (empty for a tombstone).
+    pub fn value(&self) -> &[u8] {
+        &self.bytes()[self.value.clone()]
+    }
+
+    /// The current entry's offset in the contents.
+    pub fn offset(&self) -> usize {
+        self.current
+    }
+
+    /// Key bytes the current entry shares with the one before it (0 at a restart point).
+    pub fn shared(&self) -> usize {
+        self.shared
+    }
+
+    /// Moves to the first entry (not valid for a block without entries).
+    ///
+    /// # Errors
+    /// [`DecodeError`] for damage; the cursor is then not valid.
+    pub fn seek_to_first(&mut self) -> Result<(), DecodeError> {
+        self.checked(|c| {
+            c.go_to_restart(0)?;
+            c.parse_next().map(drop)
+        })
+    }
+
+    /// Moves to the last entry.
+    ///
+    /// # Errors
+    /// As [`BlockCursor::seek_to_first`].
+    pub fn seek_to_last(&mut self) -> Result<(), DecodeError> {
+        self.checked(|c| {
+            c.go_to_restart(c.restart_count - 1)?;
+            while c.parse_next()? && c.next < c.data_len {}
+            Ok(())
+        })
+    }
+
+    /// Moves to the first entry at or after the internal key `(key, seq)` (`seq` =
+    /// `u64::MAX`: the first version of `key` or of a later key); not valid when there is
+    /// none. Binary search over the restart points, then a scan of at most one interval.
+    ///
+    /// # Errors
+    /// As [`BlockCursor::seek_to_first`].
+    pub fn seek(&mut self, key: &[u8], seq: u64) -> Result<(), DecodeError> {
+        self.checked(|c| {
+            let restart = c.block().restart_before(key, seq)?;
+            c.go_to_restart(restart)?;
+            while c.parse_next()? && compare(&c.key, c.seq, key, seq) == Ordering::Less {}
+            Ok(())
+        })
+    }
+
+    /// Moves to the next entry; does nothing when not valid.
+    ///
+    /// # Errors
+    /// As [`BlockCursor::seek_to_first`].
+    pub fn step_forward(&mut self) -> Result<(), DecodeError> {
+        if !self.valid() {
+            return Ok(());
+        }
+        self.checked(|c| c.parse_next().map(drop))
+    }
+
+    /// Moves to the entry before; does nothing when not valid.
+    ///
+    /// # Errors
+    /// As [`BlockCursor::seek_to_first`].
+    pub fn step_back(&mut self) -> Result<(), DecodeError> {
+        if !self.valid() {
+            return Ok(());
+        }
+        self.checked(|c| {
+            let original = c.current;
+            while c.block().restart_offset(c.restart)? >= original {
+                if c.restart == 0 {
+                    c.invalidate();
+                    return Ok(());
+                }
+                c.restart -= 1;
+            }
+            c.go_to_restart(c.restart)?;
+            while c.parse_next()? && c.next < original {}
+            Ok(())
+        })
+    }
+
+    /// Runs a move, leaving the cursor not valid if it fails.
+    fn checked(
+        &mut self,
+        step: impl FnOnce(&mut Self) -> Result<(), DecodeError>,
+    ) -> Result<(), DecodeError> {
+        let moved = step(self);
+        if moved.is_err() {
+            self.invalidate();
+        }
+        moved
+    }
+
+    fn invalidate(&mut self) {
+        self.current = self.data_len;
+        self.next = self.data_len;
+        self.restart = self.restart_count;
+    }
+
+    /// Places the cursor just before the entry at restart point `i`.
+    fn go_to_restart(&mut self, i: usize) -> Result<(), DecodeError> {
+        self.next = self.block().restart_offset(i)?;
+        self.restart = i;
+        self.key.clear();
+        Ok(())
+    }
+
+    /// Decodes the entry at `next` and makes it current: false (and not valid) past the
+    /// last entry.
+    fn parse_next(&mut self) -> Result<bool, DecodeError> {
+        let at = self.next;
+        if at >= self.data_len {
+            self.invalidate();
+            return Ok(false);
+        }
+        let data = &(*self.contents).as_ref()[..self.data_len];
+        let e = parse_entry(data, at)?;
+        rebuild_key(&mut self.key, &e, at)?;
+        (self.current, self.next) = (at, e.end);
+        (self.seq, self.kind, self.shared) = (e.seq, e.kind, e.shared);
+        self.value = e.end - e.value.len()..e.end;
+        while self.restart + 1 < self.restart_count
+            && self.block().restart_offset(self.restart + 1)? <= at
+        {
+            self.restart += 1;
+        }
+        Ok(true)
+    }
+}
+
+impl<'a> BlockCursor<&'a [u8]> {
+    /// The current entry, its value borrowed from the block itself.
+    pub fn entry(&self) -> BlockEntry<'_, 'a> {
+        let contents: &'a [u8] = self.contents;
+        BlockEntry {
+            key: &self.key,
             seq: self.seq,
-            value: (self.kind == Kind::Put).then(|| self.value.to_vec()),
+            kind: self.kind,
+            value: &contents[self.value.clone()],
+            offset: self.current,
+            shared: self.shared,
         }
     }
 }
 
-/// Walks a [`Block`]'s entries in order, rebuilding each key in one reused buffer.
+/// Walks a [`Block`]'s entries in order: a [`BlockCursor`] as a one-way walk from a start.
 ///
-/// Not an [`Iterator`]: each entry borrows that buffer until the next call.
+/// Not an [`Iterator`]: each entry borrows the cursor's key buffer until the next call.
 #[derive(Debug, Clone)]
 pub struct BlockIter<'a> {
-    block: Block<'a>,
-    /// Offset of the next entry to decode.
-    next: usize,
-    /// The key of the entry decoded last.
-    key: Vec<u8>,
-    /// An entry decoded by [`BlockIter::seek`] and not yet yielded, with its offset.
-    pending: Option<(usize, RawEntry<'a>)>,
-    failed: bool,
+    cursor: BlockCursor<&'a [u8]>,
+    /// What the next call to [`BlockIter::next_entry`] does first.
+    step: Step,
+}
+
+/// The move [`BlockIter::next_entry`] makes before it yields.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Step {
+    /// Go to the first entry.
+    First,
+    /// Stay: a seek has placed the cursor at the entry to yield.
+    Stay,
+    /// Go to the next entry.
+    Next,
+    /// Yield nothing: a move failed.
+    Failed,
 }
 
 impl<'a> BlockIter<'a> {
-    fn advance(&mut self) -> Result<(usize, RawEntry<'a>), DecodeError> {
-        let at = self.next;
-        let e = parse_entry(self.block.data, at)?;
-        rebuild_key(&mut self.key, &e, at)?;
-        self.next = e.end;
-        Ok((at, e))
-    }
-
     /// The next entry, `None` after the last one, or an error once (then `None`).
     pub fn next_entry(&mut self) -> Option<Result<BlockEntry<'_, 'a>, DecodeError>> {
-        if self.failed {
-            return None;
-        }
-        let (offset, e) = match self.pending.take() {
-            Some(pending) => pending,
-            None if self.next >= self.block.data.len() => return None,
-            None => match self.advance() {
-                Ok(decoded) => decoded,
-                Err(err) => {
-                    self.failed = true;
-                    return Some(Err(err));
-                }
-            },
+        let moved = match self.step {
+            Step::First => self.cursor.seek_to_first(),
+            Step::Stay => Ok(()),
+            Step::Next => self.cursor.step_forward(),
+            Step::Failed => return None,
         };
-        Some(Ok(BlockEntry {
-            key: &self.key,
-            seq: e.seq,
-            kind: e.kind,
-            value: e.value,
-            offset,
-            shared: e.shared,
-        }))
+        self.step = Step::Next;
+        if let Err(e) = moved {
+            self.step = Step::Failed;
+            return Some(Err(e));
+        }
+        self.cursor.valid().then(|| Ok(self.cursor.entry()))
     }
 
     /// Positions the iterator so that [`BlockIter::next_entry`] yields the first entry whose
@@ -464,33 +689,22 @@ impl<'a> BlockIter<'a> {
     /// [`DecodeError`] for an entry or restart point that does not decode; the iterator
     /// then yields nothing.
     pub fn seek(&mut self, key: &[u8]) -> Result<(), DecodeError> {
-        self.pending = None;
-        let found = self.seek_inner(key);
-        self.failed = found.is_err();
-        found
-    }
-
-    fn seek_inner(&mut self, key: &[u8]) -> Result<(), DecodeError> {
         // (key, u64::MAX) sorts before every version of `key`: sequence numbers are < 2^56.
-        let restart = self.block.restart_before(key, u64::MAX)?;
-        self.next = self.block.restart_offset(restart)?;
-        self.key.clear();
-        while self.next < self.block.data.len() {
-            let decoded = self.advance()?;
-            if self.key.as_slice() >= key {
-                self.pending = Some(decoded);
-                break;
-            }
-        }
-        Ok(())
+        let found = self.cursor.seek(key, u64::MAX);
+        self.step = if found.is_ok() {
+            Step::Stay
+        } else {
+            Step::Failed
+        };
+        found
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::table::block_builder::BlockBuilder;
     use crate::key::trailer;
+    use crate::table::block_builder::BlockBuilder;
 
     #[test]
     fn build_get_seek_and_damage() {

@@ -13,16 +13,17 @@
 
 use std::path::Path;
 
-use kv_shared::framing::crc32;
 use kv_shared::{FileRef, Fs, Result};
 
-use crate::table::block_builder::BlockBuilder;
 use crate::bloom::{self, BloomFilter};
-use crate::table::compression::Compression;
-use crate::key::{Kind, trailer};
-use crate::manifest::TableMeta;
+use crate::key::{Kind, compare, trailer};
 use crate::options::LsmOptions;
-use crate::table::table::{FOOTER_LEN, FORMAT_VERSION, MAGIC};
+use crate::table::block_builder::BlockBuilder;
+use crate::table::compression::Compression;
+use crate::table::filter;
+use crate::table::footer::{FOOTER_LEN, Footer};
+use crate::table::index::encode_handle;
+use crate::version_edit::TableMeta;
 
 /// Writes one table file.
 #[derive(Debug)]
@@ -71,15 +72,11 @@ impl TableBuilder {
     /// # Errors
     /// [`kv_shared::Error::Io`] when a full block is written out.
     pub fn add(&mut self, key: &[u8], seq: u64, value: Option<&[u8]>) -> Result<()> {
-        let kind = if value.is_some() {
-            Kind::Put
-        } else {
-            Kind::Delete
-        };
+        let kind = Kind::of(value);
         debug_assert!(
             self.last
                 .as_ref()
-                .is_none_or(|(k, s, _)| crate::key::compare(k, *s, key, seq).is_lt()),
+                .is_none_or(|(k, s, _)| compare(k, *s, key, seq).is_lt()),
             "table entries out of order"
         );
         if self.last.as_ref().is_none_or(|(k, _, _)| k != key) {
@@ -116,9 +113,7 @@ impl TableBuilder {
             .last
             .as_ref()
             .expect("a non-empty block has a last key");
-        let mut handle = [0u8; 12];
-        handle[..8].copy_from_slice(&self.offset.to_le_bytes());
-        handle[8..].copy_from_slice(&(bytes.len() as u32).to_le_bytes());
+        let handle = encode_handle(self.offset, bytes.len() as u32);
         self.index.add(key, trailer(*seq, *kind), &handle);
         self.offset += bytes.len() as u64;
         Ok(())
@@ -146,25 +141,20 @@ impl TableBuilder {
         else {
             return Err(kv_shared::Error::InvalidArgument("an empty table".into()));
         };
-        let mut filter = BloomFilter::build(&self.hashes, self.bits_per_key).encode();
-        let crc = crc32(&filter);
-        filter.extend_from_slice(&crc.to_le_bytes());
+        let filter = filter::encode(&BloomFilter::build(&self.hashes, self.bits_per_key));
         let filter_offset = self.offset;
         self.file.append(&filter)?;
         let index_offset = filter_offset + filter.len() as u64;
         let index = self.index.finish(Compression::None);
         self.file.append(&index)?;
-        let mut footer = Vec::with_capacity(FOOTER_LEN);
-        footer.extend_from_slice(&filter_offset.to_le_bytes());
-        footer.extend_from_slice(&(filter.len() as u32).to_le_bytes());
-        footer.extend_from_slice(&index_offset.to_le_bytes());
-        footer.extend_from_slice(&(index.len() as u32).to_le_bytes());
-        footer.extend_from_slice(&self.entries.to_le_bytes());
-        footer.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
-        let crc = crc32(&footer);
-        footer.extend_from_slice(&crc.to_le_bytes());
-        footer.extend_from_slice(MAGIC);
-        self.file.append(&footer)?;
+        let footer = Footer {
+            filter_offset,
+            filter_size: filter.len() as u32,
+            index_offset,
+            index_size: index.len() as u32,
+            entries: self.entries,
+        };
+        self.file.append(&footer.encode())?;
         self.file.sync()?;
         Ok(TableMeta {
             number: self.number,
