@@ -284,7 +284,11 @@ impl Engine for ExampleEngine {
             user_bytes_written: self.user_bytes.load(Relaxed),
             disk_bytes_written: self.fs.counters().bytes_written(),
             live_keys: state.pairs.len() as u64,
-            live_data_bytes: state.pairs.iter().map(|(k, v)| (k.len() + v.len()) as u64).sum(),
+            live_data_bytes: state
+                .pairs
+                .iter()
+                .map(|(k, v)| (k.len() + v.len()) as u64)
+                .sum(),
             disk_bytes,
             file_count,
             gets: self.gets.load(Relaxed),
@@ -380,7 +384,8 @@ impl LogFormat for Record {
             return Err(DecodeError::new(4, "a record holds at least one op"));
         }
         let ops = &record[RECORD_HEADER_LEN..];
-        check_ops(ops, count).map_err(|e| DecodeError::new(RECORD_HEADER_LEN + e.offset, e.detail))?;
+        check_ops(ops, count)
+            .map_err(|e| DecodeError::new(RECORD_HEADER_LEN + e.offset, e.detail))?;
         Ok((count, ops.to_vec()))
     }
 }
@@ -445,7 +450,9 @@ impl Cursor for ExampleCursor {
         Ok(())
     }
     fn key(&self) -> &[u8] {
-        self.at.as_deref().expect("key() of a cursor that is not valid")
+        self.at
+            .as_deref()
+            .expect("key() of a cursor that is not valid")
     }
     fn value(&self) -> &[u8] {
         &self.pairs[self.key()]
@@ -466,7 +473,10 @@ pub fn inspect(bytes: &[u8]) -> Option<String> {
         d.field(&bytes[8..12], format!("format version {version}"));
     }
     if let Ok(whole) = r.u64("whole length") {
-        d.field(&bytes[12..20], format!("length when last written whole: {whole}"));
+        d.field(
+            &bytes[12..20],
+            format!("length when last written whole: {whole}"),
+        );
     }
     let mut pos = HEADER_LEN;
     while pos < bytes.len() {
@@ -494,7 +504,10 @@ fn dump_record(d: &mut Dump, pos: usize, record: &[u8]) {
     let verdict = if crc_ok { "ok" } else { "BAD" };
     d.field(&record[..4], format!("crc32 ({verdict})"));
     d.field(&record[4..8], format!("op count {count}"));
-    d.field(&record[8..12], format!("ops length {}", record.len() - RECORD_HEADER_LEN));
+    d.field(
+        &record[8..12],
+        format!("ops length {}", record.len() - RECORD_HEADER_LEN),
+    );
     dump_ops(d, &record[RECORD_HEADER_LEN..], count);
 }
 

@@ -3,7 +3,8 @@
 //!
 //! After a crash, a store may legitimately have lost the writes that were not yet durable,
 //! but only from the end: if write 17 survived, writes 1 to 16 must have survived too, and
-//! nothing deleted may come back. So the check is: the store's contents equal
+//! nothing deleted may come back. A batch ([`WriteOp::Batch`]) is one write: a store that
+//! holds part of one matches no prefix. So the check is: the store's contents equal
 //! `base + ops[..p]` for some `p` between the writes that had to survive (acknowledged, or
 //! synced, depending on the failure) and the writes that had been issued.
 //!
@@ -290,7 +291,11 @@ impl Observed {
     }
 
     /// How many of `keys` differ between `model` and what was observed.
-    fn count_differing<'a>(&self, model: &State, keys: impl IntoIterator<Item = &'a [u8]>) -> usize {
+    fn count_differing<'a>(
+        &self,
+        model: &State,
+        keys: impl IntoIterator<Item = &'a [u8]>,
+    ) -> usize {
         keys.into_iter().filter(|k| self.differs(model, k)).count()
     }
 }

@@ -345,7 +345,9 @@ impl FileSystem for HookFs {
         self.run(call(Op::List, dir), || self.below.list(dir))
     }
     fn create_dir_all(&self, dir: &Path) -> io::Result<()> {
-        self.run(call(Op::CreateDirAll, dir), || self.below.create_dir_all(dir))
+        self.run(call(Op::CreateDirAll, dir), || {
+            self.below.create_dir_all(dir)
+        })
     }
     fn sync_dir(&self, dir: &Path) -> io::Result<()> {
         self.run(call(Op::SyncDir, dir), || self.below.sync_dir(dir))
@@ -392,7 +394,8 @@ impl File for HookFile {
         self.fs.run(call(Op::Len, &self.path), || self.below.len())
     }
     fn sync(&self) -> io::Result<()> {
-        self.fs.run(call(Op::Sync, &self.path), || self.below.sync())
+        self.fs
+            .run(call(Op::Sync, &self.path), || self.below.sync())
     }
     fn truncate(&self, len: u64) -> io::Result<()> {
         self.fs
@@ -423,7 +426,11 @@ mod tests {
         fs.clear_hook();
         f.sync().unwrap();
         assert_eq!(
-            (fs.calls(Op::Append), fs.calls(Op::Sync), fs.calls(Op::ReadAt)),
+            (
+                fs.calls(Op::Append),
+                fs.calls(Op::Sync),
+                fs.calls(Op::ReadAt)
+            ),
             (2, 2, 1)
         );
         assert_eq!(fs.mutations(), 5, "a create, two appends, two syncs");

@@ -17,8 +17,8 @@
 //!   a panic;
 //! * a write that returned `Ok` is there, even if a later call failed: **the engine never
 //!   reports success for a write it did not make**; a write that failed may or may not have
-//!   happened, so for each key the suite knows the set of values it may hold
-//!   ([`PossibleValues`]);
+//!   happened (a batch whole or not at all), so for each key the suite knows the set of
+//!   values it may hold ([`PossibleValues`]);
 //! * a get, during the faults and after, returns one of those values or an error;
 //! * after the fault clears, the store **reopens** (no corruption error: nothing but a torn
 //!   tail can result from a failed write) and takes new writes.
@@ -115,43 +115,64 @@ fn one_run<E: Engine>(
     let opts = options.clone().with_file_system(Arc::new(fs.clone()));
     fs.fail_at(k, kind);
     let mut possible = PossibleValues::default();
-    let mut failures = 0;
-    if let Some(engine) = expect_io(E::open(&store_path(), &opts), "open", &context()) {
-        for step in steps {
-            let ok = match step {
-                Step::Write(op) => {
-                    let ok = expect_io(op.issue(&engine), "a write", &context()).is_some();
-                    if ok {
-                        possible.acked(op);
-                    } else {
-                        possible.failed(op);
-                    }
-                    ok
-                }
-                Step::Get(key) => match expect_io(engine.get(key), "a get", &context()) {
-                    Some(got) => {
-                        assert!(
-                            possible.allows(key, got.as_deref()),
-                            "{}: get of {} returned a value it cannot hold",
-                            context(),
-                            kv_shared::dump::quoted(key, 24)
-                        );
-                        true
-                    }
-                    None => false,
-                },
-                Step::Sync => expect_io(engine.sync(), "sync", &context()).is_some(),
-                Step::Compact => expect_io(engine.compact(), "compact", &context()).is_some(),
-            };
-            failures += usize::from(!ok);
-        }
-        failures += usize::from(expect_io(engine.close(), "close", &context()).is_none());
-    } else {
-        failures += 1;
-    }
+    let failures = match expect_io(E::open(&store_path(), &opts), "open", &context()) {
+        Some(engine) => run_through_faults(engine, steps, &mut possible, &context),
+        None => 1,
+    };
     let (injected, first) = (fs.injected_faults(), fs.first_fault());
     fs.clear_faults();
-    let engine = E::open(&store_path(), &opts)
+    check_after_the_fault::<E>(&opts, &possible, &context);
+    (failures, injected, first)
+}
+
+/// Runs `steps` and a close on `engine` while the fault is on, checking every get against
+/// `possible` and keeping it up to date; returns how many calls reported an error.
+fn run_through_faults<E: Engine>(
+    engine: E,
+    steps: &[Step],
+    possible: &mut PossibleValues,
+    context: &dyn Fn() -> String,
+) -> usize {
+    let mut failures = 0;
+    for step in steps {
+        let ok = match step {
+            Step::Write(op) => {
+                let ok = expect_io(op.issue(&engine), "a write", &context()).is_some();
+                if ok {
+                    possible.acked(op);
+                } else {
+                    possible.failed(op);
+                }
+                ok
+            }
+            Step::Get(key) => match expect_io(engine.get(key), "a get", &context()) {
+                Some(got) => {
+                    assert!(
+                        possible.allows(key, got.as_deref()),
+                        "{}: get of {} returned a value it cannot hold",
+                        context(),
+                        kv_shared::dump::quoted(key, 24)
+                    );
+                    true
+                }
+                None => false,
+            },
+            Step::Sync => expect_io(engine.sync(), "sync", &context()).is_some(),
+            Step::Compact => expect_io(engine.compact(), "compact", &context()).is_some(),
+        };
+        failures += usize::from(!ok);
+    }
+    failures + usize::from(expect_io(engine.close(), "close", &context()).is_none())
+}
+
+/// Once the fault cleared: the store reopens, every key holds a value `possible` allows,
+/// and it takes a new write.
+fn check_after_the_fault<E: Engine>(
+    opts: &Options,
+    possible: &PossibleValues,
+    context: &dyn Fn() -> String,
+) {
+    let engine = E::open(&store_path(), opts)
         .unwrap_or_else(|e| panic!("{}: reopening after the fault cleared: {e}", context()));
     let state = read_store(&engine).unwrap_or_else(|e| panic!("{}: reading back: {e}", context()));
     for key in key_space() {
@@ -175,7 +196,6 @@ fn one_run<E: Engine>(
     engine
         .close()
         .unwrap_or_else(|e| panic!("{}: close after the fault cleared: {e}", context()));
-    (failures, injected, first)
 }
 
 /// Counts the calls of the fixed workload (about 300 writes with syncs, compactions and a

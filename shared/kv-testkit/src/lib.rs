@@ -23,7 +23,7 @@
 //! | [`linearizability`] | the concurrency suite and its linearizability checker |
 //! | [`fault_fs`] | [`FaultFs`]: a simulated disk, in memory, that loses what was not synced at a power loss, and fails chosen calls |
 //! | [`hook_fs`] | [`HookFs`]: the real disk with a hook on every call, to count calls and fail, cut short or crash chosen ones |
-//! | [`history`] | the suites' random writes and the check that a store equals some prefix of them |
+//! | [`history`] | the suites' random writes (puts, deletes, batches) and the check that a store equals some prefix of them |
 //! | [`child_process`] | re-running a test in a child process: killed, or memory- and time-bounded |
 //! | [`knobs`] | suite sizes from environment variables, and the printed, replayable seed |
 //! | [`example_engine`] | the smallest engine that passes every suite: the model for bringing your own |

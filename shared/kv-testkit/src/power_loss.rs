@@ -8,8 +8,8 @@
 //!
 //! * every write made before the last `sync` that returned `Ok`, with its exact value;
 //! * exactly the result of **some prefix** of the writes issued, so a later write never
-//!   survives without the earlier ones and a deleted key never comes back
-//!   ([`crate::history::assert_some_prefix`]).
+//!   survives without the earlier ones, a deleted key never comes back, and a batch is there
+//!   whole or not at all ([`crate::history::assert_some_prefix`]).
 //!
 //! Two drivers:
 //!

@@ -9,8 +9,9 @@
 //! ## How a run goes
 //!
 //! 1. The test re-runs its own binary ([`crate::child_process::rerun_self`]) with
-//!    [`CHILD_ENV`] set: the child opens the store and writes random puts, deletes and
-//!    overwrites, with a `sync` or a `compact` now and then ([`crate::history::StepGen`]),
+//!    [`CHILD_ENV`] set: the child opens the store and writes random puts, deletes,
+//!    overwrites and batches, with a `sync` or a `compact` now and then
+//!    ([`crate::history::StepGen`]),
 //!    appending to a **report file** a line `issue N` before each write and `ack N` after it
 //!    returns, each with one write call. The parent regenerates the same writes from the
 //!    seed, so the report needs only numbers.
@@ -20,7 +21,8 @@
 //! 3. The parent copies the store and opens the copy (so the next child recovers the very
 //!    state this crash left, and a kill during recovery is tested too), reads it back, and
 //!    checks: every acknowledged write is there, and the contents equal the state before
-//!    the run plus some prefix of the writes issued ([`crate::history::assert_some_prefix`]).
+//!    the run plus some prefix of the writes issued, a batch counting as one write that is
+//!    there whole or not at all ([`crate::history::assert_some_prefix`]).
 //!    That state is the base of the next run, on the same directory.
 //!
 //! `KV_CRASH_RUNS` sets the number of crashes (default 50); the seed prints and replays
@@ -35,9 +37,7 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 use crate::child_process::rerun_self;
-use crate::history::{
-    Observed, State, Step, StepGen, WriteOp, assert_some_prefix, read_store,
-};
+use crate::history::{Observed, State, Step, StepGen, WriteOp, assert_some_prefix, read_store};
 use kv_shared::{Engine, Options};
 
 /// The environment variable that makes a test run as the writing child:
@@ -260,7 +260,10 @@ fn kill_a_child(
             break;
         }
         if let Some(status) = child.try_wait().expect("poll the child") {
-            panic!("{context}: the child exited before writing {}", died(status));
+            panic!(
+                "{context}: the child exited before writing {}",
+                died(status)
+            );
         }
         assert!(
             started.elapsed() < Duration::from_secs(60),

@@ -133,13 +133,18 @@ pub fn run_linearizability<E: Engine>(options: &Options) {
 /// shrunk so that rotations, flushes and compactions happen often; the file system is
 /// replaced by the suites that need to), and the crate's `inspect` function.
 ///
-/// ```ignore
-/// kv_testkit::reliability_tests!(
-///     hashlog::HashLog,
-///     kv_shared::Options::new().set("compact_min_bytes", "4K"),
-///     hashlog::inspect
-/// );
 /// ```
+/// // tests/reliability.rs of an engine crate
+/// kv_testkit::reliability_tests!(
+///     kv_testkit::example_engine::ExampleEngine,
+///     kv_shared::Options::new(),
+///     kv_testkit::example_engine::inspect
+/// );
+/// # fn main() {}
+/// ```
+///
+/// A stage passes options that shrink its thresholds, such as
+/// `kv_shared::Options::new().set("segment_bytes", "4K")` for bitcask.
 #[macro_export]
 macro_rules! reliability_tests {
     ($engine:ty, $options:expr, $inspect:path) => {

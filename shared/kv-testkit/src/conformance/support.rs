@@ -1,0 +1,106 @@
+//! What the conformance tests share: opening stores, reading them whole, and checking one
+//! store through compaction and reopening.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
+use std::time::Duration;
+
+use kv_shared::{Engine, Error, KeyRange, MAX_KEY_LEN, MAX_VALUE_LEN, Options};
+
+/// A store's contents as the tests model them: key to value.
+pub type Model = BTreeMap<Vec<u8>, Vec<u8>>;
+
+/// Collects a scan into a vector, panicking on error.
+pub fn scan_vec<E: Engine>(engine: &E, range: KeyRange) -> Vec<(Vec<u8>, Vec<u8>)> {
+    engine
+        .scan(range)
+        .expect("scan")
+        .collect::<Result<Vec<_>, _>>()
+        .expect("scan item")
+}
+
+/// Collects a reverse scan into a vector (descending keys), panicking on error.
+pub fn scan_rev_vec<E: Engine>(engine: &E, range: KeyRange) -> Vec<(Vec<u8>, Vec<u8>)> {
+    engine
+        .scan_rev(range)
+        .expect("scan_rev")
+        .collect::<Result<Vec<_>, _>>()
+        .expect("scan_rev item")
+}
+
+/// The pairs of `model` in `range`, ascending.
+pub fn model_range(model: &Model, range: &KeyRange) -> Vec<(Vec<u8>, Vec<u8>)> {
+    if range.is_empty() {
+        return Vec::new();
+    }
+    model
+        .range::<[u8], _>(range.clone())
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect()
+}
+
+/// Opens `dir` as `E`, panicking with the error.
+pub(crate) fn open<E: Engine>(dir: &Path, options: &Options) -> E {
+    E::open(dir, options).unwrap_or_else(|e| panic!("open {}: {e}", E::NAME))
+}
+
+/// A new temporary directory and the store path inside it.
+pub(crate) fn fresh() -> (tempfile::TempDir, PathBuf) {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let dir = tmp.path().join("db");
+    (tmp, dir)
+}
+
+/// Runs `check` on `engine` as it is, after a `compact`, after a close and reopen, and
+/// after one more `compact`; then closes the store.
+pub(crate) fn check_through_compact_and_reopen<E: Engine>(
+    engine: E,
+    dir: &Path,
+    options: &Options,
+    check: impl Fn(&E),
+) {
+    check(&engine);
+    engine.compact().expect("compact");
+    check(&engine);
+    engine.close().expect("close");
+    let engine = open::<E>(dir, options);
+    check(&engine);
+    engine.compact().expect("compact after reopen");
+    check(&engine);
+    engine.close().expect("close");
+}
+
+/// Runs `compact` every few milliseconds until `done`: the background churn of the
+/// concurrency checks.
+pub(crate) fn compact_until<E: Engine>(engine: &E, done: &AtomicBool) {
+    while !done.load(SeqCst) {
+        engine.compact().expect("compact in the background");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// Checks that `write` (a put of `Some(value)`, a delete of `None`) refuses a key one byte
+/// over [`MAX_KEY_LEN`] and a value one byte over [`MAX_VALUE_LEN`] with their typed errors:
+/// a put and a delete of the long key, puts of the long value to a key that exists
+/// (`big`) and to one that does not (`new`).
+pub(crate) fn assert_refuses_one_byte_over(
+    mut write: impl FnMut(&[u8], Option<&[u8]>) -> kv_shared::Result<()>,
+) {
+    let over_key = vec![b'k'; MAX_KEY_LEN + 1];
+    let over_value = vec![0u8; MAX_VALUE_LEN + 1];
+    assert!(matches!(
+        write(&over_key, Some(b"x")),
+        Err(Error::KeyTooLarge { .. })
+    ));
+    assert!(matches!(
+        write(&over_key, None),
+        Err(Error::KeyTooLarge { .. })
+    ));
+    for key in [&b"big"[..], b"new"] {
+        assert!(matches!(
+            write(key, Some(&over_value)),
+            Err(Error::ValueTooLarge { .. })
+        ));
+    }
+}
