@@ -211,17 +211,34 @@ fn one_generation(pairs: &[(Vec<u8>, Vec<u8>)], context: &str) -> u64 {
     generation
 }
 
-/// The generation the store shows, by a scan and a reverse scan.
+/// The generation the store shows, by a scan, a reverse scan and a cursor walked from the
+/// last key to the first (each later than the one before, so never an older generation).
 fn scanned_generation<E: Engine>(e: &E, context: &str) -> u64 {
-    let generation = one_generation(&scan_vec(e, KeyRange::all()), context);
+    let forwards = scan_vec(e, KeyRange::all());
     let mut backwards = scan_rev_vec(e, KeyRange::all());
     backwards.reverse();
-    let again = one_generation(&backwards, context);
-    assert!(
-        again >= generation,
-        "a reverse scan went back in time ({context})"
-    );
-    again
+    let mut walked = Vec::new();
+    let mut cursor = e.cursor().expect("cursor");
+    cursor.seek_to_last().expect("seek_to_last");
+    while cursor.valid() {
+        walked.push((cursor.key().to_vec(), cursor.value().to_vec()));
+        cursor.prev().expect("prev");
+    }
+    walked.reverse();
+    let mut last = 0;
+    for (how, pairs) in [
+        ("scan", forwards),
+        ("reverse scan", backwards),
+        ("cursor walk", walked),
+    ] {
+        let generation = one_generation(&pairs, &format!("{how}, {context}"));
+        assert!(
+            generation >= last,
+            "a {how} went back to generation {generation} from {last} ({context})"
+        );
+        last = generation;
+    }
+    last
 }
 
 /// Batches survive a close and reopen, a drop without close (what `write` returned is as
