@@ -7,10 +7,12 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::SeqCst};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-use kv_shared::{BoxCursor, Engine, Options, WriteBatch};
+use kv_shared::{BoxCursor, Engine, KeyRange, Options, WriteBatch};
 
 use super::model::{ModelCursor, Move};
-use super::support::{Model, check_through_compact_and_reopen, compact_until, fresh, open};
+use super::support::{
+    Model, check_through_compact_and_reopen, compact_until, fresh, open, scan_vec,
+};
 use crate::knobs::{env_u64, seed};
 
 /// Makes `mv` on both cursors and checks that they agree.
@@ -232,9 +234,7 @@ pub fn cursor_is_a_snapshot<E: Engine>(options: &Options) {
     }
     walk_both_ways(&mut cursor, &model, "after the changes");
     drop(cursor);
-    let now: Model = super::support::scan_vec(&e, kv_shared::KeyRange::all())
-        .into_iter()
-        .collect();
+    let now: Model = scan_vec(&e, KeyRange::all()).into_iter().collect();
     assert!(now != model, "the changes are visible to a new cursor");
     let mut cursor = e.cursor().unwrap();
     walk_both_ways(&mut cursor, &now, "a cursor made after the changes");
