@@ -1,7 +1,7 @@
 //! The annotated dumps of a small WAL and a small table, pinned by insta snapshots: any
 //! change to either format shows up as a diff in review.
 
-use kv_shared::Fs;
+use kv_shared::{Fs, WriteBatch};
 use sstable::entry::Entry;
 use sstable::table_builder::write_table;
 use sstable::wal::{WAL_KIND, Wal};
@@ -15,6 +15,23 @@ fn small_wal() -> Vec<u8> {
         .unwrap();
     wal.append(&wal_entry::encode_put(b"fig", b"")).unwrap();
     wal.append(&wal_entry::encode_delete(b"apple")).unwrap();
+    std::fs::read(&path).unwrap()
+}
+
+/// A WAL with a put, then a write batch of a put, a delete and a put of an empty value:
+/// one record holding all three.
+fn wal_with_batch() -> Vec<u8> {
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join("000002.wal");
+    let wal = Wal::create(&Fs::default(), &path, WAL_KIND).unwrap();
+    wal.append(&wal_entry::encode_put(b"apple", b"red"))
+        .unwrap();
+    let mut batch = WriteBatch::new();
+    batch.put(b"banana", b"yellow").unwrap();
+    batch.delete(b"apple").unwrap();
+    batch.put(b"cherry", b"").unwrap();
+    wal.append(&wal_entry::encode_batch(&batch).unwrap())
+        .unwrap();
     std::fs::read(&path).unwrap()
 }
 
@@ -43,6 +60,11 @@ fn wal_dump() {
 }
 
 #[test]
+fn wal_batch_dump() {
+    insta::assert_snapshot!(sstable::inspect(&wal_with_batch()).unwrap());
+}
+
+#[test]
 fn table_dump() {
     insta::assert_snapshot!(sstable::inspect(&small_table()).unwrap());
 }
@@ -52,7 +74,7 @@ fn inspect_recognises_only_its_own_files_and_never_panics() {
     assert_eq!(sstable::inspect(b""), None);
     assert_eq!(sstable::inspect(b"KVHASHLG\x01\x00\x00\x00"), None);
     assert_eq!(sstable::inspect(&[0u8; 100]), None);
-    for bytes in [small_wal(), small_table()] {
+    for bytes in [small_wal(), wal_with_batch(), small_table()] {
         for cut in 0..=bytes.len() {
             let _ = sstable::inspect(&bytes[..cut]);
             let _ = sstable::inspect(&bytes[cut..]);
