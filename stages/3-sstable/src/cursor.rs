@@ -17,7 +17,7 @@
 //! tables, and a memtable's map as it was), so what it shows is a snapshot: later writes,
 //! flushes and compactions change nothing it returns.
 
-use kv_shared::{Cursor, Result};
+use kv_shared::{Cursor, Direction, Result};
 
 use crate::entry::Entry;
 
@@ -57,6 +57,17 @@ pub trait EntryCursor {
     fn key(&self) -> &[u8];
     /// The value the cursor is at, `None` for a tombstone (only while valid).
     fn value(&self) -> Option<&[u8]>;
+}
+
+/// Moves `cursor` one entry `direction`: [`EntryCursor::next`] or [`EntryCursor::prev`].
+///
+/// # Errors
+/// As the move.
+pub fn step(cursor: &mut (impl EntryCursor + ?Sized), direction: Direction) -> Result<()> {
+    match direction {
+        Direction::Forward => cursor.next(),
+        Direction::Reverse => cursor.prev(),
+    }
 }
 
 /// A boxed source cursor, as a merge holds them.
@@ -106,16 +117,12 @@ impl<C: EntryCursor> LiveCursor<C> {
         LiveCursor { inner }
     }
 
-    fn skip_forward(&mut self) -> Result<()> {
+    /// Makes the move `mv`, which goes `direction`, then keeps going that way while the
+    /// cursor is at a tombstone.
+    fn live(&mut self, direction: Direction, mv: impl FnOnce(&mut C) -> Result<()>) -> Result<()> {
+        mv(&mut self.inner)?;
         while self.inner.valid() && self.inner.value().is_none() {
-            self.inner.next()?;
-        }
-        Ok(())
-    }
-
-    fn skip_backward(&mut self) -> Result<()> {
-        while self.inner.valid() && self.inner.value().is_none() {
-            self.inner.prev()?;
+            step(&mut self.inner, direction)?;
         }
         Ok(())
     }
@@ -126,24 +133,19 @@ impl<C: EntryCursor> Cursor for LiveCursor<C> {
         self.inner.valid()
     }
     fn seek_to_first(&mut self) -> Result<()> {
-        self.inner.seek_to_first()?;
-        self.skip_forward()
+        self.live(Direction::Forward, C::seek_to_first)
     }
     fn seek_to_last(&mut self) -> Result<()> {
-        self.inner.seek_to_last()?;
-        self.skip_backward()
+        self.live(Direction::Reverse, C::seek_to_last)
     }
     fn seek(&mut self, target: &[u8]) -> Result<()> {
-        self.inner.seek(target)?;
-        self.skip_forward()
+        self.live(Direction::Forward, |c| c.seek(target))
     }
     fn next(&mut self) -> Result<()> {
-        self.inner.next()?;
-        self.skip_forward()
+        self.live(Direction::Forward, C::next)
     }
     fn prev(&mut self) -> Result<()> {
-        self.inner.prev()?;
-        self.skip_backward()
+        self.live(Direction::Reverse, C::prev)
     }
     fn key(&self) -> &[u8] {
         self.inner.key()

@@ -26,22 +26,16 @@
 //! Picking the smallest or largest is a scan over the sources: there are few of them (two
 //! memtables and this stage's tables), fewer than a heap would pay off for.
 
-use kv_shared::Result;
+use kv_shared::{Direction, Result};
 
-use crate::cursor::{BoxEntryCursor, EntryCursor};
-
-/// Which way the last move went (see the module documentation).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Direction {
-    Forward,
-    Backward,
-}
+use crate::cursor::{BoxEntryCursor, EntryCursor, step};
 
 /// The merge of sources given newest first.
 pub struct MergingCursor {
     sources: Vec<BoxEntryCursor>,
     /// The source whose entry the cursor shows; `None` when not valid.
     current: Option<usize>,
+    /// Which way the last move went.
     direction: Direction,
     /// The current key, copied out when every source must be re-positioned around it.
     scratch: Vec<u8>,
@@ -59,92 +53,70 @@ impl MergingCursor {
         }
     }
 
-    /// The source at the smallest key (the lowest rank on a tie), going forward.
-    fn pick_smallest(&mut self) {
-        self.direction = Direction::Forward;
+    /// Makes the source at the smallest key (going forward) or the largest (going back)
+    /// the current one; on a tie, the lowest rank.
+    fn pick(&mut self, direction: Direction) {
+        self.direction = direction;
         self.current = None;
         for (rank, source) in self.sources.iter().enumerate() {
-            if !source.valid() {
-                continue;
-            }
-            match self.current {
-                Some(best) if self.sources[best].key() <= source.key() => {}
-                _ => self.current = Some(rank),
+            let better = source.valid()
+                && self.current.is_none_or(|best| {
+                    let best = self.sources[best].key();
+                    match direction {
+                        Direction::Forward => source.key() < best,
+                        Direction::Reverse => source.key() > best,
+                    }
+                });
+            if better {
+                self.current = Some(rank);
             }
         }
     }
 
-    /// The source at the largest key (the lowest rank on a tie), going backward.
-    fn pick_largest(&mut self) {
-        self.direction = Direction::Backward;
-        self.current = None;
-        for (rank, source) in self.sources.iter().enumerate() {
-            if !source.valid() {
-                continue;
-            }
-            match self.current {
-                Some(best) if self.sources[best].key() >= source.key() => {}
-                _ => self.current = Some(rank),
-            }
-        }
+    /// Moves every source with `each`, then picks the current one going `direction`.
+    fn move_all(
+        &mut self,
+        direction: Direction,
+        mut each: impl FnMut(&mut dyn EntryCursor) -> Result<()>,
+    ) -> Result<()> {
+        let moved = self.sources.iter_mut().try_for_each(|s| each(s.as_mut()));
+        self.pick(direction);
+        self.ended(moved)
     }
 
-    /// True when source `rank` sits at the same key as source `current`.
-    fn at_current_key(&self, rank: usize, current: usize) -> bool {
-        let source = &self.sources[rank];
-        source.valid() && source.key() == self.sources[current].key()
-    }
-
-    fn next_inner(&mut self, current: usize) -> Result<()> {
-        if self.direction == Direction::Forward {
-            // Every source at the current key moves on: the winner last, as the others
-            // compare against its key.
-            for rank in (0..self.sources.len()).filter(|&r| r != current) {
-                if self.at_current_key(rank, current) {
-                    self.sources[rank].next()?;
-                }
-            }
-            self.sources[current].next()?;
+    /// `next` or `prev`: see the module documentation.
+    fn step_all(&mut self, direction: Direction) -> Result<()> {
+        let Some(current) = self.current else {
+            return Ok(());
+        };
+        let moved = if self.direction == direction {
+            self.step_sources_at(current, direction)
         } else {
             self.scratch.clear();
             self.scratch.extend_from_slice(self.sources[current].key());
-            for source in &mut self.sources {
-                source.seek(&self.scratch)?;
-                if source.valid() && source.key() == self.scratch.as_slice() {
-                    source.next()?;
-                }
-            }
-        }
-        self.pick_smallest();
-        Ok(())
+            let key = &self.scratch;
+            self.sources
+                .iter_mut()
+                .try_for_each(|s| place_beside(s.as_mut(), key, direction))
+        };
+        self.pick(direction);
+        self.ended(moved)
     }
 
-    fn prev_inner(&mut self, current: usize) -> Result<()> {
-        if self.direction == Direction::Backward {
-            for rank in (0..self.sources.len()).filter(|&r| r != current) {
-                if self.at_current_key(rank, current) {
-                    self.sources[rank].prev()?;
-                }
-            }
-            self.sources[current].prev()?;
-        } else {
-            self.scratch.clear();
-            self.scratch.extend_from_slice(self.sources[current].key());
-            for source in &mut self.sources {
-                source.seek(&self.scratch)?;
-                if source.valid() {
-                    source.prev()?;
-                } else {
-                    source.seek_to_last()?;
-                }
+    /// Steps every source that sits at the current key: the winner last, as the others
+    /// compare against its key.
+    fn step_sources_at(&mut self, current: usize, direction: Direction) -> Result<()> {
+        for rank in (0..self.sources.len()).filter(|&r| r != current) {
+            let source = &self.sources[rank];
+            if source.valid() && source.key() == self.sources[current].key() {
+                step(self.sources[rank].as_mut(), direction)?;
             }
         }
-        self.pick_largest();
-        Ok(())
+        step(self.sources[current].as_mut(), direction)
     }
 
     /// Ends a move: an error leaves the cursor not valid.
-    fn moved(&mut self, result: Result<()>) -> Result<()> {
+    fn ended(&mut self, result: Result<()>) -> Result<()> {
         if result.is_err() {
             self.current = None;
         }
@@ -152,49 +124,41 @@ impl MergingCursor {
     }
 }
 
+/// Puts `source` at its first key beyond `key` going `direction`: its smallest key above
+/// `key`, or its largest below.
+fn place_beside(source: &mut dyn EntryCursor, key: &[u8], direction: Direction) -> Result<()> {
+    source.seek(key)?;
+    match direction {
+        Direction::Forward if source.valid() && source.key() == key => source.next(),
+        Direction::Forward => Ok(()),
+        Direction::Reverse if source.valid() => source.prev(),
+        // Every key of this source is below `key`.
+        Direction::Reverse => source.seek_to_last(),
+    }
+}
+
 impl EntryCursor for MergingCursor {
     fn valid(&self) -> bool {
         self.current.is_some()
     }
-
     fn seek_to_first(&mut self) -> Result<()> {
-        let r = self.sources.iter_mut().try_for_each(|s| s.seek_to_first());
-        self.pick_smallest();
-        self.moved(r)
+        self.move_all(Direction::Forward, |s| s.seek_to_first())
     }
-
     fn seek_to_last(&mut self) -> Result<()> {
-        let r = self.sources.iter_mut().try_for_each(|s| s.seek_to_last());
-        self.pick_largest();
-        self.moved(r)
+        self.move_all(Direction::Reverse, |s| s.seek_to_last())
     }
-
     fn seek(&mut self, target: &[u8]) -> Result<()> {
-        let r = self.sources.iter_mut().try_for_each(|s| s.seek(target));
-        self.pick_smallest();
-        self.moved(r)
+        self.move_all(Direction::Forward, |s| s.seek(target))
     }
-
     fn next(&mut self) -> Result<()> {
-        let Some(current) = self.current else {
-            return Ok(());
-        };
-        let r = self.next_inner(current);
-        self.moved(r)
+        self.step_all(Direction::Forward)
     }
-
     fn prev(&mut self) -> Result<()> {
-        let Some(current) = self.current else {
-            return Ok(());
-        };
-        let r = self.prev_inner(current);
-        self.moved(r)
+        self.step_all(Direction::Reverse)
     }
-
     fn key(&self) -> &[u8] {
         self.sources[self.current.expect("a valid cursor")].key()
     }
-
     fn value(&self) -> Option<&[u8]> {
         self.sources[self.current.expect("a valid cursor")].value()
     }

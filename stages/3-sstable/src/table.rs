@@ -37,7 +37,7 @@ use std::str::FromStr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
 
-use kv_shared::{Error, FileRef, Fs, Result};
+use kv_shared::{Direction, Error, FileRef, Fs, Result};
 
 use crate::block::{Block, BlockCursor, BlockSearch};
 use crate::cursor::EntryCursor;
@@ -232,6 +232,7 @@ pub struct TableCursor {
 
 impl TableCursor {
     /// The cursor over block `i`, read from the file unless it is the one loaded already.
+    /// A read that fails leaves no block loaded: the cursor is then not valid.
     fn load(&mut self, i: usize) -> Result<&mut BlockCursor> {
         if self.block.as_ref().is_none_or(|(loaded, _)| *loaded != i) {
             self.block = None;
@@ -243,80 +244,48 @@ impl TableCursor {
         Ok(&mut self.block.as_mut().expect("loaded above").1)
     }
 
-    /// From block `i` on, the first entry of the first block that has one (not valid when
-    /// none has).
-    fn first_from(&mut self, mut i: usize) -> Result<()> {
-        while i < self.table.index.blocks.len() {
+    /// From block `from` on, going `direction`, the first block that holds an entry, at its
+    /// first entry going forward or its last going back; not valid when no block does.
+    fn land(&mut self, from: Option<usize>, direction: Direction) -> Result<()> {
+        let blocks = self.table.index.blocks.len();
+        let mut at = from.filter(|&i| i < blocks);
+        while let Some(i) = at {
             let block = self.load(i)?;
-            block.seek_to_first();
+            match direction {
+                Direction::Forward => block.seek_to_first(),
+                Direction::Reverse => block.seek_to_last(),
+            }
             if block.valid() {
                 return Ok(());
             }
-            i += 1;
+            at = beside(i, direction).filter(|&i| i < blocks);
         }
         self.block = None;
         Ok(())
     }
 
-    /// From block `i` back, the last entry of the first block that has one.
-    fn last_from(&mut self, i: Option<usize>) -> Result<()> {
-        let mut i = i;
-        while let Some(at) = i {
-            let block = self.load(at)?;
-            block.seek_to_last();
-            if block.valid() {
-                return Ok(());
-            }
-            i = at.checked_sub(1);
-        }
-        self.block = None;
-        Ok(())
-    }
-
-    fn seek_inner(&mut self, target: &[u8]) -> Result<()> {
-        let i = index::find_block(&self.table.index.blocks, target).unwrap_or(0);
-        if i >= self.table.index.blocks.len() {
-            self.block = None;
-            return Ok(());
-        }
-        let block = self.load(i)?;
-        block.seek(target);
-        if block.valid() {
-            return Ok(());
-        }
-        self.first_from(i + 1)
-    }
-
-    fn next_inner(&mut self) -> Result<()> {
-        let Some((i, block)) = self.block.as_mut() else {
+    /// One entry `direction`, into the block beside when this one ends.
+    fn step(&mut self, direction: Direction) -> Result<()> {
+        let Some((i, block)) = self.block.as_mut().filter(|(_, b)| b.valid()) else {
             return Ok(());
         };
-        block.next();
+        match direction {
+            Direction::Forward => block.next(),
+            Direction::Reverse => block.prev(),
+        }
         if block.valid() {
             return Ok(());
         }
-        let next = *i + 1;
-        self.first_from(next)
+        let next = beside(*i, direction);
+        self.land(next, direction)
     }
+}
 
-    fn prev_inner(&mut self) -> Result<()> {
-        let Some((i, block)) = self.block.as_mut() else {
-            return Ok(());
-        };
-        block.prev();
-        if block.valid() {
-            return Ok(());
-        }
-        let before = i.checked_sub(1);
-        self.last_from(before)
-    }
-
-    /// Runs a move; an error leaves the cursor not valid.
-    fn moved(&mut self, result: Result<()>) -> Result<()> {
-        if result.is_err() {
-            self.block = None;
-        }
-        result
+/// The position beside `i` going `direction` (`None` before the first).
+fn beside(i: usize, direction: Direction) -> Option<usize> {
+    match direction {
+        Direction::Forward => i.checked_add(1),
+        Direction::Reverse => i.checked_sub(1),
     }
 }
 
@@ -325,30 +294,32 @@ impl EntryCursor for TableCursor {
         self.block.as_ref().is_some_and(|(_, b)| b.valid())
     }
     fn seek_to_first(&mut self) -> Result<()> {
-        let r = self.first_from(0);
-        self.moved(r)
+        self.land(Some(0), Direction::Forward)
     }
     fn seek_to_last(&mut self) -> Result<()> {
-        let r = self.last_from(self.table.index.blocks.len().checked_sub(1));
-        self.moved(r)
+        let last = self.table.index.blocks.len().checked_sub(1);
+        self.land(last, Direction::Reverse)
     }
     fn seek(&mut self, target: &[u8]) -> Result<()> {
-        let r = self.seek_inner(target);
-        self.moved(r)
+        if self.table.index.blocks.is_empty() {
+            self.block = None;
+            return Ok(());
+        }
+        // The only block that can hold `target` (the first, for a target before every
+        // key); when all its keys are smaller, the next block's first entry.
+        let i = index::find_block(&self.table.index.blocks, target).unwrap_or(0);
+        let block = self.load(i)?;
+        block.seek(target);
+        if block.valid() {
+            return Ok(());
+        }
+        self.land(Some(i + 1), Direction::Forward)
     }
     fn next(&mut self) -> Result<()> {
-        if !self.valid() {
-            return Ok(());
-        }
-        let r = self.next_inner();
-        self.moved(r)
+        self.step(Direction::Forward)
     }
     fn prev(&mut self) -> Result<()> {
-        if !self.valid() {
-            return Ok(());
-        }
-        let r = self.prev_inner();
-        self.moved(r)
+        self.step(Direction::Reverse)
     }
     fn key(&self) -> &[u8] {
         self.block.as_ref().expect("a valid cursor").1.key()

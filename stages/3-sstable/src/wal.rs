@@ -730,6 +730,19 @@ mod tests {
         }
     }
 
+    /// A new log of `kind` in a temporary directory (kept while the guard lives), holding
+    /// one record per payload.
+    fn new_log(kind: LogKind, payloads: &[&[u8]]) -> (tempfile::TempDir, Fs, PathBuf, Wal) {
+        let dir = tempfile::tempdir().unwrap();
+        let fs = Fs::default();
+        let path = dir.path().join("000001.wal");
+        let wal = Wal::create(&fs, &path, kind).unwrap();
+        for payload in payloads {
+            wal.append(payload).unwrap();
+        }
+        (dir, fs, path, wal)
+    }
+
     fn replay_all(fs: &Fs, path: &Path) -> Result<(Vec<Vec<u8>>, WalReplay)> {
         let mut out = Vec::new();
         let r = Wal::replay(fs, path, WAL_KIND, collect(&mut out))?;
@@ -738,14 +751,8 @@ mod tests {
 
     #[test]
     fn append_replay_and_torn_tails() {
-        let dir = tempfile::tempdir().unwrap();
-        let fs = Fs::default();
-        let path = dir.path().join("000001.wal");
-        let wal = Wal::create(&fs, &path, WAL_KIND).unwrap();
         let payloads: Vec<Vec<u8>> = vec![b"one".to_vec(), Vec::new(), vec![0xff; 300]];
-        for p in &payloads {
-            wal.append(p).unwrap();
-        }
+        let (_dir, fs, path, wal) = new_log(WAL_KIND, &[b"one", b"", &[0xff; 300]]);
         assert_eq!(wal.size(), std::fs::metadata(&path).unwrap().len());
         drop(wal);
         let whole = std::fs::read(&path).unwrap();
@@ -803,11 +810,7 @@ mod tests {
 
     #[test]
     fn records_come_with_their_offsets() {
-        let dir = tempfile::tempdir().unwrap();
-        let fs = Fs::default();
-        let path = dir.path().join("000001.wal");
-        let wal = Wal::create(&fs, &path, WAL_KIND).unwrap();
-        wal.append(b"abc").unwrap();
+        let (_dir, fs, path, wal) = new_log(WAL_KIND, &[b"abc"]);
         wal.append_parts(&[b"de", b"", b"fgh"]).unwrap();
         drop(wal);
         let bytes = std::fs::read(&path).unwrap();
@@ -827,12 +830,8 @@ mod tests {
         const KIND: LogKind = LogKind::new(*b"TESTLOG!", 3)
             .with_header_crc()
             .with_max_payload(1000);
-        let dir = tempfile::tempdir().unwrap();
-        let fs = Fs::default();
-        let path = dir.path().join("log");
-        let log = Wal::create(&fs, &path, KIND).unwrap();
-        assert_eq!(log.size(), 16);
-        log.append(b"edit").unwrap();
+        let (_dir, fs, path, log) = new_log(KIND, &[b"edit"]);
+        assert_eq!(log.size(), 16 + 8 + 4);
         assert!(matches!(
             log.append(&[0; 1001]),
             Err(Error::InvalidArgument(_))
@@ -884,11 +883,7 @@ mod tests {
     #[test]
     fn a_record_over_the_kind_limit_is_refused_on_reading() {
         const SMALL: LogKind = WAL_KIND.with_max_payload(4);
-        let dir = tempfile::tempdir().unwrap();
-        let fs = Fs::default();
-        let path = dir.path().join("000001.wal");
-        let wal = Wal::create(&fs, &path, WAL_KIND).unwrap();
-        wal.append(b"12345").unwrap();
+        let (_dir, fs, path, wal) = new_log(WAL_KIND, &[b"12345"]);
         drop(wal);
         assert!(matches!(
             Wal::replay(&fs, &path, SMALL, |_| Ok(())),
@@ -898,10 +893,7 @@ mod tests {
 
     #[test]
     fn a_sealed_wal_must_be_whole_and_is_never_changed() {
-        let dir = tempfile::tempdir().unwrap();
-        let fs = Fs::default();
-        let path = dir.path().join("000001.wal");
-        let wal = Wal::create(&fs, &path, WAL_KIND).unwrap();
+        let (_dir, fs, path, wal) = new_log(WAL_KIND, &[]);
         assert!(
             !Wal::holds_records(&fs, &path, WAL_KIND).unwrap(),
             "a header alone"
@@ -951,13 +943,8 @@ mod tests {
 
     #[test]
     fn dump_never_panics_on_any_prefix_or_flip() {
-        let dir = tempfile::tempdir().unwrap();
-        let fs = Fs::default();
         for kind in [WAL_KIND, WAL_KIND.with_header_crc()] {
-            let path = dir.path().join("w.wal");
-            let wal = Wal::create(&fs, &path, kind).unwrap();
-            wal.append(b"abc").unwrap();
-            wal.append(b"defgh").unwrap();
+            let (_dir, _, path, _) = new_log(kind, &[b"abc", b"defgh"]);
             let bytes = std::fs::read(&path).unwrap();
             let show = |d: &mut Dump, p: &[u8]| d.field(p, "payload");
             for cut in 0..=bytes.len() {

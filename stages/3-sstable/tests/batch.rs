@@ -3,19 +3,17 @@
 //! crash cut the record. (The shared suite checks the contract itself: ops in order, the
 //! limits, readers seeing all or nothing.)
 
-use std::collections::BTreeMap;
+mod common;
+
 use std::path::{Path, PathBuf};
 
+use common::{Model, open_with, pairs, random_batch, seeded};
 use kv_shared::{Engine, Error, KeyRange, MAX_KEY_LEN, MAX_VALUE_LEN, Options, WriteBatch};
 use kv_testkit::conformance::scan_vec;
-use rand::{Rng, SeedableRng};
-use rand_chacha::ChaCha8Rng;
 use sstable::SstableStore;
 
 /// A put (`Some(value)`) or a delete (`None`) of a key.
 type Op = (&'static [u8], Option<&'static [u8]>);
-
-type Model = BTreeMap<Vec<u8>, Vec<u8>>;
 
 /// Three puts, one at a time.
 const BEFORE: &[Op] = &[
@@ -67,11 +65,11 @@ fn expected(ops: &[&[Op]]) -> Vec<(Vec<u8>, Vec<u8>)> {
             None => model.remove(key),
         };
     }
-    model.into_iter().collect()
+    pairs(&model)
 }
 
 fn open(dir: &Path) -> SstableStore {
-    SstableStore::open(dir, &Options::new()).unwrap()
+    open_with(dir, &[])
 }
 
 /// A store holding `BEFORE`, `BATCH` as one batch, then `after`; dropped without closing.
@@ -177,46 +175,30 @@ fn a_damaged_batch_before_another_record_is_corruption() {
 
 #[test]
 fn batches_stay_whole_through_flushes_compactions_and_reopens() {
-    let seed = kv_testkit::knobs::seed("sstable batches", 41);
-    let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path().join("db");
-    let options = Options::new()
-        .set("memtable_bytes", "150")
-        .set("block_bytes", "128");
-    let mut e = SstableStore::open(&dir, &options).unwrap();
+    let (_tmp, dir, seed, mut rng) = seeded("sstable batches", 41);
+    let settings = [("memtable_bytes", "150"), ("block_bytes", "128")];
+    let mut e = open_with(&dir, &settings);
     let mut model = Model::new();
     let mut flushes = 0;
     for round in 0..200 {
-        let mut batch = WriteBatch::new();
-        for i in 0..rng.random_range(1..8) {
-            let key = format!("k{:02}", rng.random_range(0..40)).into_bytes();
-            if rng.random_bool(0.25) {
-                batch.delete(&key).unwrap();
-                model.remove(&key);
-            } else {
-                let value = format!("r{round}.{i}").into_bytes();
-                batch.put(&key, &value).unwrap();
-                model.insert(key, value);
-            }
-        }
-        e.write(&batch).unwrap();
+        e.write(&random_batch(&mut rng, &mut model, 40, round))
+            .unwrap();
         if round % 50 == 25 {
             e.compact().unwrap();
         }
         if round % 60 == 59 {
             flushes += e.stats().unwrap().extra["flushes"];
             drop(e);
-            e = SstableStore::open(&dir, &options).unwrap();
+            e = open_with(&dir, &settings);
         }
     }
     flushes += e.stats().unwrap().extra["flushes"];
     assert!(flushes > 10, "the memtable filled many times: {flushes}");
-    let want: Vec<(Vec<u8>, Vec<u8>)> = model.into_iter().collect();
-    assert_eq!(scan_vec(&e, KeyRange::all()), want, "seed {seed}");
+    assert_eq!(scan_vec(&e, KeyRange::all()), pairs(&model), "seed {seed}");
     e.close().unwrap();
-    let e = SstableStore::open(&dir, &options).unwrap();
-    assert_eq!(scan_vec(&e, KeyRange::all()), want, "reopened, seed {seed}");
+    let e = open_with(&dir, &settings);
+    let reopened = scan_vec(&e, KeyRange::all());
+    assert_eq!(reopened, pairs(&model), "reopened, seed {seed}");
 }
 
 #[test]

@@ -4,104 +4,94 @@
 //! cursor over a `BTreeMap` model ([`ModelCursor`]): random walks both ways, and a seek at
 //! every boundary followed by a step each way.
 
-use std::collections::BTreeMap;
-use std::path::Path;
+mod common;
+
+use std::path::PathBuf;
 use std::sync::Arc;
 
-use kv_shared::{BoxCursor, Engine, KeyRange, Options, WriteBatch};
+use common::{Model, key, options, pairs, random_batch, seeded};
+use kv_shared::{BoxCursor, Engine, KeyRange};
 use kv_testkit::conformance::{ModelCursor, Move, scan_rev_vec, scan_vec};
 use kv_testkit::hook_fs::{Action, HookFs, Op, on_path};
-use rand::{Rng, SeedableRng};
+use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 use sstable::SstableStore;
 
-type Model = BTreeMap<Vec<u8>, Vec<u8>>;
-
 /// Keys `k000` to `k059`, so that layers overlap often.
-fn key(i: u32) -> Vec<u8> {
-    format!("k{i:03}").into_bytes()
+const KEYS: u32 = 60;
+
+/// A store on a [`HookFs`] holding every layer, its model, and the random generator for
+/// the rest of the test (seeded from the name, see [`kv_testkit::knobs::seed`]).
+struct Layered {
+    _tmp: tempfile::TempDir,
+    dir: PathBuf,
+    e: SstableStore,
+    model: Model,
+    rng: ChaCha8Rng,
+    seed: u64,
 }
 
-/// A store on a [`HookFs`], with blocks of a few entries and a memtable too large to flush
-/// by itself: the test decides when to flush.
-fn open(dir: &Path, fs: &HookFs) -> SstableStore {
-    let options = Options::new()
-        .set("memtable_bytes", "1M")
-        .set("block_bytes", "64")
-        .with_file_system(Arc::new(fs.clone()));
-    SstableStore::open(dir, &options).unwrap()
+/// Builds the layers: three tables, a frozen memtable and the live one, each written over
+/// the ones before. Blocks hold a few entries; the memtable is too large to flush by
+/// itself: the test decides when to flush.
+fn layered(name: &str, default_seed: u64) -> Layered {
+    let (tmp, dir, seed, mut rng) = seeded(name, default_seed);
+    let fs = HookFs::new();
+    let settings = options(&[("memtable_bytes", "1M"), ("block_bytes", "64")]);
+    let e = SstableStore::open(&dir, &settings.with_file_system(Arc::new(fs.clone()))).unwrap();
+    let mut model = Model::new();
+    for _ in 0..3 {
+        write_randomly(&e, &mut model, &mut rng, 40, false);
+        e.flush().unwrap();
+    }
+    write_randomly(&e, &mut model, &mut rng, 40, false);
+    // The table of this flush cannot be created: its memtable stays frozen, where readers
+    // still see it, and a new memtable takes the next writes.
+    fs.set_hook(on_path(Op::Create, ".sst.tmp", Action::Fail));
+    assert!(e.flush().is_err());
+    write_randomly(&e, &mut model, &mut rng, 30, true);
+    fs.clear_hook();
+    assert_eq!(e.table_count(), 3);
+    Layered {
+        _tmp: tmp,
+        dir,
+        e,
+        model,
+        rng,
+        seed,
+    }
 }
 
-/// Random puts, deletes and batches on the engine and the model alike.
-fn write_randomly(e: &SstableStore, model: &mut Model, rng: &mut ChaCha8Rng, writes: u32) {
-    write_randomly_while(e, model, rng, writes, false);
-}
-
-/// [`write_randomly`]; with `flush_fails`, a frozen memtable is waiting for a flush that
-/// cannot write its table: every write tries the flush again and returns its error, having
-/// been logged and applied all the same.
-fn write_randomly_while(
+/// Random puts, deletes and batches on the engine and the model alike. With
+/// `flush_fails`, a frozen memtable is waiting for a flush that cannot write its table:
+/// every write tries the flush again and returns its error, having been logged and applied
+/// all the same.
+fn write_randomly(
     e: &SstableStore,
     model: &mut Model,
     rng: &mut ChaCha8Rng,
     writes: u32,
     flush_fails: bool,
 ) {
-    let done = |result: kv_shared::Result<()>| match flush_fails {
-        true => assert!(result.is_err(), "the flush is retried, and fails"),
-        false => result.unwrap(),
-    };
     for round in 0..writes {
-        let k = key(rng.random_range(0..60));
-        match rng.random_range(0..5) {
+        let k = key(rng.random_range(0..KEYS));
+        let result = match rng.random_range(0..5) {
             0 => {
-                done(e.delete(&k));
                 model.remove(&k);
+                e.delete(&k)
             }
-            1 => {
-                let mut batch = WriteBatch::new();
-                for i in 0..rng.random_range(1..5) {
-                    let k = key(rng.random_range(0..60));
-                    if rng.random_bool(0.3) {
-                        batch.delete(&k).unwrap();
-                        model.remove(&k);
-                    } else {
-                        let v = format!("b{round}.{i}").into_bytes();
-                        batch.put(&k, &v).unwrap();
-                        model.insert(k, v);
-                    }
-                }
-                done(e.write(&batch));
-            }
+            1 => e.write(&random_batch(rng, model, KEYS, round)),
             _ => {
                 let v = format!("p{round}").into_bytes();
-                done(e.put(&k, &v));
-                model.insert(k, v);
+                model.insert(k.clone(), v.clone());
+                e.put(&k, &v)
             }
+        };
+        match flush_fails {
+            true => assert!(result.is_err(), "the flush is retried, and fails"),
+            false => result.unwrap(),
         }
     }
-}
-
-/// Builds the layers: three tables, a frozen memtable and the live one, each written
-/// over the ones before.
-fn layered_store(dir: &Path, fs: &HookFs, rng: &mut ChaCha8Rng) -> (SstableStore, Model) {
-    let e = open(dir, fs);
-    let mut model = Model::new();
-    for _ in 0..3 {
-        write_randomly(&e, &mut model, rng, 40);
-        e.flush().unwrap();
-    }
-    write_randomly(&e, &mut model, rng, 40);
-    // The table of this flush cannot be created: its memtable stays frozen, where readers
-    // still see it, and a new memtable takes the next writes.
-    fs.set_hook(on_path(Op::Create, ".sst.tmp", Action::Fail));
-    assert!(e.flush().is_err());
-    write_randomly_while(&e, &mut model, rng, 30, true);
-    fs.clear_hook();
-    assert_eq!(e.table_count(), 3);
-    let stats = e.stats().unwrap();
-    assert!(stats.extra["memtable_bytes"] > 0);
-    (e, model)
 }
 
 /// Makes `mv` on both cursors and checks that they agree.
@@ -133,51 +123,36 @@ fn random_move(rng: &mut ChaCha8Rng) -> Move {
 
 #[test]
 fn random_walks_over_every_layer_agree_with_the_model() {
-    let seed = kv_testkit::knobs::seed("sstable cursor walks", 31);
-    let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    let tmp = tempfile::tempdir().unwrap();
-    let fs = HookFs::new();
-    let (e, model) = layered_store(&tmp.path().join("db"), &fs, &mut rng);
-    let mut cursor = e.cursor().unwrap();
-    let mut expected = ModelCursor::new(model.clone());
+    let mut l = layered("sstable cursor walks", 31);
+    let mut cursor = l.e.cursor().unwrap();
+    let mut expected = ModelCursor::new(l.model.clone());
     for i in 0..3000 {
-        let mv = random_move(&mut rng);
-        step(
-            &mut cursor,
-            &mut expected,
-            &mv,
-            &format!("move {i}, seed {seed}"),
-        );
+        let mv = random_move(&mut l.rng);
+        let context = format!("move {i}, seed {}", l.seed);
+        step(&mut cursor, &mut expected, &mv, &context);
     }
-    assert_eq!(scan_vec(&e, KeyRange::all()), model_pairs(&model));
-    let mut reversed = scan_rev_vec(&e, KeyRange::all());
+    assert_eq!(scan_vec(&l.e, KeyRange::all()), pairs(&l.model));
+    let mut reversed = scan_rev_vec(&l.e, KeyRange::all());
     reversed.reverse();
-    assert_eq!(reversed, model_pairs(&model));
+    assert_eq!(reversed, pairs(&l.model));
 }
 
 #[test]
 fn seeks_at_every_boundary_then_a_step_each_way() {
-    let seed = kv_testkit::knobs::seed("sstable cursor seeks", 32);
-    let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    let tmp = tempfile::tempdir().unwrap();
-    let fs = HookFs::new();
-    let (e, model) = layered_store(&tmp.path().join("db"), &fs, &mut rng);
+    let l = layered("sstable cursor seeks", 32);
     let mut targets = vec![Vec::new(), b"k".to_vec(), b"z".to_vec()];
-    for i in 0..61 {
+    for i in 0..=KEYS {
         let k = key(i);
         targets.push([k.as_slice(), b"\x00"].concat());
         targets.push(k[..3].to_vec());
         targets.push(k);
     }
-    let mut cursor = e.cursor().unwrap();
-    let mut expected = ModelCursor::new(model);
+    let mut cursor = l.e.cursor().unwrap();
+    let mut expected = ModelCursor::new(l.model.clone());
+    let context = format!("seed {}", l.seed);
     for target in targets {
-        for seek in [
-            Move::Seek(target.clone()),
-            Move::SeekForPrev(target.clone()),
-        ] {
+        for seek in [Move::Seek(target.clone()), Move::SeekForPrev(target)] {
             for then in [Move::Next, Move::Prev] {
-                let context = format!("seed {seed}");
                 step(&mut cursor, &mut expected, &seek, &context);
                 step(&mut cursor, &mut expected, &then, &context);
                 step(&mut cursor, &mut expected, &then, &context);
@@ -188,39 +163,29 @@ fn seeks_at_every_boundary_then_a_step_each_way() {
 
 #[test]
 fn a_cursor_keeps_its_snapshot_through_writes_flushes_and_compactions() {
-    let seed = kv_testkit::knobs::seed("sstable cursor snapshot", 33);
-    let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path().join("db");
-    let fs = HookFs::new();
-    let (e, mut model) = layered_store(&dir, &fs, &mut rng);
-    let before = model.clone();
-    let mut cursor = e.cursor().unwrap();
-    let mut expected = ModelCursor::new(before.clone());
+    let mut l = layered("sstable cursor snapshot", 33);
+    let mut cursor = l.e.cursor().unwrap();
+    let mut expected = ModelCursor::new(l.model.clone());
     step(&mut cursor, &mut expected, &Move::Seek(key(30)), "before");
     // Everything changes under the cursor: new writes, the frozen memtable and the live
     // one flushed, every table compacted into one (the inputs' files are still held).
-    write_randomly(&e, &mut model, &mut rng, 50);
-    e.flush().unwrap();
-    write_randomly(&e, &mut model, &mut rng, 20);
-    e.compact().unwrap();
-    assert_eq!(e.table_count(), 1);
+    write_randomly(&l.e, &mut l.model, &mut l.rng, 50, false);
+    l.e.flush().unwrap();
+    write_randomly(&l.e, &mut l.model, &mut l.rng, 20, false);
+    l.e.compact().unwrap();
+    assert_eq!(l.e.table_count(), 1);
     for i in 0..400 {
-        let mv = random_move(&mut rng);
-        step(
-            &mut cursor,
-            &mut expected,
-            &mv,
-            &format!("after, move {i}, seed {seed}"),
-        );
+        let mv = random_move(&mut l.rng);
+        let context = format!("after, move {i}, seed {}", l.seed);
+        step(&mut cursor, &mut expected, &mv, &context);
     }
-    let mut fresh = e.cursor().unwrap();
-    let mut now = ModelCursor::new(model.clone());
+    let mut fresh = l.e.cursor().unwrap();
+    let mut now = ModelCursor::new(l.model.clone());
     for mv in [Move::First, Move::Next, Move::Last, Move::Prev] {
         step(&mut fresh, &mut now, &mv, "a new cursor sees the new state");
     }
     drop((cursor, fresh));
-    let tables = std::fs::read_dir(&dir)
+    let tables = std::fs::read_dir(&l.dir)
         .unwrap()
         .filter(|f| {
             f.as_ref()
@@ -234,9 +199,5 @@ fn a_cursor_keeps_its_snapshot_through_writes_flushes_and_compactions() {
         tables, 1,
         "the compacted inputs go once no cursor holds them"
     );
-    assert_eq!(scan_vec(&e, KeyRange::all()), model_pairs(&model));
-}
-
-fn model_pairs(model: &Model) -> Vec<(Vec<u8>, Vec<u8>)> {
-    model.clone().into_iter().collect()
+    assert_eq!(scan_vec(&l.e, KeyRange::all()), pairs(&l.model));
 }

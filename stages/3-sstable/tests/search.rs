@@ -1,30 +1,30 @@
 //! Binary search through the sparse index and a linear walk of the blocks give the same
 //! answers; they differ in how many blocks they read.
 
+mod common;
+
 use std::sync::Arc;
 
-use kv_shared::{Engine, Fs, KeyRange, Options};
+use common::{open_with, seeded};
+use kv_shared::{Engine, Fs, KeyRange};
 use kv_testkit::conformance::scan_vec;
-use rand::{Rng, SeedableRng};
-use rand_chacha::ChaCha8Rng;
+use rand::Rng;
 use sstable::entry::Entry;
 use sstable::table::{Search, Table};
 use sstable::{SstableStore, standalone};
 
 fn open(dir: &std::path::Path, search: &str) -> SstableStore {
-    let options = Options::new()
-        .set("memtable_bytes", "3K")
-        .set("block_bytes", "200")
-        .set("search", search);
-    SstableStore::open(dir, &options).unwrap()
+    let settings = [
+        ("memtable_bytes", "3K"),
+        ("block_bytes", "200"),
+        ("search", search),
+    ];
+    open_with(dir, &settings)
 }
 
 #[test]
 fn binary_and_linear_search_agree_on_a_store() {
-    let seed = kv_testkit::knobs::seed("search agreement", 33);
-    let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path().join("db");
+    let (_tmp, dir, _, mut rng) = seeded("search agreement", 33);
     let e = open(&dir, "binary");
     for _ in 0..3000 {
         let k = format!("key{:04}", rng.random_range(0..600u32));

@@ -7,32 +7,36 @@ use sstable::table_builder::write_table;
 use sstable::wal::{WAL_KIND, Wal};
 use sstable::wal_entry;
 
-fn small_wal() -> Vec<u8> {
+/// The bytes of a WAL holding one record per payload.
+fn wal_of(payloads: &[Vec<u8>]) -> Vec<u8> {
     let tmp = tempfile::tempdir().unwrap();
     let path = tmp.path().join("000001.wal");
     let wal = Wal::create(&Fs::default(), &path, WAL_KIND).unwrap();
-    wal.append(&wal_entry::encode_put(b"apple", b"red"))
-        .unwrap();
-    wal.append(&wal_entry::encode_put(b"fig", b"")).unwrap();
-    wal.append(&wal_entry::encode_delete(b"apple")).unwrap();
+    for payload in payloads {
+        wal.append(payload).unwrap();
+    }
     std::fs::read(&path).unwrap()
+}
+
+fn small_wal() -> Vec<u8> {
+    wal_of(&[
+        wal_entry::encode_put(b"apple", b"red"),
+        wal_entry::encode_put(b"fig", b""),
+        wal_entry::encode_delete(b"apple"),
+    ])
 }
 
 /// A WAL with a put, then a write batch of a put, a delete and a put of an empty value:
 /// one record holding all three.
 fn wal_with_batch() -> Vec<u8> {
-    let tmp = tempfile::tempdir().unwrap();
-    let path = tmp.path().join("000002.wal");
-    let wal = Wal::create(&Fs::default(), &path, WAL_KIND).unwrap();
-    wal.append(&wal_entry::encode_put(b"apple", b"red"))
-        .unwrap();
     let mut batch = WriteBatch::new();
     batch.put(b"banana", b"yellow").unwrap();
     batch.delete(b"apple").unwrap();
     batch.put(b"cherry", b"").unwrap();
-    wal.append(&wal_entry::encode_batch(&batch).unwrap())
-        .unwrap();
-    std::fs::read(&path).unwrap()
+    wal_of(&[
+        wal_entry::encode_put(b"apple", b"red"),
+        wal_entry::encode_batch(&batch).unwrap(),
+    ])
 }
 
 fn small_table() -> Vec<u8> {
