@@ -407,10 +407,14 @@ impl File for HookFile {
 mod tests {
     use super::*;
 
+    /// A temporary directory, and a `HookFs` over the real disk.
+    fn setup() -> (tempfile::TempDir, HookFs) {
+        (tempfile::tempdir().unwrap(), HookFs::new())
+    }
+
     #[test]
     fn calls_are_counted_failed_and_cut() {
-        let tmp = tempfile::tempdir().unwrap();
-        let fs = HookFs::new();
+        let (tmp, fs) = setup();
         let f = fs.create(&tmp.path().join("log")).unwrap();
         f.append(b"0123").unwrap();
         fs.set_hook(|call| match call.op {
@@ -438,8 +442,7 @@ mod tests {
 
     #[test]
     fn a_failure_after_the_call_leaves_its_effect() {
-        let tmp = tempfile::tempdir().unwrap();
-        let fs = HookFs::new();
+        let (tmp, fs) = setup();
         fs.set_hook(on_path(Op::Create, ".wal", Action::FailAfter));
         assert!(fs.create(&tmp.path().join("1.wal")).is_err());
         assert!(tmp.path().join("1.wal").exists(), "the file was created");
@@ -451,8 +454,7 @@ mod tests {
 
     #[test]
     fn a_crash_stops_every_later_change_but_not_reads() {
-        let tmp = tempfile::tempdir().unwrap();
-        let fs = HookFs::new();
+        let (tmp, fs) = setup();
         fs.crash_after(2);
         let f = fs.create(&tmp.path().join("a")).unwrap(); // 1
         f.append(b"kept").unwrap(); // 2
