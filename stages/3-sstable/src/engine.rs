@@ -381,7 +381,7 @@ impl Engine for SstableStore {
         let header = wal_entry::single_header(wal_entry::KIND_PUT, key);
         let user_bytes = (key.len() + value.len()) as u64;
         self.commit(&[&header, key, value], user_bytes, |mem| {
-            mem.insert(key, &Entry::Value(value.to_vec()));
+            mem.insert(key, Some(value));
         })
     }
 
@@ -409,7 +409,7 @@ impl Engine for SstableStore {
         check_key(key)?;
         let header = wal_entry::single_header(wal_entry::KIND_DELETE, key);
         self.commit(&[&header, key], key.len() as u64, |mem| {
-            mem.insert(key, &Entry::Tombstone);
+            mem.insert(key, None);
         })
     }
 

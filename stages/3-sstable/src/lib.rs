@@ -36,9 +36,6 @@
 //! | [`cursor`] | the cursors: one interface for every source, tombstones hidden at the end |
 //! | [`merging_cursor`] | the merge of every source, newest version winning, both ways |
 //! | [`standalone`] | a table on its own, for `kv sstable build|get|scan` |
-//!
-//! Options (`kv --set NAME=VALUE`): `memtable_bytes` (default `4M`), `block_bytes`
-//! (default `4096`), `search` (`binary` or `linear`, default `binary`).
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 

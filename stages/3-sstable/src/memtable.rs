@@ -15,8 +15,9 @@
 //! The map sits behind an `Arc`. A cursor takes a snapshot by cloning the `Arc`, which
 //! costs nothing; a write changes the map through `Arc::make_mut`, which copies the map
 //! first if a snapshot still shares it. So the first write after a cursor was made pays
-//! for one copy of the memtable, and every other write pays nothing extra. (Stage 4 gets
-//! its snapshots from sequence numbers instead, with no copy at all.)
+//! for one copy of the memtable, and every other write pays nothing extra. (Stage 4's
+//! memtable keeps a sequence number with every entry, which lets a snapshot be a number
+//! rather than a copy.)
 //!
 //! [`Memtable::apply`] applies a whole write batch under one hold of the lock: a reader,
 //! a `get` or a new snapshot, sees all of a batch or none of it.
@@ -59,12 +60,9 @@ impl Memtable {
         self.first_wal
     }
 
-    /// Sets `key` to `entry`, replacing any older entry.
-    pub fn insert(&self, key: &[u8], entry: &Entry) {
-        self.apply([BatchOp {
-            key,
-            value: entry.value(),
-        }]);
+    /// Sets `key` to `value` (`None` is a tombstone), replacing any older entry.
+    pub fn insert(&self, key: &[u8], value: Option<&[u8]>) {
+        self.apply([BatchOp { key, value }]);
     }
 
     /// Applies every op, in order (a later op on a key wins), under one hold of the lock,
@@ -213,14 +211,16 @@ mod tests {
         Entry::Value(v.to_vec())
     }
 
+    const TOMBSTONE: Option<&[u8]> = None;
+
     #[test]
     fn counts_bytes_and_applies_batches_whole() {
         let mem = Memtable::new(7);
-        mem.insert(b"a", &value(b"123"));
+        mem.insert(b"a", Some(b"123"));
         assert_eq!(mem.bytes(), 4);
-        mem.insert(b"a", &value(b"1"));
+        mem.insert(b"a", Some(b"1"));
         assert_eq!(mem.bytes(), 2);
-        mem.insert(b"a", &Entry::Tombstone);
+        mem.insert(b"a", TOMBSTONE);
         assert_eq!(mem.bytes(), 1);
         assert_eq!(mem.get(b"a"), Some(Entry::Tombstone));
         let ops = [
@@ -248,12 +248,12 @@ mod tests {
     fn a_cursor_is_a_snapshot_that_walks_both_ways() {
         let mem = Memtable::new(1);
         for k in [b"b", b"d", b"f"] {
-            mem.insert(k, &value(k));
+            mem.insert(k, Some(k));
         }
-        mem.insert(b"d", &Entry::Tombstone);
+        mem.insert(b"d", TOMBSTONE);
         let mut c = mem.cursor();
-        mem.insert(b"c", &value(b"late"));
-        mem.insert(b"b", &Entry::Tombstone);
+        mem.insert(b"c", Some(b"late"));
+        mem.insert(b"b", TOMBSTONE);
         assert!(!c.valid());
         c.seek_to_first().unwrap();
         let mut seen = Vec::new();
