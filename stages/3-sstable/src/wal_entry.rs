@@ -169,7 +169,7 @@ pub fn decode(payload: &[u8]) -> std::result::Result<WalEntry<'_>, DecodeError> 
     }
 }
 
-/// Adds the fields of one payload to a dump (used by [`crate::inspect`] for WAL files).
+/// Adds the fields of one payload to a dump (used by [`crate::inspect_wal`] for WAL files).
 pub fn dump(d: &mut Dump, payload: &[u8]) {
     let start = d.pos();
     match decode(payload) {
