@@ -22,6 +22,7 @@
 //! | [`framing`] | CRC32 helpers, a bounds-checked [`ByteReader`], varints |
 //! | [`log_reader`] | reading an append-only record log, telling a torn tail from corruption |
 //! | [`dump`] | the annotated hex dump that `kv inspect` prints and snapshots pin |
+//! | [`structure`] | [`Structure`]: a store's files and their parts, as data (what `kv draw` pictures) |
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
@@ -39,6 +40,7 @@ pub mod marker;
 pub mod options;
 pub mod stats;
 pub mod store_dir;
+pub mod structure;
 
 pub use batch::{BatchOp, WriteBatch};
 pub use cursor::{BoxCursor, Cursor, CursorIter, Direction, VecCursor};
@@ -51,3 +53,4 @@ pub use limits::{MAX_KEY_LEN, MAX_VALUE_LEN, check_key, check_key_value};
 pub use options::{OptionDoc, Options};
 pub use stats::Stats;
 pub use store_dir::StoreDir;
+pub use structure::Structure;
