@@ -224,7 +224,8 @@ pub struct Pointer {
     pub file: String,
     /// Offset of the record in that file.
     pub offset: u64,
-    /// Length of the record.
+    /// Bytes of the file the key keeps alive there: its whole record, or its op inside a
+    /// write batch's record.
     pub bytes: u64,
 }
 

@@ -8,6 +8,10 @@
 //!
 //! The last lines say what `open` would do with the file, found by the same rule as
 //! [`kv_shared::log_reader::read_log`]: replay it whole, cut a torn tail, or refuse it.
+//!
+//! [`structure`] describes a whole store directory as data ([`kv_shared::structure`]), for
+//! `kv draw`: the data file's records in file order, each marked live when the index points
+//! at it, and the index itself, rebuilt the way `open` rebuilds it.
 
 use std::collections::HashSet;
 use std::fmt::Display;
@@ -16,10 +20,18 @@ use std::path::Path;
 use kv_shared::batch::{BatchOps, check_ops, dump_ops};
 use kv_shared::dump::{Dump, quoted};
 use kv_shared::framing::{ByteReader, DecodeError, crc32};
+use kv_shared::log_reader::{LogRecord, LogTail, read_log};
+use kv_shared::structure::{FileKind, Part, PartKind, Pointer, StoreFile, key_text, read_only_fs};
+use kv_shared::{Engine, KeyRange, Result, Structure};
 
-use crate::data_file::{FILE_HEADER_LEN, MAGIC, check_header};
-use crate::file_names::DATA_FILE;
-use crate::record::{BATCH, RECORD_HEADER_LEN, TOMBSTONE, decode, record_len};
+use crate::HashLog;
+use crate::data_file::{FILE_HEADER_LEN, MAGIC, VERSION, check_header};
+use crate::file_names::{DATA_FILE, DATA_FILE_TMP};
+use crate::index::Index;
+use crate::record::{
+    BATCH, RECORD_HEADER_LEN, RecordFormat, Replayed, TOMBSTONE, decode, record_len,
+};
+use crate::recovery::replay;
 
 /// Bytes of a key or value shown in a dump line.
 const SHOWN: usize = 40;
@@ -302,4 +314,82 @@ fn crc_verdict(stored: u32, actual: u32) -> String {
     } else {
         format!("BAD (computed {actual:#010x})")
     }
+}
+
+/// The structure of the store in `dir` ([`kv_shared::structure`]): the data file's records
+/// in file order, each marked live when the index points at it, and the index that opening
+/// the store would rebuild. Reads only and takes no lock, so it works on a closed store and
+/// on one open elsewhere (whose last record may be in flight: it shows as unreadable bytes).
+///
+/// # Errors
+/// As [`Structure::read_dir`] for a directory that is not a hashlog store;
+/// [`kv_shared::Error::Corruption`] for a damaged header, or a damaged record followed by a
+/// valid one; [`kv_shared::Error::Io`].
+pub fn structure(dir: &Path) -> Result<Structure> {
+    let mut s = Structure::read_dir(dir, HashLog::NAME, VERSION)?;
+    let mut index = Index::new();
+    s.describe_each(|file| match file.name.as_str() {
+        DATA_FILE => describe_log(&dir.join(DATA_FILE), file, &mut index),
+        DATA_FILE_TMP => {
+            file.kind = FileKind::Temp;
+            Ok(())
+        }
+        _ => Ok(()),
+    })?;
+    for (key, location) in index.sorted_range(&KeyRange::all()) {
+        s.push_pointer(Pointer {
+            key: key_text(&key),
+            file: DATA_FILE.to_string(),
+            offset: location.offset,
+            bytes: location.live_bytes(key.len()),
+        });
+    }
+    let pointed: HashSet<u64> = s.index.iter().map(|p| p.offset).collect();
+    if let Some(log) = s.files.iter_mut().find(|f| f.kind == FileKind::Log) {
+        for part in log.parts.iter_mut().filter(|p| p.live.is_some()) {
+            part.live = Some(pointed.contains(&part.offset));
+        }
+    }
+    Ok(s)
+}
+
+/// Reads the data file at `path` into `file`'s parts (header, records, any unreadable
+/// tail) and replays its records into `index`.
+fn describe_log(path: &Path, file: &mut StoreFile, index: &mut Index) -> Result<()> {
+    file.kind = FileKind::Log;
+    let log = read_only_fs().open(path)?;
+    file.bytes = log.len()?;
+    let header_len = file.bytes.min(FILE_HEADER_LEN) as usize;
+    check_header(path, &log.read_vec_at(0, header_len)?)?;
+    file.push_part(Part::new(PartKind::Header, 0, FILE_HEADER_LEN));
+    let mut records = 0;
+    let end = read_log::<RecordFormat>(&log, FILE_HEADER_LEN, |entry| {
+        records += 1;
+        file.push_part(record_part(&entry));
+        replay(index, entry);
+        Ok(())
+    })?;
+    if let LogTail::Torn { offset, bytes, .. } = end.tail {
+        file.push_part(Part::new(PartKind::Unreadable, offset, bytes));
+    }
+    file.entries = Some(records);
+    file.set_live(index.live_record_bytes(), end.valid_len - FILE_HEADER_LEN);
+    Ok(())
+}
+
+/// The part a record makes: its kind, place and keys (liveness filled in later).
+fn record_part(entry: &LogRecord<Replayed>) -> Part {
+    let at = |kind| Part::new(kind, entry.offset, entry.len);
+    let mut part = match &entry.record {
+        Replayed::Put { key, .. } => at(PartKind::Put).with_keys([key.as_slice()]),
+        Replayed::Delete { key } => at(PartKind::Delete).with_keys([key.as_slice()]),
+        Replayed::Batch { count, ops } => {
+            let mut part =
+                at(PartKind::Batch).with_keys(BatchOps::new(ops, *count).map(|op| op.key));
+            part.entries = Some(u64::from(*count));
+            part
+        }
+    };
+    part.live = Some(false);
+    part
 }

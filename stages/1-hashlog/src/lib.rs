@@ -28,7 +28,7 @@
 //! | [`recovery`] | rebuilding the index on open, cutting a torn tail |
 //! | [`cursor`] | the cursor: a sorted copy of the index, values read as it moves |
 //! | [`engine`] | [`HashLog`], the [`kv_shared::Engine`] |
-//! | [`mod@inspect`] | the annotated dump `kv inspect` prints ([`inspect()`]) |
+//! | [`mod@inspect`] | the annotated dump `kv inspect` prints ([`inspect()`]); the store's structure `kv draw` pictures |
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 

@@ -69,8 +69,8 @@ pub fn recover(file: &FileRef) -> Result<Recovered> {
     })
 }
 
-/// Applies one record to the index.
-fn replay(index: &mut Index, entry: LogRecord<Replayed>) {
+/// Applies one record to the index (also how [`crate::inspect::structure`] rebuilds it).
+pub(crate) fn replay(index: &mut Index, entry: LogRecord<Replayed>) {
     // A record is at most 14 + 256 MiB long (a batch), so its length fits a `u32`.
     let (offset, len) = (entry.offset, entry.len as u32);
     match entry.record {

@@ -3,17 +3,31 @@
 //! commit record ([`crate::merge_commit`]). Every line is one field of the format those
 //! modules document byte by byte: its offset, its bytes and what they mean. A dump stops
 //! with a note at the first bytes that do not decode, and never panics, whatever the bytes.
+//!
+//! [`structure`] describes a whole store directory as data ([`kv_shared::structure`]), for
+//! `kv draw`: every segment's records with the keydir's pointers into them, live and dead
+//! bytes per segment, the hint files beside their segments, and a merge caught in the act.
+
+use std::collections::{HashMap, HashSet};
+use std::path::Path;
 
 use kv_shared::batch::dump_ops;
 use kv_shared::dump::{Dump, quoted};
 use kv_shared::framing::ByteReader;
-use kv_shared::log_reader::LogFormat;
+use kv_shared::log_reader::{LogFormat, LogRecord, LogTail, read_log};
+use kv_shared::structure::{
+    FileKind, MergeInProgress, Part, PartKind, Pointer, StoreFile, key_text, read_only_fs,
+};
+use kv_shared::{Engine, Error, Fs, Result, Structure};
 
+use crate::Bitcask;
+use crate::file_names::FileName;
 use crate::hint::{self, HINT_HEADER_LEN, HINT_MAGIC, HINT_VERSION, HintEntry, HintLog};
+use crate::keydir::Entry;
 use crate::merge_commit::{COMMIT_MAGIC, COMMIT_VERSION, MergeCommit};
 use crate::record::{
-    self, BATCH_HEADER_LEN, Kind, RECORD_HEADER_LEN, RecordRef, SEGMENT_HEADER_LEN, SEGMENT_MAGIC,
-    SEGMENT_VERSION,
+    self, BATCH_HEADER_LEN, Kind, RECORD_HEADER_LEN, RecordKeys, RecordRef, SEGMENT_HEADER_LEN,
+    SEGMENT_MAGIC, SEGMENT_VERSION, SegmentKeyLog,
 };
 
 /// Bytes of a key or value shown in a dump line.
@@ -226,4 +240,322 @@ pub fn dump_commit(bytes: &[u8]) -> String {
         Err(e) => d.note(format!("invalid commit record: {e}")),
     }
     d.finish()
+}
+
+/// Longest commit record read (as recovery bounds it).
+const MAX_COMMIT_LEN: u64 = 8 << 20;
+
+/// The structure of the store in `dir` ([`kv_shared::structure`]): each segment's records in
+/// file order, marked live where the keydir points; its live and dead bytes; the hint files
+/// beside their segments; the keydir that opening the store would rebuild; and a merge
+/// whose files are in the directory. Reads only and takes no lock, so it works on a closed
+/// store and on one open elsewhere.
+///
+/// The keydir is rebuilt from the segments (the truth; hints are shortcuts) by the rule of
+/// [`crate::recovery`]: for each key the change with the highest sequence number wins. A
+/// committed merge counts as finished (its inputs are obsolete, its outputs live), an
+/// uncommitted one as not there, as the next open would settle them.
+///
+/// # Errors
+/// As [`Structure::read_dir`] for a directory that is not a bitcask store;
+/// [`Error::Corruption`] for a damaged segment header or record followed by a valid one, or a
+/// damaged commit record; [`Error::Io`].
+pub fn structure(dir: &Path) -> Result<Structure> {
+    let mut s = Structure::read_dir(dir, Bitcask::NAME, Bitcask::FORMAT_VERSION)?;
+    let fs = read_only_fs();
+    let commit = read_commit(&fs, dir, &s)?;
+    let mut reader = StoreReader {
+        fs,
+        dir,
+        commit: commit.as_ref(),
+        newest: HashMap::new(),
+        segments: HashMap::new(),
+    };
+    s.describe_each(|file| match FileName::parse(&file.name) {
+        Some(name) => reader.describe(file, name),
+        None => Ok(()),
+    })?;
+    let StoreReader {
+        newest, segments, ..
+    } = reader;
+    index_and_liveness(&mut s, newest, &segments);
+    s.merge = merge_in_progress(&s, commit);
+    Ok(s)
+}
+
+/// The merge a commit record in the directory names, if there is one.
+fn read_commit(fs: &Fs, dir: &Path, s: &Structure) -> Result<Option<MergeCommit>> {
+    let Some(name) = s
+        .files
+        .iter()
+        .find(|f| matches!(FileName::parse(&f.name), Some(FileName::Commit(_))))
+    else {
+        return Ok(None);
+    };
+    let path = dir.join(&name.name);
+    let file = fs.open(&path)?;
+    let len = file.len()?;
+    if len > MAX_COMMIT_LEN {
+        return Err(Error::corruption(&path, 0, "commit record too long"));
+    }
+    let bytes = file.read_vec_at(0, len as usize)?;
+    MergeCommit::decode(&bytes)
+        .map(Some)
+        .map_err(|e| e.into_corruption(&path, 0))
+}
+
+/// What reading the files collects: each key's newest change, and the segments that count.
+struct StoreReader<'a> {
+    fs: Fs,
+    dir: &'a Path,
+    commit: Option<&'a MergeCommit>,
+    /// Each key's newest change: its sequence number, and its entry if it is a put.
+    newest: HashMap<Vec<u8>, (u64, Option<Entry>)>,
+    /// Every segment read, by file name: its id, the bytes its records use (header and
+    /// seal excluded), and whether its records count (false for a merge's obsolete input or
+    /// uncommitted output).
+    segments: HashMap<String, Segment>,
+}
+
+impl StoreReader<'_> {
+    /// Describes one file of the store.
+    fn describe(&mut self, file: &mut StoreFile, name: FileName) -> Result<()> {
+        let committed = |id: u32| self.commit.is_some_and(|c| c.outputs.contains(&id));
+        let replaced = |id: u32| self.commit.is_some_and(|c| c.inputs.contains(&id));
+        match name {
+            FileName::Segment(id) | FileName::MergeSegment(id) => {
+                let counts = match name {
+                    FileName::Segment(_) => !replaced(id),
+                    _ => committed(id),
+                };
+                self.segment(file, name, counts)
+            }
+            FileName::Hint(id) | FileName::MergeHint(id) => {
+                file.describes = Some(FileName::Segment(id).name());
+                self.hint(file, name)
+            }
+            FileName::Commit(_) => {
+                file.kind = FileKind::MergeCommit;
+                file.push_part(Part::new(PartKind::Body, 0, file.bytes));
+                Ok(())
+            }
+            FileName::CommitTmp(_) => {
+                file.kind = FileKind::Temp;
+                Ok(())
+            }
+        }
+    }
+
+    /// Reads a segment's records into `file`'s parts and, when it `counts`, into the keydir.
+    fn segment(&mut self, file: &mut StoreFile, name: FileName, counts: bool) -> Result<()> {
+        let (id, path) = (name.id(), name.path(self.dir));
+        file.kind = match name {
+            FileName::Segment(_) => FileKind::Segment,
+            _ => FileKind::MergeOutput,
+        };
+        let segment = self.fs.open(&path)?;
+        file.bytes = segment.len()?;
+        if file.bytes < SEGMENT_HEADER_LEN {
+            file.push_part(Part::new(PartKind::Unreadable, 0, file.bytes));
+            return Ok(());
+        }
+        let header = segment.read_vec_at(0, SEGMENT_HEADER_LEN as usize)?;
+        record::decode_segment_header(&header).map_err(|e| e.into_corruption(&path, 0))?;
+        file.push_part(Part::new(PartKind::Header, 0, SEGMENT_HEADER_LEN));
+        let (mut records, mut seal) = (0, 0);
+        let end = read_log::<SegmentKeyLog>(&segment, SEGMENT_HEADER_LEN, |r| {
+            records += 1;
+            file.push_part(segment_part(&r));
+            if matches!(&r.record, RecordKeys::One(k) if k.kind == Kind::Seal) {
+                seal = r.len;
+            }
+            if counts {
+                self.apply(id, r);
+            }
+            Ok(())
+        })?;
+        if let LogTail::Torn { offset, bytes, .. } = end.tail {
+            file.push_part(Part::new(PartKind::Unreadable, offset, bytes));
+        }
+        file.entries = Some(records);
+        file.note = segment_note(name, seal > 0, counts).map(String::from);
+        let used = end.valid_len - SEGMENT_HEADER_LEN - seal;
+        let read = Segment { id, used, counts };
+        self.segments.insert(file.name.clone(), read);
+        Ok(())
+    }
+
+    /// Applies one record's changes to the keydir: the newest change of a key wins.
+    fn apply(&mut self, id: u32, r: LogRecord<RecordKeys>) {
+        let mut change = |key: Vec<u8>, seq: u64, put: Option<Entry>| {
+            if self
+                .newest
+                .get(&key)
+                .is_none_or(|(newest, _)| *newest < seq)
+            {
+                self.newest.insert(key, (seq, put));
+            }
+        };
+        match r.record {
+            RecordKeys::One(k) => match k.kind {
+                Kind::Put => {
+                    let entry = Entry::record(id, r.offset, r.len as u32, k.seq, k.expiry);
+                    change(k.key, k.seq, Some(entry));
+                }
+                Kind::Tombstone => change(k.key, k.seq, None),
+                Kind::Seal | Kind::Batch => {}
+            },
+            RecordKeys::Batch(ops) => {
+                for op in ops {
+                    let put = (op.kind == Kind::Put)
+                        .then(|| Entry::batch_put(id, r.offset, op.value_len, op.seq));
+                    change(op.key, op.seq, put);
+                }
+            }
+        }
+    }
+
+    /// Reads a hint file's entries into `file`'s parts.
+    fn hint(&mut self, file: &mut StoreFile, name: FileName) -> Result<()> {
+        file.kind = match name {
+            FileName::Hint(_) => FileKind::Hint,
+            _ => FileKind::MergeOutput,
+        };
+        let hint = self.fs.open(&name.path(self.dir))?;
+        file.bytes = hint.len()?;
+        if file.bytes < HINT_HEADER_LEN {
+            file.push_part(Part::new(PartKind::Unreadable, 0, file.bytes));
+            return Ok(());
+        }
+        file.push_part(Part::new(PartKind::Header, 0, HINT_HEADER_LEN));
+        let mut entries = 0;
+        let end = read_log::<HintLog>(&hint, HINT_HEADER_LEN, |r| {
+            let kind = match r.record.kind {
+                Some(_) => PartKind::HintEntry,
+                None => PartKind::HintEnd,
+            };
+            entries += u64::from(kind == PartKind::HintEntry);
+            let part = Part::new(kind, r.offset, r.len).with_keys([r.record.key.as_slice()]);
+            file.push_part(part);
+            Ok(())
+        })?;
+        if let LogTail::Torn { offset, bytes, .. } = end.tail {
+            file.push_part(Part::new(PartKind::Unreadable, offset, bytes));
+        }
+        file.entries = Some(entries);
+        Ok(())
+    }
+}
+
+/// The part a segment record makes: its kind, place and keys (liveness filled in later).
+fn segment_part(r: &LogRecord<RecordKeys>) -> Part {
+    let at = |kind| Part::new(kind, r.offset, r.len);
+    let mut part = match &r.record {
+        RecordKeys::One(k) => match k.kind {
+            Kind::Put => at(PartKind::Put).with_keys([k.key.as_slice()]),
+            Kind::Tombstone => at(PartKind::Delete).with_keys([k.key.as_slice()]),
+            Kind::Seal | Kind::Batch => at(PartKind::Seal),
+        },
+        RecordKeys::Batch(ops) => {
+            let mut part = at(PartKind::Batch).with_keys(ops.iter().map(|op| op.key.as_slice()));
+            part.entries = Some(ops.len() as u64);
+            part
+        }
+    };
+    if part.kind != PartKind::Seal {
+        part.live = Some(false);
+    }
+    part
+}
+
+/// What to say of a segment: the active one, a merge's obsolete input, an output not yet
+/// committed.
+fn segment_note(name: FileName, sealed: bool, counts: bool) -> Option<&'static str> {
+    match (name, counts) {
+        (FileName::Segment(_), false) => {
+            Some("input of a committed merge: the next open deletes it")
+        }
+        (FileName::Segment(_), true) if !sealed => Some("active segment: takes the appends"),
+        (FileName::MergeSegment(_), false) => Some("merge output, not committed"),
+        (FileName::MergeSegment(_), true) => {
+            Some("merge output, committed: the next open renames it")
+        }
+        _ => None,
+    }
+}
+
+/// A segment as [`StoreReader`] read it.
+struct Segment {
+    id: u32,
+    used: u64,
+    counts: bool,
+}
+
+/// Fills in the keydir's pointers, each segment's live and dead bytes, and which records
+/// are live. A merge's obsolete input is all dead; an uncommitted output is left unknown.
+fn index_and_liveness(
+    s: &mut Structure,
+    newest: HashMap<Vec<u8>, (u64, Option<Entry>)>,
+    segments: &HashMap<String, Segment>,
+) {
+    let names: HashMap<u32, &String> = segments
+        .iter()
+        .filter(|(_, segment)| segment.counts)
+        .map(|(name, segment)| (segment.id, name))
+        .collect();
+    let mut live: Vec<(Vec<u8>, Entry)> = newest
+        .into_iter()
+        .filter_map(|(key, (_, put))| put.map(|entry| (key, entry)))
+        .collect();
+    live.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+    let mut live_bytes: HashMap<u32, u64> = HashMap::new();
+    let mut pointed = HashSet::new();
+    for (key, entry) in &live {
+        let bytes = entry.live_bytes(key.len());
+        *live_bytes.entry(entry.segment).or_default() += bytes;
+        pointed.insert((entry.segment, entry.offset));
+        s.push_pointer(Pointer {
+            key: key_text(key),
+            file: names[&entry.segment].clone(),
+            offset: entry.offset,
+            bytes,
+        });
+    }
+    for file in &mut s.files {
+        let Some(segment) = segments.get(&file.name) else {
+            continue;
+        };
+        let obsolete_input = file.kind == FileKind::Segment && !segment.counts;
+        if segment.counts || obsolete_input {
+            let live = live_bytes.get(&segment.id).copied().unwrap_or(0);
+            file.set_live(if segment.counts { live } else { 0 }, segment.used);
+        }
+        for part in file.parts.iter_mut().filter(|p| p.live.is_some()) {
+            part.live = Some(segment.counts && pointed.contains(&(segment.id, part.offset)));
+        }
+    }
+}
+
+/// The merge whose files are in the directory: the one a commit record names, or one still
+/// writing its outputs (whose inputs are not on disk yet).
+fn merge_in_progress(s: &Structure, commit: Option<MergeCommit>) -> Option<MergeInProgress> {
+    let names = |ids: &[u32]| ids.iter().map(|&id| FileName::Segment(id).name()).collect();
+    if let Some(c) = commit {
+        return Some(MergeInProgress {
+            inputs: names(&c.inputs),
+            outputs: names(&c.outputs),
+            committed: true,
+        });
+    }
+    let outputs: Vec<String> = s
+        .files
+        .iter()
+        .filter(|f| matches!(FileName::parse(&f.name), Some(FileName::MergeSegment(_))))
+        .map(|f| f.name.clone())
+        .collect();
+    (!outputs.is_empty()).then_some(MergeInProgress {
+        inputs: Vec::new(),
+        outputs,
+        committed: false,
+    })
 }
