@@ -33,7 +33,7 @@
 //! | [`recovery`] | open, step by step: finishing or undoing a merge, rebuilding the keydir |
 //! | [`file_names`] | the names of the files in a store directory |
 //! | [`expiry`] | per-key time to live |
-//! | [`mod@inspect`] | the annotated dumps `kv inspect` prints ([`inspect()`]) |
+//! | [`mod@inspect`] | the annotated dumps `kv inspect` prints ([`inspect()`]); the store's structure `kv draw` pictures |
 //!
 //! Simplifications against Basho's Bitcask: one process, one writer lock; sequence numbers
 //! instead of timestamps; segments sealed with a seal record; a merge takes every dirty

@@ -10,16 +10,32 @@
 //!
 //! The dumps work on any bytes: a damaged record, block or footer is reported in a note
 //! and the dump goes on with what it can still show; they never panic.
+//!
+//! [`structure`] describes a whole store directory as data ([`kv_shared::structure`]), for
+//! `kv draw`: each table's key range and its blocks, index and footer ([`table_file`], which
+//! also describes a standalone table), each WAL's records, and the memtable they replay to.
+
+use std::ops::RangeInclusive;
+use std::path::Path;
 
 use kv_shared::dump::{Dump, quoted};
 use kv_shared::framing::ByteReader;
+use kv_shared::structure::{
+    FileKind, KeySpan, MergeInProgress, Part, PartKind, StoreFile, key_span, read_only_fs,
+};
+use kv_shared::{Engine, Fs, Options, Result, Structure};
 
-use crate::block::TOMBSTONE;
+use crate::SstableStore;
+use crate::block::{Block, TOMBSTONE};
+use crate::file_names::{self, table_path, wal_path};
 use crate::footer::{FOOTER_LEN, Footer, FooterError, TABLE_MAGIC};
 use crate::frame::{self, FRAME_HEADER_LEN};
 use crate::index;
-use crate::wal::{self, WAL_MAGIC};
-use crate::wal_entry;
+use crate::memtable::Memtable;
+use crate::options::SstableOptions;
+use crate::table::Table;
+use crate::wal::{self, WAL_KIND, WAL_MAGIC, Wal};
+use crate::wal_entry::{self, WalEntry};
 
 /// The annotated dump of one of this stage's files, recognised by its magic: a WAL or a
 /// table. `None` for any other bytes; never panics.
@@ -207,4 +223,218 @@ pub fn inspect_table(bytes: &[u8]) -> Option<String> {
         Err(FooterError::Version(v)) => d.note(format!("unsupported format version {v}")),
     }
     Some(d.finish())
+}
+
+/// The structure of the store in `dir` ([`kv_shared::structure`]) under the default
+/// options: see [`structure_with`].
+///
+/// # Errors
+/// As [`structure_with`].
+pub fn structure(dir: &Path) -> Result<Structure> {
+    structure_with(dir, &Options::new())
+}
+
+/// The structure of the store in `dir` ([`kv_shared::structure`]), the memtable's capacity
+/// taken from `options` (the `memtable_bytes` it runs with; the directory does not record
+/// it): every table with its key range, blocks, index and footer; every WAL with its
+/// records; the memtable that the WALs no table holds would replay to. A table that a
+/// finished compaction replaced (its WAL range inside a newer table's) is all dead bytes,
+/// and a WAL a table holds is marked flushed, as [`crate::recovery`] tells them apart. Reads
+/// only and takes no lock, so it works on a closed store and on one open elsewhere.
+///
+/// # Errors
+/// [`kv_shared::Error::InvalidArgument`] for a bad option; as [`Structure::read_dir`] for a
+/// directory that is not an sstable store; [`kv_shared::Error::Corruption`] for a damaged
+/// table or WAL; [`kv_shared::Error::FormatVersion`]; [`kv_shared::Error::Io`].
+pub fn structure_with(dir: &Path, options: &Options) -> Result<Structure> {
+    let capacity = SstableOptions::parse(options)?.memtable_bytes;
+    let mut s = Structure::read_dir(dir, SstableStore::NAME, SstableStore::FORMAT_VERSION)?;
+    let fs = read_only_fs();
+    let mut ranges = Vec::new();
+    s.describe_each(|file| match file_names::parse(&file.name) {
+        file_names::FileKind::Table(n) => {
+            let table = Table::open(&fs, &table_path(dir, n), n)?;
+            let footer = table.footer();
+            ranges.push(TableWals {
+                name: file.name.clone(),
+                number: n,
+                wals: footer.first_wal..=footer.last_wal,
+            });
+            describe_table(&fs, &table, file)
+        }
+        file_names::FileKind::Wal(_) => {
+            file.kind = FileKind::Wal;
+            Ok(())
+        }
+        file_names::FileKind::Temp => {
+            file.kind = FileKind::Temp;
+            file.note = Some("a table being written, or a crash's leftover".to_string());
+            Ok(())
+        }
+        file_names::FileKind::Other => Ok(()),
+    })?;
+    s.merge = mark_replaced_tables(&mut s, &ranges);
+    let memtable = Memtable::new(0);
+    let mut wals = Vec::new();
+    s.describe_each(|file| match file_names::parse(&file.name) {
+        file_names::FileKind::Wal(n) => {
+            let flushed = ranges.iter().any(|t| t.wals.contains(&n));
+            let replayed = (!flushed).then_some(&memtable);
+            if replayed.is_some() {
+                wals.push(file.name.clone());
+            } else {
+                file.note = Some("flushed to a table: the next open deletes it".to_string());
+            }
+            describe_wal(&fs, &wal_path(dir, n), file, replayed)
+        }
+        _ => Ok(()),
+    })?;
+    s.memtable = Some(memtable_of(&memtable, wals, capacity));
+    Ok(s)
+}
+
+/// The description of one table file at `path`, a store's or a standalone one (`kv sstable
+/// build`): its key range, entries, and its data blocks, index and footer in file order.
+///
+/// # Errors
+/// [`kv_shared::Error::Corruption`] for a file that is not a whole table;
+/// [`kv_shared::Error::FormatVersion`]; [`kv_shared::Error::Io`].
+pub fn table_file(path: &Path) -> Result<StoreFile> {
+    let fs = read_only_fs();
+    let table = Table::open(&fs, path, 0)?;
+    let name = path.file_name().map_or_else(
+        || path.display().to_string(),
+        |n| n.to_string_lossy().into_owned(),
+    );
+    let mut file = StoreFile::new(name, table.file_bytes());
+    describe_table(&fs, &table, &mut file)?;
+    Ok(file)
+}
+
+/// Fills in `file` from the open `table`: every byte live until a compaction replaces it.
+fn describe_table(fs: &Fs, table: &Table, file: &mut StoreFile) -> Result<()> {
+    let (footer, index) = (table.footer(), table.index());
+    file.kind = FileKind::Table;
+    file.bytes = table.file_bytes();
+    file.entries = Some(footer.entries);
+    file.set_live(file.bytes, file.bytes);
+    file.keys = index
+        .blocks
+        .first()
+        .map(|first| key_span(&first.first_key, &index.last_key));
+    let data = fs.open(table.path())?;
+    for entry in &index.blocks {
+        let block = Block::read(&data, entry.offset, entry.len as usize)?;
+        let (mut pos, mut entries, mut last) = (0, 0, &entry.first_key[..]);
+        while let Some((key, _, next)) = block.entry_at(&data, pos)? {
+            (pos, entries, last) = (next, entries + 1, key);
+        }
+        let mut part = Part::new(PartKind::DataBlock, entry.offset, u64::from(entry.len));
+        part.key_span = Some(key_span(&entry.first_key, last));
+        part.entries = Some(entries);
+        file.push_part(part);
+    }
+    let index_len = u64::from(footer.index_len);
+    file.push_part(Part::new(PartKind::Index, footer.index_offset, index_len));
+    let footer_at = file.bytes - FOOTER_LEN as u64;
+    file.push_part(Part::new(PartKind::Footer, footer_at, FOOTER_LEN as u64));
+    Ok(())
+}
+
+/// A table's name, number and the WALs whose data it holds.
+struct TableWals {
+    name: String,
+    number: u64,
+    wals: RangeInclusive<u64>,
+}
+
+/// Marks the tables a finished compaction replaced (their WAL range inside a newer table's),
+/// and returns that compaction, when its inputs are still on disk.
+fn mark_replaced_tables(s: &mut Structure, tables: &[TableWals]) -> Option<MergeInProgress> {
+    let mut merge: Option<MergeInProgress> = None;
+    for table in tables {
+        let inside = |newer: &&TableWals| {
+            newer.number > table.number
+                && newer.wals.start() <= table.wals.start()
+                && table.wals.end() <= newer.wals.end()
+        };
+        let Some(output) = tables.iter().find(inside) else {
+            continue;
+        };
+        if let Some(file) = s.files.iter_mut().find(|f| f.name == table.name) {
+            file.set_live(0, file.bytes);
+            file.note = Some("replaced by a finished compaction: the next open deletes it".into());
+        }
+        let merge = merge.get_or_insert_with(|| MergeInProgress {
+            inputs: Vec::new(),
+            outputs: vec![output.name.clone()],
+            committed: true,
+        });
+        merge.inputs.push(table.name.clone());
+    }
+    merge
+}
+
+/// Reads a WAL's records into `file`'s parts, and into `memtable` when it is replayed.
+fn describe_wal(
+    fs: &Fs,
+    path: &Path,
+    file: &mut StoreFile,
+    memtable: Option<&Memtable>,
+) -> Result<()> {
+    let header_len = WAL_KIND.header_len();
+    file.bytes = fs.open(path)?.len()?;
+    if file.bytes >= header_len {
+        file.push_part(Part::new(PartKind::Header, 0, header_len));
+    }
+    let read = Wal::read_records(fs, path, WAL_KIND, |record| {
+        let entry = wal_entry::decode(record.payload)
+            .map_err(|e| e.into_corruption(path, record.payload_offset()))?;
+        let bytes = (FRAME_HEADER_LEN + record.payload.len()) as u64;
+        let mut part = Part::new(wal_part_kind(&entry), record.offset, bytes)
+            .with_keys(entry.ops().map(|op| op.key));
+        if let WalEntry::Batch { count, .. } = entry {
+            part.entries = Some(u64::from(count));
+        }
+        file.push_part(part);
+        if let Some(memtable) = memtable {
+            memtable.apply(entry.ops());
+        }
+        Ok(())
+    })?;
+    if read.torn_tail_bytes > 0 {
+        let at = file.bytes - read.torn_tail_bytes;
+        file.push_part(Part::new(PartKind::Unreadable, at, read.torn_tail_bytes));
+    }
+    file.entries = Some(read.records);
+    Ok(())
+}
+
+/// The part kind of a WAL record holding `entry`.
+fn wal_part_kind(entry: &WalEntry<'_>) -> PartKind {
+    match entry {
+        WalEntry::Put { .. } => PartKind::Put,
+        WalEntry::Delete { .. } => PartKind::Delete,
+        WalEntry::Batch { .. } => PartKind::Batch,
+    }
+}
+
+/// The memtable's description: the WALs replayed into it, its fill, its key range.
+fn memtable_of(
+    memtable: &Memtable,
+    wals: Vec<String>,
+    capacity: u64,
+) -> kv_shared::structure::Memtable {
+    let map = memtable.snapshot();
+    let keys: Option<KeySpan> = map
+        .first_key_value()
+        .zip(map.last_key_value())
+        .map(|((first, _), (last, _))| key_span(first, last));
+    kv_shared::structure::Memtable {
+        wals,
+        entries: map.len() as u64,
+        bytes: memtable.bytes(),
+        capacity_bytes: Some(capacity),
+        keys,
+    }
 }

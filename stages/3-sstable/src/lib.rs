@@ -22,7 +22,7 @@
 //! | [`options`] | the options (`kv --set NAME=VALUE`), documented once, parsed and checked |
 //! | [`recovery`] | opening a store: which files a crash left and what to replay |
 //! | [`file_names`] | the files in a store directory |
-//! | [`inspect`](mod@inspect) | the annotated dumps of a WAL and a table, for `kv inspect` |
+//! | [`inspect`](mod@inspect) | the annotated dumps of a WAL and a table, for `kv inspect`; the store's structure, for `kv draw` |
 //! | [`wal`] | the record log: this stage's write-ahead log (stage 4 reuses it for its WAL and manifest) |
 //! | [`wal_entry`] | this stage's WAL payload: one put, one delete, or a write batch |
 //! | [`memtable`] | the sorted in-memory table, its copy-on-write snapshots and their cursor |
