@@ -38,7 +38,7 @@ use crossbeam_skiplist::SkipMap;
 use kv_shared::Result;
 
 use crate::bloom::hash;
-use crate::cursor::EntryCursor;
+use crate::cursor::{EntryCursor, EntryRef};
 use crate::key::{InternalKey, Lookup, LookupKey};
 use crate::memtable_filter::MemtableFilter;
 
@@ -249,10 +249,6 @@ impl MemtableCursor {
             .extend_from_slice(&self.window.bytes[e.key.clone()]);
         self.probe.seq = e.seq;
     }
-
-    fn current(&self) -> &WindowEntry {
-        &self.window.entries[self.at]
-    }
 }
 
 impl EntryCursor for MemtableCursor {
@@ -313,17 +309,14 @@ impl EntryCursor for MemtableCursor {
         Ok(())
     }
 
-    fn key(&self) -> &[u8] {
-        &self.window.bytes[self.current().key.clone()]
-    }
-
-    fn seq(&self) -> u64 {
-        self.current().seq
-    }
-
-    fn value(&self) -> Option<&[u8]> {
-        let value = self.current().value.clone()?;
-        Some(&self.window.bytes[value])
+    fn entry(&self) -> EntryRef<'_> {
+        let e = &self.window.entries[self.at];
+        let bytes = &self.window.bytes;
+        EntryRef {
+            key: &bytes[e.key.clone()],
+            seq: e.seq,
+            value: e.value.clone().map(|value| &bytes[value]),
+        }
     }
 }
 
@@ -352,7 +345,7 @@ mod tests {
         let walk = |c: &mut MemtableCursor, forward: bool| {
             let mut out = Vec::new();
             while c.valid() {
-                out.push((c.key().to_vec(), c.seq()));
+                out.push((c.entry().key.to_vec(), c.entry().seq));
                 if forward {
                     c.next().unwrap()
                 } else {
@@ -378,9 +371,10 @@ mod tests {
         backward.reverse();
         assert_eq!(backward, all);
         c.seek(b"a", 4).unwrap();
-        assert_eq!((c.key(), c.seq(), c.value()), (&b"a"[..], 3, None));
+        let e = c.entry();
+        assert_eq!((e.key, e.seq, e.value), (&b"a"[..], 3, None));
         c.seek(b"a", 0).unwrap();
-        assert_eq!((c.key(), c.seq()), (&b"b"[..], 2));
+        assert_eq!((c.entry().key, c.entry().seq), (&b"b"[..], 2));
         // Many entries cross several windows, both ways.
         let big = Arc::new(Memtable::new(2, 1 << 20));
         for i in 0..1000u32 {

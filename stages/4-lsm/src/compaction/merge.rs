@@ -160,16 +160,16 @@ fn write_newest_versions(
             return Ok(false);
         }
         n += 1;
-        let key = input.key();
+        let e = input.entry();
         // Not an older version of a key already written (or dropped).
-        if last_key.as_deref() != Some(key) {
+        if last_key.as_deref() != Some(e.key) {
             let last = last_key.get_or_insert_with(Vec::new);
             last.clear();
-            last.extend_from_slice(key);
-            if input.value().is_none() && !key_may_exist_below(version, out_level, key) {
+            last.extend_from_slice(e.key);
+            if e.value.is_none() && !key_may_exist_below(version, out_level, e.key) {
                 Counters::add(&cx.counters.tombstones_dropped, 1);
             } else {
-                outputs.add(key, input.seq(), input.value())?;
+                outputs.add(e.key, e.seq, e.value)?;
             }
         }
         input.next()?;
@@ -300,11 +300,8 @@ mod tests {
         cursor.seek_to_first().unwrap();
         let mut entries: Vec<(Vec<u8>, u64, bool)> = Vec::new();
         while cursor.valid() {
-            entries.push((
-                cursor.key().to_vec(),
-                cursor.seq(),
-                cursor.value().is_some(),
-            ));
+            let e = cursor.entry();
+            entries.push((e.key.to_vec(), e.seq, e.value.is_some()));
             cursor.next().unwrap();
         }
         assert_eq!(

@@ -28,7 +28,7 @@ use std::cmp::Ordering;
 
 use kv_shared::Result;
 
-use crate::cursor::{BoxEntryCursor, EntryCursor};
+use crate::cursor::{BoxEntryCursor, EntryCursor, EntryRef};
 use crate::key::compare;
 
 /// A merge of cursors (see the module documentation).
@@ -55,8 +55,8 @@ impl MergingCursor {
 
     /// True when child `a`'s entry comes before child `b`'s in the direction of travel.
     fn goes_first(&self, a: usize, b: usize) -> bool {
-        let (x, y) = (&self.children[a], &self.children[b]);
-        let order = compare(x.key(), x.seq(), y.key(), y.seq()).then(a.cmp(&b));
+        let (x, y) = (self.children[a].entry(), self.children[b].entry());
+        let order = compare(x.key, x.seq, y.key, y.seq).then(a.cmp(&b));
         order
             == if self.forward {
                 Ordering::Less
@@ -109,17 +109,19 @@ impl MergingCursor {
     /// the other way, and rebuilds the heap in that order (see the module documentation).
     fn turn(&mut self) -> Result<()> {
         let top = self.heap[0];
-        let seq = self.children[top].seq();
+        let current = self.children[top].entry();
+        let seq = current.seq;
         self.turn_key.clear();
-        self.turn_key.extend_from_slice(self.children[top].key());
-        let (key, forward) = (&self.turn_key, !self.forward);
+        self.turn_key.extend_from_slice(current.key);
+        let (key, forward) = (self.turn_key.as_slice(), !self.forward);
         for (i, child) in self.children.iter_mut().enumerate() {
             if i == top {
                 continue;
             }
             child.seek(key, seq)?;
             if forward {
-                if child.valid() && child.key() == key.as_slice() && child.seq() == seq {
+                let at_current = |e: EntryRef<'_>| e.key == key && e.seq == seq;
+                if child.valid() && at_current(child.entry()) {
                     child.next()?;
                 }
             } else if child.valid() {
@@ -165,10 +167,6 @@ impl MergingCursor {
         }
         result
     }
-
-    fn current(&self) -> &BoxEntryCursor {
-        &self.children[self.heap[0]]
-    }
 }
 
 impl EntryCursor for MergingCursor {
@@ -196,16 +194,8 @@ impl EntryCursor for MergingCursor {
         self.checked(|m| m.step(false))
     }
 
-    fn key(&self) -> &[u8] {
-        self.current().key()
-    }
-
-    fn seq(&self) -> u64 {
-        self.current().seq()
-    }
-
-    fn value(&self) -> Option<&[u8]> {
-        self.current().value()
+    fn entry(&self) -> EntryRef<'_> {
+        self.children[self.heap[0]].entry()
     }
 }
 
@@ -260,19 +250,19 @@ mod tests {
             self.at = self.at.checked_sub(1).unwrap_or(self.entries.len());
             Ok(())
         }
-        fn key(&self) -> &[u8] {
-            &self.entries[self.at].0
-        }
-        fn seq(&self) -> u64 {
-            self.entries[self.at].1
-        }
-        fn value(&self) -> Option<&[u8]> {
-            Some(&self.entries[self.at].0)
+        fn entry(&self) -> EntryRef<'_> {
+            let (key, seq) = &self.entries[self.at];
+            EntryRef {
+                key,
+                seq: *seq,
+                value: Some(key),
+            }
         }
     }
 
     fn entry(c: &MergingCursor) -> (String, u64) {
-        (String::from_utf8(c.key().to_vec()).unwrap(), c.seq())
+        let e = c.entry();
+        (String::from_utf8(e.key.to_vec()).unwrap(), e.seq)
     }
 
     #[test]

@@ -9,8 +9,9 @@
 //! | file | cursor |
 //! |---|---|
 //! | [`crate::memtable`] | [`crate::memtable::MemtableCursor`]: a memtable's skiplist |
-//! | [`crate::table::table`] | [`crate::table::table::TableCursor`]: a table, a block at a time ([`crate::table::block::BlockCursor`] inside one) |
-//! | [`level`] | [`level::LevelCursor`]: a level's sorted, disjoint tables as one sequence |
+//! | [`concat`] | [`concat::ConcatCursor`]: pieces laid end to end in key order, one open at a time (LevelDB's two-level iterator) |
+//! | [`crate::table::table`] | [`crate::table::TableCursor`]: a table's data blocks, concatenated ([`crate::table::block::BlockCursor`] inside one) |
+//! | [`level`] | [`level::LevelCursor`]: a level's sorted, disjoint tables, concatenated |
 //! | [`merging`] | [`merging::MergingCursor`]: many cursors as one, in internal-key order |
 //! | [`snapshot`] | [`snapshot::SnapshotCursor`]: what a reader at one sequence number sees: the newest visible version of each key, tombstones hidden; the engine's [`kv_shared::Cursor`] |
 //!
@@ -20,6 +21,7 @@
 
 use kv_shared::Result;
 
+pub mod concat;
 pub mod level;
 pub mod merging;
 pub mod snapshot;
@@ -27,8 +29,8 @@ pub mod snapshot;
 /// A position among internal entries that moves both ways (see the module documentation).
 ///
 /// It starts not valid; a seek places it. Moving past either end leaves it not valid, and
-/// `next` and `prev` then do nothing. An error leaves it not valid. `key`, `seq` and
-/// `value` may be called only while it is valid, and borrow the cursor until it moves.
+/// `next` and `prev` then do nothing. An error leaves it not valid. `entry` may be called
+/// only while it is valid, and borrows the cursor until it moves.
 pub trait EntryCursor {
     /// True when the cursor is at an entry.
     fn valid(&self) -> bool;
@@ -65,14 +67,22 @@ pub trait EntryCursor {
     /// As [`EntryCursor::seek_to_first`].
     fn prev(&mut self) -> Result<()>;
 
-    /// The current entry's user key.
-    fn key(&self) -> &[u8];
+    /// The current entry, borrowed from the cursor until it moves.
+    ///
+    /// # Panics
+    /// When the cursor is not [`valid`](EntryCursor::valid): asking is a bug in the caller.
+    fn entry(&self) -> EntryRef<'_>;
+}
 
-    /// The current entry's sequence number.
-    fn seq(&self) -> u64;
-
-    /// The current entry's value; `None` for a tombstone.
-    fn value(&self) -> Option<&[u8]>;
+/// One entry as a cursor shows it: every field borrowed from the cursor's buffers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EntryRef<'a> {
+    /// The user key.
+    pub key: &'a [u8],
+    /// The sequence number of the write that made it.
+    pub seq: u64,
+    /// The value; `None` for a tombstone.
+    pub value: Option<&'a [u8]>,
 }
 
 /// A boxed cursor, as a merging cursor holds its children.

@@ -154,14 +154,14 @@ impl SnapshotCursor {
     /// tombstone.
     fn find_next_visible(&mut self, mut skipping: bool) -> Result<()> {
         while self.inner.valid() {
-            if self.inner.seq() <= self.snapshot {
-                let key = self.inner.key();
-                if self.inner.value().is_none() {
+            let e = self.inner.entry();
+            if e.seq <= self.snapshot {
+                if e.value.is_none() {
                     // A tombstone: every older version of its key is hidden.
                     self.key.clear();
-                    self.key.extend_from_slice(key);
+                    self.key.extend_from_slice(e.key);
                     skipping = true;
-                } else if !(skipping && key <= self.key.as_slice()) {
+                } else if !(skipping && e.key <= self.key.as_slice()) {
                     self.valid = true;
                     return Ok(());
                 }
@@ -177,20 +177,21 @@ impl SnapshotCursor {
     fn find_prev_visible(&mut self) -> Result<()> {
         let mut found = false;
         while self.inner.valid() {
-            if self.inner.seq() <= self.snapshot {
-                if found && self.inner.key() < self.key.as_slice() {
+            let e = self.inner.entry();
+            if e.seq <= self.snapshot {
+                if found && e.key < self.key.as_slice() {
                     // Stepped onto a smaller key: the newest version of `key` was the last.
                     break;
                 }
                 self.key.clear();
                 self.value.clear();
-                self.key.extend_from_slice(self.inner.key());
-                match self.inner.value() {
+                self.key.extend_from_slice(e.key);
+                match e.value {
                     Some(value) => self.value.extend_from_slice(value),
                     // A tombstone: the key is hidden, unless a newer visible put follows.
                     None => self.key.clear(),
                 }
-                found = self.inner.value().is_some();
+                found = e.value.is_some();
             }
             self.inner.prev()?;
         }
@@ -214,10 +215,10 @@ impl SnapshotCursor {
     fn turn_backward(&mut self) -> Result<()> {
         self.forward = false;
         self.key.clear();
-        self.key.extend_from_slice(self.inner.key());
+        self.key.extend_from_slice(self.inner.entry().key);
         loop {
             self.inner.prev()?;
-            if !self.inner.valid() || self.inner.key() < self.key.as_slice() {
+            if !self.inner.valid() || self.inner.entry().key < self.key.as_slice() {
                 return Ok(());
             }
         }
@@ -270,7 +271,7 @@ impl Cursor for SnapshotCursor {
         self.checked(|c| {
             if c.forward {
                 c.key.clear();
-                c.key.extend_from_slice(c.inner.key());
+                c.key.extend_from_slice(c.inner.entry().key);
                 c.inner.next()?;
             } else {
                 c.turn_forward()?;
@@ -293,7 +294,7 @@ impl Cursor for SnapshotCursor {
 
     fn key(&self) -> &[u8] {
         if self.forward {
-            self.inner.key()
+            self.inner.entry().key
         } else {
             &self.key
         }
@@ -301,7 +302,7 @@ impl Cursor for SnapshotCursor {
 
     fn value(&self) -> &[u8] {
         if self.forward {
-            self.inner.value().unwrap_or_default()
+            self.inner.entry().value.unwrap_or_default()
         } else {
             &self.value
         }

@@ -5,7 +5,8 @@
 //! are checked) and keeps the filter and index there, pinned, for the table's life. A `get`
 //! then costs at most one data block, and none when the filter says no; that block comes
 //! from the tree's [`BlockCache`] when it is there, and is read, checked and put there when
-//! not. A [`TableCursor`] walks the entries both ways, a block at a time.
+//! not. A [`TableCursor`] walks the entries both ways, a block at a time
+//! ([`crate::cursor::concat`]).
 //!
 //! Tables are named `NNNNNN.sst` after their file number; their layout is in
 //! [`crate::table`].
@@ -21,7 +22,8 @@ use kv_shared::{Error, FileRef, Fs, Result};
 use crate::block_cache::{BlockCache, BlockContents};
 use crate::bloom::BloomFilter;
 use crate::counters::Counters;
-use crate::cursor::EntryCursor;
+use crate::cursor::concat::{ConcatCursor, Pieces};
+use crate::cursor::{EntryCursor, EntryRef};
 use crate::key::{Kind, Lookup, LookupKey};
 use crate::table::block::{self, Block, BlockCursor};
 use crate::table::filter;
@@ -185,137 +187,99 @@ impl Table {
     /// are put in the block cache (a reader's scan); without, blocks already cached are
     /// used but blocks read are not kept (a compaction's inputs, about to be replaced).
     pub fn cursor(self: &Arc<Self>, fill_cache: bool) -> TableCursor {
-        TableCursor {
+        TableCursor::new(TableBlocks {
             table: self.clone(),
             fill_cache,
-            at: None,
-        }
+        })
     }
 }
 
-/// A cursor over a table's entries (see [`Table::cursor`]): a [`BlockCursor`] over one
-/// data block at a time, moving to the next or previous block at either end of it.
+/// A cursor over a table's entries (see [`Table::cursor`]): its data blocks concatenated,
+/// one [`BlockCursor`] open at a time.
+pub type TableCursor = ConcatCursor<TableBlocks>;
+
+/// A table's data blocks, as the pieces of a [`TableCursor`].
 #[derive(Debug)]
-pub struct TableCursor {
+pub struct TableBlocks {
     table: Arc<Table>,
+    /// Whether blocks read go into the block cache.
     fill_cache: bool,
-    /// The data block it is in, and the cursor over it; `None` when not valid.
-    at: Option<(usize, BlockCursor<BlockContents>)>,
 }
 
-impl TableCursor {
-    /// A cursor over data block `i`, not yet positioned.
-    fn load(&self, i: usize) -> Result<BlockCursor<BlockContents>> {
+impl Pieces for TableBlocks {
+    type Cursor = DataBlockCursor;
+
+    fn count(&self) -> usize {
+        self.table.index.len()
+    }
+
+    fn find(&self, key: &[u8], seq: u64) -> usize {
+        self.table.index.find(key, seq)
+    }
+
+    fn open(&self, i: usize) -> Result<DataBlockCursor> {
         let contents = self.table.block(i, self.fill_cache, None)?;
-        BlockCursor::new(contents).map_err(|e| self.table.corruption(i, e))
-    }
-
-    /// Positions the cursor in block `i` with `place`, then, while that leaves it past the
-    /// block's end, in the blocks after it (`forward`) or before it, with `again`.
-    fn settle(
-        &mut self,
-        mut i: usize,
-        forward: bool,
-        place: impl FnOnce(&mut BlockCursor<BlockContents>) -> Result<(), DecodeError>,
-    ) -> Result<()> {
-        self.at = None;
-        let mut place = Some(place);
-        while i < self.table.index.len() {
-            let mut cursor = self.load(i)?;
-            let placed = match place.take() {
-                Some(place) => place(&mut cursor),
-                None if forward => cursor.seek_to_first(),
-                None => cursor.seek_to_last(),
-            };
-            placed.map_err(|e| self.table.corruption(i, e))?;
-            if cursor.valid() {
-                self.at = Some((i, cursor));
-                return Ok(());
-            }
-            match (forward, i.checked_sub(1)) {
-                (true, _) => i += 1,
-                (false, Some(before)) => i = before,
-                (false, None) => break,
-            }
-        }
-        Ok(())
-    }
-
-    /// Runs a move of the block cursor, then goes on to the next or previous block when it
-    /// leaves this one.
-    fn step(&mut self, forward: bool) -> Result<()> {
-        let Some((i, cursor)) = &mut self.at else {
-            return Ok(());
-        };
-        let i = *i;
-        let moved = if forward {
-            cursor.step_forward()
-        } else {
-            cursor.step_back()
-        };
-        if let Err(e) = moved {
-            self.at = None;
-            return Err(self.table.corruption(i, e));
-        }
-        if cursor.valid() {
-            return Ok(());
-        }
-        match (forward, i.checked_sub(1)) {
-            (true, _) => self.settle(i + 1, true, BlockCursor::seek_to_first),
-            (false, Some(before)) => self.settle(before, false, BlockCursor::seek_to_last),
-            (false, None) => {
-                self.at = None;
-                Ok(())
-            }
-        }
-    }
-
-    fn current(&self) -> &BlockCursor<BlockContents> {
-        match &self.at {
-            Some((_, cursor)) => cursor,
-            None => panic!("a table cursor read while not valid"),
-        }
+        let cursor = BlockCursor::new(contents).map_err(|e| self.table.corruption(i, e))?;
+        Ok(DataBlockCursor {
+            table: self.table.clone(),
+            block: i,
+            cursor,
+        })
     }
 }
 
-impl EntryCursor for TableCursor {
+/// A cursor over one data block of a table, its damage reported as the table's.
+#[derive(Debug)]
+pub struct DataBlockCursor {
+    table: Arc<Table>,
+    /// The block's index in the table.
+    block: usize,
+    cursor: BlockCursor<BlockContents>,
+}
+
+impl DataBlockCursor {
+    /// The outcome of a move of the block cursor, its damage named in the table's file.
+    fn checked(&self, moved: Result<(), DecodeError>) -> Result<()> {
+        moved.map_err(|e| self.table.corruption(self.block, e))
+    }
+}
+
+impl EntryCursor for DataBlockCursor {
     fn valid(&self) -> bool {
-        self.at.is_some()
+        self.cursor.valid()
     }
 
     fn seek_to_first(&mut self) -> Result<()> {
-        self.settle(0, true, BlockCursor::seek_to_first)
+        let moved = self.cursor.seek_to_first();
+        self.checked(moved)
     }
 
     fn seek_to_last(&mut self) -> Result<()> {
-        // No blocks: block 0 does not exist, and the cursor is left not valid.
-        let last = self.table.index.len().saturating_sub(1);
-        self.settle(last, false, BlockCursor::seek_to_last)
+        let moved = self.cursor.seek_to_last();
+        self.checked(moved)
     }
 
     fn seek(&mut self, key: &[u8], seq: u64) -> Result<()> {
-        let i = self.table.index.find(key, seq);
-        self.settle(i, true, |cursor| cursor.seek(key, seq))
+        let moved = self.cursor.seek(key, seq);
+        self.checked(moved)
     }
 
     fn next(&mut self) -> Result<()> {
-        self.step(true)
+        let moved = self.cursor.step_forward();
+        self.checked(moved)
     }
 
     fn prev(&mut self) -> Result<()> {
-        self.step(false)
+        let moved = self.cursor.step_back();
+        self.checked(moved)
     }
 
-    fn key(&self) -> &[u8] {
-        self.current().key()
-    }
-
-    fn seq(&self) -> u64 {
-        self.current().seq()
-    }
-
-    fn value(&self) -> Option<&[u8]> {
-        let cursor = self.current();
-        (cursor.kind() == Kind::Put).then(|| cursor.value())
+    fn entry(&self) -> EntryRef<'_> {
+        let c = &self.cursor;
+        EntryRef {
+            key: c.key(),
+            seq: c.seq(),
+            value: (c.kind() == Kind::Put).then(|| c.value()),
+        }
     }
 }
