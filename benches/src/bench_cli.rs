@@ -12,6 +12,7 @@
 
 use std::io::Write;
 use std::path::PathBuf;
+use std::process::ExitCode;
 use std::time::Duration;
 
 use crate::workload::WorkloadConfig;
@@ -171,6 +172,31 @@ impl BenchArgs {
                     })
             })
             .collect()
+    }
+}
+
+/// The `kvbench` program: parses the command line and runs it on every engine of
+/// [`ENGINES`](crate::engines::ENGINES), then those of `extra`. An engine written outside
+/// this workspace (a workshop crate's `bench` binary) joins the report, and the `recovery`
+/// workload's child process, by calling this from its own `main`.
+pub fn main_with(extra: &[EngineInfo]) -> ExitCode {
+    let args = BenchArgs::parse();
+    let helper = std::env::current_exe().ok();
+    let registry: Vec<EngineInfo> = crate::engines::ENGINES
+        .iter()
+        .chain(extra)
+        .copied()
+        .collect();
+    match run(&registry, &args, helper, std::io::stdout().lock()) {
+        Ok(rows) if rows.iter().any(|r| r.error.is_some()) => {
+            eprintln!("kvbench: some engines failed a workload (see the notes column)");
+            ExitCode::FAILURE
+        }
+        Ok(_) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("kvbench: error: {e}");
+            ExitCode::FAILURE
+        }
     }
 }
 

@@ -7,6 +7,7 @@
 //! kv inspect FILE      annotated dump of any engine file
 //! kv engines           the engines and their options
 //! kv sstable build [--delimiter ,] INPUT OUTPUT | get FILE KEY | scan FILE
+//! kv workshop new STAGE DIR [--from PREVIOUS_DIR] | check DIR   (see kv_workshop)
 //! ```
 //!
 //! `scan` prints `KEY VALUE` lines in ascending key order, `--from` inclusive, `--to`
@@ -127,6 +128,10 @@ pub enum KvCommand {
     /// Builds, reads and scans one standalone SSTable file (stage 3's format).
     #[command(subcommand)]
     Sstable(SstableCommand),
+    /// The workshop: `new STAGE DIR` writes a stage's crate with exercises for you to
+    /// finish, `check DIR` runs its tests and scores each exercise (see kv_workshop).
+    #[command(subcommand)]
+    Workshop(kv_workshop::cli::WorkshopCommand),
 }
 
 /// The `kv sstable` subcommands.
@@ -188,6 +193,7 @@ pub fn run(
             return Ok(());
         }
         KvCommand::Sstable(command) => return sstable_command(command, mode, input, &mut out),
+        KvCommand::Workshop(command) => return Ok(kv_workshop::cli::run(command, &mut out)?),
         _ => {}
     }
     let engine = open_store(registry, &args)?;
@@ -256,7 +262,10 @@ fn run_on_store(
         }
         KvCommand::Stats => writeln!(out, "{}", engine.stats()?.one_line()).map_err(io),
         KvCommand::Shell => crate::shell::run(engine, mode, input, out).map_err(io),
-        KvCommand::Inspect { .. } | KvCommand::Engines | KvCommand::Sstable(_) => Ok(()),
+        KvCommand::Inspect { .. }
+        | KvCommand::Engines
+        | KvCommand::Sstable(_)
+        | KvCommand::Workshop(_) => Ok(()),
     }
 }
 

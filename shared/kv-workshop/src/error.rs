@@ -52,6 +52,17 @@ pub enum Error {
 /// The workshop's result type.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
+/// For `kv`, whose commands fail with [`kv_shared::Error`]: an I/O error stays one, anything
+/// else is reported as an invalid argument with the workshop's message.
+impl From<Error> for kv_shared::Error {
+    fn from(error: Error) -> Self {
+        match error {
+            Error::Io { path, source } => kv_shared::Error::Io { path, source },
+            other => kv_shared::Error::InvalidArgument(other.to_string()),
+        }
+    }
+}
+
 /// Turns an I/O error on `path` into an [`Error::Io`].
 pub(crate) fn io(path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> Error {
     let path = path.into();
