@@ -90,6 +90,9 @@ impl Cursor for HashLogCursor<'_> {
         self.move_to(self.end().checked_sub(1).unwrap_or(self.end()))
     }
 
+    // Exercise 1.7: seek in the sorted copy. Read: chapter 1, "Batches and cursors".
+    // Tests: cursor::a_cursor_walks_and_seeks_like_a_sorted_map
+    // Tests: conformance::conformance::cursor_seeks_at_every_boundary
     fn seek(&mut self, target: &[u8]) -> Result<()> {
         let at = self
             .entries

@@ -125,6 +125,8 @@ impl HashLog {
         self.file.path()
     }
 
+    // Exercise 1.4: append a record and point the index at it. Read: chapter 1, "Design".
+    // Tests: engine::deleting_a_missing_key_writes_nothing, engine::a_failed_append_is_undone
     /// Appends a put or delete `record` and updates the index, holding the writer's lock
     /// for both. A delete of a key that is not live appends nothing.
     fn append(&self, record: Record<'_>) -> Result<()> {
@@ -191,6 +193,10 @@ impl HashLog {
     }
 }
 
+// Exercise 1.5: read a value where the index points. Read: chapter 1, "Design".
+// Tests: engine::a_get_is_one_positioned_read_and_a_miss_is_none
+// Tests: conformance::conformance::put_get_overwrite
+// Tests: recovery::a_flipped_byte_under_an_open_store_is_never_a_wrong_value
 /// Reads the record at `location` into `buf` and returns the value it holds for `key`: the
 /// value of a put record of `key`, or of the last op on `key` in a batch record, which must
 /// be a put. The decode verifies the record's checksum.

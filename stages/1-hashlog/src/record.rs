@@ -112,6 +112,8 @@ impl<'a> Record<'a> {
         RECORD_HEADER_LEN + self.key.len() + self.value.map_or(0, <[u8]>::len)
     }
 
+    // Exercise 1.1: encode a put or a delete. Read: chapter 1, "On disk".
+    // Tests: lib::record::tests::the_documented_example_bytes
     /// The record's bytes. The caller has checked the key and value against the limits
     /// (`kv_shared::check_key_value`), so the lengths fit their fields.
     pub fn encode(&self) -> Vec<u8> {
@@ -259,6 +261,9 @@ pub fn record_len(header: &[u8]) -> Result<usize, DecodeError> {
     }
 }
 
+// Exercise 1.2: decode and check one record. Read: chapter 1, "On disk".
+// Tests: lib::record::tests::round_trips, lib::record::tests::every_single_flip_is_rejected
+// Tests: lib::record::tests::bad_lengths_are_rejected_before_reading
 /// Decodes exactly one whole record of any kind, verifying its lengths, its checksum and,
 /// for a batch, every op.
 ///

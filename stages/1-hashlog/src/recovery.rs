@@ -69,6 +69,9 @@ pub fn recover(file: &FileRef) -> Result<Recovered> {
     })
 }
 
+// Exercise 1.6: replay one record into the index. Read: chapter 1, "Recovery".
+// Tests: conformance::conformance::reopen_keeps_everything
+// Tests: batch::a_log_cut_inside_a_batch_recovers_none_or_all_of_it
 /// Applies one record to the index (also how [`crate::inspect::structure`] rebuilds it).
 pub(crate) fn replay(index: &mut Index, entry: LogRecord<Replayed>) {
     // A record is at most 14 + 256 MiB long (a batch), so its length fits a `u32`.
@@ -91,6 +94,9 @@ pub(crate) fn replay(index: &mut Index, entry: LogRecord<Replayed>) {
     }
 }
 
+// Exercise 1.3: cut a torn tail off the log. Read: chapter 1, "Recovery".
+// Tests: lib::engine::tests::data_file_lives_in_the_store_directory
+// Tests: recovery::truncation_at_every_offset_of_the_tail_keeps_the_whole_records
 /// Cuts a torn tail off at `valid_len` and syncs the cut; returns how many bytes it held.
 fn cut_torn_tail(file: &FileRef, tail: &LogTail, valid_len: u64) -> Result<u64> {
     match tail {

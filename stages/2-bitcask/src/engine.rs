@@ -184,6 +184,9 @@ impl Inner {
         Ok(w)
     }
 
+    // Exercise 2.1: append a put or tombstone, update the keydir. Read: chapter 2, "Design".
+    // Tests: reads::a_get_is_one_read_and_a_miss_is_none
+    // Tests: conformance::conformance::put_get_overwrite
     /// Appends one put or tombstone and points the keydir at it.
     fn append(&self, key: &[u8], value: &[u8], kind: Kind, expiry: u64) -> Result<()> {
         let mut w = self.writer()?;
@@ -270,6 +273,9 @@ impl Inner {
         }
     }
 
+    // Exercise 2.2: seal the full segment and start the next. Read: chapter 2, "Design".
+    // Tests: batch::a_batch_never_straddles_segments_and_may_outgrow_one
+    // Tests: reliability::power_loss_right_after_a_rotation
     /// Seals the active segment (seal record, fsync) and starts a new one.
     fn rotate(&self, w: &mut Writer) -> Result<()> {
         if !w.sealed {

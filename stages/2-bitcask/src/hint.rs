@@ -98,6 +98,9 @@ pub fn encode_end(out: &mut Vec<u8>, count: u64, segment_len: u64) {
     push_entry(out, count, 0, segment_len, 0, END, b"");
 }
 
+// Exercise 2.5: write a hint entry. Read: chapter 2, "Hint file (`NNNNNNNN.hint`)".
+// Tests: snapshots::dumps_of_a_segment_a_hint_file_and_a_commit_record
+// Tests: merge::a_restart_after_merges_reads_hints_and_loses_nothing
 fn push_entry(
     out: &mut Vec<u8>,
     seq: u64,
@@ -120,6 +123,10 @@ fn push_entry(
     out[start..start + 4].copy_from_slice(&crc.to_le_bytes());
 }
 
+// Exercise 2.6: read and check a hint entry. Read: chapter 2, "Hint file (`NNNNNNNN.hint`)".
+// Tests: lib::hint::tests::entries_round_trip_and_flips_are_caught
+// Tests: damage::a_damaged_hint_file_is_ignored_and_its_segment_read_instead
+// Tests: merge::a_restart_after_merges_reads_hints_and_loses_nothing
 /// Decodes one whole entry.
 ///
 /// # Errors

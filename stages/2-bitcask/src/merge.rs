@@ -371,6 +371,10 @@ impl Inner {
         Ok(())
     }
 
+    // Exercise 2.4: copy a live record to the merge output. Read: chapter 2, "Design".
+    // Tests: merge::merging_reclaims_the_space_of_overwrites
+    // Tests: merge::a_deleted_key_never_comes_back_across_merges_and_restarts
+    // Tests: ttl::expired_keys_read_as_missing_and_merge_drops_them
     /// Copies `rec`, a put or tombstone read at `at` (segment, offset), if it is live: a
     /// put the keydir still points at, and not expired. Tombstones are only noted here.
     fn copy_record(

@@ -186,6 +186,9 @@ impl Loader {
         }
     }
 
+    // Exercise 2.3: let the newest record of a key win. Read: chapter 2, "Recovery".
+    // Tests: conformance::conformance::reopen_keeps_everything
+    // Tests: damage::every_torn_tail_of_the_active_segment_keeps_a_prefix
     /// Applies one put or tombstone of `segment`, whose keydir entry would be `entry`.
     fn apply(&mut self, segment: &Segment, key: Vec<u8>, kind: Kind, entry: Entry) {
         if !matches!(kind, Kind::Put | Kind::Tombstone) {

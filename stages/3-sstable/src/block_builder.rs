@@ -21,6 +21,8 @@ impl BlockBuilder {
         Self::default()
     }
 
+    // Exercise 3.2: add an entry to a block. Read: chapter 3, "The table (`NNNNNN.sst`)".
+    // Tests: snapshots::table_dump, standalone::lines_in_any_order_sorted_last_value_wins
     /// Adds an entry (`None` is a tombstone). Keys must come in strictly increasing order;
     /// [`crate::table_builder::TableBuilder`] checks that.
     pub fn add(&mut self, key: &[u8], value: Option<&[u8]>) {

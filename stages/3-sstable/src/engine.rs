@@ -191,6 +191,9 @@ impl SstableStore {
         self.flush_locked(&mut w)
     }
 
+    // Exercise 3.5: write the frozen memtable as a table. Read: chapter 3, "Design".
+    // Tests: recovery::a_failed_flush_is_retried_by_the_next_write
+    // Tests: recovery::crash_between_table_rename_and_wal_deletion
     /// The flush, steps 1 to 4 of the module documentation. A failure leaves the frozen
     /// memtable in place (readers still see it) and the next write tries again.
     fn flush_locked(&self, w: &mut Writer) -> Result<()> {

@@ -150,6 +150,9 @@ pub fn decode(body: &[u8], data_end: u64) -> Result<Index, DecodeError> {
     })
 }
 
+// Exercise 3.3: find a key's block. Read: chapter 3, "Binary search against linear search".
+// Tests: lib::index::tests::round_trip_checks_and_search
+// Tests: search::one_table_binary_reads_one_block_linear_walks_to_it
 /// The position of the only block that can hold `key`: the last one whose first key is at
 /// most `key`. `None` when `key` sorts before every block.
 pub fn find_block(entries: &[IndexEntry], key: &[u8]) -> Option<usize> {

@@ -65,6 +65,9 @@ impl Memtable {
         self.apply([BatchOp { key, value }]);
     }
 
+    // Exercise 3.1: apply writes to the memtable. Read: chapter 3, "Design".
+    // Tests: lib::memtable::tests::counts_bytes_and_applies_batches_whole
+    // Tests: conformance::conformance::put_get_overwrite
     /// Applies every op, in order (a later op on a key wins), under one hold of the lock,
     /// so that readers see all of them or none.
     pub fn apply<'a>(&self, ops: impl IntoIterator<Item = BatchOp<'a>>) {

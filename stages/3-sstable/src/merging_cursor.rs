@@ -54,6 +54,10 @@ impl MergingCursor {
         }
     }
 
+    // Exercise 3.7: pick the source the merge is at. Read: chapter 3, "Design".
+    // Tests: lib::merging_cursor::tests::newest_version_wins_both_ways
+    // Tests: cursor::random_walks_over_every_layer_agree_with_the_model
+    // Tests: compaction::compaction_keeps_only_the_newest_live_versions
     /// Makes the source at the smallest key (going forward) or the largest (going back)
     /// the current one; on a tie, the lowest rank.
     fn pick(&mut self, direction: Direction) {

@@ -191,6 +191,10 @@ fn wals_to_replay(fs: &Fs, dir: &Path, live: &[Table], wals: Vec<u64>) -> Result
     Ok(to_replay)
 }
 
+// Exercise 3.6: replay the WALs into the memtable. Read: chapter 3, "Invariants and recovery".
+// Tests: conformance::conformance::reopen_keeps_everything
+// Tests: corruption::a_torn_wal_tail_loses_only_the_torn_record
+// Tests: batch::a_batch_is_one_wal_record_replayed_whole
 /// Step 5: replays the WALs numbered `wals` (in order) into `mem`; the ones before the last
 /// written as sealed. Removes a WAL that held no record.
 fn replay_wals(fs: &Fs, dir: &Path, wals: &[u64], mem: &Memtable) -> Result<WalReplay> {

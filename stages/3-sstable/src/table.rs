@@ -155,6 +155,9 @@ impl Table {
         self.file_bytes
     }
 
+    // Exercise 3.4: look a key up. Read: chapter 3, "Binary search against linear search".
+    // Tests: search::binary_and_linear_search_agree_on_a_store
+    // Tests: corruption::a_flipped_byte_in_a_table_is_never_a_wrong_value
     /// Looks `key` up, adding the number of positioned reads done to `reads`. `Some` for an
     /// entry (a value or a tombstone), `None` when the table does not hold the key.
     ///
