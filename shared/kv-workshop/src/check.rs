@@ -64,7 +64,7 @@ impl Scorecard {
 /// be run.
 pub fn check(dir: &Path, progress: &mut dyn FnMut(&str)) -> Result<Scorecard> {
     let workshop = Workshop::load(dir)?;
-    let output = cargo_test(dir, &["--no-fail-fast"], progress)?;
+    let output = cargo_test(dir, progress)?;
     Ok(score(&workshop, &libtest::parse(&output)))
 }
 
@@ -173,45 +173,80 @@ pub fn render(workshop: &Workshop, card: &Scorecard) -> String {
     text
 }
 
-/// Runs `cargo test ARGS` in `dir` with standard output and error on one pipe, calling
-/// `progress` with the lines about building and running test binaries; returns everything
-/// it printed.
+/// `cargo SUBCOMMAND --color never ARGS` in `dir`, for [`run_merged`]: the cargo that runs
+/// this program (`$CARGO`), or the one on the path.
+pub fn cargo(dir: &Path, subcommand: &str, args: &[&str]) -> Command {
+    let mut command = Command::new(std::env::var_os("CARGO").unwrap_or("cargo".into()));
+    command
+        .args([subcommand, "--color", "never"])
+        .args(args)
+        .current_dir(dir);
+    command
+}
+
+/// What a cargo command printed, standard output and error as one stream, and whether it
+/// succeeded.
+#[derive(Debug, Clone)]
+pub struct CargoOutput {
+    /// Everything it printed, in order.
+    pub text: String,
+    /// Its exit status was success.
+    pub success: bool,
+}
+
+/// Runs `cargo test --no-fail-fast` in `dir`, calling `progress` with the lines about
+/// building and running test binaries; returns everything it printed.
 ///
 /// # Errors
 /// [`Error::Cargo`] when cargo cannot be started or waited for.
-pub fn cargo_test(dir: &Path, args: &[&str], progress: &mut dyn FnMut(&str)) -> Result<String> {
-    let described = format!("test {}", args.join(" "));
+pub fn cargo_test(dir: &Path, progress: &mut dyn FnMut(&str)) -> Result<String> {
+    Ok(run_merged(cargo(dir, "test", &["--no-fail-fast"]), progress)?.text)
+}
+
+/// Runs `command` with standard output and error on one pipe (so that cargo's "Running"
+/// lines and the test binaries' results stay in order), calling `progress` with the lines
+/// about building and running.
+///
+/// # Errors
+/// [`Error::Cargo`] when the command cannot be started or waited for.
+pub fn run_merged(mut command: Command, progress: &mut dyn FnMut(&str)) -> Result<CargoOutput> {
+    let described: Vec<String> = command
+        .get_args()
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect();
     let failed = |source| Error::Cargo {
-        args: described.clone(),
+        args: described.join(" "),
         source,
     };
     let (reader, writer) = std::io::pipe().map_err(failed)?;
-    let mut child = {
-        let mut command = Command::new(std::env::var_os("CARGO").unwrap_or("cargo".into()));
-        command
-            .args(["test", "--color", "never"])
-            .args(args)
-            .current_dir(dir)
-            .stdin(Stdio::null())
-            .stdout(writer.try_clone().map_err(failed)?)
-            .stderr(writer);
-        command.spawn().map_err(failed)?
-        // `command` and its copies of the pipe's writing end go here, so the read below
-        // ends when cargo and its children do.
-    };
-    let mut output = String::new();
+    command
+        .stdin(Stdio::null())
+        .stdout(writer.try_clone().map_err(failed)?)
+        .stderr(writer);
+    let mut child = command.spawn().map_err(failed)?;
+    // The command holds copies of the pipe's writing end: without them, the reads below end
+    // when cargo and everything it started have exited.
+    drop(command);
+    let mut text = String::new();
     for line in BufReader::new(reader).split(b'\n') {
         let line = String::from_utf8_lossy(&line.map_err(failed)?).into_owned();
         let trimmed = line.trim_start();
-        if ["Compiling ", "Running ", "Doc-tests ", "Finished "]
-            .iter()
-            .any(|p| trimmed.starts_with(p))
-        {
+        let announces = [
+            "Compiling ",
+            "Checking ",
+            "Running ",
+            "Doc-tests ",
+            "Finished ",
+        ];
+        if announces.iter().any(|p| trimmed.starts_with(p)) {
             progress(trimmed);
         }
-        output += &line;
-        output.push('\n');
+        text += &line;
+        text.push('\n');
     }
-    child.wait().map_err(failed)?;
-    Ok(output)
+    let status = child.wait().map_err(failed)?;
+    Ok(CargoOutput {
+        text,
+        success: status.success(),
+    })
 }
