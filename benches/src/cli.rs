@@ -5,6 +5,7 @@
 //!     put KEY VALUE | get KEY | delete KEY | scan [--from K] [--to K]
 //!     | rscan [--from K] [--to K] | seek KEY [--limit N] | compact | stats | shell
 //! kv inspect FILE      annotated dump of any engine file
+//! kv draw --dir DIR [--engine NAME] [--file F] -o OUT.svg   a picture of a store or a file
 //! kv engines           the engines and their options
 //! kv sstable build [--delimiter ,] INPUT OUTPUT | get FILE KEY | scan FILE
 //! kv workshop new STAGE DIR [--from PREVIOUS_DIR] | check DIR   (see kv_workshop)
@@ -13,6 +14,10 @@
 //! `scan` prints `KEY VALUE` lines in ascending key order, `--from` inclusive, `--to`
 //! exclusive; `rscan` prints the same pairs in descending order; `seek KEY` prints the first
 //! `--limit` pairs (10 by default) whose key is `KEY` or after it.
+//!
+//! `kv draw` pictures a store's structure as SVG ([`crate::draw`]), reading it without a
+//! lock or a change: the whole store, or with `--file F` one of its files (or, without
+//! `--dir`, a standalone SSTable); `-o -` writes the SVG to standard output.
 //!
 //! `kv sstable` works on one standalone SSTable file (stage 3's format, see
 //! `sstable::standalone`), no store needed: `build` reads `key<delimiter>value` lines from
@@ -125,6 +130,16 @@ pub enum KvCommand {
     },
     /// Lists the engines and the options each documents.
     Engines,
+    /// Draws the store in --dir (or one of its files, --file) as an SVG picture, reading it
+    /// without a lock and changing nothing.
+    Draw {
+        /// One file to draw: a file of the store, or without --dir a standalone SSTable.
+        #[arg(long)]
+        file: Option<PathBuf>,
+        /// The SVG file to write (`-` for standard output).
+        #[arg(short = 'o', long = "output")]
+        output: PathBuf,
+    },
     /// Builds, reads and scans one standalone SSTable file (stage 3's format).
     #[command(subcommand)]
     Sstable(SstableCommand),
@@ -193,6 +208,7 @@ pub fn run(
             return Ok(());
         }
         KvCommand::Sstable(command) => return sstable_command(command, mode, input, &mut out),
+        KvCommand::Draw { file, output } => return draw(registry, &args, file, output, out),
         KvCommand::Workshop(command) => return Ok(kv_workshop::cli::run(command, &mut out)?),
         _ => {}
     }
@@ -264,8 +280,36 @@ fn run_on_store(
         KvCommand::Shell => crate::shell::run(engine, mode, input, out).map_err(io),
         KvCommand::Inspect { .. }
         | KvCommand::Engines
+        | KvCommand::Draw { .. }
         | KvCommand::Sstable(_)
         | KvCommand::Workshop(_) => Ok(()),
+    }
+}
+
+/// `kv draw`: draws the request's picture to `output` (`-`: to `out`).
+fn draw(
+    registry: &[EngineInfo],
+    args: &KvArgs,
+    file: &Option<PathBuf>,
+    output: &PathBuf,
+    mut out: impl Write,
+) -> Result<()> {
+    let mut options = Options::new();
+    for pair in &args.set {
+        options.set_pair(pair)?;
+    }
+    let request = crate::draw::Request {
+        dir: args.dir.as_deref(),
+        engine: args.engine.as_deref(),
+        file: file.as_deref(),
+    };
+    let svg = crate::draw::draw(registry, request, &options)?;
+    if output.as_os_str() == "-" {
+        out.write_all(svg.as_bytes())
+            .and_then(|()| out.flush())
+            .map_err(|e| Error::io("<standard output>", e))
+    } else {
+        std::fs::write(output, svg).map_err(|e| Error::io(output, e))
     }
 }
 

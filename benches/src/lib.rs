@@ -20,6 +20,7 @@
 //! | [`text`] | how keys and values are typed and printed (text or `--hex`) |
 //! | [`shell`] | the `kv shell` line protocol, and the pair listings (`scan`, `rscan`, `seek`) it shares with `kv` |
 //! | [`inspect`] | `kv inspect`: finding a file's format by its magic number |
+//! | [`draw`] | `kv draw`: SVG pictures of a store's structure, of one of its files |
 //! | [`cli`] | the `kv` command line |
 //! | [`workload`] | the db_bench-style operation streams, deterministic from a seed |
 //! | [`bench_workload`] | the workloads `kvbench` runs |
@@ -39,6 +40,7 @@ pub mod bench_cli;
 pub mod bench_workload;
 pub mod charts;
 pub mod cli;
+pub mod draw;
 pub mod engine_spec;
 pub mod engines;
 pub mod inspect;
