@@ -6,7 +6,7 @@
 use kv_shared::structure::{FileKind, Part, PartKind, StoreFile};
 
 use super::svg::{Anchor, Svg, bytes, fit};
-use super::{fill_of, legend};
+use super::{fill_of, legend, short_label};
 
 const WIDTH: f64 = 960.0;
 const LEFT: f64 = 20.0;
@@ -104,6 +104,10 @@ fn strip(svg: &mut Svg, file: &StoreFile, top: f64) {
         let x = LEFT + part.offset as f64 * scale;
         let w = (part.bytes as f64 * scale).max(1.5);
         svg.area(x, top, w, STRIP_HEIGHT, fill_of(part));
+        let label = fit(&short_label(part), w - 2.0, 10.0);
+        if !label.is_empty() {
+            svg.text(x + w / 2.0, top + 21.0, &label, Anchor::Middle, 10.0);
+        }
     }
     svg.outline(LEFT, top, WIDTH - 2.0 * LEFT, STRIP_HEIGHT, false);
     svg.muted(LEFT, top + STRIP_HEIGHT + 13.0, "0", Anchor::Start, 10.0);

@@ -11,7 +11,7 @@ use super::{fill_of, legend, short_label};
 
 const LEFT: f64 = 20.0;
 /// Where the segment boxes start: the names go before.
-const BOXES: f64 = 200.0;
+const BOXES: f64 = 230.0;
 /// Width of the largest segment.
 const SEGMENT_WIDTH: f64 = 560.0;
 const GAP: f64 = 24.0;
@@ -40,7 +40,7 @@ pub fn draw(s: &Structure) -> String {
         .max()
         .unwrap_or(0);
     let hints_at = BOXES + SEGMENT_WIDTH + GAP;
-    let width = (hints_at + widest_hint as f64 * scale).max(hints_at + 120.0) + LEFT;
+    let width = (hints_at + widest_hint as f64 * scale).max(hints_at + 260.0) + LEFT;
     let mut svg = Svg::new(width);
     svg.bold(LEFT, 24.0, &title(s, &segments), Anchor::Start, 14.0);
     let parts = s
@@ -61,7 +61,12 @@ pub fn draw(s: &Structure) -> String {
         Anchor::Start,
         12.0,
     );
-    svg.bold(hints_at, 76.0, "hint files", Anchor::Start, 12.0);
+    let hints = if widest_hint > 0 {
+        "hint files"
+    } else {
+        "hint files: none (a merge writes them)"
+    };
+    svg.bold(hints_at, 76.0, hints, Anchor::Start, 12.0);
     let mut y = 88.0;
     for segment in &segments {
         row(&mut svg, segment, y, scale);

@@ -472,14 +472,10 @@ fn segment_part(r: &LogRecord<RecordKeys>) -> Part {
 /// committed.
 fn segment_note(name: FileName, sealed: bool, counts: bool) -> Option<&'static str> {
     match (name, counts) {
-        (FileName::Segment(_), false) => {
-            Some("input of a committed merge: the next open deletes it")
-        }
-        (FileName::Segment(_), true) if !sealed => Some("active segment: takes the appends"),
+        (FileName::Segment(_), false) => Some("obsolete: a committed merge's input"),
+        (FileName::Segment(_), true) if !sealed => Some("active: takes the appends"),
         (FileName::MergeSegment(_), false) => Some("merge output, not committed"),
-        (FileName::MergeSegment(_), true) => {
-            Some("merge output, committed: the next open renames it")
-        }
+        (FileName::MergeSegment(_), true) => Some("merge output, committed"),
         _ => None,
     }
 }
