@@ -34,7 +34,7 @@ use crate::index;
 use crate::memtable::Memtable;
 use crate::options::SstableOptions;
 use crate::table::Table;
-use crate::wal::{self, WAL_KIND, WAL_MAGIC, Wal};
+use crate::wal::{self, LogKind, Record, WAL_KIND, WAL_MAGIC, Wal};
 use crate::wal_entry::{self, WalEntry};
 
 /// The annotated dump of one of this stage's files, recognised by its magic: a WAL or a
@@ -382,24 +382,43 @@ fn describe_wal(
     file: &mut StoreFile,
     memtable: Option<&Memtable>,
 ) -> Result<()> {
-    let header_len = WAL_KIND.header_len();
+    describe_log(fs, path, WAL_KIND, file, |record, mut part| {
+        let entry = wal_entry::decode(record.payload)
+            .map_err(|e| e.into_corruption(path, record.payload_offset()))?;
+        part.kind = wal_part_kind(&entry);
+        if let WalEntry::Batch { count, .. } = entry {
+            part.entries = Some(u64::from(count));
+        }
+        if let Some(memtable) = memtable {
+            memtable.apply(entry.ops());
+        }
+        Ok(part.with_keys(entry.ops().map(|op| op.key)))
+    })
+}
+
+/// Reads the record log of `kind` at `path` ([`crate::wal`]) into `file`'s parts: its
+/// header, one part per record, and a torn tail if there is one. `part_of` turns a record's
+/// bare part (its place and size, of kind [`PartKind::Body`]) into what the record holds.
+/// Stage 4 reads its WALs and its manifest with it too.
+///
+/// # Errors
+/// As [`Wal::read_records`], and any error `part_of` returns.
+pub fn describe_log(
+    fs: &Fs,
+    path: &Path,
+    kind: LogKind,
+    file: &mut StoreFile,
+    mut part_of: impl FnMut(Record<'_>, Part) -> Result<Part>,
+) -> Result<()> {
+    let header_len = kind.header_len();
     file.bytes = fs.open(path)?.len()?;
     if file.bytes >= header_len {
         file.push_part(Part::new(PartKind::Header, 0, header_len));
     }
-    let read = Wal::read_records(fs, path, WAL_KIND, |record| {
-        let entry = wal_entry::decode(record.payload)
-            .map_err(|e| e.into_corruption(path, record.payload_offset()))?;
+    let read = Wal::read_records(fs, path, kind, |record| {
         let bytes = (FRAME_HEADER_LEN + record.payload.len()) as u64;
-        let mut part = Part::new(wal_part_kind(&entry), record.offset, bytes)
-            .with_keys(entry.ops().map(|op| op.key));
-        if let WalEntry::Batch { count, .. } = entry {
-            part.entries = Some(u64::from(count));
-        }
+        let part = part_of(record, Part::new(PartKind::Body, record.offset, bytes))?;
         file.push_part(part);
-        if let Some(memtable) = memtable {
-            memtable.apply(entry.ops());
-        }
         Ok(())
     })?;
     if read.torn_tail_bytes > 0 {
