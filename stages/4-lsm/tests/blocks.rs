@@ -4,7 +4,7 @@
 use std::cmp::Ordering;
 
 use lsm::key::{Kind, compare, trailer};
-use lsm::table::block::{self, Block};
+use lsm::table::block::{self, Block, BlockCursor};
 use lsm::table::block_builder::BlockBuilder;
 use lsm::table::compression::Compression;
 use proptest::prelude::*;
@@ -85,6 +85,14 @@ fn read_everything(contents: &[u8], keys: &[Vec<u8>]) {
     }
     let mut it = block.iter();
     while let Some(Ok(_)) = it.next_entry() {}
+    if let Ok(mut c) = BlockCursor::new(contents) {
+        let mut steps = 0;
+        if c.seek_to_last().is_ok() {
+            while c.valid() && c.step_back().is_ok() && steps < 1000 {
+                steps += 1;
+            }
+        }
+    }
 }
 
 proptest! {
@@ -126,6 +134,50 @@ proptest! {
             prop_assert_eq!(collect(&block, Some(key)), model[from..].to_vec());
         }
         prop_assert_eq!(collect(&block, None), model.clone());
+    }
+
+    /// A cursor walks the block both ways, and from any seek it steps to the entries just
+    /// before and after, whatever the restart interval (a step back decodes from the
+    /// restart point before the entry).
+    #[test]
+    fn cursor_walks_both_ways(
+        model in entries(),
+        interval in 1..=32usize,
+        probes in prop::collection::vec(
+            (prop::collection::vec(prop::sample::select(b"abcd".to_vec()), 0..6), 0..70u64),
+            1..40,
+        ),
+    ) {
+        let raw = build(&model, interval, Compression::None);
+        let contents = block::decode(&raw).unwrap();
+        let mut c = BlockCursor::new(contents.as_slice()).unwrap();
+        let here = |c: &BlockCursor<&[u8]>| -> Option<ModelEntry> {
+            c.valid().then(|| {
+                let value = (c.kind() == Kind::Put).then(|| c.value().to_vec());
+                (c.key().to_vec(), c.seq(), value)
+            })
+        };
+        c.seek_to_last().unwrap();
+        let mut backward = Vec::new();
+        while let Some(e) = here(&c) {
+            backward.push(e);
+            c.step_back().unwrap();
+        }
+        backward.reverse();
+        prop_assert_eq!(&backward, &model);
+        for (key, snapshot) in &probes {
+            let i = model.partition_point(|e| compare(&e.0, e.1, key, *snapshot) == Ordering::Less);
+            c.seek(key, *snapshot).unwrap();
+            prop_assert_eq!(here(&c), model.get(i).cloned());
+            if i == model.len() {
+                continue;
+            }
+            c.step_back().unwrap();
+            prop_assert_eq!(here(&c), i.checked_sub(1).map(|j| model[j].clone()));
+            c.seek(key, *snapshot).unwrap();
+            c.step_forward().unwrap();
+            prop_assert_eq!(here(&c), model.get(i + 1).cloned());
+        }
     }
 
     /// Any flipped byte of a block's on-disk bytes is caught by `decode` (CRC32 catches every

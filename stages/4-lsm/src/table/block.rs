@@ -325,6 +325,21 @@ impl<'a> Block<'a> {
         Ok((e.suffix, e.seq))
     }
 
+    /// The last restart point before the entry at offset `at` (which must not be before the
+    /// first entry), or `None` for the first entry.
+    fn restart_before_offset(&self, at: usize) -> Result<Option<usize>, DecodeError> {
+        let (mut lo, mut hi) = (0, self.restart_count());
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            if self.restart_offset(mid)? < at {
+                lo = mid + 1;
+            } else {
+                hi = mid;
+            }
+        }
+        Ok(lo.checked_sub(1))
+    }
+
     /// The last restart point whose key is before the internal key `(key, seq)`, or 0: a
     /// scan from it reaches the first entry at or after `(key, seq)` within one interval.
     fn restart_before(&self, key: &[u8], seq: u64) -> Result<usize, DecodeError> {
@@ -417,8 +432,6 @@ pub struct BlockCursor<C> {
     current: usize,
     /// Offset of the entry after the current one.
     next: usize,
-    /// The restart point of the interval holding the current entry.
-    restart: usize,
     key: Vec<u8>,
     seq: u64,
     kind: Kind,
@@ -447,7 +460,6 @@ impl<C: Deref<Target: AsRef<[u8]>>> BlockCursor<C> {
             restart_count,
             current: data_len,
             next: data_len,
-            restart: restart_count,
             key: Vec::new(),
             seq: 0,
             kind: Kind::Delete,
@@ -565,14 +577,11 @@ impl<C: Deref<Target: AsRef<[u8]>>> BlockCursor<C> {
         }
         self.checked(|c| {
             let original = c.current;
-            while c.block().restart_offset(c.restart)? >= original {
-                if c.restart == 0 {
-                    c.invalidate();
-                    return Ok(());
-                }
-                c.restart -= 1;
-            }
-            c.go_to_restart(c.restart)?;
+            let Some(restart) = c.block().restart_before_offset(original)? else {
+                c.invalidate(); // the first entry: nothing before it
+                return Ok(());
+            };
+            c.go_to_restart(restart)?;
             while c.parse_next()? && c.next < original {}
             Ok(())
         })
@@ -593,13 +602,11 @@ impl<C: Deref<Target: AsRef<[u8]>>> BlockCursor<C> {
     fn invalidate(&mut self) {
         self.current = self.data_len;
         self.next = self.data_len;
-        self.restart = self.restart_count;
     }
 
     /// Places the cursor just before the entry at restart point `i`.
     fn go_to_restart(&mut self, i: usize) -> Result<(), DecodeError> {
         self.next = self.block().restart_offset(i)?;
-        self.restart = i;
         self.key.clear();
         Ok(())
     }
@@ -618,11 +625,6 @@ impl<C: Deref<Target: AsRef<[u8]>>> BlockCursor<C> {
         (self.current, self.next) = (at, e.end);
         (self.seq, self.kind, self.shared) = (e.seq, e.kind, e.shared);
         self.value = e.end - e.value.len()..e.end;
-        while self.restart + 1 < self.restart_count
-            && self.block().restart_offset(self.restart + 1)? <= at
-        {
-            self.restart += 1;
-        }
         Ok(true)
     }
 }
