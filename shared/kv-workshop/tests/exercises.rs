@@ -1,22 +1,25 @@
 //! Every exercise of every stage is checked, from the markers in the stages' sources.
 //!
-//! By default (a few minutes on two cores): every stage's markers are well formed, and
-//! every stage's learner crate, with all its exercises open, is written and compiles, its
-//! tests and its `bench` binary included (`cargo check --all-targets`).
+//! By default (about two minutes on two cores the first time, seconds after): every
+//! stage's markers are well formed, and every stage's learner crate, with all its exercises
+//! open, is written and compiles, its tests and its `bench` binary included (`cargo check
+//! --all-targets`).
 //!
-//! With `KV_WORKSHOP_FULL=1` (about an hour; run it in release:
-//! `KV_WORKSHOP_FULL=1 cargo test --release -p kv-workshop --test exercises`), also, for
-//! every stage:
+//! With `KV_WORKSHOP_FULL=1` (`KV_WORKSHOP_FULL=1 cargo test -p kv-workshop --test
+//! exercises`, about half an hour), also, for every stage:
 //!
 //! * the crate with the reference bodies (nothing left open) passes every listed test;
 //! * each exercise left open alone fails at least one of its listed tests;
 //! * the crate with every exercise open runs all its tests to the end (no test binary
-//!   aborts), and each failing test stops at a `todo!()` of an exercise.
+//!   aborts), and each failing test stops at the `todo!()` of an exercise.
 //!
-//! The crates are written under `target/kv-workshop/` and built with one target directory,
-//! `target/kv-workshop/target`, so their dependencies are built once.
+//! `KV_WORKSHOP_STAGES=2,3` limits the long run to those stages.
+//!
+//! The crates are written under `target/kv-workshop/` (one directory per check, kept after
+//! the run for a look) and built with one target directory, `target/kv-workshop/target`,
+//! so their dependencies are built once.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 use kv_workshop::check::{self, CargoOutput};
@@ -38,13 +41,14 @@ fn scratch() -> PathBuf {
     dir
 }
 
-/// Writes stage `stage`'s crate with `stubs` into a new directory under [`scratch`].
-fn generate(stage: &Stage, stubs: Stubs) -> (tempfile::TempDir, Workshop) {
-    let dir = tempfile::Builder::new()
-        .prefix(&format!("{}-", stage.crate_name))
-        .tempdir_in(scratch())
-        .unwrap();
-    let made = workshop::create(&Checkout::here(), stage.number, dir.path(), None, stubs);
+/// Writes stage `stage`'s crate with `stubs` into `target/kv-workshop/LABEL/CRATE`, emptied
+/// first. The same directory each time, so that cargo rebuilds only what changed.
+fn generate(stage: &Stage, stubs: Stubs, label: &str) -> (PathBuf, Workshop) {
+    let dir = scratch().join(label).join(&stage.crate_name);
+    if dir.exists() {
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+    let made = workshop::create(&Checkout::here(), stage.number, &dir, None, stubs);
     (dir, made.unwrap())
 }
 
@@ -59,6 +63,7 @@ fn cargo(dir: &Path, subcommand: &str, args: &[&str]) -> CargoOutput {
 /// Runs `tests` in `dir` (only the targets that hold them, only those names) and parses
 /// the output.
 fn run_tests(dir: &Path, tests: &[TestId]) -> TestRun {
+    assert!(!tests.is_empty(), "no tests to run");
     let targets: BTreeSet<&str> = tests.iter().map(|t| t.target.as_str()).collect();
     let mut args = vec!["--no-fail-fast".to_string()];
     for target in targets {
@@ -100,13 +105,13 @@ fn every_stage_has_at_least_four_well_formed_exercises() {
 #[test]
 fn every_stage_compiles_with_its_exercises_open() {
     for stage in stages() {
-        let (dir, made) = generate(&stage, Stubs::All);
+        let (dir, made) = generate(&stage, Stubs::All, "check");
         for exercise in &made.exercises {
-            let text = std::fs::read_to_string(dir.path().join(&exercise.file)).unwrap();
+            let text = std::fs::read_to_string(dir.join(&exercise.file)).unwrap();
             let todo = format!("todo!({:?})", exercise.todo_message());
             assert!(text.contains(&todo), "{} has no {todo}", exercise.file);
         }
-        let checked = cargo(dir.path(), "check", &["--all-targets"]);
+        let checked = cargo(&dir, "check", &["--all-targets"]);
         assert!(checked.success, "stage {}:\n{}", stage.number, checked.text);
     }
 }
@@ -124,89 +129,101 @@ fn a_directory_that_is_not_empty_is_refused() {
     );
 }
 
-/// Long run: the reference bodies pass every listed test.
+/// Long run: for every stage, the reference bodies pass every listed test, each exercise
+/// left open alone fails one of its tests, and with every exercise open each test binary
+/// runs to its end and each failing test stops at a `todo!()`.
 #[test]
-fn full_the_reference_bodies_pass_every_listed_test() {
+fn every_exercise_is_proven() {
     if !full() {
-        eprintln!("set KV_WORKSHOP_FULL=1 to run this check");
+        eprintln!("set KV_WORKSHOP_FULL=1 to prove every exercise (about half an hour)");
         return;
     }
-    for stage in stages() {
-        let (dir, made) = generate(&stage, Stubs::None);
-        let listed: Vec<TestId> = made
-            .exercises
-            .iter()
-            .flat_map(|e| e.tests.clone())
-            .collect();
-        let run = run_tests(dir.path(), &listed);
-        for exercise in &made.exercises {
-            for test in &exercise.tests {
-                let outcome = run.outcome(test);
-                assert_eq!(
-                    outcome,
-                    Some(&Outcome::Passed),
-                    "exercise {}: {test}",
-                    exercise.id()
-                );
+    let only: Option<u32> = std::env::var("KV_WORKSHOP_STAGE")
+        .ok()
+        .map(|n| n.parse().unwrap());
+    let mut problems = Vec::new();
+    for stage in stages()
+        .into_iter()
+        .filter(|s| only.is_none_or(|n| s.number == n))
+    {
+        let started = std::time::Instant::now();
+        problems.extend(reference_passes(&stage));
+        problems.extend(each_alone_fails(&stage));
+        problems.extend(open_fails_only_at_todos(&stage));
+        eprintln!("stage {}: proven in {:?}", stage.number, started.elapsed());
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
+
+/// The reference bodies pass every listed test.
+fn reference_passes(stage: &Stage) -> Vec<String> {
+    let (dir, made) = generate(stage, Stubs::None, "full");
+    let listed: Vec<TestId> = made
+        .exercises
+        .iter()
+        .flat_map(|e| e.tests.clone())
+        .collect();
+    let run = run_tests(&dir, &listed);
+    let mut problems = Vec::new();
+    for exercise in &made.exercises {
+        for test in &exercise.tests {
+            let outcome = run.outcome(test);
+            if outcome != Some(&Outcome::Passed) {
+                let id = exercise.id();
+                problems.push(format!(
+                    "exercise {id}: the reference gives {test} {outcome:?}"
+                ));
             }
         }
     }
+    problems
 }
 
-/// Long run: each exercise left open alone fails at least one of its listed tests.
-#[test]
-fn full_each_exercise_open_alone_fails_one_of_its_tests() {
-    if !full() {
-        eprintln!("set KV_WORKSHOP_FULL=1 to run this check");
-        return;
-    }
-    for stage in stages() {
-        let count = stage_exercises(&Checkout::here(), &stage).unwrap().len() as u32;
-        for number in 1..=count {
-            let (dir, made) = generate(&stage, Stubs::Only(number));
-            let exercise = made.exercise(stage.number, number).unwrap();
-            let run = run_tests(dir.path(), &exercise.tests);
-            let failed = exercise
-                .tests
-                .iter()
-                .any(|t| matches!(run.outcome(t), Some(Outcome::Failed(_))));
-            assert!(
-                failed,
-                "exercise {}: every listed test passes with it open",
-                exercise.id()
-            );
+/// Each exercise left open alone fails at least one of its listed tests.
+fn each_alone_fails(stage: &Stage) -> Vec<String> {
+    let count = stage_exercises(&Checkout::here(), stage).unwrap().len() as u32;
+    let mut problems = Vec::new();
+    for number in 1..=count {
+        let (dir, made) = generate(stage, Stubs::Only(number), "full");
+        let exercise = made.exercise(stage.number, number).unwrap();
+        let run = run_tests(&dir, &exercise.tests);
+        let failed = exercise
+            .tests
+            .iter()
+            .any(|t| matches!(run.outcome(t), Some(Outcome::Failed(_))));
+        if !failed {
+            let id = exercise.id();
+            problems.push(format!(
+                "exercise {id}: every listed test passes with it open"
+            ));
         }
     }
+    problems
 }
 
-/// Long run: with every exercise open, every test binary runs to its end, and every test
-/// that fails stops at an exercise's `todo!()`.
-#[test]
-fn full_open_exercises_fail_only_at_their_todos() {
-    if !full() {
-        eprintln!("set KV_WORKSHOP_FULL=1 to run this check");
-        return;
+/// With every exercise open, every test binary runs to its end, and every failing test
+/// stops at an exercise's `todo!()`.
+fn open_fails_only_at_todos(stage: &Stage) -> Vec<String> {
+    let (dir, _made) = generate(stage, Stubs::All, "full");
+    let run = libtest::parse(&cargo(&dir, "test", &["--no-fail-fast"]).text);
+    let mut problems = Vec::new();
+    let n = stage.number;
+    if !run.build_errors.is_empty() {
+        problems.push(format!("stage {n}: does not build: {:?}", run.build_errors));
     }
-    for stage in stages() {
-        let (dir, _made) = generate(&stage, Stubs::All);
-        let output = cargo(dir.path(), "test", &["--no-fail-fast"]);
-        let run = libtest::parse(&output.text);
-        assert!(run.build_errors.is_empty(), "{:?}", run.build_errors);
-        assert!(
-            run.crashed.is_empty(),
-            "stage {}: {:?}",
-            stage.number,
-            run.crashed
-        );
-        let elsewhere: BTreeMap<&TestId, &Outcome> = run
-            .outcomes
-            .iter()
-            .filter(|(_, o)| matches!(o, Outcome::Failed(f) if f.todo_of().is_none()))
-            .collect();
-        assert!(
-            elsewhere.is_empty(),
-            "stage {}: {elsewhere:#?}",
-            stage.number
-        );
+    for (target, why) in &run.crashed {
+        problems.push(format!(
+            "stage {n}: the test binary {target} stopped early: {why}"
+        ));
     }
+    for (test, outcome) in &run.outcomes {
+        if let Outcome::Failed(failure) = outcome
+            && failure.todo_of().is_none()
+        {
+            problems.push(format!(
+                "stage {n}: {test} fails but not at a todo!(): {failure:?}"
+            ));
+        }
+    }
+    problems
 }
