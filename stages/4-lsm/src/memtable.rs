@@ -24,7 +24,7 @@
 //!
 //! A skiplist entry borrows the skiplist, and a cursor that holds the memtable (an `Arc`,
 //! so that it outlives a flush) cannot also hold a borrow of it. So the cursor copies a
-//! *window* of up to [`BATCH`] consecutive entries out, moves inside it, and searches the
+//! *window* of up to `BATCH` (64) consecutive entries out, moves inside it, and searches the
 //! skiplist again (once per window) for the next or previous window when it leaves one.
 //! Writers go on meanwhile: entries they add later carry sequence numbers above the
 //! reader's snapshot, which the reader skips ([`crate::cursor::snapshot`]).
@@ -154,8 +154,8 @@ impl Memtable {
 impl Memtable {
     /// Calls `f` with every version of every key, in internal-key order, borrowing each
     /// from the skiplist instead of copying it: the flush's way to read a memtable that no
-    /// longer changes. (A scan uses [`Memtable::iter`], which copies small batches out, so
-    /// that it owns what it returns.)
+    /// longer changes. (A reader uses [`Memtable::cursor`], which copies small windows out,
+    /// so that it can hold the memtable and move both ways.)
     ///
     /// # Errors
     /// The first error `f` returns, which ends the walk.
@@ -196,8 +196,9 @@ struct WindowEntry {
 
 impl Window {
     /// Copies up to [`BATCH`] entries, from `first` on, forward or backward (then stored
-    /// reversed, so that the window is in internal-key order either way).
-    fn fill(&mut self, first: Option<SkipEntry<'_>>, forward: bool) {
+    /// reversed, so that the window is in internal-key order either way). Returns the
+    /// position of `first` in the window (past its end, so not valid, when it is empty).
+    fn fill(&mut self, first: Option<SkipEntry<'_>>, forward: bool) -> usize {
         self.bytes.clear();
         self.entries.clear();
         let mut next = first;
@@ -214,8 +215,11 @@ impl Window {
             });
             next = if forward { entry.next() } else { entry.prev() };
         }
-        if !forward {
+        if forward {
+            0
+        } else {
             self.entries.reverse();
+            self.entries.len().saturating_sub(1)
         }
     }
 
@@ -257,14 +261,12 @@ impl EntryCursor for MemtableCursor {
     }
 
     fn seek_to_first(&mut self) -> Result<()> {
-        self.window.fill(self.mem.map.front(), true);
-        self.at = 0;
+        self.at = self.window.fill(self.mem.map.front(), true);
         Ok(())
     }
 
     fn seek_to_last(&mut self) -> Result<()> {
-        self.window.fill(self.mem.map.back(), false);
-        self.at = self.window.entries.len().saturating_sub(1);
+        self.at = self.window.fill(self.mem.map.back(), false);
         Ok(())
     }
 
@@ -273,8 +275,7 @@ impl EntryCursor for MemtableCursor {
         self.probe.user_key.extend_from_slice(key);
         self.probe.seq = seq;
         let first = self.mem.map.lower_bound(Bound::Included(&self.probe));
-        self.window.fill(first, true);
-        self.at = 0;
+        self.at = self.window.fill(first, true);
         Ok(())
     }
 
@@ -282,14 +283,13 @@ impl EntryCursor for MemtableCursor {
         if !self.valid() {
             return Ok(());
         }
-        self.at += 1;
-        if self.at == self.window.entries.len() {
-            self.at -= 1;
-            self.probe_current();
-            let after = self.mem.map.lower_bound(Bound::Excluded(&self.probe));
-            self.window.fill(after, true);
-            self.at = 0;
+        if self.at + 1 < self.window.entries.len() {
+            self.at += 1;
+            return Ok(());
         }
+        self.probe_current();
+        let after = self.mem.map.lower_bound(Bound::Excluded(&self.probe));
+        self.at = self.window.fill(after, true);
         Ok(())
     }
 
@@ -303,9 +303,7 @@ impl EntryCursor for MemtableCursor {
         }
         self.probe_current();
         let before = self.mem.map.upper_bound(Bound::Excluded(&self.probe));
-        self.window.fill(before, false);
-        // An empty window leaves the cursor not valid, as `at` (0) is then past its end.
-        self.at = self.window.entries.len().saturating_sub(1);
+        self.at = self.window.fill(before, false);
         Ok(())
     }
 

@@ -13,7 +13,7 @@
 //!    a write, so it must be whole and hold records ([`Wal::replay_sealed`]), and damage at
 //!    its end is [`kv_shared::Error::Corruption`], not a torn tail. (Taking it for one
 //!    would lose writes from the middle of history: a read would return an overwritten
-//!    value.) Each record is a write batch ([`crate::wal_payload`]), replayed whole: a torn
+//!    value.) Each record is a write batch ([`crate::wal`]), replayed whole: a torn
 //!    one fails its CRC and is dropped whole, so a batch is never half applied. Sequence
 //!    numbers must run on without a gap from the manifest's last one through every WAL,
 //!    which catches an older WAL cut exactly between two records.

@@ -9,7 +9,7 @@
 //! | file | cursor |
 //! |---|---|
 //! | [`crate::memtable`] | [`crate::memtable::MemtableCursor`]: a memtable's skiplist |
-//! | [`concat`] | [`concat::ConcatCursor`]: pieces laid end to end in key order, one open at a time (LevelDB's two-level iterator) |
+//! | [`mod@concat`] | [`concat::ConcatCursor`]: pieces laid end to end in key order, one open at a time (LevelDB's two-level iterator) |
 //! | [`crate::table::table`] | [`crate::table::TableCursor`]: a table's data blocks, concatenated ([`crate::table::block::BlockCursor`] inside one) |
 //! | [`level`] | [`level::LevelCursor`]: a level's sorted, disjoint tables, concatenated |
 //! | [`merging`] | [`merging::MergingCursor`]: many cursors as one, in internal-key order |

@@ -224,6 +224,24 @@ impl SnapshotCursor {
         }
     }
 
+    /// Places `inner` with `seek` (given the snapshot), then finds the first visible key
+    /// from there, `forward` or backward.
+    fn place(
+        &mut self,
+        forward: bool,
+        seek: impl FnOnce(&mut MergingCursor, u64) -> Result<()>,
+    ) -> Result<()> {
+        self.checked(|c| {
+            c.forward = forward;
+            seek(&mut c.inner, c.snapshot)?;
+            if forward {
+                c.find_next_visible(false)
+            } else {
+                c.find_prev_visible()
+            }
+        })
+    }
+
     /// Runs a move, leaving the cursor not valid if it fails.
     fn checked(&mut self, moved: impl FnOnce(&mut Self) -> Result<()>) -> Result<()> {
         let result = moved(self);
@@ -240,28 +258,16 @@ impl Cursor for SnapshotCursor {
     }
 
     fn seek_to_first(&mut self) -> Result<()> {
-        self.checked(|c| {
-            c.forward = true;
-            c.inner.seek_to_first()?;
-            c.find_next_visible(false)
-        })
+        self.place(true, |inner, _| inner.seek_to_first())
     }
 
     fn seek_to_last(&mut self) -> Result<()> {
-        self.checked(|c| {
-            c.forward = false;
-            c.inner.seek_to_last()?;
-            c.find_prev_visible()
-        })
+        self.place(false, |inner, _| inner.seek_to_last())
     }
 
     fn seek(&mut self, target: &[u8]) -> Result<()> {
-        self.checked(|c| {
-            c.forward = true;
-            // The newest version of `target` the snapshot may see, or a later key.
-            c.inner.seek(target, c.snapshot)?;
-            c.find_next_visible(false)
-        })
+        // The newest version of `target` the snapshot may see, or a later key.
+        self.place(true, |inner, snapshot| inner.seek(target, snapshot))
     }
 
     fn next(&mut self) -> Result<()> {

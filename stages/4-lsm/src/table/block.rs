@@ -9,7 +9,7 @@
 //!
 //! Neighbouring keys in a sorted block share long prefixes (`user:000123`, `user:000124`),
 //! so, as in LevelDB, each key is stored as the length of the prefix it shares with the key
-//! before it and the bytes that differ ([`crate::block_builder`] writes them). To read a
+//! before it and the bytes that differ ([`crate::table::block_builder`] writes them). To read a
 //! key, the reader must have rebuilt the key before it; so every `restart_interval` entries
 //! (16 by default) comes a **restart point**, an entry that shares nothing, and the block
 //! ends with the offsets of all restart points. A lookup binary-searches the restart points
@@ -18,7 +18,7 @@
 //!
 //! Reading is in two steps. [`decode`] (or [`decode_owned`], which saves a copy) runs once
 //! when a block comes off the disk: it checks the checksum, decompresses
-//! ([`crate::compression`]) and checks the restart array, and returns the block's
+//! ([`crate::table::compression`]) and checks the restart array, and returns the block's
 //! *contents*. [`Block::new`] then wraps contents without copying or
 //! checksumming them, for as many lookups as the caller likes (a cache keeps contents).
 //! Neither panics on any bytes: damage is a [`DecodeError`].
@@ -30,7 +30,7 @@
 //!
 //! | size | field |
 //! |---|---|
-//! | s | stored bytes: the contents below, or for lz4 their compressed form ([`crate::compression`]) |
+//! | s | stored bytes: the contents below, or for lz4 their compressed form ([`crate::table::compression`]) |
 //! | 1 | compression type: 0 none, 1 lz4 |
 //! | 4 | CRC32 of the stored bytes and the type byte, `u32` LE |
 //!

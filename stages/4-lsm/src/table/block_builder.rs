@@ -1,5 +1,5 @@
 //! Building one block entry by entry: prefix compression and restart points (the format is
-//! in [`crate::block`]).
+//! in [`crate::table::block`]).
 //!
 //! Each key is stored as the number of bytes it shares with the previous key and the bytes
 //! that differ. Every `restart_interval` entries the builder starts a **restart point**: an

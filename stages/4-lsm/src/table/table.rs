@@ -238,9 +238,12 @@ pub struct DataBlockCursor {
 }
 
 impl DataBlockCursor {
-    /// The outcome of a move of the block cursor, its damage named in the table's file.
-    fn checked(&self, moved: Result<(), DecodeError>) -> Result<()> {
-        moved.map_err(|e| self.table.corruption(self.block, e))
+    /// Moves the block cursor with `step`, its damage named in the table's file.
+    fn moved(
+        &mut self,
+        step: impl FnOnce(&mut BlockCursor<BlockContents>) -> Result<(), DecodeError>,
+    ) -> Result<()> {
+        step(&mut self.cursor).map_err(|e| self.table.corruption(self.block, e))
     }
 }
 
@@ -250,28 +253,23 @@ impl EntryCursor for DataBlockCursor {
     }
 
     fn seek_to_first(&mut self) -> Result<()> {
-        let moved = self.cursor.seek_to_first();
-        self.checked(moved)
+        self.moved(BlockCursor::seek_to_first)
     }
 
     fn seek_to_last(&mut self) -> Result<()> {
-        let moved = self.cursor.seek_to_last();
-        self.checked(moved)
+        self.moved(BlockCursor::seek_to_last)
     }
 
     fn seek(&mut self, key: &[u8], seq: u64) -> Result<()> {
-        let moved = self.cursor.seek(key, seq);
-        self.checked(moved)
+        self.moved(|c| c.seek(key, seq))
     }
 
     fn next(&mut self) -> Result<()> {
-        let moved = self.cursor.step_forward();
-        self.checked(moved)
+        self.moved(BlockCursor::step_forward)
     }
 
     fn prev(&mut self) -> Result<()> {
-        let moved = self.cursor.step_back();
-        self.checked(moved)
+        self.moved(BlockCursor::step_back)
     }
 
     fn entry(&self) -> EntryRef<'_> {

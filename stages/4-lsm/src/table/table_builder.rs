@@ -7,7 +7,7 @@
 //! footer follow, and the file is synced. The layout is documented in [`crate::table`].
 //!
 //! Data blocks get a restart point every `restart_interval` entries and are compressed
-//! when the `compression` option asks for it and it pays ([`crate::compression`]). The
+//! when the `compression` option asks for it and it pays ([`crate::table::compression`]). The
 //! index block is never compressed and has a restart point at every entry: it is read once
 //! when the table is opened, and its keys are the blocks' last keys, which share little.
 
