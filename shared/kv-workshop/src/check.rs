@@ -6,9 +6,12 @@
 //! exercise, the exercise is **waiting** on that one rather than failing.
 
 use std::fmt::Write as _;
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Read};
 use std::path::Path;
 use std::process::{Command, Stdio};
+use std::sync::mpsc::{RecvTimeoutError, Sender};
+use std::thread::JoinHandle;
+use std::time::Duration;
 
 use crate::error::{Error, Result};
 use crate::exercises::Exercise;
@@ -83,7 +86,7 @@ pub fn score(workshop: &Workshop, run: &TestRun) -> Scorecard {
 
 /// How `exercise` stands after `run`.
 fn standing(exercise: &Exercise, run: &TestRun) -> Standing {
-    for test in &exercise.tests {
+    for test in &exercise.marker.tests {
         let failing = |location, message| Standing::Failing {
             test: test.clone(),
             location,
@@ -96,7 +99,8 @@ fn standing(exercise: &Exercise, run: &TestRun) -> Standing {
                 let todo = failure.todo_of();
                 let mut standing = failing(failure.location.clone(), failure.message.clone());
                 if let Standing::Failing { waiting_on, .. } = &mut standing {
-                    *waiting_on = todo.filter(|&t| t != (exercise.stage, exercise.number));
+                    *waiting_on =
+                        todo.filter(|&t| t != (exercise.marker.stage, exercise.marker.number));
                 }
                 return standing;
             }
@@ -140,11 +144,15 @@ pub fn render(workshop: &Workshop, card: &Scorecard) -> String {
     let width = card
         .exercises
         .iter()
-        .map(|(e, _)| e.title.len())
+        .map(|(e, _)| e.marker.title.len())
         .max()
         .unwrap_or(0);
     for (exercise, standing) in &card.exercises {
-        let head = format!("{:<5} {:<width$}", exercise.id(), exercise.title);
+        let head = format!(
+            "{:<5} {:<width$}",
+            exercise.marker.id(),
+            exercise.marker.title
+        );
         let Standing::Failing {
             test,
             location,
@@ -152,7 +160,12 @@ pub fn render(workshop: &Workshop, card: &Scorecard) -> String {
             waiting_on,
         } = standing
         else {
-            writeln!(text, "  {head}  passed ({} tests)", exercise.tests.len()).ok();
+            writeln!(
+                text,
+                "  {head}  passed ({} tests)",
+                exercise.marker.tests.len()
+            )
+            .ok();
             continue;
         };
         let verdict = match waiting_on {
@@ -167,7 +180,7 @@ pub fn render(workshop: &Workshop, card: &Scorecard) -> String {
             writeln!(text, "        {line}").ok();
         }
         if waiting_on.is_none() {
-            writeln!(text, "        reread {}", exercise.reading()).ok();
+            writeln!(text, "        reread {}", exercise.marker.reading()).ok();
         }
     }
     text
@@ -190,8 +203,10 @@ pub fn cargo(dir: &Path, subcommand: &str, args: &[&str]) -> Command {
 pub struct CargoOutput {
     /// Everything it printed, in order.
     pub text: String,
-    /// Its exit status was success.
+    /// Its exit status was success (and it was not killed).
     pub success: bool,
+    /// It ran past its deadline and was killed.
+    pub timed_out: bool,
 }
 
 /// Runs `cargo test --no-fail-fast` in `dir`, calling `progress` with the lines about
@@ -200,16 +215,22 @@ pub struct CargoOutput {
 /// # Errors
 /// [`Error::Cargo`] when cargo cannot be started or waited for.
 pub fn cargo_test(dir: &Path, progress: &mut dyn FnMut(&str)) -> Result<String> {
-    Ok(run_merged(cargo(dir, "test", &["--no-fail-fast"]), progress)?.text)
+    Ok(run_merged(cargo(dir, "test", &["--no-fail-fast"]), None, progress)?.text)
 }
 
 /// Runs `command` with standard output and error on one pipe (so that cargo's "Running"
 /// lines and the test binaries' results stay in order), calling `progress` with the lines
-/// about building and running.
+/// about building and running. Should `deadline` pass first, the command and everything it
+/// started are killed (on Unix they run in a process group of their own) and the output
+/// says so.
 ///
 /// # Errors
 /// [`Error::Cargo`] when the command cannot be started or waited for.
-pub fn run_merged(mut command: Command, progress: &mut dyn FnMut(&str)) -> Result<CargoOutput> {
+pub fn run_merged(
+    mut command: Command,
+    deadline: Option<Duration>,
+    progress: &mut dyn FnMut(&str),
+) -> Result<CargoOutput> {
     let described: Vec<String> = command
         .get_args()
         .map(|a| a.to_string_lossy().into_owned())
@@ -223,13 +244,30 @@ pub fn run_merged(mut command: Command, progress: &mut dyn FnMut(&str)) -> Resul
         .stdin(Stdio::null())
         .stdout(writer.try_clone().map_err(failed)?)
         .stderr(writer);
+    #[cfg(unix)]
+    std::os::unix::process::CommandExt::process_group(&mut command, 0);
     let mut child = command.spawn().map_err(failed)?;
     // The command holds copies of the pipe's writing end: without them, the reads below end
     // when cargo and everything it started have exited.
     drop(command);
+    let (finished, watchdog) = deadline.map(|d| watch(child.id(), d)).unzip();
+    let text = read_lines(reader, progress).map_err(failed)?;
+    let status = child.wait().map_err(failed)?;
+    drop(finished);
+    let timed_out = watchdog.is_some_and(|w| w.join().unwrap_or(false));
+    Ok(CargoOutput {
+        text,
+        success: status.success() && !timed_out,
+        timed_out,
+    })
+}
+
+/// Everything `reader` yields, passing the lines that announce a build or a test binary
+/// to `progress`.
+fn read_lines(reader: impl Read, progress: &mut dyn FnMut(&str)) -> std::io::Result<String> {
     let mut text = String::new();
     for line in BufReader::new(reader).split(b'\n') {
-        let line = String::from_utf8_lossy(&line.map_err(failed)?).into_owned();
+        let line = String::from_utf8_lossy(&line?).into_owned();
         let trimmed = line.trim_start();
         let announces = [
             "Compiling ",
@@ -244,9 +282,134 @@ pub fn run_merged(mut command: Command, progress: &mut dyn FnMut(&str)) -> Resul
         text += &line;
         text.push('\n');
     }
-    let status = child.wait().map_err(failed)?;
-    Ok(CargoOutput {
-        text,
-        success: status.success(),
-    })
+    Ok(text)
+}
+
+/// A thread that kills process group `pid` unless the returned sender is dropped within
+/// `deadline`; it ends with true when it killed.
+fn watch(pid: u32, deadline: Duration) -> (Sender<()>, JoinHandle<bool>) {
+    let (finished, wait) = std::sync::mpsc::channel::<()>();
+    let watchdog = std::thread::spawn(move || {
+        let expired = wait.recv_timeout(deadline) == Err(RecvTimeoutError::Timeout);
+        if expired {
+            let group = format!("-{pid}");
+            let _ = Command::new("kill").args(["-KILL", "--", &group]).status();
+        }
+        expired
+    });
+    (finished, watchdog)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::marker::{self, Marker};
+
+    fn workshop() -> Workshop {
+        let text = r#"
+// Exercise 1.1: encode. Read: chapter 1, "On disk".
+// Tests: lib::record::tests::a
+// Exercise 1.2: decode. Read: chapter 1, "On disk".
+// Tests: lib::record::tests::b, engine::c
+// Exercise 1.3: append. Read: chapter 1, "Design".
+// Tests: engine::d
+"#;
+        let exercise = |marker: Marker| Exercise {
+            marker,
+            file: "src/record.rs".into(),
+            function: "f".into(),
+        };
+        Workshop {
+            stage: 1,
+            crate_name: "hashlog".into(),
+            checkout: "/checkout".into(),
+            exercises: marker::find(text)
+                .unwrap()
+                .into_iter()
+                .map(exercise)
+                .collect(),
+        }
+    }
+
+    const OUTPUT: &str = "     Running unittests src/lib.rs (x)
+test record::tests::a ... ok
+test record::tests::b ... FAILED
+
+---- record::tests::b stdout ----
+thread 'record::tests::b' (7) panicked at src/record.rs:9:5:
+assertion `left == right` failed
+  left: 1
+ right: 2
+
+test result: FAILED. 1 passed; 1 failed
+     Running tests/engine.rs (y)
+test d ... FAILED
+
+---- d stdout ----
+thread 'd' (8) panicked at src/record.rs:20:5:
+not yet implemented: Exercise 1.2: decode; see chapter 1, section \"On disk\"
+
+test result: FAILED. 0 passed; 1 failed
+";
+
+    #[test]
+    fn passed_failed_and_waiting() {
+        let workshop = workshop();
+        let card = score(&workshop, &libtest::parse(OUTPUT));
+        assert_eq!(card.passed(), 1);
+        assert!(!card.all_passed());
+        let text = render(&workshop, &card);
+        assert!(text.contains("1 of 3 exercises pass"), "{text}");
+        assert!(text.contains("1.1   encode  passed (1 tests)"), "{text}");
+        assert!(
+            text.contains("1.2   decode  FAILED: lib::record::tests::b"),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                "at src/record.rs:9:5\n        assertion `left == right` failed\n          left: 1"
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains("reread chapter 1, section \"On disk\""),
+            "{text}"
+        );
+        assert!(
+            text.contains("1.3   append  waiting on exercise 1.2: engine::d"),
+            "{text}"
+        );
+        assert!(
+            !text.contains("reread chapter 1, section \"Design\""),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn a_test_that_did_not_run_says_why() {
+        let workshop = workshop();
+        let card = score(
+            &workshop,
+            &libtest::parse("error[E0425]: x\nerror: could not compile `hashlog`\n"),
+        );
+        assert_eq!(card.passed(), 0);
+        let text = render(&workshop, &card);
+        assert!(text.starts_with("The crate does not compile:"), "{text}");
+        assert!(
+            text.contains("did not run: the crate does not compile"),
+            "{text}"
+        );
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_command_past_its_deadline_is_killed_with_its_children() {
+        let mut command = Command::new("sh");
+        command.args(["-c", "echo started; sleep 60 & wait"]);
+        let began = std::time::Instant::now();
+        let output = run_merged(command, Some(Duration::from_millis(300)), &mut |_| {}).unwrap();
+        assert!(output.timed_out && !output.success);
+        assert_eq!(output.text, "started\n");
+        assert!(began.elapsed() < Duration::from_secs(30));
+    }
 }

@@ -9,50 +9,19 @@ use serde::{Deserialize, Serialize};
 
 use crate::checkout::{Checkout, Stage};
 use crate::error::{Result, io, source};
-use crate::marker::{self, Marker, TestId};
+use crate::marker::{self, Marker};
 use crate::stub::{self, Function};
 
 /// One exercise: a function whose body the learner writes.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Exercise {
-    /// The stage.
-    pub stage: u32,
-    /// Its number within the stage: the order to do them in.
-    pub number: u32,
-    /// What the learner writes, in a few words.
-    pub title: String,
-    /// The chapter to read.
-    pub chapter: u32,
-    /// The heading of the section to read.
-    pub section: String,
-    /// The tests that pass once it is done (and the exercises before it).
-    pub tests: Vec<TestId>,
+    /// What its marker says.
+    #[serde(flatten)]
+    pub marker: Marker,
     /// The source file, relative to the crate (`src/record.rs`).
     pub file: String,
     /// The function: `Type::name` for a method.
     pub function: String,
-}
-
-impl Exercise {
-    /// `S.N`.
-    pub fn id(&self) -> String {
-        format!("{}.{}", self.stage, self.number)
-    }
-
-    /// Where to read: `chapter 1, section "On disk"`.
-    pub fn reading(&self) -> String {
-        format!("chapter {}, section \"{}\"", self.chapter, self.section)
-    }
-
-    /// The message of the `todo!()` that stands for the body.
-    pub fn todo_message(&self) -> String {
-        format!(
-            "Exercise {}: {}; see {}",
-            self.id(),
-            self.title,
-            self.reading()
-        )
-    }
 }
 
 /// One source file of a stage, with the exercises it holds and their bodies.
@@ -78,7 +47,7 @@ pub fn stage_exercises(checkout: &Checkout, stage: &Stage) -> Result<Vec<Exercis
         .into_iter()
         .flat_map(|f| f.bodies.into_iter().map(|(e, _, _)| e))
         .collect();
-    all.sort_by_key(|e| e.number);
+    all.sort_by_key(|e| e.marker.number);
     Ok(all)
 }
 
@@ -98,10 +67,18 @@ pub(crate) fn source_files(checkout: &Checkout, stage: &Stage) -> Result<Vec<Sou
     let mut by_number = BTreeMap::new();
     for file in &files {
         for (exercise, _, _) in &file.bodies {
-            check(checkout, stage, &stage.dir.join(&file.relative), exercise)?;
-            if let Some(other) = by_number.insert(exercise.number, exercise.file.clone()) {
+            check(
+                checkout,
+                stage,
+                &stage.dir.join(&file.relative),
+                &exercise.marker,
+            )?;
+            if let Some(other) = by_number.insert(exercise.marker.number, exercise.file.clone()) {
                 let path = stage.dir.join(&file.relative);
-                let detail = format!("exercise {} is also marked in {other}", exercise.id());
+                let detail = format!(
+                    "exercise {} is also marked in {other}",
+                    exercise.marker.id()
+                );
                 return Err(source(path, 0, detail));
             }
         }
@@ -145,40 +122,30 @@ fn locate(
 }
 
 /// The exercise that marker `m` in `relative` makes of `function`.
-fn exercise(m: Marker, relative: &Path, function: &Function) -> Exercise {
+fn exercise(marker: Marker, relative: &Path, function: &Function) -> Exercise {
     Exercise {
-        stage: m.stage,
-        number: m.number,
-        title: m.title,
-        chapter: m.chapter,
-        section: m.section,
-        tests: m.tests,
+        marker,
         file: relative.to_string_lossy().replace('\\', "/"),
         function: function.name.clone(),
     }
 }
 
-/// Checks what `exercise` (marked in `path`) names: its stage, its chapter's section, the
-/// test targets of its tests.
-fn check(checkout: &Checkout, stage: &Stage, path: &Path, exercise: &Exercise) -> Result<()> {
+/// Checks what `marker` (in `path`) names: its stage, its chapter's section, the test
+/// targets of its tests.
+fn check(checkout: &Checkout, stage: &Stage, path: &Path, marker: &Marker) -> Result<()> {
     let fail = |detail: String| {
-        Err(source(
-            path,
-            0,
-            format!("exercise {}: {detail}", exercise.id()),
-        ))
+        let detail = format!("exercise {}: {detail}", marker.id());
+        Err(source(path, marker.line, detail))
     };
-    if exercise.stage != stage.number {
+    if marker.stage != stage.number {
         return fail(format!("marked in stage {}'s sources", stage.number));
     }
-    let headings = checkout.headings(exercise.chapter)?;
-    if !headings.contains(&exercise.section) {
-        return fail(format!(
-            "chapter {} has no section \"{}\"",
-            exercise.chapter, exercise.section
-        ));
+    let headings = checkout.headings(marker.chapter)?;
+    if !headings.contains(&marker.section) {
+        let (chapter, section) = (marker.chapter, &marker.section);
+        return fail(format!("chapter {chapter} has no section \"{section}\""));
     }
-    for test in &exercise.tests {
+    for test in &marker.tests {
         let file = stage.dir.join("tests").join(format!("{}.rs", test.target));
         if test.target != "lib" && !file.is_file() {
             return fail(format!("test {test}: there is no {}", file.display()));

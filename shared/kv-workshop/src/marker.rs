@@ -61,7 +61,7 @@ impl fmt::Display for TestId {
 }
 
 /// One marker, as written above its function.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Marker {
     /// The stage the exercise belongs to (`S`).
     pub stage: u32,
@@ -75,10 +75,34 @@ pub struct Marker {
     pub section: String,
     /// The tests that pass once the exercise is done (and those before it).
     pub tests: Vec<TestId>,
-    /// 1-based line of the marker's first line.
+    /// 1-based line of the marker's first line (0 once saved and loaded).
+    #[serde(skip)]
     pub line: usize,
     /// 1-based line of its last line: the function starts on the next one.
+    #[serde(skip)]
     pub last_line: usize,
+}
+
+impl Marker {
+    /// `S.N`.
+    pub fn id(&self) -> String {
+        format!("{}.{}", self.stage, self.number)
+    }
+
+    /// Where to read: `chapter 1, section "On disk"`.
+    pub fn reading(&self) -> String {
+        format!("chapter {}, section \"{}\"", self.chapter, self.section)
+    }
+
+    /// The message of the `todo!()` that stands for the body.
+    pub fn todo_message(&self) -> String {
+        format!(
+            "Exercise {}: {}; see {}",
+            self.id(),
+            self.title,
+            self.reading()
+        )
+    }
 }
 
 /// Every marker of a source file, in order.

@@ -71,15 +71,16 @@ pub fn readme(checkout: &Checkout, workshop: &Workshop, dir: &Path) -> Result<St
         dir = dir.display(),
         mine = bench_name(name),
     );
-    for e in &workshop.exercises {
+    for exercise in &workshop.exercises {
+        let e = &exercise.marker;
         let chapter = checkout.chapter(e.chapter)?;
         write!(
             text,
             "\n### {} {}\n\n`{}` in `{}`. Read chapter {}, \"{}\" ({}).\n\nTests:\n\n",
             e.id(),
             e.title,
-            e.function,
-            e.file,
+            exercise.function,
+            exercise.file,
             e.chapter,
             e.section,
             chapter.display()

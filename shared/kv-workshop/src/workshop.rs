@@ -76,7 +76,7 @@ impl Workshop {
     pub fn exercise(&self, stage: u32, number: u32) -> Option<&Exercise> {
         self.exercises
             .iter()
-            .find(|e| e.stage == stage && e.number == number)
+            .find(|e| e.marker.stage == stage && e.marker.number == number)
     }
 }
 
@@ -106,7 +106,7 @@ pub fn create(
         write(&dir.join(&file.relative), stubbed(file, stubs))?;
         exercises.extend(file.bodies.iter().map(|(e, _, _)| e.clone()));
     }
-    exercises.sort_by_key(|e| e.number);
+    exercises.sort_by_key(|e| e.marker.number);
     copy_others(&stage, &dir)?;
     let workshop = Workshop {
         stage: stage.number,
@@ -139,8 +139,13 @@ fn stubbed(file: &SourceFile, stubs: Stubs) -> String {
     let edits = file
         .bodies
         .iter()
-        .filter(|(e, _, _)| stubs.stubs(e.number))
-        .map(|(e, body, indent)| (body.clone(), stub::todo_body(indent, &e.todo_message())))
+        .filter(|(e, _, _)| stubs.stubs(e.marker.number))
+        .map(|(e, body, indent)| {
+            (
+                body.clone(),
+                stub::todo_body(indent, &e.marker.todo_message()),
+            )
+        })
         .collect();
     stub::splice(&file.text, edits)
 }

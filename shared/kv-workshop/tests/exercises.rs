@@ -21,10 +21,11 @@
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use kv_workshop::check::{self, CargoOutput};
 use kv_workshop::checkout::{Checkout, Stage};
-use kv_workshop::exercises::{Exercise, stage_exercises};
+use kv_workshop::exercises::stage_exercises;
 use kv_workshop::libtest::{self, Outcome, TestRun};
 use kv_workshop::marker::TestId;
 use kv_workshop::workshop::{self, Stubs, Workshop};
@@ -52,12 +53,22 @@ fn generate(stage: &Stage, stubs: Stubs, label: &str) -> (PathBuf, Workshop) {
     (dir, made.unwrap())
 }
 
+/// The longest one cargo command may take: a test that hangs shows as a failure.
+const DEADLINE: Duration = Duration::from_secs(20 * 60);
+
 /// Runs cargo `subcommand` with `args` in `dir`, with the shared target directory.
 fn cargo(dir: &Path, subcommand: &str, args: &[&str]) -> CargoOutput {
     let mut command = check::cargo(dir, subcommand, args);
     command.env("CARGO_TARGET_DIR", scratch().join("target"));
     let mut progress = |line: &str| eprintln!("    {line}");
-    check::run_merged(command, &mut progress).unwrap()
+    let output = check::run_merged(command, Some(DEADLINE), &mut progress).unwrap();
+    assert!(
+        !output.timed_out,
+        "cargo {subcommand} {args:?} in {}: over {DEADLINE:?}\n{}",
+        dir.display(),
+        output.text
+    );
+    output
 }
 
 /// Runs `tests` in `dir` (only the targets that hold them, only those names) and parses
@@ -88,7 +99,7 @@ fn every_stage_has_at_least_four_well_formed_exercises() {
     let checkout = Checkout::here();
     for stage in stages() {
         let exercises = stage_exercises(&checkout, &stage).unwrap();
-        let ids: Vec<String> = exercises.iter().map(Exercise::id).collect();
+        let ids: Vec<String> = exercises.iter().map(|e| e.marker.id()).collect();
         assert!(exercises.len() >= 4, "stage {}: only {ids:?}", stage.number);
         let functions: BTreeSet<(&str, &str)> = exercises
             .iter()
@@ -108,7 +119,7 @@ fn every_stage_compiles_with_its_exercises_open() {
         let (dir, made) = generate(&stage, Stubs::All, "check");
         for exercise in &made.exercises {
             let text = std::fs::read_to_string(dir.join(&exercise.file)).unwrap();
-            let todo = format!("todo!({:?})", exercise.todo_message());
+            let todo = format!("todo!({:?})", exercise.marker.todo_message());
             assert!(text.contains(&todo), "{} has no {todo}", exercise.file);
         }
         let checked = cargo(&dir, "check", &["--all-targets"]);
@@ -161,15 +172,15 @@ fn reference_passes(stage: &Stage) -> Vec<String> {
     let listed: Vec<TestId> = made
         .exercises
         .iter()
-        .flat_map(|e| e.tests.clone())
+        .flat_map(|e| e.marker.tests.clone())
         .collect();
     let run = run_tests(&dir, &listed);
     let mut problems = Vec::new();
     for exercise in &made.exercises {
-        for test in &exercise.tests {
+        for test in &exercise.marker.tests {
             let outcome = run.outcome(test);
             if outcome != Some(&Outcome::Passed) {
-                let id = exercise.id();
+                let id = exercise.marker.id();
                 problems.push(format!(
                     "exercise {id}: the reference gives {test} {outcome:?}"
                 ));
@@ -186,13 +197,14 @@ fn each_alone_fails(stage: &Stage) -> Vec<String> {
     for number in 1..=count {
         let (dir, made) = generate(stage, Stubs::Only(number), "full");
         let exercise = made.exercise(stage.number, number).unwrap();
-        let run = run_tests(&dir, &exercise.tests);
+        let run = run_tests(&dir, &exercise.marker.tests);
         let failed = exercise
+            .marker
             .tests
             .iter()
             .any(|t| matches!(run.outcome(t), Some(Outcome::Failed(_))));
         if !failed {
-            let id = exercise.id();
+            let id = exercise.marker.id();
             problems.push(format!(
                 "exercise {id}: every listed test passes with it open"
             ));
