@@ -25,15 +25,8 @@
 //!
 //! ## Background work
 //!
-//! * The **flush thread** writes the oldest immutable memtable to an L0 table
-//!   ([`crate::flush`]), records it in the manifest with the new log number, installs the
-//!   new version, and only then deletes the memtable's WAL.
-//! * The **compaction thread** picks a compaction ([`crate::compaction::pick`]), runs it,
-//!   records the edit, installs the new version, and marks the replaced tables obsolete
-//!   (their files go when the last version holding them goes).
-//!
-//! Both install through one lock around "append the edit to the manifest, swap the
-//! version", so the manifest's order is the order versions were installed in.
+//! Two threads flush memtables and run compactions (`engine/background.rs`); both install
+//! what they make through the manifest.
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::SeqCst};
@@ -47,21 +40,20 @@ use kv_shared::{
 use sstable::wal::MAX_PAYLOAD;
 
 use crate::block_cache::{BlockCache, BlockCacheStats};
-use crate::compaction::{self, Compaction};
+use crate::compaction;
 use crate::counters::Counters;
 use crate::cursor::snapshot::{ReadView, Snapshot};
 use crate::file_names;
-use crate::flush::flush;
 use crate::group_commit::{Group, WriteQueue};
-use crate::lock::{lock, wait, wait_timeout};
+use crate::lock::{lock, wait_timeout};
 use crate::manifest::Manifest;
 use crate::memtable::Memtable;
 use crate::options::{LsmOptions, OPTIONS};
 use crate::recovery::{self, Recovered};
-use crate::table::Table;
-use crate::version::{LevelSummary, NUM_LEVELS, TableFile, Version};
-use crate::version_edit::VersionEdit;
+use crate::version::{LevelSummary, NUM_LEVELS, Version};
 use crate::wal::{self, Wal};
+
+mod background;
 
 /// Immutable memtables allowed to wait for their flush before writers wait.
 const MAX_IMMUTABLE: usize = 1;
@@ -310,194 +302,6 @@ impl Inner {
         Counters::add(&self.counters.write_groups, 1);
         Counters::add(&self.counters.grouped_writes, group.writers);
         Ok(())
-    }
-
-    /// Appends `edit` to the manifest and installs the version it makes, in one step under
-    /// the manifest lock. `prepare` completes the edit from the current state; `commit`
-    /// changes the rest of the state in the same instant the new version appears, so no
-    /// reader ever sees a memtable gone before its table arrived.
-    fn install(
-        &self,
-        mut edit: VersionEdit,
-        new: &[Arc<TableFile>],
-        prepare: impl FnOnce(&State, &mut VersionEdit),
-        commit: impl FnOnce(&mut State),
-    ) -> Result<()> {
-        let manifest = lock(&self.manifest);
-        // Only this thread installs versions while the manifest lock is held, so the version
-        // read here is still current when the new one replaces it below.
-        let next = {
-            let st = self.lock_state();
-            prepare(&st, &mut edit);
-            edit.next_file = Some(self.next_file.load(SeqCst));
-            st.version.apply(&edit, new).map_err(|detail| {
-                let path = self.dir.join(file_names::manifest(manifest.number()));
-                Error::corruption(path, 0, detail)
-            })?
-        };
-        #[cfg(debug_assertions)]
-        if let Err(detail) = next.check_invariants() {
-            panic!("a new version breaks the level invariants: {detail}");
-        }
-        manifest.append(&edit)?;
-        {
-            let mut st = self.lock_state();
-            st.version = Arc::new(next);
-            commit(&mut st);
-            st.refresh_view();
-        }
-        drop(manifest);
-        self.progress.notify_all();
-        self.work.notify_all();
-        Ok(())
-    }
-
-    /// Flushes the oldest immutable memtable `mem` to an L0 table, installs it, and deletes
-    /// the memtable's WAL.
-    fn flush_one(&self, mem: &Arc<Memtable>) -> Result<()> {
-        let number = self.next_file.fetch_add(1, SeqCst);
-        let flushed = flush(&self.fs, &self.dir, mem, number, &self.options)?;
-        let mut new = Vec::new();
-        let mut edit = VersionEdit::default();
-        if let Some((meta, max_seq)) = flushed {
-            Counters::add(&self.counters.flushes, 1);
-            Counters::add(&self.counters.flush_bytes_written, meta.size);
-            let path = self.dir.join(file_names::table(meta.number));
-            let table = Table::open(&self.fs, &path, meta.number, self.cache.clone())?;
-            edit.last_seq = Some(max_seq);
-            edit.added.push((0, meta.clone()));
-            new.push(Arc::new(TableFile::new(meta, table, self.fs.clone())));
-        }
-        let mut old_wal = 0;
-        self.install(
-            edit,
-            &new,
-            |st, edit| {
-                // The memtable after this one holds the oldest writes not yet in a table.
-                let next_wal = st.imm.get(1).unwrap_or(&st.mem).wal_number();
-                edit.log_number = Some(next_wal);
-                old_wal = st.imm[0].wal_number();
-            },
-            |st| {
-                st.imm.remove(0);
-            },
-        )?;
-        self.fs
-            .remove_if_exists(&self.dir.join(file_names::wal(old_wal)))
-    }
-
-    /// Waits on `work` until `ready` hands out a job, or the engine stops (`None`).
-    fn next_job<T>(&self, mut ready: impl FnMut(&mut State) -> Option<T>) -> Option<T> {
-        let mut st = self.lock_state();
-        loop {
-            if self.stop.load(SeqCst) {
-                return None;
-            }
-            if let Some(job) = ready(&mut st) {
-                return Some(job);
-            }
-            st = wait(&self.work, st);
-        }
-    }
-
-    /// The flush thread: flushes immutable memtables, oldest first, as they come.
-    fn flush_loop(&self) -> Result<()> {
-        while let Some(mem) = self.next_job(|st| st.imm.first().cloned()) {
-            self.flush_one(&mem)?;
-        }
-        Ok(())
-    }
-
-    /// The compaction thread: runs the compactions the policy picks, one at a time.
-    fn compaction_loop(&self) -> Result<()> {
-        let pick = |st: &mut State| {
-            // `compacting` may be held by a manual `full_compaction`.
-            if st.compacting {
-                return None;
-            }
-            let task = compaction::pick(&st.version, &self.options, &st.pointers)?;
-            st.compacting = true;
-            Some((task, st.version.clone()))
-        };
-        while let Some((task, version)) = self.next_job(pick) {
-            self.compact_and_release(&task, &version)?;
-        }
-        Ok(())
-    }
-
-    /// Runs `task` (for which `compacting` is held), then releases `compacting`.
-    fn compact_and_release(&self, task: &Compaction, version: &Version) -> Result<()> {
-        let done = self.compact_once(task, version);
-        self.lock_state().compacting = false;
-        self.progress.notify_all();
-        self.work.notify_all();
-        done
-    }
-
-    /// Runs one compaction and installs what it made.
-    fn compact_once(&self, task: &Compaction, version: &Version) -> Result<()> {
-        let cx = compaction::Context {
-            fs: &self.fs,
-            dir: &self.dir,
-            options: &self.options,
-            next_file: &self.next_file,
-            counters: &self.counters,
-            stop: &self.stop,
-            cache: &self.cache,
-        };
-        let Some(outcome) = compaction::run(task, version, &cx)? else {
-            return Ok(());
-        };
-        let level = task.level;
-        self.install(
-            outcome.edit,
-            &outcome.outputs,
-            |_, _| {},
-            |st| st.pointers[level] = outcome.largest.clone(),
-        )?;
-        Counters::add(&self.counters.compactions, 1);
-        if task.is_trivial_move() {
-            Counters::add(&self.counters.trivial_moves, 1);
-        } else {
-            for (_, t) in task.all_inputs() {
-                t.mark_obsolete();
-            }
-        }
-        Ok(())
-    }
-
-    /// Runs a background loop, recording its failure so that writers stop and report it.
-    fn run_background(
-        self: &Arc<Self>,
-        name: &'static str,
-        body: fn(&Inner) -> Result<()>,
-    ) -> Result<JoinHandle<()>> {
-        let inner = self.clone();
-        std::thread::Builder::new()
-            .name(format!("lsm-{name}"))
-            .spawn(move || {
-                if let Err(e) = body(&inner) {
-                    inner.lock_state().bg_error = Some(format!("{name}: {e}"));
-                    inner.progress.notify_all();
-                }
-            })
-            .map_err(|e| Error::io(&self.dir, e))
-    }
-
-    /// Waits until no memtable waits for a flush, no compaction runs, and no level needs one.
-    fn wait_until_settled(&self) -> Result<()> {
-        let mut st = self.lock_state();
-        loop {
-            st.check_background(&self.dir)?;
-            let idle = st.imm.is_empty()
-                && !st.compacting
-                && compaction::pick(&st.version, &self.options, &st.pointers).is_none();
-            if idle {
-                return Ok(());
-            }
-            self.work.notify_all();
-            st = self.wait_for_progress(st);
-        }
     }
 
     /// The statistics beside the counters: the tree's shape, its memory, the block cache,

@@ -16,7 +16,7 @@
 //!
 //! | file | concept |
 //! |---|---|
-//! | [`engine`] | [`LsmTree`], the engine: write path, readers, background threads |
+//! | [`engine`] | [`LsmTree`], the engine: write path, readers; its flush and compaction threads in `engine/background.rs` |
 //! | [`options`] | the `--set` options ([`LsmOptions`]) |
 //! | [`recovery`] | opening a store: manifest, tables, WAL replay, orphan cleanup |
 //! | [`file_names`] | the names of the files in a store directory |

@@ -95,6 +95,15 @@ fn layered_tree(dir: &std::path::Path, rng: &mut ChaCha8Rng) -> (LsmTree, Model)
     (e, model)
 }
 
+/// The random numbers of test `test` (seeded from `default_seed` or `KV_TEST_SEED`), a
+/// temporary directory, and a [`layered_tree`] in it.
+fn layered_store(test: &str, default_seed: u64) -> (ChaCha8Rng, tempfile::TempDir, LsmTree, Model) {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed(test, default_seed));
+    let tmp = tempfile::tempdir().unwrap();
+    let (e, model) = layered_tree(tmp.path(), &mut rng);
+    (rng, tmp, e, model)
+}
+
 /// The model's pairs in order, and a position among them that moves as a cursor does.
 struct ModelCursor {
     pairs: Vec<(Vec<u8>, Vec<u8>)>,
@@ -257,9 +266,7 @@ fn random_moves(cursor: &mut dyn Cursor, m: &mut ModelCursor, rng: &mut ChaCha8R
 /// exactly the model: newest visible version per key, no tombstone, both ways.
 #[test]
 fn a_cursor_over_every_layer_matches_the_model() {
-    let mut rng = ChaCha8Rng::seed_from_u64(seed("lsm_cursor_layers", 41));
-    let tmp = tempfile::tempdir().unwrap();
-    let (e, model) = layered_tree(tmp.path(), &mut rng);
+    let (mut rng, tmp, e, model) = layered_store("lsm_cursor_layers", 41);
     let mut cursor = e.cursor().unwrap();
     check(cursor.as_mut(), &model, &mut rng, 2000);
     drop(cursor);
@@ -273,9 +280,7 @@ fn a_cursor_over_every_layer_matches_the_model() {
 /// used (and delete the tables it reads, once it is done) change nothing it returns.
 #[test]
 fn writes_and_compactions_meanwhile_change_nothing_a_cursor_returns() {
-    let mut rng = ChaCha8Rng::seed_from_u64(seed("lsm_cursor_meanwhile", 43));
-    let tmp = tempfile::tempdir().unwrap();
-    let (e, model) = layered_tree(tmp.path(), &mut rng);
+    let (mut rng, _tmp, e, model) = layered_store("lsm_cursor_meanwhile", 43);
     let mut cursor = e.cursor().unwrap();
     let before = e.stats().unwrap().extra["compactions"];
     let mut writer_rng = ChaCha8Rng::seed_from_u64(rng.random());
