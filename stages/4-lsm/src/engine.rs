@@ -326,7 +326,15 @@ impl Inner {
             let milli = (theory * 1000.0).round() as u64;
             out.push(("write_amp_theory_milli".into(), milli));
         }
-        let tables = || version.all_tables().map(|(_, t)| &t.table);
+        let (index_bytes, filter_bytes) =
+            version
+                .all_tables()
+                .fold((0, 0), |(index, filter), (_, t)| {
+                    (
+                        index + t.table.index_bytes(),
+                        filter + t.table.filter_bytes(),
+                    )
+                });
         let (replayed, orphans, stale_wals) = self.recovery;
         let named = [
             ("l0_files", version.level(0).len() as u64),
@@ -338,11 +346,8 @@ impl Inner {
             ("block_cache_inserted_bytes", cache.inserted_bytes),
             ("block_cache_bytes", cache.used_bytes),
             ("block_cache_capacity", cache.capacity),
-            ("table_index_bytes", tables().map(|t| t.index_bytes()).sum()),
-            (
-                "table_filter_bytes",
-                tables().map(|t| t.filter_bytes()).sum(),
-            ),
+            ("table_index_bytes", index_bytes),
+            ("table_filter_bytes", filter_bytes),
             ("last_sequence", self.visible_seq.load(SeqCst)),
             ("recovery_wal_records", replayed),
             ("recovery_orphan_tables", orphans),

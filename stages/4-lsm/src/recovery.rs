@@ -25,11 +25,16 @@
 //!
 //! A crash at any point of this leaves the old `CURRENT` (and everything it names) or the
 //! new one: the next open simply does the same again.
+//!
+//! [`recover`] is these five steps, each a method of `Recovery` below. Reading the logs
+//! (their headers, framing, checksums and torn tails) is [`sstable::wal`]'s: recovery only
+//! decides which WAL may end torn and what each record means.
 
 use std::path::Path;
 use std::sync::Arc;
 
 use kv_shared::{Error, Fs, Result};
+use sstable::wal::Record;
 
 use crate::block_cache::BlockCache;
 use crate::file_names::{self, FileKind};
@@ -41,7 +46,6 @@ use crate::table::Table;
 use crate::version::{TableFile, Version};
 use crate::version_edit::TableMeta;
 use crate::wal::{self, Wal};
-use sstable::wal::Record;
 
 /// What recovery hands to the engine.
 #[derive(Debug)]
@@ -86,8 +90,10 @@ pub fn recover(
         cache,
         files: list_files(fs, dir)?,
     };
+    // 1 and 2: the manifest, and the tables it names.
     let (manifest_number, mut state) = r.read_manifest()?;
     let mut levels = r.open_tables(&state, manifest_number.unwrap_or(0))?;
+    // 3: the WALs not yet flushed, into new L0 tables.
     let wals = r.wals_to_replay(manifest_number, state.log_number)?;
     let mut next_file = state.next_file.max(r.highest_number() + 1);
     let replayed = r.replay_wals(&wals, state.last_seq, &mut next_file)?;
@@ -95,6 +101,7 @@ pub fn recover(
         state.levels[0].insert(t.meta.number, t.meta.clone());
         levels[0].push(t.clone());
     }
+    // 4: a fresh WAL and manifest; 5: what nothing references any more goes.
     let stale_log_number = state.log_number;
     state.last_seq = replayed.last_seq;
     let fresh = r.start_fresh(&mut state, &mut next_file)?;

@@ -1,7 +1,8 @@
 //! A version: the set of tables that make up the tree at one moment, level by level.
 //!
 //! A [`Version`] never changes once built. A flush or a compaction makes a *new* version
-//! from the current one and an edit ([`Version::apply`]), and the engine swaps it in under a
+//! from the current one and an edit ([`Version::apply`] of a
+//! [`crate::version_edit::VersionEdit`]), and the engine swaps it in under a
 //! short lock, so every reader sees either the whole old shape or the whole new one. Readers
 //! and scans hold an `Arc<Version>`: while a scan runs, the tables of its version stay open
 //! and on disk, even if a compaction has replaced them since.
@@ -15,7 +16,7 @@
 //! * **L0** holds flushed memtables as they come: its tables may overlap, so a read must try
 //!   each one whose key range holds the key, newest first. Kept newest first (by file number,
 //!   since flushes take increasing numbers).
-//! * **L1 to L6** each hold tables with disjoint key ranges, sorted: a read tries at most one
+//! * **L1 to L6** ([`NUM_LEVELS`] levels in all) each hold tables with disjoint key ranges, sorted: a read tries at most one
 //!   table per level, found by binary search. Each level's target size is `level_ratio` times
 //!   the one above it, starting from `level1_bytes` ([`crate::compaction`] keeps them there).
 
