@@ -268,3 +268,28 @@ fn a_bitcask_merge_caught_in_the_directory_is_described() {
     assert_eq!(input.live_bytes, Some(0));
     assert!(input.note.as_deref().unwrap().starts_with("obsolete"));
 }
+
+#[test]
+fn a_standalone_sstable_is_drawn_without_a_store() {
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join("fruit.sst");
+    let pairs = [
+        ("apple", "red"),
+        ("banana", "yellow"),
+        ("cherry", "dark red"),
+    ];
+    let pairs = pairs.map(|(k, v)| (k.as_bytes().to_vec(), v.as_bytes().to_vec()));
+    sstable::standalone::build_from_pairs(pairs, &path).unwrap();
+    let request = Request {
+        dir: None,
+        engine: None,
+        file: Some(&path),
+    };
+    let svg = draw::draw(ENGINES, request, &Options::new()).unwrap();
+    let title = format!(
+        "fruit.sst: SSTable, {} bytes, 3 entries, keys apple .. cherry",
+        { std::fs::metadata(&path).unwrap().len() }
+    );
+    assert!(svg.contains(&title), "{svg}");
+    assert!(svg.contains("footer: where the index is"), "{svg}");
+}
