@@ -24,8 +24,9 @@
 //!
 //! A skiplist entry borrows the skiplist, and a cursor that holds the memtable (an `Arc`,
 //! so that it outlives a flush) cannot also hold a borrow of it. So the cursor copies a
-//! *window* of up to `BATCH` (64) consecutive entries out, moves inside it, and searches the
-//! skiplist again (once per window) for the next or previous window when it leaves one.
+//! *window* of consecutive entries out (up to 64 of them, or 64 KiB, but at least one),
+//! moves inside it, and searches the skiplist again (once per window) for the next or
+//! previous window when it leaves one.
 //! Writers go on meanwhile: entries they add later carry sequence numbers above the
 //! reader's snapshot, which the reader skips ([`crate::cursor::snapshot`]).
 
@@ -46,6 +47,8 @@ use crate::memtable_filter::MemtableFilter;
 const ENTRY_OVERHEAD: usize = 48;
 /// Entries copied out of the skiplist at a time by a [`MemtableCursor`].
 const BATCH: usize = 64;
+/// Bytes of keys and values after which a [`MemtableCursor`]'s window takes no more entries.
+const BATCH_BYTES: usize = 64 << 10;
 
 thread_local! {
     /// The internal key [`Memtable::get`] seeks with, one per thread (see the module
@@ -195,15 +198,16 @@ struct WindowEntry {
 }
 
 impl Window {
-    /// Copies up to [`BATCH`] entries, from `first` on, forward or backward (then stored
-    /// reversed, so that the window is in internal-key order either way). Returns the
-    /// position of `first` in the window (past its end, so not valid, when it is empty).
+    /// Copies up to [`BATCH`] entries (and no more once [`BATCH_BYTES`] are copied), from
+    /// `first` on, forward or backward (then stored reversed, so that the window is in
+    /// internal-key order either way). Returns the position of `first` in the window (past
+    /// its end, so not valid, when it is empty).
     fn fill(&mut self, first: Option<SkipEntry<'_>>, forward: bool) -> usize {
         self.bytes.clear();
         self.entries.clear();
         let mut next = first;
         while let Some(entry) = next {
-            if self.entries.len() == BATCH {
+            if self.entries.len() == BATCH || self.bytes.len() >= BATCH_BYTES {
                 break;
             }
             let key = self.push(&entry.key().user_key);
@@ -383,5 +387,15 @@ mod tests {
         assert_eq!(walk(&mut c, true).len(), 500);
         c.seek(b"00500", u64::MAX).unwrap();
         assert_eq!(walk(&mut c, false).len(), 501);
+        // Large values: a window of one or two entries, still every entry both ways.
+        let large = Arc::new(Memtable::new(3, 1 << 20));
+        for i in 0..5u64 {
+            large.insert(&[b'k', i as u8], i + 1, Some(&[7; 40 << 10]));
+        }
+        let mut c = large.cursor();
+        c.seek_to_first().unwrap();
+        assert_eq!(walk(&mut c, true).len(), 5);
+        c.seek_to_last().unwrap();
+        assert_eq!(walk(&mut c, false).len(), 5);
     }
 }
