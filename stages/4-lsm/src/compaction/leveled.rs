@@ -11,7 +11,7 @@
 //!   remembers where its last compaction ended, as LevelDB's *compact pointer* does), plus
 //!   every table of level n+1 that overlaps it.
 //!
-//! The merge itself, trivial moves and tombstones are [`crate::compaction`]'s.
+//! The merge itself, trivial moves and tombstones are [`crate::compaction::merge`]'s.
 
 use std::sync::Arc;
 
