@@ -289,46 +289,43 @@ mod tests {
     #[test]
     fn walks_ranges_both_ways() {
         use Bound::*;
-        let r = |s: Bound<&[u8]>, e: Bound<&[u8]>| {
-            KeyRange::new(s.map(<[u8]>::to_vec), e.map(<[u8]>::to_vec))
-        };
-        assert_eq!(keys(KeyRange::all(), Direction::Forward), b"bdf");
-        assert_eq!(keys(KeyRange::all(), Direction::Reverse), b"fdb");
-        assert_eq!(
-            keys(r(Excluded(b"b"), Included(b"f")), Direction::Forward),
-            b"df"
-        );
-        assert_eq!(
-            keys(r(Excluded(b"b"), Included(b"f")), Direction::Reverse),
-            b"fd"
-        );
-        assert_eq!(
-            keys(r(Included(b"c"), Excluded(b"f")), Direction::Reverse),
-            b"d"
-        );
-        assert_eq!(
-            keys(r(Included(b"a"), Included(b"e")), Direction::Reverse),
-            b"db"
-        );
-        assert_eq!(keys(r(Included(b"g"), Unbounded), Direction::Forward), b"");
-        assert_eq!(keys(r(Unbounded, Excluded(b"b")), Direction::Reverse), b"");
-        assert_eq!(
-            keys(r(Included(b"e"), Included(b"c")), Direction::Forward),
-            b""
-        );
+        use Direction::*;
+        let cases: [(Bound<&[u8]>, Bound<&[u8]>, Direction, &[u8]); 11] = [
+            (Unbounded, Unbounded, Forward, b"bdf"),
+            (Unbounded, Unbounded, Reverse, b"fdb"),
+            (Excluded(b"b"), Included(b"f"), Forward, b"df"),
+            (Excluded(b"b"), Included(b"f"), Reverse, b"fd"),
+            (Included(b"c"), Excluded(b"f"), Reverse, b"d"),
+            (Included(b"a"), Included(b"e"), Reverse, b"db"),
+            (Included(b"g"), Unbounded, Forward, b""),
+            (Unbounded, Excluded(b"b"), Reverse, b""),
+            (Included(b"e"), Included(b"c"), Forward, b""),
+            (Included(b"b"), Excluded(b"b"), Forward, b""),
+            (Excluded(b"b"), Excluded(b"d"), Reverse, b""),
+        ];
+        for (start, end, direction, want) in cases {
+            let range = KeyRange::new(start.map(<[u8]>::to_vec), end.map(<[u8]>::to_vec));
+            assert_eq!(
+                keys(range, direction),
+                want,
+                "{start:?}..{end:?} {direction:?}"
+            );
+        }
     }
 
     #[test]
     fn seek_for_prev_lands_at_or_before() {
         let mut c = cursor();
-        c.seek_for_prev(b"e").unwrap();
-        assert_eq!(c.key(), b"d");
-        c.seek_for_prev(b"d").unwrap();
-        assert_eq!(c.key(), b"d");
-        c.seek_for_prev(b"z").unwrap();
-        assert_eq!(c.key(), b"f");
-        c.seek_for_prev(b"a").unwrap();
-        assert!(!c.valid());
+        let landings = [
+            (b"e", Some(b"d")),
+            (b"d", Some(b"d")),
+            (b"z", Some(b"f")),
+            (b"a", None),
+        ];
+        for (target, lands_at) in landings {
+            c.seek_for_prev(target).unwrap();
+            assert_eq!(c.valid().then(|| c.key()), lands_at.map(|k| &k[..]));
+        }
         c.next().unwrap();
         assert!(!c.valid(), "next on an invalid cursor does nothing");
     }

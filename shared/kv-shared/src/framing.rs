@@ -12,6 +12,14 @@
 //! Decoding goes through [`ByteReader`], which checks every length against the bytes that
 //! remain before it slices, so a corrupt length field can never cause a panic or an
 //! allocation larger than the input.
+//!
+//! Many files start the same way, and the small ones that are read whole end the same way:
+//!
+//! * a **magic and version** header: 8 bytes that name the kind of file, then its format
+//!   version as a `u32` ([`put_magic_version`], checked by [`ByteReader::magic_version`]);
+//! * a **whole-file checksum**: the CRC32 of every byte before it, and nothing after it
+//!   ([`put_crc`], checked by [`ByteReader::crc_at_end`]): the store marker, a merge's
+//!   commit record, stage 4's `CURRENT`.
 
 use std::fmt;
 
@@ -36,6 +44,20 @@ pub fn put_varint(out: &mut Vec<u8>, mut v: u64) {
         v >>= 7;
     }
     out.push(v as u8);
+}
+
+/// Appends the header many files start with: the 8-byte `magic`, then `version` as a
+/// `u32` LE.
+pub fn put_magic_version(out: &mut Vec<u8>, magic: &[u8; 8], version: u32) {
+    out.extend_from_slice(magic);
+    out.extend_from_slice(&version.to_le_bytes());
+}
+
+/// Appends the CRC32 of every byte of `out` so far, as a `u32` LE: the end of a small file
+/// that is checked whole.
+pub fn put_crc(out: &mut Vec<u8>) {
+    let crc = crc32(out);
+    out.extend_from_slice(&crc.to_le_bytes());
 }
 
 /// Number of bytes [`put_varint`] writes for `v`.
@@ -185,6 +207,52 @@ impl<'a> ByteReader<'a> {
         ))
     }
 
+    /// Reads the header [`put_magic_version`] writes and checks it against `magic` and
+    /// `version`, the ones this build writes. `what` names the kind of file in the errors.
+    ///
+    /// # Errors
+    /// [`DecodeError`] at the magic, "not a `what` (bad magic)", or at the version, "`what`
+    /// version N, this build reads `version`"; or when too few bytes remain.
+    pub fn magic_version(
+        &mut self,
+        magic: &[u8; 8],
+        version: u32,
+        what: &str,
+    ) -> Result<(), DecodeError> {
+        let at = self.pos;
+        if self.bytes(8, "magic")? != magic {
+            return Err(DecodeError::new(at, format!("not a {what} (bad magic)")));
+        }
+        let found = self.u32("format version")?;
+        if found != version {
+            return Err(DecodeError::new(
+                at + 8,
+                format!("{what} version {found}, this build reads {version}"),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Reads the checksum [`put_crc`] writes and checks it against every byte before it
+    /// (from the start of the bytes this reader was made over), then that nothing follows.
+    /// `what` names the kind of file in the errors.
+    ///
+    /// # Errors
+    /// [`DecodeError`] for a short or mismatched checksum, or bytes after it.
+    pub fn crc_at_end(&mut self, what: &str) -> Result<(), DecodeError> {
+        let body = self.pos;
+        if self.u32("checksum")? != crc32(&self.buf[..body]) {
+            return Err(DecodeError::new(body, format!("{what} checksum mismatch")));
+        }
+        if !self.is_empty() {
+            return Err(DecodeError::new(
+                self.pos,
+                format!("trailing bytes after {what}"),
+            ));
+        }
+        Ok(())
+    }
+
     /// A length field that must not exceed `max` nor the bytes remaining; returns it as `usize`.
     ///
     /// # Errors
@@ -230,6 +298,37 @@ mod tests {
         assert_eq!(r.check_len(1, 1, "len").unwrap(), 1);
         assert!(ByteReader::new(&[0xff; 11]).varint("v").is_err());
         assert!(ByteReader::new(&[0x80]).varint("v").is_err());
+    }
+
+    #[test]
+    fn headers_and_checksums_round_trip_and_catch_damage() {
+        let mut out = Vec::new();
+        put_magic_version(&mut out, b"TESTFILE", 3);
+        out.push(7);
+        put_crc(&mut out);
+        let read = |bytes: &[u8]| -> Result<u8, DecodeError> {
+            let mut r = ByteReader::new(bytes);
+            r.magic_version(b"TESTFILE", 3, "test file")?;
+            let body = r.u8("body")?;
+            r.crc_at_end("test file")?;
+            Ok(body)
+        };
+        assert_eq!(read(&out), Ok(7));
+        let error = |bytes: &[u8]| read(bytes).unwrap_err().detail;
+        let mut bad = out.clone();
+        bad[0] ^= 1;
+        assert_eq!(error(&bad), "not a test file (bad magic)");
+        bad = out.clone();
+        bad[8] = 4;
+        assert_eq!(error(&bad), "test file version 4, this build reads 3");
+        bad = out.clone();
+        bad[12] ^= 1;
+        assert_eq!(error(&bad), "test file checksum mismatch");
+        bad = [out.as_slice(), &[0]].concat();
+        assert_eq!(error(&bad), "trailing bytes after test file");
+        for cut in 0..out.len() {
+            assert!(read(&out[..cut]).is_err(), "cut at {cut}");
+        }
     }
 
     #[test]

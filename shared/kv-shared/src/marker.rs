@@ -16,7 +16,7 @@
 //! | 17 + n | 4 | CRC32 of bytes `0 .. 17 + n`, `u32` LE |
 
 use crate::dump::{Dump, quoted};
-use crate::framing::{ByteReader, DecodeError, crc32};
+use crate::framing::{ByteReader, DecodeError, put_crc, put_magic_version};
 
 /// The first eight bytes of a marker file.
 pub const MAGIC: &[u8; 8] = b"KVMARKER";
@@ -44,13 +44,11 @@ pub fn encode(engine: &str, format_version: u32) -> Vec<u8> {
         "bad engine name"
     );
     let mut out = Vec::with_capacity(21 + engine.len());
-    out.extend_from_slice(MAGIC);
-    out.extend_from_slice(&VERSION.to_le_bytes());
+    put_magic_version(&mut out, MAGIC, VERSION);
     out.extend_from_slice(&format_version.to_le_bytes());
     out.push(engine.len() as u8);
     out.extend_from_slice(engine.as_bytes());
-    let crc = crc32(&out);
-    out.extend_from_slice(&crc.to_le_bytes());
+    put_crc(&mut out);
     out
 }
 
@@ -60,28 +58,12 @@ pub fn encode(engine: &str, format_version: u32) -> Vec<u8> {
 /// [`DecodeError`] saying which check failed.
 pub fn decode(bytes: &[u8]) -> Result<Marker, DecodeError> {
     let mut r = ByteReader::new(bytes);
-    if r.bytes(8, "magic")? != MAGIC {
-        return Err(DecodeError::new(0, "not a marker file (bad magic)"));
-    }
-    let version = r.u32("marker version")?;
-    if version != VERSION {
-        return Err(DecodeError::new(
-            8,
-            format!("marker version {version}, expected {VERSION}"),
-        ));
-    }
-    let format_version = r.u32("format version")?;
+    r.magic_version(MAGIC, VERSION, "marker file")?;
+    let format_version = r.u32("engine format version")?;
     let n = r.u8("name length")? as u64;
     let n = r.check_len(n, MAX_NAME_LEN, "name length")?;
     let name = r.bytes(n, "engine name")?;
-    let body_len = r.pos();
-    let crc = r.u32("checksum")?;
-    if crc != crc32(&bytes[..body_len]) {
-        return Err(DecodeError::new(body_len, "marker checksum mismatch"));
-    }
-    if !r.is_empty() {
-        return Err(DecodeError::new(r.pos(), "trailing bytes after marker"));
-    }
+    r.crc_at_end("marker")?;
     let engine = std::str::from_utf8(name)
         .map_err(|_| DecodeError::new(17, "engine name is not UTF-8"))?
         .to_string();
