@@ -216,6 +216,7 @@ pub fn concurrent_histories<E: Engine>(options: &Options, seed: u64, threads: u6
     let done = AtomicBool::new(false);
     let mut histories: Vec<History> = vec![Vec::new(); KEYS];
     std::thread::scope(|s| {
+        let _stop = crate::conformance::StopOnDrop(&done);
         let background = s.spawn(|| compact_until(&engine, &done));
         let workers: Vec<_> = (0..threads)
             .map(|t| {

@@ -12,6 +12,7 @@ use bitcask::Bitcask;
 use bitcask::record::{self, BATCH_HEADER_LEN, MAX_BATCH_OPS_LEN, RECORD_HEADER_LEN};
 use common::*;
 use kv_shared::{Engine, Error, KeyRange, MAX_VALUE_LEN, Options, WriteBatch};
+use kv_testkit::conformance::StopOnDrop;
 use kv_testkit::hook_fs::{Action, HookFs, Op as FsOp};
 
 /// A put (`Some(value)`) or a delete (`None`) of a key.
@@ -283,6 +284,7 @@ fn readers_see_a_batch_whole_or_not_at_all() {
     e.write(&batch_setting_all_to(0)).unwrap();
     let done = AtomicBool::new(false);
     std::thread::scope(|s| {
+        let _stop = StopOnDrop(&done);
         for reader in 0..2 {
             let (e, done) = (&e, &done);
             s.spawn(move || {

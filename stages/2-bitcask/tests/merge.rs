@@ -9,6 +9,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::SeqCst};
 use bitcask::Bitcask;
 use common::*;
 use kv_shared::{Engine, KeyRange, Options};
+use kv_testkit::conformance::StopOnDrop;
 
 fn extra(e: &Bitcask, name: &str) -> u64 {
     e.stats().unwrap().extra[name]
@@ -58,9 +59,10 @@ fn merges_run_while_threads_write_and_read() {
         ),
     };
     std::thread::scope(|s| {
+        let mut writers = Vec::new();
         for w in 0..WRITERS {
             let (e, started, acked, key) = (&e, &started, &acked, &key);
-            s.spawn(move || {
+            writers.push(s.spawn(move || {
                 for round in 1..=rounds {
                     for k in w * KEYS..(w + 1) * KEYS {
                         started[k].store(round, SeqCst);
@@ -74,7 +76,7 @@ fn merges_run_while_threads_write_and_read() {
                         acked[k].store(round, SeqCst);
                     }
                 }
-            });
+            }));
         }
         for reader in 0..2u64 {
             let (e, started, acked, done, key, check) = (&e, &started, &acked, &done, &key, &check);
@@ -118,9 +120,10 @@ fn merges_run_while_threads_write_and_read() {
                 std::thread::sleep(std::time::Duration::from_millis(3));
             }
         });
-        // The writers finish, then everyone else stops.
-        while acked.iter().any(|a| a.load(SeqCst) < rounds) {
-            std::thread::sleep(std::time::Duration::from_millis(2));
+        // The writers finish, then everyone else stops (also when a writer fails).
+        let _stop = StopOnDrop(done);
+        for writer in writers {
+            writer.join().unwrap();
         }
         done.store(true, SeqCst);
         compactor.join().unwrap();

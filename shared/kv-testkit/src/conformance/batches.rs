@@ -7,8 +7,8 @@ use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
 use kv_shared::{Engine, Error, KeyRange, MAX_KEY_LEN, MAX_VALUE_LEN, Options, WriteBatch};
 
 use super::support::{
-    Model, assert_refuses_one_byte_over, check_through_compact_and_reopen, compact_until, fresh,
-    open, scan_rev_vec, scan_vec,
+    Model, StopOnDrop, assert_refuses_one_byte_over, check_through_compact_and_reopen,
+    compact_until, fresh, open, scan_rev_vec, scan_vec,
 };
 use crate::knobs::env_u64;
 
@@ -274,6 +274,7 @@ pub fn readers_see_all_of_a_batch_or_none<E: Engine>(options: &Options) {
     e.write(&generation_batch(0)).unwrap();
     let done = AtomicBool::new(false);
     std::thread::scope(|s| {
+        let _stop = StopOnDrop(&done);
         for _ in 0..2 {
             s.spawn(|| {
                 let (mut last, mut reads) = (0, 0);

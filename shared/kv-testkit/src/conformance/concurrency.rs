@@ -8,7 +8,7 @@ use rand_chacha::ChaCha8Rng;
 
 use kv_shared::{Engine, KeyRange, Options};
 
-use super::support::{compact_until, fresh, open, scan_vec};
+use super::support::{StopOnDrop, compact_until, fresh, open, scan_vec};
 use crate::knobs::env_u64;
 
 const KEYS: usize = 16;
@@ -51,6 +51,7 @@ pub fn concurrent_readers_and_writer<E: Engine>(options: &Options) {
     };
     let done = AtomicBool::new(false);
     std::thread::scope(|s| {
+        let _stop = StopOnDrop(&done);
         for reader in 0..3u64 {
             let (engine, state, done) = (&engine, &state, &done);
             s.spawn(move || read_until(engine, state, done, reader));

@@ -11,7 +11,7 @@ use kv_shared::{BoxCursor, Engine, KeyRange, Options, WriteBatch};
 
 use super::model::{ModelCursor, Move};
 use super::support::{
-    Model, check_through_compact_and_reopen, compact_until, fresh, open, scan_vec,
+    Model, StopOnDrop, check_through_compact_and_reopen, compact_until, fresh, open, scan_vec,
 };
 use crate::knobs::{env_u64, seed};
 
@@ -241,6 +241,7 @@ pub fn cursor_is_a_snapshot<E: Engine>(options: &Options) {
 
     let (done, rounds) = (AtomicBool::new(false), AtomicU64::new(0));
     std::thread::scope(|s| {
+        let _stop = StopOnDrop(&done);
         s.spawn(|| {
             while !done.load(SeqCst) {
                 change_everything(&e, &now);
@@ -287,6 +288,7 @@ pub fn cursors_during_concurrent_writes<E: Engine>(options: &Options) {
     let key = |k: usize| format!("c{k:02}").into_bytes();
     let done = AtomicBool::new(false);
     std::thread::scope(|s| {
+        let _stop = StopOnDrop(&done);
         for _ in 0..2 {
             s.spawn(|| {
                 let mut walks = 0;

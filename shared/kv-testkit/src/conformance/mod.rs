@@ -31,7 +31,7 @@ pub use batches::*;
 pub use concurrency::*;
 pub use cursors::*;
 pub use model::*;
-pub use support::{Model, model_range, scan_rev_vec, scan_vec};
+pub use support::{Model, StopOnDrop, model_range, scan_rev_vec, scan_vec};
 
 /// Runs the whole conformance suite as `#[test]` functions in a module named `conformance`.
 ///

@@ -71,6 +71,18 @@ pub(crate) fn check_through_compact_and_reopen<E: Engine>(
     engine.close().expect("close");
 }
 
+/// Sets its flag when dropped. The thread that ends a concurrency check holds one, so the
+/// threads looping until the flag stop even when it panics: a write that fails then fails
+/// the test, rather than leave the other threads spinning and the test hanging.
+#[derive(Debug)]
+pub struct StopOnDrop<'a>(pub &'a AtomicBool);
+
+impl Drop for StopOnDrop<'_> {
+    fn drop(&mut self) {
+        self.0.store(true, SeqCst);
+    }
+}
+
 /// Runs `compact` every few milliseconds until `done`: the background churn of the
 /// concurrency checks.
 pub(crate) fn compact_until<E: Engine>(engine: &E, done: &AtomicBool) {
