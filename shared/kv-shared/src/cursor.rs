@@ -290,26 +290,25 @@ mod tests {
     fn walks_ranges_both_ways() {
         use Bound::*;
         use Direction::*;
-        let cases: [(Bound<&[u8]>, Bound<&[u8]>, Direction, &[u8]); 11] = [
-            (Unbounded, Unbounded, Forward, b"bdf"),
-            (Unbounded, Unbounded, Reverse, b"fdb"),
-            (Excluded(b"b"), Included(b"f"), Forward, b"df"),
-            (Excluded(b"b"), Included(b"f"), Reverse, b"fd"),
-            (Included(b"c"), Excluded(b"f"), Reverse, b"d"),
-            (Included(b"a"), Included(b"e"), Reverse, b"db"),
-            (Included(b"g"), Unbounded, Forward, b""),
-            (Unbounded, Excluded(b"b"), Reverse, b""),
-            (Included(b"e"), Included(b"c"), Forward, b""),
-            (Included(b"b"), Excluded(b"b"), Forward, b""),
-            (Excluded(b"b"), Excluded(b"d"), Reverse, b""),
+        let r = |s: Bound<&[u8]>, e: Bound<&[u8]>| {
+            KeyRange::new(s.map(<[u8]>::to_vec), e.map(<[u8]>::to_vec))
+        };
+        let cases: [(KeyRange, Direction, &[u8]); 11] = [
+            (KeyRange::all(), Forward, b"bdf"),
+            (KeyRange::all(), Reverse, b"fdb"),
+            (r(Excluded(b"b"), Included(b"f")), Forward, b"df"),
+            (r(Excluded(b"b"), Included(b"f")), Reverse, b"fd"),
+            (r(Included(b"c"), Excluded(b"f")), Reverse, b"d"),
+            (r(Included(b"a"), Included(b"e")), Reverse, b"db"),
+            (r(Included(b"g"), Unbounded), Forward, b""),
+            (r(Unbounded, Excluded(b"b")), Reverse, b""),
+            (r(Included(b"e"), Included(b"c")), Forward, b""),
+            (r(Included(b"b"), Excluded(b"b")), Forward, b""),
+            (r(Excluded(b"b"), Excluded(b"d")), Reverse, b""),
         ];
-        for (start, end, direction, want) in cases {
-            let range = KeyRange::new(start.map(<[u8]>::to_vec), end.map(<[u8]>::to_vec));
-            assert_eq!(
-                keys(range, direction),
-                want,
-                "{start:?}..{end:?} {direction:?}"
-            );
+        for (range, direction, want) in cases {
+            let case = format!("{range:?} {direction:?}");
+            assert_eq!(keys(range, direction), want, "{case}");
         }
     }
 
