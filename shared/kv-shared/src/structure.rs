@@ -277,6 +277,28 @@ pub fn key_text(key: &[u8]) -> String {
     quoted[1..quoted.len() - 1].to_string()
 }
 
+/// The key a [`key_text`] stands for: its inverse. Text that no key gives (a lone `\\`, a
+/// bad escape) is read as far as it makes sense, byte for byte.
+pub fn key_bytes(text: &str) -> Vec<u8> {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let hex_at = |at: usize| {
+        let digits = std::str::from_utf8(bytes.get(at..at + 2)?).ok()?;
+        u8::from_str_radix(digits, 16).ok()
+    };
+    let mut i = 0;
+    while i < bytes.len() {
+        let (byte, len) = match (bytes[i], bytes.get(i + 1)) {
+            (b'\\', Some(b'x')) => hex_at(i + 2).map_or((b'\\', 1), |byte| (byte, 4)),
+            (b'\\', Some(&c @ (b'\\' | b'"'))) => (c, 2),
+            (b, _) => (b, 1),
+        };
+        out.push(byte);
+        i += len;
+    }
+    out
+}
+
 /// The first and last of `keys` as a [`KeySpan`].
 pub fn key_span(first: &[u8], last: &[u8]) -> KeySpan {
     KeySpan {
@@ -560,6 +582,9 @@ mod tests {
     fn keys_read_back_as_text() {
         assert_eq!(key_text(b"fruit"), "fruit");
         assert_eq!(key_text(b"a\"b\\c\x00\xff"), "a\\\"b\\\\c\\x00\\xff");
+        for key in [&b"fruit"[..], b"a\"b\\c\x00\xff", b"\\x41", b""] {
+            assert_eq!(key_bytes(&key_text(key)), key);
+        }
     }
 
     #[test]
