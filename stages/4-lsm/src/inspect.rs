@@ -5,13 +5,34 @@
 //! with its offset, its bytes and what they mean; a file cut short or damaged is shown as
 //! far as it reads, with a note where it stops, and never makes a dump panic. The
 //! snapshots in `tests/snapshots.rs` pin every format through these dumps.
+//!
+//! [`structure`] describes a whole store directory as data ([`kv_shared::structure`]), for
+//! `kv draw`: from the manifest, the levels and the tables on each with their key ranges and
+//! parts; the WALs and the memtable they replay to.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::Arc;
 
 use kv_shared::dump::{Dump, quoted};
-use kv_shared::framing::varint_len;
+use kv_shared::framing::{DecodeError, varint_len};
+use kv_shared::structure::{
+    self, KeySpan, Level, Part, PartKind, StoreFile, key_span, key_text, read_only_fs,
+};
+use kv_shared::{Engine, FileRef, Fs, Options, Result, Structure};
 
-use crate::file_names;
-use crate::manifest::{self, CURRENT_MAGIC, VERSION, decode_current};
+use crate::LsmTree;
+use crate::block_cache::BlockCache;
+use crate::file_names::{self, FileKind};
+use crate::manifest::{self, CURRENT_MAGIC, ManifestState, VERSION, decode_current};
+use crate::memtable::Memtable;
+use crate::options::{CompactionStyle, LsmOptions, OPTIONS};
+use crate::table::Table;
+use crate::table::block::{self, Block};
 use crate::table::dump::dump_table;
+use crate::table::footer::FOOTER_LEN;
+use crate::table::index::IndexEntry;
+use crate::version::NUM_LEVELS;
 use crate::version_edit::VersionEdit;
 use crate::wal;
 
@@ -129,5 +150,218 @@ fn dump_batch(d: &mut Dump, payload: &[u8]) {
                 field(value_len, format!("value {}", quoted(value, 40)));
             }
         }
+    }
+}
+
+/// The structure of the store in `dir` ([`kv_shared::structure`]) under the default
+/// options: see [`structure_with`].
+///
+/// # Errors
+/// As [`structure_with`].
+pub fn structure(dir: &Path) -> Result<Structure> {
+    structure_with(dir, &Options::new())
+}
+
+/// The structure of the store in `dir` ([`kv_shared::structure`]), from its manifest: the
+/// levels and the tables on each, with their key ranges, their data blocks, filter, index
+/// and footer; the WALs with their records, and the memtable the unflushed ones replay to;
+/// the manifest's edits and `CURRENT`. The levels' targets and the memtable's capacity come
+/// from `options` (what the store runs with; the directory does not record them). A table
+/// the manifest does not name (a flush or compaction output not recorded yet, or a
+/// replaced input not deleted yet) is in no level and all dead bytes. Reads only and takes
+/// no lock, so it works on a closed store and on one open elsewhere.
+///
+/// # Errors
+/// [`Error::InvalidArgument`] for a bad option; as [`Structure::read_dir`] for a directory
+/// that is not an lsm store; [`Error::Corruption`] for a damaged `CURRENT`, manifest, table
+/// or WAL; [`Error::Io`].
+pub fn structure_with(dir: &Path, options: &Options) -> Result<Structure> {
+    options.check_known(LsmTree::NAME, OPTIONS)?;
+    let options = LsmOptions::parse(options)?;
+    let mut s = Structure::read_dir(dir, LsmTree::NAME, LsmTree::FORMAT_VERSION)?;
+    let fs = read_only_fs();
+    let (live_manifest, state) = manifest::recover(&fs, dir)?.unwrap_or((0, ManifestState::new()));
+    let level_of: HashMap<u64, u32> = (0..)
+        .zip(&state.levels)
+        .flat_map(|(level, tables)| tables.keys().map(move |&n| (n, level)))
+        .collect();
+    let memtable = Memtable::new(0, options.memtable_bytes);
+    let mut wals = Vec::new();
+    s.describe_each(|file| {
+        let path = dir.join(&file.name);
+        match file_names::parse(&file.name) {
+            FileKind::Table(n) => describe_table(&fs, &path, n, level_of.get(&n).copied(), file),
+            FileKind::Wal(n) => {
+                let replayed = (n >= state.log_number).then_some(&memtable);
+                if replayed.is_some() {
+                    wals.push(file.name.clone());
+                } else {
+                    file.note = Some("flushed: the next open deletes it".to_string());
+                }
+                describe_wal(&fs, &path, file, replayed)
+            }
+            FileKind::Manifest(n) => describe_manifest(&fs, &path, n == live_manifest, file),
+            FileKind::Temp => {
+                file.kind = structure::FileKind::Temp;
+                Ok(())
+            }
+            FileKind::Other if file.name == file_names::CURRENT => {
+                file.kind = structure::FileKind::Current;
+                file.note = Some(format!("names {}", file_names::manifest(live_manifest)));
+                file.push_part(Part::new(PartKind::Body, 0, file.bytes));
+                Ok(())
+            }
+            FileKind::Other => Ok(()),
+        }
+    })?;
+    s.levels = levels(&state, &options);
+    s.memtable = Some(memtable_of(&memtable, wals, &options));
+    Ok(s)
+}
+
+/// Each level's tables, bytes and target (leveled only; L0's trigger is a count, the last
+/// level has no target, and tiered compaction sizes runs, not levels).
+fn levels(state: &ManifestState, options: &LsmOptions) -> Vec<Level> {
+    let leveled = options.compaction == CompactionStyle::Leveled;
+    (0..)
+        .zip(&state.levels)
+        .map(|(level, tables)| Level {
+            level,
+            tables: tables.len() as u32,
+            bytes: tables.values().map(|t| t.size).sum(),
+            target_bytes: (leveled && level > 0 && (level as usize) < NUM_LEVELS - 1)
+                .then(|| options.level_target(level as usize)),
+        })
+        .collect()
+}
+
+/// Fills in `file` from the table at `path`, number `number`, on `level` (`None`: not in
+/// the manifest): its key range and entries, its data blocks (each read for its first key
+/// and its entries), filter, index and footer in file order.
+fn describe_table(
+    fs: &Fs,
+    path: &Path,
+    number: u64,
+    level: Option<u32>,
+    file: &mut StoreFile,
+) -> Result<()> {
+    let table = Table::open(fs, path, number, Arc::new(BlockCache::new(0)))?;
+    let data = fs.open(path)?;
+    file.kind = structure::FileKind::Table;
+    file.bytes = data.len()?;
+    file.level = level;
+    file.entries = Some(table.footer().entries);
+    match level {
+        Some(_) => file.set_live(file.bytes, file.bytes),
+        None => {
+            file.set_live(0, file.bytes);
+            file.note = Some("in no level: the manifest does not name it".to_string());
+        }
+    }
+    for entry in table.index() {
+        file.push_part(block_part(&data, entry)?);
+    }
+    let first = file.parts.first().and_then(|p| p.key_span.as_ref());
+    let last = table.index().last().map(|e| key_text(&e.last_key));
+    file.keys = first.zip(last).map(|(first, last)| KeySpan {
+        first: first.first.clone(),
+        last,
+    });
+    let footer = table.footer();
+    let parts = [
+        (PartKind::Filter, footer.filter_offset, footer.filter_size),
+        (PartKind::Index, footer.index_offset, footer.index_size),
+        (
+            PartKind::Footer,
+            file.bytes - FOOTER_LEN as u64,
+            FOOTER_LEN as u32,
+        ),
+    ];
+    for (kind, offset, size) in parts {
+        file.push_part(Part::new(kind, offset, u64::from(size)));
+    }
+    Ok(())
+}
+
+/// The part a data block makes: its place, size, entries and first and last keys (the
+/// block is read and checked for the first key and the count; the index has the last).
+fn block_part(data: &FileRef, entry: &IndexEntry) -> Result<Part> {
+    let corrupt = |e: DecodeError| e.into_corruption(data.path(), entry.offset);
+    let raw = data.read_vec_at(entry.offset, entry.size as usize)?;
+    let contents = block::decode_owned(raw).map_err(corrupt)?;
+    let mut entries = Block::new(&contents).map_err(corrupt)?.iter();
+    let first = match entries.next_entry() {
+        Some(first) => first.map_err(corrupt)?.key.to_vec(),
+        None => entry.last_key.clone(),
+    };
+    let mut count = 1;
+    while let Some(next) = entries.next_entry() {
+        next.map_err(corrupt)?;
+        count += 1;
+    }
+    let mut part = Part::new(PartKind::DataBlock, entry.offset, u64::from(entry.size));
+    part.key_span = Some(key_span(&first, &entry.last_key));
+    part.entries = Some(count);
+    Ok(part)
+}
+
+/// Reads a WAL's batches into `file`'s parts, and into `memtable` when it is replayed.
+fn describe_wal(
+    fs: &Fs,
+    path: &Path,
+    file: &mut StoreFile,
+    memtable: Option<&Memtable>,
+) -> Result<()> {
+    file.kind = structure::FileKind::Wal;
+    sstable::inspect::describe_log(fs, path, wal::KIND, file, |record, mut part| {
+        let batch = wal::decode(record.payload)
+            .map_err(|e| e.into_corruption(path, record.payload_offset()))?;
+        part.kind = match batch.ops().next() {
+            Some(op) if batch.count == 1 && op.value.is_some() => PartKind::Put,
+            Some(_) if batch.count == 1 => PartKind::Delete,
+            _ => PartKind::Batch,
+        };
+        part.entries = Some(u64::from(batch.count));
+        if let Some(memtable) = memtable {
+            for (seq, op) in (batch.first_seq..).zip(batch.ops()) {
+                memtable.insert(op.key, seq, op.value);
+            }
+        }
+        Ok(part.with_keys(batch.ops().map(|op| op.key)))
+    })
+}
+
+/// Reads a manifest's version edits into `file`'s parts.
+fn describe_manifest(fs: &Fs, path: &Path, live: bool, file: &mut StoreFile) -> Result<()> {
+    file.kind = structure::FileKind::Manifest;
+    file.note = Some(
+        if live {
+            "the live manifest"
+        } else {
+            "an older manifest: the next open deletes it"
+        }
+        .to_string(),
+    );
+    sstable::inspect::describe_log(fs, path, manifest::KIND, file, |_, mut part| {
+        part.kind = PartKind::Edit;
+        Ok(part)
+    })
+}
+
+/// The memtable's description: the WALs replayed into it, its fill, its key range.
+fn memtable_of(
+    memtable: &Memtable,
+    wals: Vec<String>,
+    options: &LsmOptions,
+) -> structure::Memtable {
+    let keys = memtable
+        .key_range()
+        .map(|(first, last)| key_span(&first, &last));
+    structure::Memtable {
+        wals,
+        entries: memtable.len() as u64,
+        bytes: memtable.approximate_bytes() as u64,
+        capacity_bytes: Some(options.memtable_bytes as u64),
+        keys,
     }
 }

@@ -20,7 +20,7 @@
 //! | [`options`] | the `--set` options ([`LsmOptions`]) |
 //! | [`recovery`] | opening a store: manifest, tables, WAL replay, orphan cleanup |
 //! | [`file_names`] | the names of the files in a store directory |
-//! | [`mod@inspect`] | the annotated dumps `kv inspect` prints |
+//! | [`mod@inspect`] | the annotated dumps `kv inspect` prints; the store's structure, for `kv draw` |
 //! | [`key`] | internal keys: user key + sequence number + kind; newest first |
 //! | [`wal`], [`group_commit`] | the write-ahead log, whose records are write batches; concurrent writers sharing one WAL append |
 //! | [`memtable`], [`memtable_filter`] | the lock-free sorted in-memory table of recent writes, and its in-memory Bloom filter |

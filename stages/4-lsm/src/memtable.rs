@@ -139,6 +139,13 @@ impl Memtable {
         self.map.is_empty()
     }
 
+    /// The smallest and the largest user key held; `None` when nothing was written.
+    pub fn key_range(&self) -> Option<(Vec<u8>, Vec<u8>)> {
+        let first = self.map.front()?.key().user_key.clone();
+        let last = self.map.back()?.key().user_key.clone();
+        Some((first, last))
+    }
+
     /// A cursor over every version of every key, not yet positioned. It holds the memtable
     /// alive and copies entries out in small batches, so it never blocks the writer.
     pub fn cursor(self: &Arc<Self>) -> MemtableCursor {
