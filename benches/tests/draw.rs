@@ -151,6 +151,54 @@ fn sstable_store_and_one_table() {
 }
 
 #[test]
+fn lsm_store_before_and_after_a_compaction() {
+    let tmp = tempfile::tempdir().unwrap();
+    let settings = [
+        ("memtable_bytes", "64K"),
+        ("table_bytes", "1K"),
+        ("level1_bytes", "2K"),
+        ("level_ratio", "4"),
+        ("block_bytes", "256"),
+    ];
+    // Each session's writes stay in its WAL; the next open flushes them to an L0 table, so
+    // which file gets which number never depends on the background threads' timing.
+    let writes: Vec<(String, String)> = (0..600)
+        .map(|i: u32| (format!("key{:03}", (i * 37) % 1000), format!("value{i}")))
+        .collect();
+    let mut sessions = writes.chunks(60);
+    for round in 0..3 {
+        for session in sessions.by_ref().take(4) {
+            put_all("lsm", tmp.path(), &settings, session);
+        }
+        if round < 2 {
+            build("lsm", tmp.path(), &settings, &[Compact]);
+        }
+    }
+    let options = settings
+        .iter()
+        .fold(Options::new(), |o, (name, value)| o.set(*name, value));
+    let request = Request {
+        dir: Some(tmp.path()),
+        engine: Some("lsm"),
+        file: None,
+    };
+    insta::assert_snapshot!(
+        "lsm_before_compaction",
+        draw::draw(ENGINES, request, &options).unwrap()
+    );
+    build("lsm", tmp.path(), &settings, &[Compact]);
+    insta::assert_snapshot!(
+        "lsm_after_compaction",
+        draw::draw(ENGINES, request, &options).unwrap()
+    );
+    let table = contents(tmp.path())
+        .into_keys()
+        .find(|name| name.ends_with(".sst"))
+        .unwrap();
+    insta::assert_snapshot!("lsm_table_file", file_picture(tmp.path(), &table));
+}
+
+#[test]
 fn drawing_changes_nothing_and_reads_a_store_open_elsewhere() {
     let tmp = tempfile::tempdir().unwrap();
     build("hashlog", tmp.path(), &[], FRUIT);

@@ -143,7 +143,9 @@ fn describe(part: &Part) -> String {
             )
         }
         PartKind::Header => "header: magic, format version".into(),
-        PartKind::Index => "index block: each data block's first key and place".into(),
+        PartKind::Index => {
+            "index block: one entry per data block, a key and where the block is".into()
+        }
         PartKind::Filter => "filter block: a Bloom filter of the table's keys".into(),
         PartKind::Footer => "footer: where the index is, the counts, the magic".into(),
         PartKind::Batch => format!("batch of {} ops: {keys}", part.entries.unwrap_or(0)),

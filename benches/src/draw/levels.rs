@@ -40,8 +40,11 @@ pub fn draw(s: &Structure) -> String {
     memtable_row(&mut svg, s, &axis, y);
     y += ROW_STEP + 8.0;
     let largest = tables.iter().map(|t| t.bytes).max().unwrap_or(1).max(1);
-    let pyramid = Pyramid::of(&s.levels);
-    for level in &s.levels {
+    // Every level down to the deepest that holds a table (L0 at least).
+    let deepest = s.levels.iter().rposition(|l| l.tables > 0).unwrap_or(0);
+    let shown = &s.levels[..s.levels.len().min(deepest + 1)];
+    let pyramid = Pyramid::of(shown);
+    for level in shown {
         let on_level: Vec<&StoreFile> = tables
             .iter()
             .copied()
@@ -131,7 +134,8 @@ fn table_box(svg: &mut Svg, table: &StoreFile, axis: &KeyAxis, y: f64, largest: 
     let h = SHORTEST + (TALLEST - SHORTEST) * table.bytes as f64 / largest as f64;
     let top = y + (TALLEST - h) / 2.0;
     svg.area(x, top, w, h, table_fill(table.level.is_some()));
-    let label = fit(table.name.trim_end_matches(".sst"), w - 4.0, 9.0);
+    let number = table.name.trim_end_matches(".sst").trim_start_matches('0');
+    let label = fit(number, w - 4.0, 9.0);
     if h >= 12.0 && !label.is_empty() {
         svg.text(
             x + w / 2.0,
@@ -169,7 +173,8 @@ impl Pyramid {
             Anchor::Start,
             13.0,
         );
-        let tables = format!("{} tables, {}", level.tables, bytes(level.bytes));
+        let noun = if level.tables == 1 { "table" } else { "tables" };
+        let tables = format!("{} {noun}, {}", level.tables, bytes(level.bytes));
         svg.muted(COUNTS, y + 11.0, &tables, Anchor::Start, 9.0);
         let Some(target) = level.target_bytes else {
             svg.muted(
@@ -188,8 +193,12 @@ impl Pyramid {
             Anchor::Start,
             9.0,
         );
-        let spread = (self.largest - self.smallest).max(f64::EPSILON);
-        let share = ((target.max(1) as f64).ln() - self.smallest) / spread;
+        let spread = self.largest - self.smallest;
+        let share = if spread > 0.0 {
+            ((target.max(1) as f64).ln() - self.smallest) / spread
+        } else {
+            1.0
+        };
         let w = 30.0 + (PYRAMID_WIDTH - 30.0) * share.clamp(0.0, 1.0);
         let x = PYRAMID_CENTRE - w / 2.0;
         svg.rect(x, y + 6.0, w, 16.0, "#ffffff");

@@ -58,8 +58,9 @@ pub fn structure(
         "hashlog" => hashlog::inspect::structure(dir),
         "bitcask" => bitcask::inspect::structure(dir),
         "sstable" => sstable::inspect::structure_with(dir, options),
+        "lsm" => lsm::inspect::structure_with(dir, options),
         other => Err(Error::InvalidArgument(format!(
-            "kv draw draws the course's stores (hashlog, bitcask, sstable), not `{other}`"
+            "kv draw draws the course's stores (hashlog, bitcask, sstable, lsm), not `{other}`"
         ))),
     }
 }
