@@ -6,8 +6,11 @@
 //! (`allocation_counter`, counting per thread, so the engine's background threads do not
 //! disturb the figures).
 
+mod common;
+
 use kv_shared::{Engine, Options};
 use lsm::LsmTree;
+use tempfile::TempDir;
 
 fn key(i: u32) -> Vec<u8> {
     format!("key{i:06}").into_bytes()
@@ -17,18 +20,19 @@ fn value(i: u32) -> Vec<u8> {
     format!("value-{i}-{}", "v".repeat((i % 40) as usize)).into_bytes()
 }
 
-/// A tree whose 2000 keys are all in one L0 table (the memtable is empty), with small blocks
-/// so that the table has many of them.
-fn flushed_tree(dir: &std::path::Path, cache: &str) -> LsmTree {
-    let options = Options::new()
-        .set("block_bytes", "512")
-        .set("block_cache_bytes", cache);
-    let e = LsmTree::open(dir, &options).unwrap();
+/// Small blocks, so that a table has many of them, and a block cache of `cache` bytes.
+fn cached(cache: &str) -> Options {
+    common::options(&format!("block_bytes=512 block_cache_bytes={cache}"))
+}
+
+/// A new tree ([`cached`]) whose 2000 keys are all in one L0 table (the memtable is empty).
+fn flushed_tree(cache: &str) -> (TempDir, LsmTree) {
+    let (tmp, e) = common::new_tree(&cached(cache));
     for i in 0..2000 {
         e.put(&key(i), &value(i)).unwrap();
     }
     e.flush().unwrap();
-    e
+    (tmp, e)
 }
 
 fn extra(e: &LsmTree, name: &str) -> u64 {
@@ -41,8 +45,7 @@ fn allocations(f: impl FnOnce()) -> u64 {
 
 #[test]
 fn cached_get_allocates_only_its_value() {
-    let tmp = tempfile::tempdir().unwrap();
-    let e = flushed_tree(tmp.path(), "1M");
+    let (_tmp, e) = flushed_tree("1M");
     // The first get reads the block (and builds the readers' view after the flush).
     assert_eq!(e.get(&key(700)).unwrap(), Some(value(700)));
     // Keys are made outside the measured closures.
@@ -66,8 +69,7 @@ fn cached_get_allocates_only_its_value() {
 
 #[test]
 fn memtable_get_allocates_only_its_value() {
-    let tmp = tempfile::tempdir().unwrap();
-    let e = flushed_tree(tmp.path(), "1M");
+    let (_tmp, e) = flushed_tree("1M");
     e.put(b"fresh", b"in the memtable").unwrap();
     assert!(e.get(b"fresh").unwrap().is_some());
     let mut found = None;
@@ -78,8 +80,7 @@ fn memtable_get_allocates_only_its_value() {
 
 #[test]
 fn counters_follow_hits_and_misses() {
-    let tmp = tempfile::tempdir().unwrap();
-    let e = flushed_tree(tmp.path(), "1M");
+    let (_tmp, e) = flushed_tree("1M");
     // `stats` reads the counters, then scans everything through the cache: the first scan
     // misses on every block and caches it, the second hits every block.
     let s1 = e.stats().unwrap();
@@ -112,17 +113,10 @@ fn counters_follow_hits_and_misses() {
 
 #[test]
 fn first_get_misses_then_hits() {
-    let tmp = tempfile::tempdir().unwrap();
-    let e = flushed_tree(tmp.path(), "1M");
+    let (tmp, e) = flushed_tree("1M");
     // A fresh open: the cache is empty (stats scans it full, so look before any stats).
     drop(e);
-    let e = LsmTree::open(
-        tmp.path(),
-        &Options::new()
-            .set("block_bytes", "512")
-            .set("block_cache_bytes", "1M"),
-    )
-    .unwrap();
+    let e = LsmTree::open(tmp.path(), &cached("1M")).unwrap();
     e.get(&key(5)).unwrap();
     e.get(&key(5)).unwrap();
     let s = e.stats().unwrap();
@@ -133,8 +127,7 @@ fn first_get_misses_then_hits() {
 
 #[test]
 fn without_a_cache_every_get_reads_and_values_agree() {
-    let tmp = tempfile::tempdir().unwrap();
-    let e = flushed_tree(tmp.path(), "0");
+    let (_tmp, e) = flushed_tree("0");
     for i in (0..2000).step_by(7) {
         assert_eq!(e.get(&key(i)).unwrap(), Some(value(i)));
         assert_eq!(e.get(&key(i)).unwrap(), Some(value(i)));
@@ -145,8 +138,7 @@ fn without_a_cache_every_get_reads_and_values_agree() {
     assert_eq!(s.extra["block_cache_bytes"], 0);
     assert_eq!(s.extra["block_cache_capacity"], 0);
     // A cache too small for one block holds nothing and changes no answer.
-    let tmp = tempfile::tempdir().unwrap();
-    let e = flushed_tree(tmp.path(), "100");
+    let (_tmp, e) = flushed_tree("100");
     for i in (0..2000).step_by(13) {
         assert_eq!(e.get(&key(i)).unwrap(), Some(value(i)));
     }
@@ -155,15 +147,11 @@ fn without_a_cache_every_get_reads_and_values_agree() {
 
 #[test]
 fn compaction_reads_through_the_cache_without_filling_it() {
-    let tmp = tempfile::tempdir().unwrap();
-    let options = Options::new()
-        .set("memtable_bytes", "8K")
-        .set("table_bytes", "4K")
-        .set("level1_bytes", "16K")
-        .set("l0_trigger", "2")
-        .set("block_bytes", "512")
-        .set("block_cache_bytes", "1M");
-    let e = LsmTree::open(tmp.path(), &options).unwrap();
+    let options = common::options(
+        "memtable_bytes=8K table_bytes=4K level1_bytes=16K l0_trigger=2 block_bytes=512 \
+         block_cache_bytes=1M",
+    );
+    let (_tmp, e) = common::new_tree(&options);
     for round in 0..3 {
         for i in 0..1500 {
             e.put(&key((i * 7919 + round) % 1500), &value(i)).unwrap();

@@ -1,8 +1,9 @@
 //! The Bloom filters' false-positive rate at 10 bits per key, measured on deterministic keys,
 //! on a filter alone and through the engine's statistics.
 
-use kv_shared::{Engine, Options};
-use lsm::LsmTree;
+mod common;
+
+use kv_shared::Engine;
 use lsm::bloom::{self, BloomFilter};
 
 /// Theory says about 0.84 % for a plain filter at 10 bits per key and 6 probes; a blocked
@@ -34,12 +35,9 @@ fn filter_false_positive_rate_is_near_one_percent() {
 /// answered by the filters, and the counted false-positive rate is in the same band.
 #[test]
 fn engine_reports_the_false_positive_rate() {
-    let tmp = tempfile::tempdir().unwrap();
-    let options = Options::new()
-        .set("memtable_bytes", "64K")
-        .set("table_bytes", "64K")
-        .set("level1_bytes", "256K");
-    let e = LsmTree::open(tmp.path(), &options).unwrap();
+    let (_tmp, e) = common::new_tree(&common::options(
+        "memtable_bytes=64K table_bytes=64K level1_bytes=256K",
+    ));
     const N: u32 = 20_000;
     // Present keys end in 0, missing ones in 1: they interleave, so key ranges cannot
     // reject the missing ones and only the filter can.

@@ -2,10 +2,13 @@
 //! write, and the on-disk leftovers of such crashes (orphan tables, WALs whose deletion
 //! never happened) are cleaned up without being mistaken for data.
 
+mod common;
+
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use common::table_files;
 use kv_shared::{Engine, Error, Fs, KeyRange, Options};
 use kv_testkit::conformance::scan_vec;
 use kv_testkit::fault_fs::FaultFs;
@@ -14,15 +17,14 @@ use kv_testkit::power_loss::store_path;
 use lsm::LsmTree;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
+use tempfile::TempDir;
 
+/// Tiny sizes: a 4 KiB memtable, 4 KiB tables, L1 of 12 KiB growing 3× a level.
 fn small() -> Options {
-    Options::new()
-        .set("memtable_bytes", "4K")
-        .set("table_bytes", "4K")
-        .set("level1_bytes", "12K")
-        .set("level_ratio", "3")
-        .set("l0_trigger", "2")
-        .set("block_bytes", "512")
+    common::options(
+        "memtable_bytes=4K table_bytes=4K level1_bytes=12K level_ratio=3 l0_trigger=2 \
+         block_bytes=512",
+    )
 }
 
 /// A killed process leaves every byte it handed to the OS. The test copies the whole disk
@@ -84,17 +86,10 @@ fn open(dir: &Path) -> LsmTree {
     LsmTree::open(dir, &small()).unwrap()
 }
 
-fn sst_files(dir: &Path) -> Vec<String> {
-    let mut names: Vec<String> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|f| f.unwrap().file_name().to_string_lossy().into_owned())
-        .filter(|n| n.ends_with(".sst"))
-        .collect();
-    names.sort();
-    names
-}
-
-fn fill(e: &LsmTree) {
+/// A store in a new temporary directory: 600 keys, compacted into tables, closed; and the
+/// names of its tables.
+fn filled_store() -> (TempDir, Vec<String>) {
+    let (tmp, e) = common::new_tree(&small());
     for i in 0..600u32 {
         e.put(
             format!("key{i:04}").as_bytes(),
@@ -103,16 +98,26 @@ fn fill(e: &LsmTree) {
         .unwrap();
     }
     e.compact().unwrap();
+    e.close().unwrap();
+    let tables = table_files(tmp.path());
+    assert!(!tables.is_empty());
+    (tmp, tables)
+}
+
+/// Opens the store in `dir`, which must be refused as corrupt: the file named and the
+/// detail of the error.
+fn corruption_at_open(dir: &Path) -> (PathBuf, String) {
+    match LsmTree::open(dir, &small()) {
+        Err(Error::Corruption { file, detail, .. }) => (file, detail),
+        other => panic!("expected corruption, got {:?}", other.map(|_| ())),
+    }
 }
 
 /// A WAL the manifest already counts as flushed (a crash came between the manifest edit and
 /// the file's deletion) is deleted, not replayed: replaying it would bring back old writes.
 #[test]
 fn a_flushed_wal_left_behind_is_not_replayed() {
-    let tmp = tempfile::tempdir().unwrap();
-    let e = open(tmp.path());
-    fill(&e);
-    e.close().unwrap();
+    let (tmp, _) = filled_store();
     // WAL 1 was the first memtable's; its writes are long in tables. Put it back, holding
     // a write with a sequence number high enough to win if it were replayed.
     let path = tmp.path().join("000001.wal");
@@ -131,15 +136,11 @@ fn a_flushed_wal_left_behind_is_not_replayed() {
 /// never recorded) is deleted at open, and the data is unchanged.
 #[test]
 fn an_orphan_table_is_deleted() {
-    let tmp = tempfile::tempdir().unwrap();
-    let e = open(tmp.path());
-    fill(&e);
-    e.close().unwrap();
-    let live = sst_files(tmp.path());
+    let (tmp, live) = filled_store();
     std::fs::copy(tmp.path().join(&live[0]), tmp.path().join("999999.sst")).unwrap();
     let e = open(tmp.path());
     assert_eq!(e.stats().unwrap().extra["recovery_orphan_tables"], 1);
-    assert_eq!(sst_files(tmp.path()), live);
+    assert_eq!(table_files(tmp.path()), live);
     assert_eq!(scan_vec(&e, KeyRange::all()).len(), 600);
     e.close().unwrap();
 }
@@ -147,11 +148,7 @@ fn an_orphan_table_is_deleted() {
 /// A table the manifest names that is missing or damaged is a clear corruption error.
 #[test]
 fn a_missing_or_damaged_table_is_corruption() {
-    let tmp = tempfile::tempdir().unwrap();
-    let e = open(tmp.path());
-    fill(&e);
-    e.close().unwrap();
-    let live = sst_files(tmp.path());
+    let (tmp, live) = filled_store();
     let path = tmp.path().join(&live[0]);
     let bytes = std::fs::read(&path).unwrap();
 
@@ -159,19 +156,12 @@ fn a_missing_or_damaged_table_is_corruption() {
     let at = damaged.len() - 20; // inside the footer
     damaged[at] ^= 0x01;
     std::fs::write(&path, &damaged).unwrap();
-    match LsmTree::open(tmp.path(), &small()) {
-        Err(Error::Corruption { file, .. }) => assert_eq!(file, path),
-        other => panic!("expected corruption, got {:?}", other.map(|_| ())),
-    }
+    assert_eq!(corruption_at_open(tmp.path()).0, path);
 
     std::fs::remove_file(&path).unwrap();
-    match LsmTree::open(tmp.path(), &small()) {
-        Err(Error::Corruption { file, detail, .. }) => {
-            assert!(file.to_string_lossy().contains("MANIFEST-"), "{file:?}");
-            assert!(detail.contains(&live[0]), "{detail}");
-        }
-        other => panic!("expected corruption, got {:?}", other.map(|_| ())),
-    }
+    let (file, detail) = corruption_at_open(tmp.path());
+    assert!(file.to_string_lossy().contains("MANIFEST-"), "{file:?}");
+    assert!(detail.contains(&live[0]), "{detail}");
 
     std::fs::write(&path, &bytes).unwrap();
     let e = open(tmp.path());
@@ -184,19 +174,10 @@ fn a_missing_or_damaged_table_is_corruption() {
 /// before the first write is accepted, so no crash can leave tables without it.)
 #[test]
 fn a_missing_current_with_tables_left_is_corruption() {
-    let tmp = tempfile::tempdir().unwrap();
-    let e = open(tmp.path());
-    fill(&e);
-    e.close().unwrap();
-    let tables = sst_files(tmp.path());
-    assert!(!tables.is_empty());
+    let (tmp, tables) = filled_store();
     std::fs::remove_file(tmp.path().join("CURRENT")).unwrap();
-    match LsmTree::open(tmp.path(), &small()) {
-        Err(Error::Corruption { file, detail, .. }) => {
-            assert_eq!(file, tmp.path().join("CURRENT"));
-            assert!(detail.contains(".sst"), "{detail}");
-        }
-        other => panic!("expected corruption, got {:?}", other.map(|_| ())),
-    }
-    assert_eq!(sst_files(tmp.path()), tables, "no table was deleted");
+    let (file, detail) = corruption_at_open(tmp.path());
+    assert_eq!(file, tmp.path().join("CURRENT"));
+    assert!(detail.contains(".sst"), "{detail}");
+    assert_eq!(table_files(tmp.path()), tables, "no table was deleted");
 }

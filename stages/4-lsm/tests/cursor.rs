@@ -3,6 +3,8 @@
 //! keys have versions in the memtable, in L0 tables and on deeper levels at once, and while
 //! writes, flushes and compactions change the tree under it.
 
+mod common;
+
 use std::collections::BTreeMap;
 
 use kv_shared::{Cursor, Engine, Options, WriteBatch};
@@ -16,15 +18,10 @@ type Model = BTreeMap<Vec<u8>, Vec<u8>>;
 /// Small tables and memtables; L0 compacts at 4 tables, L1 holds a megabyte, so data stays
 /// on L0, L1 and the last level at once.
 fn options() -> Options {
-    Options::new()
-        .set("memtable_bytes", "4K")
-        .set("table_bytes", "2K")
-        .set("block_bytes", "256")
-        .set("restart_interval", "4")
-        .set("level1_bytes", "1M")
-        .set("l0_trigger", "4")
-        .set("l0_slowdown", "12")
-        .set("l0_stop", "16")
+    common::options(
+        "memtable_bytes=4K table_bytes=2K block_bytes=256 restart_interval=4 level1_bytes=1M \
+         l0_trigger=4 l0_slowdown=12 l0_stop=16",
+    )
 }
 
 const KEYS: u32 = 300;

@@ -1,6 +1,8 @@
 //! Group commit: concurrent writers share WAL records, lose nothing, and when a group's
 //! write fails every writer of the group hears of it.
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
@@ -22,9 +24,7 @@ fn key(thread: usize, i: usize) -> Vec<u8> {
 #[test]
 fn concurrent_writers_share_write_groups() {
     let tmp = tempfile::tempdir().unwrap();
-    let options = Options::new()
-        .set("sync_writes", "true")
-        .set("memtable_bytes", "64K");
+    let options = common::options("sync_writes=true memtable_bytes=64K");
     let e = LsmTree::open(tmp.path(), &options).unwrap();
     let per_thread = 250;
     std::thread::scope(|s| {

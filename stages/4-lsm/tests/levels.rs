@@ -2,20 +2,18 @@
 //! targets, and tombstones that never bring a deleted value back, across compactions and
 //! restarts.
 
+mod common;
+
 use kv_shared::{Engine, KeyRange, Options};
 use kv_testkit::conformance::scan_vec;
 use lsm::LsmTree;
 
+/// Tiny sizes: an 8 KiB memtable, 4 KiB tables, L1 of 16 KiB growing 4× a level.
 fn small() -> Options {
-    Options::new()
-        .set("memtable_bytes", "8K")
-        .set("table_bytes", "4K")
-        .set("level1_bytes", "16K")
-        .set("level_ratio", "4")
-        .set("l0_trigger", "2")
-        .set("l0_slowdown", "6")
-        .set("l0_stop", "8")
-        .set("block_bytes", "512")
+    common::options(
+        "memtable_bytes=8K table_bytes=4K level1_bytes=16K level_ratio=4 l0_trigger=2 \
+         l0_slowdown=6 l0_stop=8 block_bytes=512",
+    )
 }
 
 fn key(i: u32) -> Vec<u8> {
@@ -30,8 +28,7 @@ fn value(i: u32, round: u32) -> Vec<u8> {
 /// data spans several levels. (Every install also checks the invariants in debug builds.)
 #[test]
 fn levels_stay_sorted_disjoint_and_within_targets() {
-    let tmp = tempfile::tempdir().unwrap();
-    let e = LsmTree::open(tmp.path(), &small()).unwrap();
+    let (_tmp, e) = common::new_tree(&small());
     let targets = e.level_targets();
     for round in 0..4u32 {
         for i in 0..1500u32 {
@@ -149,8 +146,7 @@ fn tombstones_never_resurrect() {
 /// amplification comes back near 1.
 #[test]
 fn full_compaction_keeps_only_the_newest_versions() {
-    let tmp = tempfile::tempdir().unwrap();
-    let e = LsmTree::open(tmp.path(), &small()).unwrap();
+    let (_tmp, e) = common::new_tree(&small());
     for round in 0..5u32 {
         for i in 0..600u32 {
             e.put(&key(i), &value(i, round)).unwrap();
@@ -172,8 +168,7 @@ fn full_compaction_keeps_only_the_newest_versions() {
 /// finds its own value, on every level, and misses what was never written.
 #[test]
 fn keys_sharing_their_first_sixteen_bytes_are_found_on_every_level() {
-    let tmp = tempfile::tempdir().unwrap();
-    let e = LsmTree::open(tmp.path(), &small()).unwrap();
+    let (_tmp, e) = common::new_tree(&small());
     let long = |i: u32| format!("{:016}-{i:06}", 0).into_bytes();
     let short = |i: u32| format!("{i:0w$}", w = 12 + (i % 8) as usize).into_bytes();
     for i in 0..3000u32 {

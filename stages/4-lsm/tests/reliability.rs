@@ -2,17 +2,14 @@
 //! input, linearizability), with sizes small enough that memtables flush, the manifest is
 //! rewritten and tables compact down several levels in their short workloads.
 
+mod common;
+
 /// Tiny thresholds: a 4 KiB memtable, 4 KiB tables, L1 of 12 KiB growing 4x per level.
 fn small() -> kv_shared::Options {
-    kv_shared::Options::new()
-        .set("memtable_bytes", "4K")
-        .set("table_bytes", "4K")
-        .set("level1_bytes", "12K")
-        .set("level_ratio", "4")
-        .set("l0_trigger", "2")
-        .set("l0_slowdown", "4")
-        .set("l0_stop", "6")
-        .set("block_bytes", "512")
+    common::options(
+        "memtable_bytes=4K table_bytes=4K level1_bytes=12K level_ratio=4 l0_trigger=2 \
+         l0_slowdown=4 l0_stop=6 block_bytes=512",
+    )
 }
 
 kv_testkit::reliability_tests!(lsm::LsmTree, small(), lsm::inspect);

@@ -4,8 +4,9 @@
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering::SeqCst};
 use std::time::Duration;
 
-use kv_shared::{Engine, KeyRange, Options};
-use lsm::LsmTree;
+mod common;
+
+use kv_shared::{Engine, KeyRange};
 
 const KEYS: u32 = 400;
 
@@ -24,15 +25,10 @@ fn round_of(value: &[u8]) -> u32 {
 /// slowly, so compactions finish and delete files while it is in the middle of them.
 #[test]
 fn scans_see_a_consistent_snapshot_during_compactions() {
-    let tmp = tempfile::tempdir().unwrap();
-    let options = Options::new()
-        .set("memtable_bytes", "16K")
-        .set("table_bytes", "8K")
-        .set("level1_bytes", "32K")
-        .set("level_ratio", "4")
-        .set("l0_trigger", "2")
-        .set("block_bytes", "1K");
-    let e = LsmTree::open(tmp.path(), &options).unwrap();
+    let (_tmp, e) = common::new_tree(&common::options(
+        "memtable_bytes=16K table_bytes=8K level1_bytes=32K level_ratio=4 l0_trigger=2 \
+         block_bytes=1K",
+    ));
     let padding = "p".repeat(60);
     for i in 0..KEYS {
         e.put(&key(i), format!("0/{padding}").as_bytes()).unwrap();
@@ -92,13 +88,9 @@ fn scans_see_a_consistent_snapshot_during_compactions() {
 /// tables, although the compaction replaced (and marked for deletion) all of them.
 #[test]
 fn an_open_scan_keeps_its_tables() {
-    let tmp = tempfile::tempdir().unwrap();
-    let options = Options::new()
-        .set("memtable_bytes", "8K")
-        .set("table_bytes", "4K")
-        .set("level1_bytes", "16K")
-        .set("block_bytes", "512");
-    let e = LsmTree::open(tmp.path(), &options).unwrap();
+    let (tmp, e) = common::new_tree(&common::options(
+        "memtable_bytes=8K table_bytes=4K level1_bytes=16K block_bytes=512",
+    ));
     for i in 0..KEYS {
         e.put(&key(i), format!("1/{}", "v".repeat(80)).as_bytes())
             .unwrap();
@@ -119,16 +111,7 @@ fn an_open_scan_keeps_its_tables() {
         "the scan's snapshot predates round 2"
     );
     // Once the scan is gone, nothing but the live tables remains on disk.
-    let tables = std::fs::read_dir(tmp.path())
-        .unwrap()
-        .filter(|f| {
-            f.as_ref()
-                .unwrap()
-                .file_name()
-                .to_string_lossy()
-                .ends_with(".sst")
-        })
-        .count();
+    let tables = common::table_files(tmp.path()).len();
     let live: usize = e.levels_summary().iter().map(|s| s.files).sum();
     assert_eq!(
         tables, live,

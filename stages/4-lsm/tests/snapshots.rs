@@ -2,39 +2,47 @@
 //! and index, a manifest, `CURRENT`, and a WAL of stage 4 writes. Any change to a format
 //! shows up here as a reviewable diff.
 
-use kv_shared::{Fs, Options};
+mod common;
+
+use kv_shared::Fs;
+use lsm::file_names;
 use lsm::manifest::{Manifest, ManifestState};
 use lsm::options::LsmOptions;
 use lsm::table::table_builder::TableBuilder;
 use lsm::version_edit::{TableMeta, VersionEdit};
 
-/// The default options with `settings` applied.
-fn options(settings: &[(&str, &str)]) -> LsmOptions {
-    let mut o = Options::new();
-    for (name, value) in settings {
-        o.insert(*name, value);
-    }
-    LsmOptions::parse(&o).unwrap()
+/// Builds table `number` in a temporary directory with `settings` (as `kv --set` takes
+/// them), its entries added by `add`; returns its metadata and its bytes, whose length the
+/// metadata must give.
+fn build_table(
+    number: u64,
+    settings: &str,
+    add: impl FnOnce(&mut TableBuilder),
+) -> (TableMeta, Vec<u8>) {
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join(file_names::table(number));
+    let options = LsmOptions::parse(&common::options(settings)).unwrap();
+    let mut b = TableBuilder::create(&Fs::default(), &path, number, &options).unwrap();
+    add(&mut b);
+    let meta = b.finish().unwrap();
+    let bytes = std::fs::read(&path).unwrap();
+    assert_eq!(meta.size, bytes.len() as u64);
+    (meta, bytes)
 }
 
 /// A two-block table (64-byte blocks, a restart point every 3 entries) with a tombstone,
 /// two versions of one key and keys that share prefixes.
 #[test]
 fn table_dump() {
-    let tmp = tempfile::tempdir().unwrap();
-    let path = tmp.path().join("000007.sst");
-    let o = options(&[("block_bytes", "64"), ("restart_interval", "3")]);
-    let mut b = TableBuilder::create(&Fs::default(), &path, 7, &o).unwrap();
-    b.add(b"apple", 5, Some(b"red")).unwrap();
-    b.add(b"apricot", 7, Some(b"orange")).unwrap();
-    b.add(b"banana", 9, None).unwrap();
-    b.add(b"banana", 3, Some(b"yellow")).unwrap();
-    b.add(b"bandana", 6, Some(b"paisley")).unwrap();
-    b.add(b"cherry", 4, Some(b"dark red")).unwrap();
-    b.add(b"date", 2, Some(b"brown")).unwrap();
-    let meta = b.finish().unwrap();
-    let bytes = std::fs::read(&path).unwrap();
-    assert_eq!(meta.size, bytes.len() as u64);
+    let (meta, bytes) = build_table(7, "block_bytes=64 restart_interval=3", |b| {
+        b.add(b"apple", 5, Some(b"red")).unwrap();
+        b.add(b"apricot", 7, Some(b"orange")).unwrap();
+        b.add(b"banana", 9, None).unwrap();
+        b.add(b"banana", 3, Some(b"yellow")).unwrap();
+        b.add(b"bandana", 6, Some(b"paisley")).unwrap();
+        b.add(b"cherry", 4, Some(b"dark red")).unwrap();
+        b.add(b"date", 2, Some(b"brown")).unwrap();
+    });
     assert_eq!(
         (meta.smallest.as_slice(), meta.largest.as_slice()),
         (&b"apple"[..], &b"date"[..])
@@ -46,22 +54,17 @@ fn table_dump() {
 /// decompressed entries.
 #[test]
 fn lz4_table_dump() {
-    let tmp = tempfile::tempdir().unwrap();
-    let path = tmp.path().join("000008.sst");
-    let o = options(&[("compression", "lz4"), ("restart_interval", "4")]);
-    let mut b = TableBuilder::create(&Fs::default(), &path, 8, &o).unwrap();
-    for i in 0..6u64 {
-        let value = format!("value {i} ").repeat(8);
-        b.add(
-            format!("key{i:03}").as_bytes(),
-            10 + i,
-            Some(value.as_bytes()),
-        )
-        .unwrap();
-    }
-    let meta = b.finish().unwrap();
-    let bytes = std::fs::read(&path).unwrap();
-    assert_eq!(meta.size, bytes.len() as u64);
+    let (_, bytes) = build_table(8, "compression=lz4 restart_interval=4", |b| {
+        for i in 0..6u64 {
+            let value = format!("value {i} ").repeat(8);
+            b.add(
+                format!("key{i:03}").as_bytes(),
+                10 + i,
+                Some(value.as_bytes()),
+            )
+            .unwrap();
+        }
+    });
     let dump = lsm::inspect(&bytes).unwrap();
     assert!(dump.contains("compression type 1 (lz4)"), "{dump}");
     insta::assert_snapshot!(dump);
@@ -133,16 +136,12 @@ fn wal_dump() {
 fn inspect_refuses_other_bytes_and_survives_damage() {
     assert_eq!(lsm::inspect(b""), None);
     assert_eq!(lsm::inspect(b"KVMARKER and more bytes"), None);
-    let tmp = tempfile::tempdir().unwrap();
-    let path = tmp.path().join("000001.sst");
-    let o = options(&[("block_bytes", "32"), ("restart_interval", "3")]);
-    let mut b = TableBuilder::create(&Fs::default(), &path, 1, &o).unwrap();
-    for i in 0..20u32 {
-        b.add(format!("k{i:02}").as_bytes(), u64::from(i) + 1, Some(b"v"))
-            .unwrap();
-    }
-    b.finish().unwrap();
-    let bytes = std::fs::read(&path).unwrap();
+    let (_, bytes) = build_table(1, "block_bytes=32 restart_interval=3", |b| {
+        for i in 0..20u32 {
+            b.add(format!("k{i:02}").as_bytes(), u64::from(i) + 1, Some(b"v"))
+                .unwrap();
+        }
+    });
     for cut in 0..bytes.len() {
         let _ = lsm::inspect(&bytes[cut..]);
         let _ = lsm::inspect(&bytes[..cut]);

@@ -4,6 +4,8 @@
 
 use std::collections::BTreeMap;
 
+mod common;
+
 use kv_shared::{Engine, KeyRange, Options};
 use kv_testkit::conformance::scan_vec;
 use lsm::LsmTree;
@@ -12,23 +14,17 @@ use rand_chacha::ChaCha8Rng;
 
 /// Tiny sizes, so that flushes and merges of runs happen every few hundred writes.
 fn tiered() -> Options {
-    Options::new()
-        .set("compaction", "tiered")
-        .set("memtable_bytes", "16K")
-        .set("table_bytes", "8K")
-        .set("tiered_max_runs", "4")
-        .set("block_bytes", "512")
+    common::options(
+        "compaction=tiered memtable_bytes=16K table_bytes=8K tiered_max_runs=4 block_bytes=512",
+    )
 }
 
 /// The same sizes with the default, leveled compaction (L1 of 16 KiB growing 4× a level).
 fn leveled() -> Options {
-    Options::new()
-        .set("memtable_bytes", "16K")
-        .set("table_bytes", "8K")
-        .set("level1_bytes", "16K")
-        .set("level_ratio", "4")
-        .set("l0_trigger", "2")
-        .set("block_bytes", "512")
+    common::options(
+        "memtable_bytes=16K table_bytes=8K level1_bytes=16K level_ratio=4 l0_trigger=2 \
+         block_bytes=512",
+    )
 }
 
 fn key(i: u32) -> Vec<u8> {
@@ -52,6 +48,15 @@ fn check_all(e: &LsmTree, model: &BTreeMap<Vec<u8>, Vec<u8>>, keys: u32) {
     let expected: Vec<(Vec<u8>, Vec<u8>)> =
         model.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
     assert_eq!(scanned, expected);
+}
+
+/// Checks that no level holds a table.
+fn assert_no_tables(e: &LsmTree) {
+    let summary = e.levels_summary();
+    assert!(
+        summary.iter().all(|s| s.files == 0),
+        "nothing left: {summary:?}"
+    );
 }
 
 /// Random puts, overwrites and deletes over 1500 keys, with reopens: after each write the
@@ -102,8 +107,7 @@ fn random_workload_matches_a_model_across_reopens() {
 /// size, so flushes happen only there and each compaction starts from a settled tree: the
 /// bytes written do not depend on thread timing.
 fn overwrite_rounds(options: &Options, keys: u32, rounds: u32, per_round: u32) -> (u64, u64) {
-    let tmp = tempfile::tempdir().unwrap();
-    let e = LsmTree::open(tmp.path(), options).unwrap();
+    let (_tmp, e) = common::new_tree(options);
     let mut rng = ChaCha8Rng::seed_from_u64(42);
     for round in 0..rounds {
         for _ in 0..per_round {
@@ -133,8 +137,7 @@ fn tiered_writes_fewer_bytes_than_leveled_on_overwrites() {
 #[test]
 fn stats_report_the_write_amplification_theory() {
     for options in [tiered(), leveled()] {
-        let tmp = tempfile::tempdir().unwrap();
-        let e = LsmTree::open(tmp.path(), &options).unwrap();
+        let (_tmp, e) = common::new_tree(&options);
         assert!(
             !e.stats()
                 .unwrap()
@@ -190,8 +193,7 @@ fn a_store_switches_between_styles_on_reopen() {
 /// they reach the oldest run.
 #[test]
 fn full_compaction_drops_every_tombstone() {
-    let tmp = tempfile::tempdir().unwrap();
-    let e = LsmTree::open(tmp.path(), &tiered()).unwrap();
+    let (_tmp, e) = common::new_tree(&tiered());
     for i in 0..2000 {
         e.put(&key(i), &value(i, 0)).unwrap();
     }
@@ -199,11 +201,7 @@ fn full_compaction_drops_every_tombstone() {
         e.delete(&key(i)).unwrap();
     }
     e.full_compaction().unwrap();
-    let summary = e.levels_summary();
-    assert!(
-        summary.iter().all(|s| s.files == 0),
-        "nothing left: {summary:?}"
-    );
+    assert_no_tables(&e);
     assert!(scan_vec(&e, KeyRange::all()).is_empty());
 }
 
@@ -211,13 +209,12 @@ fn full_compaction_drops_every_tombstone() {
 /// starts a merge by itself: writes go on, and `compact` returns.
 #[test]
 fn a_large_run_limit_never_stops_writers_for_good() {
-    let tmp = tempfile::tempdir().unwrap();
     let options = tiered()
         .set("tiered_max_runs", "40")
         .set("l0_trigger", "2")
         .set("l0_slowdown", "3")
         .set("l0_stop", "4");
-    let e = LsmTree::open(tmp.path(), &options).unwrap();
+    let (_tmp, e) = common::new_tree(&options);
     for i in 0..8000 {
         e.put(&key(i % 3000), &value(i, 0)).unwrap();
     }
@@ -232,8 +229,7 @@ fn a_large_run_limit_never_stops_writers_for_good() {
 /// without a rewrite, is still rewritten, and so emptied, by a full compaction.
 #[test]
 fn full_compaction_rewrites_a_single_run() {
-    let tmp = tempfile::tempdir().unwrap();
-    let e = LsmTree::open(tmp.path(), &tiered()).unwrap();
+    let (_tmp, e) = common::new_tree(&tiered());
     for i in 0..200 {
         e.delete(&key(i)).unwrap();
     }
@@ -241,8 +237,7 @@ fn full_compaction_rewrites_a_single_run() {
     let summary = e.levels_summary();
     assert_eq!(summary[6].files, 1, "one run, moved to L6: {summary:?}");
     e.full_compaction().unwrap();
-    let summary = e.levels_summary();
-    assert!(summary.iter().all(|s| s.files == 0), "{summary:?}");
+    assert_no_tables(&e);
 }
 
 /// Unknown styles and impossible tiered limits are refused at open.
