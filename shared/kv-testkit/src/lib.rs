@@ -23,6 +23,8 @@
 //! | [`linearizability`] | the concurrency suite and its linearizability checker |
 //! | [`fault_fs`] | [`FaultFs`]: a simulated disk, in memory, that loses what was not synced at a power loss, and fails chosen calls |
 //! | [`hook_fs`] | [`HookFs`]: the real disk with a hook on every call, to count calls and fail, cut short or crash chosen ones |
+//! | [`fixtures`] | the small fixed writes (puts, a batch, a put after it) and random batches the engines' own tests share, with their models |
+//! | [`damaged_record`] | a batch's record cut and damaged at every byte: the store reopens with all of it or none of it |
 //! | [`history`] | the suites' random writes (puts, deletes, batches) and the check that a store equals some prefix of them |
 //! | [`child_process`] | re-running a test in a child process: killed, or memory- and time-bounded |
 //! | [`knobs`] | suite sizes from environment variables, and the printed, replayable seed |
@@ -35,8 +37,10 @@ pub use kv_shared;
 pub mod child_process;
 pub mod conformance;
 pub mod corruption_suite;
+pub mod damaged_record;
 pub mod example_engine;
 pub mod fault_fs;
+pub mod fixtures;
 pub mod history;
 pub mod hook_fs;
 pub mod hostile_input;

@@ -4,43 +4,16 @@
 mod common;
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
 
-use common::{BatchLog, Op, apply, assert_holds, batch_of, data_path, model, store_with};
+use common::{apply, assert_holds, batch_of, data_path, file_len};
 use hashlog::HashLog;
+use hashlog::file_names::DATA_FILE;
 use hashlog::record::{BATCH_HEADER_LEN, BatchRecord, Record, put_op_len};
-use kv_shared::{Engine, Error, KeyRange, MAX_KEY_LEN, MAX_VALUE_LEN, Options, WriteBatch};
+use kv_shared::{Engine, Error, MAX_KEY_LEN, Options, WriteBatch};
+use kv_testkit::conformance::{assert_refuses_one_byte_over, readers_see_whole_batches};
+use kv_testkit::damaged_record::{RecordInStore, Reopened};
+use kv_testkit::fixtures::{AFTER, BATCH, BEFORE, Op, model_of};
 use kv_testkit::hook_fs::{Action, HookFs, Op as FsOp};
-
-/// Three puts, one at a time.
-const BEFORE: &[Op] = &[
-    (b"apple", Some(b"red")),
-    (b"banana", Some(b"yellow")),
-    (b"cherry", Some(b"dark red")),
-];
-
-/// A batch: an overwrite, a delete of a live key, a new key, a second overwrite of the same
-/// key (the later op wins), and a delete of a key that is not there.
-const BATCH: &[Op] = &[
-    (b"apple", Some(b"green")),
-    (b"banana", None),
-    (b"date", Some(b"brown")),
-    (b"apple", Some(b"pink")),
-    (b"empty", None),
-];
-
-/// A put after the batch, so that the batch is not the last record.
-const AFTER: &[Op] = &[(b"empty", Some(b""))];
-
-/// The state after `before`, then all of `BATCH` or none of it.
-fn expected(before: &[Op], with_batch: bool) -> std::collections::BTreeMap<Vec<u8>, Vec<u8>> {
-    let ops = if with_batch {
-        [before, BATCH].concat()
-    } else {
-        before.to_vec()
-    };
-    model(&ops, ops.len())
-}
 
 /// A fresh store in a new temporary directory, holding `BEFORE`.
 fn store_with_before(options: &Options) -> (tempfile::TempDir, HashLog) {
@@ -50,8 +23,23 @@ fn store_with_before(options: &Options) -> (tempfile::TempDir, HashLog) {
     (tmp, engine)
 }
 
-fn file_len(dir: &std::path::Path) -> u64 {
-    std::fs::metadata(data_path(dir)).unwrap().len()
+/// A store in `dir` written with `BEFORE`, `BATCH` as one batch, then `after`.
+fn batch_in_store(dir: &std::path::Path, after: &[Op]) -> RecordInStore {
+    RecordInStore::batch::<HashLog>(dir, &Options::new(), DATA_FILE, after, "torn_tail_bytes")
+}
+
+/// Stage 1's own checks of a store reopened after a cut or a flip: its statistics, and its
+/// file cut back to where the batch's record ends, or starts when the record was dropped.
+fn check_reopened(record: &RecordInStore) -> impl Fn(&HashLog, &Reopened) + '_ {
+    |engine, reopened| {
+        assert_holds(engine, reopened.model, reopened.context);
+        let len = if reopened.kept {
+            record.at.end
+        } else {
+            record.at.start
+        };
+        assert_eq!(file_len(reopened.dir), len, "{}", reopened.context);
+    }
 }
 
 #[test]
@@ -64,7 +52,7 @@ fn a_batch_applies_its_ops_in_order_as_one_record() {
 
     let record = BatchRecord::of(&batch).unwrap().encoded_len() as u64;
     assert_eq!(file_len(tmp.path()), before + record, "one record");
-    assert_holds(&engine, &expected(BEFORE, true), "after the batch");
+    assert_holds(&engine, &model_of(&[BEFORE, BATCH]), "after the batch");
     let stats = engine.stats().unwrap();
     let batch_bytes: usize = BATCH
         .iter()
@@ -85,7 +73,7 @@ fn a_batch_applies_its_ops_in_order_as_one_record() {
     engine.close().unwrap();
 
     let engine = HashLog::open(tmp.path(), &Options::new()).unwrap();
-    assert_holds(&engine, &expected(BEFORE, true), "after reopening");
+    assert_holds(&engine, &model_of(&[BEFORE, BATCH]), "after reopening");
     let stats = engine.stats().unwrap();
     assert_eq!(stats.extra["replayed_records"], BEFORE.len() as u64 + 1);
     assert_eq!(
@@ -122,25 +110,16 @@ fn an_op_over_a_limit_is_refused_before_anything_is_written() {
     let engine = HashLog::open(tmp.path(), &Options::new()).unwrap();
     let len = file_len(tmp.path());
     let mut batch = batch_of(&BATCH[..1]);
-    let long_key = vec![b'k'; MAX_KEY_LEN + 1];
-    assert!(matches!(
-        batch.put(&long_key, b"v"),
-        Err(Error::KeyTooLarge { .. })
-    ));
-    assert!(matches!(
-        batch.delete(&long_key),
-        Err(Error::KeyTooLarge { .. })
-    ));
-    assert!(matches!(
-        batch.put(b"k", &vec![0; MAX_VALUE_LEN + 1]),
-        Err(Error::ValueTooLarge { .. })
-    ));
+    assert_refuses_one_byte_over(|key, value| match value {
+        Some(value) => batch.put(key, value),
+        None => batch.delete(key),
+    });
     assert_eq!(batch, batch_of(&BATCH[..1]), "the batch is unchanged");
     assert_eq!(file_len(tmp.path()), len, "nothing written");
     engine.write(&batch).unwrap();
     let one = BatchRecord::of(&batch).unwrap().encoded_len() as u64;
     assert_eq!(file_len(tmp.path()), len + one);
-    assert_eq!(engine.get(&long_key).unwrap(), None);
+    assert_eq!(engine.get(&[b'k'; MAX_KEY_LEN + 1]).unwrap(), None);
     assert_eq!(
         engine.get(b"apple").unwrap().as_deref(),
         Some(&b"green"[..])
@@ -166,63 +145,23 @@ fn a_failed_batch_append_is_undone() {
     ));
     fs.clear_hook();
     assert_eq!(file_len(tmp.path()), len, "the half batch was cut off");
-    assert_holds(&engine, &expected(BEFORE, false), "after the failed batch");
+    assert_holds(&engine, &model_of(&[BEFORE]), "after the failed batch");
     engine.write(&batch_of(BATCH)).unwrap();
     engine.close().unwrap();
 
     let engine = HashLog::open(tmp.path(), &Options::new()).unwrap();
-    assert_holds(&engine, &expected(BEFORE, true), "after reopening");
+    assert_holds(&engine, &model_of(&[BEFORE, BATCH]), "after reopening");
     assert_eq!(engine.stats().unwrap().extra["torn_tail_bytes"], 0);
     engine.close().unwrap();
 }
 
-/// Batches that set every key to the same value, while readers check that each snapshot
-/// they take (a cursor, a scan) shows every key at one value.
+/// Batches that set every key to a new generation, while readers check that each snapshot
+/// they take (scans, cursors, gets in order) shows every key at one generation.
 #[test]
 fn readers_see_a_batch_whole_or_not_at_all() {
-    const KEYS: usize = 20;
     let tmp = tempfile::tempdir().unwrap();
     let engine = HashLog::open(tmp.path(), &Options::new()).unwrap();
-    let key = |i: usize| format!("key{i:02}").into_bytes();
-    let batch_setting_all_to = |round: u32| {
-        let mut batch = WriteBatch::new();
-        for i in 0..KEYS {
-            batch.put(&key(i), &round.to_le_bytes()).unwrap();
-        }
-        batch
-    };
-    engine.write(&batch_setting_all_to(0)).unwrap();
-    let done = AtomicBool::new(false);
-    std::thread::scope(|s| {
-        for reader in 0..2 {
-            let (engine, done) = (&engine, &done);
-            s.spawn(move || {
-                let mut snapshots = 0;
-                while !done.load(SeqCst) || snapshots < 10 {
-                    let values: Vec<Vec<u8>> = if reader == 0 {
-                        let mut cursor = engine.cursor().unwrap();
-                        cursor.seek_to_first().unwrap();
-                        let mut values = Vec::new();
-                        while cursor.valid() {
-                            values.push(cursor.value().to_vec());
-                            cursor.next().unwrap();
-                        }
-                        values
-                    } else {
-                        let scan = engine.scan(KeyRange::all()).unwrap();
-                        scan.map(|pair| pair.unwrap().1).collect()
-                    };
-                    assert_eq!(values.len(), KEYS);
-                    assert!(values.iter().all(|v| *v == values[0]), "{values:?}");
-                    snapshots += 1;
-                }
-            });
-        }
-        for round in 1..300 {
-            engine.write(&batch_setting_all_to(round)).unwrap();
-        }
-        done.store(true, SeqCst);
-    });
+    readers_see_whole_batches(&engine, 300);
     engine.close().unwrap();
 }
 
@@ -230,20 +169,10 @@ fn readers_see_a_batch_whole_or_not_at_all() {
 /// (a torn tail, cut off), and at its end to all of it.
 #[test]
 fn a_log_cut_inside_a_batch_recovers_none_or_all_of_it() {
-    let log = BatchLog::write(BEFORE, BATCH, &[]);
-    assert_eq!(log.end, log.bytes.len() as u64);
-    assert!(log.end - log.start > BATCH_HEADER_LEN as u64);
-    for cut in log.start..=log.end {
-        let (_tmp, dir) = store_with(&log.bytes[..cut as usize]);
-        let whole = cut == log.end;
-        let context = format!("cut at {cut}");
-        let engine = HashLog::open(&dir, &Options::new()).unwrap();
-        assert_holds(&engine, &expected(BEFORE, whole), &context);
-        let torn = if whole { 0 } else { cut - log.start };
-        assert_eq!(engine.stats().unwrap().extra["torn_tail_bytes"], torn);
-        assert_eq!(file_len(&dir), if whole { log.end } else { log.start });
-        engine.close().unwrap();
-    }
+    let tmp = tempfile::tempdir().unwrap();
+    let record = batch_in_store(tmp.path(), &[]);
+    assert!(record.at.end - record.at.start > BATCH_HEADER_LEN as u64);
+    record.cut_at_every_byte(&Options::new(), check_reopened(&record));
 }
 
 /// Flipping bits of any byte of the batch record: as the last record it is dropped whole as
@@ -252,31 +181,9 @@ fn a_log_cut_inside_a_batch_recovers_none_or_all_of_it() {
 #[test]
 fn a_damaged_batch_is_dropped_whole_or_refused() {
     for after in [&[][..], AFTER] {
-        let log = BatchLog::write(BEFORE, BATCH, after);
-        for offset in log.start..log.end {
-            for mask in [0x01u8, 0x80, 0xff] {
-                let mut damaged = log.bytes.clone();
-                damaged[offset as usize] ^= mask;
-                let (_tmp, dir) = store_with(&damaged);
-                let context = format!("flip {mask:#04x} at {offset}, {} after", after.len());
-                let result = HashLog::open(&dir, &Options::new());
-                if after.is_empty() {
-                    let engine = result.unwrap_or_else(|e| panic!("{context}: {e}"));
-                    assert_holds(&engine, &expected(BEFORE, false), &context);
-                    let torn = engine.stats().unwrap().extra["torn_tail_bytes"];
-                    assert_eq!(torn, log.end - log.start, "{context}");
-                    engine.close().unwrap();
-                } else {
-                    match result {
-                        Err(Error::Corruption { offset, .. }) => {
-                            assert_eq!(offset, log.start, "{context}");
-                        }
-                        other => panic!("{context}: expected corruption, got {other:?}"),
-                    }
-                    assert!(std::fs::read(data_path(&dir)).unwrap() == damaged);
-                }
-            }
-        }
+        let tmp = tempfile::tempdir().unwrap();
+        let record = batch_in_store(tmp.path(), after);
+        record.flip_every_byte(&Options::new(), check_reopened(&record));
     }
 }
 
@@ -284,17 +191,17 @@ fn a_damaged_batch_is_dropped_whole_or_refused() {
 /// any value the batch wrote, even one whose own bytes are intact.
 #[test]
 fn damage_anywhere_in_a_batch_fails_a_get_of_its_values() {
-    let log = BatchLog::write(BEFORE, BATCH, AFTER);
-    let (_tmp, dir) = store_with(&log.bytes);
-    let engine = HashLog::open(&dir, &Options::new()).unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let record = batch_in_store(tmp.path(), AFTER);
+    let engine = HashLog::open(tmp.path(), &Options::new()).unwrap();
     // The first op: apple = green, which the batch itself overwrote.
-    let first_op = log.start as usize + BATCH_HEADER_LEN;
-    let mut damaged = log.bytes.clone();
+    let first_op = record.at.start as usize + BATCH_HEADER_LEN;
+    let mut damaged = record.bytes();
     damaged[first_op + 3] ^= 0x01;
-    std::fs::write(data_path(&dir), &damaged).unwrap();
+    std::fs::write(data_path(tmp.path()), &damaged).unwrap();
     for key in [&b"apple"[..], b"date"] {
         match engine.get(key) {
-            Err(Error::Corruption { offset, .. }) => assert_eq!(offset, log.start),
+            Err(Error::Corruption { offset, .. }) => assert_eq!(offset, record.at.start),
             other => panic!("get {key:?}: expected corruption, got {other:?}"),
         }
     }

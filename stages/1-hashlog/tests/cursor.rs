@@ -2,17 +2,15 @@
 
 mod common;
 
-use std::collections::BTreeMap;
-use std::ops::Bound;
 use std::os::unix::fs::FileExt;
 
 use common::{Log, OPS, batch_of, data_path, model, store_with};
 use hashlog::HashLog;
-use kv_shared::{Cursor, Engine, Error, KeyRange, Options, WriteBatch};
+use kv_shared::{Cursor, Engine, Error, KeyRange, Options};
+use kv_testkit::conformance::{Model, check_cursor, check_scans, probes, random_range};
+use kv_testkit::fixtures::random_batch;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-
-type Model = BTreeMap<Vec<u8>, Vec<u8>>;
 
 /// A fresh store filled by [`fill_randomly`] from a seed it prints, the model of it, and
 /// the random generator for the rest of the test.
@@ -26,11 +24,15 @@ fn random_store() -> (tempfile::TempDir, HashLog, Model, ChaCha8Rng) {
     (tmp, engine, model, rng)
 }
 
-/// Random puts, deletes and batches of both, on a small key space, applied to the engine
+/// A key of a small key space: the empty key, then one or two of a letter.
+fn key(rng: &mut ChaCha8Rng) -> Vec<u8> {
+    vec![b'a' + rng.random_range(0..26u8); rng.random_range(0..3)]
+}
+
+/// Random puts, deletes and batches of both, on the small key space, applied to the engine
 /// and to the model alike.
 fn fill_randomly(engine: &HashLog, rng: &mut ChaCha8Rng) -> Model {
     let mut model = Model::new();
-    let key = |rng: &mut ChaCha8Rng| vec![b'a' + rng.random_range(0..26u8); rng.random_range(0..3)];
     for round in 0..400 {
         let k = key(rng);
         match rng.random_range(0..4) {
@@ -39,18 +41,7 @@ fn fill_randomly(engine: &HashLog, rng: &mut ChaCha8Rng) -> Model {
                 model.remove(&k);
             }
             1 => {
-                let mut batch = WriteBatch::new();
-                for i in 0..rng.random_range(0..6) {
-                    let k = key(rng);
-                    if rng.random_bool(0.3) {
-                        batch.delete(&k).unwrap();
-                        model.remove(&k);
-                    } else {
-                        let v = format!("b{round}.{i}").into_bytes();
-                        batch.put(&k, &v).unwrap();
-                        model.insert(k, v);
-                    }
-                }
+                let batch = random_batch(rng, &mut model, 0..6, round, key);
                 engine.write(&batch).unwrap();
             }
             _ => {
@@ -70,94 +61,34 @@ fn at(cursor: &dyn Cursor) -> Option<(Vec<u8>, Vec<u8>)> {
         .then(|| (cursor.key().to_vec(), cursor.value().to_vec()))
 }
 
-/// Every pair from where the cursor is, moving forward (`next`) or back (`prev`) until it
-/// is not valid.
-fn walk(cursor: &mut dyn Cursor, forward: bool) -> Vec<(Vec<u8>, Vec<u8>)> {
+/// Every pair from where the cursor is, moving forward until it is not valid.
+fn walk(cursor: &mut dyn Cursor) -> Vec<(Vec<u8>, Vec<u8>)> {
     let mut pairs = Vec::new();
     while let Some(pair) = at(cursor) {
         pairs.push(pair);
-        if forward {
-            cursor.next().unwrap();
-        } else {
-            cursor.prev().unwrap();
-        }
+        cursor.next().unwrap();
     }
     pairs
 }
 
-fn pair((k, v): (&Vec<u8>, &Vec<u8>)) -> (Vec<u8>, Vec<u8>) {
-    (k.clone(), v.clone())
-}
-
+/// Every move of a cursor agrees with a cursor over the model: both ends, walks end to end
+/// both ways, and a seek and a `seek_for_prev` at, around and between every key, each
+/// followed by a step either way.
 #[test]
 fn a_cursor_walks_and_seeks_like_a_sorted_map() {
-    let (_tmp, engine, model, mut rng) = random_store();
-    let mut cursor = engine.cursor().unwrap();
-    assert!(!cursor.valid(), "a new cursor is not positioned");
-
-    cursor.seek_to_first().unwrap();
-    let forward = walk(&mut *cursor, true);
-    assert_eq!(forward, model.iter().map(pair).collect::<Vec<_>>());
-    cursor.next().unwrap();
-    assert!(!cursor.valid(), "next past the end stays not valid");
-
-    cursor.seek_to_last().unwrap();
-    let backward = walk(&mut *cursor, false);
-    assert_eq!(backward, model.iter().rev().map(pair).collect::<Vec<_>>());
-
-    for _ in 0..200 {
-        let target = vec![b'a' + rng.random_range(0..27u8); rng.random_range(0..3)];
-        let context = format!("target {target:?}");
-        cursor.seek(&target).unwrap();
-        let mut after = model.range(target.clone()..);
-        assert_eq!(at(&*cursor), after.next().map(pair), "seek, {context}");
-        cursor.next().unwrap();
-        assert_eq!(at(&*cursor), after.next().map(pair), "then next, {context}");
-
-        cursor.seek_for_prev(&target).unwrap();
-        let mut before = model.range(..=target.clone()).rev();
-        assert_eq!(
-            at(&*cursor),
-            before.next().map(pair),
-            "seek_for_prev, {context}"
-        );
-        cursor.prev().unwrap();
-        assert_eq!(
-            at(&*cursor),
-            before.next().map(pair),
-            "then prev, {context}"
-        );
-    }
-    drop(cursor);
+    let (_tmp, engine, model, _) = random_store();
+    check_cursor(&engine, &model, &probes(model.keys()), "a random store");
     engine.close().unwrap();
 }
 
 #[test]
 fn scans_both_ways_match_the_model_for_every_kind_of_bound() {
     let (_tmp, engine, model, mut rng) = random_store();
-    let bound = |rng: &mut ChaCha8Rng| {
-        let key = vec![b'a' + rng.random_range(0..27u8); rng.random_range(0..3)];
-        match rng.random_range(0..3) {
-            0 => Bound::Included(key),
-            1 => Bound::Excluded(key),
-            _ => Bound::Unbounded,
-        }
-    };
-    for _ in 0..200 {
-        let range = KeyRange::new(bound(&mut rng), bound(&mut rng));
-        let want: Vec<(Vec<u8>, Vec<u8>)> = if range.is_empty() {
-            Vec::new()
-        } else {
-            model.range(range.clone()).map(pair).collect()
-        };
-        let scan = engine.scan(range.clone()).unwrap();
-        let got: Vec<_> = scan.map(Result::unwrap).collect();
-        assert_eq!(got, want, "scan {range:?}");
-        let scan_rev = engine.scan_rev(range.clone()).unwrap();
-        let got: Vec<_> = scan_rev.map(Result::unwrap).collect();
-        let want: Vec<_> = want.into_iter().rev().collect();
-        assert_eq!(got, want, "scan_rev {range:?}");
-    }
+    // Bounds at the keys and at `{`, just after `z`.
+    let bound =
+        |rng: &mut ChaCha8Rng| vec![b'a' + rng.random_range(0..27u8); rng.random_range(0..3)];
+    let ranges: Vec<KeyRange> = (0..200).map(|_| random_range(&mut rng, bound)).collect();
+    check_scans(&engine, &model, ranges, "random ranges");
     engine.close().unwrap();
 }
 
@@ -175,7 +106,7 @@ fn a_cursor_is_a_snapshot() {
         .write(&batch_of(&[(b"a", None), (b"bb", Some(b"new"))]))
         .unwrap();
     cursor.seek_to_first().unwrap();
-    let seen = walk(&mut *cursor, true);
+    let seen = walk(&mut *cursor);
     let old = |k: &str| (k.as_bytes().to_vec(), b"1".to_vec());
     assert_eq!(seen, [old("a"), old("b"), old("c")]);
 
@@ -243,7 +174,7 @@ fn a_damaged_value_is_an_error_that_leaves_the_cursor_not_valid() {
     );
     assert!(cursor.seek(b"date").unwrap_err().is_corruption());
     cursor.seek_to_first().unwrap();
-    assert_eq!(at(&*cursor), model.iter().next().map(pair));
+    assert_eq!(at(&*cursor), model.into_iter().next());
     drop(cursor);
     engine.close().unwrap();
 }

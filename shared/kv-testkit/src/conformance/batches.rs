@@ -6,29 +6,13 @@ use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
 
 use kv_shared::{Engine, Error, KeyRange, MAX_KEY_LEN, MAX_VALUE_LEN, Options, WriteBatch};
 
+use super::model::Move;
 use super::support::{
-    Model, StopOnDrop, assert_refuses_one_byte_over, check_through_compact_and_reopen,
-    compact_until, fresh, open, scan_rev_vec, scan_vec,
+    Model, StopOnDrop, assert_holds, assert_refuses_one_byte_over,
+    check_through_compact_and_reopen, compact_until, fresh, open, scan_rev_vec, scan_vec,
 };
+use crate::fixtures::batch_of;
 use crate::knobs::env_u64;
-
-/// Checks that `e` holds exactly `model`: a get of every key in `keys` and of the model,
-/// a scan and a reverse scan.
-fn assert_holds<E: Engine>(e: &E, model: &Model, keys: &[&[u8]], context: &str) {
-    for key in keys.iter().copied().chain(model.keys().map(Vec::as_slice)) {
-        assert_eq!(
-            e.get(key).unwrap().as_ref(),
-            model.get(key),
-            "get {} ({context})",
-            kv_shared::dump::quoted(key, 24)
-        );
-    }
-    let want: Vec<(Vec<u8>, Vec<u8>)> = model.clone().into_iter().collect();
-    assert!(scan_vec(e, KeyRange::all()) == want, "scan ({context})");
-    let mut got = scan_rev_vec(e, KeyRange::all());
-    got.reverse();
-    assert!(got == want, "reverse scan ({context})");
-}
 
 /// The ops of a batch apply in order, so a later op on a key wins: puts and deletes of one
 /// key in one batch, a delete of a key that was there, a put of a key that was deleted.
@@ -38,9 +22,8 @@ pub fn batch_ops_apply_in_order<E: Engine>(options: &Options) {
     let e = open::<E>(&dir, options);
     e.put(b"a", b"old").unwrap();
     e.put(b"gone", b"old").unwrap();
-    let mut b = WriteBatch::new();
-    for (key, value) in [
-        (&b"a"[..], Some(&b"1"[..])),
+    let b = batch_of(&[
+        (b"a", Some(b"1")),
         (b"a", None),
         (b"a", Some(b"2")),
         (b"b", Some(b"1")),
@@ -52,12 +35,7 @@ pub fn batch_ops_apply_in_order<E: Engine>(options: &Options) {
         (b"gone", Some(b"back")),
         (b"c", Some(b"3")),
         (b"", Some(b"the empty key")),
-    ] {
-        match value {
-            Some(value) => b.put(key, value).unwrap(),
-            None => b.delete(key).unwrap(),
-        }
-    }
+    ]);
     assert_eq!(b.len(), 12);
     e.write(&b).unwrap();
     let model: Model = [
@@ -211,25 +189,39 @@ fn one_generation(pairs: &[(Vec<u8>, Vec<u8>)], context: &str) -> u64 {
     generation
 }
 
-/// The generation the store shows, by a scan, a reverse scan and a cursor walked from the
-/// last key to the first (each later than the one before, so never an older generation).
+/// Every pair a new cursor of `e` shows, walked from the first key (`forward`) or from the
+/// last; in ascending order either way.
+fn cursor_walk<E: Engine>(e: &E, forward: bool) -> Vec<(Vec<u8>, Vec<u8>)> {
+    let mut cursor = e.cursor().expect("cursor");
+    let mut pairs = Vec::new();
+    let (start, step) = match forward {
+        true => (Move::First, Move::Next),
+        false => (Move::Last, Move::Prev),
+    };
+    start.make(cursor.as_mut()).expect("seek to an end");
+    while cursor.valid() {
+        pairs.push((cursor.key().to_vec(), cursor.value().to_vec()));
+        step.make(cursor.as_mut()).expect("step");
+    }
+    if !forward {
+        pairs.reverse();
+    }
+    pairs
+}
+
+/// The generation the store shows, by a scan, a reverse scan, a cursor walked from the last
+/// key to the first and one walked from the first to the last (each later than the one
+/// before, so never an older generation).
 fn scanned_generation<E: Engine>(e: &E, context: &str) -> u64 {
     let forwards = scan_vec(e, KeyRange::all());
     let mut backwards = scan_rev_vec(e, KeyRange::all());
     backwards.reverse();
-    let mut walked = Vec::new();
-    let mut cursor = e.cursor().expect("cursor");
-    cursor.seek_to_last().expect("seek_to_last");
-    while cursor.valid() {
-        walked.push((cursor.key().to_vec(), cursor.value().to_vec()));
-        cursor.prev().expect("prev");
-    }
-    walked.reverse();
     let mut last = 0;
     for (how, pairs) in [
         ("scan", forwards),
         ("reverse scan", backwards),
-        ("cursor walk", walked),
+        ("cursor walk back", cursor_walk(e, false)),
+        ("cursor walk", cursor_walk(e, true)),
     ] {
         let generation = one_generation(&pairs, &format!("{how}, {context}"));
         assert!(
@@ -271,6 +263,17 @@ pub fn readers_see_all_of_a_batch_or_none<E: Engine>(options: &Options) {
     let generations = env_u64("KV_CONCURRENCY_ROUNDS", 200);
     let (_tmp, dir) = fresh();
     let e = open::<E>(&dir, options);
+    readers_see_whole_batches(&e, generations);
+    e.close().unwrap();
+    let e = open::<E>(&dir, options);
+    assert_eq!(scanned_generation(&e, "reopened"), generations);
+    e.close().unwrap();
+}
+
+/// The check of [`readers_see_all_of_a_batch_or_none`] on a store the caller opened, empty:
+/// `generations` generation batches written while two readers check every read and
+/// another thread compacts, then the last generation seen whole.
+pub fn readers_see_whole_batches<E: Engine>(e: &E, generations: u64) {
     e.write(&generation_batch(0)).unwrap();
     let done = AtomicBool::new(false);
     std::thread::scope(|s| {
@@ -279,22 +282,18 @@ pub fn readers_see_all_of_a_batch_or_none<E: Engine>(options: &Options) {
             s.spawn(|| {
                 let (mut last, mut reads) = (0, 0);
                 while !done.load(SeqCst) || reads < 20 {
-                    last = check_one_generation(&e, last);
+                    last = check_one_generation(e, last);
                     reads += 1;
                 }
             });
         }
-        s.spawn(|| compact_until(&e, &done));
+        s.spawn(|| compact_until(e, &done));
         for generation in 1..=generations {
             e.write(&generation_batch(generation)).unwrap();
         }
         done.store(true, SeqCst);
     });
-    assert_eq!(scanned_generation(&e, "after the writer"), generations);
-    e.close().unwrap();
-    let e = open::<E>(&dir, options);
-    assert_eq!(scanned_generation(&e, "reopened"), generations);
-    e.close().unwrap();
+    assert_eq!(scanned_generation(e, "after the writer"), generations);
 }
 
 /// One reader's round: a scan both ways, then a get of every key in order; returns the

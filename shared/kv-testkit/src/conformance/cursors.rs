@@ -17,10 +17,7 @@ use crate::knobs::{env_u64, seed};
 
 /// Makes `mv` on both cursors and checks that they agree.
 fn step(cursor: &mut BoxCursor<'_>, model: &mut ModelCursor, mv: &Move, context: &str) {
-    mv.make(cursor.as_mut())
-        .unwrap_or_else(|e| panic!("{mv:?}: {e} ({context})"));
-    model.make(mv);
-    model.assert_agrees(cursor.as_ref(), &|| format!("after {mv:?} ({context})"));
+    model.step(cursor.as_mut(), mv, context);
 }
 
 /// Walks `cursor` from one end to the other and back, checking every entry against `model`.
@@ -34,6 +31,12 @@ fn walk_both_ways(cursor: &mut BoxCursor<'_>, model: &Model, context: &str) {
         assert!(
             !cursor.valid(),
             "a cursor moved past the end is not valid ({context})"
+        );
+        step(
+            cursor,
+            &mut expected,
+            &then,
+            &format!("one move more, {context}"),
         );
     }
 }
@@ -59,9 +62,9 @@ fn boundary_keys() -> Vec<Vec<u8>> {
     keys.iter().map(|k| k.to_vec()).collect()
 }
 
-/// Every target worth seeking: each key, just after it (a `0x00` more), its prefix, the key
-/// with its last byte one higher, and the extremes.
-fn probes(keys: &[Vec<u8>]) -> Vec<Vec<u8>> {
+/// Every target worth seeking among `keys`: each key, just after it (a `0x00` more), its
+/// prefix, the key with its last byte one higher, and the extremes.
+pub fn probes<'a>(keys: impl IntoIterator<Item = &'a Vec<u8>>) -> Vec<Vec<u8>> {
     let mut probes = vec![Vec::new(), vec![0xff; 4]];
     for key in keys {
         probes.push(key.clone());
@@ -78,9 +81,10 @@ fn probes(keys: &[Vec<u8>]) -> Vec<Vec<u8>> {
     probes
 }
 
-/// Checks every seek of `probes`, each followed by a step on and a step back, against
-/// `model`, and both ends.
-fn check_seeks<E: Engine>(engine: &E, model: &Model, probes: &[Vec<u8>], context: &str) {
+/// Checks a new cursor of `engine` against `model`, move by move: both ends, every seek and
+/// `seek_for_prev` of `probes`, each followed by a step on and a step back, and walks from
+/// one end to the other both ways.
+pub fn check_cursor<E: Engine>(engine: &E, model: &Model, probes: &[Vec<u8>], context: &str) {
     let mut cursor = engine.cursor().expect("cursor");
     assert!(
         !cursor.valid(),
@@ -110,7 +114,7 @@ pub fn cursor_seeks_at_every_boundary<E: Engine>(options: &Options) {
     let e = open::<E>(&dir, options);
     let keys = boundary_keys();
     let probes = probes(&keys);
-    check_seeks(&e, &Model::new(), &probes, "empty store");
+    check_cursor(&e, &Model::new(), &probes, "empty store");
     let mut model = Model::new();
     for (i, key) in keys.iter().enumerate() {
         let value = [key.as_slice(), b"=", &[i as u8]].concat();
@@ -118,7 +122,7 @@ pub fn cursor_seeks_at_every_boundary<E: Engine>(options: &Options) {
         model.insert(key.clone(), value);
     }
     check_through_compact_and_reopen(e, &dir, options, |e| {
-        check_seeks(e, &model, &probes, "every boundary key");
+        check_cursor(e, &model, &probes, "every boundary key");
     });
     let e = open::<E>(&dir, options);
     for key in [&b""[..], b"\x00", b"ab", b"\xff\xff"] {
@@ -128,7 +132,7 @@ pub fn cursor_seeks_at_every_boundary<E: Engine>(options: &Options) {
     e.put(b"abc", b"overwritten").unwrap();
     model.insert(b"abc".to_vec(), b"overwritten".to_vec());
     check_through_compact_and_reopen(e, &dir, options, |e| {
-        check_seeks(e, &model, &probes, "edges deleted, one key overwritten");
+        check_cursor(e, &model, &probes, "edges deleted, one key overwritten");
     });
 }
 

@@ -15,6 +15,9 @@
 //!
 //! Every check is a public function generic over the engine, re-exported here, so a test
 //! can also run one alone: `kv_testkit::conformance::batch_limits::<MyEngine>(&options)`.
+//! An engine's own tests can also check a store they built against a model of it:
+//! [`check_cursor`] (every move of a cursor), [`check_scans`] (scans both ways),
+//! [`assert_holds`] (gets and whole scans), [`readers_see_whole_batches`].
 //!
 //! Randomized checks print their seed; set `KV_TEST_SEED` to replay one and `KV_MODEL_OPS`
 //! (default 2000) or `KV_CONCURRENCY_ROUNDS` (default 200) to run longer.
@@ -31,7 +34,10 @@ pub use batches::*;
 pub use concurrency::*;
 pub use cursors::*;
 pub use model::*;
-pub use support::{Model, StopOnDrop, model_range, scan_rev_vec, scan_vec};
+pub use support::{
+    Model, StopOnDrop, assert_holds, assert_refuses_one_byte_over, check_scans, model_range,
+    random_range, scan_rev_vec, scan_vec,
+};
 
 /// Runs the whole conformance suite as `#[test]` functions in a module named `conformance`.
 ///

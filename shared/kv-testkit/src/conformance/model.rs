@@ -89,6 +89,14 @@ impl ModelCursor {
         Some((key, &self.snapshot[key]))
     }
 
+    /// Makes `mv` on `cursor` and on this cursor, and checks that they agree.
+    pub fn step(&mut self, cursor: &mut dyn Cursor, mv: &Move, context: &str) {
+        mv.make(cursor)
+            .unwrap_or_else(|e| panic!("{mv:?}: {e} ({context})"));
+        self.make(mv);
+        self.assert_agrees(cursor, &|| format!("after {mv:?} ({context})"));
+    }
+
     /// Panics unless `cursor` is where this cursor is: both not valid, or both at the same
     /// key with the same value.
     pub fn assert_agrees(&self, cursor: &dyn Cursor, context: &dyn Fn() -> String) {

@@ -1,10 +1,13 @@
-//! What the conformance tests share: opening stores, reading them whole, and checking one
-//! store through compaction and reopening.
+//! What the conformance tests share: opening stores, reading them whole, comparing them
+//! with a model, and checking one store through compaction and reopening.
 
 use std::collections::BTreeMap;
+use std::ops::Bound;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
 use std::time::Duration;
+
+use rand::Rng;
 
 use kv_shared::{Engine, Error, KeyRange, MAX_KEY_LEN, MAX_VALUE_LEN, Options};
 
@@ -38,6 +41,56 @@ pub fn model_range(model: &Model, range: &KeyRange) -> Vec<(Vec<u8>, Vec<u8>)> {
         .range::<[u8], _>(range.clone())
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect()
+}
+
+/// Checks that `e` holds exactly `model`: a get of every key in `keys` and of the model,
+/// a scan and a reverse scan.
+pub fn assert_holds<E: Engine>(e: &E, model: &Model, keys: &[&[u8]], context: &str) {
+    for key in keys.iter().copied().chain(model.keys().map(Vec::as_slice)) {
+        assert_eq!(
+            e.get(key).unwrap().as_ref(),
+            model.get(key),
+            "get {} ({context})",
+            kv_shared::dump::quoted(key, 24)
+        );
+    }
+    let want: Vec<(Vec<u8>, Vec<u8>)> = model.clone().into_iter().collect();
+    assert!(scan_vec(e, KeyRange::all()) == want, "scan ({context})");
+    let mut got = scan_rev_vec(e, KeyRange::all());
+    got.reverse();
+    assert!(got == want, "reverse scan ({context})");
+}
+
+/// Checks `scan` and `scan_rev` of every range of `ranges` against `model`.
+pub fn check_scans<E: Engine>(
+    engine: &E,
+    model: &Model,
+    ranges: impl IntoIterator<Item = KeyRange>,
+    context: &str,
+) {
+    for range in ranges {
+        let mut want = model_range(model, &range);
+        assert_eq!(
+            scan_vec(engine, range.clone()),
+            want,
+            "scan {range:?} ({context})"
+        );
+        want.reverse();
+        let got = scan_rev_vec(engine, range.clone());
+        assert_eq!(got, want, "scan_rev {range:?} ({context})");
+    }
+}
+
+/// A random range: each bound included, excluded or open, one time in three each, at a key
+/// that `key` draws. Empty and inverted ranges come up too.
+pub fn random_range<R: Rng>(rng: &mut R, mut key: impl FnMut(&mut R) -> Vec<u8>) -> KeyRange {
+    let mut bound = |rng: &mut R| match rng.random_range(0..3) {
+        0 => Bound::Included(key(rng)),
+        1 => Bound::Excluded(key(rng)),
+        _ => Bound::Unbounded,
+    };
+    let start = bound(rng);
+    KeyRange::new(start, bound(rng))
 }
 
 /// Opens `dir` as `E`, panicking with the error.
@@ -96,7 +149,7 @@ pub(crate) fn compact_until<E: Engine>(engine: &E, done: &AtomicBool) {
 /// over [`MAX_KEY_LEN`] and a value one byte over [`MAX_VALUE_LEN`] with their typed errors:
 /// a put and a delete of the long key, puts of the long value to a key that exists
 /// (`big`) and to one that does not (`new`).
-pub(crate) fn assert_refuses_one_byte_over(
+pub fn assert_refuses_one_byte_over(
     mut write: impl FnMut(&[u8], Option<&[u8]>) -> kv_shared::Result<()>,
 ) {
     let over_key = vec![b'k'; MAX_KEY_LEN + 1];

@@ -9,10 +9,8 @@ use std::path::{Path, PathBuf};
 use hashlog::HashLog;
 use hashlog::data_file::FILE_HEADER_LEN;
 use hashlog::file_names::DATA_FILE;
-use kv_shared::{Engine, Options, WriteBatch};
-
-/// One operation: a put (`Some(value)`) or a delete (`None`).
-pub type Op = (&'static [u8], Option<&'static [u8]>);
+use kv_shared::{Engine, Options};
+pub use kv_testkit::fixtures::{Op, apply, batch_of};
 
 /// Puts, overwrites, deletes of live keys (so every op writes one record), an empty value,
 /// a binary key, and a key that comes back after its delete.
@@ -79,14 +77,7 @@ impl Log {
 
 /// The state after the first `n` ops.
 pub fn model(ops: &[Op], n: usize) -> BTreeMap<Vec<u8>, Vec<u8>> {
-    let mut model = BTreeMap::new();
-    for (key, value) in &ops[..n] {
-        match value {
-            Some(value) => model.insert(key.to_vec(), value.to_vec()),
-            None => model.remove(*key),
-        };
-    }
-    model
+    kv_testkit::fixtures::model_of(&[&ops[..n]])
 }
 
 /// A store directory (in a new temporary directory) whose data file holds `data`.
@@ -103,18 +94,10 @@ pub fn store_with(data: &[u8]) -> (tempfile::TempDir, PathBuf) {
     (tmp, dir)
 }
 
-/// Checks that `engine` holds exactly `model`, by `get` of every key and by a full scan.
+/// Checks that `engine` holds exactly `model`, by `get` of every key, by full scans both
+/// ways, and by its statistics.
 pub fn assert_holds(engine: &HashLog, model: &BTreeMap<Vec<u8>, Vec<u8>>, context: &str) {
-    for key in keys() {
-        assert_eq!(
-            engine.get(key).unwrap().as_ref(),
-            model.get(key),
-            "get {key:?} ({context})"
-        );
-    }
-    let scanned = kv_testkit::conformance::scan_vec(engine, kv_shared::KeyRange::all());
-    let want: Vec<(Vec<u8>, Vec<u8>)> = model.clone().into_iter().collect();
-    assert_eq!(scanned, want, "scan ({context})");
+    kv_testkit::conformance::assert_holds(engine, model, &keys(), context);
     let stats = engine.stats().unwrap();
     assert_eq!(stats.live_keys, model.len() as u64, "live keys ({context})");
     let live: usize = model.iter().map(|(k, v)| k.len() + v.len()).sum();
@@ -129,16 +112,9 @@ pub fn data_path(dir: &Path) -> PathBuf {
     dir.join(DATA_FILE)
 }
 
-/// The ops of `ops` as one write batch.
-pub fn batch_of(ops: &[Op]) -> WriteBatch {
-    let mut batch = WriteBatch::new();
-    for (key, value) in ops {
-        match value {
-            Some(value) => batch.put(key, value).unwrap(),
-            None => batch.delete(key).unwrap(),
-        }
-    }
-    batch
+/// The data file's length in a store directory.
+pub fn file_len(dir: &Path) -> u64 {
+    std::fs::metadata(data_path(dir)).unwrap().len()
 }
 
 /// A log written by the engine with a write batch in it.
@@ -169,16 +145,6 @@ impl BatchLog {
             bytes: std::fs::read(&path).unwrap(),
             start,
             end,
-        }
-    }
-}
-
-/// Applies `ops` to `engine` one at a time.
-pub fn apply(engine: &HashLog, ops: &[Op]) {
-    for (key, value) in ops {
-        match value {
-            Some(value) => engine.put(key, value).unwrap(),
-            None => engine.delete(key).unwrap(),
         }
     }
 }
