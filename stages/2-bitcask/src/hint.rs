@@ -37,7 +37,7 @@
 //! The end entry is what tells a whole hint from one cut at an entry boundary, and its
 //! length field ties the hint to the exact segment it was written for.
 
-use kv_shared::framing::{ByteReader, DecodeError, crc32};
+use kv_shared::framing::{ByteReader, DecodeError, crc32, put_magic_version};
 use kv_shared::log_reader::{LogFormat, LogTail, read_log};
 use kv_shared::{FileRef, MAX_VALUE_LEN, Result};
 
@@ -74,8 +74,7 @@ pub struct HintEntry {
 /// The header of the hint file of segment `id`.
 pub fn encode_header(id: u32) -> Vec<u8> {
     let mut out = Vec::with_capacity(HINT_HEADER_LEN as usize);
-    out.extend_from_slice(HINT_MAGIC);
-    out.extend_from_slice(&HINT_VERSION.to_le_bytes());
+    put_magic_version(&mut out, HINT_MAGIC, HINT_VERSION);
     out.extend_from_slice(&id.to_le_bytes());
     out
 }

@@ -75,35 +75,38 @@ pub fn dump_segment(bytes: &[u8]) -> String {
             return d.finish();
         }
     }
-    let mut pos = SEGMENT_HEADER_LEN as usize;
-    let mut n = 0;
-    while pos < bytes.len() {
-        let rest = &bytes[pos..];
-        let len = match record::record_len(rest) {
-            Ok(len) => len,
-            Err(e) => {
-                d.note(format!("offset {pos}: no whole record header ({e})"));
-                break;
-            }
-        };
-        if len > rest.len() {
-            d.note(format!(
-                "offset {pos}: record of {len} bytes cut short at {} (torn tail)",
+    walk_records(&mut d, bytes, SEGMENT_HEADER_LEN, |d, n, rest| {
+        let len = record::record_len(rest).map_err(|e| format!("no whole record header ({e})"))?;
+        let raw = rest.get(..len).ok_or_else(|| {
+            format!(
+                "record of {len} bytes cut short at {} (torn tail)",
                 rest.len()
-            ));
-            break;
+            )
+        })?;
+        let r = record::decode_record(raw).map_err(|e| format!("bad record ({e})"))?;
+        dump_record(d, n, raw, &r);
+        Ok(len)
+    });
+    d.finish()
+}
+
+/// Shows the records of a log that fills `bytes` from `start` on: `record` shows record
+/// `n`, the first of the bytes it is given, and returns its length, or why it cannot, which
+/// ends the dump with a note at the record's offset.
+fn walk_records(
+    d: &mut Dump,
+    bytes: &[u8],
+    start: u64,
+    mut record: impl FnMut(&mut Dump, usize, &[u8]) -> std::result::Result<usize, String>,
+) {
+    let (mut pos, mut n) = (start as usize, 0);
+    while pos < bytes.len() {
+        match record(d, n, &bytes[pos..]) {
+            Ok(len) => pos += len,
+            Err(why) => return d.note(format!("offset {pos}: {why}")),
         }
-        match record::decode_record(&rest[..len]) {
-            Ok(r) => dump_record(&mut d, n, &rest[..len], &r),
-            Err(e) => {
-                d.note(format!("offset {pos}: bad record ({e})"));
-                break;
-            }
-        }
-        pos += len;
         n += 1;
     }
-    d.finish()
 }
 
 /// Record `n` of a segment, field by field; `raw` is its bytes, already decoded as `r`.
@@ -161,27 +164,15 @@ pub fn dump_hint(bytes: &[u8]) -> String {
         return d.finish();
     }
     d.field(&bytes[12..16], format!("segment id {id}"));
-    let mut pos = HINT_HEADER_LEN as usize;
-    let mut n = 0;
-    while pos < bytes.len() {
-        let rest = &bytes[pos..];
-        let len = match HintLog::record_len(rest) {
-            Ok(len) if len <= rest.len() => len,
-            _ => {
-                d.note(format!("offset {pos}: entry cut short (torn tail)"));
-                break;
-            }
-        };
-        match hint::decode_entry(&rest[..len]) {
-            Ok(e) => dump_hint_entry(&mut d, n, &rest[..len], &e),
-            Err(err) => {
-                d.note(format!("offset {pos}: bad entry ({err})"));
-                break;
-            }
-        }
-        pos += len;
-        n += 1;
-    }
+    walk_records(&mut d, bytes, HINT_HEADER_LEN, |d, n, rest| {
+        let raw = HintLog::record_len(rest)
+            .ok()
+            .and_then(|len| rest.get(..len))
+            .ok_or("entry cut short (torn tail)")?;
+        let e = hint::decode_entry(raw).map_err(|err| format!("bad entry ({err})"))?;
+        dump_hint_entry(d, n, raw, &e);
+        Ok(raw.len())
+    });
     d.finish()
 }
 

@@ -38,7 +38,7 @@
 //! | 20 + 4n | 4m | output segment ids, `u32` each |
 //! | 20 + 4n + 4m | 4 | CRC32 of every byte before it |
 
-use kv_shared::framing::{ByteReader, DecodeError, crc32};
+use kv_shared::framing::{ByteReader, DecodeError, put_crc, put_magic_version};
 
 /// The first eight bytes of a commit record.
 pub const COMMIT_MAGIC: &[u8; 8] = b"BITCASKM";
@@ -58,16 +58,14 @@ impl MergeCommit {
     /// The record's bytes.
     pub fn encode(&self) -> Vec<u8> {
         let mut out = Vec::with_capacity(24 + 4 * (self.inputs.len() + self.outputs.len()));
-        out.extend_from_slice(COMMIT_MAGIC);
-        out.extend_from_slice(&COMMIT_VERSION.to_le_bytes());
+        put_magic_version(&mut out, COMMIT_MAGIC, COMMIT_VERSION);
         for ids in [&self.inputs, &self.outputs] {
             out.extend_from_slice(&(ids.len() as u32).to_le_bytes());
             for id in ids {
                 out.extend_from_slice(&id.to_le_bytes());
             }
         }
-        let crc = crc32(&out);
-        out.extend_from_slice(&crc.to_le_bytes());
+        put_crc(&mut out);
         out
     }
 
@@ -77,16 +75,7 @@ impl MergeCommit {
     /// [`DecodeError`] for a bad magic, version, count, checksum or trailing bytes.
     pub fn decode(bytes: &[u8]) -> Result<MergeCommit, DecodeError> {
         let mut r = ByteReader::new(bytes);
-        if r.bytes(8, "magic")? != COMMIT_MAGIC {
-            return Err(DecodeError::new(0, "not a merge commit record (bad magic)"));
-        }
-        let version = r.u32("version")?;
-        if version != COMMIT_VERSION {
-            return Err(DecodeError::new(
-                8,
-                format!("commit record version {version}"),
-            ));
-        }
+        r.magic_version(COMMIT_MAGIC, COMMIT_VERSION, "merge commit record")?;
         let mut lists = [Vec::new(), Vec::new()];
         for list in &mut lists {
             let n = r.u32("segment count")? as u64;
@@ -95,16 +84,7 @@ impl MergeCommit {
                 list.push(r.u32("segment id")?);
             }
         }
-        let body = r.pos();
-        if r.u32("crc")? != crc32(&bytes[..body]) {
-            return Err(DecodeError::new(body, "commit record checksum mismatch"));
-        }
-        if !r.is_empty() {
-            return Err(DecodeError::new(
-                r.pos(),
-                "trailing bytes after commit record",
-            ));
-        }
+        r.crc_at_end("commit record")?;
         let [inputs, outputs] = lists;
         Ok(MergeCommit { inputs, outputs })
     }

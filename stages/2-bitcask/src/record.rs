@@ -86,10 +86,11 @@
 //! The checksum covers every field, lengths included. A length over its limit is rejected
 //! before anything is allocated.
 
+use std::marker::PhantomData;
 use std::ops::Range;
 
 use kv_shared::batch::{BatchOps, check_ops, read_op};
-use kv_shared::framing::{ByteReader, DecodeError, crc32, varint_len};
+use kv_shared::framing::{ByteReader, DecodeError, crc32, put_magic_version, varint_len};
 use kv_shared::log_reader::LogFormat;
 use kv_shared::{Error, MAX_KEY_LEN, MAX_VALUE_LEN, Result, WriteBatch};
 
@@ -315,8 +316,7 @@ pub fn seal_record() -> Vec<u8> {
 /// The 16-byte header of segment `id`.
 pub fn encode_segment_header(id: u32) -> Vec<u8> {
     let mut out = Vec::with_capacity(SEGMENT_HEADER_LEN as usize);
-    out.extend_from_slice(SEGMENT_MAGIC);
-    out.extend_from_slice(&SEGMENT_VERSION.to_le_bytes());
+    put_magic_version(&mut out, SEGMENT_MAGIC, SEGMENT_VERSION);
     out.extend_from_slice(&id.to_le_bytes());
     out
 }
@@ -327,16 +327,7 @@ pub fn encode_segment_header(id: u32) -> Vec<u8> {
 /// [`DecodeError`] for a short header, a bad magic or an unknown version.
 pub fn decode_segment_header(bytes: &[u8]) -> Result<u32, DecodeError> {
     let mut r = ByteReader::new(bytes);
-    if r.bytes(8, "segment magic")? != SEGMENT_MAGIC {
-        return Err(DecodeError::new(0, "not a bitcask segment (bad magic)"));
-    }
-    let version = r.u32("segment version")?;
-    if version != SEGMENT_VERSION {
-        return Err(DecodeError::new(
-            8,
-            format!("segment format version {version}, this build reads {SEGMENT_VERSION}"),
-        ));
-    }
+    r.magic_version(SEGMENT_MAGIC, SEGMENT_VERSION, "bitcask segment")?;
     r.u32("segment id")
 }
 
@@ -428,31 +419,6 @@ fn check_fields(record: &RecordRef<'_>) -> Result<(), DecodeError> {
     }
 }
 
-/// The record log of a segment, for [`kv_shared::log_reader::read_log`] (start it at
-/// [`SEGMENT_HEADER_LEN`]).
-#[derive(Debug)]
-pub struct SegmentLog;
-
-impl LogFormat for SegmentLog {
-    type Record = Record;
-    const HEADER_LEN: usize = RECORD_HEADER_LEN;
-
-    fn record_len(header: &[u8]) -> Result<usize, DecodeError> {
-        record_len(header)
-    }
-
-    fn decode(record: &[u8]) -> Result<Record, DecodeError> {
-        let r = decode_record(record)?;
-        Ok(Record {
-            seq: r.seq,
-            expiry: r.expiry,
-            kind: r.kind,
-            key: r.key.to_vec(),
-            value: r.value.to_vec(),
-        })
-    }
-}
-
 /// A put, tombstone or seal without its value: what recovery keeps of each record it reads.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RecordKey {
@@ -478,32 +444,59 @@ pub enum RecordKeys {
     Batch(Vec<RecordKey>),
 }
 
+impl From<RecordRef<'_>> for Record {
+    fn from(r: RecordRef<'_>) -> Record {
+        Record {
+            seq: r.seq,
+            expiry: r.expiry,
+            kind: r.kind,
+            key: r.key.to_vec(),
+            value: r.value.to_vec(),
+        }
+    }
+}
+
+impl From<RecordRef<'_>> for RecordKey {
+    fn from(r: RecordRef<'_>) -> RecordKey {
+        RecordKey {
+            seq: r.seq,
+            expiry: r.expiry,
+            kind: r.kind,
+            key: r.key.to_vec(),
+            value_len: r.value.len() as u32,
+        }
+    }
+}
+
+impl From<RecordRef<'_>> for RecordKeys {
+    fn from(r: RecordRef<'_>) -> RecordKeys {
+        match r.kind {
+            Kind::Batch => RecordKeys::Batch(r.batch_records().map(RecordKey::from).collect()),
+            _ => RecordKeys::One(r.into()),
+        }
+    }
+}
+
+/// The record log of a segment, for [`kv_shared::log_reader::read_log`] (start it at
+/// [`SEGMENT_HEADER_LEN`]): every record is checked whole, checksum included, then kept as
+/// `R`: an owned [`Record`], or only its keys ([`SegmentKeyLog`]).
+#[derive(Debug)]
+pub struct SegmentLog<R = Record>(PhantomData<R>);
+
 /// The record log of a segment as recovery reads it: every record checked whole (checksum
 /// included), but only its keys kept, so values are never copied.
-#[derive(Debug)]
-pub struct SegmentKeyLog;
+pub type SegmentKeyLog = SegmentLog<RecordKeys>;
 
-impl LogFormat for SegmentKeyLog {
-    type Record = RecordKeys;
+impl<R: for<'a> From<RecordRef<'a>>> LogFormat for SegmentLog<R> {
+    type Record = R;
     const HEADER_LEN: usize = RECORD_HEADER_LEN;
 
     fn record_len(header: &[u8]) -> Result<usize, DecodeError> {
         record_len(header)
     }
 
-    fn decode(record: &[u8]) -> Result<RecordKeys, DecodeError> {
-        let r = decode_record(record)?;
-        let key_of = |r: RecordRef<'_>| RecordKey {
-            seq: r.seq,
-            expiry: r.expiry,
-            kind: r.kind,
-            key: r.key.to_vec(),
-            value_len: r.value.len() as u32,
-        };
-        Ok(match r.kind {
-            Kind::Batch => RecordKeys::Batch(r.batch_records().map(key_of).collect()),
-            _ => RecordKeys::One(key_of(r)),
-        })
+    fn decode(record: &[u8]) -> Result<R, DecodeError> {
+        decode_record(record).map(R::from)
     }
 }
 
@@ -613,13 +606,13 @@ mod tests {
     fn impossible_lengths_are_refused_before_allocating() {
         let mut header = vec![0u8; RECORD_HEADER_LEN];
         header[23..27].copy_from_slice(&u32::MAX.to_le_bytes());
-        assert!(SegmentLog::record_len(&header).is_err());
+        assert!(<SegmentLog>::record_len(&header).is_err());
         header[20] = Kind::Batch.byte();
-        assert!(SegmentLog::record_len(&header).is_err());
+        assert!(<SegmentLog>::record_len(&header).is_err());
         let too_big = (4 + MAX_BATCH_OPS_LEN) as u32;
         header[23..27].copy_from_slice(&too_big.to_le_bytes());
-        assert!(SegmentLog::record_len(&header).is_ok());
+        assert!(<SegmentLog>::record_len(&header).is_ok());
         header[23..27].copy_from_slice(&(too_big + 1).to_le_bytes());
-        assert!(SegmentLog::record_len(&header).is_err());
+        assert!(<SegmentLog>::record_len(&header).is_err());
     }
 }
