@@ -118,37 +118,15 @@ pub fn rewrites_per_byte(version: &Version, options: &LsmOptions, flushed_table_
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::compaction::testing::{options, table};
-    use kv_shared::Fs;
+    use crate::compaction::testing::{TableDir, options};
 
     #[test]
     fn l0_takes_every_table_and_the_overlapping_l1_ones() {
-        let tmp = tempfile::tempdir().unwrap();
-        let fs = Fs::default();
-        let l0a = table(
-            &fs,
-            tmp.path(),
-            10,
-            &[("c", 5, Some("x")), ("f", 6, Some("x"))],
-        );
-        let l0b = table(
-            &fs,
-            tmp.path(),
-            11,
-            &[("e", 7, Some("x")), ("h", 8, Some("x"))],
-        );
-        let l1a = table(
-            &fs,
-            tmp.path(),
-            3,
-            &[("a", 1, Some("x")), ("b", 1, Some("x"))],
-        );
-        let l1b = table(
-            &fs,
-            tmp.path(),
-            4,
-            &[("d", 1, Some("x")), ("g", 1, Some("x"))],
-        );
+        let dir = TableDir::new();
+        let l0a = dir.table(10, &[("c", 5, Some("x")), ("f", 6, Some("x"))]);
+        let l0b = dir.table(11, &[("e", 7, Some("x")), ("h", 8, Some("x"))]);
+        let l1a = dir.table(3, &[("a", 1, Some("x")), ("b", 1, Some("x"))]);
+        let l1b = dir.table(4, &[("d", 1, Some("x")), ("g", 1, Some("x"))]);
         let v = Version::from_levels(vec![vec![l0a, l0b], vec![l1a, l1b]]);
         assert_eq!(
             pick(&v, &options(3), &[]).map(|c| c.level),
@@ -174,12 +152,11 @@ mod tests {
 
     #[test]
     fn deeper_levels_go_round_robin() {
-        let tmp = tempfile::tempdir().unwrap();
-        let fs = Fs::default();
+        let dir = TableDir::new();
         let l1: Vec<Arc<TableFile>> = ["a", "c", "e"]
             .iter()
             .enumerate()
-            .map(|(i, k)| table(&fs, tmp.path(), i as u64 + 1, &[(k, 1, Some("x"))]))
+            .map(|(i, k)| dir.table(i as u64 + 1, &[(k, 1, Some("x"))]))
             .collect();
         let v = Version::from_levels(vec![vec![], l1]);
         let o = options(4);

@@ -252,26 +252,15 @@ fn open_outputs(outputs: &[TableMeta], cx: &Context<'_>) -> Result<Vec<Arc<Table
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::compaction::testing::{options, table};
+    use crate::compaction::testing::{TableDir, options};
 
     #[test]
     fn tombstones_drop_only_when_nothing_older_can_lie_below() {
-        let tmp = tempfile::tempdir().unwrap();
-        let fs = Fs::default();
+        let dir = TableDir::new();
         // L1: deletes of "b" and "x" and a new "c"; L2: an older "c"; L3: an old "x".
-        let l1 = table(
-            &fs,
-            tmp.path(),
-            5,
-            &[("b", 9, None), ("c", 8, Some("new")), ("x", 9, None)],
-        );
-        let l2 = table(&fs, tmp.path(), 4, &[("c", 2, Some("old"))]);
-        let l3 = table(
-            &fs,
-            tmp.path(),
-            3,
-            &[("w", 1, Some("old")), ("y", 1, Some("old"))],
-        );
+        let l1 = dir.table(5, &[("b", 9, None), ("c", 8, Some("new")), ("x", 9, None)]);
+        let l2 = dir.table(4, &[("c", 2, Some("old"))]);
+        let l3 = dir.table(3, &[("w", 1, Some("old")), ("y", 1, Some("old"))]);
         let v = Version::from_levels(vec![vec![], vec![l1.clone()], vec![l2.clone()], vec![l3]]);
         let c = Compaction {
             level: 1,
@@ -286,8 +275,8 @@ mod tests {
         let stop = AtomicBool::new(false);
         let o = options(4);
         let cx = Context {
-            fs: &fs,
-            dir: tmp.path(),
+            fs: &dir.fs,
+            dir: dir.path(),
             options: &o,
             next_file: &next_file,
             counters: &counters,

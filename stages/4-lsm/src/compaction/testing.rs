@@ -12,28 +12,44 @@ use crate::table::Table;
 use crate::table::table_builder::TableBuilder;
 use crate::version::TableFile;
 
-/// A table on disk holding `keys` (each `Some(value)` or a tombstone), opened.
-pub(crate) fn table(
-    fs: &Fs,
-    dir: &Path,
-    number: u64,
-    keys: &[(&str, u64, Option<&str>)],
-) -> Arc<TableFile> {
-    let path = dir.join(file_names::table(number));
-    let options = LsmOptions {
-        block_bytes: 256,
-        ..options(4)
-    };
-    let mut b = TableBuilder::create(fs, &path, number, &options).unwrap();
-    for (k, seq, v) in keys {
-        b.add(k.as_bytes(), *seq, v.map(str::as_bytes)).unwrap();
+/// A temporary directory for the tables of one test.
+pub(crate) struct TableDir {
+    tmp: tempfile::TempDir,
+    /// The file system the tables are written through.
+    pub(crate) fs: Fs,
+}
+
+impl TableDir {
+    /// A new, empty directory.
+    pub(crate) fn new() -> TableDir {
+        TableDir {
+            tmp: tempfile::tempdir().unwrap(),
+            fs: Fs::default(),
+        }
     }
-    let meta = b.finish().unwrap();
-    Arc::new(TableFile::new(
-        meta,
-        Table::open(fs, &path, number, Arc::new(BlockCache::new(1 << 20))).unwrap(),
-        fs.clone(),
-    ))
+
+    /// Its path.
+    pub(crate) fn path(&self) -> &Path {
+        self.tmp.path()
+    }
+
+    /// Table `number` in the directory, holding `keys` (each `Some(value)` or a tombstone),
+    /// opened.
+    pub(crate) fn table(&self, number: u64, keys: &[(&str, u64, Option<&str>)]) -> Arc<TableFile> {
+        let path = self.path().join(file_names::table(number));
+        let options = LsmOptions {
+            block_bytes: 256,
+            ..options(4)
+        };
+        let mut b = TableBuilder::create(&self.fs, &path, number, &options).unwrap();
+        for (k, seq, v) in keys {
+            b.add(k.as_bytes(), *seq, v.map(str::as_bytes)).unwrap();
+        }
+        let meta = b.finish().unwrap();
+        let cache = Arc::new(BlockCache::new(1 << 20));
+        let table = Table::open(&self.fs, &path, number, cache).unwrap();
+        Arc::new(TableFile::new(meta, table, self.fs.clone()))
+    }
 }
 
 /// The options of these tests: L0 compacted at `l0_trigger` tables, L1 over at one byte.

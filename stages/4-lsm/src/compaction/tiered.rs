@@ -199,9 +199,9 @@ pub fn rewrites_per_byte(version: &Version, options: &LsmOptions, flushed_table_
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::compaction::testing::table;
+    use crate::compaction::testing::TableDir;
     use crate::version::TableFile;
-    use kv_shared::{Fs, Options};
+    use kv_shared::Options;
     use std::sync::Arc;
 
     fn numbers(tables: &[Arc<TableFile>]) -> Vec<u64> {
@@ -210,11 +210,11 @@ mod tests {
 
     /// Table `n` holding `keys` keys `k0000`, `k0001`, ... at sequence number `n`: tables
     /// of one key range, overlapping each other, whose size grows with `keys`.
-    fn table_of_keys(fs: &Fs, dir: &std::path::Path, n: u64, keys: usize) -> Arc<TableFile> {
+    fn table_of_keys(dir: &TableDir, n: u64, keys: usize) -> Arc<TableFile> {
         let names: Vec<String> = (0..keys).map(|i| format!("k{i:04}")).collect();
         let entries: Vec<(&str, u64, Option<&str>)> =
             names.iter().map(|k| (k.as_str(), n, Some("v"))).collect();
-        table(fs, dir, n, &entries)
+        dir.table(n, &entries)
     }
 
     fn options(max_runs: usize) -> LsmOptions {
@@ -228,9 +228,8 @@ mod tests {
 
     #[test]
     fn settling_packs_runs_at_the_bottom_oldest_deepest() {
-        let tmp = tempfile::tempdir().unwrap();
-        let fs = Fs::default();
-        let t = |n: u64, k: &str| table(&fs, tmp.path(), n, &[(k, n, Some("x"))]);
+        let dir = TableDir::new();
+        let t = |n: u64, k: &str| dir.table(n, &[(k, n, Some("x"))]);
         // L0: 9 (newest), 8; L2: 5; L4: 3.
         let mut levels = vec![Vec::new(); NUM_LEVELS];
         levels[0] = vec![t(9, "a"), t(8, "a")];
@@ -270,10 +269,9 @@ mod tests {
 
     #[test]
     fn groups_of_similar_size_merge_onto_the_oldest_member_level() {
-        let tmp = tempfile::tempdir().unwrap();
-        let fs = Fs::default();
+        let dir = TableDir::new();
         // Overlapping tables, so nothing is a trivial move. Sizes grow with the key count.
-        let t = |n: u64, keys: usize| table_of_keys(&fs, tmp.path(), n, keys);
+        let t = |n: u64, keys: usize| table_of_keys(&dir, n, keys);
         // Runs newest first: L0 20 (small), L1 19 (small), L2 18 (small), L3 17 (large),
         // L4..L6 larger still: 7 runs over a limit of 6.
         let mut levels = vec![Vec::new(); NUM_LEVELS];
@@ -306,9 +304,8 @@ mod tests {
 
     #[test]
     fn space_amplification_merges_everything_into_the_last_level() {
-        let tmp = tempfile::tempdir().unwrap();
-        let fs = Fs::default();
-        let t = |n: u64, keys: usize| table_of_keys(&fs, tmp.path(), n, keys);
+        let dir = TableDir::new();
+        let t = |n: u64, keys: usize| table_of_keys(&dir, n, keys);
         let shape = |oldest_keys: usize| {
             let mut levels = vec![Vec::new(); NUM_LEVELS];
             levels[3] = vec![t(18, 10)];
