@@ -201,6 +201,23 @@ mod tests {
         c.valid().then(|| (text(c.key()), c.value().map(text)))
     }
 
+    /// Every entry of `c`, walked from one end to the other going `direction`, in key order.
+    fn walk(c: &mut MergingCursor, direction: Direction) -> Vec<(String, Option<String>)> {
+        match direction {
+            Direction::Forward => c.seek_to_first().unwrap(),
+            Direction::Reverse => c.seek_to_last().unwrap(),
+        }
+        let mut seen = Vec::new();
+        while let Some(entry) = here(c) {
+            seen.push(entry);
+            step(c, direction).unwrap();
+        }
+        if direction == Direction::Reverse {
+            seen.reverse();
+        }
+        seen
+    }
+
     #[test]
     fn newest_version_wins_both_ways() {
         let want: Vec<(String, Option<String>)> = [
@@ -214,21 +231,8 @@ mod tests {
         .map(|(k, v)| (k.to_string(), v.map(str::to_string)))
         .collect();
         let mut c = merge();
-        c.seek_to_first().unwrap();
-        let mut forward = Vec::new();
-        while let Some(entry) = here(&c) {
-            forward.push(entry);
-            c.next().unwrap();
-        }
-        assert_eq!(forward, want);
-        c.seek_to_last().unwrap();
-        let mut backward = Vec::new();
-        while let Some(entry) = here(&c) {
-            backward.push(entry);
-            c.prev().unwrap();
-        }
-        backward.reverse();
-        assert_eq!(backward, want);
+        assert_eq!(walk(&mut c, Direction::Forward), want);
+        assert_eq!(walk(&mut c, Direction::Reverse), want);
         let mut empty = MergingCursor::new(Vec::new());
         empty.seek_to_first().unwrap();
         assert!(!empty.valid());
