@@ -255,14 +255,23 @@ pub struct MemtableCursor {
 }
 
 impl MemtableCursor {
-    /// Sets the probe to the current entry's internal key.
-    fn probe_current(&mut self) {
+    /// Copies the window just beyond the current entry, after it (`forward`) or before it,
+    /// with one skiplist search for the current entry's internal key, and moves to the
+    /// entry next to the current one.
+    fn refill_beyond_current(&mut self, forward: bool) {
         let e = &self.window.entries[self.at];
         self.probe.user_key.clear();
         self.probe
             .user_key
             .extend_from_slice(&self.window.bytes[e.key.clone()]);
         self.probe.seq = e.seq;
+        let beyond = Bound::Excluded(&self.probe);
+        let first = if forward {
+            self.mem.map.lower_bound(beyond)
+        } else {
+            self.mem.map.upper_bound(beyond)
+        };
+        self.at = self.window.fill(first, forward);
     }
 }
 
@@ -291,30 +300,24 @@ impl EntryCursor for MemtableCursor {
     }
 
     fn next(&mut self) -> Result<()> {
-        if !self.valid() {
-            return Ok(());
+        if self.valid() {
+            if self.at + 1 < self.window.entries.len() {
+                self.at += 1;
+            } else {
+                self.refill_beyond_current(true);
+            }
         }
-        if self.at + 1 < self.window.entries.len() {
-            self.at += 1;
-            return Ok(());
-        }
-        self.probe_current();
-        let after = self.mem.map.lower_bound(Bound::Excluded(&self.probe));
-        self.at = self.window.fill(after, true);
         Ok(())
     }
 
     fn prev(&mut self) -> Result<()> {
-        if !self.valid() {
-            return Ok(());
+        if self.valid() {
+            if self.at > 0 {
+                self.at -= 1;
+            } else {
+                self.refill_beyond_current(false);
+            }
         }
-        if self.at > 0 {
-            self.at -= 1;
-            return Ok(());
-        }
-        self.probe_current();
-        let before = self.mem.map.upper_bound(Bound::Excluded(&self.probe));
-        self.at = self.window.fill(before, false);
         Ok(())
     }
 

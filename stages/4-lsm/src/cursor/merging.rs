@@ -201,63 +201,19 @@ impl EntryCursor for MergingCursor {
 
 #[cfg(test)]
 mod tests {
+    use std::sync::Arc;
+
     use super::*;
+    use crate::memtable::Memtable;
 
-    /// A cursor over a sorted list of `(key, seq)` entries, values equal to their keys.
-    pub(crate) struct ListCursor {
-        entries: Vec<(Vec<u8>, u64)>,
-        at: usize,
-    }
-
-    impl ListCursor {
-        pub(crate) fn boxed(entries: &[(&str, u64)]) -> BoxEntryCursor {
-            let entries: Vec<(Vec<u8>, u64)> = entries
-                .iter()
-                .map(|&(k, s)| (k.as_bytes().to_vec(), s))
-                .collect();
-            let at = entries.len();
-            Box::new(ListCursor { entries, at })
+    /// A cursor over a memtable holding `entries`, `(key, seq)` each, with values equal to
+    /// their keys.
+    fn memtable(entries: &[(&str, u64)]) -> BoxEntryCursor {
+        let m = Arc::new(Memtable::new(0, 1 << 20));
+        for &(key, seq) in entries {
+            m.insert(key.as_bytes(), seq, Some(key.as_bytes()));
         }
-    }
-
-    impl EntryCursor for ListCursor {
-        fn valid(&self) -> bool {
-            self.at < self.entries.len()
-        }
-        fn seek_to_first(&mut self) -> Result<()> {
-            self.at = 0;
-            Ok(())
-        }
-        fn seek_to_last(&mut self) -> Result<()> {
-            self.at = self
-                .entries
-                .len()
-                .checked_sub(1)
-                .unwrap_or(self.entries.len());
-            Ok(())
-        }
-        fn seek(&mut self, key: &[u8], seq: u64) -> Result<()> {
-            self.at = self
-                .entries
-                .partition_point(|(k, s)| compare(k, *s, key, seq).is_lt());
-            Ok(())
-        }
-        fn next(&mut self) -> Result<()> {
-            self.at += 1;
-            Ok(())
-        }
-        fn prev(&mut self) -> Result<()> {
-            self.at = self.at.checked_sub(1).unwrap_or(self.entries.len());
-            Ok(())
-        }
-        fn entry(&self) -> EntryRef<'_> {
-            let (key, seq) = &self.entries[self.at];
-            EntryRef {
-                key,
-                seq: *seq,
-                value: Some(key),
-            }
-        }
+        Box::new(m.cursor())
     }
 
     fn entry(c: &MergingCursor) -> (String, u64) {
@@ -268,9 +224,9 @@ mod tests {
     #[test]
     fn merges_in_internal_key_order_both_ways() {
         let mut m = MergingCursor::new(vec![
-            ListCursor::boxed(&[("a", 1), ("c", 5)]),
-            ListCursor::boxed(&[]),
-            ListCursor::boxed(&[("a", 7), ("b", 2), ("c", 3)]),
+            memtable(&[("a", 1), ("c", 5)]),
+            memtable(&[]),
+            memtable(&[("a", 7), ("b", 2), ("c", 3)]),
         ]);
         let want =
             [("a", 7), ("a", 1), ("b", 2), ("c", 5), ("c", 3)].map(|(k, s)| (k.to_string(), s));
