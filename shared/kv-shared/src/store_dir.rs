@@ -48,20 +48,7 @@ impl StoreDir {
                 let bytes = file.read_vec_at(0, len as usize)?;
                 let found =
                     marker::decode(&bytes).map_err(|e| e.into_corruption(&marker_path, 0))?;
-                if found.engine != engine {
-                    return Err(Error::WrongEngine {
-                        dir: dir.to_path_buf(),
-                        found: found.engine,
-                        expected: engine.to_string(),
-                    });
-                }
-                if found.format_version != format_version {
-                    return Err(Error::FormatVersion {
-                        file: marker_path,
-                        found: found.format_version,
-                        supported: format_version,
-                    });
-                }
+                check_marker(dir, found, engine, format_version)?;
                 false
             }
             None => {
@@ -102,6 +89,35 @@ impl StoreDir {
     pub fn is_new(&self) -> bool {
         self.created
     }
+}
+
+/// Checks that `found`, the marker of the store in `dir`, names `engine` at
+/// `format_version`.
+///
+/// # Errors
+/// [`Error::WrongEngine`] or [`Error::FormatVersion`] when it names another engine or
+/// version.
+pub fn check_marker(
+    dir: &Path,
+    found: marker::Marker,
+    engine: &str,
+    format_version: u32,
+) -> Result<()> {
+    if found.engine != engine {
+        return Err(Error::WrongEngine {
+            dir: dir.to_path_buf(),
+            found: found.engine,
+            expected: engine.to_string(),
+        });
+    }
+    if found.format_version != format_version {
+        return Err(Error::FormatVersion {
+            file: dir.join(MARKER_FILE),
+            found: found.format_version,
+            supported: format_version,
+        });
+    }
+    Ok(())
 }
 
 #[cfg(test)]

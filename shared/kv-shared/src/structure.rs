@@ -45,7 +45,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::file_system::{File, FileLock, FileSystem};
 use crate::fs::Fs;
-use crate::store_dir::{LOCK_FILE, MARKER_FILE};
+use crate::store_dir::{LOCK_FILE, MARKER_FILE, check_marker};
 use crate::{Error, Result, marker};
 
 /// The shape of [`Structure`] this build writes: changed when a field changes meaning or
@@ -318,24 +318,10 @@ impl Structure {
     /// store); [`Error::WrongEngine`] or [`Error::FormatVersion`] when the marker names
     /// another engine or version; [`Error::Corruption`] for a damaged marker; [`Error::Io`].
     pub fn read_dir(dir: &Path, engine: &str, format_version: u32) -> Result<Structure> {
-        let found = read_marker(dir)?;
-        if found.engine != engine {
-            return Err(Error::WrongEngine {
-                dir: dir.to_path_buf(),
-                found: found.engine,
-                expected: engine.to_string(),
-            });
-        }
-        if found.format_version != format_version {
-            return Err(Error::FormatVersion {
-                file: dir.join(MARKER_FILE),
-                found: found.format_version,
-                supported: format_version,
-            });
-        }
+        check_marker(dir, read_marker(dir)?, engine, format_version)?;
         Ok(Structure {
             version: STRUCTURE_VERSION,
-            engine: found.engine,
+            engine: engine.to_string(),
             format_version,
             files: list_files(dir)?,
             index: Vec::new(),
