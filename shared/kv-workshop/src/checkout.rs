@@ -99,13 +99,13 @@ impl Checkout {
             })
     }
 
-    /// The chapter of stage `number`: `notes/src/chN-*.md`.
+    /// Chapter `id` (`1`, or `4b`): the file `notes/src/ch{id}-*.md`.
     ///
     /// # Errors
     /// [`Error::Usage`] when there is no such file.
-    pub fn chapter(&self, number: u32) -> Result<PathBuf> {
+    pub fn chapter(&self, id: &str) -> Result<PathBuf> {
         let dir = self.root.join("notes/src");
-        let prefix = format!("ch{number}-");
+        let prefix = format!("ch{id}-");
         let mut found = Vec::new();
         for entry in std::fs::read_dir(&dir).map_err(io(&dir))? {
             let path = entry.map_err(io(&dir))?.path();
@@ -124,12 +124,12 @@ impl Checkout {
         }
     }
 
-    /// The section headings of chapter `number`, without their `#`s.
+    /// The section headings of chapter `id`, without their `#`s.
     ///
     /// # Errors
     /// As [`Checkout::chapter`], and [`Error::Io`] reading it.
-    pub fn headings(&self, number: u32) -> Result<Vec<String>> {
-        let path = self.chapter(number)?;
+    pub fn headings(&self, id: &str) -> Result<Vec<String>> {
+        let path = self.chapter(id)?;
         let text = std::fs::read_to_string(&path).map_err(io(&path))?;
         Ok(headings(&text))
     }
@@ -180,9 +180,9 @@ mod tests {
         assert_eq!(names, ["hashlog", "bitcask", "sstable", "lsm"]);
         assert!(
             checkout
-                .headings(1)
+                .headings("4b")
                 .unwrap()
-                .contains(&"Recovery".to_string())
+                .contains(&"Bloom filters".to_string())
         );
         assert!(matches!(checkout.stage(9), Err(Error::Usage(_))));
     }

@@ -140,9 +140,9 @@ fn check(checkout: &Checkout, stage: &Stage, path: &Path, marker: &Marker) -> Re
     if marker.stage != stage.number {
         return fail(format!("marked in stage {}'s sources", stage.number));
     }
-    let headings = checkout.headings(marker.chapter)?;
+    let headings = checkout.headings(&marker.chapter)?;
     if !headings.contains(&marker.section) {
-        let (chapter, section) = (marker.chapter, &marker.section);
+        let (chapter, section) = (&marker.chapter, &marker.section);
         return fail(format!("chapter {chapter} has no section \"{section}\""));
     }
     for test in &marker.tests {

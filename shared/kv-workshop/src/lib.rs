@@ -27,8 +27,8 @@
 //!
 //! * The first line is `// Exercise S.N: TITLE. Read: chapter C, "SECTION".`: stage `S`,
 //!   exercise `N` (a stage's exercises are numbered 1, 2, 3, ... in the order to do them),
-//!   what to write, and the section of chapter `C` (`notes/src/chC-*.md`) to read, spelled
-//!   exactly as its heading, without the `#`s.
+//!   what to write, and the section of chapter `C` (`1`, or `4b` for
+//!   `notes/src/ch4b-*.md`) to read, spelled exactly as its heading, without the `#`s.
 //! * Each following line is `// Tests: ID, ID, ...`, as many lines as the list needs: the
 //!   tests that pass once the exercise is done (with those before it). An `ID` is the test
 //!   target, then the test's name as libtest prints it: `lib::record::tests::round_trips`

@@ -56,7 +56,8 @@ pub fn learner_manifest(
     text += &package(&root, &own, &own_path)?;
     let (deps, replaced) = resolver.table(&own, "dependencies")?;
     let benches = checkout.root().join("benches");
-    writeln!(text, "\n[dependencies]\n{deps}# The `bench` binary: kvbench with your engine beside the course's.").ok();
+    let bench_comment = "# The `bench` binary: kvbench with your engine beside the course's.";
+    writeln!(text, "\n[dependencies]\n{deps}{bench_comment}").ok();
     writeln!(
         text,
         "kvbench = {{ path = {:?}, optional = true }}",
@@ -249,7 +250,9 @@ fn lints(root: &DocumentMut) -> String {
         if tool == "rust" {
             text += "# A body left as `todo!()` leaves the helpers, imports and parameters it\n\
                      # would use unused: no warnings about them while exercises are open.\n\
-                     dead_code = \"allow\"\nunused_imports = \"allow\"\nunused_variables = \"allow\"\n";
+                     dead_code = \"allow\"\n\
+                     unused_imports = \"allow\"\n\
+                     unused_variables = \"allow\"\n";
         }
     }
     text

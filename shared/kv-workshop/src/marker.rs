@@ -69,8 +69,8 @@ pub struct Marker {
     pub number: u32,
     /// What the learner writes, in a few words.
     pub title: String,
-    /// The chapter to read (`C`).
-    pub chapter: u32,
+    /// The chapter to read (`C`): `1`, or `4b` for `notes/src/ch4b-*.md`.
+    pub chapter: String,
     /// The heading of the section to read, as the chapter spells it.
     pub section: String,
     /// The tests that pass once the exercise is done (and those before it).
@@ -146,14 +146,18 @@ fn parse_head(line: &str) -> Result<Marker, String> {
     let (chapter, section) = rest.split_once(", \"").ok_or_else(expected)?;
     let section = section.strip_suffix("\".").ok_or_else(expected)?;
     let number_of = |s: &str| s.parse::<u32>().map_err(|_| expected());
-    if title.trim().is_empty() || section.is_empty() || section.contains('"') {
+    let chapter_ok = chapter.starts_with(|c: char| c.is_ascii_digit())
+        && chapter
+            .chars()
+            .all(|c| c.is_ascii_digit() || c.is_ascii_lowercase());
+    if title.trim().is_empty() || section.is_empty() || section.contains('"') || !chapter_ok {
         return Err(expected());
     }
     Ok(Marker {
         stage: number_of(stage)?,
         number: number_of(number)?,
         title: title.trim().to_string(),
-        chapter: number_of(chapter)?,
+        chapter: chapter.to_string(),
         section: section.to_string(),
         tests: Vec::new(),
         line: 0,
@@ -193,7 +197,7 @@ use std::fmt;
                 stage: 1,
                 number: 2,
                 title: "decode a record".into(),
-                chapter: 1,
+                chapter: "1".into(),
                 section: "On disk (`data.log`)".into(),
                 tests: vec![
                     TestId::parse("lib::record::tests::round_trips").unwrap(),
@@ -216,6 +220,7 @@ use std::fmt;
         for head in [
             "// Exercise 1: x. Read: chapter 1, \"Design\".",
             "// Exercise 1.1: x. Read: chapter one, \"Design\".",
+            "// Exercise 1.1: x. Read: chapter 4B, \"Design\".",
             "// Exercise 1.1: x. Read: chapter 1, Design.",
             "// Exercise 1.1: x, chapter 1, \"Design\".",
         ] {

@@ -73,7 +73,7 @@ pub fn readme(checkout: &Checkout, workshop: &Workshop, dir: &Path) -> Result<St
     );
     for exercise in &workshop.exercises {
         let e = &exercise.marker;
-        let chapter = checkout.chapter(e.chapter)?;
+        let chapter = checkout.chapter(&e.chapter)?;
         write!(
             text,
             "\n### {} {}\n\n`{}` in `{}`. Read chapter {}, \"{}\" ({}).\n\nTests:\n\n",

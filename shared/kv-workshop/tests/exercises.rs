@@ -149,14 +149,12 @@ fn every_exercise_is_proven() {
         eprintln!("set KV_WORKSHOP_FULL=1 to prove every exercise (about half an hour)");
         return;
     }
-    let only: Option<u32> = std::env::var("KV_WORKSHOP_STAGE")
+    let only: Option<Vec<u32>> = std::env::var("KV_WORKSHOP_STAGES")
         .ok()
-        .map(|n| n.parse().unwrap());
+        .map(|list| list.split(',').map(|n| n.trim().parse().unwrap()).collect());
+    let chosen = |s: &Stage| only.as_ref().is_none_or(|o| o.contains(&s.number));
     let mut problems = Vec::new();
-    for stage in stages()
-        .into_iter()
-        .filter(|s| only.is_none_or(|n| s.number == n))
-    {
+    for stage in stages().into_iter().filter(chosen) {
         let started = std::time::Instant::now();
         problems.extend(reference_passes(&stage));
         problems.extend(each_alone_fails(&stage));

@@ -101,6 +101,10 @@ impl BloomFilter {
         bits.map(move |bit| (base + (bit / 8) as usize, 1u8 << (bit % 8)))
     }
 
+    // Exercise 4.4: probe a bloom filter. Read: chapter 4b, "Bloom filters".
+    // Tests: lib::bloom::tests::no_false_negatives_and_round_trip
+    // Tests: bloom::filter_false_positive_rate_is_near_one_percent
+    // Tests: bloom::engine_reports_the_false_positive_rate
     /// False when the key with hash `h` is certainly not in the set; true when it may be.
     pub fn may_contain_hash(&self, h: u64) -> bool {
         self.probe_bits(h)

@@ -89,6 +89,10 @@ impl ManifestState {
         }
     }
 
+    // Exercise 4.1: replay a manifest edit. Read: chapter 4, "Invariants and recovery".
+    // Tests: lib::manifest::tests::edits_replay_and_snapshot
+    // Tests: crash::a_flushed_wal_left_behind_is_not_replayed
+    // Tests: conformance::conformance::reopen_keeps_everything
     /// Applies one edit.
     ///
     /// # Errors

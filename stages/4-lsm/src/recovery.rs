@@ -455,6 +455,10 @@ impl Recovery<'_> {
     }
 }
 
+// Exercise 4.2: replay a WAL record. Read: chapter 4, "Invariants and recovery".
+// Tests: lib::recovery::tests::only_the_last_wal_written_may_end_torn
+// Tests: write_batch::a_torn_batch_record_is_dropped_whole
+// Tests: conformance::conformance::batches_survive_reopen
 /// Applies one WAL record (its payload at offset `at` of the WAL at `path`) to `mem`: a whole batch,
 /// decoded entirely before any op reaches the memtable, whose first sequence number must
 /// follow `last_seq`.

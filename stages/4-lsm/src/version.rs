@@ -182,6 +182,9 @@ impl Version {
         Ok(Version::from_levels(levels))
     }
 
+    // Exercise 4.3: find a key through the levels. Read: chapter 4b, "A snapshot, and `get`".
+    // Tests: levels::keys_sharing_their_first_sixteen_bytes_are_found_on_every_level
+    // Tests: levels::tombstones_never_resurrect, conformance::conformance::put_get_overwrite
     /// The newest version of the looked-up key at or below its snapshot in the tables: L0
     /// newest first, then at most one table per deeper level.
     ///

@@ -145,6 +145,9 @@ impl Table {
         e.into_corruption(self.path(), self.index.entries()[i].offset)
     }
 
+    // Exercise 4.5: look a key up in one table. Read: chapter 4b, "A snapshot, and `get`".
+    // Tests: block_cache::first_get_misses_then_hits, block_cache::counters_follow_hits_and_misses
+    // Tests: conformance::conformance::model
     /// The newest version of the looked-up key at or below its snapshot in this table.
     /// Asks the filter first; then looks at most one data block up in the cache, reading it
     /// on a miss. Counts filter checks, false positives and block reads in `counters`.
