@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use kv_shared::{Engine, Options};
+use kv_shared::{Engine, Fs, Options};
 use lsm::LsmTree;
 use tempfile::TempDir;
 
@@ -29,11 +29,7 @@ pub fn new_tree(options: &Options) -> (TempDir, LsmTree) {
 
 /// The names of the tables (`NNNNNN.sst`) in `dir`, sorted.
 pub fn table_files(dir: &Path) -> Vec<String> {
-    let mut names: Vec<String> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|f| f.unwrap().file_name().to_string_lossy().into_owned())
-        .filter(|n| n.ends_with(".sst"))
-        .collect();
-    names.sort();
+    let mut names = Fs::default().list(dir).unwrap();
+    names.retain(|name| name.ends_with(".sst"));
     names
 }
