@@ -44,7 +44,7 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use kv_shared::framing::{ByteReader, DecodeError, crc32};
+use kv_shared::framing::{ByteReader, DecodeError, put_crc, put_magic_version};
 use kv_shared::{Error, Fs, Result};
 
 use sstable::wal::{LogKind, MAX_RECORD_LEN, Wal};
@@ -267,11 +267,9 @@ fn is_snapshot(edit: &VersionEdit) -> bool {
 /// The bytes of `CURRENT` pointing at manifest `number`.
 pub fn encode_current(number: u64) -> Vec<u8> {
     let mut out = Vec::with_capacity(24);
-    out.extend_from_slice(CURRENT_MAGIC);
-    out.extend_from_slice(&VERSION.to_le_bytes());
+    put_magic_version(&mut out, CURRENT_MAGIC, VERSION);
     out.extend_from_slice(&number.to_le_bytes());
-    let crc = crc32(&out);
-    out.extend_from_slice(&crc.to_le_bytes());
+    put_crc(&mut out);
     out
 }
 
@@ -281,24 +279,9 @@ pub fn encode_current(number: u64) -> Vec<u8> {
 /// [`DecodeError`] for bad magic, version, checksum or length.
 pub fn decode_current(bytes: &[u8]) -> Result<u64, DecodeError> {
     let mut r = ByteReader::new(bytes);
-    if r.bytes(8, "magic")? != CURRENT_MAGIC {
-        return Err(DecodeError::new(0, "not a CURRENT file (bad magic)"));
-    }
-    let version = r.u32("version")?;
-    if version != VERSION {
-        return Err(DecodeError::new(
-            8,
-            format!("CURRENT version {version}, expected {VERSION}"),
-        ));
-    }
+    r.magic_version(CURRENT_MAGIC, VERSION, "CURRENT file")?;
     let number = r.u64("manifest number")?;
-    let crc = r.u32("checksum")?;
-    if crc != crc32(&bytes[..20]) {
-        return Err(DecodeError::new(20, "CURRENT checksum mismatch"));
-    }
-    if !r.is_empty() {
-        return Err(DecodeError::new(24, "bytes after CURRENT's checksum"));
-    }
+    r.crc_at_end("CURRENT file")?;
     Ok(number)
 }
 
@@ -354,5 +337,20 @@ mod tests {
             "removing twice is refused"
         );
         assert_eq!(decode_current(&encode_current(42)).unwrap(), 42);
+    }
+
+    #[test]
+    fn current_refuses_every_flip_cut_and_extra_byte() {
+        let bytes = encode_current(42);
+        assert_eq!(bytes.len(), 24);
+        for i in 0..bytes.len() {
+            let mut flipped = bytes.clone();
+            flipped[i] ^= 0x01;
+            assert!(decode_current(&flipped).is_err(), "flip at {i}");
+            assert!(decode_current(&bytes[..i]).is_err(), "cut at {i}");
+        }
+        let mut longer = bytes;
+        longer.push(0);
+        assert!(decode_current(&longer).is_err());
     }
 }
