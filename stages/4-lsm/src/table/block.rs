@@ -55,7 +55,7 @@
 use std::cmp::Ordering;
 use std::ops::Deref;
 
-use kv_shared::framing::{ByteReader, DecodeError, crc32};
+use kv_shared::framing::{ByteReader, DecodeError, crc32, put_crc};
 use kv_shared::{MAX_KEY_LEN, MAX_VALUE_LEN};
 
 use crate::key::{Kind, compare, split_trailer};
@@ -75,8 +75,7 @@ pub fn encode(contents: Vec<u8>, compression: Compression) -> Vec<u8> {
         Compression::None => (contents, Compression::None),
     };
     out.push(used as u8);
-    let crc = crc32(&out);
-    out.extend_from_slice(&crc.to_le_bytes());
+    put_crc(&mut out);
     out
 }
 

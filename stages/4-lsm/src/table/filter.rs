@@ -12,7 +12,7 @@
 //! | m / 8 + 1 | the filter bytes ([`crate::bloom`]: bit array, then the probe count) |
 //! | 4 | CRC32 of the filter bytes, `u32` LE |
 
-use kv_shared::framing::{DecodeError, crc32};
+use kv_shared::framing::{DecodeError, crc32, put_crc};
 
 use crate::bloom::BloomFilter;
 
@@ -22,8 +22,7 @@ pub const CRC_LEN: usize = 4;
 /// The filter block of `filter`.
 pub fn encode(filter: &BloomFilter) -> Vec<u8> {
     let mut block = filter.encode();
-    let crc = crc32(&block);
-    block.extend_from_slice(&crc.to_le_bytes());
+    put_crc(&mut block);
     block
 }
 

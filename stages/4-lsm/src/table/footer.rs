@@ -21,7 +21,7 @@
 //! The filter block must end where the index block starts, and the index block where the
 //! footer starts: the data blocks fill everything before the filter.
 
-use kv_shared::framing::{ByteReader, DecodeError, crc32};
+use kv_shared::framing::{ByteReader, DecodeError, crc32, put_crc};
 
 /// The last 8 bytes of every table.
 pub const MAGIC: &[u8; 8] = b"KVLSMTBL";
@@ -57,8 +57,7 @@ impl Footer {
         out.extend_from_slice(&self.index_size.to_le_bytes());
         out.extend_from_slice(&self.entries.to_le_bytes());
         out.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
-        let crc = crc32(&out);
-        out.extend_from_slice(&crc.to_le_bytes());
+        put_crc(&mut out);
         out.extend_from_slice(MAGIC);
         out
     }
