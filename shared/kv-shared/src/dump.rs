@@ -58,6 +58,21 @@ impl Dump {
         self.pos += bytes.len() as u64;
     }
 
+    /// The header [`crate::framing::put_magic_version`] writes, at the start of `bytes`, as
+    /// two fields: the magic, quoted, and the version, called `version_name` ("format
+    /// version 1"). A note says so when `bytes` are too short for it.
+    pub fn magic_version(&mut self, bytes: &[u8], version_name: &str) {
+        let Some((magic, rest)) = bytes.split_first_chunk::<8>() else {
+            return self.note("too short for a magic and a version");
+        };
+        let Some(version) = rest.first_chunk::<4>() else {
+            return self.note("too short for a magic and a version");
+        };
+        self.field(magic, format!("magic {}", quoted(magic, 8)));
+        let number = u32::from_le_bytes(*version);
+        self.field(version, format!("{version_name} {number}"));
+    }
+
     /// A heading line before a group of fields (a record, a block).
     pub fn section(&mut self, heading: impl Display) {
         let _ = writeln!(self.out, "-- {heading}");
@@ -112,6 +127,16 @@ mod tests {
         assert!(text.starts_with("test file\n00000000  4b 56 "));
         assert!(text.contains("00000002  00 00"));
         assert!(text.contains("..(+4)"));
+        let mut d = Dump::new("header");
+        d.magic_version(b"KVHASHLG\x02\x00\x00\x00rest", "format version");
+        d.magic_version(b"KVHASHLG\x02", "format version");
+        let lines: Vec<String> = d.finish().lines().map(str::to_string).collect();
+        assert_eq!(lines.len(), 4, "{lines:?}");
+        assert!(lines[1].starts_with("00000000  4b 56 48 41 53 48 4c 47 "));
+        assert!(lines[1].ends_with(" magic \"KVHASHLG\""));
+        assert!(lines[2].starts_with("00000008  02 00 00 00 "));
+        assert!(lines[2].ends_with(" format version 2"));
+        assert_eq!(lines[3], "   too short for a magic and a version");
         assert_eq!(quoted(b"a\"\x00b", 10), "\"a\\\"\\x00b\"");
         assert_eq!(quoted(b"abcdef", 2), "\"ab\"..(+4 bytes)");
     }

@@ -78,8 +78,7 @@ pub fn dump(bytes: &[u8]) -> String {
     let mut d = Dump::new(format!("marker file ({} bytes)", bytes.len()));
     match decode(bytes) {
         Ok(m) => {
-            d.field(&bytes[..8], format!("magic {}", quoted(MAGIC, 8)));
-            d.field(&bytes[8..12], format!("marker version {VERSION}"));
+            d.magic_version(bytes, "marker version");
             d.field(
                 &bytes[12..16],
                 format!("engine format version {}", m.format_version),

@@ -374,13 +374,13 @@ impl LogFormat for RecordFormat {
 
 #[cfg(test)]
 mod tests {
+    use kv_testkit::fixtures::batch_of;
+
     use super::*;
 
+    /// The batch the module documentation spells out byte by byte.
     fn small_batch() -> WriteBatch {
-        let mut batch = WriteBatch::new();
-        batch.put(b"a", b"1").unwrap();
-        batch.delete(b"b").unwrap();
-        batch
+        batch_of(&[(b"a", Some(b"1")), (b"b", None)])
     }
 
     #[test]

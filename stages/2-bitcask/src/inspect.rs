@@ -24,7 +24,7 @@ use crate::Bitcask;
 use crate::file_names::FileName;
 use crate::hint::{self, HINT_HEADER_LEN, HINT_MAGIC, HINT_VERSION, HintEntry, HintLog};
 use crate::keydir::Entry;
-use crate::merge_commit::{COMMIT_MAGIC, COMMIT_VERSION, MergeCommit};
+use crate::merge_commit::{COMMIT_MAGIC, MergeCommit};
 use crate::record::{
     self, BATCH_HEADER_LEN, Kind, RECORD_HEADER_LEN, RecordKeys, RecordRef, SEGMENT_HEADER_LEN,
     SEGMENT_MAGIC, SEGMENT_VERSION, SegmentKeyLog,
@@ -157,8 +157,7 @@ pub fn dump_hint(bytes: &[u8]) -> String {
         d.note("too short for a hint header");
         return d.finish();
     };
-    d.field(magic, format!("magic {}", quoted(magic, 8)));
-    d.field(&bytes[8..12], format!("format version {version}"));
+    d.magic_version(bytes, "format version");
     if magic != HINT_MAGIC || version != HINT_VERSION {
         d.note("not a hint file this build reads");
         return d.finish();
@@ -212,8 +211,7 @@ pub fn dump_commit(bytes: &[u8]) -> String {
     ));
     match MergeCommit::decode(bytes) {
         Ok(c) => {
-            d.field(&bytes[..8], format!("magic {}", quoted(COMMIT_MAGIC, 8)));
-            d.field(&bytes[8..12], format!("format version {COMMIT_VERSION}"));
+            d.magic_version(bytes, "format version");
             let mut pos = 12;
             for (what, ids) in [("input", &c.inputs), ("output", &c.outputs)] {
                 d.field(

@@ -502,6 +502,8 @@ impl<R: for<'a> From<RecordRef<'a>>> LogFormat for SegmentLog<R> {
 
 #[cfg(test)]
 mod tests {
+    use kv_testkit::fixtures::batch_of;
+
     use super::*;
 
     fn put<'a>(seq: u64, key: &'a [u8], value: &'a [u8]) -> RecordRef<'a> {
@@ -525,11 +527,9 @@ mod tests {
         assert_eq!(decode_segment_header(&encode_segment_header(9)).unwrap(), 9);
     }
 
+    /// The batch the module documentation spells out byte by byte.
     fn small_batch() -> WriteBatch {
-        let mut batch = WriteBatch::new();
-        batch.put(b"a", b"1").unwrap();
-        batch.delete(b"b").unwrap();
-        batch
+        batch_of(&[(b"a", Some(b"1")), (b"b", None)])
     }
 
     #[test]
