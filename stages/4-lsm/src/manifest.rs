@@ -289,15 +289,13 @@ pub fn decode_current(bytes: &[u8]) -> Result<u64, DecodeError> {
 mod tests {
     use super::*;
 
+    /// Table `number` holding keys `a` to `b` (its other fields do not matter here).
     fn meta(number: u64, a: &str, b: &str) -> TableMeta {
         TableMeta {
             number,
-            size: 100,
-            entries: 2,
             smallest: a.into(),
-            smallest_seq: 1,
             largest: b.into(),
-            largest_seq: 2,
+            ..TableMeta::default()
         }
     }
 

@@ -11,8 +11,9 @@
 
 use serde::{Deserialize, Serialize};
 
-/// What the manifest records about one table.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// What the manifest records about one table. (The default is an empty table numbered 0,
+/// with empty keys: a start for a test's tables, never a real one.)
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TableMeta {
     /// The table's file number (`NNNNNN.sst`).
     pub number: u64,
