@@ -425,6 +425,16 @@ impl LsmTree {
         Ok(())
     }
 
+    /// A put (`Some(value)`) or a delete: a write batch of one op.
+    fn write_one(&self, key: &[u8], value: Option<&[u8]>) -> Result<()> {
+        let mut batch = WriteBatch::new();
+        match value {
+            Some(value) => batch.put(key, value)?,
+            None => batch.delete(key)?,
+        }
+        self.write(&batch)
+    }
+
     /// The live keys and their bytes, counted by a full scan.
     fn live_data(&self) -> Result<(u64, u64)> {
         let mut cursor = self.inner.snapshot().cursor();
@@ -449,12 +459,6 @@ impl LsmTree {
         for t in threads {
             let _ = t.join();
         }
-    }
-}
-
-impl Drop for LsmTree {
-    fn drop(&mut self) {
-        self.shutdown();
     }
 }
 
@@ -488,9 +492,7 @@ impl Engine for LsmTree {
     }
 
     fn put(&self, key: &[u8], value: &[u8]) -> Result<()> {
-        let mut batch = WriteBatch::new();
-        batch.put(key, value)?;
-        self.write(&batch)
+        self.write_one(key, Some(value))
     }
 
     fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
@@ -499,9 +501,7 @@ impl Engine for LsmTree {
     }
 
     fn delete(&self, key: &[u8]) -> Result<()> {
-        let mut batch = WriteBatch::new();
-        batch.delete(key)?;
-        self.write(&batch)
+        self.write_one(key, None)
     }
 
     /// Applies every put and delete of `batch` atomically: readers see all of them or none,
@@ -584,5 +584,11 @@ impl Engine for LsmTree {
         drop(st);
         self.sync()?;
         failed
+    }
+}
+
+impl Drop for LsmTree {
+    fn drop(&mut self) {
+        self.shutdown();
     }
 }

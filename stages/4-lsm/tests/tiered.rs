@@ -244,18 +244,19 @@ fn full_compaction_rewrites_a_single_run() {
 #[test]
 fn bad_tiered_options_are_refused() {
     let tmp = tempfile::tempdir().unwrap();
-    for (name, value) in [
-        ("compaction", "universal"),
-        ("tiered_max_runs", "1"),
-        ("tiered_max_space_amp", "0"),
+    for setting in [
+        "compaction=universal",
+        "tiered_max_runs=1",
+        "tiered_max_space_amp=0",
     ] {
-        let options = tiered().set(name, value);
+        let mut options = tiered();
+        options.set_pair(setting).unwrap();
         assert!(
             matches!(
                 LsmTree::open(tmp.path(), &options),
                 Err(kv_shared::Error::InvalidArgument(_))
             ),
-            "{name}={value}"
+            "{setting}"
         );
     }
 }
