@@ -179,7 +179,10 @@ pub fn render(workshop: &Workshop, card: &Scorecard) -> String {
         for line in message {
             writeln!(text, "        {line}").ok();
         }
-        if waiting_on.is_none() {
+        let ran = !message
+            .first()
+            .is_some_and(|m| m.starts_with("did not run"));
+        if waiting_on.is_none() && ran {
             writeln!(text, "        reread {}", exercise.marker.reading()).ok();
         }
     }

@@ -67,7 +67,7 @@ pub fn run(command: &WorkshopCommand, out: &mut dyn Write) -> Result<()> {
                 "wrote stage {stage} ({}) with {} exercises to {dir}\n\
                  read {dir}/README.md, then run `kv workshop check {dir}` after each exercise\n\
                  (the first build takes a few minutes); bench your engine as `{}` with\n\
-                 `cargo run --release --bin bench` in {dir}",
+                 `cargo run --release --features bench --bin bench` in {dir}",
                 made.crate_name,
                 made.exercises.len(),
                 bench_name(&made.crate_name)

@@ -9,7 +9,7 @@
 //! ```sh
 //! cargo run --bin kv -- workshop new 1 /tmp/my-hashlog     # the crate, every exercise open
 //! cargo run --bin kv -- workshop check /tmp/my-hashlog     # its tests, scored per exercise
-//! cd /tmp/my-hashlog && cargo run --release --bin bench    # kvbench, with `my-hashlog` in it
+//! cd /tmp/my-hashlog && cargo run --release --features bench --bin bench   # kvbench, with `my-hashlog`
 //! ```
 //!
 //! ## Exercise markers

@@ -83,8 +83,9 @@ pub fn learner_manifest(
 
 /// Features and the `bench` binary.
 const FEATURES_AND_BIN: &str = r#"[features]
-default = ["bench"]
-# Builds the `bench` binary (src/bin/bench.rs).
+default = []
+# Builds the `bench` binary (src/bin/bench.rs): off by default, so that `cargo test` builds
+# neither kvbench nor the course's stages.
 bench = ["dep:kvbench"]
 # Production peers in the bench report too (see the checkout's README).
 peers = ["bench", "kvbench/peers"]

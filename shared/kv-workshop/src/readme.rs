@@ -17,9 +17,9 @@ pub fn bench_main(stage: &Stage, engine: &str) -> String {
     let name = &stage.crate_name;
     let mine = bench_name(name);
     format!(
-        r#"//! `cargo run --release --bin bench -- [kvbench options]`: the kvbench report with your
-//! engine, `{mine}`, beside the course's stages (and the production peers, built with
-//! `--features peers`). `--engines {name},{mine}` puts it beside the reference alone.
+        r#"//! `cargo run --release --features bench --bin bench -- [kvbench options]`: the kvbench
+//! report with your engine, `{mine}`, beside the course's stages (`--features peers` adds
+//! the production peers). `--engines {name},{mine}` puts it beside the reference alone.
 
 use kvbench::engines::EngineInfo;
 
@@ -65,8 +65,10 @@ pub fn readme(checkout: &Checkout, workshop: &Workshop, dir: &Path) -> Result<St
          earlier exercise's `todo!()`). `cargo test` here runs the same tests as plain \
          output; each exercise below gives the command for one of its tests.\n\n\
          When all pass, measure your engine beside the course's: \
-         `cargo run --release --bin bench -- --engines {name},{mine} --num 100000` \
-         (add `--features peers` to build the production peers too).\n\n\
+         `cargo run --release --features bench --bin bench -- --engines {name},{mine} --num 100000` \
+         (`--features peers` instead of `--features bench` adds the production peers). The \
+         `bench` feature is off by default, so that `cargo test` builds neither kvbench nor \
+         the course's stages.\n\n\
          ## Exercises\n",
         dir = dir.display(),
         mine = bench_name(name),
