@@ -16,7 +16,8 @@
 //! Many files start the same way, and the small ones that are read whole end the same way:
 //!
 //! * a **magic and version** header: 8 bytes that name the kind of file, then its format
-//!   version as a `u32` ([`put_magic_version`], checked by [`ByteReader::magic_version`]);
+//!   version as a `u32` ([`put_magic_version`], checked by [`ByteReader::magic_version`] or
+//!   read past by [`ByteReader::past_magic_version`]);
 //! * a **whole-file checksum**: the CRC32 of every byte before it, and nothing after it
 //!   ([`put_crc`], checked by [`ByteReader::crc_at_end`]): the store marker, a merge's
 //!   commit record, stage 4's `CURRENT`.
@@ -115,6 +116,23 @@ impl<'a> ByteReader<'a> {
     /// A reader at the start of `buf`.
     pub fn new(buf: &'a [u8]) -> Self {
         ByteReader { buf, pos: 0 }
+    }
+
+    /// A reader over `bytes` past the header [`put_magic_version`] writes at their start,
+    /// checked as [`ByteReader::magic_version`] checks it: how a file with that header is
+    /// read.
+    ///
+    /// # Errors
+    /// As [`ByteReader::magic_version`].
+    pub fn past_magic_version(
+        bytes: &'a [u8],
+        magic: &[u8; 8],
+        version: u32,
+        what: &str,
+    ) -> Result<Self, DecodeError> {
+        let mut r = ByteReader::new(bytes);
+        r.magic_version(magic, version, what)?;
+        Ok(r)
     }
 
     /// Bytes consumed so far.
@@ -307,8 +325,7 @@ mod tests {
         out.push(7);
         put_crc(&mut out);
         let read = |bytes: &[u8]| -> Result<u8, DecodeError> {
-            let mut r = ByteReader::new(bytes);
-            r.magic_version(b"TESTFILE", 3, "test file")?;
+            let mut r = ByteReader::past_magic_version(bytes, b"TESTFILE", 3, "test file")?;
             let body = r.u8("body")?;
             r.crc_at_end("test file")?;
             Ok(body)

@@ -57,8 +57,7 @@ pub fn encode(engine: &str, format_version: u32) -> Vec<u8> {
 /// # Errors
 /// [`DecodeError`] saying which check failed.
 pub fn decode(bytes: &[u8]) -> Result<Marker, DecodeError> {
-    let mut r = ByteReader::new(bytes);
-    r.magic_version(MAGIC, VERSION, "marker file")?;
+    let mut r = ByteReader::past_magic_version(bytes, MAGIC, VERSION, "marker file")?;
     let format_version = r.u32("engine format version")?;
     let n = r.u8("name length")? as u64;
     let n = r.check_len(n, MAX_NAME_LEN, "name length")?;

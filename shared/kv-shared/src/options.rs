@@ -9,6 +9,7 @@
 //! a fault-injecting one in the reliability suites.
 
 use std::collections::BTreeMap;
+use std::fmt::Display;
 use std::str::FromStr;
 use std::sync::Arc;
 
@@ -119,6 +120,26 @@ impl Options {
         }
     }
 
+    /// As [`Options::get_or`], and refused when under `min`: for sizes and counts that
+    /// cannot be 0.
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] when the value does not parse or is under `min`.
+    pub fn get_at_least<T: FromStr + PartialOrd + Display>(
+        &self,
+        name: &str,
+        default: T,
+        min: T,
+    ) -> Result<T> {
+        let value = self.get_or(name, default)?;
+        if value < min {
+            return Err(Error::InvalidArgument(format!(
+                "option `{name}` must be at least {min}, got {value}"
+            )));
+        }
+        Ok(value)
+    }
+
     /// The raw value of `name`, if set.
     pub fn get_raw(&self, name: &str) -> Option<&str> {
         self.settings.get(name).map(String::as_str)
@@ -163,6 +184,21 @@ mod tests {
         let o = Options::new().set("segment_bytes", "2M");
         assert_eq!(o.get_or::<usize>("segment_bytes", 0).unwrap(), 2 << 20);
         assert_eq!(o.get_or::<u64>("missing", 7).unwrap(), 7);
+        assert_eq!(
+            o.get_at_least::<u64>("segment_bytes", 0, 1).unwrap(),
+            2 << 20
+        );
+        assert_eq!(o.get_at_least::<u64>("missing", 7, 1).unwrap(), 7);
+        let err = o
+            .get_at_least::<u64>("segment_bytes", 0, 4 << 20)
+            .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            Error::InvalidArgument(
+                "option `segment_bytes` must be at least 4194304, got 2097152".into()
+            )
+            .to_string()
+        );
     }
 
     #[test]

@@ -74,8 +74,12 @@ impl MergeCommit {
     /// # Errors
     /// [`DecodeError`] for a bad magic, version, count, checksum or trailing bytes.
     pub fn decode(bytes: &[u8]) -> Result<MergeCommit, DecodeError> {
-        let mut r = ByteReader::new(bytes);
-        r.magic_version(COMMIT_MAGIC, COMMIT_VERSION, "merge commit record")?;
+        let mut r = ByteReader::past_magic_version(
+            bytes,
+            COMMIT_MAGIC,
+            COMMIT_VERSION,
+            "merge commit record",
+        )?;
         let mut lists = [Vec::new(), Vec::new()];
         for list in &mut lists {
             let n = r.u32("segment count")? as u64;

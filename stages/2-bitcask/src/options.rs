@@ -48,16 +48,11 @@ impl BitcaskOptions {
     pub fn parse(options: &Options) -> Result<BitcaskOptions> {
         options.check_known("bitcask", OPTIONS)?;
         let parsed = BitcaskOptions {
-            segment_bytes: options.get_or("segment_bytes", 16 << 20)?,
+            segment_bytes: options.get_at_least("segment_bytes", 16 << 20, 1)?,
             merge_dead_ratio: options.get_or("merge_dead_ratio", 0.5)?,
             hint_files: options.get_or("hint_files", true)?,
             background_merge: options.get_or("background_merge", true)?,
         };
-        if parsed.segment_bytes == 0 {
-            return Err(Error::InvalidArgument(
-                "segment_bytes must be at least 1".into(),
-            ));
-        }
         if !(parsed.merge_dead_ratio > 0.0 && parsed.merge_dead_ratio <= 1.0) {
             return Err(Error::InvalidArgument(format!(
                 "merge_dead_ratio must be in (0, 1], got {}",

@@ -326,9 +326,8 @@ pub fn encode_segment_header(id: u32) -> Vec<u8> {
 /// # Errors
 /// [`DecodeError`] for a short header, a bad magic or an unknown version.
 pub fn decode_segment_header(bytes: &[u8]) -> Result<u32, DecodeError> {
-    let mut r = ByteReader::new(bytes);
-    r.magic_version(SEGMENT_MAGIC, SEGMENT_VERSION, "bitcask segment")?;
-    r.u32("segment id")
+    ByteReader::past_magic_version(bytes, SEGMENT_MAGIC, SEGMENT_VERSION, "bitcask segment")?
+        .u32("segment id")
 }
 
 /// The length of the whole record whose header starts `header`, its key and value lengths

@@ -1,7 +1,7 @@
 //! The engine's options: the `kv --set NAME=VALUE` names sstable knows, each documented once
 //! in [`OPTIONS`], and [`SstableOptions`], the same options parsed and checked.
 
-use kv_shared::{Error, OptionDoc, Options, Result};
+use kv_shared::{OptionDoc, Options, Result};
 
 use crate::table::Search;
 
@@ -44,25 +44,21 @@ impl SstableOptions {
     /// Reads and checks the options.
     ///
     /// # Errors
-    /// [`Error::InvalidArgument`] for an unknown name or a bad value.
+    /// [`kv_shared::Error::InvalidArgument`] for an unknown name or a bad value.
     pub fn parse(options: &Options) -> Result<SstableOptions> {
         options.check_known("sstable", OPTIONS)?;
-        let parsed = SstableOptions {
-            memtable_bytes: options.get_or("memtable_bytes", DEFAULT_MEMTABLE_BYTES)?,
-            block_bytes: options.get_or("block_bytes", DEFAULT_BLOCK_BYTES)?,
+        Ok(SstableOptions {
+            memtable_bytes: options.get_at_least("memtable_bytes", DEFAULT_MEMTABLE_BYTES, 1)?,
+            block_bytes: options.get_at_least("block_bytes", DEFAULT_BLOCK_BYTES, 1)?,
             search: options.get_or("search", Search::Binary)?,
-        };
-        if parsed.memtable_bytes == 0 || parsed.block_bytes == 0 {
-            return Err(Error::InvalidArgument(
-                "memtable_bytes and block_bytes must be at least 1".to_string(),
-            ));
-        }
-        Ok(parsed)
+        })
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use kv_shared::Error;
+
     use super::*;
 
     #[test]
