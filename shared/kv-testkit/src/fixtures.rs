@@ -59,14 +59,21 @@ pub fn apply<E: Engine>(engine: &E, ops: &[Op]) {
     }
 }
 
+/// Applies `ops` to `model` as a store applies them: in order, a later op on a key winning.
+pub fn apply_to_model(model: &mut Model, ops: &[Op]) {
+    for (key, value) in ops {
+        match value {
+            Some(value) => model.insert(key.to_vec(), value.to_vec()),
+            None => model.remove(*key),
+        };
+    }
+}
+
 /// What a store holds after each sequence of `ops` in turn: `model_of(&[BEFORE, BATCH])`.
 pub fn model_of(ops: &[&[Op]]) -> Model {
     let mut model = Model::new();
-    for (key, value) in ops.concat() {
-        match value {
-            Some(value) => model.insert(key.to_vec(), value.to_vec()),
-            None => model.remove(key),
-        };
+    for ops in ops {
+        apply_to_model(&mut model, ops);
     }
     model
 }

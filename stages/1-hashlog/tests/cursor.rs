@@ -4,11 +4,13 @@ mod common;
 
 use std::os::unix::fs::FileExt;
 
-use common::{Log, OPS, batch_of, data_path, model, store_with};
+use common::{Log, OPS, apply, batch_of, data_path, model, store_with};
 use hashlog::HashLog;
-use kv_shared::{Cursor, Engine, Error, KeyRange, Options};
-use kv_testkit::conformance::{Model, check_cursor, check_scans, probes, random_range};
-use kv_testkit::fixtures::random_batch;
+use kv_shared::{Engine, Error, Options};
+use kv_testkit::conformance::{
+    Model, ModelCursor, Move, check_cursor, check_sorted_map, probes, walk_both_ways,
+};
+use kv_testkit::fixtures::{Op, model_of, random_batch};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
@@ -54,69 +56,33 @@ fn fill_randomly(engine: &HashLog, rng: &mut ChaCha8Rng) -> Model {
     model
 }
 
-/// Where the cursor is: its pair, or `None` when not valid.
-fn at(cursor: &dyn Cursor) -> Option<(Vec<u8>, Vec<u8>)> {
-    cursor
-        .valid()
-        .then(|| (cursor.key().to_vec(), cursor.value().to_vec()))
-}
-
-/// Every pair from where the cursor is, moving forward until it is not valid.
-fn walk(cursor: &mut dyn Cursor) -> Vec<(Vec<u8>, Vec<u8>)> {
-    let mut pairs = Vec::new();
-    while let Some(pair) = at(cursor) {
-        pairs.push(pair);
-        cursor.next().unwrap();
-    }
-    pairs
-}
-
-/// Every move of a cursor agrees with a cursor over the model: both ends, walks end to end
-/// both ways, and a seek and a `seek_for_prev` at, around and between every key, each
-/// followed by a step either way.
+/// Every move of a cursor, and scans of random ranges both ways, agree with a sorted map of
+/// what the store holds: both ends, walks end to end both ways, a seek and a
+/// `seek_for_prev` at, around and between every key, each followed by a step either way.
 #[test]
 fn a_cursor_walks_and_seeks_like_a_sorted_map() {
-    let (_tmp, engine, model, _) = random_store();
-    check_cursor(&engine, &model, &probes(model.keys()), "a random store");
-    engine.close().unwrap();
-}
-
-#[test]
-fn scans_both_ways_match_the_model_for_every_kind_of_bound() {
     let (_tmp, engine, model, mut rng) = random_store();
-    // Bounds at the keys and at `{`, just after `z`.
-    let bound =
-        |rng: &mut ChaCha8Rng| vec![b'a' + rng.random_range(0..27u8); rng.random_range(0..3)];
-    let ranges: Vec<KeyRange> = (0..200).map(|_| random_range(&mut rng, bound)).collect();
-    check_scans(&engine, &model, ranges, "random ranges");
+    check_sorted_map(&engine, &model, &mut rng);
     engine.close().unwrap();
 }
 
+/// Writes made after a cursor was created change nothing it shows; a cursor made after them
+/// shows them all.
 #[test]
 fn a_cursor_is_a_snapshot() {
+    const FIRST: &[Op] = &[(b"a", Some(b"1")), (b"b", Some(b"1")), (b"c", Some(b"1"))];
+    const THEN: &[Op] = &[(b"b", Some(b"2")), (b"c", None)];
+    const BATCH: &[Op] = &[(b"a", None), (b"bb", Some(b"new"))];
     let tmp = tempfile::tempdir().unwrap();
     let engine = HashLog::open(tmp.path(), &Options::new()).unwrap();
-    for k in ["a", "b", "c"] {
-        engine.put(k.as_bytes(), b"1").unwrap();
-    }
+    apply(&engine, FIRST);
     let mut cursor = engine.cursor().unwrap();
-    engine.put(b"b", b"2").unwrap();
-    engine.delete(b"c").unwrap();
-    engine
-        .write(&batch_of(&[(b"a", None), (b"bb", Some(b"new"))]))
-        .unwrap();
-    cursor.seek_to_first().unwrap();
-    let seen = walk(&mut *cursor);
-    let old = |k: &str| (k.as_bytes().to_vec(), b"1".to_vec());
-    assert_eq!(seen, [old("a"), old("b"), old("c")]);
-
+    apply(&engine, THEN);
+    engine.write(&batch_of(BATCH)).unwrap();
+    walk_both_ways(&mut *cursor, &model_of(&[FIRST]), "made before the writes");
     let mut now = engine.cursor().unwrap();
-    now.seek_to_last().unwrap();
-    assert_eq!(at(&*now), Some((b"bb".to_vec(), b"new".to_vec())));
-    now.prev().unwrap();
-    assert_eq!(at(&*now), Some((b"b".to_vec(), b"2".to_vec())));
-    now.prev().unwrap();
-    assert!(!now.valid());
+    let all = model_of(&[FIRST, THEN, BATCH]);
+    walk_both_ways(&mut *now, &all, "made after the writes");
     drop((cursor, now));
     engine.close().unwrap();
 }
@@ -125,16 +91,7 @@ fn a_cursor_is_a_snapshot() {
 fn a_cursor_on_an_empty_store_is_never_valid() {
     let tmp = tempfile::tempdir().unwrap();
     let engine = HashLog::open(tmp.path(), &Options::new()).unwrap();
-    let mut cursor = engine.cursor().unwrap();
-    cursor.seek_to_first().unwrap();
-    assert!(!cursor.valid());
-    cursor.seek_to_last().unwrap();
-    assert!(!cursor.valid());
-    cursor.seek(b"").unwrap();
-    assert!(!cursor.valid());
-    cursor.prev().unwrap();
-    assert!(!cursor.valid());
-    drop(cursor);
+    check_cursor(&engine, &Model::new(), &probes(&[b"zz".to_vec()]), "empty");
     engine.close().unwrap();
 }
 
@@ -157,11 +114,8 @@ fn a_damaged_value_is_an_error_that_leaves_the_cursor_not_valid() {
         .unwrap();
 
     let mut cursor = engine.cursor().unwrap();
-    cursor.seek(b"banana").unwrap();
-    assert_eq!(
-        at(&*cursor),
-        Some((b"banana".to_vec(), b"back again".to_vec()))
-    );
+    let mut expected = ModelCursor::new(model);
+    expected.step(&mut *cursor, &Move::Seek(b"banana".to_vec()), "before date");
     match cursor.next() {
         Err(Error::Corruption { offset, .. }) => assert_eq!(offset, log.starts[last]),
         other => panic!("expected corruption, got {other:?}"),
@@ -173,8 +127,7 @@ fn a_damaged_value_is_an_error_that_leaves_the_cursor_not_valid() {
         "a move of a cursor that is not valid does nothing"
     );
     assert!(cursor.seek(b"date").unwrap_err().is_corruption());
-    cursor.seek_to_first().unwrap();
-    assert_eq!(at(&*cursor), model.into_iter().next());
+    expected.step(&mut *cursor, &Move::First, "placed again");
     drop(cursor);
     engine.close().unwrap();
 }

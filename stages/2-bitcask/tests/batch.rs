@@ -6,71 +6,15 @@ mod common;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
 
 use bitcask::Bitcask;
 use bitcask::record::{self, BATCH_HEADER_LEN, MAX_BATCH_OPS_LEN, RECORD_HEADER_LEN};
 use common::*;
-use kv_shared::{Engine, Error, KeyRange, MAX_VALUE_LEN, Options, WriteBatch};
-use kv_testkit::conformance::StopOnDrop;
+use kv_shared::{Engine, Error, MAX_VALUE_LEN, Options, WriteBatch};
+use kv_testkit::conformance::readers_see_whole_batches;
+use kv_testkit::damaged_record::{RecordInStore, Reopened};
+use kv_testkit::fixtures::{AFTER, BATCH, BEFORE, Op, apply, batch_of, model_of};
 use kv_testkit::hook_fs::{Action, HookFs, Op as FsOp};
-
-/// A put (`Some(value)`) or a delete (`None`) of a key.
-type Op = (&'static [u8], Option<&'static [u8]>);
-
-/// Three puts, one at a time.
-const BEFORE: &[Op] = &[
-    (b"apple", Some(b"red")),
-    (b"banana", Some(b"yellow")),
-    (b"cherry", Some(b"dark red")),
-];
-
-/// A batch: an overwrite, a delete of a live key, a new key, a second overwrite of the same
-/// key (the later op wins), and a delete of a key that is not there.
-const BATCH: &[Op] = &[
-    (b"apple", Some(b"green")),
-    (b"banana", None),
-    (b"date", Some(b"brown")),
-    (b"apple", Some(b"pink")),
-    (b"empty", None),
-];
-
-/// A put after the batch, so that the batch is not the last record.
-const AFTER: &[Op] = &[(b"empty", Some(b""))];
-
-fn batch_of(ops: &[Op]) -> WriteBatch {
-    let mut batch = WriteBatch::new();
-    for (key, value) in ops {
-        match value {
-            Some(value) => batch.put(key, value).unwrap(),
-            None => batch.delete(key).unwrap(),
-        }
-    }
-    batch
-}
-
-/// Applies `ops` one call at a time.
-fn apply(e: &Bitcask, ops: &[Op]) {
-    for (key, value) in ops {
-        match value {
-            Some(value) => e.put(key, value).unwrap(),
-            None => e.delete(key).unwrap(),
-        }
-    }
-}
-
-/// The state after `before`, then all of `BATCH` or none of it, then `after`.
-fn expected(before: &[Op], with_batch: bool, after: &[Op]) -> BTreeMap<Vec<u8>, Vec<u8>> {
-    let batch = if with_batch { BATCH } else { &[] };
-    let mut model = BTreeMap::new();
-    for (key, value) in [before, batch, after].concat() {
-        match value {
-            Some(value) => model.insert(key.to_vec(), value.to_vec()),
-            None => model.remove(key),
-        };
-    }
-    model
-}
 
 /// A new store opened with `options`, holding `BEFORE` written one op at a time.
 fn store_before(options: &Options) -> (tempfile::TempDir, PathBuf, Bitcask) {
@@ -81,32 +25,38 @@ fn store_before(options: &Options) -> (tempfile::TempDir, PathBuf, Bitcask) {
 
 /// The one segment of a store opened with `quiet("1M")`.
 fn segment(dir: &Path) -> PathBuf {
-    dir.join("00000001.seg")
+    dir.join(SEGMENT)
 }
+
+/// The name of the first segment.
+const SEGMENT: &str = "00000001.seg";
 
 fn file_len(path: &Path) -> u64 {
     std::fs::metadata(path).unwrap().len()
 }
 
-/// A closed store of one segment: `BEFORE` one op at a time, `BATCH` as one batch, then
-/// `after`; with the segment's bytes and where the batch record starts and ends in it.
-struct BatchLog {
-    bytes: Vec<u8>,
-    start: usize,
-    end: usize,
+/// A store of one segment in `dir`: `BEFORE` one op at a time, `BATCH` as one batch, then
+/// `after`.
+fn batch_in_store(dir: &Path, after: &[Op]) -> RecordInStore {
+    let torn_stat = "torn_bytes_truncated";
+    RecordInStore::batch::<Bitcask>(dir, &quiet("1M"), SEGMENT, after, torn_stat)
 }
 
-impl BatchLog {
-    fn write(dir: &Path, after: &[Op]) -> BatchLog {
-        let e = open(dir, &quiet("1M"));
-        apply(&e, BEFORE);
-        let start = file_len(&segment(dir)) as usize;
-        e.write(&batch_of(BATCH)).unwrap();
-        let end = file_len(&segment(dir)) as usize;
-        apply(&e, after);
-        e.close().unwrap();
-        let bytes = std::fs::read(segment(dir)).unwrap();
-        BatchLog { bytes, start, end }
+/// Stage 2's own checks of a store reopened after a cut or a flip: its segment cut back to
+/// where the batch's record ends, or starts when the record was dropped.
+fn check_reopened(record: &RecordInStore) -> impl Fn(&Bitcask, &Reopened) + '_ {
+    |_, reopened| {
+        let len = if reopened.kept {
+            record.at.end
+        } else {
+            record.at.start
+        };
+        assert_eq!(
+            file_len(&segment(reopened.dir)),
+            len,
+            "{}",
+            reopened.context
+        );
     }
 }
 
@@ -120,7 +70,7 @@ fn a_batch_applies_its_ops_in_order_as_one_record() {
 
     let record_len = (BATCH_HEADER_LEN + batch.encoded_ops().len()) as u64;
     assert_eq!(file_len(&segment(&dir)), before + record_len, "one record");
-    assert_holds(&e, &expected(BEFORE, true, &[]), "after the batch");
+    assert_holds(&e, &model_of(&[BEFORE, BATCH]), "after the batch");
     let stats = e.stats().unwrap();
     let batch_bytes: usize = BATCH
         .iter()
@@ -135,7 +85,7 @@ fn a_batch_applies_its_ops_in_order_as_one_record() {
     e.close().unwrap();
 
     let e = open(&dir, &quiet("1M"));
-    assert_holds(&e, &expected(BEFORE, true, &[]), "after reopening");
+    assert_holds(&e, &model_of(&[BEFORE, BATCH]), "after reopening");
     assert_eq!(e.stats().unwrap().extra["dead_bytes"], dead, "same count");
     let dump = bitcask::inspect(&std::fs::read(segment(&dir)).unwrap()).unwrap();
     assert!(dump.contains("-- record 3: batch of 5 ops"), "{dump}");
@@ -152,7 +102,7 @@ fn an_empty_batch_is_a_no_op() {
     let after = e.stats().unwrap();
     assert_eq!(after.disk_bytes_written, stats.disk_bytes_written);
     assert_eq!(after.user_bytes_written, stats.user_bytes_written);
-    assert_holds(&e, &expected(BEFORE, false, &[]), "after an empty batch");
+    assert_holds(&e, &model_of(&[BEFORE]), "after an empty batch");
     e.close().unwrap();
 }
 
@@ -173,7 +123,7 @@ fn a_batch_over_the_limit_is_refused_before_anything_is_written() {
         other => panic!("expected InvalidArgument, got {other:?}"),
     }
     assert_eq!(file_len(&segment(&dir)), len, "nothing written");
-    assert_holds(&e, &expected(BEFORE, false, &[]), "after the refused batch");
+    assert_holds(&e, &model_of(&[BEFORE]), "after the refused batch");
 
     let mut just_under = WriteBatch::new();
     for op in batch.iter().take(batch.len() - 1) {
@@ -253,67 +203,26 @@ fn a_failed_batch_append_is_undone() {
     assert!(matches!(e.write(&batch_of(BATCH)), Err(Error::Io { .. })));
     fs.clear_hook();
     assert_eq!(file_len(&segment(&dir)), len, "the half batch was cut off");
-    assert_holds(&e, &expected(BEFORE, false, &[]), "after the failed batch");
+    assert_holds(&e, &model_of(&[BEFORE]), "after the failed batch");
     e.write(&batch_of(BATCH)).unwrap();
     e.close().unwrap();
 
     let e = open(&dir, &quiet("1M"));
-    assert_holds(&e, &expected(BEFORE, true, &[]), "after reopening");
+    assert_holds(&e, &model_of(&[BEFORE, BATCH]), "after reopening");
     assert_eq!(e.stats().unwrap().extra["torn_bytes_truncated"], 0);
     e.close().unwrap();
 }
 
-/// Batches that set every key to the same value, in small segments merged in the
-/// background, while readers check that each snapshot they take (a cursor, a scan) shows
-/// every key at one value.
+/// Batches that set every key to a new generation, in small segments merged in the
+/// background and by `compact`, while readers check that each snapshot they take (scans,
+/// cursors, gets in order) shows every key at one generation.
 #[test]
 fn readers_see_a_batch_whole_or_not_at_all() {
-    const KEYS: usize = 20;
     let options = Options::new()
         .set("segment_bytes", "2K")
         .set("merge_dead_ratio", "0.3");
     let (_tmp, _, e) = new_store(&options);
-    let key = |i: usize| format!("key{i:02}").into_bytes();
-    let batch_setting_all_to = |round: u32| {
-        let mut batch = WriteBatch::new();
-        for i in 0..KEYS {
-            batch.put(&key(i), &round.to_le_bytes()).unwrap();
-        }
-        batch
-    };
-    e.write(&batch_setting_all_to(0)).unwrap();
-    let done = AtomicBool::new(false);
-    std::thread::scope(|s| {
-        let _stop = StopOnDrop(&done);
-        for reader in 0..2 {
-            let (e, done) = (&e, &done);
-            s.spawn(move || {
-                let mut snapshots = 0;
-                while !done.load(SeqCst) || snapshots < 10 {
-                    let values: Vec<Vec<u8>> = if reader == 0 {
-                        let mut cursor = e.cursor().unwrap();
-                        cursor.seek_to_first().unwrap();
-                        let mut values = Vec::new();
-                        while cursor.valid() {
-                            values.push(cursor.value().to_vec());
-                            cursor.next().unwrap();
-                        }
-                        values
-                    } else {
-                        let scan = e.scan(KeyRange::all()).unwrap();
-                        scan.map(|pair| pair.unwrap().1).collect()
-                    };
-                    assert_eq!(values.len(), KEYS);
-                    assert!(values.iter().all(|v| *v == values[0]), "{values:?}");
-                    snapshots += 1;
-                }
-            });
-        }
-        for round in 1..300 {
-            e.write(&batch_setting_all_to(round)).unwrap();
-        }
-        done.store(true, SeqCst);
-    });
+    readers_see_whole_batches(&e, 300);
     assert!(e.stats().unwrap().extra["merges"] > 0, "no merge ran");
     e.close().unwrap();
 }
@@ -323,26 +232,8 @@ fn readers_see_a_batch_whole_or_not_at_all() {
 #[test]
 fn a_log_cut_inside_a_batch_recovers_none_or_all_of_it() {
     let tmp = tempfile::tempdir().unwrap();
-    let log = BatchLog::write(&tmp.path().join("base"), &[]);
-    assert_eq!(log.end, log.bytes.len());
-    let dir = tmp.path().join("db");
-    copy_dir(&tmp.path().join("base"), &dir);
-    for cut in log.start..=log.end {
-        std::fs::write(segment(&dir), &log.bytes[..cut]).unwrap();
-        let whole = cut == log.end;
-        let context = format!("cut at {cut}");
-        let e = open(&dir, &quiet("1M"));
-        assert_holds(&e, &expected(BEFORE, whole, &[]), &context);
-        let torn = if whole { 0 } else { cut - log.start };
-        let stats = e.stats().unwrap();
-        assert_eq!(
-            stats.extra["torn_bytes_truncated"], torn as u64,
-            "{context}"
-        );
-        let len = if whole { log.end } else { log.start };
-        assert_eq!(file_len(&segment(&dir)), len as u64, "{context}");
-        drop(e);
-    }
+    let record = batch_in_store(&tmp.path().join("db"), &[]);
+    record.cut_at_every_byte(&quiet("1M"), check_reopened(&record));
 }
 
 /// Flipping bits of any byte of the batch record: as the last record it is dropped whole as
@@ -350,36 +241,10 @@ fn a_log_cut_inside_a_batch_recovers_none_or_all_of_it() {
 /// the batch's offset and changes nothing. Never a part of the batch.
 #[test]
 fn a_damaged_batch_is_dropped_whole_or_refused() {
-    let tmp = tempfile::tempdir().unwrap();
-    for (n, after) in [&[][..], AFTER].into_iter().enumerate() {
-        let base = tmp.path().join(format!("base{n}"));
-        let log = BatchLog::write(&base, after);
-        let dir = tmp.path().join(format!("db{n}"));
-        copy_dir(&base, &dir);
-        for offset in log.start..log.end {
-            for mask in [0x01u8, 0x80] {
-                let mut damaged = log.bytes.clone();
-                damaged[offset] ^= mask;
-                std::fs::write(segment(&dir), &damaged).unwrap();
-                let context = format!("flip {mask:#04x} at {offset}, {} after", after.len());
-                let result = Bitcask::open(&dir, &quiet("1M"));
-                if after.is_empty() {
-                    let e = result.unwrap_or_else(|e| panic!("{context}: {e}"));
-                    assert_holds(&e, &expected(BEFORE, false, &[]), &context);
-                    let torn = e.stats().unwrap().extra["torn_bytes_truncated"];
-                    assert_eq!(torn, (log.end - log.start) as u64, "{context}");
-                    drop(e);
-                } else {
-                    match result {
-                        Err(Error::Corruption { offset, .. }) => {
-                            assert_eq!(offset, log.start as u64, "{context}");
-                        }
-                        other => panic!("{context}: expected corruption, got {other:?}"),
-                    }
-                    assert!(std::fs::read(segment(&dir)).unwrap() == damaged);
-                }
-            }
-        }
+    for after in [&[][..], AFTER] {
+        let tmp = tempfile::tempdir().unwrap();
+        let record = batch_in_store(&tmp.path().join("db"), after);
+        record.flip_every_byte(&quiet("1M"), check_reopened(&record));
     }
 }
 
@@ -389,15 +254,15 @@ fn a_damaged_batch_is_dropped_whole_or_refused() {
 fn damage_anywhere_in_a_batch_fails_a_get_of_its_values() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("db");
-    let log = BatchLog::write(&dir, AFTER);
+    let record = batch_in_store(&dir, AFTER);
     let e = open(&dir, &quiet("1M"));
     // The first op: apple = green, which the batch itself overwrote.
-    let mut damaged = log.bytes.clone();
-    damaged[log.start + BATCH_HEADER_LEN + 3] ^= 0x01;
+    let mut damaged = record.bytes();
+    damaged[record.at.start as usize + BATCH_HEADER_LEN + 3] ^= 0x01;
     std::fs::write(segment(&dir), &damaged).unwrap();
     for key in [&b"apple"[..], b"date"] {
         match e.get(key) {
-            Err(Error::Corruption { offset, .. }) => assert_eq!(offset, log.start as u64),
+            Err(Error::Corruption { offset, .. }) => assert_eq!(offset, record.at.start),
             other => panic!("get {key:?}: expected corruption, got {other:?}"),
         }
     }
@@ -413,7 +278,7 @@ fn a_merge_rewrites_a_batch_as_plain_records() {
     let (_tmp, dir, e) = store_before(&quiet("1M").with_file_system(Arc::new(fs.clone())));
     e.write(&batch_of(BATCH)).unwrap();
     apply(&e, AFTER);
-    let model = expected(BEFORE, true, AFTER);
+    let model = model_of(&[BEFORE, BATCH, AFTER]);
     e.compact().unwrap();
     assert_holds(&e, &model, "after the merge");
     for path in files_ending(&dir, ".seg") {

@@ -3,24 +3,23 @@
 
 mod common;
 
-use std::collections::BTreeMap;
-use std::ops::Bound;
 use std::time::{Duration, UNIX_EPOCH};
 
 use bitcask::Bitcask;
 use common::*;
-use kv_shared::{Cursor, Engine, Error, KeyRange, WriteBatch};
+use kv_shared::{Engine, Error};
+use kv_testkit::conformance::{
+    Model, ModelCursor, Move, check_cursor, check_sorted_map, probes, walk_both_ways,
+};
+use kv_testkit::fixtures::{Op, apply, apply_to_model, batch_of, model_of, random_batch};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-type Model = BTreeMap<Vec<u8>, Vec<u8>>;
-
+/// A key of a small key space: the empty key, then one or two of a letter.
 fn random_key(rng: &mut ChaCha8Rng) -> Vec<u8> {
     vec![b'a' + rng.random_range(0..26u8); rng.random_range(0..3)]
 }
 
-/// Random puts, deletes, batches of both and already expired puts on a small key space,
-/// in small segments with merges between them, applied to the engine and the model alike.
 /// A store from a random seed (printed, to replay a failure), the model, and the rng.
 fn seeded_store() -> (tempfile::TempDir, Bitcask, Model, ChaCha8Rng) {
     let seed = rand::rng().random();
@@ -30,6 +29,8 @@ fn seeded_store() -> (tempfile::TempDir, Bitcask, Model, ChaCha8Rng) {
     (tmp, e, model, rng)
 }
 
+/// Random puts, deletes, batches of both and already expired puts on the small key space,
+/// in small segments with merges between them, applied to the engine and the model alike.
 fn random_store(rng: &mut ChaCha8Rng) -> (tempfile::TempDir, Bitcask, Model) {
     let (tmp, _, e) = new_store(&quiet("256"));
     let mut model = Model::new();
@@ -46,18 +47,7 @@ fn random_store(rng: &mut ChaCha8Rng) -> (tempfile::TempDir, Bitcask, Model) {
                 model.remove(&k);
             }
             2 => {
-                let mut batch = WriteBatch::new();
-                for i in 0..rng.random_range(0..6) {
-                    let k = random_key(rng);
-                    if rng.random_bool(0.3) {
-                        batch.delete(&k).unwrap();
-                        model.remove(&k);
-                    } else {
-                        let v = format!("b{round}.{i}").into_bytes();
-                        batch.put(&k, &v).unwrap();
-                        model.insert(k, v);
-                    }
-                }
+                let batch = random_batch(rng, &mut model, 0..6, round, random_key);
                 e.write(&batch).unwrap();
             }
             _ => {
@@ -73,95 +63,13 @@ fn random_store(rng: &mut ChaCha8Rng) -> (tempfile::TempDir, Bitcask, Model) {
     (tmp, e, model)
 }
 
-/// Where the cursor is: its pair, or `None` when not valid.
-fn at(cursor: &dyn Cursor) -> Option<(Vec<u8>, Vec<u8>)> {
-    cursor
-        .valid()
-        .then(|| (cursor.key().to_vec(), cursor.value().to_vec()))
-}
-
-fn pair((k, v): (&Vec<u8>, &Vec<u8>)) -> (Vec<u8>, Vec<u8>) {
-    (k.clone(), v.clone())
-}
-
-/// Every pair from the first to the last, by `next`.
-fn walk(cursor: &mut dyn Cursor) -> Vec<(Vec<u8>, Vec<u8>)> {
-    let mut pairs = Vec::new();
-    cursor.seek_to_first().unwrap();
-    while let Some(pair) = at(cursor) {
-        pairs.push(pair);
-        cursor.next().unwrap();
-    }
-    pairs
-}
-
+/// Every move of a cursor, and scans of random ranges both ways, agree with a sorted map of
+/// what the store holds: both ends, walks end to end both ways, a seek and a
+/// `seek_for_prev` at, around and between every key, each followed by a step either way.
 #[test]
 fn a_cursor_walks_and_seeks_like_a_sorted_map() {
     let (_tmp, e, model, mut rng) = seeded_store();
-    let mut cursor = e.cursor().unwrap();
-    assert!(!cursor.valid(), "a new cursor is not positioned");
-    assert_eq!(
-        walk(&mut *cursor),
-        model.iter().map(pair).collect::<Vec<_>>()
-    );
-    cursor.next().unwrap();
-    assert!(!cursor.valid(), "next past the end stays not valid");
-
-    let mut backward = Vec::new();
-    cursor.seek_to_last().unwrap();
-    while let Some(pair) = at(&*cursor) {
-        backward.push(pair);
-        cursor.prev().unwrap();
-    }
-    assert_eq!(backward, model.iter().rev().map(pair).collect::<Vec<_>>());
-
-    for _ in 0..200 {
-        let target = vec![b'a' + rng.random_range(0..27u8); rng.random_range(0..3)];
-        let context = format!("target {target:?}");
-        cursor.seek(&target).unwrap();
-        let mut after = model.range(target.clone()..);
-        assert_eq!(at(&*cursor), after.next().map(pair), "seek, {context}");
-        cursor.next().unwrap();
-        assert_eq!(at(&*cursor), after.next().map(pair), "then next, {context}");
-
-        cursor.seek_for_prev(&target).unwrap();
-        let mut before = model.range(..=target.clone()).rev();
-        let want = before.next().map(pair);
-        assert_eq!(at(&*cursor), want, "seek_for_prev, {context}");
-        cursor.prev().unwrap();
-        let want = before.next().map(pair);
-        assert_eq!(at(&*cursor), want, "then prev, {context}");
-    }
-    drop(cursor);
-    e.close().unwrap();
-}
-
-#[test]
-fn scans_both_ways_match_the_model_for_every_kind_of_bound() {
-    let (_tmp, e, model, mut rng) = seeded_store();
-    let bound = |rng: &mut ChaCha8Rng| {
-        let key = vec![b'a' + rng.random_range(0..27u8); rng.random_range(0..3)];
-        match rng.random_range(0..3) {
-            0 => Bound::Included(key),
-            1 => Bound::Excluded(key),
-            _ => Bound::Unbounded,
-        }
-    };
-    for _ in 0..200 {
-        let range = KeyRange::new(bound(&mut rng), bound(&mut rng));
-        let want: Vec<(Vec<u8>, Vec<u8>)> = if range.is_empty() {
-            Vec::new()
-        } else {
-            model.range(range.clone()).map(pair).collect()
-        };
-        let scan = e.scan(range.clone()).unwrap();
-        let got: Vec<_> = scan.map(Result::unwrap).collect();
-        assert_eq!(got, want, "scan {range:?}");
-        let scan_rev = e.scan_rev(range.clone()).unwrap();
-        let got: Vec<_> = scan_rev.map(Result::unwrap).collect();
-        let want: Vec<_> = want.into_iter().rev().collect();
-        assert_eq!(got, want, "scan_rev {range:?}");
-    }
+    check_sorted_map(&e, &model, &mut rng);
     e.close().unwrap();
 }
 
@@ -181,28 +89,23 @@ fn a_cursor_is_a_snapshot_that_outlives_a_merge() {
     }
     let old_segments = files_ending(&dir, ".seg");
     let mut cursor = e.cursor().unwrap();
-    e.put(b"k03", b"new").unwrap();
-    e.delete(b"k04").unwrap();
-    let mut batch = WriteBatch::new();
-    batch.delete(b"k05").unwrap();
-    batch.put(b"k99", b"new").unwrap();
-    e.write(&batch).unwrap();
+    const CHANGES: &[Op] = &[(b"k03", Some(b"new")), (b"k04", None)];
+    const BATCH: &[Op] = &[(b"k05", None), (b"k99", Some(b"new"))];
+    apply(&e, CHANGES);
+    e.write(&batch_of(BATCH)).unwrap();
     e.compact().unwrap();
     assert!(
         old_segments.iter().all(|s| s.exists()),
         "held by the cursor"
     );
-    assert_eq!(walk(&mut *cursor), old.iter().map(pair).collect::<Vec<_>>());
+    walk_both_ways(&mut *cursor, &old, "made before the merge");
     drop(cursor);
     assert!(!old_segments.iter().any(|s| s.exists()), "released");
 
     let mut now = e.cursor().unwrap();
-    now.seek_to_last().unwrap();
-    assert_eq!(at(&*now), Some((b"k99".to_vec(), b"new".to_vec())));
-    now.seek(b"k03").unwrap();
-    assert_eq!(at(&*now), Some((b"k03".to_vec(), b"new".to_vec())));
-    now.next().unwrap();
-    assert_eq!(at(&*now), Some((b"k06".to_vec(), b"old 6".to_vec())));
+    let mut new = old;
+    apply_to_model(&mut new, &[CHANGES, BATCH].concat());
+    walk_both_ways(&mut *now, &new, "made after the merge");
     drop(now);
     e.close().unwrap();
 }
@@ -210,18 +113,12 @@ fn a_cursor_is_a_snapshot_that_outlives_a_merge() {
 #[test]
 fn a_cursor_on_an_empty_store_is_never_valid() {
     let (_tmp, _, e) = new_store(&quiet("1K"));
-    let mut cursor = e.cursor().unwrap();
-    cursor.seek_to_first().unwrap();
-    assert!(!cursor.valid());
-    cursor.seek_to_last().unwrap();
-    assert!(!cursor.valid());
-    cursor.seek(b"").unwrap();
-    assert!(!cursor.valid());
-    cursor.seek_for_prev(b"zzz").unwrap();
-    assert!(!cursor.valid());
-    cursor.prev().unwrap();
-    assert!(!cursor.valid());
-    drop(cursor);
+    check_cursor(
+        &e,
+        &Model::new(),
+        &probes(&[b"zzz".to_vec()]),
+        "an empty store",
+    );
     e.close().unwrap();
 }
 
@@ -229,22 +126,24 @@ fn a_cursor_on_an_empty_store_is_never_valid() {
 /// leaves the cursor not valid; a seek elsewhere places it again.
 #[test]
 fn a_damaged_value_is_an_error_that_leaves_the_cursor_not_valid() {
+    const WRITES: &[Op] = &[
+        (b"a", Some(b"value")),
+        (b"b", Some(b"value")),
+        (b"c", Some(b"value")),
+    ];
     let (_tmp, dir, e) = new_store(&quiet("1M"));
-    for k in ["a", "b", "c"] {
-        e.put(k.as_bytes(), b"value").unwrap();
-    }
+    apply(&e, WRITES);
     let path = dir.join("00000001.seg");
     let mut bytes = std::fs::read(&path).unwrap();
     let last = bytes.len() - 1;
     bytes[last] ^= 0x01; // the last byte of "c"'s value
     std::fs::write(&path, &bytes).unwrap();
     let mut cursor = e.cursor().unwrap();
-    cursor.seek(b"b").unwrap();
-    assert_eq!(at(&*cursor), Some((b"b".to_vec(), b"value".to_vec())));
+    let mut expected = ModelCursor::new(model_of(&[WRITES]));
+    expected.step(&mut *cursor, &Move::Seek(b"b".to_vec()), "before c");
     assert!(matches!(cursor.next(), Err(Error::Corruption { .. })));
     assert!(!cursor.valid());
-    cursor.seek_to_first().unwrap();
-    assert_eq!(at(&*cursor), Some((b"a".to_vec(), b"value".to_vec())));
+    expected.step(&mut *cursor, &Move::First, "placed again");
     drop(cursor);
     drop(e);
 }

@@ -7,37 +7,29 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::SeqCst};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-use kv_shared::{BoxCursor, Engine, KeyRange, Options, WriteBatch};
+use kv_shared::{Cursor, Engine, KeyRange, Options, WriteBatch};
 
 use super::model::{ModelCursor, Move};
 use super::support::{
-    Model, StopOnDrop, check_through_compact_and_reopen, compact_until, fresh, open, scan_vec,
+    Model, StopOnDrop, check_scans, check_through_compact_and_reopen, compact_until, fresh, open,
+    random_range, scan_vec,
 };
 use crate::knobs::{env_u64, seed};
 
-/// Makes `mv` on both cursors and checks that they agree.
-fn step(cursor: &mut BoxCursor<'_>, model: &mut ModelCursor, mv: &Move, context: &str) {
-    model.step(cursor.as_mut(), mv, context);
-}
-
-/// Walks `cursor` from one end to the other and back, checking every entry against `model`.
-fn walk_both_ways(cursor: &mut BoxCursor<'_>, model: &Model, context: &str) {
+/// Walks `cursor` from one end to the other and back, checking every entry against `model`
+/// (what the cursor must show, whenever it was made).
+pub fn walk_both_ways(cursor: &mut dyn Cursor, model: &Model, context: &str) {
     let mut expected = ModelCursor::new(model.clone());
     for (start, then) in [(Move::First, Move::Next), (Move::Last, Move::Prev)] {
-        step(cursor, &mut expected, &start, context);
+        expected.step(cursor, &start, context);
         for _ in 0..model.len() {
-            step(cursor, &mut expected, &then, context);
+            expected.step(cursor, &then, context);
         }
         assert!(
             !cursor.valid(),
             "a cursor moved past the end is not valid ({context})"
         );
-        step(
-            cursor,
-            &mut expected,
-            &then,
-            &format!("one move more, {context}"),
-        );
+        expected.step(cursor, &then, &format!("one move more, {context}"));
     }
 }
 
@@ -92,17 +84,27 @@ pub fn check_cursor<E: Engine>(engine: &E, model: &Model, probes: &[Vec<u8>], co
     );
     let mut expected = ModelCursor::new(model.clone());
     for mv in [Move::First, Move::Next, Move::Last, Move::Prev] {
-        step(&mut cursor, &mut expected, &mv, context);
+        expected.step(&mut *cursor, &mv, context);
     }
     for probe in probes {
         for seek in [Move::Seek(probe.clone()), Move::SeekForPrev(probe.clone())] {
             for then in [Move::Next, Move::Prev] {
-                step(&mut cursor, &mut expected, &seek, context);
-                step(&mut cursor, &mut expected, &then, context);
+                expected.step(&mut *cursor, &seek, context);
+                expected.step(&mut *cursor, &then, context);
             }
         }
     }
-    walk_both_ways(&mut cursor, model, context);
+    walk_both_ways(&mut *cursor, model, context);
+}
+
+/// Checks that `engine` answers like `model`, a sorted map of what it holds: every move of a
+/// new cursor ([`check_cursor`], with [`probes`] at, around and between every key), then
+/// `scan` and `scan_rev` of 200 random ranges with bounds among those probes.
+pub fn check_sorted_map<E: Engine>(engine: &E, model: &Model, rng: &mut impl Rng) {
+    let probes = probes(model.keys());
+    check_cursor(engine, model, &probes, "every move");
+    let ranges: Vec<KeyRange> = (0..200).map(|_| random_range(rng, &probes)).collect();
+    check_scans(engine, model, ranges, "random ranges");
 }
 
 /// `seek`, `seek_for_prev`, `seek_to_first` and `seek_to_last` at every boundary: an empty
@@ -173,14 +175,9 @@ pub fn cursor_direction_changes<E: Engine>(options: &Options) {
                 18 => Move::Seek(key(rng.random_range(0..400))),
                 _ => Move::SeekForPrev(key(rng.random_range(0..400))),
             };
-            step(
-                &mut cursor,
-                &mut expected,
-                &mv,
-                &format!("move {n}, seed {seed}"),
-            );
+            expected.step(&mut *cursor, &mv, &format!("move {n}, seed {seed}"));
             if !cursor.valid() {
-                step(&mut cursor, &mut expected, &Move::Seek(key(200)), "back in");
+                expected.step(&mut *cursor, &Move::Seek(key(200)), "back in");
             }
         }
     });
@@ -226,22 +223,21 @@ pub fn cursor_is_a_snapshot<E: Engine>(options: &Options) {
     }
     let mut cursor = e.cursor().unwrap();
     let mut expected = ModelCursor::new(model.clone());
-    step(
-        &mut cursor,
-        &mut expected,
+    expected.step(
+        &mut *cursor,
         &Move::Seek(b"key0100".to_vec()),
         "before the changes",
     );
     change_everything(&e, &model);
     for _ in 0..50 {
-        step(&mut cursor, &mut expected, &Move::Next, "after the changes");
+        expected.step(&mut *cursor, &Move::Next, "after the changes");
     }
-    walk_both_ways(&mut cursor, &model, "after the changes");
+    walk_both_ways(&mut *cursor, &model, "after the changes");
     drop(cursor);
     let now: Model = scan_vec(&e, KeyRange::all()).into_iter().collect();
     assert!(now != model, "the changes are visible to a new cursor");
     let mut cursor = e.cursor().unwrap();
-    walk_both_ways(&mut cursor, &now, "a cursor made after the changes");
+    walk_both_ways(&mut *cursor, &now, "a cursor made after the changes");
 
     let (done, rounds) = (AtomicBool::new(false), AtomicU64::new(0));
     std::thread::scope(|s| {
@@ -254,7 +250,7 @@ pub fn cursor_is_a_snapshot<E: Engine>(options: &Options) {
         });
         let mut pass = 0;
         while pass < 20 || rounds.load(SeqCst) < 3 {
-            walk_both_ways(&mut cursor, &now, &format!("pass {pass}, writes going on"));
+            walk_both_ways(&mut *cursor, &now, &format!("pass {pass}, writes going on"));
             pass += 1;
         }
         done.store(true, SeqCst);

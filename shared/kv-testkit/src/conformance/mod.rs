@@ -16,7 +16,8 @@
 //! Every check is a public function generic over the engine, re-exported here, so a test
 //! can also run one alone: `kv_testkit::conformance::batch_limits::<MyEngine>(&options)`.
 //! An engine's own tests can also check a store they built against a model of it:
-//! [`check_cursor`] (every move of a cursor), [`check_scans`] (scans both ways),
+//! [`check_sorted_map`] (cursors and scans), [`check_cursor`] (every move of a cursor),
+//! [`walk_both_ways`] (a cursor made earlier), [`check_scans`] (scans both ways),
 //! [`assert_holds`] (gets and whole scans), [`readers_see_whole_batches`].
 //!
 //! Randomized checks print their seed; set `KV_TEST_SEED` to replay one and `KV_MODEL_OPS`

@@ -81,16 +81,19 @@ pub fn check_scans<E: Engine>(
     }
 }
 
-/// A random range: each bound included, excluded or open, one time in three each, at a key
-/// that `key` draws. Empty and inverted ranges come up too.
-pub fn random_range<R: Rng>(rng: &mut R, mut key: impl FnMut(&mut R) -> Vec<u8>) -> KeyRange {
-    let mut bound = |rng: &mut R| match rng.random_range(0..3) {
-        0 => Bound::Included(key(rng)),
-        1 => Bound::Excluded(key(rng)),
-        _ => Bound::Unbounded,
+/// A random range: each bound included, excluded or open, one time in three each, at one
+/// of `keys`. Empty and inverted ranges come up too.
+pub fn random_range(rng: &mut impl Rng, keys: &[Vec<u8>]) -> KeyRange {
+    let mut bound = || {
+        let key = keys[rng.random_range(0..keys.len())].clone();
+        match rng.random_range(0..3) {
+            0 => Bound::Included(key),
+            1 => Bound::Excluded(key),
+            _ => Bound::Unbounded,
+        }
     };
-    let start = bound(rng);
-    KeyRange::new(start, bound(rng))
+    let start = bound();
+    KeyRange::new(start, bound())
 }
 
 /// Opens `dir` as `E`, panicking with the error.
