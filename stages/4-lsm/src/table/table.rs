@@ -58,23 +58,19 @@ impl Table {
     pub fn open(fs: &Fs, path: &Path, number: u64, cache: Arc<BlockCache>) -> Result<Table> {
         let file = fs.open(path)?;
         let len = file.len()?;
-        if len < FOOTER_LEN as u64 {
-            return Err(Error::corruption(
+        let footer_at = len.checked_sub(FOOTER_LEN as u64).ok_or_else(|| {
+            Error::corruption(
                 path,
                 0,
                 format!("a table of {len} bytes is shorter than its footer"),
-            ));
-        }
-        let footer_at = len - FOOTER_LEN as u64;
-        let footer_bytes = file.read_vec_at(footer_at, FOOTER_LEN)?;
-        let footer =
-            Footer::decode(&footer_bytes, len).map_err(|e| e.into_corruption(path, footer_at))?;
-        let filter_bytes = file.read_vec_at(footer.filter_offset, footer.filter_size as usize)?;
-        let filter = filter::decode(&filter_bytes)
-            .map_err(|e| e.into_corruption(path, footer.filter_offset))?;
-        let index_bytes = file.read_vec_at(footer.index_offset, footer.index_size as usize)?;
-        let index = Index::decode(&index_bytes, footer.filter_offset)
-            .map_err(|e| e.into_corruption(path, footer.index_offset))?;
+            )
+        })?;
+        let footer = read_part(&file, footer_at, FOOTER_LEN, |b| Footer::decode(b, len))?;
+        let (filter_size, index_size) = (footer.filter_size as usize, footer.index_size as usize);
+        let filter = read_part(&file, footer.filter_offset, filter_size, filter::decode)?;
+        let index = read_part(&file, footer.index_offset, index_size, |b| {
+            Index::decode(b, footer.filter_offset)
+        })?;
         Ok(Table {
             file,
             number,
@@ -195,6 +191,18 @@ impl Table {
             fill_cache,
         })
     }
+}
+
+/// Reads the `size` bytes at `offset` in `file` and decodes them with `decode`: what does
+/// not decode is corruption at `offset`.
+fn read_part<T>(
+    file: &FileRef,
+    offset: u64,
+    size: usize,
+    decode: impl FnOnce(&[u8]) -> Result<T, DecodeError>,
+) -> Result<T> {
+    let bytes = file.read_vec_at(offset, size)?;
+    decode(&bytes).map_err(|e| e.into_corruption(file.path(), offset))
 }
 
 /// A cursor over a table's entries (see [`Table::cursor`]): its data blocks concatenated,
