@@ -24,7 +24,7 @@ use kv_shared::{Engine, FileRef, Fs, Options, Result, Structure};
 use crate::LsmTree;
 use crate::block_cache::BlockCache;
 use crate::file_names::{self, FileKind};
-use crate::manifest::{self, CURRENT_MAGIC, ManifestState, VERSION, decode_current};
+use crate::manifest::{self, CURRENT_MAGIC, ManifestState, decode_current};
 use crate::memtable::Memtable;
 use crate::options::{CompactionStyle, LsmOptions, OPTIONS};
 use crate::table::Table;
@@ -35,6 +35,8 @@ use crate::table::index::IndexEntry;
 use crate::version::NUM_LEVELS;
 use crate::version_edit::VersionEdit;
 use crate::wal;
+use sstable::inspect::describe_log;
+use sstable::wal::Record;
 
 /// The annotated dump of any file this engine writes (a table with its filter, a manifest,
 /// `CURRENT`, a WAL), or `None` when `bytes` is none of them. Never panics.
@@ -94,8 +96,7 @@ pub fn dump_current(bytes: &[u8]) -> Option<String> {
     let mut d = Dump::new(format!("lsm CURRENT pointer ({} bytes)", bytes.len()));
     match decode_current(bytes) {
         Ok(number) => {
-            d.field(&bytes[..8], format!("magic {}", quoted(CURRENT_MAGIC, 8)));
-            d.field(&bytes[8..12], format!("format version {VERSION}"));
+            d.magic_version(bytes, "format version");
             d.field(
                 &bytes[12..20],
                 format!("live manifest: {}", file_names::manifest(number)),
@@ -198,7 +199,8 @@ pub fn structure_with(dir: &Path, options: &Options) -> Result<Structure> {
                 } else {
                     file.note = Some("flushed: the next open deletes it".to_string());
                 }
-                describe_wal(&fs, &path, file, replayed)
+                file.kind = structure::FileKind::Wal;
+                describe_log(&fs, &path, wal::KIND, file, batch_part(&path, replayed))
             }
             FileKind::Manifest(n) => describe_manifest(&fs, &path, n == live_manifest, file),
             FileKind::Temp => {
@@ -305,15 +307,13 @@ fn block_part(data: &FileRef, entry: &IndexEntry) -> Result<Part> {
     Ok(part)
 }
 
-/// Reads a WAL's batches into `file`'s parts, and into `memtable` when it is replayed.
-fn describe_wal(
-    fs: &Fs,
-    path: &Path,
-    file: &mut StoreFile,
-    memtable: Option<&Memtable>,
-) -> Result<()> {
-    file.kind = structure::FileKind::Wal;
-    sstable::inspect::describe_log(fs, path, wal::KIND, file, |record, mut part| {
+/// What makes a WAL record's part, for [`describe_log`]: its batch's kind and keys. The
+/// batch also goes into `memtable` when the WAL at `path` is replayed.
+fn batch_part<'a>(
+    path: &'a Path,
+    memtable: Option<&'a Memtable>,
+) -> impl FnMut(Record<'_>, Part) -> Result<Part> + 'a {
+    move |record, mut part| {
         let batch = wal::decode(record.payload)
             .map_err(|e| e.into_corruption(path, record.payload_offset()))?;
         part.kind = match batch.ops().next() {
@@ -328,7 +328,7 @@ fn describe_wal(
             }
         }
         Ok(part.with_keys(batch.ops().map(|op| op.key)))
-    })
+    }
 }
 
 /// Reads a manifest's version edits into `file`'s parts.
@@ -342,7 +342,7 @@ fn describe_manifest(fs: &Fs, path: &Path, live: bool, file: &mut StoreFile) -> 
         }
         .to_string(),
     );
-    sstable::inspect::describe_log(fs, path, manifest::KIND, file, |_, mut part| {
+    describe_log(fs, path, manifest::KIND, file, |_, mut part| {
         part.kind = PartKind::Edit;
         Ok(part)
     })

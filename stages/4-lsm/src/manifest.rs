@@ -278,8 +278,7 @@ pub fn encode_current(number: u64) -> Vec<u8> {
 /// # Errors
 /// [`DecodeError`] for bad magic, version, checksum or length.
 pub fn decode_current(bytes: &[u8]) -> Result<u64, DecodeError> {
-    let mut r = ByteReader::new(bytes);
-    r.magic_version(CURRENT_MAGIC, VERSION, "CURRENT file")?;
+    let mut r = ByteReader::past_magic_version(bytes, CURRENT_MAGIC, VERSION, "CURRENT file")?;
     let number = r.u64("manifest number")?;
     r.crc_at_end("CURRENT file")?;
     Ok(number)
