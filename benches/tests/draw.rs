@@ -85,22 +85,23 @@ fn put_all(engine: &str, dir: &Path, settings: &[(&str, &str)], pairs: &[(String
     store.close().unwrap();
 }
 
+/// What `kv draw` draws for `--dir dir --engine engine --file file` with `options`.
+fn drawn(
+    dir: Option<&Path>,
+    engine: Option<&str>,
+    file: Option<&Path>,
+    options: &Options,
+) -> kv_shared::Result<String> {
+    let request = Request { dir, engine, file };
+    draw::draw(ENGINES, request, options)
+}
+
 fn picture(dir: &Path) -> String {
-    let request = Request {
-        dir: Some(dir),
-        engine: None,
-        file: None,
-    };
-    draw::draw(ENGINES, request, &Options::new()).unwrap()
+    drawn(Some(dir), None, None, &Options::new()).unwrap()
 }
 
 fn file_picture(dir: &Path, file: &str) -> String {
-    let request = Request {
-        dir: Some(dir),
-        engine: None,
-        file: Some(Path::new(file)),
-    };
-    draw::draw(ENGINES, request, &Options::new()).unwrap()
+    drawn(Some(dir), None, Some(Path::new(file)), &Options::new()).unwrap()
 }
 
 /// Every file of `dir` with its bytes.
@@ -177,20 +178,10 @@ fn lsm_store_before_and_after_a_compaction() {
     let options = settings
         .iter()
         .fold(Options::new(), |o, (name, value)| o.set(*name, value));
-    let request = Request {
-        dir: Some(tmp.path()),
-        engine: Some("lsm"),
-        file: None,
-    };
-    insta::assert_snapshot!(
-        "lsm_before_compaction",
-        draw::draw(ENGINES, request, &options).unwrap()
-    );
+    let lsm = || drawn(Some(tmp.path()), Some("lsm"), None, &options).unwrap();
+    insta::assert_snapshot!("lsm_before_compaction", lsm());
     build("lsm", tmp.path(), &settings, &[Compact]);
-    insta::assert_snapshot!(
-        "lsm_after_compaction",
-        draw::draw(ENGINES, request, &options).unwrap()
-    );
+    insta::assert_snapshot!("lsm_after_compaction", lsm());
     let table = contents(tmp.path())
         .into_keys()
         .find(|name| name.ends_with(".sst"))
@@ -214,19 +205,10 @@ fn drawing_changes_nothing_and_reads_a_store_open_elsewhere() {
 fn a_store_of_another_engine_or_a_missing_file_is_refused() {
     let tmp = tempfile::tempdir().unwrap();
     build("hashlog", tmp.path(), &[], FRUIT);
-    let wrong = Request {
-        dir: Some(tmp.path()),
-        engine: Some("bitcask"),
-        file: None,
-    };
-    let err = draw::draw(ENGINES, wrong, &Options::new()).unwrap_err();
+    let err = drawn(Some(tmp.path()), Some("bitcask"), None, &Options::new()).unwrap_err();
     assert!(matches!(err, Error::WrongEngine { .. }), "{err}");
-    let missing = Request {
-        dir: Some(tmp.path()),
-        engine: None,
-        file: Some(Path::new("000001.sst")),
-    };
-    let err = draw::draw(ENGINES, missing, &Options::new()).unwrap_err();
+    let missing = Some(Path::new("000001.sst"));
+    let err = drawn(Some(tmp.path()), None, missing, &Options::new()).unwrap_err();
     assert!(
         err.to_string().contains("holds no file 000001.sst"),
         "{err}"
@@ -328,12 +310,7 @@ fn a_standalone_sstable_is_drawn_without_a_store() {
     ];
     let pairs = pairs.map(|(k, v)| (k.as_bytes().to_vec(), v.as_bytes().to_vec()));
     sstable::standalone::build_from_pairs(pairs, &path).unwrap();
-    let request = Request {
-        dir: None,
-        engine: None,
-        file: Some(&path),
-    };
-    let svg = draw::draw(ENGINES, request, &Options::new()).unwrap();
+    let svg = drawn(None, None, Some(&path), &Options::new()).unwrap();
     let title = format!(
         "fruit.sst: SSTable, {} bytes, 3 entries, keys apple .. cherry",
         { std::fs::metadata(&path).unwrap().len() }

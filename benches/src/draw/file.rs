@@ -6,10 +6,9 @@
 use kv_shared::structure::{FileKind, Part, PartKind, StoreFile};
 
 use super::svg::{Anchor, Svg, bytes, fit};
-use super::{fill_of, legend, short_label};
+use super::{LEFT, fill_of, legend, short_label};
 
 const WIDTH: f64 = 960.0;
-const LEFT: f64 = 20.0;
 const STRIP_HEIGHT: f64 = 34.0;
 const LINE: f64 = 18.0;
 /// Most parts listed line by line; the rest are counted.

@@ -55,6 +55,11 @@ impl KeyAxis {
         KeyAxis::new(spans, left, right)
     }
 
+    /// The axis's left edge.
+    pub fn left(&self) -> f64 {
+        self.left
+    }
+
     /// Where `key` (one of the ticks) lies.
     pub fn x(&self, key: &str) -> f64 {
         let i = self.ticks.partition_point(|t| key_order(t, key).is_lt());

@@ -8,19 +8,18 @@
 use kv_shared::Structure;
 use kv_shared::structure::{FileKind, Level, StoreFile};
 
+use super::LEFT;
 use super::key_axis::KeyAxis;
 use super::svg::{Anchor, Svg, Swatch, bytes, colour, fit};
-use super::tables::{MEMTABLE_SWATCH, memtable_row, table_fill};
+use super::tables::{MEMTABLE_SWATCH, table_fill, top};
 
 const WIDTH: f64 = 1000.0;
-const LEFT: f64 = 20.0;
 /// Centre of the pyramid's bars, and their widest.
 const PYRAMID_CENTRE: f64 = 100.0;
 const PYRAMID_WIDTH: f64 = 110.0;
 /// Where a level's counts are written.
 const COUNTS: f64 = 168.0;
 const AXIS_LEFT: f64 = 270.0;
-const AXIS_RIGHT: f64 = WIDTH - 40.0;
 const ROW_STEP: f64 = 36.0;
 const TALLEST: f64 = 28.0;
 const SHORTEST: f64 = 8.0;
@@ -32,13 +31,7 @@ pub fn draw(s: &Structure) -> String {
         .iter()
         .filter(|f| f.kind == FileKind::Table)
         .collect();
-    let mut svg = Svg::new(WIDTH);
-    svg.bold(LEFT, 24.0, &title(s, &tables), Anchor::Start, 14.0);
-    svg.legend(LEFT, 46.0, &LEGEND);
-    let axis = KeyAxis::of_tables(&tables, s.memtable.as_ref(), AXIS_LEFT, AXIS_RIGHT);
-    let mut y = 72.0;
-    memtable_row(&mut svg, s, &axis, y);
-    y += ROW_STEP + 8.0;
+    let (mut svg, axis, mut y) = top(s, &tables, &title(s, &tables), &LEGEND, (WIDTH, AXIS_LEFT));
     let largest = tables.iter().map(|t| t.bytes).max().unwrap_or(1).max(1);
     // Every level down to the deepest that holds a table (L0 at least).
     let deepest = s.levels.iter().rposition(|l| l.tables > 0).unwrap_or(0);
@@ -61,7 +54,7 @@ pub fn draw(s: &Structure) -> String {
         if rows.is_empty() {
             y += ROW_STEP;
         }
-        svg.line((LEFT, y - 4.0), (AXIS_RIGHT, y - 4.0), "#e0e0e0");
+        svg.line((LEFT, y - 4.0), (WIDTH - 40.0, y - 4.0), "#e0e0e0");
     }
     let unplaced: Vec<&StoreFile> = tables
         .iter()

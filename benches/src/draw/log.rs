@@ -9,10 +9,9 @@ use kv_shared::Structure;
 use kv_shared::structure::{FileKind, StoreFile};
 
 use super::svg::{Anchor, Svg, bytes, fit, text_width};
-use super::{fill_of, legend, short_label};
+use super::{LEFT, fill_of, legend, short_label};
 
 const WIDTH: f64 = 960.0;
-const LEFT: f64 = 20.0;
 /// Narrowest record drawn, so a short record still shows its key.
 const MIN_RECORD: f64 = 36.0;
 const RECORD_HEIGHT: f64 = 28.0;

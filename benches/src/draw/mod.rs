@@ -30,6 +30,9 @@ use kv_shared::{Error, Options, Result, Structure};
 use crate::engines::{EngineInfo, find};
 use svg::{Swatch, colour};
 
+/// The left margin of every picture.
+pub const LEFT: f64 = 20.0;
+
 /// The structure of the store in `dir`, read by the `inspect::structure` of the engine its
 /// marker names. `engine`, when given, must be that engine; `options` are the `--set` values
 /// the store runs with (they give the memtable's capacity and the levels' targets).

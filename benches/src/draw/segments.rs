@@ -7,9 +7,8 @@ use kv_shared::Structure;
 use kv_shared::structure::{FileKind, StoreFile};
 
 use super::svg::{Anchor, Svg, bytes, fit};
-use super::{fill_of, legend, short_label};
+use super::{LEFT, fill_of, legend, short_label};
 
-const LEFT: f64 = 20.0;
 /// Where the segment boxes start: the names go before.
 const BOXES: f64 = 230.0;
 /// Width of the largest segment.

@@ -7,14 +7,13 @@
 use kv_shared::Structure;
 use kv_shared::structure::{FileKind, KeySpan, PartKind, StoreFile};
 
+use super::LEFT;
 use super::key_axis::KeyAxis;
 use super::svg::{Anchor, Svg, Swatch, bytes, colour, fit};
 
 const WIDTH: f64 = 960.0;
-const LEFT: f64 = 20.0;
 /// Where the key axis starts: the row names go before.
 const AXIS_LEFT: f64 = 230.0;
-const AXIS_RIGHT: f64 = WIDTH - 40.0;
 const BAR_HEIGHT: f64 = 22.0;
 const ROW_STEP: f64 = 34.0;
 
@@ -26,13 +25,7 @@ pub fn draw(s: &Structure) -> String {
         .filter(|f| f.kind == FileKind::Table)
         .collect();
     tables.reverse(); // newest (highest number) first, the order a read looks in
-    let mut svg = Svg::new(WIDTH);
-    svg.bold(LEFT, 24.0, &title(s, &tables), Anchor::Start, 14.0);
-    svg.legend(LEFT, 46.0, &LEGEND);
-    let axis = KeyAxis::of_tables(&tables, s.memtable.as_ref(), AXIS_LEFT, AXIS_RIGHT);
-    let mut y = 72.0;
-    memtable_row(&mut svg, s, &axis, y);
-    y += ROW_STEP + 8.0;
+    let (mut svg, axis, mut y) = top(s, &tables, &title(s, &tables), &LEGEND, (WIDTH, AXIS_LEFT));
     for table in &tables {
         table_row(&mut svg, table, &axis, y);
         y += ROW_STEP;
@@ -41,6 +34,24 @@ pub fn draw(s: &Structure) -> String {
     let note = "A get looks in the memtable, then in each table whose key range covers the key, newest first.";
     svg.muted(LEFT, svg.bottom() + 18.0, note, Anchor::Start, 11.0);
     svg.finish(12.0)
+}
+
+/// The top of a picture of tables on a key axis (this one and [`super::levels`]'s): the
+/// title, the legend and the memtable's row. Returns the picture, `width` wide; the axis,
+/// from `axis_left` to 40 px before the right edge; and where the next row goes.
+pub fn top(
+    s: &Structure,
+    tables: &[&StoreFile],
+    title: &str,
+    legend: &[Swatch],
+    (width, axis_left): (f64, f64),
+) -> (Svg, KeyAxis, f64) {
+    let mut svg = Svg::new(width);
+    svg.bold(LEFT, 24.0, title, Anchor::Start, 14.0);
+    svg.legend(LEFT, 46.0, legend);
+    let axis = KeyAxis::of_tables(tables, s.memtable.as_ref(), axis_left, width - 40.0);
+    memtable_row(&mut svg, s, &axis, 72.0);
+    (svg, axis, 72.0 + ROW_STEP + 8.0)
 }
 
 /// The legend.
@@ -95,7 +106,8 @@ fn title(s: &Structure, tables: &[&StoreFile]) -> String {
 }
 
 /// The memtable's row: its WALs on the left, its key range on the axis.
-pub fn memtable_row(svg: &mut Svg, s: &Structure, axis: &KeyAxis, y: f64) {
+fn memtable_row(svg: &mut Svg, s: &Structure, axis: &KeyAxis, y: f64) {
+    let axis_left = axis.left();
     let Some(m) = &s.memtable else {
         return;
     };
@@ -116,7 +128,7 @@ pub fn memtable_row(svg: &mut Svg, s: &Structure, axis: &KeyAxis, y: f64) {
     svg.muted(
         LEFT,
         y + 23.0,
-        &fit(&from, AXIS_LEFT - LEFT - 8.0, 9.0),
+        &fit(&from, axis_left - LEFT - 8.0, 9.0),
         Anchor::Start,
         9.0,
     );
@@ -124,9 +136,9 @@ pub fn memtable_row(svg: &mut Svg, s: &Structure, axis: &KeyAxis, y: f64) {
     let fill = m
         .capacity_bytes
         .map_or(0.0, |c| (m.bytes as f64 / c.max(1) as f64).min(1.0));
-    svg.rect(AXIS_LEFT - gauge - 12.0, y + 2.0, gauge, 8.0, "#ffffff");
+    svg.rect(axis_left - gauge - 12.0, y + 2.0, gauge, 8.0, "#ffffff");
     svg.rect(
-        AXIS_LEFT - gauge - 12.0,
+        axis_left - gauge - 12.0,
         y + 2.0,
         gauge * fill,
         8.0,
@@ -139,13 +151,14 @@ pub fn memtable_row(svg: &mut Svg, s: &Structure, axis: &KeyAxis, y: f64) {
             let label = fit(&format!("{} entries", m.entries), w - 4.0, 10.0);
             svg.text(x + w / 2.0, y + 15.0, &label, Anchor::Middle, 10.0);
         }
-        None => svg.muted(AXIS_LEFT, y + 15.0, "(empty)", Anchor::Start, 10.0),
+        None => svg.muted(axis_left, y + 15.0, "(empty)", Anchor::Start, 10.0),
     }
 }
 
 /// One table's row: its name and size on the left, its key range on the axis, a line where
 /// each of its data blocks starts (the first keys its sparse index holds).
-pub fn table_row(svg: &mut Svg, table: &StoreFile, axis: &KeyAxis, y: f64) {
+fn table_row(svg: &mut Svg, table: &StoreFile, axis: &KeyAxis, y: f64) {
+    let axis_left = axis.left();
     svg.bold(LEFT, y + 10.0, &table.name, Anchor::Start, 12.0);
     let size = format!(
         "{}, {} entries",
@@ -155,7 +168,7 @@ pub fn table_row(svg: &mut Svg, table: &StoreFile, axis: &KeyAxis, y: f64) {
     svg.muted(LEFT, y + 23.0, &size, Anchor::Start, 9.0);
     if let Some(note) = &table.note {
         svg.muted(
-            AXIS_LEFT - 12.0,
+            axis_left - 12.0,
             y + 23.0,
             &fit(note, 120.0, 9.0),
             Anchor::End,
@@ -163,7 +176,7 @@ pub fn table_row(svg: &mut Svg, table: &StoreFile, axis: &KeyAxis, y: f64) {
         );
     }
     let Some(keys) = &table.keys else {
-        svg.muted(AXIS_LEFT, y + 15.0, "(no entries)", Anchor::Start, 10.0);
+        svg.muted(axis_left, y + 15.0, "(no entries)", Anchor::Start, 10.0);
         return;
     };
     let (x, w) = axis.span(keys);
