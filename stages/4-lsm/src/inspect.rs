@@ -96,11 +96,9 @@ pub fn dump_current(bytes: &[u8]) -> Option<String> {
     let mut d = Dump::new(format!("lsm CURRENT pointer ({} bytes)", bytes.len()));
     match decode_current(bytes) {
         Ok(number) => {
+            let manifest = file_names::manifest(number);
             d.magic_version(bytes, "format version");
-            d.field(
-                &bytes[12..20],
-                format!("live manifest: {}", file_names::manifest(number)),
-            );
+            d.field(&bytes[12..20], format!("live manifest: {manifest}"));
             d.field(&bytes[20..24], "crc32 (ok)");
         }
         Err(e) => d.note(format!("invalid CURRENT: {e}")),
