@@ -7,7 +7,7 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed, Ordering::SeqCst};
 
 use crate::file_system::{File, FileLock, FileSystem, RealFs};
 use crate::{Error, Result};
@@ -322,5 +322,64 @@ impl FileRef {
         self.file
             .truncate(len)
             .map_err(|e| Error::io(self.path.as_path(), e))
+    }
+}
+
+/// The removal of a file that readers may still be using: once marked obsolete
+/// ([`RemoveWhenObsolete::mark_obsolete`]), the file is removed when this value is dropped.
+/// Kept in what readers share (a table behind an `Arc`), it removes the file when the last
+/// reader lets go. Should the process die first, the file is left behind, for the next open
+/// to recognise and remove.
+#[derive(Debug)]
+pub struct RemoveWhenObsolete {
+    fs: Fs,
+    path: PathBuf,
+    obsolete: AtomicBool,
+}
+
+impl RemoveWhenObsolete {
+    /// The file at `path`, not obsolete.
+    pub fn new(fs: &Fs, path: &Path) -> RemoveWhenObsolete {
+        RemoveWhenObsolete {
+            fs: fs.clone(),
+            path: path.to_path_buf(),
+            obsolete: AtomicBool::new(false),
+        }
+    }
+
+    /// Marks the file obsolete: it is removed when this value is dropped.
+    pub fn mark_obsolete(&self) {
+        self.obsolete.store(true, SeqCst);
+    }
+}
+
+impl Drop for RemoveWhenObsolete {
+    fn drop(&mut self) {
+        if self.obsolete.load(SeqCst) {
+            // Best effort: a file left behind is recognised and removed by the next open.
+            let _ = self.fs.remove_if_exists(&self.path);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_obsolete_file_goes_with_its_last_holder() {
+        let tmp = tempfile::tempdir().unwrap();
+        let fs = Fs::default();
+        let path = tmp.path().join("table");
+        fs.write_atomic(&path, b"bytes").unwrap();
+        drop(RemoveWhenObsolete::new(&fs, &path));
+        assert!(path.exists(), "a file not marked obsolete stays");
+        let shared = Arc::new(RemoveWhenObsolete::new(&fs, &path));
+        let reader = shared.clone();
+        shared.mark_obsolete();
+        drop(shared);
+        assert!(path.exists(), "a reader still holds it");
+        drop(reader);
+        assert!(!path.exists(), "gone with the last holder");
     }
 }

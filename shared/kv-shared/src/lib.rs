@@ -48,7 +48,7 @@ pub use engine::{DynEngine, Engine, KeyRange, ScanIter, open_dyn};
 pub use error::{Error, Result};
 pub use file_system::{File, FileLock, FileSystem, RealFs};
 pub use framing::{ByteReader, DecodeError};
-pub use fs::{FileRef, Fs, IoCounters};
+pub use fs::{FileRef, Fs, IoCounters, RemoveWhenObsolete};
 pub use limits::{MAX_KEY_LEN, MAX_VALUE_LEN, check_key, check_key_value};
 pub use options::{OptionDoc, Options};
 pub use stats::Stats;

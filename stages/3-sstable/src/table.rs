@@ -35,9 +35,8 @@
 use std::path::Path;
 use std::str::FromStr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
 
-use kv_shared::{Direction, Error, FileRef, Fs, Result};
+use kv_shared::{Direction, Error, FileRef, Fs, RemoveWhenObsolete, Result};
 
 use crate::block::{Block, BlockCursor, BlockSearch};
 use crate::cursor::EntryCursor;
@@ -70,13 +69,12 @@ impl FromStr for Search {
 /// An open table: its file, footer and index.
 #[derive(Debug)]
 pub struct Table {
-    fs: Fs,
     file: FileRef,
     number: u64,
     footer: Footer,
     index: Index,
     file_bytes: u64,
-    obsolete: AtomicBool,
+    removal: RemoveWhenObsolete,
 }
 
 impl Table {
@@ -120,13 +118,12 @@ impl Table {
             e.into_corruption(path, footer.index_offset + frame::FRAME_HEADER_LEN as u64)
         })?;
         Ok(Table {
-            fs: fs.clone(),
             file,
             number,
             footer,
             index,
             file_bytes,
-            obsolete: AtomicBool::new(false),
+            removal: RemoveWhenObsolete::new(fs, path),
         })
     }
 
@@ -208,16 +205,7 @@ impl Table {
 
     /// Marks the table as replaced: its file is removed when the last reader lets go.
     pub fn mark_obsolete(&self) {
-        self.obsolete.store(true, SeqCst);
-    }
-}
-
-impl Drop for Table {
-    fn drop(&mut self) {
-        if self.obsolete.load(SeqCst) {
-            // Best effort: a file left behind is recognised and removed by the next open.
-            let _ = self.fs.remove_if_exists(self.file.path());
-        }
+        self.removal.mark_obsolete();
     }
 }
 

@@ -21,9 +21,8 @@
 //!   the one above it, starting from `level1_bytes` ([`crate::compaction`] keeps them there).
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
 
-use kv_shared::{Fs, Result};
+use kv_shared::{Fs, RemoveWhenObsolete, Result};
 
 use crate::counters::Counters;
 use crate::key::{Lookup, LookupKey, key_head};
@@ -40,34 +39,24 @@ pub struct TableFile {
     pub meta: TableMeta,
     /// The open table.
     pub table: Arc<Table>,
-    obsolete: AtomicBool,
-    fs: Fs,
+    removal: RemoveWhenObsolete,
 }
 
 impl TableFile {
     /// Wraps an opened table.
     pub fn new(meta: TableMeta, table: Table, fs: Fs) -> TableFile {
+        let removal = RemoveWhenObsolete::new(&fs, table.path());
         TableFile {
             meta,
             table: Arc::new(table),
-            obsolete: AtomicBool::new(false),
-            fs,
+            removal,
         }
     }
 
     /// Marks the table as no longer part of the tree: its file is deleted once the last
     /// version holding it is dropped. Call only after the manifest records its removal.
     pub fn mark_obsolete(&self) {
-        self.obsolete.store(true, SeqCst);
-    }
-}
-
-impl Drop for TableFile {
-    fn drop(&mut self) {
-        if self.obsolete.load(SeqCst) {
-            // A failure leaves an orphan file, which the next open deletes.
-            let _ = self.fs.remove_if_exists(self.table.path());
-        }
+        self.removal.mark_obsolete();
     }
 }
 
