@@ -234,7 +234,7 @@ pub struct Pointer {
 pub struct Memtable {
     /// The write-ahead logs replayed into it, oldest first.
     pub wals: Vec<String>,
-    /// Distinct keys in it, tombstones included.
+    /// Entries in it, tombstones included (stage 4 counts every version of a key).
     pub entries: u64,
     /// Bytes it holds, as the engine counts them against its flush threshold.
     pub bytes: u64,
