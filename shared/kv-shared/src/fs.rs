@@ -340,11 +340,9 @@ pub struct RemoveWhenObsolete {
 impl RemoveWhenObsolete {
     /// The file at `path`, not obsolete.
     pub fn new(fs: &Fs, path: &Path) -> RemoveWhenObsolete {
-        RemoveWhenObsolete {
-            fs: fs.clone(),
-            path: path.to_path_buf(),
-            obsolete: AtomicBool::new(false),
-        }
+        let (fs, path) = (fs.clone(), path.to_path_buf());
+        let obsolete = AtomicBool::new(false);
+        RemoveWhenObsolete { fs, path, obsolete }
     }
 
     /// Marks the file obsolete: it is removed when this value is dropped.
@@ -355,7 +353,8 @@ impl RemoveWhenObsolete {
 
 impl Drop for RemoveWhenObsolete {
     fn drop(&mut self) {
-        if self.obsolete.load(SeqCst) {
+        // No reader is left (`&mut self`): the flag needs no atomic load.
+        if *self.obsolete.get_mut() {
             // Best effort: a file left behind is recognised and removed by the next open.
             let _ = self.fs.remove_if_exists(&self.path);
         }
@@ -369,8 +368,7 @@ mod tests {
     #[test]
     fn an_obsolete_file_goes_with_its_last_holder() {
         let tmp = tempfile::tempdir().unwrap();
-        let fs = Fs::default();
-        let path = tmp.path().join("table");
+        let (fs, path) = (Fs::default(), tmp.path().join("table"));
         fs.write_atomic(&path, b"bytes").unwrap();
         drop(RemoveWhenObsolete::new(&fs, &path));
         assert!(path.exists(), "a file not marked obsolete stays");
