@@ -10,7 +10,7 @@
 //! |---|---|---|
 //! | [`RecordInStore::cut_at_every_byte`] | the file ends at each offset inside the record, as after a crash in the middle of its append | open without the record, counting the bytes it cut off as a torn tail; at the record's end, open with all of it |
 //! | [`RecordInStore::flip_every_byte`], the record last | bits flipped in one byte of it | open without it: a damaged last record is a torn tail |
-//! | [`RecordInStore::flip_every_byte`], a record after it | the same | refuse the store with [`Error::Corruption`] at the record's offset, changing nothing |
+//! | [`RecordInStore::flip_every_byte`], a record after it | the same | refuse the store with [`kv_shared::Error::Corruption`] at the record's offset, changing nothing |
 //!
 //! Every store that opens must hold exactly what it held with the record or without it
 //! (gets, scans both ways), take a new write, and pass the stage's own checks (a closure:
@@ -19,9 +19,9 @@
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 
-use kv_shared::{Engine, Error, Options};
+use kv_shared::{Engine, Options};
 
-use crate::conformance::{Model, assert_holds};
+use crate::conformance::{Model, assert_corruption_in, assert_holds};
 use crate::fixtures::{BATCH, BEFORE, Op, apply, batch_of, model_of};
 
 /// One record in a file of a closed store, and what the store holds with it and without it.
@@ -98,6 +98,7 @@ impl RecordInStore {
     /// of it. `check` adds the stage's own checks.
     pub fn cut_at_every_byte<E: Engine>(&self, options: &Options, check: impl Fn(&E, &Reopened)) {
         let bytes = self.bytes();
+        assert!(!self.at.is_empty(), "a record to cut");
         assert_eq!(bytes.len() as u64, self.at.end, "the record ends its file");
         let copies = tempfile::tempdir().expect("tempdir");
         for cut in self.at.start..=self.at.end {
@@ -112,9 +113,10 @@ impl RecordInStore {
     /// damaged store. A damaged last record is a torn tail: the store opens without it, all
     /// of it counted in [`RecordInStore::torn_stat`] (and `check` adds the stage's checks).
     /// Damage before another record is no torn write: open refuses the store with
-    /// [`Error::Corruption`] at the record's offset and leaves the file as it found it.
+    /// [`kv_shared::Error::Corruption`] at the record's offset and leaves the file as it found it.
     pub fn flip_every_byte<E: Engine>(&self, options: &Options, check: impl Fn(&E, &Reopened)) {
         let bytes = self.bytes();
+        assert!(!self.at.is_empty(), "a record to damage");
         let last = bytes.len() as u64 == self.at.end;
         let copies = tempfile::tempdir().expect("tempdir");
         for offset in self.at.clone() {
@@ -200,13 +202,8 @@ impl RecordInStore {
         context: &str,
     ) {
         let path = dir.join(&self.file);
-        match E::open(dir, options) {
-            Err(Error::Corruption { file, offset, .. }) => {
-                assert_eq!((file, offset), (path.clone(), self.at.start), "{context}");
-            }
-            Err(other) => panic!("{context}: expected corruption, got {other}"),
-            Ok(_) => panic!("{context}: the damage went unnoticed"),
-        }
+        let (offset, _) = assert_corruption_in(E::open(dir, options), &path, context);
+        assert_eq!(offset, self.at.start, "the record's offset ({context})");
         let now = std::fs::read(&path).expect("the damaged file");
         assert!(now == damaged, "{context}: the file was changed");
     }

@@ -59,6 +59,16 @@ pub fn apply<E: Engine>(engine: &E, ops: &[Op]) {
     }
 }
 
+/// The bytes of the keys and values of `ops`: what writing them adds to
+/// `Stats::user_bytes_written`.
+pub fn user_bytes(ops: &[Op]) -> u64 {
+    let bytes: usize = ops
+        .iter()
+        .map(|(k, v)| k.len() + v.map_or(0, <[u8]>::len))
+        .sum();
+    bytes as u64
+}
+
 /// Applies `ops` to `model` as a store applies them: in order, a later op on a key winning.
 pub fn apply_to_model(model: &mut Model, ops: &[Op]) {
     for (key, value) in ops {

@@ -12,7 +12,7 @@ use hashlog::record::{BATCH_HEADER_LEN, BatchRecord, Record, put_op_len};
 use kv_shared::{Engine, Error, MAX_KEY_LEN, Options, WriteBatch};
 use kv_testkit::conformance::{assert_refuses_one_byte_over, readers_see_whole_batches};
 use kv_testkit::damaged_record::{RecordInStore, Reopened};
-use kv_testkit::fixtures::{AFTER, BATCH, BEFORE, Op, model_of};
+use kv_testkit::fixtures::{AFTER, BATCH, BEFORE, Op, model_of, user_bytes};
 use kv_testkit::hook_fs::{Action, HookFs, Op as FsOp};
 
 /// A fresh store in a new temporary directory, holding `BEFORE`.
@@ -54,11 +54,7 @@ fn a_batch_applies_its_ops_in_order_as_one_record() {
     assert_eq!(file_len(tmp.path()), before + record, "one record");
     assert_holds(&engine, &model_of(&[BEFORE, BATCH]), "after the batch");
     let stats = engine.stats().unwrap();
-    let batch_bytes: usize = BATCH
-        .iter()
-        .map(|(k, v)| k.len() + v.map_or(0, <[u8]>::len))
-        .sum();
-    assert_eq!(stats.user_bytes_written, written + batch_bytes as u64);
+    assert_eq!(stats.user_bytes_written, written + user_bytes(BATCH));
     // Alive: cherry's put record, and the ops of apple's last put and of date's put.
     let alive =
         Record::put(b"cherry", b"dark red").encoded_len() + put_op_len(5, 4) + put_op_len(4, 5);

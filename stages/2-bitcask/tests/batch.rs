@@ -13,7 +13,7 @@ use common::*;
 use kv_shared::{Engine, Error, MAX_VALUE_LEN, Options, WriteBatch};
 use kv_testkit::conformance::readers_see_whole_batches;
 use kv_testkit::damaged_record::{RecordInStore, Reopened};
-use kv_testkit::fixtures::{AFTER, BATCH, BEFORE, Op, apply, batch_of, model_of};
+use kv_testkit::fixtures::{AFTER, BATCH, BEFORE, Op, apply, batch_of, model_of, user_bytes};
 use kv_testkit::hook_fs::{Action, HookFs, Op as FsOp};
 
 /// A new store opened with `options`, holding `BEFORE` written one op at a time.
@@ -72,11 +72,7 @@ fn a_batch_applies_its_ops_in_order_as_one_record() {
     assert_eq!(file_len(&segment(&dir)), before + record_len, "one record");
     assert_holds(&e, &model_of(&[BEFORE, BATCH]), "after the batch");
     let stats = e.stats().unwrap();
-    let batch_bytes: usize = BATCH
-        .iter()
-        .map(|(k, v)| k.len() + v.map_or(0, <[u8]>::len))
-        .sum();
-    assert_eq!(stats.user_bytes_written, written + batch_bytes as u64);
+    assert_eq!(stats.user_bytes_written, written + user_bytes(BATCH));
     // Alive: cherry's put record, and the ops of apple's last put and of date's put.
     let cherry = RECORD_HEADER_LEN + b"cherry".len() + b"dark red".len();
     let alive = cherry as u64 + record::op_len(5, Some(4)) + record::op_len(4, Some(5));

@@ -66,9 +66,13 @@ fn random_store(rng: &mut ChaCha8Rng) -> (tempfile::TempDir, Bitcask, Model) {
 /// Every move of a cursor, and scans of random ranges both ways, agree with a sorted map of
 /// what the store holds: both ends, walks end to end both ways, a seek and a
 /// `seek_for_prev` at, around and between every key, each followed by a step either way.
+/// The same once a last merge has rewritten every segment.
 #[test]
 fn a_cursor_walks_and_seeks_like_a_sorted_map() {
     let (_tmp, e, model, mut rng) = seeded_store();
+    check_sorted_map(&e, &model, &mut rng);
+    e.compact().unwrap();
+    assert_eq!(e.stats().unwrap().extra["dead_bytes"], 0, "all merged");
     check_sorted_map(&e, &model, &mut rng);
     e.close().unwrap();
 }

@@ -1,11 +1,13 @@
 //! `compact` merges every table into one, dropping shadowed versions and tombstones, and
 //! never pulls a file from under a reader.
 
+use std::path::{Path, PathBuf};
+
 use kv_shared::{Engine, KeyRange, Options};
 use kv_testkit::conformance::scan_vec;
 use sstable::SstableStore;
 
-fn sst_files(dir: &std::path::Path) -> Vec<String> {
+fn sst_files(dir: &Path) -> Vec<String> {
     let mut v: Vec<String> = std::fs::read_dir(dir)
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
@@ -15,8 +17,13 @@ fn sst_files(dir: &std::path::Path) -> Vec<String> {
     v
 }
 
-fn filled(dir: &std::path::Path) -> SstableStore {
-    let e = SstableStore::open(dir, &Options::new().set("memtable_bytes", "1M")).unwrap();
+/// Four rounds of writes to `k000` to `k099` (each deleting every fifth key, the deleted
+/// keys moving by one each round), each flushed into a table of its own; in a new temporary
+/// directory (the guard) whose `db` holds the store.
+fn filled() -> (tempfile::TempDir, PathBuf, SstableStore) {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("db");
+    let e = SstableStore::open(&dir, &Options::new().set("memtable_bytes", "1M")).unwrap();
     for round in 0..4u32 {
         for i in 0..100u32 {
             if (i + round) % 5 == 0 {
@@ -31,14 +38,12 @@ fn filled(dir: &std::path::Path) -> SstableStore {
         }
         e.flush().unwrap();
     }
-    e
+    (tmp, dir, e)
 }
 
 #[test]
 fn compaction_keeps_only_the_newest_live_versions() {
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path().join("db");
-    let e = filled(&dir);
+    let (_tmp, dir, e) = filled();
     let before = scan_vec(&e, KeyRange::all());
     let s = e.stats().unwrap();
     assert_eq!(s.extra["tables"], 4);
@@ -66,9 +71,7 @@ fn compaction_keeps_only_the_newest_live_versions() {
 
 #[test]
 fn a_scan_keeps_reading_the_tables_a_compaction_replaced() {
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path().join("db");
-    let e = filled(&dir);
+    let (_tmp, dir, e) = filled();
     let want = scan_vec(&e, KeyRange::all());
     let old_files = sst_files(&dir);
     let mut scan = e.scan(KeyRange::all()).unwrap();

@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use kv_shared::{Engine, Error, KeyRange, Options};
+use kv_testkit::conformance::assert_corruption_in;
 use sstable::SstableStore;
 
 fn options() -> Options {
@@ -23,9 +24,12 @@ fn files(dir: &Path, ext: &str) -> Vec<PathBuf> {
     v
 }
 
-/// A store with a few tables and a memtable, closed; returns the model of its contents.
-fn build(dir: &Path) -> BTreeMap<Vec<u8>, Vec<u8>> {
-    let e = SstableStore::open(dir, &options()).unwrap();
+/// A store with a few tables and a memtable, closed, in a new temporary directory: the
+/// guard, the store's directory and the model of its contents.
+fn build() -> (tempfile::TempDir, PathBuf, BTreeMap<Vec<u8>, Vec<u8>>) {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("db");
+    let e = SstableStore::open(&dir, &options()).unwrap();
     let mut model = BTreeMap::new();
     for i in 0..150u32 {
         let (k, v) = (
@@ -41,7 +45,7 @@ fn build(dir: &Path) -> BTreeMap<Vec<u8>, Vec<u8>> {
         model.remove(k.as_bytes());
     }
     e.close().unwrap();
-    model
+    (tmp, dir, model)
 }
 
 /// Every answer is either right or a corruption error: never a wrong value.
@@ -74,9 +78,7 @@ fn right_or_corruption(dir: &Path, model: &BTreeMap<Vec<u8>, Vec<u8>>) -> usize 
 
 #[test]
 fn a_flipped_byte_in_a_table_is_never_a_wrong_value() {
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path().join("db");
-    let model = build(&dir);
+    let (_tmp, dir, model) = build();
     let tables = files(&dir, ".sst");
     assert!(
         tables.len() >= 3,
@@ -102,9 +104,7 @@ fn a_flipped_byte_in_a_table_is_never_a_wrong_value() {
 
 #[test]
 fn a_corrupt_block_names_file_and_offset() {
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path().join("db");
-    build(&dir);
+    let (_tmp, dir, _) = build();
     let table = files(&dir, ".sst")[0].clone();
     let mut bytes = std::fs::read(&table).unwrap();
     bytes[20] ^= 0xff; // inside the first data block
@@ -127,52 +127,44 @@ fn a_corrupt_block_names_file_and_offset() {
 
 #[test]
 fn a_truncated_table_is_refused_at_open() {
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path().join("db");
-    build(&dir);
+    let (_tmp, dir, _) = build();
     let table = files(&dir, ".sst")[0].clone();
     let bytes = std::fs::read(&table).unwrap();
     for cut in [0, 1, 59, 60, bytes.len() / 2, bytes.len() - 1] {
         std::fs::write(&table, &bytes[..cut]).unwrap();
-        match SstableStore::open(&dir, &options()) {
-            Err(Error::Corruption { file, .. }) => assert_eq!(file, table, "cut at {cut}"),
-            other => panic!("cut at {cut}: expected corruption, got {other:?}"),
-        }
+        let opened = SstableStore::open(&dir, &options());
+        assert_corruption_in(opened, &table, &format!("cut at {cut}"));
     }
 }
 
 #[test]
 fn a_foreign_file_with_a_table_name_is_refused_by_magic() {
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path().join("db");
-    build(&dir);
+    let (_tmp, dir, _) = build();
     let foreign = dir.join("999999.sst");
     std::fs::write(&foreign, vec![b'z'; 500]).unwrap();
-    match SstableStore::open(&dir, &options()) {
-        Err(Error::Corruption { file, detail, .. }) => {
-            assert_eq!(file, foreign);
-            assert!(detail.contains("magic"), "{detail}");
-        }
-        other => panic!("expected corruption, got {other:?}"),
-    }
+    let (_, detail) =
+        assert_corruption_in(SstableStore::open(&dir, &options()), &foreign, "foreign");
+    assert!(detail.contains("magic"), "{detail}");
 }
 
-/// A store whose last WAL holds `n` puts (the memtable never fills), dropped without close.
-fn wal_only(dir: &Path, n: u32) -> PathBuf {
-    let e = SstableStore::open(dir, &Options::new()).unwrap();
+/// A store in a new temporary directory whose last WAL holds `n` puts (the memtable never
+/// fills), dropped without close: the guard, the store's directory and the WAL's path.
+fn wal_only(n: u32) -> (tempfile::TempDir, PathBuf, PathBuf) {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("db");
+    let e = SstableStore::open(&dir, &Options::new()).unwrap();
     for i in 0..n {
         e.put(format!("k{i}").as_bytes(), format!("v{i}").as_bytes())
             .unwrap();
     }
     drop(e);
-    files(dir, ".wal").pop().unwrap()
+    let wal = files(&dir, ".wal").pop().unwrap();
+    (tmp, dir, wal)
 }
 
 #[test]
 fn a_torn_wal_tail_loses_only_the_torn_record() {
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path().join("db");
-    let wal = wal_only(&dir, 10);
+    let (_tmp, dir, wal) = wal_only(10);
     let whole = std::fs::read(&wal).unwrap();
     let last_len = 8 + 3 + 2 + 2; // frame, kind and key length, "k9", "v9"
     for cut in whole.len() - last_len..whole.len() {
@@ -203,19 +195,15 @@ fn a_torn_wal_tail_loses_only_the_torn_record() {
 
 #[test]
 fn a_flipped_byte_before_the_last_wal_record_is_corruption() {
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path().join("db");
-    let wal = wal_only(&dir, 10);
+    let (_tmp, dir, wal) = wal_only(10);
     let whole = std::fs::read(&wal).unwrap();
     let last_start = whole.len() - 15;
     for at in 12..last_start {
         let mut bad = whole.clone();
         bad[at] ^= 0x20;
         std::fs::write(&wal, &bad).unwrap();
-        match SstableStore::open(&dir, &Options::new()) {
-            Err(Error::Corruption { file, .. }) => assert_eq!(file, wal),
-            other => panic!("flip at {at}: expected corruption, got {other:?}"),
-        }
+        let opened = SstableStore::open(&dir, &Options::new());
+        assert_corruption_in(opened, &wal, &format!("flip at {at}"));
     }
     let mut foreign = whole;
     foreign[..8].copy_from_slice(b"NOTAWAL!");
@@ -236,9 +224,7 @@ fn a_flipped_byte_before_the_last_wal_record_is_corruption() {
 /// corruption, reported on the older WAL, which is left as it was found.
 #[test]
 fn damage_at_the_end_of_a_wal_that_is_not_the_last_written_is_corruption() {
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path().join("db");
-    let older = wal_only(&dir, 10);
+    let (_tmp, dir, older) = wal_only(10);
     let e = SstableStore::open(&dir, &Options::new()).unwrap();
     e.put(b"k10", b"v10").unwrap();
     drop(e);
@@ -253,15 +239,8 @@ fn damage_at_the_end_of_a_wal_that_is_not_the_last_written_is_corruption() {
     cuts.extend([0, 5]);
     for cut in cuts {
         std::fs::write(&older, &whole[..cut]).unwrap();
-        match SstableStore::open(&dir, &Options::new()) {
-            Err(Error::Corruption { file, .. }) => assert_eq!(file, older, "cut at {cut}"),
-            Ok(e) => panic!(
-                "cut at {cut}: opened, k9 = {:?}, k10 = {:?}",
-                e.get(b"k9").unwrap(),
-                e.get(b"k10").unwrap()
-            ),
-            Err(other) => panic!("cut at {cut}: expected corruption, got {other}"),
-        }
+        let opened = SstableStore::open(&dir, &Options::new());
+        assert_corruption_in(opened, &older, &format!("cut at {cut}"));
         assert_eq!(
             std::fs::read(&older).unwrap(),
             &whole[..cut],

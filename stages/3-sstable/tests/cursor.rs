@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use common::{Model, key, options, pairs, random_batch, seeded};
-use kv_shared::{BoxCursor, Engine, KeyRange};
+use kv_shared::{Engine, KeyRange};
 use kv_testkit::conformance::{ModelCursor, Move, scan_rev_vec, scan_vec};
 use kv_testkit::hook_fs::{Action, HookFs, Op, on_path};
 use rand::Rng;
@@ -94,14 +94,6 @@ fn write_randomly(
     }
 }
 
-/// Makes `mv` on both cursors and checks that they agree.
-fn step(cursor: &mut BoxCursor<'_>, model: &mut ModelCursor, mv: &Move, context: &str) {
-    mv.make(cursor.as_mut())
-        .unwrap_or_else(|e| panic!("{mv:?}: {e} ({context})"));
-    model.make(mv);
-    model.assert_agrees(cursor.as_ref(), &|| format!("after {mv:?} ({context})"));
-}
-
 /// A random move: mostly steps, some seeks to keys that exist or fall between keys.
 fn random_move(rng: &mut ChaCha8Rng) -> Move {
     let target = |rng: &mut ChaCha8Rng| {
@@ -129,7 +121,7 @@ fn random_walks_over_every_layer_agree_with_the_model() {
     for i in 0..3000 {
         let mv = random_move(&mut l.rng);
         let context = format!("move {i}, seed {}", l.seed);
-        step(&mut cursor, &mut expected, &mv, &context);
+        expected.step(&mut *cursor, &mv, &context);
     }
     assert_eq!(scan_vec(&l.e, KeyRange::all()), pairs(&l.model));
     let mut reversed = scan_rev_vec(&l.e, KeyRange::all());
@@ -153,9 +145,9 @@ fn seeks_at_every_boundary_then_a_step_each_way() {
     for target in targets {
         for seek in [Move::Seek(target.clone()), Move::SeekForPrev(target)] {
             for then in [Move::Next, Move::Prev] {
-                step(&mut cursor, &mut expected, &seek, &context);
-                step(&mut cursor, &mut expected, &then, &context);
-                step(&mut cursor, &mut expected, &then, &context);
+                expected.step(&mut *cursor, &seek, &context);
+                expected.step(&mut *cursor, &then, &context);
+                expected.step(&mut *cursor, &then, &context);
             }
         }
     }
@@ -166,7 +158,7 @@ fn a_cursor_keeps_its_snapshot_through_writes_flushes_and_compactions() {
     let mut l = layered("sstable cursor snapshot", 33);
     let mut cursor = l.e.cursor().unwrap();
     let mut expected = ModelCursor::new(l.model.clone());
-    step(&mut cursor, &mut expected, &Move::Seek(key(30)), "before");
+    expected.step(&mut *cursor, &Move::Seek(key(30)), "before");
     // Everything changes under the cursor: new writes, the frozen memtable and the live
     // one flushed, every table compacted into one (the inputs' files are still held).
     write_randomly(&l.e, &mut l.model, &mut l.rng, 50, false);
@@ -177,12 +169,12 @@ fn a_cursor_keeps_its_snapshot_through_writes_flushes_and_compactions() {
     for i in 0..400 {
         let mv = random_move(&mut l.rng);
         let context = format!("after, move {i}, seed {}", l.seed);
-        step(&mut cursor, &mut expected, &mv, &context);
+        expected.step(&mut *cursor, &mv, &context);
     }
     let mut fresh = l.e.cursor().unwrap();
     let mut now = ModelCursor::new(l.model.clone());
     for mv in [Move::First, Move::Next, Move::Last, Move::Prev] {
-        step(&mut fresh, &mut now, &mv, "a new cursor sees the new state");
+        now.step(&mut *fresh, &mv, "a new cursor sees the new state");
     }
     drop((cursor, fresh));
     let tables = std::fs::read_dir(&l.dir)

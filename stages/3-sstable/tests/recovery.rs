@@ -39,30 +39,34 @@ fn key(i: u32) -> Vec<u8> {
     format!("key{i:03}").into_bytes()
 }
 
-/// Writes a first generation of keys, deletes every fifth, and flushes it as one table.
-fn first_generation(e: &SstableStore, model: &mut BTreeMap<Vec<u8>, Vec<u8>>) {
-    for i in 0..100 {
-        let v = format!("first-{i}").into_bytes();
+/// Puts `{name}-{i}` in every `put_every`-th of keys 0 to 99, then deletes every
+/// `delete_every`-th, in the store and in the model.
+fn generation(
+    e: &SstableStore,
+    model: &mut BTreeMap<Vec<u8>, Vec<u8>>,
+    name: &str,
+    put_every: usize,
+    delete_every: usize,
+) {
+    for i in (0..100).step_by(put_every) {
+        let v = format!("{name}-{i}").into_bytes();
         e.put(&key(i), &v).unwrap();
         model.insert(key(i), v);
     }
-    for i in (0..100).step_by(5) {
+    for i in (0..100).step_by(delete_every) {
         e.delete(&key(i)).unwrap();
         model.remove(&key(i));
     }
 }
 
-/// Overwrites every third key and deletes every seventh, in the memtable.
+/// Writes a first generation of keys and deletes every fifth.
+fn first_generation(e: &SstableStore, model: &mut BTreeMap<Vec<u8>, Vec<u8>>) {
+    generation(e, model, "first", 1, 5);
+}
+
+/// Overwrites every third key and deletes every seventh.
 fn second_generation(e: &SstableStore, model: &mut BTreeMap<Vec<u8>, Vec<u8>>) {
-    for i in (0..100).step_by(3) {
-        let v = format!("second-{i}").into_bytes();
-        e.put(&key(i), &v).unwrap();
-        model.insert(key(i), v);
-    }
-    for i in (0..100).step_by(7) {
-        e.delete(&key(i)).unwrap();
-        model.remove(&key(i));
-    }
+    generation(e, model, "second", 3, 7);
 }
 
 /// A store on a [`HookFs`] with a 1 MiB memtable (plus `settings`), holding the first
@@ -73,6 +77,14 @@ struct Failing {
     fs: HookFs,
     e: SstableStore,
     model: BTreeMap<Vec<u8>, Vec<u8>>,
+}
+
+impl Failing {
+    /// Puts `key` = `value` in the store and in the model.
+    fn put(&mut self, key: &[u8], value: &[u8]) {
+        self.e.put(key, value).unwrap();
+        self.model.insert(key.to_vec(), value.to_vec());
+    }
 }
 
 fn failing_store(settings: &[(&str, &str)]) -> Failing {
@@ -95,6 +107,17 @@ fn failing_store(settings: &[(&str, &str)]) -> Failing {
         e,
         model,
     }
+}
+
+/// A [`failing_store`] whose first generation is flushed into one table and the second
+/// into another.
+fn two_tables() -> Failing {
+    let mut s = failing_store(&[]);
+    s.e.flush().unwrap();
+    second_generation(&s.e, &mut s.model);
+    s.e.flush().unwrap();
+    assert_eq!(names(&s.dir, ".sst").len(), 2);
+    s
 }
 
 /// Reopens on the real file system and compares every answer with the model.
@@ -121,23 +144,17 @@ fn crash_during_flush(
     op: Op,
     suffix: &'static str,
 ) -> (tempfile::TempDir, BTreeMap<Vec<u8>, Vec<u8>>) {
-    let Failing {
-        tmp,
-        dir: _,
-        fs,
-        e,
-        mut model,
-    } = failing_store(&[("block_bytes", "256")]);
-    e.flush().unwrap();
-    second_generation(&e, &mut model);
-    fs.set_hook(on_path(op, suffix, Action::Fail));
-    assert!(e.flush().is_err(), "the injected failure stops the flush");
+    let mut s = failing_store(&[("block_bytes", "256")]);
+    s.e.flush().unwrap();
+    second_generation(&s.e, &mut s.model);
+    s.fs.set_hook(on_path(op, suffix, Action::Fail));
+    assert!(s.e.flush().is_err(), "the injected failure stops the flush");
     // Readers still see everything while the flush is stuck.
     for i in 0..100 {
-        assert_eq!(e.get(&key(i)).unwrap().as_ref(), model.get(&key(i)));
+        assert_eq!(s.e.get(&key(i)).unwrap().as_ref(), s.model.get(&key(i)));
     }
-    drop(e); // the crash: no close, no retry
-    (tmp, model)
+    drop(s.e); // the crash: no close, no retry
+    (s.tmp, s.model)
 }
 
 #[test]
@@ -199,29 +216,19 @@ fn crash_between_table_rename_and_wal_deletion() {
 
 #[test]
 fn crash_after_compaction_before_its_inputs_are_removed() {
-    let Failing {
-        tmp: _tmp,
-        dir,
-        fs,
-        e,
-        mut model,
-    } = failing_store(&[]);
-    e.flush().unwrap();
-    second_generation(&e, &mut model);
-    e.flush().unwrap();
-    assert_eq!(names(&dir, ".sst").len(), 2);
-    fs.set_hook(on_path(Op::Remove, ".sst", Action::Fail));
-    e.compact().unwrap(); // the inputs' removal fails silently (best effort, in Drop)
-    drop(e);
+    let s = two_tables();
+    s.fs.set_hook(on_path(Op::Remove, ".sst", Action::Fail));
+    s.e.compact().unwrap(); // the inputs' removal fails silently (best effort, in Drop)
+    drop(s.e);
     assert_eq!(
-        names(&dir, ".sst").len(),
+        names(&s.dir, ".sst").len(),
         3,
         "output and both inputs on disk"
     );
     // The output has no tombstones; a deleted key must not come back from an old input.
-    let e = check_reopened(&dir, &model);
+    let e = check_reopened(&s.dir, &s.model);
     assert_eq!(
-        names(&dir, ".sst").len(),
+        names(&s.dir, ".sst").len(),
         1,
         "the replaced inputs are removed on open"
     );
@@ -231,62 +238,43 @@ fn crash_after_compaction_before_its_inputs_are_removed() {
 
 #[test]
 fn crash_before_the_compaction_output_is_renamed() {
-    let Failing {
-        tmp: _tmp,
-        dir,
-        fs,
-        e,
-        mut model,
-    } = failing_store(&[]);
-    e.flush().unwrap();
-    second_generation(&e, &mut model);
-    e.flush().unwrap();
-    fs.set_hook(on_path(Op::Rename, ".sst.tmp", Action::Fail));
-    assert!(e.compact().is_err());
-    assert_eq!(e.table_count(), 2, "a failed compaction changes nothing");
-    drop(e);
-    let e = check_reopened(&dir, &model);
+    let s = two_tables();
+    s.fs.set_hook(on_path(Op::Rename, ".sst.tmp", Action::Fail));
+    assert!(s.e.compact().is_err());
+    assert_eq!(s.e.table_count(), 2, "a failed compaction changes nothing");
+    drop(s.e);
+    let e = check_reopened(&s.dir, &s.model);
     assert_eq!(e.table_count(), 2);
-    assert!(names(&dir, ".tmp").is_empty());
+    assert!(names(&s.dir, ".tmp").is_empty());
     e.close().unwrap();
 }
 
 #[test]
 fn a_failed_flush_is_retried_by_the_next_write() {
-    let Failing {
-        tmp: _tmp,
-        dir,
-        fs,
-        e,
-        mut model,
-    } = failing_store(&[]);
-    fs.set_hook(on_path(Op::Create, ".sst.tmp", Action::Fail));
-    assert!(e.flush().is_err());
-    fs.clear_hook();
-    e.put(b"after", b"retry").unwrap();
-    model.insert(b"after".to_vec(), b"retry".to_vec());
-    assert_eq!(e.table_count(), 1, "the write finished the stuck flush");
-    assert_eq!(e.stats().unwrap().extra["flushes"], 1);
-    e.close().unwrap();
-    check_reopened(&dir, &model).close().unwrap();
+    let mut s = failing_store(&[]);
+    s.fs.set_hook(on_path(Op::Create, ".sst.tmp", Action::Fail));
+    assert!(s.e.flush().is_err());
+    s.fs.clear_hook();
+    s.put(b"after", b"retry");
+    assert_eq!(s.e.table_count(), 1, "the write finished the stuck flush");
+    assert_eq!(s.e.stats().unwrap().extra["flushes"], 1);
+    s.e.close().unwrap();
+    check_reopened(&s.dir, &s.model).close().unwrap();
 }
 
-/// A flush whose new WAL cannot be created (the failed create leaves a file behind), then
-/// more writes, which go on into the old WAL. Returns the leftover file's name.
-fn fail_a_wal_create_then_write(
-    fs: &HookFs,
-    e: &SstableStore,
-    dir: &Path,
-    model: &mut BTreeMap<Vec<u8>, Vec<u8>>,
-) -> String {
+/// A [`failing_store`] whose flush could not create its new WAL (the failed create left a
+/// file behind), then more writes, which went on into the old WAL; and the leftover file's
+/// name.
+fn store_after_a_failed_wal_create() -> (Failing, String) {
+    let mut s = failing_store(&[]);
     // A create that leaves its file behind and still fails (as one whose directory sync
     // fails does).
-    fs.set_hook(on_path(Op::Create, ".wal", Action::FailAfter));
-    assert!(e.flush().is_err(), "the new WAL could not be created");
-    fs.clear_hook();
-    let left = names(dir, ".wal").pop().unwrap();
-    second_generation(e, model); // into the old WAL
-    left
+    s.fs.set_hook(on_path(Op::Create, ".wal", Action::FailAfter));
+    assert!(s.e.flush().is_err(), "the new WAL could not be created");
+    s.fs.clear_hook();
+    let left = names(&s.dir, ".wal").pop().unwrap();
+    second_generation(&s.e, &mut s.model); // into the old WAL
+    (s, left)
 }
 
 /// A failed `Wal::create` leaves a file, and writes go on in the old WAL. The next flush
@@ -295,24 +283,16 @@ fn fail_a_wal_create_then_write(
 /// short, and refuse the store).
 #[test]
 fn a_wal_left_by_a_failed_create_is_replaced_by_the_next_flush() {
-    let Failing {
-        tmp: _tmp,
-        dir,
-        fs,
-        e,
-        mut model,
-    } = failing_store(&[]);
-    let left = fail_a_wal_create_then_write(&fs, &e, &dir, &mut model);
-    e.flush().unwrap();
+    let (mut s, left) = store_after_a_failed_wal_create();
+    s.e.flush().unwrap();
     assert_eq!(
-        names(&dir, ".wal"),
+        names(&s.dir, ".wal"),
         vec![left.clone()],
         "the new WAL took the leftover's number; the flushed WAL is gone"
     );
-    e.put(b"after", b"flush").unwrap();
-    model.insert(b"after".to_vec(), b"flush".to_vec());
-    drop(e);
-    check_reopened(&dir, &model).close().unwrap();
+    s.put(b"after", b"flush");
+    drop(s.e);
+    check_reopened(&s.dir, &s.model).close().unwrap();
 }
 
 /// The same failed create, then a crash before any flush replaced the leftover (here with a
@@ -320,18 +300,11 @@ fn a_wal_left_by_a_failed_create_is_replaced_by_the_next_flush() {
 /// and is removed, and nothing is lost.
 #[test]
 fn a_wal_left_by_a_failed_create_does_not_block_the_next_open() {
-    let Failing {
-        tmp: _tmp,
-        dir,
-        fs,
-        e,
-        mut model,
-    } = failing_store(&[]);
-    let left = fail_a_wal_create_then_write(&fs, &e, &dir, &mut model);
-    drop(e);
-    std::fs::write(dir.join(&left), b"KVSSTWAL\x01\x00").unwrap();
-    let e = check_reopened(&dir, &model);
-    assert!(!names(&dir, ".wal").contains(&left));
+    let (s, left) = store_after_a_failed_wal_create();
+    drop(s.e);
+    std::fs::write(s.dir.join(&left), b"KVSSTWAL\x01\x00").unwrap();
+    let e = check_reopened(&s.dir, &s.model);
+    assert!(!names(&s.dir, ".wal").contains(&left));
     e.close().unwrap();
 }
 

@@ -18,7 +18,8 @@
 //! An engine's own tests can also check a store they built against a model of it:
 //! [`check_sorted_map`] (cursors and scans), [`check_cursor`] (every move of a cursor),
 //! [`walk_both_ways`] (a cursor made earlier), [`check_scans`] (scans both ways),
-//! [`assert_holds`] (gets and whole scans), [`readers_see_whole_batches`].
+//! [`assert_holds`] (gets and whole scans), [`readers_see_whole_batches`]; and
+//! [`assert_corruption_in`] checks the error a damaged file must give.
 //!
 //! Randomized checks print their seed; set `KV_TEST_SEED` to replay one and `KV_MODEL_OPS`
 //! (default 2000) or `KV_CONCURRENCY_ROUNDS` (default 200) to run longer.
@@ -36,8 +37,8 @@ pub use concurrency::*;
 pub use cursors::*;
 pub use model::*;
 pub use support::{
-    Model, StopOnDrop, assert_holds, assert_refuses_one_byte_over, check_scans, model_range,
-    random_range, scan_rev_vec, scan_vec,
+    Model, StopOnDrop, assert_corruption_in, assert_holds, assert_refuses_one_byte_over,
+    check_scans, model_range, random_range, scan_rev_vec, scan_vec,
 };
 
 /// Runs the whole conformance suite as `#[test]` functions in a module named `conformance`.

@@ -96,6 +96,27 @@ pub fn random_range(rng: &mut impl Rng, keys: &[Vec<u8>]) -> KeyRange {
     KeyRange::new(start, bound())
 }
 
+/// Checks that `result` is an [`Error::Corruption`] in `file`, panicking with `context` on
+/// anything else; returns the corruption's offset and detail for further checks.
+pub fn assert_corruption_in<T>(
+    result: kv_shared::Result<T>,
+    file: &Path,
+    context: &str,
+) -> (u64, String) {
+    match result {
+        Err(Error::Corruption {
+            file: found,
+            offset,
+            detail,
+        }) => {
+            assert_eq!(found, file, "the damaged file ({context})");
+            (offset, detail)
+        }
+        Err(other) => panic!("{context}: expected corruption, got {other}"),
+        Ok(_) => panic!("{context}: the damage went unnoticed"),
+    }
+}
+
 /// Opens `dir` as `E`, panicking with the error.
 pub(crate) fn open<E: Engine>(dir: &Path, options: &Options) -> E {
     E::open(dir, options).unwrap_or_else(|e| panic!("open {}: {e}", E::NAME))

@@ -45,19 +45,8 @@ pub fn key(i: u32) -> Vec<u8> {
 /// A batch of 1 to 7 random puts and deletes of keys below `keys`, the values tagged with
 /// `round`, applied to `model` as the store will apply it.
 pub fn random_batch(rng: &mut ChaCha8Rng, model: &mut Model, keys: u32, round: u32) -> WriteBatch {
-    let mut batch = WriteBatch::new();
-    for i in 0..rng.random_range(1..8) {
-        let k = key(rng.random_range(0..keys));
-        if rng.random_bool(0.25) {
-            batch.delete(&k).unwrap();
-            model.remove(&k);
-        } else {
-            let v = format!("b{round}.{i}").into_bytes();
-            batch.put(&k, &v).unwrap();
-            model.insert(k, v);
-        }
-    }
-    batch
+    let key = |rng: &mut ChaCha8Rng| key(rng.random_range(0..keys));
+    kv_testkit::fixtures::random_batch(rng, model, 1..8, round, key)
 }
 
 /// The model's pairs, in key order: what a full scan returns.
