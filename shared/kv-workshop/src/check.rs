@@ -24,6 +24,12 @@ use crate::workshop::Workshop;
 pub enum Standing {
     /// Every listed test passed.
     Passed,
+    /// Its own `todo!()` is still there: `test`, its first listed test that did not pass,
+    /// stopped at it.
+    Open {
+        /// The test that stopped at the exercise's `todo!()`.
+        test: TestId,
+    },
     /// `test` did not pass: it failed with `location` and `message`, or did not run.
     Failing {
         /// The first listed test that did not pass.
@@ -97,10 +103,12 @@ fn standing(exercise: &Exercise, run: &TestRun) -> Standing {
             Some(Outcome::Passed) => {}
             Some(Outcome::Failed(failure)) => {
                 let todo = failure.todo_of();
+                if todo == Some((exercise.marker.stage, exercise.marker.number)) {
+                    return Standing::Open { test: test.clone() };
+                }
                 let mut standing = failing(failure.location.clone(), failure.message.clone());
                 if let Standing::Failing { waiting_on, .. } = &mut standing {
-                    *waiting_on =
-                        todo.filter(|&t| t != (exercise.marker.stage, exercise.marker.number));
+                    *waiting_on = todo;
                 }
                 return standing;
             }
@@ -153,20 +161,23 @@ pub fn render(workshop: &Workshop, card: &Scorecard) -> String {
             exercise.marker.id(),
             exercise.marker.title
         );
-        let Standing::Failing {
-            test,
-            location,
-            message,
-            waiting_on,
-        } = standing
-        else {
-            writeln!(
-                text,
-                "  {head}  passed ({} tests)",
-                exercise.marker.tests.len()
-            )
-            .ok();
-            continue;
+        let (test, location, message, waiting_on) = match standing {
+            Standing::Passed => {
+                let count = exercise.marker.tests.len();
+                writeln!(text, "  {head}  passed ({count} tests)").ok();
+                continue;
+            }
+            Standing::Open { test } => {
+                writeln!(text, "  {head}  to do: {test} stops at its todo!()").ok();
+                writeln!(text, "        read {}", exercise.marker.reading()).ok();
+                continue;
+            }
+            Standing::Failing {
+                test,
+                location,
+                message,
+                waiting_on,
+            } => (test, location, message, waiting_on),
         };
         let verdict = match waiting_on {
             Some((s, n)) => format!("waiting on exercise {s}.{n}"),
@@ -316,6 +327,8 @@ mod tests {
 // Tests: lib::record::tests::b, engine::c
 // Exercise 1.3: append. Read: chapter 1, "Design".
 // Tests: engine::d
+// Exercise 1.4: replay. Read: chapter 1, "Recovery".
+// Tests: engine::e
 "#;
         let exercise = |marker: Marker| Exercise {
             marker,
@@ -347,10 +360,15 @@ assertion `left == right` failed
 test result: FAILED. 1 passed; 1 failed
      Running tests/engine.rs (y)
 test d ... FAILED
+test e ... FAILED
 
 ---- d stdout ----
 thread 'd' (8) panicked at src/record.rs:20:5:
 not yet implemented: Exercise 1.2: decode; see chapter 1, section \"On disk\"
+
+---- e stdout ----
+thread 'e' (9) panicked at src/recovery.rs:5:5:
+not yet implemented: Exercise 1.4: replay; see chapter 1, section \"Recovery\"
 
 test result: FAILED. 0 passed; 1 failed
 ";
@@ -362,8 +380,14 @@ test result: FAILED. 0 passed; 1 failed
         assert_eq!(card.passed(), 1);
         assert!(!card.all_passed());
         let text = render(&workshop, &card);
-        assert!(text.contains("1 of 3 exercises pass"), "{text}");
+        assert!(text.contains("1 of 4 exercises pass"), "{text}");
+        let open = "1.4   replay  to do: engine::e stops at its todo!()\n        read chapter 1";
+        assert!(text.contains(open), "{text}");
         assert!(text.contains("1.1   encode  passed (1 tests)"), "{text}");
+        assert!(
+            text.contains("1.3   append  waiting on exercise 1.2: engine::d"),
+            "{text}"
+        );
         assert!(
             text.contains("1.2   decode  FAILED: lib::record::tests::b"),
             "{text}"
