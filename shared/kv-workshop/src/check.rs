@@ -179,21 +179,22 @@ pub fn render(workshop: &Workshop, card: &Scorecard) -> String {
                 waiting_on,
             } => (test, location, message, waiting_on),
         };
-        let verdict = match waiting_on {
-            Some((s, n)) => format!("waiting on exercise {s}.{n}"),
-            None => "FAILED".to_string(),
-        };
-        writeln!(text, "  {head}  {verdict}: {test}").ok();
+        if let Some((s, n)) = waiting_on {
+            let line = format!("waiting on exercise {s}.{n}: {test} stops at its todo!()");
+            writeln!(text, "  {head}  {line}").ok();
+            continue;
+        }
+        writeln!(text, "  {head}  FAILED: {test}").ok();
         if let Some(location) = location {
             writeln!(text, "        at {location}").ok();
         }
         for line in message {
             writeln!(text, "        {line}").ok();
         }
-        let ran = !message
+        if !message
             .first()
-            .is_some_and(|m| m.starts_with("did not run"));
-        if waiting_on.is_none() && ran {
+            .is_some_and(|m| m.starts_with("did not run"))
+        {
             writeln!(text, "        reread {}", exercise.marker.reading()).ok();
         }
     }
@@ -402,10 +403,9 @@ test result: FAILED. 0 passed; 1 failed
             text.contains("reread chapter 1, section \"On disk\""),
             "{text}"
         );
-        assert!(
-            text.contains("1.3   append  waiting on exercise 1.2: engine::d"),
-            "{text}"
-        );
+        let waiting =
+            "1.3   append  waiting on exercise 1.2: engine::d stops at its todo!()\n  1.4";
+        assert!(text.contains(waiting), "{text}");
         assert!(
             !text.contains("reread chapter 1, section \"Design\""),
             "{text}"
