@@ -214,10 +214,7 @@ fn a_failed_batch_append_is_undone() {
 /// cursors, gets in order) shows every key at one generation.
 #[test]
 fn readers_see_a_batch_whole_or_not_at_all() {
-    let options = Options::new()
-        .set("segment_bytes", "2K")
-        .set("merge_dead_ratio", "0.3");
-    let (_tmp, _, e) = new_store(&options);
+    let (_tmp, _, e) = new_store(&merging("2K", "0.3"));
     readers_see_whole_batches(&e, 300);
     assert!(e.stats().unwrap().extra["merges"] > 0, "no merge ran");
     e.close().unwrap();
@@ -292,9 +289,7 @@ fn a_merge_rewrites_a_batch_as_plain_records() {
     assert_eq!(e.stats().unwrap().extra["dead_bytes"], 0);
     e.close().unwrap();
 
-    for hints in ["true", "false"] {
-        let e = open(&dir, &quiet("1M").set("hint_files", hints));
-        assert_holds(&e, &model, &format!("reopened, hint_files={hints}"));
-        e.close().unwrap();
-    }
+    reopen_with_and_without_hints(&dir, &quiet("1M"), |e, context| {
+        assert_holds(e, &model, context);
+    });
 }

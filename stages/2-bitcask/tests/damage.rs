@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use bitcask::Bitcask;
 use common::*;
 use kv_shared::{Engine, Error};
+use kv_testkit::conformance::assert_corruption_in;
 
 fn key(i: u32) -> Vec<u8> {
     format!("key{i:03}").into_bytes()
@@ -34,24 +35,32 @@ fn write(path: &Path, bytes: &[u8]) {
     std::fs::write(path, bytes).unwrap();
 }
 
-fn corruption_in(result: Result<Bitcask, Error>, file: &Path, context: &str) {
-    match result {
-        Err(Error::Corruption { file: f, .. }) => assert_eq!(f, file, "{context}"),
-        Err(other) => panic!("{context}: expected corruption, got {other}"),
-        Ok(_) => panic!("{context}: damage went unnoticed"),
-    }
+/// A store built by `build` in a new temporary directory, and one copy of it to damage:
+/// each case rewrites one file of the copy whole (opening changes no other file). Returns
+/// the guard, the copy's directory and what `build` returned.
+fn built_and_copied<T>(build: impl FnOnce(&Path) -> T) -> (tempfile::TempDir, PathBuf, T) {
+    let tmp = tempfile::tempdir().unwrap();
+    let base = tmp.path().join("base");
+    let built = build(&base);
+    let dir = tmp.path().join("db");
+    copy_dir(&base, &dir);
+    (tmp, dir, built)
+}
+
+/// The one segment of the store in `dir`.
+fn only_segment(dir: &Path) -> PathBuf {
+    let segments = files_ending(dir, ".seg");
+    let [segment] = &segments[..] else {
+        panic!("one segment expected: {segments:?}")
+    };
+    segment.clone()
 }
 
 #[test]
 fn every_torn_tail_of_the_active_segment_keeps_a_prefix() {
-    let tmp = tempfile::tempdir().unwrap();
-    let base = tmp.path().join("base");
-    let model = store(&base, "1M", 12);
-    let segments = files_ending(&base, ".seg");
-    let [segment] = &segments[..] else {
-        panic!("one segment expected")
-    };
-    let bytes = std::fs::read(segment).unwrap();
+    let (_tmp, dir, model) = built_and_copied(|base| store(base, "1M", 12));
+    let path = only_segment(&dir);
+    let bytes = std::fs::read(&path).unwrap();
     // Where each record ends: 16-byte header, then 27 + key + value per record.
     let ends: Vec<usize> = (0..12)
         .scan(16, |end, i| {
@@ -60,12 +69,7 @@ fn every_torn_tail_of_the_active_segment_keeps_a_prefix() {
         })
         .collect();
     assert_eq!(*ends.last().unwrap(), bytes.len());
-    let dir = tmp.path().join("db");
-    // One copy of the store; each case rewrites the damaged file whole, and opening changes
-    // no other file.
-    copy_dir(&base, &dir);
     for cut in 0..bytes.len() {
-        let path = dir.join(segment.file_name().unwrap());
         write(&path, &bytes[..cut]);
         let e = open(&dir, &quiet("1M"));
         let whole = ends.iter().filter(|&&end| end <= cut).count() as u32;
@@ -99,21 +103,14 @@ fn every_torn_tail_of_the_active_segment_keeps_a_prefix() {
 
 #[test]
 fn damage_in_a_sealed_segment_is_corruption_and_changes_nothing() {
-    let tmp = tempfile::tempdir().unwrap();
-    let base = tmp.path().join("base");
-    store(&base, "512", 40);
-    let segments = files_ending(&base, ".seg");
+    let (_tmp, dir, _) = built_and_copied(|base| store(base, "512", 40));
+    let segments = files_ending(&dir, ".seg");
     assert!(segments.len() >= 3);
-    let sealed = &segments[0];
-    let bytes = std::fs::read(sealed).unwrap();
-    let dir = tmp.path().join("db");
-    // One copy of the store; each case rewrites the damaged file whole, and opening changes
-    // no other file.
-    copy_dir(&base, &dir);
-    let path = dir.join(sealed.file_name().unwrap());
+    let path = segments[0].clone();
+    let bytes = std::fs::read(&path).unwrap();
     let check = |damaged: &[u8], context: &str| {
         write(&path, damaged);
-        corruption_in(Bitcask::open(&dir, &quiet("512")), &path, context);
+        assert_corruption_in(Bitcask::open(&dir, &quiet("512")), &path, context);
         assert_eq!(
             std::fs::read(&path).unwrap(),
             damaged,
@@ -133,27 +130,17 @@ fn damage_in_a_sealed_segment_is_corruption_and_changes_nothing() {
 
 #[test]
 fn damage_inside_the_active_segment_is_corruption_unless_it_is_the_tail() {
-    let tmp = tempfile::tempdir().unwrap();
-    let base = tmp.path().join("base");
-    let model = store(&base, "1M", 10);
-    let segments = files_ending(&base, ".seg");
-    let [segment] = &segments[..] else {
-        panic!("one segment expected")
-    };
-    let bytes = std::fs::read(segment).unwrap();
+    let (_tmp, dir, model) = built_and_copied(|base| store(base, "1M", 10));
+    let path = only_segment(&dir);
+    let bytes = std::fs::read(&path).unwrap();
     let last_start = bytes.len() - (27 + key(9).len() + value(9).len());
-    let dir = tmp.path().join("db");
-    // One copy of the store; each case rewrites the damaged file whole, and opening changes
-    // no other file.
-    copy_dir(&base, &dir);
-    let path = dir.join(segment.file_name().unwrap());
     for i in 0..bytes.len() {
         let mut damaged = bytes.clone();
         damaged[i] ^= 0x01;
         write(&path, &damaged);
         let context = format!("flip at {i}");
         if i < last_start {
-            corruption_in(Bitcask::open(&dir, &quiet("1M")), &path, &context);
+            assert_corruption_in(Bitcask::open(&dir, &quiet("1M")), &path, &context);
         } else {
             // The last record is indistinguishable from a torn write: it is dropped.
             let e = open(&dir, &quiet("1M"));
@@ -176,16 +163,9 @@ fn merged_store(dir: &Path) -> (BTreeMap<Vec<u8>, Vec<u8>>, Vec<PathBuf>) {
 
 #[test]
 fn a_damaged_hint_file_is_ignored_and_its_segment_read_instead() {
-    let tmp = tempfile::tempdir().unwrap();
-    let base = tmp.path().join("base");
-    let (model, hints) = merged_store(&base);
-    let hint = &hints[0];
-    let bytes = std::fs::read(hint).unwrap();
-    let dir = tmp.path().join("db");
-    // One copy of the store; each case rewrites the damaged file whole, and opening changes
-    // no other file.
-    copy_dir(&base, &dir);
-    let path = dir.join(hint.file_name().unwrap());
+    let (_tmp, dir, (model, hints)) = built_and_copied(merged_store);
+    let path = dir.join(hints[0].file_name().unwrap());
+    let bytes = std::fs::read(&path).unwrap();
     let check = |damaged: &[u8], context: &str| {
         write(&path, damaged);
         let e = open(&dir, &quiet("1K"));
@@ -212,16 +192,9 @@ fn a_damaged_hint_file_is_ignored_and_its_segment_read_instead() {
 
 #[test]
 fn damage_in_a_segment_loaded_from_its_hint_is_caught_when_read() {
-    let tmp = tempfile::tempdir().unwrap();
-    let base = tmp.path().join("base");
-    let (model, hints) = merged_store(&base);
-    let segment = hints[0].with_extension("seg");
-    let bytes = std::fs::read(&segment).unwrap();
-    let dir = tmp.path().join("db");
-    // One copy of the store; each case rewrites the damaged file whole, and opening changes
-    // no other file.
-    copy_dir(&base, &dir);
-    let path = dir.join(segment.file_name().unwrap());
+    let (_tmp, dir, (model, hints)) = built_and_copied(merged_store);
+    let path = dir.join(hints[0].with_extension("seg").file_name().unwrap());
+    let bytes = std::fs::read(&path).unwrap();
     for i in 16..bytes.len() {
         let mut damaged = bytes.clone();
         damaged[i] ^= 0x40;
@@ -238,7 +211,7 @@ fn damage_in_a_segment_loaded_from_its_hint_is_caught_when_read() {
         }
         drop(e);
         // Without hints, the damage is found at open.
-        corruption_in(
+        assert_corruption_in(
             Bitcask::open(&dir, &quiet("1K").set("hint_files", "false")),
             &path,
             &context,
@@ -261,7 +234,7 @@ fn a_damaged_commit_record_is_corruption() {
         let mut damaged = good.clone();
         damaged[i] ^= 0x02;
         write(&path, &damaged);
-        corruption_in(
+        assert_corruption_in(
             Bitcask::open(&dir, &quiet("1K")),
             &path,
             &format!("flip at {i}"),

@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::SeqCst};
 
 use bitcask::Bitcask;
 use common::*;
-use kv_shared::{Engine, KeyRange, Options};
+use kv_shared::{Engine, KeyRange};
 use kv_testkit::conformance::StopOnDrop;
 
 fn extra(e: &Bitcask, name: &str) -> u64 {
@@ -24,12 +24,8 @@ fn merges_run_while_threads_write_and_read() {
     const WRITERS: usize = 3;
     const KEYS: usize = 12;
     let rounds = kv_testkit::knobs::env_u64("KV_MERGE_ROUNDS", 150);
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path().join("db");
-    let options = Options::new()
-        .set("segment_bytes", "2K")
-        .set("merge_dead_ratio", "0.3");
-    let e = open(&dir, &options);
+    let options = merging("2K", "0.3");
+    let (_tmp, dir, e) = new_store(&options);
     let n = WRITERS * KEYS;
     let started: Vec<AtomicU64> = (0..n).map(|_| AtomicU64::new(0)).collect();
     let acked: Vec<AtomicU64> = (0..n).map(|_| AtomicU64::new(0)).collect();
@@ -149,9 +145,7 @@ fn merges_run_while_threads_write_and_read() {
 
 #[test]
 fn a_restart_after_merges_reads_hints_and_loses_nothing() {
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path().join("db");
-    let e = open(&dir, &quiet("1K"));
+    let (_tmp, dir, e) = new_store(&quiet("1K"));
     let mut model = churn(&e, 80, 4);
     e.compact().unwrap();
     // Writes after the merge land in hint-less segments.
@@ -188,10 +182,8 @@ fn a_restart_after_merges_reads_hints_and_loses_nothing() {
 
 #[test]
 fn a_deleted_key_never_comes_back_across_merges_and_restarts() {
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path().join("db");
     let options = quiet("1K");
-    let e = open(&dir, &options);
+    let (_tmp, dir, e) = new_store(&options);
     let key = |i: u32| format!("doomed{i:03}").into_bytes();
     // Old values in the oldest segments, tombstones in later ones.
     for round in 0..3 {
@@ -220,11 +212,9 @@ fn a_deleted_key_never_comes_back_across_merges_and_restarts() {
     for name in files(&dir) {
         assert!(!name.ends_with(".commit"), "{name} left after close");
     }
-    for hints in ["true", "false"] {
-        let e = open(&dir, &options.clone().set("hint_files", hints));
-        check(&e, &format!("merged and reopened (hint_files={hints})"));
-        e.close().unwrap();
-    }
+    reopen_with_and_without_hints(&dir, &options, |e, context| {
+        check(e, &format!("merged, {context}"));
+    });
 
     // A key merged into a hinted segment, then deleted, then merged again.
     let e = open(&dir, &options);
@@ -246,9 +236,7 @@ fn a_deleted_key_never_comes_back_across_merges_and_restarts() {
 
 #[test]
 fn a_scan_keeps_old_segments_readable_across_a_merge() {
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path().join("db");
-    let e = open(&dir, &quiet("1K"));
+    let (_tmp, dir, e) = new_store(&quiet("1K"));
     let model = churn(&e, 60, 5);
     let old_segments = files_ending(&dir, ".seg");
     let mut scan = e.scan(KeyRange::all()).unwrap();
@@ -285,9 +273,7 @@ fn a_scan_keeps_old_segments_readable_across_a_merge() {
 
 #[test]
 fn merging_reclaims_the_space_of_overwrites() {
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path().join("db");
-    let e = open(&dir, &quiet("4K"));
+    let (_tmp, _, e) = new_store(&quiet("4K"));
     let mut model = BTreeMap::new();
     for round in 0..20u32 {
         for i in 0..100u32 {
@@ -310,12 +296,8 @@ fn merging_reclaims_the_space_of_overwrites() {
 
 #[test]
 fn background_merge_starts_on_its_own_past_the_dead_ratio() {
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path().join("db");
-    let options = Options::new()
-        .set("segment_bytes", "1K")
-        .set("merge_dead_ratio", "0.5");
-    let e = open(&dir, &options);
+    let options = merging("1K", "0.5");
+    let (_tmp, dir, e) = new_store(&options);
     let mut model = BTreeMap::new();
     let mut round = 0u32;
     // Overwrite the same keys until the merge thread has run (bounded, never by time alone).

@@ -9,41 +9,63 @@
 
 mod common;
 
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use bitcask::Bitcask;
 use common::*;
-use kv_shared::Engine;
+use kv_shared::{Engine, Options};
 use kv_testkit::hook_fs::HookFs;
+
+/// What a store holds: key to value.
+type Model = BTreeMap<Vec<u8>, Vec<u8>>;
 
 const SEGMENT: &str = "2K";
 
-fn crash_options(crash: &HookFs) -> kv_shared::Options {
-    quiet(SEGMENT).with_file_system(Arc::new(crash.clone()))
+/// A closed store of [`churn`]`(keys, rounds)` in `base` under a new temporary directory:
+/// the guard, the store's directory and what it holds.
+fn churned_base(keys: u32, rounds: u32) -> (tempfile::TempDir, PathBuf, Model) {
+    let tmp = tempfile::tempdir().unwrap();
+    let base = tmp.path().join("base");
+    let e = open(&base, &quiet(SEGMENT));
+    let model = churn(&e, keys, rounds);
+    e.close().unwrap();
+    (tmp, base, model)
 }
 
-fn no_merge_debris(dir: &std::path::Path, context: &str) {
+/// Copies the store in `from` to `to`, and gives the [`HookFs`] to open the copy on (to count
+/// its calls, or cut them off) with the options that put the store on it.
+fn copy_on_hook_fs(from: &Path, to: &Path) -> (HookFs, Options) {
+    copy_dir(from, to);
+    let crash = HookFs::new();
+    let options = quiet(SEGMENT).with_file_system(Arc::new(crash.clone()));
+    (crash, options)
+}
+
+/// Opens the store in `dir` on the real disk, after a crash: nothing of a merge is left
+/// lying around, and it holds `model`.
+fn open_recovered(dir: &Path, model: &Model, context: &str) -> Bitcask {
+    let e = open(dir, &quiet(SEGMENT));
     for name in files(dir) {
         assert!(
             !name.ends_with(".merge") && !name.ends_with(".tmp") && !name.ends_with(".commit"),
             "{context}: {name} left behind"
         );
     }
+    assert_holds(&e, model, context);
+    e
 }
 
 #[test]
 fn a_merge_cut_off_at_any_point_loses_nothing() {
-    let tmp = tempfile::tempdir().unwrap();
-    let base = tmp.path().join("base");
-    let e = open(&base, &quiet(SEGMENT));
-    let model = churn(&e, 60, 6);
-    e.close().unwrap();
+    let (tmp, base, model) = churned_base(60, 6);
 
     // How many changing calls a whole compaction makes (its deletions included).
     let total = {
         let dir = tmp.path().join("count");
-        copy_dir(&base, &dir);
-        let crash = HookFs::new();
-        let e = open(&dir, &crash_options(&crash));
+        let (crash, options) = copy_on_hook_fs(&base, &dir);
+        let e = open(&dir, &options);
         let before = crash.mutations();
         e.compact().unwrap();
         drop(e);
@@ -55,9 +77,8 @@ fn a_merge_cut_off_at_any_point_loses_nothing() {
     for cut in 0..=total {
         let context = format!("merge cut after {cut} of {total} calls");
         let dir = tmp.path().join(format!("cut{cut}"));
-        copy_dir(&base, &dir);
-        let crash = HookFs::new();
-        let e = open(&dir, &crash_options(&crash));
+        let (crash, options) = copy_on_hook_fs(&base, &dir);
+        let e = open(&dir, &options);
         crash.crash_after(cut);
         let result = e.compact();
         // Failing to delete an input after the switch is not an error of the merge: the
@@ -66,9 +87,7 @@ fn a_merge_cut_off_at_any_point_loses_nothing() {
         drop(e);
         committed_cuts += usize::from(files(&dir).iter().any(|n| n.ends_with(".commit")));
 
-        let e = open(&dir, &quiet(SEGMENT));
-        no_merge_debris(&dir, &context);
-        assert_holds(&e, &model, &context);
+        let e = open_recovered(&dir, &model, &context);
         e.compact().unwrap();
         assert_holds(&e, &model, &format!("{context}, merged again"));
         e.close().unwrap();
@@ -85,19 +104,14 @@ fn a_merge_cut_off_at_any_point_loses_nothing() {
 
 #[test]
 fn finishing_a_committed_merge_can_itself_be_cut_off() {
-    let tmp = tempfile::tempdir().unwrap();
-    let base = tmp.path().join("base");
-    let e = open(&base, &quiet(SEGMENT));
-    let model = churn(&e, 40, 5);
-    e.close().unwrap();
+    let (tmp, base, model) = churned_base(40, 5);
 
     // Find the first cut that leaves a committed but unfinished merge.
     let mut cut = 0;
     let committed = loop {
         let dir = tmp.path().join(format!("find{cut}"));
-        copy_dir(&base, &dir);
-        let crash = HookFs::new();
-        let e = open(&dir, &crash_options(&crash));
+        let (crash, options) = copy_on_hook_fs(&base, &dir);
+        let e = open(&dir, &options);
         crash.crash_after(cut);
         let _ = e.compact();
         drop(e);
@@ -117,25 +131,20 @@ fn finishing_a_committed_merge_can_itself_be_cut_off() {
 
     let total = {
         let dir = tmp.path().join("count");
-        copy_dir(&committed, &dir);
-        let crash = HookFs::new();
-        drop(open(&dir, &crash_options(&crash)));
+        let (crash, options) = copy_on_hook_fs(&committed, &dir);
+        drop(open(&dir, &options));
         crash.mutations()
     };
     assert!(total > 3, "recovery made {total} calls");
     for recovery_cut in 0..=total {
         let context = format!("recovery cut after {recovery_cut} of {total} calls");
         let dir = tmp.path().join(format!("recover{recovery_cut}"));
-        copy_dir(&committed, &dir);
-        let crash = HookFs::new();
+        let (crash, options) = copy_on_hook_fs(&committed, &dir);
         crash.crash_after(recovery_cut);
-        let opened = bitcask::Bitcask::open(&dir, &crash_options(&crash));
+        let opened = Bitcask::open(&dir, &options);
         assert_eq!(opened.is_err(), crash.crashed(), "{context}");
         drop(opened);
-        let e = open(&dir, &quiet(SEGMENT));
-        no_merge_debris(&dir, &context);
-        assert_holds(&e, &model, &context);
-        e.close().unwrap();
+        open_recovered(&dir, &model, &context).close().unwrap();
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -15,10 +15,8 @@ fn past() -> SystemTime {
 
 #[test]
 fn expired_keys_read_as_missing_and_merge_drops_them() {
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path().join("db");
     let options = quiet("1K");
-    let e = open(&dir, &options);
+    let (_tmp, dir, e) = new_store(&options);
     e.put(b"plain", b"stays").unwrap();
     e.put_with_ttl(b"hour", b"an hour to live", Duration::from_secs(3600))
         .unwrap();
@@ -69,18 +67,14 @@ fn expired_keys_read_as_missing_and_merge_drops_them() {
     assert_eq!(e.stats().unwrap().extra["expired_dropped"], 2);
     assert_eq!(e.stats().unwrap().extra["expired_keys"], 0);
     e.close().unwrap();
-    for hints in ["true", "false"] {
-        let e = open(&dir, &options.clone().set("hint_files", hints));
-        check(&e, &format!("merged and reopened (hint_files={hints})"));
-        e.close().unwrap();
-    }
+    reopen_with_and_without_hints(&dir, &options, |e, context| {
+        check(e, &format!("merged, {context}"));
+    });
 }
 
 #[test]
 fn expired_keys_can_be_written_again_and_deleted() {
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path().join("db");
-    let e = open(&dir, &quiet("1K"));
+    let (_tmp, _, e) = new_store(&quiet("1K"));
     e.put_expiring_at(b"k", b"expired", past()).unwrap();
     e.delete(b"k").unwrap();
     assert_eq!(e.get(b"k").unwrap(), None);

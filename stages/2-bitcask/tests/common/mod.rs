@@ -15,6 +15,14 @@ pub fn quiet(segment_bytes: &str) -> Options {
         .set("background_merge", "false")
 }
 
+/// Options for tests of the background merge: small segments, and a merge as soon as
+/// `dead_ratio` of the store is dead.
+pub fn merging(segment_bytes: &str, dead_ratio: &str) -> Options {
+    Options::new()
+        .set("segment_bytes", segment_bytes)
+        .set("merge_dead_ratio", dead_ratio)
+}
+
 /// A new store in a temporary directory (kept while the returned guard lives).
 pub fn new_store(options: &Options) -> (tempfile::TempDir, PathBuf, Bitcask) {
     let tmp = tempfile::tempdir().unwrap();
@@ -28,6 +36,20 @@ pub fn open(dir: &Path, options: &Options) -> Bitcask {
     Bitcask::open(dir, options).unwrap_or_else(|e| panic!("open {}: {e}", dir.display()))
 }
 
+/// Opens `dir` twice, reading its hint files and then ignoring them (rebuilding the keydir
+/// from the segments alone), runs `check` on each store, and closes it.
+pub fn reopen_with_and_without_hints(
+    dir: &Path,
+    options: &Options,
+    check: impl Fn(&Bitcask, &str),
+) {
+    for hints in ["true", "false"] {
+        let e = open(dir, &options.clone().set("hint_files", hints));
+        check(&e, &format!("reopened, hint_files={hints}"));
+        e.close().unwrap();
+    }
+}
+
 /// The whole store, by a full scan.
 pub fn contents(e: &Bitcask) -> BTreeMap<Vec<u8>, Vec<u8>> {
     e.scan(KeyRange::all())
@@ -36,15 +58,9 @@ pub fn contents(e: &Bitcask) -> BTreeMap<Vec<u8>, Vec<u8>> {
         .unwrap()
 }
 
-/// Checks that `e` holds exactly `model`, by `get` of every key and by a full scan.
+/// Checks that `e` holds exactly `model`, by `get` of every key and by full scans both ways.
 pub fn assert_holds(e: &Bitcask, model: &BTreeMap<Vec<u8>, Vec<u8>>, context: &str) {
-    for (k, v) in model {
-        assert_eq!(e.get(k).unwrap().as_ref(), Some(v), "{context}: key {k:?}");
-    }
-    assert!(
-        contents(e) == *model,
-        "{context}: scan differs from the model"
-    );
+    kv_testkit::conformance::assert_holds(e, model, &[], context);
 }
 
 /// A deterministic workload with overwrites and deletes spread over many segments; returns
