@@ -88,6 +88,34 @@ pub fn model_of(ops: &[&[Op]]) -> Model {
     model
 }
 
+/// One random write of a key that `key` draws, made on `engine` and mirrored in `model`: a
+/// put half the time (its value naming `round`: `p7`), else a delete or a [`random_batch`]
+/// of up to five ops.
+pub fn random_write<E: Engine, R: Rng>(
+    engine: &E,
+    model: &mut Model,
+    rng: &mut R,
+    round: u32,
+    mut key: impl FnMut(&mut R) -> Vec<u8>,
+) {
+    let k = key(rng);
+    match rng.random_range(0..4) {
+        0 => {
+            engine.delete(&k).expect("delete");
+            model.remove(&k);
+        }
+        1 => {
+            let batch = random_batch(rng, model, 0..6, round, key);
+            engine.write(&batch).expect("write");
+        }
+        _ => {
+            let v = format!("p{round}").into_bytes();
+            engine.put(&k, &v).expect("put");
+            model.insert(k, v);
+        }
+    }
+}
+
 /// A batch of random puts and deletes (one op in four a delete), as many as `ops` draws, of
 /// keys that `key` draws, each value naming `round` and the op (`b7.2`). Applied to `model`
 /// as an engine applies the batch: in order, a later op on a key winning.

@@ -10,7 +10,7 @@ use kv_shared::{Engine, Error, Options};
 use kv_testkit::conformance::{
     Model, ModelCursor, Move, check_cursor, check_sorted_map, probes, walk_both_ways,
 };
-use kv_testkit::fixtures::{Op, model_of, random_batch};
+use kv_testkit::fixtures::{Op, model_of, random_write};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
@@ -36,22 +36,7 @@ fn key(rng: &mut ChaCha8Rng) -> Vec<u8> {
 fn fill_randomly(engine: &HashLog, rng: &mut ChaCha8Rng) -> Model {
     let mut model = Model::new();
     for round in 0..400 {
-        let k = key(rng);
-        match rng.random_range(0..4) {
-            0 => {
-                engine.delete(&k).unwrap();
-                model.remove(&k);
-            }
-            1 => {
-                let batch = random_batch(rng, &mut model, 0..6, round, key);
-                engine.write(&batch).unwrap();
-            }
-            _ => {
-                let v = format!("p{round}").into_bytes();
-                engine.put(&k, &v).unwrap();
-                model.insert(k, v);
-            }
-        }
+        random_write(engine, &mut model, rng, round, key);
     }
     model
 }

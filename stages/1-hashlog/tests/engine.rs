@@ -5,7 +5,7 @@ mod common;
 
 use std::sync::Arc;
 
-use common::data_path;
+use common::file_len;
 use hashlog::HashLog;
 use hashlog::record::Record;
 use kv_shared::{Engine, Error, KeyRange, Options};
@@ -27,12 +27,26 @@ fn fail_appends(fs: &HookFs, truncates: bool) {
     });
 }
 
-/// A store in a new temporary directory, opened with `options`, holding `a` = `1`.
-fn store_holding_a(options: &Options) -> (tempfile::TempDir, HashLog) {
+/// A store in a new temporary directory on [`faulty`] file system, holding `a` = `1`: the
+/// file system, the options that put a store on it, the guard and the store.
+fn faulty_store_holding_a() -> (HookFs, Options, tempfile::TempDir, HashLog) {
+    let (faults, options) = faulty();
     let tmp = tempfile::tempdir().unwrap();
-    let engine = HashLog::open(tmp.path(), options).unwrap();
+    let engine = HashLog::open(tmp.path(), &options).unwrap();
     engine.put(b"a", b"1").unwrap();
-    (tmp, engine)
+    (faults, options, tmp, engine)
+}
+
+/// Checks that a full scan of `engine` returns exactly `pairs`.
+fn assert_scan(engine: &HashLog, pairs: &[(&[u8], &[u8])]) {
+    let want: Vec<(Vec<u8>, Vec<u8>)> = pairs
+        .iter()
+        .map(|(k, v)| (k.to_vec(), v.to_vec()))
+        .collect();
+    assert_eq!(
+        kv_testkit::conformance::scan_vec(engine, KeyRange::all()),
+        want
+    );
 }
 
 fn key(i: u32) -> Vec<u8> {
@@ -98,17 +112,14 @@ fn deleting_a_missing_key_writes_nothing() {
     let tmp = tempfile::tempdir().unwrap();
     let engine = HashLog::open(tmp.path(), &Options::new()).unwrap();
     engine.put(b"here", b"1").unwrap();
-    let len = std::fs::metadata(data_path(tmp.path())).unwrap().len();
+    let len = file_len(tmp.path());
     let written = engine.stats().unwrap().disk_bytes_written;
     engine.delete(b"never there").unwrap();
-    assert_eq!(std::fs::metadata(data_path(tmp.path())).unwrap().len(), len);
+    assert_eq!(file_len(tmp.path()), len);
     assert_eq!(engine.stats().unwrap().disk_bytes_written, written);
     engine.delete(b"here").unwrap();
     let tombstone = Record::delete(b"here").encoded_len() as u64;
-    assert_eq!(
-        std::fs::metadata(data_path(tmp.path())).unwrap().len(),
-        len + tombstone
-    );
+    assert_eq!(file_len(tmp.path()), len + tombstone);
     engine.close().unwrap();
 }
 
@@ -130,14 +141,11 @@ fn overwrites_and_deletes_grow_the_file_and_compact_does_nothing() {
     let stats = engine.stats().unwrap();
     assert_eq!(stats.extra["dead_bytes"], dead);
     assert_eq!(stats.live_data_bytes, 7 + 100);
-    let file_len = std::fs::metadata(data_path(tmp.path())).unwrap().len();
-    assert_eq!(file_len, hashlog::data_file::FILE_HEADER_LEN + put + dead);
+    let len = file_len(tmp.path());
+    assert_eq!(len, hashlog::data_file::FILE_HEADER_LEN + put + dead);
 
     engine.compact().unwrap();
-    assert_eq!(
-        std::fs::metadata(data_path(tmp.path())).unwrap().len(),
-        file_len
-    );
+    assert_eq!(file_len(tmp.path()), len);
     engine.close().unwrap();
     // Start-up reads them all again: 100 puts of one key, a put and a delete.
     let engine = HashLog::open(tmp.path(), &Options::new()).unwrap();
@@ -151,8 +159,7 @@ fn overwrites_and_deletes_grow_the_file_and_compact_does_nothing() {
 /// back off, and the store goes on as if it had never been tried.
 #[test]
 fn a_failed_append_is_undone() {
-    let (faults, options) = faulty();
-    let (tmp, engine) = store_holding_a(&options);
+    let (faults, options, tmp, engine) = faulty_store_holding_a();
     fail_appends(&faults, false);
     assert!(matches!(engine.put(b"b", b"2"), Err(Error::Io { .. })));
     assert!(matches!(engine.delete(b"a"), Err(Error::Io { .. })));
@@ -165,14 +172,7 @@ fn a_failed_append_is_undone() {
 
     let engine = HashLog::open(tmp.path(), &options).unwrap();
     assert_eq!(engine.stats().unwrap().extra["torn_tail_bytes"], 0);
-    let all = kv_testkit::conformance::scan_vec(&engine, KeyRange::all());
-    assert_eq!(
-        all,
-        vec![
-            (b"a".to_vec(), b"1".to_vec()),
-            (b"c".to_vec(), b"3".to_vec())
-        ]
-    );
+    assert_scan(&engine, &[(b"a", b"1"), (b"c", b"3")]);
     engine.close().unwrap();
 }
 
@@ -180,8 +180,7 @@ fn a_failed_append_is_undone() {
 /// (reads go on), and the next open cuts the partial record off as a torn tail.
 #[test]
 fn a_failed_append_that_cannot_be_undone_stops_writes_until_reopen() {
-    let (faults, options) = faulty();
-    let (tmp, engine) = store_holding_a(&options);
+    let (faults, options, tmp, engine) = faulty_store_holding_a();
     fail_appends(&faults, true);
     assert!(engine.put(b"b", b"22").is_err());
     faults.clear_hook();
@@ -192,8 +191,7 @@ fn a_failed_append_that_cannot_be_undone_stops_writes_until_reopen() {
     let engine = HashLog::open(tmp.path(), &options).unwrap();
     let half = Record::put(b"b", b"22").encoded_len() as u64 / 2;
     assert_eq!(engine.stats().unwrap().extra["torn_tail_bytes"], half);
-    let all = kv_testkit::conformance::scan_vec(&engine, KeyRange::all());
-    assert_eq!(all, vec![(b"a".to_vec(), b"1".to_vec())]);
+    assert_scan(&engine, &[(b"a", b"1")]);
     engine.put(b"c", b"3").unwrap();
     assert_eq!(engine.get(b"c").unwrap().as_deref(), Some(&b"3"[..]));
     engine.close().unwrap();
@@ -203,8 +201,7 @@ fn a_failed_append_that_cannot_be_undone_stops_writes_until_reopen() {
 /// the engine refuses syncs and writes until it is reopened. Reads go on.
 #[test]
 fn a_failed_sync_stops_writes_and_syncs_until_reopen() {
-    let (faults, options) = faulty();
-    let (tmp, engine) = store_holding_a(&options);
+    let (faults, options, tmp, engine) = faulty_store_holding_a();
     faults.set_hook(|call| match call.op {
         Op::Sync => Action::Fail,
         _ => Action::Pass,
@@ -217,8 +214,7 @@ fn a_failed_sync_stops_writes_and_syncs_until_reopen() {
     assert!(engine.close().is_err());
 
     let engine = HashLog::open(tmp.path(), &options).unwrap();
-    let all = kv_testkit::conformance::scan_vec(&engine, KeyRange::all());
-    assert_eq!(all, vec![(b"a".to_vec(), b"1".to_vec())]);
+    assert_scan(&engine, &[(b"a", b"1")]);
     engine.put(b"b", b"2").unwrap();
     engine.sync().unwrap();
     engine.close().unwrap();

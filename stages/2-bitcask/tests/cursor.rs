@@ -11,7 +11,7 @@ use kv_shared::{Engine, Error};
 use kv_testkit::conformance::{
     Model, ModelCursor, Move, check_cursor, check_sorted_map, probes, walk_both_ways,
 };
-use kv_testkit::fixtures::{Op, apply, apply_to_model, batch_of, model_of, random_batch};
+use kv_testkit::fixtures::{Op, apply, apply_to_model, batch_of, model_of, random_write};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
@@ -36,25 +36,12 @@ fn random_store(rng: &mut ChaCha8Rng) -> (tempfile::TempDir, Bitcask, Model) {
     let mut model = Model::new();
     let past = UNIX_EPOCH + Duration::from_secs(1);
     for round in 0..400 {
-        let k = random_key(rng);
-        match rng.random_range(0..6) {
-            0 => {
-                e.delete(&k).unwrap();
-                model.remove(&k);
-            }
-            1 => {
-                e.put_expiring_at(&k, b"expired", past).unwrap();
-                model.remove(&k);
-            }
-            2 => {
-                let batch = random_batch(rng, &mut model, 0..6, round, random_key);
-                e.write(&batch).unwrap();
-            }
-            _ => {
-                let v = format!("p{round}").into_bytes();
-                e.put(&k, &v).unwrap();
-                model.insert(k, v);
-            }
+        if rng.random_range(0..6) == 0 {
+            let k = random_key(rng);
+            e.put_expiring_at(&k, b"expired", past).unwrap();
+            model.remove(&k);
+        } else {
+            random_write(&e, &mut model, rng, round, random_key);
         }
         if round % 150 == 149 {
             e.compact().unwrap();
