@@ -69,14 +69,12 @@ fn a_cursor_walks_and_seeks_like_a_sorted_map() {
 #[test]
 fn a_cursor_is_a_snapshot_that_outlives_a_merge() {
     let (_tmp, dir, e) = new_store(&quiet("64"));
-    let mut old = Model::new();
-    for i in 0..20u32 {
-        let (k, v) = (
-            format!("k{i:02}").into_bytes(),
-            format!("old {i}").into_bytes(),
-        );
-        e.put(&k, &v).unwrap();
-        old.insert(k, v);
+    let old: Model = (0..20u32)
+        .map(|i| (format!("k{i:02}"), format!("old {i}")))
+        .map(|(k, v)| (k.into_bytes(), v.into_bytes()))
+        .collect();
+    for (k, v) in &old {
+        e.put(k, v).unwrap();
     }
     let old_segments = files_ending(&dir, ".seg");
     let mut cursor = e.cursor().unwrap();
