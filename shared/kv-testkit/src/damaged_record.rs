@@ -8,13 +8,13 @@
 //!
 //! | check | the damage | what the store must do |
 //! |---|---|---|
-//! | [`RecordInStore::cut_at_every_byte`] | the file ends at each offset inside the record, as after a crash in the middle of its append | open without the record, counting the bytes it cut off as a torn tail; at the record's end, open with all of it |
-//! | [`RecordInStore::flip_every_byte`], the record last | bits flipped in one byte of it | open without it: a damaged last record is a torn tail |
+//! | [`RecordInStore::cut_at_every_byte`] | the file ends at each offset inside the record, as after a crash in the middle of its append | open without the record, cutting what is left of it off the file and counting those bytes as a torn tail; at the record's end, open with all of it |
+//! | [`RecordInStore::flip_every_byte`], the record last | bits flipped in one byte of it | open without it: a damaged last record is a torn tail, cut off |
 //! | [`RecordInStore::flip_every_byte`], a record after it | the same | refuse the store with [`kv_shared::Error::Corruption`] at the record's offset, changing nothing |
 //!
 //! Every store that opens must hold exactly what it held with the record or without it
 //! (gets, scans both ways), take a new write, and pass the stage's own checks (a closure:
-//! the file's length, a stage's statistics).
+//! a stage's statistics, say).
 
 use std::ops::Range;
 use std::path::{Path, PathBuf};
@@ -95,7 +95,7 @@ impl RecordInStore {
     /// Cuts the file at every offset from the record's start to its end (the record must be
     /// the last in its file) and reopens each cut: none of the record, the bytes of it that
     /// were there counted in [`RecordInStore::torn_stat`], until the cut at its end keeps all
-    /// of it. `check` adds the stage's own checks.
+    /// of it. `check` adds the stage's own checks (`|_, _| {}` when it has none).
     pub fn cut_at_every_byte<E: Engine>(&self, options: &Options, check: impl Fn(&E, &Reopened)) {
         let bytes = self.bytes();
         assert!(!self.at.is_empty(), "a record to cut");
@@ -152,7 +152,8 @@ impl RecordInStore {
     }
 
     /// Opens the damaged copy in `dir` and checks that it holds the record whole (`kept`) or
-    /// not at all, having cut `torn` bytes off, and takes a new write.
+    /// not at all, having cut `torn` bytes off (the file ends where the record did, or where
+    /// it started), and takes a new write.
     fn check_reopened<E: Engine>(
         &self,
         dir: &Path,
@@ -177,6 +178,11 @@ impl RecordInStore {
             "{} ({context})",
             self.torn_stat
         );
+        let len = std::fs::metadata(dir.join(&self.file))
+            .expect("the file")
+            .len();
+        let whole_or_cut = if kept { self.at.end } else { self.at.start };
+        assert_eq!(len, whole_or_cut, "the file's length ({context})");
         let reopened = Reopened {
             dir,
             kept,
