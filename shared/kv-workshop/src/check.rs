@@ -161,42 +161,48 @@ pub fn render(workshop: &Workshop, card: &Scorecard) -> String {
             exercise.marker.id(),
             exercise.marker.title
         );
-        let (test, location, message, waiting_on) = match standing {
-            Standing::Passed => {
-                let count = exercise.marker.tests.len();
-                writeln!(text, "  {head}  passed ({count} tests)").ok();
-                continue;
-            }
-            Standing::Open { test } => {
-                writeln!(text, "  {head}  to do: {test} stops at its todo!()").ok();
-                writeln!(text, "        read {}", exercise.marker.reading()).ok();
-                continue;
-            }
-            Standing::Failing {
-                test,
-                location,
-                message,
-                waiting_on,
-            } => (test, location, message, waiting_on),
-        };
-        if let Some((s, n)) = waiting_on {
-            let line = format!("waiting on exercise {s}.{n}: {test} stops at its todo!()");
-            writeln!(text, "  {head}  {line}").ok();
-            continue;
+        text += &standing_lines(&head, exercise, standing);
+    }
+    text
+}
+
+/// One exercise's lines of the scorecard, starting with `head` (its number and title).
+fn standing_lines(head: &str, exercise: &Exercise, standing: &Standing) -> String {
+    let mut text = String::new();
+    let (test, location, message) = match standing {
+        Standing::Passed => {
+            return format!("  {head}  passed ({} tests)\n", exercise.marker.tests.len());
         }
-        writeln!(text, "  {head}  FAILED: {test}").ok();
-        if let Some(location) = location {
-            writeln!(text, "        at {location}").ok();
+        Standing::Open { test } => {
+            let read = exercise.marker.reading();
+            return format!("  {head}  to do: {test} stops at its todo!()\n        read {read}\n");
         }
-        for line in message {
-            writeln!(text, "        {line}").ok();
+        Standing::Failing {
+            test,
+            waiting_on: Some((s, n)),
+            ..
+        } => {
+            return format!("  {head}  waiting on exercise {s}.{n}: {test} stops at its todo!()\n");
         }
-        if !message
-            .first()
-            .is_some_and(|m| m.starts_with("did not run"))
-        {
-            writeln!(text, "        reread {}", exercise.marker.reading()).ok();
-        }
+        Standing::Failing {
+            test,
+            location,
+            message,
+            waiting_on: None,
+        } => (test, location, message),
+    };
+    writeln!(text, "  {head}  FAILED: {test}").ok();
+    if let Some(location) = location {
+        writeln!(text, "        at {location}").ok();
+    }
+    for line in message {
+        writeln!(text, "        {line}").ok();
+    }
+    if !message
+        .first()
+        .is_some_and(|m| m.starts_with("did not run"))
+    {
+        writeln!(text, "        reread {}", exercise.marker.reading()).ok();
     }
     text
 }

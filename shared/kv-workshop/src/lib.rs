@@ -44,7 +44,7 @@
 //! below, the section among the chapter's headings, the test targets among the stage's, and
 //! the numbering. The workshop's own tests (`tests/exercises.rs`) check the rest: every
 //! stage's crate compiles with its `todo!()`s; and, in the long run
-//! (`KV_WORKSHOP_FULL=1 cargo test -p kv-workshop --release`), the reference bodies pass
+//! (`KV_WORKSHOP_FULL=1 cargo test -p kv-workshop`), the reference bodies pass
 //! every listed test, each exercise left alone as `todo!()` fails at least one of its
 //! tests, and the crate with every exercise open fails only at its `todo!()`s.
 //!
