@@ -1,6 +1,6 @@
 //! Writes the engines' own tests share: a few puts, a write batch over them and a put after
 //! it, issued one call at a time or as one batch, with the model of what a store holds after
-//! any of them; and random batches mirrored in a model.
+//! any of them; and random writes and batches, mirrored in a model.
 //!
 //! A stage's tests write these through its engine and then look at the bytes on disk: the
 //! batch's one record, and what a reopen makes of it cut short or damaged
