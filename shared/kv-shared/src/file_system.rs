@@ -55,6 +55,11 @@ pub trait File: Send + Sync + Debug {
 /// A held lock; dropping it releases the lock.
 pub trait FileLock: Send + Sync + Debug {}
 
+/// How many times [`RealFs::lock`] tries a held lock before it reports it held.
+const LOCK_TRIES: u32 = 20;
+/// The pause between two tries of a held lock (so a held lock is reported after ~0.2 s).
+const LOCK_RETRY_PAUSE: std::time::Duration = std::time::Duration::from_millis(10);
+
 /// The real file system, through `std::fs`.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct RealFs;
@@ -120,6 +125,17 @@ impl FileSystem for RealFs {
             .create(true)
             .truncate(false)
             .open(path)?;
+        // A lock held by another process that is about to exec (forked by some thread of
+        // the process that held the directory: its copy of the descriptor closes at exec) is
+        // released within moments, so a held lock is tried again for a short while before
+        // the directory is called locked.
+        for _ in 0..LOCK_TRIES - 1 {
+            match file.try_lock() {
+                Ok(()) => return Ok(Box::new(RealLock(file))),
+                Err(std::fs::TryLockError::WouldBlock) => std::thread::sleep(LOCK_RETRY_PAUSE),
+                Err(std::fs::TryLockError::Error(e)) => return Err(e),
+            }
+        }
         match file.try_lock() {
             Ok(()) => Ok(Box::new(RealLock(file))),
             Err(std::fs::TryLockError::WouldBlock) => Err(io::ErrorKind::WouldBlock.into()),
