@@ -6,7 +6,8 @@
 //! --all-targets --features bench`).
 //!
 //! With `KV_WORKSHOP_FULL=1` (`KV_WORKSHOP_FULL=1 cargo test -p kv-workshop --test
-//! exercises`, about half an hour), also, for every stage:
+//! exercises`, about ten minutes on two cores once the dependencies are built), also, for
+//! every stage:
 //!
 //! * the crate with the reference bodies (nothing left open) passes every listed test;
 //! * each exercise left open alone fails at least one of its listed tests;
@@ -147,7 +148,7 @@ fn a_directory_that_is_not_empty_is_refused() {
 #[test]
 fn every_exercise_is_proven() {
     if !full() {
-        eprintln!("set KV_WORKSHOP_FULL=1 to prove every exercise (about half an hour)");
+        eprintln!("set KV_WORKSHOP_FULL=1 to prove every exercise (about ten minutes)");
         return;
     }
     let only: Option<Vec<u32>> = std::env::var("KV_WORKSHOP_STAGES")
