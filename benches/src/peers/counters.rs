@@ -3,7 +3,7 @@
 //!
 //! A stage counts its own bytes through [`kv_shared::Fs`]; a peer does its I/O in its own
 //! code, so its adapter counts what it can see from outside: the user bytes of every accepted
-//! `put` and `delete`, the `get` calls and (where the peer exposes it) the disk reads those
+//! `put`, `delete` and batch, the `get` calls and (where the peer exposes it) the disk reads those
 //! calls did, and the growth of the process's `wchar` (bytes handed to `write` calls, read
 //! from `/proc/self/io` by [`crate::memory::os_bytes_written`]) since the store was opened.
 //! [`PeerCounters::stats`] adds the figures that describe the store as it is now: live keys
@@ -12,7 +12,7 @@
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
-use kv_shared::{Result, Stats};
+use kv_shared::{Result, Stats, WriteBatch};
 
 use super::dir_usage::dir_usage;
 
@@ -65,6 +65,16 @@ impl PeerCounters {
     /// Counts an accepted `delete`: its key bytes.
     pub fn count_delete(&self, key: &[u8]) {
         self.user_bytes_written.fetch_add(key.len() as u64, Relaxed);
+    }
+
+    /// Counts an accepted batch: the key and value bytes of every op, as its puts and
+    /// deletes would count them one by one.
+    pub fn count_batch(&self, batch: &WriteBatch) {
+        let bytes: usize = batch
+            .iter()
+            .map(|op| op.key.len() + op.value.map_or(0, <[u8]>::len))
+            .sum();
+        self.user_bytes_written.fetch_add(bytes as u64, Relaxed);
     }
 
     /// Counts one `get` that did `disk_reads` reads from files.
@@ -136,6 +146,10 @@ mod tests {
         let counters = PeerCounters::start();
         counters.count_put(b"key", b"value");
         counters.count_delete(b"gone");
+        let mut batch = WriteBatch::new();
+        batch.put(b"k", b"vv").unwrap();
+        batch.delete(b"gone").unwrap();
+        counters.count_batch(&batch);
         counters.count_get(2);
         counters.count_get(0);
         let live = vec![
@@ -150,7 +164,7 @@ mod tests {
                 ReadCounting::Counted,
             )
             .unwrap();
-        assert_eq!(stats.user_bytes_written, 3 + 5 + 4);
+        assert_eq!(stats.user_bytes_written, 3 + 5 + 4 + (1 + 2 + 4));
         assert_eq!((stats.gets, stats.get_disk_reads), (2, 2));
         assert_eq!((stats.live_keys, stats.live_data_bytes), (2, 6));
         assert_eq!((stats.disk_bytes, stats.file_count), (128, 2));

@@ -1,4 +1,5 @@
-//! [`Fjall`]: the [fjall] LSM tree (version 3) as a [`kv_shared::Engine`].
+//! [`Fjall`]: the [fjall] LSM tree (version 3) as a [`kv_shared::Engine`] (a
+//! [`PeerEngine`] over [`FjallStore`]).
 //!
 //! fjall is a log-structured merge tree written in Rust: a journal (its write-ahead log), a
 //! memtable per keyspace, and leveled block-based tables with bloom filters and a block
@@ -9,6 +10,8 @@
 //! | setting | value | why |
 //! |---|---|---|
 //! | durability of `put`/`delete` | the journal's buffer is handed to the OS on every write (`manual_journal_persist = false`, fjall's default), no fsync | a write survives a kill of the process, not a power loss: the course's contract |
+//! | `write` (a batch) | one fjall `WriteBatch` over both keyspaces, committed with the same durability: one journal entry, one sequence number | fjall gives every item of a batch the same sequence number, so the adapter passes only the last op on each key; see below for what readers see |
+//! | cursors and scans | a fjall `Snapshot` (across both keyspaces), walked by a [`RangeCursor`]: a range of the snapshot opened at each seek and change of direction | a scan walks one range bounded by its own |
 //! | `sync` | `Database::persist(PersistMode::SyncAll)`: fsyncs the journal | tables are synced when fjall writes them |
 //! | `compact` | rotate the memtable and wait for its flush, then `major_compact` (every table into the last level) | fjall's manual full compaction |
 //! | bloom filters | `bloom_bits_per_key` (10) bits per key on every level | fjall's default is a 0.01 % false-positive rate on L0 and 10 bits elsewhere; the stages use one figure |
@@ -27,6 +30,17 @@
 //! adapter uses two keyspaces: `kv` for every key but the empty one, and `empty_key` (see
 //! Limits).
 //!
+//! ## Batches and readers
+//!
+//! A fjall batch takes one sequence number, inserts its items into the memtable one by one,
+//! then publishes the number, and readers (gets, snapshots) read below the published
+//! number. But fjall 3.1 also publishes a new number each time a flush or a compaction
+//! installs a new version of its tables, and that can happen while a batch is inserting
+//! its items: a reader that begins then sees part of the batch. So the adapter commits
+//! each batch holding a lock exclusively, which `get` and the creation of a snapshot hold
+//! shared: no read begins while a batch is half applied. (A snapshot taken before the batch
+//! reads below the batch's number whatever is published later, so it need not wait.)
+//!
 //! ## Statistics
 //!
 //! `disk_bytes_written` is the process's `wchar` growth since open (see [`super`]).
@@ -41,27 +55,31 @@
 //! course's limits (65535 and 16 MiB) fit, and the adapter checks them before calling fjall.
 //! **fjall refuses the empty key** (lsm-tree panics on it), which the course allows. The
 //! adapter keeps the empty key's value apart, under a fixed key in a second keyspace,
-//! `empty_key`, and puts it first in any scan whose range holds the empty key. (Prefixing
+//! `empty_key`, and puts it first in any walk whose range holds the empty key. (Prefixing
 //! every key with a byte would not do: a 65535-byte key would become one byte too long.)
 //! The second keyspace shares the journal, so its writes are exactly as durable.
 //!
 //! [fjall]: https://docs.rs/fjall
 
 use std::ops::Bound;
-use std::path::{Path, PathBuf};
+use std::path::Path;
+use std::sync::{Arc, PoisonError, RwLock};
 
 use fjall::config::{
     BlockSizePolicy, BloomConstructionPolicy, CompressionPolicy, FilterPolicy, FilterPolicyEntry,
 };
-use fjall::{CompressionType, Database, Keyspace, KeyspaceCreateOptions, PersistMode};
-use kv_shared::{
-    Engine, Error, KeyRange, MAX_KEY_LEN, OptionDoc, Options, Result, ScanIter, Stats, StoreDir,
-    check_key, check_key_value,
+use fjall::{
+    CompressionType, Database, Keyspace, KeyspaceCreateOptions, PersistMode, Readable, Slice,
+    Snapshot,
 };
+use kv_shared::{BoxCursor, Direction, Error, KeyRange, OptionDoc, Options, Result, WriteBatch};
 
-use super::counters::{PeerCounters, ReadCounting, WriteCounting};
-use super::scan_bounds::empty_scan;
-use super::{check_bloom_bits, open_store, peer_error};
+use super::adapter::{LsmSettings, PeerEngine, PeerFigures, PeerStore, peer_error};
+use super::counters::ReadCounting;
+use super::range_cursor::{RangeCursor, RangeSource, Walk};
+
+/// fjall as a course [`kv_shared::Engine`].
+pub type Fjall = PeerEngine<FjallStore>;
 
 /// The keyspace holding every key but the empty one.
 const KEYSPACE: &str = "kv";
@@ -70,19 +88,20 @@ const EMPTY_KEYSPACE: &str = "empty_key";
 /// Where the empty key's value lives in [`EMPTY_KEYSPACE`].
 const EMPTY_KEY_SLOT: &[u8] = b"empty";
 
-/// A fjall database behind the course's [`Engine`] contract.
-pub struct Fjall {
+/// A fjall database: the calls [`Fjall`] makes.
+pub struct FjallStore {
     // Field order is drop order: the keyspace handles, then the database (whose drop stops
-    // fjall's threads and releases its lock), then the store directory's lock.
+    // fjall's threads and releases its lock).
     keyspace: Keyspace,
     empty_key: Keyspace,
     db: Database,
-    counters: PeerCounters,
-    files: PathBuf,
-    store: StoreDir,
+    /// Held exclusively while a batch commits, shared by `get`s and by new snapshots, so
+    /// that no read begins while a batch is half applied (see the module documentation).
+    batch_gate: RwLock<()>,
+    files: Arc<Path>,
 }
 
-impl Fjall {
+impl FjallStore {
     /// Where `key` lives: the empty key in its own keyspace (fjall refuses it), every other
     /// key as itself in the main one.
     fn slot<'k>(&self, key: &'k [u8]) -> (&Keyspace, &'k [u8]) {
@@ -92,9 +111,14 @@ impl Fjall {
             (&self.keyspace, key)
         }
     }
+
+    /// Converts one of fjall's errors.
+    fn error(&self, error: fjall::Error) -> Error {
+        peer_error(&self.files, error)
+    }
 }
 
-impl Engine for Fjall {
+impl PeerStore for FjallStore {
     const NAME: &'static str = "fjall";
     const FORMAT_VERSION: u32 = 3;
     const OPTIONS: &'static [OptionDoc] = &[
@@ -119,162 +143,195 @@ impl Engine for Fjall {
             doc: "block cache capacity",
         },
     ];
+    const READS: ReadCounting = ReadCounting::Counted;
 
-    fn open(dir: &Path, options: &Options) -> Result<Self> {
-        options.check_known(Self::NAME, Self::OPTIONS)?;
-        let memtable_bytes: u64 = options.get_or("memtable_bytes", 64 << 20)?;
-        let block_bytes: u32 = options.get_or("block_bytes", 4 << 10)?;
-        let bloom_bits: f32 = options.get_or("bloom_bits_per_key", 10.0)?;
-        let cache_bytes: u64 = options.get_or("cache_bytes", 32 << 20)?;
+    type Settings = LsmSettings;
+
+    fn settings(options: &Options) -> Result<LsmSettings> {
+        let settings = LsmSettings::parse(Self::NAME, options)?;
+        let block_bytes = settings.block_bytes;
         if !(1024..=1 << 20).contains(&block_bytes) {
             return Err(Error::InvalidArgument(format!(
                 "fjall: block_bytes must be between 1K and 1M, got {block_bytes}"
             )));
         }
-        if memtable_bytes == 0 {
-            return Err(Error::InvalidArgument(
-                "fjall: memtable_bytes must be positive".into(),
-            ));
-        }
-        check_bloom_bits(Self::NAME, bloom_bits)?;
-        let filter = if bloom_bits > 0.0 {
-            FilterPolicyEntry::Bloom(BloomConstructionPolicy::BitsPerKey(bloom_bits))
+        Ok(settings)
+    }
+
+    fn open(files: &Path, settings: LsmSettings) -> Result<Self> {
+        let filter = if settings.bloom_bits > 0.0 {
+            let bits = settings.bloom_bits as f32;
+            FilterPolicyEntry::Bloom(BloomConstructionPolicy::BitsPerKey(bits))
         } else {
             FilterPolicyEntry::None
         };
-
-        let (store, files) = open_store::<Self>(dir, options)?;
-        let counters = PeerCounters::start();
-        let db = Database::builder(&files)
-            .cache_size(cache_bytes)
+        let error = |e| peer_error(files, e);
+        let db = Database::builder(files)
+            .cache_size(settings.cache_bytes)
             .journal_compression(CompressionType::None)
             .open()
-            .map_err(|e| peer_error(&files, e))?;
+            .map_err(error)?;
         let keyspace = db
             .keyspace(KEYSPACE, || {
                 KeyspaceCreateOptions::default()
-                    .max_memtable_size(memtable_bytes)
-                    .data_block_size_policy(BlockSizePolicy::all(block_bytes))
+                    .max_memtable_size(settings.memtable_bytes)
+                    .data_block_size_policy(BlockSizePolicy::all(settings.block_bytes))
                     .filter_policy(FilterPolicy::all(filter))
                     .data_block_compression_policy(CompressionPolicy::all(CompressionType::None))
                     .index_block_compression_policy(CompressionPolicy::all(CompressionType::None))
             })
-            .map_err(|e| peer_error(&files, e))?;
+            .map_err(error)?;
         let empty_key = db
             .keyspace(EMPTY_KEYSPACE, KeyspaceCreateOptions::default)
-            .map_err(|e| peer_error(&files, e))?;
-        Ok(Fjall {
+            .map_err(error)?;
+        Ok(FjallStore {
             keyspace,
             empty_key,
             db,
-            counters,
-            files,
-            store,
+            batch_gate: RwLock::new(()),
+            files: Arc::from(files),
         })
     }
 
     fn put(&self, key: &[u8], value: &[u8]) -> Result<()> {
-        check_key_value(key, value)?;
-        let (keyspace, key_there) = self.slot(key);
-        keyspace
-            .insert(key_there, value)
-            .map_err(|e| peer_error(&self.files, e))?;
-        self.counters.count_put(key, value);
-        Ok(())
-    }
-
-    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
-        if key.len() > MAX_KEY_LEN {
-            // No such key can have been written.
-            self.counters.count_get(0);
-            return Ok(None);
-        }
-        let (keyspace, key_there) = self.slot(key);
-        let metrics = keyspace.metrics();
-        let loads_before = metrics.block_load_io_count();
-        let value = keyspace
-            .get(key_there)
-            .map_err(|e| peer_error(&self.files, e))?;
-        let loads = metrics.block_load_io_count().saturating_sub(loads_before);
-        self.counters.count_get(loads as u64);
-        Ok(value.map(|v| v.to_vec()))
+        let (keyspace, key) = self.slot(key);
+        keyspace.insert(key, value).map_err(|e| self.error(e))
     }
 
     fn delete(&self, key: &[u8]) -> Result<()> {
-        check_key(key)?;
-        let (keyspace, key_there) = self.slot(key);
-        keyspace
-            .remove(key_there)
-            .map_err(|e| peer_error(&self.files, e))?;
-        self.counters.count_delete(key);
-        Ok(())
+        let (keyspace, key) = self.slot(key);
+        keyspace.remove(key).map_err(|e| self.error(e))
     }
 
-    fn scan(&self, range: KeyRange) -> Result<ScanIter<'_>> {
-        if range.is_empty() {
-            return Ok(empty_scan());
-        }
-        let files = &self.files;
-        // The empty key comes first, when the range holds it.
-        let empty_key = if range.contains(b"") {
-            self.empty_key
-                .get(EMPTY_KEY_SLOT)
-                .map_err(|e| peer_error(files, e))?
-                .map(|value| Ok((Vec::new(), value.to_vec())))
-        } else {
-            None
-        };
-        // Every other key sorts after the empty key: a start bound at the empty key bounds
-        // nothing, and an end bound at it leaves nothing.
-        let start = match &range.start {
-            Bound::Included(k) | Bound::Excluded(k) if k.is_empty() => Bound::Unbounded,
-            start => start.as_ref().map(Vec::as_slice),
-        };
-        let others: ScanIter<'_> = match &range.end {
-            Bound::Included(k) | Bound::Excluded(k) if k.is_empty() => empty_scan(),
-            end => {
-                let bounds = (start, end.as_ref().map(Vec::as_slice));
-                Box::new(self.keyspace.range::<&[u8], _>(bounds).map(move |guard| {
-                    let (key, value) = guard.into_inner().map_err(|e| peer_error(files, e))?;
-                    Ok((key.to_vec(), value.to_vec()))
-                }))
+    fn write(&self, batch: &WriteBatch) -> Result<()> {
+        // Every item of a fjall batch gets the batch's one sequence number, so two items on
+        // one key would be two versions fjall cannot order: only the last op on a key goes in.
+        let last: std::collections::BTreeMap<&[u8], Option<&[u8]>> =
+            batch.iter().map(|op| (op.key, op.value)).collect();
+        let mut fjall_batch = self.db.batch();
+        for (key, value) in last {
+            let (keyspace, key) = self.slot(key);
+            match value {
+                Some(value) => fjall_batch.insert(keyspace, key, value),
+                None => fjall_batch.remove(keyspace, key),
             }
+        }
+        let _gate = self
+            .batch_gate
+            .write()
+            .unwrap_or_else(PoisonError::into_inner);
+        fjall_batch.commit().map_err(|e| self.error(e))
+    }
+
+    fn get(&self, key: &[u8]) -> Result<(Option<Vec<u8>>, u64)> {
+        let (keyspace, key) = self.slot(key);
+        let _gate = self
+            .batch_gate
+            .read()
+            .unwrap_or_else(PoisonError::into_inner);
+        let metrics = keyspace.metrics();
+        let loads_before = metrics.block_load_io_count();
+        let value = keyspace.get(key).map_err(|e| self.error(e))?;
+        let loads = metrics.block_load_io_count().saturating_sub(loads_before);
+        Ok((value.map(|v| v.to_vec()), loads as u64))
+    }
+
+    fn range_cursor(&self, range: &KeyRange) -> Result<BoxCursor<'_>> {
+        let gate = self
+            .batch_gate
+            .read()
+            .unwrap_or_else(PoisonError::into_inner);
+        let snapshot = self.db.snapshot();
+        drop(gate);
+        let empty_value = snapshot
+            .get(&self.empty_key, EMPTY_KEY_SLOT)
+            .map_err(|e| self.error(e))?;
+        let view = FjallView {
+            snapshot,
+            keyspace: self.keyspace.clone(),
+            empty_value,
+            files: self.files.clone(),
         };
-        Ok(Box::new(empty_key.into_iter().chain(others)))
+        Ok(Box::new(RangeCursor::within(view, range.clone())))
     }
 
     fn sync(&self) -> Result<()> {
         self.db
             .persist(PersistMode::SyncAll)
-            .map_err(|e| peer_error(&self.files, e))
+            .map_err(|e| self.error(e))
     }
 
     fn compact(&self) -> Result<()> {
         self.keyspace
             .rotate_memtable_and_wait()
-            .map_err(|e| peer_error(&self.files, e))?;
-        self.keyspace
-            .major_compact()
-            .map_err(|e| peer_error(&self.files, e))
+            .map_err(|e| self.error(e))?;
+        self.keyspace.major_compact().map_err(|e| self.error(e))
     }
 
-    fn stats(&self) -> Result<Stats> {
-        let mut stats = self.counters.stats(
-            self.store.path(),
-            self.scan(KeyRange::all())?,
-            WriteCounting::ProcessIo,
-            ReadCounting::Counted,
-        )?;
-        stats
-            .extra
-            .insert("tables".into(), self.keyspace.table_count() as u64);
-        stats
-            .extra
-            .insert("l0_tables".into(), self.keyspace.l0_table_count() as u64);
-        Ok(stats)
+    fn figures(&self) -> PeerFigures {
+        PeerFigures {
+            extra: vec![
+                ("tables", self.keyspace.table_count() as u64),
+                ("l0_tables", self.keyspace.l0_table_count() as u64),
+            ],
+            ..PeerFigures::default()
+        }
     }
+}
 
-    fn close(self) -> Result<()> {
-        self.sync()
+/// What a fjall cursor reads: one snapshot of both keyspaces, the empty key's value in it
+/// read once.
+struct FjallView {
+    snapshot: Snapshot,
+    keyspace: Keyspace,
+    empty_value: Option<Slice>,
+    files: Arc<Path>,
+}
+
+impl RangeSource for FjallView {
+    type Key = Slice;
+    type Value = Slice;
+
+    fn walk(
+        &self,
+        start: Bound<&[u8]>,
+        end: Bound<&[u8]>,
+        direction: Direction,
+    ) -> Result<Walk<Slice, Slice>> {
+        // The empty key sorts before every other key: it is in the range when the start lets
+        // it in and the end is past it.
+        let start_lets_it_in = matches!(start, Bound::Unbounded | Bound::Included([]));
+        let end_is_past_it = !matches!(end, Bound::Excluded([]));
+        let empty = match &self.empty_value {
+            Some(value) if start_lets_it_in && end_is_past_it => {
+                Some(Ok((Slice::from(&b""[..]), value.clone())))
+            }
+            _ => None,
+        };
+        // Every other key lies after the empty key: a start bound at it bounds nothing, and
+        // an end bound at it leaves nothing.
+        let start = match start {
+            Bound::Included([]) | Bound::Excluded([]) => Bound::Unbounded,
+            start => start,
+        };
+        let others: Walk<Slice, Slice> = match end {
+            Bound::Included([]) | Bound::Excluded([]) => Box::new(std::iter::empty()),
+            end => {
+                let files = self.files.clone();
+                let range = self
+                    .snapshot
+                    .range::<&[u8], _>(&self.keyspace, (start, end));
+                let pairs =
+                    range.map(move |guard| guard.into_inner().map_err(|e| peer_error(&files, e)));
+                match direction {
+                    Direction::Forward => Box::new(pairs),
+                    Direction::Reverse => Box::new(pairs.rev()),
+                }
+            }
+        };
+        Ok(match direction {
+            Direction::Forward => Box::new(empty.into_iter().chain(others)),
+            Direction::Reverse => Box::new(others.chain(empty)),
+        })
     }
 }

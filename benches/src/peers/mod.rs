@@ -34,11 +34,21 @@
 //! * Options named like the stages' (`memtable_bytes`, `block_bytes`, `bloom_bits_per_key`)
 //!   so `kvbench --set memtable_bytes=4M` sets the stages and the peers alike.
 //!
-//! ## The store directory
+//! ## How an adapter is built
 //!
-//! An adapter opens its directory with [`kv_shared::StoreDir`] (the `LOCK` file and the
-//! `ENGINE` marker naming the peer, as for every stage) and lets the peer keep its own files
-//! in a subdirectory named after it: `DIR/fjall/`, `DIR/sled/`, `DIR/redb/`, `DIR/rocksdb/`.
+//! Every peer is one [`adapter::PeerEngine`] over the peer's own [`adapter::PeerStore`]. The
+//! engine does what all peers share: the course's store directory (the `LOCK` file and the
+//! `ENGINE` marker naming the peer, as for every stage, with the peer's own files in a
+//! subdirectory named after it: `DIR/fjall/`, `DIR/sled/`, `DIR/redb/`, `DIR/rocksdb/`),
+//! the course's limits, the counters, and scans as walks of a cursor. The store makes the
+//! peer's own calls, and brings its batches and snapshots:
+//!
+//! | peer | a batch (`write`, atomic) | a cursor (a snapshot) |
+//! |---|---|---|
+//! | fjall | one fjall `WriteBatch` (one sequence number) | a fjall `Snapshot`, its ranges walked by a [`range_cursor::RangeCursor`] |
+//! | sled | one `sled::Batch` (`apply_batch`) | sled has no snapshots: its ranges as they are, corrected by an undo log the writers keep (`sled_snapshot`), walked by a `RangeCursor` |
+//! | redb | one write transaction | a read transaction, its ranges walked by a `RangeCursor` |
+//! | RocksDB | one RocksDB `WriteBatch` | RocksDB's raw iterator, which reads at the sequence number of its creation |
 //!
 //! ## What the statistics mean for a peer
 //!
@@ -59,9 +69,10 @@
 //! [sled]: https://docs.rs/sled
 //! [redb]: https://docs.rs/redb
 
+pub mod adapter;
 pub mod counters;
 pub mod dir_usage;
-pub mod scan_bounds;
+pub mod range_cursor;
 
 #[cfg(feature = "peers")]
 pub mod fjall;
@@ -71,6 +82,8 @@ pub mod redb;
 pub mod rocksdb;
 #[cfg(feature = "peers")]
 pub mod sled;
+#[cfg(feature = "peers")]
+pub mod sled_snapshot;
 
 /// One production peer: its name, what it is, how the adapter configures it, and the cargo
 /// feature that builds it.
@@ -161,54 +174,6 @@ pub fn not_built() -> impl Iterator<Item = &'static Peer> {
 /// formats, so no bytes are recognised.
 pub fn no_inspect(_bytes: &[u8]) -> Option<String> {
     None
-}
-
-/// Opens the course's store directory `dir` for peer `E` (its `LOCK` and `ENGINE` marker,
-/// through the options' file system) and names the subdirectory the peer keeps its own
-/// files in, `dir/<E::NAME>/` (the peer creates it).
-///
-/// # Errors
-/// [`kv_shared::StoreDir::open`]'s: the store is locked, belongs to another engine or
-/// format version, or cannot be read.
-#[cfg(any(feature = "peers", feature = "rocksdb"))]
-fn open_store<E: kv_shared::Engine>(
-    dir: &std::path::Path,
-    options: &kv_shared::Options,
-) -> kv_shared::Result<(kv_shared::StoreDir, std::path::PathBuf)> {
-    let fs = kv_shared::Fs::new(options.file_system());
-    let store = kv_shared::StoreDir::open(&fs, dir, E::NAME, E::FORMAT_VERSION)?;
-    let files = store.join(E::NAME);
-    Ok((store, files))
-}
-
-/// Checks the `bloom_bits_per_key` setting of peer `engine`: a finite number, 0 or more
-/// (0 turns the filters off).
-///
-/// # Errors
-/// [`kv_shared::Error::InvalidArgument`] naming the engine and the value, for a negative
-/// number, an infinity or NaN.
-#[cfg(any(feature = "peers", feature = "rocksdb"))]
-fn check_bloom_bits<T>(engine: &str, bits: T) -> kv_shared::Result<()>
-where
-    T: Into<f64> + Copy + std::fmt::Display,
-{
-    let value: f64 = bits.into();
-    if value.is_finite() && value >= 0.0 {
-        Ok(())
-    } else {
-        Err(kv_shared::Error::InvalidArgument(format!(
-            "{engine}: bloom_bits_per_key must be a number >= 0, got {bits}"
-        )))
-    }
-}
-
-/// Wraps a peer's own error as [`kv_shared::Error::Io`] on `path`, keeping its message.
-#[cfg(feature = "peers")]
-fn peer_error(
-    path: &std::path::Path,
-    error: impl std::error::Error + Send + Sync + 'static,
-) -> kv_shared::Error {
-    kv_shared::Error::io(path, std::io::Error::other(error))
 }
 
 #[cfg(test)]

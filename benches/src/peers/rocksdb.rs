@@ -1,5 +1,5 @@
 //! [`RocksDb`]: RocksDB (the `rocksdb` crate, 0.24, over RocksDB 10) as a
-//! [`kv_shared::Engine`].
+//! [`kv_shared::Engine`] (a [`PeerEngine`] over [`RocksDbStore`]).
 //!
 //! RocksDB is the leveled LSM tree most production systems measure against: a write-ahead
 //! log, memtables, block-based tables with bloom filters and a block cache, and leveled
@@ -10,6 +10,8 @@
 //! | setting | value | why |
 //! |---|---|---|
 //! | durability of `put`/`delete` | default `WriteOptions`: the WAL record is handed to the OS on every write, no fsync | a write survives a kill of the process, not a power loss: the course's contract |
+//! | `write` (a batch) | one RocksDB `WriteBatch`: one WAL record, applied at one sequence number | RocksDB's own atomic batch |
+//! | cursors and scans | RocksDB's raw iterator, which reads at the sequence number current when it was created (an implicit snapshot) and pins the memtables and files it reads; its `seek`, `seek_for_prev`, `next` and `prev` are the cursor's | a scan's iterator gets its range as RocksDB's iterate bounds, so it stops at the range's end |
 //! | `sync` | `flush_wal(true)`: writes and fsyncs the WAL | tables are synced when RocksDB writes them |
 //! | `compact` | `compact_range` over every key with the bottommost level forced (`BottommostLevelCompaction::Force`): flushes the memtable and rewrites every level | RocksDB's manual full compaction |
 //! | bloom filters | full filters, `bloom_bits_per_key` (10) bits per key | RocksDB has none by default |
@@ -45,20 +47,19 @@
 use std::ops::Bound;
 use std::path::{Path, PathBuf};
 
-use kv_shared::{
-    Engine, Error, KeyRange, MAX_KEY_LEN, OptionDoc, Options, Result, ScanIter, Stats, StoreDir,
-    check_key, check_key_value,
-};
+use kv_shared::{BoxCursor, Cursor, Error, KeyRange, OptionDoc, Options, Result, WriteBatch};
 use rocksdb::perf::{PerfContext, PerfMetric, PerfStatsLevel, set_perf_stats};
 use rocksdb::statistics::Ticker;
 use rocksdb::{
     BlockBasedOptions, BottommostLevelCompaction, Cache, CompactOptions, DB, DBCompressionType,
-    Direction, IteratorMode, ReadOptions,
+    DBRawIteratorWithThreadMode, ReadOptions,
 };
 
-use super::counters::{PeerCounters, ReadCounting, WriteCounting};
-use super::scan_bounds::empty_scan;
-use super::{check_bloom_bits, open_store};
+use super::adapter::{LsmSettings, PeerEngine, PeerFigures, PeerStore};
+use super::counters::{ReadCounting, WriteCounting};
+
+/// RocksDB as a course [`kv_shared::Engine`].
+pub type RocksDb = PeerEngine<RocksDbStore>;
 
 thread_local! {
     /// This thread's RocksDB perf context, with counting switched on for the thread the
@@ -69,15 +70,13 @@ thread_local! {
     };
 }
 
-/// A RocksDB database behind the course's [`Engine`] contract.
-pub struct RocksDb {
-    // Field order is drop order: the database (closed on drop) before the store directory's
-    // lock. `options` holds the statistics object the byte counts come from.
+/// A RocksDB database: the calls [`RocksDb`] makes.
+pub struct RocksDbStore {
+    // Field order is drop order: the database (closed on drop) first. `options` holds the
+    // statistics object the byte counts come from.
     db: DB,
     options: rocksdb::Options,
-    counters: PeerCounters,
     files: PathBuf,
-    store: StoreDir,
 }
 
 /// Converts a RocksDB error, keeping corruption apart from I/O.
@@ -88,7 +87,14 @@ fn rocks_error(path: &Path, error: rocksdb::Error) -> Error {
     }
 }
 
-impl Engine for RocksDb {
+impl RocksDbStore {
+    /// Converts one of RocksDB's errors on this store.
+    fn error(&self, error: rocksdb::Error) -> Error {
+        rocks_error(&self.files, error)
+    }
+}
+
+impl PeerStore for RocksDbStore {
     const NAME: &'static str = "rocksdb";
     const FORMAT_VERSION: u32 = 10;
     const OPTIONS: &'static [OptionDoc] = &[
@@ -113,120 +119,87 @@ impl Engine for RocksDb {
             doc: "LRU block cache capacity",
         },
     ];
+    const READS: ReadCounting = ReadCounting::Counted;
 
-    fn open(dir: &Path, options: &Options) -> Result<Self> {
-        options.check_known(Self::NAME, Self::OPTIONS)?;
-        let memtable_bytes: usize = options.get_or("memtable_bytes", 64 << 20)?;
-        let block_bytes: usize = options.get_or("block_bytes", 4 << 10)?;
-        let bloom_bits: f64 = options.get_or("bloom_bits_per_key", 10.0)?;
-        let cache_bytes: usize = options.get_or("cache_bytes", 32 << 20)?;
-        if memtable_bytes == 0 || block_bytes == 0 {
-            return Err(Error::InvalidArgument(
-                "rocksdb: memtable_bytes and block_bytes must be positive".into(),
-            ));
-        }
-        check_bloom_bits(Self::NAME, bloom_bits)?;
+    type Settings = LsmSettings;
 
-        let (store, files) = open_store::<Self>(dir, options)?;
-        let counters = PeerCounters::start();
+    fn settings(options: &Options) -> Result<LsmSettings> {
+        LsmSettings::parse(Self::NAME, options)
+    }
 
+    fn open(files: &Path, settings: LsmSettings) -> Result<Self> {
         let mut table = BlockBasedOptions::default();
-        table.set_block_size(block_bytes);
-        table.set_block_cache(&Cache::new_lru_cache(cache_bytes));
-        if bloom_bits > 0.0 {
-            table.set_bloom_filter(bloom_bits, false);
+        table.set_block_size(settings.block_bytes as usize);
+        table.set_block_cache(&Cache::new_lru_cache(settings.cache_bytes as usize));
+        if settings.bloom_bits > 0.0 {
+            table.set_bloom_filter(settings.bloom_bits, false);
         }
         let mut rocks = rocksdb::Options::default();
         rocks.create_if_missing(true);
-        rocks.set_write_buffer_size(memtable_bytes);
+        rocks.set_write_buffer_size(settings.memtable_bytes as usize);
         rocks.set_compression_type(DBCompressionType::None);
         rocks.set_bottommost_compression_type(DBCompressionType::None);
         rocks.set_block_based_table_factory(&table);
         rocks.enable_statistics();
-        let db = DB::open(&rocks, &files).map_err(|e| rocks_error(&files, e))?;
-        Ok(RocksDb {
+        let db = DB::open(&rocks, files).map_err(|e| rocks_error(files, e))?;
+        Ok(RocksDbStore {
             db,
             options: rocks,
-            counters,
-            files,
-            store,
+            files: files.to_path_buf(),
         })
     }
 
     fn put(&self, key: &[u8], value: &[u8]) -> Result<()> {
-        check_key_value(key, value)?;
-        self.db
-            .put(key, value)
-            .map_err(|e| rocks_error(&self.files, e))?;
-        self.counters.count_put(key, value);
-        Ok(())
+        self.db.put(key, value).map_err(|e| self.error(e))
     }
 
-    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
-        if key.len() > MAX_KEY_LEN {
-            self.counters.count_get(0);
-            return Ok(None);
+    fn delete(&self, key: &[u8]) -> Result<()> {
+        self.db.delete(key).map_err(|e| self.error(e))
+    }
+
+    fn write(&self, batch: &WriteBatch) -> Result<()> {
+        let mut rocks_batch = rocksdb::WriteBatch::default();
+        for op in batch.iter() {
+            match op.value {
+                Some(value) => rocks_batch.put(op.key, value),
+                None => rocks_batch.delete(op.key),
+            }
         }
+        self.db.write(rocks_batch).map_err(|e| self.error(e))
+    }
+
+    fn get(&self, key: &[u8]) -> Result<(Option<Vec<u8>>, u64)> {
         let (value, reads) = PERF.with(|perf| {
             let before = perf.metric(PerfMetric::BlockReadCount);
             let value = self.db.get(key);
             let after = perf.metric(PerfMetric::BlockReadCount);
             (value, after.saturating_sub(before))
         });
-        self.counters.count_get(reads);
-        value.map_err(|e| rocks_error(&self.files, e))
+        Ok((value.map_err(|e| self.error(e))?, reads))
     }
 
-    fn delete(&self, key: &[u8]) -> Result<()> {
-        check_key(key)?;
-        self.db
-            .delete(key)
-            .map_err(|e| rocks_error(&self.files, e))?;
-        self.counters.count_delete(key);
-        Ok(())
-    }
-
-    fn scan(&self, range: KeyRange) -> Result<ScanIter<'_>> {
-        if range.is_empty() {
-            return Ok(empty_scan());
-        }
+    fn range_cursor(&self, range: &KeyRange) -> Result<BoxCursor<'_>> {
         let mut read = ReadOptions::default();
-        if let Bound::Excluded(end) = &range.end {
-            // RocksDB stops by itself before an exclusive upper bound.
-            read.set_iterate_upper_bound(end.clone());
+        if let Bound::Included(start) | Bound::Excluded(start) = &range.start {
+            read.set_iterate_lower_bound(start.clone());
         }
-        let mode = match &range.start {
-            Bound::Unbounded => IteratorMode::Start,
-            Bound::Included(start) | Bound::Excluded(start) => {
-                IteratorMode::From(start, Direction::Forward)
+        match &range.end {
+            Bound::Excluded(end) => read.set_iterate_upper_bound(end.clone()),
+            Bound::Included(end) => {
+                // RocksDB's upper bound is exclusive: the smallest key after `end` is `end`
+                // followed by a zero byte.
+                read.set_iterate_upper_bound([end.as_slice(), &[0]].concat());
             }
-        };
-        let files = &self.files;
-        let pairs = self.db.iterator_opt(mode, read);
-        Ok(Box::new(
-            pairs
-                .map(move |pair| {
-                    let (key, value) = pair.map_err(|e| rocks_error(files, e))?;
-                    Ok((key.into_vec(), value.into_vec()))
-                })
-                .skip_while(move |pair| match (pair, &range.start) {
-                    (Ok((key, _)), Bound::Excluded(start)) => key == start,
-                    _ => false,
-                })
-                .take_while({
-                    let end = range.end.clone();
-                    move |pair| match (pair, &end) {
-                        (Ok((key, _)), Bound::Included(end)) => key <= end,
-                        _ => true,
-                    }
-                }),
-        ))
+            Bound::Unbounded => {}
+        }
+        Ok(Box::new(RocksCursor {
+            iter: self.db.raw_iterator_opt(read),
+            files: &self.files,
+        }))
     }
 
     fn sync(&self) -> Result<()> {
-        self.db
-            .flush_wal(true)
-            .map_err(|e| rocks_error(&self.files, e))
+        self.db.flush_wal(true).map_err(|e| self.error(e))
     }
 
     fn compact(&self) -> Result<()> {
@@ -237,26 +210,88 @@ impl Engine for RocksDb {
         Ok(())
     }
 
-    fn stats(&self) -> Result<Stats> {
+    fn figures(&self) -> PeerFigures {
         let wal = self.options.get_ticker_count(Ticker::WalFileBytes);
         let flush = self.options.get_ticker_count(Ticker::FlushWriteBytes);
         let compaction = self.options.get_ticker_count(Ticker::CompactWriteBytes);
-        let mut stats = self.counters.stats(
-            self.store.path(),
-            self.scan(KeyRange::all())?,
-            WriteCounting::Peer(wal + flush + compaction),
-            ReadCounting::Counted,
-        )?;
-        stats.extra.insert("wal_bytes".into(), wal);
-        stats.extra.insert("flush_bytes".into(), flush);
-        stats.extra.insert("compaction_bytes".into(), compaction);
+        let mut extra = vec![
+            ("wal_bytes", wal),
+            ("flush_bytes", flush),
+            ("compaction_bytes", compaction),
+        ];
         if let Ok(Some(keys)) = self.db.property_int_value("rocksdb.estimate-num-keys") {
-            stats.extra.insert("estimated_keys".into(), keys);
+            extra.push(("estimated_keys", keys));
         }
-        Ok(stats)
+        PeerFigures {
+            written: WriteCounting::Peer(wal + flush + compaction),
+            extra,
+        }
+    }
+}
+
+/// RocksDB's raw iterator as the course's [`Cursor`]: the two have the same moves.
+struct RocksCursor<'a> {
+    iter: DBRawIteratorWithThreadMode<'a, DB>,
+    files: &'a Path,
+}
+
+impl RocksCursor<'_> {
+    /// The error the last move met, if any (the iterator is then not valid).
+    fn status(&self) -> Result<()> {
+        self.iter.status().map_err(|e| rocks_error(self.files, e))
+    }
+}
+
+impl Cursor for RocksCursor<'_> {
+    fn valid(&self) -> bool {
+        self.iter.valid()
     }
 
-    fn close(self) -> Result<()> {
-        self.sync()
+    fn seek_to_first(&mut self) -> Result<()> {
+        self.iter.seek_to_first();
+        self.status()
+    }
+
+    fn seek_to_last(&mut self) -> Result<()> {
+        self.iter.seek_to_last();
+        self.status()
+    }
+
+    fn seek(&mut self, target: &[u8]) -> Result<()> {
+        self.iter.seek(target);
+        self.status()
+    }
+
+    fn seek_for_prev(&mut self, target: &[u8]) -> Result<()> {
+        self.iter.seek_for_prev(target);
+        self.status()
+    }
+
+    fn next(&mut self) -> Result<()> {
+        if !self.iter.valid() {
+            return Ok(());
+        }
+        self.iter.next();
+        self.status()
+    }
+
+    fn prev(&mut self) -> Result<()> {
+        if !self.iter.valid() {
+            return Ok(());
+        }
+        self.iter.prev();
+        self.status()
+    }
+
+    fn key(&self) -> &[u8] {
+        self.iter
+            .key()
+            .expect("key() of a cursor that is not valid")
+    }
+
+    fn value(&self) -> &[u8] {
+        self.iter
+            .value()
+            .expect("value() of a cursor that is not valid")
     }
 }

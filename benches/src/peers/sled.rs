@@ -1,4 +1,5 @@
-//! [`Sled`]: the [sled] embedded database (version 0.34) as a [`kv_shared::Engine`].
+//! [`Sled`]: the [sled] embedded database (version 0.34) as a [`kv_shared::Engine`] (a
+//! [`PeerEngine`] over [`SledStore`]).
 //!
 //! sled is a lock-free B+tree whose pages live in a log-structured store: updates append
 //! page fragments to an in-memory log buffer, a background thread writes the buffer to its
@@ -10,6 +11,8 @@
 //! | setting | value | why |
 //! |---|---|---|
 //! | durability of `put`/`delete` | the write lands in sled's in-memory log buffer; sled's flusher writes it to the OS and fsyncs every 500 ms (`flush_every_ms`, sled's default; settable) | **a kill of the process loses up to the last ~500 ms of acknowledged writes**: sled cannot hand each write to the OS without an fsync, and an fsync per write is what the comparison avoids |
+//! | `write` (a batch) | one `sled::Batch` through `apply_batch`: applied under sled's own lock, recovered whole or not at all | |
+//! | cursors and scans | sled has no snapshots: the adapter builds them from an undo log ([`super::sled_snapshot`]), walked by a [`RangeCursor`] | while a cursor or scan is open, every write first reads the old value of each key it writes |
 //! | `sync` | `Db::flush`: writes the log buffer and fsyncs | |
 //! | `compact` | nothing (sled has no manual compaction; it cleans segments by itself) | |
 //! | bloom filters | none (a B+tree has no use for them) | |
@@ -35,28 +38,53 @@
 //!
 //! [sled]: https://docs.rs/sled/0.34
 
-use std::path::{Path, PathBuf};
+use std::ops::Bound;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
-use kv_shared::{
-    Engine, KeyRange, MAX_KEY_LEN, OptionDoc, Options, Result, ScanIter, Stats, StoreDir,
-    check_key, check_key_value,
-};
+use kv_shared::{BoxCursor, Direction, KeyRange, OptionDoc, Options, Result, WriteBatch};
+use sled::IVec;
 
-use super::counters::{PeerCounters, ReadCounting, WriteCounting};
-use super::scan_bounds::{borrowed, empty_scan};
-use super::{open_store, peer_error};
+use super::adapter::{PeerEngine, PeerStore, peer_error};
+use super::counters::ReadCounting;
+use super::range_cursor::{RangeCursor, RangeSource, Walk};
+use super::sled_snapshot::{LiveWalk, SnapshotWalk, Snapshots, UndoLog};
 
-/// A sled database (its default tree) behind the course's [`Engine`] contract.
-pub struct Sled {
-    // Field order is drop order: the database (whose drop flushes and releases sled's
-    // lock) before the store directory's lock.
+/// sled as a course [`kv_shared::Engine`].
+pub type Sled = PeerEngine<SledStore>;
+
+/// How long `open` tries again while sled's own file lock is still held.
+const LOCK_WAIT: Duration = Duration::from_secs(10);
+
+/// A sled database (its default tree): the calls [`Sled`] makes.
+pub struct SledStore {
     db: sled::Db,
-    counters: PeerCounters,
-    files: PathBuf,
-    store: StoreDir,
+    /// The live snapshots, whose undo logs the writes keep.
+    snapshots: Snapshots,
+    files: Arc<Path>,
 }
 
-impl Engine for Sled {
+/// The settings sled takes.
+pub struct SledSettings {
+    cache_bytes: u64,
+    flush_every_ms: u64,
+}
+
+impl SledStore {
+    /// Runs `write`, which changes `keys`, keeping the live snapshots' undo logs.
+    fn write_keys<'k>(
+        &self,
+        keys: impl IntoIterator<Item = &'k [u8]>,
+        write: impl FnOnce() -> sled::Result<()>,
+    ) -> Result<()> {
+        self.snapshots
+            .write(&self.db, keys, write)
+            .map_err(|e| peer_error(&self.files, e))
+    }
+}
+
+impl PeerStore for SledStore {
     const NAME: &'static str = "sled";
     const FORMAT_VERSION: u32 = 34;
     const OPTIONS: &'static [OptionDoc] = &[
@@ -71,66 +99,76 @@ impl Engine for Sled {
             doc: "how often sled's flusher writes and fsyncs its log buffer, 0 for never (only `sync`)",
         },
     ];
+    const READS: ReadCounting = ReadCounting::Unknown;
 
-    fn open(dir: &Path, options: &Options) -> Result<Self> {
-        options.check_known(Self::NAME, Self::OPTIONS)?;
-        let cache_bytes: u64 = options.get_or("cache_bytes", 1 << 30)?;
-        let flush_every_ms: u64 = options.get_or("flush_every_ms", 500)?;
-        let (store, files) = open_store::<Self>(dir, options)?;
-        let counters = PeerCounters::start();
-        let db = sled::Config::new()
-            .path(&files)
-            .cache_capacity(cache_bytes)
-            .flush_every_ms((flush_every_ms > 0).then_some(flush_every_ms))
-            .open()
-            .map_err(|e| peer_error(&files, e))?;
-        Ok(Sled {
+    type Settings = SledSettings;
+
+    fn settings(options: &Options) -> Result<SledSettings> {
+        Ok(SledSettings {
+            cache_bytes: options.get_or("cache_bytes", 1 << 30)?,
+            flush_every_ms: options.get_or("flush_every_ms", 500)?,
+        })
+    }
+
+    fn open(files: &Path, settings: SledSettings) -> Result<Self> {
+        let every = settings.flush_every_ms;
+        let config = sled::Config::new()
+            .path(files)
+            .cache_capacity(settings.cache_bytes)
+            .flush_every_ms((every > 0).then_some(every));
+        // The course's `LOCK` is held, so no other engine has this store open. But sled
+        // releases its own file lock when its last background task for the store ends (a
+        // write, or a file truncation and its fsync), which can be a while after the
+        // previous `Db` was dropped on a busy machine: a refused lock is tried again.
+        let deadline = Instant::now() + LOCK_WAIT;
+        let db = loop {
+            match config.open() {
+                Err(sled::Error::Io(e)) if is_lock_refused(&e) && Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_millis(5));
+                }
+                opened => break opened.map_err(|e| peer_error(files, e))?,
+            }
+        };
+        Ok(SledStore {
             db,
-            counters,
-            files,
-            store,
+            snapshots: Snapshots::default(),
+            files: Arc::from(files),
         })
     }
 
     fn put(&self, key: &[u8], value: &[u8]) -> Result<()> {
-        check_key_value(key, value)?;
-        self.db
-            .insert(key, value)
-            .map_err(|e| peer_error(&self.files, e))?;
-        self.counters.count_put(key, value);
-        Ok(())
-    }
-
-    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
-        self.counters.count_get(0);
-        if key.len() > MAX_KEY_LEN {
-            return Ok(None);
-        }
-        let value = self.db.get(key).map_err(|e| peer_error(&self.files, e))?;
-        Ok(value.map(|v| v.to_vec()))
+        self.write_keys([key], || self.db.insert(key, value).map(drop))
     }
 
     fn delete(&self, key: &[u8]) -> Result<()> {
-        check_key(key)?;
-        self.db
-            .remove(key)
-            .map_err(|e| peer_error(&self.files, e))?;
-        self.counters.count_delete(key);
-        Ok(())
+        self.write_keys([key], || self.db.remove(key).map(drop))
     }
 
-    fn scan(&self, range: KeyRange) -> Result<ScanIter<'_>> {
-        if range.is_empty() {
-            return Ok(empty_scan());
+    fn write(&self, batch: &WriteBatch) -> Result<()> {
+        // A sled batch keeps the last op on each key, as the course's batches mean.
+        let mut sled_batch = sled::Batch::default();
+        for op in batch.iter() {
+            match op.value {
+                Some(value) => sled_batch.insert(op.key, value),
+                None => sled_batch.remove(op.key),
+            }
         }
-        let bounds = borrowed(&range);
-        let files = &self.files;
-        Ok(Box::new(self.db.range::<&[u8], _>(bounds).map(
-            move |pair| {
-                let (key, value) = pair.map_err(|e| peer_error(files, e))?;
-                Ok((key.to_vec(), value.to_vec()))
-            },
-        )))
+        let keys = batch.iter().map(|op| op.key);
+        self.write_keys(keys, || self.db.apply_batch(sled_batch))
+    }
+
+    fn get(&self, key: &[u8]) -> Result<(Option<Vec<u8>>, u64)> {
+        let value = self.db.get(key).map_err(|e| peer_error(&self.files, e))?;
+        Ok((value.map(|v| v.to_vec()), 0))
+    }
+
+    fn range_cursor(&self, range: &KeyRange) -> Result<BoxCursor<'_>> {
+        let view = SledView {
+            tree: (*self.db).clone(),
+            log: self.snapshots.take(),
+            files: self.files.clone(),
+        };
+        Ok(Box::new(RangeCursor::within(view, range.clone())))
     }
 
     fn sync(&self) -> Result<()> {
@@ -142,17 +180,38 @@ impl Engine for Sled {
     fn compact(&self) -> Result<()> {
         Ok(())
     }
+}
 
-    fn stats(&self) -> Result<Stats> {
-        self.counters.stats(
-            self.store.path(),
-            self.scan(KeyRange::all())?,
-            WriteCounting::ProcessIo,
-            ReadCounting::Unknown,
-        )
-    }
+/// True for sled's error when another handle holds its file lock. sled 0.34 reports it as
+/// an error of kind `Other` whose message names the lock (its `Config::try_lock`).
+fn is_lock_refused(error: &std::io::Error) -> bool {
+    error.to_string().starts_with("could not acquire lock")
+}
 
-    fn close(self) -> Result<()> {
-        self.sync()
+/// What a sled cursor reads: the tree as it is, and its snapshot's undo log.
+struct SledView {
+    tree: sled::Tree,
+    log: Arc<UndoLog>,
+    files: Arc<Path>,
+}
+
+impl RangeSource for SledView {
+    type Key = IVec;
+    type Value = IVec;
+
+    fn walk(
+        &self,
+        start: Bound<&[u8]>,
+        end: Bound<&[u8]>,
+        direction: Direction,
+    ) -> Result<Walk<IVec, IVec>> {
+        let range = self.tree.range::<&[u8], _>((start, end));
+        let live: LiveWalk = match direction {
+            Direction::Forward => Box::new(range),
+            Direction::Reverse => Box::new(range.rev()),
+        };
+        let (log, files) = (self.log.clone(), self.files.clone());
+        let walk = SnapshotWalk::new(live, log, (start, end), direction, files);
+        Ok(Box::new(walk))
     }
 }
