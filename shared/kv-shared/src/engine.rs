@@ -72,27 +72,14 @@ pub trait Engine: Send + Sync + Sized + 'static {
     ///
     /// # Errors
     /// [`crate::Error::Io`]; nothing of the batch is applied.
-    fn write(&self, batch: &WriteBatch) -> Result<()> {
-        // TRANSITION (removed before the branch lands): not atomic; every engine overrides it.
-        for op in batch.iter() {
-            match op.value {
-                Some(value) => self.put(op.key, value)?,
-                None => self.delete(op.key)?,
-            }
-        }
-        Ok(())
-    }
+    fn write(&self, batch: &WriteBatch) -> Result<()>;
 
     /// A [`Cursor`](crate::Cursor) over a snapshot of the store as it is now, not yet
     /// positioned.
     ///
     /// # Errors
     /// [`crate::Error::Corruption`], [`crate::Error::Io`].
-    fn cursor(&self) -> Result<BoxCursor<'_>> {
-        // TRANSITION (removed before the branch lands): every engine overrides it.
-        let pairs = self.scan(KeyRange::all())?.collect::<Result<Vec<_>>>()?;
-        Ok(Box::new(crate::cursor::VecCursor::new(pairs)))
-    }
+    fn cursor(&self) -> Result<BoxCursor<'_>>;
 
     /// The live pairs in `range`, in ascending key order. The default walks a
     /// [`cursor`](Engine::cursor); an engine may give a faster path that returns the same.
