@@ -48,6 +48,11 @@
 //! every listed test, each exercise left alone as `todo!()` fails at least one of its
 //! tests, and the crate with every exercise open fails only at its `todo!()`s.
 //!
+//! The course book lists each stage's exercises from the same markers: [`book`] renders
+//! the list a chapter includes after its `### Build it` paragraph
+//! (`notes/src/exercises/stage-N.md`), and `tests/exercise_lists.rs` fails when a committed
+//! list differs from it (`KV_UPDATE_NOTES=1` rewrites them).
+//!
 //! ## Modules
 //!
 //! | module | what it holds |
@@ -58,6 +63,7 @@
 //! | [`exercises`] | a stage's [`exercises::Exercise`]s, checked |
 //! | [`manifest`] | the learner's `Cargo.toml` |
 //! | [`readme`] | the learner's `README.md` and `bench` binary |
+//! | [`book`] | the course book's exercise lists, `notes/src/exercises/stage-N.md` |
 //! | [`workshop`] | writing a learner's crate; [`workshop::Workshop`], what it records |
 //! | [`libtest`] | reading `cargo test`'s output |
 //! | [`check`] | the scorecard |
@@ -66,6 +72,7 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+pub mod book;
 pub mod check;
 pub mod checkout;
 pub mod cli;
