@@ -353,8 +353,7 @@ fn sstable_build_get_scan() {
 #[test]
 fn rscan_and_seek_on_every_engine() {
     let tmp = tempfile::tempdir().unwrap();
-    for engine in ENGINES {
-        let dir = tmp.path().join(engine);
+    for (engine, dir) in ENGINES.map(|engine| (engine, tmp.path().join(engine))) {
         let s = store(engine, &dir);
         ok(
             &with(&s, &["shell"]),
@@ -416,16 +415,17 @@ fn rscan_and_seek_on_every_engine() {
 
 #[test]
 fn rscan_and_seek_walk_keys_across_flushed_tables_and_compactions() {
+    // Small thresholds, so the keys lie in several segments or tables and a memtable.
+    const SMALL: [(&str, &[&str]); 4] = [
+        ("hashlog", &[]),
+        ("bitcask", &["--set", "segment_bytes=1K"]),
+        ("sstable", &["--set", "memtable_bytes=1K"]),
+        ("lsm", &["--set", "memtable_bytes=1K"]),
+    ];
     let tmp = tempfile::tempdir().unwrap();
-    for engine in ENGINES {
+    for (engine, settings) in SMALL {
         let dir = tmp.path().join(engine);
-        // Small thresholds, so the keys lie in several segments or tables and a memtable.
-        let small = match engine {
-            "bitcask" => vec!["--set", "segment_bytes=1K"],
-            "sstable" | "lsm" => vec!["--set", "memtable_bytes=1K"],
-            _ => vec![],
-        };
-        let s = with(&store(engine, &dir), &small);
+        let s = with(&store(engine, &dir), settings);
         let mut script = String::new();
         for i in (0..120).rev() {
             script.push_str(&format!("put key{i:03} value{i}\n"));

@@ -295,23 +295,25 @@ fn engines_and_inspect() {
 #[test]
 fn rscan_and_seek() {
     let (_tmp, e) = open();
-    let script = "put b 2\nput a 1\nput d 4\nput c 3\n\
-                  rscan - -\nrscan b d\nrscan b -\nrscan - b\nrscan z a\n\
-                  seek b 2\nseek bb 10\nseek a 0\nseek z 1\n";
-    let out = shell_on(&e, TextMode::Text, script);
-    assert_eq!(
-        out,
-        "OK\nOK\nOK\nOK\n\
-         d 4\nc 3\nb 2\na 1\nEND\n\
-         c 3\nb 2\nEND\n\
-         d 4\nc 3\nb 2\nEND\n\
-         a 1\nEND\n\
-         END\n\
-         b 2\nc 3\nEND\n\
-         c 3\nd 4\nEND\n\
-         END\n\
-         END\n"
-    );
+    // Each command beside its reply.
+    let session = [
+        ("put b 2", "OK"),
+        ("put a 1", "OK"),
+        ("put d 4", "OK"),
+        ("put c 3", "OK"),
+        ("rscan - -", "d 4\nc 3\nb 2\na 1\nEND"),
+        ("rscan b d", "c 3\nb 2\nEND"),
+        ("rscan b -", "d 4\nc 3\nb 2\nEND"),
+        ("rscan - b", "a 1\nEND"),
+        ("rscan z a", "END"),
+        ("seek b 2", "b 2\nc 3\nEND"),
+        ("seek bb 10", "c 3\nd 4\nEND"),
+        ("seek a 0", "END"),
+        ("seek z 1", "END"),
+    ];
+    let script: String = session.iter().map(|(c, _)| format!("{c}\n")).collect();
+    let replies: String = session.iter().map(|(_, r)| format!("{r}\n")).collect();
+    assert_eq!(shell_on(&e, TextMode::Text, &script), replies);
     let out = shell_on(&e, TextMode::Hex, "seek 63 1\nrscan 62 63\n");
     assert_eq!(out, "63 33\nEND\n62 32\nEND\n");
 }
@@ -319,68 +321,53 @@ fn rscan_and_seek() {
 #[test]
 fn rscan_and_seek_errors_reply_err() {
     let (_tmp, e) = open();
-    let out = shell_on(
-        &e,
-        TextMode::Text,
-        "rscan a\nrscan a b c\nseek a\nseek a -1\nseek a ten\nseek é 1\nput a 1\nseek a 1\n",
+    let script =
+        "rscan a\nrscan a b c\nseek a\nseek a -1\nseek a ten\nseek é 1\nput a 1\nseek a 1\n";
+    let rscan_usage = "ERR `rscan` takes 2 arguments: rscan FROM TO (`-` for an open bound)\n";
+    let expected = [
+        rscan_usage,
+        rscan_usage,
+        "ERR `seek` takes 2 arguments: seek KEY N\n",
+        "ERR `seek` takes a number of pairs N, got `-1`\n",
+        "ERR `seek` takes a number of pairs N, got `ten`\n",
+        "END\n",
+        "OK\n",
+        "a 1\nEND\n",
+    ];
+    assert_eq!(shell_on(&e, TextMode::Text, script), expected.concat());
+    let hex = shell_on(&e, TextMode::Hex, "seek zz 1\nrscan - 0\n");
+    assert!(
+        hex.starts_with("ERR bad hex `zz`") && hex.contains("\nERR bad hex `0`"),
+        "{hex}"
     );
-    let lines: Vec<&str> = out.lines().collect();
-    assert_eq!(
-        lines[..6],
-        [
-            "ERR `rscan` takes 2 arguments: rscan FROM TO (`-` for an open bound)",
-            "ERR `rscan` takes 2 arguments: rscan FROM TO (`-` for an open bound)",
-            "ERR `seek` takes 2 arguments: seek KEY N",
-            "ERR `seek` takes a number of pairs N, got `-1`",
-            "ERR `seek` takes a number of pairs N, got `ten`",
-            "END",
-        ],
-        "{out}"
-    );
-    assert_eq!(&lines[6..], ["OK", "a 1", "END"]);
-    let out = shell_on(&e, TextMode::Hex, "seek zz 1\nrscan - 0\n");
-    let lines: Vec<&str> = out.lines().collect();
-    assert!(lines[0].starts_with("ERR bad hex `zz`"), "{out}");
-    assert!(lines[1].starts_with("ERR bad hex `0`"), "{out}");
 }
 
 #[test]
 fn one_shot_rscan_and_seek() {
     let tmp = tempfile::tempdir().unwrap();
-    let d = tmp.path().join("db");
-    let d = d.to_str().unwrap();
-    let with = |extra: &[&'static str]| -> Vec<&str> {
-        ["--engine", "memtest", "--dir", d]
-            .into_iter()
-            .chain(extra.iter().copied())
-            .collect()
-    };
-    kv(&with(&["shell"]), "put a -1\nput b 2\nput c 3\n").unwrap();
-    assert_eq!(kv(&with(&["rscan"]), "").unwrap(), "c 3\nb 2\na -1\n");
-    assert_eq!(
-        kv(&with(&["rscan", "--from", "b"]), "").unwrap(),
-        "c 3\nb 2\n"
-    );
-    assert_eq!(
-        kv(&with(&["rscan", "--from", "a", "--to", "c"]), "").unwrap(),
-        "b 2\na -1\n"
-    );
-    assert_eq!(kv(&with(&["rscan", "--to", "a"]), "").unwrap(), "");
-    assert_eq!(kv(&with(&["seek", "b"]), "").unwrap(), "b 2\nc 3\n");
-    assert_eq!(
-        kv(&with(&["seek", "-", "--limit", "1"]), "").unwrap(),
-        "a -1\n"
-    );
-    assert_eq!(
-        kv(&with(&["--hex", "seek", "62", "--limit", "1"]), "").unwrap(),
-        "62 32\n"
-    );
-    assert!(
-        kv(&with(&["--hex", "rscan", "--to", "x"]), "")
-            .unwrap_err()
-            .to_string()
-            .contains("bad hex")
-    );
+    let dir = tmp.path().join("db");
+    let store = ["--engine", "memtest", "--dir", dir.to_str().unwrap()];
+    let run = |command: &[&str]| kv(&[&store[..], command].concat(), "");
+    run(&["shell"]).unwrap();
+    kv(
+        &[&store[..], &["shell"]].concat(),
+        "put a -1\nput b 2\nput c 3\n",
+    )
+    .unwrap();
+    let expected: [(&[&str], &str); 7] = [
+        (&["rscan"], "c 3\nb 2\na -1\n"),
+        (&["rscan", "--from", "b"], "c 3\nb 2\n"),
+        (&["rscan", "--from", "a", "--to", "c"], "b 2\na -1\n"),
+        (&["rscan", "--to", "a"], ""),
+        (&["seek", "b"], "b 2\nc 3\n"),
+        (&["seek", "-", "--limit", "1"], "a -1\n"),
+        (&["--hex", "seek", "62", "--limit", "1"], "62 32\n"),
+    ];
+    for (command, out) in expected {
+        assert_eq!(run(command).unwrap(), out, "{command:?}");
+    }
+    let bad_hex = run(&["--hex", "rscan", "--to", "x"]).unwrap_err();
+    assert!(bad_hex.to_string().contains("bad hex"), "{bad_hex}");
     assert!(KvArgs::try_parse_from(["kv", "seek", "a", "--limit", "many"]).is_err());
 }
 

@@ -76,7 +76,7 @@ use kv_shared::{BoxCursor, Direction, Error, KeyRange, OptionDoc, Options, Resul
 
 use super::adapter::{LsmSettings, PeerEngine, PeerFigures, PeerStore, peer_error};
 use super::counters::ReadCounting;
-use super::range_cursor::{RangeCursor, RangeSource, Walk};
+use super::range_cursor::{Bounds, RangeCursor, RangeSource, Walk, directed};
 
 /// fjall as a course [`kv_shared::Engine`].
 pub type Fjall = PeerEngine<FjallStore>;
@@ -292,12 +292,7 @@ impl RangeSource for FjallView {
     type Key = Slice;
     type Value = Slice;
 
-    fn walk(
-        &self,
-        start: Bound<&[u8]>,
-        end: Bound<&[u8]>,
-        direction: Direction,
-    ) -> Result<Walk<Slice, Slice>> {
+    fn walk(&self, (start, end): Bounds<'_>, direction: Direction) -> Result<Walk<Slice, Slice>> {
         // The empty key sorts before every other key: it is in the range when the start lets
         // it in and the end is past it.
         let start_lets_it_in = matches!(start, Bound::Unbounded | Bound::Included([]));
@@ -323,10 +318,7 @@ impl RangeSource for FjallView {
                     .range::<&[u8], _>(&self.keyspace, (start, end));
                 let pairs =
                     range.map(move |guard| guard.into_inner().map_err(|e| peer_error(&files, e)));
-                match direction {
-                    Direction::Forward => Box::new(pairs),
-                    Direction::Reverse => Box::new(pairs.rev()),
-                }
+                directed(pairs, direction)
             }
         };
         Ok(match direction {

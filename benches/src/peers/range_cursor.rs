@@ -23,12 +23,16 @@
 //! a scan's cursor passes its range down, so that the peer can stop reading at its end
 //! rather than at the end of the store.
 
+use std::cmp::Ordering;
 use std::ops::Bound;
 
 use kv_shared::{Cursor, Direction, KeyRange, Result};
 
 /// One walk of a [`RangeSource`]: its pairs in one direction.
 pub type Walk<K, V> = Box<dyn Iterator<Item = Result<(K, V)>>>;
+
+/// The start and end bounds of a range, borrowed.
+pub type Bounds<'a> = (Bound<&'a [u8]>, Bound<&'a [u8]>);
 
 /// A fixed view of a peer's keys that opens walks over ranges of them.
 pub trait RangeSource {
@@ -37,16 +41,14 @@ pub trait RangeSource {
     /// A value as the walks hand it out.
     type Value: AsRef<[u8]>;
 
-    /// The pairs with keys between `start` and `end`, in `direction`. The range is never
-    /// empty (the cursor checks with [`holds_nothing`] first: some peers panic on an
-    /// inverted range).
+    /// The pairs with keys within `bounds`, in `direction`. The range is never empty (the
+    /// cursor checks with [`holds_nothing`] first: some peers panic on an inverted range).
     ///
     /// # Errors
     /// The peer's error opening the walk.
     fn walk(
         &self,
-        start: Bound<&[u8]>,
-        end: Bound<&[u8]>,
+        bounds: Bounds<'_>,
         direction: Direction,
     ) -> Result<Walk<Self::Key, Self::Value>>;
 }
@@ -93,7 +95,7 @@ impl<S: RangeSource> RangeCursor<S> {
         if holds_nothing(start, end) {
             return Ok(());
         }
-        let walk = self.source.walk(start, end, direction)?;
+        let walk = self.source.walk((start, end), direction)?;
         self.walk = Some(walk);
         self.direction = direction;
         self.step()
@@ -191,35 +193,39 @@ impl<S: RangeSource> Cursor for RangeCursor<S> {
 
 /// The tighter of two start bounds: the one that lets fewer keys in.
 pub fn later_start<'a>(a: Bound<&'a [u8]>, b: Bound<&'a [u8]>) -> Bound<&'a [u8]> {
-    use Bound::{Excluded, Included, Unbounded};
-    match (a, b) {
-        (Unbounded, other) | (other, Unbounded) => other,
-        (Included(x), Included(y)) => Included(x.max(y)),
-        (Excluded(x), Excluded(y)) => Excluded(x.max(y)),
-        (Included(i), Excluded(e)) | (Excluded(e), Included(i)) => {
-            if i > e {
-                Included(i)
-            } else {
-                Excluded(e)
-            }
-        }
-    }
+    tighter(a, b, Ordering::Greater)
 }
 
 /// The tighter of two end bounds: the one that lets fewer keys in.
 pub fn earlier_end<'a>(a: Bound<&'a [u8]>, b: Bound<&'a [u8]>) -> Bound<&'a [u8]> {
+    tighter(a, b, Ordering::Less)
+}
+
+/// The one of two bounds of the same end of a range that lets fewer keys in, where the
+/// keys let in lie on the `inward` side of a bound (after a start, before an end).
+fn tighter<'a>(a: Bound<&'a [u8]>, b: Bound<&'a [u8]>, inward: Ordering) -> Bound<&'a [u8]> {
     use Bound::{Excluded, Included, Unbounded};
+    let further_in = |x: &'a [u8], y: &'a [u8]| if x.cmp(y) == inward { x } else { y };
     match (a, b) {
         (Unbounded, other) | (other, Unbounded) => other,
-        (Included(x), Included(y)) => Included(x.min(y)),
-        (Excluded(x), Excluded(y)) => Excluded(x.min(y)),
-        (Included(i), Excluded(e)) | (Excluded(e), Included(i)) => {
-            if i < e {
-                Included(i)
-            } else {
-                Excluded(e)
-            }
+        (Included(x), Included(y)) => Included(further_in(x, y)),
+        (Excluded(x), Excluded(y)) => Excluded(further_in(x, y)),
+        // On the same key, the excluding bound is the tighter.
+        (Included(i), Excluded(e)) | (Excluded(e), Included(i)) if i.cmp(e) == inward => {
+            Included(i)
         }
+        (Included(_), Excluded(e)) | (Excluded(e), Included(_)) => Excluded(e),
+    }
+}
+
+/// `pairs` as a walk in `direction`: as they come, or from the back.
+pub fn directed<K, V, I>(pairs: I, direction: Direction) -> Walk<K, V>
+where
+    I: DoubleEndedIterator<Item = Result<(K, V)>> + 'static,
+{
+    match direction {
+        Direction::Forward => Box::new(pairs),
+        Direction::Reverse => Box::new(pairs.rev()),
     }
 }
 
@@ -254,13 +260,8 @@ mod tests {
         type Key = Vec<u8>;
         type Value = Vec<u8>;
 
-        fn walk(
-            &self,
-            start: Bound<&[u8]>,
-            end: Bound<&[u8]>,
-            direction: Direction,
-        ) -> Result<Walk<Vec<u8>, Vec<u8>>> {
-            let pairs = self.map.range::<[u8], _>((start, end));
+        fn walk(&self, bounds: Bounds<'_>, direction: Direction) -> Result<Walk<Vec<u8>, Vec<u8>>> {
+            let pairs = self.map.range::<[u8], _>(bounds);
             let mut pairs: Vec<_> = pairs.map(|(k, v)| (k.clone(), v.clone())).collect();
             if direction == Direction::Reverse {
                 pairs.reverse();

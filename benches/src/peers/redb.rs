@@ -35,7 +35,6 @@
 //!
 //! [redb]: https://docs.rs/redb
 
-use std::ops::Bound;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
 use std::sync::{Arc, PoisonError, RwLock};
@@ -49,7 +48,7 @@ use redb::{
 
 use super::adapter::{PeerEngine, PeerStore, peer_error};
 use super::counters::ReadCounting;
-use super::range_cursor::{RangeCursor, RangeSource, Walk};
+use super::range_cursor::{Bounds, RangeCursor, RangeSource, Walk, directed};
 
 /// redb as a course [`kv_shared::Engine`].
 pub type Redb = PeerEngine<RedbStore>;
@@ -284,24 +283,16 @@ impl RangeSource for RedbView {
     type Key = RedbBytes;
     type Value = RedbBytes;
 
-    fn walk(
-        &self,
-        start: Bound<&[u8]>,
-        end: Bound<&[u8]>,
-        direction: Direction,
-    ) -> Result<Walk<RedbBytes, RedbBytes>> {
+    fn walk(&self, bounds: Bounds<'_>, direction: Direction) -> Result<Walk<RedbBytes, RedbBytes>> {
         let range = self
             .table
-            .range::<&[u8]>((start, end))
+            .range::<&[u8]>(bounds)
             .map_err(|e| redb_error(&self.file, e))?;
         let file = self.file.clone();
         let pairs = range.map(move |pair| match pair {
             Ok((key, value)) => Ok((RedbBytes(key), RedbBytes(value))),
             Err(e) => Err(redb_error(&file, e)),
         });
-        Ok(match direction {
-            Direction::Forward => Box::new(pairs),
-            Direction::Reverse => Box::new(pairs.rev()),
-        })
+        Ok(directed(pairs, direction))
     }
 }

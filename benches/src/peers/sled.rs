@@ -38,7 +38,6 @@
 //!
 //! [sled]: https://docs.rs/sled/0.34
 
-use std::ops::Bound;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -48,8 +47,8 @@ use sled::IVec;
 
 use super::adapter::{PeerEngine, PeerStore, peer_error};
 use super::counters::ReadCounting;
-use super::range_cursor::{RangeCursor, RangeSource, Walk};
-use super::sled_snapshot::{LiveWalk, SnapshotWalk, Snapshots, UndoLog};
+use super::range_cursor::{Bounds, RangeCursor, RangeSource, Walk, directed};
+use super::sled_snapshot::{SnapshotWalk, Snapshots, UndoLog};
 
 /// sled as a course [`kv_shared::Engine`].
 pub type Sled = PeerEngine<SledStore>;
@@ -199,19 +198,14 @@ impl RangeSource for SledView {
     type Key = IVec;
     type Value = IVec;
 
-    fn walk(
-        &self,
-        start: Bound<&[u8]>,
-        end: Bound<&[u8]>,
-        direction: Direction,
-    ) -> Result<Walk<IVec, IVec>> {
-        let range = self.tree.range::<&[u8], _>((start, end));
-        let live: LiveWalk = match direction {
-            Direction::Forward => Box::new(range),
-            Direction::Reverse => Box::new(range.rev()),
-        };
-        let (log, files) = (self.log.clone(), self.files.clone());
-        let walk = SnapshotWalk::new(live, log, (start, end), direction, files);
+    fn walk(&self, bounds: Bounds<'_>, direction: Direction) -> Result<Walk<IVec, IVec>> {
+        let files = self.files.clone();
+        let range = self.tree.range::<&[u8], _>(bounds);
+        let live = directed(
+            range.map(move |pair| pair.map_err(|e| peer_error(&files, e))),
+            direction,
+        );
+        let walk = SnapshotWalk::new(live, self.log.clone(), bounds, direction);
         Ok(Box::new(walk))
     }
 }

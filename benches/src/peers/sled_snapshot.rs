@@ -26,14 +26,12 @@
 
 use std::collections::BTreeMap;
 use std::ops::Bound;
-use std::path::Path;
 use std::sync::{Arc, Mutex, PoisonError, RwLock, Weak};
 
 use kv_shared::{Direction, Result};
 use sled::IVec;
 
-use super::adapter::peer_error;
-use super::range_cursor::{earlier_end, holds_nothing, later_start};
+use super::range_cursor::{Bounds, Walk, earlier_end, holds_nothing, later_start};
 
 /// The live snapshots of one sled tree, whose undo logs its writers keep.
 #[derive(Debug, Default)]
@@ -97,7 +95,7 @@ impl UndoLog {
     /// own end when `last` is `None`), with its old value.
     fn first_beyond(
         &self,
-        (start, end): (Bound<&[u8]>, Bound<&[u8]>),
+        (start, end): Bounds<'_>,
         last: Option<&[u8]>,
         direction: Direction,
     ) -> Option<(IVec, Option<IVec>)> {
@@ -122,13 +120,11 @@ impl UndoLog {
     }
 }
 
-/// Pairs read from sled, as its range iterator (or the reverse of one) yields them.
-pub type LiveWalk = Box<dyn Iterator<Item = sled::Result<(IVec, IVec)>>>;
-
 /// One walk of a snapshot: the tree's pairs of a range in one direction, corrected by the
 /// snapshot's undo log (see the module documentation).
 pub struct SnapshotWalk {
-    live: LiveWalk,
+    /// sled's walk of the range, as the tree is.
+    live: Walk<IVec, IVec>,
     log: Arc<UndoLog>,
     start: Bound<Vec<u8>>,
     end: Bound<Vec<u8>>,
@@ -137,18 +133,16 @@ pub struct SnapshotWalk {
     last: Option<IVec>,
     /// A pair read from the tree and not handed out yet.
     pending: Option<(IVec, IVec)>,
-    files: Arc<Path>,
 }
 
 impl SnapshotWalk {
     /// A walk of `start..end` in `direction`: `live` is sled's walk of that range, `log`
-    /// the snapshot's undo log, `files` the path sled's errors are reported on.
+    /// the snapshot's undo log.
     pub fn new(
-        live: LiveWalk,
+        live: Walk<IVec, IVec>,
         log: Arc<UndoLog>,
-        (start, end): (Bound<&[u8]>, Bound<&[u8]>),
+        (start, end): Bounds<'_>,
         direction: Direction,
-        files: Arc<Path>,
     ) -> Self {
         SnapshotWalk {
             live,
@@ -158,7 +152,6 @@ impl SnapshotWalk {
             direction,
             last: None,
             pending: None,
-            files,
         }
     }
 
@@ -196,7 +189,7 @@ impl Iterator for SnapshotWalk {
                 match self.live.next() {
                     Some(Ok((key, _))) if !self.beyond_last(&key) => continue,
                     Some(Ok(pair)) => self.pending = Some(pair),
-                    Some(Err(e)) => return Some(Err(peer_error(&self.files, e))),
+                    Some(Err(e)) => return Some(Err(e)),
                     None => {}
                 }
             }

@@ -179,6 +179,28 @@ struct Outcome {
     wrong: Option<String>,
 }
 
+impl Outcome {
+    /// The outcome of a workload timed operation by operation: `entries` handled in
+    /// `elapsed`, each operation's latency, whether the time limit cut it short, and its
+    /// wrong answer if any.
+    fn timed(
+        entries: u64,
+        latency: Latency,
+        elapsed: Duration,
+        limited: bool,
+        wrong: Option<String>,
+    ) -> Outcome {
+        Outcome {
+            entries: Some(entries),
+            latency: Some(latency),
+            elapsed,
+            limited,
+            wrong,
+            ..Outcome::default()
+        }
+    }
+}
+
 /// Runs `workload` on `store` and returns its row (with the error, if it failed).
 fn run_one(
     store: &mut Store<'_>,

@@ -18,11 +18,10 @@ pub(super) fn read_while_writing(
     config: &BenchConfig,
     progress: &dyn Progress,
 ) -> Result<Outcome> {
-    let c = &config.workload;
     let stop = AtomicBool::new(false);
     let writing = AtomicBool::new(false);
     std::thread::scope(|s| {
-        let writer = s.spawn(|| overwrite_until(db, c, &stop, &writing));
+        let writer = s.spawn(|| overwrite_until(db, &config.workload, &stop, &writing));
         // The reads start once the writer is writing, so that they all overlap it.
         while !writing.load(Ordering::Relaxed) && !writer.is_finished() {
             std::thread::yield_now();

@@ -54,14 +54,8 @@ pub(super) fn scan(
             break;
         }
     }
-    Ok(Outcome {
-        entries: Some(entries),
-        latency: Some(latency),
-        elapsed: clock.elapsed(),
-        limited,
-        wrong,
-        ..Outcome::default()
-    })
+    let elapsed = clock.elapsed();
+    Ok(Outcome::timed(entries, latency, elapsed, limited, wrong))
 }
 
 /// How many scans a `scan` workload makes over `num` keys.

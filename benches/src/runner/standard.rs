@@ -80,14 +80,7 @@ pub(super) fn standard(
     }
     let elapsed = clock.elapsed();
     let wrong = answers.verdict(workload, latency.count(), c.value_size);
-    Ok(Outcome {
-        entries: Some(entries),
-        latency: Some(latency),
-        elapsed,
-        limited,
-        wrong,
-        ..Outcome::default()
-    })
+    Ok(Outcome::timed(entries, latency, elapsed, limited, wrong))
 }
 
 /// What the reads of a workload found, for the checks at its end.
@@ -191,12 +184,6 @@ fn read_seq(
             c.num
         ));
     }
-    Ok(Outcome {
-        entries: Some(entries),
-        latency: Some(latency),
-        elapsed: clock.elapsed(),
-        limited,
-        wrong,
-        ..Outcome::default()
-    })
+    let elapsed = clock.elapsed();
+    Ok(Outcome::timed(entries, latency, elapsed, limited, wrong))
 }
