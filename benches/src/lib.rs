@@ -4,9 +4,8 @@
 //!
 //! * `kv` ([`cli`]), a command-line client: open a store with any engine and `put`, `get`,
 //!   `delete`, `scan`, `rscan` (descending), `seek`, `compact`, print `stats`, drive it line
-//!   by line with `shell`
-//!   ([`shell`]), dump any engine file with `inspect` ([`inspect`]), list the engines and
-//!   their options with `engines`.
+//!   by line with `shell` ([`shell`]), dump any engine file with `inspect` ([`inspect`]),
+//!   list the engines and their options with `engines`.
 //! * `kvbench` ([`bench_cli`]), the benchmark report: every engine on the same workloads
 //!   ([`bench_workload`]), run by [`runner`], measured ([`measurement`], [`latency`],
 //!   [`memory`]) and printed ([`report`]) side by side.
@@ -27,7 +26,7 @@
 //! | [`runner`] | running them: store lifecycle, time limit, rows; one file per workload with its correctness checks |
 //! | [`latency`] | per-operation latency histograms |
 //! | [`memory`] | peak memory and OS-counted bytes written, from `/proc` |
-//! | [`peers`] | production peers (fjall, sled, redb, RocksDB) behind the `peers` and `rocksdb` features |
+//! | [`peers`] | production peers (fjall, sled, redb, RocksDB) behind the `peers` and `rocksdb` features: one engine over each peer's own calls, batches and snapshot cursors |
 //! | [`measurement`] | one row of results, the `--json` schema |
 //! | [`report`] | the terminal table, Markdown and JSON |
 //! | [`charts`] | SVG charts of throughput and amplification |

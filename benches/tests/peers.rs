@@ -1,7 +1,7 @@
 //! The production peers fjall, sled and redb (feature `peers`) behind the course's
 //! [`kv_shared::Engine`] contract: the whole conformance suite on each, with small memtables
 //! and blocks so fjall flushes and compacts many times inside it, then what the adapters add
-//! (statistics, directory layout, the registry).
+//! (statistics, directory layout, the registry, redb's compaction around open cursors).
 //!
 //! Run with `cargo test -p kvbench --features peers --test peers`.
 #![cfg(feature = "peers")]
@@ -223,4 +223,35 @@ fn the_registry_runs_the_peers_by_name() {
         engine.close().unwrap();
     }
     assert!(kvbench::peers::not_built().all(|p| p.feature == "rocksdb"));
+}
+
+#[test]
+fn redb_leaves_its_file_to_a_later_compact_while_a_cursor_reads_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    let engine = Redb::open(&tmp.path().join("db"), &Options::new()).unwrap();
+    for i in 0..3000 {
+        engine.put(&key(i), &value(i)).unwrap();
+    }
+    for i in 0..2900 {
+        engine.delete(&key(i)).unwrap();
+    }
+    let disk_bytes = |e: &Redb| e.stats().unwrap().disk_bytes;
+    let before = disk_bytes(&engine);
+    let mut cursor = engine.cursor().unwrap();
+    engine.put(&key(0), b"after the cursor").unwrap();
+    engine.compact().unwrap();
+    cursor.seek_to_first().unwrap();
+    assert_eq!(
+        (cursor.key(), cursor.value()),
+        (&key(2900)[..], &value(2900)[..])
+    );
+    drop(cursor);
+    engine.compact().unwrap();
+    let after = disk_bytes(&engine);
+    assert!(after < before, "compacted from {before} to {after} bytes");
+    assert_eq!(
+        engine.get(&key(0)).unwrap().as_deref(),
+        Some(&b"after the cursor"[..])
+    );
+    engine.close().unwrap();
 }

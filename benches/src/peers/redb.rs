@@ -84,7 +84,9 @@ pub struct RedbStore {
 
 /// The settings redb takes.
 pub struct RedbSettings {
+    /// `cache_bytes`: the page cache's capacity.
     cache_bytes: usize,
+    /// `durability`: how each write commits.
     durability: Durability,
 }
 

@@ -66,7 +66,9 @@ pub struct SledStore {
 
 /// The settings sled takes.
 pub struct SledSettings {
+    /// `cache_bytes`: the page cache's capacity.
     cache_bytes: u64,
+    /// `flush_every_ms`: how often sled's flusher runs (0: never).
     flush_every_ms: u64,
 }
 
