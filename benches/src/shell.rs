@@ -183,7 +183,7 @@ fn run_command(engine: &dyn DynEngine, mode: TextMode, words: &[&[u8]]) -> Resul
             Ok(Reply::Line(engine.stats()?.one_line()))
         }
         _ => Err(Failure(format!(
-            "unknown command `{command}` (commands: put get del scan sync compact stats quit)"
+            "unknown command `{command}` (commands: put get del scan rscan seek sync compact stats quit)"
         ))),
     }
 }

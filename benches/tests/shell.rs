@@ -126,7 +126,7 @@ fn hex_mode_round_trips_binary_and_text_mode_escapes_it() {
     shell::run(&e, TextMode::Text, &script[..], &mut out).unwrap();
     assert_eq!(
         String::from_utf8(out).unwrap(),
-        "OK\nv\nERR unknown command `\\xff` (commands: put get del scan sync compact stats quit)\n"
+        "OK\nv\nERR unknown command `\\xff` (commands: put get del scan rscan seek sync compact stats quit)\n"
     );
     let out = shell_on(&e, TextMode::Hex, "get 7461620968657265\n");
     assert_eq!(out, "c3a900ff\n");
