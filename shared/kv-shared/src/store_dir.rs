@@ -2,9 +2,15 @@
 //!
 //! [`StoreDir::open`] creates the directory if needed, takes an exclusive lock on its `LOCK`
 //! file (so a second open, from this process or another, fails with
-//! [`Error::Locked`]), and checks or writes the [`crate::marker`] file `ENGINE`. A directory
-//! that holds files but no marker is refused: it is not a store, and an engine must not
-//! start writing into someone else's files.
+//! [`Error::Locked`]), and checks or writes the [`crate::marker`] file `ENGINE`.
+//!
+//! A directory that holds any file but no marker is refused: it is not a store, and an
+//! engine must not start writing into someone else's files. The only files allowed are the
+//! two an earlier open may have left when it stopped before its marker was in place: `LOCK`
+//! and `ENGINE.tmp` (the marker's temporary, see [`Fs::write_atomic`]). Every other `*.tmp`
+//! counts, since recovery deletes those. The check runs before the lock is taken, so a
+//! refused directory does not even gain a `LOCK` file, and once more under the lock, in case
+//! another process created files in between.
 
 use std::path::{Path, PathBuf};
 
@@ -37,8 +43,11 @@ impl StoreDir {
     /// directory without a marker; [`Error::Io`].
     pub fn open(fs: &Fs, dir: &Path, engine: &str, format_version: u32) -> Result<StoreDir> {
         fs.create_dir_all(dir)?;
-        let lock = fs.lock(&dir.join(LOCK_FILE))?;
         let marker_path = dir.join(MARKER_FILE);
+        if fs.open_if_exists(&marker_path)?.is_none() {
+            refuse_foreign(fs, dir)?;
+        }
+        let lock = fs.lock(&dir.join(LOCK_FILE))?;
         let created = match fs.open_if_exists(&marker_path)? {
             Some(file) => {
                 let len = file.len()?;
@@ -52,18 +61,7 @@ impl StoreDir {
                 false
             }
             None => {
-                let foreign: Vec<String> = fs
-                    .list(dir)?
-                    .into_iter()
-                    .filter(|name| name != LOCK_FILE && !name.ends_with(".tmp"))
-                    .collect();
-                if !foreign.is_empty() {
-                    return Err(Error::InvalidArgument(format!(
-                        "{} holds files ({}) but no {MARKER_FILE} marker: not a store, refusing to write into it",
-                        dir.display(),
-                        foreign.join(", ")
-                    )));
-                }
+                refuse_foreign(fs, dir)?;
                 fs.write_atomic(&marker_path, &marker::encode(engine, format_version))?;
                 true
             }
@@ -89,6 +87,28 @@ impl StoreDir {
     pub fn is_new(&self) -> bool {
         self.created
     }
+}
+
+/// Refuses `dir`, which has no marker, if it holds any file but the `LOCK` and `ENGINE.tmp`
+/// an interrupted creation may leave: other `*.tmp` files count, since recovery deletes them.
+///
+/// # Errors
+/// [`Error::InvalidArgument`] naming the files; [`Error::Io`].
+fn refuse_foreign(fs: &Fs, dir: &Path) -> Result<()> {
+    let marker_tmp = format!("{MARKER_FILE}.tmp");
+    let foreign: Vec<String> = fs
+        .list(dir)?
+        .into_iter()
+        .filter(|name| name != LOCK_FILE && *name != marker_tmp)
+        .collect();
+    if foreign.is_empty() {
+        return Ok(());
+    }
+    Err(Error::InvalidArgument(format!(
+        "{} holds files ({}) but no {MARKER_FILE} marker: not a store, refusing to write into it",
+        dir.display(),
+        foreign.join(", ")
+    )))
 }
 
 /// Checks that `found`, the marker of the store in `dir`, names `engine` at
@@ -149,14 +169,26 @@ mod tests {
                 ..
             })
         ));
-        let foreign = tmp.path().join("foreign");
-        std::fs::create_dir(&foreign).unwrap();
-        std::fs::write(foreign.join("notes.txt"), b"mine").unwrap();
-        assert!(matches!(
-            StoreDir::open(&fs, &foreign, "hashlog", 1),
-            Err(Error::InvalidArgument(_))
-        ));
-        assert_eq!(std::fs::read(foreign.join("notes.txt")).unwrap(), b"mine");
+        for name in ["notes.txt", "draft.tmp"] {
+            let foreign = tmp.path().join(format!("foreign-{name}"));
+            std::fs::create_dir(&foreign).unwrap();
+            std::fs::write(foreign.join(name), b"mine").unwrap();
+            assert!(matches!(
+                StoreDir::open(&fs, &foreign, "hashlog", 1),
+                Err(Error::InvalidArgument(_))
+            ));
+            assert_eq!(fs.list(&foreign).unwrap(), [name], "no LOCK, no marker");
+            assert_eq!(std::fs::read(foreign.join(name)).unwrap(), b"mine");
+        }
+        let interrupted = tmp.path().join("interrupted");
+        std::fs::create_dir(&interrupted).unwrap();
+        std::fs::write(interrupted.join(LOCK_FILE), b"").unwrap();
+        std::fs::write(interrupted.join("ENGINE.tmp"), b"KVMA").unwrap();
+        assert!(
+            StoreDir::open(&fs, &interrupted, "hashlog", 1)
+                .unwrap()
+                .is_new()
+        );
         std::fs::write(dir.join(MARKER_FILE), b"KVMARKER garbage").unwrap();
         assert!(matches!(
             StoreDir::open(&fs, &dir, "hashlog", 1),

@@ -273,8 +273,8 @@ pub fn second_open_is_locked<E: Engine>(options: &Options) {
     e.close().unwrap();
 }
 
-/// A directory of another engine, of another format version, or of foreign files is refused
-/// and left untouched.
+/// A directory of another engine, of another format version, or of foreign files (a lone
+/// `*.tmp` file included) is refused, and a foreign one keeps exactly the files it had.
 pub fn foreign_directories_are_refused<E: Engine>(options: &Options) {
     let tmp = tempfile::tempdir().unwrap();
     let other = tmp.path().join("other");
@@ -299,14 +299,21 @@ pub fn foreign_directories_are_refused<E: Engine>(options: &Options) {
         Err(Error::FormatVersion { .. })
     ));
 
-    let foreign = tmp.path().join("foreign");
-    std::fs::create_dir(&foreign).unwrap();
-    std::fs::write(foreign.join("data.csv"), b"a,1\n").unwrap();
-    assert!(matches!(
-        E::open(&foreign, options),
-        Err(Error::InvalidArgument(_))
-    ));
-    assert_eq!(std::fs::read(foreign.join("data.csv")).unwrap(), b"a,1\n");
+    for name in ["data.csv", "draft.tmp"] {
+        let foreign = tmp.path().join(format!("foreign-{name}"));
+        std::fs::create_dir(&foreign).unwrap();
+        std::fs::write(foreign.join(name), b"a,1\n").unwrap();
+        assert!(
+            matches!(E::open(&foreign, options), Err(Error::InvalidArgument(_))),
+            "a directory holding only {name} is not a store"
+        );
+        let names: Vec<_> = std::fs::read_dir(&foreign)
+            .unwrap()
+            .map(|entry| entry.unwrap().file_name())
+            .collect();
+        assert_eq!(names, [name], "the refused open created or deleted files");
+        assert_eq!(std::fs::read(foreign.join(name)).unwrap(), b"a,1\n");
+    }
 }
 
 /// An option name the engine does not know is an error, not silently ignored.
