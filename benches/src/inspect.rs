@@ -8,7 +8,12 @@
 //! Two engines may share a format's magic (stage 4 reuses stage 3's write-ahead log framing,
 //! with its own payloads). So when the file sits in a store directory whose marker names a
 //! registered engine, that engine is asked first.
+//!
+//! Only a regular file is read, and at most [`MAX_FILE_BYTES`] of it: a FIFO or a device such
+//! as `/dev/zero` would otherwise block the command or fill memory.
 
+use std::fs::File;
+use std::io::Read;
 use std::path::Path;
 
 use kv_shared::{Error, Result, marker};
@@ -33,13 +38,18 @@ fn owner_of(path: &Path) -> Option<String> {
     marker::decode(&bytes).ok().map(|m| m.engine)
 }
 
+/// The largest file `kv inspect` reads (256 MiB): far above any file the engines write with
+/// their default settings, and small enough to hold in memory.
+pub const MAX_FILE_BYTES: u64 = 256 << 20;
+
 /// Reads the file at `path` and dumps it.
 ///
 /// # Errors
-/// [`Error::Io`] when the file cannot be read; [`Error::InvalidArgument`] ("unknown file
-/// format") when no format recognises it.
+/// [`Error::Io`] when the file cannot be read; [`Error::InvalidArgument`] when it is not a
+/// regular file, holds more than [`MAX_FILE_BYTES`], is empty, or no format recognises it
+/// ("unknown file format").
 pub fn dump_file(registry: &[EngineInfo], path: &Path) -> Result<String> {
-    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    let bytes = read_bounded(path)?;
     if bytes.is_empty() {
         return Err(Error::InvalidArgument(format!(
             "{} is empty (a store's LOCK file is always empty): nothing to dump",
@@ -52,4 +62,50 @@ pub fn dump_file(registry: &[EngineInfo], path: &Path) -> Result<String> {
             path.display()
         ))
     })
+}
+
+/// The bytes of the regular file at `path`, refusing anything else and anything longer than
+/// [`MAX_FILE_BYTES`].
+///
+/// The type is checked before opening, because opening a FIFO waits for a writer, and again
+/// on the open file, in case the path was replaced in between. The read goes through
+/// `take(MAX_FILE_BYTES + 1)`, so a file that grows while it is read is bounded too.
+fn read_bounded(path: &Path) -> Result<Vec<u8>> {
+    let io = |e| Error::io(path, e);
+    check_regular(path, &std::fs::metadata(path).map_err(io)?)?;
+    let file = File::open(path).map_err(io)?;
+    let opened = file.metadata().map_err(io)?;
+    check_regular(path, &opened)?;
+    let mut bytes = Vec::with_capacity(opened.len().min(MAX_FILE_BYTES) as usize);
+    file.take(MAX_FILE_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(io)?;
+    if bytes.len() as u64 > MAX_FILE_BYTES {
+        return Err(too_large(path));
+    }
+    Ok(bytes)
+}
+
+/// Refuses what `metadata` describes unless it is a regular file of at most
+/// [`MAX_FILE_BYTES`].
+fn check_regular(path: &Path, metadata: &std::fs::Metadata) -> Result<()> {
+    if !metadata.is_file() {
+        return Err(Error::InvalidArgument(format!(
+            "{} is not a regular file (a directory, FIFO or device): nothing to dump",
+            path.display()
+        )));
+    }
+    if metadata.len() > MAX_FILE_BYTES {
+        return Err(too_large(path));
+    }
+    Ok(())
+}
+
+/// The error for a file longer than [`MAX_FILE_BYTES`].
+fn too_large(path: &Path) -> Error {
+    Error::InvalidArgument(format!(
+        "{} is larger than {} MiB, the most `kv inspect` reads",
+        path.display(),
+        MAX_FILE_BYTES >> 20
+    ))
 }

@@ -309,6 +309,58 @@ fn inspect_dumps_every_file_of_every_engine() {
     );
 }
 
+/// Runs `kv inspect path` and expects it to be refused within ten seconds; returns standard
+/// error. A `kv` still running then is killed, and the test fails.
+fn inspect_refused_promptly(path: &Path) -> String {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_kv"))
+        .args(["inspect", path.to_str().unwrap()])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run kv");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while child.try_wait().unwrap().is_none() {
+        if std::time::Instant::now() > deadline {
+            child.kill().unwrap();
+            child.wait().unwrap();
+            panic!(
+                "kv inspect {} did not finish in ten seconds",
+                path.display()
+            );
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let output = child.wait_with_output().unwrap();
+    assert_eq!(output.status.code(), Some(1), "{output:?}");
+    let err = stderr(&output);
+    assert!(err.starts_with("kv: error: "), "{err}");
+    err
+}
+
+#[test]
+fn inspect_refuses_devices_fifos_and_huge_files() {
+    let err = inspect_refused_promptly(Path::new("/dev/zero"));
+    assert!(err.contains("not a regular file"), "{err}");
+    let tmp = tempfile::tempdir().unwrap();
+    let fifo = tmp.path().join("fifo");
+    let made = Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .expect("run mkfifo");
+    assert!(made.success(), "mkfifo failed");
+    let err = inspect_refused_promptly(&fifo);
+    assert!(err.contains("not a regular file"), "{err}");
+    let err = inspect_refused_promptly(tmp.path());
+    assert!(err.contains("not a regular file"), "{err}");
+    // A sparse file one byte past the limit: refused before a byte of it is read.
+    let huge = tmp.path().join("huge");
+    let file = std::fs::File::create(&huge).unwrap();
+    file.set_len(kvbench::inspect::MAX_FILE_BYTES + 1).unwrap();
+    let err = inspect_refused_promptly(&huge);
+    assert!(err.contains("larger than 256 MiB"), "{err}");
+}
+
 #[test]
 fn sstable_build_get_scan() {
     let tmp = tempfile::tempdir().unwrap();

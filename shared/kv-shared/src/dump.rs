@@ -5,6 +5,11 @@
 //! is the quickest way to learn a format, and a snapshot of a dump turns any change to the
 //! bytes into a reviewable diff.
 //!
+//! A dump quotes what it reads: keys, values, names, error messages. None of it may drive
+//! the terminal showing the dump. [`quoted`] shows every byte outside printable ASCII as
+//! `\xNN`, and every line of text a dump holds passes through [`shown`], which escapes
+//! control characters and bidirectional overrides as `\u{..}`.
+//!
 //! ```text
 //! 00000000  4b 56 48 41 53 48 4c 47                          magic "KVHASHLG"
 //! 00000008  01 00 00 00                                      format version 1
@@ -26,7 +31,7 @@ impl Dump {
     /// A dump whose first line is `title`.
     pub fn new(title: impl Display) -> Self {
         let mut dump = Dump::default();
-        let _ = writeln!(dump.out, "{title}");
+        dump.line(title);
         dump
     }
 
@@ -49,12 +54,8 @@ impl Dump {
         if bytes.len() > SHOWN {
             let _ = write!(hex, "..(+{})", bytes.len() - SHOWN);
         }
-        let _ = writeln!(
-            self.out,
-            "{:08x}  {:<56} {meaning}",
-            self.pos,
-            hex.trim_end()
-        );
+        let _ = write!(self.out, "{:08x}  {:<56} ", self.pos, hex.trim_end());
+        self.line(meaning);
         self.pos += bytes.len() as u64;
     }
 
@@ -75,12 +76,20 @@ impl Dump {
 
     /// A heading line before a group of fields (a record, a block).
     pub fn section(&mut self, heading: impl Display) {
-        let _ = writeln!(self.out, "-- {heading}");
+        self.out.push_str("-- ");
+        self.line(heading);
     }
 
     /// A line of commentary with no bytes (a summary, a verdict).
     pub fn note(&mut self, text: impl Display) {
-        let _ = writeln!(self.out, "   {text}");
+        self.out.push_str("   ");
+        self.line(text);
+    }
+
+    /// Ends the current line with `text`, made safe to show by [`shown`].
+    fn line(&mut self, text: impl Display) {
+        shown(&mut self.out, &text.to_string());
+        self.out.push('\n');
     }
 
     /// The finished dump.
@@ -90,7 +99,9 @@ impl Dump {
 }
 
 /// Shows bytes as a quoted string: printable ASCII as is, anything else as `\xNN`, and at most
-/// `max` bytes followed by a count of the rest.
+/// `max` bytes followed by a count of the rest. Every byte of a control character or a
+/// bidirectional override (C1 controls, U+202E and the like are all non-ASCII in UTF-8) is
+/// escaped, so quoted bytes never act on a terminal.
 pub fn quoted(bytes: &[u8], max: usize) -> String {
     let mut out = String::from("\"");
     for &b in bytes.iter().take(max) {
@@ -110,6 +121,27 @@ pub fn quoted(bytes: &[u8], max: usize) -> String {
         let _ = write!(out, "..(+{} bytes)", bytes.len() - max);
     }
     out
+}
+
+/// Appends `text` to `out`, escaping as `\u{..}` each character a terminal would act on
+/// rather than show: C0 controls other than tab and newline, DEL, the C1 controls
+/// U+0080..U+009F, and the bidirectional marks, embeddings, overrides and isolates (U+200E,
+/// U+200F, U+202A..U+202E, U+2066..U+2069), which would reorder the text around them.
+pub fn shown(out: &mut String, text: &str) {
+    for c in text.chars() {
+        if acts_on_terminal(c) {
+            let _ = write!(out, "{}", c.escape_unicode());
+        } else {
+            out.push(c);
+        }
+    }
+}
+
+/// Whether [`shown`] escapes `c`.
+fn acts_on_terminal(c: char) -> bool {
+    matches!(c,
+        '\0'..='\x08' | '\x0b'..='\x1f' | '\x7f'..='\u{9f}'
+        | '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
 }
 
 #[cfg(test)]
@@ -139,5 +171,33 @@ mod tests {
         assert_eq!(lines[3], "   too short for a magic and a version");
         assert_eq!(quoted(b"a\"\x00b", 10), "\"a\\\"\\x00b\"");
         assert_eq!(quoted(b"abcdef", 2), "\"ab\"..(+4 bytes)");
+    }
+
+    #[test]
+    fn controls_and_bidi_overrides_never_reach_the_terminal() {
+        let hostile = "a\u{202e}b\u{2066}c\u{200f}d\u{85}e\u{9b}f\x1b[2Jg\rh\x7fi\u{2069}";
+        let escaped =
+            "a\\u{202e}b\\u{2066}c\\u{200f}d\\u{85}e\\u{9b}f\\u{1b}[2Jg\\u{d}h\\u{7f}i\\u{2069}";
+        let mut out = String::new();
+        shown(&mut out, hostile);
+        assert_eq!(out, escaped);
+        let mut plain = String::new();
+        shown(&mut plain, "tab\tand newline\n, é → ok");
+        assert_eq!(plain, "tab\tand newline\n, é → ok");
+        let mut d = Dump::new(format!("title {hostile}"));
+        d.section(hostile);
+        d.field(b"x", hostile);
+        d.note(hostile);
+        let text = d.finish();
+        assert_eq!(text.lines().count(), 4, "{text}");
+        for line in text.lines() {
+            assert!(line.ends_with(escaped), "{line}");
+        }
+        assert!(!text.chars().any(|c| c != '\n' && acts_on_terminal(c)));
+        assert_eq!(
+            quoted("\u{202e}\u{85}\u{2066}".as_bytes(), 16),
+            "\"\\xe2\\x80\\xae\\xc2\\x85\\xe2\\x81\\xa6\""
+        );
+        assert_eq!(quoted(b"\x85\x9b", 16), "\"\\x85\\x9b\"");
     }
 }
