@@ -23,6 +23,7 @@
 //! | [`log_reader`] | reading an append-only record log, telling a torn tail from corruption |
 //! | [`dump`] | the annotated hex dump that `kv inspect` prints and snapshots pin |
 //! | [`structure`] | [`Structure`]: a store's files and their parts, as data (what `kv draw` pictures) |
+//! | [`repair`] | [`RepairReport`]: what an engine's `repair` kept, salvaged and wrote; damaged files moved into `lost/` |
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
