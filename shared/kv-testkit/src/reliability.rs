@@ -25,8 +25,9 @@
 //!
 //! ## Sizes and seeds
 //!
-//! Defaults keep one engine's whole suite well under a minute in `cargo test`. Long runs
-//! set these environment variables:
+//! Defaults keep one engine's whole suite well under a minute in `cargo test`. A long run
+//! sets `KV_LONG=1`, which multiplies every default below by 20 ([`crate::knobs`]); one
+//! suite's variable, when set, wins:
 //!
 //! | variable | default | what |
 //! |---|---|---|
