@@ -2,8 +2,9 @@
 //!
 //! Each variant is a different thing a caller may want to react to: retry (`Io`), give up on
 //! a damaged store and repair it (`Corruption`), fix the call (`InvalidArgument`, `KeyTooLarge`,
-//! `ValueTooLarge`), or pick another directory or engine (`Locked`, `WrongEngine`,
-//! `FormatVersion`). No error path panics and none silently skips data.
+//! `ValueTooLarge`), pick another directory or engine (`Locked`, `WrongEngine`,
+//! `FormatVersion`), or close and reopen the store after its background work failed
+//! (`Background`). No error path panics and none silently skips data.
 
 use std::path::PathBuf;
 
@@ -85,6 +86,25 @@ pub enum Error {
         /// Version this build reads.
         supported: u32,
     },
+
+    /// A job the engine runs on its own thread (a flush, a compaction, a merge) failed or
+    /// panicked earlier, and the engine refuses writes from then on.
+    ///
+    /// The failure itself was not the caller's: it may have been an I/O error on a table
+    /// the job was writing, or a bug. What the store holds on disk is still consistent (a
+    /// failed job changes nothing until its result is installed), but the engine cannot
+    /// know what the failure left in memory, so it stops accepting writes rather than build
+    /// on it. Reads may keep working. Close the store (or drop it) and open it again: the
+    /// reopen recovers every write that was acknowledged before the failure.
+    #[error(
+        "background {task} failed; writes are refused until the store is reopened: {detail}"
+    )]
+    Background {
+        /// Which job failed: `"flush"`, `"compaction"` or `"merge"`.
+        task: &'static str,
+        /// What went wrong: the job's error, or the panic's message.
+        detail: String,
+    },
 }
 
 impl Error {
@@ -108,5 +128,18 @@ impl Error {
     /// True for [`Error::Corruption`].
     pub fn is_corruption(&self) -> bool {
         matches!(self, Error::Corruption { .. })
+    }
+
+    /// Builds an [`Error::Background`].
+    pub fn background(task: &'static str, detail: impl Into<String>) -> Self {
+        Error::Background {
+            task,
+            detail: detail.into(),
+        }
+    }
+
+    /// True for [`Error::Background`].
+    pub fn is_background(&self) -> bool {
+        matches!(self, Error::Background { .. })
     }
 }
