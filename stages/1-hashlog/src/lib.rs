@@ -28,6 +28,7 @@
 //! | [`recovery`] | rebuilding the index on open, cutting a torn tail |
 //! | [`cursor`] | the cursor: a sorted copy of the index, values read as it moves |
 //! | [`engine`] | [`HashLog`], the [`kv_shared::Engine`] |
+//! | [`mod@repair`] | [`repair()`]: salvaging the intact records of a damaged data file (`kv repair`) |
 //! | [`mod@inspect`] | the annotated dump `kv inspect` prints ([`inspect()`]); the store's structure `kv draw` pictures |
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
@@ -40,8 +41,10 @@ pub mod index;
 pub mod inspect;
 pub mod record;
 pub mod recovery;
+pub mod repair;
 
 pub use engine::HashLog;
+pub use repair::repair;
 
 /// The annotated dump of a hashlog data file (`kv inspect`), or `None` when `bytes` does not
 /// start with its magic (`KVHASHLG`). Never panics, whatever the bytes.

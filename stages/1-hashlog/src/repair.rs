@@ -1,0 +1,294 @@
+//! Repair: bringing back a store whose data file is damaged, keeping every intact record.
+//!
+//! When a record in the middle of `data.log` is damaged (a valid record follows it),
+//! [`crate::recovery`] refuses to open the store: skipping the bad bytes would silently
+//! lose acknowledged writes, so the engine leaves the decision to a person. [`repair`] is
+//! that person's tool (`kv --engine hashlog --dir DIR repair`). It follows the rules of
+//! [`kv_shared::repair`]: nothing is deleted, every intact record is kept, and a dry run
+//! changes nothing.
+//!
+//! ## The algorithm, step by step
+//!
+//! 1. **Check that the directory is a hashlog store** (`lock_store`). Its `ENGINE` marker
+//!    must exist and name this engine at this format version. A directory without one is
+//!    refused before anything is written into it: repair never creates a store, and never
+//!    touches a directory that is not one. Then the `LOCK` is taken, so a store that is open
+//!    elsewhere is refused with [`Error::Locked`].
+//! 2. **Read the data file and scan it** (`scan`). From the first byte after the header,
+//!    try to decode a record. A valid one (lengths within their limits, checksum right) is
+//!    kept and the scan moves past it. At a bad byte the scan **resynchronises**: it tries
+//!    every following offset as the start of a record until one decodes with a valid
+//!    checksum, the way LevelDB's log reader skips a damaged block and `RepairDB` salvages
+//!    what follows. The bytes skipped are counted and the first bad offset remembered. A
+//!    damaged header is damage too, and records are still looked for after it.
+//! 3. **Decide.** A file that scanned cleanly from end to end is kept as it is. Any bad
+//!    byte, even a torn tail that opening would quietly cut off, makes it damaged: repair
+//!    keeps every byte, where opening would drop the tail.
+//! 4. **Keep the damaged file** (`keep_in_lost`): a copy of its bytes goes to
+//!    `lost/data.log`, synced, before anything else changes.
+//! 5. **Put the salvaged log in place**: a fresh header followed by the kept records, in
+//!    their original order (so the last record of each key still wins), written with
+//!    [`Fs::write_atomic`]. A crash at any point leaves either the damaged file or the
+//!    salvaged one as `data.log`, and the copy in `lost/` from step 4 either way.
+//!
+//! Why copy, then replace, rather than move the damaged file away first: between the move
+//! and the new file's arrival the store would have no `data.log`, and an open in that
+//! window would start an empty store. The end state is the same as a move.
+//!
+//! What a repair can cost: the writes whose records were in the damaged bytes are gone,
+//! and where a key's newest record was damaged but an older one survived, the key goes
+//! back to that older value (or a deleted key comes back). A write batch is one record, so
+//! it is salvaged whole or not at all. The data file is read into memory whole, which is
+//! fine for the stores of this course; a very large store would be scanned in windows, as
+//! [`kv_shared::log_reader`] does.
+
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+
+use kv_shared::file_system::FileLock;
+use kv_shared::log_reader::LogFormat;
+use kv_shared::repair::{FileReport, LOST_DIR, RepairReport};
+use kv_shared::store_dir::{LOCK_FILE, MARKER_FILE, check_marker};
+use kv_shared::{Engine, Error, Fs, Options, Result, marker};
+
+use crate::HashLog;
+use crate::data_file::{FILE_HEADER_LEN, check_header, encode_header};
+use crate::file_names::{DATA_FILE, data_path};
+use crate::record::RecordFormat;
+
+/// Repairs the hashlog store in `dir` (see the [module documentation](self)): salvages the
+/// intact records of a damaged data file into a new one and keeps the damaged file in
+/// `lost/`. With `dry_run`, only reads and reports.
+///
+/// # Errors
+/// [`Error::InvalidArgument`] when `dir` is not a store (no marker);
+/// [`Error::WrongEngine`] or [`Error::FormatVersion`] when it is another engine's or
+/// version's; [`Error::Locked`] when the store is open; [`Error::Io`].
+pub fn repair(dir: &Path, options: &Options, dry_run: bool) -> Result<RepairReport> {
+    let fs = Fs::new(options.file_system());
+    let _lock = lock_store(&fs, dir, HashLog::NAME, HashLog::FORMAT_VERSION)?;
+    let mut report = RepairReport {
+        dry_run,
+        ..RepairReport::default()
+    };
+    let Some(file) = fs.open_if_exists(&data_path(dir))? else {
+        return Ok(report); // a store whose first open stopped early: nothing to repair
+    };
+    let bytes = file.read_vec_at(0, file.len()? as usize)?;
+    drop(file);
+    let scanned = scan::<RecordFormat>(&bytes, FILE_HEADER_LEN as usize);
+    let records = scanned.records.len() as u64;
+    let Some(damage) = header_damage(&bytes).or_else(|| scanned.damage_note()) else {
+        report
+            .kept
+            .push(FileReport::new(DATA_FILE, records, "clean"));
+        return Ok(report);
+    };
+    report
+        .damaged
+        .push(FileReport::new(DATA_FILE, records, damage));
+    report.written.push(FileReport::new(
+        DATA_FILE,
+        records,
+        "salvaged records, in their original order",
+    ));
+    if !dry_run {
+        keep_in_lost(&fs, dir, DATA_FILE, &bytes)?;
+        let mut salvaged = encode_header().to_vec();
+        for range in &scanned.records {
+            salvaged.extend_from_slice(&bytes[range.clone()]);
+        }
+        fs.write_atomic(&data_path(dir), &salvaged)?;
+    }
+    Ok(report)
+}
+
+/// Step 1: checks that `dir` holds a store of `engine` at `format_version`, without
+/// creating anything, then takes its lock.
+///
+/// # Errors
+/// [`Error::InvalidArgument`] without a marker; [`Error::Corruption`] for a damaged one;
+/// [`Error::WrongEngine`], [`Error::FormatVersion`], [`Error::Locked`], [`Error::Io`].
+pub(crate) fn lock_store(
+    fs: &Fs,
+    dir: &Path,
+    engine: &str,
+    format_version: u32,
+) -> Result<Box<dyn FileLock>> {
+    let marker_path = dir.join(MARKER_FILE);
+    let Some(file) = fs.open_if_exists(&marker_path)? else {
+        return Err(Error::InvalidArgument(format!(
+            "{} has no {MARKER_FILE} marker: not a store (or no such directory), \
+             refusing to repair it",
+            dir.display()
+        )));
+    };
+    let len = file.len()?;
+    if len > 64 {
+        return Err(Error::corruption(&marker_path, 0, "marker file too long"));
+    }
+    let bytes = file.read_vec_at(0, len as usize)?;
+    let found = marker::decode(&bytes).map_err(|e| e.into_corruption(&marker_path, 0))?;
+    check_marker(dir, found, engine, format_version)?;
+    fs.lock(&dir.join(LOCK_FILE))
+}
+
+/// What a scan of a log found: the byte ranges of its valid records, in order, and the
+/// damage it skipped.
+#[derive(Debug, Default)]
+pub(crate) struct Scanned {
+    /// Each valid record's bytes, as a range of the scanned bytes.
+    pub records: Vec<Range<usize>>,
+    /// The first bad offset and what was wrong there.
+    pub first_bad: Option<(usize, String)>,
+    /// Bytes that belong to no valid record.
+    pub skipped: usize,
+}
+
+impl Scanned {
+    /// A report note for the damage found, `None` for a clean log.
+    pub fn damage_note(&self) -> Option<String> {
+        let (offset, detail) = self.first_bad.as_ref()?;
+        Some(format!(
+            "{detail} at offset {offset}; {} bytes hold no valid record",
+            self.skipped
+        ))
+    }
+}
+
+/// Step 2: scans `bytes` from `start` for valid records of format `F`, resynchronising
+/// after damage by trying every later offset as a record start.
+pub(crate) fn scan<F: LogFormat>(bytes: &[u8], start: usize) -> Scanned {
+    let mut scanned = Scanned::default();
+    let mut pos = start;
+    while pos < bytes.len() {
+        match record_at::<F>(bytes, pos) {
+            Ok(len) => {
+                scanned.records.push(pos..pos + len);
+                pos += len;
+            }
+            Err(detail) => {
+                if scanned.first_bad.is_none() {
+                    scanned.first_bad = Some((pos, detail));
+                }
+                let next = (pos + 1..bytes.len())
+                    .find(|&at| record_at::<F>(bytes, at).is_ok())
+                    .unwrap_or(bytes.len());
+                scanned.skipped += next - pos;
+                pos = next;
+            }
+        }
+    }
+    scanned
+}
+
+/// The length of the valid record of format `F` at `pos`, or what is wrong with it.
+fn record_at<F: LogFormat>(bytes: &[u8], pos: usize) -> std::result::Result<usize, String> {
+    let rest = &bytes[pos..];
+    if rest.len() < F::HEADER_LEN {
+        return Err(format!("incomplete record header ({} bytes)", rest.len()));
+    }
+    let len = F::record_len(&rest[..F::HEADER_LEN]).map_err(|e| e.detail)?;
+    if len > rest.len() {
+        return Err(format!("incomplete record: {} of {len} bytes", rest.len()));
+    }
+    F::decode(&rest[..len]).map_err(|e| e.detail)?;
+    Ok(len)
+}
+
+/// What is wrong with the data file's header, if anything.
+fn header_damage(bytes: &[u8]) -> Option<String> {
+    let header = &bytes[..bytes.len().min(FILE_HEADER_LEN as usize)];
+    check_header(Path::new(DATA_FILE), header)
+        .err()
+        .map(|e| e.to_string())
+}
+
+/// Step 4: writes a copy of `bytes`, the damaged file `name`, into `dir/lost/` under the
+/// first free name (`name`, `name.1`, ...), synced; returns its path.
+///
+/// # Errors
+/// [`Error::Io`].
+pub(crate) fn keep_in_lost(fs: &Fs, dir: &Path, name: &str, bytes: &[u8]) -> Result<PathBuf> {
+    let lost = dir.join(LOST_DIR);
+    fs.create_dir_all(&lost)?;
+    let taken = fs.list(&lost)?;
+    let mut target = name.to_string();
+    let mut n = 0;
+    while taken.contains(&target) {
+        n += 1;
+        target = format!("{name}.{n}");
+    }
+    let path = lost.join(&target);
+    let file = fs.create(&path)?;
+    file.append(bytes)?;
+    file.sync()?;
+    fs.sync_dir(&lost)?;
+    fs.sync_dir(dir)?;
+    Ok(path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_damaged_record_is_skipped_and_the_rest_salvaged() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("store");
+        let options = Options::new();
+        {
+            let store = HashLog::open(&dir, &options).unwrap();
+            for i in 0..20u32 {
+                store.put(&i.to_le_bytes(), b"value").unwrap();
+            }
+        }
+        let path = data_path(&dir);
+        let mut bytes = std::fs::read(&path).unwrap();
+        let damaged_at = FILE_HEADER_LEN as usize + 5 * 19 + 12; // inside the sixth record
+        bytes[damaged_at] ^= 0x55;
+        std::fs::write(&path, &bytes).unwrap();
+        assert!(matches!(
+            HashLog::open(&dir, &options),
+            Err(Error::Corruption { .. })
+        ));
+
+        let dry = repair(&dir, &options, true).unwrap();
+        assert_eq!(dry.damaged[0].records, 19, "{dry}");
+        assert_eq!(std::fs::read(&path).unwrap(), bytes, "a dry run changes nothing");
+        assert!(!dir.join(LOST_DIR).exists());
+
+        let done = repair(&dir, &options, false).unwrap();
+        assert_eq!(done.written[0].records, 19, "{done}");
+        assert_eq!(std::fs::read(dir.join(LOST_DIR).join(DATA_FILE)).unwrap(), bytes);
+        let store = HashLog::open(&dir, &options).unwrap();
+        for i in 0..20u32 {
+            let expected = (i != 5).then(|| b"value".to_vec());
+            assert_eq!(store.get(&i.to_le_bytes()).unwrap(), expected, "key {i}");
+        }
+        drop(store);
+        assert!(repair(&dir, &options, false).unwrap().is_clean());
+    }
+
+    #[test]
+    fn a_foreign_or_open_directory_is_refused() {
+        let tmp = tempfile::tempdir().unwrap();
+        std::fs::write(tmp.path().join("notes.txt"), b"mine").unwrap();
+        let options = Options::new();
+        assert!(matches!(
+            repair(tmp.path(), &options, false),
+            Err(Error::InvalidArgument(_))
+        ));
+        assert_eq!(Fs::default().list(tmp.path()).unwrap(), ["notes.txt"]);
+        assert!(repair(&tmp.path().join("missing"), &options, true).is_err());
+        assert!(!tmp.path().join("missing").exists());
+        let dir = tmp.path().join("store");
+        let store = HashLog::open(&dir, &options).unwrap();
+        assert!(matches!(
+            repair(&dir, &options, true),
+            Err(Error::Locked { .. })
+        ));
+        drop(store);
+        assert!(repair(&dir, &options, true).unwrap().is_clean());
+    }
+}
