@@ -28,8 +28,13 @@
 //!   reverts is gone, whatever its data.
 //! * Directories themselves, once created, survive (the store directory's own entry in its
 //!   parent is outside what an engine can sync through [`FileSystem`]).
-//! * A failed `sync` changes nothing: the data stays pending. (Linux may instead drop the
-//!   pages and report success on the next `sync`; no engine here retries a failed sync.)
+//! * A `sync` failed by [`FaultKind::Once`] or [`FaultKind::DiskFull`] changes nothing: the
+//!   data stays pending. One failed by [`FaultKind::SyncLosesData`] is what Linux really does
+//!   (PostgreSQL's "fsyncgate"): the kernel marks the unwritten pages clean, so reads still
+//!   see the data until the crash, but it never reaches the disk, even when a later `sync`
+//!   of the file succeeds. That later `sync` writes only what was written after the failed
+//!   one; the lost bytes read after the crash as what the disk held before (zeros past its
+//!   old end). This is why a failed fsync must be final for an engine.
 //!
 //! [`FaultFs::crash`] applies that model, then every call fails (the machine is off) until
 //! [`FaultFs::restart`]; files and locks opened before the crash stay dead forever, as if
@@ -45,7 +50,10 @@
 //!   an I/O error, [`FaultKind::Once`]; or, [`FaultKind::DiskFull`], every call from the
 //!   `k`-th on that needs space (create, append, rename, sync, `sync_dir`, lock) fails with
 //!   `StorageFull`, an append first writing a random part of its bytes (a short write) while
-//!   reads, truncations and removals keep working. [`FaultFs::clear_faults`] ends it.
+//!   reads, truncations and removals keep working. [`FaultFs::clear_faults`] ends it. Or,
+//!   [`FaultKind::SyncLosesData`], the first `sync` of a file at or after the `k`-th call
+//!   fails and loses that file's pending writes (see above); every other call works.
+//!   [`FaultFs::first_fault`] and [`FaultFs::lost_syncs`] name the file.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::io;
@@ -65,6 +73,11 @@ pub enum FaultKind {
     /// The chosen call and every later call that needs space fail (`StorageFull`); a failing
     /// append writes a random prefix of its bytes first.
     DiskFull,
+    /// The first `sync` of a file at or after the chosen call fails, and the writes it was to
+    /// make durable are lost at the next crash, even if a later `sync` of that file succeeds
+    /// (what Linux does: it marks the pages clean after a failed fsync). Reads keep seeing
+    /// the data until the crash.
+    SyncLosesData,
 }
 
 /// The directory the suites keep their store in, on a [`FaultFs`].
@@ -84,7 +97,11 @@ pub struct FaultFs {
 /// A write to a file's data not yet made durable by `sync`.
 #[derive(Debug, Clone)]
 enum DataOp {
-    Append(Vec<u8>),
+    /// Bytes written at offset `at` (an append writes at the end of the file).
+    Write {
+        at: u64,
+        bytes: Vec<u8>,
+    },
     Truncate(u64),
 }
 
@@ -126,6 +143,10 @@ struct State {
     injected: u64,
     /// The first of them, described.
     first_fault: Option<String>,
+    /// Set by a [`FaultKind::SyncLosesData`] fault, for the `sync` that fired it.
+    sync_lost: bool,
+    /// The files whose pending writes a failed `sync` lost, in order.
+    lost_syncs: Vec<PathBuf>,
 }
 
 fn power_lost() -> io::Error {
@@ -165,6 +186,16 @@ impl State {
                 self.fault = None;
                 self.note_fault(op, path);
                 Err(io::Error::other(format!("injected I/O error at call {at}")))
+            }
+            Some((at, FaultKind::SyncLosesData)) if op == "sync" && self.calls >= at => {
+                self.fault = None;
+                self.note_fault(op, path);
+                self.sync_lost = true;
+                self.lost_syncs.push(path.to_path_buf());
+                Err(io::Error::other(format!(
+                    "injected: fsync of {} failed, its pending writes are lost",
+                    path.display()
+                )))
             }
             Some((at, FaultKind::DiskFull)) if needs_space && self.calls >= at => {
                 self.note_fault(op, path);
@@ -268,12 +299,18 @@ impl State {
             apply(&mut data, op);
         }
         let mut lost_something = kept < inode.pending.len();
-        if let Some(DataOp::Append(bytes)) = inode.pending.get(kept)
+        if let Some(DataOp::Write { at, bytes }) = inode.pending.get(kept)
             && bytes.len() > 1
             && self.rng.random_bool(0.5)
         {
             let cut = self.rng.random_range(1..bytes.len());
-            data.extend_from_slice(&bytes[..cut]);
+            apply(
+                &mut data,
+                &DataOp::Write {
+                    at: *at,
+                    bytes: bytes[..cut].to_vec(),
+                },
+            );
             lost_something = true;
         }
         if lost_something && self.rng.random_bool(0.25) {
@@ -288,9 +325,16 @@ impl State {
     }
 }
 
+/// Applies `op` to `data`; a write past the end first fills the gap with zeros.
 fn apply(data: &mut Vec<u8>, op: &DataOp) {
     match op {
-        DataOp::Append(bytes) => data.extend_from_slice(bytes),
+        DataOp::Write { at, bytes } => {
+            let at = *at as usize;
+            if data.len() < at + bytes.len() {
+                data.resize(at + bytes.len(), 0);
+            }
+            data[at..at + bytes.len()].copy_from_slice(bytes);
+        }
         DataOp::Truncate(len) => data.resize(*len as usize, 0),
     }
 }
@@ -316,6 +360,8 @@ impl FaultFs {
                 fault: None,
                 injected: 0,
                 first_fault: None,
+                sync_lost: false,
+                lost_syncs: Vec::new(),
             })),
         }
     }
@@ -388,6 +434,12 @@ impl FaultFs {
     /// The first call [`FaultFs::fail_at`] failed: which operation, on which path.
     pub fn first_fault(&self) -> Option<String> {
         self.state().first_fault.clone()
+    }
+
+    /// The files whose pending writes a [`FaultKind::SyncLosesData`] fault lost, in the
+    /// order of the failed syncs.
+    pub fn lost_syncs(&self) -> Vec<PathBuf> {
+        self.state().lost_syncs.clone()
     }
 
     /// Mutating calls made so far.
@@ -643,8 +695,12 @@ impl File for FaultFile {
         };
         let written = short.as_ref().map_or(buf.len(), |(n, _)| *n);
         let inode = st.inodes.get_mut(&self.inode).expect("open inode exists");
+        let at = inode.current.len() as u64;
         inode.current.extend_from_slice(&buf[..written]);
-        inode.pending.push(DataOp::Append(buf[..written].to_vec()));
+        inode.pending.push(DataOp::Write {
+            at,
+            bytes: buf[..written].to_vec(),
+        });
         match short {
             Some((_, e)) => Err(e),
             None => Ok(()),
@@ -683,10 +739,22 @@ impl File for FaultFile {
     fn sync(&self) -> io::Result<()> {
         let mut st = self.fs.state();
         st.check_handle(self.epoch)?;
-        st.begin("sync", &self.path, true, true)?;
+        let begun = st.begin("sync", &self.path, true, true);
+        if std::mem::take(&mut st.sync_lost) {
+            // The kernel marked the pages clean without writing them: they are gone from
+            // the disk's future, though reads still see them.
+            let inode = st.inodes.get_mut(&self.inode).expect("open inode exists");
+            inode.pending.clear();
+        }
+        begun?;
         let inode = st.inodes.get_mut(&self.inode).expect("open inode exists");
-        inode.durable = inode.current.clone();
-        inode.pending.clear();
+        // Only the writes since the last sync reach the disk: after a lost sync the disk
+        // differs from what reads see, so the pending writes are replayed on the disk's bytes.
+        let mut durable = std::mem::take(&mut inode.durable);
+        for op in std::mem::take(&mut inode.pending) {
+            apply(&mut durable, &op);
+        }
+        inode.durable = durable;
         Ok(())
     }
 
@@ -818,6 +886,38 @@ mod tests {
         f.append(b"!").unwrap();
         let data = fs.read_file(&dir().join("a")).unwrap();
         assert!(data.starts_with(b"xz") && data.ends_with(b"!") && data.len() < 13);
+    }
+
+    #[test]
+    fn a_failed_sync_loses_its_writes_for_good() {
+        for seed in 0..100 {
+            let fs = setup(seed);
+            let path = dir().join("log");
+            let f = fs.create(&path).unwrap();
+            fs.sync_dir(&dir()).unwrap();
+            f.append(b"old-").unwrap();
+            f.sync().unwrap();
+            f.append(b"lost").unwrap();
+            fs.fail_at(1, FaultKind::SyncLosesData);
+            f.append(b"!").unwrap(); // not a sync: unaffected
+            assert!(f.sync().is_err(), "the first sync fails");
+            assert_eq!(fs.lost_syncs(), std::slice::from_ref(&path));
+            assert!(
+                fs.first_fault()
+                    .unwrap()
+                    .starts_with("sync of /disk/db/log")
+            );
+            let mut buf = [0u8; 9];
+            f.read_at(&mut buf, 0).unwrap();
+            assert_eq!(&buf, b"old-lost!", "reads still see the data");
+            f.append(b"-new").unwrap();
+            f.sync().unwrap(); // succeeds, but writes only "-new"
+            fs.crash();
+            fs.restart();
+            let got = fs.read_file(&path).unwrap();
+            assert_eq!(got, b"old-\0\0\0\0\0-new", "seed {seed}");
+            assert_eq!(fs.injected_faults(), 1);
+        }
     }
 
     #[test]
