@@ -43,8 +43,12 @@
 //!   ops to the map before it lets go, so no reader ever sees part of a batch.
 //! * **Durability.** `write` returns once its record is handed to the operating system (it
 //!   survives a process kill); `sync` syncs the log and the directory (it survives a power
-//!   loss). A failed append may have written part of its record: it is cut off again, so
-//!   the next record never follows garbage.
+//!   loss). With the option `sync_writes`, every write syncs the log before it returns (it
+//!   survives a power loss too); a log `open` creates is synced with its directory at once,
+//!   so that is all a write needs. A failed append may have written part of its record: it
+//!   is cut off again, so the next record never follows garbage. A failed sync is final:
+//!   the kernel may have dropped what it could not write, so every later write and sync
+//!   fails until the store is reopened.
 //! * **Cursors are snapshots by copy-on-write.** The map sits behind an `Arc`. A cursor
 //!   takes a clone of the `Arc`, which costs nothing, and keeps reading that map whatever
 //!   happens next. A writer changes the map through [`Arc::make_mut`], which copies it
@@ -129,6 +133,7 @@ pub struct ExampleEngine {
     fs: Fs,
     dir: StoreDir,
     buggy_rotation: bool,
+    sync_writes: bool,
     state: Mutex<State>,
     gets: AtomicU64,
     user_bytes: AtomicU64,
@@ -139,11 +144,35 @@ pub struct ExampleEngine {
 struct State {
     log: FileRef,
     pairs: Arc<Pairs>,
+    /// A sync failed: writes and syncs are refused until the store is reopened.
+    sync_failed: bool,
 }
 
 impl ExampleEngine {
     fn state(&self) -> MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Fails once a sync has failed (see [`State::sync_failed`]).
+    fn check_sync_ok(state: &State) -> Result<()> {
+        if state.sync_failed {
+            return Err(Error::io(
+                state.log.path(),
+                std::io::Error::other("an earlier sync failed; reopen the store"),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Syncs the log (and the directory, if `dir` is set); a failure is final.
+    fn sync_locked(&self, state: &mut State, dir: bool) -> Result<()> {
+        Self::check_sync_ok(state)?;
+        let mut synced = state.log.sync();
+        if dir && synced.is_ok() {
+            synced = self.fs.sync_dir(self.dir.path());
+        }
+        state.sync_failed = synced.is_err();
+        synced
     }
 
     /// Appends `record` to the log, cutting off whatever a failed append left.
@@ -160,15 +189,23 @@ impl ExampleEngine {
 impl Engine for ExampleEngine {
     const NAME: &'static str = "example";
     const FORMAT_VERSION: u32 = VERSION;
-    const OPTIONS: &'static [OptionDoc] = &[OptionDoc {
-        name: "buggy_rotation",
-        default: "false",
-        doc: "skip the sync before the compaction's rename (a planted bug)",
-    }];
+    const OPTIONS: &'static [OptionDoc] = &[
+        OptionDoc {
+            name: "buggy_rotation",
+            default: "false",
+            doc: "skip the sync before the compaction's rename (a planted bug)",
+        },
+        OptionDoc {
+            name: "sync_writes",
+            default: "false",
+            doc: "sync the log before each write returns",
+        },
+    ];
 
     fn open(dir: &Path, options: &Options) -> Result<Self> {
         options.check_known(Self::NAME, Self::OPTIONS)?;
         let buggy_rotation = options.get_or("buggy_rotation", false)?;
+        let sync_writes = options.get_or("sync_writes", false)?;
         let fs = Fs::new(options.file_system());
         let dir = StoreDir::open(&fs, dir, Self::NAME, Self::FORMAT_VERSION)?;
         fs.remove_if_exists(&dir.join(COMPACT_FILE))?;
@@ -180,6 +217,8 @@ impl Engine for ExampleEngine {
             _ => {
                 let log = fs.create(&dir.join(LOG_FILE))?;
                 log.append(&header(HEADER_LEN as u64))?;
+                log.sync()?;
+                fs.sync_dir(dir.path())?;
                 (log, Pairs::new())
             }
         };
@@ -187,9 +226,11 @@ impl Engine for ExampleEngine {
             fs,
             dir,
             buggy_rotation,
+            sync_writes,
             state: Mutex::new(State {
                 log,
                 pairs: Arc::new(pairs),
+                sync_failed: false,
             }),
             gets: AtomicU64::new(0),
             user_bytes: AtomicU64::new(0),
@@ -228,7 +269,11 @@ impl Engine for ExampleEngine {
         }
         let record = encode_record(batch.count(), ops);
         let mut state = self.state();
+        Self::check_sync_ok(&state)?;
         Self::append(&state.log, &record)?;
+        if self.sync_writes {
+            self.sync_locked(&mut state, false)?;
+        }
         // Copies the map first if a cursor still holds it (see the module documentation).
         let pairs = Arc::make_mut(&mut state.pairs);
         let mut user_bytes = 0;
@@ -248,8 +293,7 @@ impl Engine for ExampleEngine {
     }
 
     fn sync(&self) -> Result<()> {
-        self.state().log.sync()?;
-        self.fs.sync_dir(self.dir.path())
+        self.sync_locked(&mut self.state(), true)
     }
 
     fn compact(&self) -> Result<()> {

@@ -20,6 +20,10 @@
 //!   same with only the keys in their range (see [`Index::sorted_range`] for why the sort
 //!   is the weak spot).
 //! * `sync` fsyncs the data file. (Its directory entry was synced when it was created.)
+//! * With the option `sync_writes=true` (the stage's only option, off by default), every
+//!   put, delete and batch also fsyncs the data file before it returns, still holding the
+//!   writer's lock: an acknowledged write then survives a power loss, not only a kill of the
+//!   process, at the price of one fsync per write.
 //! * `compact` does nothing: stage 1 has no compaction. Every overwrite and every delete
 //!   leaves dead bytes in the file forever; `stats` reports them as `dead_bytes`.
 //!
@@ -100,6 +104,8 @@ pub struct HashLog {
     replayed_records: u64,
     /// Bytes of torn tail the last open cut off.
     torn_tail_bytes: u64,
+    /// The option `sync_writes`: fsync every write before it returns.
+    sync_writes: bool,
 }
 
 /// What the single writer at a time needs to know.
@@ -159,7 +165,8 @@ impl HashLog {
 
     /// Appends the encoded record `bytes`, the caller holding the writer's lock (`writer`),
     /// and returns the offset it went to. A failed append is cut back off the file, so
-    /// that the next record starts where the index will say it does.
+    /// that the next record starts where the index will say it does. With `sync_writes`,
+    /// the file is fsynced too; a failed fsync stops the writer, as a failed `sync` does.
     fn append_locked(&self, writer: &mut Writer, bytes: &[u8]) -> Result<u64> {
         let offset = writer.end;
         if let Err(err) = self.file.append(bytes) {
@@ -170,6 +177,14 @@ impl HashLog {
             return Err(err);
         }
         writer.end = offset + bytes.len() as u64;
+        if self.sync_writes
+            && let Err(err) = self.file.sync()
+        {
+            // The record is in the file but maybe not on the disk: not acknowledged, and
+            // nothing more is written until a reopen decides what the file holds.
+            writer.stopped = Some("an fsync failed, so data it covered may be lost");
+            return Err(err);
+        }
         Ok(offset)
     }
 
@@ -251,11 +266,16 @@ fn describe(record: Decoded<'_>) -> String {
 impl Engine for HashLog {
     const NAME: &'static str = "hashlog";
     const FORMAT_VERSION: u32 = data_file::VERSION;
-    /// Stage 1 has nothing to tune.
-    const OPTIONS: &'static [OptionDoc] = &[];
+    /// Stage 1 has one option: whether every write is fsynced.
+    const OPTIONS: &'static [OptionDoc] = &[OptionDoc {
+        name: "sync_writes",
+        default: "false",
+        doc: "fsync the data file before each put, delete and batch returns",
+    }];
 
     fn open(dir: &Path, options: &Options) -> Result<Self> {
         options.check_known(Self::NAME, Self::OPTIONS)?;
+        let sync_writes = options.get_or("sync_writes", false)?;
         let fs = Fs::new(options.file_system());
         let dir = StoreDir::open(&fs, dir, Self::NAME, Self::FORMAT_VERSION)?;
         let file = file_names::open_or_create(&fs, dir.path())?;
@@ -274,6 +294,7 @@ impl Engine for HashLog {
             get_disk_reads: AtomicU64::new(0),
             replayed_records: recovered.records,
             torn_tail_bytes: recovered.torn_tail_bytes,
+            sync_writes,
         })
     }
 

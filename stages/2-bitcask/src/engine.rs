@@ -9,6 +9,14 @@
 //! start, as a tombstone is: a segment holding a batch always has dead bytes, so the next
 //! merge takes it and rewrites the batch's live puts as records of their own.
 //!
+//! A write returns once its record is handed to the operating system: it survives a kill
+//! of the process. With the option `sync_writes`, it also fsyncs the active segment before
+//! the keydir learns of the record, and, the first time it writes to a segment whose
+//! directory entry is not known to be durable (the one recovery created), the directory:
+//! an acknowledged write then survives a power loss. A segment started by a rotation needs
+//! no such directory sync, as the rotation already made its entry durable. A failed fsync
+//! is final, as in `sync`: no more writes until the store is reopened.
+//!
 //! ## Threads and locks
 //!
 //! * `writer` (a mutex) serialises appends: it owns the active segment's length and the next
@@ -93,6 +101,9 @@ struct Writer {
     sealed: bool,
     /// An append failed and could not be undone: refuse further writes.
     broken: bool,
+    /// The active segment's directory entry is known to be durable (a rotation or a
+    /// `sync` synced the directory since the segment was created).
+    dir_synced: bool,
 }
 
 /// Whether merging may go on.
@@ -200,6 +211,7 @@ impl Inner {
         }
         .encode();
         let offset = self.append_record(&mut w, &bytes, 1, false)?;
+        self.sync_if_asked(&mut w)?;
         let entry = Entry::record(w.active.id(), offset, bytes.len() as u32, seq, expiry);
         let mut st = write(&self.state);
         if kind == Kind::Put {
@@ -218,6 +230,7 @@ impl Inner {
         let first = w.next_seq;
         let bytes = record::encode_batch(first, batch)?;
         let offset = self.append_record(&mut w, &bytes, batch.count().into(), true)?;
+        self.sync_if_asked(&mut w)?;
         let id = w.active.id();
         let (mut dead, mut user_bytes) = (BATCH_HEADER_LEN as u64, 0);
         let mut st = write(&self.state);
@@ -266,6 +279,25 @@ impl Inner {
         Ok(offset)
     }
 
+    /// With `sync_writes`, makes the record just appended durable before the write is
+    /// acknowledged: fsyncs the active segment and, if its directory entry may not be
+    /// durable yet, the directory. After a failure every later write and sync fails until
+    /// the store is reopened.
+    fn sync_if_asked(&self, w: &mut Writer) -> Result<()> {
+        if !self.options.sync_writes {
+            return Ok(());
+        }
+        let mut synced = w.active.file().sync();
+        if synced.is_ok() && !w.dir_synced {
+            synced = self.fs.sync_dir(&self.dir);
+        }
+        match synced {
+            Ok(()) => w.dir_synced = true,
+            Err(_) => w.broken = true,
+        }
+        synced
+    }
+
     /// Cuts a partly written record off the active segment, or stops all writes if that fails.
     fn undo_append(w: &mut Writer) {
         if w.active.file().truncate(w.len).is_err() {
@@ -310,6 +342,7 @@ impl Inner {
             w.broken = true;
             return Err(e);
         }
+        w.dir_synced = true;
         if self.merge_wanted() {
             self.request_merge();
         }
@@ -367,10 +400,11 @@ impl Inner {
             .file()
             .sync()
             .and_then(|()| self.fs.sync_dir(&self.dir));
-        if synced.is_err() {
+        match synced {
+            Ok(()) => w.dir_synced = true,
             // After a failed fsync the kernel may have dropped the pages, and a later fsync
             // would succeed without them: no more writes or syncs until the store is reopened.
-            w.broken = true;
+            Err(_) => w.broken = true,
         }
         synced
     }
@@ -445,6 +479,7 @@ impl Bitcask {
                 next_seq: r.next_seq,
                 sealed: false,
                 broken: false,
+                dir_synced: false,
             }),
             state: RwLock::new(State {
                 keydir: r.keydir,

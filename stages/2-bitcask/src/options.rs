@@ -25,6 +25,11 @@ pub const OPTIONS: &[OptionDoc] = &[
         default: "true",
         doc: "whether a background thread merges when merge_dead_ratio is reached (compact always merges)",
     },
+    OptionDoc {
+        name: "sync_writes",
+        default: "false",
+        doc: "fsync the active segment (and, once per new segment, the directory) before each write returns",
+    },
 ];
 
 /// The options, parsed and checked.
@@ -38,6 +43,8 @@ pub struct BitcaskOptions {
     pub hint_files: bool,
     /// See [`OPTIONS`].
     pub background_merge: bool,
+    /// See [`OPTIONS`].
+    pub sync_writes: bool,
 }
 
 impl BitcaskOptions {
@@ -52,6 +59,7 @@ impl BitcaskOptions {
             merge_dead_ratio: options.get_or("merge_dead_ratio", 0.5)?,
             hint_files: options.get_or("hint_files", true)?,
             background_merge: options.get_or("background_merge", true)?,
+            sync_writes: options.get_or("sync_writes", false)?,
         };
         if !(parsed.merge_dead_ratio > 0.0 && parsed.merge_dead_ratio <= 1.0) {
             return Err(Error::InvalidArgument(format!(
@@ -71,7 +79,7 @@ mod tests {
     fn defaults_and_bad_values() {
         let o = BitcaskOptions::parse(&Options::new()).unwrap();
         assert_eq!(o.segment_bytes, 16 << 20);
-        assert!(o.hint_files && o.background_merge);
+        assert!(o.hint_files && o.background_merge && !o.sync_writes);
         let o = BitcaskOptions::parse(&Options::new().set("segment_bytes", "4K")).unwrap();
         assert_eq!(o.segment_bytes, 4096);
         for (name, value) in [
@@ -80,6 +88,7 @@ mod tests {
             ("merge_dead_ratio", "1.5"),
             ("merge_dead_ratio", "NaN"),
             ("hint_files", "yes"),
+            ("sync_writes", "1"),
             ("segmnet_bytes", "1"),
         ] {
             assert!(

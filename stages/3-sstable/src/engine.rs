@@ -26,6 +26,12 @@
 //! Which WALs a table replaces, and how an open puts the directory back together, is in
 //! [`crate::recovery`].
 //!
+//! With the option `sync_writes`, the record is also fsynced before it reaches the memtable,
+//! so an acknowledged write survives a power loss and not only a kill of the process. Every
+//! WAL's directory entry is durable from its creation ([`Wal::create`] syncs the directory),
+//! so the fsync of the file is all a write needs. A failed fsync fails the [`Wal`]: every
+//! later write and `sync` fails until the store is reopened.
+//!
 //! ## Reads
 //!
 //! `get` looks in the memtable, then the frozen one, then the tables newest to oldest; the
@@ -170,6 +176,9 @@ impl SstableStore {
     ) -> Result<()> {
         let mut w = unpoisoned(self.writer.lock());
         w.wal.append_parts(parts)?;
+        if self.options.sync_writes {
+            w.wal.sync()?;
+        }
         apply(&w.mem);
         self.counters
             .user_bytes_written

@@ -27,6 +27,11 @@ pub const OPTIONS: &[OptionDoc] = &[
         default: "binary",
         doc: "how a lookup finds its block: `binary` (sparse index) or `linear` (walk the blocks from the start)",
     },
+    OptionDoc {
+        name: "sync_writes",
+        default: "false",
+        doc: "fsync the WAL before each put, delete and batch returns",
+    },
 ];
 
 /// The options, parsed and checked.
@@ -38,6 +43,8 @@ pub struct SstableOptions {
     pub block_bytes: usize,
     /// See [`OPTIONS`].
     pub search: Search,
+    /// See [`OPTIONS`].
+    pub sync_writes: bool,
 }
 
 impl SstableOptions {
@@ -51,6 +58,7 @@ impl SstableOptions {
             memtable_bytes: options.get_at_least("memtable_bytes", DEFAULT_MEMTABLE_BYTES, 1)?,
             block_bytes: options.get_at_least("block_bytes", DEFAULT_BLOCK_BYTES, 1)?,
             search: options.get_or("search", Search::Binary)?,
+            sync_writes: options.get_or("sync_writes", false)?,
         })
     }
 }
@@ -69,7 +77,8 @@ mod tests {
             SstableOptions {
                 memtable_bytes: 4 << 20,
                 block_bytes: 4096,
-                search: Search::Binary
+                search: Search::Binary,
+                sync_writes: false,
             }
         );
         let o = SstableOptions::parse(&Options::new().set("search", "linear")).unwrap();
@@ -78,6 +87,7 @@ mod tests {
             ("memtable_bytes", "0"),
             ("block_bytes", "0"),
             ("search", "sideways"),
+            ("sync_writes", "yes"),
             ("nonsense", "1"),
         ] {
             let bad = Options::new().set(name, value);
