@@ -35,7 +35,8 @@
 //! | `KV_CRASH_RUNS` | 50 | child processes killed |
 //! | `KV_POWERLOSS_RUNS` | 40 | random workloads cut by a power loss |
 //! | `KV_POWERLOSS_POINTS` | 250 | crash points of the every-file-operation run (all, if fewer) |
-//! | `KV_IOERROR_RUNS` | 200 | workloads with a failing call |
+//! | `KV_IOERROR_WORKLOADS` | 1 | workloads whose every call fails once, and fills the disk |
+//! | `KV_IOERROR_STRIDE` | 3 (1 under `KV_LONG`) | fail one call in this many (1: every call) |
 //! | `KV_CORRUPTION_FLIPS` | 30 | random byte-flip cases per file |
 //! | `KV_CORRUPTION_TAIL` | 48 | tail bytes truncated at every offset, per file |
 //! | `KV_HOSTILE_CASES` | 500 | hostile inputs for `inspect` |
@@ -75,10 +76,20 @@ pub fn run_power_loss_every_operation<E: Engine>(options: &Options) {
     );
 }
 
-/// The I/O-error suite at its default size.
+/// The I/O-error suite at its default size: one workload, one call in three failing (a
+/// stride the seed offsets); every call under `KV_LONG` or with `KV_IOERROR_STRIDE=1`.
 pub fn run_io_errors<E: Engine>(options: &Options) {
     let seed = seed("io_errors", 0x10E5);
-    crate::io_errors::io_errors::<E>(options, seed, env_u64("KV_IOERROR_RUNS", 200));
+    let stride = std::env::var("KV_IOERROR_STRIDE")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(if crate::knobs::long_factor() > 1 {
+            1
+        } else {
+            3
+        });
+    let workloads = env_u64("KV_IOERROR_WORKLOADS", 1);
+    crate::io_errors::io_errors::<E>(options, seed, workloads, stride);
 }
 
 /// The corruption suite at its default size.
