@@ -20,6 +20,8 @@
 //! | [`io_errors`] | the I/O-error suite, on [`FaultFs`] |
 //! | [`corruption_suite`] | the corruption suite: flipped bytes and truncated files |
 //! | [`hostile_input`] | the hostile-input suite: proptest against every decoder |
+//! | [`resealed`] | structure-aware fuzzing: one checksummed unit of a real file mutated and resealed, fed to `inspect` and `open` |
+//! | [`repair_suite`] | the repair suite: damaged stores brought back by the engine's `repair`, nothing lost that the damage spared |
 //! | [`linearizability`] | the concurrency suite and its linearizability checker |
 //! | [`fault_fs`] | [`FaultFs`]: a simulated disk, in memory, that loses what was not synced at a power loss, and fails chosen calls |
 //! | [`hook_fs`] | [`HookFs`]: the real disk with a hook on every call, to count calls and fail, cut short or crash chosen ones |
@@ -50,6 +52,8 @@ pub mod linearizability;
 pub mod power_loss;
 pub mod process_crash;
 pub mod reliability;
+pub mod repair_suite;
+pub mod resealed;
 
 pub use fault_fs::{FaultFs, FaultKind};
 pub use hook_fs::HookFs;
