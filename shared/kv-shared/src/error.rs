@@ -96,9 +96,7 @@ pub enum Error {
     /// know what the failure left in memory, so it stops accepting writes rather than build
     /// on it. Reads may keep working. Close the store (or drop it) and open it again: the
     /// reopen recovers every write that was acknowledged before the failure.
-    #[error(
-        "background {task} failed; writes are refused until the store is reopened: {detail}"
-    )]
+    #[error("background {task} failed; writes are refused until the store is reopened: {detail}")]
     Background {
         /// Which job failed: `"flush"`, `"compaction"` or `"merge"`.
         task: &'static str,

@@ -27,6 +27,29 @@
 //!
 //! Two threads flush memtables and run compactions (`engine/background.rs`); both install
 //! what they make through the manifest.
+//!
+//! **When background work fails.** A flush or a compaction that fails (an I/O error while
+//! writing a table, a manifest append that fails) or panics sets the tree's *background
+//! error*, as LevelDB's `bg_error_` and RocksDB's read-only mode do. The first failure is
+//! kept; from then on:
+//!
+//! * every write (`put`, `delete`, `write`, `flush`, `compact`, `full_compaction`) returns
+//!   [`Error::Background`] naming the job (`"flush"` or `"compaction"`) and what happened;
+//!   a writer already waiting for background progress (a full memtable whose predecessor
+//!   is not flushed yet, L0 at `l0_stop`) is woken and gets it too;
+//! * `sync` still makes the WAL durable, then reports the error, so a caller can make its
+//!   acknowledged writes survive a power loss before it reopens;
+//! * reads keep working: they use the memtables and the version they already had;
+//! * both background threads stop; `stats` counts the failure (`background_failures`),
+//!   and [`LsmTree::background_error`] returns it.
+//!
+//! Stopping writes is the safe answer even to an error that might be transient. A failed
+//! job installed nothing: its partial tables are not in the manifest, the tables it read
+//! stay valid, and a memtable whose flush failed keeps its WAL. But carrying on would mean
+//! retrying against a disk that just failed, and appending to a manifest whose last append
+//! may be half written. Reopening the store is the way back: recovery replays every WAL
+//! that is not in a table yet and deletes the tables no manifest names, so every write
+//! acknowledged before the failure is there.
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::SeqCst};
@@ -103,8 +126,11 @@ struct State {
     compacting: bool,
     /// Per level, the largest key of its last compaction (round-robin start).
     pointers: Vec<Vec<u8>>,
-    /// The first background failure; writes and `compact` report it from then on.
-    bg_error: Option<String>,
+    /// The first background failure, `(job, what happened)`; writes and `compact` report it
+    /// from then on.
+    bg_error: Option<(&'static str, String)>,
+    /// Background jobs that failed since open (the first one is `bg_error`).
+    bg_failures: u64,
     /// `mem`, `imm` and `version` as readers take them (see [`Inner::snapshot`]).
     view: Arc<ReadView>,
 }
@@ -117,14 +143,14 @@ impl State {
     }
 
     /// The first background failure, as the error every later write reports.
-    fn check_background(&self, dir: &Path) -> Result<()> {
-        match &self.bg_error {
-            Some(message) => Err(Error::io(
-                dir,
-                std::io::Error::other(format!("background work failed earlier: {message}")),
-            )),
-            None => Ok(()),
-        }
+    fn background_error(&self) -> Option<Error> {
+        let (task, detail) = self.bg_error.as_ref()?;
+        Some(Error::background(task, detail.clone()))
+    }
+
+    /// `Err` with the first background failure, if there was one.
+    fn check_background(&self) -> Result<()> {
+        self.background_error().map_or(Ok(()), Err)
     }
 }
 
@@ -165,6 +191,7 @@ impl Inner {
                 compacting: false,
                 pointers: vec![Vec::new(); NUM_LEVELS],
                 bg_error: None,
+                bg_failures: 0,
                 view,
             }),
             work: Condvar::new(),
@@ -215,7 +242,7 @@ impl Inner {
         let mut slowed = false;
         let mut st = self.lock_state();
         loop {
-            st.check_background(&self.dir)?;
+            st.check_background()?;
             let l0 = st.version.level(0).len();
             let full = w.mem.approximate_bytes() >= self.options.memtable_bytes
                 || (force && !w.mem.is_empty());
@@ -304,12 +331,20 @@ impl Inner {
         Ok(())
     }
 
+    /// Syncs the WAL and the directory: every write so far survives a power loss.
+    fn sync_wal(&self) -> Result<()> {
+        let w = lock(&self.writer);
+        w.wal.sync()?;
+        self.fs.sync_dir(&self.dir)
+    }
+
     /// The statistics beside the counters: the tree's shape, its memory, the block cache,
     /// and what the last open found.
     fn figures(&self, cache: BlockCacheStats, disk_bytes_written: u64) -> Vec<(String, u64)> {
-        let (version, mem_bytes, imm) = {
+        let (version, mem_bytes, imm, failures) = {
             let st = self.lock_state();
-            (st.version.clone(), st.mem.approximate_bytes(), st.imm.len())
+            let mem_bytes = st.mem.approximate_bytes();
+            (st.version.clone(), mem_bytes, st.imm.len(), st.bg_failures)
         };
         let mut out = Vec::new();
         for s in version.summary() {
@@ -352,6 +387,7 @@ impl Inner {
             ("recovery_wal_records", replayed),
             ("recovery_orphan_tables", orphans),
             ("recovery_stale_wals", stale_wals),
+            ("background_failures", failures),
         ];
         out.extend(named.map(|(name, value)| (name.to_string(), value)));
         out
@@ -370,6 +406,13 @@ impl LsmTree {
         (1..NUM_LEVELS - 1)
             .map(|l| self.inner.options.level_target(l))
             .collect()
+    }
+
+    /// The first flush or compaction that failed since open, as the [`Error::Background`]
+    /// every write now returns; `None` while background work is healthy. See the module
+    /// documentation: only reopening the store clears it.
+    pub fn background_error(&self) -> Option<Error> {
+        self.inner.lock_state().background_error()
     }
 
     /// Checks the current version's invariants (L1+ sorted and disjoint, no table twice).
@@ -391,7 +434,7 @@ impl LsmTree {
         self.inner.make_room(&mut lock(&self.inner.writer), true)?;
         let mut st = self.inner.lock_state();
         while !st.imm.is_empty() {
-            st.check_background(&self.inner.dir)?;
+            st.check_background()?;
             st = self.inner.wait_for_progress(st);
         }
         Ok(())
@@ -401,7 +444,9 @@ impl LsmTree {
     /// version gone: leveled compacts every level, top to bottom, into the one below it
     /// (LevelDB's `CompactRange` over all keys); tiered merges every run into one (see
     /// [`compaction::full`]). The background thread's own compactions are held off while
-    /// each step runs.
+    /// each step runs. A step that fails stops writes as a failed background compaction
+    /// does (see the module documentation): it may have failed while appending to the
+    /// manifest.
     ///
     /// # Errors
     /// An earlier background failure, [`Error::Corruption`], [`Error::Io`].
@@ -410,16 +455,21 @@ impl LsmTree {
         for step in 0..NUM_LEVELS - 1 {
             let picked = {
                 let mut st = self.inner.lock_state();
+                // A compaction thread that panicked never releases `compacting`: the
+                // background error it set ends the wait.
+                st.check_background()?;
                 while st.compacting {
                     st = self.inner.wait_for_progress(st);
+                    st.check_background()?;
                 }
-                st.check_background(&self.inner.dir)?;
                 let task = compaction::full(&st.version, &self.inner.options, step);
                 st.compacting = task.is_some();
                 task.map(|t| (t, st.version.clone()))
             };
             if let Some((task, version)) = picked {
-                self.inner.compact_and_release(&task, &version)?;
+                self.inner
+                    .compact_and_release(&task, &version)
+                    .inspect_err(|e| self.inner.fail("compaction", e.to_string()))?;
             }
         }
         Ok(())
@@ -534,10 +584,14 @@ impl Engine for LsmTree {
         Ok(Box::new(self.inner.snapshot().cursor()))
     }
 
+    /// Makes every acknowledged write durable (the WAL, then the directory). After a
+    /// background failure it still does, then returns the failure.
+    ///
+    /// # Errors
+    /// [`Error::Io`]; an earlier background failure.
     fn sync(&self) -> Result<()> {
-        let w = lock(&self.inner.writer);
-        w.wal.sync()?;
-        self.inner.fs.sync_dir(&self.inner.dir)
+        self.inner.sync_wal()?;
+        self.inner.lock_state().check_background()
     }
 
     /// Flushes the memtable, then lets compaction run until no level is over its target
@@ -579,11 +633,7 @@ impl Engine for LsmTree {
 
     fn close(self) -> Result<()> {
         self.shutdown();
-        let st = self.inner.lock_state();
-        let failed = st.check_background(&self.inner.dir);
-        drop(st);
-        self.sync()?;
-        failed
+        self.sync()
     }
 }
 

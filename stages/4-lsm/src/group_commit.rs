@@ -208,6 +208,7 @@ fn copy_error(e: &Error) -> Error {
             detail: detail.clone(),
         },
         Error::InvalidArgument(message) => Error::InvalidArgument(message.clone()),
+        Error::Background { task, detail } => Error::background(task, detail.clone()),
         other => Error::InvalidArgument(format!("the write group failed: {other}")),
     }
 }

@@ -9,7 +9,27 @@
 //!
 //! Both install through one lock around "append the edit to the manifest, swap the
 //! version", so the manifest's order is the order versions were installed in.
+//!
+//! ## Failures
+//!
+//! Each thread runs its loop inside [`std::panic::catch_unwind`]. A loop that returns an
+//! error or panics records the first failure as the tree's background error
+//! ([`Inner::fail`]), wakes every writer waiting for progress, and ends; the other thread
+//! ends at its next job (see the engine's module documentation for what writers and
+//! readers see then). A panic must not vanish with its thread: a writer waiting for a flush
+//! that will never come would wait forever.
+//!
+//! Catching the panic is sound here (the loop is wrapped in `AssertUnwindSafe`) because of
+//! what a background job may leave behind when it stops halfway. Its tables are files that
+//! no manifest names yet; the shared state changes only under its locks, each change
+//! leaving it whole (a version `Arc` swapped, a memtable moved from `imm` into a table's
+//! version in the same instant), and the locks are taken poisoned or not
+//! ([`crate::lock`]). The one flag a panicking compaction leaves set, `compacting`, only
+//! holds off other compactions, which stop anyway. And after the failure nothing is
+//! written again: the engine reads what it had and refuses writes until it is reopened.
 
+use std::any::Any;
+use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
 use std::sync::atomic::Ordering::SeqCst;
 use std::thread::JoinHandle;
@@ -102,11 +122,12 @@ impl Inner {
             .remove_if_exists(&self.dir.join(file_names::wal(old_wal)))
     }
 
-    /// Waits on `work` until `ready` hands out a job, or the engine stops (`None`).
+    /// Waits on `work` until `ready` hands out a job, or the engine stops or background
+    /// work failed (`None`).
     fn next_job<T>(&self, mut ready: impl FnMut(&mut State) -> Option<T>) -> Option<T> {
         let mut st = self.lock_state();
         loop {
-            if self.stop.load(SeqCst) {
+            if self.stop.load(SeqCst) || st.bg_error.is_some() {
                 return None;
             }
             if let Some(job) = ready(&mut st) {
@@ -182,7 +203,8 @@ impl Inner {
         Ok(())
     }
 
-    /// Runs a background loop, recording its failure so that writers stop and report it.
+    /// Runs a background loop on a thread named `lsm-{name}`, recording its error or panic
+    /// as the background error (see the module documentation).
     pub(super) fn run_background(
         self: &Arc<Self>,
         name: &'static str,
@@ -192,19 +214,34 @@ impl Inner {
         std::thread::Builder::new()
             .name(format!("lsm-{name}"))
             .spawn(move || {
-                if let Err(e) = body(&inner) {
-                    inner.lock_state().bg_error = Some(format!("{name}: {e}"));
-                    inner.progress.notify_all();
-                }
+                let detail = match catch_unwind(AssertUnwindSafe(|| body(&inner))) {
+                    Ok(Ok(())) => return,
+                    Ok(Err(e)) => e.to_string(),
+                    Err(panic) => format!("panicked: {}", panic_message(panic.as_ref())),
+                };
+                inner.fail(name, detail);
             })
             .map_err(|e| Error::io(&self.dir, e))
+    }
+
+    /// Records that background job `task` failed: the first failure becomes the error every
+    /// later write returns. Wakes every thread waiting for progress, and the background
+    /// threads, so that each sees it.
+    pub(super) fn fail(&self, task: &'static str, detail: String) {
+        {
+            let mut st = self.lock_state();
+            st.bg_failures += 1;
+            st.bg_error.get_or_insert((task, detail));
+        }
+        self.progress.notify_all();
+        self.work.notify_all();
     }
 
     /// Waits until no memtable waits for a flush, no compaction runs, and no level needs one.
     pub(super) fn wait_until_settled(&self) -> Result<()> {
         let mut st = self.lock_state();
         loop {
-            st.check_background(&self.dir)?;
+            st.check_background()?;
             let idle = st.imm.is_empty()
                 && !st.compacting
                 && compaction::pick(&st.version, &self.options, &st.pointers).is_none();
@@ -214,5 +251,16 @@ impl Inner {
             self.work.notify_all();
             st = self.wait_for_progress(st);
         }
+    }
+}
+
+/// The message a panic was raised with (`panic!` makes a `&str` or a `String`).
+fn panic_message(payload: &(dyn Any + Send)) -> &str {
+    if let Some(text) = payload.downcast_ref::<&str>() {
+        text
+    } else if let Some(text) = payload.downcast_ref::<String>() {
+        text
+    } else {
+        "a panic without a message"
     }
 }
