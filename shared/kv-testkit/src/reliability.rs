@@ -12,6 +12,7 @@
 //! | corruption | [`crate::corruption_suite`] | flipped bytes, files cut short |
 //! | hostile input | [`crate::hostile_input`] | decoders fed random and mutated bytes |
 //! | concurrency | [`crate::linearizability`] | many threads at once, checked for linearizability |
+//! | repair | [`crate::repair_suite`] | a damaged store, brought back by the engine's `repair` |
 //!
 //! An engine crate runs them all from `tests/reliability.rs`:
 //!
@@ -37,11 +38,12 @@
 //! | `KV_POWERLOSS_POINTS` | 250 | crash points of the every-file-operation run (all, if fewer) |
 //! | `KV_IOERROR_WORKLOADS` | 1 | workloads whose every call fails once, and fills the disk |
 //! | `KV_IOERROR_STRIDE` | 3 (1 under `KV_LONG`) | fail one call in this many (1: every call) |
-//! | `KV_CORRUPTION_FLIPS` | 30 | random byte-flip cases per file |
-//! | `KV_CORRUPTION_TAIL` | 48 | tail bytes truncated at every offset, per file |
+//! | `KV_CORRUPTION_FLIPS` | 150 | byte-flip cases per file type, each in a file drawn from that type |
+//! | `KV_CORRUPTION_CUTS` | 60 | truncation cases per file type, each in a file drawn from that type |
 //! | `KV_HOSTILE_CASES` | 500 | hostile inputs for `inspect` |
 //! | `KV_HOSTILE_OPEN_CASES` | 150 | stores opened with one hostile file |
 //! | `KV_LINEARIZABILITY_OPS` | 1500 | calls per thread of the concurrency check |
+//! | `KV_REPAIR_CASES` | 100 | damaged stores brought back by `repair` |
 //! | `KV_NO_CHILD` | unset | runs the hostile-input suite in-process (no memory limit, no watchdog) |
 
 use kv_shared::{Engine, Options};
@@ -92,14 +94,16 @@ pub fn run_io_errors<E: Engine>(options: &Options) {
     crate::io_errors::io_errors::<E>(options, seed, workloads, stride);
 }
 
-/// The corruption suite at its default size.
-pub fn run_corruption<E: Engine>(options: &Options) {
+/// The corruption suite at its default size; `inspect` tells it which keys a damage can
+/// destroy.
+pub fn run_corruption<E: Engine>(options: &Options, inspect: fn(&[u8]) -> Option<String>) {
     let seed = seed("corruption", 0xC0DE);
     crate::corruption_suite::corruption::<E>(
         options,
+        inspect,
         seed,
-        env_u64("KV_CORRUPTION_FLIPS", 30),
-        env_u64("KV_CORRUPTION_TAIL", 48),
+        env_u64("KV_CORRUPTION_FLIPS", 150),
+        env_u64("KV_CORRUPTION_CUTS", 60),
     );
 }
 
@@ -126,6 +130,22 @@ pub fn run_hostile_input<E: Engine>(
         let cases = env_u64("KV_HOSTILE_OPEN_CASES", 150) as u32;
         crate::hostile_input::hostile_open::<E>(options, &image, seed, cases);
     });
+}
+
+/// The repair suite at its default size.
+pub fn run_repair<E: Engine>(
+    options: &Options,
+    inspect: crate::repair_suite::InspectFn,
+    repair: crate::repair_suite::RepairFn,
+) {
+    let seed = seed("repair", 0x4E9A);
+    crate::repair_suite::repair_suite::<E>(
+        options,
+        inspect,
+        repair,
+        seed,
+        env_u64("KV_REPAIR_CASES", 100),
+    );
 }
 
 /// The concurrency suite at its default size.
@@ -157,9 +177,16 @@ pub fn run_linearizability<E: Engine>(options: &Options) {
 ///
 /// A stage passes options that shrink its thresholds, such as
 /// `kv_shared::Options::new().set("segment_bytes", "4K")` for bitcask.
+///
+/// A fourth argument, the crate's `repair` function (see [`kv_shared::repair`]), adds the
+/// repair suite ([`crate::repair_suite`]) as `#[test] fn repair()`:
+///
+/// ```ignore
+/// kv_testkit::reliability_tests!(hashlog::HashLog, options(), hashlog::inspect, hashlog::repair);
+/// ```
 #[macro_export]
 macro_rules! reliability_tests {
-    ($engine:ty, $options:expr, $inspect:path) => {
+    (@suites $engine:ty, $options:expr, $inspect:path, { $($extra:tt)* }) => {
         mod reliability {
             #[allow(unused_imports)]
             use super::*;
@@ -189,7 +216,7 @@ macro_rules! reliability_tests {
             }
             #[test]
             fn corruption() {
-                $crate::reliability::run_corruption::<$engine>(&options());
+                $crate::reliability::run_corruption::<$engine>(&options(), $inspect);
             }
             #[test]
             fn hostile_input() {
@@ -203,6 +230,18 @@ macro_rules! reliability_tests {
             fn linearizability() {
                 $crate::reliability::run_linearizability::<$engine>(&options());
             }
+            $($extra)*
         }
+    };
+    ($engine:ty, $options:expr, $inspect:path) => {
+        $crate::reliability_tests!(@suites $engine, $options, $inspect, {});
+    };
+    ($engine:ty, $options:expr, $inspect:path, $repair:path) => {
+        $crate::reliability_tests!(@suites $engine, $options, $inspect, {
+            #[test]
+            fn repair() {
+                $crate::reliability::run_repair::<$engine>(&options(), $inspect, $repair);
+            }
+        });
     };
 }

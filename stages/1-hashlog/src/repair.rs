@@ -255,12 +255,19 @@ mod tests {
 
         let dry = repair(&dir, &options, true).unwrap();
         assert_eq!(dry.damaged[0].records, 19, "{dry}");
-        assert_eq!(std::fs::read(&path).unwrap(), bytes, "a dry run changes nothing");
+        assert_eq!(
+            std::fs::read(&path).unwrap(),
+            bytes,
+            "a dry run changes nothing"
+        );
         assert!(!dir.join(LOST_DIR).exists());
 
         let done = repair(&dir, &options, false).unwrap();
         assert_eq!(done.written[0].records, 19, "{done}");
-        assert_eq!(std::fs::read(dir.join(LOST_DIR).join(DATA_FILE)).unwrap(), bytes);
+        assert_eq!(
+            std::fs::read(dir.join(LOST_DIR).join(DATA_FILE)).unwrap(),
+            bytes
+        );
         let store = HashLog::open(&dir, &options).unwrap();
         for i in 0..20u32 {
             let expected = (i != 5).then(|| b"value".to_vec());

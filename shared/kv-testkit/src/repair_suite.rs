@@ -1,0 +1,297 @@
+//! The repair suite: damage a store the way the corruption suite does, then check that the
+//! engine's `repair` brings it back, keeping what the damage left.
+//!
+//! The corruption suite ([`crate::corruption_suite`]) checks that an engine *notices*
+//! damage: a store with a flipped byte in an old file refuses to open. This suite checks
+//! the way back. A store is built on [`FaultFs`] by the corruption suite's fixed workload
+//! ([`build_store`]); then, case after case, one of its files (the first or the last of
+//! each type, the marker aside) is damaged by a few flipped bytes or cut short, and:
+//!
+//! 1. **A dry run changes nothing.** `repair(dir, options, true)` reads the damaged store
+//!    and reports; every file is then byte for byte as it was.
+//! 2. **Repair reports the damage.** When the damaged store refused to open, the repair
+//!    must find something to repair.
+//! 3. **Repair is durable.** After `repair(dir, options, false)` the power is cut
+//!    ([`FaultFs::crash`]): what the repair wrote must already be synced.
+//! 4. **The damaged file is kept.** Every file the report calls damaged is in `lost/`,
+//!    byte-identical to the damaged copy.
+//! 5. **The store opens, and answers right.** Every value a `get` or a scan returns was
+//!    once written for that key. A key with no record in the damaged file has its latest
+//!    value: the damage cannot have touched it. The keys that do have records there are
+//!    found in the engine's `inspect` dump of the file before the damage (a dump prints
+//!    every key as `key "..."`); they may have lost writes, or be absent.
+//! 6. **Nothing is left to repair.** A dry run on the reopened store finds every file
+//!    clean.
+//!
+//! The marker file (`ENGINE`) is not damaged here: a store whose marker is unreadable is
+//! refused by repair as by open, since repair must not write into a directory it cannot
+//! prove is a store.
+//!
+//! The summary line counts stores damaged, stores that refused to open before repair, stores
+//! repaired, and keys checked.
+
+use std::collections::BTreeSet;
+use std::path::Path;
+use std::sync::Arc;
+
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+use crate::corruption_suite::{build_store, files_by_type};
+use crate::fault_fs::{FaultFs, FsImage, store_path};
+use crate::history::{State, WriteOp, key_space, read_store};
+use kv_shared::dump::quoted;
+use kv_shared::repair::{LOST_DIR, RepairReport};
+use kv_shared::store_dir::{LOCK_FILE, MARKER_FILE};
+use kv_shared::{Engine, Options};
+
+/// An engine crate's `repair` function.
+pub type RepairFn = fn(&Path, &Options, bool) -> kv_shared::Result<RepairReport>;
+
+/// An engine crate's `inspect` function.
+pub type InspectFn = fn(&[u8]) -> Option<String>;
+
+/// One damaged copy of a store.
+#[derive(Debug, Clone)]
+pub struct DamagedCase {
+    /// What was done, for messages.
+    pub what: String,
+    /// The damaged file.
+    pub path: std::path::PathBuf,
+    /// The store's files, one of them damaged.
+    pub image: FsImage,
+}
+
+/// Running counts for the summary line.
+#[derive(Debug, Default)]
+struct Counts {
+    damaged: usize,
+    refused: usize,
+    repaired: usize,
+    keys_checked: usize,
+}
+
+/// Damages copies of a store built by [`build_store`] (`cases` of them, round-robin over the
+/// files) and checks that `repair` brings each one back (the rules above).
+///
+/// # Panics
+/// On the first case that breaks a rule, naming the file, the damage and the seed.
+pub fn repair_suite<E: Engine>(
+    options: &Options,
+    inspect: InspectFn,
+    repair: RepairFn,
+    seed: u64,
+    cases: u64,
+) {
+    let (image, ops) = build_store::<E>(options, seed, 400);
+    let final_state = final_state(&ops);
+    let mut counts = Counts::default();
+    for case in damaged_cases(&image, seed, cases) {
+        let context = format!(
+            "{}: repair after {} of {} (replay with KV_TEST_SEED={seed})",
+            E::NAME,
+            case.what,
+            display(&case.path)
+        );
+        let dumped = inspect(&image[&case.path]).unwrap_or_default();
+        let touched: BTreeSet<Vec<u8>> = key_space()
+            .into_iter()
+            .filter(|key| dumped.contains(&format!("key {}", quoted(key, 32))))
+            .collect();
+        counts.damaged += 1;
+        let checked = check_repair::<E>(
+            options,
+            repair,
+            &case,
+            (&ops, &final_state, &touched),
+            seed,
+            &context,
+            &mut counts,
+        );
+        counts.keys_checked += checked;
+    }
+    eprintln!(
+        "{}: repair: {} stores damaged, {} of them refused to open, {} repaired; {} keys \
+         checked",
+        E::NAME,
+        counts.damaged,
+        counts.refused,
+        counts.repaired,
+        counts.keys_checked
+    );
+}
+
+/// `cases` damaged copies of `image`: round-robin over the first and last file of each type
+/// (the marker aside), each either a few flipped bytes or a cut at a random length.
+pub fn damaged_cases(image: &FsImage, seed: u64, cases: u64) -> Vec<DamagedCase> {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x4E9A_1B);
+    let files: Vec<_> = files_by_type(image)
+        .into_iter()
+        .filter(|(kind, _)| kind != MARKER_FILE)
+        .flat_map(|(_, paths)| paths)
+        .filter(|path| !image[path].is_empty())
+        .collect();
+    let mut out = Vec::new();
+    for i in 0..cases as usize {
+        let Some(path) = files.get(i % files.len().max(1)) else {
+            break;
+        };
+        let original = &image[path];
+        let len = original.len();
+        let (what, bytes) = if rng.random_bool(0.75) {
+            let mut bytes = original.clone();
+            let mut what = Vec::new();
+            for _ in 0..rng.random_range(1..=3) {
+                let at = rng.random_range(0..len);
+                let mask = rng.random_range(1..=255u8);
+                bytes[at] ^= mask;
+                what.push(format!("{at}^{mask:#04x}"));
+            }
+            (format!("flip {}", what.join(",")), bytes)
+        } else {
+            let cut = rng.random_range(0..len);
+            (
+                format!("truncate to {cut} of {len}"),
+                original[..cut].to_vec(),
+            )
+        };
+        let mut damaged = image.clone();
+        damaged.insert(path.clone(), bytes);
+        out.push(DamagedCase {
+            what,
+            path: path.clone(),
+            image: damaged,
+        });
+    }
+    out
+}
+
+/// Runs the dry run, the repair and the checks on one damaged store; returns the number of
+/// keys checked.
+fn check_repair<E: Engine>(
+    options: &Options,
+    repair: RepairFn,
+    case: &DamagedCase,
+    (ops, final_state, touched): (&[WriteOp], &State, &BTreeSet<Vec<u8>>),
+    seed: u64,
+    context: &str,
+    counts: &mut Counts,
+) -> usize {
+    let dir = store_path();
+    // Opening may change files (cut a torn tail): try it on a copy of the disk.
+    let probe = options
+        .clone()
+        .with_file_system(Arc::new(FaultFs::from_image(seed, &case.image)));
+    let refused = E::open(&dir, &probe).is_err();
+    let fs = FaultFs::from_image(seed, &case.image);
+    let opts = options.clone().with_file_system(Arc::new(fs.clone()));
+    counts.refused += usize::from(refused);
+    let dry = repair(&dir, &opts, true).unwrap_or_else(|e| panic!("{context}: dry run: {e}"));
+    assert_eq!(
+        without_lock(&fs.image()),
+        case.image,
+        "{context}: the dry run changed the files. It reported:\n{dry}"
+    );
+    assert!(
+        !(refused && dry.is_clean()),
+        "{context}: the store refused to open, yet the dry run found nothing to repair"
+    );
+    let report = repair(&dir, &opts, false).unwrap_or_else(|e| panic!("{context}: repair: {e}"));
+    assert_eq!(
+        report.damaged, dry.damaged,
+        "{context}: dry run and repair differ"
+    );
+    fs.crash();
+    fs.restart();
+    check_lost(&fs, case, &report, context);
+    let engine = E::open(&dir, &opts)
+        .unwrap_or_else(|e| panic!("{context}: the repaired store does not open: {e}\n{report}"));
+    let state = read_store(&engine)
+        .unwrap_or_else(|e| panic!("{context}: reading the repaired store: {e}\n{report}"));
+    drop(engine);
+    let checked = check_values(ops, final_state, touched, &state, context, &report);
+    let again = repair(&dir, &opts, true).unwrap_or_else(|e| panic!("{context}: {e}"));
+    assert!(
+        again.is_clean(),
+        "{context}: after repair and open, a dry run still finds damage:\n{again}"
+    );
+    counts.repaired += usize::from(!report.is_clean());
+    checked
+}
+
+/// Rule 4: every file the report calls damaged is in `lost/`, byte-identical.
+fn check_lost(fs: &FaultFs, case: &DamagedCase, report: &RepairReport, context: &str) {
+    let dir = store_path();
+    for damaged in &report.damaged {
+        let kept = fs.read_file(&dir.join(LOST_DIR).join(&damaged.file));
+        let original = case.image.get(&dir.join(&damaged.file));
+        assert!(
+            kept.is_some() && kept.as_ref() == original,
+            "{context}: {} is not in {LOST_DIR}/ as it was ({} bytes there, {} before)\n{report}",
+            damaged.file,
+            kept.map_or(0, |k| k.len()),
+            original.map_or(0, Vec::len)
+        );
+    }
+}
+
+/// Rule 5: values written for their keys, the latest one for every key the damage could not
+/// touch. Returns the number of keys checked.
+fn check_values(
+    ops: &[WriteOp],
+    final_state: &State,
+    touched: &BTreeSet<Vec<u8>>,
+    state: &State,
+    context: &str,
+    report: &RepairReport,
+) -> usize {
+    let written: BTreeSet<(&[u8], &[u8])> = ops
+        .iter()
+        .flat_map(WriteOp::effect)
+        .filter_map(|(key, value)| Some((key, value?)))
+        .collect();
+    for (key, value) in state {
+        assert!(
+            written.contains(&(key.as_slice(), value.as_slice())),
+            "{context}: key {} read as {}, a value never written to it\n{report}",
+            quoted(key, 24),
+            quoted(value, 24)
+        );
+    }
+    let keys = key_space();
+    for key in keys.iter().filter(|key| !touched.contains(*key)) {
+        assert_eq!(
+            state.get(key),
+            final_state.get(key),
+            "{context}: key {} has no record in the damaged file, but lost its latest value\n\
+             {report}",
+            quoted(key, 24)
+        );
+    }
+    keys.len()
+}
+
+/// The store's contents after all of `ops`.
+fn final_state(ops: &[WriteOp]) -> State {
+    let mut state = State::new();
+    for op in ops {
+        op.apply(&mut state);
+    }
+    state
+}
+
+/// `image` without its `LOCK` file, which taking the lock may create.
+fn without_lock(image: &FsImage) -> FsImage {
+    image
+        .iter()
+        .filter(|(path, _)| path.file_name().is_none_or(|n| n != LOCK_FILE))
+        .map(|(path, bytes)| (path.clone(), bytes.clone()))
+        .collect()
+}
+
+fn display(path: &Path) -> String {
+    path.file_name().map_or_else(
+        || path.display().to_string(),
+        |n| n.to_string_lossy().into_owned(),
+    )
+}
