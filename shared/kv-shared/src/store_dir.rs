@@ -11,6 +11,12 @@
 //! counts, since recovery deletes those. The check runs before the lock is taken, so a
 //! refused directory does not even gain a `LOCK` file, and once more under the lock, in case
 //! another process created files in between.
+//!
+//! A directory is an entry of its parent, and like any entry its creation is durable only
+//! once the parent is synced: a power loss before that can take the new store directory,
+//! and every file synced into it, away. So when `open` creates the directory (or any missing
+//! parent of it) it syncs the parent of each directory it created before going on; nothing
+//! acknowledged can then live in a directory that may vanish.
 
 use std::path::{Path, PathBuf};
 
@@ -42,7 +48,7 @@ impl StoreDir {
     /// [`Error::Corruption`] for a damaged marker; [`Error::InvalidArgument`] for a non-empty
     /// directory without a marker; [`Error::Io`].
     pub fn open(fs: &Fs, dir: &Path, engine: &str, format_version: u32) -> Result<StoreDir> {
-        fs.create_dir_all(dir)?;
+        create_durably(fs, dir)?;
         let marker_path = dir.join(MARKER_FILE);
         if fs.open_if_exists(&marker_path)?.is_none() {
             refuse_foreign(fs, dir)?;
@@ -86,6 +92,41 @@ impl StoreDir {
     /// True when this open created the store.
     pub fn is_new(&self) -> bool {
         self.created
+    }
+}
+
+/// Creates `dir` if it is missing, with its missing parents, and syncs the parent of each
+/// directory it creates, top down, so the new entries are durable.
+///
+/// # Errors
+/// [`Error::Io`].
+fn create_durably(fs: &Fs, dir: &Path) -> Result<()> {
+    if is_top(dir) || exists(fs, dir)? {
+        return Ok(());
+    }
+    let up = dir
+        .parent()
+        .expect("a directory that is not top has a parent");
+    create_durably(fs, up)?;
+    fs.create_dir_all(dir)?;
+    fs.sync_dir(up)
+}
+
+/// True for a path with no parent to sync: `/`, or a single relative name (whose parent,
+/// the working directory, already exists).
+fn is_top(dir: &Path) -> bool {
+    dir.parent().is_none_or(|up| up.as_os_str().is_empty())
+}
+
+/// Whether the directory `dir` exists.
+///
+/// # Errors
+/// [`Error::Io`] for any failure but "not found".
+fn exists(fs: &Fs, dir: &Path) -> Result<bool> {
+    match fs.file_system().list(dir) {
+        Ok(_) => Ok(true),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
+        Err(e) => Err(Error::io(dir, e)),
     }
 }
 

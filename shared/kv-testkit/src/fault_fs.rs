@@ -12,22 +12,41 @@
 //!
 //! ## What survives a power loss
 //!
-//! The model is what POSIX promises, and no more:
+//! The model is what POSIX promises, and no more, at the grain of a real disk. Each
+//! `FaultFs` draws from its seed a **page size** (the unit the page cache writes back: 512 B
+//! or 4 KiB) and a **sector size** (the unit the disk writes atomically: 512 B, or 4 KiB
+//! with 4 KiB pages). At a crash:
 //!
 //! * **File data** is durable up to the last `sync` of that file. The writes after it
-//!   (appends and truncations, in the order they were made) are *pending*. At a crash, each
-//!   file independently keeps a random prefix of its pending writes: all of them, none of
-//!   them, or some, with the first write not kept possibly **torn** at a random byte, and the
-//!   file possibly extended by a few bytes of **garbage** (zeros or noise: the file size
-//!   reached the disk, its data did not). Writes stay in order *within* a file, which is the
-//!   promise append-only logs rely on; *across* files nothing is ordered, so a later file can
-//!   keep its data while an earlier file loses its own.
+//!   (appends and truncations) are *pending*, and each file independently keeps some of
+//!   them, in one of two ways, half the time each:
+//!   * **In order**: a prefix of its pending writes (all of them, none, or some, a third of
+//!     the time each). The first write not kept may be **torn** at a sector boundary inside
+//!     it (its bytes up to a multiple of the sector size, counted from the file's start, are
+//!     kept; never a part of a sector). A quarter of the time the file's length reached the
+//!     disk without its data: the file then extends, up to at most its length before the
+//!     crash, with zeros or with stale bytes (noise).
+//!   * **Page by page**, as a disk really writes back a page cache: truncations, and the
+//!     writes before the last one, still count in order as above (if not all of them are
+//!     kept, nothing after them is). Each page that the writes after the last truncation
+//!     dirtied then independently reaches the disk or not, so **a later page may survive an
+//!     earlier one**; a page that does may still be torn at a sector boundary inside it (when
+//!     sectors are smaller than pages). The file's length on disk is anything between its
+//!     length at the last `sync` (after the kept truncations) and its length at the crash;
+//!     a page within that length that did not reach the disk reads as its old content, or
+//!     zeros past the old end.
+//!
+//!   So a log's synced prefix is always intact, but its unsynced tail may come back with a
+//!   hole (a bad record) followed by good records. Across files nothing is ordered either:
+//!   a later file can keep its data while an earlier file loses its own.
 //! * **Directory entries** (a create, a rename, a remove) are durable after a `sync_dir` of
 //!   their directory. At a crash, each directory independently keeps a random prefix of its
 //!   pending entry changes; a rename is one change, never half done. A file whose creation
 //!   reverts is gone, whatever its data.
-//! * Directories themselves, once created, survive (the store directory's own entry in its
-//!   parent is outside what an engine can sync through [`FileSystem`]).
+//! * **Directories** are entries of their parent too: one made by `create_dir_all` is
+//!   durable once its parent is synced. Until then a crash may lose it (a random prefix of
+//!   each parent's new directories is kept), and with it every file inside, synced or not.
+//!   `/` (and the start of a relative path) is always there.
 //! * A `sync` failed by [`FaultKind::Once`] or [`FaultKind::DiskFull`] changes nothing: the
 //!   data stays pending. One failed by [`FaultKind::SyncLosesData`] is what Linux really does
 //!   (PostgreSQL's "fsyncgate"): the kernel marks the unwritten pages clean, so reads still
@@ -125,7 +144,16 @@ struct State {
     epoch: u64,
     /// True between a crash and [`FaultFs::restart`].
     down: bool,
+    /// The page size of the simulated page cache: the unit that reaches the disk or not.
+    page: usize,
+    /// The sector size of the simulated disk: the unit a write is never torn within.
+    sector: usize,
+    /// The directories as reads see them.
     dirs: BTreeSet<PathBuf>,
+    /// The directories whose entry in their parent is durable.
+    durable_dirs: BTreeSet<PathBuf>,
+    /// Directories created since their parent's last `sync_dir`, by parent.
+    pending_dirs: BTreeMap<PathBuf, Vec<PathBuf>>,
     /// The directory entries as reads see them.
     names: BTreeMap<PathBuf, u64>,
     /// The directory entries as of each directory's last `sync_dir`.
@@ -256,6 +284,7 @@ impl State {
 
     /// The power loss: decides what reached the disk, throws the rest away.
     fn crash(&mut self) {
+        let dirs = self.surviving_dirs();
         let mut names = self.durable_names.clone();
         for changes in std::mem::take(&mut self.pending_names).into_values() {
             let kept = self.kept(changes.len());
@@ -268,6 +297,8 @@ impl State {
                 }
             }
         }
+        // A file in a directory whose own entry was lost is gone with it.
+        names.retain(|path, _| dirs.contains(&parent(path)));
         let live: BTreeSet<u64> = names.values().copied().collect();
         let mut inodes = HashMap::new();
         for id in live {
@@ -285,44 +316,149 @@ impl State {
         self.inodes = inodes;
         self.names = names.clone();
         self.durable_names = names;
+        self.dirs = dirs.clone();
+        self.durable_dirs = dirs;
         self.locks.clear();
         self.epoch += 1;
         self.down = true;
     }
 
-    /// The bytes of a file after a power loss: the synced bytes, a prefix of the later
-    /// writes (the last maybe torn), maybe some garbage.
+    /// The directories after a power loss: the durable ones, plus a random prefix of the
+    /// creations pending in each parent, minus any whose parent (or its parent...) is gone.
+    fn surviving_dirs(&mut self) -> BTreeSet<PathBuf> {
+        let mut dirs = self.durable_dirs.clone();
+        for created in std::mem::take(&mut self.pending_dirs).into_values() {
+            let kept = self.kept(created.len());
+            dirs.extend(created[..kept].iter().cloned());
+        }
+        let reachable = |dir: &PathBuf| {
+            dir.ancestors()
+                .skip(1)
+                .take_while(|up| !is_top(up))
+                .all(|up| dirs.contains(up))
+        };
+        dirs.iter().filter(|dir| reachable(dir)).cloned().collect()
+    }
+
+    /// The bytes of a file after a power loss: its synced bytes and some of its later writes,
+    /// half the time in order, half the time page by page (see the module documentation).
     fn surviving_data(&mut self, inode: Inode) -> Vec<u8> {
+        if inode.pending.is_empty() {
+            inode.durable
+        } else if self.rng.random_bool(0.5) {
+            self.in_order(inode)
+        } else {
+            self.page_by_page(inode)
+        }
+    }
+
+    /// In order: a prefix of the pending writes, the first one not kept maybe torn at a
+    /// sector boundary, then maybe a length that reached the disk without its data.
+    fn in_order(&mut self, inode: Inode) -> Vec<u8> {
+        let mut target = inode.durable.clone();
+        for op in &inode.pending {
+            apply(&mut target, op);
+        }
         let mut data = inode.durable;
         let kept = self.kept(inode.pending.len());
         for op in &inode.pending[..kept] {
             apply(&mut data, op);
         }
-        let mut lost_something = kept < inode.pending.len();
         if let Some(DataOp::Write { at, bytes }) = inode.pending.get(kept)
-            && bytes.len() > 1
             && self.rng.random_bool(0.5)
+            && let Some(cut) = self.sector_cut(*at, bytes.len())
         {
-            let cut = self.rng.random_range(1..bytes.len());
-            apply(
-                &mut data,
-                &DataOp::Write {
-                    at: *at,
-                    bytes: bytes[..cut].to_vec(),
-                },
-            );
-            lost_something = true;
+            let bytes = bytes[..cut].to_vec();
+            apply(&mut data, &DataOp::Write { at: *at, bytes });
         }
-        if lost_something && self.rng.random_bool(0.25) {
-            let n = self.rng.random_range(1..64);
-            if self.rng.random_bool(0.5) {
-                data.resize(data.len() + n, 0);
-            } else {
-                data.extend((0..n).map(|_| self.rng.random::<u8>()));
-            }
+        if kept < inode.pending.len() && data.len() < target.len() && self.rng.random_bool(0.25) {
+            let len = self.rng.random_range(data.len() + 1..=target.len());
+            self.stale_extension(&mut data, len);
         }
         data
     }
+
+    /// Grows `data` to `len` with what the sectors held before: zeros, or (half the time)
+    /// stale bytes of an earlier use of the sectors.
+    fn stale_extension(&mut self, data: &mut Vec<u8>, len: usize) {
+        if self.rng.random_bool(0.5) {
+            data.resize(len, 0);
+        } else {
+            let n = len - data.len();
+            data.extend((0..n).map(|_| self.rng.random::<u8>()));
+        }
+    }
+
+    /// Where a write of `len` bytes at `at` may be torn: a random sector boundary strictly
+    /// inside it, as a count of its bytes kept; `None` when it crosses no boundary.
+    fn sector_cut(&mut self, at: u64, len: usize) -> Option<usize> {
+        let sector = self.sector as u64;
+        let first = at / sector + 1;
+        let last = (at + len as u64).div_ceil(sector) - 1;
+        (len > 0 && first <= last).then(|| {
+            let boundary = self.rng.random_range(first..=last) * sector;
+            (boundary - at) as usize
+        })
+    }
+
+    /// Page by page: truncations and the writes before them in order (a prefix, as
+    /// [`State::in_order`]); the writes after the last truncation dirty pages, each of which
+    /// independently reaches the disk or not, maybe torn at a sector boundary; the length is
+    /// anywhere between the old one and the new one.
+    fn page_by_page(&mut self, inode: Inode) -> Vec<u8> {
+        let split = inode
+            .pending
+            .iter()
+            .rposition(|op| matches!(op, DataOp::Truncate(_)))
+            .map_or(0, |i| i + 1);
+        let (ordered, writes) = inode.pending.split_at(split);
+        let mut base = inode.durable;
+        let kept = self.kept(ordered.len());
+        for op in &ordered[..kept] {
+            apply(&mut base, op);
+        }
+        if kept < ordered.len() {
+            return base;
+        }
+        let mut target = base.clone();
+        let mut pages = BTreeSet::new();
+        for op in writes {
+            apply(&mut target, op);
+            if let DataOp::Write { at, bytes } = op
+                && !bytes.is_empty()
+            {
+                let at = *at as usize;
+                pages.extend(at / self.page..=(at + bytes.len() - 1) / self.page);
+            }
+        }
+        let len = if self.rng.random_bool(0.5) {
+            target.len()
+        } else {
+            self.rng.random_range(base.len()..=target.len())
+        };
+        let keep = self.rng.random::<f64>();
+        let mut data = base;
+        data.resize(len, 0);
+        for page in pages {
+            let start = page * self.page;
+            let mut end = ((page + 1) * self.page).min(len);
+            if start >= end || !self.rng.random_bool(keep) {
+                continue;
+            }
+            if self.sector < self.page && self.rng.random_ratio(1, 4) {
+                let sectors = (end - start).div_ceil(self.sector);
+                end = end.min(start + self.rng.random_range(0..sectors) * self.sector);
+            }
+            data[start..end].copy_from_slice(&target[start..end]);
+        }
+        data
+    }
+}
+
+/// True for a path with no parent to hold its entry (`/`, or the empty path a relative path
+/// starts from): such a directory is always there.
+fn is_top(dir: &Path) -> bool {
+    dir.parent().is_none_or(|up| up.as_os_str().is_empty())
 }
 
 /// Applies `op` to `data`; a write past the end first fills the gap with zeros.
@@ -342,12 +478,22 @@ fn apply(data: &mut Vec<u8>, op: &DataOp) {
 impl FaultFs {
     /// An empty disk. `seed` drives every random choice a crash or a short write makes.
     pub fn new(seed: u64) -> Self {
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        let (page, sector) = match rng.random_range(0..3) {
+            0 => (512, 512),
+            1 => (4096, 512),
+            _ => (4096, 4096),
+        };
         FaultFs {
             inner: Arc::new(Mutex::new(State {
-                rng: ChaCha8Rng::seed_from_u64(seed),
+                rng,
                 epoch: 0,
                 down: false,
+                page,
+                sector,
                 dirs: BTreeSet::new(),
+                durable_dirs: BTreeSet::new(),
+                pending_dirs: BTreeMap::new(),
                 names: BTreeMap::new(),
                 durable_names: BTreeMap::new(),
                 pending_names: BTreeMap::new(),
@@ -442,6 +588,18 @@ impl FaultFs {
         self.state().lost_syncs.clone()
     }
 
+    /// The page size this disk was given by its seed (512 or 4096 bytes): each page of
+    /// unsynced data reaches the disk or not on its own.
+    pub fn page_size(&self) -> usize {
+        self.state().page
+    }
+
+    /// The sector size this disk was given by its seed (512 or 4096 bytes, at most the page
+    /// size): a write is torn only at a multiple of it.
+    pub fn sector_size(&self) -> usize {
+        self.state().sector
+    }
+
     /// Mutating calls made so far.
     pub fn mutations(&self) -> u64 {
         self.state().mutations
@@ -469,6 +627,7 @@ impl FaultFs {
         let mut dir = parent(path);
         loop {
             st.dirs.insert(dir.clone());
+            st.durable_dirs.insert(dir.clone());
             match dir.parent() {
                 Some(up) if !up.as_os_str().is_empty() => dir = up.to_path_buf(),
                 _ => break,
@@ -632,14 +791,24 @@ impl FileSystem for FaultFs {
     fn create_dir_all(&self, dir: &Path) -> io::Result<()> {
         let mut st = self.state();
         st.begin("create_dir_all", dir, true, true)?;
-        let mut at = dir.to_path_buf();
-        loop {
-            st.dirs.insert(at.clone());
-            match at.parent() {
-                Some(up) if !up.as_os_str().is_empty() => at = up.to_path_buf(),
-                _ => return Ok(()),
+        let mut missing: Vec<&Path> = dir
+            .ancestors()
+            .take_while(|d| !d.as_os_str().is_empty() && !st.dirs.contains(*d))
+            .collect();
+        missing.reverse();
+        for created in missing {
+            st.dirs.insert(created.to_path_buf());
+            if is_top(created) {
+                st.durable_dirs.insert(created.to_path_buf());
+            } else {
+                // Its entry in its parent is pending until the parent is synced.
+                st.pending_dirs
+                    .entry(parent(created))
+                    .or_default()
+                    .push(created.to_path_buf());
             }
         }
+        Ok(())
     }
 
     fn sync_dir(&self, dir: &Path) -> io::Result<()> {
@@ -651,6 +820,8 @@ impl FileSystem for FaultFs {
                 format!("no directory {}", dir.display()),
             ));
         }
+        let created = st.pending_dirs.remove(dir).unwrap_or_default();
+        st.durable_dirs.extend(created);
         for change in st.pending_names.remove(dir).unwrap_or_default() {
             for (path, inode) in change {
                 match inode {
@@ -778,10 +949,114 @@ mod tests {
         PathBuf::from("/disk/db")
     }
 
+    /// A disk with the directory `/disk/db`, its entry and its parent's durable.
     fn setup(seed: u64) -> FaultFs {
         let fs = FaultFs::new(seed);
         fs.create_dir_all(&dir()).unwrap();
+        fs.sync_dir(Path::new("/")).unwrap();
+        fs.sync_dir(Path::new("/disk")).unwrap();
         fs
+    }
+
+    /// 24 KiB of bytes that are never zero and differ from page to page.
+    fn pattern() -> Vec<u8> {
+        (0..24 * 1024).map(|i| 1 + (i / 512 % 250) as u8).collect()
+    }
+
+    #[test]
+    fn unsynced_pages_survive_out_of_order() {
+        let (mut holes, mut in_order, mut sizes) = (0, 0, BTreeSet::new());
+        for seed in 0..300 {
+            let fs = setup(seed);
+            sizes.insert((fs.page_size(), fs.sector_size()));
+            let f = fs.create(&dir().join("log")).unwrap();
+            fs.sync_dir(&dir()).unwrap();
+            f.append(b"head").unwrap();
+            f.sync().unwrap();
+            let new = pattern();
+            for chunk in new.chunks(1000) {
+                f.append(chunk).unwrap();
+            }
+            fs.crash();
+            fs.restart();
+            let got = fs.read_file(&dir().join("log")).unwrap();
+            assert!(got.starts_with(b"head") && got.len() <= 4 + new.len());
+            let got = &got[4..];
+            // A hole: a byte that did not reach the disk before one that did.
+            let first_lost = got.iter().zip(&new).position(|(a, b)| a != b);
+            match first_lost {
+                Some(i) if got[i..].iter().zip(&new[i..]).any(|(a, b)| a == b) => holes += 1,
+                _ => in_order += 1,
+            }
+        }
+        assert!(
+            holes > 60 && in_order > 60,
+            "{holes} with holes, {in_order} in order"
+        );
+        assert_eq!(
+            sizes.len(),
+            3,
+            "every page and sector size occurs: {sizes:?}"
+        );
+    }
+
+    #[test]
+    fn a_write_is_torn_only_at_a_sector_boundary() {
+        let mut torn = 0;
+        for seed in 0..300 {
+            let fs = setup(seed);
+            let sector = fs.sector_size();
+            let f = fs.create(&dir().join("log")).unwrap();
+            fs.sync_dir(&dir()).unwrap();
+            f.append(&[0xab; 20_000]).unwrap();
+            fs.crash();
+            fs.restart();
+            let got = fs.read_file(&dir().join("log")).unwrap();
+            for (n, chunk) in got.chunks(sector).enumerate() {
+                let new = chunk.iter().take_while(|&&b| b == 0xab).count();
+                // Whole, or not at all (stale bytes may match by chance, not eight in a row).
+                assert!(
+                    new == chunk.len() || new < 8,
+                    "seed {seed}: sector {n} of {sector} bytes holds {new} new bytes"
+                );
+                torn += usize::from(new == chunk.len() && got.len() < 20_000);
+            }
+        }
+        assert!(torn > 0);
+    }
+
+    #[test]
+    fn a_directory_entry_needs_its_parent_synced() {
+        let (mut lost, mut kept) = (0, 0);
+        for seed in 0..100 {
+            let fs = FaultFs::new(seed);
+            fs.create_dir_all(&dir()).unwrap();
+            fs.sync_dir(Path::new("/")).unwrap();
+            let f = fs.create(&dir().join("log")).unwrap();
+            f.append(b"synced").unwrap();
+            f.sync().unwrap();
+            fs.sync_dir(&dir()).unwrap();
+            fs.crash();
+            fs.restart();
+            match fs.list(&dir()) {
+                Ok(names) => {
+                    assert_eq!(names, ["log"]);
+                    kept += 1;
+                }
+                Err(e) => {
+                    assert_eq!(e.kind(), io::ErrorKind::NotFound);
+                    assert!(fs.read_file(&dir().join("log")).is_none());
+                    lost += 1;
+                }
+            }
+            // Once the parent is synced, the directory stays.
+            fs.create_dir_all(&dir()).unwrap();
+            fs.sync_dir(Path::new("/disk")).unwrap();
+            fs.crash();
+            fs.restart();
+            assert!(fs.list(&dir()).is_ok(), "seed {seed}");
+        }
+        assert!(lost > 0 && kept > 0);
     }
 
     #[test]
@@ -808,6 +1083,25 @@ mod tests {
                 .take_while(|(a, b)| a == b)
                 .count();
             assert!(kept == 8 || tail.len() < 8 + 64, "seed {seed}: {data:?}");
+        }
+    }
+
+    #[test]
+    fn a_store_directory_survives_once_open_returns() {
+        use kv_shared::fs::Fs;
+        use kv_shared::store_dir::{MARKER_FILE, StoreDir};
+        for seed in 0..100 {
+            let disk = FaultFs::new(seed);
+            let fs = Fs::new(Arc::new(disk.clone()));
+            let store = StoreDir::open(&fs, &store_path(), "test", 1).unwrap();
+            assert!(store.is_new());
+            disk.crash();
+            disk.restart();
+            assert!(
+                disk.read_file(&store_path().join(MARKER_FILE)).is_some(),
+                "seed {seed}: {:?}",
+                disk.image()
+            );
         }
     }
 
