@@ -31,6 +31,7 @@
 //! | [`merge`] | choosing inputs, copying live records, the atomic keydir switch |
 //! | [`merge_commit`] | the commit record that makes a merge atomic on disk |
 //! | [`recovery`] | open, step by step: finishing or undoing a merge, rebuilding the keydir |
+//! | [`mod@repair`] | [`repair()`]: salvaging a damaged store's intact records, damaged files kept in `lost/` (`kv repair`) |
 //! | [`file_names`] | the names of the files in a store directory |
 //! | [`expiry`] | per-key time to live |
 //! | [`mod@inspect`] | the annotated dumps `kv inspect` prints ([`inspect()`]); the store's structure `kv draw` pictures |
@@ -53,11 +54,13 @@ pub mod merge_commit;
 pub mod options;
 pub mod record;
 pub mod recovery;
+pub mod repair;
 pub mod segment;
 
 pub use cursor::BitcaskCursor;
 pub use engine::Bitcask;
 pub use options::BitcaskOptions;
+pub use repair::repair;
 
 /// The annotated dump of a bitcask file, recognised by its magic: a segment
 /// (`BITCASKS`), a hint file (`BITCASKH`) or a merge commit record (`BITCASKM`). `None` for

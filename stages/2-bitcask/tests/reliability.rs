@@ -1,5 +1,5 @@
 //! The shared reliability suites (process crash, power loss, I/O errors, corruption, hostile
-//! input, linearizability), with 4 KiB segments and an eager merge so that rotations, hint
+//! input, linearizability, repair), with 4 KiB segments and an eager merge so that rotations, hint
 //! files and background merges happen many times in their short workloads.
 
 kv_testkit::reliability_tests!(
@@ -7,7 +7,8 @@ kv_testkit::reliability_tests!(
     kv_shared::Options::new()
         .set("segment_bytes", "4K")
         .set("merge_dead_ratio", "0.3"),
-    bitcask::inspect
+    bitcask::inspect,
+    bitcask::repair
 );
 
 /// Regression (found by `power_loss_at_every_file_operation`): a power loss just after a

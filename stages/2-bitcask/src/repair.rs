@@ -1,0 +1,411 @@
+//! Repair: bringing back a store with damaged segments, hint files or merge commit records,
+//! keeping every intact record.
+//!
+//! Opening refuses a store whose sealed segment has a bad record (or lost its seal), or
+//! whose merge commit record does not check out ([`crate::recovery`]): guessing would risk
+//! wrong answers. [`repair`] (`kv --engine bitcask --dir DIR repair`) is the way back. It
+//! follows the rules of [`kv_shared::repair`]: nothing is deleted, every intact record is
+//! kept, and a dry run changes nothing.
+//!
+//! ## The algorithm, step by step
+//!
+//! 1. **Check that the directory is a bitcask store and lock it** (`lock_store`): the
+//!    `ENGINE` marker must name this engine, or nothing is touched; an open store is refused
+//!    with [`Error::Locked`].
+//! 2. **Check the merge commit records** (`check_commits`). A commit record that decodes
+//!    is kept: opening finishes its merge. A damaged one is moved to `lost/`. Its merge did
+//!    commit (the record is only written at the commit point), but which segments it
+//!    replaced can no longer be read. If some outputs still have their temporary
+//!    `.merge` names, the renames had not finished, and inputs are only deleted after the
+//!    renames: every input is still there, so the store *before* the merge is whole. The
+//!    outputs (copies of records the inputs still hold) go to `lost/` too, and the store
+//!    is as if the merge never ran. Otherwise the outputs are in place, and so is any input
+//!    the crash did not delete: each record carries its sequence number and the newest
+//!    wins, so keeping both is right, except that a key deleted before that merge may come
+//!    back if its tombstone was in an input already deleted. The report says so.
+//! 3. **Scan every segment** (`check_segment`). From the byte after the header, decode
+//!    records; at a bad byte, **resynchronise** by trying every later offset until a record
+//!    decodes with a valid checksum (as LevelDB's log reader and `RepairDB` do). A segment
+//!    is damaged if its header is bad, any byte belongs to no valid record, a record
+//!    follows its seal, or it has no seal and is not the active segment (the newest
+//!    segment without a hint file): an immutable segment that lost its end.
+//! 4. **Check every hint file** against its segment (`check_hints`), as opening does
+//!    ([`crate::hint::read_hint`]). A damaged hint, or the hint of a damaged segment (it
+//!    describes bytes that are about to change), is moved to `lost/`. The segment is the
+//!    truth: without a hint, opening reads the segment itself.
+//! 5. **Salvage each damaged segment in its own place** (`salvage`). Its bytes are copied
+//!    into `lost/`, synced; then the segment is rewritten, atomically, under the **same
+//!    name and id**: the header, every valid record in file order, and a seal. Which value
+//!    of a key is newest is decided by the records' sequence numbers, which are copied as
+//!    they were; but the segment ids still order the files (the active segment is the
+//!    newest, ids are never reused, merges pick their inputs by id), so the salvaged
+//!    segment must take the damaged one's place, not come last. It is sealed even when it
+//!    was the active segment: opening then starts a fresh active segment after it.
+//!
+//! Copying into `lost/` and then replacing (rather than moving first) means a crash at any
+//! point leaves the damaged segment or the salvaged one under its name, never neither.
+//! Hints are moved before segments are replaced, so a stale hint never describes a
+//! salvaged segment.
+//!
+//! What a repair can cost: the records in the damaged bytes. A key whose newest record was
+//! lost goes back to the value of its newest surviving record (or comes back, if a
+//! tombstone was lost). A write batch is one record: salvaged whole or not at all.
+
+use std::collections::BTreeMap;
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+
+use kv_shared::file_system::FileLock;
+use kv_shared::log_reader::LogFormat;
+use kv_shared::repair::{FileReport, LOST_DIR, RepairReport, move_to_lost};
+use kv_shared::store_dir::{LOCK_FILE, MARKER_FILE, check_marker};
+use kv_shared::{Engine, Error, Fs, Options, Result, marker};
+
+use crate::Bitcask;
+use crate::file_names::FileName;
+use crate::hint::read_hint;
+use crate::merge_commit::MergeCommit;
+use crate::record::{
+    Kind, RECORD_HEADER_LEN, SEGMENT_HEADER_LEN, SegmentKeyLog, decode_segment_header,
+    encode_segment_header, seal_record,
+};
+
+/// The longest merge commit record read (it lists segment ids: a few bytes each).
+const MAX_COMMIT_LEN: u64 = 8 << 20;
+
+/// What repair will do to the files of a store.
+#[derive(Debug, Default)]
+struct Plan {
+    report: RepairReport,
+    /// Files to move into `lost/` whole (damaged hints and commit records, and what goes
+    /// with them).
+    to_lost: Vec<String>,
+    /// Damaged segments: name, original bytes, salvaged bytes.
+    salvaged: Vec<(String, Vec<u8>, Vec<u8>)>,
+}
+
+/// Repairs the bitcask store in `dir` (see the [module documentation](self)). With
+/// `dry_run`, only reads and reports.
+///
+/// # Errors
+/// [`Error::InvalidArgument`] when `dir` is not a store (no marker);
+/// [`Error::WrongEngine`] or [`Error::FormatVersion`] when it is another engine's or
+/// version's; [`Error::Locked`] when the store is open; [`Error::Io`].
+pub fn repair(dir: &Path, options: &Options, dry_run: bool) -> Result<RepairReport> {
+    let fs = Fs::new(options.file_system());
+    let _lock = lock_store(&fs, dir, Bitcask::NAME, Bitcask::FORMAT_VERSION)?;
+    let files: Vec<FileName> = fs
+        .list(dir)?
+        .iter()
+        .filter_map(|n| FileName::parse(n))
+        .collect();
+    let mut plan = Plan::default();
+    plan.report.dry_run = dry_run;
+    check_commits(&fs, dir, &files, &mut plan)?;
+    let active = active_candidate(&files);
+    // Without a commit record that opening will finish, `*.merge` files are the debris of
+    // a merge that never committed: opening deletes them, repair leaves them alone.
+    let committed = plan
+        .report
+        .kept
+        .iter()
+        .any(|f| f.file.starts_with("merge-"));
+    let mut segment_lens = BTreeMap::new();
+    for &file in &files {
+        let wanted = match file {
+            FileName::Segment(_) => true,
+            FileName::MergeSegment(_) => committed,
+            _ => false,
+        };
+        if wanted && !plan.to_lost.contains(&file.name()) {
+            let len = check_segment(&fs, dir, file, Some(file) == active, &mut plan)?;
+            segment_lens.insert(file.name(), len);
+        }
+    }
+    check_hints(&fs, dir, &files, &segment_lens, &mut plan)?;
+    if !dry_run {
+        apply(&fs, dir, &plan)?;
+    }
+    Ok(plan.report)
+}
+
+/// Step 1: checks that `dir` holds a store of `engine` at `format_version`, without
+/// creating anything, then takes its lock.
+///
+/// # Errors
+/// [`Error::InvalidArgument`] without a marker; [`Error::Corruption`] for a damaged one;
+/// [`Error::WrongEngine`], [`Error::FormatVersion`], [`Error::Locked`], [`Error::Io`].
+fn lock_store(fs: &Fs, dir: &Path, engine: &str, format_version: u32) -> Result<Box<dyn FileLock>> {
+    let marker_path = dir.join(MARKER_FILE);
+    let Some(file) = fs.open_if_exists(&marker_path)? else {
+        return Err(Error::InvalidArgument(format!(
+            "{} has no {MARKER_FILE} marker: not a store (or no such directory), \
+             refusing to repair it",
+            dir.display()
+        )));
+    };
+    let len = file.len()?;
+    if len > 64 {
+        return Err(Error::corruption(&marker_path, 0, "marker file too long"));
+    }
+    let bytes = file.read_vec_at(0, len as usize)?;
+    let found = marker::decode(&bytes).map_err(|e| e.into_corruption(&marker_path, 0))?;
+    check_marker(dir, found, engine, format_version)?;
+    fs.lock(&dir.join(LOCK_FILE))
+}
+
+/// Step 2: keeps the commit records that decode; plans moving a damaged one (and, when
+/// its renames had not finished, its merge's outputs) into `lost/`.
+fn check_commits(fs: &Fs, dir: &Path, files: &[FileName], plan: &mut Plan) -> Result<()> {
+    let outputs: Vec<String> = files
+        .iter()
+        .filter(|f| matches!(f, FileName::MergeSegment(_) | FileName::MergeHint(_)))
+        .map(|f| f.name())
+        .collect();
+    for &file in files {
+        let FileName::Commit(_) = file else { continue };
+        let name = file.name();
+        let handle = fs.open(&file.path(dir))?;
+        let len = handle.len()?.min(MAX_COMMIT_LEN);
+        let bytes = handle.read_vec_at(0, len as usize)?;
+        let Err(e) = MergeCommit::decode(&bytes) else {
+            plan.report.kept.push(FileReport::new(
+                name,
+                0,
+                "a committed merge: open finishes it",
+            ));
+            continue;
+        };
+        let note = if outputs.is_empty() {
+            "its merge's outputs are in place; a key deleted before that merge may come \
+             back if the merge had already deleted the input holding its tombstone"
+        } else {
+            "its merge had not renamed all its outputs, so no input was deleted yet: the \
+             outputs (copies) go to lost/ too, and the store is as before that merge"
+        };
+        let detail = format!("merge commit record: {}; {note}", e.detail);
+        plan.report.damaged.push(FileReport::new(&name, 0, detail));
+        plan.to_lost.push(name);
+        for output in &outputs {
+            let note = "output of the merge whose commit record is damaged";
+            plan.report.damaged.push(FileReport::new(output, 0, note));
+            plan.to_lost.push(output.clone());
+        }
+    }
+    Ok(())
+}
+
+/// The segment that may lack a seal: the newest segment without a hint file.
+fn active_candidate(files: &[FileName]) -> Option<FileName> {
+    files
+        .iter()
+        .filter(|f| matches!(f, FileName::Segment(id) if !files.contains(&FileName::Hint(*id))))
+        .max_by_key(|f| f.id())
+        .copied()
+}
+
+/// Step 3: scans segment `file`; plans its salvage when it is damaged. Returns its length.
+fn check_segment(
+    fs: &Fs,
+    dir: &Path,
+    file: FileName,
+    may_be_open: bool,
+    plan: &mut Plan,
+) -> Result<u64> {
+    let name = file.name();
+    let bytes = fs.read_all(&file.path(dir))?;
+    let scanned = scan::<SegmentKeyLog>(&bytes, SEGMENT_HEADER_LEN as usize);
+    let records: Vec<&Range<usize>> = scanned
+        .records
+        .iter()
+        .filter(|r| bytes[r.start + 20] != Kind::Seal.byte())
+        .collect();
+    let count = records.len() as u64;
+    let Some(damage) = segment_damage(&bytes, file.id(), &scanned, may_be_open) else {
+        plan.report.kept.push(FileReport::new(name, count, "clean"));
+        return Ok(bytes.len() as u64);
+    };
+    let mut salvaged = encode_segment_header(file.id());
+    for range in records {
+        salvaged.extend_from_slice(&bytes[range.clone()]);
+    }
+    salvaged.extend_from_slice(&seal_record());
+    plan.report
+        .damaged
+        .push(FileReport::new(&name, count, damage));
+    plan.report.written.push(FileReport::new(
+        &name,
+        count,
+        "salvaged records and a seal, under the damaged segment's id",
+    ));
+    plan.salvaged.push((name, bytes, salvaged));
+    Ok(0) // its hint, if any, no longer describes it
+}
+
+/// What is wrong with a segment, if anything: its header, bytes that are no record, a
+/// record after its seal, or no seal where one is needed.
+fn segment_damage(bytes: &[u8], id: u32, scanned: &Scanned, may_be_open: bool) -> Option<String> {
+    let header = &bytes[..bytes.len().min(SEGMENT_HEADER_LEN as usize)];
+    match decode_segment_header(header) {
+        Ok(found) if found == id => {}
+        Ok(found) => return Some(format!("header names segment {found}, not {id}")),
+        Err(e) => return Some(format!("segment header: {}", e.detail)),
+    }
+    if let Some(note) = scanned.damage_note() {
+        return Some(note);
+    }
+    let seals: Vec<usize> = scanned
+        .records
+        .iter()
+        .enumerate()
+        .filter(|(_, r)| bytes[r.start + 20] == Kind::Seal.byte())
+        .map(|(i, _)| i)
+        .collect();
+    let last = scanned.records.len().checked_sub(1);
+    match seals.first() {
+        Some(&i) if Some(i) != last => Some(format!(
+            "a record follows the seal record at offset {}",
+            scanned.records[i].start
+        )),
+        None if !may_be_open => Some("no seal record: an immutable segment lost its end".into()),
+        _ => None,
+    }
+}
+
+/// Step 4: keeps each hint that matches its intact segment; plans moving the others (and
+/// every hint of a damaged segment) into `lost/`.
+fn check_hints(
+    fs: &Fs,
+    dir: &Path,
+    files: &[FileName],
+    segment_lens: &BTreeMap<String, u64>,
+    plan: &mut Plan,
+) -> Result<()> {
+    for &file in files {
+        let segment = match file {
+            FileName::Hint(id) => FileName::Segment(id),
+            FileName::MergeHint(id) => FileName::MergeSegment(id),
+            _ => continue,
+        };
+        let name = file.name();
+        let Some(&segment_len) = segment_lens.get(&segment.name()) else {
+            continue; // no segment: opening never reads it
+        };
+        let problem = if segment_len == 0 {
+            "the hint of a damaged segment: it describes bytes repair rewrites".to_string()
+        } else {
+            let handle = fs.open(&file.path(dir))?;
+            match read_hint(&handle, segment.id(), segment_len, |_| {})? {
+                Ok(entries) => {
+                    plan.report
+                        .kept
+                        .push(FileReport::new(name, entries, "clean"));
+                    continue;
+                }
+                Err(why) => format!("hint file: {why}; open reads the segment instead"),
+            }
+        };
+        plan.report.damaged.push(FileReport::new(&name, 0, problem));
+        plan.to_lost.push(name);
+    }
+    Ok(())
+}
+
+/// Step 5: moves whole files into `lost/`, then replaces each damaged segment by its
+/// salvaged records, its original kept in `lost/` first.
+fn apply(fs: &Fs, dir: &Path, plan: &Plan) -> Result<()> {
+    for name in &plan.to_lost {
+        move_to_lost(fs, dir, name)?;
+    }
+    for (name, original, salvaged) in &plan.salvaged {
+        keep_in_lost(fs, dir, name, original)?;
+        fs.write_atomic(&dir.join(name), salvaged)?;
+    }
+    Ok(())
+}
+
+/// Writes a copy of `bytes`, the damaged file `name`, into `dir/lost/` under the first free
+/// name (`name`, `name.1`, ...), synced; returns its path.
+///
+/// # Errors
+/// [`Error::Io`].
+fn keep_in_lost(fs: &Fs, dir: &Path, name: &str, bytes: &[u8]) -> Result<PathBuf> {
+    let lost = dir.join(LOST_DIR);
+    fs.create_dir_all(&lost)?;
+    let taken = fs.list(&lost)?;
+    let mut target = name.to_string();
+    let mut n = 0;
+    while taken.contains(&target) {
+        n += 1;
+        target = format!("{name}.{n}");
+    }
+    let path = lost.join(&target);
+    let file = fs.create(&path)?;
+    file.append(bytes)?;
+    file.sync()?;
+    fs.sync_dir(&lost)?;
+    fs.sync_dir(dir)?;
+    Ok(path)
+}
+
+/// What a scan of a log found: the byte ranges of its valid records, in order, and the
+/// damage it skipped.
+#[derive(Debug, Default)]
+struct Scanned {
+    records: Vec<Range<usize>>,
+    first_bad: Option<(usize, String)>,
+    skipped: usize,
+}
+
+impl Scanned {
+    /// A report note for the damage found, `None` for a clean log.
+    fn damage_note(&self) -> Option<String> {
+        let (offset, detail) = self.first_bad.as_ref()?;
+        Some(format!(
+            "{detail} at offset {offset}; {} bytes hold no valid record",
+            self.skipped
+        ))
+    }
+}
+
+/// Scans `bytes` from `start` for valid records of format `F`, resynchronising after damage
+/// by trying every later offset as a record start.
+fn scan<F: LogFormat>(bytes: &[u8], start: usize) -> Scanned {
+    let mut scanned = Scanned::default();
+    let mut pos = start;
+    while pos < bytes.len() {
+        match record_at::<F>(bytes, pos) {
+            Ok(len) => {
+                scanned.records.push(pos..pos + len);
+                pos += len;
+            }
+            Err(detail) => {
+                if scanned.first_bad.is_none() {
+                    scanned.first_bad = Some((pos, detail));
+                }
+                let next = (pos + 1..bytes.len())
+                    .find(|&at| record_at::<F>(bytes, at).is_ok())
+                    .unwrap_or(bytes.len());
+                scanned.skipped += next - pos;
+                pos = next;
+            }
+        }
+    }
+    scanned
+}
+
+/// The length of the valid record of format `F` at `pos` (at least
+/// [`RECORD_HEADER_LEN`] bytes), or what is wrong with it.
+fn record_at<F: LogFormat>(bytes: &[u8], pos: usize) -> std::result::Result<usize, String> {
+    let rest = &bytes[pos..];
+    if rest.len() < F::HEADER_LEN {
+        return Err(format!("incomplete record header ({} bytes)", rest.len()));
+    }
+    let len = F::record_len(&rest[..F::HEADER_LEN]).map_err(|e| e.detail)?;
+    if len > rest.len() {
+        return Err(format!("incomplete record: {} of {len} bytes", rest.len()));
+    }
+    F::decode(&rest[..len]).map_err(|e| e.detail)?;
+    debug_assert!(len >= RECORD_HEADER_LEN);
+    Ok(len)
+}
