@@ -18,6 +18,7 @@
 //! | [`process_crash`] | the process-crash suite: `SIGKILL` a writing child |
 //! | [`power_loss`] | the power-loss suite, on [`FaultFs`] |
 //! | [`io_errors`] | the I/O-error suite, on [`FaultFs`] |
+//! | [`fsync_failure`] | the fsync-failure suite: a failed `sync` loses its data, and must be final |
 //! | [`corruption_suite`] | the corruption suite: flipped bytes and truncated files |
 //! | [`hostile_input`] | the hostile-input suite: proptest against every decoder |
 //! | [`resealed`] | structure-aware fuzzing: one checksummed unit of a real file mutated and resealed, fed to `inspect` and `open` |
@@ -43,6 +44,7 @@ pub mod damaged_record;
 pub mod example_engine;
 pub mod fault_fs;
 pub mod fixtures;
+pub mod fsync_failure;
 pub mod history;
 pub mod hook_fs;
 pub mod hostile_input;

@@ -9,6 +9,7 @@
 //! | process crash | [`crate::process_crash`] | `SIGKILL` of a writing child process |
 //! | power loss | [`crate::power_loss`] | unsynced writes and directory entries lost or torn ([`crate::fault_fs`]) |
 //! | I/O errors | [`crate::io_errors`] | one call fails, or the disk fills up |
+//! | fsync failure | [`crate::fsync_failure`] | a `sync` fails and its data is lost (Linux's "fsyncgate") |
 //! | corruption | [`crate::corruption_suite`] | flipped bytes, files cut short |
 //! | hostile input | [`crate::hostile_input`] | decoders fed random and mutated bytes |
 //! | concurrency | [`crate::linearizability`] | many threads at once, checked for linearizability |
@@ -38,6 +39,7 @@
 //! | `KV_POWERLOSS_POINTS` | 250 | crash points of the every-file-operation run (all, if fewer) |
 //! | `KV_IOERROR_WORKLOADS` | 1 | workloads whose every call fails once, and fills the disk |
 //! | `KV_IOERROR_STRIDE` | 3 (1 under `KV_LONG`) | fail one call in this many (1: every call) |
+//! | `KV_FSYNC_WORKLOADS` | 2 | workloads whose every sync fails in turn, losing its data |
 //! | `KV_CORRUPTION_FLIPS` | 150 | byte-flip cases per file type, each in a file drawn from that type |
 //! | `KV_CORRUPTION_CUTS` | 60 | truncation cases per file type, each in a file drawn from that type |
 //! | `KV_HOSTILE_CASES` | 500 | hostile inputs for `inspect` |
@@ -92,6 +94,13 @@ pub fn run_io_errors<E: Engine>(options: &Options) {
         });
     let workloads = env_u64("KV_IOERROR_WORKLOADS", 1);
     crate::io_errors::io_errors::<E>(options, seed, workloads, stride);
+}
+
+/// The fsync-failure suite at its default size.
+pub fn run_fsync_failure<E: Engine>(options: &Options) {
+    let seed = seed("fsync_failure", 0xF5C);
+    let workloads = env_u64("KV_FSYNC_WORKLOADS", 2);
+    crate::fsync_failure::fsync_failures::<E>(options, seed, workloads);
 }
 
 /// The corruption suite at its default size; `inspect` tells it which keys a damage can
@@ -213,6 +222,10 @@ macro_rules! reliability_tests {
             #[test]
             fn io_errors() {
                 $crate::reliability::run_io_errors::<$engine>(&options());
+            }
+            #[test]
+            fn fsync_failure_is_final() {
+                $crate::reliability::run_fsync_failure::<$engine>(&options());
             }
             #[test]
             fn corruption() {
