@@ -1,36 +1,53 @@
-//! The corruption suite: damage each kind of file a store holds, byte by byte, and check that
-//! the engine notices instead of answering wrong.
+//! The corruption suite: damage any file a store holds, at any byte, and check that the
+//! engine notices, or loses no more than the damage destroyed, instead of answering wrong.
 //!
 //! Disks, controllers and cables flip bits; files get cut short. LevelDB's `corruption_test`
 //! and toydb's truncate-at-every-byte test ask what an engine does then. Here a store is
-//! built on [`FaultFs`] by a fixed workload (about 400 writes, syncs, compactions), its
-//! files grouped by **type** (the name with its digits replaced by `#`: `000012.sst` is
-//! `######.sst`), and for the first and last file of each type:
+//! built on [`FaultFs`] by a fixed workload (about 400 writes, syncs, compactions) and
+//! **synced**, its files grouped by **type** (the name with its digits replaced by `#`:
+//! `000012.sst` is `######.sst`), and each type is damaged many times over
+//! ([`damage_cases`]), each time in one file drawn uniformly from the files of that type
+//! (the first and the last are always among them, the middle ones are drawn at random):
 //!
-//! * **flips**: a few random bytes XOR-ed with random non-zero masks, many times over;
-//! * **truncations**: the file cut at every byte offset of its last `tail` bytes, and at
-//!   zero, and at half its length.
+//! * **flips**: one to three bytes, the first at a random offset and the others close after
+//!   it, XOR-ed with random non-zero masks;
+//! * **cuts**: the file truncated at a random offset, half the time in its last 64 bytes
+//!   (where a torn write would end it), half the time anywhere.
 //!
-//! For each damaged copy of the store:
+//! ## The bound
+//!
+//! Everything was synced before the damage, so nothing may be lost *except what the damage
+//! destroyed*. The suite knows the damaged file and its **first damaged byte**, and reads the
+//! engine's `inspect` dump of the file *as it was* ([`keys_at_or_after`]): a dump is a list of
+//! sections (`-- record 7`, `-- data block 2`), each with the offsets of its bytes and the
+//! keys it holds. The keys **at risk** are those of the sections that end after the first
+//! damaged byte: the damaged record and every one after it in that file. Then, for each
+//! damaged copy of the store:
 //!
 //! * `open` either succeeds, or fails with [`Error::Corruption`] naming a file of the store
 //!   and an offset inside it ([`Error::FormatVersion`] is accepted too, when the damage hit a
 //!   version field); any other error, or a panic, fails the suite;
 //! * after a successful open, every `get` and a full `scan` return either
 //!   [`Error::Corruption`] (again naming file and offset) or a value **once written to that
-//!   key** (never garbage, never another key's value), gets agree with the scan, and all
-//!   the values are those of **one prefix** of the writes.
+//!   key** (never garbage, never another key's value), and gets agree with the scan;
+//! * every key **not at risk** reads its latest value; a key at risk may read any value once
+//!   written to it, or absent (an older record of it survived, or none did);
+//! * then the store must go on: a `compact` (a merge, a compaction) either succeeds or
+//!   reports the damage, new writes succeed, and after `sync` and a reopen the new writes are
+//!   all there and every other key reads what it read before.
 //!
-//! Damage that looks like a torn write (the end of the newest log cut off, its last record
-//! flipped) cannot be told from one, so a store may open with writes lost *from the end*.
-//! Losing them from the middle is a wrong answer: a read returns a value that was
-//! overwritten, or a deleted key comes back. That happens when an engine takes damage in a
-//! file that is *not* the newest of its kind for a torn tail (a sealed segment, an older
-//! WAL, a compacted log cut short), which it can only avoid by knowing that such files must
-//! be whole.
+//! A file with no keys in its dump (a marker, a `CURRENT` pointer, a manifest, a merge
+//! commit) puts no key at risk: damage to it must be refused at open or make no difference.
+//! A table's index or footer names no key of its own, but damage there makes the table's
+//! keys unreadable, not wrong: reads of them must report corruption, which the rules above
+//! accept for any key.
 //!
-//! The summary line counts the cases: refused at open, opened whole, opened with writes lost
-//! from the end, and reads that reported corruption.
+//! The summary line counts, per file type, the cases and the files they hit, how they ended
+//! (refused at open, opened whole, opened with keys at risk lost), the reads that reported
+//! corruption and the stores that went on after compaction and new writes.
+//!
+//! [`check_damaged_store`] keeps the older, looser rule (what the store holds is some prefix
+//! of the writes) for regression tests that only know the damage, not its offset.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::panic::AssertUnwindSafe;
@@ -85,8 +102,8 @@ pub fn build_store<E: Engine>(
     (image, ops)
 }
 
-/// The first and last file of each type, by type.
-pub fn files_by_type(image: &FsImage) -> BTreeMap<String, Vec<PathBuf>> {
+/// Every file of `image`, by type, in name order.
+pub fn all_files_by_type(image: &FsImage) -> BTreeMap<String, Vec<PathBuf>> {
     let mut types: BTreeMap<String, Vec<PathBuf>> = BTreeMap::new();
     for path in image.keys() {
         let name = path.file_name().unwrap_or_default().to_string_lossy();
@@ -95,6 +112,12 @@ pub fn files_by_type(image: &FsImage) -> BTreeMap<String, Vec<PathBuf>> {
             .or_default()
             .push(path.clone());
     }
+    types
+}
+
+/// The first and last file of each type, by type.
+pub fn files_by_type(image: &FsImage) -> BTreeMap<String, Vec<PathBuf>> {
+    let mut types = all_files_by_type(image);
     for paths in types.values_mut() {
         if paths.len() > 2 {
             let last = paths.pop().expect("more than two");
@@ -105,13 +128,197 @@ pub fn files_by_type(image: &FsImage) -> BTreeMap<String, Vec<PathBuf>> {
     types
 }
 
-/// How one damaged store behaved.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Outcome {
-    /// Open failed with a typed damage report.
-    Refused,
-    /// Open succeeded; `lost` writes missing from the end.
-    Opened { lost: usize, read_errors: usize },
+/// One damaged copy of a store: what [`damage_cases`] yields.
+#[derive(Debug, Clone)]
+pub struct DamageCase {
+    /// Every file of the store, one of them damaged.
+    pub image: FsImage,
+    /// The damage, for messages: `flip 120^0x04,133^0x80`, `truncate to 57 of 300`.
+    pub what: String,
+    /// The damaged file.
+    pub file: PathBuf,
+    /// The type of the damaged file ([`file_type`]).
+    pub kind: String,
+    /// The offset of the first damaged byte (for a cut, the new length).
+    pub first_damaged: u64,
+}
+
+/// What is done to one file.
+#[derive(Debug, Clone)]
+enum Damage {
+    /// Bytes XOR-ed with non-zero masks: (offset, mask), offsets ascending.
+    Flips(Vec<(usize, u8)>),
+    /// The file truncated to this length.
+    Cut(usize),
+}
+
+impl Damage {
+    fn apply(&self, original: &[u8]) -> (Vec<u8>, String, u64) {
+        match self {
+            Damage::Flips(flips) => {
+                let mut bytes = original.to_vec();
+                for &(at, mask) in flips {
+                    bytes[at] ^= mask;
+                }
+                let what: Vec<String> = flips
+                    .iter()
+                    .map(|(at, mask)| format!("{at}^{mask:#04x}"))
+                    .collect();
+                (bytes, format!("flip {}", what.join(",")), flips[0].0 as u64)
+            }
+            Damage::Cut(cut) => (
+                original[..*cut].to_vec(),
+                format!("truncate to {cut} of {}", original.len()),
+                *cut as u64,
+            ),
+        }
+    }
+
+    /// One to three flips, the first anywhere, the others in the 256 bytes after it.
+    fn random_flips(rng: &mut ChaCha8Rng, len: usize) -> Damage {
+        let first = rng.random_range(0..len);
+        let mut flips = vec![(first, rng.random_range(1..=255u8))];
+        for _ in 1..rng.random_range(1..=3) {
+            let at = rng.random_range(first..len.min(first + 256));
+            if flips.iter().all(|&(seen, _)| seen != at) {
+                flips.push((at, rng.random_range(1..=255u8)));
+            }
+        }
+        flips.sort_unstable();
+        Damage::Flips(flips)
+    }
+
+    /// A cut in the last 64 bytes half the time, anywhere (zero included) otherwise.
+    fn random_cut(rng: &mut ChaCha8Rng, len: usize) -> Damage {
+        if rng.random_bool(0.5) {
+            Damage::Cut(len - rng.random_range(1..=len.min(64)))
+        } else {
+            Damage::Cut(rng.random_range(0..len))
+        }
+    }
+}
+
+/// Plans `flips` flip cases and `cuts` cut cases per file type of `image`. The file of a case
+/// is drawn uniformly from the non-empty files of its type, except that the first two cases
+/// of each kind take the first and the last file.
+fn plan_damage(image: &FsImage, seed: u64, flips: u64, cuts: u64) -> Vec<(PathBuf, Damage)> {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0xDA4A_6E);
+    let mut plan = Vec::new();
+    for paths in all_files_by_type(image).into_values() {
+        let paths: Vec<PathBuf> = paths.into_iter().filter(|p| !image[p].is_empty()).collect();
+        if paths.is_empty() {
+            continue;
+        }
+        for (count, cut) in [(flips, false), (cuts, true)] {
+            for i in 0..count {
+                let path = match i {
+                    0 => &paths[0],
+                    1 => &paths[paths.len() - 1],
+                    _ => &paths[rng.random_range(0..paths.len())],
+                };
+                let len = image[path].len();
+                let damage = if cut {
+                    Damage::random_cut(&mut rng, len)
+                } else {
+                    Damage::random_flips(&mut rng, len)
+                };
+                plan.push((path.clone(), damage));
+            }
+        }
+    }
+    plan
+}
+
+/// The damaged copies of a store the corruption suite checks: `flips` flip cases and `cuts`
+/// cut cases for every file type of `image` (see the module docs), deterministic from
+/// `seed`. Each case is made when the iterator reaches it, so only one copy is in memory.
+pub fn damage_cases(
+    image: &FsImage,
+    seed: u64,
+    flips: u64,
+    cuts: u64,
+) -> impl Iterator<Item = DamageCase> + '_ {
+    plan_damage(image, seed, flips, cuts)
+        .into_iter()
+        .map(move |(file, damage)| {
+            let (bytes, what, first_damaged) = damage.apply(&image[&file]);
+            let mut damaged = image.clone();
+            damaged.insert(file.clone(), bytes);
+            let name = file.file_name().unwrap_or_default().to_string_lossy();
+            DamageCase {
+                image: damaged,
+                what,
+                kind: file_type(&name),
+                file,
+                first_damaged,
+            }
+        })
+}
+
+/// The keys of [`key_space`] that a file's `inspect` dump shows in a section (a record, a
+/// block, an entry: what follows a `-- ` heading line) that ends after `offset`: the keys
+/// whose records in that file a damage starting at `offset` can destroy.
+///
+/// A section's bytes run from the offset of its first field line (`0000002c  62 61 ...`) to
+/// that of the next section's first field; the last section runs to the end of the file, and
+/// so does a section without field lines. A key is found in a line as `key "..."`, quoted as
+/// [`kv_shared::dump::quoted`] quotes it.
+pub fn keys_at_or_after(dump: &str, offset: u64) -> BTreeSet<Vec<u8>> {
+    let quoted: BTreeMap<String, Vec<u8>> = key_space()
+        .into_iter()
+        .map(|k| (format!("key {}", kv_shared::dump::quoted(&k, 64)), k))
+        .collect();
+    // (first field offset, keys) of each section, the text before the first heading included.
+    let mut sections: Vec<(Option<u64>, BTreeSet<Vec<u8>>)> = vec![(Some(0), BTreeSet::new())];
+    for line in dump.lines() {
+        if line.starts_with("-- ") {
+            sections.push((None, BTreeSet::new()));
+        }
+        let section = sections.last_mut().expect("never empty");
+        if section.0.is_none() {
+            section.0 = field_offset(line);
+        }
+        for (pattern, key) in &quoted {
+            // The quote that closes the pattern must close the key, not start a longer one.
+            let mut rest = line;
+            while let Some(at) = rest.find(pattern.as_str()) {
+                rest = &rest[at + pattern.len()..];
+                if !rest.starts_with("..") {
+                    section.1.insert(key.clone());
+                    break;
+                }
+            }
+        }
+    }
+    let mut at_risk = BTreeSet::new();
+    for (i, (start, keys)) in sections.iter().enumerate() {
+        let end = sections[i + 1..]
+            .iter()
+            .find_map(|(next, _)| next.filter(|n| start.is_some_and(|s| *n >= s)));
+        if end.is_none_or(|end| end > offset) {
+            at_risk.extend(keys.iter().cloned());
+        }
+    }
+    at_risk
+}
+
+/// The offset a dump's field line starts with (eight hex digits and two spaces).
+fn field_offset(line: &str) -> Option<u64> {
+    let hex = line.get(..8)?;
+    if line.get(8..10) != Some("  ") || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return None;
+    }
+    u64::from_str_radix(hex, 16).ok()
+}
+
+/// The keys a damage at `first_damaged` in the file `original` can destroy, by its dump
+/// ([`keys_at_or_after`]); none when `inspect` does not know the file.
+pub fn keys_at_risk(
+    inspect: fn(&[u8]) -> Option<String>,
+    original: &[u8],
+    first_damaged: u64,
+) -> BTreeSet<Vec<u8>> {
+    inspect(original).map_or_else(BTreeSet::new, |dump| keys_at_or_after(&dump, first_damaged))
 }
 
 /// Checks that `e` is a typed damage report naming a file of `image` and an offset in it.
@@ -136,8 +343,9 @@ fn check_report(e: &Error, image: &FsImage, context: &str) {
 }
 
 /// Opens a damaged copy of a store built by [`build_store`] (its files `image`, the writes
-/// `ops` that built it) and checks the rules above (a failure found by a long run becomes a
-/// regression test with this).
+/// `ops` that built it) and checks the looser rule of the module docs: it is refused with a
+/// typed report, or every read is a value once written to its key and the store holds some
+/// prefix of the writes. For regression tests that know the damage but not its offset.
 ///
 /// # Panics
 /// When a rule is broken, with `context` in the message.
@@ -148,58 +356,25 @@ pub fn check_damaged_store<E: Engine>(
     seed: u64,
     context: &str,
 ) {
-    check_case::<E>(options, image, ops, seed, context);
-}
-
-fn check_case<E: Engine>(
-    options: &Options,
-    image: &FsImage,
-    ops: &[WriteOp],
-    seed: u64,
-    context: &str,
-) -> Outcome {
     let fs = FaultFs::from_image(seed, image);
     let opts = options.clone().with_file_system(Arc::new(fs));
-    let run = || {
+    catching(context, || {
         let engine = match E::open(&store_path(), &opts) {
-            Err(e) => {
-                check_report(&e, image, context);
-                return Outcome::Refused;
-            }
+            Err(e) => return check_report(&e, image, context),
             Ok(engine) => engine,
         };
-        let (seen, read_errors) = read_damaged(&engine, image, context);
+        let (seen, _) = read_damaged(&engine, image, context);
         check_values_were_written(ops, &seen, context);
         let found = matching_prefixes(&State::new(), ops, &seen, 0, ops.len());
-        let Some(&p) = found.last() else {
-            panic!(
-                "{context}: the store opened, but what it holds is no prefix of the writes: \
-                 writes were lost from the middle of history (a damaged file that is not the \
-                 newest taken for a torn tail?), so some reads return an older value. \
-                 Against all writes: {}",
-                crate::history::describe_difference(&State::new(), ops, &seen, ops.len())
-            );
-        };
-        drop(engine);
-        Outcome::Opened {
-            lost: ops.len() - p,
-            read_errors,
-        }
-    };
-    match std::panic::catch_unwind(AssertUnwindSafe(run)) {
-        Ok(outcome) => outcome,
-        Err(panic) => {
-            let msg = panic
-                .downcast_ref::<String>()
-                .map(String::as_str)
-                .or_else(|| panic.downcast_ref::<&str>().copied())
-                .unwrap_or("(no message)");
-            if msg.starts_with(context) {
-                std::panic::resume_unwind(panic);
-            }
-            panic!("{context}: the engine panicked: {msg}")
-        }
-    }
+        assert!(
+            !found.is_empty(),
+            "{context}: the store opened, but what it holds is no prefix of the writes: \
+             writes were lost from the middle of history (a damaged file that is not the \
+             newest taken for a torn tail?), so some reads return an older value. \
+             Against all writes: {}",
+            crate::history::describe_difference(&State::new(), ops, &seen, ops.len())
+        );
+    });
 }
 
 /// Reads every key of [`key_space`] and scans the whole damaged store: what it holds (the
@@ -260,70 +435,375 @@ fn check_values_were_written(ops: &[WriteOp], seen: &Observed, context: &str) {
     }
 }
 
-/// Damages every file type of a store built by [`build_store`]: `flips` random flip cases
-/// per file, and a truncation at each of the last `tail` byte offsets.
+/// How one damaged store behaved under [`check_bounded`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// Open failed with a typed damage report.
+    Refused,
+    /// Open succeeded.
+    Opened {
+        /// Keys (all at risk) that did not read their latest value.
+        lost: usize,
+        /// Reads (gets, and the scan) that reported corruption.
+        read_errors: usize,
+        /// True when `compact` succeeded after the open (false: it reported the damage).
+        compacted: bool,
+    },
+}
+
+/// What one read of each key of [`key_space`] gave: the value, or `None` when the read
+/// reported corruption.
+type Reads = BTreeMap<Vec<u8>, Option<Option<Vec<u8>>>>;
+
+/// Runs `check` on a clean panic path: a panic of the engine becomes a message naming
+/// `context`; a failed check (its message starts with `context`) passes through.
+fn catching<T>(context: &str, check: impl FnOnce() -> T) -> T {
+    match std::panic::catch_unwind(AssertUnwindSafe(check)) {
+        Ok(t) => t,
+        Err(panic) => {
+            let msg = panic
+                .downcast_ref::<String>()
+                .map(String::as_str)
+                .or_else(|| panic.downcast_ref::<&str>().copied())
+                .unwrap_or("(no message)");
+            if msg.starts_with(context) {
+                std::panic::resume_unwind(panic);
+            }
+            panic!("{context}: the engine panicked: {msg}")
+        }
+    }
+}
+
+/// Opens a damaged copy of a store built by [`build_store`] (its files `image`, the writes
+/// `ops` that built it, every one synced) and checks the bound of the module docs: every
+/// key not in `at_risk` reads its latest value, every read is a value once written to its
+/// key or a typed report, and the store goes on after `compact` and new writes, through a
+/// reopen. Returns how it went, for a test to pin exact counts.
 ///
 /// # Panics
-/// On the first case that breaks a rule above, naming the file, the damage and the seed.
-pub fn corruption<E: Engine>(options: &Options, seed: u64, flips: u64, tail: u64) {
-    let (image, ops) = build_store::<E>(options, seed, 400);
-    let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    let mut summary: BTreeMap<String, [usize; 4]> = BTreeMap::new();
-    for (kind, paths) in files_by_type(&image) {
-        for path in paths {
-            let original = &image[&path];
-            let len = original.len();
-            let mut cases: Vec<(String, Vec<u8>)> = Vec::new();
-            for _ in 0..flips {
-                if len == 0 {
-                    break;
-                }
-                let mut bytes = original.clone();
-                let mut what = Vec::new();
-                for _ in 0..rng.random_range(1..=3) {
-                    let at = rng.random_range(0..len);
-                    let mask = rng.random_range(1..=255u8);
-                    bytes[at] ^= mask;
-                    what.push(format!("{at}^{mask:#04x}"));
-                }
-                cases.push((format!("flip {}", what.join(",")), bytes));
+/// When a rule is broken, with `context` in the message.
+pub fn check_bounded<E: Engine>(
+    options: &Options,
+    image: &FsImage,
+    ops: &[WriteOp],
+    seed: u64,
+    context: &str,
+    at_risk: &BTreeSet<Vec<u8>>,
+) -> Outcome {
+    let fs = FaultFs::from_image(seed, image);
+    let opts = options.clone().with_file_system(Arc::new(fs.clone()));
+    catching(context, || {
+        let engine = match E::open(&store_path(), &opts) {
+            Err(e) => {
+                check_report(&e, image, context);
+                return Outcome::Refused;
             }
-            let mut cuts: Vec<usize> = (len.saturating_sub(tail as usize)..len).collect();
-            cuts.extend([0, len / 2]);
-            cuts.sort_unstable();
-            cuts.dedup();
-            for cut in cuts {
-                cases.push((
-                    format!("truncate to {cut} of {len}"),
-                    original[..cut].to_vec(),
-                ));
+            Ok(engine) => engine,
+        };
+        let (reads, read_errors) = read_all(&engine, image, context);
+        let latest = final_state(ops);
+        let lost = check_within_bound(ops, &latest, &reads, at_risk, context);
+        let compacted = compact(&engine, &fs, context);
+        let context = format!("{context}: after compact, new writes and a reopen");
+        let engine = if compacted {
+            engine
+        } else {
+            // A failed background job refuses writes until the store is reopened.
+            drop(engine);
+            E::open(&store_path(), &opts).unwrap_or_else(|e| {
+                panic!("{context}: the store no longer opens after a failed compaction: {e}")
+            })
+        };
+        let after = write_and_reopen(engine, &opts, &fs, &context);
+        check_after(&reads, &after, (ops, &latest, at_risk), &context);
+        Outcome::Opened {
+            lost,
+            read_errors,
+            compacted,
+        }
+    })
+}
+
+/// The store's contents after every write of `ops`.
+fn final_state(ops: &[WriteOp]) -> State {
+    let mut state = State::new();
+    for op in ops {
+        op.apply(&mut state);
+    }
+    state
+}
+
+/// Reads every key of [`key_space`] with `get`, then scans the whole store and checks that
+/// the two agree where both answered. Counts the reads that reported corruption.
+fn read_all<E: Engine>(engine: &E, image: &FsImage, context: &str) -> (Reads, usize) {
+    let mut errors = 0;
+    let mut reads = Reads::new();
+    for key in key_space() {
+        let read = match engine.get(&key) {
+            Ok(v) => Some(v),
+            Err(e) => {
+                check_report(&e, image, context);
+                errors += 1;
+                None
             }
-            for (what, bytes) in cases {
-                let context = format!(
-                    "{}: corruption of {} ({what}) (replay with KV_TEST_SEED={seed})",
-                    E::NAME,
-                    display(&path)
-                );
-                let mut damaged = image.clone();
-                damaged.insert(path.clone(), bytes);
-                let counts = summary.entry(kind.clone()).or_default();
-                match check_case::<E>(options, &damaged, &ops, seed, &context) {
-                    Outcome::Refused => counts[0] += 1,
-                    Outcome::Opened { lost, read_errors } => {
-                        counts[if lost == 0 { 1 } else { 2 }] += 1;
-                        counts[3] += read_errors;
-                    }
+        };
+        reads.insert(key, read);
+    }
+    let scanned = engine
+        .scan(KeyRange::all())
+        .and_then(|it| it.collect::<kv_shared::Result<Vec<_>>>());
+    match scanned {
+        Ok(pairs) => {
+            let state: State = pairs.into_iter().collect();
+            for (key, read) in &mut reads {
+                match read {
+                    Some(got) => assert!(
+                        got.as_ref() == state.get(key),
+                        "{context}: get and scan disagree on key {}",
+                        kv_shared::dump::quoted(key, 24)
+                    ),
+                    None => *read = Some(state.get(key).cloned()),
                 }
+            }
+            let stray = state.keys().find(|k| !reads.contains_key(*k));
+            assert!(
+                stray.is_none(),
+                "{context}: the scan returned key {}, never written",
+                kv_shared::dump::quoted(stray.map_or(&[][..], |k| k), 24)
+            );
+        }
+        Err(e) => {
+            check_report(&e, image, context);
+            errors += 1;
+        }
+    }
+    (reads, errors)
+}
+
+/// Checks every read against the bound; returns how many keys (all at risk) lost their
+/// latest value.
+fn check_within_bound(
+    ops: &[WriteOp],
+    latest: &State,
+    reads: &Reads,
+    at_risk: &BTreeSet<Vec<u8>>,
+    context: &str,
+) -> usize {
+    let seen = Observed {
+        values: reads
+            .iter()
+            .filter_map(|(k, v)| Some((k.clone(), v.clone()?)))
+            .collect(),
+        complete: false,
+    };
+    check_values_were_written(ops, &seen, context);
+    let mut lost = 0;
+    for (key, value) in &seen.values {
+        if value.as_ref() == latest.get(key) {
+            continue;
+        }
+        assert!(
+            at_risk.contains(key),
+            "{context}: key {} read as {}, but its latest value is {}, and the damage cannot \
+             have destroyed it: the damaged file holds no record of this key at or after the \
+             first damaged byte (keys at risk: {})",
+            kv_shared::dump::quoted(key, 24),
+            value
+                .as_ref()
+                .map_or("absent".into(), |v| kv_shared::dump::quoted(v, 24)),
+            latest
+                .get(key)
+                .map_or("absent".into(), |v| kv_shared::dump::quoted(v, 24)),
+            at_risk.len()
+        );
+        lost += 1;
+    }
+    lost
+}
+
+/// The keys [`write_and_reopen`] writes to after the damage: every fourth key gets a new value, the
+/// one after it is deleted.
+fn new_writes() -> Vec<(Vec<u8>, Option<Vec<u8>>)> {
+    key_space()
+        .into_iter()
+        .enumerate()
+        .filter_map(|(i, key)| match i % 4 {
+            0 => Some((key, Some(format!("after-damage:{i}").into_bytes()))),
+            1 => Some((key, None)),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Runs the engine's `compact` on the damaged store: true when it succeeded, false when it
+/// reported the damage: a typed report naming a file of the store, or (for a compaction run
+/// by a background job) [`Error::Background`] whose detail names one.
+fn compact<E: Engine>(engine: &E, fs: &FaultFs, context: &str) -> bool {
+    let image = fs.image();
+    match engine.compact() {
+        Ok(()) => true,
+        Err(Error::Background { detail, .. }) => {
+            let named = image
+                .keys()
+                .any(|path| detail.contains(&path.display().to_string()));
+            assert!(
+                detail.contains("corruption") && named,
+                "{context}: compact failed in the background with `{detail}`, expected a \
+                 report of the damage naming a file of the store"
+            );
+            false
+        }
+        Err(e) => {
+            check_report(&e, &image, &format!("{context}: compact"));
+            false
+        }
+    }
+}
+
+/// Writes [`new_writes`] to the damaged store, syncs, drops the engine, reopens the store
+/// (which must open: it opened before) and reads every key again.
+fn write_and_reopen<E: Engine>(engine: E, opts: &Options, fs: &FaultFs, context: &str) -> Reads {
+    for (key, value) in &new_writes() {
+        let done = match value {
+            Some(v) => engine.put(key, v),
+            None => engine.delete(key),
+        };
+        done.unwrap_or_else(|e| panic!("{context}: a write after the damage failed: {e}"));
+    }
+    engine
+        .sync()
+        .unwrap_or_else(|e| panic!("{context}: sync after the damage failed: {e}"));
+    drop(engine);
+    let engine = E::open(&store_path(), opts)
+        .unwrap_or_else(|e| panic!("{context}: the store no longer opens: {e}"));
+    read_all(&engine, &fs.image(), context).0
+}
+
+/// Checks the reads after the new writes and the reopen: every new write is there, every
+/// other key reads what it read before them; a key that read as corrupt before may read as
+/// corrupt again, or as a value the bound allows.
+fn check_after(
+    before: &Reads,
+    after: &Reads,
+    bound: (&[WriteOp], &State, &BTreeSet<Vec<u8>>),
+    context: &str,
+) {
+    let (ops, latest, at_risk) = bound;
+    let written: BTreeMap<Vec<u8>, Option<Vec<u8>>> = new_writes().into_iter().collect();
+    let mut unknown = Reads::new();
+    for (key, read) in after {
+        let expected = match written.get(key) {
+            Some(value) => Some(value.clone()),
+            None if before[key].is_none() => {
+                unknown.insert(key.clone(), read.clone());
+                continue;
+            }
+            None => before[key].clone(),
+        };
+        assert!(
+            *read == expected,
+            "{context}: key {} reads {}, expected {}",
+            kv_shared::dump::quoted(key, 24),
+            shown_read(read),
+            shown_read(&expected)
+        );
+    }
+    check_within_bound(ops, latest, &unknown, at_risk, context);
+}
+
+/// A read as a message shows it.
+fn shown_read(read: &Option<Option<Vec<u8>>>) -> String {
+    match read {
+        None => "a corruption report".into(),
+        Some(None) => "absent".into(),
+        Some(Some(v)) => kv_shared::dump::quoted(v, 24),
+    }
+}
+
+/// The counts of one file type, for the summary line.
+#[derive(Debug, Default)]
+struct Tally {
+    cases: usize,
+    files: BTreeSet<PathBuf>,
+    refused: usize,
+    whole: usize,
+    with_loss: usize,
+    keys_lost: usize,
+    read_errors: usize,
+    compacted: usize,
+}
+
+impl Tally {
+    fn add(&mut self, file: &Path, outcome: Outcome) {
+        self.cases += 1;
+        self.files.insert(file.to_path_buf());
+        match outcome {
+            Outcome::Refused => self.refused += 1,
+            Outcome::Opened {
+                lost,
+                read_errors,
+                compacted,
+            } => {
+                if lost == 0 {
+                    self.whole += 1;
+                } else {
+                    self.with_loss += 1;
+                }
+                self.keys_lost += lost;
+                self.read_errors += read_errors;
+                self.compacted += usize::from(compacted);
             }
         }
     }
-    for (kind, [refused, whole, tail, read_errors]) in summary {
-        eprintln!(
-            "{}: corruption of `{kind}`: {} cases: {refused} refused at open, {whole} opened \
-             whole, {tail} opened with writes lost from the end; {read_errors} reads reported \
-             corruption",
+}
+
+/// Damages every file type of a store built by [`build_store`]: `flips` flip cases and
+/// `cuts` cut cases per type ([`damage_cases`]), each checked by [`check_bounded`] with the
+/// keys at risk read from the original file's dump by `inspect`. Prints a summary line per
+/// file type.
+///
+/// # Panics
+/// On the first case that breaks a rule, naming the file, the damage and the seed.
+pub fn corruption<E: Engine>(
+    options: &Options,
+    inspect: fn(&[u8]) -> Option<String>,
+    seed: u64,
+    flips: u64,
+    cuts: u64,
+) {
+    let (image, ops) = build_store::<E>(options, seed, 400);
+    let files = all_files_by_type(&image);
+    let mut summary: BTreeMap<String, Tally> = BTreeMap::new();
+    for case in damage_cases(&image, seed, flips, cuts) {
+        let context = format!(
+            "{}: corruption of {} ({}, first damaged byte {}) (replay with KV_TEST_SEED={seed})",
             E::NAME,
-            refused + whole + tail
+            display(&case.file),
+            case.what,
+            case.first_damaged
+        );
+        let at_risk = keys_at_risk(inspect, &image[&case.file], case.first_damaged);
+        let outcome = check_bounded::<E>(options, &case.image, &ops, seed, &context, &at_risk);
+        summary
+            .entry(case.kind.clone())
+            .or_default()
+            .add(&case.file, outcome);
+    }
+    for (kind, t) in summary {
+        eprintln!(
+            "{}: corruption of `{kind}`: {} cases in {} of its {} files: {} refused at open, {} \
+             opened whole, {} opened with {} keys at risk lost; {} reads reported corruption; \
+             {} compactions after the damage succeeded",
+            E::NAME,
+            t.cases,
+            t.files.len(),
+            files[&kind].len(),
+            t.refused,
+            t.whole,
+            t.with_loss,
+            t.keys_lost,
+            t.read_errors,
+            t.compacted
         );
     }
 }
@@ -350,5 +830,80 @@ mod tests {
         let types = files_by_type(&image);
         assert_eq!(types["a#.log"].len(), 2);
         assert_eq!(types["ENGINE"].len(), 1);
+        assert_eq!(all_files_by_type(&image)["a#.log"].len(), 3);
+    }
+
+    /// A dump in the shape every stage's `inspect` prints: a header, then sections.
+    const DUMP: &str = "\
+log, 80 bytes
+00000000  4b 56                                                    magic
+-- record 0 at offset 16: put
+00000010  75 a3 97 8c                                              crc32 ok
+0000001a  6b 65 79 30 30 32                                        key \"key002\"
+-- record 1 at offset 34: batch
+00000022  83 b8 95 62                                              crc32 ok
+0000002c  6b 65 79 30 30 33                                        key \"key003\"
+00000032  00 01                                                    key \"\\x00\\x10\"
+-- record 2 at offset 56: put
+00000038  61 64 00 72                                              crc32 ok
+00000042  6b 65 79 30 30 34                                        key \"key004\"
+   summary: 3 records, key \"key005\" in a note of the last section
+";
+
+    #[test]
+    fn keys_at_risk_are_those_of_the_damaged_section_and_after() {
+        let keys = |offset| -> Vec<String> {
+            keys_at_or_after(DUMP, offset)
+                .iter()
+                .map(|k| kv_shared::dump::quoted(k, 8))
+                .collect()
+        };
+        let all = [
+            "\"\\x00\\x10\"",
+            "\"key002\"",
+            "\"key003\"",
+            "\"key004\"",
+            "\"key005\"",
+        ];
+        assert_eq!(keys(0), all);
+        assert_eq!(keys(16), all);
+        assert_eq!(keys(33), all);
+        assert_eq!(
+            keys(34),
+            ["\"\\x00\\x10\"", "\"key003\"", "\"key004\"", "\"key005\""]
+        );
+        assert_eq!(
+            keys(55),
+            ["\"\\x00\\x10\"", "\"key003\"", "\"key004\"", "\"key005\""]
+        );
+        assert_eq!(keys(56), ["\"key004\"", "\"key005\""]);
+        assert_eq!(keys(1000), ["\"key004\"", "\"key005\""]);
+        assert!(keys_at_or_after("not a dump", 0).is_empty());
+    }
+
+    #[test]
+    fn damage_cases_reach_every_type_and_middle_files() {
+        let image: FsImage = (0..10)
+            .map(|i| (PathBuf::from(format!("/d/{i:02}.log")), vec![7u8; 100 + i]))
+            .chain([(PathBuf::from("/d/ENGINE"), vec![1u8; 20])])
+            .collect();
+        let cases: Vec<DamageCase> = damage_cases(&image, 1, 20, 10).collect();
+        assert_eq!(cases.len(), 2 * 30);
+        let hit: BTreeSet<&PathBuf> = cases.iter().map(|c| &c.file).collect();
+        assert!(hit.len() >= 8, "only {} files hit", hit.len());
+        for case in &cases {
+            let original = &image[&case.file];
+            let damaged = &case.image[&case.file];
+            let first = case.first_damaged as usize;
+            assert_eq!(
+                damaged[..first.min(damaged.len())],
+                original[..first.min(damaged.len())]
+            );
+            if damaged.len() == original.len() {
+                assert_ne!(damaged[first], original[first], "{}", case.what);
+            } else {
+                assert_eq!(damaged.len(), first, "{}", case.what);
+            }
+        }
     }
 }
