@@ -29,6 +29,17 @@
 //!   A merge holds no other lock while it copies; it takes `state` for reading to ask
 //!   "is this record still live?" and for writing once, to switch the keydir.
 //!
+//! ## When the merge thread fails
+//!
+//! A background merge that returns an error leaves the segments as they were: writes go
+//! on, `stats` counts it (`merge_errors`) and [`Bitcask::last_merge_error`] tells what it
+//! was; `compact` runs a merge itself and returns its error. A **panic** of the merge
+//! thread is caught, and from then on every `put`, `delete`, `write` and `compact` returns
+//! [`Error::Background`] naming the merge (`sync` too, after syncing), until the store is
+//! reopened; reads go on, `stats` counts it (`background_failures`) and
+//! [`Bitcask::background_error`] returns it. Why the two differ: [`crate::merge`], "When a
+//! merge fails".
+//!
 //! Locks are always taken in the order `merge_lock`, writer, state (a merge takes the writer
 //! only to fsync the active segment before its commit point). Every lock is taken through
 //! `unpoisoned`.
@@ -50,6 +61,7 @@ use kv_shared::{
 use crate::cursor::BitcaskCursor;
 use crate::expiry::{self, NEVER};
 use crate::keydir::{Entry, KeyDir};
+use crate::merge::MergeFailures;
 use crate::options::{self, BitcaskOptions};
 use crate::record::{self, BATCH_HEADER_LEN, Kind, RecordRef, SEGMENT_HEADER_LEN, seal_record};
 use crate::recovery;
@@ -80,6 +92,8 @@ pub(crate) struct Inner {
     /// The next file id (segments, merge outputs and merges share it).
     pub(crate) next_id: AtomicU32,
     pub(crate) counters: Counters,
+    /// How the background merges failed, if they did.
+    pub(crate) merge_failures: MergeFailures,
 }
 
 /// The keydir and the segments it points into.
@@ -200,6 +214,7 @@ impl Inner {
     // Tests: conformance::conformance::put_get_overwrite
     /// Appends one put or tombstone and points the keydir at it.
     fn append(&self, key: &[u8], value: &[u8], kind: Kind, expiry: u64) -> Result<()> {
+        self.merge_failures.check()?;
         let mut w = self.writer()?;
         let seq = w.next_seq;
         let bytes = RecordRef {
@@ -226,6 +241,7 @@ impl Inner {
     /// Appends `batch` (not empty) as one batch record and applies its ops to the keydir,
     /// all under one lock; returns the key and value bytes the batch holds.
     fn append_batch(&self, batch: &WriteBatch) -> Result<u64> {
+        self.merge_failures.check()?;
         let mut w = self.writer()?;
         let first = w.next_seq;
         let bytes = record::encode_batch(first, batch)?;
@@ -369,7 +385,8 @@ impl Inner {
         }
     }
 
-    /// The background merge thread: waits for a request, merges, repeats until shutdown.
+    /// The background merge thread: waits for a request, merges, repeats until shutdown,
+    /// or until a merge panics ([`Inner::background_merge`]).
     fn merge_loop(self: Arc<Self>) {
         loop {
             {
@@ -382,8 +399,8 @@ impl Inner {
                 }
                 signal.requested = false;
             }
-            if self.merge(false).is_err() {
-                self.counters.merge_errors.fetch_add(1, Relaxed);
+            if !self.background_merge() {
+                return;
             }
         }
     }
@@ -455,6 +472,19 @@ impl Bitcask {
         counter.fetch_add(bytes, Relaxed);
     }
 
+    /// The panic of the merge thread, as the [`Error::Background`] every write now returns;
+    /// `None` while it has not panicked. Only reopening the store clears it (see the module
+    /// documentation).
+    pub fn background_error(&self) -> Option<Error> {
+        self.inner.merge_failures.check().err()
+    }
+
+    /// The error of the last background merge that failed (writes went on; `stats` counts
+    /// these failures in `merge_errors`).
+    pub fn last_merge_error(&self) -> Option<String> {
+        self.inner.merge_failures.last_error()
+    }
+
     /// The store directory.
     pub fn dir(&self) -> &Path {
         &self.inner.dir
@@ -493,6 +523,7 @@ impl Bitcask {
             stopping: AtomicBool::new(false),
             next_id: AtomicU32::new(r.next_id),
             counters,
+            merge_failures: MergeFailures::default(),
         });
         let merger = if background {
             let worker = inner.clone();
@@ -511,8 +542,12 @@ impl Bitcask {
         self.inner.stopping.store(true, SeqCst);
         lock(&self.inner.signal).shutdown = true;
         self.inner.wake.notify_all();
-        if let Some(handle) = self.merger.take() {
-            let _ = handle.join();
+        // The thread catches a merge's panic itself; should it panic anywhere else, that
+        // does not vanish either.
+        if let Some(handle) = self.merger.take()
+            && handle.join().is_err()
+        {
+            self.inner.merge_thread_panicked("outside a merge");
         }
     }
 }
@@ -606,8 +641,11 @@ impl Engine for Bitcask {
         Ok(Box::new(CursorIter::new(cursor, range, Direction::Reverse)))
     }
 
+    /// Fsyncs the active segment and the directory. After the merge thread panicked it
+    /// still does, then returns [`Error::Background`].
     fn sync(&self) -> Result<()> {
-        self.inner.sync_writes()
+        self.inner.sync_writes()?;
+        self.inner.merge_failures.check()
     }
 
     /// Seals the active segment, then merges every immutable segment that holds a dead
@@ -653,6 +691,8 @@ impl Engine for Bitcask {
         ] {
             stats.extra.insert(name.into(), counter.load(Relaxed));
         }
+        let failures = inner.merge_failures.stopping_writes();
+        stats.extra.insert("background_failures".into(), failures);
         Ok(stats)
     }
 

@@ -59,10 +59,32 @@
 //! ([`crate::segment::Segment::retire`]) and their files are deleted when the last
 //! reference is dropped. The commit protocol that makes all this crash-safe is described in
 //! [`crate::merge_commit`].
+//!
+//! ## When a merge fails
+//!
+//! A merge that returns an error changed nothing the store depends on: before its commit
+//! point it deletes its outputs and the inputs stay as they were; after it (the commit
+//! record written, the switch not done) the keydir still points at the inputs, which stay
+//! on disk, and merges stop until the store is reopened, whose recovery finishes the merge
+//! by its commit record. So writes go on. A failed background merge is counted
+//! (`merge_errors` in `stats`) and its error kept ([`crate::Bitcask::last_merge_error`]);
+//! `compact` runs a merge itself and returns that merge's error.
+//!
+//! A **panic** of the merge thread is another matter: it may have struck anywhere, in the
+//! middle of the switch under the keydir's write lock too, and the engine cannot tell what
+//! it left half done. The thread catches it ([`Inner::background_merge`]), and from then on
+//! every write, `sync` (after syncing) and `compact` return [`Error::Background`] naming
+//! the merge, until the store is reopened; `stats` counts it in `background_failures`.
+//! Reads go on with what the keydir holds. Catching the panic (with `AssertUnwindSafe`) is
+//! sound because nothing is written after it: the locks are taken poisoned or not
+//! ([`crate::engine::unpoisoned`]), and what is on disk is what recovery already knows how
+//! to read: segments, uncommitted outputs it deletes, a commit record it finishes.
 
+use std::any::Any;
 use std::collections::{BTreeMap, HashMap};
-use std::sync::Arc;
+use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::atomic::Ordering::{Relaxed, SeqCst};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use kv_shared::log_reader::{LogTail, read_log};
 use kv_shared::{Error, FileRef, Result};
@@ -78,6 +100,46 @@ use crate::segment::{CommitGuard, Segment};
 
 /// Bytes an output buffers before appending them to its file.
 const OUTPUT_BUFFER: usize = 1 << 20;
+
+/// How the background merges went since open (see "When a merge fails" above).
+#[derive(Debug, Default)]
+pub(crate) struct MergeFailures {
+    /// What the merge thread's panic said: set once; writes are refused from then on.
+    panicked: OnceLock<String>,
+    /// The error of the last background merge that failed (writes go on).
+    last_error: Mutex<Option<String>>,
+}
+
+impl MergeFailures {
+    /// `Err(`[`Error::Background`]`)` once the merge thread panicked.
+    pub(crate) fn check(&self) -> Result<()> {
+        match self.panicked.get() {
+            Some(detail) => Err(Error::background("merge", detail.clone())),
+            None => Ok(()),
+        }
+    }
+
+    /// Failures that stopped writes: 1 once the merge thread panicked, else 0.
+    pub(crate) fn stopping_writes(&self) -> u64 {
+        u64::from(self.panicked.get().is_some())
+    }
+
+    /// The error of the last background merge that failed.
+    pub(crate) fn last_error(&self) -> Option<String> {
+        lock(&self.last_error).clone()
+    }
+}
+
+/// The message a panic was raised with (`panic!` makes a `&str` or a `String`).
+fn panic_message(payload: &(dyn Any + Send)) -> &str {
+    if let Some(text) = payload.downcast_ref::<&str>() {
+        text
+    } else if let Some(text) = payload.downcast_ref::<String>() {
+        text
+    } else {
+        "a panic without a message"
+    }
+}
 
 /// A live record copied to an output: where it was and where it is now.
 #[derive(Debug)]
@@ -264,12 +326,39 @@ pub fn may_drop(seq: u64, outside_dirty_min_seq: u64) -> bool {
 }
 
 impl Inner {
+    /// Runs one merge for the background thread and records how it failed, if it did: an
+    /// error is counted and kept, and the thread goes on (`true`); a panic stops writes and
+    /// merges, and the thread ends (`false`).
+    pub(crate) fn background_merge(&self) -> bool {
+        match catch_unwind(AssertUnwindSafe(|| self.merge(false))) {
+            Ok(Ok(())) => true,
+            Ok(Err(e)) => {
+                self.counters.merge_errors.fetch_add(1, Relaxed);
+                *lock(&self.merge_failures.last_error) = Some(e.to_string());
+                true
+            }
+            Err(panic) => {
+                let message = panic_message(panic.as_ref());
+                self.merge_thread_panicked(message);
+                false
+            }
+        }
+    }
+
+    /// Records that the merge thread panicked with `message`: writes stop until reopen.
+    pub(crate) fn merge_thread_panicked(&self, message: &str) {
+        let detail = format!("the merge thread panicked: {message}");
+        let _ = self.merge_failures.panicked.set(detail);
+    }
+
     /// Runs one merge to completion. `compacting` is true for [`kv_shared::Engine::compact`].
     ///
     /// # Errors
     /// [`Error::Corruption`] when an input segment is damaged (the merge is abandoned, the
-    /// store unchanged); [`Error::Io`].
+    /// store unchanged); [`Error::Io`]; [`Error::Background`] once the merge thread
+    /// panicked.
     pub(crate) fn merge(&self, compacting: bool) -> Result<()> {
+        self.merge_failures.check()?;
         let mut status = lock(&self.merge_lock);
         if let Some(why) = &status.broken {
             return Err(Error::io(&self.dir, std::io::Error::other(why.clone())));
