@@ -141,7 +141,8 @@ pub fn assert_failed_batches_whole(issued: &[(WriteOp, bool)], state: &State, co
 fn expect_io<T>(result: kv_shared::Result<T>, what: &str, context: &str) -> Option<T> {
     match result {
         Ok(v) => Some(v),
-        Err(Error::Io { .. }) => None,
+        // An I/O error a background job met stops writes with `Background`.
+        Err(Error::Io { .. } | Error::Background { .. }) => None,
         Err(e) => panic!("{context}: {what} failed with a non-I/O error: {e}"),
     }
 }
