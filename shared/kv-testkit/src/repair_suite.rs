@@ -124,7 +124,7 @@ pub fn repair_suite<E: Engine>(
 /// `cases` damaged copies of `image`: round-robin over the first and last file of each type
 /// (the marker aside), each either a few flipped bytes or a cut at a random length.
 pub fn damaged_cases(image: &FsImage, seed: u64, cases: u64) -> Vec<DamagedCase> {
-    let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x4E9A_1B);
+    let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x004E_9A1B);
     let files: Vec<_> = files_by_type(image)
         .into_iter()
         .filter(|(kind, _)| kind != MARKER_FILE)

@@ -409,3 +409,154 @@ fn record_at<F: LogFormat>(bytes: &[u8], pos: usize) -> std::result::Result<usiz
     debug_assert!(len >= RECORD_HEADER_LEN);
     Ok(len)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn options() -> Options {
+        Options::new()
+            .set("segment_bytes", "4K")
+            .set("background_merge", "false")
+    }
+
+    fn value(i: u32) -> Vec<u8> {
+        format!("value {i:04} {}", "v".repeat(60)).into_bytes()
+    }
+
+    /// 300 puts over several 4 KiB segments; `compact` first when `merged`, so the
+    /// segments have hint files.
+    fn build(dir: &Path, merged: bool) {
+        let store = Bitcask::open(dir, &options()).unwrap();
+        for i in 0..300u32 {
+            store.put(&i.to_be_bytes(), &value(i)).unwrap();
+        }
+        if merged {
+            store.put(&0u32.to_be_bytes(), &value(0)).unwrap(); // a dead record to merge
+            store.compact().unwrap();
+        }
+    }
+
+    fn names(dir: &Path) -> Vec<String> {
+        let mut names = Fs::default().list(dir).unwrap();
+        names.sort();
+        names
+    }
+
+    /// Every key holds its value, but `lost` keys at most, which are absent.
+    fn check_store(dir: &Path, lost: usize) {
+        let store = Bitcask::open(dir, &options()).unwrap();
+        let missing = (0..300u32)
+            .filter(|i| match store.get(&i.to_be_bytes()).unwrap() {
+                Some(v) => {
+                    assert_eq!(v, value(*i));
+                    false
+                }
+                None => true,
+            })
+            .count();
+        assert!(missing <= lost, "{missing} keys lost");
+    }
+
+    #[test]
+    fn records_on_both_sides_of_the_damage_are_salvaged_in_place() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("store");
+        build(&dir, false);
+        let path = FileName::Segment(1).path(&dir);
+        let mut bytes = std::fs::read(&path).unwrap();
+        bytes[SEGMENT_HEADER_LEN as usize + 100] ^= 0x10; // inside the second record
+        std::fs::write(&path, &bytes).unwrap();
+        assert!(Bitcask::open(&dir, &options()).is_err());
+        let listing = names(&dir);
+
+        let dry = repair(&dir, &options(), true).unwrap();
+        assert_eq!(names(&dir), listing, "a dry run changes nothing");
+        assert_eq!(std::fs::read(&path).unwrap(), bytes);
+        let report = repair(&dir, &options(), false).unwrap();
+        assert_eq!(
+            report,
+            RepairReport {
+                dry_run: false,
+                ..dry
+            }
+        );
+        assert_eq!(report.damaged.len(), 1, "{report}");
+        assert_eq!(report.damaged[0].file, "00000001.seg");
+        let records = report.damaged[0].records;
+        assert!(
+            records > 30,
+            "records before and after the damage: {report}"
+        );
+        assert_eq!(
+            std::fs::read(dir.join(LOST_DIR).join("00000001.seg")).unwrap(),
+            bytes
+        );
+        check_store(&dir, 1);
+        assert!(repair(&dir, &options(), true).unwrap().is_clean());
+    }
+
+    #[test]
+    fn a_damaged_hint_is_moved_aside_and_the_segment_read_instead() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("store");
+        build(&dir, true);
+        let hint = names(&dir)
+            .into_iter()
+            .find(|n| n.ends_with(".hint"))
+            .expect("compact writes hint files");
+        let mut bytes = std::fs::read(dir.join(&hint)).unwrap();
+        let at = bytes.len() / 2;
+        bytes[at] ^= 0x01;
+        std::fs::write(dir.join(&hint), &bytes).unwrap();
+        let report = repair(&dir, &options(), false).unwrap();
+        assert_eq!(report.damaged.len(), 1, "{report}");
+        assert_eq!(report.damaged[0].file, hint);
+        assert!(report.written.is_empty(), "{report}");
+        assert_eq!(
+            std::fs::read(dir.join(LOST_DIR).join(&hint)).unwrap(),
+            bytes
+        );
+        check_store(&dir, 0);
+    }
+
+    #[test]
+    fn a_damaged_commit_record_with_unrenamed_outputs_undoes_the_merge() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("store");
+        build(&dir, false);
+        // What a crash between a merge's commit point and its renames leaves, with the
+        // commit record then damaged: an output under its temporary name, every input.
+        let output = FileName::MergeSegment(900).path(&dir);
+        let mut copy = encode_segment_header(900);
+        copy.extend_from_slice(&seal_record());
+        std::fs::write(&output, &copy).unwrap();
+        let commit = MergeCommit {
+            inputs: vec![1, 2],
+            outputs: vec![900],
+        };
+        let mut bytes = commit.encode();
+        bytes[14] ^= 0x01;
+        std::fs::write(FileName::Commit(901).path(&dir), &bytes).unwrap();
+        assert!(Bitcask::open(&dir, &options()).is_err());
+        let report = repair(&dir, &options(), false).unwrap();
+        let damaged: Vec<&str> = report.damaged.iter().map(|f| f.file.as_str()).collect();
+        assert_eq!(
+            damaged,
+            ["merge-00000901.commit", "00000900.seg.merge"],
+            "{report}"
+        );
+        check_store(&dir, 0);
+    }
+
+    #[test]
+    fn a_foreign_directory_is_refused_and_left_alone() {
+        let tmp = tempfile::tempdir().unwrap();
+        std::fs::write(tmp.path().join("notes.txt"), b"mine").unwrap();
+        assert!(matches!(
+            repair(tmp.path(), &options(), false),
+            Err(Error::InvalidArgument(_))
+        ));
+        assert_eq!(names(tmp.path()), ["notes.txt"]);
+    }
+}
