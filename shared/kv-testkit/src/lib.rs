@@ -16,6 +16,7 @@
 //! | [`conformance`] | the conformance suite: what an engine does when all goes well, and [`conformance_tests!`] |
 //! | [`reliability`] | the reliability suites at their default sizes, and [`reliability_tests!`] |
 //! | [`process_crash`] | the process-crash suite: `SIGKILL` a writing child |
+//! | [`concurrent_crash`] | the concurrent crash suite: several writers, killed or cut by a power loss |
 //! | [`power_loss`] | the power-loss suite, on [`FaultFs`] |
 //! | [`io_errors`] | the I/O-error suite, on [`FaultFs`] |
 //! | [`fsync_failure`] | the fsync-failure suite: a failed `sync` loses its data, and must be final |
@@ -38,6 +39,7 @@
 pub use kv_shared;
 
 pub mod child_process;
+pub mod concurrent_crash;
 pub mod conformance;
 pub mod corruption_suite;
 pub mod damaged_record;

@@ -13,6 +13,7 @@
 //! | corruption | [`crate::corruption_suite`] | flipped bytes, files cut short |
 //! | hostile input | [`crate::hostile_input`] | decoders fed random and mutated bytes |
 //! | concurrency | [`crate::linearizability`] | many threads at once, checked for linearizability |
+//! | concurrent crash | [`crate::concurrent_crash`] | `SIGKILL` or power loss while several threads write |
 //! | repair | [`crate::repair_suite`] | a damaged store, brought back by the engine's `repair` |
 //!
 //! An engine crate runs them all from `tests/reliability.rs`:
@@ -45,6 +46,8 @@
 //! | `KV_HOSTILE_CASES` | 500 | hostile inputs for `inspect` |
 //! | `KV_HOSTILE_OPEN_CASES` | 150 | stores opened with one hostile file |
 //! | `KV_LINEARIZABILITY_OPS` | 1500 | calls per thread of the concurrency check |
+//! | `KV_CONCURRENT_CRASH_RUNS` | 25 | child processes killed while 4 threads write |
+//! | `KV_CONCURRENT_POWERLOSS_RUNS` | 25 | power losses while 4 threads write |
 //! | `KV_REPAIR_CASES` | 100 | damaged stores brought back by `repair` |
 //! | `KV_NO_CHILD` | unset | runs the hostile-input suite in-process (no memory limit, no watchdog) |
 
@@ -168,6 +171,32 @@ pub fn run_linearizability<E: Engine>(options: &Options) {
     );
 }
 
+/// The kill half of the concurrent crash suite at its default size.
+pub fn run_concurrent_crash_kill<E: Engine>(options: &Options, full_test_path: &str) {
+    let seed = if std::env::var_os(crate::concurrent_crash::CHILD_ENV).is_some() {
+        0 // the child reads its seed from its spec
+    } else {
+        seed("concurrent_crash_kill", 0xC0C7)
+    };
+    let runs = env_u64("KV_CONCURRENT_CRASH_RUNS", 25);
+    crate::concurrent_crash::concurrent_kills::<E>(options, test_name(full_test_path), seed, runs);
+}
+
+/// The power-loss half of the concurrent crash suite at its default size.
+pub fn run_concurrent_crash_power_loss<E: Engine>(options: &Options) {
+    let seed = seed("concurrent_crash_power_loss", 0xC09A);
+    let runs = env_u64("KV_CONCURRENT_POWERLOSS_RUNS", 25);
+    crate::concurrent_crash::concurrent_power_losses::<E>(options, seed, runs);
+}
+
+/// The checks of the `sync_writes` option: acknowledged writes survive a power loss, and a
+/// failed fsync is final.
+pub fn run_sync_writes<E: Engine>(options: &Options) {
+    let seed = seed("sync_writes", 0x5C3D);
+    crate::concurrent_crash::sync_writes_survive_power_loss::<E>(options, seed);
+    crate::concurrent_crash::failed_sync_write_is_final::<E>(options);
+}
+
 /// Runs every reliability suite as `#[test]` functions in a module named `reliability`.
 ///
 /// The arguments: the engine type, an expression for its [`kv_shared::Options`] (thresholds
@@ -242,6 +271,21 @@ macro_rules! reliability_tests {
             #[test]
             fn linearizability() {
                 $crate::reliability::run_linearizability::<$engine>(&options());
+            }
+            #[test]
+            fn concurrent_crash_kill() {
+                $crate::reliability::run_concurrent_crash_kill::<$engine>(
+                    &options(),
+                    concat!(module_path!(), "::concurrent_crash_kill"),
+                );
+            }
+            #[test]
+            fn concurrent_crash_power_loss() {
+                $crate::reliability::run_concurrent_crash_power_loss::<$engine>(&options());
+            }
+            #[test]
+            fn sync_writes() {
+                $crate::reliability::run_sync_writes::<$engine>(&options());
             }
             $($extra)*
         }
