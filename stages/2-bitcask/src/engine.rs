@@ -510,7 +510,7 @@ impl Bitcask {
                 next_seq: r.next_seq,
                 sealed: false,
                 broken: false,
-                dir_synced: false,
+                dir_synced: true,
             }),
             state: RwLock::new(State {
                 keydir: r.keydir,
@@ -656,6 +656,7 @@ impl Engine for Bitcask {
     /// Seals the active segment, then merges every immutable segment that holds a dead
     /// record or lacks a hint file, waiting for the merge to finish.
     fn compact(&self) -> Result<()> {
+        self.inner.merge_failures.check()?;
         self.inner.rotate_if_used()?;
         self.inner.merge(true)
     }

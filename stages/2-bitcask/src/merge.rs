@@ -72,12 +72,12 @@
 //!
 //! A **panic** of the merge thread is another matter: it may have struck anywhere, in the
 //! middle of the switch under the keydir's write lock too, and the engine cannot tell what
-//! it left half done. The thread catches it ([`Inner::background_merge`]), and from then on
+//! it left half done. The thread catches it (`Inner::background_merge`), and from then on
 //! every write, `sync` (after syncing) and `compact` return [`Error::Background`] naming
 //! the merge, until the store is reopened; `stats` counts it in `background_failures`.
 //! Reads go on with what the keydir holds. Catching the panic (with `AssertUnwindSafe`) is
 //! sound because nothing is written after it: the locks are taken poisoned or not
-//! ([`crate::engine::unpoisoned`]), and what is on disk is what recovery already knows how
+//! (`unpoisoned`, in [`crate::engine`]), and what is on disk is what recovery already knows how
 //! to read: segments, uncommitted outputs it deletes, a commit record it finishes.
 
 use std::any::Any;
