@@ -5,7 +5,7 @@
 //! | `ENGINE`, `LOCK` | the marker and the lock every store has ([`kv_shared::StoreDir`]) |
 //! | `data.log` | the data file: a header ([`crate::data_file`]), then records ([`crate::record`]) |
 //! | `data.log.tmp` | the data file being created; a leftover of a crash, removed on open |
-//! | `lost/` | damaged files that [`crate::repair`] kept whole; the engine never reads them |
+//! | `lost/` | damaged files that [`mod@crate::repair`] kept whole; the engine never reads them |
 //!
 //! ## Creation
 //!

@@ -8,7 +8,7 @@
 //! | `00000007.seg.merge`, `00000007.hint.merge` | a merge's output, not yet committed |
 //! | `merge-00000009.commit` | the commit record of merge 9 (see [`crate::merge_commit`]) |
 //! | `merge-00000009.commit.tmp` | a commit record being written |
-//! | `lost/` | damaged files that [`crate::repair`] kept whole; the engine never reads them |
+//! | `lost/` | damaged files that [`mod@crate::repair`] kept whole; the engine never reads them |
 //!
 //! Segment ids are 32-bit, allocated from one counter for rotations, merge outputs and
 //! merges, and never reused; names are zero-padded so they sort by id.
