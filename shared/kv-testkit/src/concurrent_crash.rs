@@ -695,47 +695,54 @@ fn check_after_power_loss<E: Engine>(
 // ---------------------------------------------------------------------------------------
 // The option itself
 
-/// `sync_writes=true` is accepted, and every acknowledged write survives a power loss: one
-/// writer issues a few hundred writes (enough to rotate segments, switch WALs and flush
-/// with the suites' small options), with a power loss after every 100, and never a `sync`.
+/// `sync_writes=true` is accepted, and every acknowledged write survives a power loss,
+/// without a single `sync`: on three fresh disks, one writer issues rounds of writes with a
+/// power loss after each, rounds of 1 to 5 writes (right after an open, before any
+/// rotation) alternating with rounds of 50 to 150 (enough to rotate segments, switch WALs
+/// and flush with the suites' small options).
 ///
 /// # Panics
 /// When the option is refused, or a write acknowledged before a power loss is missing.
 pub fn sync_writes_survive_power_loss<E: Engine>(options: &Options, seed: u64) {
-    let fs = FaultFs::new(seed);
-    let opts = with_sync_writes(options, true).with_file_system(Arc::new(fs.clone()));
-    let mut generator = WriterGen::new(seed, 0, 0);
-    let mut ops = Vec::new();
-    for round in 0..4 {
-        let context = format!(
-            "{}: sync_writes, power loss {round} (replay with KV_TEST_SEED={seed})",
-            E::NAME
-        );
-        let engine = E::open(&store_path(), &opts)
-            .unwrap_or_else(|e| panic!("{context}: open with sync_writes=true: {e}"));
-        let state = read_store(&engine).unwrap_or_else(|e| panic!("{context}: reading: {e}"));
-        let observed = Observed::complete(&state);
-        assert_some_prefix(
-            &State::new(),
-            &ops,
-            &observed,
-            ops.len(),
-            ops.len(),
-            &context,
-        );
-        if round == 3 {
-            engine.close().expect("close");
-            break;
+    for disk in 0..3 {
+        let mut rng = ChaCha8Rng::seed_from_u64(seed ^ disk);
+        let fs = FaultFs::new(rng.random());
+        let opts = with_sync_writes(options, true).with_file_system(Arc::new(fs.clone()));
+        let mut generator = WriterGen::new(seed, disk, 0);
+        let mut ops = Vec::new();
+        for round in 0..=8 {
+            let context = format!(
+                "{}: sync_writes, disk {disk}, power loss {round} (replay with \
+                 KV_TEST_SEED={seed})",
+                E::NAME
+            );
+            let engine = E::open(&store_path(), &opts)
+                .unwrap_or_else(|e| panic!("{context}: open with sync_writes=true: {e}"));
+            let state = read_store(&engine).unwrap_or_else(|e| panic!("{context}: reading: {e}"));
+            let observed = Observed::complete(&state);
+            assert_some_prefix(
+                &State::new(),
+                &ops,
+                &observed,
+                ops.len(),
+                ops.len(),
+                &context,
+            );
+            let writes = match round {
+                8 => 0,
+                r if r % 2 == 0 => rng.random_range(1..=5),
+                _ => rng.random_range(50..=150),
+            };
+            for _ in 0..writes {
+                let op = generator.next_op();
+                op.issue(&engine)
+                    .unwrap_or_else(|e| panic!("{context}: {op:?} failed: {e}"));
+                ops.push(op);
+            }
+            fs.crash();
+            drop(engine);
+            fs.restart();
         }
-        for _ in 0..100 {
-            let op = generator.next_op();
-            op.issue(&engine)
-                .unwrap_or_else(|e| panic!("{context}: {op:?} failed: {e}"));
-            ops.push(op);
-        }
-        fs.crash();
-        drop(engine);
-        fs.restart();
     }
 }
 
