@@ -16,7 +16,10 @@ pub const LONG_FACTOR: u64 = 20;
 
 /// The factor every default size is multiplied by: 1, or what `KV_LONG` asks for.
 pub fn long_factor() -> u64 {
-    match std::env::var("KV_LONG").ok().and_then(|v| v.parse::<u64>().ok()) {
+    match std::env::var("KV_LONG")
+        .ok()
+        .and_then(|v| v.parse::<u64>().ok())
+    {
         None | Some(0) => 1,
         Some(1) => LONG_FACTOR,
         Some(n) => n,
