@@ -11,7 +11,26 @@
 //!   valid record anywhere after it**, is a **torn tail**: reading stops there and reports
 //!   [`LogTail::Torn`], so the caller can truncate the file to [`LogEnd::valid_len`];
 //! * the same damage **followed by any valid record** is [`crate::Error::Corruption`] naming
-//!   the file and the offset of the first bad byte.
+//!   the file and the offset of the first bad byte, in any log but the newest.
+//!
+//! ## The newest log: an unsynced tail may have holes
+//!
+//! A disk does not write a file's unsynced pages back in order: after a power loss a later
+//! page may be on disk while an earlier one is not (it reads as zeros, or as what it held
+//! before). So the *newest* log of a store (the one still being appended to when the power
+//! went) may legitimately end with a bad record **followed by valid ones**, all of them
+//! written after the last sync. None of them was ever promised durable, and keeping the
+//! records after the hole would break the rule that a recovered store holds a *prefix* of
+//! its writes. [`read_newest_log`] therefore reads the newest log by the rule RocksDB calls
+//! point-in-time recovery: **everything from the first bad record on is an unsynced tail**;
+//! the valid prefix is kept, the store opens. [`LogTail::Torn::valid_after`] says whether
+//! valid records followed the damage; when they did, [`cut_unsynced_tail`] first copies the
+//! whole file into the store's `lost/` directory ([`crate::repair::copy_to_lost`]), so that
+//! if the damage was not a power loss after all nothing is destroyed, and only then cuts it.
+//!
+//! Older logs were synced whole before the next log was started (every engine must make
+//! sure of that, or the prefix rule breaks across logs), so damage followed by valid records
+//! in them cannot come from a power loss: [`read_log`] keeps calling it corruption.
 //!
 //! Finding "any valid record after" means trying every later offset as a record start. That
 //! only happens on the error path and checks lengths before checksums, so it is cheap.
@@ -20,8 +39,10 @@
 //! the reader never allocates more than a record's bounded length, and reads the file in
 //! windows of [`WINDOW`] bytes.
 
+use std::path::Path;
+
 use crate::framing::DecodeError;
-use crate::fs::FileRef;
+use crate::fs::{FileRef, Fs};
 use crate::{Error, Result};
 
 /// How many bytes the reader fetches from the file at a time.
@@ -69,6 +90,10 @@ pub enum LogTail {
         bytes: u64,
         /// What was wrong with it.
         detail: String,
+        /// The offset of the first valid record found after it: only [`read_newest_log`]
+        /// reports a tail with one (an unsynced tail with holes); `None` when no valid
+        /// record follows.
+        valid_after: Option<u64>,
     },
 }
 
@@ -130,7 +155,8 @@ impl<'a> Window<'a> {
     }
 }
 
-/// Reads the records of `file` from byte `start`, calling `each` for every valid one in order.
+/// Reads the records of `file`, an older log (one synced whole), from byte `start`, calling
+/// `each` for every valid one in order.
 ///
 /// # Errors
 /// [`Error::Corruption`] when a bad record has a valid record somewhere after it; any error
@@ -138,6 +164,60 @@ impl<'a> Window<'a> {
 pub fn read_log<F: LogFormat>(
     file: &FileRef,
     start: u64,
+    each: impl FnMut(LogRecord<F::Record>) -> Result<()>,
+) -> Result<LogEnd> {
+    read::<F>(file, start, false, each)
+}
+
+/// Reads the records of `file`, the newest log of its store, from byte `start`, calling
+/// `each` for every valid one in order up to the first bad record: everything from there on
+/// is its unsynced tail (see the module documentation), reported as [`LogTail::Torn`] with
+/// `valid_after` set when valid records follow the damage.
+///
+/// # Errors
+/// Any error `each` returns; [`Error::Io`].
+pub fn read_newest_log<F: LogFormat>(
+    file: &FileRef,
+    start: u64,
+    each: impl FnMut(LogRecord<F::Record>) -> Result<()>,
+) -> Result<LogEnd> {
+    read::<F>(file, start, true, each)
+}
+
+/// Cuts the unsynced tail `end` reports off `file`, the newest log of the store in `dir`,
+/// and syncs the cut; returns how many bytes it dropped. When valid records followed the
+/// damage, the whole file is first copied into `dir/lost/` under its name, and the copy
+/// synced, so that nothing once written is destroyed.
+///
+/// # Errors
+/// [`Error::Io`].
+pub fn cut_unsynced_tail(fs: &Fs, dir: &Path, file: &FileRef, end: &LogEnd) -> Result<u64> {
+    let LogTail::Torn {
+        bytes, valid_after, ..
+    } = &end.tail
+    else {
+        return Ok(0);
+    };
+    if valid_after.is_some() {
+        let name = file
+            .path()
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .ok_or_else(|| {
+                Error::InvalidArgument(format!("{} names no file", file.path().display()))
+            })?;
+        crate::repair::copy_to_lost(fs, dir, &name)?;
+    }
+    file.truncate(end.valid_len)?;
+    file.sync()?;
+    Ok(*bytes)
+}
+
+/// [`read_log`] and [`read_newest_log`]: `newest` says which.
+fn read<F: LogFormat>(
+    file: &FileRef,
+    start: u64,
+    newest: bool,
     mut each: impl FnMut(LogRecord<F::Record>) -> Result<()>,
 ) -> Result<LogEnd> {
     let file_len = file.len()?;
@@ -159,14 +239,19 @@ pub fn read_log<F: LogFormat>(
                 pos += len;
             }
             Err(detail) => {
+                let mut valid_after = None;
                 for later in pos + 1..file_len {
                     if window.record_at::<F>(later)?.is_ok() {
-                        return Err(Error::corruption(
-                            file.path(),
-                            pos,
-                            format!("{detail} (a valid record follows at offset {later})"),
-                        ));
+                        valid_after = Some(later);
+                        break;
                     }
+                }
+                if let (Some(later), false) = (valid_after, newest) {
+                    return Err(Error::corruption(
+                        file.path(),
+                        pos,
+                        format!("{detail} (a valid record follows at offset {later})"),
+                    ));
                 }
                 return Ok(LogEnd {
                     valid_len: pos,
@@ -174,6 +259,7 @@ pub fn read_log<F: LogFormat>(
                         offset: pos,
                         bytes: file_len - pos,
                         detail,
+                        valid_after,
                     },
                 });
             }
@@ -266,5 +352,50 @@ mod tests {
                 ..
             }
         ));
+    }
+
+    #[test]
+    fn the_newest_log_keeps_the_prefix_before_a_hole_and_copies_the_rest_to_lost() {
+        let mut log: Vec<u8> = [toy(b"one"), toy(b"two"), toy(b"three")].concat();
+        log[10] ^= 0x40; // inside "two": a hole with "three" after it
+        let dir = tempfile::tempdir().unwrap();
+        let fs = Fs::default();
+        let file = fs.create(&dir.path().join("log")).unwrap();
+        file.append(&log).unwrap();
+        let mut records = Vec::new();
+        let end = read_newest_log::<Toy>(&file, 0, |r| {
+            records.push(r.record);
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!(records, vec![b"one".to_vec()]);
+        assert_eq!(end.valid_len, 8);
+        assert!(matches!(
+            end.tail,
+            LogTail::Torn {
+                offset: 8,
+                valid_after: Some(16),
+                ..
+            }
+        ));
+        let cut = cut_unsynced_tail(&fs, dir.path(), &file, &end).unwrap();
+        assert_eq!(cut, log.len() as u64 - 8);
+        assert_eq!(file.len().unwrap(), 8);
+        let lost = dir.path().join(crate::repair::LOST_DIR).join("log");
+        assert_eq!(std::fs::read(lost).unwrap(), log);
+
+        // A plain torn tail is cut with no copy.
+        file.append(&toy(b"four")[..5]).unwrap();
+        let end = read_newest_log::<Toy>(&file, 0, |_| Ok(())).unwrap();
+        assert!(matches!(
+            end.tail,
+            LogTail::Torn {
+                valid_after: None,
+                ..
+            }
+        ));
+        assert_eq!(cut_unsynced_tail(&fs, dir.path(), &file, &end).unwrap(), 5);
+        let copies = fs.list(&dir.path().join(crate::repair::LOST_DIR)).unwrap();
+        assert_eq!(copies, ["log"]);
     }
 }

@@ -135,6 +135,42 @@ pub fn move_to_lost(fs: &Fs, dir: &Path, name: &str) -> Result<PathBuf> {
     Ok(to)
 }
 
+/// Copies `dir/name` into `dir/lost/`, under the same name or, when that is taken, the
+/// first free `name.1`, `name.2`, ... (as [`move_to_lost`] names them), leaving the original
+/// in place; syncs the copy and both directories. Returns the copy's path. Recovery uses it
+/// before it cuts a log it cannot prove to be only an unsynced tail, so the cut destroys
+/// nothing.
+///
+/// # Errors
+/// [`crate::Error::Io`].
+pub fn copy_to_lost(fs: &Fs, dir: &Path, name: &str) -> Result<PathBuf> {
+    /// How many bytes are copied at a time.
+    const CHUNK: u64 = 1 << 20;
+    let lost = dir.join(LOST_DIR);
+    fs.create_dir_all(&lost)?;
+    let taken = fs.list(&lost)?;
+    let mut target = name.to_string();
+    let mut n = 0;
+    while taken.contains(&target) {
+        n += 1;
+        target = format!("{name}.{n}");
+    }
+    let path = lost.join(&target);
+    let from = fs.open(&dir.join(name))?;
+    let to = fs.create(&path)?;
+    let len = from.len()?;
+    let mut at = 0;
+    while at < len {
+        let n = (len - at).min(CHUNK);
+        to.append(&from.read_vec_at(at, n as usize)?)?;
+        at += n;
+    }
+    to.sync()?;
+    fs.sync_dir(&lost)?;
+    fs.sync_dir(dir)?;
+    Ok(path)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -152,6 +188,25 @@ mod tests {
         names.sort();
         assert_eq!(names, ["00000001.seg", "00000001.seg.1", "00000001.seg.2"]);
         assert!(!tmp.path().join("00000001.seg").exists());
+    }
+
+    #[test]
+    fn copies_into_lost_keep_the_original_and_every_earlier_copy() {
+        let tmp = tempfile::tempdir().unwrap();
+        let fs = Fs::default();
+        std::fs::write(tmp.path().join("data.log"), b"first").unwrap();
+        let first = copy_to_lost(&fs, tmp.path(), "data.log").unwrap();
+        std::fs::write(tmp.path().join("data.log"), b"second").unwrap();
+        let second = copy_to_lost(&fs, tmp.path(), "data.log").unwrap();
+        assert_eq!(std::fs::read(&first).unwrap(), b"first");
+        assert_eq!(std::fs::read(&second).unwrap(), b"second");
+        assert!(second.ends_with("lost/data.log.1"), "{}", second.display());
+        assert_eq!(
+            std::fs::read(tmp.path().join("data.log")).unwrap(),
+            b"second"
+        );
+        // The store's own listing does not see the copies.
+        assert_eq!(fs.list(tmp.path()).unwrap(), ["data.log"]);
     }
 
     #[test]

@@ -10,7 +10,7 @@
 //! |---|---|---|
 //! | [`RecordInStore::cut_at_every_byte`] | the file ends at each offset inside the record, as after a crash in the middle of its append | open without the record, cutting what is left of it off the file and counting those bytes as a torn tail; at the record's end, open with all of it |
 //! | [`RecordInStore::flip_every_byte`], the record last | bits flipped in one byte of it | open without it: a damaged last record is a torn tail, cut off |
-//! | [`RecordInStore::flip_every_byte`], a record after it | the same | refuse the store with [`kv_shared::Error::Corruption`] at the record's offset, changing nothing |
+//! | [`RecordInStore::flip_every_byte`], a record after it | the same | the log is the store's newest, so everything from the damage on counts as its unsynced tail ([`kv_shared::log_reader`]): open with what the store held before the record, the file cut at the record's start, after a copy of the whole damaged file was put in `lost/` |
 //!
 //! Every store that opens must hold exactly what it held with the record or without it
 //! (gets, scans both ways), take a new write, and pass the stage's own checks (a closure:
@@ -21,7 +21,7 @@ use std::path::{Path, PathBuf};
 
 use kv_shared::{Engine, Options};
 
-use crate::conformance::{Model, assert_corruption_in, assert_holds};
+use crate::conformance::{Model, assert_holds};
 use crate::fixtures::{BATCH, BEFORE, Op, apply, batch_of, model_of};
 
 /// One record in a file of a closed store, and what the store holds with it and without it.
@@ -33,6 +33,8 @@ pub struct RecordInStore {
     pub file: String,
     /// Where the record lies in the file.
     pub at: Range<u64>,
+    /// What the store holds without the record and everything written after it.
+    pub before: Model,
     /// What the store holds without the record.
     pub without: Model,
     /// What it holds with it.
@@ -81,6 +83,7 @@ impl RecordInStore {
             dir: dir.to_path_buf(),
             file: file.to_string(),
             at: start..end,
+            before: model_of(&[BEFORE]),
             without: model_of(&[BEFORE, after]),
             with: model_of(&[BEFORE, BATCH, after]),
             torn_stat,
@@ -112,8 +115,9 @@ impl RecordInStore {
     /// Flips bits of every byte of the record (masks `0x01`, `0x80`, `0xff`) and opens each
     /// damaged store. A damaged last record is a torn tail: the store opens without it, all
     /// of it counted in [`RecordInStore::torn_stat`] (and `check` adds the stage's checks).
-    /// Damage before another record is no torn write: open refuses the store with
-    /// [`kv_shared::Error::Corruption`] at the record's offset and leaves the file as it found it.
+    /// Damage before another record, in the store's newest log, is an unsynced tail with a
+    /// hole: the store opens with [`RecordInStore::before`], the file cut at the record's
+    /// start, the damaged file copied whole into `lost/` first.
     pub fn flip_every_byte<E: Engine>(&self, options: &Options, check: impl Fn(&E, &Reopened)) {
         let bytes = self.bytes();
         assert!(!self.at.is_empty(), "a record to damage");
@@ -130,7 +134,7 @@ impl RecordInStore {
                     let torn = self.at.end - self.at.start;
                     self.check_reopened(&dir, options, false, torn, &context, &check);
                 } else {
-                    self.check_refused::<E>(&dir, options, &damaged, &context);
+                    self.check_cut_to_lost::<E>(&dir, options, &damaged, &context, &check);
                 }
             }
         }
@@ -198,19 +202,36 @@ impl RecordInStore {
         engine.close().expect("close");
     }
 
-    /// Checks that opening the damaged copy in `dir` is refused as corruption at the record,
-    /// and leaves the file holding `damaged`.
-    fn check_refused<E: Engine>(
+    /// Checks that opening the damaged copy in `dir` keeps what the store held before the
+    /// record, cuts the file at the record's start, and first copied `damaged` into `lost/`.
+    fn check_cut_to_lost<E: Engine>(
         &self,
         dir: &Path,
         options: &Options,
         damaged: &[u8],
         context: &str,
+        check: &impl Fn(&E, &Reopened),
     ) {
-        let path = dir.join(&self.file);
-        let (offset, _) = assert_corruption_in(E::open(dir, options), &path, context);
-        assert_eq!(offset, self.at.start, "the record's offset ({context})");
-        let now = std::fs::read(&path).expect("the damaged file");
-        assert!(now == damaged, "{context}: the file was changed");
+        let engine = E::open(dir, options).unwrap_or_else(|e| panic!("{context}: {e}"));
+        let keys: Vec<&[u8]> = self.with.keys().map(Vec::as_slice).collect();
+        assert_holds(&engine, &self.before, &keys, context);
+        let torn = damaged.len() as u64 - self.at.start;
+        let stats = engine.stats().expect("stats");
+        assert_eq!(stats.extra[self.torn_stat], torn, "{context}");
+        let len = std::fs::metadata(dir.join(&self.file))
+            .expect("the file")
+            .len();
+        assert_eq!(len, self.at.start, "the file's length ({context})");
+        let lost = dir.join(kv_shared::repair::LOST_DIR).join(&self.file);
+        let copy = std::fs::read(&lost).unwrap_or_else(|e| panic!("{context}: {e}"));
+        assert!(copy == damaged, "{context}: lost/ holds the damaged file");
+        let reopened = Reopened {
+            dir,
+            kept: false,
+            model: &self.before,
+            context,
+        };
+        check(&engine, &reopened);
+        engine.close().expect("close");
     }
 }

@@ -279,7 +279,7 @@ impl Engine for HashLog {
         let fs = Fs::new(options.file_system());
         let dir = StoreDir::open(&fs, dir, Self::NAME, Self::FORMAT_VERSION)?;
         let file = file_names::open_or_create(&fs, dir.path())?;
-        let recovered = recover(&file)?;
+        let recovered = recover(&fs, dir.path(), &file)?;
         Ok(HashLog {
             dir,
             fs,

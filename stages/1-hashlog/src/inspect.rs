@@ -7,7 +7,8 @@
 //! are shown as one field.
 //!
 //! The last lines say what `open` would do with the file, found by the same rule as
-//! [`kv_shared::log_reader::read_log`]: replay it whole, cut a torn tail, or refuse it.
+//! [`kv_shared::log_reader::read_newest_log`]: replay it whole, or cut its unsynced tail
+//! (after copying the file into `lost/` when valid records follow the damage).
 //!
 //! [`structure`] describes a whole store directory as data ([`kv_shared::structure`]), for
 //! `kv draw`: the data file's records in file order, each marked live when the index points
@@ -20,7 +21,7 @@ use std::path::Path;
 use kv_shared::batch::{BatchOps, check_ops, dump_ops};
 use kv_shared::dump::{Dump, quoted};
 use kv_shared::framing::{ByteReader, DecodeError, crc32};
-use kv_shared::log_reader::{LogRecord, LogTail, read_log};
+use kv_shared::log_reader::{LogRecord, LogTail, read_newest_log};
 use kv_shared::structure::{FileKind, Part, PartKind, Pointer, StoreFile, key_text, read_only_fs};
 use kv_shared::{Engine, KeyRange, Result, Structure};
 
@@ -279,7 +280,8 @@ impl Head {
 }
 
 /// What `open` would do with the records of `bytes` (whose header is valid): the rule of
-/// `read_log`, applied to the bytes in memory.
+/// `read_newest_log` (the data file is the store's newest log), applied to the bytes in
+/// memory.
 fn open_verdict(bytes: &[u8]) -> String {
     let mut pos = FILE_HEADER_LEN as usize;
     let mut replayed = 0;
@@ -293,8 +295,10 @@ fn open_verdict(bytes: &[u8]) -> String {
                 let later = (pos + 1..bytes.len()).find(|&p| valid_record_len(&bytes[p..]).is_ok());
                 return match later {
                     Some(later) => format!(
-                        "open refuses this file: corruption at offset {pos}, {detail} \
-                         (a valid record follows at offset {later})"
+                        "open replays {replayed} records, copies the file into lost/, then cuts \
+                         the last {} bytes (from offset {pos}) off as an unsynced tail with a \
+                         hole: {detail} (a valid record follows at offset {later})",
+                        bytes.len() - pos
                     ),
                     None => format!(
                         "open replays {replayed} records, then cuts the last {} bytes \
@@ -363,7 +367,7 @@ fn describe_log(path: &Path, file: &mut StoreFile, index: &mut Index) -> Result<
     check_header(path, &log.read_vec_at(0, header_len)?)?;
     file.push_part(Part::new(PartKind::Header, 0, FILE_HEADER_LEN));
     let mut records = 0;
-    let end = read_log::<RecordFormat>(&log, FILE_HEADER_LEN, |entry| {
+    let end = read_newest_log::<RecordFormat>(&log, FILE_HEADER_LEN, |entry| {
         records += 1;
         file.push_part(record_part(&entry));
         replay(index, entry);

@@ -5,31 +5,40 @@
 //! does the same for each of its ops, in order. Records are replayed in file order, which is
 //! the order they were written in, so the last record of a key wins.
 //!
-//! Reading uses [`kv_shared::log_reader::read_log`], which verifies every record's checksum
-//! and tells two kinds of damage apart:
+//! Reading uses [`kv_shared::log_reader::read_newest_log`], which verifies every record's
+//! checksum. The data file is the store's only log, so it is always the *newest* log, the
+//! one a power loss may cut in the middle of its unsynced writes; and a disk writes those
+//! back page by page, in any order. So the rule is: **everything from the first bad record
+//! on is an unsynced tail** (what RocksDB calls point-in-time recovery):
 //!
 //! * **A torn tail.** The file ends with bytes that are not a whole valid record, and no
 //!   valid record follows them. This is what a crash in the middle of an append leaves, and
 //!   that append was never acknowledged as synced. Recovery cuts the file back to the end of
 //!   the last valid record (and syncs the cut, so new records never land after garbage),
 //!   then reports how many bytes it dropped. The store opens.
-//! * **Corruption.** A bad record with a valid record somewhere after it. Bytes that were
-//!   once written whole have changed; dropping them would silently lose acknowledged data.
-//!   Recovery fails with [`kv_shared::Error::Corruption`] naming the file and the offset of
-//!   the bad record, and changes nothing on disk, so whoever repairs the store has every
-//!   byte the damage left.
+//! * **A tail with holes.** A bad record with valid records after it: a later page of the
+//!   unsynced tail reached the disk while an earlier one did not. Keeping the records after
+//!   the hole would bring back later writes without earlier ones, so recovery keeps the
+//!   valid prefix and cuts the rest, as for a torn tail. But the bad bytes could also be a
+//!   flipped bit in data synced long ago, which no reader can tell apart; so before the cut,
+//!   the whole file is copied into the store's `lost/` directory
+//!   ([`kv_shared::repair::copy_to_lost`]): nothing once written is destroyed, and `kv
+//!   repair` or a person can still read it.
 //!
-//! A torn tail and a damaged last record look the same: the reader cannot tell them apart,
-//! and drops both. A write batch is one record, so these rules keep or drop a batch whole:
-//! recovery never applies part of one. Start-up time grows with the whole file, dead
-//! records included.
+//! A damaged last record looks the same as a torn one: the reader drops both. A write batch
+//! is one record, so these rules keep or drop a batch whole: recovery never applies part of
+//! one. Start-up time grows with the whole file, dead records included.
+
+use std::path::Path;
 
 use kv_shared::Result;
 use kv_shared::batch::BatchOps;
-use kv_shared::fs::FileRef;
-use kv_shared::log_reader::{LogRecord, LogTail, read_log};
+use kv_shared::fs::{FileRef, Fs};
+use kv_shared::log_reader::{LogEnd, LogRecord, LogTail, read_newest_log};
+use kv_shared::repair::copy_to_lost;
 
 use crate::data_file::FILE_HEADER_LEN;
+use crate::file_names::DATA_FILE;
 use crate::index::{Index, Location};
 use crate::record::{RecordFormat, Replayed};
 
@@ -42,25 +51,25 @@ pub struct Recovered {
     pub end: u64,
     /// Records replayed (puts, deletes and batches, live or dead).
     pub records: u64,
-    /// Bytes of torn tail cut off the end of the file (0 for a clean end).
+    /// Bytes of unsynced tail cut off the end of the file (0 for a clean end).
     pub torn_tail_bytes: u64,
 }
 
-/// Replays the records of `file` (whose header has been checked) into a new index, and cuts
-/// off a torn tail.
+/// Replays the records of `file`, the data file of the store in `dir` (its header checked),
+/// into a new index, and cuts off its unsynced tail: everything from the first bad record
+/// on, copied first into `lost/` when valid records follow the damage.
 ///
 /// # Errors
-/// [`kv_shared::Error::Corruption`] for a bad record followed by a valid one (the file is
-/// left untouched); [`kv_shared::Error::Io`].
-pub fn recover(file: &FileRef) -> Result<Recovered> {
+/// [`kv_shared::Error::Io`].
+pub fn recover(fs: &Fs, dir: &Path, file: &FileRef) -> Result<Recovered> {
     let mut index = Index::new();
     let mut records = 0;
-    let end = read_log::<RecordFormat>(file, FILE_HEADER_LEN, |entry| {
+    let end = read_newest_log::<RecordFormat>(file, FILE_HEADER_LEN, |entry| {
         records += 1;
         replay(&mut index, entry);
         Ok(())
     })?;
-    let torn_tail_bytes = cut_torn_tail(file, &end.tail, end.valid_len)?;
+    let torn_tail_bytes = cut_torn_tail(fs, dir, file, &end)?;
     Ok(Recovered {
         index,
         end: end.valid_len,
@@ -97,12 +106,19 @@ pub(crate) fn replay(index: &mut Index, entry: LogRecord<Replayed>) {
 // Exercise 1.3: cut a torn tail off the log. Read: chapter 1, "Recovery".
 // Tests: lib::engine::tests::data_file_lives_in_the_store_directory
 // Tests: recovery::truncation_at_every_offset_of_the_tail_keeps_the_whole_records
-/// Cuts a torn tail off at `valid_len` and syncs the cut; returns how many bytes it held.
-fn cut_torn_tail(file: &FileRef, tail: &LogTail, valid_len: u64) -> Result<u64> {
-    match tail {
+/// Cuts the unsynced tail of `file` (the data file of the store in `dir`) off at
+/// `end.valid_len` and syncs the cut; when valid records followed the damage, first copies
+/// the whole file into `lost/`. Returns how many bytes the tail held.
+fn cut_torn_tail(fs: &Fs, dir: &Path, file: &FileRef, end: &LogEnd) -> Result<u64> {
+    match &end.tail {
         LogTail::Clean => Ok(0),
-        LogTail::Torn { bytes, .. } => {
-            file.truncate(valid_len)?;
+        LogTail::Torn {
+            bytes, valid_after, ..
+        } => {
+            if valid_after.is_some() {
+                copy_to_lost(fs, dir, DATA_FILE)?;
+            }
+            file.truncate(end.valid_len)?;
             file.sync()?;
             Ok(*bytes)
         }

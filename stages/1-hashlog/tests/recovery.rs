@@ -62,10 +62,12 @@ fn truncation_inside_the_header_is_corruption() {
     }
 }
 
-/// Flipping bits of any byte of the file, then opening: damage to the header or to any
-/// record but the last fails the open with `Corruption` naming the file and the offset of
-/// the damaged record, and changes nothing on disk; damage to the last record drops it as a
-/// torn tail. Never a wrong value, never a panic.
+/// Flipping bits of any byte of the file, then opening: damage to the header fails the open
+/// with `Corruption` naming the file, and changes nothing on disk; damage to a record makes
+/// it and everything after it the file's unsynced tail (the data file is the newest log: a
+/// power loss can leave a hole before good records), so the store opens with the records
+/// before it, and when records followed, the damaged file was first copied whole into
+/// `lost/`. Never a wrong value, never a panic.
 #[test]
 fn a_flipped_byte_anywhere_is_detected_at_open() {
     let log = Log::write(OPS);
@@ -86,19 +88,25 @@ fn a_flipped_byte_anywhere_is_detected_at_open() {
                     "{context}: dump and open disagree:\n{dump}"
                 );
             }
+            let lost = dir.join(kv_shared::repair::LOST_DIR).join("data.log");
             match log.record_at(offset as u64) {
-                Some(record) if record == last => {
+                Some(record) => {
                     let engine = result.unwrap_or_else(|e| panic!("{context}: {e}"));
-                    assert_holds(&engine, &model(OPS, last), &context);
-                    let torn = log.ends[last] - log.starts[last];
+                    assert_holds(&engine, &model(OPS, record), &context);
+                    let torn = log.bytes.len() as u64 - log.starts[record];
                     assert_eq!(torn_tail_bytes(&engine), torn, "{context}");
                     engine.close().unwrap();
+                    let on_disk = std::fs::read(data_path(&dir)).unwrap();
+                    assert_eq!(on_disk.len() as u64, log.starts[record], "{context}");
+                    match std::fs::read(&lost) {
+                        Ok(copy) => assert!(copy == damaged, "{context}: the copy in lost/"),
+                        Err(_) => assert_eq!(record, last, "{context}: no copy in lost/"),
+                    }
                 }
-                found => {
-                    let want_offset = found.map_or(0, |record| log.starts[record]);
+                None => {
                     match result {
                         Err(Error::Corruption { file, offset, .. }) => {
-                            assert_eq!((file, offset), (data_path(&dir), want_offset), "{context}");
+                            assert_eq!((file, offset), (data_path(&dir), 0), "{context}");
                         }
                         other => panic!("{context}: expected corruption, got {other:?}"),
                     }
