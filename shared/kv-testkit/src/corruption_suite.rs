@@ -91,15 +91,99 @@ pub fn build_store<E: Engine>(
     }
     engine.sync().expect("sync");
     drop(engine);
-    let image = fs
-        .image()
+    (store_files(&fs), ops)
+}
+
+/// The files of the store on `fs`, without its lock and temporary files.
+fn store_files(fs: &FaultFs) -> FsImage {
+    fs.image()
         .into_iter()
         .filter(|(path, _)| {
             let name = path.file_name().map(|n| n.to_string_lossy().into_owned());
             name.is_some_and(|n| n != LOCK_FILE && !n.ends_with(".tmp"))
         })
-        .collect();
-    (image, ops)
+        .collect()
+}
+
+/// Writes `ops` to a new store on an in-memory disk, one call each, syncs it and drops the
+/// engine without closing it: a store whose files a test damages at a record it chose
+/// (with the options it picks, no flush or merge need happen). Returns the store's files.
+pub fn store_of<E: Engine>(options: &Options, ops: &[WriteOp]) -> FsImage {
+    let fs = FaultFs::new(0);
+    let opts = options.clone().with_file_system(Arc::new(fs.clone()));
+    let engine = E::open(&store_path(), &opts).expect("open a fresh store");
+    for op in ops {
+        op.issue(&engine)
+            .unwrap_or_else(|e| panic!("{op:?} failed: {e}"));
+    }
+    engine.sync().expect("sync");
+    drop(engine);
+    store_files(&fs)
+}
+
+/// `n` writes over the first 24 keys of [`key_space`], each a put, a delete of a live key
+/// (every fifth) or a batch of two puts and a delete of a live key (every seventh); every
+/// value is unique (`w<i>.<part>:`) and `value_len` bytes long at least. Every write changes
+/// the store, so an engine that logs each write as one record logs exactly `n` records.
+/// Tests that damage a chosen record use them.
+pub fn numbered_writes(n: usize, value_len: usize) -> Vec<WriteOp> {
+    let keys = key_space();
+    let mut state = State::new();
+    let put = |i: usize, part: usize| {
+        let mut value = format!("w{i}.{part}:").into_bytes();
+        value.resize(value.len().max(value_len), b'a' + (i % 26) as u8);
+        WriteOp::Put {
+            key: keys[(i * 7 + part * 5) % 24].clone(),
+            value,
+        }
+    };
+    let mut ops = Vec::new();
+    for i in 0..n {
+        let live: Vec<&Vec<u8>> = state.keys().collect();
+        let delete = |at: usize| WriteOp::Delete {
+            key: live[at % live.len()].clone(),
+        };
+        let op = match i {
+            _ if i % 7 == 6 && !live.is_empty() => {
+                WriteOp::Batch(vec![delete(i * 3), put(i, 0), put(i, 1)])
+            }
+            _ if i % 5 == 4 && !live.is_empty() => delete(i),
+            _ => put(i, 0),
+        };
+        op.apply(&mut state);
+        ops.push(op);
+    }
+    ops
+}
+
+/// What [`open_and_read`] read of each key of [`key_space`]: its value, absent, or the
+/// read's error.
+pub type KeyReads = BTreeMap<Vec<u8>, kv_shared::Result<Option<Vec<u8>>>>;
+
+/// Opens a copy of the store `image` and gets every key of [`key_space`].
+///
+/// # Errors
+/// The error of the open.
+pub fn open_and_read<E: Engine>(options: &Options, image: &FsImage) -> kv_shared::Result<KeyReads> {
+    let fs = FaultFs::from_image(0, image);
+    let opts = options.clone().with_file_system(Arc::new(fs));
+    let engine = E::open(&store_path(), &opts)?;
+    Ok(key_space()
+        .into_iter()
+        .map(|key| {
+            let read = engine.get(&key);
+            (key, read)
+        })
+        .collect())
+}
+
+/// The store's contents after the writes `ops`, in order.
+pub fn state_after(ops: &[WriteOp]) -> State {
+    let mut state = State::new();
+    for op in ops {
+        op.apply(&mut state);
+    }
+    state
 }
 
 /// Every file of `image`, by type, in name order.
@@ -255,28 +339,46 @@ pub fn damage_cases(
         })
 }
 
-/// The keys of [`key_space`] that a file's `inspect` dump shows in a section (a record, a
-/// block, an entry: what follows a `-- ` heading line) that ends after `offset`: the keys
-/// whose records in that file a damage starting at `offset` can destroy.
-///
-/// A section's bytes run from the offset of its first field line (`0000002c  62 61 ...`) to
-/// that of the next section's first field; the last section runs to the end of the file, and
-/// so does a section without field lines. A key is found in a line as `key "..."`, quoted as
-/// [`kv_shared::dump::quoted`] quotes it.
-pub fn keys_at_or_after(dump: &str, offset: u64) -> BTreeSet<Vec<u8>> {
+/// One section of an `inspect` dump: what follows a `-- ` heading line (a record, a block,
+/// an entry), or the lines before the first heading.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Section {
+    /// The heading, without its `-- ` (empty for the lines before the first heading).
+    pub heading: String,
+    /// The offset of its first field line (`0000002c  62 61 ...`); `None` when it has none.
+    pub start: Option<u64>,
+    /// Where its bytes end: the start of the next section that starts after it; `None` for
+    /// the last one (it runs to the end of the file) and for one without a start.
+    pub end: Option<u64>,
+    /// The keys of [`key_space`] its lines show as `key "..."`, quoted as
+    /// [`kv_shared::dump::quoted`] quotes them.
+    pub keys: BTreeSet<Vec<u8>>,
+}
+
+/// Splits a file's `inspect` dump into its [`Section`]s, in order.
+pub fn dump_sections(dump: &str) -> Vec<Section> {
     let quoted: BTreeMap<String, Vec<u8>> = key_space()
         .into_iter()
         .map(|k| (format!("key {}", kv_shared::dump::quoted(&k, 64)), k))
         .collect();
-    // (first field offset, keys) of each section, the text before the first heading included.
-    let mut sections: Vec<(Option<u64>, BTreeSet<Vec<u8>>)> = vec![(Some(0), BTreeSet::new())];
+    let mut sections = vec![Section {
+        heading: String::new(),
+        start: Some(0),
+        end: None,
+        keys: BTreeSet::new(),
+    }];
     for line in dump.lines() {
-        if line.starts_with("-- ") {
-            sections.push((None, BTreeSet::new()));
+        if let Some(heading) = line.strip_prefix("-- ") {
+            sections.push(Section {
+                heading: heading.to_string(),
+                start: None,
+                end: None,
+                keys: BTreeSet::new(),
+            });
         }
         let section = sections.last_mut().expect("never empty");
-        if section.0.is_none() {
-            section.0 = field_offset(line);
+        if section.start.is_none() {
+            section.start = field_offset(line);
         }
         for (pattern, key) in &quoted {
             // The quote that closes the pattern must close the key, not start a longer one.
@@ -284,22 +386,31 @@ pub fn keys_at_or_after(dump: &str, offset: u64) -> BTreeSet<Vec<u8>> {
             while let Some(at) = rest.find(pattern.as_str()) {
                 rest = &rest[at + pattern.len()..];
                 if !rest.starts_with("..") {
-                    section.1.insert(key.clone());
+                    section.keys.insert(key.clone());
                     break;
                 }
             }
         }
     }
-    let mut at_risk = BTreeSet::new();
-    for (i, (start, keys)) in sections.iter().enumerate() {
-        let end = sections[i + 1..]
+    for i in 0..sections.len() {
+        let start = sections[i].start;
+        sections[i].end = sections[i + 1..]
             .iter()
-            .find_map(|(next, _)| next.filter(|n| start.is_some_and(|s| *n >= s)));
-        if end.is_none_or(|end| end > offset) {
-            at_risk.extend(keys.iter().cloned());
-        }
+            .find_map(|next| next.start.filter(|n| start.is_some_and(|s| *n >= s)));
     }
-    at_risk
+    sections
+}
+
+/// The keys of [`key_space`] that a file's `inspect` dump shows in a [`Section`] that ends
+/// after `offset`: the keys whose records in that file a damage starting at `offset` can
+/// destroy. A section without an end (the last one, or one without field lines) runs to the
+/// end of the file.
+pub fn keys_at_or_after(dump: &str, offset: u64) -> BTreeSet<Vec<u8>> {
+    dump_sections(dump)
+        .into_iter()
+        .filter(|s| s.end.is_none_or(|end| end > offset))
+        .flat_map(|s| s.keys)
+        .collect()
 }
 
 /// The offset a dump's field line starts with (eight hex digits and two spaces).
@@ -501,7 +612,7 @@ pub fn check_bounded<E: Engine>(
             Ok(engine) => engine,
         };
         let (reads, read_errors) = read_all(&engine, image, context);
-        let latest = final_state(ops);
+        let latest = state_after(ops);
         let lost = check_within_bound(ops, &latest, &reads, at_risk, context);
         let compacted = compact(&engine, &fs, context);
         let context = format!("{context}: after compact, new writes and a reopen");
@@ -522,15 +633,6 @@ pub fn check_bounded<E: Engine>(
             compacted,
         }
     })
-}
-
-/// The store's contents after every write of `ops`.
-fn final_state(ops: &[WriteOp]) -> State {
-    let mut state = State::new();
-    for op in ops {
-        op.apply(&mut state);
-    }
-    state
 }
 
 /// Reads every key of [`key_space`] with `get`, then scans the whole store and checks that
