@@ -791,3 +791,86 @@ pub fn failed_sync_write_is_final<E: Engine>(options: &Options) {
     engine.put(b"after", b"3").expect("a put after the reopen");
     engine.close().expect("close");
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_belong_to_their_writer_only() {
+        for t in 0..WRITERS {
+            for i in 0..KEYS_PER_WRITER {
+                assert_eq!(owner(&writer_key(t, i)), Some(t));
+            }
+        }
+        assert_eq!(owner(b"key001"), None);
+        assert_eq!(owner(b"w/x"), None);
+        let ops = WriterGen::new(5, 2, 1).ops(400);
+        assert_eq!(ops, WriterGen::new(5, 2, 1).ops(400));
+        let changes: Vec<_> = ops.iter().flat_map(WriteOp::changes).collect();
+        assert!(changes.iter().all(|(key, _)| owner(key) == Some(1)));
+        let mut values: Vec<&[u8]> = changes.iter().filter_map(|(_, v)| *v).collect();
+        let n = values.len();
+        values.sort();
+        values.dedup();
+        assert_eq!(values.len(), n, "every value is unique");
+    }
+
+    /// A writer's writes up to its first batch of two ops or more, and the state after the
+    /// first `p` of them.
+    fn history() -> (Vec<WriteOp>, impl Fn(usize) -> State) {
+        let mut generator = WriterGen::new(11, 0, 0);
+        let mut ops: Vec<WriteOp> = Vec::new();
+        while !ops
+            .iter()
+            .any(|op| matches!(op, WriteOp::Batch(b) if b.len() >= 2))
+        {
+            ops.push(generator.next_op());
+        }
+        let all = ops.clone();
+        let after = move |p: usize| {
+            let mut state = State::new();
+            all[..p].iter().for_each(|op| op.apply(&mut state));
+            state
+        };
+        (ops, after)
+    }
+
+    #[test]
+    fn a_lost_acknowledged_write_or_a_torn_batch_is_caught() {
+        let (ops, after) = history();
+        let n = ops.len();
+        let log = |required| {
+            let mut logs = vec![
+                WriterLog {
+                    ops: Vec::new(),
+                    required: 0
+                };
+                WRITERS
+            ];
+            logs[0] = WriterLog {
+                ops: ops.clone(),
+                required,
+            };
+            logs
+        };
+        let base = State::new();
+        let tally = check_writers(&base, &after(n), &log(n), "whole");
+        assert_eq!(tally.recovered_writes, n as u64);
+        check_writers(&base, &after(n - 1), &log(n - 1), "last one unacknowledged");
+        let lost = std::panic::catch_unwind(|| {
+            check_writers(&base, &after(n - 1), &log(n), "lost");
+        });
+        assert!(lost.is_err(), "a lost acknowledged write went unnoticed");
+        // The batch (the last op) with only its first op applied.
+        let WriteOp::Batch(batch) = &ops[n - 1] else {
+            panic!("the last op is a batch")
+        };
+        let mut torn = after(n - 1);
+        batch[0].apply(&mut torn);
+        let caught = std::panic::catch_unwind(|| {
+            check_writers(&base, &torn, &log(0), "torn");
+        });
+        assert!(caught.is_err(), "a torn batch went unnoticed");
+    }
+}
