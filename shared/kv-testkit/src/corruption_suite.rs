@@ -351,7 +351,8 @@ pub struct Section {
     /// the last one (it runs to the end of the file) and for one without a start.
     pub end: Option<u64>,
     /// The keys of [`key_space`] its lines show as `key "..."`, quoted as
-    /// [`kv_shared::dump::quoted`] quotes them.
+    /// [`kv_shared::dump::quoted`] quotes them; and the empty key when a line ends with `key
+    /// length 0` (a dump may show no field for an empty key).
     pub keys: BTreeSet<Vec<u8>>,
 }
 
@@ -379,6 +380,10 @@ pub fn dump_sections(dump: &str) -> Vec<Section> {
         let section = sections.last_mut().expect("never empty");
         if section.start.is_none() {
             section.start = field_offset(line);
+        }
+        if line.trim_end().ends_with("key length 0") {
+            // A dump may leave out the field of an empty key: its length says it.
+            section.keys.insert(Vec::new());
         }
         for (pattern, key) in &quoted {
             // The quote that closes the pattern must close the key, not start a longer one.

@@ -1,0 +1,206 @@
+//! Exactly what survives damage to a segment or a hint file, as LevelDB's `corruption_test`
+//! pins it. A store of numbered writes, one record each, spread over several 4 KiB
+//! segments (merges off, so the records stay where they were written):
+//!
+//! * a sealed segment must be whole: a flipped byte in any of its records, or the file cut
+//!   inside one, is refused at open with a corruption error naming that segment and the
+//!   damaged record's offset, even in its last record (which in the newest segment would be
+//!   a torn tail) and its seal record;
+//! * the newest segment cut inside record `n` opens holding exactly the writes before it;
+//! * a hint file only speeds up the open: damaged anywhere, it is ignored and the store
+//!   opens whole from its segments.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use bitcask::Bitcask;
+use kv_shared::{Engine, Error, Options};
+use kv_testkit::FaultFs;
+use kv_testkit::corruption_suite::{
+    Outcome, Section, check_bounded, dump_sections, keys_at_risk, numbered_writes, open_and_read,
+    state_after, store_of,
+};
+use kv_testkit::fault_fs::{FsImage, store_path};
+use kv_testkit::history::WriteOp;
+
+const WRITES: usize = 300;
+
+fn options() -> Options {
+    Options::new()
+        .set("segment_bytes", "4K")
+        .set("background_merge", "false")
+}
+
+/// The segments of `image` in order, each with the sections of its dump that are records.
+fn segments(image: &FsImage) -> Vec<(PathBuf, Vec<Section>)> {
+    image
+        .iter()
+        .filter(|(path, _)| path.extension().is_some_and(|e| e == "seg"))
+        .map(|(path, bytes)| {
+            let dump = bitcask::inspect(bytes).expect("a segment");
+            let records = dump_sections(&dump)
+                .into_iter()
+                .filter(|s| s.heading.starts_with("record "))
+                .collect();
+            (path.clone(), records)
+        })
+        .collect()
+}
+
+/// How many of `records` are writes (a sealed segment ends with a seal record).
+fn writes_in(records: &[Section]) -> usize {
+    records
+        .iter()
+        .filter(|r| !r.heading.ends_with(": seal"))
+        .count()
+}
+
+fn store() -> (FsImage, Vec<WriteOp>, Vec<(PathBuf, Vec<Section>)>) {
+    let ops = numbered_writes(WRITES, 40);
+    let image = store_of::<Bitcask>(&options(), &ops);
+    let segments = segments(&image);
+    assert!(segments.len() >= 4, "several segments");
+    let records: usize = segments.iter().map(|(_, r)| writes_in(r)).sum();
+    assert_eq!(records, WRITES, "one record per write");
+    (image, ops, segments)
+}
+
+/// Checks that `damaged` is refused with a corruption error at `offset` of `file`.
+fn refused_at(damaged: &FsImage, file: &PathBuf, offset: u64, context: &str) {
+    match open_and_read::<Bitcask>(&options(), damaged) {
+        Err(Error::Corruption {
+            file: named,
+            offset: at,
+            ..
+        }) => {
+            assert_eq!((&named, at), (file, offset), "{context}");
+        }
+        Err(e) => panic!("{context}: expected a corruption error, got {e}"),
+        Ok(_) => panic!("{context}: a damaged sealed segment must be refused"),
+    }
+}
+
+#[test]
+fn a_flip_in_a_sealed_segment_is_refused_at_the_damaged_record() {
+    let (image, _, segments) = store();
+    for (path, records) in &segments[..segments.len() - 1] {
+        let len = image[path].len() as u64;
+        for n in [0, records.len() / 2, records.len() - 1] {
+            let start = records[n].start.expect("a record has bytes");
+            let end = records[n].end.unwrap_or(len);
+            for at in [start, start + 4, end - 1] {
+                let mut damaged = image.clone();
+                damaged.get_mut(path).expect("the segment")[at as usize] ^= 0x04;
+                let context = format!("flip at {at} of {}, in record {n}", path.display());
+                refused_at(&damaged, path, start, &context);
+            }
+        }
+    }
+}
+
+#[test]
+fn a_sealed_segment_cut_short_is_refused_at_the_cut_record() {
+    let (image, _, segments) = store();
+    for (path, records) in &segments[..segments.len() - 1] {
+        for n in [1, records.len() - 1] {
+            let start = records[n].start.expect("a record has bytes");
+            for cut in [start + 1, start + 9] {
+                let mut damaged = image.clone();
+                damaged
+                    .get_mut(path)
+                    .expect("the segment")
+                    .truncate(cut as usize);
+                let context = format!("cut at {cut} of {}, in record {n}", path.display());
+                refused_at(&damaged, path, start, &context);
+            }
+        }
+    }
+}
+
+#[test]
+fn the_newest_segment_cut_inside_record_n_keeps_exactly_the_writes_before_it() {
+    let (image, ops, segments) = store();
+    let (path, records) = segments.last().expect("segments");
+    let before: usize = segments[..segments.len() - 1]
+        .iter()
+        .map(|(_, r)| writes_in(r))
+        .sum();
+    for n in [0, 1, records.len() / 2, records.len() - 1] {
+        let start = records[n].start.expect("a record has bytes");
+        for cut in [start, start + 1, start + 20] {
+            let mut damaged = image.clone();
+            damaged
+                .get_mut(path)
+                .expect("the segment")
+                .truncate(cut as usize);
+            let context = format!("cut at {cut} of {}, in record {n}", path.display());
+            let reads = open_and_read::<Bitcask>(&options(), &damaged)
+                .unwrap_or_else(|e| panic!("{context}: must open: {e}"));
+            let expected = state_after(&ops[..before + n]);
+            for (key, read) in &reads {
+                let read = read
+                    .as_ref()
+                    .unwrap_or_else(|e| panic!("{context}: get: {e}"));
+                assert_eq!(read.as_ref(), expected.get(key), "{context}: key {key:?}");
+            }
+            let at_risk = keys_at_risk(bitcask::inspect, &image[path], cut);
+            let outcome =
+                check_bounded::<Bitcask>(&options(), &damaged, &ops, 0, &context, &at_risk);
+            assert!(
+                matches!(outcome, Outcome::Opened { read_errors: 0, .. }),
+                "{context}"
+            );
+        }
+    }
+}
+
+/// A store whose merge wrote hint files: the numbered writes, a merge, and more writes.
+fn merged_store() -> (FsImage, Vec<WriteOp>) {
+    let ops = numbered_writes(WRITES, 40);
+    let fs = FaultFs::new(0);
+    let opts = options().with_file_system(Arc::new(fs.clone()));
+    let engine = Bitcask::open(&store_path(), &opts).expect("open");
+    for (i, op) in ops.iter().enumerate() {
+        op.issue(&engine).expect("write");
+        if i == WRITES * 2 / 3 {
+            engine.compact().expect("merge");
+        }
+    }
+    engine.sync().expect("sync");
+    drop(engine);
+    let image = fs
+        .image()
+        .into_iter()
+        .filter(|(p, _)| {
+            p.extension().is_some_and(|e| e == "seg" || e == "hint") || p.ends_with("ENGINE")
+        })
+        .collect();
+    (image, ops)
+}
+
+#[test]
+fn a_damaged_hint_file_is_ignored_and_the_store_opens_whole() {
+    let (image, ops) = merged_store();
+    let latest = state_after(&ops);
+    let hints: Vec<&PathBuf> = image
+        .keys()
+        .filter(|p| p.extension().is_some_and(|e| e == "hint"))
+        .collect();
+    assert!(!hints.is_empty(), "the merge wrote hint files");
+    for hint in hints {
+        let len = image[hint].len();
+        for at in (0..len).step_by(7) {
+            let mut damaged = image.clone();
+            damaged.get_mut(hint).expect("the hint")[at] ^= 0x01;
+            let context = format!("flip at {at} of {}", hint.display());
+            let reads = open_and_read::<Bitcask>(&options(), &damaged)
+                .unwrap_or_else(|e| panic!("{context}: must open: {e}"));
+            for (key, read) in &reads {
+                let read = read
+                    .as_ref()
+                    .unwrap_or_else(|e| panic!("{context}: get: {e}"));
+                assert_eq!(read.as_ref(), latest.get(key), "{context}: key {key:?}");
+            }
+        }
+    }
+}
