@@ -480,6 +480,7 @@ impl Wal {
             offset,
             bytes,
             detail,
+            ..
         } = end.tail
         {
             return Err(Error::corruption(
