@@ -471,6 +471,14 @@ fn names_checksum(text: &str) -> bool {
     t.contains("checksum") || t.contains("crc")
 }
 
+fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    match (panic.downcast_ref::<&str>(), panic.downcast_ref::<String>()) {
+        (Some(s), _) => (*s).to_string(),
+        (_, Some(s)) => s.clone(),
+        _ => "a panic without a message".into(),
+    }
+}
+
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
@@ -491,7 +499,10 @@ pub fn fuzz_inspect(
         let (path, bytes) = corpus.input(decoder, &case);
         crate::hostile_input::note_case(&format!("{decoder}: inspect {}", path.display()), &bytes);
         let dump = std::panic::catch_unwind(|| inspect(&bytes));
-        prop_assert!(dump.is_ok(), "inspect panicked on {}", hex(&bytes));
+        if let Err(panic) = &dump {
+            let message = panic_message(&**panic);
+            prop_assert!(false, "inspect panicked ({message}) on {}", hex(&bytes));
+        }
         let mut t = tally.borrow_mut();
         t.inspected += 1;
         if let Ok(Some(text)) = dump {
@@ -559,8 +570,11 @@ fn tally_open(t: &mut Tally, outcome: &std::result::Result<(State, u64), String>
         Ok((state, errors)) => {
             t.opened += 1;
             t.read_errors += errors;
-            let keys = state.keys().chain(orig.keys());
-            t.changed_keys += keys.filter(|k| state.get(*k) != orig.get(*k)).count() as u64 / 2;
+            let keys: std::collections::BTreeSet<_> = state.keys().chain(orig.keys()).collect();
+            t.changed_keys += keys
+                .iter()
+                .filter(|k| state.get(**k) != orig.get(**k))
+                .count() as u64;
         }
         Err(e) if names_checksum(e) => t.checksum_errors += 1,
         Err(_) => t.other_errors += 1,
@@ -593,12 +607,16 @@ pub fn fuzz_open<E: Engine>(
         let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| {
             open_and_read::<E>(store.options, &damaged, seed)
         }));
-        let Ok(outcome) = outcome else {
-            return Err(TestCaseError::fail(format!(
-                "the engine panicked with {} = {}",
-                path.display(),
-                hex(&bytes)
-            )));
+        let outcome = match outcome {
+            Ok(outcome) => outcome,
+            Err(panic) => {
+                return Err(TestCaseError::fail(format!(
+                    "the engine panicked ({}) with {} = {}",
+                    panic_message(&*panic),
+                    path.display(),
+                    hex(&bytes)
+                )));
+            }
         };
         if unchanged {
             let read = outcome.as_ref().map(|(s, e)| (s, *e));
@@ -659,6 +677,33 @@ fn print_tally(decoder: &str, units: usize, t: &Tally) {
     );
 }
 
+/// Builds the store the inputs come from: the corruption suite's fixed workload of `writes`
+/// writes, with one [`Engine::compact`] halfway (so a stage with a merge or compaction has
+/// written its merged files: hint files, tables of deeper levels), synced, and the engine
+/// dropped without closing (so logs still hold records). Returns its files but the lock.
+pub fn build_store<E: Engine>(options: &Options, seed: u64, writes: usize) -> FsImage {
+    let fs = FaultFs::new(seed);
+    let opts = options.clone().with_file_system(Arc::new(fs.clone()));
+    let engine = E::open(&store_path(), &opts).expect("open a fresh store");
+    let steps = crate::history::fixed_workload(seed, writes);
+    for (i, step) in steps.iter().enumerate() {
+        if i == steps.len() / 2 {
+            engine.compact().expect("compact");
+        }
+        step.run(&engine)
+            .unwrap_or_else(|e| panic!("{step:?} failed: {e}"));
+    }
+    engine.sync().expect("sync");
+    drop(engine);
+    fs.image()
+        .into_iter()
+        .filter(|(path, _)| {
+            let name = path.file_name().unwrap_or_default().to_string_lossy();
+            name != kv_shared::store_dir::LOCK_FILE && !name.ends_with(".tmp")
+        })
+        .collect()
+}
+
 /// Runs the whole suite for engine `E` in a bounded child process: builds a store, cuts its
 /// files with `split`, and fuzzes every decoder through `inspect` and `open`, printing the
 /// counts per decoder and the seed.
@@ -678,7 +723,7 @@ pub fn run<E: Engine>(
         let seed = crate::knobs::seed("resealed", 0x5EA1);
         let inspect_cases = crate::knobs::env_u64("KV_FUZZ_CASES", sizes.inspect_cases);
         let open_cases = crate::knobs::env_u64("KV_FUZZ_OPEN_CASES", sizes.open_cases);
-        let (image, _) = crate::corruption_suite::build_store::<E>(options, seed, sizes.writes);
+        let image = build_store::<E>(options, seed, sizes.writes);
         let contents = open_and_read::<E>(options, &image, seed)
             .unwrap_or_else(|e| panic!("the undamaged store does not open: {e}"))
             .0;

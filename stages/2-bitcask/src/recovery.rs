@@ -77,6 +77,14 @@ pub fn recover(fs: &Fs, dir: &Path, use_hints: bool) -> Result<Recovered> {
     settle_merges(fs, dir, &found)?;
     let mut loader = Loader::new(use_hints);
     let loaded = load_segments(fs, dir, &list_files(fs, dir)?, &mut loader)?;
+    // Checked before anything is repaired: a damaged store is refused with no file changed.
+    let next_seq = loader.max_seq.checked_add(1).ok_or_else(|| {
+        Error::corruption(
+            dir,
+            0,
+            "a sequence number of u64::MAX leaves none for the next write",
+        )
+    })?;
     let (active, torn_bytes) = match find_active(&loaded)? {
         Some(i) => {
             let (segment, ending) = &loaded[i];
@@ -94,7 +102,7 @@ pub fn recover(fs: &Fs, dir: &Path, use_hints: bool) -> Result<Recovered> {
         keydir: loader.keydir,
         segments,
         active,
-        next_seq: loader.max_seq + 1,
+        next_seq,
         next_id: newest_id + 1,
         hint_files_read: loader.hint_files_read,
         hint_files_rejected: loader.hint_files_rejected,
