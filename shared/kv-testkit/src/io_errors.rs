@@ -49,10 +49,10 @@
 //! with a **power loss** ([`FaultFs::crash`]) instead of a clean reopen: since close
 //! returned `Ok`, every acknowledged write must survive it, so a swallowed failure whose
 //! work was not redone shows up as a lost write. The calls absorbed that way are counted by
-//! kind and printed; in the course's engines they are reads and lengths (retried, or a
-//! background merge giving up and trying again later), removals of obsolete files, and the
-//! syncs and appends of a background merge's output, which is abandoned and never named
-//! as live.
+//! kind and printed. In the course's engines they are removals of obsolete files (left for
+//! a later removal or the next open), and the calls of a background merge (bitcask's): its
+//! reads and lengths, and the creates, appends, syncs and directory syncs of its output,
+//! which it abandons before its commit point and tries again later.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
