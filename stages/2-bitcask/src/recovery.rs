@@ -18,21 +18,42 @@
 //! 3. **Check the seals** (`find_active`). Every segment but one must end with a seal
 //!    record. The one without is the segment that was active. A missing seal in any other
 //!    segment is `Error::Corruption`.
-//! 4. **Repair the active segment** (`repair_active`). A torn tail there (a write cut
-//!    short by a crash) is cut off, and appends continue after it. Its header may be torn
-//!    too (a power loss just after it was created): if no valid record follows, it is
-//!    rewritten. With no segment left open, a new active segment is created.
+//! 4. **Repair the active segment** (`repair_active`). Its unsynced tail is cut off, and
+//!    appends continue after it. Its header may be torn too (a power loss just after it was
+//!    created): if no valid record follows, it is rewritten. With no segment left open, a
+//!    new active segment is created.
 //! 5. **Count dead bytes** (`count_dead_bytes`): everything in a segment but its header,
 //!    its seal and what its live keydir entries keep alive.
 //!
-//! Damage followed by valid records anywhere is `Error::Corruption`, and no file is
-//! changed.
+//! ## Damage: the newest segment's unsynced tail, and corruption
+//!
+//! The active segment is the store's newest log: the segment without a hint file with the
+//! highest id (merge outputs, which always have hint files, may have higher ids, but they
+//! were synced whole before their merge committed). After a power loss its unsynced writes
+//! may come back with holes, since a disk writes a file's pages back in any order: a page
+//! of zeros (or of old bytes) and then valid records. So the newest segment is read with
+//! [`kv_shared::log_reader::read_newest_log`]: **everything from its first bad record on is
+//! its unsynced tail**, whether or not valid records follow (RocksDB's point-in-time
+//! recovery). Recovery keeps the valid prefix and cuts the rest off; when valid records did
+//! follow, it first copies the whole segment into the store's `lost/` directory, so that if
+//! the damage was not a power loss after all nothing once written is destroyed.
+//!
+//! The rule covers the newest segment's header too: the header is its first bytes, so if
+//! it is damaged, nothing after it was synced, and the whole segment is its unsynced tail
+//! (copied into `lost/` when valid records follow, then cut back to a fresh header).
+//!
+//! This is only sound because the prefix rule holds across segments too: a segment is
+//! sealed and fsynced before the next one is created, and both directory entries are
+//! synced before the new one takes a record, so no record of an older segment can be
+//! lost while a newer segment keeps its own. Hence damage followed by valid records in any
+//! other segment is `Error::Corruption`, and no file is changed.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::Path;
 use std::sync::Arc;
 
-use kv_shared::log_reader::{LogEnd, LogTail, read_log};
+use kv_shared::log_reader::{LogEnd, LogRecord, LogTail, read_log, read_newest_log};
+use kv_shared::repair::copy_to_lost;
 use kv_shared::{Error, Fs, Result};
 
 use crate::file_names::FileName;
@@ -88,7 +109,7 @@ pub fn recover(fs: &Fs, dir: &Path, use_hints: bool) -> Result<Recovered> {
     let (active, torn_bytes) = match find_active(&loaded)? {
         Some(i) => {
             let (segment, ending) = &loaded[i];
-            (segment.clone(), repair_active(segment, ending)?)
+            (segment.clone(), repair_active(fs, dir, segment, ending)?)
         }
         None => {
             let segment = Segment::create(fs, dir.to_path_buf(), newest_id + 1)?;
@@ -259,9 +280,18 @@ enum Ending {
     Open {
         valid_len: u64,
         torn: Option<String>,
+        /// Valid records followed the damage (only in the newest segment): the segment is
+        /// copied into `lost/` before its tail is cut.
+        hole: bool,
     },
     /// Shorter than a header: created, then the crash came before its header was written.
-    NoHeader,
+    /// Or, in the newest segment, a damaged header: the header is written first, so when it
+    /// did not reach the disk nothing after it was synced either.
+    NoHeader {
+        /// Valid records followed the header: the segment is copied into `lost/` before it
+        /// is cut.
+        hole: bool,
+    },
 }
 
 /// Step 2: opens every segment of `files` and loads it into `loader`, from its hint file
@@ -277,6 +307,12 @@ fn load_segments(
         .filter(|f| matches!(f, FileName::Hint(_)))
         .map(|f| f.id())
         .collect();
+    // The active segment, the newest log: the newest segment that is no merge output.
+    let newest = files
+        .iter()
+        .filter(|f| matches!(f, FileName::Segment(id) if !hints.contains(id)))
+        .map(|f| f.id())
+        .max();
     let mut loaded = Vec::new();
     for file in files {
         let FileName::Segment(id) = *file else {
@@ -292,7 +328,7 @@ fn load_segments(
         let ending = if from_hint && load_hint(fs, dir, &segment, loader)? {
             Ending::Sealed
         } else {
-            replay_segment(loader, &segment)?
+            replay_segment(loader, &segment, newest == Some(id))?
         };
         loaded.push((segment, ending));
     }
@@ -315,14 +351,16 @@ fn load_hint(fs: &Fs, dir: &Path, segment: &Segment, loader: &mut Loader) -> Res
     Ok(read.is_ok())
 }
 
-/// Replays one segment's records into `loader`; says how the segment ended.
-fn replay_segment(loader: &mut Loader, segment: &Segment) -> Result<Ending> {
-    if let Some(ending) = check_header(segment)? {
+/// Replays one segment's records into `loader`; says how the segment ended. The `newest`
+/// segment is read up to its first bad record; in any other, a bad record followed by a
+/// valid one is corruption.
+fn replay_segment(loader: &mut Loader, segment: &Segment, newest: bool) -> Result<Ending> {
+    if let Some(ending) = check_header(segment, newest)? {
         return Ok(ending);
     }
     let file = segment.file();
     let mut sealed = false;
-    let end = read_log::<SegmentKeyLog>(file, SEGMENT_HEADER_LEN, |r| {
+    let mut each = |r: LogRecord<RecordKeys>| {
         if sealed {
             return Err(Error::corruption(
                 file.path(),
@@ -333,7 +371,12 @@ fn replay_segment(loader: &mut Loader, segment: &Segment) -> Result<Ending> {
         sealed = matches!(&r.record, RecordKeys::One(k) if k.kind == Kind::Seal);
         loader.apply_record(segment, r.offset, r.len, r.record);
         Ok(())
-    })?;
+    };
+    let end = if newest {
+        read_newest_log::<SegmentKeyLog>(file, SEGMENT_HEADER_LEN, &mut each)?
+    } else {
+        read_log::<SegmentKeyLog>(file, SEGMENT_HEADER_LEN, &mut each)?
+    };
     ending(segment, sealed, end)
 }
 
@@ -353,20 +396,30 @@ fn ending(segment: &Segment, sealed: bool, end: LogEnd) -> Result<Ending> {
         (false, LogTail::Clean) => Ending::Open {
             valid_len,
             torn: None,
+            hole: false,
         },
-        (false, LogTail::Torn { detail, .. }) => Ending::Open {
+        (
+            false,
+            LogTail::Torn {
+                detail,
+                valid_after,
+                ..
+            },
+        ) => Ending::Open {
             valid_len,
             torn: Some(detail),
+            hole: valid_after.is_some(),
         },
     })
 }
 
 /// Checks a segment's header: `None` when it is good, [`Ending::NoHeader`] when it is torn
-/// (a power loss right after the segment was created), corruption when it is damaged.
-fn check_header(segment: &Segment) -> Result<Option<Ending>> {
+/// (a power loss right after the segment was created, or any damage in the `newest`
+/// segment: all of it is then its unsynced tail), corruption when it is damaged.
+fn check_header(segment: &Segment, newest: bool) -> Result<Option<Ending>> {
     let file = segment.file();
     if segment.file_len() < SEGMENT_HEADER_LEN {
-        return Ok(Some(Ending::NoHeader));
+        return Ok(Some(Ending::NoHeader { hole: false }));
     }
     let header = file.read_vec_at(0, SEGMENT_HEADER_LEN as usize)?;
     let error = match record::decode_segment_header(&header) {
@@ -391,10 +444,11 @@ fn check_header(segment: &Segment) -> Result<Option<Ending>> {
             "stop at the first valid record".into(),
         ))
     });
-    if follows || matches!(scan, Err(Error::Corruption { .. })) {
+    let hole = follows || matches!(scan, Err(Error::Corruption { .. }));
+    if hole && !newest {
         return Err(error);
     }
-    Ok(Some(Ending::NoHeader))
+    Ok(Some(Ending::NoHeader { hole }))
 }
 
 /// Step 3: the index of the segment that was active (the one without a seal), if any.
@@ -429,10 +483,13 @@ fn find_active(loaded: &[(Arc<Segment>, Ending)]) -> Result<Option<usize>> {
 
 /// Step 4: cuts the active segment's torn tail, or rewrites its torn header; returns the
 /// bytes cut off.
-fn repair_active(segment: &Segment, ending: &Ending) -> Result<u64> {
+fn repair_active(fs: &Fs, dir: &Path, segment: &Segment, ending: &Ending) -> Result<u64> {
     let file = segment.file();
     match ending {
-        Ending::NoHeader => {
+        Ending::NoHeader { hole } => {
+            if *hole {
+                copy_segment_to_lost(fs, dir, segment)?;
+            }
             let torn_bytes = file.len()?;
             file.truncate(0)?;
             file.append(&record::encode_segment_header(segment.id()))?;
@@ -440,8 +497,15 @@ fn repair_active(segment: &Segment, ending: &Ending) -> Result<u64> {
             segment.set_file_len(SEGMENT_HEADER_LEN);
             Ok(torn_bytes)
         }
-        Ending::Open { valid_len, torn } => {
+        Ending::Open {
+            valid_len,
+            torn,
+            hole,
+        } => {
             let mut torn_bytes = 0;
+            if *hole {
+                copy_segment_to_lost(fs, dir, segment)?;
+            }
             if torn.is_some() {
                 torn_bytes = file.len()? - valid_len;
                 file.truncate(*valid_len)?;
@@ -452,6 +516,14 @@ fn repair_active(segment: &Segment, ending: &Ending) -> Result<u64> {
         }
         Ending::Sealed => Ok(0),
     }
+}
+
+/// Copies the whole of `segment` into the store's `lost/` directory.
+fn copy_segment_to_lost(fs: &Fs, dir: &Path, segment: &Segment) -> Result<()> {
+    let path = FileName::Segment(segment.id()).path(dir);
+    let name = path.file_name().expect("a segment path names a file");
+    copy_to_lost(fs, dir, &name.to_string_lossy())?;
+    Ok(())
 }
 
 /// Step 5: sets each segment's dead bytes (everything but its header, its seal and what its

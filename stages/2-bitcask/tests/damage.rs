@@ -128,26 +128,53 @@ fn damage_in_a_sealed_segment_is_corruption_and_changes_nothing() {
     }
 }
 
+/// The active segment is the store's newest log: a power loss can leave a hole in its
+/// unsynced tail with valid records after it. So damage to any of its records makes that
+/// record and everything after it the unsynced tail: the store opens with the records
+/// before it, the segment cut there, and (when records followed) a copy of the whole
+/// damaged segment in `lost/`. The header is the segment's first bytes: when it is damaged,
+/// the whole segment is the unsynced tail, and the store opens empty with a fresh header.
 #[test]
-fn damage_inside_the_active_segment_is_corruption_unless_it_is_the_tail() {
+fn damage_inside_the_active_segment_cuts_it_there_and_keeps_a_copy_in_lost() {
     let (_tmp, dir, model) = built_and_copied(|base| store(base, "1M", 10));
     let path = only_segment(&dir);
+    let lost = dir.join(kv_shared::repair::LOST_DIR);
     let bytes = std::fs::read(&path).unwrap();
-    let last_start = bytes.len() - (27 + key(9).len() + value(9).len());
+    let mut starts = vec![bitcask::record::SEGMENT_HEADER_LEN as usize];
+    for i in 0..10 {
+        starts.push(starts[i] + 27 + key(i as u32).len() + value(i as u32).len());
+    }
+    assert_eq!(starts[10], bytes.len(), "ten puts, no seal");
     for i in 0..bytes.len() {
         let mut damaged = bytes.clone();
         damaged[i] ^= 0x01;
         write(&path, &damaged);
+        let _ = std::fs::remove_dir_all(&lost);
         let context = format!("flip at {i}");
-        if i < last_start {
-            assert_corruption_in(Bitcask::open(&dir, &quiet("1M")), &path, &context);
+        // The damaged record (`None`: the header); the records before it are kept.
+        let record = starts[..10].iter().rposition(|&s| s <= i);
+        let (cut_at, kept) = match record {
+            Some(r) => (starts[r], r as u32),
+            None => (starts[0], 0),
+        };
+        let e = open(&dir, &quiet("1M"));
+        let prefix: BTreeMap<_, _> = model
+            .iter()
+            .filter(|(k, _)| **k < key(kept))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        assert_holds(&e, &prefix, &context);
+        drop(e);
+        let len = std::fs::metadata(&path).unwrap().len() as usize;
+        assert_eq!(len, cut_at, "{context}: cut at the damaged record");
+        let copy = std::fs::read(lost.join(path.file_name().unwrap()));
+        if record != Some(9) {
+            assert!(copy.unwrap() == damaged, "{context}: the copy in lost/");
         } else {
-            // The last record is indistinguishable from a torn write: it is dropped.
-            let e = open(&dir, &quiet("1M"));
-            let mut prefix = model.clone();
-            prefix.remove(&key(9));
-            assert_holds(&e, &prefix, &context);
-            drop(e);
+            assert!(
+                copy.is_err(),
+                "{context}: a damaged last record is only a torn tail"
+            );
         }
     }
 }
