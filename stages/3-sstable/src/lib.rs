@@ -21,6 +21,7 @@
 //! | [`engine`] | [`SstableStore`], the engine: write path and batches, flush, reads, cursors, compaction |
 //! | [`options`] | the options (`kv --set NAME=VALUE`), documented once, parsed and checked |
 //! | [`recovery`] | opening a store: which files a crash left and what to replay |
+//! | [`repair`](mod@repair) | bringing back a damaged store: salvaging tables and WALs, damaged files into `lost/` |
 //! | [`file_names`] | the files in a store directory |
 //! | [`inspect`](mod@inspect) | the annotated dumps of a WAL and a table, for `kv inspect`; the store's structure, for `kv draw` |
 //! | [`wal`] | the record log: this stage's write-ahead log (stage 4 reuses it for its WAL and manifest) |
@@ -53,6 +54,7 @@ pub mod memtable;
 pub mod merging_cursor;
 pub mod options;
 pub mod recovery;
+pub mod repair;
 pub mod standalone;
 pub mod table;
 pub mod table_builder;
@@ -61,6 +63,7 @@ pub mod wal_entry;
 
 pub use engine::SstableStore;
 pub use inspect::{inspect, inspect_table, inspect_wal};
+pub use repair::repair;
 pub use table::Search;
 pub use wal::{Wal, WalReplay};
 
