@@ -380,4 +380,33 @@ mod tests {
             "######.wal"
         );
     }
+
+    #[test]
+    fn a_failed_write_followed_by_acknowledged_ones_may_be_missing() {
+        let put = |k: &str| WriteOp::Put {
+            key: k.into(),
+            value: format!("{k}1").into_bytes(),
+        };
+        let track = Track {
+            issued: vec![put("a"), put("b"), put("c")],
+            acked: vec![true, false, true],
+            must: 3,
+            ..Track::default()
+        };
+        let seen = |keys: &[&str]| {
+            let state: State = keys
+                .iter()
+                .map(|k| (k.as_bytes().to_vec(), format!("{k}1").into_bytes()))
+                .collect();
+            Observed::complete(&state)
+        };
+        assert_some_prefix_skipping_failed(&track, &seen(&["a", "b", "c"]), "");
+        assert_some_prefix_skipping_failed(&track, &seen(&["a", "c"]), "");
+        for lost in [&["a", "b"][..], &["b", "c"], &["a"]] {
+            let result = std::panic::catch_unwind(|| {
+                assert_some_prefix_skipping_failed(&track, &seen(lost), "");
+            });
+            assert!(result.is_err(), "{lost:?} lost a synced write");
+        }
+    }
 }
