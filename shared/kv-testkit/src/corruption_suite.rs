@@ -33,8 +33,9 @@
 //! * every key **not at risk** reads its latest value; a key at risk may read any value once
 //!   written to it, or absent (an older record of it survived, or none did);
 //! * then the store must go on: a `compact` (a merge, a compaction) either succeeds or
-//!   reports the damage, new writes succeed, and after `sync` and a reopen the new writes are
-//!   all there and every other key reads what it read before.
+//!   reports the damage, new writes succeed (or are refused with a report of the damage),
+//!   and after `sync` and a reopen the new writes are all there and every other key reads
+//!   what it read before.
 //!
 //! A file with no keys in its dump (a marker, a `CURRENT` pointer, a manifest, a merge
 //! commit) puts no key at risk: damage to it must be refused at open or make no difference.
@@ -44,7 +45,10 @@
 //!
 //! The summary line counts, per file type, the cases and the files they hit, how they ended
 //! (refused at open, opened whole, opened with keys at risk lost), the reads that reported
-//! corruption and the stores that went on after compaction and new writes.
+//! corruption, the compactions that succeeded after the damage, and the stores that refused
+//! new writes (an engine whose background compaction meets the damage stops taking writes,
+//! with [`Error::Background`], until the store is repaired: accepted, as it reports the
+//! damage; the writes taken before must survive the reopen).
 //!
 //! [`check_damaged_store`] keeps the older, looser rule (what the store holds is some prefix
 //! of the writes) for regression tests that only know the damage, not its offset.
@@ -564,6 +568,9 @@ pub enum Outcome {
         read_errors: usize,
         /// True when `compact` succeeded after the open (false: it reported the damage).
         compacted: bool,
+        /// True when every new write after it was taken (false: one was refused with a
+        /// report of the damage, as by an engine whose background compaction meets it).
+        wrote: bool,
     },
 }
 
@@ -636,6 +643,7 @@ pub fn check_bounded<E: Engine>(
             lost,
             read_errors,
             compacted,
+            wrote: after.refused.is_none(),
         }
     })
 }
@@ -743,63 +751,95 @@ fn new_writes() -> Vec<(Vec<u8>, Option<Vec<u8>>)> {
 }
 
 /// Runs the engine's `compact` on the damaged store: true when it succeeded, false when it
-/// reported the damage: a typed report naming a file of the store, or (for a compaction run
-/// by a background job) [`Error::Background`] whose detail names one.
+/// reported the damage ([`check_damage_report`]).
 fn compact<E: Engine>(engine: &E, fs: &FaultFs, context: &str) -> bool {
-    let image = fs.image();
     match engine.compact() {
         Ok(()) => true,
-        Err(Error::Background { detail, .. }) => {
-            let named = image
-                .keys()
-                .any(|path| detail.contains(&path.display().to_string()));
-            assert!(
-                detail.contains("corruption") && named,
-                "{context}: compact failed in the background with `{detail}`, expected a \
-                 report of the damage naming a file of the store"
-            );
-            false
-        }
         Err(e) => {
-            check_report(&e, &image, &format!("{context}: compact"));
+            check_damage_report(&e, &fs.image(), &format!("{context}: compact"));
             false
         }
     }
 }
 
-/// Writes [`new_writes`] to the damaged store, syncs, drops the engine, reopens the store
-/// (which must open: it opened before) and reads every key again.
-fn write_and_reopen<E: Engine>(engine: E, opts: &Options, fs: &FaultFs, context: &str) -> Reads {
-    for (key, value) in &new_writes() {
-        let done = match value {
-            Some(v) => engine.put(key, v),
-            None => engine.delete(key),
-        };
-        done.unwrap_or_else(|e| panic!("{context}: a write after the damage failed: {e}"));
+/// Checks that `e` reports the damage: a typed report naming a file of the store
+/// ([`check_report`]), or, from an engine whose background job met the damage,
+/// [`Error::Background`] whose detail reports corruption in a file of the store.
+fn check_damage_report(e: &Error, image: &FsImage, context: &str) {
+    if let Error::Background { detail, .. } = e {
+        let named = image
+            .keys()
+            .any(|path| detail.contains(&path.display().to_string()));
+        assert!(
+            detail.contains("corruption") && named,
+            "{context}: `{e}`, expected a report of the damage naming a file of the store"
+        );
+    } else {
+        check_report(e, image, context);
     }
-    engine
-        .sync()
-        .unwrap_or_else(|e| panic!("{context}: sync after the damage failed: {e}"));
+}
+
+/// What [`write_and_reopen`] did: the new writes the store took, the one it refused (with
+/// a report of the damage; it stops there), and what every key read after the reopen.
+struct AfterDamage {
+    taken: BTreeMap<Vec<u8>, Option<Vec<u8>>>,
+    refused: Option<(Vec<u8>, Option<Vec<u8>>)>,
+    reads: Reads,
+}
+
+/// Writes [`new_writes`] to the damaged store until one is refused (an engine whose
+/// background compaction keeps meeting the damage may refuse writes until it is repaired),
+/// syncs, drops the engine, reopens the store (which must open: it opened before) and
+/// reads every key again.
+fn write_and_reopen<E: Engine>(
+    engine: E,
+    opts: &Options,
+    fs: &FaultFs,
+    context: &str,
+) -> AfterDamage {
+    let mut taken = BTreeMap::new();
+    let mut refused = None;
+    for (key, value) in new_writes() {
+        let done = match &value {
+            Some(v) => engine.put(&key, v),
+            None => engine.delete(&key),
+        };
+        if let Err(e) = done {
+            check_damage_report(&e, &fs.image(), &format!("{context}: a new write"));
+            refused = Some((key, value));
+            break;
+        }
+        taken.insert(key, value);
+    }
+    if refused.is_none() {
+        engine
+            .sync()
+            .unwrap_or_else(|e| panic!("{context}: sync after the damage failed: {e}"));
+    }
     drop(engine);
     let engine = E::open(&store_path(), opts)
         .unwrap_or_else(|e| panic!("{context}: the store no longer opens: {e}"));
-    read_all(&engine, &fs.image(), context).0
+    let reads = read_all(&engine, &fs.image(), context).0;
+    AfterDamage {
+        taken,
+        refused,
+        reads,
+    }
 }
 
-/// Checks the reads after the new writes and the reopen: every new write is there, every
-/// other key reads what it read before them; a key that read as corrupt before may read as
-/// corrupt again, or as a value the bound allows.
+/// Checks the reads after the new writes and the reopen: every new write taken is there, a
+/// refused one is there or not, every other key reads what it read before them; a key that
+/// read as corrupt before may read as corrupt again, or as a value the bound allows.
 fn check_after(
     before: &Reads,
-    after: &Reads,
+    after: &AfterDamage,
     bound: (&[WriteOp], &State, &BTreeSet<Vec<u8>>),
     context: &str,
 ) {
     let (ops, latest, at_risk) = bound;
-    let written: BTreeMap<Vec<u8>, Option<Vec<u8>>> = new_writes().into_iter().collect();
     let mut unknown = Reads::new();
-    for (key, read) in after {
-        let expected = match written.get(key) {
+    for (key, read) in &after.reads {
+        let expected = match after.taken.get(key) {
             Some(value) => Some(value.clone()),
             None if before[key].is_none() => {
                 unknown.insert(key.clone(), read.clone());
@@ -807,8 +847,12 @@ fn check_after(
             }
             None => before[key].clone(),
         };
+        let refused = after
+            .refused
+            .as_ref()
+            .is_some_and(|(k, v)| k == key && *read == Some(v.clone()));
         assert!(
-            *read == expected,
+            *read == expected || refused,
             "{context}: key {} reads {}, expected {}",
             kv_shared::dump::quoted(key, 24),
             shown_read(read),
@@ -838,6 +882,7 @@ struct Tally {
     keys_lost: usize,
     read_errors: usize,
     compacted: usize,
+    refused_writes: usize,
 }
 
 impl Tally {
@@ -850,6 +895,7 @@ impl Tally {
                 lost,
                 read_errors,
                 compacted,
+                wrote,
             } => {
                 if lost == 0 {
                     self.whole += 1;
@@ -859,6 +905,7 @@ impl Tally {
                 self.keys_lost += lost;
                 self.read_errors += read_errors;
                 self.compacted += usize::from(compacted);
+                self.refused_writes += usize::from(!wrote);
             }
         }
     }
@@ -900,7 +947,7 @@ pub fn corruption<E: Engine>(
         eprintln!(
             "{}: corruption of `{kind}`: {} cases in {} of its {} files: {} refused at open, {} \
              opened whole, {} opened with {} keys at risk lost; {} reads reported corruption; \
-             {} compactions after the damage succeeded",
+             after the damage {} compactions succeeded, {} stores refused new writes",
             E::NAME,
             t.cases,
             t.files.len(),
@@ -910,7 +957,8 @@ pub fn corruption<E: Engine>(
             t.with_loss,
             t.keys_lost,
             t.read_errors,
-            t.compacted
+            t.compacted,
+            t.refused_writes
         );
     }
 }

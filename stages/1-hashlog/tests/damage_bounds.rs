@@ -8,8 +8,8 @@ use hashlog::HashLog;
 use hashlog::file_names::DATA_FILE;
 use kv_shared::Options;
 use kv_testkit::corruption_suite::{
-    Outcome, Section, check_bounded, dump_sections, keys_at_risk, numbered_writes,
-    open_and_read, state_after, store_of,
+    Outcome, Section, check_bounded, dump_sections, keys_at_risk, numbered_writes, open_and_read,
+    state_after, store_of,
 };
 use kv_testkit::fault_fs::{FsImage, store_path};
 use kv_testkit::history::WriteOp;
@@ -37,7 +37,9 @@ fn holds_exactly_the_first(n: usize, damaged: &FsImage, ops: &[WriteOp], first_d
         .unwrap_or_else(|e| panic!("{context}: the store must open: {e}"));
     let expected = state_after(&ops[..n]);
     for (key, read) in &reads {
-        let read = read.as_ref().unwrap_or_else(|e| panic!("{context}: get: {e}"));
+        let read = read
+            .as_ref()
+            .unwrap_or_else(|e| panic!("{context}: get: {e}"));
         assert_eq!(read.as_ref(), expected.get(key), "{context}: key {key:?}");
     }
     let lost = state_after(ops)
@@ -60,7 +62,8 @@ fn holds_exactly_the_first(n: usize, damaged: &FsImage, ops: &[WriteOp], first_d
         Outcome::Opened {
             lost,
             read_errors: 0,
-            compacted: true
+            compacted: true,
+            wrote: true
         },
         "{context}"
     );
