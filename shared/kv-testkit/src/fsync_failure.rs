@@ -38,11 +38,12 @@
 //! process kill only, and a power loss may take the writes since the last successful
 //! `sync`, from the end.
 //!
-//! Each run is counted as **refused** (the failure was reported, by a write, a `sync` or
-//! the open, and every later write and sync failed), **kept going** (reported, then later
-//! writes or syncs succeeded), or **absorbed** (no write or sync reported it); the last two
-//! are printed by the kind of file whose sync failed, to show which files an engine treats
-//! as replaceable.
+//! Each run is counted as **refused** (the failure was reported, by a write, a `sync`, a
+//! `compact` or the open, and every later write and sync failed), **kept going** (reported,
+//! then later writes or syncs succeeded), or **absorbed** (no call reported it: the sync of
+//! a background job's output, which the job abandons, or one no later call asked about);
+//! the last two are printed by the kind of file whose sync failed, to show which files an
+//! engine treats as replaceable.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -70,7 +71,7 @@ pub struct FsyncRun {
     pub failed_call: Option<u64>,
     /// The failed sync, described (`sync of /disk/store/000003.wal (call 57)`).
     pub failed_sync: Option<String>,
-    /// True when a write, a `sync` or the open reported the failure.
+    /// True when a write, a `sync`, a `compact` or the open reported the failure.
     pub reported: bool,
     /// True when a write or `sync` succeeded after the failure was reported.
     pub kept_going: bool,
@@ -93,7 +94,7 @@ struct Track {
     acked: Vec<bool>,
     /// How many of `issued` must survive a power loss.
     must: usize,
-    /// The first write or sync (or the open) that reported an error.
+    /// The first write, sync or compaction (or the open) that reported an error.
     reported: Option<String>,
     /// A write or sync succeeded after `reported`.
     kept_going: bool,
@@ -123,7 +124,8 @@ impl Track {
             Err(e) if fs.injected_faults() == 0 => {
                 panic!("{context}: {step:?} failed before any sync did: {e}")
             }
-            Err(e) if counts => {
+            // A compaction may report it too (its freeze syncs the log, its output is synced).
+            Err(e) if counts || matches!(step, Step::Compact) => {
                 self.reported
                     .get_or_insert_with(|| format!("{step:?} failed: {e}"));
             }
