@@ -510,7 +510,7 @@ impl Bitcask {
                 next_seq: r.next_seq,
                 sealed: false,
                 broken: false,
-                dir_synced: true,
+                dir_synced: false,
             }),
             state: RwLock::new(State {
                 keydir: r.keydir,
