@@ -515,7 +515,7 @@ pub fn fuzz_inspect(
         Ok(())
     });
     if let Err(e) = result {
-        panic!("{decoder}: inspect failed on a resealed input (KV_TEST_SEED={seed}): {e}");
+        panic!("{decoder}: inspect failed on a resealed input (decoder seed {seed}, from the seed printed above): {e}");
     }
     tally.into_inner()
 }
@@ -632,7 +632,7 @@ pub fn fuzz_open<E: Engine>(
     if let Err(e) = result {
         panic!(
             "{}: {decoder}: open of a store holding a resealed input failed \
-             (KV_TEST_SEED={seed}): {e}",
+             (decoder seed {seed}, from the seed printed above): {e}",
             E::NAME
         );
     }

@@ -80,6 +80,7 @@ struct Listing {
 /// [`Error::FormatVersion`]; [`Error::Io`].
 pub fn recover(fs: &Fs, dir: &Path) -> Result<Recovered> {
     let listing = list_files(fs, dir)?;
+    check_numbers(dir, &listing)?;
     let live = order_tables(drop_compacted_inputs(fs, listing.tables)?)?;
     let newest_flushed = live.last().map(|t| t.footer().last_wal);
     let next_number = listing.max_number.max(newest_flushed.unwrap_or(0)) + 1;
@@ -93,6 +94,20 @@ pub fn recover(fs: &Fs, dir: &Path) -> Result<Recovered> {
         records: replayed.records,
         torn_bytes: replayed.torn_tail_bytes,
     })
+}
+
+/// Refuses, before any file is touched, a file number (a file's name, or a WAL number a
+/// table's footer records) of `u64::MAX`: it leaves no number for the next file.
+fn check_numbers(dir: &Path, listing: &Listing) -> Result<()> {
+    let footers = listing.tables.iter().map(|t| t.footer().last_wal);
+    if footers.chain([listing.max_number]).any(|n| n == u64::MAX) {
+        return Err(Error::corruption(
+            dir,
+            0,
+            "a file number of u64::MAX leaves none for the next file",
+        ));
+    }
+    Ok(())
 }
 
 /// Step 1: removes leftover temporary files, opens every table, collects the WAL numbers.
