@@ -306,3 +306,45 @@ fn a_panicking_compaction_wakes_writers_stopped_at_l0_stop() {
     within("dropping the tree", move || drop(tree));
     assert_reopen_recovers(tmp.path(), &model);
 }
+
+/// A manual `full_compaction` that fails writing its table returns the I/O error, and
+/// stops writes as a background compaction does: it may have failed anywhere, the manifest
+/// append included. A reopen loses nothing.
+#[test]
+fn a_failed_full_compaction_stops_writes_until_reopen() {
+    let tmp = tempfile::tempdir().unwrap();
+    let fs = HookFs::new();
+    let tree = LsmTree::open(tmp.path(), &on(&fs, "block_bytes=512")).unwrap();
+    let mut model = Model::new();
+    // Two flushed tables holding the same keys: the full compaction must merge them.
+    for round in 0..2 {
+        for i in 0..200 {
+            let (k, v) = (key(0, i), value(round, i));
+            tree.put(&k, &v).unwrap();
+            model.insert(k, v);
+        }
+        tree.flush().unwrap();
+    }
+    let caller = std::thread::current().id();
+    fs.set_hook(move |call| {
+        let here = std::thread::current().id() == caller;
+        if here && call.op == Op::Append && call.path_ends_with(".sst") {
+            Action::Fail
+        } else {
+            Action::Pass
+        }
+    });
+    match tree.full_compaction() {
+        Err(Error::Io { path, .. }) => assert!(path.to_string_lossy().ends_with(".sst")),
+        other => panic!("a full compaction whose table write fails: {other:?}"),
+    }
+    fs.clear_hook();
+    let tree = Arc::new(tree);
+    let checked = tree.clone();
+    let model = within("the refused writes", move || {
+        assert_writes_refused(&checked, "compaction", &model);
+        model
+    });
+    within("dropping the tree", move || drop(tree));
+    assert_reopen_recovers(tmp.path(), &model);
+}
