@@ -1,0 +1,162 @@
+//! Exactly what survives damage to a table or to the write-ahead log, as LevelDB's
+//! `corruption_test` pins it:
+//!
+//! * a flipped byte in data block `b` of a table: the store opens, every key whose newest
+//!   version is in that block reports corruption on `get` (naming the table), every other
+//!   key reads its latest value, and a full scan reports the corruption;
+//! * the write-ahead log cut inside record `n`: the store opens holding exactly the writes
+//!   before it.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use kv_shared::{Engine, Error, Options};
+use kv_testkit::FaultFs;
+use kv_testkit::corruption_suite::{
+    Section, dump_sections, numbered_writes, open_and_read, state_after, store_of,
+};
+use kv_testkit::fault_fs::{FsImage, store_path};
+use kv_testkit::history::{State, key_space};
+use sstable::SstableStore;
+
+/// The sections of `path`'s dump whose heading starts with `heading`.
+fn sections(image: &FsImage, path: &PathBuf, heading: &str) -> Vec<Section> {
+    let dump = sstable::inspect(&image[path]).expect("a file of the store");
+    dump_sections(&dump)
+        .into_iter()
+        .filter(|s| s.heading.starts_with(heading))
+        .collect()
+}
+
+fn files(image: &FsImage, ext: &str) -> Vec<PathBuf> {
+    image
+        .keys()
+        .filter(|p| p.extension().is_some_and(|e| e == ext))
+        .cloned()
+        .collect()
+}
+
+/// Every key of the key space put once, through small memtables and blocks, then the
+/// tables compacted into one. Returns the files and what the store holds.
+fn one_table_store() -> (FsImage, State) {
+    let options = Options::new()
+        .set("memtable_bytes", "4K")
+        .set("block_bytes", "512");
+    let fs = FaultFs::new(0);
+    let engine = SstableStore::open(
+        &store_path(),
+        &options.with_file_system(Arc::new(fs.clone())),
+    )
+    .expect("open");
+    let mut state = State::new();
+    for (i, key) in key_space().into_iter().enumerate() {
+        let value = format!("value {i} {}", "x".repeat(40)).into_bytes();
+        engine.put(&key, &value).expect("put");
+        state.insert(key, value);
+    }
+    engine.compact().expect("compact");
+    engine.sync().expect("sync");
+    drop(engine);
+    let image = fs
+        .image()
+        .into_iter()
+        .filter(|(p, _)| !p.ends_with("LOCK"))
+        .collect();
+    (image, state)
+}
+
+#[test]
+fn a_flip_in_a_data_block_makes_exactly_its_keys_report_corruption() {
+    let (image, state) = one_table_store();
+    let tables = files(&image, "sst");
+    assert_eq!(tables.len(), 1, "one table after the compaction");
+    let table = &tables[0];
+    let in_wal: Vec<Vec<u8>> = files(&image, "wal")
+        .iter()
+        .flat_map(|wal| sections(&image, wal, "record"))
+        .flat_map(|s| s.keys)
+        .collect();
+    let blocks = sections(&image, table, "data block");
+    assert!(blocks.len() >= 4, "several data blocks");
+    let options = Options::new();
+    for (b, block) in blocks.iter().enumerate() {
+        let start = block.start.expect("a block has bytes");
+        let end = block.end.expect("the index follows the data blocks");
+        for at in [start, (start + end) / 2, end - 1] {
+            let mut damaged = image.clone();
+            damaged.get_mut(table).expect("the table")[at as usize] ^= 0x08;
+            let context = format!("flip at {at} of {}, in data block {b}", table.display());
+            let reads = open_and_read::<SstableStore>(&options, &damaged)
+                .unwrap_or_else(|e| panic!("{context}: must open: {e}"));
+            let mut unreadable = Vec::new();
+            for (key, read) in reads {
+                match read {
+                    Err(Error::Corruption { file, .. }) => {
+                        assert_eq!(&file, table, "{context}");
+                        unreadable.push(key);
+                    }
+                    Err(e) => panic!("{context}: get: {e}"),
+                    Ok(value) => assert_eq!(value.as_ref(), state.get(&key), "{context}"),
+                }
+            }
+            let expected: Vec<Vec<u8>> = block
+                .keys
+                .iter()
+                .filter(|k| !in_wal.contains(k))
+                .cloned()
+                .collect();
+            assert!(
+                !expected.is_empty(),
+                "{context}: the block's keys are in the table"
+            );
+            assert_eq!(unreadable, expected, "{context}: exactly the block's keys");
+            let scan = scan_all(&options, &damaged);
+            assert!(
+                matches!(scan, Err(Error::Corruption { .. })),
+                "{context}: the scan must report the damage"
+            );
+        }
+    }
+}
+
+/// A full scan of a copy of the store `image`.
+fn scan_all(options: &Options, image: &FsImage) -> kv_shared::Result<Vec<(Vec<u8>, Vec<u8>)>> {
+    let fs = FaultFs::from_image(0, image);
+    let engine = SstableStore::open(
+        &store_path(),
+        &options.clone().with_file_system(Arc::new(fs)),
+    )?;
+    engine.scan(kv_shared::KeyRange::all())?.collect()
+}
+
+#[test]
+fn the_write_ahead_log_cut_inside_record_n_keeps_exactly_the_writes_before_it() {
+    const WRITES: usize = 60;
+    let ops = numbered_writes(WRITES, 30);
+    let options = Options::new();
+    let image = store_of::<SstableStore>(&options, &ops);
+    let wals = files(&image, "wal");
+    assert_eq!(wals.len(), 1, "every write in one log");
+    let records = sections(&image, &wals[0], "record");
+    assert_eq!(records.len(), WRITES, "one record per write");
+    for n in [0, 1, 29, WRITES - 1] {
+        let start = records[n].start.expect("a record has bytes");
+        for cut in [start, start + 1, start + 9] {
+            let mut damaged = image.clone();
+            damaged
+                .get_mut(&wals[0])
+                .expect("the log")
+                .truncate(cut as usize);
+            let context = format!("cut at {cut}, in record {n}");
+            let reads = open_and_read::<SstableStore>(&options, &damaged)
+                .unwrap_or_else(|e| panic!("{context}: must open: {e}"));
+            let expected = state_after(&ops[..n]);
+            for (key, read) in &reads {
+                let read = read
+                    .as_ref()
+                    .unwrap_or_else(|e| panic!("{context}: get: {e}"));
+                assert_eq!(read.as_ref(), expected.get(key), "{context}: key {key:?}");
+            }
+        }
+    }
+}
