@@ -28,10 +28,13 @@
 //!    the memtable, above any newer table that overwrote them). The other WALs must all be
 //!    newer than every table (else `Corruption`).
 //! 5. **Replay them** (`replay_wals`), in number order, into one memtable. Only the **last
-//!    one written** (the newest holding a record) can end in a torn write, which is cut
-//!    off: each older one was synced before a newer one took a write, so damage at its end
-//!    is `Corruption`, not a torn tail ([`Wal::replay_sealed`]; taken for one, it would lose
-//!    an older write and keep the newer ones). Each record is applied whole (a write batch
+//!    one written** (the newest holding a record) can have an unsynced tail: **everything
+//!    from its first damaged record on** is cut off ([`Wal::replay`]), even when valid
+//!    records follow the damage, since a disk writes unsynced pages back in any order; the
+//!    whole WAL is then first copied into the store's `lost/` directory, so nothing once
+//!    written is destroyed. Each older one was synced before a newer one took a write, so
+//!    damage anywhere in it, its end included, is `Corruption` ([`Wal::replay_sealed`];
+//!    taken for an unsynced tail, it would lose an older write and keep the newer ones). Each record is applied whole (a write batch
 //!    is one record, checked whole before any op is applied). A WAL that held no record is
 //!    removed.
 //!

@@ -71,12 +71,18 @@
 //!   store is reopened, whose replay treats the damage as a torn tail. A failed `sync` fails
 //!   the `Wal` too: after a failed fsync the kernel may have dropped the dirty pages, so a
 //!   later fsync that succeeds cannot vouch for the records before it.
-//! * [`Wal::replay`] reads the records with [`kv_shared::log_reader::read_log`]: a damaged
-//!   record at the end is a torn tail (an append the crash cut short, never acknowledged
-//!   as synced), which is truncated away and reported in [`WalReplay`]; a damaged record
-//!   followed by a valid one is [`Error::Corruption`]. Replay then syncs the file: the
-//!   process that wrote it may have been killed before syncing, and what the caller now
-//!   serves must be durable once the caller's next `sync` returns.
+//! * [`Wal::replay`] reads the last WAL written, the store's newest log, with
+//!   [`kv_shared::log_reader::read_newest_log`]: **everything from its first damaged record
+//!   on is its unsynced tail** (RocksDB's point-in-time recovery), truncated away and
+//!   reported in [`WalReplay`]. That covers an append the crash cut short, never
+//!   acknowledged as synced, and also a tail with holes: a disk writes a file's unsynced
+//!   pages back in any order, so after a power loss a damaged record may have valid ones
+//!   after it, all written after the last sync. Keeping those would bring back later
+//!   writes without earlier ones. When valid records did follow, the whole file is first
+//!   copied into the store's `lost/` directory ([`kv_shared::repair::copy_to_lost`]), so if
+//!   the damage was not a power loss after all, nothing once written is destroyed. Replay
+//!   then syncs the file: the process that wrote it may have been killed before syncing,
+//!   and what the caller now serves must be durable once the caller's next `sync` returns.
 //! * **Only the last WAL written can end torn.** An engine that keeps several WALs syncs
 //!   each one before a newer WAL takes its first write, so every WAL before the last one
 //!   holding a record is *sealed*: whole. [`Wal::holds_records`] finds the last one written
@@ -95,7 +101,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 
 use kv_shared::dump::{Dump, quoted};
 use kv_shared::framing::{ByteReader, DecodeError, crc32};
-use kv_shared::log_reader::{LogEnd, LogFormat, LogTail, read_log};
+use kv_shared::log_reader::{LogEnd, LogFormat, LogRecord, LogTail, read_log, read_newest_log};
 use kv_shared::{Error, FileRef, Fs, MAX_KEY_LEN, MAX_VALUE_LEN, Result};
 
 use crate::file_names::parent_dir;
@@ -400,15 +406,18 @@ impl Wal {
         self.size.load(Relaxed)
     }
 
-    /// Calls `each` with every valid record of the log of `kind` at `path`, in order. A
-    /// torn tail is truncated off the file; a bad header with no valid record after it (a
+    /// Calls `each` with every valid record of the log of `kind` at `path`, the newest log
+    /// of its store, in order up to the first damaged one. The unsynced tail, from there
+    /// on, is truncated off the file (after a copy of the whole file goes into `lost/`, when
+    /// valid records follow the damage); a bad header with no valid record after it (a
     /// crash inside [`Wal::create`]) leaves an empty file. The file is then synced, so
     /// every record replayed is durable, even if the process that wrote it never synced.
     ///
     /// # Errors
-    /// [`Error::Corruption`] for a bad header, or a damaged record, followed by a valid
-    /// record; [`Error::FormatVersion`] for another version with records; any error `each`
-    /// returns; [`Error::Io`].
+    /// [`Error::Corruption`] for a bad header followed by a valid record (the header is
+    /// synced before any record is written, so no power loss explains that);
+    /// [`Error::FormatVersion`] for another version with records; any error `each` returns;
+    /// [`Error::Io`].
     pub fn replay(
         fs: &Fs,
         path: &Path,
@@ -431,9 +440,15 @@ impl Wal {
                 torn_tail_bytes: len,
             });
         }
-        let (records, end) = read_body(&file, path, &kind, &mut each)?;
+        let (records, end) = read_body(&file, path, &kind, true, &mut each)?;
         let mut torn_tail_bytes = 0;
-        if let LogTail::Torn { bytes, .. } = end.tail {
+        if let LogTail::Torn {
+            bytes, valid_after, ..
+        } = end.tail
+        {
+            if valid_after.is_some() {
+                copy_to_lost(fs, path)?;
+            }
             file.truncate(end.valid_len)?;
             torn_tail_bytes = bytes;
         }
@@ -475,7 +490,7 @@ impl Wal {
                 version => version.into_error(path, &kind),
             });
         }
-        let (records, end) = read_body(&file, path, &kind, &mut each)?;
+        let (records, end) = read_body(&file, path, &kind, false, &mut each)?;
         if let LogTail::Torn {
             offset,
             bytes,
@@ -516,7 +531,7 @@ impl Wal {
             });
         }
         read_header(&file, len, &kind)?.map_err(|e| e.into_error(path, &kind))?;
-        let (records, end) = read_body(&file, path, &kind, &mut each)?;
+        let (records, end) = read_body(&file, path, &kind, false, &mut each)?;
         let torn_tail_bytes = match end.tail {
             LogTail::Clean => 0,
             LogTail::Torn { bytes, .. } => bytes,
@@ -593,16 +608,28 @@ fn holds_a_record_after(file: &FileRef, len: u64, kind: &LogKind) -> bool {
     }
 }
 
-/// Reads the records after the header, calling `each` for every valid one. Returns how
-/// many there were and where the valid part ends.
+/// Copies the whole log at `path` into the `lost/` directory beside it.
+fn copy_to_lost(fs: &Fs, path: &Path) -> Result<()> {
+    let name = path
+        .file_name()
+        .ok_or_else(|| Error::InvalidArgument(format!("{} names no file", path.display())))?;
+    kv_shared::repair::copy_to_lost(fs, parent_dir(path), &name.to_string_lossy())?;
+    Ok(())
+}
+
+/// Reads the records after the header, calling `each` for every valid one: in the
+/// `newest` log up to the first damaged record (the rest is its unsynced tail), in any
+/// other a damaged record followed by a valid one is corruption. Returns how many there
+/// were and where the valid part ends.
 fn read_body(
     file: &FileRef,
     path: &Path,
     kind: &LogKind,
+    newest: bool,
     each: &mut impl FnMut(Record<'_>) -> Result<()>,
 ) -> Result<(u64, LogEnd)> {
     let mut records = 0;
-    let end = read_log::<Framing>(file, kind.header_len(), |record| {
+    let mut one = |record: LogRecord<Vec<u8>>| {
         if record.record.len() > kind.max_payload {
             return Err(Error::corruption(
                 path,
@@ -619,7 +646,12 @@ fn read_body(
             offset: record.offset,
             payload: &record.record,
         })
-    })?;
+    };
+    let end = if newest {
+        read_newest_log::<Framing>(file, kind.header_len(), &mut one)?
+    } else {
+        read_log::<Framing>(file, kind.header_len(), &mut one)?
+    };
     Ok((records, end))
 }
 
@@ -784,14 +816,22 @@ mod tests {
             assert_eq!((r.records, r.torn_tail_bytes), (0, header.len() as u64));
             assert_eq!(std::fs::metadata(&path).unwrap().len(), 0);
         }
-        // A flipped byte in the first record, with valid ones after it, is corruption.
+        // A flipped byte in the first record, with valid ones after it: a sealed log calls
+        // it corruption and keeps it as it is; the newest log takes it for its unsynced tail
+        // and keeps a copy of the whole file in `lost/` before the cut.
         let mut bad = whole.clone();
         bad[14] ^= 0x10;
         std::fs::write(&path, &bad).unwrap();
         assert!(matches!(
-            replay_all(&fs, &path),
+            Wal::replay_sealed(&fs, &path, WAL_KIND, |_| Ok(())),
             Err(Error::Corruption { offset: 12, .. })
         ));
+        assert_eq!(std::fs::read(&path).unwrap(), bad);
+        let (got, r) = replay_all(&fs, &path).unwrap();
+        assert_eq!((got.len(), r.torn_tail_bytes), (0, bad.len() as u64 - 12));
+        assert_eq!(std::fs::metadata(&path).unwrap().len(), 12);
+        let lost = parent_dir(&path).join(kv_shared::repair::LOST_DIR);
+        assert_eq!(std::fs::read(lost.join("000001.wal")).unwrap(), bad);
         // Another file's bytes are refused by magic; another version by version.
         let mut foreign = whole.clone();
         foreign[0] = b'X';
