@@ -8,7 +8,10 @@
 //!   a torn tail) and its seal record;
 //! * the newest segment cut inside record `n` opens holding exactly the writes before it;
 //! * a hint file only speeds up the open: damaged anywhere, it is ignored and the store
-//!   opens whole from its segments.
+//!   opens whole from its segments;
+//! * a merge commit record (left by a crash between the commit and the deletion of the
+//!   merge's inputs), flipped or cut at any byte, is refused at open or changes nothing:
+//!   it holds no key, so the store loses none.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -22,6 +25,7 @@ use kv_testkit::corruption_suite::{
 };
 use kv_testkit::fault_fs::{FsImage, store_path};
 use kv_testkit::history::WriteOp;
+use kv_testkit::hook_fs::HookFs;
 
 const WRITES: usize = 300;
 
@@ -203,4 +207,91 @@ fn a_damaged_hint_file_is_ignored_and_the_store_opens_whole() {
             }
         }
     }
+}
+
+/// A store cut off in the middle of a merge, just after its commit record was written
+/// (before the inputs were deleted), read into an image of the store: on the real disk
+/// through [`HookFs`], as the merge's own crash tests do, since only a crash leaves a commit
+/// record behind.
+fn committed_merge() -> (FsImage, Vec<WriteOp>) {
+    let ops = numbered_writes(WRITES, 40);
+    let tmp = tempfile::tempdir().expect("a temporary directory");
+    for cut in 0..10_000 {
+        let dir = tmp.path().join(format!("cut{cut}"));
+        let hook = HookFs::new();
+        let opts = options().with_file_system(Arc::new(hook.clone()));
+        let engine = Bitcask::open(&dir, &opts).expect("open");
+        for op in &ops {
+            op.issue(&engine).expect("write");
+        }
+        engine.sync().expect("sync");
+        hook.crash_after(cut);
+        let _ = engine.compact();
+        drop(engine);
+        let names: Vec<String> = std::fs::read_dir(&dir)
+            .expect("the store")
+            .map(|e| {
+                e.expect("an entry")
+                    .file_name()
+                    .to_string_lossy()
+                    .into_owned()
+            })
+            .collect();
+        if names.iter().any(|n| n.ends_with(".commit")) {
+            let image = names
+                .iter()
+                .filter(|n| *n != kv_shared::store_dir::LOCK_FILE)
+                .map(|n| {
+                    let bytes = std::fs::read(dir.join(n)).expect("a file");
+                    (store_path().join(n), bytes)
+                })
+                .collect();
+            return (image, ops);
+        }
+        assert!(
+            hook.crashed(),
+            "the whole merge ran without leaving a commit record"
+        );
+    }
+    panic!("no cut leaves a commit record")
+}
+
+#[test]
+fn a_damaged_merge_commit_record_is_refused_or_changes_nothing() {
+    let (image, ops) = committed_merge();
+    let commit = image
+        .keys()
+        .find(|p| p.extension().is_some_and(|e| e == "commit"))
+        .expect("a commit record")
+        .clone();
+    let original = &image[&commit];
+    let (mut refused, mut whole) = (0, 0);
+    let mut cases: Vec<(String, Vec<u8>, u64)> = Vec::new();
+    for at in 0..original.len() {
+        for mask in [0x01, 0x80] {
+            let mut bytes = original.clone();
+            bytes[at] ^= mask;
+            cases.push((format!("flip {mask:#04x} at {at}"), bytes, at as u64));
+        }
+        cases.push((format!("cut at {at}"), original[..at].to_vec(), at as u64));
+    }
+    for (what, bytes, at) in cases {
+        let mut damaged = image.clone();
+        damaged.insert(commit.clone(), bytes);
+        let context = format!("{} ({what})", commit.display());
+        // A commit record names segments, no key: damage to it may lose nothing.
+        let at_risk = keys_at_risk(bitcask::inspect, original, at);
+        assert!(
+            at_risk.is_empty(),
+            "{context}: a commit record holds no key"
+        );
+        match check_bounded::<Bitcask>(&options(), &damaged, &ops, 0, &context, &at_risk) {
+            Outcome::Refused => refused += 1,
+            Outcome::Opened { lost, .. } => {
+                assert_eq!(lost, 0, "{context}");
+                whole += 1;
+            }
+        }
+    }
+    eprintln!("damaged commit record: {refused} refused, {whole} opened whole");
 }
