@@ -4,6 +4,7 @@
 //! kv --engine NAME --dir DIR [--set NAME=VALUE]... [--hex] COMMAND
 //!     put KEY VALUE | get KEY | delete KEY | scan [--from K] [--to K]
 //!     | rscan [--from K] [--to K] | seek KEY [--limit N] | compact | stats | shell
+//!     | repair [--dry-run]
 //! kv inspect FILE      annotated dump of any engine file
 //! kv draw --dir DIR [--engine NAME] [--file F] -o OUT.svg   a picture of a store or a file
 //! kv engines           the engines and their options
@@ -14,6 +15,13 @@
 //! `scan` prints `KEY VALUE` lines in ascending key order, `--from` inclusive, `--to`
 //! exclusive; `rscan` prints the same pairs in descending order; `seek KEY` prints the first
 //! `--limit` pairs (10 by default) whose key is `KEY` or after it.
+//!
+//! `repair` brings back a store that refuses to open because a file is damaged (see
+//! [`kv_shared::repair`]): it does not open the store but calls the engine's own `repair`
+//! function, which moves every damaged file into `DIR/lost/`, salvages its intact records
+//! into new files, and prints what it kept and what it could not. `--dry-run` only reads and
+//! prints what a repair would do. It refuses a directory that is not a store of that engine,
+//! and a store that is open.
 //!
 //! `kv draw` pictures a store's structure as SVG ([`crate::draw`]), reading it without a
 //! lock or a change: the whole store, or with `--file F` one of its files (or, without
@@ -31,7 +39,7 @@
 
 use std::io::{BufRead, Write};
 use std::ops::Bound;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use clap::{Parser, Subcommand};
 use kv_shared::{DynEngine, Error, KeyRange, Options, Result};
@@ -121,6 +129,13 @@ pub enum KvCommand {
     Compact,
     /// Prints the engine's statistics on one line.
     Stats,
+    /// Repairs a store that refuses to open because a file is damaged: moves each damaged
+    /// file into DIR/lost/ and salvages its intact records; prints what it kept and lost.
+    Repair {
+        /// Only read the store and print what a repair would do, changing nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
     /// Reads commands from standard input, one a line (put, get, del, scan, rscan, seek, sync, compact, stats, quit).
     Shell,
     /// Prints the annotated dump of any file an engine wrote.
@@ -209,6 +224,7 @@ pub fn run(
         }
         KvCommand::Sstable(command) => return sstable_command(command, mode, input, &mut out),
         KvCommand::Draw { file, output } => return draw(registry, &args, file, output, out),
+        KvCommand::Repair { dry_run } => return repair(registry, &args, *dry_run, out),
         KvCommand::Workshop(command) => return Ok(kv_workshop::cli::run(command, &mut out)?),
         _ => {}
     }
@@ -221,6 +237,15 @@ pub fn run(
 }
 
 fn open_store(registry: &[EngineInfo], args: &KvArgs) -> Result<Box<dyn DynEngine>> {
+    let (info, dir, options) = store_args(registry, args)?;
+    (info.open)(dir, &options)
+}
+
+/// The engine, directory and options of a command on a store.
+fn store_args<'a>(
+    registry: &'a [EngineInfo],
+    args: &'a KvArgs,
+) -> Result<(&'a EngineInfo, &'a Path, Options)> {
     let missing =
         |flag: &str| Error::InvalidArgument(format!("this command needs {flag} (see `kv --help`)"));
     let name = args
@@ -233,7 +258,22 @@ fn open_store(registry: &[EngineInfo], args: &KvArgs) -> Result<Box<dyn DynEngin
     for pair in &args.set {
         options.set_pair(pair)?;
     }
-    (info.open)(dir, &options)
+    Ok((info, dir, options))
+}
+
+/// `kv repair`: runs the engine's repair on the store (never opening it) and prints the
+/// report.
+fn repair(
+    registry: &[EngineInfo],
+    args: &KvArgs,
+    dry_run: bool,
+    mut out: impl Write,
+) -> Result<()> {
+    let (info, dir, options) = store_args(registry, args)?;
+    let report = (info.repair)(dir, &options, dry_run)?;
+    let io = |e: std::io::Error| Error::io("<standard output>", e);
+    write!(out, "{report}").map_err(io)?;
+    out.flush().map_err(io)
 }
 
 fn run_on_store(
@@ -279,6 +319,7 @@ fn run_on_store(
         KvCommand::Stats => writeln!(out, "{}", engine.stats()?.one_line()).map_err(io),
         KvCommand::Shell => crate::shell::run(engine, mode, input, out).map_err(io),
         KvCommand::Inspect { .. }
+        | KvCommand::Repair { .. }
         | KvCommand::Engines
         | KvCommand::Draw { .. }
         | KvCommand::Sstable(_)

@@ -1,9 +1,10 @@
 //! The engine registry: every engine `kv` and `kvbench` can run, by name.
 //!
 //! An engine joins the tools with **one line** in [`ENGINES`]: an [`EngineInfo`] built by
-//! [`EngineInfo::of`] from its type and its crate's `inspect` function. Everything else (the
-//! `kv --engine` names, `kv engines`, `kv inspect`, the benchmark's default engine list, the
-//! criterion groups) reads this table.
+//! [`EngineInfo::of`] from its type and its crate's `inspect` function, and, when its crate
+//! has one, its `repair` function ([`EngineInfo::with_repair`]). Everything else (the
+//! `kv --engine` names, `kv engines`, `kv inspect`, `kv repair`, the benchmark's default
+//! engine list, the criterion groups) reads this table.
 //!
 //! Production engines that the course compares against ("peers": `fjall`, `sled`, `redb`,
 //! RocksDB) are meant to join the same way, each behind a cargo feature so a default build
@@ -13,7 +14,7 @@
 
 use std::path::Path;
 
-use kv_shared::{DynEngine, Engine, OptionDoc, Options, Result};
+use kv_shared::{DynEngine, Engine, Error, OptionDoc, Options, RepairReport, Result};
 
 /// Everything the tools need to know about one engine.
 #[derive(Clone, Copy)]
@@ -28,6 +29,20 @@ pub struct EngineInfo {
     pub open: fn(&Path, &Options) -> Result<Box<dyn DynEngine>>,
     /// The annotated dump of one of its files, or `None` when the bytes are not one of them.
     pub inspect: fn(&[u8]) -> Option<String>,
+    /// Repairs a damaged store of this engine without opening it (`kv repair`, see
+    /// [`kv_shared::repair`]); [`no_repair`] for an engine without one.
+    pub repair: fn(&Path, &Options, bool) -> Result<RepairReport>,
+}
+
+/// The `repair` of an engine that has none (the peers): always an error.
+///
+/// # Errors
+/// [`Error::InvalidArgument`], always.
+pub fn no_repair(dir: &Path, _options: &Options, _dry_run: bool) -> Result<RepairReport> {
+    Err(Error::InvalidArgument(format!(
+        "this engine has no repair; {} is left as it is",
+        dir.display()
+    )))
 }
 
 impl std::fmt::Debug for EngineInfo {
@@ -41,7 +56,8 @@ impl std::fmt::Debug for EngineInfo {
 }
 
 impl EngineInfo {
-    /// The entry for engine type `E`, whose crate's dump function is `inspect`.
+    /// The entry for engine type `E`, whose crate's dump function is `inspect`; without a
+    /// repair until [`EngineInfo::with_repair`] gives it one.
     pub const fn of<E: Engine>(
         summary: &'static str,
         inspect: fn(&[u8]) -> Option<String>,
@@ -52,7 +68,16 @@ impl EngineInfo {
             options: E::OPTIONS,
             open: kv_shared::open_dyn::<E>,
             inspect,
+            repair: no_repair,
         }
+    }
+
+    /// This entry with `repair`, the engine crate's repair function.
+    pub const fn with_repair(
+        self,
+        repair: fn(&Path, &Options, bool) -> Result<RepairReport>,
+    ) -> Self {
+        EngineInfo { repair, ..self }
     }
 
     /// The documentation of option `name`, if this engine has one by that name.
@@ -66,15 +91,18 @@ pub const ENGINES: &[EngineInfo] = &[
     EngineInfo::of::<hashlog::HashLog>(
         "stage 1: one append-only log, an in-memory hash index",
         hashlog::inspect,
-    ),
+    )
+    .with_repair(hashlog::repair),
     EngineInfo::of::<bitcask::Bitcask>(
         "stage 2: segments, background merge, hint files",
         bitcask::inspect,
-    ),
+    )
+    .with_repair(bitcask::repair),
     EngineInfo::of::<sstable::SstableStore>(
         "stage 3: memtable, WAL, one level of SSTables",
         sstable::inspect,
-    ),
+    )
+    .with_repair(sstable::repair),
     EngineInfo::of::<lsm::LsmTree>(
         "stage 4: leveled LSM tree, manifest, bloom filters",
         lsm::inspect,
