@@ -19,6 +19,7 @@
 //! | [`engine`] | [`LsmTree`], the engine: write path, readers; its flush and compaction threads in `engine/background.rs` |
 //! | [`options`] | the `--set` options ([`LsmOptions`]) |
 //! | [`recovery`] | opening a store: manifest, tables, WAL replay, orphan cleanup |
+//! | [`repair`](mod@repair) | bringing back a damaged store: salvaged tables and WALs, a new manifest, damaged files into `lost/` |
 //! | [`file_names`] | the names of the files in a store directory |
 //! | [`mod@inspect`] | the annotated dumps `kv inspect` prints; the store's structure, for `kv draw` |
 //! | [`key`] | internal keys: user key + sequence number + kind; newest first |
@@ -53,6 +54,7 @@ pub mod memtable;
 pub mod memtable_filter;
 pub mod options;
 pub mod recovery;
+pub mod repair;
 pub mod table;
 pub mod version;
 pub mod version_edit;
@@ -61,4 +63,5 @@ pub mod wal;
 pub use engine::LsmTree;
 pub use inspect::inspect;
 pub use options::LsmOptions;
+pub use repair::repair;
 pub use version::{LevelSummary, SortedRun};
