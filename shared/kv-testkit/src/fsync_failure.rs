@@ -29,9 +29,10 @@
 //! * **Nothing promised is lost.** After the power loss the store reopens, and holds exactly
 //!   the result of some prefix of the writes issued ([`crate::history::assert_some_prefix`])
 //!   that includes every write made before a `sync` that returned `Ok` and, with
-//!   `sync_writes=true`, every acknowledged write. A swallowed or retried failure of a log's
-//!   sync shows up here: a later `sync` returns `Ok`, and the writes the failed one was to
-//!   save are not there (or the log has a hole, and the store refuses to open).
+//!   `sync_writes=true`, every acknowledged write (a write that failed may be missing even
+//!   when later ones are there: it may never have happened). A swallowed or retried failure
+//!   of a log's sync shows up here: a later `sync` returns `Ok`, and the writes the failed
+//!   one was to save are not there (or the log has a hole, and the store refuses to open).
 //!
 //! What a write acknowledged after the failure may lose is what any acknowledged write may
 //! lose at a power loss: without `sync_writes`, an acknowledgement promises survival of a
