@@ -48,7 +48,8 @@
 //! | `KV_LINEARIZABILITY_OPS` | 1500 | calls per thread of the concurrency check |
 //! | `KV_CONCURRENT_CRASH_RUNS` | 25 | child processes killed while 4 threads write |
 //! | `KV_CONCURRENT_POWERLOSS_RUNS` | 25 | power losses while 4 threads write |
-//! | `KV_REPAIR_CASES` | 100 | damaged stores brought back by `repair` |
+//! | `KV_REPAIR_FLIPS` | 60 | byte-flip cases per file type brought back by `repair` |
+//! | `KV_REPAIR_CUTS` | 20 | truncation cases per file type brought back by `repair` |
 //! | `KV_NO_CHILD` | unset | runs the hostile-input suite in-process (no memory limit, no watchdog) |
 
 use kv_shared::{Engine, Options};
@@ -156,7 +157,10 @@ pub fn run_repair<E: Engine>(
         inspect,
         repair,
         seed,
-        env_u64("KV_REPAIR_CASES", 100),
+        (
+            env_u64("KV_REPAIR_FLIPS", 60),
+            env_u64("KV_REPAIR_CUTS", 20),
+        ),
     );
 }
 

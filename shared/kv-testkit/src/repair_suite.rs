@@ -4,8 +4,9 @@
 //! The corruption suite ([`crate::corruption_suite`]) checks that an engine *notices*
 //! damage: a store with a flipped byte in an old file refuses to open. This suite checks
 //! the way back. A store is built on [`FaultFs`] by the corruption suite's fixed workload
-//! ([`build_store`]); then, case after case, one of its files (the first or the last of
-//! each type, the marker aside) is damaged by a few flipped bytes or cut short, and:
+//! ([`build_store`]) and damaged as that suite damages it ([`damage_cases`]: in every file
+//! type, the marker aside, a few flipped bytes or a cut, in the first, the last or a random
+//! file of the type). For each damaged copy:
 //!
 //! 1. **A dry run changes nothing.** `repair(dir, options, true)` reads the damaged store
 //!    and reports; every file is then byte for byte as it was.
@@ -16,10 +17,13 @@
 //! 4. **The damaged file is kept.** Every file the report calls damaged is in `lost/`,
 //!    byte-identical to the damaged copy.
 //! 5. **The store opens, and answers right.** Every value a `get` or a scan returns was
-//!    once written for that key. A key with no record in the damaged file has its latest
-//!    value: the damage cannot have touched it. The keys that do have records there are
-//!    found in the engine's `inspect` dump of the file before the damage (a dump prints
-//!    every key as `key "..."`); they may have lost writes, or be absent.
+//!    once written for that key. A key the damage cannot have touched has its latest value:
+//!    one with no record in the damaged file at or after its first damaged byte. Those that
+//!    do are found in the engine's `inspect` dump of the file before the damage
+//!    ([`keys_at_risk`]); they may have lost writes, gone back to an older value, or be
+//!    absent. So a repair must keep every record before the damage; it should keep those
+//!    after it too (its own tests check that), but which of them a damage spares depends on
+//!    the format.
 //! 6. **Nothing is left to repair.** A dry run on the reopened store finds every file
 //!    clean.
 //!
@@ -28,16 +32,13 @@
 //! prove is a store.
 //!
 //! The summary line counts stores damaged, stores that refused to open before repair, stores
-//! repaired, and keys checked.
+//! repaired, keys checked, and how many of those were held to their latest value.
 
 use std::collections::BTreeSet;
 use std::path::Path;
 use std::sync::Arc;
 
-use rand::{Rng, SeedableRng};
-use rand_chacha::ChaCha8Rng;
-
-use crate::corruption_suite::{build_store, files_by_type};
+use crate::corruption_suite::{DamageCase, build_store, damage_cases, keys_at_risk, state_after};
 use crate::fault_fs::{FaultFs, FsImage, store_path};
 use crate::history::{State, WriteOp, key_space, read_store};
 use kv_shared::dump::quoted;
@@ -51,17 +52,6 @@ pub type RepairFn = fn(&Path, &Options, bool) -> kv_shared::Result<RepairReport>
 /// An engine crate's `inspect` function.
 pub type InspectFn = fn(&[u8]) -> Option<String>;
 
-/// One damaged copy of a store.
-#[derive(Debug, Clone)]
-pub struct DamagedCase {
-    /// What was done, for messages.
-    pub what: String,
-    /// The damaged file.
-    pub path: std::path::PathBuf,
-    /// The store's files, one of them damaged.
-    pub image: FsImage,
-}
-
 /// Running counts for the summary line.
 #[derive(Debug, Default)]
 struct Counts {
@@ -69,10 +59,12 @@ struct Counts {
     refused: usize,
     repaired: usize,
     keys_checked: usize,
+    keys_latest: usize,
 }
 
-/// Damages copies of a store built by [`build_store`] (`cases` of them, round-robin over the
-/// files) and checks that `repair` brings each one back (the rules above).
+/// Damages copies of a store built by [`build_store`] (`flips` flip cases and `cuts` cut
+/// cases per file type, see [`damage_cases`]) and checks that `repair` brings each one back
+/// (the rules above).
 ///
 /// # Panics
 /// On the first case that breaks a rule, naming the file, the damage and the seed.
@@ -81,25 +73,24 @@ pub fn repair_suite<E: Engine>(
     inspect: InspectFn,
     repair: RepairFn,
     seed: u64,
-    cases: u64,
+    (flips, cuts): (u64, u64),
 ) {
     let (image, ops) = build_store::<E>(options, seed, 400);
-    let final_state = final_state(&ops);
+    let final_state = state_after(&ops);
     let mut counts = Counts::default();
-    for case in damaged_cases(&image, seed, cases) {
+    for case in damage_cases(&image, seed, flips, cuts) {
+        if case.kind == MARKER_FILE {
+            continue;
+        }
         let context = format!(
             "{}: repair after {} of {} (replay with KV_TEST_SEED={seed})",
             E::NAME,
             case.what,
-            display(&case.path)
+            display(&case.file)
         );
-        let dumped = inspect(&image[&case.path]).unwrap_or_default();
-        let touched: BTreeSet<Vec<u8>> = key_space()
-            .into_iter()
-            .filter(|key| dumped.contains(&format!("key {}", quoted(key, 32))))
-            .collect();
+        let touched = keys_at_risk(inspect, &image[&case.file], case.first_damaged);
         counts.damaged += 1;
-        let checked = check_repair::<E>(
+        check_repair::<E>(
             options,
             repair,
             &case,
@@ -108,75 +99,32 @@ pub fn repair_suite<E: Engine>(
             &context,
             &mut counts,
         );
-        counts.keys_checked += checked;
+        counts.keys_checked += key_space().len();
+        counts.keys_latest += key_space().len() - touched.len();
     }
     eprintln!(
-        "{}: repair: {} stores damaged, {} of them refused to open, {} repaired; {} keys \
-         checked",
+        "{}: repair: {} stores damaged, {} of them refused to open, {} repaired (the others \
+         read cleanly: a cut at a record boundary); {} keys checked, {} of them for their \
+         latest value",
         E::NAME,
         counts.damaged,
         counts.refused,
         counts.repaired,
-        counts.keys_checked
+        counts.keys_checked,
+        counts.keys_latest
     );
 }
 
-/// `cases` damaged copies of `image`: round-robin over the first and last file of each type
-/// (the marker aside), each either a few flipped bytes or a cut at a random length.
-pub fn damaged_cases(image: &FsImage, seed: u64, cases: u64) -> Vec<DamagedCase> {
-    let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x004E_9A1B);
-    let files: Vec<_> = files_by_type(image)
-        .into_iter()
-        .filter(|(kind, _)| kind != MARKER_FILE)
-        .flat_map(|(_, paths)| paths)
-        .filter(|path| !image[path].is_empty())
-        .collect();
-    let mut out = Vec::new();
-    for i in 0..cases as usize {
-        let Some(path) = files.get(i % files.len().max(1)) else {
-            break;
-        };
-        let original = &image[path];
-        let len = original.len();
-        let (what, bytes) = if rng.random_bool(0.75) {
-            let mut bytes = original.clone();
-            let mut what = Vec::new();
-            for _ in 0..rng.random_range(1..=3) {
-                let at = rng.random_range(0..len);
-                let mask = rng.random_range(1..=255u8);
-                bytes[at] ^= mask;
-                what.push(format!("{at}^{mask:#04x}"));
-            }
-            (format!("flip {}", what.join(",")), bytes)
-        } else {
-            let cut = rng.random_range(0..len);
-            (
-                format!("truncate to {cut} of {len}"),
-                original[..cut].to_vec(),
-            )
-        };
-        let mut damaged = image.clone();
-        damaged.insert(path.clone(), bytes);
-        out.push(DamagedCase {
-            what,
-            path: path.clone(),
-            image: damaged,
-        });
-    }
-    out
-}
-
-/// Runs the dry run, the repair and the checks on one damaged store; returns the number of
-/// keys checked.
+/// Runs the dry run, the repair and the checks on one damaged store.
 fn check_repair<E: Engine>(
     options: &Options,
     repair: RepairFn,
-    case: &DamagedCase,
+    case: &DamageCase,
     (ops, final_state, touched): (&[WriteOp], &State, &BTreeSet<Vec<u8>>),
     seed: u64,
     context: &str,
     counts: &mut Counts,
-) -> usize {
+) {
     let dir = store_path();
     // Opening may change files (cut a torn tail): try it on a copy of the disk.
     let probe = options
@@ -209,18 +157,17 @@ fn check_repair<E: Engine>(
     let state = read_store(&engine)
         .unwrap_or_else(|e| panic!("{context}: reading the repaired store: {e}\n{report}"));
     drop(engine);
-    let checked = check_values(ops, final_state, touched, &state, context, &report);
+    check_values(ops, final_state, touched, &state, context, &report);
     let again = repair(&dir, &opts, true).unwrap_or_else(|e| panic!("{context}: {e}"));
     assert!(
         again.is_clean(),
         "{context}: after repair and open, a dry run still finds damage:\n{again}"
     );
     counts.repaired += usize::from(!report.is_clean());
-    checked
 }
 
 /// Rule 4: every file the report calls damaged is in `lost/`, byte-identical.
-fn check_lost(fs: &FaultFs, case: &DamagedCase, report: &RepairReport, context: &str) {
+fn check_lost(fs: &FaultFs, case: &DamageCase, report: &RepairReport, context: &str) {
     let dir = store_path();
     for damaged in &report.damaged {
         let kept = fs.read_file(&dir.join(LOST_DIR).join(&damaged.file));
@@ -236,7 +183,7 @@ fn check_lost(fs: &FaultFs, case: &DamagedCase, report: &RepairReport, context: 
 }
 
 /// Rule 5: values written for their keys, the latest one for every key the damage could not
-/// touch. Returns the number of keys checked.
+/// touch.
 fn check_values(
     ops: &[WriteOp],
     final_state: &State,
@@ -244,7 +191,7 @@ fn check_values(
     state: &State,
     context: &str,
     report: &RepairReport,
-) -> usize {
+) {
     let written: BTreeSet<(&[u8], &[u8])> = ops
         .iter()
         .flat_map(WriteOp::effect)
@@ -258,26 +205,15 @@ fn check_values(
             quoted(value, 24)
         );
     }
-    let keys = key_space();
-    for key in keys.iter().filter(|key| !touched.contains(*key)) {
+    for key in key_space().iter().filter(|key| !touched.contains(*key)) {
         assert_eq!(
             state.get(key),
             final_state.get(key),
-            "{context}: key {} has no record in the damaged file, but lost its latest value\n\
-             {report}",
+            "{context}: key {} has no record at or after the damage, but lost its latest \
+             value\n{report}",
             quoted(key, 24)
         );
     }
-    keys.len()
-}
-
-/// The store's contents after all of `ops`.
-fn final_state(ops: &[WriteOp]) -> State {
-    let mut state = State::new();
-    for op in ops {
-        op.apply(&mut state);
-    }
-    state
 }
 
 /// `image` without its `LOCK` file, which taking the lock may create.
