@@ -643,7 +643,7 @@ pub fn check_bounded<E: Engine>(
             lost,
             read_errors,
             compacted,
-            wrote: after.refused.is_none(),
+            wrote: after.refused.is_none() && !after.sync_refused,
         }
     })
 }
@@ -780,10 +780,12 @@ fn check_damage_report(e: &Error, image: &FsImage, context: &str) {
 }
 
 /// What [`write_and_reopen`] did: the new writes the store took, the one it refused (with
-/// a report of the damage; it stops there), and what every key read after the reopen.
+/// a report of the damage; it stops there), whether the `sync` after them reported the
+/// damage, and what every key read after the reopen.
 struct AfterDamage {
     taken: BTreeMap<Vec<u8>, Option<Vec<u8>>>,
     refused: Option<(Vec<u8>, Option<Vec<u8>>)>,
+    sync_refused: bool,
     reads: Reads,
 }
 
@@ -811,9 +813,13 @@ fn write_and_reopen<E: Engine>(
         }
         taken.insert(key, value);
     }
-    if refused.is_none()
-        && let Err(e) = engine.sync()
-    {
+    let sync = if refused.is_none() {
+        engine.sync()
+    } else {
+        Ok(())
+    };
+    let sync_refused = sync.is_err();
+    if let Err(e) = sync {
         // A background job that met the damage after the last write is reported by `sync`
         // (an engine's `sync` still syncs, then reports it).
         check_damage_report(
@@ -829,6 +835,7 @@ fn write_and_reopen<E: Engine>(
     AfterDamage {
         taken,
         refused,
+        sync_refused,
         reads,
     }
 }
