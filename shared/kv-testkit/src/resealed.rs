@@ -26,7 +26,9 @@
 //!
 //! ## What is asserted
 //!
-//! * No panic, in `inspect`, `open`, `get` or the scan (caught, and shrunk by proptest).
+//! * No panic, in `inspect`, `open`, `get` or the scan (caught, and shrunk by proptest),
+//!   nor in any thread the engine runs while a case runs (counted by a panic hook: a
+//!   background flush or compaction that meets a damaged table must fail with an error).
 //! * No hang and no allocation sized by an unchecked length: [`run`] runs in a child
 //!   process with its address space limited and each case timed
 //!   ([`crate::child_process::run_bounded`]).
@@ -59,7 +61,8 @@ use std::collections::BTreeMap;
 use std::ops::Range;
 use std::panic::AssertUnwindSafe;
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Once};
 
 use proptest::collection::vec;
 use proptest::prelude::*;
@@ -455,6 +458,22 @@ pub struct Tally {
     pub changed_keys: u64,
 }
 
+/// Panics seen by the hook [`count_panics`] installs, in any thread: an engine's background
+/// thread can panic where no `catch_unwind` of the test reaches.
+static PANICS: AtomicU64 = AtomicU64::new(0);
+
+/// Installs (once) a panic hook that counts every panic, then reports it as before.
+fn count_panics() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            PANICS.fetch_add(1, Ordering::SeqCst);
+            previous(info);
+        }));
+    });
+}
+
 fn runner(seed: u64, cases: u64) -> TestRunner {
     let mut key = [0u8; 32];
     key[..8].copy_from_slice(&seed.to_le_bytes());
@@ -515,7 +534,9 @@ pub fn fuzz_inspect(
         Ok(())
     });
     if let Err(e) = result {
-        panic!("{decoder}: inspect failed on a resealed input (decoder seed {seed}, from the seed printed above): {e}");
+        panic!(
+            "{decoder}: inspect failed on a resealed input (decoder seed {seed}, from the seed printed above): {e}"
+        );
     }
     tally.into_inner()
 }
@@ -602,6 +623,7 @@ pub fn fuzz_open<E: Engine>(
             &format!("{decoder}: open with {}", path.display()),
             &bytes,
         );
+        let panics = PANICS.load(Ordering::SeqCst);
         let mut damaged = store.image.clone();
         damaged.insert(path.clone(), bytes.clone());
         let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| {
@@ -618,6 +640,13 @@ pub fn fuzz_open<E: Engine>(
                 )));
             }
         };
+        prop_assert_eq!(
+            PANICS.load(Ordering::SeqCst),
+            panics,
+            "a thread of the engine panicked with {} = {}",
+            path.display(),
+            hex(&bytes)
+        );
         if unchanged {
             let read = outcome.as_ref().map(|(s, e)| (s, *e));
             prop_assert_eq!(
@@ -721,6 +750,7 @@ pub fn run<E: Engine>(
     let name = crate::child_process::test_name(full_test_path);
     crate::child_process::run_bounded(name, || {
         let seed = crate::knobs::seed("resealed", 0x5EA1);
+        count_panics();
         let inspect_cases = crate::knobs::env_u64("KV_FUZZ_CASES", sizes.inspect_cases);
         let open_cases = crate::knobs::env_u64("KV_FUZZ_OPEN_CASES", sizes.open_cases);
         let image = build_store::<E>(options, seed, sizes.writes);

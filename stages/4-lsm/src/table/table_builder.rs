@@ -70,15 +70,22 @@ impl TableBuilder {
     /// Adds an entry; entries must come in strictly increasing internal-key order.
     ///
     /// # Errors
-    /// [`kv_shared::Error::Io`] when a full block is written out.
+    /// [`kv_shared::Error::Io`] when a full block is written out;
+    /// [`kv_shared::Error::Corruption`] for an entry out of order, which only a damaged
+    /// input table can give a compaction (a table whose block checksum holds over entries
+    /// out of order): refused, so that the damage is not copied into a table that breaks
+    /// its own order.
     pub fn add(&mut self, key: &[u8], seq: u64, value: Option<&[u8]>) -> Result<()> {
         let kind = Kind::of(value);
-        debug_assert!(
-            self.last
-                .as_ref()
-                .is_none_or(|(k, s, _)| compare(k, *s, key, seq).is_lt()),
-            "table entries out of order"
-        );
+        if let Some((k, s, _)) = &self.last
+            && compare(k, *s, key, seq).is_ge()
+        {
+            return Err(kv_shared::Error::corruption(
+                self.file.path(),
+                self.offset,
+                "table entries out of order: an input of this table is damaged",
+            ));
+        }
         if self.last.as_ref().is_none_or(|(k, _, _)| k != key) {
             self.hashes.push(bloom::hash(key));
         }
