@@ -24,8 +24,8 @@
 //! 3. **Decide.** A file that scanned cleanly from end to end is kept as it is. Any bad
 //!    byte, even a torn tail that opening would quietly cut off, makes it damaged: repair
 //!    keeps every byte, where opening would drop the tail.
-//! 4. **Keep the damaged file** (`keep_in_lost`): a copy of its bytes goes to
-//!    `lost/data.log`, synced, before anything else changes.
+//! 4. **Keep the damaged file**: a copy goes to `lost/data.log`
+//!    ([`kv_shared::repair::copy_to_lost`]), synced, before anything else changes.
 //! 5. **Put the salvaged log in place**: a fresh header followed by the kept records, in
 //!    their original order (so the last record of each key still wins), written with
 //!    [`Fs::write_atomic`]. A crash at any point leaves either the damaged file or the
@@ -43,11 +43,11 @@
 //! [`kv_shared::log_reader`] does.
 
 use std::ops::Range;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use kv_shared::file_system::FileLock;
 use kv_shared::log_reader::LogFormat;
-use kv_shared::repair::{FileReport, LOST_DIR, RepairReport};
+use kv_shared::repair::{FileReport, RepairReport, copy_to_lost};
 use kv_shared::store_dir::{LOCK_FILE, MARKER_FILE, check_marker};
 use kv_shared::{Engine, Error, Fs, Options, Result, marker};
 
@@ -93,7 +93,7 @@ pub fn repair(dir: &Path, options: &Options, dry_run: bool) -> Result<RepairRepo
         "salvaged records, in their original order",
     ));
     if !dry_run {
-        keep_in_lost(&fs, dir, DATA_FILE, &bytes)?;
+        copy_to_lost(&fs, dir, DATA_FILE)?;
         let mut salvaged = encode_header().to_vec();
         for range in &scanned.records {
             salvaged.extend_from_slice(&bytes[range.clone()]);
@@ -204,32 +204,10 @@ fn header_damage(bytes: &[u8]) -> Option<String> {
         .map(|e| e.to_string())
 }
 
-/// Step 4: writes a copy of `bytes`, the damaged file `name`, into `dir/lost/` under the
-/// first free name (`name`, `name.1`, ...), synced; returns its path.
-///
-/// # Errors
-/// [`Error::Io`].
-pub(crate) fn keep_in_lost(fs: &Fs, dir: &Path, name: &str, bytes: &[u8]) -> Result<PathBuf> {
-    let lost = dir.join(LOST_DIR);
-    fs.create_dir_all(&lost)?;
-    let taken = fs.list(&lost)?;
-    let mut target = name.to_string();
-    let mut n = 0;
-    while taken.contains(&target) {
-        n += 1;
-        target = format!("{name}.{n}");
-    }
-    let path = lost.join(&target);
-    let file = fs.create(&path)?;
-    file.append(bytes)?;
-    file.sync()?;
-    fs.sync_dir(&lost)?;
-    fs.sync_dir(dir)?;
-    Ok(path)
-}
-
 #[cfg(test)]
 mod tests {
+    use kv_shared::repair::LOST_DIR;
+
     use super::*;
 
     #[test]

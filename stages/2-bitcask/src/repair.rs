@@ -34,7 +34,7 @@
 //!    describes bytes that are about to change), is moved to `lost/`. The segment is the
 //!    truth: without a hint, opening reads the segment itself.
 //! 5. **Salvage each damaged segment in its own place** (`salvage`). Its bytes are copied
-//!    into `lost/`, synced; then the segment is rewritten, atomically, under the **same
+//!    into `lost/` ([`kv_shared::repair::copy_to_lost`]), synced; then the segment is rewritten, atomically, under the **same
 //!    name and id**: the header, every valid record in file order, and a seal. Which value
 //!    of a key is newest is decided by the records' sequence numbers, which are copied as
 //!    they were; but the segment ids still order the files (the active segment is the
@@ -53,11 +53,11 @@
 
 use std::collections::BTreeMap;
 use std::ops::Range;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use kv_shared::file_system::FileLock;
 use kv_shared::log_reader::LogFormat;
-use kv_shared::repair::{FileReport, LOST_DIR, RepairReport, move_to_lost};
+use kv_shared::repair::{FileReport, RepairReport, copy_to_lost, move_to_lost};
 use kv_shared::store_dir::{LOCK_FILE, MARKER_FILE, check_marker};
 use kv_shared::{Engine, Error, Fs, Options, Result, marker};
 
@@ -80,8 +80,8 @@ struct Plan {
     /// Files to move into `lost/` whole (damaged hints and commit records, and what goes
     /// with them).
     to_lost: Vec<String>,
-    /// Damaged segments: name, original bytes, salvaged bytes.
-    salvaged: Vec<(String, Vec<u8>, Vec<u8>)>,
+    /// Damaged segments: name and salvaged bytes.
+    salvaged: Vec<(String, Vec<u8>)>,
 }
 
 /// Repairs the bitcask store in `dir` (see the [module documentation](self)). With
@@ -238,7 +238,7 @@ fn check_segment(
         count,
         "salvaged records and a seal, under the damaged segment's id",
     ));
-    plan.salvaged.push((name, bytes, salvaged));
+    plan.salvaged.push((name, salvaged));
     Ok(0) // its hint, if any, no longer describes it
 }
 
@@ -317,35 +317,11 @@ fn apply(fs: &Fs, dir: &Path, plan: &Plan) -> Result<()> {
     for name in &plan.to_lost {
         move_to_lost(fs, dir, name)?;
     }
-    for (name, original, salvaged) in &plan.salvaged {
-        keep_in_lost(fs, dir, name, original)?;
+    for (name, salvaged) in &plan.salvaged {
+        copy_to_lost(fs, dir, name)?;
         fs.write_atomic(&dir.join(name), salvaged)?;
     }
     Ok(())
-}
-
-/// Writes a copy of `bytes`, the damaged file `name`, into `dir/lost/` under the first free
-/// name (`name`, `name.1`, ...), synced; returns its path.
-///
-/// # Errors
-/// [`Error::Io`].
-fn keep_in_lost(fs: &Fs, dir: &Path, name: &str, bytes: &[u8]) -> Result<PathBuf> {
-    let lost = dir.join(LOST_DIR);
-    fs.create_dir_all(&lost)?;
-    let taken = fs.list(&lost)?;
-    let mut target = name.to_string();
-    let mut n = 0;
-    while taken.contains(&target) {
-        n += 1;
-        target = format!("{name}.{n}");
-    }
-    let path = lost.join(&target);
-    let file = fs.create(&path)?;
-    file.append(bytes)?;
-    file.sync()?;
-    fs.sync_dir(&lost)?;
-    fs.sync_dir(dir)?;
-    Ok(path)
 }
 
 /// What a scan of a log found: the byte ranges of its valid records, in order, and the
@@ -412,6 +388,8 @@ fn record_at<F: LogFormat>(bytes: &[u8], pos: usize) -> std::result::Result<usiz
 
 #[cfg(test)]
 mod tests {
+    use kv_shared::repair::LOST_DIR;
+
     use super::*;
 
     fn options() -> Options {
