@@ -28,7 +28,7 @@
 //!    the memtable, above any newer table that overwrote them). The other WALs must all be
 //!    newer than every table (else `Corruption`).
 //! 5. **Replay them** (`replay_wals`), in number order, into one memtable. Only the **last
-//!    one written** (the newest holding a record) can have an unsynced tail: **everything
+//!    one written** (the newest with any byte past its header) can have an unsynced tail: **everything
 //!    from its first damaged record on** is cut off ([`Wal::replay`]), even when valid
 //!    records follow the damage, since a disk writes unsynced pages back in any order; the
 //!    whole WAL is then first copied into the store's `lost/` directory, so nothing once
@@ -246,12 +246,13 @@ fn replay_wals(fs: &Fs, dir: &Path, wals: &[u64], mem: &Memtable) -> Result<WalR
     Ok(total)
 }
 
-/// The position in `wals` of the last WAL written, the newest that holds a record: only it
-/// can end in a torn write, as each older one was synced before a newer one took its first
-/// write. Reads one record of each, newest first.
+/// The position in `wals` of the last WAL written, the newest with any byte past its
+/// header (its first record may be damaged: a power loss can lose it and keep a later one):
+/// only it can have an unsynced tail, as each older one was synced before a newer one took
+/// its first write. Reads the length of each, newest first.
 fn last_written(fs: &Fs, dir: &Path, wals: &[u64]) -> Result<Option<usize>> {
     for (i, &n) in wals.iter().enumerate().rev() {
-        if Wal::holds_records(fs, &wal_path(dir, n), WAL_KIND)? {
+        if Wal::written_past_header(fs, &wal_path(dir, n), WAL_KIND)? {
             return Ok(Some(i));
         }
     }

@@ -46,6 +46,7 @@
 //! | [`Wal::replay_sealed`] | every record of a log that must be whole; never changes the file |
 //! | [`Wal::read_records`] | every record, a torn tail reported and left in place, the file untouched |
 //! | [`Wal::holds_records`] | whether a log holds a first valid record (reads only that) |
+//! | [`Wal::written_past_header`] | whether a log holds any byte past its header (reads only its length) |
 //! | [`Wal::has_whole_header`] | whether a log starts with its kind's whole, valid header |
 //! | [`dump`] | the annotated dump of a log, each payload shown by the caller |
 //!
@@ -85,8 +86,9 @@
 //!   and what the caller now serves must be durable once the caller's next `sync` returns.
 //! * **Only the last WAL written can end torn.** An engine that keeps several WALs syncs
 //!   each one before a newer WAL takes its first write, so every WAL before the last one
-//!   holding a record is *sealed*: whole. [`Wal::holds_records`] finds the last one written
-//!   (newest first, reading one record each); [`Wal::replay_sealed`] replays the ones before
+//!   written to is *sealed*: whole. [`Wal::written_past_header`] finds the last one written
+//!   (newest first, by length: its first record may be the one a power loss lost while a
+//!   later one survived); [`Wal::replay_sealed`] replays the ones before
 //!   it, calling any damage, even at the very end, [`Error::Corruption`], and leaving the
 //!   file as it found it. Taking a sealed WAL's cut end for a torn tail would lose writes
 //!   from the middle of history: a later WAL's writes kept, an earlier one's gone, and a read
@@ -570,6 +572,18 @@ impl Wal {
         Ok(frame::open(&frame).is_ok())
     }
 
+    /// True when the log of `kind` at `path` holds any byte past its header: records were
+    /// appended to it, so (as [`Wal::create`] syncs the header before returning) its header
+    /// was synced, and so was every older log of an engine that syncs a log before a newer
+    /// one takes a write. Unlike [`Wal::holds_records`] this counts a log whose first record
+    /// is damaged, as a power loss can leave the newest log. Reads only the length.
+    ///
+    /// # Errors
+    /// [`Error::Io`].
+    pub fn written_past_header(fs: &Fs, path: &Path, kind: LogKind) -> Result<bool> {
+        Ok(fs.open(path)?.len()? > kind.header_len())
+    }
+
     /// True when the file at `path` starts with `kind`'s whole, valid header (magic,
     /// version and, for a kind with one, checksum). Reads only the header.
     ///
@@ -980,6 +994,9 @@ mod tests {
         bad[WAL_HEADER_LEN + FRAME_HEADER_LEN] ^= 1;
         std::fs::write(&path, &bad).unwrap();
         assert!(!Wal::holds_records(&fs, &path, WAL_KIND).unwrap());
+        assert!(Wal::written_past_header(&fs, &path, WAL_KIND).unwrap());
+        std::fs::write(&path, &bad[..WAL_HEADER_LEN]).unwrap();
+        assert!(!Wal::written_past_header(&fs, &path, WAL_KIND).unwrap());
     }
 
     #[test]

@@ -270,6 +270,17 @@ fn damage_at_the_end_of_a_wal_that_is_not_the_last_written_is_corruption() {
             "left as found"
         );
     }
+    // A hole with valid records after it, which the newest WAL would take for its unsynced
+    // tail, is corruption here too: this WAL was synced before the newer one took a write.
+    for at in [12, 12 + 3 * last_len + 9] {
+        let mut bad = whole.clone();
+        bad[at] ^= 0x20;
+        std::fs::write(&older, &bad).unwrap();
+        let opened = SstableStore::open(&dir, &Options::new());
+        assert_corruption_in(opened, &older, &format!("flip at {at}"));
+        assert_eq!(std::fs::read(&older).unwrap(), bad, "left as found");
+        assert!(!dir.join(kv_shared::repair::LOST_DIR).exists());
+    }
     // Whole again, it opens with every write.
     std::fs::write(&older, &whole).unwrap();
     let e = SstableStore::open(&dir, &Options::new()).unwrap();

@@ -18,6 +18,15 @@
 //! not hold its snapshot whole (empty, header torn, snapshot cut or damaged): read as a torn
 //! tail, it would open as an empty tree, every flushed write gone.
 //!
+//! The manifest is the store's newest log of edits, yet unlike the newest WAL it never
+//! takes a bad record followed by valid ones for an unsynced tail (see
+//! [`kv_shared::log_reader`]): [`Manifest::append`] syncs each edit before the next one is
+//! appended, so at most one edit, the last, can be unsynced when the power goes, and a
+//! hole a power loss leaves in it has no valid record after it. Damage followed by a valid
+//! edit is therefore corruption. Cutting there would be worse than refusing: the edits
+//! after the damage may name tables whose WALs are already deleted, and recovery would
+//! then delete those tables as orphans.
+//!
 //! ## Manifest format
 //!
 //! A record log, the same [`sstable::wal`] log the WALs are, of kind [`KIND`]: a 16-byte

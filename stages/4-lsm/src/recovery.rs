@@ -8,12 +8,16 @@
 //!    memtable was not flushed, or whose flush did not reach the manifest) into a memtable,
 //!    and flush it to L0 tables. The WAL the log number names must be there, its header
 //!    whole (it was synced before any edit named it). Only the **last WAL written** (the
-//!    newest holding a record, [`Wal::holds_records`]) can end in a torn write, a write
-//!    never acknowledged, which is cut off: every older one was synced before the next took
-//!    a write, so it must be whole and hold records ([`Wal::replay_sealed`]), and damage at
-//!    its end is [`kv_shared::Error::Corruption`], not a torn tail. (Taking it for one
-//!    would lose writes from the middle of history: a read would return an overwritten
-//!    value.) Each record is a write batch ([`crate::wal`]), replayed whole: a torn
+//!    newest with any byte past its header, [`Wal::written_past_header`]) can have an
+//!    unsynced tail: everything
+//!    from its first damaged record on, **even with valid records after it** (a disk writes
+//!    a file's unsynced pages back in any order, so a power loss can leave a hole before
+//!    good records), is cut off by [`Wal::replay`], which first copies the whole WAL into
+//!    the store's `lost/` directory when valid records follow the damage. Every older WAL
+//!    was synced before the next took a write, so it must be whole and hold records
+//!    ([`Wal::replay_sealed`]), and damage anywhere in it, its end included, is
+//!    [`kv_shared::Error::Corruption`]. (Taking it for an unsynced tail would lose writes
+//!    from the middle of history: a read would return an overwritten value.) Each record is a write batch ([`crate::wal`]), replayed whole: a torn
 //!    one fails its CRC and is dropped whole, so a batch is never half applied. Sequence
 //!    numbers must run on without a gap from the manifest's last one through every WAL,
 //!    which catches an older WAL cut exactly between two records.
@@ -300,13 +304,14 @@ impl Recovery<'_> {
         Ok(())
     }
 
-    /// Of `wals`, the index of the last one written: the newest that holds a record, the
-    /// only one a crash can have left with a torn end (each older one was synced before the
-    /// next took its first write). Newest first, one record each.
+    /// Of `wals`, the index of the last one written: the newest with any byte past its
+    /// header (its first record may be the one a power loss lost), the only one a crash can
+    /// have left with an unsynced tail (each older one was synced before the next took its
+    /// first write). Newest first, by length.
     fn last_written(&self, wals: &[u64]) -> Result<Option<usize>> {
         for (i, &number) in wals.iter().enumerate().rev() {
             let path = self.dir.join(file_names::wal(number));
-            if Wal::holds_records(self.fs, &path, wal::KIND)? {
+            if Wal::written_past_header(self.fs, &path, wal::KIND)? {
                 return Ok(Some(i));
             }
         }
@@ -603,6 +608,37 @@ mod tests {
             |fs, _, w1, _| fs.remove(w1).unwrap(),
             0,
             "the WAL the log number names, missing",
+        );
+    }
+
+    /// A hole in the last WAL written, valid records after it: the prefix before it is
+    /// replayed, the whole WAL copied into `lost/` first. The same hole in the older WAL,
+    /// synced before the newer one took a write, is corruption.
+    #[test]
+    fn a_hole_in_the_last_wal_is_its_unsynced_tail_but_in_an_older_one_corruption() {
+        let tmp = tempfile::tempdir().unwrap();
+        let fs = Fs::default();
+        let (_, _, w2) = build(&fs, tmp.path());
+        let original = std::fs::read(&w2).unwrap();
+        let mut damaged = original.clone();
+        damaged[wal::KIND.header_len() as usize + 9] ^= 0x40; // inside the first record
+        std::fs::write(&w2, &damaged).unwrap();
+        let r = recover(&fs, tmp.path(), &options(), &no_cache()).unwrap();
+        assert_eq!((r.replayed, r.last_seq), (5, 5), "WAL 2's records dropped");
+        let lost = tmp.path().join(kv_shared::repair::LOST_DIR);
+        assert_eq!(
+            std::fs::read(lost.join(file_names::wal(2))).unwrap(),
+            damaged
+        );
+
+        refused(
+            |_, _, w1, _| {
+                let mut bytes = std::fs::read(w1).unwrap();
+                bytes[wal::KIND.header_len() as usize + 9] ^= 0x40;
+                std::fs::write(w1, bytes).unwrap();
+            },
+            1,
+            "a hole in the older WAL",
         );
     }
 
