@@ -50,9 +50,10 @@
 //! returned `Ok`, every acknowledged write must survive it, so a swallowed failure whose
 //! work was not redone shows up as a lost write. The calls absorbed that way are counted by
 //! kind and printed. In the course's engines they are removals of obsolete files (left for
-//! a later removal or the next open), and the calls of a background merge (bitcask's): its
-//! reads and lengths, and the creates, appends, syncs and directory syncs of its output,
-//! which it abandons before its commit point and tries again later.
+//! a later removal or the next open), and the calls of a background merge (bitcask's): the
+//! opens, lengths and reads of its inputs, and the creates, appends, syncs, renames and
+//! directory syncs of its output, which it abandons before its commit point and tries again
+//! later.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
