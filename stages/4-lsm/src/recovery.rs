@@ -9,16 +9,16 @@
 //!    and flush it to L0 tables. The WAL the log number names must be there, its header
 //!    whole (it was synced before any edit named it). Only the **last WAL written** (the
 //!    newest with any byte past its header, [`Wal::written_past_header`]) can have an
-//!    unsynced tail: everything
-//!    from its first damaged record on, **even with valid records after it** (a disk writes
-//!    a file's unsynced pages back in any order, so a power loss can leave a hole before
-//!    good records), is cut off by [`Wal::replay`], which first copies the whole WAL into
-//!    the store's `lost/` directory when valid records follow the damage. Every older WAL
-//!    was synced before the next took a write, so it must be whole and hold records
-//!    ([`Wal::replay_sealed`]), and damage anywhere in it, its end included, is
-//!    [`kv_shared::Error::Corruption`]. (Taking it for an unsynced tail would lose writes
-//!    from the middle of history: a read would return an overwritten value.) Each record is a write batch ([`crate::wal`]), replayed whole: a torn
-//!    one fails its CRC and is dropped whole, so a batch is never half applied. Sequence
+//!    unsynced tail: everything from its first damaged record on, **even with valid
+//!    records after it** (a disk writes a file's unsynced pages back in any order, so a
+//!    power loss can leave a hole before good records), is cut off by [`Wal::replay`],
+//!    which first copies the whole WAL into the store's `lost/` directory when valid
+//!    records follow the damage. Every older WAL was synced before the next took a write,
+//!    so it must be whole and hold records ([`Wal::replay_sealed`]), and damage anywhere
+//!    in it, its end included, is [`kv_shared::Error::Corruption`]. (Taking it for an
+//!    unsynced tail would lose writes from the middle of history: a read would return an
+//!    overwritten value.) Each record is a write batch ([`crate::wal`]), replayed whole: a
+//!    torn one fails its CRC and is dropped whole, so a batch is never half applied. Sequence
 //!    numbers must run on without a gap from the manifest's last one through every WAL,
 //!    which catches an older WAL cut exactly between two records.
 //! 4. Start a fresh WAL and a fresh manifest holding a snapshot of the new state, and point
