@@ -88,12 +88,15 @@
 //! format.
 //!
 //! `open` writes a new log as the header alone (`w` = 20); `compact` writes the new log
-//! whole, with `w` its length. On open the log is replayed with
-//! [`kv_shared::log_reader::read_log`]: a bad record with no valid record after it is a
-//! torn tail, cut off; with a valid record after it, or before `w` (bytes that were
-//! written whole and synced), it is corruption, and the store is refused. Each record's ops
-//! are checked ([`check_ops`]) before any of them is applied, so a record is applied whole
-//! or refused whole.
+//! whole, with `w` its length. On open the log, the store's newest (and only) log, is
+//! replayed with [`kv_shared::log_reader::read_newest_log`]: everything from the first bad
+//! record on is the log's unsynced tail, cut off, even when valid records follow it (a disk
+//! writes unsynced pages back in any order, so a power loss can leave a hole before good
+//! records); when they do, the whole log is first copied into the store's `lost/`
+//! directory, so nothing once written is destroyed. A bad record before `w` (bytes that
+//! were written whole and synced) is corruption, and the store is refused. Each record's
+//! ops are checked ([`check_ops`]) before any of them is applied, so a record is applied
+//! whole or refused whole.
 
 use std::collections::BTreeMap;
 use std::ops::Bound::{self, Excluded, Included, Unbounded};
@@ -104,7 +107,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use kv_shared::batch::{BatchOps, check_ops, dump_ops, encode_op};
 use kv_shared::dump::{Dump, quoted};
 use kv_shared::framing::{ByteReader, DecodeError, crc32};
-use kv_shared::log_reader::{LogFormat, read_log};
+use kv_shared::log_reader::{LogFormat, LogTail, read_newest_log};
 use kv_shared::{
     BatchOp, BoxCursor, Cursor, Engine, Error, FileRef, Fs, OptionDoc, Options, Result, Stats,
     StoreDir, WriteBatch,
@@ -211,7 +214,7 @@ impl Engine for ExampleEngine {
         fs.remove_if_exists(&dir.join(COMPACT_FILE))?;
         let (log, pairs) = match fs.open_if_exists(&dir.join(LOG_FILE))? {
             Some(log) if log.len()? >= HEADER_LEN as u64 => {
-                let pairs = replay(&log)?;
+                let pairs = replay(&fs, dir.path(), &log)?;
                 (log, pairs)
             }
             _ => {
@@ -374,8 +377,10 @@ fn encode_record(count: u32, ops: &[u8]) -> Vec<u8> {
     record
 }
 
-/// Reads the header and replays every record of `log` into a map; cuts a torn tail off.
-fn replay(log: &FileRef) -> Result<Pairs> {
+/// Reads the header and replays every record of `log`, the log of the store in `dir`, into
+/// a map; cuts its unsynced tail off (copying the whole log into `lost/` first when valid
+/// records follow the damage).
+fn replay(fs: &Fs, dir: &Path, log: &FileRef) -> Result<Pairs> {
     let path = log.path();
     let head = log.read_vec_at(0, HEADER_LEN)?;
     if head[..12] != header(0)[..12] {
@@ -383,7 +388,7 @@ fn replay(log: &FileRef) -> Result<Pairs> {
     }
     let whole_len = u64::from_le_bytes(head[12..20].try_into().expect("8 bytes"));
     let mut pairs = Pairs::new();
-    let end = read_log::<Record>(log, HEADER_LEN as u64, |r| {
+    let end = read_newest_log::<Record>(log, HEADER_LEN as u64, |r| {
         let (count, ops) = r.record;
         BatchOps::new(&ops, count).for_each(|op| apply(&mut pairs, op));
         Ok(())
@@ -395,11 +400,18 @@ fn replay(log: &FileRef) -> Result<Pairs> {
             "damage inside the part of the log written whole",
         ));
     }
+    if let LogTail::Torn {
+        valid_after: Some(_),
+        ..
+    } = end.tail
+    {
+        kv_shared::repair::copy_to_lost(fs, dir, LOG_FILE)?;
+    }
     log.truncate(end.valid_len)?;
     Ok(pairs)
 }
 
-/// A record of the log, as [`read_log`] reads it: its op count and its checked ops.
+/// A record of the log, as [`read_newest_log`] reads it: its op count and its checked ops.
 struct Record;
 
 impl LogFormat for Record {
@@ -576,6 +588,45 @@ mod tests {
             crate::power_loss::crash_at_every_mutation::<ExampleEngine>(&options, 3, 400);
         }));
         assert!(caught.is_err(), "the planted bug went unnoticed");
+    }
+
+    /// A hole in the log's unsynced part, valid records after it: the store opens with the
+    /// records before it, the whole log copied into `lost/` first. The same damage in the
+    /// part written whole by a compaction (before `w`) is corruption.
+    #[test]
+    fn a_hole_in_the_unsynced_tail_is_cut_after_a_copy_but_the_synced_part_refuses() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("db");
+        let options = kv_shared::Options::new();
+        let engine = ExampleEngine::open(&dir, &options).unwrap();
+        for key in [b"a", b"b", b"c"] {
+            engine.put(key, b"1").unwrap();
+        }
+        drop(engine);
+        let path = dir.join(LOG_FILE);
+        let mut bytes = std::fs::read(&path).unwrap();
+        let second = HEADER_LEN + 17; // each put of a one-byte key and value is 17 bytes
+        bytes[second + 12] ^= 0x40;
+        std::fs::write(&path, &bytes).unwrap();
+        let engine = ExampleEngine::open(&dir, &options).unwrap();
+        assert_eq!(engine.get(b"a").unwrap(), Some(b"1".to_vec()));
+        assert_eq!(
+            (engine.get(b"b").unwrap(), engine.get(b"c").unwrap()),
+            (None, None)
+        );
+        let copy = std::fs::read(dir.join(kv_shared::repair::LOST_DIR).join(LOG_FILE));
+        assert_eq!(copy.unwrap(), bytes);
+        engine.put(b"b", b"2").unwrap();
+        engine.compact().unwrap(); // the log is now written whole and synced
+        drop(engine);
+        let mut bytes = std::fs::read(&path).unwrap();
+        bytes[HEADER_LEN + 12] ^= 0x40;
+        std::fs::write(&path, &bytes).unwrap();
+        assert!(matches!(
+            ExampleEngine::open(&dir, &options),
+            Err(Error::Corruption { .. })
+        ));
+        assert_eq!(std::fs::read(&path).unwrap(), bytes, "left as found");
     }
 
     /// The log's format, pinned by its dump: a put, a delete, a batch, and a torn record.

@@ -2,9 +2,11 @@
 //! reopen, and check that nothing synced was lost and nothing impossible appeared.
 //!
 //! A power loss is harsher than a process crash: what the engine handed to the operating
-//! system but did not `sync` may be lost, torn or left as garbage, file by file, and
-//! directory entries (new files, renames, removals) not covered by a `sync_dir` may revert
-//! (see [`crate::fault_fs`] for the exact model). After the reboot the store must hold:
+//! system but did not `sync` may be lost, torn at a sector boundary or left as garbage,
+//! file by file, and page by page within a file, so that a log's unsynced tail can come
+//! back with a hole before valid records; and directory entries (new files, renames,
+//! removals, new directories) not covered by a `sync_dir` may revert (see
+//! [`crate::fault_fs`] for the exact model). After the reboot the store must hold:
 //!
 //! * every write made before the last `sync` that returned `Ok`, with its exact value;
 //! * exactly the result of **some prefix** of the writes issued, so a later write never
