@@ -106,7 +106,8 @@ pub const ENGINES: &[EngineInfo] = &[
     EngineInfo::of::<lsm::LsmTree>(
         "stage 4: leveled LSM tree, manifest, bloom filters",
         lsm::inspect,
-    ),
+    )
+    .with_repair(lsm::repair),
     // Production peers, only in builds with their feature (see `crate::peers`).
     #[cfg(feature = "peers")]
     EngineInfo::of::<crate::peers::fjall::Fjall>(
@@ -146,4 +147,24 @@ pub fn find<'a>(registry: &'a [EngineInfo], name: &str) -> Result<&'a EngineInfo
             }
         ))
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_course_engine_has_a_repair_and_the_others_a_typed_refusal() {
+        let tmp = tempfile::tempdir().unwrap();
+        for info in &ENGINES[..4] {
+            let report = (info.repair)(tmp.path(), &Options::new(), true);
+            assert!(
+                matches!(&report, Err(Error::InvalidArgument(e)) if e.contains("not a store")),
+                "{}: {report:?}",
+                info.name
+            );
+        }
+        let refused = no_repair(tmp.path(), &Options::new(), false).unwrap_err();
+        assert!(refused.to_string().contains("this engine has no repair"));
+    }
 }

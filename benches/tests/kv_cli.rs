@@ -633,3 +633,19 @@ fn repair_refuses_a_foreign_or_missing_directory_and_touches_nothing() {
         "another engine's store is refused: {err}"
     );
 }
+
+#[test]
+fn repair_of_a_clean_store_of_every_engine_changes_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    for engine in ENGINES {
+        let dir = tmp.path().join(engine);
+        ok(&with(&store(engine, &dir), &["put", "a", "1"]), "");
+        let before = snapshot(&dir);
+        for args in [&["repair", "--dry-run"][..], &["repair"][..]] {
+            let out = ok(&with(&store(engine, &dir), args), "");
+            assert!(out.contains("nothing to repair"), "{engine}: {out}");
+        }
+        assert_eq!(snapshot(&dir), before, "{engine}");
+        assert_eq!(ok(&with(&store(engine, &dir), &["get", "a"]), ""), "1\n");
+    }
+}
