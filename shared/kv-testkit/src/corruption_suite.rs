@@ -364,7 +364,7 @@ pub struct Section {
 pub fn dump_sections(dump: &str) -> Vec<Section> {
     let quoted: BTreeMap<String, Vec<u8>> = key_space()
         .into_iter()
-        .map(|k| (format!("key {}", kv_shared::dump::quoted(&k, 64)), k))
+        .map(|k| (kv_shared::dump::quoted(&k, 64), k))
         .collect();
     let mut sections = vec![Section {
         heading: String::new(),
@@ -389,17 +389,7 @@ pub fn dump_sections(dump: &str) -> Vec<Section> {
             // A dump may leave out the field of an empty key: its length says it.
             section.keys.insert(Vec::new());
         }
-        for (pattern, key) in &quoted {
-            // The quote that closes the pattern must close the key, not start a longer one.
-            let mut rest = line;
-            while let Some(at) = rest.find(pattern.as_str()) {
-                rest = &rest[at + pattern.len()..];
-                if !rest.starts_with("..") {
-                    section.keys.insert(key.clone());
-                    break;
-                }
-            }
-        }
+        section.keys.extend(keys_in_line(line, &quoted));
     }
     for i in 0..sections.len() {
         let start = sections[i].start;
@@ -410,15 +400,42 @@ pub fn dump_sections(dump: &str) -> Vec<Section> {
     sections
 }
 
+/// The keys of `quoted` (a key as [`kv_shared::dump::quoted`] shows it, to the key) that
+/// `line` shows as `key "..."`. A quoted string ends at the first `"` not escaped by `\`;
+/// one followed by `..` was cut short, and is no key of `quoted`.
+fn keys_in_line<'a>(
+    line: &'a str,
+    quoted: &'a BTreeMap<String, Vec<u8>>,
+) -> impl Iterator<Item = Vec<u8>> + 'a {
+    line.match_indices("key \"").filter_map(move |(at, _)| {
+        let literal = &line[at + 4..];
+        let mut escaped = false;
+        let end = literal.char_indices().skip(1).find_map(|(i, c)| {
+            let closes = c == '"' && !escaped;
+            escaped = c == '\\' && !escaped;
+            closes.then_some(i + 1)
+        })?;
+        if literal[end..].starts_with("..") {
+            return None;
+        }
+        quoted.get(&literal[..end]).cloned()
+    })
+}
+
 /// The keys of [`key_space`] that a file's `inspect` dump shows in a [`Section`] that ends
 /// after `offset`: the keys whose records in that file a damage starting at `offset` can
 /// destroy. A section without an end (the last one, or one without field lines) runs to the
 /// end of the file.
 pub fn keys_at_or_after(dump: &str, offset: u64) -> BTreeSet<Vec<u8>> {
-    dump_sections(dump)
-        .into_iter()
+    keys_of_sections_after(&dump_sections(dump), offset)
+}
+
+/// The keys of the `sections` that end after `offset`.
+fn keys_of_sections_after(sections: &[Section], offset: u64) -> BTreeSet<Vec<u8>> {
+    sections
+        .iter()
         .filter(|s| s.end.is_none_or(|end| end > offset))
-        .flat_map(|s| s.keys)
+        .flat_map(|s| s.keys.iter().cloned())
         .collect()
 }
 
@@ -941,6 +958,7 @@ pub fn corruption<E: Engine>(
     let (image, ops) = build_store::<E>(options, seed, 400);
     let files = all_files_by_type(&image);
     let mut summary: BTreeMap<String, Tally> = BTreeMap::new();
+    let mut dumps: BTreeMap<PathBuf, Vec<Section>> = BTreeMap::new();
     for case in damage_cases(&image, seed, flips, cuts) {
         let context = format!(
             "{}: corruption of {} ({}, first damaged byte {}) (replay with KV_TEST_SEED={seed})",
@@ -949,7 +967,10 @@ pub fn corruption<E: Engine>(
             case.what,
             case.first_damaged
         );
-        let at_risk = keys_at_risk(inspect, &image[&case.file], case.first_damaged);
+        let sections = dumps.entry(case.file.clone()).or_insert_with(|| {
+            inspect(&image[&case.file]).map_or_else(Vec::new, |dump| dump_sections(&dump))
+        });
+        let at_risk = keys_of_sections_after(sections, case.first_damaged);
         let outcome = check_bounded::<E>(options, &case.image, &ops, seed, &context, &at_risk);
         summary
             .entry(case.kind.clone())

@@ -41,8 +41,8 @@
 //! | `KV_IOERROR_WORKLOADS` | 1 | workloads whose every call fails once, and fills the disk |
 //! | `KV_IOERROR_STRIDE` | 3 (1 under `KV_LONG`) | fail one call in this many (1: every call) |
 //! | `KV_FSYNC_WORKLOADS` | 2 | workloads whose every sync fails in turn, losing its data |
-//! | `KV_CORRUPTION_FLIPS` | 80 | byte-flip cases per file type, each in a file drawn from that type |
-//! | `KV_CORRUPTION_CUTS` | 40 | truncation cases per file type, each in a file drawn from that type |
+//! | `KV_CORRUPTION_FLIPS` | 200 | byte-flip cases per file type, each in a file drawn from that type |
+//! | `KV_CORRUPTION_CUTS` | 100 | truncation cases per file type, each in a file drawn from that type |
 //! | `KV_HOSTILE_CASES` | 500 | hostile inputs for `inspect` |
 //! | `KV_HOSTILE_OPEN_CASES` | 150 | stores opened with one hostile file |
 //! | `KV_LINEARIZABILITY_OPS` | 1500 | calls per thread of the concurrency check |
@@ -115,8 +115,8 @@ pub fn run_corruption<E: Engine>(options: &Options, inspect: fn(&[u8]) -> Option
         options,
         inspect,
         seed,
-        env_u64("KV_CORRUPTION_FLIPS", 80),
-        env_u64("KV_CORRUPTION_CUTS", 40),
+        env_u64("KV_CORRUPTION_FLIPS", 200),
+        env_u64("KV_CORRUPTION_CUTS", 100),
     );
 }
 
