@@ -39,9 +39,10 @@
 //!
 //! A file with no keys in its dump (a marker, a `CURRENT` pointer, a manifest, a merge
 //! commit) puts no key at risk: damage to it must be refused at open or make no difference.
-//! A table's index or footer names no key of its own, but damage there makes the table's
-//! keys unreadable, not wrong: reads of them must report corruption, which the rules above
-//! accept for any key.
+//! No format needs a looser bound, such as "every key of the damaged file": damage to a
+//! table's index, filter or footer, which come after its data blocks, puts few keys at risk,
+//! but it makes the table's keys unreadable, not wrong, and a read that reports corruption
+//! is accepted for any key.
 //!
 //! The summary line counts, per file type, the cases and the files they hit, how they ended
 //! (refused at open, opened whole, opened with keys at risk lost), the reads that reported
@@ -52,6 +53,16 @@
 //!
 //! [`check_damaged_store`] keeps the older, looser rule (what the store holds is some prefix
 //! of the writes) for regression tests that only know the damage, not its offset.
+//!
+//! ## Exact counts
+//!
+//! The bound is what any engine must meet. Where a format allows, a stage's own tests pin
+//! more, as LevelDB's `corruption_test` does: a flipped byte in record `n` of a log keeps
+//! exactly the records before it, a damaged data block makes exactly its keys unreadable.
+//! They build a store of [`numbered_writes`] with [`store_of`] (one record per write, nothing
+//! flushed or merged away), find record `n` with [`dump_sections`], damage it, and read the
+//! store back with [`open_and_read`] or [`check_bounded`]. The repair suite repairs the very
+//! stores [`damage_cases`] makes.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::panic::AssertUnwindSafe;
