@@ -70,8 +70,9 @@
 //!   `k`-th on that needs space (create, append, rename, sync, `sync_dir`, lock) fails with
 //!   `StorageFull`, an append first writing a random part of its bytes (a short write) while
 //!   reads, truncations and removals keep working. [`FaultFs::clear_faults`] ends it. Or,
-//!   [`FaultKind::SyncLosesData`], the first `sync` of a file at or after the `k`-th call
-//!   fails and loses that file's pending writes (see above); every other call works.
+//!   [`FaultKind::SyncLosesData`], the first `sync` call (of whichever file) at or after
+//!   the `k`-th call fails and loses that file's pending writes (see above); every other
+//!   call works.
 //!   [`FaultFs::first_fault`] and [`FaultFs::lost_syncs`] name the file.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -92,10 +93,10 @@ pub enum FaultKind {
     /// The chosen call and every later call that needs space fail (`StorageFull`); a failing
     /// append writes a random prefix of its bytes first.
     DiskFull,
-    /// The first `sync` of a file at or after the chosen call fails, and the writes it was to
-    /// make durable are lost at the next crash, even if a later `sync` of that file succeeds
-    /// (what Linux does: it marks the pages clean after a failed fsync). Reads keep seeing
-    /// the data until the crash.
+    /// The first `sync` call (of any file) at or after the chosen call fails, and the writes
+    /// it was to make durable are lost at the next crash, even if a later `sync` of that
+    /// file succeeds (what Linux does: it marks the pages clean after a failed fsync). Reads
+    /// keep seeing the data until the crash.
     SyncLosesData,
 }
 
