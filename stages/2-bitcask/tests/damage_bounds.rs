@@ -35,8 +35,11 @@ fn options() -> Options {
         .set("background_merge", "false")
 }
 
-/// The segments of `image` in order, each with the sections of its dump that are records.
-fn segments(image: &FsImage) -> Vec<(PathBuf, Vec<Section>)> {
+/// Segments in order, each with the sections of its dump that are records.
+type Segments = Vec<(PathBuf, Vec<Section>)>;
+
+/// The segments of `image`.
+fn segments(image: &FsImage) -> Segments {
     image
         .iter()
         .filter(|(path, _)| path.extension().is_some_and(|e| e == "seg"))
@@ -59,7 +62,7 @@ fn writes_in(records: &[Section]) -> usize {
         .count()
 }
 
-fn store() -> (FsImage, Vec<WriteOp>, Vec<(PathBuf, Vec<Section>)>) {
+fn store() -> (FsImage, Vec<WriteOp>, Segments) {
     let ops = numbered_writes(WRITES, 40);
     let image = store_of::<Bitcask>(&options(), &ops);
     let segments = segments(&image);
