@@ -5,8 +5,8 @@
 //! damage: a store with a flipped byte in an old file refuses to open. This suite checks
 //! the way back. A store is built on [`FaultFs`] by the corruption suite's fixed workload
 //! ([`build_store`]) and damaged as that suite damages it ([`damage_cases`]: in every file
-//! type, the marker aside, a few flipped bytes or a cut, in the first, the last or a random
-//! file of the type). For each damaged copy:
+//! type, a few flipped bytes or a cut, in the first, the last or a random file of the type).
+//! For each damaged copy:
 //!
 //! 1. **A dry run changes nothing.** `repair(dir, options, true)` reads the damaged store
 //!    and reports; every file is then byte for byte as it was.
@@ -17,22 +17,24 @@
 //! 4. **The damaged file is kept.** Every file the report calls damaged is in `lost/`,
 //!    byte-identical to the damaged copy.
 //! 5. **The store opens, and answers right.** Every value a `get` or a scan returns was
-//!    once written for that key. A key the damage cannot have touched has its latest value:
-//!    one with no record in the damaged file at or after its first damaged byte. Those that
-//!    do are found in the engine's `inspect` dump of the file before the damage
-//!    ([`keys_at_risk`]); they may have lost writes, gone back to an older value, or be
-//!    absent. So a repair must keep every record before the damage; it should keep those
-//!    after it too (its own tests check that), but which of them a damage spares depends on
-//!    the format.
+//!    once written for that key. A key with no record in the damaged file has its latest
+//!    value: the damage cannot have touched it. The keys that do have records there are
+//!    found in the engine's `inspect` dump of the file before the damage ([`keys_at_risk`]
+//!    from its first byte); they may have lost writes, gone back to an older value, or be
+//!    absent. Which of their records a damage spares depends on the format (a log checks
+//!    each record, a table each block, so a cut loses the whole block it falls in): each
+//!    engine's own repair tests check that the records around the damage are salvaged.
 //! 6. **Nothing is left to repair.** A dry run on the reopened store finds every file
 //!    clean.
 //!
-//! The marker file (`ENGINE`) is not damaged here: a store whose marker is unreadable is
-//! refused by repair as by open, since repair must not write into a directory it cannot
-//! prove is a store.
+//! A damaged marker file (`ENGINE`) is a case apart. Repair must never write into a
+//! directory it cannot prove is a store; an engine may prove it from its own files (a data
+//! file's header) and rewrite the marker, and is then held to the rules above, or refuse with
+//! [`kv_shared::Error::Corruption`] naming the marker, and is then held to changing nothing.
 //!
 //! The summary line counts stores damaged, stores that refused to open before repair, stores
-//! repaired, keys checked, and how many of those were held to their latest value.
+//! repaired, damaged markers refused, keys checked, and how many of those were held to their
+//! latest value.
 
 use std::collections::BTreeSet;
 use std::path::Path;
@@ -44,7 +46,7 @@ use crate::history::{State, WriteOp, key_space, read_store};
 use kv_shared::dump::quoted;
 use kv_shared::repair::{LOST_DIR, RepairReport};
 use kv_shared::store_dir::{LOCK_FILE, MARKER_FILE};
-use kv_shared::{Engine, Options};
+use kv_shared::{Engine, Error, Options};
 
 /// An engine crate's `repair` function.
 pub type RepairFn = fn(&Path, &Options, bool) -> kv_shared::Result<RepairReport>;
@@ -58,6 +60,7 @@ struct Counts {
     damaged: usize,
     refused: usize,
     repaired: usize,
+    marker_refused: usize,
     keys_checked: usize,
     keys_latest: usize,
 }
@@ -79,16 +82,13 @@ pub fn repair_suite<E: Engine>(
     let final_state = state_after(&ops);
     let mut counts = Counts::default();
     for case in damage_cases(&image, seed, flips, cuts) {
-        if case.kind == MARKER_FILE {
-            continue;
-        }
         let context = format!(
             "{}: repair after {} of {} (replay with KV_TEST_SEED={seed})",
             E::NAME,
             case.what,
             display(&case.file)
         );
-        let touched = keys_at_risk(inspect, &image[&case.file], case.first_damaged);
+        let touched = keys_at_risk(inspect, &image[&case.file], 0);
         counts.damaged += 1;
         check_repair::<E>(
             options,
@@ -103,13 +103,14 @@ pub fn repair_suite<E: Engine>(
         counts.keys_latest += key_space().len() - touched.len();
     }
     eprintln!(
-        "{}: repair: {} stores damaged, {} of them refused to open, {} repaired (the others \
-         read cleanly: a cut at a record boundary); {} keys checked, {} of them for their \
-         latest value",
+        "{}: repair: {} stores damaged, {} of them refused to open; {} repaired, {} refused \
+         for a damaged marker, the others found clean (a cut at a record boundary); {} keys \
+         checked, {} of them for their latest value",
         E::NAME,
         counts.damaged,
         counts.refused,
         counts.repaired,
+        counts.marker_refused,
         counts.keys_checked,
         counts.keys_latest
     );
@@ -134,7 +135,15 @@ fn check_repair<E: Engine>(
     let fs = FaultFs::from_image(seed, &case.image);
     let opts = options.clone().with_file_system(Arc::new(fs.clone()));
     counts.refused += usize::from(refused);
-    let dry = repair(&dir, &opts, true).unwrap_or_else(|e| panic!("{context}: dry run: {e}"));
+    let dry = match repair(&dir, &opts, true) {
+        Ok(dry) => dry,
+        Err(e) if refuses_marker(&e, case) => {
+            check_refusal(repair, &fs, &opts, case, context);
+            counts.marker_refused += 1;
+            return;
+        }
+        Err(e) => panic!("{context}: dry run: {e}"),
+    };
     assert_eq!(
         without_lock(&fs.image()),
         case.image,
@@ -164,6 +173,26 @@ fn check_repair<E: Engine>(
         "{context}: after repair and open, a dry run still finds damage:\n{again}"
     );
     counts.repaired += usize::from(!report.is_clean());
+}
+
+/// True when `e` is repair's refusal of the damaged marker of `case`.
+fn refuses_marker(e: &Error, case: &DamageCase) -> bool {
+    case.kind == MARKER_FILE
+        && matches!(e, Error::Corruption { file, .. } if file.ends_with(MARKER_FILE))
+}
+
+/// A refused store: the dry run and the repair both refuse, and nothing changes.
+fn check_refusal(repair: RepairFn, fs: &FaultFs, opts: &Options, case: &DamageCase, context: &str) {
+    let again = repair(&store_path(), opts, false);
+    assert!(
+        again.as_ref().is_err_and(|e| refuses_marker(e, case)),
+        "{context}: the dry run refused the damaged marker, the repair did not: {again:?}"
+    );
+    assert_eq!(
+        without_lock(&fs.image()),
+        case.image,
+        "{context}: repair refused the damaged marker, but changed files"
+    );
 }
 
 /// Rule 4: every file the report calls damaged is in `lost/`, byte-identical.
@@ -209,8 +238,8 @@ fn check_values(
         assert_eq!(
             state.get(key),
             final_state.get(key),
-            "{context}: key {} has no record at or after the damage, but lost its latest \
-             value\n{report}",
+            "{context}: key {} has no record in the damaged file, but lost its latest value\n\
+             {report}",
             quoted(key, 24)
         );
     }

@@ -12,8 +12,10 @@
 //! 1. **Check that the directory is a hashlog store** (`lock_store`). Its `ENGINE` marker
 //!    must exist and name this engine at this format version. A directory without one is
 //!    refused before anything is written into it: repair never creates a store, and never
-//!    touches a directory that is not one. Then the `LOCK` is taken, so a store that is open
-//!    elsewhere is refused with [`Error::Locked`].
+//!    touches a directory that is not one. A marker that is there but damaged is accepted
+//!    only when the directory's `data.log` has a valid hashlog header; it is then kept in
+//!    `lost/` and written anew (`marker_repair`). Then the `LOCK` is taken, so a store that
+//!    is open elsewhere is refused with [`Error::Locked`].
 //! 2. **Read the data file and scan it** (`scan`). From the first byte after the header,
 //!    try to decode a record. A valid one (lengths within their limits, checksum right) is
 //!    kept and the scan moves past it. At a bad byte the scan **resynchronises**: it tries
@@ -66,11 +68,15 @@ use crate::record::RecordFormat;
 /// version's; [`Error::Locked`] when the store is open; [`Error::Io`].
 pub fn repair(dir: &Path, options: &Options, dry_run: bool) -> Result<RepairReport> {
     let fs = Fs::new(options.file_system());
-    let _lock = lock_store(&fs, dir, HashLog::NAME, HashLog::FORMAT_VERSION)?;
+    let engine = (HashLog::NAME, HashLog::FORMAT_VERSION);
+    let (_lock, marker_damage) = lock_store(&fs, dir, engine, || data_file_is_ours(&fs, dir))?;
     let mut report = RepairReport {
         dry_run,
         ..RepairReport::default()
     };
+    if let Some(damage) = marker_damage {
+        marker_repair(&fs, dir, engine, damage, &mut report)?;
+    }
     let Some(file) = fs.open_if_exists(&data_path(dir))? else {
         return Ok(report); // a store whose first open stopped early: nothing to repair
     };
@@ -104,17 +110,20 @@ pub fn repair(dir: &Path, options: &Options, dry_run: bool) -> Result<RepairRepo
 }
 
 /// Step 1: checks that `dir` holds a store of `engine` at `format_version`, without
-/// creating anything, then takes its lock.
+/// creating anything, then takes its lock. A damaged marker is only accepted when `is_ours`
+/// finds the engine's own files in `dir`; then its damage is returned, for the marker to be
+/// rewritten.
 ///
 /// # Errors
-/// [`Error::InvalidArgument`] without a marker; [`Error::Corruption`] for a damaged one;
-/// [`Error::WrongEngine`], [`Error::FormatVersion`], [`Error::Locked`], [`Error::Io`].
+/// [`Error::InvalidArgument`] without a marker; [`Error::Corruption`] for a damaged one in
+/// a directory without the engine's files; [`Error::WrongEngine`], [`Error::FormatVersion`],
+/// [`Error::Locked`], [`Error::Io`].
 pub(crate) fn lock_store(
     fs: &Fs,
     dir: &Path,
-    engine: &str,
-    format_version: u32,
-) -> Result<Box<dyn FileLock>> {
+    (engine, format_version): (&str, u32),
+    is_ours: impl FnOnce() -> Result<bool>,
+) -> Result<(Box<dyn FileLock>, Option<String>)> {
     let marker_path = dir.join(MARKER_FILE);
     let Some(file) = fs.open_if_exists(&marker_path)? else {
         return Err(Error::InvalidArgument(format!(
@@ -124,13 +133,56 @@ pub(crate) fn lock_store(
         )));
     };
     let len = file.len()?;
-    if len > 64 {
-        return Err(Error::corruption(&marker_path, 0, "marker file too long"));
+    let checked = if len > 64 {
+        Err(Error::corruption(&marker_path, 0, "marker file too long"))
+    } else {
+        let bytes = file.read_vec_at(0, len as usize)?;
+        marker::decode(&bytes)
+            .map_err(|e| e.into_corruption(&marker_path, 0))
+            .and_then(|found| check_marker(dir, found, engine, format_version))
+    };
+    let damage = match checked {
+        Ok(()) => None,
+        Err(e @ Error::Corruption { .. }) if is_ours()? => Some(e.to_string()),
+        Err(e) => return Err(e),
+    };
+    Ok((fs.lock(&dir.join(LOCK_FILE))?, damage))
+}
+
+/// Reports a damaged marker and, unless `dry_run`, keeps it in `lost/` and writes a new one.
+///
+/// # Errors
+/// [`Error::Io`].
+pub(crate) fn marker_repair(
+    fs: &Fs,
+    dir: &Path,
+    (engine, format_version): (&str, u32),
+    damage: String,
+    report: &mut RepairReport,
+) -> Result<()> {
+    let note = format!("{damage}; the store's own files show it is a {engine} store");
+    report.damaged.push(FileReport::new(MARKER_FILE, 0, note));
+    report
+        .written
+        .push(FileReport::new(MARKER_FILE, 0, "a new marker"));
+    if !report.dry_run {
+        copy_to_lost(fs, dir, MARKER_FILE)?;
+        fs.write_atomic(
+            &dir.join(MARKER_FILE),
+            &marker::encode(engine, format_version),
+        )?;
     }
-    let bytes = file.read_vec_at(0, len as usize)?;
-    let found = marker::decode(&bytes).map_err(|e| e.into_corruption(&marker_path, 0))?;
-    check_marker(dir, found, engine, format_version)?;
-    fs.lock(&dir.join(LOCK_FILE))
+    Ok(())
+}
+
+/// True when `dir` holds a data file whose header checks out: a hashlog store, whatever
+/// its marker says.
+fn data_file_is_ours(fs: &Fs, dir: &Path) -> Result<bool> {
+    let Some(file) = fs.open_if_exists(&data_path(dir))? else {
+        return Ok(false);
+    };
+    let len = file.len()?.min(FILE_HEADER_LEN);
+    Ok(check_header(&data_path(dir), &file.read_vec_at(0, len as usize)?).is_ok())
 }
 
 /// What a scan of a log found: the byte ranges of its valid records, in order, and the
@@ -251,6 +303,45 @@ mod tests {
         }
         drop(store);
         assert!(repair(&dir, &options, false).unwrap().is_clean());
+    }
+
+    #[test]
+    fn a_damaged_marker_is_rewritten_only_beside_a_hashlog_data_file() {
+        let tmp = tempfile::tempdir().unwrap();
+        let options = Options::new();
+        let dir = tmp.path().join("store");
+        HashLog::open(&dir, &options)
+            .unwrap()
+            .put(b"k", b"v")
+            .unwrap();
+        let marker = dir.join(MARKER_FILE);
+        let mut bytes = std::fs::read(&marker).unwrap();
+        bytes[9] ^= 0x01;
+        std::fs::write(&marker, &bytes).unwrap();
+        let report = repair(&dir, &options, false).unwrap();
+        assert_eq!(report.damaged[0].file, MARKER_FILE, "{report}");
+        assert_eq!(
+            std::fs::read(dir.join(LOST_DIR).join(MARKER_FILE)).unwrap(),
+            bytes
+        );
+        let store = HashLog::open(&dir, &options).unwrap();
+        assert_eq!(store.get(b"k").unwrap(), Some(b"v".to_vec()));
+        drop(store);
+
+        // Without a data file that checks out, a damaged marker proves nothing.
+        let foreign = tmp.path().join("foreign");
+        std::fs::create_dir(&foreign).unwrap();
+        std::fs::write(foreign.join(MARKER_FILE), &bytes).unwrap();
+        std::fs::write(foreign.join(DATA_FILE), b"not a hashlog file").unwrap();
+        assert!(matches!(
+            repair(&foreign, &options, false),
+            Err(Error::Corruption { .. })
+        ));
+        assert_eq!(
+            Fs::default().list(&foreign).unwrap().len(),
+            2,
+            "nothing added"
+        );
     }
 
     #[test]

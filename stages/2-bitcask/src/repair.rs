@@ -11,7 +11,9 @@
 //!
 //! 1. **Check that the directory is a bitcask store and lock it** (`lock_store`): the
 //!    `ENGINE` marker must name this engine, or nothing is touched; an open store is refused
-//!    with [`Error::Locked`].
+//!    with [`Error::Locked`]. A marker that is there but damaged is accepted only when a
+//!    segment with a valid header sits beside it; it is then kept in `lost/` and written
+//!    anew (`marker_repair`).
 //! 2. **Check the merge commit records** (`check_commits`). A commit record that decodes
 //!    is kept: opening finishes its merge. A damaged one is moved to `lost/`. Its merge did
 //!    commit (the record is only written at the commit point), but which segments it
@@ -93,7 +95,8 @@ struct Plan {
 /// version's; [`Error::Locked`] when the store is open; [`Error::Io`].
 pub fn repair(dir: &Path, options: &Options, dry_run: bool) -> Result<RepairReport> {
     let fs = Fs::new(options.file_system());
-    let _lock = lock_store(&fs, dir, Bitcask::NAME, Bitcask::FORMAT_VERSION)?;
+    let engine = (Bitcask::NAME, Bitcask::FORMAT_VERSION);
+    let (_lock, marker_damage) = lock_store(&fs, dir, engine, || segments_are_ours(&fs, dir))?;
     let files: Vec<FileName> = fs
         .list(dir)?
         .iter()
@@ -101,6 +104,9 @@ pub fn repair(dir: &Path, options: &Options, dry_run: bool) -> Result<RepairRepo
         .collect();
     let mut plan = Plan::default();
     plan.report.dry_run = dry_run;
+    if let Some(damage) = marker_damage {
+        marker_repair(&fs, dir, engine, damage, &mut plan.report)?;
+    }
     check_commits(&fs, dir, &files, &mut plan)?;
     let active = active_candidate(&files);
     // Without a commit record that opening will finish, `*.merge` files are the debris of
@@ -130,12 +136,20 @@ pub fn repair(dir: &Path, options: &Options, dry_run: bool) -> Result<RepairRepo
 }
 
 /// Step 1: checks that `dir` holds a store of `engine` at `format_version`, without
-/// creating anything, then takes its lock.
+/// creating anything, then takes its lock. A damaged marker is only accepted when `is_ours`
+/// finds the engine's own files in `dir`; then its damage is returned, for the marker to be
+/// rewritten.
 ///
 /// # Errors
-/// [`Error::InvalidArgument`] without a marker; [`Error::Corruption`] for a damaged one;
-/// [`Error::WrongEngine`], [`Error::FormatVersion`], [`Error::Locked`], [`Error::Io`].
-fn lock_store(fs: &Fs, dir: &Path, engine: &str, format_version: u32) -> Result<Box<dyn FileLock>> {
+/// [`Error::InvalidArgument`] without a marker; [`Error::Corruption`] for a damaged one in
+/// a directory without the engine's files; [`Error::WrongEngine`], [`Error::FormatVersion`],
+/// [`Error::Locked`], [`Error::Io`].
+fn lock_store(
+    fs: &Fs,
+    dir: &Path,
+    (engine, format_version): (&str, u32),
+    is_ours: impl FnOnce() -> Result<bool>,
+) -> Result<(Box<dyn FileLock>, Option<String>)> {
     let marker_path = dir.join(MARKER_FILE);
     let Some(file) = fs.open_if_exists(&marker_path)? else {
         return Err(Error::InvalidArgument(format!(
@@ -145,13 +159,62 @@ fn lock_store(fs: &Fs, dir: &Path, engine: &str, format_version: u32) -> Result<
         )));
     };
     let len = file.len()?;
-    if len > 64 {
-        return Err(Error::corruption(&marker_path, 0, "marker file too long"));
+    let checked = if len > 64 {
+        Err(Error::corruption(&marker_path, 0, "marker file too long"))
+    } else {
+        let bytes = file.read_vec_at(0, len as usize)?;
+        marker::decode(&bytes)
+            .map_err(|e| e.into_corruption(&marker_path, 0))
+            .and_then(|found| check_marker(dir, found, engine, format_version))
+    };
+    let damage = match checked {
+        Ok(()) => None,
+        Err(e @ Error::Corruption { .. }) if is_ours()? => Some(e.to_string()),
+        Err(e) => return Err(e),
+    };
+    Ok((fs.lock(&dir.join(LOCK_FILE))?, damage))
+}
+
+/// Reports a damaged marker and, unless `dry_run`, keeps it in `lost/` and writes a new one.
+///
+/// # Errors
+/// [`Error::Io`].
+fn marker_repair(
+    fs: &Fs,
+    dir: &Path,
+    (engine, format_version): (&str, u32),
+    damage: String,
+    report: &mut RepairReport,
+) -> Result<()> {
+    let note = format!("{damage}; the store's own files show it is a {engine} store");
+    report.damaged.push(FileReport::new(MARKER_FILE, 0, note));
+    report
+        .written
+        .push(FileReport::new(MARKER_FILE, 0, "a new marker"));
+    if !report.dry_run {
+        copy_to_lost(fs, dir, MARKER_FILE)?;
+        fs.write_atomic(
+            &dir.join(MARKER_FILE),
+            &marker::encode(engine, format_version),
+        )?;
     }
-    let bytes = file.read_vec_at(0, len as usize)?;
-    let found = marker::decode(&bytes).map_err(|e| e.into_corruption(&marker_path, 0))?;
-    check_marker(dir, found, engine, format_version)?;
-    fs.lock(&dir.join(LOCK_FILE))
+    Ok(())
+}
+
+/// True when `dir` holds a segment whose header checks out and names its file's id: a
+/// bitcask store, whatever its marker says.
+fn segments_are_ours(fs: &Fs, dir: &Path) -> Result<bool> {
+    for name in fs.list(dir)? {
+        let Some(segment @ FileName::Segment(id)) = FileName::parse(&name) else {
+            continue;
+        };
+        let file = fs.open(&segment.path(dir))?;
+        let len = file.len()?.min(SEGMENT_HEADER_LEN);
+        if decode_segment_header(&file.read_vec_at(0, len as usize)?) == Ok(id) {
+            return Ok(true);
+        }
+    }
+    Ok(false)
 }
 
 /// Step 2: keeps the commit records that decode; plans moving a damaged one (and, when
