@@ -7,5 +7,6 @@ kv_testkit::reliability_tests!(
     kv_shared::Options::new()
         .set("memtable_bytes", "4K")
         .set("block_bytes", "512"),
-    sstable::inspect
+    sstable::inspect,
+    sstable::repair
 );

@@ -12,7 +12,7 @@ fn small() -> kv_shared::Options {
     )
 }
 
-kv_testkit::reliability_tests!(lsm::LsmTree, small(), lsm::inspect);
+kv_testkit::reliability_tests!(lsm::LsmTree, small(), lsm::inspect, lsm::repair);
 
 /// Builds the corruption suite's store (seed `seed`), damages the file `pick` chooses (or
 /// `None`: this build lacks the file) with `damage`, and checks the corruption suite's rules

@@ -247,6 +247,25 @@ fn a_damaged_footer_or_index_loses_nothing() {
 }
 
 #[test]
+fn a_table_cut_short_after_its_data_blocks_loses_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("db");
+    let history = build(&dir);
+    let (l0, _) = tables(&dir);
+    let table = &l0[1];
+    let entries = table_keys(table).len() as u64;
+    let bytes = std::fs::read(table).unwrap();
+    // The footer's first field: where the filter block starts, the data blocks end.
+    let footer = &bytes[bytes.len() - 48..];
+    let data_end = u64::from_le_bytes(footer[..8].try_into().unwrap()) as usize;
+    std::fs::write(table, &bytes[..data_end + 2]).unwrap();
+    assert!(refuses(&dir, &history));
+    let (salvaged, stale) =
+        repair_and_check(&dir, table, &bytes[..data_end + 2], &history, &|_| true);
+    assert_eq!((salvaged, stale), (entries, 0));
+}
+
+#[test]
 fn a_damaged_manifest_or_current_loses_nothing() {
     for name in ["MANIFEST-", "CURRENT"] {
         let tmp = tempfile::tempdir().unwrap();

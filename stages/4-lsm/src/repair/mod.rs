@@ -98,7 +98,10 @@ pub fn repair(dir: &Path, options: &Options, dry_run: bool) -> Result<RepairRepo
     let _lock = sstable::repair::lock_store(&fs, dir, LsmTree::NAME, LsmTree::FORMAT_VERSION)?;
     let files = Files::list(&fs, dir)?;
     let plan = match manifest::recover(&fs, dir) {
-        Ok(Some((number, state))) => plan_with_manifest(&fs, dir, &files, number, state)?,
+        Ok(Some((number, state))) => match manifest_doubt(&fs, dir, &files, number, &state)? {
+            None => plan_with_manifest(&fs, dir, &files, number, state)?,
+            Some(why) => plan_without_manifest(&fs, dir, &files, why)?,
+        },
         Ok(None) if files.tables.is_empty() => Plan::clean(&fs, dir, &files)?,
         Ok(None) => plan_without_manifest(&fs, dir, &files, "CURRENT is missing".into())?,
         Err(e) if e.is_corruption() => plan_without_manifest(&fs, dir, &files, e.to_string())?,
@@ -109,6 +112,45 @@ pub fn repair(dir: &Path, options: &Options, dry_run: bool) -> Result<RepairRepo
         plan.carry_out(&fs, dir, &lsm_options, &files)?;
     }
     Ok(report)
+}
+
+/// Why the manifest `number`, though readable (its state `state`), cannot be trusted:
+/// its end is damaged (opening takes that for a torn last edit, but the edit lost may be a
+/// compaction's, whose inputs are gone), or it names a table that is missing. `None` when
+/// it is whole and every table it names is there.
+///
+/// # Errors
+/// [`kv_shared::Error::Io`].
+fn manifest_doubt(
+    fs: &Fs,
+    dir: &Path,
+    files: &Files,
+    number: u64,
+    state: &ManifestState,
+) -> Result<Option<String>> {
+    let path = dir.join(file_names::manifest(number));
+    let read = Wal::read_records(fs, &path, manifest::KIND, |_| Ok(()))?;
+    if read.torn_tail_bytes > 0 {
+        return Ok(Some(format!(
+            "{} damaged bytes at the end of {}: edits may be lost",
+            read.torn_tail_bytes,
+            file_names::manifest(number)
+        )));
+    }
+    let missing: Vec<String> = state
+        .levels
+        .iter()
+        .flat_map(|level| level.keys())
+        .filter(|n| files.tables.binary_search(n).is_err())
+        .map(|&n| file_names::table(n))
+        .collect();
+    Ok((!missing.is_empty()).then(|| {
+        format!(
+            "{} names tables that are missing ({})",
+            file_names::manifest(number),
+            missing.join(", ")
+        )
+    }))
 }
 
 /// The store's files by kind, numbers sorted.
@@ -242,7 +284,7 @@ fn plan_with_manifest(
                     plan.new_tables
                         .push((level, entries, format!("salvaged from {name}")));
                 }
-                None => plan.damaged.push(FileReport::new(name, 0, damage)),
+                None => {} // missing: `manifest_doubt` sent such a store the other way
             }
         }
     }
@@ -318,7 +360,7 @@ fn merge_l0(
                 plan.lose(name.clone(), entries.len() as u64, damage);
                 versions.extend(entries);
             }
-            None => plan.damaged.push(FileReport::new(&name, 0, damage)),
+            None => {} // missing: `manifest_doubt` sent such a store the other way
         }
         names.push(name);
     }

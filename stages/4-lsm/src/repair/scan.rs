@@ -8,11 +8,12 @@
 //!
 //! * with a readable footer and index, the index gives every data block's place: each
 //!   block that passes its checksum and decodes gives its entries; the others are lost;
-//! * without them, the blocks are found from the start of the file: a block ends with a
-//!   compression byte and a CRC32 of everything before it back to its start, so from the
-//!   start of one block the scan looks for the first position where the four bytes that
-//!   follow are the checksum of the bytes so far. That is the block's end, and the next
-//!   one starts there. The walk stops at the first block that does not decode (or whose
+//! * without them, the blocks are found from the start of the file up to where the filter
+//!   begins (or, with the footer gone, up to the end of the file, which may have been cut
+//!   short anywhere): a block ends with a compression byte and a CRC32 of everything before
+//!   it back to its start, so from the start of one block the scan looks for the first
+//!   position where the four bytes that follow are the checksum of the bytes so far. That
+//!   is the block's end, and the next one starts there. The walk stops at the first block that does not decode (or whose
 //!   keys do not continue in order): with no index, nothing says where the next block
 //!   begins. (The filter and index blocks that follow the data blocks end the walk the
 //!   same way: they do not decode as data, or their keys go back.)
@@ -95,7 +96,7 @@ fn read_layout(bytes: &[u8]) -> std::result::Result<(Footer, Index), (usize, Str
         return Err((bytes.len(), "shorter than a footer".to_string()));
     };
     let footer = Footer::decode(&bytes[footer_at..], bytes.len() as u64)
-        .map_err(|e| (footer_at, format!("footer: {}", e.detail)))?;
+        .map_err(|e| (bytes.len(), format!("footer: {}", e.detail)))?;
     // The footer checked that filter and index tile the file up to itself.
     let filter_at = footer.filter_offset as usize;
     let index_at = footer.index_offset as usize;
