@@ -591,6 +591,26 @@ mod tests {
     }
 
     #[test]
+    fn a_damaged_marker_is_rewritten_beside_bitcask_segments() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("store");
+        build(&dir, false);
+        let marker = dir.join(MARKER_FILE);
+        let mut bytes = std::fs::read(&marker).unwrap();
+        let last = bytes.len() - 1;
+        bytes[last] ^= 0x01;
+        std::fs::write(&marker, &bytes).unwrap();
+        assert!(Bitcask::open(&dir, &options()).is_err());
+        let report = repair(&dir, &options(), false).unwrap();
+        assert_eq!(report.damaged.len(), 1, "{report}");
+        assert_eq!(
+            std::fs::read(dir.join(LOST_DIR).join(MARKER_FILE)).unwrap(),
+            bytes
+        );
+        check_store(&dir, 0);
+    }
+
+    #[test]
     fn a_foreign_directory_is_refused_and_left_alone() {
         let tmp = tempfile::tempdir().unwrap();
         std::fs::write(tmp.path().join("notes.txt"), b"mine").unwrap();
@@ -599,5 +619,13 @@ mod tests {
             Err(Error::InvalidArgument(_))
         ));
         assert_eq!(names(tmp.path()), ["notes.txt"]);
+        // A damaged marker beside files that are no bitcask segments proves nothing.
+        std::fs::write(tmp.path().join(MARKER_FILE), b"KVMARKER damaged").unwrap();
+        std::fs::write(tmp.path().join("00000001.seg"), b"not a segment header").unwrap();
+        assert!(matches!(
+            repair(tmp.path(), &options(), true),
+            Err(Error::Corruption { .. })
+        ));
+        assert_eq!(names(tmp.path()), ["00000001.seg", "ENGINE", "notes.txt"]);
     }
 }
