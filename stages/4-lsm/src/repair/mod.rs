@@ -265,27 +265,24 @@ fn plan_with_manifest(
     for level in 0..state.levels.len() {
         let metas: Vec<TableMeta> = state.levels[level].values().cloned().collect();
         for meta in metas {
-            let table = scanned.remove(&meta.number);
-            let Some(damage) = table_damage(table.as_ref(), &meta) else {
+            // Every table named is there: `manifest_doubt` sent other stores the other way.
+            let Some(table) = scanned.remove(&meta.number) else {
+                continue;
+            };
+            let Some(damage) = table_damage(&table, &meta) else {
                 plan.keep(file_names::table(meta.number), meta.entries, "whole");
                 continue;
             };
             state.levels[level].remove(&meta.number);
             plan.rewrite = true;
-            let salvaged = table.map(|t| t.entries);
             if level == 0 {
-                damaged_l0.push((meta.number, salvaged, damage));
+                damaged_l0.push((meta.number, table.entries, damage));
                 continue;
             }
             let name = file_names::table(meta.number);
-            match salvaged {
-                Some(entries) => {
-                    plan.lose(name.clone(), entries.len() as u64, damage);
-                    plan.new_tables
-                        .push((level, entries, format!("salvaged from {name}")));
-                }
-                None => {} // missing: `manifest_doubt` sent such a store the other way
-            }
+            plan.lose(name.clone(), table.entries.len() as u64, damage);
+            let from = format!("salvaged from {name}");
+            plan.new_tables.push((level, table.entries, from));
         }
     }
     merge_l0(fs, dir, &mut plan, &mut state, damaged_l0)?;
@@ -319,12 +316,9 @@ fn plan_with_manifest(
     Ok(plan)
 }
 
-/// What is wrong with the table the manifest describes as `meta`, found as `table` (`None`
-/// when missing); `None` when it is whole and what the manifest says.
-fn table_damage(table: Option<&ScannedTable>, meta: &TableMeta) -> Option<String> {
-    let Some(table) = table else {
-        return Some("named by the manifest, but missing".to_string());
-    };
+/// What is wrong with `table`, which the manifest describes as `meta`; `None` when it is
+/// whole and what the manifest says.
+fn table_damage(table: &ScannedTable, meta: &TableMeta) -> Option<String> {
     if let Some(damage) = &table.damage {
         return Some(damage.clone());
     }
@@ -346,22 +340,17 @@ fn merge_l0(
     dir: &Path,
     plan: &mut Plan,
     state: &mut ManifestState,
-    damaged: Vec<(u64, Option<Vec<Version>>, String)>,
+    damaged: Vec<(u64, Vec<Version>, String)>,
 ) -> Result<()> {
     let Some(oldest) = damaged.iter().map(|d| d.0).min() else {
         return Ok(());
     };
     let mut versions = Vec::new();
     let mut names = Vec::new();
-    for (n, salvaged, damage) in damaged {
+    for (n, entries, damage) in damaged {
         let name = file_names::table(n);
-        match salvaged {
-            Some(entries) => {
-                plan.lose(name.clone(), entries.len() as u64, damage);
-                versions.extend(entries);
-            }
-            None => {} // missing: `manifest_doubt` sent such a store the other way
-        }
+        plan.lose(name.clone(), entries.len() as u64, damage);
+        versions.extend(entries);
         names.push(name);
     }
     let newer: Vec<u64> = state.levels[0].range(oldest..).map(|(&n, _)| n).collect();
