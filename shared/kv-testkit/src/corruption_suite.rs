@@ -967,7 +967,10 @@ pub fn corruption<E: Engine>(
     cuts: u64,
 ) {
     let (image, ops) = build_store::<E>(options, seed, 400);
-    let files = all_files_by_type(&image);
+    let mut files = all_files_by_type(&image);
+    for paths in files.values_mut() {
+        paths.retain(|p| !image[p].is_empty()); // nothing to damage in an empty file
+    }
     let mut summary: BTreeMap<String, Tally> = BTreeMap::new();
     let mut dumps: BTreeMap<PathBuf, Vec<Section>> = BTreeMap::new();
     for case in damage_cases(&image, seed, flips, cuts) {
@@ -990,9 +993,9 @@ pub fn corruption<E: Engine>(
     }
     for (kind, t) in summary {
         eprintln!(
-            "{}: corruption of `{kind}`: {} cases in {} of its {} files: {} refused at open, {} \
-             opened whole, {} opened with {} keys at risk lost; {} reads reported corruption; \
-             after the damage {} compactions succeeded, {} stores refused new writes",
+            "{}: corruption of `{kind}`: {} cases in {} of its {} non-empty files: {} refused at \
+             open, {} opened whole, {} opened with {} keys at risk lost; {} reads reported \
+             corruption; after the damage {} compactions succeeded, {} stores refused new writes",
             E::NAME,
             t.cases,
             t.files.len(),
@@ -1004,6 +1007,15 @@ pub fn corruption<E: Engine>(
             t.read_errors,
             t.compacted,
             t.refused_writes
+        );
+        // The first and the last file of a type, and one in between, at least.
+        let wanted = files[&kind].len().min(3).min(t.cases);
+        assert!(
+            t.files.len() >= wanted,
+            "{}: the cases hit only {} of the {} `{kind}` files",
+            E::NAME,
+            t.files.len(),
+            files[&kind].len()
         );
     }
 }
