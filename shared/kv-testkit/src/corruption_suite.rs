@@ -7,7 +7,7 @@
 //! **synced**, its files grouped by **type** (the name with its digits replaced by `#`:
 //! `000012.sst` is `######.sst`), and each type is damaged many times over
 //! ([`damage_cases`]), each time in one file drawn uniformly from the files of that type
-//! (the first and the last are always among them, the middle ones are drawn at random):
+//! (the first, the last and the middle one always among them):
 //!
 //! * **flips**: one to three bytes, the first at a random offset and the others close after
 //!   it, XOR-ed with random non-zero masks;
@@ -298,8 +298,8 @@ impl Damage {
 }
 
 /// Plans `flips` flip cases and `cuts` cut cases per file type of `image`. The file of a case
-/// is drawn uniformly from the non-empty files of its type, except that the first two cases
-/// of each kind take the first and the last file.
+/// is drawn uniformly from the non-empty files of its type, except that the first three cases
+/// of each kind take the first, the last and the middle file.
 fn plan_damage(image: &FsImage, seed: u64, flips: u64, cuts: u64) -> Vec<(PathBuf, Damage)> {
     let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x00DA_4A6E);
     let mut plan = Vec::new();
@@ -313,6 +313,7 @@ fn plan_damage(image: &FsImage, seed: u64, flips: u64, cuts: u64) -> Vec<(PathBu
                 let path = match i {
                     0 => &paths[0],
                     1 => &paths[paths.len() - 1],
+                    2 => &paths[paths.len() / 2],
                     _ => &paths[rng.random_range(0..paths.len())],
                 };
                 let len = image[path].len();
