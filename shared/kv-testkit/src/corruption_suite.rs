@@ -1092,6 +1092,51 @@ log, 80 bytes
         assert!(keys_at_or_after("not a dump", 0).is_empty());
     }
 
+    /// The example engine's log of [`numbered_writes`], cut in the middle: the writes after
+    /// the cut are lost, so the bound holds only with the keys of the log's tail at risk.
+    fn cut_example_log() -> (FsImage, Vec<WriteOp>, BTreeSet<Vec<u8>>) {
+        use crate::example_engine::{ExampleEngine, LOG_FILE, inspect};
+        let ops = numbered_writes(40, 10);
+        let image = store_of::<ExampleEngine>(&Options::new(), &ops);
+        let path = store_path().join(LOG_FILE);
+        let cut = image[&path].len() / 2;
+        let at_risk = keys_at_risk(inspect, &image[&path], cut as u64);
+        let mut damaged = image.clone();
+        damaged.get_mut(&path).expect("the log").truncate(cut);
+        (damaged, ops, at_risk)
+    }
+
+    #[test]
+    fn a_loss_within_the_keys_at_risk_passes() {
+        let (damaged, ops, at_risk) = cut_example_log();
+        let outcome = check_bounded::<crate::example_engine::ExampleEngine>(
+            &Options::new(),
+            &damaged,
+            &ops,
+            0,
+            "cut log",
+            &at_risk,
+        );
+        assert!(
+            matches!(outcome, Outcome::Opened { lost, .. } if lost > 0),
+            "{outcome:?}"
+        );
+    }
+
+    #[test]
+    #[should_panic(expected = "the damage cannot have destroyed it")]
+    fn a_loss_outside_the_keys_at_risk_fails_the_check() {
+        let (damaged, ops, _) = cut_example_log();
+        check_bounded::<crate::example_engine::ExampleEngine>(
+            &Options::new(),
+            &damaged,
+            &ops,
+            0,
+            "cut log",
+            &BTreeSet::new(),
+        );
+    }
+
     #[test]
     fn damage_cases_reach_every_type_and_middle_files() {
         let image: FsImage = (0..10)
