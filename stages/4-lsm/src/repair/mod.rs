@@ -144,13 +144,48 @@ fn manifest_doubt(
         .filter(|n| files.tables.binary_search(n).is_err())
         .map(|&n| file_names::table(n))
         .collect();
-    Ok((!missing.is_empty()).then(|| {
-        format!(
+    if !missing.is_empty() {
+        return Ok(Some(format!(
             "{} names tables that are missing ({})",
             file_names::manifest(number),
             missing.join(", ")
-        )
-    }))
+        )));
+    }
+    wal_doubt(fs, dir, files, state)
+}
+
+/// Why the WALs say the manifest lost edits from its end (cut at a record boundary, where
+/// no checksum can see it): the WAL its log number names is gone (deleted after an edit
+/// that is lost), or the first WAL record does not follow its last sequence number (the
+/// table of a flush whose edit is lost holds the writes between).
+///
+/// # Errors
+/// [`kv_shared::Error::Io`].
+fn wal_doubt(fs: &Fs, dir: &Path, files: &Files, state: &ManifestState) -> Result<Option<String>> {
+    if files.wals.binary_search(&state.log_number).is_err() {
+        return Ok(Some(format!(
+            "the manifest's log number names {}, which is missing: edits may be lost",
+            file_names::wal(state.log_number)
+        )));
+    }
+    for &n in files.wals.iter().filter(|&&n| n >= state.log_number) {
+        let Some(first) = scan_wal(fs, dir, n, &mut None)?
+            .versions
+            .first()
+            .map(|v| v.1)
+        else {
+            continue;
+        };
+        return Ok((first != state.last_seq + 1).then(|| {
+            format!(
+                "{} starts at sequence number {first}, the manifest ends at {}: edits may \
+                 be lost",
+                file_names::wal(n),
+                state.last_seq
+            )
+        }));
+    }
+    Ok(None)
 }
 
 /// The store's files by kind, numbers sorted.
