@@ -9,8 +9,9 @@
 //! ([`damage_cases`]), each time in one file drawn uniformly from the files of that type
 //! (the first, the last and the middle one always among them):
 //!
-//! * **flips**: one to three bytes, the first at a random offset and the others close after
-//!   it, XOR-ed with random non-zero masks;
+//! * **flips**: one to three bytes, the first at a random offset (one time in four in the
+//!   first 32 or the last 64 bytes, where headers, footers and last records are) and the
+//!   others close after it, XOR-ed with random non-zero masks;
 //! * **cuts**: the file truncated at a random offset, half the time in its last 64 bytes
 //!   (where a torn write would end it), half the time anywhere.
 //!
@@ -273,9 +274,15 @@ impl Damage {
         }
     }
 
-    /// One to three flips, the first anywhere, the others in the 256 bytes after it.
+    /// One to three flips, the others in the 256 bytes after the first. The first is in the
+    /// first 32 bytes one time in eight (a header), in the last 64 one time in eight (a
+    /// footer, a last record), anywhere otherwise.
     fn random_flips(rng: &mut ChaCha8Rng, len: usize) -> Damage {
-        let first = rng.random_range(0..len);
+        let first = match rng.random_range(0..8) {
+            0 => rng.random_range(0..len.min(32)),
+            1 => len - rng.random_range(1..=len.min(64)),
+            _ => rng.random_range(0..len),
+        };
         let mut flips = vec![(first, rng.random_range(1..=255u8))];
         for _ in 1..rng.random_range(1..=3) {
             let at = rng.random_range(first..len.min(first + 256));
