@@ -5,8 +5,10 @@
 //!   of a compacted tree): the store opens, every key whose newest version is in that block
 //!   reports corruption on `get` (naming the table), every other key reads its latest value,
 //!   and a full scan reports the corruption;
-//! * the write-ahead log cut inside record `n`: the store opens holding exactly the writes
-//!   before it.
+//! * the write-ahead log (the newest, the only one) cut inside record `n`, or a byte of
+//!   record `n` flipped: the store opens holding exactly the writes before it (a damaged
+//!   record with valid ones after it is taken for the hole of an unsynced tail, cut off
+//!   after a copy of the log into `lost/`).
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -152,7 +154,7 @@ fn scan_all(options: &Options, image: &FsImage) -> kv_shared::Result<Vec<(Vec<u8
 }
 
 #[test]
-fn the_write_ahead_log_cut_inside_record_n_keeps_exactly_the_writes_before_it() {
+fn the_write_ahead_log_damaged_in_record_n_keeps_exactly_the_writes_before_it() {
     const WRITES: usize = 60;
     let ops = numbered_writes(WRITES, 30);
     let options = Options::new();
@@ -163,13 +165,20 @@ fn the_write_ahead_log_cut_inside_record_n_keeps_exactly_the_writes_before_it() 
     assert_eq!(records.len(), WRITES, "one record per write");
     for n in [0, 1, 29, WRITES - 1] {
         let start = records[n].start.expect("a record has bytes");
-        for cut in [start, start + 1, start + 9] {
+        let end = records[n].end.unwrap_or(image[&wals[0]].len() as u64);
+        let cuts = [start, start + 1, start + 9].map(|cut| (cut, None));
+        let flips = [start, start + 5, end - 1].map(|at| (at, Some(0x20u8)));
+        for (at, flip) in cuts.into_iter().chain(flips) {
             let mut damaged = image.clone();
-            damaged
-                .get_mut(&wals[0])
-                .expect("the log")
-                .truncate(cut as usize);
-            let context = format!("cut at {cut}, in record {n}");
+            let log = damaged.get_mut(&wals[0]).expect("the log");
+            match flip {
+                Some(mask) => log[at as usize] ^= mask,
+                None => log.truncate(at as usize),
+            }
+            let context = format!(
+                "{} at {at}, in record {n}",
+                if flip.is_some() { "flip" } else { "cut" }
+            );
             let reads = open_and_read::<LsmTree>(&options, &damaged)
                 .unwrap_or_else(|e| panic!("{context}: must open: {e}"));
             let expected = state_after(&ops[..n]);
