@@ -6,7 +6,9 @@
 //!   inside one, is refused at open with a corruption error naming that segment and the
 //!   damaged record's offset, even in its last record (which in the newest segment would be
 //!   a torn tail) and its seal record;
-//! * the newest segment cut inside record `n` opens holding exactly the writes before it;
+//! * the newest segment cut inside record `n`, or with a byte of record `n` flipped, opens
+//!   holding exactly the writes before it (a damaged record with valid ones after it is
+//!   taken for the hole of an unsynced tail);
 //! * a hint file only speeds up the open: damaged anywhere, it is ignored and the store
 //!   opens whole from its segments;
 //! * a merge commit record (left by a crash between the commit and the deletion of the
@@ -125,7 +127,7 @@ fn a_sealed_segment_cut_short_is_refused_at_the_cut_record() {
 }
 
 #[test]
-fn the_newest_segment_cut_inside_record_n_keeps_exactly_the_writes_before_it() {
+fn the_newest_segment_damaged_in_record_n_keeps_exactly_the_writes_before_it() {
     let (image, ops, segments) = store();
     let (path, records) = segments.last().expect("segments");
     let before: usize = segments[..segments.len() - 1]
@@ -134,13 +136,18 @@ fn the_newest_segment_cut_inside_record_n_keeps_exactly_the_writes_before_it() {
         .sum();
     for n in [0, 1, records.len() / 2, records.len() - 1] {
         let start = records[n].start.expect("a record has bytes");
-        for cut in [start, start + 1, start + 20] {
+        let end = records[n].end.unwrap_or(image[path].len() as u64);
+        let cuts = [start, start + 1, start + 20].map(|cut| (cut, None));
+        let flips = [start, start + 5, end - 1].map(|at| (at, Some(0x20u8)));
+        for (cut, flip) in cuts.into_iter().chain(flips) {
             let mut damaged = image.clone();
-            damaged
-                .get_mut(path)
-                .expect("the segment")
-                .truncate(cut as usize);
-            let context = format!("cut at {cut} of {}, in record {n}", path.display());
+            let segment = damaged.get_mut(path).expect("the segment");
+            match flip {
+                Some(mask) => segment[cut as usize] ^= mask,
+                None => segment.truncate(cut as usize),
+            }
+            let what = if flip.is_some() { "flip" } else { "cut" };
+            let context = format!("{what} at {cut} of {}, in record {n}", path.display());
             let reads = open_and_read::<Bitcask>(&options(), &damaged)
                 .unwrap_or_else(|e| panic!("{context}: must open: {e}"));
             let expected = state_after(&ops[..before + n]);
