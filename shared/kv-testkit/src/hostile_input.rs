@@ -186,7 +186,7 @@ fn runner(seed: u64, cases: u32) -> TestRunner {
 
 /// Writes down the case about to run, so that a parent watching a child process can name
 /// the input that hung or aborted it (see [`crate::child_process::run_bounded`]).
-pub(crate) fn note_case(what: &str, bytes: &[u8]) {
+fn note_case(what: &str, bytes: &[u8]) {
     if let Some(path) = std::env::var_os(crate::child_process::CASE_FILE_ENV) {
         let mut text = format!("{what}, {} bytes: ", bytes.len());
         for b in bytes.iter().take(4096) {

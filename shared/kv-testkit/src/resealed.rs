@@ -329,16 +329,17 @@ fn edit() -> impl Strategy<Value = Edit> {
     let width = prop_oneof![Just(1usize), Just(2), Just(4), Just(8)];
     let at = any::<usize>();
     prop_oneof![
-        3 => (at.clone(), 0..8u8).prop_map(|(at, bit)| Edit::Flip { at, bit }),
-        3 => (at.clone(), byte).prop_map(|(at, byte)| Edit::Set { at, byte }),
-        3 => (at.clone(), width, value.clone())
+        3 => (at, 0..8u8).prop_map(|(at, bit)| Edit::Flip { at, bit }),
+        3 => (at, byte).prop_map(|(at, byte)| Edit::Set { at, byte }),
+        3 => (at, width, value.clone())
             .prop_map(|(at, width, value)| Edit::Int { at, width, value }),
-        2 => (at.clone(), value).prop_map(|(at, value)| Edit::Varint { at, value }),
-        1 => at.clone().prop_map(|at| Edit::Truncate { at }),
-        1 => (at.clone(), vec(any::<u8>(), 1..24)).prop_map(|(at, bytes)| Edit::Extend { at, bytes }),
-        1 => (at.clone(), 1..32usize).prop_map(|(at, n)| Edit::Remove { at, n }),
-        1 => (at.clone(), 1..48usize).prop_map(|(at, n)| Edit::Duplicate { at, n }),
-        1 => (at.clone(), at, 1..24usize).prop_map(|(a, b, n)| Edit::Swap { a, b, n }),
+        2 => (at, value).prop_map(|(at, value)| Edit::Varint { at, value }),
+        1 => at.prop_map(|at| Edit::Truncate { at }),
+        1 => (at, vec(any::<u8>(), 1..24))
+            .prop_map(|(at, bytes)| Edit::Extend { at, bytes }),
+        1 => (at, 1..32usize).prop_map(|(at, n)| Edit::Remove { at, n }),
+        1 => (at, 1..48usize).prop_map(|(at, n)| Edit::Duplicate { at, n }),
+        1 => (at, at, 1..24usize).prop_map(|(a, b, n)| Edit::Swap { a, b, n }),
     ]
 }
 
@@ -490,6 +491,16 @@ fn names_checksum(text: &str) -> bool {
     t.contains("checksum") || t.contains("crc")
 }
 
+/// Writes down the case about to run, so that the parent of a bounded child can name the
+/// input that hung or aborted it. The case (with the seed and the decoder) determines the
+/// input, and is far shorter to write down than the input's bytes, on every case.
+fn note(decoder: &str, what: &str, path: &std::path::Path, case: &Case) {
+    if let Some(file) = std::env::var_os(crate::child_process::CASE_FILE_ENV) {
+        let text = format!("{decoder}: {what} {}, made by {case:?}", path.display());
+        let _ = std::fs::write(file, text);
+    }
+}
+
 fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
     match (panic.downcast_ref::<&str>(), panic.downcast_ref::<String>()) {
         (Some(s), _) => (*s).to_string(),
@@ -516,7 +527,7 @@ pub fn fuzz_inspect(
     let tally = std::cell::RefCell::new(Tally::default());
     let result = runner(seed, cases).run(&case(), |case| {
         let (path, bytes) = corpus.input(decoder, &case);
-        crate::hostile_input::note_case(&format!("{decoder}: inspect {}", path.display()), &bytes);
+        note(decoder, "inspect", &path, &case);
         let dump = std::panic::catch_unwind(|| inspect(&bytes));
         if let Err(panic) = &dump {
             let message = panic_message(&**panic);
@@ -535,7 +546,8 @@ pub fn fuzz_inspect(
     });
     if let Err(e) = result {
         panic!(
-            "{decoder}: inspect failed on a resealed input (decoder seed {seed}, from the seed printed above): {e}"
+            "{decoder}: inspect failed on a resealed input (decoder seed {seed}, from the seed \
+             printed above): {e}"
         );
     }
     tally.into_inner()
@@ -619,10 +631,7 @@ pub fn fuzz_open<E: Engine>(
     let result = runner(seed ^ 0x0F, cases).run(&case(), |case| {
         let (path, bytes) = corpus.input(decoder, &case);
         let unchanged = store.image.get(&path) == Some(&bytes);
-        crate::hostile_input::note_case(
-            &format!("{decoder}: open with {}", path.display()),
-            &bytes,
-        );
+        note(decoder, "open with", &path, &case);
         let panics = PANICS.load(Ordering::SeqCst);
         let mut damaged = store.image.clone();
         damaged.insert(path.clone(), bytes.clone());

@@ -8,11 +8,18 @@
 //! format. A resized payload gets its value length (or ops length) field updated, or, as a
 //! test of that mismatch too, not.
 //!
-//! `KV_FUZZ_CASES` (default 2,500) inputs per decoder go to `inspect`, `KV_FUZZ_OPEN_CASES`
-//! (default 1,000) to `open`; four decoders make 14,000 inputs, 280,000 under `KV_LONG=1`.
+//! `KV_FUZZ_CASES` inputs per decoder go to `inspect`, `KV_FUZZ_OPEN_CASES` to `open` (the
+//! defaults are in [`SIZES`]): five decoders (put, delete and batch records, the header,
+//! the marker) make 50,000 inputs, 1,000,000 under `KV_LONG=1`.
 
 use kv_testkit::resealed::{self, LenField, Seal, Sizes, Unit};
 
+/// The store's size and the default number of inputs per decoder.
+const SIZES: Sizes = Sizes {
+    writes: 60,
+    inspect_cases: 7000,
+    open_cases: 3000,
+};
 /// Bytes before the first record: magic, version, CRC32.
 const HEADER: usize = 16;
 /// The value length field of a batch record is `BATCH` plus the ops' length.
@@ -92,10 +99,6 @@ fn resealed_inputs() {
         &kv_shared::Options::new(),
         hashlog::inspect,
         split,
-        Sizes {
-            writes: 120,
-            inspect_cases: 2500,
-            open_cases: 1000,
-        },
+        SIZES,
     );
 }
