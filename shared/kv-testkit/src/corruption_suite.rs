@@ -25,7 +25,7 @@
 //! damaged byte: the damaged record and every one after it in that file. Then, for each
 //! damaged copy of the store:
 //!
-//! * `open` either succeeds, or fails with [`Error::Corruption`] naming a file of the store
+//! * `open` either succeeds, or fails with [`Error::Corruption`] naming the damaged file
 //!   and an offset inside it ([`Error::FormatVersion`] is accepted too, when the damage hit a
 //!   version field); any other error, or a panic, fails the suite;
 //! * after a successful open, every `get` and a full `scan` return either
@@ -592,10 +592,13 @@ fn check_values_were_written(ops: &[WriteOp], seen: &Observed, context: &str) {
 }
 
 /// How one damaged store behaved under [`check_bounded`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {
     /// Open failed with a typed damage report.
-    Refused,
+    Refused {
+        /// The file the report named.
+        file: PathBuf,
+    },
     /// Open succeeded.
     Opened {
         /// Keys (all at risk) that did not read their latest value.
@@ -655,7 +658,11 @@ pub fn check_bounded<E: Engine>(
         let engine = match E::open(&store_path(), &opts) {
             Err(e) => {
                 check_report(&e, image, context);
-                return Outcome::Refused;
+                let file = match e {
+                    Error::Corruption { file, .. } | Error::FormatVersion { file, .. } => file,
+                    _ => PathBuf::new(), // check_report accepts no other error
+                };
+                return Outcome::Refused { file };
             }
             Ok(engine) => engine,
         };
@@ -939,7 +946,7 @@ impl Tally {
         self.cases += 1;
         self.files.insert(file.to_path_buf());
         match outcome {
-            Outcome::Refused => self.refused += 1,
+            Outcome::Refused { .. } => self.refused += 1,
             Outcome::Opened {
                 lost,
                 read_errors,
@@ -994,6 +1001,12 @@ pub fn corruption<E: Engine>(
         });
         let at_risk = keys_of_sections_after(sections, case.first_damaged);
         let outcome = check_bounded::<E>(options, &case.image, &ops, seed, &context, &at_risk);
+        if let Outcome::Refused { file } = &outcome {
+            assert_eq!(
+                file, &case.file,
+                "{context}: the store was refused, but the report names another file"
+            );
+        }
         summary
             .entry(case.kind.clone())
             .or_default()

@@ -296,7 +296,7 @@ fn a_damaged_merge_commit_record_is_refused_or_changes_nothing() {
             "{context}: a commit record holds no key"
         );
         match check_bounded::<Bitcask>(&options(), &damaged, &ops, 0, &context, &at_risk) {
-            Outcome::Refused => refused += 1,
+            Outcome::Refused { .. } => refused += 1,
             Outcome::Opened { lost, .. } => {
                 assert_eq!(lost, 0, "{context}");
                 whole += 1;
