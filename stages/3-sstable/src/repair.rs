@@ -95,7 +95,8 @@ type Entries = BTreeMap<Vec<u8>, Entry>;
 /// # Errors
 /// [`Error::InvalidArgument`] when `dir` is not a store (no marker, or no such directory)
 /// or for bad options; [`Error::WrongEngine`] or [`Error::FormatVersion`] when it is another
-/// engine's or version's; [`Error::Locked`] when the store is open; [`Error::Io`].
+/// engine's or version's, or holds a table of another format version; [`Error::Locked`]
+/// when the store is open; [`Error::Io`].
 pub fn repair(dir: &Path, options: &Options, dry_run: bool) -> Result<RepairReport> {
     let fs = Fs::new(options.file_system());
     let block_bytes = SstableOptions::parse(options)?.block_bytes;
@@ -249,6 +250,9 @@ struct ScannedTable {
 }
 
 /// Step 2: reads table `number` whole and checks or salvages it.
+///
+/// # Errors
+/// [`Error::FormatVersion`] for a table of another format version; [`Error::Io`].
 fn scan_table(fs: &Fs, dir: &Path, number: u64) -> Result<ScannedTable> {
     let bytes = fs.read_all(&table_path(dir, number))?;
     let footer_at = bytes.len().saturating_sub(FOOTER_LEN);
@@ -256,7 +260,14 @@ fn scan_table(fs: &Fs, dir: &Path, number: u64) -> Result<ScannedTable> {
         Ok(footer) if footer.index_offset <= footer_at as u64 => Ok(footer),
         Ok(_) => Err("footer's index offset is past the footer".to_string()),
         Err(FooterError::Decode(e)) => Err(format!("footer: {}", e.detail)),
-        Err(FooterError::Version(v)) => Err(format!("footer: format version {v}")),
+        Err(FooterError::Version(found)) => {
+            // Another version's table is not damage: this build cannot read it at all.
+            return Err(Error::FormatVersion {
+                file: table_path(dir, number),
+                found,
+                supported: crate::footer::TABLE_VERSION,
+            });
+        }
     };
     let index_damage = match &footer {
         Ok(f) => check_index(&bytes, f, footer_at).err(),

@@ -36,7 +36,15 @@
 //! 1. **Check that the directory is an lsm store and lock it**
 //!    ([`sstable::repair::lock_store`]): a directory without this engine's marker is refused
 //!    untouched; an open store is refused with [`kv_shared::Error::Locked`].
-//! 2. **Read `CURRENT` and the manifest** ([`crate::manifest::recover`], which only reads).
+//! 2. **Read `CURRENT` and the manifest** ([`crate::manifest::recover`], which only reads),
+//!    and decide whether to trust it (`manifest_doubt`). Opening takes a damaged last edit
+//!    for one a crash tore, and a manifest cut exactly between two edits looks whole; either
+//!    way edits may be lost from its end, and the tree it describes is then an older one
+//!    whose files are partly gone. So the manifest is trusted only when it is whole to its
+//!    end, every table it names is there, the WAL its log number names is there, and the
+//!    first WAL record follows its last sequence number (the writes between would be in the
+//!    table of a flush whose edit was lost). Otherwise, as without a manifest, everything
+//!    is merged: the tables it does not name are then included.
 //! 3. **Scan every table** in the directory ([`scan`]): whole, or damaged with the entries of
 //!    its intact blocks salvaged. A table the manifest names is also damaged when its size
 //!    or entry count differs from the manifest's, and missing when it is gone. A damaged
@@ -156,8 +164,8 @@ fn manifest_doubt(
 
 /// Why the WALs say the manifest lost edits from its end (cut at a record boundary, where
 /// no checksum can see it): the WAL its log number names is gone (deleted after an edit
-/// that is lost), or the first WAL record does not follow its last sequence number (the
-/// table of a flush whose edit is lost holds the writes between).
+/// that is lost), or the first WAL record, intact, does not follow its last sequence
+/// number (the table of a flush whose edit is lost holds the writes between).
 ///
 /// # Errors
 /// [`kv_shared::Error::Io`].
@@ -169,14 +177,12 @@ fn wal_doubt(fs: &Fs, dir: &Path, files: &Files, state: &ManifestState) -> Resul
         )));
     }
     for &n in files.wals.iter().filter(|&&n| n >= state.log_number) {
-        let Some(first) = scan_wal(fs, dir, n, &mut None)?
-            .versions
-            .first()
-            .map(|v| v.1)
-        else {
+        let wal = scan_wal(fs, dir, n, &mut None)?;
+        let Some(first) = wal.versions.first().map(|v| v.1) else {
             continue;
         };
-        return Ok((first != state.last_seq + 1).then(|| {
+        // A damaged first record says nothing of the manifest: its own damage explains it.
+        return Ok((wal.starts_whole && first != state.last_seq + 1).then(|| {
             format!(
                 "{} starts at sequence number {first}, the manifest ends at {}: edits may \
                  be lost",

@@ -193,6 +193,8 @@ pub struct ScannedWal {
     pub versions: Vec<Version>,
     /// Intact records.
     pub records: u64,
+    /// True when its first record (right after the header) is intact.
+    pub starts_whole: bool,
     /// What was wrong, `None` for a whole WAL.
     pub damage: Option<String>,
 }
@@ -215,6 +217,7 @@ pub fn scan_wal(
         && r.u32("version").is_ok_and(|v| v == wal::KIND.version);
     let mut versions = Vec::new();
     let mut gap = None;
+    let mut first_at = None;
     let scan = scan_frames(
         &bytes,
         header_len,
@@ -222,6 +225,7 @@ pub fn scan_wal(
         wal::KIND.max_payload,
         |at, body| {
             let batch = wal::decode(body).map_err(|e| e.detail)?;
+            first_at.get_or_insert(at);
             if next_seq.is_some_and(|due| due != batch.first_seq) && gap.is_none() {
                 gap = Some(format!(
                     "sequence number {} at offset {at} where {} was due",
@@ -245,6 +249,7 @@ pub fn scan_wal(
         number,
         versions,
         records: scan.frames,
+        starts_whole: header_ok && first_at == Some(header_len),
         damage,
     })
 }
