@@ -342,7 +342,8 @@ fn plan_with_manifest(
     plan_wals(fs, dir, files, &mut plan, &state)?;
     if !plan.rewrite {
         // Nothing the manifest names was damaged (at most orphans, moved away): it stays.
-        plan.keep(file_names::manifest(number), 0, "whole");
+        let tables = state.levels.iter().map(|level| level.len() as u64).sum();
+        plan.keep(file_names::manifest(number), tables, "whole");
         return Ok(plan);
     }
     for &m in &files.manifests {
