@@ -20,7 +20,8 @@
 //!    overwritten value.) Each record is a write batch ([`crate::wal`]), replayed whole: a
 //!    torn one fails its CRC and is dropped whole, so a batch is never half applied. Sequence
 //!    numbers must run on without a gap from the manifest's last one through every WAL,
-//!    which catches an older WAL cut exactly between two records.
+//!    which catches an older WAL cut exactly between two records (the gap shows at the
+//!    newer WAL's first record; the error names the end of the older one, which lost them).
 //! 4. Start a fresh WAL and a fresh manifest holding a snapshot of the new state, and point
 //!    `CURRENT` at it.
 //! 5. Only then delete what is no longer referenced: older manifests, replayed WALs, tables
@@ -50,6 +51,9 @@ use crate::table::Table;
 use crate::version::{TableFile, Version};
 use crate::version_edit::TableMeta;
 use crate::wal::{self, Wal};
+
+/// How the error of a gap in the sequence numbers starts.
+const GAP: &str = "sequence gap";
 
 /// What recovery hands to the engine.
 #[derive(Debug)]
@@ -331,7 +335,10 @@ impl Recovery<'_> {
         let mut mem = self.new_memtable();
         for (i, &number) in wals.iter().enumerate() {
             let sealed = last_written.is_some_and(|last| i < last);
-            replayed.records += self.replay_wal(number, sealed, &mem, &mut replayed.last_seq)?;
+            let previous = i.checked_sub(1).map(|p| wals[p]);
+            replayed.records += self
+                .replay_wal(number, sealed, &mem, &mut replayed.last_seq)
+                .map_err(|e| self.blame_gap_on(previous, e))?;
             if mem.approximate_bytes() >= self.options.memtable_bytes {
                 replayed
                     .tables
@@ -343,6 +350,32 @@ impl Recovery<'_> {
             .tables
             .extend(self.flush_replayed(&mem, next_file)?);
         Ok(replayed)
+    }
+
+    /// A sequence gap at the first record of a WAL means the WAL before it, `previous`,
+    /// lost its last records (a file loses its end, not its start): the error `e` of
+    /// replaying the WAL is rewritten to name the end of `previous`, where the missing
+    /// records were, so that whoever repairs the store looks at the damaged file.
+    fn blame_gap_on(&self, previous: Option<u64>, e: Error) -> Error {
+        let Some(previous) = previous else {
+            return e;
+        };
+        let Error::Corruption { offset, detail, .. } = &e else {
+            return e;
+        };
+        let first_record = wal::KIND.header_len() + sstable::frame::FRAME_HEADER_LEN as u64;
+        if *offset != first_record || !detail.starts_with(GAP) {
+            return e;
+        }
+        let path = self.dir.join(file_names::wal(previous));
+        match self.fs.open(&path).and_then(|f| f.len()) {
+            Ok(len) => Error::corruption(
+                &path,
+                len,
+                format!("cut short: the next WAL starts with a {detail}"),
+            ),
+            Err(_) => e,
+        }
     }
 
     fn new_memtable(&self) -> Arc<Memtable> {
@@ -483,7 +516,7 @@ fn apply_record(
             path,
             at,
             format!(
-                "sequence number {} where {} was due: the records between are missing",
+                "{GAP}: sequence number {} where {} was due: the records between are missing",
                 batch.first_seq,
                 *last_seq + 1
             ),
@@ -575,8 +608,9 @@ mod tests {
         assert_eq!((r.replayed, r.last_seq), (6, 6));
 
         // The older WAL was synced before the newer took a write: damage at its end is
-        // corruption, whether it cuts a record, falls between two (a sequence gap, blamed
-        // on the record after it), or leaves a header alone or nothing at all.
+        // corruption, whether it cuts a record, falls between two (a sequence gap at the
+        // newer WAL's first record, blamed on the end of the older one), or leaves a header
+        // alone or nothing at all.
         let last_record =
             (sstable::frame::FRAME_HEADER_LEN + wal::encode(5, b"k5", Some(b"old")).len()) as u64;
         for back in 1..last_record {
@@ -594,7 +628,7 @@ mod tests {
                 let len = fs.open(w1).unwrap().len().unwrap();
                 cut(fs, w1, len - last_record);
             },
-            2,
+            1,
             "older WAL cut between two records",
         );
         for len in [0, 5, wal::KIND.header_len()] {
