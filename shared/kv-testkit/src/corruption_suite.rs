@@ -3,7 +3,7 @@
 //!
 //! Disks, controllers and cables flip bits; files get cut short. LevelDB's `corruption_test`
 //! and toydb's truncate-at-every-byte test ask what an engine does then. Here a store is
-//! built on [`FaultFs`] by a fixed workload (about 400 writes, syncs, compactions) and
+//! built on [`FaultFs`] by a fixed workload (400 writes by default, syncs, compactions) and
 //! **synced**, its files grouped by **type** (the name with its digits replaced by `#`:
 //! `000012.sst` is `######.sst`), and each type is damaged many times over
 //! ([`damage_cases`]), each time in one file drawn uniformly from the files of that type
@@ -967,8 +967,8 @@ impl Tally {
     }
 }
 
-/// Damages every file type of a store built by [`build_store`]: `flips` flip cases and
-/// `cuts` cut cases per type ([`damage_cases`]), each checked by [`check_bounded`] with the
+/// Damages every file type of a store built by [`build_store`] with `writes` writes: `flips`
+/// flip cases and `cuts` cut cases per type ([`damage_cases`]), each checked by [`check_bounded`] with the
 /// keys at risk read from the original file's dump by `inspect`. Prints a summary line per
 /// file type.
 ///
@@ -978,10 +978,9 @@ pub fn corruption<E: Engine>(
     options: &Options,
     inspect: fn(&[u8]) -> Option<String>,
     seed: u64,
-    flips: u64,
-    cuts: u64,
+    (writes, flips, cuts): (u64, u64, u64),
 ) {
-    let (image, ops) = build_store::<E>(options, seed, 400);
+    let (image, ops) = build_store::<E>(options, seed, writes as usize);
     let mut files = all_files_by_type(&image);
     for paths in files.values_mut() {
         paths.retain(|p| !image[p].is_empty()); // nothing to damage in an empty file

@@ -43,6 +43,7 @@
 //! | `KV_FSYNC_WORKLOADS` | 2 | workloads whose every sync fails in turn, losing its data |
 //! | `KV_CORRUPTION_FLIPS` | 200 | byte-flip cases per file type, each in a file drawn from that type |
 //! | `KV_CORRUPTION_CUTS` | 100 | truncation cases per file type, each in a file drawn from that type |
+//! | `KV_CORRUPTION_WRITES` | 400 | writes of the store the corruption suite damages (more files, levels) |
 //! | `KV_HOSTILE_CASES` | 500 | hostile inputs for `inspect` |
 //! | `KV_HOSTILE_OPEN_CASES` | 150 | stores opened with one hostile file |
 //! | `KV_LINEARIZABILITY_OPS` | 1500 | calls per thread of the concurrency check |
@@ -115,8 +116,11 @@ pub fn run_corruption<E: Engine>(options: &Options, inspect: fn(&[u8]) -> Option
         options,
         inspect,
         seed,
-        env_u64("KV_CORRUPTION_FLIPS", 200),
-        env_u64("KV_CORRUPTION_CUTS", 100),
+        (
+            env_u64("KV_CORRUPTION_WRITES", 400),
+            env_u64("KV_CORRUPTION_FLIPS", 200),
+            env_u64("KV_CORRUPTION_CUTS", 100),
+        ),
     );
 }
 
