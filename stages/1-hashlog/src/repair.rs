@@ -1,11 +1,13 @@
 //! Repair: bringing back a store whose data file is damaged, keeping every intact record.
 //!
 //! When a record in the middle of `data.log` is damaged (a valid record follows it),
-//! [`crate::recovery`] refuses to open the store: skipping the bad bytes would silently
-//! lose acknowledged writes, so the engine leaves the decision to a person. [`repair`] is
-//! that person's tool (`kv --engine hashlog --dir DIR repair`). It follows the rules of
-//! [`kv_shared::repair`]: nothing is deleted, every intact record is kept, and a dry run
-//! changes nothing.
+//! [`crate::recovery`] cannot tell the damage from the hole an ordinary power loss leaves
+//! in an unsynced tail, so it keeps the records before the damage, copies the whole file
+//! into `lost/` and cuts it there. The records after the damage then live only in that
+//! copy. [`repair`] is the tool to run *before* opening a store suspected of damage
+//! (`kv --engine hashlog --dir DIR repair`): it keeps every intact record on both sides of
+//! the bad bytes. It follows the rules of [`kv_shared::repair`]: nothing is deleted, every
+//! intact record is kept, and a dry run changes nothing.
 //!
 //! ## The algorithm, step by step
 //!

@@ -164,8 +164,9 @@ fn a_log_cut_inside_a_batch_recovers_none_or_all_of_it() {
 }
 
 /// Flipping bits of any byte of the batch record: as the last record it is dropped whole as
-/// a torn tail; with a valid record after it, open refuses the store with `Corruption` at
-/// the batch's offset and changes nothing. Never a part of the batch.
+/// a torn tail; with a valid record after it, open keeps the records before the batch, cuts
+/// the file at the batch's offset and keeps the whole damaged file in `lost/`. Never a part
+/// of the batch.
 #[test]
 fn a_damaged_batch_is_dropped_whole_or_refused() {
     for after in [&[][..], AFTER] {
