@@ -56,6 +56,12 @@
 //! | `KV_TEST_SEED` | the seed; the run is deterministic given it |
 //!
 //! Both defaults are multiplied by 20 under `KV_LONG=1` ([`crate::knobs`]).
+//!
+//! Given the seed, the inputs are a function of the store's files. The store is built by
+//! the engine ([`build_store`]); an engine whose background threads flush and compact
+//! builds files that depend on their timing, so its corpus (and the cases after it) can
+//! differ between two runs with the same seed. A failure's message therefore carries the
+//! whole input, not only the seed.
 
 use std::collections::BTreeMap;
 use std::ops::Range;
