@@ -392,7 +392,7 @@ pub fn decode_record(bytes: &[u8]) -> Result<RecordRef<'_>, DecodeError> {
 }
 
 /// What each kind may carry: a tombstone or seal no value, a seal no key, a batch no key,
-/// no expiry and at least one op, every op whole.
+/// no expiry and at least one op, every op whole, and sequence numbers for all its ops.
 fn check_fields(record: &RecordRef<'_>) -> Result<(), DecodeError> {
     let refuse = |at: usize, why: &str| Err(DecodeError::new(at, why));
     match record.kind {
@@ -411,6 +411,10 @@ fn check_fields(record: &RecordRef<'_>) -> Result<(), DecodeError> {
             let count = record.batch_count();
             if count == 0 {
                 return refuse(RECORD_HEADER_LEN, "a batch record with no op");
+            }
+            // Op `i` is numbered `seq + i`: the last number must exist.
+            if record.seq.checked_add(u64::from(count) - 1).is_none() {
+                return refuse(4, "a batch record whose ops' sequence numbers overflow");
             }
             check_ops(ops, count)
                 .map_err(|e| DecodeError::new(BATCH_HEADER_LEN + e.offset, e.detail))

@@ -166,3 +166,43 @@ fn a_sequence_number_at_its_maximum_is_corruption() {
         ),
     }
 }
+
+/// Regression (found by `resealed_inputs` under `KV_LONG=1`: a batch record whose first
+/// sequence number was set to `u64::MAX` under a recomputed CRC): numbering the batch's ops
+/// `first + i` overflowed and panicked as soon as open read the record. A batch whose ops'
+/// sequence numbers overflow is now refused by the record decoder, like any malformed
+/// record: in the newest segment it is where the unsynced tail starts, anywhere else it is
+/// corruption.
+#[test]
+fn a_batch_whose_sequence_numbers_overflow_is_refused() {
+    use kv_shared::Engine;
+    let fs = kv_testkit::FaultFs::new(1);
+    let options = kv_shared::Options::new().with_file_system(std::sync::Arc::new(fs.clone()));
+    let dir = kv_testkit::fault_fs::store_path();
+    let engine = bitcask::Bitcask::open(&dir, &options).unwrap();
+    let mut batch = kv_shared::WriteBatch::new();
+    batch.put(b"fruit", b"apple").unwrap();
+    batch.put(b"tree", b"oak").unwrap();
+    engine.write(&batch).unwrap();
+    engine.sync().unwrap();
+    drop(engine);
+    let mut image = fs.image();
+    let segment = image
+        .iter_mut()
+        .find(|(p, _)| p.extension().is_some_and(|e| e == "seg"))
+        .map(|(_, bytes)| bytes)
+        .unwrap();
+    // The one record, the batch: its first sequence number is the 8 bytes after its CRC.
+    let record = segment.split_off(HEADER);
+    assert_eq!(record[20], 3, "the record is a batch");
+    let mut payload = record[4..].to_vec();
+    payload[..8].copy_from_slice(&u64::MAX.to_le_bytes());
+    segment.extend(Seal::Prefix(None).reseal(&record, &payload, false));
+    let damaged = kv_testkit::FaultFs::from_image(1, &image);
+    let options = kv_shared::Options::new().with_file_system(std::sync::Arc::new(damaged));
+    match bitcask::Bitcask::open(&dir, &options) {
+        Ok(store) => assert_eq!(store.get(b"fruit").unwrap(), None, "the batch was kept"),
+        Err(kv_shared::Error::Corruption { .. }) => {}
+        Err(e) => panic!("another error: {e}"),
+    }
+}
