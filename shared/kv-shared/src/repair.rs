@@ -80,10 +80,10 @@ impl RepairReport {
 
 impl fmt::Display for RepairReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let (will, moved) = if self.dry_run {
-            ("would ", "would move")
+        let (salvage, moved, write) = if self.dry_run {
+            ("would salvage", "would move", "would write")
         } else {
-            ("", "moved")
+            ("salvaged", "moved", "wrote")
         };
         for kept in &self.kept {
             writeln!(f, "kept     {}: {} records", kept.file, kept.records)?;
@@ -91,18 +91,15 @@ impl fmt::Display for RepairReport {
         for damaged in &self.damaged {
             writeln!(
                 f,
-                "damaged  {}: {}; {will}salvage {} records; {moved} to {LOST_DIR}/{}",
+                "damaged  {}: {}; {salvage} {} records; {moved} to {LOST_DIR}/{}",
                 damaged.file, damaged.note, damaged.records, damaged.file
             )?;
         }
         for written in &self.written {
             writeln!(
                 f,
-                "{:<8} {}: {} records ({})",
-                if self.dry_run { "would write" } else { "wrote" },
-                written.file,
-                written.records,
-                written.note
+                "{write:<8} {}: {} records ({})",
+                written.file, written.records, written.note
             )?;
         }
         if self.is_clean() {
