@@ -23,15 +23,34 @@
 //! * **A dry run only reports.** It reads every file and says what a repair would do,
 //!   changing nothing on disk.
 //!
+//! The steps every engine's repair shares live here too:
+//!
+//! * **Check that the directory is a store of this engine, then lock it** ([`lock_store`]):
+//!   its `ENGINE` marker must exist and name this engine at this format version, or
+//!   nothing is touched; repair never creates a store. Then the `LOCK` is taken, so a store
+//!   open elsewhere is refused with [`crate::Error::Locked`]. An engine whose own files can
+//!   prove the directory is its store may accept a damaged marker and write it anew
+//!   ([`lock_store_or_damaged_marker`], [`rewrite_marker`]).
+//! * **Scan a file for records, resynchronising past damage** ([`scan_records`], and
+//!   [`scan_log`] for a [`LogFormat`] log): decode a record at each offset; at a bad byte
+//!   try every following offset as a record start until one decodes, the way LevelDB's log
+//!   reader skips a damaged block and `RepairDB` salvages what follows. What a record is
+//!   stays the engine's business: the scan only asks "is there a valid record at this
+//!   offset, and how long is it?".
+//!
 //! A repaired store may have lost writes (those in the damaged bytes), and where an old
 //! value's record survived while the newer one's did not, a key may go back to that older
 //! value. What it never does is return a value that was not written for that key.
 
 use std::fmt;
+use std::ops::Range;
 use std::path::{Path, PathBuf};
 
-use crate::Result;
+use crate::file_system::FileLock;
 use crate::fs::Fs;
+use crate::log_reader::LogFormat;
+use crate::store_dir::{LOCK_FILE, MARKER_FILE, check_marker};
+use crate::{Error, Result, marker};
 
 /// The subdirectory of a store that damaged files are moved into.
 pub const LOST_DIR: &str = "lost";
@@ -116,16 +135,7 @@ impl fmt::Display for RepairReport {
 /// # Errors
 /// [`crate::Error::Io`].
 pub fn move_to_lost(fs: &Fs, dir: &Path, name: &str) -> Result<PathBuf> {
-    let lost = dir.join(LOST_DIR);
-    fs.create_dir_all(&lost)?;
-    let taken = fs.list(&lost)?;
-    let mut target = name.to_string();
-    let mut n = 0;
-    while taken.contains(&target) {
-        n += 1;
-        target = format!("{name}.{n}");
-    }
-    let to = lost.join(&target);
+    let (lost, to) = free_lost_path(fs, dir, name)?;
     fs.rename(&dir.join(name), &to)?;
     fs.sync_dir(&lost)?;
     fs.sync_dir(dir)?;
@@ -143,16 +153,7 @@ pub fn move_to_lost(fs: &Fs, dir: &Path, name: &str) -> Result<PathBuf> {
 pub fn copy_to_lost(fs: &Fs, dir: &Path, name: &str) -> Result<PathBuf> {
     /// How many bytes are copied at a time.
     const CHUNK: u64 = 1 << 20;
-    let lost = dir.join(LOST_DIR);
-    fs.create_dir_all(&lost)?;
-    let taken = fs.list(&lost)?;
-    let mut target = name.to_string();
-    let mut n = 0;
-    while taken.contains(&target) {
-        n += 1;
-        target = format!("{name}.{n}");
-    }
-    let path = lost.join(&target);
+    let (lost, path) = free_lost_path(fs, dir, name)?;
     let from = fs.open(&dir.join(name))?;
     let to = fs.create(&path)?;
     let len = from.len()?;
@@ -166,6 +167,209 @@ pub fn copy_to_lost(fs: &Fs, dir: &Path, name: &str) -> Result<PathBuf> {
     fs.sync_dir(&lost)?;
     fs.sync_dir(dir)?;
     Ok(path)
+}
+
+/// Creates `dir/lost/` if needed and returns it with the first free path for `name` in it:
+/// `name` itself, or when that is taken by an earlier repair, `name.1`, `name.2`, ...
+///
+/// # Errors
+/// [`crate::Error::Io`].
+fn free_lost_path(fs: &Fs, dir: &Path, name: &str) -> Result<(PathBuf, PathBuf)> {
+    let lost = dir.join(LOST_DIR);
+    fs.create_dir_all(&lost)?;
+    let taken = fs.list(&lost)?;
+    let mut target = name.to_string();
+    let mut n = 0;
+    while taken.contains(&target) {
+        n += 1;
+        target = format!("{name}.{n}");
+    }
+    let path = lost.join(&target);
+    Ok((lost, path))
+}
+
+/// Checks that `dir` holds a store of `engine` at `format_version`, without creating
+/// anything (a missing directory has no marker either), then takes its lock. Dropping the
+/// lock releases it.
+///
+/// # Errors
+/// [`Error::InvalidArgument`] without a marker; [`Error::Corruption`] for a damaged one;
+/// [`Error::WrongEngine`], [`Error::FormatVersion`], [`Error::Locked`], [`Error::Io`].
+pub fn lock_store(
+    fs: &Fs,
+    dir: &Path,
+    engine: &str,
+    format_version: u32,
+) -> Result<Box<dyn FileLock>> {
+    read_marker(fs, dir, engine, format_version)??;
+    fs.lock(&dir.join(LOCK_FILE))
+}
+
+/// As [`lock_store`], but a damaged marker (one that does not decode) is accepted when
+/// `is_ours` finds the engine's own files in `dir`: then the store is locked and the
+/// damage returned, for the marker to be written anew ([`rewrite_marker`]). A marker that
+/// decodes but names another engine or version is never overruled.
+///
+/// # Errors
+/// [`Error::InvalidArgument`] without a marker; [`Error::Corruption`] for a damaged one in
+/// a directory without the engine's files; [`Error::WrongEngine`], [`Error::FormatVersion`],
+/// [`Error::Locked`], [`Error::Io`].
+pub fn lock_store_or_damaged_marker(
+    fs: &Fs,
+    dir: &Path,
+    engine: &str,
+    format_version: u32,
+    is_ours: impl FnOnce() -> Result<bool>,
+) -> Result<(Box<dyn FileLock>, Option<String>)> {
+    let damage = match read_marker(fs, dir, engine, format_version)? {
+        Ok(()) => None,
+        Err(e @ Error::Corruption { .. }) if is_ours()? => Some(e.to_string()),
+        Err(e) => return Err(e),
+    };
+    Ok((fs.lock(&dir.join(LOCK_FILE))?, damage))
+}
+
+/// Reads the marker of `dir` and checks it names `engine` at `format_version`. The outer
+/// result fails when there is no marker to check; the inner one is the marker's verdict.
+///
+/// # Errors
+/// Outer: [`Error::InvalidArgument`] without a marker, [`Error::Io`]. Inner:
+/// [`Error::Corruption`], [`Error::WrongEngine`], [`Error::FormatVersion`].
+fn read_marker(fs: &Fs, dir: &Path, engine: &str, format_version: u32) -> Result<Result<()>> {
+    let marker_path = dir.join(MARKER_FILE);
+    let Some(file) = fs.open_if_exists(&marker_path)? else {
+        return Err(Error::InvalidArgument(format!(
+            "{} has no {MARKER_FILE} marker: not a store (or no such directory), \
+             refusing to repair it",
+            dir.display()
+        )));
+    };
+    let len = file.len()?;
+    if len > 64 {
+        return Ok(Err(Error::corruption(
+            &marker_path,
+            0,
+            "marker file too long",
+        )));
+    }
+    let bytes = file.read_vec_at(0, len as usize)?;
+    Ok(marker::decode(&bytes)
+        .map_err(|e| e.into_corruption(&marker_path, 0))
+        .and_then(|found| check_marker(dir, found, engine, format_version)))
+}
+
+/// Reports the damaged marker of a store that [`lock_store_or_damaged_marker`] accepted
+/// (`damage` says what was wrong) and, unless the report is a dry run's, keeps a copy of
+/// it in `lost/` and writes a new one naming `engine` at `format_version`.
+///
+/// # Errors
+/// [`Error::Io`].
+pub fn rewrite_marker(
+    fs: &Fs,
+    dir: &Path,
+    engine: &str,
+    format_version: u32,
+    damage: String,
+    report: &mut RepairReport,
+) -> Result<()> {
+    let note = format!("{damage}; the store's own files show it is a {engine} store");
+    report.damaged.push(FileReport::new(MARKER_FILE, 0, note));
+    report
+        .written
+        .push(FileReport::new(MARKER_FILE, 0, "a new marker"));
+    if !report.dry_run {
+        copy_to_lost(fs, dir, MARKER_FILE)?;
+        fs.write_atomic(
+            &dir.join(MARKER_FILE),
+            &marker::encode(engine, format_version),
+        )?;
+    }
+    Ok(())
+}
+
+/// What a resynchronising scan ([`scan_records`]) found: the byte ranges of the valid
+/// records, in order, and the damage it skipped.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Scanned {
+    /// Each valid record's bytes, as a range of the scanned offsets.
+    pub records: Vec<Range<usize>>,
+    /// The offset of the first bad byte and what was wrong there.
+    pub first_bad: Option<(usize, String)>,
+    /// Bytes that belong to no valid record.
+    pub skipped: usize,
+}
+
+impl Scanned {
+    /// A report note for the damage found, `None` when every byte belonged to a record.
+    pub fn damage_note(&self) -> Option<String> {
+        let (offset, detail) = self.first_bad.as_ref()?;
+        Some(format!(
+            "{detail} at offset {offset}; {} bytes hold no valid record",
+            self.skipped
+        ))
+    }
+}
+
+/// Scans the offsets `start..end` for records. `record_at(pos)` says whether a valid
+/// record starts at `pos` (`Ok` with its length in bytes, which must end by `end`) or what
+/// is wrong there. A valid record is kept and the scan moves past it; at a bad offset the
+/// scan **resynchronises**, trying every following offset, until a record is found again.
+///
+/// `record_at` is called exactly once for each offset tried, in increasing order, so it
+/// may collect what it accepts as it goes: a call that returns `Ok` is a record kept.
+pub fn scan_records(
+    start: usize,
+    end: usize,
+    mut record_at: impl FnMut(usize) -> std::result::Result<usize, String>,
+) -> Scanned {
+    let mut scanned = Scanned::default();
+    let mut pos = start;
+    let mut bad_since: Option<usize> = None;
+    while pos < end {
+        let found = record_at(pos).and_then(|len| match len {
+            0 => Err("a record of no bytes".to_string()),
+            len if len > end - pos => Err(format!("a record of {len} bytes runs past the end")),
+            len => Ok(len),
+        });
+        match found {
+            Ok(len) => {
+                if let Some(from) = bad_since.take() {
+                    scanned.skipped += pos - from;
+                }
+                scanned.records.push(pos..pos + len);
+                pos += len;
+            }
+            Err(detail) => {
+                scanned.first_bad.get_or_insert((pos, detail));
+                bad_since.get_or_insert(pos);
+                pos += 1;
+            }
+        }
+    }
+    if let Some(from) = bad_since {
+        scanned.skipped += end - from;
+    }
+    scanned
+}
+
+/// Scans the log `bytes` from `start` (the first byte after its header) for records of
+/// format `F` with [`scan_records`]: a record is valid when its lengths are within their
+/// limits, it fits in `bytes` and it decodes with a valid checksum.
+pub fn scan_log<F: LogFormat>(bytes: &[u8], start: usize) -> Scanned {
+    scan_records(start, bytes.len(), |pos| log_record_at::<F>(&bytes[pos..]))
+}
+
+/// The length of the valid record of format `F` at the start of `rest`, or what is wrong.
+fn log_record_at<F: LogFormat>(rest: &[u8]) -> std::result::Result<usize, String> {
+    if rest.len() < F::HEADER_LEN {
+        return Err(format!("incomplete record header ({} bytes)", rest.len()));
+    }
+    let len = F::record_len(&rest[..F::HEADER_LEN]).map_err(|e| e.detail)?;
+    if len > rest.len() {
+        return Err(format!("incomplete record: {} of {len} bytes", rest.len()));
+    }
+    F::decode(&rest[..len]).map_err(|e| e.detail)?;
+    Ok(len)
 }
 
 #[cfg(test)]
@@ -204,6 +408,171 @@ mod tests {
         );
         // The store's own listing does not see the copies.
         assert_eq!(fs.list(tmp.path()).unwrap(), ["data.log"]);
+    }
+
+    /// A directory holding a `name` store at version 1, its marker written as opening does.
+    fn store(tmp: &Path, name: &str) -> PathBuf {
+        let dir = tmp.join(name);
+        drop(crate::StoreDir::open(&Fs::default(), &dir, name, 1).unwrap());
+        dir
+    }
+
+    #[test]
+    fn only_a_store_of_this_engine_and_version_is_locked() {
+        let tmp = tempfile::tempdir().unwrap();
+        let fs = Fs::default();
+        let dir = store(tmp.path(), "hashlog");
+        let lock = lock_store(&fs, &dir, "hashlog", 1).unwrap();
+        assert!(matches!(
+            lock_store(&fs, &dir, "hashlog", 1),
+            Err(Error::Locked { .. })
+        ));
+        drop(lock);
+        assert!(matches!(
+            lock_store(&fs, &dir, "bitcask", 1),
+            Err(Error::WrongEngine { .. })
+        ));
+        assert!(matches!(
+            lock_store(&fs, &dir, "hashlog", 2),
+            Err(Error::FormatVersion { found: 1, .. })
+        ));
+        let missing = tmp.path().join("missing");
+        assert!(matches!(
+            lock_store(&fs, &missing, "hashlog", 1),
+            Err(Error::InvalidArgument(_))
+        ));
+        assert!(!missing.exists(), "repair never creates a store");
+        let foreign = tmp.path().join("foreign");
+        std::fs::create_dir(&foreign).unwrap();
+        std::fs::write(foreign.join("notes.txt"), b"mine").unwrap();
+        assert!(matches!(
+            lock_store(&fs, &foreign, "hashlog", 1),
+            Err(Error::InvalidArgument(_))
+        ));
+        assert_eq!(fs.list(&foreign).unwrap(), ["notes.txt"], "no LOCK taken");
+        std::fs::write(dir.join(MARKER_FILE), b"KVMARKER damaged").unwrap();
+        assert!(matches!(
+            lock_store(&fs, &dir, "hashlog", 1),
+            Err(Error::Corruption { .. })
+        ));
+        std::fs::write(dir.join(MARKER_FILE), [b'x'; 65]).unwrap();
+        assert!(matches!(
+            lock_store(&fs, &dir, "hashlog", 1),
+            Err(Error::Corruption { .. })
+        ));
+    }
+
+    #[test]
+    fn a_damaged_marker_is_accepted_only_where_the_engines_files_prove_the_store() {
+        let tmp = tempfile::tempdir().unwrap();
+        let fs = Fs::default();
+        let dir = store(tmp.path(), "hashlog");
+        let marker_path = dir.join(MARKER_FILE);
+        let mut bytes = std::fs::read(&marker_path).unwrap();
+        bytes[9] ^= 0x01;
+        std::fs::write(&marker_path, &bytes).unwrap();
+        assert!(matches!(
+            lock_store_or_damaged_marker(&fs, &dir, "hashlog", 1, || Ok(false)),
+            Err(Error::Corruption { .. })
+        ));
+        let (lock, damage) =
+            lock_store_or_damaged_marker(&fs, &dir, "hashlog", 1, || Ok(true)).unwrap();
+        let damage = damage.expect("the marker's damage");
+        assert!(matches!(
+            lock_store(&fs, &dir, "x", 1),
+            Err(Error::Corruption { .. })
+        ));
+
+        let mut report = RepairReport {
+            dry_run: true,
+            ..RepairReport::default()
+        };
+        rewrite_marker(&fs, &dir, "hashlog", 1, damage.clone(), &mut report).unwrap();
+        assert_eq!(report.damaged[0].file, MARKER_FILE);
+        assert_eq!(
+            std::fs::read(&marker_path).unwrap(),
+            bytes,
+            "a dry run writes nothing"
+        );
+        assert!(!dir.join(LOST_DIR).exists());
+        report.dry_run = false;
+        rewrite_marker(&fs, &dir, "hashlog", 1, damage, &mut report).unwrap();
+        assert_eq!(
+            std::fs::read(dir.join(LOST_DIR).join(MARKER_FILE)).unwrap(),
+            bytes
+        );
+        drop(lock);
+        assert!(lock_store(&fs, &dir, "hashlog", 1).is_ok());
+
+        // A marker that decodes but names another engine is never overruled.
+        let (lock, damage) =
+            lock_store_or_damaged_marker(&fs, &dir, "hashlog", 1, || Ok(true)).unwrap();
+        assert_eq!(damage, None);
+        drop(lock);
+        assert!(matches!(
+            lock_store_or_damaged_marker(&fs, &dir, "bitcask", 1, || Ok(true)),
+            Err(Error::WrongEngine { .. })
+        ));
+    }
+
+    /// A toy record format for the scanner: `R`, a length byte `n`, then `n` dots.
+    fn toy_record_at(bytes: &[u8], pos: usize) -> std::result::Result<usize, String> {
+        match bytes[pos..] {
+            [b'R', n, ref rest @ ..] if rest.len() >= n as usize => {
+                let body = &rest[..n as usize];
+                if body.iter().all(|&b| b == b'.') {
+                    Ok(2 + n as usize)
+                } else {
+                    Err("a body that is not all dots".to_string())
+                }
+            }
+            [b'R', n, ..] => Err(format!("a record of {n} bytes cut short")),
+            _ => Err("no record mark".to_string()),
+        }
+    }
+
+    #[test]
+    fn the_scan_resynchronises_past_damage_and_counts_what_it_skips() {
+        let clean = b"HDR\x52\x02..\x52\x00\x52\x01.".to_vec();
+        let scanned = scan_records(3, clean.len(), |pos| toy_record_at(&clean, pos));
+        assert_eq!(scanned.records, [3..7, 7..9, 9..12]);
+        assert_eq!(scanned.damage_note(), None);
+
+        // Damage inside the first record, and a torn last one.
+        let mut damaged = clean.clone();
+        damaged[5] = b'x';
+        damaged.extend_from_slice(b"R\x05..");
+        let mut tried = Vec::new();
+        let scanned = scan_records(3, damaged.len(), |pos| {
+            tried.push(pos);
+            toy_record_at(&damaged, pos)
+        });
+        assert_eq!(scanned.records, [7..9, 9..12]);
+        assert_eq!(
+            scanned.first_bad,
+            Some((3, "a body that is not all dots".to_string()))
+        );
+        assert_eq!(scanned.skipped, 4 + 4);
+        assert_eq!(
+            scanned.damage_note().unwrap(),
+            "a body that is not all dots at offset 3; 8 bytes hold no valid record"
+        );
+        assert!(
+            tried.windows(2).all(|w| w[0] < w[1]),
+            "each offset once: {tried:?}"
+        );
+    }
+
+    #[test]
+    fn a_record_of_no_bytes_or_past_the_end_is_damage_not_a_hang() {
+        let scanned = scan_records(0, 4, |pos| if pos == 0 { Ok(0) } else { Ok(9) });
+        assert!(scanned.records.is_empty());
+        assert_eq!(scanned.skipped, 4);
+        assert_eq!(
+            scanned.first_bad,
+            Some((0, "a record of no bytes".to_string()))
+        );
+        assert_eq!(scan_records(5, 2, |_| Ok(1)), Scanned::default());
     }
 
     #[test]

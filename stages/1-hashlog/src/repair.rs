@@ -11,20 +11,23 @@
 //!
 //! ## The algorithm, step by step
 //!
-//! 1. **Check that the directory is a hashlog store** (`lock_store`). Its `ENGINE` marker
-//!    must exist and name this engine at this format version. A directory without one is
-//!    refused before anything is written into it: repair never creates a store, and never
-//!    touches a directory that is not one. A marker that is there but damaged is accepted
-//!    only when the directory's `data.log` has a valid hashlog header; it is then kept in
-//!    `lost/` and written anew (`marker_repair`). Then the `LOCK` is taken, so a store that
-//!    is open elsewhere is refused with [`Error::Locked`].
-//! 2. **Read the data file and scan it** (`scan`). From the first byte after the header,
-//!    try to decode a record. A valid one (lengths within their limits, checksum right) is
-//!    kept and the scan moves past it. At a bad byte the scan **resynchronises**: it tries
-//!    every following offset as the start of a record until one decodes with a valid
-//!    checksum, the way LevelDB's log reader skips a damaged block and `RepairDB` salvages
-//!    what follows. The bytes skipped are counted and the first bad offset remembered. A
-//!    damaged header is damage too, and records are still looked for after it.
+//! 1. **Check that the directory is a hashlog store**
+//!    ([`kv_shared::repair::lock_store_or_damaged_marker`]). Its `ENGINE` marker must exist
+//!    and name this engine at this format version. A directory without one is refused
+//!    before anything is written into it: repair never creates a store, and never touches a
+//!    directory that is not one. A marker that is there but damaged is accepted only when
+//!    the directory's `data.log` has a valid hashlog header (`data_file_is_ours`); it is
+//!    then kept in `lost/` and written anew ([`kv_shared::repair::rewrite_marker`]). Then
+//!    the `LOCK` is taken, so a store that is open elsewhere is refused with
+//!    [`kv_shared::Error::Locked`].
+//! 2. **Read the data file and scan it** ([`kv_shared::repair::scan_log`]). From the first
+//!    byte after the header, try to decode a record. A valid one (lengths within their
+//!    limits, checksum right) is kept and the scan moves past it. At a bad byte the scan
+//!    **resynchronises**: it tries every following offset as the start of a record until
+//!    one decodes with a valid checksum, the way LevelDB's log reader skips a damaged block
+//!    and `RepairDB` salvages what follows. The bytes skipped are counted and the first bad
+//!    offset remembered. A damaged header is damage too, and records are still looked for
+//!    after it.
 //! 3. **Decide.** A file that scanned cleanly from end to end is kept as it is. Any bad
 //!    byte, even a torn tail that opening would quietly cut off, makes it damaged: repair
 //!    keeps every byte, where opening would drop the tail.
@@ -46,14 +49,12 @@
 //! fine for the stores of this course; a very large store would be scanned in windows, as
 //! [`kv_shared::log_reader`] does.
 
-use std::ops::Range;
 use std::path::Path;
 
-use kv_shared::file_system::FileLock;
-use kv_shared::log_reader::LogFormat;
-use kv_shared::repair::{FileReport, RepairReport, copy_to_lost};
-use kv_shared::store_dir::{LOCK_FILE, MARKER_FILE, check_marker};
-use kv_shared::{Engine, Error, Fs, Options, Result, marker};
+use kv_shared::repair::{
+    FileReport, RepairReport, copy_to_lost, lock_store_or_damaged_marker, rewrite_marker, scan_log,
+};
+use kv_shared::{Engine, Fs, Options, Result};
 
 use crate::HashLog;
 use crate::data_file::{FILE_HEADER_LEN, check_header, encode_header};
@@ -65,26 +66,28 @@ use crate::record::RecordFormat;
 /// `lost/`. With `dry_run`, only reads and reports.
 ///
 /// # Errors
-/// [`Error::InvalidArgument`] when `dir` is not a store (no marker);
-/// [`Error::WrongEngine`] or [`Error::FormatVersion`] when it is another engine's or
-/// version's; [`Error::Locked`] when the store is open; [`Error::Io`].
+/// [`kv_shared::Error::InvalidArgument`] when `dir` is not a store (no marker);
+/// [`kv_shared::Error::WrongEngine`] or [`kv_shared::Error::FormatVersion`] when it is
+/// another engine's or version's; [`kv_shared::Error::Locked`] when the store is open;
+/// [`kv_shared::Error::Io`].
 pub fn repair(dir: &Path, options: &Options, dry_run: bool) -> Result<RepairReport> {
     let fs = Fs::new(options.file_system());
-    let engine = (HashLog::NAME, HashLog::FORMAT_VERSION);
-    let (_lock, marker_damage) = lock_store(&fs, dir, engine, || data_file_is_ours(&fs, dir))?;
+    let (engine, version) = (HashLog::NAME, HashLog::FORMAT_VERSION);
+    let (_lock, marker_damage) =
+        lock_store_or_damaged_marker(&fs, dir, engine, version, || data_file_is_ours(&fs, dir))?;
     let mut report = RepairReport {
         dry_run,
         ..RepairReport::default()
     };
     if let Some(damage) = marker_damage {
-        marker_repair(&fs, dir, engine, damage, &mut report)?;
+        rewrite_marker(&fs, dir, engine, version, damage, &mut report)?;
     }
     let Some(file) = fs.open_if_exists(&data_path(dir))? else {
         return Ok(report); // a store whose first open stopped early: nothing to repair
     };
     let bytes = file.read_vec_at(0, file.len()? as usize)?;
     drop(file);
-    let scanned = scan::<RecordFormat>(&bytes, FILE_HEADER_LEN as usize);
+    let scanned = scan_log::<RecordFormat>(&bytes, FILE_HEADER_LEN as usize);
     let records = scanned.records.len() as u64;
     let Some(damage) = header_damage(&bytes).or_else(|| scanned.damage_note()) else {
         report
@@ -111,72 +114,6 @@ pub fn repair(dir: &Path, options: &Options, dry_run: bool) -> Result<RepairRepo
     Ok(report)
 }
 
-/// Step 1: checks that `dir` holds a store of `engine` at `format_version`, without
-/// creating anything, then takes its lock. A damaged marker is only accepted when `is_ours`
-/// finds the engine's own files in `dir`; then its damage is returned, for the marker to be
-/// rewritten.
-///
-/// # Errors
-/// [`Error::InvalidArgument`] without a marker; [`Error::Corruption`] for a damaged one in
-/// a directory without the engine's files; [`Error::WrongEngine`], [`Error::FormatVersion`],
-/// [`Error::Locked`], [`Error::Io`].
-pub(crate) fn lock_store(
-    fs: &Fs,
-    dir: &Path,
-    (engine, format_version): (&str, u32),
-    is_ours: impl FnOnce() -> Result<bool>,
-) -> Result<(Box<dyn FileLock>, Option<String>)> {
-    let marker_path = dir.join(MARKER_FILE);
-    let Some(file) = fs.open_if_exists(&marker_path)? else {
-        return Err(Error::InvalidArgument(format!(
-            "{} has no {MARKER_FILE} marker: not a store (or no such directory), \
-             refusing to repair it",
-            dir.display()
-        )));
-    };
-    let len = file.len()?;
-    let checked = if len > 64 {
-        Err(Error::corruption(&marker_path, 0, "marker file too long"))
-    } else {
-        let bytes = file.read_vec_at(0, len as usize)?;
-        marker::decode(&bytes)
-            .map_err(|e| e.into_corruption(&marker_path, 0))
-            .and_then(|found| check_marker(dir, found, engine, format_version))
-    };
-    let damage = match checked {
-        Ok(()) => None,
-        Err(e @ Error::Corruption { .. }) if is_ours()? => Some(e.to_string()),
-        Err(e) => return Err(e),
-    };
-    Ok((fs.lock(&dir.join(LOCK_FILE))?, damage))
-}
-
-/// Reports a damaged marker and, unless `dry_run`, keeps it in `lost/` and writes a new one.
-///
-/// # Errors
-/// [`Error::Io`].
-pub(crate) fn marker_repair(
-    fs: &Fs,
-    dir: &Path,
-    (engine, format_version): (&str, u32),
-    damage: String,
-    report: &mut RepairReport,
-) -> Result<()> {
-    let note = format!("{damage}; the store's own files show it is a {engine} store");
-    report.damaged.push(FileReport::new(MARKER_FILE, 0, note));
-    report
-        .written
-        .push(FileReport::new(MARKER_FILE, 0, "a new marker"));
-    if !report.dry_run {
-        copy_to_lost(fs, dir, MARKER_FILE)?;
-        fs.write_atomic(
-            &dir.join(MARKER_FILE),
-            &marker::encode(engine, format_version),
-        )?;
-    }
-    Ok(())
-}
-
 /// True when `dir` holds a data file whose header checks out: a hashlog store, whatever
 /// its marker says.
 fn data_file_is_ours(fs: &Fs, dir: &Path) -> Result<bool> {
@@ -185,69 +122,6 @@ fn data_file_is_ours(fs: &Fs, dir: &Path) -> Result<bool> {
     };
     let len = file.len()?.min(FILE_HEADER_LEN);
     Ok(check_header(&data_path(dir), &file.read_vec_at(0, len as usize)?).is_ok())
-}
-
-/// What a scan of a log found: the byte ranges of its valid records, in order, and the
-/// damage it skipped.
-#[derive(Debug, Default)]
-pub(crate) struct Scanned {
-    /// Each valid record's bytes, as a range of the scanned bytes.
-    pub records: Vec<Range<usize>>,
-    /// The first bad offset and what was wrong there.
-    pub first_bad: Option<(usize, String)>,
-    /// Bytes that belong to no valid record.
-    pub skipped: usize,
-}
-
-impl Scanned {
-    /// A report note for the damage found, `None` for a clean log.
-    pub fn damage_note(&self) -> Option<String> {
-        let (offset, detail) = self.first_bad.as_ref()?;
-        Some(format!(
-            "{detail} at offset {offset}; {} bytes hold no valid record",
-            self.skipped
-        ))
-    }
-}
-
-/// Step 2: scans `bytes` from `start` for valid records of format `F`, resynchronising
-/// after damage by trying every later offset as a record start.
-pub(crate) fn scan<F: LogFormat>(bytes: &[u8], start: usize) -> Scanned {
-    let mut scanned = Scanned::default();
-    let mut pos = start;
-    while pos < bytes.len() {
-        match record_at::<F>(bytes, pos) {
-            Ok(len) => {
-                scanned.records.push(pos..pos + len);
-                pos += len;
-            }
-            Err(detail) => {
-                if scanned.first_bad.is_none() {
-                    scanned.first_bad = Some((pos, detail));
-                }
-                let next = (pos + 1..bytes.len())
-                    .find(|&at| record_at::<F>(bytes, at).is_ok())
-                    .unwrap_or(bytes.len());
-                scanned.skipped += next - pos;
-                pos = next;
-            }
-        }
-    }
-    scanned
-}
-
-/// The length of the valid record of format `F` at `pos`, or what is wrong with it.
-fn record_at<F: LogFormat>(bytes: &[u8], pos: usize) -> std::result::Result<usize, String> {
-    let rest = &bytes[pos..];
-    if rest.len() < F::HEADER_LEN {
-        return Err(format!("incomplete record header ({} bytes)", rest.len()));
-    }
-    let len = F::record_len(&rest[..F::HEADER_LEN]).map_err(|e| e.detail)?;
-    if len > rest.len() {
-        return Err(format!("incomplete record: {} of {len} bytes", rest.len()));
-    }
-    F::decode(&rest[..len]).map_err(|e| e.detail)?;
-    Ok(len)
 }
 
 /// What is wrong with the data file's header, if anything.
@@ -260,7 +134,9 @@ fn header_damage(bytes: &[u8]) -> Option<String> {
 
 #[cfg(test)]
 mod tests {
+    use kv_shared::Error;
     use kv_shared::repair::LOST_DIR;
+    use kv_shared::store_dir::MARKER_FILE;
 
     use super::*;
 

@@ -9,11 +9,12 @@
 //!
 //! ## The algorithm, step by step
 //!
-//! 1. **Check that the directory is a bitcask store and lock it** (`lock_store`): the
-//!    `ENGINE` marker must name this engine, or nothing is touched; an open store is refused
-//!    with [`Error::Locked`]. A marker that is there but damaged is accepted only when a
-//!    segment with a valid header sits beside it; it is then kept in `lost/` and written
-//!    anew (`marker_repair`).
+//! 1. **Check that the directory is a bitcask store and lock it**
+//!    ([`kv_shared::repair::lock_store_or_damaged_marker`]): the `ENGINE` marker must name
+//!    this engine, or nothing is touched; an open store is refused with
+//!    [`kv_shared::Error::Locked`]. A marker that is there but damaged is accepted only when
+//!    a segment with a valid header sits beside it (`segments_are_ours`); it is then kept in
+//!    `lost/` and written anew ([`kv_shared::repair::rewrite_marker`]).
 //! 2. **Check the merge commit records** (`check_commits`). A commit record that decodes
 //!    is kept: opening finishes its merge. A damaged one is moved to `lost/`. Its merge did
 //!    commit (the record is only written at the commit point), but which segments it
@@ -27,22 +28,25 @@
 //!    back if its tombstone was in an input already deleted. The report says so.
 //! 3. **Scan every segment** (`check_segment`). From the byte after the header, decode
 //!    records; at a bad byte, **resynchronise** by trying every later offset until a record
-//!    decodes with a valid checksum (as LevelDB's log reader and `RepairDB` do). A segment
-//!    is damaged if its header is bad, any byte belongs to no valid record, a record
-//!    follows its seal, or it has no seal and is not the active segment (the newest
-//!    segment without a hint file): an immutable segment that lost its end.
+//!    decodes with a valid checksum ([`kv_shared::repair::scan_log`], as LevelDB's log
+//!    reader and `RepairDB` do). A segment is damaged if its header is bad, any byte
+//!    belongs to no valid record, a record follows its seal, or it has no seal and is not
+//!    the active segment (the newest segment without a hint file): an immutable segment
+//!    that lost its end.
 //! 4. **Check every hint file** against its segment (`check_hints`), as opening does
 //!    ([`crate::hint::read_hint`]). A damaged hint, or the hint of a damaged segment (it
 //!    describes bytes that are about to change), is moved to `lost/`. The segment is the
 //!    truth: without a hint, opening reads the segment itself.
-//! 5. **Salvage each damaged segment in its own place** (`salvage`). Its bytes are copied
-//!    into `lost/` ([`kv_shared::repair::copy_to_lost`]), synced; then the segment is rewritten, atomically, under the **same
-//!    name and id**: the header, every valid record in file order, and a seal. Which value
-//!    of a key is newest is decided by the records' sequence numbers, which are copied as
-//!    they were; but the segment ids still order the files (the active segment is the
-//!    newest, ids are never reused, merges pick their inputs by id), so the salvaged
-//!    segment must take the damaged one's place, not come last. It is sealed even when it
-//!    was the active segment: opening then starts a fresh active segment after it.
+//! 5. **Salvage each damaged segment in its own place** (planned by `check_segment`,
+//!    done by `apply`). Its bytes are copied into `lost/`
+//!    ([`kv_shared::repair::copy_to_lost`]), synced; then the segment is rewritten,
+//!    atomically, under the **same name and id**: the header, every valid record in file
+//!    order, and a seal. Which value of a key is newest is decided by the records' sequence
+//!    numbers, which are copied as they were; but the segment ids still order the files
+//!    (the active segment is the newest, ids are never reused, merges pick their inputs by
+//!    id), so the salvaged segment must take the damaged one's place, not come last. It is
+//!    sealed even when it was the active segment: opening then starts a fresh active
+//!    segment after it.
 //!
 //! Copying into `lost/` and then replacing (rather than moving first) means a crash at any
 //! point leaves the damaged segment or the salvaged one under its name, never neither.
@@ -57,19 +61,19 @@ use std::collections::BTreeMap;
 use std::ops::Range;
 use std::path::Path;
 
-use kv_shared::file_system::FileLock;
-use kv_shared::log_reader::LogFormat;
-use kv_shared::repair::{FileReport, RepairReport, copy_to_lost, move_to_lost};
-use kv_shared::store_dir::{LOCK_FILE, MARKER_FILE, check_marker};
-use kv_shared::{Engine, Error, Fs, Options, Result, marker};
+use kv_shared::repair::{
+    FileReport, RepairReport, Scanned, copy_to_lost, lock_store_or_damaged_marker, move_to_lost,
+    rewrite_marker, scan_log,
+};
+use kv_shared::{Engine, Fs, Options, Result};
 
 use crate::Bitcask;
 use crate::file_names::FileName;
 use crate::hint::read_hint;
 use crate::merge_commit::MergeCommit;
 use crate::record::{
-    Kind, RECORD_HEADER_LEN, SEGMENT_HEADER_LEN, SegmentKeyLog, decode_segment_header,
-    encode_segment_header, seal_record,
+    Kind, SEGMENT_HEADER_LEN, SegmentKeyLog, decode_segment_header, encode_segment_header,
+    seal_record,
 };
 
 /// The longest merge commit record read (it lists segment ids: a few bytes each).
@@ -90,13 +94,15 @@ struct Plan {
 /// `dry_run`, only reads and reports.
 ///
 /// # Errors
-/// [`Error::InvalidArgument`] when `dir` is not a store (no marker);
-/// [`Error::WrongEngine`] or [`Error::FormatVersion`] when it is another engine's or
-/// version's; [`Error::Locked`] when the store is open; [`Error::Io`].
+/// [`kv_shared::Error::InvalidArgument`] when `dir` is not a store (no marker);
+/// [`kv_shared::Error::WrongEngine`] or [`kv_shared::Error::FormatVersion`] when it is
+/// another engine's or version's; [`kv_shared::Error::Locked`] when the store is open;
+/// [`kv_shared::Error::Io`].
 pub fn repair(dir: &Path, options: &Options, dry_run: bool) -> Result<RepairReport> {
     let fs = Fs::new(options.file_system());
-    let engine = (Bitcask::NAME, Bitcask::FORMAT_VERSION);
-    let (_lock, marker_damage) = lock_store(&fs, dir, engine, || segments_are_ours(&fs, dir))?;
+    let (engine, version) = (Bitcask::NAME, Bitcask::FORMAT_VERSION);
+    let (_lock, marker_damage) =
+        lock_store_or_damaged_marker(&fs, dir, engine, version, || segments_are_ours(&fs, dir))?;
     let files: Vec<FileName> = fs
         .list(dir)?
         .iter()
@@ -105,7 +111,7 @@ pub fn repair(dir: &Path, options: &Options, dry_run: bool) -> Result<RepairRepo
     let mut plan = Plan::default();
     plan.report.dry_run = dry_run;
     if let Some(damage) = marker_damage {
-        marker_repair(&fs, dir, engine, damage, &mut plan.report)?;
+        rewrite_marker(&fs, dir, engine, version, damage, &mut plan.report)?;
     }
     check_commits(&fs, dir, &files, &mut plan)?;
     let active = active_candidate(&files);
@@ -133,72 +139,6 @@ pub fn repair(dir: &Path, options: &Options, dry_run: bool) -> Result<RepairRepo
         apply(&fs, dir, &plan)?;
     }
     Ok(plan.report)
-}
-
-/// Step 1: checks that `dir` holds a store of `engine` at `format_version`, without
-/// creating anything, then takes its lock. A damaged marker is only accepted when `is_ours`
-/// finds the engine's own files in `dir`; then its damage is returned, for the marker to be
-/// rewritten.
-///
-/// # Errors
-/// [`Error::InvalidArgument`] without a marker; [`Error::Corruption`] for a damaged one in
-/// a directory without the engine's files; [`Error::WrongEngine`], [`Error::FormatVersion`],
-/// [`Error::Locked`], [`Error::Io`].
-fn lock_store(
-    fs: &Fs,
-    dir: &Path,
-    (engine, format_version): (&str, u32),
-    is_ours: impl FnOnce() -> Result<bool>,
-) -> Result<(Box<dyn FileLock>, Option<String>)> {
-    let marker_path = dir.join(MARKER_FILE);
-    let Some(file) = fs.open_if_exists(&marker_path)? else {
-        return Err(Error::InvalidArgument(format!(
-            "{} has no {MARKER_FILE} marker: not a store (or no such directory), \
-             refusing to repair it",
-            dir.display()
-        )));
-    };
-    let len = file.len()?;
-    let checked = if len > 64 {
-        Err(Error::corruption(&marker_path, 0, "marker file too long"))
-    } else {
-        let bytes = file.read_vec_at(0, len as usize)?;
-        marker::decode(&bytes)
-            .map_err(|e| e.into_corruption(&marker_path, 0))
-            .and_then(|found| check_marker(dir, found, engine, format_version))
-    };
-    let damage = match checked {
-        Ok(()) => None,
-        Err(e @ Error::Corruption { .. }) if is_ours()? => Some(e.to_string()),
-        Err(e) => return Err(e),
-    };
-    Ok((fs.lock(&dir.join(LOCK_FILE))?, damage))
-}
-
-/// Reports a damaged marker and, unless `dry_run`, keeps it in `lost/` and writes a new one.
-///
-/// # Errors
-/// [`Error::Io`].
-fn marker_repair(
-    fs: &Fs,
-    dir: &Path,
-    (engine, format_version): (&str, u32),
-    damage: String,
-    report: &mut RepairReport,
-) -> Result<()> {
-    let note = format!("{damage}; the store's own files show it is a {engine} store");
-    report.damaged.push(FileReport::new(MARKER_FILE, 0, note));
-    report
-        .written
-        .push(FileReport::new(MARKER_FILE, 0, "a new marker"));
-    if !report.dry_run {
-        copy_to_lost(fs, dir, MARKER_FILE)?;
-        fs.write_atomic(
-            &dir.join(MARKER_FILE),
-            &marker::encode(engine, format_version),
-        )?;
-    }
-    Ok(())
 }
 
 /// True when `dir` holds a segment whose header checks out and names its file's id: a
@@ -277,7 +217,7 @@ fn check_segment(
 ) -> Result<u64> {
     let name = file.name();
     let bytes = fs.read_all(&file.path(dir))?;
-    let scanned = scan::<SegmentKeyLog>(&bytes, SEGMENT_HEADER_LEN as usize);
+    let scanned = scan_log::<SegmentKeyLog>(&bytes, SEGMENT_HEADER_LEN as usize);
     let records: Vec<&Range<usize>> = scanned
         .records
         .iter()
@@ -387,71 +327,11 @@ fn apply(fs: &Fs, dir: &Path, plan: &Plan) -> Result<()> {
     Ok(())
 }
 
-/// What a scan of a log found: the byte ranges of its valid records, in order, and the
-/// damage it skipped.
-#[derive(Debug, Default)]
-struct Scanned {
-    records: Vec<Range<usize>>,
-    first_bad: Option<(usize, String)>,
-    skipped: usize,
-}
-
-impl Scanned {
-    /// A report note for the damage found, `None` for a clean log.
-    fn damage_note(&self) -> Option<String> {
-        let (offset, detail) = self.first_bad.as_ref()?;
-        Some(format!(
-            "{detail} at offset {offset}; {} bytes hold no valid record",
-            self.skipped
-        ))
-    }
-}
-
-/// Scans `bytes` from `start` for valid records of format `F`, resynchronising after damage
-/// by trying every later offset as a record start.
-fn scan<F: LogFormat>(bytes: &[u8], start: usize) -> Scanned {
-    let mut scanned = Scanned::default();
-    let mut pos = start;
-    while pos < bytes.len() {
-        match record_at::<F>(bytes, pos) {
-            Ok(len) => {
-                scanned.records.push(pos..pos + len);
-                pos += len;
-            }
-            Err(detail) => {
-                if scanned.first_bad.is_none() {
-                    scanned.first_bad = Some((pos, detail));
-                }
-                let next = (pos + 1..bytes.len())
-                    .find(|&at| record_at::<F>(bytes, at).is_ok())
-                    .unwrap_or(bytes.len());
-                scanned.skipped += next - pos;
-                pos = next;
-            }
-        }
-    }
-    scanned
-}
-
-/// The length of the valid record of format `F` at `pos` (at least
-/// [`RECORD_HEADER_LEN`] bytes), or what is wrong with it.
-fn record_at<F: LogFormat>(bytes: &[u8], pos: usize) -> std::result::Result<usize, String> {
-    let rest = &bytes[pos..];
-    if rest.len() < F::HEADER_LEN {
-        return Err(format!("incomplete record header ({} bytes)", rest.len()));
-    }
-    let len = F::record_len(&rest[..F::HEADER_LEN]).map_err(|e| e.detail)?;
-    if len > rest.len() {
-        return Err(format!("incomplete record: {} of {len} bytes", rest.len()));
-    }
-    F::decode(&rest[..len]).map_err(|e| e.detail)?;
-    debug_assert!(len >= RECORD_HEADER_LEN);
-    Ok(len)
-}
-
 #[cfg(test)]
 mod tests {
+    use kv_shared::Error;
     use kv_shared::repair::LOST_DIR;
+    use kv_shared::store_dir::MARKER_FILE;
 
     use super::*;
 

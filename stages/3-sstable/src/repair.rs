@@ -17,17 +17,18 @@
 //!
 //! ## The algorithm, step by step
 //!
-//! 1. **Check that the directory is an sstable store and lock it** (`lock_store`): its
-//!    `ENGINE` marker must name this engine (a directory without one is refused before
-//!    anything is written into it), and the `LOCK` is taken, so an open store is refused
-//!    with [`Error::Locked`].
-//! 2. **Scan every table** (`scan_table`), reading the whole file. A table is whole when its
-//!    footer, its index and every data block check out, and the blocks tile the data region
-//!    exactly. Otherwise it is damaged, and its entries are salvaged block by block: the scan
-//!    walks the file looking for block frames, and at a bad byte it **resynchronises**,
-//!    trying every following offset as the start of a frame until one passes its checksum
-//!    and decodes as a block (keys in increasing order to its very end). This works without
-//!    the footer and the index, so a table whose end is damaged keeps every data block.
+//! 1. **Check that the directory is an sstable store and lock it**
+//!    ([`kv_shared::repair::lock_store`]): its `ENGINE` marker must name this engine (a
+//!    directory without one is refused before anything is written into it), and the `LOCK`
+//!    is taken, so an open store is refused with [`Error::Locked`].
+//! 2. **Scan every table** (`scan_table`), reading the whole file. A table is whole when
+//!    its footer, its index and every data block check out, and the blocks tile the data
+//!    region exactly. Otherwise it is damaged, and its entries are salvaged block by block:
+//!    the scan (`scan_frames`) walks the file looking for block frames, and at a bad byte
+//!    it **resynchronises** ([`kv_shared::repair::scan_records`]), trying every following
+//!    offset as the start of a frame until one passes its checksum and decodes as a block
+//!    (keys in increasing order to its very end). This works without the footer and the
+//!    index, so a table whose end is damaged keeps every data block.
 //! 3. **Find the damaged tables' places** (`place_tables`). A damaged table whose footer
 //!    survived keeps its range. If that range lies inside the range of a table with a higher
 //!    number, it was the input of a compaction that finished (its data is in that table):
@@ -68,11 +69,11 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use kv_shared::file_system::FileLock;
 use kv_shared::framing::ByteReader;
-use kv_shared::repair::{FileReport, RepairReport, move_to_lost};
-use kv_shared::store_dir::{LOCK_FILE, MARKER_FILE, check_marker};
-use kv_shared::{Engine, Error, Fs, Options, Result, marker};
+use kv_shared::repair::{
+    FileReport, RepairReport, Scanned, lock_store, move_to_lost, scan_records,
+};
+use kv_shared::{Engine, Error, Fs, Options, Result};
 
 use crate::SstableStore;
 use crate::block::decode_entry;
@@ -129,99 +130,24 @@ pub fn repair(dir: &Path, options: &Options, dry_run: bool) -> Result<RepairRepo
     Ok(report)
 }
 
-/// Step 1: checks that `dir` holds a store of `engine` at `format_version` without creating
-/// anything (a missing directory has no marker either), then takes its lock.
-///
-/// # Errors
-/// [`Error::InvalidArgument`] without a marker; [`Error::Corruption`] for a damaged one;
-/// [`Error::WrongEngine`], [`Error::FormatVersion`], [`Error::Locked`], [`Error::Io`].
-pub fn lock_store(
-    fs: &Fs,
-    dir: &Path,
-    engine: &str,
-    format_version: u32,
-) -> Result<Box<dyn FileLock>> {
-    let marker_path = dir.join(MARKER_FILE);
-    let Some(file) = fs.open_if_exists(&marker_path)? else {
-        return Err(Error::InvalidArgument(format!(
-            "{} has no {MARKER_FILE} marker: not a store (or no such directory), \
-             refusing to repair it",
-            dir.display()
-        )));
-    };
-    let len = file.len()?;
-    if len > 64 {
-        return Err(Error::corruption(&marker_path, 0, "marker file too long"));
-    }
-    let bytes = file.read_vec_at(0, len as usize)?;
-    let found = marker::decode(&bytes).map_err(|e| e.into_corruption(&marker_path, 0))?;
-    check_marker(dir, found, engine, format_version)?;
-    fs.lock(&dir.join(LOCK_FILE))
-}
-
-/// What a resynchronising scan of framed records found.
-#[derive(Debug, Default, Clone, PartialEq, Eq)]
-pub struct FrameScan {
-    /// Frames accepted.
-    pub frames: u64,
-    /// The offset of the first bad byte and what was wrong there.
-    pub first_bad: Option<(usize, String)>,
-    /// Bytes that belong to no accepted frame.
-    pub skipped: usize,
-}
-
-impl FrameScan {
-    /// A note for the damage found, `None` when every byte belonged to a frame.
-    pub fn damage_note(&self) -> Option<String> {
-        let (offset, detail) = self.first_bad.as_ref()?;
-        Some(format!(
-            "{detail} at offset {offset}; {} bytes hold no valid record",
-            self.skipped
-        ))
-    }
-}
-
 /// Scans `bytes[start..end]` for [`crate::frame`]s with bodies of at most `max_body` bytes,
 /// handing each body (and its offset) to `accept`, which says whether it is a good record.
 /// At a bad byte (a failed checksum, an impossible length, a body `accept` refuses) the
-/// scan resynchronises: it tries every following offset as a frame start. Shared with
-/// stage 4, whose logs and blocks use the same frame.
+/// scan resynchronises ([`kv_shared::repair::scan_records`]): it tries every following
+/// offset as a frame start. Shared with stage 4, whose logs and blocks use the same frame.
 pub fn scan_frames(
     bytes: &[u8],
     start: usize,
     end: usize,
     max_body: usize,
     mut accept: impl FnMut(usize, &[u8]) -> std::result::Result<(), String>,
-) -> FrameScan {
+) -> Scanned {
     let end = end.min(bytes.len());
-    let mut scan = FrameScan::default();
-    let mut pos = start;
-    let mut bad_since: Option<usize> = None;
-    while pos < end {
-        match frame_at(&bytes[pos..end], max_body).and_then(|(body, len)| {
-            accept(pos, body)?;
-            Ok(len)
-        }) {
-            Ok(len) => {
-                if let Some(from) = bad_since.take() {
-                    scan.skipped += pos - from;
-                }
-                scan.frames += 1;
-                pos += len;
-            }
-            Err(detail) => {
-                if scan.first_bad.is_none() {
-                    scan.first_bad = Some((pos, detail));
-                }
-                bad_since.get_or_insert(pos);
-                pos += 1;
-            }
-        }
-    }
-    if let Some(from) = bad_since {
-        scan.skipped += end - from;
-    }
-    scan
+    scan_records(start, end, |pos| {
+        let (body, len) = frame_at(&bytes[pos..end], max_body)?;
+        accept(pos, body)?;
+        Ok(len)
+    })
 }
 
 /// The body and whole length of the valid frame at the start of `rest`, or what is wrong.
@@ -555,7 +481,7 @@ fn scan_wal(fs: &Fs, dir: &Path, number: u64) -> Result<ScannedWal> {
     Ok(ScannedWal {
         number,
         entries,
-        records: scan.frames,
+        records: scan.records.len() as u64,
         damage,
     })
 }

@@ -34,8 +34,8 @@
 //! ## The algorithm, step by step
 //!
 //! 1. **Check that the directory is an lsm store and lock it**
-//!    ([`sstable::repair::lock_store`]): a directory without this engine's marker is refused
-//!    untouched; an open store is refused with [`kv_shared::Error::Locked`].
+//!    ([`kv_shared::repair::lock_store`]): a directory without this engine's marker is
+//!    refused untouched; an open store is refused with [`kv_shared::Error::Locked`].
 //! 2. **Read `CURRENT` and the manifest** ([`crate::manifest::recover`], which only reads),
 //!    and decide whether to trust it (`manifest_doubt`). Opening takes a damaged last edit
 //!    for one a crash tore, and a manifest cut exactly between two edits looks whole; either
@@ -79,7 +79,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::sync::Arc;
 
-use kv_shared::repair::{FileReport, RepairReport, move_to_lost};
+use kv_shared::repair::{FileReport, RepairReport, lock_store, move_to_lost};
 use kv_shared::{Engine, Fs, Options, Result};
 
 use crate::LsmTree;
@@ -103,7 +103,7 @@ use scan::{ScannedTable, ScannedWal, Version, scan_table, scan_wal};
 pub fn repair(dir: &Path, options: &Options, dry_run: bool) -> Result<RepairReport> {
     let fs = Fs::new(options.file_system());
     let lsm_options = LsmOptions::parse(options)?;
-    let _lock = sstable::repair::lock_store(&fs, dir, LsmTree::NAME, LsmTree::FORMAT_VERSION)?;
+    let _lock = lock_store(&fs, dir, LsmTree::NAME, LsmTree::FORMAT_VERSION)?;
     let files = Files::list(&fs, dir)?;
     let plan = match manifest::recover(&fs, dir) {
         Ok(Some((number, state))) => match manifest_doubt(&fs, dir, &files, number, &state)? {

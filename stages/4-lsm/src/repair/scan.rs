@@ -21,7 +21,7 @@
 //! ## WALs
 //!
 //! Their records are [`sstable::frame`]s, scanned with [`sstable::repair::scan_frames`],
-//! which resynchronises past damage. Each record is a write batch with its sequence
+//! which resynchronises past damage ([`kv_shared::repair::scan_records`]). Each record is a write batch with its sequence
 //! numbers; a batch whose first sequence number does not follow the one before is still
 //! kept (it passed its checksum), and the gap is reported as damage.
 
@@ -248,7 +248,7 @@ pub fn scan_wal(
     Ok(ScannedWal {
         number,
         versions,
-        records: scan.frames,
+        records: scan.records.len() as u64,
         starts_whole: header_ok && first_at == Some(header_len),
         damage,
     })
