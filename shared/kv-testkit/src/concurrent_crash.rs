@@ -64,7 +64,8 @@ use crate::child_process::rerun_self;
 use crate::fault_fs::{FaultFs, store_path};
 use crate::history::{Observed, State, WriteOp, assert_some_prefix, read_store};
 use crate::hook_fs::{Action, HookFs, Op};
-use crate::power_loss::describe_files;
+use crate::power_loss::{describe_files, write_after_recovery};
+use crate::process_crash::copy_dir;
 use kv_shared::{Engine, Options};
 
 /// The environment variable that makes a test run as the writing child:
@@ -353,19 +354,6 @@ fn read_acks(spec: &ChildSpec) -> Vec<usize> {
                 .unwrap_or(0)
         })
         .collect()
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    if to.exists() {
-        std::fs::remove_dir_all(to).expect("clear the copy");
-    }
-    std::fs::create_dir_all(to).expect("create the copy");
-    for entry in std::fs::read_dir(from).expect("list the store") {
-        let entry = entry.expect("list the store");
-        if entry.file_type().expect("file type").is_file() {
-            std::fs::copy(entry.path(), to.join(entry.file_name())).expect("copy a file");
-        }
-    }
 }
 
 /// Runs the kill half of the suite: `runs` children killed while [`WRITERS`] threads write.
@@ -682,12 +670,7 @@ fn check_after_power_loss<E: Engine>(
     });
     let state = read_store(&engine).unwrap_or_else(|e| panic!("{context}: reading back: {e}"));
     let mut tally = check_writers(&State::new(), &state, logs, context);
-    engine
-        .put(b"after-recovery", b"ok")
-        .unwrap_or_else(|e| panic!("{context}: put after recovery: {e}"));
-    engine
-        .close()
-        .unwrap_or_else(|e| panic!("{context}: close after recovery: {e}"));
+    write_after_recovery(engine, context);
     tally.runs = 1;
     tally
 }

@@ -159,15 +159,22 @@ fn check_after_crash<E: Engine>(
         progress.issued.len(),
         context,
     );
-    // The store must take new writes after recovery.
+    write_after_recovery(engine, context);
+    let lost = store_path().join(kv_shared::repair::LOST_DIR);
+    fs.image().keys().any(|path| path.starts_with(&lost))
+}
+
+/// Checks that a recovered store takes new writes: a put, then a clean close.
+///
+/// # Panics
+/// When either fails, naming `context`.
+pub(crate) fn write_after_recovery<E: Engine>(engine: E, context: &str) {
     engine
         .put(b"after-recovery", b"ok")
         .unwrap_or_else(|e| panic!("{context}: put after recovery: {e}"));
     engine
         .close()
         .unwrap_or_else(|e| panic!("{context}: close after recovery: {e}"));
-    let lost = store_path().join(kv_shared::repair::LOST_DIR);
-    fs.image().keys().any(|path| path.starts_with(&lost))
 }
 
 fn options_on(options: &Options, fs: &FaultFs) -> Options {

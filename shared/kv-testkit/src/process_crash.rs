@@ -160,7 +160,10 @@ fn read_report(path: &Path) -> (usize, usize, usize) {
     (issued, acked, opens)
 }
 
-fn copy_dir(from: &Path, to: &Path) {
+/// Copies the files of the store `from` (not its subdirectories) into `to`, emptied or
+/// created first: a snapshot of a killed child's store to open, leaving the store itself as
+/// the crash left it.
+pub(crate) fn copy_dir(from: &Path, to: &Path) {
     if to.exists() {
         std::fs::remove_dir_all(to).expect("clear the copy");
     }
