@@ -549,18 +549,10 @@ fn read_damaged<E: Engine>(engine: &E, image: &FsImage, context: &str) -> (Obser
             }
         }
     }
-    let scanned = engine
-        .scan(KeyRange::all())
-        .and_then(|it| it.collect::<kv_shared::Result<Vec<_>>>());
-    match scanned {
-        Ok(pairs) => {
-            let state: State = pairs.into_iter().collect();
+    match scan_all(engine) {
+        Ok(state) => {
             for (key, got) in &gets.values {
-                assert!(
-                    got.as_ref() == state.get(key),
-                    "{context}: get and scan disagree on key {}",
-                    kv_shared::dump::quoted(key, 24)
-                );
+                assert_get_agrees(key, got, &state, context);
             }
             (Observed::complete(&state), read_errors)
         }
@@ -569,6 +561,23 @@ fn read_damaged<E: Engine>(engine: &E, image: &FsImage, context: &str) -> (Obser
             (gets, read_errors + 1)
         }
     }
+}
+
+/// The whole store, read with one scan.
+///
+/// # Errors
+/// Whatever the engine's scan returns.
+fn scan_all<E: Engine>(engine: &E) -> kv_shared::Result<State> {
+    engine.scan(KeyRange::all())?.collect()
+}
+
+/// Asserts that `got`, what a `get` of `key` returned, is what the scan `state` holds.
+fn assert_get_agrees(key: &[u8], got: &Option<Vec<u8>>, state: &State, context: &str) {
+    assert!(
+        got.as_ref() == state.get(key),
+        "{context}: get and scan disagree on key {}",
+        kv_shared::dump::quoted(key, 24)
+    );
 }
 
 /// Checks that every value `seen` was once written to its key (never garbage, never
@@ -707,19 +716,11 @@ fn read_all<E: Engine>(engine: &E, image: &FsImage, context: &str) -> (Reads, us
         };
         reads.insert(key, read);
     }
-    let scanned = engine
-        .scan(KeyRange::all())
-        .and_then(|it| it.collect::<kv_shared::Result<Vec<_>>>());
-    match scanned {
-        Ok(pairs) => {
-            let state: State = pairs.into_iter().collect();
+    match scan_all(engine) {
+        Ok(state) => {
             for (key, read) in &mut reads {
                 match read {
-                    Some(got) => assert!(
-                        got.as_ref() == state.get(key),
-                        "{context}: get and scan disagree on key {}",
-                        kv_shared::dump::quoted(key, 24)
-                    ),
+                    Some(got) => assert_get_agrees(key, got, &state, context),
                     None => *read = Some(state.get(key).cloned()),
                 }
             }
