@@ -52,7 +52,6 @@
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
@@ -60,12 +59,11 @@ use std::time::{Duration, Instant};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-use crate::child_process::rerun_self;
 use crate::fault_fs::{FaultFs, store_path};
 use crate::history::{Observed, State, WriteOp, assert_some_prefix, read_store};
 use crate::hook_fs::{Action, HookFs, Op};
 use crate::power_loss::{describe_files, write_after_recovery};
-use crate::process_crash::copy_dir;
+use crate::process_crash::{copy_dir, died, kill_child, spawn_child};
 use kv_shared::{Engine, Options};
 
 /// The environment variable that makes a test run as the writing child:
@@ -436,22 +434,11 @@ fn kill_a_child(
     rng: &mut ChaCha8Rng,
     context: &str,
 ) {
-    let mut child = rerun_self(test_name)
-        .env(CHILD_ENV, spec.encode())
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(stderr).expect("stderr file"))
-        .spawn()
-        .expect("spawn the child");
-    let died = |status| {
-        format!(
-            "({status}): {}",
-            std::fs::read_to_string(stderr).unwrap_or_default()
-        )
-    };
+    let mut child = spawn_child(test_name, (CHILD_ENV, spec.encode()), stderr);
     let started = Instant::now();
     while read_acks(spec).contains(&0) {
         if let Some(status) = child.try_wait().expect("poll the child") {
-            panic!("{context}: the child exited early {}", died(status));
+            panic!("{context}: the child exited early {}", died(status, stderr));
         }
         assert!(
             started.elapsed() < Duration::from_secs(60),
@@ -460,11 +447,7 @@ fn kill_a_child(
         std::thread::sleep(Duration::from_micros(200));
     }
     std::thread::sleep(Duration::from_micros(rng.random_range(0..20_000)));
-    if let Some(status) = child.try_wait().expect("poll the child") {
-        panic!("{context}: the child died on its own {}", died(status));
-    }
-    child.kill().expect("kill the child");
-    child.wait().expect("reap the child");
+    kill_child(child, stderr, context);
 }
 
 // ---------------------------------------------------------------------------------------

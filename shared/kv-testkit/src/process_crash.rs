@@ -30,7 +30,7 @@
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
+use std::process::{Child, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
 use rand::{Rng, SeedableRng};
@@ -241,18 +241,7 @@ fn kill_a_child(
     rng: &mut ChaCha8Rng,
     context: &str,
 ) {
-    let mut child = rerun_self(test_name)
-        .env(CHILD_ENV, spec.encode())
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(stderr).expect("stderr file"))
-        .spawn()
-        .expect("spawn the child");
-    let died = |status| {
-        format!(
-            "({status}): {}",
-            std::fs::read_to_string(stderr).unwrap_or_default()
-        )
-    };
+    let mut child = spawn_child(test_name, (CHILD_ENV, spec.encode()), stderr);
     let started = Instant::now();
     let target_opens = rng.random_range(2..=4);
     loop {
@@ -265,7 +254,7 @@ fn kill_a_child(
         if let Some(status) = child.try_wait().expect("poll the child") {
             panic!(
                 "{context}: the child exited before writing {}",
-                died(status)
+                died(status, stderr)
             );
         }
         assert!(
@@ -277,8 +266,42 @@ fn kill_a_child(
     if spec.mode == Mode::Write {
         std::thread::sleep(Duration::from_micros(rng.random_range(0..30_000)));
     }
+    kill_child(child, stderr, context);
+}
+
+/// Starts the running test binary again as a child that runs `test_name` with the
+/// environment variable `env` set (its spec), its stderr going to the file `stderr`.
+///
+/// # Panics
+/// When the child cannot be started.
+pub(crate) fn spawn_child(test_name: &str, env: (&str, String), stderr: &Path) -> Child {
+    rerun_self(test_name)
+        .env(env.0, env.1)
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(stderr).expect("stderr file"))
+        .spawn()
+        .expect("spawn the child")
+}
+
+/// How a child that ended on its own ended: its exit status and what it wrote to the file
+/// `stderr`.
+pub(crate) fn died(status: ExitStatus, stderr: &Path) -> String {
+    format!(
+        "({status}): {}",
+        std::fs::read_to_string(stderr).unwrap_or_default()
+    )
+}
+
+/// Kills `child` with SIGKILL and reaps it.
+///
+/// # Panics
+/// When it has already died on its own, quoting its stderr file `stderr`.
+pub(crate) fn kill_child(mut child: Child, stderr: &Path, context: &str) {
     if let Some(status) = child.try_wait().expect("poll the child") {
-        panic!("{context}: the child died on its own {}", died(status));
+        panic!(
+            "{context}: the child died on its own {}",
+            died(status, stderr)
+        );
     }
     child.kill().expect("kill the child");
     child.wait().expect("reap the child");
