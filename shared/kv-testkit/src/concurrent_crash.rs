@@ -201,6 +201,21 @@ impl Tally {
         self.batches += other.batches;
         self.recovered_writes += other.recovered_writes;
     }
+
+    /// Prints the summary of a suite on `engine`: `crashes` says what the runs were
+    /// ("SIGKILLs of" the writers), `required` which writes had to survive.
+    fn print(&self, engine: &str, crashes: &str, required: &str) {
+        eprintln!(
+            "{engine}: concurrent crash: {} {crashes} {WRITERS} writers ({} with sync_writes), \
+             {} {required} writes checked, 0 lost; {} batches checked, 0 torn; {} writes \
+             recovered",
+            self.runs,
+            self.sync_writes_runs,
+            self.required_writes,
+            self.batches,
+            self.recovered_writes
+        );
+    }
 }
 
 /// The keys of `state` that writer `t` owns (`None`: the keys no writer owns).
@@ -413,16 +428,7 @@ pub fn concurrent_kills<E: Engine>(options: &Options, test_name: &str, seed: u64
         checked.sync_writes_runs = u64::from(spec.sync_writes);
         tally.add(checked);
     }
-    eprintln!(
-        "{}: concurrent crash: {} SIGKILLs of {WRITERS} writers ({} with sync_writes), {} \
-         acknowledged writes checked, 0 lost; {} batches checked, 0 torn; {} writes recovered",
-        E::NAME,
-        tally.runs,
-        tally.sync_writes_runs,
-        tally.required_writes,
-        tally.batches,
-        tally.recovered_writes
-    );
+    tally.print(E::NAME, "SIGKILLs of", "acknowledged");
 }
 
 /// Starts a child as `spec` says, waits until every writer has had a write acknowledged,
@@ -564,17 +570,7 @@ pub fn concurrent_power_losses<E: Engine>(options: &Options, seed: u64, runs: u6
     for run in 0..runs {
         tally.add(concurrent_power_loss_run::<E>(options, seed, run));
     }
-    eprintln!(
-        "{}: concurrent crash: {} power losses under {WRITERS} writers ({} with sync_writes), \
-         {} acknowledged-and-required writes checked, 0 lost; {} batches checked, 0 torn; {} \
-         writes recovered",
-        E::NAME,
-        tally.runs,
-        tally.sync_writes_runs,
-        tally.required_writes,
-        tally.batches,
-        tally.recovered_writes
-    );
+    tally.print(E::NAME, "power losses under", "acknowledged-and-required");
 }
 
 /// Run number `run` of [`concurrent_power_losses`] alone. Thread timing varies, so a
