@@ -372,9 +372,54 @@ fn log_record_at<F: LogFormat>(rest: &[u8]) -> std::result::Result<usize, String
     Ok(len)
 }
 
+/// Where [`file_has_magic`] looks for a file's magic bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MagicAt {
+    /// The file's first bytes (a log's header).
+    Start,
+    /// The file's last bytes (a table's footer).
+    End,
+}
+
+/// True when `path` exists and its first or last bytes (`at`) are `magic`: a cheap proof,
+/// for [`lock_store_or_damaged_marker`], that a file was written by a given engine.
+///
+/// # Errors
+/// [`Error::Io`].
+pub fn file_has_magic(fs: &Fs, path: &Path, magic: &[u8], at: MagicAt) -> Result<bool> {
+    let Some(file) = fs.open_if_exists(path)? else {
+        return Ok(false);
+    };
+    let len = file.len()?;
+    let want = magic.len() as u64;
+    if len < want {
+        return Ok(false);
+    }
+    let offset = match at {
+        MagicAt::Start => 0,
+        MagicAt::End => len - want,
+    };
+    Ok(file.read_vec_at(offset, magic.len())? == magic)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn magic_is_found_at_either_end_and_nowhere_else() {
+        let tmp = tempfile::tempdir().unwrap();
+        let fs = Fs::default();
+        let path = tmp.path().join("000001.sst");
+        std::fs::write(&path, b"HEADbodyTAIL").unwrap();
+        assert!(file_has_magic(&fs, &path, b"HEAD", MagicAt::Start).unwrap());
+        assert!(file_has_magic(&fs, &path, b"TAIL", MagicAt::End).unwrap());
+        assert!(!file_has_magic(&fs, &path, b"TAIL", MagicAt::Start).unwrap());
+        assert!(!file_has_magic(&fs, &path, b"body", MagicAt::End).unwrap());
+        assert!(!file_has_magic(&fs, &path, b"HEADbodyTAIL+", MagicAt::End).unwrap());
+        let missing = tmp.path().join("000002.sst");
+        assert!(!file_has_magic(&fs, &missing, b"HEAD", MagicAt::Start).unwrap());
+    }
 
     #[test]
     fn damaged_files_move_into_lost_without_overwriting() {

@@ -18,9 +18,13 @@
 //! ## The algorithm, step by step
 //!
 //! 1. **Check that the directory is an sstable store and lock it**
-//!    ([`kv_shared::repair::lock_store`]): its `ENGINE` marker must name this engine (a
-//!    directory without one is refused before anything is written into it), and the `LOCK`
-//!    is taken, so an open store is refused with [`Error::Locked`].
+//!    ([`kv_shared::repair::lock_store_or_damaged_marker`]): its `ENGINE` marker must name
+//!    this engine (a directory without one is refused before anything is written into it),
+//!    and the `LOCK` is taken, so an open store is refused with [`Error::Locked`]. A marker
+//!    that is there but damaged is accepted only when the store's own files prove it
+//!    (`files_are_ours`: a table ending in the footer magic, or a WAL beginning with the WAL
+//!    magic); it is then kept in `lost/` and written anew, last
+//!    ([`kv_shared::repair::rewrite_marker`]).
 //! 2. **Scan every table** (`scan_table`), reading the whole file. A table is whole when
 //!    its footer, its index and every data block check out, and the blocks tile the data
 //!    region exactly. Otherwise it is damaged, and its entries are salvaged block by block:
@@ -71,7 +75,8 @@ use std::path::Path;
 
 use kv_shared::framing::ByteReader;
 use kv_shared::repair::{
-    FileReport, RepairReport, Scanned, lock_store, move_to_lost, scan_records,
+    FileReport, MagicAt, RepairReport, Scanned, file_has_magic, lock_store_or_damaged_marker,
+    move_to_lost, rewrite_marker, scan_records,
 };
 use kv_shared::{Engine, Error, Fs, Options, Result};
 
@@ -79,7 +84,7 @@ use crate::SstableStore;
 use crate::block::decode_entry;
 use crate::entry::Entry;
 use crate::file_names::{self, FileKind, table_path};
-use crate::footer::{FOOTER_LEN, Footer, FooterError};
+use crate::footer::{FOOTER_LEN, Footer, FooterError, TABLE_MAGIC};
 use crate::frame::{self, FRAME_HEADER_LEN};
 use crate::index;
 use crate::options::SstableOptions;
@@ -101,7 +106,9 @@ type Entries = BTreeMap<Vec<u8>, Entry>;
 pub fn repair(dir: &Path, options: &Options, dry_run: bool) -> Result<RepairReport> {
     let fs = Fs::new(options.file_system());
     let block_bytes = SstableOptions::parse(options)?.block_bytes;
-    let _lock = lock_store(&fs, dir, SstableStore::NAME, SstableStore::FORMAT_VERSION)?;
+    let (engine, version) = (SstableStore::NAME, SstableStore::FORMAT_VERSION);
+    let (_lock, marker_damage) =
+        lock_store_or_damaged_marker(&fs, dir, engine, version, || files_are_ours(&fs, dir))?;
     let mut tables = Vec::new();
     let mut wal_numbers = Vec::new();
     let mut max_number = 0;
@@ -123,11 +130,35 @@ pub fn repair(dir: &Path, options: &Options, dry_run: bool) -> Result<RepairRepo
     let mut plan = Plan::default();
     place_tables(&mut plan, tables, &wal_numbers);
     plan_wals(&fs, dir, &mut plan, &wal_numbers)?;
-    let report = plan.report(dry_run, max_number);
+    let mut report = plan.report(dry_run, max_number);
     if !dry_run {
         plan.carry_out(&fs, dir, block_bytes, max_number)?;
     }
+    if let Some(damage) = marker_damage {
+        rewrite_marker(&fs, dir, engine, version, damage, &mut report)?;
+    }
     Ok(report)
+}
+
+/// True when `dir` holds a table ending in this stage's footer magic, or, with no stage-4
+/// `CURRENT` beside it, a WAL beginning with the WAL magic (stage 4's WALs share that
+/// format): an sstable store, whatever its damaged marker says.
+fn files_are_ours(fs: &Fs, dir: &Path) -> Result<bool> {
+    let names = fs.list(dir)?;
+    let lsm = names.iter().any(|name| name == "CURRENT");
+    for name in &names {
+        let proof = match file_names::parse(name) {
+            FileKind::Table(_) => file_has_magic(fs, &dir.join(name), TABLE_MAGIC, MagicAt::End)?,
+            FileKind::Wal(_) if !lsm => {
+                file_has_magic(fs, &dir.join(name), crate::wal::WAL_MAGIC, MagicAt::Start)?
+            }
+            _ => false,
+        };
+        if proof {
+            return Ok(true);
+        }
+    }
+    Ok(false)
 }
 
 /// Scans `bytes[start..end]` for [`crate::frame`]s with bodies of at most `max_body` bytes,

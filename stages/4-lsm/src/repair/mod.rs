@@ -34,8 +34,12 @@
 //! ## The algorithm, step by step
 //!
 //! 1. **Check that the directory is an lsm store and lock it**
-//!    ([`kv_shared::repair::lock_store`]): a directory without this engine's marker is
-//!    refused untouched; an open store is refused with [`kv_shared::Error::Locked`].
+//!    ([`kv_shared::repair::lock_store_or_damaged_marker`]): a directory without this
+//!    engine's marker is refused untouched; an open store is refused with
+//!    [`kv_shared::Error::Locked`]. A marker that is there but damaged is accepted only
+//!    when the store's own files prove it (`files_are_ours`: a table ending in the footer
+//!    magic, a manifest or `CURRENT` beginning with theirs); it is then kept in `lost/` and
+//!    written anew, last ([`kv_shared::repair::rewrite_marker`]).
 //! 2. **Read `CURRENT` and the manifest** ([`crate::manifest::recover`], which only reads),
 //!    and decide whether to trust it (`manifest_doubt`). Opening takes a damaged last edit
 //!    for one a crash tore, and a manifest cut exactly between two edits looks whole; either
@@ -79,7 +83,10 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::sync::Arc;
 
-use kv_shared::repair::{FileReport, RepairReport, lock_store, move_to_lost};
+use kv_shared::repair::{
+    FileReport, MagicAt, RepairReport, file_has_magic, lock_store_or_damaged_marker, move_to_lost,
+    rewrite_marker,
+};
 use kv_shared::{Engine, Fs, Options, Result};
 
 use crate::LsmTree;
@@ -88,6 +95,7 @@ use crate::flush::flush;
 use crate::manifest::{self, Manifest, ManifestState};
 use crate::memtable::Memtable;
 use crate::options::LsmOptions;
+use crate::table::footer;
 use crate::version_edit::TableMeta;
 use crate::wal::{self, Wal};
 use scan::{ScannedTable, ScannedWal, Version, scan_table, scan_wal};
@@ -103,7 +111,9 @@ use scan::{ScannedTable, ScannedWal, Version, scan_table, scan_wal};
 pub fn repair(dir: &Path, options: &Options, dry_run: bool) -> Result<RepairReport> {
     let fs = Fs::new(options.file_system());
     let lsm_options = LsmOptions::parse(options)?;
-    let _lock = lock_store(&fs, dir, LsmTree::NAME, LsmTree::FORMAT_VERSION)?;
+    let (engine, version) = (LsmTree::NAME, LsmTree::FORMAT_VERSION);
+    let (_lock, marker_damage) =
+        lock_store_or_damaged_marker(&fs, dir, engine, version, || files_are_ours(&fs, dir))?;
     let files = Files::list(&fs, dir)?;
     let plan = match manifest::recover(&fs, dir) {
         Ok(Some((number, state))) => match manifest_doubt(&fs, dir, &files, number, &state)? {
@@ -115,11 +125,36 @@ pub fn repair(dir: &Path, options: &Options, dry_run: bool) -> Result<RepairRepo
         Err(e) if e.is_corruption() => plan_without_manifest(&fs, dir, &files, e.to_string())?,
         Err(e) => return Err(e),
     };
-    let report = plan.report(dry_run, &files);
+    let mut report = plan.report(dry_run, &files);
     if !dry_run && !report.is_clean() {
         plan.carry_out(&fs, dir, &lsm_options, &files)?;
     }
+    if let Some(damage) = marker_damage {
+        rewrite_marker(&fs, dir, engine, version, damage, &mut report)?;
+    }
     Ok(report)
+}
+
+/// True when `dir` holds a file only this engine writes: a table ending in its footer
+/// magic, a manifest or `CURRENT` beginning with theirs. An lsm store, whatever its
+/// damaged marker says. (Its WALs share stage 3's format, so they prove nothing.)
+fn files_are_ours(fs: &Fs, dir: &Path) -> Result<bool> {
+    let current = dir.join(file_names::CURRENT);
+    if file_has_magic(fs, &current, manifest::CURRENT_MAGIC, MagicAt::Start)? {
+        return Ok(true);
+    }
+    for name in fs.list(dir)? {
+        let path = dir.join(&name);
+        let proof = match file_names::parse(&name) {
+            FileKind::Table(_) => file_has_magic(fs, &path, footer::MAGIC, MagicAt::End)?,
+            FileKind::Manifest(_) => file_has_magic(fs, &path, manifest::MAGIC, MagicAt::Start)?,
+            _ => false,
+        };
+        if proof {
+            return Ok(true);
+        }
+    }
+    Ok(false)
 }
 
 /// Why the manifest `number`, though readable (its state `state`), cannot be trusted:
