@@ -22,6 +22,9 @@
 //! | 1-4 | put only: value length `v`, varint, at most [`crate::MAX_VALUE_LEN`] |
 //! | v | put only: value |
 //!
+//! Both lengths are varints in their shortest form ([`ByteReader::varint`]); a longer
+//! encoding of the same value is refused, so one batch has one byte string.
+//!
 //! [`dump_ops`] prints a body field by field; its snapshot in this crate's tests pins the
 //! format.
 
@@ -246,6 +249,20 @@ mod tests {
     use super::*;
     use crate::Error;
 
+    /// Found by the resealed fuzzer (sstable, `KV_TEST_SEED=3868710719`): a key length
+    /// written as a longer varint than its value needs decoded, and the dump, which sizes
+    /// the field from the value, came out a byte short of the op. Such an op is refused.
+    #[test]
+    fn an_op_whose_length_is_not_its_shortest_varint_is_refused() {
+        let mut batch = WriteBatch::new();
+        batch.put(b"key", b"value").unwrap();
+        let ops = batch.encoded_ops().to_vec();
+        let mut longer = vec![ops[0], ops[1] | 0x80, 0x00];
+        longer.extend_from_slice(&ops[2..]);
+        assert!(check_ops(&ops, 1).is_ok());
+        let e = check_ops(&longer, 1).unwrap_err();
+        assert!(e.detail.contains("shortest form"), "{e:?}");
+    }
     #[test]
     fn ops_round_trip_and_refuse_bad_input() {
         let mut b = WriteBatch::new();

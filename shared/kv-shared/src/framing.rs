@@ -205,17 +205,32 @@ impl<'a> ByteReader<'a> {
         Ok(u64::from_le_bytes(self.array(what)?))
     }
 
-    /// A LEB128 varint.
+    /// A LEB128 varint, in its one canonical form: the shortest encoding of its value, as
+    /// [`put_varint`] writes it. A longer one (`0x85 0x00` for 5: a last byte of zero after
+    /// others) or one whose bits overflow 64 is refused, so that a value has one byte
+    /// string, and the length of a field can be computed from its value (dumps rely on
+    /// it).
     ///
     /// # Errors
-    /// [`DecodeError`] when it runs off the end or is longer than 10 bytes.
+    /// [`DecodeError`] when it runs off the end, is longer than 10 bytes, is not the
+    /// shortest encoding of its value, or overflows 64 bits.
     pub fn varint(&mut self, what: &str) -> Result<u64, DecodeError> {
         let start = self.pos;
         let mut value: u64 = 0;
         for shift in (0..64).step_by(7) {
             let byte = self.u8(what)?;
+            if shift == 63 && byte > 1 {
+                return Err(DecodeError::new(
+                    start,
+                    format!("{what}: varint over 64 bits"),
+                ));
+            }
             value |= u64::from(byte & 0x7f) << shift;
             if byte & 0x80 == 0 {
+                if byte == 0 && shift > 0 {
+                    let detail = format!("{what}: varint not in its shortest form");
+                    return Err(DecodeError::new(start, detail));
+                }
                 return Ok(value);
             }
         }
@@ -302,6 +317,27 @@ mod tests {
             let mut r = ByteReader::new(&out);
             assert_eq!(r.varint("v").unwrap(), v);
             assert!(r.is_empty());
+        }
+    }
+
+    #[test]
+    fn only_the_shortest_varint_of_a_value_decodes() {
+        for (bytes, ok) in [
+            (&[0x05][..], Some(5)),
+            (&[0x85, 0x00][..], None),
+            (&[0x80, 0x80, 0x00][..], None),
+            (&[0x80, 0x01][..], Some(128)),
+            (
+                &[0xff; 9].iter().copied().chain([0x01]).collect::<Vec<u8>>()[..],
+                Some(u64::MAX),
+            ),
+            (
+                &[0xff; 9].iter().copied().chain([0x02]).collect::<Vec<u8>>()[..],
+                None,
+            ),
+        ] {
+            let got = ByteReader::new(bytes).varint("v");
+            assert_eq!(got.as_ref().ok().copied(), ok, "{bytes:02x?}: {got:?}");
         }
     }
 
