@@ -692,6 +692,19 @@ pub struct Sizes {
     pub inspect_cases: u64,
     /// Default inputs per decoder fed to `open` (`KV_FUZZ_OPEN_CASES`).
     pub open_cases: u64,
+    /// The decoders the format has. When a seed's store lacks a kind of unit (no write
+    /// batch in the WAL, say), the decoders found get proportionally more inputs, so the
+    /// total stays what the sizes promise.
+    pub decoders: usize,
+}
+
+impl Sizes {
+    /// `cases` per decoder, scaled up when only `found` of [`Sizes::decoders`] are in the
+    /// store (rounded up).
+    fn per_decoder(&self, cases: u64, found: usize) -> u64 {
+        let (want, found) = (self.decoders.max(found) as u64, found.max(1) as u64);
+        (cases * want).div_ceil(found)
+    }
 }
 
 fn percent(part: u64, whole: u64) -> String {
@@ -766,8 +779,6 @@ pub fn run<E: Engine>(
     crate::child_process::run_bounded(name, || {
         let seed = crate::knobs::seed("resealed", 0x5EA1);
         count_panics();
-        let inspect_cases = crate::knobs::env_u64("KV_FUZZ_CASES", sizes.inspect_cases);
-        let open_cases = crate::knobs::env_u64("KV_FUZZ_OPEN_CASES", sizes.open_cases);
         let image = build_store::<E>(options, seed, sizes.writes);
         let contents = open_and_read::<E>(options, &image, seed)
             .unwrap_or_else(|e| panic!("the undamaged store does not open: {e}"))
@@ -783,8 +794,17 @@ pub fn run<E: Engine>(
             image: &image,
             contents: &contents,
         };
+        let found = corpus.decoders().len();
+        let inspect_cases = crate::knobs::env_u64("KV_FUZZ_CASES", sizes.inspect_cases);
+        let inspect_cases = sizes.per_decoder(inspect_cases, found);
+        let open_cases = crate::knobs::env_u64("KV_FUZZ_OPEN_CASES", sizes.open_cases);
+        let open_cases = sizes.per_decoder(open_cases, found);
         let mut total = 0;
-        eprintln!("{}: resealed inputs, seed {seed}:", E::NAME);
+        eprintln!(
+            "{}: resealed inputs, seed {seed}, {found} of {} decoders in the store:",
+            E::NAME,
+            sizes.decoders
+        );
         for (i, (decoder, units)) in corpus.decoders().into_iter().enumerate() {
             let s = seed.wrapping_add(i as u64 * 0x9E37_79B9);
             let i = fuzz_inspect(&corpus, decoder, inspect, s, inspect_cases);
@@ -805,6 +825,24 @@ pub fn run<E: Engine>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn missing_decoders_give_their_inputs_to_the_others() {
+        let sizes = Sizes {
+            writes: 10,
+            inspect_cases: 5000,
+            open_cases: 2200,
+            decoders: 7,
+        };
+        assert_eq!(sizes.per_decoder(5000, 7), 5000);
+        assert_eq!(sizes.per_decoder(5000, 6), 5834);
+        assert!(sizes.per_decoder(5000, 6) * 6 >= 5000 * 7);
+        assert_eq!(
+            sizes.per_decoder(2200, 8),
+            2200,
+            "more than promised: no scaling"
+        );
+    }
 
     #[test]
     fn edits_never_panic() {

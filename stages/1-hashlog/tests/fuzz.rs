@@ -19,6 +19,7 @@ const SIZES: Sizes = Sizes {
     writes: 60,
     inspect_cases: 7000,
     open_cases: 3000,
+    decoders: 5,
 };
 /// Bytes before the first record: magic, version, CRC32.
 const HEADER: usize = 16;

@@ -23,6 +23,7 @@ const SIZES: Sizes = Sizes {
     writes: 300,
     inspect_cases: 6000,
     open_cases: 2500,
+    decoders: 6,
 };
 /// Bytes before the first record of a segment or entry of a hint: magic, version, id.
 const HEADER: usize = 16;

@@ -20,6 +20,7 @@ const SIZES: Sizes = Sizes {
     writes: 300,
     inspect_cases: 5000,
     open_cases: 2200,
+    decoders: 7,
 };
 /// Bytes of a WAL's header: magic and version.
 const WAL_HEADER: usize = 12;

@@ -23,6 +23,7 @@ const SIZES: Sizes = Sizes {
     writes: 400,
     inspect_cases: 4000,
     open_cases: 1600,
+    decoders: 9,
 };
 /// Bytes of a table's footer.
 const FOOTER: usize = 48;
