@@ -31,13 +31,22 @@
 //!    decodes with a valid checksum ([`kv_shared::repair::scan_log`], as LevelDB's log
 //!    reader and `RepairDB` do). A segment is damaged if its header is bad, any byte
 //!    belongs to no valid record, a record follows its seal, or it has no seal and is not
-//!    the active segment (the newest segment without a hint file): an immutable segment
-//!    that lost its end.
+//!    the active segment (the newest segment without a hint file, counting a hint still
+//!    under its temporary `.merge` name): an immutable segment that lost its end.
 //! 4. **Check every hint file** against its segment (`check_hints`), as opening does
-//!    ([`crate::hint::read_hint`]). A damaged hint, or the hint of a damaged segment (it
-//!    describes bytes that are about to change), is moved to `lost/`. The segment is the
-//!    truth: without a hint, opening reads the segment itself.
-//! 5. **Salvage each damaged segment in its own place** (planned by `check_segment`,
+//!    ([`crate::hint::read_hint`]). A damaged hint is copied into `lost/` (and rebuilt in
+//!    step 5); the hint of a damaged segment (it describes bytes that are about to
+//!    change) is moved there.
+//! 5. **Rebuild the hints repair takes away** (`plan_hints`). Opening, and repair itself,
+//!    tell the active segment (the newest log, allowed to lack a seal) from the others by
+//!    one fact: every segment a merge writes has a hint file. A merge's outputs take new
+//!    ids, so they can be newer than the active segment; if one of them lost its hint, it
+//!    would pass for the active segment, and the real one for an immutable segment that
+//!    lost its seal. So every segment that had a hint and would lose it (a damaged hint, a
+//!    salvaged segment, or an output of a merge whose damaged commit record sends its
+//!    temporary hint to `lost/`) gets a new one, built from the segment's records as they
+//!    now are, exactly as a merge writes it: the segment is the truth.
+//! 6. **Salvage each damaged segment in its own place** (planned by `check_segment`,
 //!    done by `apply`). Its bytes are copied into `lost/`
 //!    ([`kv_shared::repair::copy_to_lost`]), synced; then the segment is rewritten,
 //!    atomically, under the **same name and id**: the header, every valid record in file
@@ -46,12 +55,18 @@
 //!    (the active segment is the newest, ids are never reused, merges pick their inputs by
 //!    id), so the salvaged segment must take the damaged one's place, not come last. It is
 //!    sealed even when it was the active segment: opening then starts a fresh active
-//!    segment after it.
+//!    segment after it. Then the hints of step 5 are written, each atomically (to `.tmp`,
+//!    fsynced, renamed, directory fsynced).
 //!
 //! Copying into `lost/` and then replacing (rather than moving first) means a crash at any
 //! point leaves the damaged segment or the salvaged one under its name, never neither.
-//! Hints are moved before segments are replaced, so a stale hint never describes a
-//! salvaged segment.
+//! Hints are moved before segments are replaced, and new hints written only after every
+//! segment is, so a stale hint never describes a salvaged segment. A damaged hint of an
+//! intact segment is copied, not moved, and replaced atomically: its segment is never
+//! without a hint. A salvaged segment is, for a moment: a crash between its rewrite and
+//! its new hint leaves it sealed but without a hint, and if it is newer than the active
+//! segment, a second repair then takes the active segment for an immutable one that lost
+//! its seal and seals it, keeping each of its valid records.
 //!
 //! What a repair can cost: the records in the damaged bytes. A key whose newest record was
 //! lost goes back to the value of its newest surviving record (or comes back, if a
@@ -69,11 +84,11 @@ use kv_shared::{Engine, Fs, Options, Result};
 
 use crate::Bitcask;
 use crate::file_names::FileName;
-use crate::hint::read_hint;
+use crate::hint::{self, read_hint};
 use crate::merge_commit::MergeCommit;
 use crate::record::{
-    Kind, SEGMENT_HEADER_LEN, SegmentKeyLog, decode_segment_header, encode_segment_header,
-    seal_record,
+    Kind, SEGMENT_HEADER_LEN, SegmentKeyLog, decode_record, decode_segment_header,
+    encode_segment_header, seal_record,
 };
 
 /// The longest merge commit record read (it lists segment ids: a few bytes each).
@@ -88,6 +103,10 @@ struct Plan {
     to_lost: Vec<String>,
     /// Damaged segments: name and salvaged bytes.
     salvaged: Vec<(String, Vec<u8>)>,
+    /// Damaged hints of intact segments: copied into `lost/`, then rebuilt in place.
+    stale_hints: Vec<String>,
+    /// Hints rebuilt from their segments: name and bytes, written after every segment.
+    hints: Vec<(String, Vec<u8>)>,
 }
 
 /// Repairs the bitcask store in `dir` (see the [module documentation](self)). With
@@ -135,6 +154,7 @@ pub fn repair(dir: &Path, options: &Options, dry_run: bool) -> Result<RepairRepo
         }
     }
     check_hints(&fs, dir, &files, &segment_lens, &mut plan)?;
+    plan_hints(&fs, dir, &files, &segment_lens, &mut plan)?;
     if !dry_run {
         apply(&fs, dir, &plan)?;
     }
@@ -198,11 +218,15 @@ fn check_commits(fs: &Fs, dir: &Path, files: &[FileName], plan: &mut Plan) -> Re
     Ok(())
 }
 
-/// The segment that may lack a seal: the newest segment without a hint file.
+/// The segment that may lack a seal: the newest segment without a hint file. A hint still
+/// under its temporary name counts: the segment is a merge's output whose renames a crash
+/// cut short.
 fn active_candidate(files: &[FileName]) -> Option<FileName> {
+    let hinted =
+        |id: u32| files.contains(&FileName::Hint(id)) || files.contains(&FileName::MergeHint(id));
     files
         .iter()
-        .filter(|f| matches!(f, FileName::Segment(id) if !files.contains(&FileName::Hint(*id))))
+        .filter(|f| matches!(f, FileName::Segment(id) if !hinted(*id)))
         .max_by_key(|f| f.id())
         .copied()
 }
@@ -275,8 +299,9 @@ fn segment_damage(bytes: &[u8], id: u32, scanned: &Scanned, may_be_open: bool) -
     }
 }
 
-/// Step 4: keeps each hint that matches its intact segment; plans moving the others (and
-/// every hint of a damaged segment) into `lost/`.
+/// Step 4: keeps each hint that matches its intact segment; plans rebuilding the others
+/// (`plan_hints`): a damaged one is copied into `lost/` first, the hint of a damaged
+/// segment is moved there.
 fn check_hints(
     fs: &Fs,
     dir: &Path,
@@ -294,9 +319,13 @@ fn check_hints(
         let Some(&segment_len) = segment_lens.get(&segment.name()) else {
             continue; // no segment: opening never reads it
         };
-        let problem = if segment_len == 0 {
-            "the hint of a damaged segment: it describes bytes repair rewrites".to_string()
-        } else {
+        if segment_len == 0 {
+            let note = "the hint of a damaged segment: it describes bytes repair rewrites";
+            plan.report.damaged.push(FileReport::new(&name, 0, note));
+            plan.to_lost.push(name);
+            continue;
+        }
+        let problem = {
             let handle = fs.open(&file.path(dir))?;
             match read_hint(&handle, segment.id(), segment_len, |_| {})? {
                 Ok(entries) => {
@@ -305,17 +334,92 @@ fn check_hints(
                         .push(FileReport::new(name, entries, "clean"));
                     continue;
                 }
-                Err(why) => format!("hint file: {why}; open reads the segment instead"),
+                Err(why) => format!("hint file: {why}; rebuilt from its segment"),
             }
         };
         plan.report.damaged.push(FileReport::new(&name, 0, problem));
-        plan.to_lost.push(name);
+        plan.stale_hints.push(name);
     }
     Ok(())
 }
 
-/// Step 5: moves whole files into `lost/`, then replaces each damaged segment by its
-/// salvaged records, its original kept in `lost/` first.
+/// Step 5: plans a new hint for every segment that had one and will lose it (its hint was
+/// damaged, its segment is salvaged, or it is an output of a merge whose damaged commit
+/// record sends its temporary hint to `lost/`), built from the segment's records as they
+/// will be.
+fn plan_hints(
+    fs: &Fs,
+    dir: &Path,
+    files: &[FileName],
+    segment_lens: &BTreeMap<String, u64>,
+    plan: &mut Plan,
+) -> Result<()> {
+    for &file in files {
+        let (hint, temporary) = match file {
+            FileName::Segment(id) => (FileName::Hint(id), FileName::MergeHint(id)),
+            FileName::MergeSegment(id) => (FileName::MergeHint(id), FileName::MergeHint(id)),
+            _ => continue,
+        };
+        let name = file.name();
+        if !segment_lens.contains_key(&name) {
+            continue; // not part of the store after repair
+        }
+        let lost = |f: FileName| plan.to_lost.contains(&f.name());
+        let had_hint = files.contains(&hint) || files.contains(&temporary);
+        let keeps_hint = (files.contains(&hint)
+            && !lost(hint)
+            && !plan.stale_hints.contains(&hint.name()))
+            // a committed merge's temporary hint, which opening renames beside its segment
+            || (temporary != hint && files.contains(&temporary) && !lost(temporary));
+        if !had_hint || keeps_hint {
+            continue;
+        }
+        let salvaged = plan.salvaged.iter().find(|(n, _)| *n == name);
+        let bytes = match salvaged {
+            Some((_, bytes)) => bytes.clone(),
+            None => fs.read_all(&file.path(dir))?,
+        };
+        let Some((count, hint_bytes)) = hint_of(file.id(), &bytes) else {
+            let note = "holds a batch record, which a hint cannot describe: no hint rebuilt";
+            plan.report.damaged.push(FileReport::new(&name, 0, note));
+            continue;
+        };
+        let note = "a hint rebuilt from its segment";
+        plan.report
+            .written
+            .push(FileReport::new(hint.name(), count, note));
+        plan.hints.push((hint.name(), hint_bytes));
+    }
+    Ok(())
+}
+
+/// The hint file of segment `id`, whose bytes are `bytes` (whole records, as repair
+/// keeps them), and its entry count: one entry per record but the seal, in file order.
+/// `None` when the segment holds a batch record (only a merge's outputs have hints, and
+/// they never hold one).
+fn hint_of(id: u32, bytes: &[u8]) -> Option<(u64, Vec<u8>)> {
+    let scanned = scan_log::<SegmentKeyLog>(bytes, SEGMENT_HEADER_LEN as usize);
+    let mut out = hint::encode_header(id);
+    let mut count = 0;
+    for range in &scanned.records {
+        let record = decode_record(&bytes[range.clone()]).ok()?;
+        match record.kind {
+            Kind::Seal => continue,
+            Kind::Batch => return None,
+            Kind::Put | Kind::Tombstone => {}
+        }
+        let len = u32::try_from(range.len()).ok()?;
+        let (seq, expiry, at) = (record.seq, record.expiry, range.start as u64);
+        hint::encode_entry(&mut out, seq, expiry, at, len, record.kind, record.key);
+        count += 1;
+    }
+    hint::encode_end(&mut out, count, bytes.len() as u64);
+    Some((count, out))
+}
+
+/// Step 6: moves whole files into `lost/`, then replaces each damaged segment by its
+/// salvaged records, its original kept in `lost/` first, then writes the rebuilt hints
+/// (a damaged one copied into `lost/` first).
 fn apply(fs: &Fs, dir: &Path, plan: &Plan) -> Result<()> {
     for name in &plan.to_lost {
         move_to_lost(fs, dir, name)?;
@@ -323,6 +427,12 @@ fn apply(fs: &Fs, dir: &Path, plan: &Plan) -> Result<()> {
     for (name, salvaged) in &plan.salvaged {
         copy_to_lost(fs, dir, name)?;
         fs.write_atomic(&dir.join(name), salvaged)?;
+    }
+    for (name, hint) in &plan.hints {
+        if plan.stale_hints.contains(name) {
+            copy_to_lost(fs, dir, name)?;
+        }
+        fs.write_atomic(&dir.join(name), hint)?;
     }
     Ok(())
 }
@@ -418,7 +528,7 @@ mod tests {
     }
 
     #[test]
-    fn a_damaged_hint_is_moved_aside_and_the_segment_read_instead() {
+    fn a_damaged_hint_is_kept_in_lost_and_rebuilt_from_its_segment() {
         let tmp = tempfile::tempdir().unwrap();
         let dir = tmp.path().join("store");
         build(&dir, true);
@@ -426,19 +536,78 @@ mod tests {
             .into_iter()
             .find(|n| n.ends_with(".hint"))
             .expect("compact writes hint files");
-        let mut bytes = std::fs::read(dir.join(&hint)).unwrap();
+        let original = std::fs::read(dir.join(&hint)).unwrap();
+        let mut bytes = original.clone();
         let at = bytes.len() / 2;
         bytes[at] ^= 0x01;
         std::fs::write(dir.join(&hint), &bytes).unwrap();
+        let dry = repair(&dir, &options(), true).unwrap();
+        assert_eq!(std::fs::read(dir.join(&hint)).unwrap(), bytes, "dry run");
         let report = repair(&dir, &options(), false).unwrap();
+        assert_eq!(
+            report,
+            RepairReport {
+                dry_run: false,
+                ..dry
+            }
+        );
         assert_eq!(report.damaged.len(), 1, "{report}");
         assert_eq!(report.damaged[0].file, hint);
-        assert!(report.written.is_empty(), "{report}");
+        let written: Vec<&str> = report.written.iter().map(|f| f.file.as_str()).collect();
+        assert_eq!(written, [hint.as_str()], "{report}");
         assert_eq!(
             std::fs::read(dir.join(LOST_DIR).join(&hint)).unwrap(),
             bytes
         );
+        // The segment is the truth: rebuilt from it, the hint is the one the merge wrote.
+        assert_eq!(std::fs::read(dir.join(&hint)).unwrap(), original);
         check_store(&dir, 0);
+    }
+
+    #[test]
+    fn a_merge_output_above_the_active_segment_keeps_a_hint_through_repair() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("store");
+        build(&dir, true);
+        {
+            // A few writes after the merge, in the active segment it left: the merge's
+            // outputs took ids after that segment's.
+            let store = Bitcask::open(&dir, &options()).unwrap();
+            for i in 0..5u32 {
+                store.put(&i.to_be_bytes(), &value(i)).unwrap();
+            }
+        }
+        let files: Vec<FileName> = names(&dir)
+            .iter()
+            .filter_map(|n| FileName::parse(n))
+            .collect();
+        let active = active_candidate(&files).expect("an active segment").id();
+        let hint = files
+            .iter()
+            .filter(|f| matches!(f, FileName::Hint(id) if *id > active))
+            .max_by_key(|f| f.id())
+            .expect("a merge output above the active segment")
+            .name();
+        for salvage in [false, true] {
+            // First a damaged hint of an intact segment, then a damaged merge output.
+            let target = if salvage {
+                hint.replace(".hint", ".seg")
+            } else {
+                hint.clone()
+            };
+            let mut bytes = std::fs::read(dir.join(&target)).unwrap();
+            let at = bytes.len() / 2;
+            bytes[at] ^= 0x01;
+            std::fs::write(dir.join(&target), &bytes).unwrap();
+            let report = repair(&dir, &options(), false).unwrap();
+            let dry = repair(&dir, &options(), true).unwrap();
+            assert!(dry.is_clean(), "after repair, a dry run finds: {dry}");
+            let written: Vec<&str> = report.written.iter().map(|f| f.file.as_str()).collect();
+            assert!(written.contains(&hint.as_str()), "{report}");
+            assert!(dir.join(&hint).exists(), "{report}");
+            check_store(&dir, usize::from(salvage));
+            assert!(repair(&dir, &options(), true).unwrap().is_clean());
+        }
     }
 
     #[test]
