@@ -640,6 +640,42 @@ mod tests {
     }
 
     #[test]
+    fn a_half_renamed_merge_output_gets_its_hint_back_when_the_commit_record_is_damaged() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("store");
+        build(&dir, true);
+        {
+            let store = Bitcask::open(&dir, &options()).unwrap();
+            store.put(&0u32.to_be_bytes(), &value(0)).unwrap();
+        }
+        let files: Vec<FileName> = names(&dir)
+            .iter()
+            .filter_map(|n| FileName::parse(n))
+            .collect();
+        let active = active_candidate(&files).expect("an active segment").id();
+        let id = files.iter().map(|f| f.id()).max().unwrap();
+        assert!(id > active && files.contains(&FileName::Hint(id)));
+        // What a crash between an output's two renames leaves, with the commit record then
+        // damaged: the segment under its final name, its hint under its temporary one.
+        let hint = FileName::Hint(id).path(&dir);
+        std::fs::rename(&hint, FileName::MergeHint(id).path(&dir)).unwrap();
+        let mut commit = MergeCommit {
+            inputs: vec![1],
+            outputs: vec![id],
+        }
+        .encode();
+        commit[14] ^= 0x01;
+        std::fs::write(FileName::Commit(900).path(&dir), &commit).unwrap();
+        let report = repair(&dir, &options(), false).unwrap();
+        let written: Vec<&str> = report.written.iter().map(|f| f.file.as_str()).collect();
+        assert_eq!(written, [FileName::Hint(id).name()], "{report}");
+        assert!(hint.exists());
+        let dry = repair(&dir, &options(), true).unwrap();
+        assert!(dry.is_clean(), "after repair, a dry run finds: {dry}");
+        check_store(&dir, 0);
+    }
+
+    #[test]
     fn a_damaged_marker_is_rewritten_beside_bitcask_segments() {
         let tmp = tempfile::tempdir().unwrap();
         let dir = tmp.path().join("store");
