@@ -16,6 +16,8 @@
 //!   forms built on it: owned `(key, value)` pairs of a [`KeyRange`] (whose bounds may each
 //!   be inclusive, exclusive or open), in ascending or descending byte order. An empty or
 //!   inverted range yields nothing.
+//! * **Bulk loads.** `load` puts many pairs at once and returns once they are durable
+//!   against power loss ([`crate::bulk`]).
 //! * `compact` runs the stage's compaction to completion; a stage without one documents that
 //!   and returns `Ok`.
 //! * A directory is opened by one engine at a time ([`crate::Error::Locked`] otherwise) and
@@ -25,6 +27,7 @@ use std::ops::{Bound, RangeBounds};
 use std::path::Path;
 
 use crate::batch::WriteBatch;
+use crate::bulk::{LoadInput, LoadOrder, LoadReport};
 use crate::cursor::{BoxCursor, CursorIter, Direction};
 use crate::options::OptionDoc;
 use crate::{Options, Result, Stats};
@@ -100,6 +103,21 @@ pub trait Engine: Send + Sync + Sized + 'static {
         Ok(Box::new(CursorIter::new(cursor, range, Direction::Reverse)))
     }
 
+    /// Loads many pairs at once (see [`crate::bulk`]): when it returns `Ok`, every pair is
+    /// durable against power loss. The default writes batches of
+    /// [`crate::bulk::LOAD_BATCH`] pairs, then syncs ([`crate::bulk::load_in_batches`]); an
+    /// engine with sorted tables may sort the input and ingest tables instead.
+    ///
+    /// # Errors
+    /// [`crate::Error::KeyTooLarge`], [`crate::Error::ValueTooLarge`],
+    /// [`crate::Error::InvalidArgument`] for a key out of order in input promised
+    /// [`LoadOrder::Sorted`] (by an engine that relies on it), an error of the input,
+    /// [`crate::Error::Io`].
+    fn load(&self, input: LoadInput<'_>, order: LoadOrder) -> Result<LoadReport> {
+        let _ = order;
+        crate::bulk::load_in_batches(self, input)
+    }
+
     /// Makes every change so far durable against power loss.
     ///
     /// # Errors
@@ -165,6 +183,11 @@ pub trait DynEngine: Send + Sync {
     /// # Errors
     /// As [`Engine::scan_rev`].
     fn scan_rev(&self, range: KeyRange) -> Result<ScanIter<'_>>;
+    /// See [`Engine::load`].
+    ///
+    /// # Errors
+    /// As [`Engine::load`].
+    fn load(&self, input: LoadInput<'_>, order: LoadOrder) -> Result<LoadReport>;
     /// See [`Engine::sync`].
     ///
     /// # Errors
@@ -211,6 +234,9 @@ impl<E: Engine> DynEngine for E {
     }
     fn scan_rev(&self, range: KeyRange) -> Result<ScanIter<'_>> {
         Engine::scan_rev(self, range)
+    }
+    fn load(&self, input: LoadInput<'_>, order: LoadOrder) -> Result<LoadReport> {
+        Engine::load(self, input, order)
     }
     fn sync(&self) -> Result<()> {
         Engine::sync(self)

@@ -11,6 +11,7 @@
 //! | [`engine`] | the [`Engine`] trait, its object-safe twin [`DynEngine`], [`KeyRange`] |
 //! | [`cursor`] | [`Cursor`]: seek, next, prev over a snapshot; [`CursorIter`], the owned-pair adapter |
 //! | [`batch`] | [`WriteBatch`]: puts and deletes applied atomically, and the byte format of its ops |
+//! | [`bulk`] | bulk loads: [`LoadInput`], [`LoadOrder`], [`LoadReport`], the default load by batches |
 //! | [`error`] | [`Error`] and the [`Result`] alias |
 //! | [`limits`] | the documented key and value size limits, checked by [`check_key_value`] |
 //! | [`options`] | [`Options`]: named settings (the `kv --set` names) plus the file layer to use |
@@ -28,6 +29,7 @@
 #![deny(missing_docs)]
 
 pub mod batch;
+pub mod bulk;
 pub mod cursor;
 pub mod dump;
 pub mod engine;
@@ -45,6 +47,7 @@ pub mod store_dir;
 pub mod structure;
 
 pub use batch::{BatchOp, WriteBatch};
+pub use bulk::{LoadInput, LoadOrder, LoadReport};
 pub use cursor::{BoxCursor, Cursor, CursorIter, Direction, VecCursor};
 pub use engine::{DynEngine, Engine, KeyRange, ScanIter, open_dyn};
 pub use error::{Error, Result};
