@@ -91,4 +91,16 @@ pub struct Measurement {
     /// What went wrong, when the engine failed the workload or gave a wrong answer; the
     /// figures are then incomplete.
     pub error: Option<String>,
+    // The memory budget (`kvbench --budget`, see `crate::budget`), filled in by the
+    // `kvbench` command line; empty or `null` for rows made otherwise.
+    /// `matched` (every engine configured from one memory budget) or `own` (each engine's
+    /// own defaults).
+    pub budget_mode: String,
+    /// The budget's cache bytes (`--cache-bytes`), in `matched` mode.
+    pub budget_cache_bytes: Option<u64>,
+    /// The budget's write-buffer bytes (`--write-buffer-bytes`), in `matched` mode.
+    pub budget_write_buffer_bytes: Option<u64>,
+    /// What the budget set on this engine and why, or why it does not apply; empty in `own`
+    /// mode.
+    pub budget_settings: String,
 }
