@@ -12,6 +12,7 @@
 //! | [`cursor`] | [`Cursor`]: seek, next, prev over a snapshot; [`CursorIter`], the owned-pair adapter |
 //! | [`batch`] | [`WriteBatch`]: puts and deletes applied atomically, and the byte format of its ops |
 //! | [`bulk`] | bulk loads: [`LoadInput`], [`LoadOrder`], [`LoadReport`], the default load by batches |
+//! | [`external_sort`] | [`ExternalSorter`](external_sort::ExternalSorter): a load's pairs in key order in bounded memory (sorted runs on disk, merged); its run file format |
 //! | [`error`] | [`Error`] and the [`Result`] alias |
 //! | [`limits`] | the documented key and value size limits, checked by [`check_key_value`] |
 //! | [`options`] | [`Options`]: named settings (the `kv --set` names) plus the file layer to use |
@@ -34,6 +35,7 @@ pub mod cursor;
 pub mod dump;
 pub mod engine;
 pub mod error;
+pub mod external_sort;
 pub mod file_system;
 pub mod framing;
 pub mod fs;
