@@ -19,6 +19,8 @@
 //! * A key or value over the limits of [`kv_shared::limits`] is an error naming the line.
 //!
 //! Nothing is written when the input has an error.
+//!
+//! [`LinePairs`] is the parser on its own, streaming: `kv load` reads its input with it.
 
 use std::collections::BTreeMap;
 use std::io::BufRead;
@@ -45,46 +47,105 @@ fn write_sorted(pairs: BTreeMap<Vec<u8>, Vec<u8>>, output: &Path) -> Result<u64>
 /// # Errors
 /// [`Error::InvalidArgument`] naming the line for a bad line, or for an empty delimiter;
 /// [`Error::Io`] when reading the input (path `<input>`) or writing `output` fails.
-pub fn build_from_lines(mut input: impl BufRead, delimiter: &str, output: &Path) -> Result<u64> {
-    let delimiter = delimiter.as_bytes();
-    if delimiter.is_empty() {
-        return Err(Error::InvalidArgument(
-            "the delimiter must not be empty".to_string(),
-        ));
-    }
+pub fn build_from_lines(input: impl BufRead, delimiter: &str, output: &Path) -> Result<u64> {
     let mut pairs = BTreeMap::new();
-    let mut line = Vec::new();
-    let mut number = 0u64;
-    loop {
-        line.clear();
-        let n = input
-            .read_until(b'\n', &mut line)
-            .map_err(|e| Error::io("<input>", e))?;
-        if n == 0 {
-            break;
-        }
-        number += 1;
-        let mut text = line.as_slice();
-        text = text.strip_suffix(b"\n").unwrap_or(text);
-        text = text.strip_suffix(b"\r").unwrap_or(text);
-        if text.is_empty() {
-            continue;
-        }
-        let bad = |what: String| Error::InvalidArgument(format!("line {number}: {what}"));
-        let Some(at) = text.windows(delimiter.len()).position(|w| w == delimiter) else {
-            return Err(bad(format!(
-                "no delimiter {:?} in the line",
-                String::from_utf8_lossy(delimiter)
-            )));
-        };
-        let (key, value) = (&text[..at], &text[at + delimiter.len()..]);
-        if key.is_empty() {
-            return Err(bad("empty key".to_string()));
-        }
-        check_key_value(key, value).map_err(|e| bad(e.to_string()))?;
-        pairs.insert(key.to_vec(), value.to_vec());
+    for pair in LinePairs::new(input, delimiter)? {
+        let (key, value) = pair?;
+        pairs.insert(key, value);
     }
     write_sorted(pairs, output)
+}
+
+/// The pairs of `key<delimiter>value` lines, parsed one line at a time as they are read
+/// (the rules are in the module documentation), in input order: what `kv sstable build`
+/// and `kv load` read. It holds one line in memory, never the whole input.
+///
+/// An iterator of `Result`s: after an error (a bad line, a failed read) it ends.
+#[derive(Debug)]
+pub struct LinePairs<R> {
+    input: R,
+    delimiter: Vec<u8>,
+    line: Vec<u8>,
+    number: u64,
+    done: bool,
+}
+
+impl<R: BufRead> LinePairs<R> {
+    /// The pairs of the lines of `input`, each split at the first `delimiter`.
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] for an empty delimiter.
+    pub fn new(input: R, delimiter: &str) -> Result<Self> {
+        if delimiter.is_empty() {
+            return Err(Error::InvalidArgument(
+                "the delimiter must not be empty".to_string(),
+            ));
+        }
+        Ok(LinePairs {
+            input,
+            delimiter: delimiter.as_bytes().to_vec(),
+            line: Vec::new(),
+            number: 0,
+            done: false,
+        })
+    }
+
+    /// The number of the line read last, counting from 1 (0 before the first): the line
+    /// of the pair just returned.
+    pub fn line_number(&self) -> u64 {
+        self.number
+    }
+
+    /// The next pair; `None` at the end of the input.
+    fn read_pair(&mut self) -> Result<Option<(Vec<u8>, Vec<u8>)>> {
+        loop {
+            self.line.clear();
+            let n = self
+                .input
+                .read_until(b'\n', &mut self.line)
+                .map_err(|e| Error::io("<input>", e))?;
+            if n == 0 {
+                return Ok(None);
+            }
+            self.number += 1;
+            let mut text = self.line.as_slice();
+            text = text.strip_suffix(b"\n").unwrap_or(text);
+            text = text.strip_suffix(b"\r").unwrap_or(text);
+            if !text.is_empty() {
+                return split_line(text, &self.delimiter, self.number).map(Some);
+            }
+        }
+    }
+}
+
+/// Splits one line (without its line end) at the first `delimiter`.
+fn split_line(text: &[u8], delimiter: &[u8], number: u64) -> Result<(Vec<u8>, Vec<u8>)> {
+    let bad = |what: String| Error::InvalidArgument(format!("line {number}: {what}"));
+    let Some(at) = text.windows(delimiter.len()).position(|w| w == delimiter) else {
+        return Err(bad(format!(
+            "no delimiter {:?} in the line",
+            String::from_utf8_lossy(delimiter)
+        )));
+    };
+    let (key, value) = (&text[..at], &text[at + delimiter.len()..]);
+    if key.is_empty() {
+        return Err(bad("empty key".to_string()));
+    }
+    check_key_value(key, value).map_err(|e| bad(e.to_string()))?;
+    Ok((key.to_vec(), value.to_vec()))
+}
+
+impl<R: BufRead> Iterator for LinePairs<R> {
+    type Item = Result<(Vec<u8>, Vec<u8>)>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.done {
+            return None;
+        }
+        let next = self.read_pair();
+        self.done = !matches!(next, Ok(Some(_)));
+        next.transpose()
+    }
 }
 
 /// Builds the table `output` from `pairs` in any order; a key given twice keeps its last
@@ -134,4 +195,37 @@ pub fn scan(path: &Path, mut each: impl FnMut(&[u8], &[u8]) -> Result<()>) -> Re
         cursor.next()?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn line_pairs_stream_in_input_order_with_their_line_numbers() {
+        let input: &[u8] = b"b=1\r\n\na=2=x\nb=3\n";
+        let mut lines = LinePairs::new(input, "=").unwrap();
+        let mut seen = Vec::new();
+        while let Some(pair) = lines.next() {
+            let (key, value) = pair.unwrap();
+            seen.push((key, value, lines.line_number()));
+        }
+        let expected: Vec<(Vec<u8>, Vec<u8>, u64)> = vec![
+            (b"b".to_vec(), b"1".to_vec(), 1),
+            (b"a".to_vec(), b"2=x".to_vec(), 3),
+            (b"b".to_vec(), b"3".to_vec(), 4),
+        ];
+        assert_eq!(seen, expected);
+    }
+
+    #[test]
+    fn line_pairs_end_after_a_bad_line() {
+        let input: &[u8] = b"a,1\nno delimiter\nb,2\n";
+        let mut lines = LinePairs::new(input, ",").unwrap();
+        assert!(lines.next().unwrap().is_ok());
+        let err = lines.next().unwrap().unwrap_err();
+        assert!(err.to_string().contains("line 2: no delimiter"), "{err}");
+        assert!(lines.next().is_none());
+        assert!(LinePairs::new(input, "").is_err());
+    }
 }
