@@ -4,7 +4,7 @@
 //! kv --engine NAME --dir DIR [--set NAME=VALUE]... [--hex] COMMAND
 //!     put KEY VALUE | get KEY | delete KEY | scan [--from K] [--to K]
 //!     | rscan [--from K] [--to K] | seek KEY [--limit N] | compact | stats | shell
-//!     | repair [--dry-run]
+//!     | repair [--dry-run] | load FILE [--delimiter D] [--sorted]
 //! kv inspect FILE      annotated dump of any engine file
 //! kv draw --dir DIR [--engine NAME] [--file F] -o OUT.svg   a picture of a store or a file
 //! kv engines           the engines and their options
@@ -23,6 +23,18 @@
 //! prints what a repair would do. It refuses a directory that is not a store of that engine,
 //! and a store that is open.
 //!
+//! `load` bulk-loads the `key<delimiter>value` lines of FILE (`-` for standard input) with
+//! the engine's `load` ([`kv_shared::bulk`]), in the line format `kv sstable build` reads
+//! (`sstable::standalone::LinePairs`: split at the first delimiter, `,` by default; empty
+//! lines skipped; with `--hex`, key and value are hex). The file is streamed, never held
+//! whole in memory. A key given twice keeps its last value. `--sorted` promises keys in
+//! ascending byte order ([`kv_shared::LoadOrder::Sorted`]); without it the input may come
+//! in any order, and an engine that needs order sorts it itself. It prints what the load
+//! did: pairs, bytes, MB/s (10^6 bytes a second, over the whole command's load), the sort
+//! runs written, the files added and how the pairs went in. A malformed line stops the load
+//! with an error naming its line number; what was loaded before it stays or not as the
+//! engine's `load` documents (the default, batches of 1,000, keeps the batches before it).
+//!
 //! `kv draw` pictures a store's structure as SVG ([`crate::draw`]), reading it without a
 //! lock or a change: the whole store, or with `--file F` one of its files (or, without
 //! `--dir`, a standalone SSTable); `-o -` writes the SVG to standard output.
@@ -40,9 +52,10 @@
 use std::io::{BufRead, Write};
 use std::ops::Bound;
 use std::path::{Path, PathBuf};
+use std::time::Instant;
 
 use clap::{Parser, Subcommand};
-use kv_shared::{DynEngine, Error, KeyRange, Options, Result};
+use kv_shared::{DynEngine, Error, KeyRange, LoadOrder, LoadReport, Options, Result};
 
 use crate::engines::{EngineInfo, find};
 use crate::shell::PairQuery;
@@ -135,6 +148,19 @@ pub enum KvCommand {
         /// Only read the store and print what a repair would do, changing nothing.
         #[arg(long)]
         dry_run: bool,
+    },
+    /// Bulk-loads the `key<DELIMITER>value` lines of FILE into the store (a key given twice
+    /// keeps its last value); prints pairs, bytes, MB/s, sort runs, files added and method.
+    Load {
+        /// The text file to read (`-` for standard input).
+        file: PathBuf,
+        /// What separates a key from its value on each line (the first occurrence counts).
+        #[arg(long, default_value = ",", allow_hyphen_values = true)]
+        delimiter: String,
+        /// Promises the keys ascend (equal neighbours allowed): an engine that writes tables
+        /// skips its sort, and refuses a key out of order.
+        #[arg(long)]
+        sorted: bool,
     },
     /// Reads commands from standard input, one a line (put, get, del, scan, rscan, seek, sync, compact, stats, quit).
     Shell,
@@ -318,6 +344,18 @@ fn run_on_store(
         }
         KvCommand::Stats => writeln!(out, "{}", engine.stats()?.one_line()).map_err(io),
         KvCommand::Shell => crate::shell::run(engine, mode, input, out).map_err(io),
+        KvCommand::Load {
+            file,
+            delimiter,
+            sorted,
+        } => {
+            let order = if *sorted {
+                LoadOrder::Sorted
+            } else {
+                LoadOrder::Unsorted
+            };
+            load(engine, mode, file, delimiter, order, input, out)
+        }
         KvCommand::Inspect { .. }
         | KvCommand::Repair { .. }
         | KvCommand::Engines
@@ -325,6 +363,80 @@ fn run_on_store(
         | KvCommand::Sstable(_)
         | KvCommand::Workshop(_) => Ok(()),
     }
+}
+
+/// `kv load`: streams the lines of `file` (`-`: `stdin`) into the engine's `load` and
+/// prints its report.
+fn load(
+    engine: &dyn DynEngine,
+    mode: TextMode,
+    file: &Path,
+    delimiter: &str,
+    order: LoadOrder,
+    stdin: impl BufRead,
+    out: &mut impl Write,
+) -> Result<()> {
+    let started = Instant::now();
+    let report = if file.as_os_str() == "-" {
+        load_lines(engine, mode, stdin, delimiter, order)?
+    } else {
+        let opened = std::fs::File::open(file).map_err(|e| Error::io(file, e))?;
+        let reader = std::io::BufReader::with_capacity(64 << 10, opened);
+        load_lines(engine, mode, reader, delimiter, order)?
+    };
+    let seconds = started.elapsed().as_secs_f64();
+    out.write_all(load_report_text(&report, seconds).as_bytes())
+        .map_err(|e| Error::io("<standard output>", e))
+}
+
+fn load_lines(
+    engine: &dyn DynEngine,
+    mode: TextMode,
+    input: impl BufRead,
+    delimiter: &str,
+    order: LoadOrder,
+) -> Result<LoadReport> {
+    let lines = sstable::standalone::LinePairs::new(input, delimiter)?;
+    let mut pairs = TextPairs { lines, mode };
+    engine.load(&mut pairs, order)
+}
+
+/// The pairs of a `kv load` input, their key and value decoded as `--hex` says.
+struct TextPairs<R> {
+    lines: sstable::standalone::LinePairs<R>,
+    mode: TextMode,
+}
+
+impl<R: BufRead> Iterator for TextPairs<R> {
+    type Item = Result<(Vec<u8>, Vec<u8>)>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let pair = self.lines.next()?;
+        if self.mode == TextMode::Text {
+            return Some(pair);
+        }
+        let line = self.lines.line_number();
+        let decoded = pair.and_then(|(key, value)| {
+            let key = self.mode.decode(&key)?;
+            let value = self.mode.decode(&value)?;
+            kv_shared::check_key_value(&key, &value)?;
+            Ok((key, value))
+        });
+        Some(decoded.map_err(|e| Error::InvalidArgument(format!("line {line}: {e}"))))
+    }
+}
+
+/// What `kv load` prints: the report of the load, and its speed over `seconds`.
+pub fn load_report_text(report: &LoadReport, seconds: f64) -> String {
+    let megabytes = report.bytes as f64 / 1e6;
+    let rate = megabytes / seconds.max(1e-9);
+    format!(
+        "loaded {} pairs, {} bytes in {seconds:.3} s: {rate:.1} MB/s\n\
+         sort runs:   {}\n\
+         files added: {}\n\
+         method:      {}\n",
+        report.pairs, report.bytes, report.sort_runs, report.files_added, report.method
+    )
 }
 
 /// `kv draw`: draws the request's picture to `output` (`-`: to `out`).

@@ -649,3 +649,92 @@ fn repair_of_a_clean_store_of_every_engine_changes_nothing() {
         assert_eq!(ok(&with(&store(engine, &dir), &["get", "a"]), ""), "1\n");
     }
 }
+
+/// The lines of `kv load`'s report, as `(pairs, sort runs, files added, method)`.
+fn load_report(out: &str) -> (u64, u64, u64, String) {
+    let line = |name: &str| -> String {
+        let found = out.lines().find_map(|l| l.strip_prefix(name));
+        found
+            .unwrap_or_else(|| panic!("no {name} in {out}"))
+            .trim()
+            .to_string()
+    };
+    let loaded = line("loaded ");
+    let pairs = loaded.split(' ').next().unwrap().parse().unwrap();
+    assert!(
+        loaded.contains(" bytes in ") && loaded.ends_with(" MB/s"),
+        "{out}"
+    );
+    let runs = line("sort runs:").parse().unwrap();
+    let files = line("files added:").parse().unwrap();
+    (pairs, runs, files, line("method:"))
+}
+
+#[test]
+fn load_streams_an_unsorted_file_into_hashlog_and_bitcask() {
+    // lsm and sstable ingest tables and are tested where that lands; these two load by
+    // batches of 1,000, the default.
+    for engine in ["hashlog", "bitcask"] {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("db");
+        let s = store(engine, &dir);
+        // 2,500 keys in a scrambled order, key 7 twice (the last wins), an empty line.
+        let mut text = String::from("k00007,first\n\n");
+        for i in 0..2500u32 {
+            let k = (i * 7919) % 2500;
+            text.push_str(&format!("k{k:05},value {k},with its comma\n"));
+        }
+        text.push_str("k00007,last\n");
+        let input = tmp.path().join("pairs.csv");
+        std::fs::write(&input, &text).unwrap();
+        let out = ok(&with(&s, &["load", input.to_str().unwrap()]), "");
+        let (pairs, runs, files, method) = load_report(&out);
+        assert_eq!((pairs, runs, files), (2502, 0, 0), "{engine}: {out}");
+        assert!(
+            method.starts_with("3 batches of up to 1000"),
+            "{engine}: {method}"
+        );
+        let get = |key: &str| ok(&with(&s, &["get", key]), "");
+        assert_eq!(get("k00007"), "last\n", "{engine}");
+        assert_eq!(get("k02499"), "value 2499,with its comma\n", "{engine}");
+        assert_eq!(get("k02500"), "(nil)\n", "{engine}");
+        let scan = ok(&with(&s, &["scan"]), "");
+        assert_eq!(scan.lines().count(), 2500, "{engine}");
+        assert!(
+            scan.starts_with("k00000 value 0,with its comma\n"),
+            "{engine}"
+        );
+        // Standard input, another delimiter, --sorted, and --hex keys and values.
+        let out = ok(
+            &with(&s, &["--hex", "load", "-", "--delimiter", "=>", "--sorted"]),
+            "00ff=>0a00\n6b30=>6869\n",
+        );
+        assert_eq!(load_report(&out).0, 2, "{engine}: {out}");
+        assert_eq!(ok(&with(&s, &["--hex", "get", "00ff"]), ""), "0a00\n");
+        assert_eq!(ok(&with(&s, &["get", "k0"]), ""), "hi\n");
+    }
+}
+
+#[test]
+fn load_refuses_a_bad_line_naming_its_number() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("db");
+    let s = store("bitcask", &dir);
+    let err = fails(
+        &with(&s, &["load", "-"]),
+        "a,1\n\nb,2\nno delimiter here\nc,3\n",
+    );
+    assert!(
+        err.contains("line 4") && err.contains("no delimiter"),
+        "{err}"
+    );
+    let err = fails(&with(&s, &["load", "-"]), "a,1\n,empty key\n");
+    assert!(err.contains("line 2: empty key"), "{err}");
+    let err = fails(&with(&s, &["--hex", "load", "-"]), "00,01\n0g,01\n");
+    assert!(err.contains("line 2") && err.contains("bad hex"), "{err}");
+    let missing = tmp.path().join("missing.csv");
+    let err = fails(&with(&s, &["load", missing.to_str().unwrap()]), "");
+    assert!(err.contains("missing.csv"), "{err}");
+    // Nothing after the bad line went in (the default load keeps the batches before it).
+    assert_eq!(ok(&with(&s, &["get", "c"]), ""), "(nil)\n");
+}
