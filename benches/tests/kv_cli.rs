@@ -738,3 +738,55 @@ fn load_refuses_a_bad_line_naming_its_number() {
     // Nothing after the bad line went in (the default load keeps the batches before it).
     assert_eq!(ok(&with(&s, &["get", "c"]), ""), "(nil)\n");
 }
+
+#[test]
+fn load_into_the_table_engines_sorts_through_runs_and_refuses_a_broken_promise() {
+    for engine in ["sstable", "lsm"] {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("db");
+        // A small memtable: the load's sort may hold 4 KiB, so 1,000 pairs spill runs.
+        let s = with(&store(engine, &dir), &["--set", "memtable_bytes=4K"]);
+        let mut text = String::new();
+        for i in 0..1000u32 {
+            let k = (i * 7919) % 1000;
+            text.push_str(&format!("k{k:04},v{k}\n"));
+        }
+        text.push_str("k0500,last\n");
+        let out = ok(&with(&s, &["load", "-"]), &text);
+        let (pairs, runs, files, method) = load_report(&out);
+        assert_eq!(pairs, 1001, "{engine}: {out}");
+        assert!(runs > 1 && files >= 1, "{engine}: {out}");
+        assert!(method.contains("ingested"), "{engine}: {method}");
+        assert_eq!(ok(&with(&s, &["get", "k0500"]), ""), "last\n", "{engine}");
+        assert_eq!(ok(&with(&s, &["get", "k0999"]), ""), "v999\n", "{engine}");
+        assert_eq!(
+            ok(&with(&s, &["scan"]), "").lines().count(),
+            1000,
+            "{engine}"
+        );
+        // No run file of the sort is left anywhere in the store.
+        let runs_left = files_under(&dir)
+            .into_iter()
+            .filter(|p| p.file_name().unwrap().to_string_lossy().starts_with("run-"))
+            .collect::<Vec<_>>();
+        assert!(runs_left.is_empty(), "{engine}: {runs_left:?}");
+        // --sorted promises order: a key out of order is refused, naming its pair.
+        let err = fails(&with(&s, &["load", "-", "--sorted"]), "x1,1\nx3,3\nx2,2\n");
+        assert!(err.contains("pair 3"), "{engine}: {err}");
+        assert_eq!(ok(&with(&s, &["get", "x1"]), ""), "(nil)\n", "{engine}");
+    }
+}
+
+/// Every file under `dir`, at any depth.
+fn files_under(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            files.extend(files_under(&path));
+        } else {
+            files.push(path);
+        }
+    }
+    files
+}
