@@ -3,13 +3,16 @@
 //! | name | what is timed | ops/s counts |
 //! |---|---|---|
 //! | the eight standard ones | see [`crate::workload`] | entries written, read or deleted |
+//! | `fillbatch` | `fillseq`'s puts (keys `0..num` in order) into an empty store, in [`WriteBatch`](kv_shared::WriteBatch)es of [`BATCH_PAIRS`] through `write`, as db_bench's `fillbatch`; each batch timed as one operation | pairs written |
+//! | `bulkload` | one [`load`](kv_shared::DynEngine::load) of keys `0..num` in order (`LoadOrder::Sorted`, `fillseq`'s values) into an empty store, the pairs made as the engine takes them; also the load's MB/s against the disk's sequential write bandwidth, measured once per run ([`crate::disk_bandwidth`]) | pairs loaded |
 //! | `scan` | `max(1, num/100)` bounded range scans `[key(i), key(i+100))` from random `i` | entries read |
 //! | `fillthreads` | `fillrandom`'s puts into an empty store, shared by `threads` writer threads (`--threads`, default 4) that take them [`FILL_CHUNK`] at a time from one sequence | entries written (all threads together) |
 //! | `readwhilewriting` | one reader thread doing `num` random gets while one writer thread overwrites random keys | reads (the writes' rate is reported beside it) |
 //! | `recovery` | closing the store cleanly and opening it again (the store as the workloads before left it); then, when a helper process is available, opening a store whose only content is a `fillseq` of `num` keys written by a child process that was then killed (SIGKILL) | keys recovered per second of the clean open |
 //! | `compact` | one call to the engine's `compact` | nothing (the report shows the time taken and the space amplification after it) |
 //!
-//! Every workload but `fillseq`, `fillrandom` and `fillthreads` needs a filled store: see [`crate::runner`]
+//! Every workload but the five fills (`fillseq`, `fillrandom`, `fillbatch`, `bulkload`,
+//! `fillthreads`) needs a filled store: see [`crate::runner`]
 //! for how the store is carried from one workload to the next.
 
 use crate::workload::Workload;
@@ -20,6 +23,10 @@ use kv_shared::{Error, Result};
 pub enum BenchWorkload {
     /// A db_bench workload from the shared crate.
     Standard(Workload),
+    /// `fillseq`'s puts in batches of [`BATCH_PAIRS`].
+    FillBatch,
+    /// One bulk load of keys `0..num`, in order.
+    BulkLoad,
     /// `fillrandom` split across several writer threads.
     FillThreads,
     /// Bounded range scans of 100 keys from random starts.
@@ -35,6 +42,10 @@ pub enum BenchWorkload {
 /// How many keys each `scan` range covers.
 pub const SCAN_KEYS: u64 = 100;
 
+/// Pairs per `fillbatch` batch: db_bench's `fillbatch` size, the same as a default bulk
+/// load's ([`kv_shared::bulk::LOAD_BATCH`]).
+pub const BATCH_PAIRS: usize = kv_shared::bulk::LOAD_BATCH;
+
 /// How many puts a `fillthreads` writer takes from the shared sequence at a time.
 pub const FILL_CHUNK: usize = 64;
 
@@ -43,10 +54,12 @@ impl BenchWorkload {
     /// the reads so that those see the store as the writes left it (for the single-level
     /// `sstable`, before its tables are merged); `recovery` comes after `compact`, so it
     /// reopens a compacted store (for `bitcask`, one with hint files); `deleterandom` comes
-    /// last.
-    pub const ALL: [BenchWorkload; 13] = [
+    /// last. The fills come first: each starts from an empty store.
+    pub const ALL: [BenchWorkload; 15] = [
         BenchWorkload::Standard(Workload::FillSeq),
         BenchWorkload::Standard(Workload::FillRandom),
+        BenchWorkload::FillBatch,
+        BenchWorkload::BulkLoad,
         BenchWorkload::FillThreads,
         BenchWorkload::Standard(Workload::Overwrite),
         BenchWorkload::Standard(Workload::ReadRandom),
@@ -64,6 +77,8 @@ impl BenchWorkload {
     pub fn name(self) -> &'static str {
         match self {
             BenchWorkload::Standard(w) => w.name(),
+            BenchWorkload::FillBatch => "fillbatch",
+            BenchWorkload::BulkLoad => "bulkload",
             BenchWorkload::FillThreads => "fillthreads",
             BenchWorkload::Scan => "scan",
             BenchWorkload::ReadWhileWriting => "readwhilewriting",
@@ -101,7 +116,9 @@ impl BenchWorkload {
     pub fn needs_filled_store(self) -> bool {
         match self {
             BenchWorkload::Standard(w) => w.needs_filled_store(),
-            BenchWorkload::FillThreads => false,
+            BenchWorkload::FillBatch | BenchWorkload::BulkLoad | BenchWorkload::FillThreads => {
+                false
+            }
             _ => true,
         }
     }
@@ -139,6 +156,12 @@ mod tests {
         );
         assert!(!BenchWorkload::Standard(Workload::FillRandom).needs_filled_store());
         assert!(!BenchWorkload::FillThreads.needs_filled_store());
+        assert!(!BenchWorkload::FillBatch.needs_filled_store());
+        assert!(!BenchWorkload::BulkLoad.needs_filled_store());
+        assert_eq!(
+            BenchWorkload::parse_list("fillbatch,bulkload").unwrap(),
+            vec![BenchWorkload::FillBatch, BenchWorkload::BulkLoad]
+        );
         assert!(BenchWorkload::Recovery.needs_filled_store());
     }
 }

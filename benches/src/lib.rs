@@ -26,6 +26,7 @@
 //! | [`runner`] | running them: store lifecycle, time limit, rows; one file per workload with its correctness checks |
 //! | [`latency`] | per-operation latency histograms |
 //! | [`memory`] | peak memory and OS-counted bytes written, from `/proc` |
+//! | [`disk_bandwidth`] | the disk's sequential write bandwidth, the yardstick of `bulkload` |
 //! | [`peers`] | production peers (fjall, sled, redb, RocksDB) behind the `peers` and `rocksdb` features: one engine over each peer's own calls, batches and snapshot cursors |
 //! | [`measurement`] | one row of results, the `--json` schema |
 //! | [`report`] | the terminal table, Markdown and JSON |
@@ -39,6 +40,7 @@ pub mod bench_cli;
 pub mod bench_workload;
 pub mod charts;
 pub mod cli;
+pub mod disk_bandwidth;
 pub mod draw;
 pub mod engine_spec;
 pub mod engines;

@@ -86,6 +86,14 @@ pub struct Measurement {
     /// error, except for an engine that is not durable against a kill as configured
     /// ([`crate::peers::Peer::survives_kill`] false: sled, redb), for which it is a note.
     pub live_keys_after_kill: Option<u64>,
+    /// `bulkload`: the disk's sequential write bandwidth in MB/s (10^6 bytes), measured once
+    /// per run in the stores' directory ([`crate::disk_bandwidth`]).
+    pub disk_mb_per_sec: Option<f64>,
+    /// `bulkload`: the load's key and value bytes per second, in MB/s (10^6 bytes).
+    pub mb_per_sec: Option<f64>,
+    /// `bulkload`: `mb_per_sec / disk_mb_per_sec`, the fraction of the disk's sequential
+    /// write bandwidth the load reached.
+    pub disk_fraction: Option<f64>,
     /// The engine's own counters after the workload ([`kv_shared::Stats::extra`]).
     pub extra: BTreeMap<String, u64>,
     /// What went wrong, when the engine failed the workload or gave a wrong answer; the
@@ -103,4 +111,33 @@ pub struct Measurement {
     /// What the budget set on this engine and why, or why it does not apply; empty in `own`
     /// mode.
     pub budget_settings: String,
+}
+
+impl Measurement {
+    /// The report's note on a `bulkload` row: the load's share of the disk's bandwidth,
+    /// `62% of disk 475 MB/s`; `None` for a row without one.
+    pub fn disk_note(&self) -> Option<String> {
+        let fraction = self.disk_fraction?;
+        let disk = self.disk_mb_per_sec?;
+        Some(format!("{:.0}% of disk {disk:.0} MB/s", fraction * 100.0))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_bulk_load_row_notes_its_share_of_the_disk() {
+        let mut row = Measurement::default();
+        assert_eq!(row.disk_note(), None);
+        row.disk_mb_per_sec = Some(475.2);
+        row.mb_per_sec = Some(294.6);
+        row.disk_fraction = Some(294.6 / 475.2);
+        assert_eq!(row.disk_note().unwrap(), "62% of disk 475 MB/s");
+        let json = serde_json::to_value(&row).unwrap();
+        assert_eq!(json["disk_mb_per_sec"], 475.2);
+        assert_eq!(json["mb_per_sec"], 294.6);
+        assert!(json["disk_fraction"].as_f64().unwrap() > 0.6);
+    }
 }

@@ -11,7 +11,7 @@
 //! | R-amp | disk reads / `get` calls, over the workload (`n/a`: the engine cannot count its disk reads) |
 //! | S-amp | bytes on disk / live bytes, after the workload |
 //! | peak RSS | the process's peak resident memory during the workload |
-//! | notes | the time limit, the writer's rate, open times, keys a non-durable peer lost to a kill, compaction time, the theoretical write amplification, an I/O accounting mismatch, an error |
+//! | notes | the time limit, the writer's rate, a bulk load's share of the disk's bandwidth, open times, keys a non-durable peer lost to a kill, compaction time, the theoretical write amplification, an I/O accounting mismatch, an error |
 //!
 //! For an engine that reports the write amplification theory predicts for its shape
 //! (`extra["write_amp_theory_milli"]`, thousandths: `lsm`, see [`write_amp_theory`]), the
@@ -104,6 +104,7 @@ pub fn notes(row: &Measurement) -> String {
     if let Some(w) = row.write_ops_per_sec {
         notes.push(format!("writes {}/s", rate(w)));
     }
+    notes.extend(row.disk_note());
     if let Some(ms) = row.open_ms {
         notes.push(format!("open {ms:.1} ms"));
     }

@@ -18,6 +18,10 @@
 //! | `deleterandom` | delete keys `0..num` in a random order | filled |
 //!
 //! "Filled" means keys `0..num` were put (by `fillseq`) before the workload starts.
+//!
+//! `kvbench`'s `fillbatch` (batches of 1,000 through `write`) and `bulkload` (one `load`)
+//! hand the engine `fillseq`'s pairs, the same keys and values, another way: see
+//! [`crate::bench_workload`].
 
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};

@@ -478,3 +478,185 @@ fn keys_a_non_durable_peer_loses_to_a_kill_are_a_note_not_an_error() {
     // Nothing lost, nothing to say.
     assert!(!report::notes(&recovery("sled", 100_000)).contains("after kill:"));
 }
+
+/// Runs `workloads` on `specs` resolved against `registry`.
+fn run_in(
+    registry: &[kvbench::engines::EngineInfo],
+    specs: &str,
+    workloads: &str,
+    config: &BenchConfig,
+) -> Vec<Measurement> {
+    let engines: Vec<_> = EngineSpec::parse_list(specs)
+        .unwrap()
+        .iter()
+        .map(|s| s.resolve(registry, &[]).unwrap())
+        .collect();
+    let workloads = BenchWorkload::parse_list(workloads).unwrap();
+    runner::run(&engines, &workloads, config, &NoProgress).unwrap()
+}
+
+#[test]
+fn fillbatch_and_bulkload_fill_course_engines_and_hold_the_load_against_the_disk() {
+    let (_tmp, config) = config(3000);
+    let rows = run_in(
+        kvbench::engines::ENGINES,
+        "hashlog,lsm[memtable_bytes=16K]",
+        "fillbatch,bulkload,readrandom",
+        &config,
+    );
+    assert_eq!(rows.len(), 6, "{rows:#?}");
+    for r in &rows {
+        assert_eq!(r.error, None, "{} {}: {:?}", r.engine, r.workload, r.error);
+        assert_eq!((r.ops, r.live_keys), (3000, 3000), "{r:?}");
+        assert!(r.ops_per_sec.unwrap() > 0.0 && !r.time_limited, "{r:?}");
+    }
+    let rows_of = |workload: &str| -> Vec<&Measurement> {
+        rows.iter().filter(|r| r.workload == workload).collect()
+    };
+    for batch in rows_of("fillbatch") {
+        // Three batches of 1,000, each one operation of the latency columns.
+        assert!(batch.p50_us.unwrap() <= batch.p99_us.unwrap(), "{batch:?}");
+        assert!(batch.write_amp.unwrap() >= 1.0, "{batch:?}");
+        assert_eq!((batch.mb_per_sec, batch.disk_mb_per_sec), (None, None));
+    }
+    let loads = rows_of("bulkload");
+    for load in &loads {
+        assert_eq!(load.p50_us, None, "one call, no latency: {load:?}");
+        let (mb, disk) = (load.mb_per_sec.unwrap(), load.disk_mb_per_sec.unwrap());
+        assert!(mb > 0.0 && disk > 0.0, "{load:?}");
+        // 3000 pairs of 16 + 20 bytes: the load's MB/s is its bytes over its time.
+        let expected = 3000.0 * 36.0 / 1e6 / load.elapsed_secs;
+        assert!((mb - expected).abs() < expected * 1e-9, "{mb} {expected}");
+        assert!((load.disk_fraction.unwrap() - mb / disk).abs() < 1e-12);
+        assert!(load.disk_bytes > 3000 * 36, "{load:?}");
+    }
+    // The disk was measured once for the run: both engines are held against one figure.
+    assert_eq!(loads[0].disk_mb_per_sec, loads[1].disk_mb_per_sec);
+    let table = report::table(&info(3000), &rows);
+    let note = loads[0].disk_note().unwrap();
+    assert!(note.contains("% of disk ") && note.ends_with(" MB/s"), "{note}");
+    assert!(table.contains(&note), "{table}");
+    let json: serde_json::Value = serde_json::from_str(&report::json(&rows).unwrap()).unwrap();
+    for (i, r) in rows.iter().enumerate() {
+        let load = r.workload == "bulkload";
+        for field in ["disk_mb_per_sec", "mb_per_sec", "disk_fraction"] {
+            assert_eq!(json[i][field].is_f64(), load, "{field} of {}", json[i]);
+            assert_eq!(json[i][field].is_null(), !load, "{field} of {}", json[i]);
+        }
+    }
+}
+
+#[test]
+fn a_time_limit_ends_the_load_input_early_and_the_next_workload_refills() {
+    let (_tmp, mut config) = config(2500);
+    config.time_limit = Some(Duration::ZERO);
+    let rows = run_in(
+        kvbench::engines::ENGINES,
+        "hashlog",
+        "bulkload,fillbatch,readseq",
+        &config,
+    );
+    let [load, batch, read] = &rows[..] else {
+        panic!("{rows:#?}")
+    };
+    // The input stopped after its first pair; the engine loaded what it got.
+    assert!(load.time_limited && load.ops == 1 && load.live_keys == 1, "{load:?}");
+    assert_eq!(load.error, None);
+    // fillbatch writes whole batches: the first one, then the time was up.
+    assert!(batch.time_limited && batch.ops == 1000, "{batch:?}");
+    assert_eq!((batch.live_keys, batch.error.as_deref()), (1000, None));
+    // Both fills were cut short: readseq ran on a store filled first, untimed.
+    assert_eq!((read.live_keys, read.error.as_deref()), (2500, None));
+}
+
+/// The test engine with a bulk load and batches that go wrong on purpose: `write` drops each
+/// batch's last op, and `load` drops every tenth pair (`OVERCOUNT` false) or loads every
+/// pair but reports one more (`OVERCOUNT` true).
+struct BadLoad<const OVERCOUNT: bool>(common::MemEngine);
+
+impl<const OVERCOUNT: bool> kv_shared::Engine for BadLoad<OVERCOUNT> {
+    const NAME: &'static str = if OVERCOUNT { "overcount" } else { "droppairs" };
+    const FORMAT_VERSION: u32 = 1;
+    const OPTIONS: &'static [kv_shared::OptionDoc] = &[];
+
+    fn open(dir: &std::path::Path, options: &kv_shared::Options) -> kv_shared::Result<Self> {
+        common::MemEngine::open(dir, options).map(BadLoad)
+    }
+    fn put(&self, key: &[u8], value: &[u8]) -> kv_shared::Result<()> {
+        self.0.put(key, value)
+    }
+    fn get(&self, key: &[u8]) -> kv_shared::Result<Option<Vec<u8>>> {
+        self.0.get(key)
+    }
+    fn delete(&self, key: &[u8]) -> kv_shared::Result<()> {
+        self.0.delete(key)
+    }
+    fn write(&self, batch: &kv_shared::WriteBatch) -> kv_shared::Result<()> {
+        let mut short = kv_shared::WriteBatch::new();
+        for op in batch.iter().take(batch.len() - 1) {
+            short.put(op.key, op.value.unwrap_or_default())?;
+        }
+        self.0.write(&short)
+    }
+    fn cursor(&self) -> kv_shared::Result<kv_shared::BoxCursor<'_>> {
+        self.0.cursor()
+    }
+    fn sync(&self) -> kv_shared::Result<()> {
+        self.0.sync()
+    }
+    fn compact(&self) -> kv_shared::Result<()> {
+        self.0.compact()
+    }
+    fn stats(&self) -> kv_shared::Result<kv_shared::Stats> {
+        self.0.stats()
+    }
+    fn close(self) -> kv_shared::Result<()> {
+        self.0.close()
+    }
+    fn load(
+        &self,
+        input: kv_shared::LoadInput<'_>,
+        _order: kv_shared::LoadOrder,
+    ) -> kv_shared::Result<kv_shared::LoadReport> {
+        let mut pairs = 0;
+        for pair in input {
+            let (key, value) = pair?;
+            pairs += 1;
+            if OVERCOUNT || pairs % 10 != 0 {
+                self.0.put(&key, &value)?;
+            }
+        }
+        Ok(kv_shared::LoadReport {
+            pairs: pairs + u64::from(OVERCOUNT),
+            ..kv_shared::LoadReport::default()
+        })
+    }
+}
+
+const BAD_LOADS: &[kvbench::engines::EngineInfo] = &[
+    kvbench::engines::EngineInfo::of::<BadLoad<false>>("drops pairs", common::inspect),
+    kvbench::engines::EngineInfo::of::<BadLoad<true>>("overcounts", common::inspect),
+];
+
+#[test]
+fn pairs_a_batch_or_a_load_lost_or_miscounted_are_wrong_answers() {
+    let (_tmp, config) = config(500);
+    let rows = run_in(BAD_LOADS, "droppairs,overcount", "fillbatch,bulkload", &config);
+    let errors: Vec<&str> = rows.iter().map(|r| r.error.as_deref().unwrap()).collect();
+    // Key 499, the last of the one batch of 500, was dropped.
+    assert_eq!(
+        errors[0],
+        "fillbatch: 1 of 500 sampled keys read back wrong (first: \"0000000000004990\" found nothing)"
+    );
+    assert_eq!(
+        errors[1],
+        "bulkload: 50 of 500 sampled keys read back wrong (first: \"0000000000000090\" found nothing)"
+    );
+    assert!(errors[2].starts_with("fillbatch: 1 of 500"), "{}", errors[2]);
+    assert_eq!(
+        errors[3],
+        "bulkload: the engine's load report counts 501 pairs, the input gave 500"
+    );
+    // A wrong answer is a row's error, not the engine's failure: every row ran.
+    assert_eq!(rows.len(), 4);
+}

@@ -3,8 +3,9 @@
 //! For each engine, [`run`] takes the workloads in the order given, on one store that is
 //! carried from one workload to the next:
 //!
-//! * `fillseq`, `fillrandom` and `fillthreads` start from an **empty store**: when the store holds anything,
-//!   it is closed, its directory removed, and a new one created.
+//! * The fills (`fillseq`, `fillrandom`, `fillbatch`, `bulkload` and `fillthreads`) start
+//!   from an **empty store**: when the store holds anything, it is closed, its directory
+//!   removed, and a new one created.
 //! * Every other workload needs a **filled store** (keys `0..num` present). It runs on the
 //!   store the previous workload left when that store is known to be filled; otherwise (no
 //!   store yet, a `deleterandom` emptied it, or the time limit cut a fill or delete short) a
@@ -21,8 +22,10 @@
 //!
 //! **Correctness checks.** The benchmark also checks the answers it gets: every `get` of an
 //! existing key finds a value of the right size, no missing key is found, scans return the
-//! number of keys the range holds, in order, and a reopened store holds `num` live keys. A
-//! wrong answer is reported as the row's error, beside its figures. One exception: a peer
+//! number of keys the range holds, in order, and a reopened store holds `num` live keys.
+//! The two fills that hand the engine many pairs per call, `fillbatch` and `bulkload`, read
+//! a sample of about 1,000 of their pairs back afterwards (untimed), and `bulkload` checks
+//! that the engine's load report counts the pairs it was given. A wrong answer is reported as the row's error, beside its figures. One exception: a peer
 //! that is not durable against a kill as configured (sled, redb; see
 //! [`crate::peers::Peer::survives_kill`]) may lose its latest keys to the `recovery`
 //! workload's kill, which the row notes ([`Measurement::live_keys_after_kill`]) rather than
@@ -41,15 +44,21 @@
 //! | `standard.rs` | the eight db_bench workloads (and [`apply`], their unchecked form) |
 //! | `scan.rs` | `scan` |
 //! | `fill_threads.rs` | `fillthreads` |
+//! | `fill_batch.rs` | `fillbatch` |
+//! | `bulk_load.rs` | `bulkload`, and the disk bandwidth it is held against, measured once per run |
+//! | `sample.rs` | the pairs `fillbatch` and `bulkload` read back after their timed part |
 //! | `read_while_writing.rs` | `readwhilewriting` |
 //! | `recovery.rs` | `recovery`, and [`fill_then_wait`], the killed child's half of it |
 //! | `compact.rs` | `compact` |
 
+mod bulk_load;
 mod compact;
+mod fill_batch;
 mod fill_threads;
 mod read_while_writing;
 mod recovery;
 mod row;
+mod sample;
 mod scan;
 mod standard;
 mod store;
@@ -66,6 +75,7 @@ use crate::measurement::Measurement;
 use crate::memory;
 use crate::progress::Progress;
 use crate::workload::{Workload, WorkloadConfig};
+use bulk_load::DiskYardstick;
 use row::{Measured, fill_row};
 use store::{Fill, Store, dir_name, fill_after};
 
@@ -126,6 +136,7 @@ pub fn run(
         .map_err(|e| Error::io(&base, e))?;
     let mut rows = Vec::new();
     let total = engines.len() * workloads.len();
+    let mut disk = DiskYardstick::new(root.path().to_path_buf());
     for (e, engine) in engines.iter().enumerate() {
         let mut store = Store::new(engine, root.path().join(dir_name(&engine.label)));
         for (w, &workload) in workloads.iter().enumerate() {
@@ -135,7 +146,7 @@ pub fn run(
                 engine.label,
                 workload.name()
             );
-            let row = run_one(&mut store, workload, config, &label, progress);
+            let row = run_one(&mut store, workload, config, &mut disk, &label, progress);
             let failed = row.error.is_some() && store.fill == Fill::Broken;
             rows.push(row);
             if failed {
@@ -167,6 +178,10 @@ struct Outcome {
     limited: bool,
     /// `readwhilewriting`: the writer thread's rate.
     write_ops_per_sec: Option<f64>,
+    /// `bulkload`: the load's key and value megabytes per second.
+    mb_per_sec: Option<f64>,
+    /// `bulkload`: the disk's sequential write bandwidth, in megabytes per second.
+    disk_mb_per_sec: Option<f64>,
     /// `recovery`: the clean open's time.
     open_ms: Option<f64>,
     /// `recovery`: the time to open the store whose writer was killed.
@@ -201,11 +216,13 @@ impl Outcome {
     }
 }
 
-/// Runs `workload` on `store` and returns its row (with the error, if it failed).
+/// Runs `workload` on `store` and returns its row (with the error, if it failed); `disk` is
+/// the run's disk bandwidth, for `bulkload`.
 fn run_one(
     store: &mut Store<'_>,
     workload: BenchWorkload,
     config: &BenchConfig,
+    disk: &mut DiskYardstick,
     label: &str,
     progress: &dyn Progress,
 ) -> Measurement {
@@ -222,7 +239,7 @@ fn run_one(
         ..Measurement::default()
     };
     progress.start(label, planned_ops(workload, c));
-    match measure(store, workload, config, progress) {
+    match measure(store, workload, config, disk, progress) {
         Err(e) => {
             store.fill = Fill::Broken;
             row.error = Some(e.to_string());
@@ -236,15 +253,21 @@ fn run_one(
     row
 }
 
-/// Prepares the store for `workload`, runs it, and reads the engine's stats, the OS's count
-/// of bytes written and the peak memory around the timed part.
+/// Prepares the store for `workload` (and, for `bulkload`, the disk's bandwidth), runs it,
+/// and reads the engine's stats, the OS's count of bytes written and the peak memory around
+/// the timed part.
 fn measure(
     store: &mut Store<'_>,
     workload: BenchWorkload,
     config: &BenchConfig,
+    disk: &mut DiskYardstick,
     progress: &dyn Progress,
 ) -> Result<Measured> {
     store.prepare(workload, &config.workload, progress)?;
+    let bandwidth = match workload {
+        BenchWorkload::BulkLoad => Some(disk.get(&config.workload, progress)?),
+        _ => None,
+    };
     // The OS's count is read right before each `stats` call, because `stats` describes
     // the moment it is called: an engine reads its byte counter first, and background
     // work may go on writing while the rest of the call (a full scan, for `lsm`) runs.
@@ -253,6 +276,8 @@ fn measure(
     memory::reset_peak();
     let outcome = match workload {
         BenchWorkload::Standard(w) => standard::standard(store.db()?, w, config, progress)?,
+        BenchWorkload::FillBatch => fill_batch::fill_batch(store.db()?, config, progress)?,
+        BenchWorkload::BulkLoad => bulk_load::bulk_load(store.db()?, config, progress, bandwidth)?,
         BenchWorkload::FillThreads => fill_threads::fill_threads(store.db()?, config, progress)?,
         BenchWorkload::Scan => scan::scan(store.db()?, config, progress)?,
         BenchWorkload::ReadWhileWriting => {
@@ -279,7 +304,10 @@ fn planned_ops(workload: BenchWorkload, c: &WorkloadConfig) -> u64 {
         BenchWorkload::Standard(Workload::ReadSeq) => c.num,
         BenchWorkload::Standard(w) => w.ops(c).total(),
         BenchWorkload::Scan => scan::scans(c.num),
-        BenchWorkload::FillThreads | BenchWorkload::ReadWhileWriting => c.num,
+        BenchWorkload::FillBatch
+        | BenchWorkload::BulkLoad
+        | BenchWorkload::FillThreads
+        | BenchWorkload::ReadWhileWriting => c.num,
         BenchWorkload::Recovery => 2,
         BenchWorkload::Compact => 1,
     }
@@ -312,8 +340,15 @@ impl<'a> Clock<'a> {
 
     /// Counts one operation that ended at `now`; true when the time limit has passed.
     fn tick(&mut self, now: Instant) -> bool {
-        self.done += 1;
-        if self.done.is_multiple_of(1024) || now - self.reported >= PROGRESS_EVERY {
+        self.tick_by(1, now)
+    }
+
+    /// Counts `n` operations (a batch's pairs) that ended at `now`; true when the time limit
+    /// has passed.
+    fn tick_by(&mut self, n: u64, now: Instant) -> bool {
+        let before = self.done;
+        self.done += n;
+        if before / 1024 != self.done / 1024 || now - self.reported >= PROGRESS_EVERY {
             self.progress.set(self.done);
             self.reported = now;
         }

@@ -69,6 +69,12 @@ pub(super) fn fill_row(row: &mut Measurement, measured: Measured) {
     row.file_count = after.file_count;
     row.live_keys = after.live_keys;
     row.write_ops_per_sec = outcome.write_ops_per_sec;
+    row.mb_per_sec = outcome.mb_per_sec;
+    row.disk_mb_per_sec = outcome.disk_mb_per_sec;
+    row.disk_fraction = outcome
+        .mb_per_sec
+        .zip(outcome.disk_mb_per_sec)
+        .map(|(load, disk)| load / disk);
     row.open_ms = outcome.open_ms;
     row.open_after_kill_ms = outcome.open_after_kill_ms;
     row.live_keys_after_kill = outcome.live_keys_after_kill;

@@ -136,12 +136,16 @@ pub(super) fn fill_seq(db: &dyn DynEngine, config: &WorkloadConfig) -> Result<()
 pub(super) fn fill_after(workload: BenchWorkload, before: Fill, limited: bool) -> Fill {
     match workload {
         BenchWorkload::Standard(Workload::FillSeq | Workload::FillRandom)
+        | BenchWorkload::FillBatch
+        | BenchWorkload::BulkLoad
         | BenchWorkload::FillThreads
             if limited =>
         {
             Fill::Partial
         }
         BenchWorkload::Standard(Workload::FillSeq | Workload::FillRandom)
+        | BenchWorkload::FillBatch
+        | BenchWorkload::BulkLoad
         | BenchWorkload::FillThreads => Fill::Filled,
         BenchWorkload::Standard(Workload::DeleteRandom) if limited => Fill::Partial,
         BenchWorkload::Standard(Workload::DeleteRandom) => Fill::Empty,
@@ -160,6 +164,10 @@ mod tests {
         let read = BenchWorkload::Standard(Workload::ReadRandom);
         assert_eq!(fill_after(fill, Fill::Empty, false), Fill::Filled);
         assert_eq!(fill_after(fill, Fill::Empty, true), Fill::Partial);
+        for fill in [BenchWorkload::FillBatch, BenchWorkload::BulkLoad] {
+            assert_eq!(fill_after(fill, Fill::Empty, false), Fill::Filled);
+            assert_eq!(fill_after(fill, Fill::Empty, true), Fill::Partial);
+        }
         assert_eq!(fill_after(read, Fill::Filled, true), Fill::Filled);
         assert_eq!(fill_after(delete, Fill::Filled, false), Fill::Empty);
         assert_eq!(fill_after(delete, Fill::Filled, true), Fill::Partial);
