@@ -30,7 +30,8 @@
 //! ## Memory
 //!
 //! A buffered pair counts `key.len() + value.len() + PAIR_OVERHEAD` bytes, the overhead
-//! standing for the two `Vec` headers and the buffer's spare slots. A push that would take
+//! being its slot in the buffer: two `Vec` headers, 48 bytes on a 64-bit machine (what the
+//! allocator rounds up, and the buffer's spare capacity, are not counted). A push that would take
 //! the buffer over `memory_bytes` writes the buffer first, so the buffer never holds more
 //! than `memory_bytes`, unless one pair is larger than that on its own (then it is alone).
 //!
@@ -70,7 +71,8 @@
 //! Each is [`Error::Corruption`] naming the run file and the offset, never a panic.
 //!
 //! A run file is closed once written and opened again by the merge that reads it, so the
-//! files open at once are one merge's fan-in, however many runs there are. Runs are not
+//! files open at once are one merge's fan-in (plus the run a merge pass writes), however
+//! many runs there are. Runs are not
 //! synced: they are only read by the sort that wrote them, and a crash ends
 //! the load anyway.
 //!
@@ -248,7 +250,6 @@ pub struct SortedPairs {
     source: Source,
     runs: u64,
     merge_passes: u64,
-    failed: bool,
 }
 
 #[derive(Debug)]
@@ -261,12 +262,10 @@ enum Source {
 
 impl SortedPairs {
     fn new(source: Source, runs: u64, merge_passes: u64) -> SortedPairs {
-        let failed = false;
         SortedPairs {
             source,
             runs,
             merge_passes,
-            failed,
         }
     }
 
@@ -286,18 +285,9 @@ impl Iterator for SortedPairs {
     type Item = Result<Pair>;
 
     fn next(&mut self) -> Option<Self::Item> {
-        if self.failed {
-            return None;
-        }
         match &mut self.source {
             Source::Memory(pairs) => pairs.next().map(Ok),
-            Source::Runs(merger) => match merger.next_pair() {
-                Ok(pair) => pair.map(Ok),
-                Err(e) => {
-                    self.failed = true;
-                    Some(Err(e))
-                }
-            },
+            Source::Runs(merger) => merger.next(),
         }
     }
 }
@@ -966,6 +956,23 @@ mod tests {
             let result = read_damaged(tmp.path(), &bytes[..len]);
             assert_corruption_of_run(result, tmp.path(), &format!("cut to {len} bytes"));
         }
+    }
+
+    #[test]
+    fn the_pairs_end_after_a_corruption() {
+        let tmp = tempfile::tempdir().unwrap();
+        let (mut sorter, mut bytes) = one_run(tmp.path());
+        sorter.push(b"zz".to_vec(), b"last".to_vec()).unwrap();
+        // The fourth record's checksum. The merge reads a run one pair ahead of what it
+        // hands out: two pairs come out, then the error where the third would.
+        bytes[12 + 3 * 14 + 10] ^= 1;
+        std::fs::write(tmp.path().join("run-000000"), &bytes).unwrap();
+        let mut sorted = sorter.finish().unwrap();
+        assert_eq!(sorted.next().unwrap().unwrap().0, b"aaa");
+        assert_eq!(sorted.next().unwrap().unwrap().0, b"bbb");
+        let err = sorted.next().unwrap().unwrap_err();
+        assert!(err.to_string().contains("checksum mismatch"), "{err}");
+        assert!(sorted.next().is_none());
     }
 
     #[test]
