@@ -1,11 +1,28 @@
-//! The `kvbench` command line: which engines and workloads to run, how big, where to write
-//! the report.
+//! The `kvbench` command line: which engines and workloads to run, how big, with how much
+//! memory, where to write the report.
 //!
 //! ```text
-//! kvbench [--engines LIST] [--workloads LIST] [--num N] [--key-size B] [--value-size B]
-//!         [--seed S] [--time-limit SECS] [--threads N] [--set NAME=VALUE]... [--dir DIR]
-//!         [--json FILE] [--markdown FILE] [--charts DIR | --no-charts] [--quiet]
+//! kvbench [--engines LIST] [--workloads LIST] [--num N[,N...]] [--key-size B] [--value-size B]
+//!         [--seed S] [--time-limit SECS] [--threads N] [--set NAME=VALUE]...
+//!         [--budget matched|own] [--cache-bytes SIZE] [--write-buffer-bytes SIZE]
+//!         [--dir DIR] [--json FILE] [--markdown FILE] [--charts DIR | --no-charts] [--quiet]
 //! ```
+//!
+//! **Memory.** By default (`--budget matched`) every engine is configured from one memory
+//! budget, `--cache-bytes` (64M) for its block or page cache and `--write-buffer-bytes` (64M)
+//! for all the memtables it may hold at once, so engines are compared at the same memory;
+//! [`crate::budget`] derives each engine's options from the two figures, engine by engine.
+//! `--set` and a spec's own settings go on top of the budget ([`crate::engine_spec`]), and the
+//! report names every figure they replace. `--budget own` runs each engine with its own
+//! defaults instead.
+//!
+//! **Sizes.** `--num` takes one key count or a comma-separated list (`--num 1M,4M,16M`);
+//! counts and byte sizes take a `K`, `M` or `G` suffix, powers of 1024 as in `--set`
+//! (`1M` = 1,048,576). With a list, the whole run (every engine on every workload) repeats
+//! for each count, in the order given; the rows carry their count, the tables are grouped by
+//! it, and for each workload a scaling chart (`scaling-WORKLOAD.svg`: ops/s against the
+//! number of keys, one line per engine, [`charts::scaling_chart`]) joins `ops.svg` and
+//! `amplification.svg`, which show the largest count.
 //!
 //! Exit status: 0 when every engine ran every workload with correct answers; 1 when any row
 //! has an error (the report is still printed and written); 2 for a malformed command line.
@@ -20,6 +37,7 @@ use clap::Parser;
 use kv_shared::{Error, Result};
 
 use crate::bench_workload::BenchWorkload;
+use crate::budget::{self, Budget, BudgetMode};
 use crate::charts;
 use crate::engine_spec::{EngineSpec, ResolvedEngine, check_common_settings};
 use crate::engines::EngineInfo;
@@ -52,9 +70,10 @@ pub struct BenchArgs {
     /// readwhilewriting, compact, recovery, deleterandom).
     #[arg(long)]
     pub workloads: Option<String>,
-    /// Number of keys in the key space.
-    #[arg(long, default_value_t = DEFAULT_NUM)]
-    pub num: u64,
+    /// Number of keys in the key space; a comma-separated list runs everything once per
+    /// count (`1M,4M,16M`; K, M, G are powers of 1024).
+    #[arg(long, value_name = "N[,N...]", value_delimiter = ',', default_values_t = [DEFAULT_NUM], value_parser = parse_count)]
+    pub num: Vec<u64>,
     /// Bytes per key (at least 8).
     #[arg(long, default_value_t = 16)]
     pub key_size: usize,
@@ -70,9 +89,21 @@ pub struct BenchArgs {
     /// Writer threads of the `fillthreads` workload (at least 1).
     #[arg(long, default_value_t = runner::DEFAULT_THREADS, value_parser = clap::value_parser!(u64).range(1..))]
     pub threads: u64,
-    /// Sets an option on every selected engine that documents NAME (repeatable).
+    /// Sets an option on every selected engine that documents NAME (repeatable); it wins
+    /// over the memory budget.
     #[arg(long = "set", value_name = "NAME=VALUE")]
     pub set: Vec<String>,
+    /// `matched`: every engine configured from one memory budget (`--cache-bytes`,
+    /// `--write-buffer-bytes`); `own`: each engine's own defaults.
+    #[arg(long, value_enum, default_value_t = BudgetMode::Matched)]
+    pub budget: BudgetMode,
+    /// The budget's cache: each engine's block or page cache (K, M, G suffixes).
+    #[arg(long, value_name = "SIZE", default_value = "64M", value_parser = parse_bytes)]
+    pub cache_bytes: u64,
+    /// The budget's write buffers: all the memtables an engine may hold at once, active and
+    /// waiting for their flush (K, M, G suffixes).
+    #[arg(long, value_name = "SIZE", default_value = "64M", value_parser = parse_bytes)]
+    pub write_buffer_bytes: u64,
     /// Where the stores live (a fresh subdirectory, removed at the end). Default: the
     /// system's temporary directory.
     #[arg(long)]
@@ -83,7 +114,8 @@ pub struct BenchArgs {
     /// Also write the table as Markdown to FILE.
     #[arg(long, value_name = "FILE")]
     pub markdown: Option<PathBuf>,
-    /// Where to write the SVG charts (`ops.svg`, `amplification.svg`).
+    /// Where to write the SVG charts (`ops.svg`, `amplification.svg`, and with several
+    /// `--num`, `scaling-WORKLOAD.svg`).
     #[arg(long, value_name = "DIR", default_value = "target/kvbench")]
     pub charts: PathBuf,
     /// Write no charts.
@@ -98,21 +130,57 @@ pub struct BenchArgs {
     pub fill_then_wait: bool,
 }
 
+/// Parses a `--num` count: `2000`, `4K`, `1M`.
+fn parse_count(text: &str) -> std::result::Result<u64, String> {
+    budget::parse_size("--num", text).map_err(|e| e.to_string())
+}
+
+/// Parses a byte size: `64M`, `512K`, `1000000`.
+fn parse_bytes(text: &str) -> std::result::Result<u64, String> {
+    budget::parse_size("size", text).map_err(|e| e.to_string())
+}
+
 impl BenchArgs {
-    /// The workload sizes these arguments ask for.
-    pub fn workload_config(&self) -> WorkloadConfig {
+    /// The workload sizes these arguments ask for, with `num` keys.
+    pub fn workload_config(&self, num: u64) -> WorkloadConfig {
         WorkloadConfig {
-            num: self.num,
+            num,
             key_size: self.key_size,
             value_size: self.value_size,
             seed: self.seed,
         }
     }
 
-    /// What the report prints above its tables.
-    pub fn run_info(&self) -> RunInfo {
+    /// The key counts to run, in order.
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] for an empty list or a count given twice.
+    pub fn nums(&self) -> Result<Vec<u64>> {
+        if self.num.is_empty() {
+            return Err(Error::InvalidArgument(
+                "--num needs at least one count".into(),
+            ));
+        }
+        for (i, num) in self.num.iter().enumerate() {
+            if self.num[..i].contains(num) {
+                return Err(Error::InvalidArgument(format!("--num lists {num} twice")));
+            }
+        }
+        Ok(self.num.clone())
+    }
+
+    /// The memory budget these arguments ask for.
+    pub fn budget(&self) -> Budget {
+        match self.budget {
+            BudgetMode::Own => Budget::OWN,
+            BudgetMode::Matched => Budget::matched(self.cache_bytes, self.write_buffer_bytes),
+        }
+    }
+
+    /// What the report prints above its tables, for a run of `num` keys.
+    pub fn run_info(&self, num: u64) -> RunInfo {
         RunInfo {
-            num: self.num,
+            num,
             key_size: self.key_size,
             value_size: self.value_size,
             seed: self.seed,
@@ -120,7 +188,8 @@ impl BenchArgs {
         }
     }
 
-    /// The engines to run, looked up in `registry`, with `--set` applied.
+    /// The engines to run, looked up in `registry`, with the memory budget and `--set`
+    /// applied.
     ///
     /// # Errors
     /// [`Error::InvalidArgument`] for a malformed spec, an unknown engine or option, a
@@ -144,7 +213,7 @@ impl BenchArgs {
         }
         let engines = specs
             .iter()
-            .map(|s| s.resolve(registry, &common))
+            .map(|s| s.resolve_with(registry, &common, &self.budget()))
             .collect::<Result<Vec<_>>>()?;
         check_common_settings(&engines, &common)?;
         Ok(engines)
@@ -200,14 +269,15 @@ pub fn main_with(extra: &[EngineInfo]) -> ExitCode {
     }
 }
 
-/// Runs `kvbench` with parsed arguments: the measurements, the table on `out`, and the JSON
-/// and Markdown files when asked. `kill_helper` is the `kvbench` executable for the
-/// `recovery` workload's child process (`None` skips that half).
+/// Runs `kvbench` with parsed arguments: the measurements (every engine on every workload,
+/// once per `--num` count), the table on `out`, the JSON and Markdown files and the charts
+/// when asked. `kill_helper` is the `kvbench` executable for the `recovery` workload's child
+/// process (`None` skips that half).
 ///
 /// # Errors
-/// Bad arguments (see [`BenchArgs::engines`]), a failure to create the stores' directory or
-/// write a report file. Engine failures are rows of the report, not errors: check
-/// [`Measurement::error`].
+/// Bad arguments (see [`BenchArgs::engines`], [`BenchArgs::nums`]), a failure to create the
+/// stores' directory or write a report file. Engine failures are rows of the report, not
+/// errors: check [`Measurement::error`].
 pub fn run(
     registry: &[EngineInfo],
     args: &BenchArgs,
@@ -216,13 +286,21 @@ pub fn run(
 ) -> Result<Vec<Measurement>> {
     let engines = args.engines(registry)?;
     let workloads = args.workloads()?;
-    let config = BenchConfig {
-        workload: args.workload_config(),
-        time_limit: (args.time_limit > 0).then(|| Duration::from_secs(args.time_limit)),
-        dir: args.dir.clone(),
-        kill_helper,
-        threads: args.threads,
-    };
+    let nums = args.nums()?;
+    let configs: Vec<BenchConfig> = nums
+        .iter()
+        .map(|&num| BenchConfig {
+            workload: args.workload_config(num),
+            time_limit: (args.time_limit > 0).then(|| Duration::from_secs(args.time_limit)),
+            dir: args.dir.clone(),
+            kill_helper: kill_helper.clone(),
+            threads: args.threads,
+        })
+        .collect();
+    // Every count is checked before the first runs, so a bad last one wastes no run.
+    for config in &configs {
+        config.workload.validate()?;
+    }
     if args.fill_then_wait {
         let dir = args
             .dir
@@ -231,42 +309,106 @@ pub fn run(
         runner::fill_then_wait(
             &engines[0],
             dir,
-            &config.workload,
+            &configs[0].workload,
             std::io::stdin(),
             &mut out,
         )?;
         return Ok(Vec::new());
     }
-    let progress: Box<dyn Progress> = if args.quiet {
-        Box::new(NoProgress)
-    } else {
-        Box::new(Bar::new())
-    };
-    let rows = runner::run(&engines, &workloads, &config, progress.as_ref())?;
-    let info = args.run_info();
-    let io = |path: &std::path::Path| {
-        let path = path.to_path_buf();
-        move |e: std::io::Error| Error::io(path, e)
-    };
-    out.write_all(report::table(&info, &rows).as_bytes())
-        .map_err(io("<standard output>".as_ref()))?;
+    let mut rows = Vec::new();
+    for config in &configs {
+        let progress: Box<dyn Progress> = if args.quiet {
+            Box::new(NoProgress)
+        } else {
+            Box::new(Bar::new())
+        };
+        rows.extend(runner::run(
+            &engines,
+            &workloads,
+            config,
+            progress.as_ref(),
+        )?);
+    }
+    let budget = args.budget();
+    for row in &mut rows {
+        if let Some(engine) = engines.iter().find(|e| e.label == row.engine) {
+            engine.budget.stamp(&budget, row);
+        }
+    }
+    write_reports(args, &nums, &rows, &mut out)?;
+    Ok(rows)
+}
+
+/// The `Error::Io` maker for `path`.
+fn io_error(path: &std::path::Path) -> impl Fn(std::io::Error) -> Error + use<> {
+    let path = path.to_path_buf();
+    move |e| Error::io(&path, e)
+}
+
+/// Prints the table on `out` and writes the JSON, Markdown and chart files asked for.
+fn write_reports(
+    args: &BenchArgs,
+    nums: &[u64],
+    rows: &[Measurement],
+    out: &mut impl Write,
+) -> Result<()> {
+    let info = args.run_info(nums[0]);
+    let stdout = io_error("<standard output>".as_ref());
+    out.write_all(report::table(&info, rows).as_bytes())
+        .map_err(&stdout)?;
     if let Some(path) = &args.json {
-        let text = report::json(&rows).map_err(|e| Error::InvalidArgument(e.to_string()))?;
-        std::fs::write(path, text + "\n").map_err(io(path))?;
+        let text = report::json(rows).map_err(|e| Error::InvalidArgument(e.to_string()))?;
+        std::fs::write(path, text + "\n").map_err(io_error(path))?;
     }
     if let Some(path) = &args.markdown {
-        std::fs::write(path, report::markdown(&info, &rows)).map_err(io(path))?;
+        std::fs::write(path, report::markdown(&info, rows)).map_err(io_error(path))?;
     }
     if !args.no_charts {
-        let dir = &args.charts;
-        std::fs::create_dir_all(dir).map_err(io(dir))?;
-        let title = format!("kvbench: {}", info.line());
-        let ops = dir.join("ops.svg");
-        std::fs::write(&ops, charts::ops_chart(&title, &rows)).map_err(io(&ops))?;
-        let amp = dir.join("amplification.svg");
-        std::fs::write(&amp, charts::amp_chart(&title, &rows)).map_err(io(&amp))?;
-        writeln!(out, "charts: {} {}", ops.display(), amp.display())
-            .map_err(io("<standard output>".as_ref()))?;
+        let written = write_charts(args, nums, rows)?;
+        let names: Vec<String> = written.iter().map(|p| p.display().to_string()).collect();
+        writeln!(out, "charts: {}", names.join(" ")).map_err(&stdout)?;
     }
-    Ok(rows)
+    Ok(())
+}
+
+/// Writes `ops.svg` and `amplification.svg` for the largest key count, and with several
+/// counts a `scaling-WORKLOAD.svg` per workload; returns the files written.
+fn write_charts(args: &BenchArgs, nums: &[u64], rows: &[Measurement]) -> Result<Vec<PathBuf>> {
+    let dir = &args.charts;
+    std::fs::create_dir_all(dir).map_err(io_error(dir))?;
+    let largest = nums.iter().copied().max().unwrap_or_default();
+    let at_largest: Vec<Measurement> = rows.iter().filter(|r| r.num == largest).cloned().collect();
+    let info = args.run_info(largest);
+    let title = format!("kvbench: {}", info.line());
+    let mut charts = vec![
+        (
+            "ops.svg".to_string(),
+            charts::ops_chart(&title, &at_largest),
+        ),
+        (
+            "amplification.svg".to_string(),
+            charts::amp_chart(&title, &at_largest),
+        ),
+    ];
+    if nums.len() > 1 {
+        let title = format!("kvbench: {}", info.line_with_nums(nums));
+        let mut workloads: Vec<&str> = Vec::new();
+        for row in rows {
+            if !workloads.contains(&row.workload.as_str()) {
+                workloads.push(&row.workload);
+            }
+        }
+        for workload in workloads {
+            if let Some(svg) = charts::scaling_chart(&title, workload, rows) {
+                charts.push((format!("scaling-{workload}.svg"), svg));
+            }
+        }
+    }
+    let mut written = Vec::new();
+    for (name, svg) in charts {
+        let path = dir.join(name);
+        std::fs::write(&path, svg).map_err(io_error(&path))?;
+        written.push(path);
+    }
+    Ok(written)
 }

@@ -7,14 +7,25 @@
 //!   for every workload where the figure applies, on a linear scale, or a logarithmic one
 //!   when a panel's figures span more than two orders of magnitude (a B-tree's write
 //!   amplification of hundreds beside an LSM tree's few would flatten every other bar).
+//! * [`scaling_chart`] (in `charts/scaling.rs`): for a run over several key counts
+//!   (`kvbench --num 2000,4000`), one workload's ops/s against the number of keys, one line
+//!   per engine, the keys on a logarithmic scale and the rates on one too when they span
+//!   more than a factor of ten.
 //!
-//! The SVG is written by hand (a few rectangles and text elements), so it needs no
+//! Every chart opens the same way (`header`: the title, then the engines' colours, an
+//! engine keeping its colour in every chart of a run), so they read as one set.
+//!
+//! The SVG is written by hand (a few rectangles, lines and text elements), so it needs no
 //! dependency and diffs as text.
+
+mod scaling;
 
 use std::fmt::Write;
 
 use crate::measurement::Measurement;
 use crate::report;
+
+pub use scaling::scaling_chart;
 
 /// Fill colours of the engines' bars, in the order the engines first appear.
 const PALETTE: [&str; 8] = [
@@ -146,9 +157,25 @@ impl Panel {
 }
 
 fn svg(title: &str, engines: &[String], panels: &[Panel]) -> String {
-    let legend_rows = engines.len().div_ceil(3);
-    let legend_height = 20.0 + legend_rows as f64 * 16.0;
-    let total: f64 = 30.0 + legend_height + panels.iter().map(Panel::height).sum::<f64>();
+    let total: f64 = header_height(engines) + panels.iter().map(Panel::height).sum::<f64>();
+    let mut out = header(title, engines, total);
+    let mut top = header_height(engines);
+    for panel in panels {
+        panel.draw(&mut out, top, engines);
+        top += panel.height();
+    }
+    out.push_str("</svg>\n");
+    out
+}
+
+/// The height of [`header`]: the title and the engines' legend, three to a row.
+fn header_height(engines: &[String]) -> f64 {
+    50.0 + engines.len().div_ceil(3) as f64 * 16.0
+}
+
+/// The opening of every chart, `total` pixels high: the `<svg>` element, a white
+/// background, the title, and the legend of the engines' colours.
+fn header(title: &str, engines: &[String], total: f64) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
@@ -172,12 +199,6 @@ fn svg(title: &str, engines: &[String], panels: &[Panel]) -> String {
             escape(engine)
         );
     }
-    let mut top = 30.0 + legend_height;
-    for panel in panels {
-        panel.draw(&mut out, top, engines);
-        top += panel.height();
-    }
-    out.push_str("</svg>\n");
     out
 }
 
@@ -220,7 +241,11 @@ pub fn ops_chart(title: &str, rows: &[Measurement]) -> String {
 /// A logarithmic scale from the power of ten at or below the smallest bar to the one at or
 /// above the largest (at least one decade), and a tick at each power of ten.
 fn log_scale(bars: &[Group]) -> (Scale, Vec<(f64, String)>) {
-    let values = bars.iter().flat_map(|(_, b)| b.iter().map(|(_, v, _)| *v));
+    log_scale_of(bars.iter().flat_map(|(_, b)| b.iter().map(|(_, v, _)| *v)))
+}
+
+/// [`log_scale`] over any values.
+fn log_scale_of(values: impl Iterator<Item = f64>) -> (Scale, Vec<(f64, String)>) {
     let (lo, hi) = values
         .filter(|v| *v > 0.0)
         .fold((f64::MAX, f64::MIN), |(lo, hi), v| (lo.min(v), hi.max(v)));
@@ -274,22 +299,29 @@ pub fn amp_chart(title: &str, rows: &[Measurement]) -> String {
                     label: report::amp,
                 };
             }
-            let max = nice_max(max);
+            let (scale, ticks) = linear_scale(max);
             Panel {
                 title: name.to_string(),
                 groups: bars,
-                scale: Scale::Linear { max },
-                ticks: (0..=4)
-                    .map(|i| {
-                        let v = max * f64::from(i) / 4.0;
-                        (v, format!("{}", (v * 1000.0).round() / 1000.0))
-                    })
-                    .collect(),
+                scale,
+                ticks,
                 label: report::amp,
             }
         })
         .collect();
     svg(title, &engines, &panels)
+}
+
+/// A linear scale from 0 to a round number at or above `max`, with five ticks.
+fn linear_scale(max: f64) -> (Scale, Vec<(f64, String)>) {
+    let max = nice_max(max);
+    let ticks = (0..=4)
+        .map(|i| {
+            let v = max * f64::from(i) / 4.0;
+            (v, format!("{}", (v * 1000.0).round() / 1000.0))
+        })
+        .collect();
+    (Scale::Linear { max }, ticks)
 }
 
 /// A round number at or above `max` (1, 2 or 5 times a power of ten), for an axis end.

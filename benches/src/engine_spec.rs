@@ -13,11 +13,23 @@
 //!
 //! Settings also come from `kvbench --set NAME=VALUE`, which applies to every selected engine
 //! that documents `NAME`; a spec's own setting of the same name wins.
+//!
+//! Below both lies the memory budget ([`crate::budget`]): in `kvbench --budget matched` (the
+//! default) each engine starts from the cache and memtable sizes the budget gives it, and a
+//! `--set` or spec setting of the same option replaces that figure. So an engine's settings
+//! are built in three layers, each on top of the one before:
+//!
+//! | layer | from | applies to |
+//! |---|---|---|
+//! | 1 | the budget ([`crate::budget::derive`]) | the options the budget table names for the engine |
+//! | 2 | `--set NAME=VALUE` | every engine that documents `NAME` |
+//! | 3 | the spec's `name[NAME=VALUE]` | that spec only; an undocumented `NAME` is an error |
 
 use std::fmt;
 
 use kv_shared::{Error, Options, Result};
 
+use crate::budget::{Budget, EngineBudget, Source};
 use crate::engines::{EngineInfo, find};
 
 /// One engine name with its settings, as parsed from `name[a=1,b=2]`.
@@ -106,7 +118,8 @@ impl EngineSpec {
     }
 
     /// Looks the engine up in `registry` and builds its [`Options`]: every `common` setting
-    /// the engine documents, then the spec's own settings on top.
+    /// the engine documents, then the spec's own settings on top; no memory budget (each
+    /// engine's own defaults, as [`EngineSpec::resolve_with`] with [`Budget::OWN`]).
     ///
     /// # Errors
     /// [`Error::InvalidArgument`] for an unknown engine, or a spec setting the engine does
@@ -116,32 +129,43 @@ impl EngineSpec {
         registry: &[EngineInfo],
         common: &[(String, String)],
     ) -> Result<ResolvedEngine> {
+        self.resolve_with(registry, common, &Budget::OWN)
+    }
+
+    /// As [`EngineSpec::resolve`], on top of the settings `budget` gives the engine (the
+    /// three layers of the module documentation).
+    ///
+    /// # Errors
+    /// As [`EngineSpec::resolve`].
+    pub fn resolve_with(
+        &self,
+        registry: &[EngineInfo],
+        common: &[(String, String)],
+        budget: &Budget,
+    ) -> Result<ResolvedEngine> {
         let info = *find(registry, &self.name)?;
+        let mut budget = crate::budget::derive(info.name, info.options, budget);
         let mut effective: Vec<(String, String)> = Vec::new();
         let mut set = |name: &str, value: &str| match effective.iter_mut().find(|(n, _)| n == name)
         {
             Some(slot) => slot.1 = value.to_string(),
             None => effective.push((name.to_string(), value.to_string())),
         };
+        for (name, value) in budget.pairs() {
+            set(name, value);
+        }
         for (name, value) in common {
             if info.option(name).is_some() {
                 set(name, value);
+                budget.overridden_by(name, Source::Set, value);
             }
         }
         for (name, value) in &self.settings {
             if info.option(name).is_none() {
-                let known: Vec<&str> = info.options.iter().map(|d| d.name).collect();
-                return Err(Error::InvalidArgument(format!(
-                    "engine `{}` has no option `{name}` (known: {})",
-                    info.name,
-                    if known.is_empty() {
-                        "none".to_string()
-                    } else {
-                        known.join(", ")
-                    }
-                )));
+                return Err(unknown_option(&info, name));
             }
             set(name, value);
+            budget.overridden_by(name, Source::Spec, value);
         }
         let mut options = Options::new();
         for (name, value) in &effective {
@@ -152,8 +176,23 @@ impl EngineSpec {
             info,
             options,
             settings: effective,
+            budget,
         })
     }
+}
+
+/// The error for a spec setting `name` that the engine does not document.
+fn unknown_option(info: &EngineInfo, name: &str) -> Error {
+    let known: Vec<&str> = info.options.iter().map(|d| d.name).collect();
+    Error::InvalidArgument(format!(
+        "engine `{}` has no option `{name}` (known: {})",
+        info.name,
+        if known.is_empty() {
+            "none".to_string()
+        } else {
+            known.join(", ")
+        }
+    ))
 }
 
 impl fmt::Display for EngineSpec {
@@ -180,8 +219,11 @@ pub struct ResolvedEngine {
     pub info: EngineInfo,
     /// The options to open it with.
     pub options: Options,
-    /// Every setting that differs from the engine's defaults (common and own), in order.
+    /// Every setting that differs from the engine's defaults (the budget's, common and
+    /// own), in order.
     pub settings: Vec<(String, String)>,
+    /// What the memory budget set on it, and which of those figures a setting replaced.
+    pub budget: EngineBudget,
 }
 
 impl ResolvedEngine {
@@ -268,6 +310,49 @@ mod tests {
                 spec("lsm", &[])
             ]
         );
+    }
+
+    #[test]
+    fn the_budget_is_the_bottom_layer_under_set_and_the_spec() {
+        let registry = crate::engines::ENGINES;
+        let budget = Budget::matched(8 << 20, 16 << 20);
+        let value = |e: &ResolvedEngine, name: &str| e.options.get_raw(name).map(String::from);
+        let lsm = spec("lsm", &[])
+            .resolve_with(registry, &[], &budget)
+            .unwrap();
+        assert_eq!(value(&lsm, "memtable_bytes").as_deref(), Some("8M"));
+        assert_eq!(value(&lsm, "block_cache_bytes").as_deref(), Some("8M"));
+        assert!(lsm.settings_line().contains("memtable_bytes=8M "));
+        // --set replaces the budget's figure, the spec replaces --set.
+        let common = [("memtable_bytes".to_string(), "1M".to_string())];
+        let lsm = spec("lsm", &[])
+            .resolve_with(registry, &common, &budget)
+            .unwrap();
+        assert_eq!(value(&lsm, "memtable_bytes").as_deref(), Some("1M"));
+        assert!(
+            lsm.budget
+                .line()
+                .starts_with("memtable_bytes=1M (--set wins")
+        );
+        let lsm = spec("lsm", &[("memtable_bytes", "2M")])
+            .resolve_with(registry, &common, &budget)
+            .unwrap();
+        assert_eq!(value(&lsm, "memtable_bytes").as_deref(), Some("2M"));
+        assert!(
+            lsm.budget
+                .line()
+                .starts_with("memtable_bytes=2M (the spec wins")
+        );
+        // Without a budget, nothing is set that was not asked for.
+        let own = spec("lsm", &[]).resolve(registry, &[]).unwrap();
+        assert!(own.settings.is_empty() && own.budget.line().is_empty());
+        assert!(own.settings_line().contains("memtable_bytes=4M "));
+        // An engine the budget does not apply to gets nothing.
+        let hashlog = spec("hashlog", &[])
+            .resolve_with(registry, &[], &budget)
+            .unwrap();
+        assert!(hashlog.settings.is_empty());
+        assert!(hashlog.budget.line().starts_with("does not apply"));
     }
 
     #[test]

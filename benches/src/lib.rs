@@ -23,6 +23,7 @@
 //! | [`cli`] | the `kv` command line |
 //! | [`workload`] | the db_bench-style operation streams, deterministic from a seed |
 //! | [`bench_workload`] | the workloads `kvbench` runs |
+//! | [`budget`] | one memory budget (cache, write buffers) every engine is configured from |
 //! | [`runner`] | running them: store lifecycle, time limit, rows; one file per workload with its correctness checks |
 //! | [`latency`] | per-operation latency histograms |
 //! | [`memory`] | peak memory and OS-counted bytes written, from `/proc` |
@@ -38,6 +39,7 @@
 
 pub mod bench_cli;
 pub mod bench_workload;
+pub mod budget;
 pub mod charts;
 pub mod cli;
 pub mod disk_bandwidth;

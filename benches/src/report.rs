@@ -23,12 +23,18 @@
 //! than leveled compaction needs only when it measures above.
 //!
 //! A `-` is a figure that does not apply. Each engine's full settings follow the table, with
-//! a peer's own settings line ([`crate::peers::Peer::settings`]) under its options. Above the
-//! table, after the run's parameters, come the peers this build lacks
+//! what the memory budget set on it ([`crate::budget`]: `budget: memtable_bytes=32M (×2:
+//! active + 1 immutable) block_cache_bytes=64M`, or why it does not apply) and a peer's own
+//! settings line ([`crate::peers::Peer::settings`]) under its options. Above the table, after
+//! the run's parameters, come the budget's mode and figures, and the peers this build lacks
 //! ([`crate::peers::not_built`]), so a reader knows they were not left out by choice.
+//!
+//! A run over several key counts (`kvbench --num 2000,4000`) prints one table per count,
+//! headed `num=2000`, in the order the counts ran; the columns line up across them.
 
 use std::fmt::Write;
 
+use crate::budget::Budget;
 use crate::measurement::Measurement;
 use crate::peers;
 
@@ -50,9 +56,15 @@ pub struct RunInfo {
 impl RunInfo {
     /// One line: `num=... key_size=... value_size=... seed=... time_limit=...`.
     pub fn line(&self) -> String {
+        self.line_with_nums(&[self.num])
+    }
+
+    /// [`RunInfo::line`] for a run over the key counts `nums`: `num=2000,4000 ...`.
+    pub fn line_with_nums(&self, nums: &[u64]) -> String {
+        let nums: Vec<String> = nums.iter().map(u64::to_string).collect();
         format!(
             "num={} key_size={} value_size={} seed={} time_limit={}",
-            self.num,
+            nums.join(","),
             self.key_size,
             self.value_size,
             self.seed,
@@ -162,7 +174,53 @@ pub fn write_amp_theory(row: &Measurement) -> Option<f64> {
     Some(milli as f64 / 1000.0)
 }
 
-/// The terminal table, then each engine's settings.
+/// The key counts of `rows`, in the order they first appear.
+fn nums(rows: &[Measurement]) -> Vec<u64> {
+    let mut nums: Vec<u64> = Vec::new();
+    for row in rows {
+        if !nums.contains(&row.num) {
+            nums.push(row.num);
+        }
+    }
+    nums
+}
+
+/// The lines above the tables: the run's parameters (with every key count the rows hold),
+/// the budget, and the peers this build lacks.
+fn preamble(info: &RunInfo, rows: &[Measurement]) -> Vec<String> {
+    let nums = nums(rows);
+    let mut lines = vec![if nums.len() > 1 {
+        info.line_with_nums(&nums)
+    } else {
+        info.line()
+    }];
+    lines.extend(budget_line(rows));
+    lines.extend(peers::not_built().map(|peer| peer.not_built_line()));
+    lines
+}
+
+/// The budget's line, from the first row the command line stamped.
+fn budget_line(rows: &[Measurement]) -> Option<String> {
+    let row = rows.iter().find(|r| !r.budget_mode.is_empty())?;
+    let budget = match (row.budget_cache_bytes, row.budget_write_buffer_bytes) {
+        (Some(cache), Some(write)) if row.budget_mode == "matched" => Budget::matched(cache, write),
+        _ => Budget::OWN,
+    };
+    Some(budget.line())
+}
+
+/// The rows grouped by key count, in order: one group of every row when they share one.
+fn groups(rows: &[Measurement]) -> Vec<(Option<u64>, Vec<&Measurement>)> {
+    let nums = nums(rows);
+    if nums.len() <= 1 {
+        return vec![(None, rows.iter().collect())];
+    }
+    nums.into_iter()
+        .map(|num| (Some(num), rows.iter().filter(|r| r.num == num).collect()))
+        .collect()
+}
+
+/// The terminal table (one per key count), then each engine's settings.
 pub fn table(info: &RunInfo, rows: &[Measurement]) -> String {
     let body: Vec<[String; 10]> = rows.iter().map(cells).collect();
     let mut widths = HEADERS.map(|h| h.chars().count());
@@ -172,9 +230,8 @@ pub fn table(info: &RunInfo, rows: &[Measurement]) -> String {
         }
     }
     let mut out = String::new();
-    let _ = writeln!(out, "{}", info.line());
-    for peer in peers::not_built() {
-        let _ = writeln!(out, "{}", peer.not_built_line());
+    for line in preamble(info, rows) {
+        let _ = writeln!(out, "{line}");
     }
     let line = |out: &mut String, row: &[String]| {
         let mut text = String::new();
@@ -197,11 +254,16 @@ pub fn table(info: &RunInfo, rows: &[Measurement]) -> String {
         }
         let _ = writeln!(out, "{}", text.trim_end());
     };
-    line(&mut out, &HEADERS.map(String::from));
     let rule: Vec<String> = widths.iter().map(|w| "-".repeat(*w)).collect();
-    line(&mut out, &rule);
-    for row in &body {
-        line(&mut out, row);
+    for (num, group) in groups(rows) {
+        if let Some(num) = num {
+            let _ = writeln!(out, "\nnum={num}");
+        }
+        line(&mut out, &HEADERS.map(String::from));
+        line(&mut out, &rule);
+        for row in group {
+            line(&mut out, &cells(row));
+        }
     }
     if rows.iter().any(|r| r.time_limited) {
         let _ = writeln!(
@@ -228,6 +290,9 @@ fn settings(rows: &[Measurement]) -> String {
             &row.settings
         };
         let _ = writeln!(out, "  {}: {settings}", row.engine);
+        if !row.budget_settings.is_empty() {
+            let _ = writeln!(out, "    budget: {}", row.budget_settings);
+        }
         if let Some(peer) = peers::find(&row.engine_name) {
             let _ = writeln!(out, "    {}", peer.settings);
         }
@@ -235,31 +300,42 @@ fn settings(rows: &[Measurement]) -> String {
     out
 }
 
-/// The same table in Markdown, with the run's parameters and settings.
+/// The same table in Markdown (one per key count), with the run's parameters and settings.
 pub fn markdown(info: &RunInfo, rows: &[Measurement]) -> String {
     let mut out = String::new();
-    let _ = writeln!(out, "`{}`\n", info.line());
-    let mut missing = false;
-    for peer in peers::not_built() {
-        let _ = writeln!(out, "- {}", peer.not_built_line());
-        missing = true;
+    let mut preamble = preamble(info, rows).into_iter();
+    if let Some(first) = preamble.next() {
+        let _ = writeln!(out, "`{first}`\n");
     }
-    if missing {
+    let mut listed = false;
+    for line in preamble {
+        let _ = writeln!(out, "- {line}");
+        listed = true;
+    }
+    if listed {
         out.push('\n');
     }
-    let _ = writeln!(out, "| {} |", HEADERS.join(" | "));
-    let _ = writeln!(
-        out,
-        "|{}",
-        HEADERS
-            .iter()
-            .enumerate()
-            .map(|(i, _)| if (2..9).contains(&i) { "---:|" } else { "---|" })
-            .collect::<String>()
-    );
-    for row in rows {
-        let cells = cells(row).map(|c| c.replace('|', "\\|"));
-        let _ = writeln!(out, "| {} |", cells.join(" | "));
+    for (num, group) in groups(rows) {
+        if let Some(num) = num {
+            let _ = writeln!(out, "**num={num}**\n");
+        }
+        let _ = writeln!(out, "| {} |", HEADERS.join(" | "));
+        let _ = writeln!(
+            out,
+            "|{}",
+            HEADERS
+                .iter()
+                .enumerate()
+                .map(|(i, _)| if (2..9).contains(&i) { "---:|" } else { "---|" })
+                .collect::<String>()
+        );
+        for row in group {
+            let cells = cells(row).map(|c| c.replace('|', "\\|"));
+            let _ = writeln!(out, "| {} |", cells.join(" | "));
+        }
+        if num.is_some() {
+            out.push('\n');
+        }
     }
     if rows.iter().any(|r| r.time_limited) {
         let _ = writeln!(
@@ -269,7 +345,7 @@ pub fn markdown(info: &RunInfo, rows: &[Measurement]) -> String {
     }
     out.push('\n');
     for line in settings(rows).lines().skip(1) {
-        // Engines are the list; a peer's settings line is nested under its engine.
+        // Engines are the list; the budget's and a peer's lines are nested under their engine.
         let indent = if line.starts_with("    ") { "  " } else { "" };
         let _ = writeln!(out, "{indent}- {}", line.trim());
     }
