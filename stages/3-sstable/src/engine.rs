@@ -52,9 +52,14 @@
 //! the compaction stay in front of it, as they are newer. The inputs' files are removed
 //! when the last reader holding them lets go ([`Table::mark_obsolete`]).
 //!
+//! ## Bulk loads
+//!
+//! `load` writes its pairs straight into new tables and adds them, newest of all, in one
+//! atomic step: [`crate::ingest`].
+//!
 //! ## Concurrency
 //!
-//! * `writer` (a mutex) serializes puts, deletes, batches and flushes, so WAL order is
+//! * `writer` (a mutex) serializes puts, deletes, batches, flushes and loads, so WAL order is
 //!   memtable order.
 //! * `state` (a read-write lock around an `Arc<State>`) is the snapshot readers use: the
 //!   memtable, the frozen memtable and the tables. A reader clones the `Arc` and lets go of
@@ -65,6 +70,7 @@ use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex, RwLock};
 
+use kv_shared::bulk::{LoadInput, LoadOrder, LoadReport};
 use kv_shared::cursor::BoxCursor;
 use kv_shared::{
     Engine, Fs, OptionDoc, Options, Result, Stats, StoreDir, WriteBatch, check_key, check_key_value,
@@ -84,9 +90,11 @@ use crate::{unpoisoned, wal_entry};
 
 /// What only the writer touches.
 #[derive(Debug)]
-struct Writer {
-    wal: Wal,
-    mem: Arc<Memtable>,
+pub(crate) struct Writer {
+    /// The current WAL.
+    pub(crate) wal: Wal,
+    /// The memtable the writes go to.
+    pub(crate) mem: Arc<Memtable>,
     /// A memtable frozen by a flush that has not finished (it failed, or is running).
     frozen: Option<Frozen>,
     /// The number of a WAL whose creation failed, for the next flush to use again.
@@ -131,6 +139,8 @@ struct Counters {
     flush_bytes_written: AtomicU64,
     compactions: AtomicU64,
     compaction_bytes_written: AtomicU64,
+    loads: AtomicU64,
+    load_bytes_written: AtomicU64,
     wal_records_replayed: AtomicU64,
     wal_torn_tail_bytes: AtomicU64,
 }
@@ -138,10 +148,10 @@ struct Counters {
 /// Stage 3: a WAL, a sorted memtable, and a pile of SSTables merged by `compact`.
 #[derive(Debug)]
 pub struct SstableStore {
-    fs: Fs,
-    dir: StoreDir,
-    options: SstableOptions,
-    writer: Mutex<Writer>,
+    pub(crate) fs: Fs,
+    pub(crate) dir: StoreDir,
+    pub(crate) options: SstableOptions,
+    pub(crate) writer: Mutex<Writer>,
     state: RwLock<Arc<State>>,
     compaction: Mutex<()>,
     next_number: AtomicU64,
@@ -161,7 +171,7 @@ impl SstableStore {
         *guard = Arc::new(next);
     }
 
-    fn take_number(&self) -> u64 {
+    pub(crate) fn take_number(&self) -> u64 {
         self.next_number.fetch_add(1, Relaxed)
     }
 
@@ -239,6 +249,17 @@ impl SstableStore {
         self.remove_wals(first_wal, last_wal)
     }
 
+    /// Flushes until nothing is left in memory: the frozen memtable of a failed flush, then
+    /// the memtable. True when there was anything to flush. (A bulk load starts with this,
+    /// [`crate::ingest`].)
+    pub(crate) fn flush_all_locked(&self, w: &mut Writer) -> Result<bool> {
+        let held = w.frozen.is_some() || !w.mem.is_empty();
+        while w.frozen.is_some() || !w.mem.is_empty() {
+            self.flush_locked(w)?;
+        }
+        Ok(held)
+    }
+
     /// Step 1 of a flush: syncs the current WAL, starts a new one with a new memtable, and
     /// freezes the full memtable where readers still see it.
     fn freeze(&self, w: &mut Writer) -> Result<()> {
@@ -267,7 +288,7 @@ impl SstableStore {
     }
 
     /// Removes the WALs numbered `first ..= last`: their data is in a table now.
-    fn remove_wals(&self, first: u64, last: u64) -> Result<()> {
+    pub(crate) fn remove_wals(&self, first: u64, last: u64) -> Result<()> {
         for name in self.fs.list(self.dir.path())? {
             if let FileKind::Wal(n) = file_names::parse(&name)
                 && (first..=last).contains(&n)
@@ -276,6 +297,37 @@ impl SstableStore {
             }
         }
         Ok(())
+    }
+
+    /// The last step of a bulk load ([`crate::ingest`]): makes `wal` the current WAL,
+    /// with a new, empty memtable whose data starts at WAL `first_wal`, and puts `tables`
+    /// (newest first) in front of every other table, all at once for readers. A WAL number
+    /// left over by a failed creation lies below `wal`'s, inside the load's numbers: it is
+    /// no longer of use.
+    pub(crate) fn switch_after_load(
+        &self,
+        w: &mut Writer,
+        wal: Wal,
+        first_wal: u64,
+        tables: Vec<Arc<Table>>,
+    ) {
+        let mem = Arc::new(Memtable::new(first_wal));
+        w.wal = wal;
+        w.mem = mem.clone();
+        w.spare_wal = None;
+        self.install(|s| {
+            s.mem = mem;
+            s.tables.splice(0..0, tables);
+        });
+    }
+
+    /// Counts a finished bulk load: `user_bytes` of keys and values, in tables of
+    /// `file_bytes`.
+    pub(crate) fn count_load(&self, user_bytes: u64, file_bytes: u64) {
+        let c = &self.counters;
+        c.user_bytes_written.fetch_add(user_bytes, Relaxed);
+        c.loads.fetch_add(1, Relaxed);
+        c.load_bytes_written.fetch_add(file_bytes, Relaxed);
     }
 
     /// Number of tables a read may have to look at.
@@ -339,6 +391,8 @@ impl SstableStore {
                 "compaction_bytes_written",
                 c.compaction_bytes_written.load(Relaxed),
             ),
+            ("loads", c.loads.load(Relaxed)),
+            ("load_bytes_written", c.load_bytes_written.load(Relaxed)),
             ("wal_bytes", unpoisoned(self.writer.lock()).wal.size()),
             ("wal_records_replayed", c.wal_records_replayed.load(Relaxed)),
             ("wal_torn_tail_bytes", c.wal_torn_tail_bytes.load(Relaxed)),
@@ -441,6 +495,12 @@ impl Engine for SstableStore {
 
     fn cursor(&self) -> Result<BoxCursor<'_>> {
         Ok(Box::new(LiveCursor::new(self.snapshot().merge())))
+    }
+
+    /// Writes the pairs straight into new tables and adds them to the store, newer than
+    /// everything in it, in one atomic step ([`crate::ingest`]).
+    fn load(&self, input: LoadInput<'_>, order: LoadOrder) -> Result<LoadReport> {
+        self.ingest(input, order)
     }
 
     fn sync(&self) -> Result<()> {

@@ -21,6 +21,7 @@
 //! | [`engine`] | [`SstableStore`], the engine: write path and batches, flush, reads, cursors, compaction |
 //! | [`options`] | the options (`kv --set NAME=VALUE`), documented once, parsed and checked |
 //! | [`recovery`] | opening a store: which files a crash left and what to replay |
+//! | [`ingest`] | bulk loads: sorted pairs straight into new tables, added newest of all in one atomic step |
 //! | [`repair`](mod@repair) | bringing back a damaged store: salvaging tables and WALs, damaged files into `lost/` |
 //! | [`file_names`] | the files in a store directory |
 //! | [`inspect`](mod@inspect) | the annotated dumps of a WAL and a table, for `kv inspect`; the store's structure, for `kv draw` |
@@ -49,6 +50,7 @@ pub mod file_names;
 pub mod footer;
 pub mod frame;
 pub mod index;
+pub mod ingest;
 pub mod inspect;
 pub mod memtable;
 pub mod merging_cursor;

@@ -14,6 +14,10 @@
 //!
 //! ## The steps of [`recover`]
 //!
+//! 0. **Finish committed bulk loads** ([`crate::ingest::finish_committed_loads`]): the
+//!    tables a load record lists are renamed from their temporary names into place and the
+//!    record removed, before step 1 would take them for unfinished tables; the external
+//!    sort's scratch files are removed. The highest number a record named counts as used.
 //! 1. **List the directory** (`list_files`): `*.tmp` files are unfinished tables, removed;
 //!    every table is opened (footer and index checked); WAL numbers are collected.
 //! 2. **Drop finished compactions' inputs** (`drop_compacted_inputs`): a table whose WAL
@@ -49,6 +53,7 @@ use std::sync::Arc;
 use kv_shared::{Error, Fs, Result};
 
 use crate::file_names::{self, FileKind, table_path, wal_path};
+use crate::ingest::finish_committed_loads;
 use crate::memtable::Memtable;
 use crate::table::Table;
 use crate::wal::{Record, WAL_KIND, Wal, WalReplay};
@@ -82,7 +87,9 @@ struct Listing {
 /// [`Error::Corruption`] for a damaged table or WAL or files that do not fit together;
 /// [`Error::FormatVersion`]; [`Error::Io`].
 pub fn recover(fs: &Fs, dir: &Path) -> Result<Recovered> {
-    let listing = list_files(fs, dir)?;
+    let loaded = finish_committed_loads(fs, dir)?;
+    let mut listing = list_files(fs, dir)?;
+    listing.max_number = listing.max_number.max(loaded);
     check_numbers(dir, &listing)?;
     let live = order_tables(drop_compacted_inputs(fs, listing.tables)?)?;
     let newest_flushed = live.last().map(|t| t.footer().last_wal);
