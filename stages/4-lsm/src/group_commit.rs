@@ -65,8 +65,9 @@ struct QueueState {
 /// The writes gathered for one record.
 #[derive(Debug, Default)]
 pub struct Group {
-    /// The record: [`wal::HEADER_LEN`] bytes reserved for the header (filled in by
-    /// the leader), then every writer's ops.
+    /// The record: [`wal::RECORD_RESERVE`] bytes reserved for the frame and batch headers
+    /// (filled in by the leader), then every writer's ops, so the leader hands the buffer
+    /// to the WAL as it is ([`sstable::wal::Wal::append_framed`]), without a copy.
     pub record: Vec<u8>,
     /// Ops in the record.
     pub ops: u64,
@@ -78,7 +79,7 @@ pub struct Group {
 impl Group {
     fn new(mut buffer: Vec<u8>) -> Group {
         buffer.clear();
-        buffer.resize(wal::HEADER_LEN, 0);
+        buffer.resize(wal::RECORD_RESERVE, 0);
         Group {
             record: buffer,
             ..Group::default()
@@ -229,7 +230,7 @@ mod tests {
             Ok(())
         })
         .unwrap();
-        assert_eq!(seen, Some((wal::HEADER_LEN + b.encoded_ops().len(), 1, 1)));
+        assert_eq!(seen, Some((wal::RECORD_RESERVE + b.encoded_ops().len(), 1, 1)));
         let failed = q.commit(&b, |_| Err(Error::InvalidArgument("no".into())));
         assert!(matches!(failed, Err(Error::InvalidArgument(m)) if m == "no"));
     }

@@ -16,7 +16,7 @@ pub const OPTIONS: &[OptionDoc] = &[
     OptionDoc {
         name: "memtable_bytes",
         default: "4M",
-        doc: "memtable size at which it is frozen and flushed to an L0 table",
+        doc: "memtable memory (entries, their nodes and allocations) at which it is frozen and flushed to an L0 table",
     },
     OptionDoc {
         name: "table_bytes",

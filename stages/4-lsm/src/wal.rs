@@ -55,6 +55,27 @@ pub const KIND: LogKind = sstable::wal::WAL_KIND;
 /// Length of the batch header: first sequence number and op count.
 pub const HEADER_LEN: usize = 12;
 
+/// Bytes at the front of a record built in place: the log's frame header
+/// ([`sstable::wal::FRAME_RESERVE`]), then the batch header. The group commit reserves
+/// them, appends ops after them, and the leader fills both in ([`seal_group`]).
+pub const RECORD_RESERVE: usize = sstable::wal::FRAME_RESERVE + HEADER_LEN;
+
+/// Fills in the batch header of a record built in place (see [`RECORD_RESERVE`]). Its ops
+/// were checked as each batch was built ([`kv_shared::WriteBatch::put`]) and the group only
+/// put them back to back, so they are not checked again (debug builds check the whole
+/// record as recovery will). The frame header is left for
+/// [`sstable::wal::Wal::append_framed`]; [`group_ops`] reads the ops back.
+pub fn seal_group(record: &mut [u8], first_seq: u64, count: u32) {
+    let payload = &mut record[sstable::wal::FRAME_RESERVE..];
+    write_header(payload, first_seq, count);
+    debug_assert!(decode(payload).is_ok(), "a write group that does not decode");
+}
+
+/// The `count` ops of a record built in place (see [`seal_group`]).
+pub fn group_ops(record: &[u8], count: u32) -> BatchOps<'_> {
+    BatchOps::new(&record[RECORD_RESERVE..], count)
+}
+
 /// A decoded batch record: its header, and its ops, checked whole by [`decode`] and read
 /// one by one by [`Batch::ops`] (so decoding allocates nothing).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
