@@ -77,6 +77,7 @@ use crate::version::{LevelSummary, NUM_LEVELS, Version};
 use crate::wal::{self, Wal};
 
 mod background;
+mod load;
 
 /// Immutable memtables allowed to wait for their flush before writers wait.
 const MAX_IMMUTABLE: usize = 1;
@@ -110,6 +111,9 @@ struct Inner {
     writer: Mutex<Writer>,
     /// Held while appending an edit to the manifest and installing its version.
     manifest: Mutex<Manifest>,
+    /// Held for the whole of a bulk load: loads share the scratch directory
+    /// ([`crate::ingest`]).
+    loading: Mutex<()>,
     stop: AtomicBool,
     /// What the last open found: `(WAL records replayed, orphan tables deleted, obsolete
     /// WALs deleted)`.
@@ -204,6 +208,7 @@ impl Inner {
                 spare_wal: None,
             }),
             manifest: Mutex::new(r.manifest),
+            loading: Mutex::new(()),
             stop: AtomicBool::new(false),
             recovery: (r.replayed, r.orphans_deleted, r.stale_wals_deleted),
             _store: store,
@@ -582,6 +587,18 @@ impl Engine for LsmTree {
     /// A cursor over a snapshot of the store ([`crate::cursor::snapshot`]).
     fn cursor(&self) -> Result<BoxCursor<'_>> {
         Ok(Box::new(self.inner.snapshot().cursor()))
+    }
+
+    /// Loads `input` by table ingestion ([`crate::ingest`]): sorted (an unsorted input by an
+    /// external sort within `memtable_bytes`), written into tables, added in one manifest
+    /// edit on the deepest level free of the load's key range. All or nothing, also across a
+    /// crash; durable when it returns.
+    fn load(
+        &self,
+        input: kv_shared::LoadInput<'_>,
+        order: kv_shared::LoadOrder,
+    ) -> Result<kv_shared::LoadReport> {
+        self.inner.load(input, order)
     }
 
     /// Makes every acknowledged write durable (the WAL, then the directory). After a

@@ -8,6 +8,7 @@
 //! | `NNNNNN.wal` | a write-ahead log ([`crate::wal`]), one per memtable |
 //! | `NNNNNN.sst` | a table ([`crate::table`]) |
 //! | `*.tmp` | a file being replaced atomically; left over only by a crash |
+//! | `ingest-tmp/` | a bulk load's scratch directory: its sort runs and the tables it writes before they join the store ([`crate::ingest`]); empty between loads |
 //!
 //! `NNNNNN` is a file number, zero-padded to six digits (more if it grows), from one counter
 //! shared by manifests, WALs and tables and recorded in the manifest, so no number is used
@@ -15,6 +16,9 @@
 
 /// Name of the pointer file.
 pub const CURRENT: &str = "CURRENT";
+
+/// Name of the scratch directory of bulk loads ([`crate::ingest`]).
+pub const INGEST_DIR: &str = "ingest-tmp";
 
 /// What a file in the store directory is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -29,6 +29,7 @@
 //! | [`bloom`] | Bloom filters, for the tables and the memtables |
 //! | [`block_cache`] | recently read data blocks in memory, within a byte budget |
 //! | [`flush`] | memtable → L0 table |
+//! | [`ingest`] | bulk loads by table ingestion: sorted pairs written straight into tables, added in one manifest edit on the deepest level free of their key range (the commit under the engine's locks in `engine/load.rs`) |
 //! | [`cursor`] | walking the entries both ways: a level as one sequence; merging; what a snapshot sees |
 //! | [`version`], [`version_edit`] | the set of tables per level at one moment, and one change to it |
 //! | [`manifest`] | the log of version edits, and `CURRENT` |
@@ -46,6 +47,7 @@ pub mod engine;
 pub mod file_names;
 pub mod flush;
 pub mod group_commit;
+pub mod ingest;
 pub mod inspect;
 pub mod key;
 pub mod lock;

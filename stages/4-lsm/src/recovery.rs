@@ -25,8 +25,10 @@
 //! 4. Start a fresh WAL and a fresh manifest holding a snapshot of the new state, and point
 //!    `CURRENT` at it.
 //! 5. Only then delete what is no longer referenced: older manifests, replayed WALs, tables
-//!    the manifest does not name (*orphans*: outputs of a flush or compaction that crashed
-//!    before its edit was recorded), and leftover temporary files.
+//!    the manifest does not name (*orphans*: outputs of a flush, a compaction or a bulk
+//!    load that crashed before its edit was recorded), leftover temporary files, and
+//!    whatever a bulk load that crashed left in its scratch directory
+//!    ([`crate::ingest`]).
 //!
 //! A crash at any point of this leaves the old `CURRENT` (and everything it names) or the
 //! new one: the next open simply does the same again.
@@ -44,6 +46,7 @@ use sstable::wal::Record;
 use crate::block_cache::BlockCache;
 use crate::file_names::{self, FileKind};
 use crate::flush::flush;
+use crate::ingest;
 use crate::manifest::{self, Manifest, ManifestState};
 use crate::memtable::Memtable;
 use crate::options::LsmOptions;
@@ -460,7 +463,8 @@ impl Recovery<'_> {
 
     /// Step 5: deletes what nothing references any more: older manifests, replayed WALs
     /// (counting those already flushed before this open, numbered below
-    /// `stale_log_number`), tables `state` does not name, leftover temporary files.
+    /// `stale_log_number`), tables `state` does not name, leftover temporary files, the
+    /// files in a bulk load's scratch directory.
     /// Returns the orphan tables and stale WALs deleted.
     fn delete_obsolete(
         &self,
@@ -488,6 +492,7 @@ impl Recovery<'_> {
                 self.fs.remove_if_exists(&self.dir.join(name))?;
             }
         }
+        ingest::clear_scratch(self.fs, self.dir)?;
         self.fs.sync_dir(self.dir)?;
         Ok((orphans, stale_wals))
     }

@@ -52,7 +52,7 @@ impl Inner {
     /// the manifest lock. `prepare` completes the edit from the current state; `commit`
     /// changes the rest of the state in the same instant the new version appears, so no
     /// reader ever sees a memtable gone before its table arrived.
-    fn install(
+    pub(super) fn install(
         &self,
         mut edit: VersionEdit,
         new: &[Arc<TableFile>],
