@@ -21,7 +21,7 @@ use std::fmt::Write;
 
 use super::{
     LEFT, PALETTE, PLOT_WIDTH, Scale, distinct, escape, header, header_height, linear_scale,
-    log_scale_of,
+    log_scale_of, short,
 };
 use crate::measurement::Measurement;
 use crate::report;
@@ -74,6 +74,8 @@ pub fn scaling_chart(title: &str, workload: &str, rows: &[Measurement]) -> Optio
     } else {
         linear_scale(hi)
     };
+    // Rates are large numbers: `1.25M` reads better than `1250000`.
+    let ticks: Vec<(f64, String)> = ticks.into_iter().map(|(v, _)| (v, short(v))).collect();
     let plot = Plot::new(&engines, &nums, scale);
     let mut out = header(title, &engines, plot.bottom + 50.0);
     plot.frame(&mut out, workload, log, &ticks, &nums);
@@ -128,14 +130,9 @@ impl Plot {
         ticks: &[(f64, String)],
         nums: &[u64],
     ) {
-        let scales = if log {
-            "log scales"
-        } else {
-            "keys on a log scale"
-        };
         let _ = writeln!(
             out,
-            r#"<text x="{LEFT}" y="{:.1}" font-weight="bold">{}: operations per second against the number of keys ({scales}; hollow: stopped by the time limit)</text>"#,
+            r#"<text x="{LEFT}" y="{:.1}" font-weight="bold">{}: operations per second against the number of keys</text>"#,
             self.top - 12.0,
             escape(workload)
         );
@@ -162,12 +159,11 @@ impl Plot {
         }
         let _ = writeln!(
             out,
-            r##"<rect x="{LEFT}" y="{:.1}" width="{PLOT_WIDTH}" height="{PLOT_HEIGHT}" fill="none" stroke="#999"/><text x="{:.1}" y="{:.1}" text-anchor="middle" fill="#666">number of keys (log scale)</text><text x="{:.1}" y="{:.1}" font-size="10" text-anchor="end" fill="#666">ops/s</text>"##,
+            r##"<rect x="{LEFT}" y="{:.1}" width="{PLOT_WIDTH}" height="{PLOT_HEIGHT}" fill="none" stroke="#999"/><text x="{:.1}" y="{:.1}" text-anchor="middle" fill="#666">number of keys (log scale); ops/s on a {} scale; hollow: stopped by the time limit</text>"##,
             self.top,
             LEFT + PLOT_WIDTH / 2.0,
             self.bottom + 32.0,
-            LEFT - 6.0,
-            self.top - 2.0
+            if log { "log" } else { "linear" }
         );
     }
 
@@ -246,7 +242,7 @@ mod tests {
             svg.contains(">100</text>") && svg.contains(">1M</text>"),
             "{svg}"
         );
-        assert!(svg.contains("(log scales;"), "{svg}");
+        assert!(svg.contains("ops/s on a log scale;"), "{svg}");
         assert!(svg.contains("b&lt;x&gt;") && !svg.contains("b<x>"), "{svg}");
         // The legend is the ops chart's: one swatch per engine, in the run's order.
         assert!(
@@ -274,9 +270,21 @@ mod tests {
             row("lsm", "readrandom", 10_000, Some(200.0), false),
         ];
         let svg = scaling_chart("run", "readrandom", &rows).unwrap();
-        assert!(svg.contains("(keys on a log scale;"), "{svg}");
+        assert!(svg.contains("ops/s on a linear scale;"), "{svg}");
         assert!(
             svg.contains(">0</text>") && svg.contains(">500</text>"),
+            "{svg}"
+        );
+        let big: Vec<Measurement> = rows
+            .iter()
+            .map(|r| Measurement {
+                ops_per_sec: r.ops_per_sec.map(|v| v * 10_000.0),
+                ..r.clone()
+            })
+            .collect();
+        let svg = scaling_chart("run", "readrandom", &big).unwrap();
+        assert!(
+            svg.contains(">1.25M</text>") && svg.contains(">5M</text>"),
             "{svg}"
         );
         // The higher rate is drawn higher (a smaller y).
