@@ -40,9 +40,12 @@
 //! value limits ([`crate::limits`]) bound. The **fan-in**, how many runs one merge opens at
 //! once, is `memory_bytes / RUN_CHUNK` kept between [`MIN_FAN_IN`] and [`MAX_FAN_IN`] (open
 //! files are a limited resource too). With more runs than that, `finish` first merges
-//! groups of `fan_in` neighbouring runs into longer runs, as many passes as it takes
-//! ([`SortedPairs::merge_passes`]); neighbours, so that a merged run is still newer than
-//! every run before it and older than every run after it.
+//! groups of up to `fan_in` neighbouring runs into longer runs, in passes
+//! ([`SortedPairs::merge_passes`]), until the runs fit one merge. Neighbours, so that a
+//! merged run is still newer than every run before it and older than every run after it.
+//! A pass stops merging as soon as the runs it leaves fit one merge, so no byte is
+//! rewritten more than it must be: with 25 runs and a fan-in of 16, the pass merges the 10
+//! oldest into one, and the final merge reads that one and the 15 others.
 //!
 //! ## The run file, byte by byte
 //!
@@ -214,19 +217,27 @@ impl ExternalSorter {
         Ok(SortedPairs::new(Source::Runs(merger), written, passes))
     }
 
-    /// Merges each group of `fan_in` neighbouring runs into one run, in order.
+    /// One pass: merges groups of up to `fan_in` neighbouring runs, oldest first, each into
+    /// one run, and stops as soon as the runs it leaves (merged or not) fit one merge.
     fn merge_pass(&mut self, runs: Vec<RunFile>) -> Result<Vec<RunFile>> {
-        let mut merged = Vec::with_capacity(runs.len().div_ceil(self.fan_in));
+        let mut out = Vec::with_capacity(runs.len());
         let mut runs = runs.into_iter();
         loop {
-            let group: Vec<RunFile> = runs.by_ref().take(self.fan_in).collect();
-            match group.len() {
-                0 => return Ok(merged),
-                1 => merged.extend(group),
-                _ => {
-                    let merger = Merger::new(group, self.scratch.chunk)?;
-                    merged.push(self.scratch.write_run(merger)?);
-                }
+            // Runs the pass would leave if it stopped here. A pass that has merged every run
+            // ends too, with more runs than fan_in: the next pass merges those.
+            let leaving = out.len() + runs.len();
+            if leaving <= self.fan_in || runs.len() == 0 {
+                out.extend(runs);
+                return Ok(out);
+            }
+            // A group of g runs makes one: merge no more than it takes to get down to fan_in.
+            let size = self.fan_in.min(leaving - self.fan_in + 1);
+            let group: Vec<RunFile> = runs.by_ref().take(size).collect();
+            if group.len() == 1 {
+                out.extend(group);
+            } else {
+                let merger = Merger::new(group, self.scratch.chunk)?;
+                out.push(self.scratch.write_run(merger)?);
             }
         }
     }
@@ -752,12 +763,29 @@ mod tests {
             .collect();
         let (sorted, runs, passes) = sort_all(tmp.path(), 1024, &pairs).unwrap();
         assert_eq!(sorted, model(&pairs));
-        assert!(runs > 2 * MIN_FAN_IN as u64, "{runs} runs");
-        assert!(
-            passes >= 1,
-            "{runs} runs, fan-in {MIN_FAN_IN}: {passes} passes"
-        );
+        // More runs than fan-in squared: the first pass merges them all in groups and still
+        // leaves more than fan-in runs, so a second pass follows.
+        let fan_in = MIN_FAN_IN as u64;
+        assert!(runs > fan_in * fan_in, "{runs} runs");
+        assert!(passes >= 2, "{runs} runs, fan-in {fan_in}: {passes} passes");
         assert!(files(tmp.path()).is_empty(), "every run removed once read");
+    }
+
+    #[test]
+    fn a_merge_pass_merges_only_the_oldest_runs_it_must() {
+        let tmp = tempfile::tempdir().unwrap();
+        // 152 bytes a pair, six to a buffer of 1,000 bytes: 36 pairs make 6 runs, and a
+        // fan-in of 4 (memory under 256 KiB) calls for one pass merging the 3 oldest.
+        let mut sorter = ExternalSorter::new(&Fs::default(), tmp.path(), 1000);
+        for i in 0..36u32 {
+            sorter.push(i.to_le_bytes().to_vec(), vec![1; 100]).unwrap();
+        }
+        assert_eq!((sorter.fan_in, sorter.runs()), (MIN_FAN_IN, 5));
+        let sorted = sorter.finish().unwrap();
+        assert_eq!((sorted.runs(), sorted.merge_passes()), (6, 1));
+        let left = ["run-000003", "run-000004", "run-000005", "run-000006"];
+        assert_eq!(files(tmp.path()), left);
+        assert_eq!(sorted.count(), 36);
     }
 
     #[test]
