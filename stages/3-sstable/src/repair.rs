@@ -25,6 +25,9 @@
 //!    (`files_are_ours`: a table ending in the footer magic, or a WAL beginning with the WAL
 //!    magic); it is then kept in `lost/` and written anew, last
 //!    ([`kv_shared::repair::rewrite_marker`]).
+//!    Unless this is a dry run, a bulk load that reached its commit point is then finished
+//!    as opening would finish it ([`crate::ingest::finish_committed_loads`]), so its
+//!    tables are scanned with the others and no new file takes one of its numbers.
 //! 2. **Scan every table** (`scan_table`), reading the whole file. A table is whole when
 //!    its footer, its index and every data block check out, and the blocks tile the data
 //!    region exactly. Otherwise it is damaged, and its entries are salvaged block by block:
@@ -87,6 +90,7 @@ use crate::file_names::{self, FileKind, table_path};
 use crate::footer::{FOOTER_LEN, Footer, FooterError, TABLE_MAGIC};
 use crate::frame::{self, FRAME_HEADER_LEN};
 use crate::index;
+use crate::ingest::finish_committed_loads;
 use crate::options::SstableOptions;
 use crate::table_builder::write_table;
 use crate::wal::WAL_KIND;
@@ -109,9 +113,15 @@ pub fn repair(dir: &Path, options: &Options, dry_run: bool) -> Result<RepairRepo
     let (engine, version) = (SstableStore::NAME, SstableStore::FORMAT_VERSION);
     let (_lock, marker_damage) =
         lock_store_or_damaged_marker(&fs, dir, engine, version, || files_are_ours(&fs, dir))?;
+    // A bulk load that reached its commit point joins the store first, as an open would
+    // make it ([`crate::ingest`]); a dry run only reads, and leaves that to the open.
+    let mut max_number = if dry_run {
+        0
+    } else {
+        finish_committed_loads(&fs, dir)?
+    };
     let mut tables = Vec::new();
     let mut wal_numbers = Vec::new();
-    let mut max_number = 0;
     for name in fs.list(dir)? {
         match file_names::parse(&name) {
             FileKind::Table(n) => {
