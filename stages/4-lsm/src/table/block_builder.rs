@@ -82,7 +82,10 @@ impl BlockBuilder {
     /// The block's contents (entries, restart array and its length), without a trailer.
     /// The builder is empty again afterwards.
     pub fn finish_contents(&mut self) -> Vec<u8> {
-        let mut out = std::mem::take(&mut self.buf);
+        // The next block starts with this one's capacity: it grows to about the same size,
+        // and growing a buffer from nothing reallocates it about ten times per block.
+        let capacity = self.buf.capacity();
+        let mut out = std::mem::replace(&mut self.buf, Vec::with_capacity(capacity));
         for restart in &self.restarts {
             out.extend_from_slice(&restart.to_le_bytes());
         }
