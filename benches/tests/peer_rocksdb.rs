@@ -6,7 +6,7 @@
 //! (`--release` reuses the release build of the C++ library instead of compiling it again).
 #![cfg(feature = "rocksdb")]
 
-use kv_shared::{Engine, Options};
+use kv_shared::{Engine, LoadOrder, Options};
 use kvbench::peers::rocksdb::RocksDb;
 
 mod rocksdb_suite {
@@ -100,5 +100,79 @@ fn the_registry_runs_rocksdb_by_name() {
     let engine = (info.open)(&tmp.path().join("db"), &Options::new()).unwrap();
     engine.put(b"k", b"v").unwrap();
     assert_eq!(engine.get(b"k").unwrap().as_deref(), Some(&b"v"[..]));
+    engine.close().unwrap();
+}
+
+/// A bulk load's pairs, as `load` takes them.
+type Pairs = Vec<kv_shared::Result<(Vec<u8>, Vec<u8>)>>;
+
+#[test]
+fn a_sorted_load_is_ingested_as_tables_and_an_unsorted_one_goes_in_by_batches() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("db");
+    let engine = RocksDb::open(&dir, &Options::new()).unwrap();
+    engine.put(&key(5), b"old").unwrap();
+    engine.put(b"zzz", b"kept").unwrap();
+    // The empty key first, key 10 twice: the last value wins.
+    let mut sorted: Pairs = vec![Ok((Vec::new(), b"empty".to_vec()))];
+    for i in 0..3000 {
+        if i == 10 {
+            sorted.push(Ok((key(i), b"first of two".to_vec())));
+        }
+        sorted.push(Ok((key(i), value(i))));
+    }
+    let report = engine
+        .load(&mut sorted.into_iter(), LoadOrder::Sorted)
+        .unwrap();
+    assert_eq!((report.pairs, report.files_added), (3002, 1), "{report:?}");
+    assert_eq!(
+        report.method,
+        "1 tables written by SstFileWriter, then IngestExternalFile"
+    );
+    // The table was moved into RocksDB's directory; the scratch directory is gone.
+    assert!(!dir.join("rocksdb-ingest").exists());
+    let stats = engine.stats().unwrap();
+    let ingested = stats.extra["ingested_bytes"];
+    assert!(ingested > report.bytes / 2, "{stats:?}");
+    assert_eq!(
+        stats.disk_bytes_written,
+        stats.extra["wal_bytes"]
+            + stats.extra["flush_bytes"]
+            + stats.extra["compaction_bytes"]
+            + ingested
+    );
+    // A step back is refused before RocksDB sees it, and nothing of that load is added.
+    let step_back: Pairs = vec![
+        Ok((b"y1".to_vec(), b"v".to_vec())),
+        Ok((b"y0".to_vec(), b"v".to_vec())),
+    ];
+    let refused = engine
+        .load(&mut step_back.into_iter(), LoadOrder::Sorted)
+        .unwrap_err();
+    assert!(
+        matches!(refused, kv_shared::Error::InvalidArgument(_)),
+        "{refused}"
+    );
+    assert_eq!(engine.get(b"y1").unwrap(), None);
+    assert!(!dir.join("rocksdb-ingest").exists());
+    let mut unsorted: Pairs = (3000..3100).rev().map(|i| Ok((key(i), value(i)))).collect();
+    let batches = engine
+        .load(&mut unsorted.drain(..), LoadOrder::Unsorted)
+        .unwrap();
+    assert_eq!(batches.method, "1 batches of up to 1000 pairs, then sync");
+    engine.close().unwrap();
+
+    let engine = RocksDb::open(&dir, &Options::new()).unwrap();
+    for (k, v) in [
+        (Vec::new(), b"empty".to_vec()),
+        (key(5), value(5)),
+        (key(10), value(10)),
+        (key(2999), value(2999)),
+        (key(3050), value(3050)),
+        (b"zzz".to_vec(), b"kept".to_vec()),
+    ] {
+        assert_eq!(engine.get(&k).unwrap(), Some(v), "{k:?}");
+    }
+    assert_eq!(engine.stats().unwrap().live_keys, 3000 + 100 + 2);
     engine.close().unwrap();
 }

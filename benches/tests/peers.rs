@@ -8,7 +8,7 @@
 
 use std::path::Path;
 
-use kv_shared::{Engine, KeyRange, Options};
+use kv_shared::{Engine, KeyRange, LoadOrder, LoadReport, Options};
 use kvbench::peers::fjall::Fjall;
 use kvbench::peers::redb::Redb;
 use kvbench::peers::sled::Sled;
@@ -254,4 +254,114 @@ fn redb_leaves_its_file_to_a_later_compact_while_a_cursor_reads_it() {
         Some(&b"after the cursor"[..])
     );
     engine.close().unwrap();
+}
+
+/// A bulk load's pairs, as `load` takes them.
+type Pairs = Vec<kv_shared::Result<(Vec<u8>, Vec<u8>)>>;
+
+/// Loads into a store holding two earlier puts: a sorted load of the empty key and keys
+/// `0..2000` (key 10 twice), a sorted load with a step back (refused, nothing of it added),
+/// an unsorted load of keys `2000..2100`; checks what reads back before and after a reopen.
+/// Returns the sorted load's report.
+fn load_like_puts<E: Engine>(options: &Options) -> LoadReport {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("db");
+    let engine = E::open(&dir, options).unwrap();
+    engine.put(&key(5), b"old").unwrap();
+    engine.put(b"zzz", b"kept").unwrap();
+    let mut sorted: Pairs = vec![Ok((Vec::new(), b"empty".to_vec()))];
+    for i in 0..2000 {
+        if i == 10 {
+            sorted.push(Ok((key(i), b"first of two".to_vec())));
+        }
+        sorted.push(Ok((key(i), value(i))));
+    }
+    let bytes: usize = sorted
+        .iter()
+        .map(|p| p.as_ref().map_or(0, |(k, v)| k.len() + v.len()))
+        .sum();
+    let report = engine
+        .load(&mut sorted.into_iter(), LoadOrder::Sorted)
+        .unwrap();
+    assert_eq!(
+        (report.pairs, report.bytes),
+        (2002, bytes as u64),
+        "{}",
+        E::NAME
+    );
+    let user_bytes = (key(5).len() + 3 + 3 + 4 + bytes) as u64;
+    assert_eq!(
+        engine.stats().unwrap().user_bytes_written,
+        user_bytes,
+        "{}",
+        E::NAME
+    );
+
+    let step_back: Pairs = vec![
+        Ok((b"y1".to_vec(), b"v".to_vec())),
+        Ok((b"y0".to_vec(), b"v".to_vec())),
+    ];
+    let refused = engine
+        .load(&mut step_back.into_iter(), LoadOrder::Sorted)
+        .unwrap_err();
+    assert!(
+        matches!(refused, kv_shared::Error::InvalidArgument(_)),
+        "{}: {refused}",
+        E::NAME
+    );
+    assert_eq!(engine.get(b"y1").unwrap(), None, "{}", E::NAME);
+
+    let mut unsorted: Pairs = (2000..2100).rev().map(|i| Ok((key(i), value(i)))).collect();
+    let batches = engine
+        .load(&mut unsorted.drain(..), LoadOrder::Unsorted)
+        .unwrap();
+    assert_eq!(
+        batches.method,
+        "1 batches of up to 1000 pairs, then sync",
+        "{}",
+        E::NAME
+    );
+    assert_eq!((batches.pairs, batches.files_added), (100, 0));
+    engine.close().unwrap();
+
+    let engine = E::open(&dir, options).unwrap();
+    let expected = [
+        (Vec::new(), b"empty".to_vec()),
+        (key(5), value(5)),
+        (key(10), value(10)),
+        (key(1999), value(1999)),
+        (key(2050), value(2050)),
+        (b"zzz".to_vec(), b"kept".to_vec()),
+    ];
+    for (k, v) in expected {
+        assert_eq!(engine.get(&k).unwrap(), Some(v), "{} {k:?}", E::NAME);
+    }
+    assert_eq!(engine.stats().unwrap().live_keys, 2102, "{}", E::NAME);
+    engine.close().unwrap();
+    report
+}
+
+#[test]
+fn fjall_ingests_a_sorted_load_into_tables() {
+    let report = load_like_puts::<Fjall>(&Options::new().set("memtable_bytes", "64K"));
+    assert!(report.files_added >= 1, "{report:?}");
+    assert_eq!(
+        report.method,
+        format!(
+            "fjall ingestion: {} tables added to level 0, then sync",
+            report.files_added
+        )
+    );
+}
+
+#[test]
+fn sled_and_redb_load_by_batches_of_a_thousand() {
+    // 2,001 distinct keys (the empty key and 0..2000): three batches.
+    for report in [
+        load_like_puts::<Sled>(&Options::new()),
+        load_like_puts::<Redb>(&Options::new()),
+    ] {
+        assert_eq!(report.method, "3 batches of up to 1000 pairs, then sync");
+        assert_eq!(report.files_added, 0);
+    }
 }

@@ -11,17 +11,25 @@
 //!   succeeded;
 //! * scans as walks of a cursor ([`CursorIter`]) bounded by their range, and the answer to
 //!   an empty range, so that no peer is asked for an inverted one;
-//! * `close` as a `sync` before the peer is dropped.
+//! * `close` as a `sync` before the peer is dropped;
+//! * bulk loads ([`Engine::load`], see [`kv_shared::bulk`]): an input in any order goes in
+//!   by batches ([`kv_shared::bulk::load_in_batches`], through the engine's `write`); an
+//!   input promised sorted becomes [`SortedPairs`] (each pair checked against the limits and
+//!   against the one before it, counted, and equal neighbours collapsed to the last) and
+//!   goes to [`PeerStore::load_sorted`], which a peer with an ingestion of its own (fjall,
+//!   RocksDB) overrides, and which by default writes the same batches.
 //!
 //! A [`PeerStore`] is left with what differs: how the peer reads its settings and opens its
-//! files, writes, reads, hands out a snapshot cursor, syncs and compacts, and which figures
-//! of its own it adds to the statistics.
+//! files, writes, reads, hands out a snapshot cursor, syncs and compacts, ingests sorted
+//! pairs if it can, and which figures of its own it adds to the statistics.
 
 use std::path::Path;
 
+use kv_shared::bulk::{LOAD_BATCH, check_sorted, count_pair};
 use kv_shared::{
-    BoxCursor, CursorIter, Direction, Engine, Error, Fs, KeyRange, MAX_KEY_LEN, OptionDoc, Options,
-    Result, ScanIter, Stats, StoreDir, WriteBatch, check_key, check_key_value,
+    BoxCursor, CursorIter, Direction, Engine, Error, Fs, KeyRange, LoadInput, LoadOrder,
+    LoadReport, MAX_KEY_LEN, OptionDoc, Options, Result, ScanIter, Stats, StoreDir, WriteBatch,
+    check_key, check_key_value,
 };
 
 use super::counters::{PeerCounters, ReadCounting, WriteCounting};
@@ -104,6 +112,38 @@ pub trait PeerStore: Send + Sync + Sized + 'static {
     /// # Errors
     /// The peer's error.
     fn compact(&self) -> Result<()>;
+
+    /// Bulk-loads `pairs` (ascending, no key twice, within the limits): when it returns
+    /// `Ok`, every pair is durable against power loss. Returns the report of
+    /// [`SortedPairs::report`], with the tables the load added and a line on how.
+    ///
+    /// The default is the course's default load: [`WriteBatch`]es of
+    /// [`LOAD_BATCH`] pairs through [`PeerStore::write`], then [`PeerStore::sync`]; each batch
+    /// is atomic, the load is not. A peer that can write sorted tables itself and add them to
+    /// the store in one step (fjall, RocksDB) overrides it.
+    ///
+    /// # Errors
+    /// An error of the input (a pair over a limit or out of order included), or the peer's.
+    fn load_sorted(&self, pairs: &mut SortedPairs<'_>) -> Result<LoadReport> {
+        let mut batch = WriteBatch::new();
+        let mut batches = 0u64;
+        for pair in pairs.by_ref() {
+            let (key, value) = pair?;
+            batch.put(&key, &value)?;
+            if batch.len() == LOAD_BATCH {
+                self.write(&batch)?;
+                batch.clear();
+                batches += 1;
+            }
+        }
+        if !batch.is_empty() {
+            self.write(&batch)?;
+            batches += 1;
+        }
+        self.sync()?;
+        let method = format!("{batches} batches of up to {LOAD_BATCH} pairs, then sync");
+        Ok(pairs.report(0, method))
+    }
 
     /// The peer's own figures for the statistics, read once per `stats` call.
     fn figures(&self) -> PeerFigures {
@@ -236,8 +276,106 @@ impl<S: PeerStore> Engine for PeerEngine<S> {
         Ok(stats)
     }
 
+    fn load(&self, input: LoadInput<'_>, order: LoadOrder) -> Result<LoadReport> {
+        match order {
+            LoadOrder::Sorted => {
+                let mut pairs = SortedPairs::new(input, &self.counters);
+                self.peer.load_sorted(&mut pairs)
+            }
+            // The batches go through `Engine::write`, which counts them.
+            LoadOrder::Unsorted => kv_shared::bulk::load_in_batches(self, input),
+        }
+    }
+
     fn close(self) -> Result<()> {
         self.sync()
+    }
+}
+
+/// The pairs of a bulk load promised sorted, as a peer's [`PeerStore::load_sorted`] takes
+/// them: in ascending order with no key twice, each within the course's limits.
+///
+/// Every input pair is checked against the limits ([`count_pair`]) and against the key
+/// before it ([`check_sorted`]: a step back is [`Error::InvalidArgument`]), and counted in
+/// the load's report and in the engine's user bytes. A key that comes several times in a row
+/// comes out once, with its **last** value (the contract's "the last pair wins"): the
+/// ingestion APIs of fjall and RocksDB refuse a key equal to the one before it. The first
+/// error ends the pairs.
+pub struct SortedPairs<'a> {
+    input: LoadInput<'a>,
+    counters: &'a PeerCounters,
+    report: LoadReport,
+    /// The last pair read, held back until a pair with another key shows it is the last of
+    /// its key.
+    held: Option<(Vec<u8>, Vec<u8>)>,
+    /// The input ended or failed: nothing more is read from it.
+    ended: bool,
+}
+
+impl<'a> SortedPairs<'a> {
+    /// The pairs of `input`, counted in `counters` as they are read.
+    pub fn new(input: LoadInput<'a>, counters: &'a PeerCounters) -> Self {
+        SortedPairs {
+            input,
+            counters,
+            report: LoadReport::default(),
+            held: None,
+            ended: false,
+        }
+    }
+
+    /// The load's report so far: the input pairs read and their bytes (duplicates
+    /// included), with `files_added` and `method` as given.
+    pub fn report(&self, files_added: u64, method: String) -> LoadReport {
+        LoadReport {
+            files_added,
+            method,
+            ..self.report.clone()
+        }
+    }
+
+    /// Ends the pairs with `error`: nothing more is read, and the pair held back is
+    /// dropped.
+    fn fail(&mut self, error: Error) -> Option<Result<(Vec<u8>, Vec<u8>)>> {
+        self.ended = true;
+        self.held = None;
+        Some(Err(error))
+    }
+
+    /// Checks and counts one input pair.
+    fn accept(&mut self, key: &[u8], value: &[u8]) -> Result<()> {
+        count_pair(&mut self.report, key, value)?;
+        let previous = self.held.as_ref().map(|(k, _)| k.as_slice());
+        check_sorted(previous, key, self.report.pairs)?;
+        self.counters.count_put(key, value);
+        Ok(())
+    }
+}
+
+impl Iterator for SortedPairs<'_> {
+    type Item = Result<(Vec<u8>, Vec<u8>)>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        while !self.ended {
+            let (key, value) = match self.input.next() {
+                None => {
+                    self.ended = true;
+                    break;
+                }
+                Some(Ok(pair)) => pair,
+                Some(Err(e)) => return self.fail(e),
+            };
+            if let Err(e) = self.accept(&key, &value) {
+                return self.fail(e);
+            }
+            match self.held.replace((key, value)) {
+                Some(done) if self.held.as_ref().is_some_and(|(k, _)| *k != done.0) => {
+                    return Some(Ok(done));
+                }
+                _ => {}
+            }
+        }
+        self.held.take().map(Ok)
     }
 }
 
@@ -290,6 +428,67 @@ pub fn peer_error(path: &Path, error: impl std::error::Error + Send + Sync + 'st
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    type Pairs = Vec<Result<(Vec<u8>, Vec<u8>)>>;
+
+    /// Runs `input` through [`SortedPairs`]: what came out, and the report.
+    fn sorted(input: Pairs) -> (Pairs, LoadReport) {
+        let counters = PeerCounters::start();
+        let mut input = input.into_iter();
+        let mut pairs = SortedPairs::new(&mut input, &counters);
+        let out: Vec<_> = pairs.by_ref().collect();
+        (out, pairs.report(2, "how".into()))
+    }
+
+    fn pair(key: &str, value: &str) -> Result<(Vec<u8>, Vec<u8>)> {
+        Ok((key.as_bytes().to_vec(), value.as_bytes().to_vec()))
+    }
+
+    #[test]
+    fn sorted_pairs_keep_the_last_of_equal_keys_and_count_every_one() {
+        let input = vec![
+            pair("", "e"),
+            pair("a", "1"),
+            pair("b", "1"),
+            pair("b", "22"),
+            pair("c", "1"),
+        ];
+        let (out, report) = sorted(input);
+        let out: Vec<_> = out.into_iter().map(Result::unwrap).collect();
+        let expected: Vec<_> = [("", "e"), ("a", "1"), ("b", "22"), ("c", "1")]
+            .iter()
+            .map(|(k, v)| pair(k, v).unwrap())
+            .collect();
+        assert_eq!(out, expected);
+        assert_eq!((report.pairs, report.bytes), (5, 1 + 2 + 2 + 3 + 2));
+        assert_eq!((report.files_added, report.method.as_str()), (2, "how"));
+        let (out, report) = sorted(Vec::new());
+        assert!(out.is_empty() && report.pairs == 0);
+    }
+
+    #[test]
+    fn sorted_pairs_end_at_the_first_bad_pair() {
+        // A step back: the pair held before it is not handed out after the error.
+        let (out, _) = sorted(vec![
+            pair("a", "1"),
+            pair("c", "1"),
+            pair("b", "1"),
+            pair("d", "1"),
+        ]);
+        assert_eq!(out.len(), 2, "{out:?}");
+        assert_eq!(out[0].as_ref().unwrap(), &pair("a", "1").unwrap());
+        assert!(matches!(&out[1], Err(Error::InvalidArgument(m)) if m.contains("pair 3")));
+        let long = vec![b'k'; MAX_KEY_LEN + 1];
+        let (out, report) = sorted(vec![pair("a", "1"), Ok((long, Vec::new()))]);
+        assert!(
+            matches!(out[..], [Err(Error::KeyTooLarge { .. })]),
+            "{out:?}"
+        );
+        assert_eq!(report.pairs, 1);
+        let failing = Err(Error::InvalidArgument("input broke".into()));
+        let (out, _) = sorted(vec![pair("a", "1"), failing, pair("b", "1")]);
+        assert!(matches!(&out[..], [Err(Error::InvalidArgument(m))] if m == "input broke"));
+    }
 
     #[test]
     fn lsm_settings_have_defaults_and_refuse_bad_values() {

@@ -50,6 +50,17 @@
 //! | redb | one write transaction | a read transaction, its ranges walked by a `RangeCursor` |
 //! | RocksDB | one RocksDB `WriteBatch` | RocksDB's raw iterator, which reads at the sequence number of its creation |
 //!
+//! A bulk load ([`kv_shared::Engine::load`]) in any order goes in by batches of 1,000 pairs,
+//! then `sync`, the course's default. A load promised sorted reaches the store's
+//! [`adapter::PeerStore::load_sorted`], checked and with equal keys collapsed
+//! ([`adapter::SortedPairs`]); fjall and RocksDB write tables from it themselves:
+//!
+//! | peer | a sorted load |
+//! |---|---|
+//! | fjall | fjall's ingestion: `Keyspace::start_ingestion`, each pair written into new tables, `finish` adds them to level 0 in one step |
+//! | sled, redb | batches of 1,000 pairs, then `sync` (neither has an ingestion API) |
+//! | RocksDB | `SstFileWriter` tables in a scratch directory inside the store, then `IngestExternalFile`, which moves them into the tree |
+//!
 //! ## What the statistics mean for a peer
 //!
 //! The peers do not go through [`kv_shared::Fs`], so the adapters fill [`kv_shared::Stats`]
@@ -121,7 +132,7 @@ impl Peer {
 pub const FJALL: Peer = Peer {
     name: "fjall",
     summary: "peer: fjall 3, a leveled LSM tree in Rust (journal, memtable, block-based tables)",
-    settings: "journal handed to the OS on every write, no fsync: survives a process kill (`sync` fsyncs the journal); bloom filters on every level; no compression; leveled compaction; `compact` flushes the memtable then compacts everything into the last level",
+    settings: "journal handed to the OS on every write, no fsync: survives a process kill (`sync` fsyncs the journal); bloom filters on every level; no compression; leveled compaction; `compact` flushes the memtable then compacts everything into the last level; `load` of sorted input = fjall's ingestion (tables written from the pairs, added to L0 in one step), unsorted = batches of 1,000 then sync",
     survives_kill: true,
     feature: "peers",
     built: cfg!(feature = "peers"),
@@ -131,7 +142,7 @@ pub const FJALL: Peer = Peer {
 pub const SLED: Peer = Peer {
     name: "sled",
     summary: "peer: sled 0.34, a lock-free B+tree over a log-structured page store in Rust",
-    settings: "writes buffered in sled's log buffer, written and fsynced every 500 ms: a process kill loses up to the last ~500 ms (`sync` = flush); no bloom filters; no compression; no manual compaction (`compact` does nothing); read amplification unknown",
+    settings: "writes buffered in sled's log buffer, written and fsynced every 500 ms: a process kill loses up to the last ~500 ms (`sync` = flush); no bloom filters; no compression; no manual compaction (`compact` does nothing); read amplification unknown; `load` = batches of 1,000 pairs (one `apply_batch` each), then sync",
     survives_kill: false,
     feature: "peers",
     built: cfg!(feature = "peers"),
@@ -141,7 +152,7 @@ pub const SLED: Peer = Peer {
 pub const REDB: Peer = Peer {
     name: "redb",
     summary: "peer: redb 4, a copy-on-write B-tree in one file, in Rust",
-    settings: "one transaction per write, committed with Durability::None: a process kill loses everything since the last `sync` (a Durability::Immediate commit); no bloom filters; no compression; `compact` = Database::compact; read amplification unknown",
+    settings: "one transaction per write, committed with Durability::None: a process kill loses everything since the last `sync` (a Durability::Immediate commit); no bloom filters; no compression; `compact` = Database::compact; read amplification unknown; `load` = batches of 1,000 pairs (one write transaction each), then sync",
     survives_kill: false,
     feature: "peers",
     built: cfg!(feature = "peers"),
@@ -151,7 +162,7 @@ pub const REDB: Peer = Peer {
 pub const ROCKSDB: Peer = Peer {
     name: "rocksdb",
     summary: "peer: RocksDB 10 (the rocksdb 0.24 crate), the leveled LSM tree in C++",
-    settings: "WAL handed to the OS on every write, no fsync: survives a process kill (`sync` fsyncs the WAL); full bloom filters; no compression; leveled compaction with RocksDB's defaults; statistics on; `compact` = CompactRange of everything, bottommost level forced",
+    settings: "WAL handed to the OS on every write, no fsync: survives a process kill (`sync` fsyncs the WAL); full bloom filters; no compression; leveled compaction with RocksDB's defaults; statistics on; `compact` = CompactRange of everything, bottommost level forced; `load` of sorted input = SstFileWriter tables + IngestExternalFile (files moved in), unsorted = batches of 1,000 then sync",
     survives_kill: true,
     feature: "rocksdb",
     built: cfg!(feature = "rocksdb"),
