@@ -523,3 +523,36 @@ fn repair_finishes_a_committed_load_first() {
     let e = SstableStore::open(&dir, &small(Options::new())).unwrap();
     assert_holds(&e, &with_pairs(&before, &new_pairs()));
 }
+
+#[test]
+fn loads_and_compactions_running_together_keep_every_pair() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("db");
+    let e = SstableStore::open(&dir, &small(Options::new())).unwrap();
+    let mut model = Model::new();
+    old_data(&e, &mut model);
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            for _ in 0..20 {
+                e.compact().unwrap();
+            }
+        });
+        for round in 0..5u32 {
+            let pairs: Pairs = (round..300)
+                .step_by(5)
+                .map(|i| (key(i), format!("load{round}-{i}").into_bytes()))
+                .collect();
+            load(&e, &pairs, LoadOrder::Sorted).unwrap();
+            model.extend(pairs);
+            let value = format!("put{round}").into_bytes();
+            e.put(&key(round), &value).unwrap();
+            model.insert(key(round), value);
+        }
+    });
+    assert_holds(&e, &model);
+    drop(e);
+    let e = SstableStore::open(&dir, &small(Options::new())).unwrap();
+    assert_holds(&e, &model);
+    e.compact().unwrap();
+    assert_holds(&e, &model);
+}
