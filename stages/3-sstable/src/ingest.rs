@@ -145,11 +145,11 @@ type Pair = (Vec<u8>, Vec<u8>);
 
 /// A table a load has written, under its temporary name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct LoadedTable {
+struct LoadedTable {
     /// Its file number.
-    pub number: u64,
+    number: u64,
     /// Bytes in the file.
-    pub file_bytes: u64,
+    file_bytes: u64,
 }
 
 /// What the store-side steps of a load did, for its report.
