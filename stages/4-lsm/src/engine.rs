@@ -313,22 +313,19 @@ impl Inner {
         let first = w.last_seq + 1;
         let count = u32::try_from(group.ops)
             .map_err(|_| Error::InvalidArgument(format!("a write group of {} ops", group.ops)))?;
-        wal::write_header(&mut group.record, first, count);
-        // The record is decoded exactly as recovery will decode it, before it is written:
-        // what the memtable gets is what a restart would replay.
-        let batch = wal::decode(&group.record).map_err(|e| {
-            Error::InvalidArgument(format!("a write group that does not decode: {e}"))
-        })?;
-        w.wal.append(&group.record)?;
+        // The record is framed in place and handed to the OS as it is; its ops were checked
+        // when their batches were built.
+        wal::seal_group(&mut group.record, first, count);
+        w.wal.append_framed(&mut group.record)?;
         if self.options.sync_writes {
             w.wal.sync()?;
         }
         let mut user = 0;
-        for (seq, op) in (first..).zip(batch.ops()) {
+        for (seq, op) in (first..).zip(wal::group_ops(&group.record, count)) {
             w.mem.insert(op.key, seq, op.value);
             user += op.key.len() + op.value.map_or(0, <[u8]>::len);
         }
-        w.last_seq = batch.last_seq();
+        w.last_seq = first + u64::from(count) - 1;
         self.visible_seq.store(w.last_seq, SeqCst);
         Counters::add(&self.counters.user_bytes_written, user as u64);
         Counters::add(&self.counters.write_groups, 1);

@@ -24,9 +24,11 @@
 //!
 //! A skiplist entry borrows the skiplist, and a cursor that holds the memtable (an `Arc`,
 //! so that it outlives a flush) cannot also hold a borrow of it. So the cursor copies a
-//! *window* of consecutive entries out (up to 64 of them, or 64 KiB, but at least one),
-//! moves inside it, and searches the skiplist again (once per window) for the next or
-//! previous window when it leaves one.
+//! *window* of consecutive entries out (4 of them after a seek, then twice as many each
+//! time up to 64, and never more than 64 KiB but at least one), moves inside it, and
+//! searches the skiplist again (once per window) for the next or previous window when it
+//! leaves one. A seek followed by a few steps copies a few entries; a long scan copies 64
+//! per search.
 //! Writers go on meanwhile: entries they add later carry sequence numbers above the
 //! reader's snapshot, which the reader skips ([`crate::cursor::snapshot`]).
 
@@ -63,8 +65,12 @@ fn heap_bytes(n: usize) -> usize {
 fn entry_bytes(key_len: usize, value_len: usize) -> usize {
     NODE_BYTES + heap_bytes(key_len) + heap_bytes(value_len)
 }
-/// Entries copied out of the skiplist at a time by a [`MemtableCursor`].
+/// Most entries copied out of the skiplist at a time by a [`MemtableCursor`].
 const BATCH: usize = 64;
+/// Entries the first window after a seek takes; each later window takes twice as many as
+/// the one before, up to [`BATCH`]. A short scan (a seek and a few steps, the common case)
+/// copies a few entries, not 64; a long one soon copies 64 per skiplist search.
+const FIRST_BATCH: usize = 4;
 /// Bytes of keys and values after which a [`MemtableCursor`]'s window takes no more entries.
 const BATCH_BYTES: usize = 64 << 10;
 
@@ -170,6 +176,7 @@ impl Memtable {
         MemtableCursor {
             mem: self.clone(),
             window: Window::default(),
+            limit: FIRST_BATCH,
             at: 0,
             probe: InternalKey {
                 user_key: Vec::new(),
@@ -223,16 +230,16 @@ struct WindowEntry {
 }
 
 impl Window {
-    /// Copies up to [`BATCH`] entries (and no more once [`BATCH_BYTES`] are copied), from
+    /// Copies up to `limit` entries (and no more once [`BATCH_BYTES`] are copied), from
     /// `first` on, forward or backward (then stored reversed, so that the window is in
     /// internal-key order either way). Returns the position of `first` in the window (past
     /// its end, so not valid, when it is empty).
-    fn fill(&mut self, first: Option<SkipEntry<'_>>, forward: bool) -> usize {
+    fn fill(&mut self, first: Option<SkipEntry<'_>>, forward: bool, limit: usize) -> usize {
         self.bytes.clear();
         self.entries.clear();
         let mut next = first;
         while let Some(entry) = next {
-            if self.entries.len() == BATCH || self.bytes.len() >= BATCH_BYTES {
+            if self.entries.len() == limit || self.bytes.len() >= BATCH_BYTES {
                 break;
             }
             let key = self.push(&entry.key().user_key);
@@ -266,6 +273,9 @@ impl Window {
 pub struct MemtableCursor {
     mem: Arc<Memtable>,
     window: Window,
+    /// Entries the next window takes: [`FIRST_BATCH`] after a seek, doubling up to
+    /// [`BATCH`].
+    limit: usize,
     /// The current entry in the window; not valid at or past its end.
     at: usize,
     /// The internal key seeks search the skiplist with, reused.
@@ -289,7 +299,8 @@ impl MemtableCursor {
         } else {
             self.mem.map.upper_bound(beyond)
         };
-        self.at = self.window.fill(first, forward);
+        self.limit = (2 * self.limit).min(BATCH);
+        self.at = self.window.fill(first, forward, self.limit);
     }
 }
 
@@ -299,12 +310,14 @@ impl EntryCursor for MemtableCursor {
     }
 
     fn seek_to_first(&mut self) -> Result<()> {
-        self.at = self.window.fill(self.mem.map.front(), true);
+        self.limit = FIRST_BATCH;
+        self.at = self.window.fill(self.mem.map.front(), true, FIRST_BATCH);
         Ok(())
     }
 
     fn seek_to_last(&mut self) -> Result<()> {
-        self.at = self.window.fill(self.mem.map.back(), false);
+        self.limit = FIRST_BATCH;
+        self.at = self.window.fill(self.mem.map.back(), false, FIRST_BATCH);
         Ok(())
     }
 
@@ -313,7 +326,8 @@ impl EntryCursor for MemtableCursor {
         self.probe.user_key.extend_from_slice(key);
         self.probe.seq = seq;
         let first = self.mem.map.lower_bound(Bound::Included(&self.probe));
-        self.at = self.window.fill(first, true);
+        self.limit = FIRST_BATCH;
+        self.at = self.window.fill(first, true, FIRST_BATCH);
         Ok(())
     }
 
