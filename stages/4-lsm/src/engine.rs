@@ -402,12 +402,13 @@ impl LsmTree {
         self.inner.lock_state().version.summary()
     }
 
-    /// The target size of each level 1..=5, as leveled compaction aims for it (tiered
-    /// compaction has no level targets).
+    /// The target size of each level 1..=5 for the current version, as leveled compaction
+    /// aims for it ([`compaction::leveled::targets`]: 0 for a level above the base level,
+    /// which should be empty); tiered compaction has no level targets.
     pub fn level_targets(&self) -> Vec<u64> {
-        (1..NUM_LEVELS - 1)
-            .map(|l| self.inner.options.level_target(l))
-            .collect()
+        let version = self.inner.lock_state().version.clone();
+        let targets = compaction::leveled::targets(&version, &self.inner.options);
+        targets.bytes[1..NUM_LEVELS - 1].to_vec()
     }
 
     /// The first flush or compaction that failed since open, as the [`Error::Background`]

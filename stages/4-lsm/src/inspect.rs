@@ -10,7 +10,7 @@
 //! `kv draw`: from the manifest, the levels and the tables on each with their key ranges and
 //! parts; the WALs and the memtable they replay to.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 use std::sync::Arc;
 
@@ -23,6 +23,7 @@ use kv_shared::{Engine, FileRef, Fs, Options, Result, Structure};
 
 use crate::LsmTree;
 use crate::block_cache::BlockCache;
+use crate::compaction;
 use crate::file_names::{self, FileKind};
 use crate::manifest::{self, CURRENT_MAGIC, ManifestState, decode_current};
 use crate::memtable::Memtable;
@@ -33,7 +34,7 @@ use crate::table::dump::dump_table;
 use crate::table::footer::FOOTER_LEN;
 use crate::table::index::IndexEntry;
 use crate::version::NUM_LEVELS;
-use crate::version_edit::VersionEdit;
+use crate::version_edit::{TableMeta, VersionEdit};
 use crate::wal;
 use sstable::inspect::describe_log;
 use sstable::wal::Record;
@@ -223,14 +224,17 @@ pub fn structure_with(dir: &Path, options: &Options) -> Result<Structure> {
 /// level has no target, and tiered compaction sizes runs, not levels).
 fn levels(state: &ManifestState, options: &LsmOptions) -> Vec<Level> {
     let leveled = options.compaction == CompactionStyle::Leveled;
+    let bytes = |tables: &BTreeMap<u64, TableMeta>| tables.values().map(|t| t.size).sum();
+    let last_bytes = state.levels.get(NUM_LEVELS - 1).map_or(0, bytes);
+    let targets = compaction::leveled::targets_for(last_bytes, options);
     (0..)
         .zip(&state.levels)
         .map(|(level, tables)| Level {
             level,
             tables: tables.len() as u32,
-            bytes: tables.values().map(|t| t.size).sum(),
+            bytes: bytes(tables),
             target_bytes: (leveled && level > 0 && (level as usize) < NUM_LEVELS - 1)
-                .then(|| options.level_target(level as usize)),
+                .then(|| targets.bytes[level as usize]),
         })
         .collect()
 }

@@ -56,7 +56,11 @@ const ENTRY_OVERHEAD: usize = NODE_BYTES + 2 * 32;
 /// The memory one heap allocation of `n` bytes takes: the allocator's 8-byte header, rounded
 /// up to 16 bytes, at least 32 (glibc's smallest chunk); nothing for `n = 0`.
 fn heap_bytes(n: usize) -> usize {
-    if n == 0 { 0 } else { (n + 8).next_multiple_of(16).max(32) }
+    if n == 0 {
+        0
+    } else {
+        (n + 8).next_multiple_of(16).max(32)
+    }
 }
 
 /// The memory an entry of a `key_len`-byte key and a `value_len`-byte value takes, as

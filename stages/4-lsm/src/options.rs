@@ -34,6 +34,11 @@ pub const OPTIONS: &[OptionDoc] = &[
         doc: "size ratio between consecutive levels (fan-out), at least 2",
     },
     OptionDoc {
+        name: "dynamic_levels",
+        default: "true",
+        doc: "size levels from the last one up (L6 holds ~90% of the data, L0 compacts into the first level with a target; RocksDB's level_compaction_dynamic_level_bytes); false: fixed targets from level1_bytes down",
+    },
+    OptionDoc {
         name: "l0_trigger",
         default: "4",
         doc: "number of L0 tables that triggers a compaction into L1",
@@ -124,6 +129,8 @@ pub struct LsmOptions {
     /// See [`OPTIONS`].
     pub level_ratio: u64,
     /// See [`OPTIONS`].
+    pub dynamic_levels: bool,
+    /// See [`OPTIONS`].
     pub l0_trigger: usize,
     /// See [`OPTIONS`].
     pub l0_slowdown: usize,
@@ -162,6 +169,7 @@ impl LsmOptions {
             table_bytes: options.get_or("table_bytes", 2 << 20)?,
             level1_bytes: options.get_or("level1_bytes", 10 << 20)?,
             level_ratio: options.get_or("level_ratio", 10)?,
+            dynamic_levels: options.get_or("dynamic_levels", true)?,
             l0_trigger: options.get_or("l0_trigger", 4)?,
             l0_slowdown: options.get_or("l0_slowdown", 8)?,
             l0_stop: options.get_or("l0_stop", 12)?,
@@ -210,7 +218,9 @@ impl LsmOptions {
         Ok(o)
     }
 
-    /// The target size of `level` (1 to 5; L0 is sized by file count, L6 has no target).
+    /// The fixed target size of `level` (1 to 5; L0 is sized by file count, L6 has no
+    /// target), as `dynamic_levels=false` uses it; with dynamic levels the targets follow
+    /// the last level's size ([`crate::compaction::leveled::targets`]).
     pub fn level_target(&self, level: usize) -> u64 {
         let mut target = self.level1_bytes;
         for _ in 1..level {

@@ -8,11 +8,20 @@ use kv_shared::{Engine, KeyRange, Options};
 use kv_testkit::conformance::scan_vec;
 use lsm::LsmTree;
 
-/// Tiny sizes: an 8 KiB memtable, 4 KiB tables, L1 of 16 KiB growing 4× a level.
+/// Tiny sizes: an 8 KiB memtable, 4 KiB tables, L1 of 16 KiB growing 4× a level (fixed
+/// targets; [`dynamic`] sizes levels from the last one up).
 fn small() -> Options {
     common::options(
         "memtable_bytes=8K table_bytes=4K level1_bytes=16K level_ratio=4 l0_trigger=2 \
-         l0_slowdown=6 l0_stop=8 block_bytes=512",
+         l0_slowdown=6 l0_stop=8 block_bytes=512 dynamic_levels=false",
+    )
+}
+
+/// [`small`] with the default, dynamic level targets.
+fn dynamic() -> Options {
+    common::options(
+        "memtable_bytes=8K table_bytes=4K level1_bytes=16K level_ratio=4 l0_trigger=2 \
+         l0_slowdown=6 l0_stop=8 block_bytes=512 dynamic_levels=true",
     )
 }
 
@@ -28,8 +37,28 @@ fn value(i: u32, round: u32) -> Vec<u8> {
 /// data spans several levels. (Every install also checks the invariants in debug builds.)
 #[test]
 fn levels_stay_sorted_disjoint_and_within_targets() {
-    let (_tmp, e) = common::new_tree(&small());
-    let targets = e.level_targets();
+    let (_tmp, e) = settles_within_targets(&small(), 3);
+    e.close().unwrap();
+}
+
+/// The same with dynamic targets; and then most of the data sits in the last level.
+#[test]
+fn dynamic_levels_stay_within_targets_with_most_data_in_the_last_level() {
+    let (_tmp, e) = settles_within_targets(&dynamic(), 2);
+    let summary = e.levels_summary();
+    let total: u64 = summary.iter().map(|s| s.bytes).sum();
+    assert!(
+        summary[6].bytes * 10 >= total * 7,
+        "the last level holds most of the data: {summary:?}"
+    );
+    e.close().unwrap();
+}
+
+/// Four rounds of 1,500 spread-out puts, each followed by `compact`: L0 settles under
+/// `l0_trigger`, every level L1 to L5 at or under its target (read after the settle:
+/// dynamic targets move with the last level), the data on at least `min_levels` levels.
+fn settles_within_targets(options: &Options, min_levels: usize) -> (tempfile::TempDir, LsmTree) {
+    let (tmp, e) = common::new_tree(options);
     for round in 0..4u32 {
         for i in 0..1500u32 {
             let i = (i * 7919 + round * 31) % 3000; // a spread-out order
@@ -37,6 +66,7 @@ fn levels_stay_sorted_disjoint_and_within_targets() {
         }
         e.compact().unwrap();
         e.debug_check_invariants().unwrap();
+        let targets = e.level_targets();
         let summary = e.levels_summary();
         assert!(
             summary[0].files < 2,
@@ -54,11 +84,14 @@ fn levels_stay_sorted_disjoint_and_within_targets() {
     }
     let summary = e.levels_summary();
     let used = summary.iter().filter(|s| s.files > 0).count();
-    assert!(used >= 3, "data should span several levels: {summary:?}");
+    assert!(
+        used >= min_levels,
+        "data should span {min_levels} levels or more: {summary:?}"
+    );
     let stats = e.stats().unwrap();
     assert!(stats.extra["compactions"] > 10, "{stats:?}");
     assert!(stats.extra["compaction_bytes_written"] > 0);
-    e.close().unwrap();
+    (tmp, e)
 }
 
 /// Deleted keys stay deleted while their tombstones travel down the levels, while older

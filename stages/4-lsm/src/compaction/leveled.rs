@@ -1,12 +1,39 @@
 //! Leveled compaction: which piece of which level to merge into the level below.
 //!
+//! ## Targets: from the last level up
+//!
+//! Each level from L1 to L5 has a **target** size; L6, the last level, has none. With fixed
+//! targets (`dynamic_levels=false`, as LevelDB has them) L1's is `level1_bytes` and each
+//! level's is `level_ratio` times the one above. Then where the data sits depends on how
+//! much there is: 116 MB fill L1 (10 MB) and L2 (100 MB) and spill 6 MB into L3, and a
+//! store loaded straight into L6 ([`crate::ingest`]) keeps every later overwrite in L1 to
+//! L3, far above the old versions in L6, which no compaction ever reaches: the store holds
+//! both for good (space amplification near 2), and every scan walks both.
+//!
+//! So by default (`dynamic_levels=true`, RocksDB's `level_compaction_dynamic_level_bytes`)
+//! the targets are set from the bottom: L5's target is the last level's size over
+//! `level_ratio`, L4's is L5's over `level_ratio`, and so on up while a target stays at or
+//! above `level1_bytes`. The highest level with a target is the **base level**; the levels
+//! above it stay empty, and L0 compacts straight into the base level. An empty store has
+//! no level with a target: its base level is L6 itself, and L0 compacts into L6 until L6
+//! holds `level_ratio · level1_bytes`. Either way about `(ratio - 1) / ratio` of the data
+//! (90 % for a ratio of 10) sits in the last level, fully compacted, whatever its size, so
+//! space amplification stays near `1 + 1/ratio` and a read meets few versions of a key
+//! ([`targets`]).
+//!
+//! ## Scores
+//!
 //! Each level gets a **score**: for L0, its number of tables over `l0_trigger` (L0 tables
-//! overlap, so their *count* is what makes reads slow); for L1 to L5, its bytes over its
-//! target (`level1_bytes · level_ratio^(n-1)`). L6, the last level, has no target. The level
-//! with the highest score at or above 1 is compacted into the level below it:
+//! overlap, so their *count* is what makes reads slow); for the base level to L5, its bytes
+//! over its target; a level above the base level that holds anything (left by fixed targets
+//! or by a smaller last level) scores at least 1, so it drains down. The level with the
+//! highest score at or above 1 is compacted:
 //!
 //! * from **L0**: every L0 table (taking them all means no older version of a key stays
-//!   behind in L0), plus every L1 table overlapping their combined key range;
+//!   behind in L0), plus every table of the base level overlapping their combined key
+//!   range, into the base level (or into the first level above it that still holds
+//!   tables: those are newer than anything below them, so L0's data must not pass them,
+//!   [`l0_output`]);
 //! * from **Ln, n ≥ 1**: one table, taken round-robin through the key space (each level
 //!   remembers where its last compaction ended, as LevelDB's *compact pointer* does), plus
 //!   every table of level n+1 that overlaps it.
@@ -19,14 +46,75 @@ use crate::compaction::plan::{Compaction, key_range};
 use crate::options::LsmOptions;
 use crate::version::{NUM_LEVELS, TableFile, Version};
 
+/// The levels' target sizes, and the level L0 compacts into (see the module
+/// documentation).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Targets {
+    /// The level L0 compacts into: the highest level with a target (L1 with fixed targets;
+    /// L6 for a store whose last level is still small).
+    pub base: usize,
+    /// Per level, its target in bytes: 0 for L0, for levels above `base` (they should be
+    /// empty) and for L6 (it has none).
+    pub bytes: [u64; NUM_LEVELS],
+}
+
+/// The target sizes for `version`: fixed ([`LsmOptions::level_target`]) or, with
+/// `dynamic_levels`, from the last level's size up (see the module documentation).
+pub fn targets(version: &Version, options: &LsmOptions) -> Targets {
+    targets_for(version.level_bytes(NUM_LEVELS - 1), options)
+}
+
+/// The target sizes for a tree whose last level holds `last_level_bytes` (see
+/// [`targets`]).
+pub fn targets_for(last_level_bytes: u64, options: &LsmOptions) -> Targets {
+    let last = NUM_LEVELS - 1;
+    let mut bytes = [0; NUM_LEVELS];
+    if !options.dynamic_levels {
+        for (level, target) in bytes.iter_mut().enumerate().take(last).skip(1) {
+            *target = options.level_target(level);
+        }
+        return Targets { base: 1, bytes };
+    }
+    let mut base = last;
+    let mut target = last_level_bytes;
+    for level in (1..last).rev() {
+        target /= options.level_ratio;
+        if target < options.level1_bytes {
+            break;
+        }
+        bytes[level] = target;
+        base = level;
+    }
+    Targets { base, bytes }
+}
+
+/// The level an L0 compaction writes to: the base level, or the first level above it that
+/// still holds tables (left by fixed targets, by tiered compaction, or by a last level that
+/// shrank), which are newer than anything below them: L0's data must land above them.
+pub fn l0_output(version: &Version, options: &LsmOptions) -> usize {
+    let base = targets(version, options).base;
+    (1..base)
+        .find(|&level| !version.level(level).is_empty())
+        .unwrap_or(base)
+}
+
 /// Each level's score (L0 to L5): at 1 or above, the level needs compacting.
 pub fn scores(version: &Version, options: &LsmOptions) -> Vec<f64> {
+    let targets = targets(version, options);
     (0..NUM_LEVELS - 1)
         .map(|level| {
+            let bytes = version.level_bytes(level) as f64;
             if level == 0 {
                 version.level(0).len() as f64 / options.l0_trigger as f64
+            } else if level < targets.base {
+                // Above the base level: anything here drains down.
+                if bytes > 0.0 {
+                    (bytes / options.level1_bytes as f64).max(1.0)
+                } else {
+                    0.0
+                }
             } else {
-                version.level_bytes(level) as f64 / options.level_target(level) as f64
+                bytes / targets.bytes[level] as f64
             }
         })
         .collect()
@@ -54,17 +142,22 @@ pub fn pick(version: &Version, options: &LsmOptions, pointers: &[Vec<u8>]) -> Op
             .or_else(|| tables.first())?;
         vec![chosen.clone()]
     };
+    let output_level = if level == 0 {
+        l0_output(version, options)
+    } else {
+        level + 1
+    };
     let (smallest, largest) = key_range(&inputs);
     let lower_inputs = version
-        .overlapping(level + 1, &smallest, &largest)
+        .overlapping(output_level, &smallest, &largest)
         .into_iter()
-        .map(|t| (level + 1, t))
+        .map(|t| (output_level, t))
         .collect();
     Some(Compaction {
         level,
         inputs,
         lower_inputs,
-        output_level: level + 1,
+        output_level,
         score,
         manual: false,
     })
@@ -148,6 +241,60 @@ mod tests {
         let lower: Vec<Arc<TableFile>> = c.lower_inputs.iter().map(|(_, t)| t.clone()).collect();
         assert_eq!(numbers(&lower), vec![4], "only the L1 table inside [c, h]");
         assert!(!c.is_trivial_move());
+    }
+
+    #[test]
+    fn dynamic_targets_follow_the_last_level() {
+        let dir = TableDir::new();
+        let mut o = options(4);
+        o.dynamic_levels = true;
+        o.level1_bytes = 1000;
+        o.level_ratio = 10;
+        let empty = Version::from_levels(vec![]);
+        let t = targets(&empty, &o);
+        assert_eq!(
+            (t.base, t.bytes),
+            (NUM_LEVELS - 1, [0; NUM_LEVELS]),
+            "L0 into L6"
+        );
+        // A last level of n bytes: L5 gets n/10, L4 n/100, ... while at least 1000.
+        let big = dir.table(1, &[("a", 1, Some(&"x".repeat(200_000)))]);
+        let n = big.meta.size;
+        let mut levels = vec![vec![]; NUM_LEVELS];
+        levels[NUM_LEVELS - 1].push(big);
+        let v = Version::from_levels(levels);
+        let t = targets(&v, &o);
+        assert_eq!(t.base, 4, "{n} bytes: L5 {} and L4 {}", n / 10, n / 100);
+        assert_eq!(t.bytes[5], n / 10);
+        assert_eq!(t.bytes[4], n / 100);
+        assert_eq!(t.bytes[3], 0);
+        // Fixed targets ignore the data.
+        o.dynamic_levels = false;
+        assert_eq!(targets(&v, &o).base, 1);
+        assert_eq!(targets(&v, &o).bytes[2], 10_000);
+    }
+
+    #[test]
+    fn with_dynamic_targets_l0_goes_to_the_base_level_and_upper_levels_drain() {
+        let dir = TableDir::new();
+        let mut o = options(2);
+        o.dynamic_levels = true;
+        o.level1_bytes = 1 << 30;
+        let l0a = dir.table(10, &[("c", 5, Some("x"))]);
+        let l0b = dir.table(11, &[("e", 7, Some("x"))]);
+        let l6 = dir.table(3, &[("d", 1, Some("x"))]);
+        let mut levels = vec![vec![l0a, l0b], vec![]];
+        levels.resize(NUM_LEVELS, vec![]);
+        levels[NUM_LEVELS - 1].push(l6);
+        let c = pick(&Version::from_levels(levels), &o, &[]).unwrap();
+        assert_eq!((c.level, c.output_level), (0, NUM_LEVELS - 1));
+        assert_eq!(c.lower_inputs.len(), 1, "the L6 table inside [c, e]");
+        // A table left on L2 above the base level drains into L3, whatever its size.
+        let stray = dir.table(4, &[("q", 1, Some("x"))]);
+        let mut levels = vec![vec![]; NUM_LEVELS];
+        levels[2].push(stray);
+        let c = pick(&Version::from_levels(levels), &o, &[]).unwrap();
+        assert_eq!((c.level, c.output_level), (2, 3));
     }
 
     #[test]

@@ -59,7 +59,8 @@ pub(crate) fn options(l0_trigger: u32) -> LsmOptions {
             .set("l0_trigger", l0_trigger)
             .set("l0_slowdown", 8)
             .set("l0_stop", 8)
-            .set("level1_bytes", 1),
+            .set("level1_bytes", 1)
+            .set("dynamic_levels", false),
     )
     .unwrap()
 }

@@ -28,12 +28,12 @@ use std::cmp::Ordering;
 
 use kv_shared::Result;
 
-use crate::cursor::{BoxEntryCursor, EntryCursor, EntryRef};
+use crate::cursor::{EntryCursor, EntryRef, Source};
 use crate::key::compare;
 
 /// A merge of cursors (see the module documentation).
 pub struct MergingCursor {
-    children: Vec<BoxEntryCursor>,
+    children: Vec<Source>,
     /// The valid children's indexes, as a binary heap whose top is the current entry.
     heap: Vec<usize>,
     /// The direction of the last move: the heap's order.
@@ -44,7 +44,7 @@ pub struct MergingCursor {
 
 impl MergingCursor {
     /// Merges `children`, each over entries in internal-key order. Not yet positioned.
-    pub fn new(children: Vec<BoxEntryCursor>) -> MergingCursor {
+    pub fn new(children: Vec<Source>) -> MergingCursor {
         MergingCursor {
             heap: Vec::with_capacity(children.len()),
             children,
@@ -53,33 +53,35 @@ impl MergingCursor {
         }
     }
 
-    /// True when child `a`'s entry comes before child `b`'s in the direction of travel.
-    fn goes_first(&self, a: usize, b: usize) -> bool {
-        let (x, y) = (self.children[a].entry(), self.children[b].entry());
-        let order = compare(x.key, x.seq, y.key, y.seq).then(a.cmp(&b));
-        order
-            == if self.forward {
-                Ordering::Less
-            } else {
-                Ordering::Greater
-            }
-    }
-
-    /// Moves the child at heap position `i` down to its place.
+    /// Moves the child at heap position `i` down to its place. The moving child's entry is
+    /// read once; each level down costs two comparisons (the two children of the hole, then
+    /// the smaller of them against the moving entry), and the heap's slots are shifted up
+    /// into the hole rather than swapped.
     fn sift_down(&mut self, mut i: usize) {
+        let (children, heap, forward) = (&self.children, &mut self.heap, self.forward);
+        let moving = heap[i];
+        let moving_entry = (moving, children[moving].entry());
         loop {
-            let mut first = i;
-            for child in [2 * i + 1, 2 * i + 2] {
-                if child < self.heap.len() && self.goes_first(self.heap[child], self.heap[first]) {
-                    first = child;
+            let left = 2 * i + 1;
+            if left >= heap.len() {
+                break;
+            }
+            let mut first = left;
+            let right = left + 1;
+            if right < heap.len() {
+                let (l, r) = (heap[left], heap[right]);
+                if precedes(forward, (r, children[r].entry()), (l, children[l].entry())) {
+                    first = right;
                 }
             }
-            if first == i {
-                return;
+            let f = heap[first];
+            if !precedes(forward, (f, children[f].entry()), moving_entry) {
+                break;
             }
-            self.heap.swap(i, first);
+            heap[i] = f;
             i = first;
         }
+        heap[i] = moving;
     }
 
     /// Builds the heap anew from the children that are valid.
@@ -96,7 +98,7 @@ impl MergingCursor {
     fn place_all(
         &mut self,
         forward: bool,
-        mut place: impl FnMut(&mut BoxEntryCursor) -> Result<()>,
+        mut place: impl FnMut(&mut Source) -> Result<()>,
     ) -> Result<()> {
         self.forward = forward;
         self.heap.clear();
@@ -199,6 +201,19 @@ impl EntryCursor for MergingCursor {
     }
 }
 
+/// True when child `a`'s entry comes before child `b`'s in the direction of travel
+/// (`forward`: ascending internal keys); between equal keys, the child listed first.
+#[inline]
+fn precedes(forward: bool, (a, x): (usize, EntryRef<'_>), (b, y): (usize, EntryRef<'_>)) -> bool {
+    let order = compare(x.key, x.seq, y.key, y.seq).then(a.cmp(&b));
+    order
+        == if forward {
+            Ordering::Less
+        } else {
+            Ordering::Greater
+        }
+}
+
 #[cfg(test)]
 mod tests {
     use std::sync::Arc;
@@ -208,12 +223,12 @@ mod tests {
 
     /// A cursor over a memtable holding `entries`, `(key, seq)` each, with values equal to
     /// their keys.
-    fn memtable(entries: &[(&str, u64)]) -> BoxEntryCursor {
+    fn memtable(entries: &[(&str, u64)]) -> Source {
         let m = Arc::new(Memtable::new(0, 1 << 20));
         for &(key, seq) in entries {
             m.insert(key.as_bytes(), seq, Some(key.as_bytes()));
         }
-        Box::new(m.cursor())
+        Source::Memtable(m.cursor())
     }
 
     fn entry(c: &MergingCursor) -> (String, u64) {

@@ -35,9 +35,9 @@ use std::sync::Arc;
 use kv_shared::{Cursor, Result};
 
 use crate::counters::Counters;
-use crate::cursor::level::tables_cursors;
+use crate::cursor::level::version_cursors;
 use crate::cursor::merging::MergingCursor;
-use crate::cursor::{BoxEntryCursor, EntryCursor};
+use crate::cursor::{EntryCursor, Source};
 use crate::key::{Lookup, LookupKey};
 use crate::memtable::Memtable;
 use crate::version::Version;
@@ -113,13 +113,13 @@ impl Snapshot {
     /// A cursor over the live keys as of this snapshot, not yet positioned. Blocks it reads
     /// go into the block cache.
     pub fn cursor(&self) -> SnapshotCursor {
-        let mut children: Vec<BoxEntryCursor> = self
+        let mut children: Vec<Source> = self
             .view
             .mems
             .iter()
-            .map(|m| Box::new(m.cursor()) as BoxEntryCursor)
+            .map(|m| Source::Memtable(m.cursor()))
             .collect();
-        children.extend(tables_cursors(self.view.version.all_tables(), true));
+        children.extend(version_cursors(&self.view.version, true));
         SnapshotCursor {
             _view: self.view.clone(),
             inner: MergingCursor::new(children),
