@@ -141,7 +141,19 @@ impl TableBuilder {
     ///
     /// # Errors
     /// [`kv_shared::Error::InvalidArgument`] for an empty table; [`kv_shared::Error::Io`].
-    pub fn finish(mut self) -> Result<TableMeta> {
+    pub fn finish(self) -> Result<TableMeta> {
+        let (meta, file) = self.finish_unsynced()?;
+        file.sync()?;
+        Ok(meta)
+    }
+
+    /// [`TableBuilder::finish`] without the sync: the table is written (handed to the OS)
+    /// and its file returned, for the caller to sync, perhaps in another thread while it
+    /// builds the next table (a bulk load does, [`crate::ingest`]).
+    ///
+    /// # Errors
+    /// As [`TableBuilder::finish`].
+    pub fn finish_unsynced(mut self) -> Result<(TableMeta, FileRef)> {
         self.finish_block()?;
         let (Some((smallest, smallest_seq)), Some((largest, largest_seq, _))) =
             (self.smallest.take(), self.last.take())
@@ -162,8 +174,7 @@ impl TableBuilder {
             entries: self.entries,
         };
         self.file.append(&footer.encode())?;
-        self.file.sync()?;
-        Ok(TableMeta {
+        let meta = TableMeta {
             number: self.number,
             size: index_offset + index.len() as u64 + FOOTER_LEN as u64,
             entries: self.entries,
@@ -171,6 +182,7 @@ impl TableBuilder {
             smallest_seq,
             largest,
             largest_seq,
-        })
+        };
+        Ok((meta, self.file))
     }
 }
