@@ -75,6 +75,7 @@ use crate::options::{LsmOptions, OPTIONS};
 use crate::recovery::{self, Recovered};
 use crate::version::{LevelSummary, NUM_LEVELS, Version};
 use crate::wal::{self, Wal};
+use crate::wal_syncer::{SyncMark, WalSyncer};
 
 mod background;
 mod load;
@@ -111,6 +112,8 @@ struct Inner {
     writer: Mutex<Writer>,
     /// Held while appending an edit to the manifest and installing its version.
     manifest: Mutex<Manifest>,
+    /// The background WAL syncer's mailbox ([`crate::wal_syncer`]).
+    wal_syncer: WalSyncer,
     /// Held for the whole of a bulk load: loads share the scratch directory
     /// ([`crate::ingest`]).
     loading: Mutex<()>,
@@ -160,7 +163,10 @@ impl State {
 
 /// The writer's side: the WAL and the sequence counter.
 struct Writer {
-    wal: Wal,
+    /// Shared with the background WAL syncer ([`crate::wal_syncer`]).
+    wal: Arc<Wal>,
+    /// When to ask the syncer for the next background sync of `wal`.
+    sync_mark: SyncMark,
     mem: Arc<Memtable>,
     last_seq: u64,
     /// The number of a WAL whose creation failed, for the next freeze to use again.
@@ -178,6 +184,7 @@ impl Inner {
         r: Recovered,
     ) -> Inner {
         let mem = Arc::new(Memtable::new(r.wal_number, options.memtable_bytes));
+        let sync_mark = SyncMark::new(r.wal.size(), options.wal_bytes_per_sync);
         let version = Arc::new(r.version);
         let view = Arc::new(ReadView::new(&mem, &[], &version));
         Inner {
@@ -202,12 +209,14 @@ impl Inner {
             progress: Condvar::new(),
             queue: WriteQueue::new(),
             writer: Mutex::new(Writer {
-                wal: r.wal,
+                sync_mark,
+                wal: Arc::new(r.wal),
                 mem,
                 last_seq: r.last_seq,
                 spare_wal: None,
             }),
             manifest: Mutex::new(r.manifest),
+            wal_syncer: WalSyncer::default(),
             loading: Mutex::new(()),
             stop: AtomicBool::new(false),
             recovery: (r.replayed, r.orphans_deleted, r.stale_wals_deleted),
@@ -296,7 +305,8 @@ impl Inner {
         let wal = Wal::create(&self.fs, &self.dir.join(file_names::wal(number)), wal::KIND)
             .inspect_err(|_| w.spare_wal = Some(number))?;
         let mem = Arc::new(Memtable::new(number, self.options.memtable_bytes));
-        w.wal = wal;
+        w.sync_mark = SyncMark::new(wal.size(), self.options.wal_bytes_per_sync);
+        w.wal = Arc::new(wal);
         let old = std::mem::replace(&mut w.mem, mem.clone());
         let mut st = self.lock_state();
         st.imm.push(old);
@@ -319,6 +329,11 @@ impl Inner {
         w.wal.append_framed(&mut group.record)?;
         if self.options.sync_writes {
             w.wal.sync()?;
+        } else {
+            let size = w.wal.size();
+            if w.sync_mark.due(size) {
+                self.wal_syncer.request(&w.wal);
+            }
         }
         let mut user = 0;
         for (seq, op) in (first..).zip(wal::group_ops(&group.record, count)) {
@@ -503,6 +518,7 @@ impl LsmTree {
 
     fn shutdown(&self) {
         self.inner.stop.store(true, SeqCst);
+        self.inner.wal_syncer.stop();
         {
             let _st = self.inner.lock_state();
             self.inner.work.notify_all();
@@ -537,6 +553,7 @@ impl Engine for LsmTree {
         for (name, body) in [
             ("flush", Inner::flush_loop as fn(&Inner) -> Result<()>),
             ("compaction", Inner::compaction_loop),
+            ("wal-sync", |inner: &Inner| inner.wal_syncer.run()),
         ] {
             let thread = inner.run_background(name, body)?;
             lock(&tree.threads).push(thread);

@@ -61,6 +61,7 @@ pub mod table;
 pub mod version;
 pub mod version_edit;
 pub mod wal;
+pub mod wal_syncer;
 
 pub use engine::LsmTree;
 pub use inspect::inspect;

@@ -90,6 +90,11 @@ pub const OPTIONS: &[OptionDoc] = &[
         default: "false",
         doc: "fsync the WAL before each write group returns (one fsync shared by the group)",
     },
+    OptionDoc {
+        name: "wal_bytes_per_sync",
+        default: "1M",
+        doc: "a background thread syncs the WAL each time this much more was appended, so the sync at a memtable switch is short (0: off)",
+    },
     // Blocks and the block cache (see `crate::table::block`, `crate::block_cache`).
     OptionDoc {
         name: "restart_interval",
@@ -151,6 +156,8 @@ pub struct LsmOptions {
     /// See [`OPTIONS`].
     pub sync_writes: bool,
     /// See [`OPTIONS`].
+    pub wal_bytes_per_sync: u64,
+    /// See [`OPTIONS`].
     pub restart_interval: usize,
     /// See [`OPTIONS`].
     pub compression: Compression,
@@ -188,6 +195,7 @@ impl LsmOptions {
             tiered_size_ratio: options.get_or("tiered_size_ratio", 20)?,
             tiered_max_space_amp: options.get_or("tiered_max_space_amp", 200)?,
             sync_writes: options.get_or("sync_writes", false)?,
+            wal_bytes_per_sync: options.get_or("wal_bytes_per_sync", 1 << 20)?,
             restart_interval: options.get_or("restart_interval", 16)?,
             compression: options.get_or("compression", Compression::None)?,
             block_cache_bytes: options.get_or("block_cache_bytes", 64 << 20)?,

@@ -1,0 +1,132 @@
+//! Syncing the WAL in the background, a slice at a time (RocksDB's `wal_bytes_per_sync`).
+//!
+//! When the active memtable is full, the writer freezes it, and the freeze first syncs the
+//! memtable's WAL: that is what lets recovery treat damage in any WAL but the newest as
+//! corruption rather than a torn write (see `LsmTree::freeze` in [`crate::engine`]). But a
+//! WAL of a 32 MiB memtable holds some 30 MB that the process handed to the OS and never
+//! synced, and the one `fdatasync` that writes them all out takes tens of milliseconds,
+//! during which every writer waits. Measured on this course's machine (`kvbench
+//! --workloads fillbatch,fillseq,fillrandom --num 1000000`), taking that sync out of the
+//! writer's way raised `fillbatch` from 1.19M to 1.66M pairs per second, `fillseq` from
+//! 530k to 620k and `fillrandom` from 333k to 430k puts per second.
+//!
+//! So a background thread (`lsm-wal-sync`) keeps the active WAL nearly synced: each time
+//! the writer has appended another `wal_bytes_per_sync` bytes (1 MiB by default), it asks
+//! the thread to sync the WAL, and goes on writing while the disk works. When the freeze
+//! comes, at most about `wal_bytes_per_sync` bytes are left to sync, and the freeze's own
+//! sync is short. Nothing about durability changes: an acknowledged write still survives a
+//! kill of the process (it was handed to the OS before the write returned), `sync` and
+//! `sync_writes` still sync in the writer's path, and a background sync only makes writes
+//! durable earlier than promised. A failed background sync is final, as every failed
+//! fsync is: the WAL refuses later appends and the engine stops taking writes until it is
+//! reopened.
+//!
+//! The writer asks without waiting: the request names the WAL (an `Arc`, so the thread can
+//! sync it while the writer moves on to a new one after a freeze), and a request made while
+//! the thread is busy replaces the one before it (one sync covers every byte appended
+//! before it starts).
+
+use std::sync::{Arc, Condvar, Mutex};
+
+use kv_shared::Result;
+
+use crate::lock::{lock, wait};
+use crate::wal::Wal;
+
+/// The background WAL syncer's mailbox (see the module documentation).
+#[derive(Debug, Default)]
+pub struct WalSyncer {
+    state: Mutex<Request>,
+    wake: Condvar,
+}
+
+/// What the syncer thread is asked to do next.
+#[derive(Debug, Default)]
+struct Request {
+    /// The WAL to sync, when a sync is wanted.
+    wal: Option<Arc<Wal>>,
+    /// Set once, when the engine shuts down.
+    stop: bool,
+}
+
+impl WalSyncer {
+    /// Asks the syncer thread to sync `wal` (replacing any request not yet taken). Returns
+    /// at once.
+    pub fn request(&self, wal: &Arc<Wal>) {
+        lock(&self.state).wal = Some(wal.clone());
+        self.wake.notify_one();
+    }
+
+    /// Tells the syncer thread to finish: it returns once it has no request left.
+    pub fn stop(&self) {
+        lock(&self.state).stop = true;
+        self.wake.notify_one();
+    }
+
+    /// The syncer thread's body: syncs each requested WAL, until [`WalSyncer::stop`].
+    ///
+    /// # Errors
+    /// The first failed sync (the WAL has then failed: the engine stops taking writes).
+    pub fn run(&self) -> Result<()> {
+        loop {
+            let wal = {
+                let mut st = lock(&self.state);
+                loop {
+                    if let Some(wal) = st.wal.take() {
+                        break wal;
+                    }
+                    if st.stop {
+                        return Ok(());
+                    }
+                    st = wait(&self.wake, st);
+                }
+            };
+            wal.sync()?;
+        }
+    }
+}
+
+/// When the writer asks for the next background sync: the WAL size at which the next
+/// request is due, moved on by `bytes_per_sync` at each request (0: never).
+#[derive(Debug, Clone, Copy)]
+pub struct SyncMark {
+    next_at: u64,
+    bytes_per_sync: u64,
+}
+
+impl SyncMark {
+    /// The mark for a new WAL of `size` bytes (its header).
+    pub fn new(size: u64, bytes_per_sync: u64) -> SyncMark {
+        SyncMark {
+            next_at: size.saturating_add(bytes_per_sync),
+            bytes_per_sync,
+        }
+    }
+
+    /// True (and the mark moved on) when a WAL now `size` bytes long is due for a
+    /// background sync.
+    pub fn due(&mut self, size: u64) -> bool {
+        if self.bytes_per_sync == 0 || size < self.next_at {
+            return false;
+        }
+        self.next_at = size.saturating_add(self.bytes_per_sync);
+        true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_mark_fires_once_per_slice_and_never_when_off() {
+        let mut m = SyncMark::new(20, 100);
+        assert!(!m.due(50));
+        assert!(m.due(120));
+        assert!(!m.due(150), "the next slice starts at 120");
+        assert!(m.due(400));
+        assert!(!m.due(450));
+        let mut off = SyncMark::new(20, 0);
+        assert!(!off.due(u64::MAX));
+    }
+}
