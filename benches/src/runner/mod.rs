@@ -9,7 +9,8 @@
 //! * Every other workload needs a **filled store** (keys `0..num` present). It runs on the
 //!   store the previous workload left when that store is known to be filled; otherwise (no
 //!   store yet, a `deleterandom` emptied it, or the time limit cut a fill or delete short) a
-//!   new store is created and filled by an **untimed** `fillseq` first.
+//!   new store is created and filled first, untimed, with `fillseq`'s pairs in write batches
+//!   of 1,000.
 //! * Only the workload itself is timed, and figures are changes in the engine's
 //!   [`kv_shared::Stats`] over that part, so the untimed fills never count.
 //!

@@ -4,7 +4,8 @@
 
 use std::path::{Path, PathBuf};
 
-use kv_shared::{DynEngine, Error, Result};
+use kv_shared::bulk::LOAD_BATCH;
+use kv_shared::{DynEngine, Error, Result, WriteBatch};
 
 use crate::bench_workload::BenchWorkload;
 use crate::engine_spec::ResolvedEngine;
@@ -122,14 +123,21 @@ pub(super) fn dir_name(label: &str) -> String {
         .collect()
 }
 
-/// Puts keys `0..num` in order, untimed.
+/// Puts keys `0..num` in order, untimed, in write batches of [`LOAD_BATCH`] pairs: the
+/// same store as one `put` each, built faster (a store that commits a transaction per write,
+/// as redb does, fills 16 million keys in seconds instead of minutes).
 pub(super) fn fill_seq(db: &dyn DynEngine, config: &WorkloadConfig) -> Result<()> {
+    let mut batch = WriteBatch::new();
     for op in Workload::FillSeq.ops(config) {
         if let Op::Put { key, value } = op {
-            db.put(&key, &value)?;
+            batch.put(&key, &value)?;
+            if batch.len() == LOAD_BATCH {
+                db.write(&batch)?;
+                batch.clear();
+            }
         }
     }
-    Ok(())
+    db.write(&batch)
 }
 
 /// The store's state after `workload` ran on a store in state `before`.
