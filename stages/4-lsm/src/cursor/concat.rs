@@ -6,7 +6,9 @@
 //! can hold the target and opens a cursor on that piece alone, and a move past either end
 //! of a piece goes on at the start of the next piece or the end of the one before. So one
 //! piece is open at a time however many there are, and a scan that stops early never
-//! touches the pieces after it.
+//! touches the pieces after it. A seek that lands in the piece already open seeks inside
+//! it, without opening it again (a table's block is not looked up in the cache again, a
+//! level's table cursor keeps its block and its readahead).
 //!
 //! What a piece is, and how to find and open one, is a [`Pieces`]: a table's blocks
 //! ([`crate::table::table`]), a level's tables ([`crate::cursor::level`]).
@@ -130,6 +132,20 @@ impl<P: Pieces> EntryCursor for ConcatCursor<P> {
 
     fn seek(&mut self, key: &[u8], seq: u64) -> Result<()> {
         let i = self.pieces.find(key, seq);
+        // Already in that piece (a seek near the last one, or a merge turning around): seek
+        // inside the open piece rather than find and open it again.
+        if let Some((at, cursor)) = &mut self.at
+            && *at == i
+        {
+            match cursor.seek(key, seq) {
+                Ok(()) if cursor.valid() => return Ok(()),
+                Ok(()) => return self.settle(i + 1, true, |c| c.seek_to_first()),
+                Err(e) => {
+                    self.at = None;
+                    return Err(e);
+                }
+            }
+        }
         self.settle(i, true, |c| c.seek(key, seq))
     }
 

@@ -12,6 +12,7 @@
 //! [`crate::table`].
 
 use std::cell::RefCell;
+use std::ops::Range;
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
@@ -114,26 +115,39 @@ impl Table {
     /// The contents of data block `i`: from the cache, or read, checked (and, with
     /// `fill_cache`, put in the cache). `read` counts the blocks read from the file.
     fn block(&self, i: usize, fill_cache: bool, read: Option<&AtomicU64>) -> Result<BlockContents> {
-        let offset = self.index.entries()[i].offset;
-        if let Some(contents) = self.cache.get(self.number, offset) {
+        if let Some(contents) = self.cached_block(i) {
             return Ok(contents);
         }
         if let Some(counter) = read {
             Counters::add(counter, 1);
         }
-        let contents = Arc::new(self.read_block(i)?);
+        let raw = self.read_blocks(i..i + 1)?;
+        self.decode_block(i, raw, fill_cache)
+    }
+
+    /// Data block `i`'s contents, if the cache holds them.
+    fn cached_block(&self, i: usize) -> Option<BlockContents> {
+        self.cache.get(self.number, self.index.entries()[i].offset)
+    }
+
+    /// Reads data blocks `blocks` (consecutive, not empty) with one read: the file's bytes
+    /// from the first block's start to the last block's end.
+    fn read_blocks(&self, blocks: Range<usize>) -> Result<Vec<u8>> {
+        let entries = self.index.entries();
+        let (first, last) = (&entries[blocks.start], &entries[blocks.end - 1]);
+        let len = (last.offset + u64::from(last.size)).saturating_sub(first.offset);
+        self.file.read_vec_at(first.offset, len as usize)
+    }
+
+    /// Checks and decompresses `raw`, the stored bytes of data block `i`
+    /// ([`block::decode_owned`]), putting the contents in the cache with `fill_cache`.
+    fn decode_block(&self, i: usize, raw: Vec<u8>, fill_cache: bool) -> Result<BlockContents> {
+        let contents = Arc::new(block::decode_owned(raw).map_err(|e| self.corruption(i, e))?);
         if fill_cache {
+            let offset = self.index.entries()[i].offset;
             self.cache.insert(self.number, offset, contents.clone());
         }
         Ok(contents)
-    }
-
-    /// Reads data block `i` and returns its checked, decompressed contents
-    /// ([`block::decode_owned`]), ready for [`Block::new`].
-    fn read_block(&self, i: usize) -> Result<Vec<u8>> {
-        let handle = &self.index.entries()[i];
-        let raw = self.file.read_vec_at(handle.offset, handle.size as usize)?;
-        block::decode_owned(raw).map_err(|e| self.corruption(i, e))
     }
 
     /// Damage found in data block `i`.
@@ -189,6 +203,7 @@ impl Table {
         TableCursor::new(TableBlocks {
             table: self.clone(),
             fill_cache,
+            ahead: RefCell::new(Readahead::default()),
         })
     }
 }
@@ -210,11 +225,102 @@ fn read_part<T>(
 pub type TableCursor = ConcatCursor<TableBlocks>;
 
 /// A table's data blocks, as the pieces of a [`TableCursor`].
+///
+/// **Readahead.** A cursor walking forward through blocks the cache does not hold would
+/// read them one `pread` of about 4 KiB at a time: a system call per block. So, as
+/// RocksDB's iterators do, once two blocks in a row had to be read from the file, the next
+/// read fetches several consecutive blocks at once, [`READAHEAD_START`] bytes' worth, then
+/// twice as much at each further sequential read, up to [`READAHEAD_MAX`]; the blocks
+/// after the one wanted wait in the cursor's own buffer, each checked when the cursor gets
+/// to it. A seek elsewhere (a block not next to the last one read) ends the run and drops
+/// the buffer, so random reads never read more than they need.
 #[derive(Debug)]
 pub struct TableBlocks {
     table: Arc<Table>,
     /// Whether blocks read go into the block cache.
     fill_cache: bool,
+    /// The cursor's readahead (see above).
+    ahead: RefCell<Readahead>,
+}
+
+/// Bytes the first readahead of a sequential run reads.
+pub const READAHEAD_START: u64 = 16 << 10;
+/// Bytes a readahead reads at most.
+pub const READAHEAD_MAX: u64 = 256 << 10;
+
+/// A [`TableBlocks`]' readahead state.
+#[derive(Debug, Default)]
+struct Readahead {
+    /// The last block read from the file (not found in the cache).
+    last_read: Option<usize>,
+    /// Bytes the next readahead reads (0: not in a sequential run).
+    size: u64,
+    /// Blocks read ahead, waiting for the cursor.
+    buffered: Option<Buffered>,
+}
+
+impl TableBlocks {
+    /// The contents of block `i`: from the cache, from the readahead buffer, or read (with
+    /// the blocks after it, when the cursor reads sequentially).
+    fn contents(&self, i: usize) -> Result<BlockContents> {
+        if let Some(contents) = self.table.cached_block(i) {
+            return Ok(contents);
+        }
+        let mut ahead = self.ahead.borrow_mut();
+        let sequential = ahead.last_read.is_some_and(|last| last + 1 == i);
+        ahead.last_read = Some(i);
+        if !sequential {
+            ahead.size = 0;
+            ahead.buffered = None;
+        }
+        let raw = match ahead.take_buffered(i, self.table.index()) {
+            Some(raw) => raw,
+            None if sequential => self.read_ahead(i, &mut ahead)?,
+            None => {
+                ahead.size = READAHEAD_START;
+                self.table.read_blocks(i..i + 1)?
+            }
+        };
+        self.table.decode_block(i, raw, self.fill_cache)
+    }
+
+    /// Reads block `i` and the blocks after it, `ahead.size` bytes' worth (at least block
+    /// `i`), keeps them in the buffer, doubles the next size, and returns block `i`'s
+    /// stored bytes.
+    fn read_ahead(&self, i: usize, ahead: &mut Readahead) -> Result<Vec<u8>> {
+        let entries = self.table.index();
+        let start = entries[i].offset;
+        let end = (i + 1..entries.len())
+            .find(|&j| entries[j].offset + u64::from(entries[j].size) - start > ahead.size)
+            .unwrap_or(entries.len());
+        let bytes = self.table.read_blocks(i..end)?;
+        ahead.buffered = Some(Buffered {
+            blocks: i..end,
+            start,
+            bytes,
+        });
+        ahead.size = (ahead.size * 2).min(READAHEAD_MAX);
+        Ok(ahead.take_buffered(i, entries).unwrap_or_default())
+    }
+}
+
+/// Blocks read ahead: which, where the first one starts in the file, and the file's bytes
+/// from there.
+#[derive(Debug)]
+struct Buffered {
+    blocks: Range<usize>,
+    start: u64,
+    bytes: Vec<u8>,
+}
+
+impl Readahead {
+    /// A copy of block `i`'s stored bytes, when the buffer holds them.
+    fn take_buffered(&mut self, i: usize, entries: &[IndexEntry]) -> Option<Vec<u8>> {
+        let b = self.buffered.as_ref().filter(|b| b.blocks.contains(&i))?;
+        let from = usize::try_from(entries[i].offset - b.start).ok()?;
+        let to = from + entries[i].size as usize;
+        b.bytes.get(from..to).map(<[u8]>::to_vec)
+    }
 }
 
 impl Pieces for TableBlocks {
@@ -229,7 +335,7 @@ impl Pieces for TableBlocks {
     }
 
     fn open(&self, i: usize) -> Result<DataBlockCursor> {
-        let contents = self.table.block(i, self.fill_cache, None)?;
+        let contents = self.contents(i)?;
         let cursor = BlockCursor::new(contents).map_err(|e| self.table.corruption(i, e))?;
         Ok(DataBlockCursor {
             table: self.table.clone(),
