@@ -790,3 +790,26 @@ fn files_under(dir: &Path) -> Vec<std::path::PathBuf> {
     }
     files
 }
+
+/// `--dir` may be a relative name of a directory that does not exist yet: it is created in
+/// the working directory (whose entry is then synced), for every engine.
+#[test]
+fn a_relative_store_directory_is_created() {
+    let tmp = tempfile::tempdir().unwrap();
+    for engine in ["hashlog", "lsm"] {
+        let dir = format!("rel-{engine}");
+        let run = |args: &[&str]| {
+            let output = Command::new(env!("CARGO_BIN_EXE_kv"))
+                .current_dir(tmp.path())
+                .args(["--engine", engine, "--dir", &dir])
+                .args(args)
+                .output()
+                .unwrap();
+            assert!(output.status.success(), "{engine} {args:?}: {output:?}");
+            String::from_utf8(output.stdout).unwrap()
+        };
+        run(&["put", "k", "v"]);
+        assert_eq!(run(&["get", "k"]).trim(), "v");
+        assert!(tmp.path().join(&dir).join("ENGINE").exists());
+    }
+}

@@ -101,21 +101,17 @@ impl StoreDir {
 /// # Errors
 /// [`Error::Io`].
 fn create_durably(fs: &Fs, dir: &Path) -> Result<()> {
-    if is_top(dir) || exists(fs, dir)? {
+    if dir.parent().is_none() || dir.as_os_str().is_empty() || exists(fs, dir)? {
         return Ok(());
     }
-    let up = dir
-        .parent()
-        .expect("a directory that is not top has a parent");
+    // A single relative name's parent is the working directory, which exists.
+    let up = match dir.parent() {
+        Some(up) if !up.as_os_str().is_empty() => up,
+        _ => Path::new("."),
+    };
     create_durably(fs, up)?;
     fs.create_dir_all(dir)?;
     fs.sync_dir(up)
-}
-
-/// True for a path with no parent to sync: `/`, or a single relative name (whose parent,
-/// the working directory, already exists).
-fn is_top(dir: &Path) -> bool {
-    dir.parent().is_none_or(|up| up.as_os_str().is_empty())
 }
 
 /// Whether the directory `dir` exists.
