@@ -534,7 +534,10 @@ fn fillbatch_and_bulkload_fill_course_engines_and_hold_the_load_against_the_disk
     assert_eq!(loads[0].disk_mb_per_sec, loads[1].disk_mb_per_sec);
     let table = report::table(&info(3000), &rows);
     let note = loads[0].disk_note().unwrap();
-    assert!(note.contains("% of disk ") && note.ends_with(" MB/s"), "{note}");
+    assert!(
+        note.contains("% of disk ") && note.ends_with(" MB/s"),
+        "{note}"
+    );
     assert!(table.contains(&note), "{table}");
     let json: serde_json::Value = serde_json::from_str(&report::json(&rows).unwrap()).unwrap();
     for (i, r) in rows.iter().enumerate() {
@@ -560,7 +563,10 @@ fn a_time_limit_ends_the_load_input_early_and_the_next_workload_refills() {
         panic!("{rows:#?}")
     };
     // The input stopped after its first pair; the engine loaded what it got.
-    assert!(load.time_limited && load.ops == 1 && load.live_keys == 1, "{load:?}");
+    assert!(
+        load.time_limited && load.ops == 1 && load.live_keys == 1,
+        "{load:?}"
+    );
     assert_eq!(load.error, None);
     // fillbatch writes whole batches: the first one, then the time was up.
     assert!(batch.time_limited && batch.ops == 1000, "{batch:?}");
@@ -641,7 +647,12 @@ const BAD_LOADS: &[kvbench::engines::EngineInfo] = &[
 #[test]
 fn pairs_a_batch_or_a_load_lost_or_miscounted_are_wrong_answers() {
     let (_tmp, config) = config(500);
-    let rows = run_in(BAD_LOADS, "droppairs,overcount", "fillbatch,bulkload", &config);
+    let rows = run_in(
+        BAD_LOADS,
+        "droppairs,overcount",
+        "fillbatch,bulkload",
+        &config,
+    );
     let errors: Vec<&str> = rows.iter().map(|r| r.error.as_deref().unwrap()).collect();
     // Key 499, the last of the one batch of 500, was dropped.
     assert_eq!(
@@ -652,7 +663,11 @@ fn pairs_a_batch_or_a_load_lost_or_miscounted_are_wrong_answers() {
         errors[1],
         "bulkload: 50 of 500 sampled keys read back wrong (first: \"0000000000000090\" found nothing)"
     );
-    assert!(errors[2].starts_with("fillbatch: 1 of 500"), "{}", errors[2]);
+    assert!(
+        errors[2].starts_with("fillbatch: 1 of 500"),
+        "{}",
+        errors[2]
+    );
     assert_eq!(
         errors[3],
         "bulkload: the engine's load report counts 501 pairs, the input gave 500"

@@ -230,7 +230,10 @@ mod tests {
             Ok(())
         })
         .unwrap();
-        assert_eq!(seen, Some((wal::RECORD_RESERVE + b.encoded_ops().len(), 1, 1)));
+        assert_eq!(
+            seen,
+            Some((wal::RECORD_RESERVE + b.encoded_ops().len(), 1, 1))
+        );
         let failed = q.commit(&b, |_| Err(Error::InvalidArgument("no".into())));
         assert!(matches!(failed, Err(Error::InvalidArgument(m)) if m == "no"));
     }

@@ -68,7 +68,10 @@ pub const RECORD_RESERVE: usize = sstable::wal::FRAME_RESERVE + HEADER_LEN;
 pub fn seal_group(record: &mut [u8], first_seq: u64, count: u32) {
     let payload = &mut record[sstable::wal::FRAME_RESERVE..];
     write_header(payload, first_seq, count);
-    debug_assert!(decode(payload).is_ok(), "a write group that does not decode");
+    debug_assert!(
+        decode(payload).is_ok(),
+        "a write group that does not decode"
+    );
 }
 
 /// The `count` ops of a record built in place (see [`seal_group`]).
