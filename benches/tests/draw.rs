@@ -160,6 +160,8 @@ fn lsm_store_before_and_after_a_compaction() {
         ("level1_bytes", "2K"),
         ("level_ratio", "4"),
         ("block_bytes", "256"),
+        // Fixed targets: the picture shows every level against its own target.
+        ("dynamic_levels", "false"),
     ];
     // Each session's writes stay in its WAL; the next open flushes them to an L0 table, so
     // which file gets which number never depends on the background threads' timing.
