@@ -235,7 +235,9 @@ fn a_power_loss_anywhere_in_a_load_leaves_the_store_before_or_after_it() {
         drop(tree);
         fs.restart();
         // No compaction in the reopened tree: its tables must be exactly the files.
-        let quiet = format!("{SMALL} l0_trigger=99 l0_slowdown=99 l0_stop=99 level1_bytes=1G");
+        let quiet = format!(
+            "{SMALL} l0_trigger=99 l0_slowdown=99 l0_stop=99 level1_bytes=1G dynamic_levels=false"
+        );
         let options = common::options(&quiet).with_file_system(Arc::new(fs.clone()));
         let tree = LsmTree::open(&store_path(), &options).unwrap();
         let got = contents(&tree);
