@@ -5,6 +5,7 @@
 //!     put KEY VALUE | get KEY | delete KEY | scan [--from K] [--to K]
 //!     | rscan [--from K] [--to K] | seek KEY [--limit N] | compact | stats | shell
 //!     | repair [--dry-run] | load FILE [--delimiter D] [--sorted]
+//!     | serve [--listen 127.0.0.1:PORT] [--resp 127.0.0.1:PORT2]
 //! kv inspect FILE      annotated dump of any engine file
 //! kv draw --dir DIR [--engine NAME] [--file F] -o OUT.svg   a picture of a store or a file
 //! kv engines           the engines and their options
@@ -34,6 +35,10 @@
 //! runs written, the files added and how the pairs went in. A malformed line stops the load
 //! with an error naming its line number; what was loaded before it stays or not as the
 //! engine's `load` documents (the default, batches of 1,000, keeps the batches before it).
+//!
+//! `serve` serves the store over HTTP (a JSON API and a live page at `/`) and, with
+//! `--resp`, the Redis protocol, until Ctrl-C; it prints the addresses it bound, one a line
+//! (see [`crate::serve`]).
 //!
 //! `kv draw` pictures a store's structure as SVG ([`crate::draw`]), reading it without a
 //! lock or a change: the whole store, or with `--file F` one of its files (or, without
@@ -162,6 +167,16 @@ pub enum KvCommand {
         #[arg(long)]
         sorted: bool,
     },
+    /// Serves the store over HTTP (JSON API and a live page at /) and, with --resp, the
+    /// Redis protocol, until Ctrl-C; prints the bound addresses, one a line.
+    Serve {
+        /// The HTTP address (port 0: any free port).
+        #[arg(long, default_value = crate::serve::DEFAULT_LISTEN)]
+        listen: std::net::SocketAddr,
+        /// The Redis protocol's address (RESP2; port 0: any free port); off when absent.
+        #[arg(long)]
+        resp: Option<std::net::SocketAddr>,
+    },
     /// Reads commands from standard input, one a line (put, get, del, scan, rscan, seek, sync, compact, stats, quit).
     Shell,
     /// Prints the annotated dump of any file an engine wrote.
@@ -252,6 +267,14 @@ pub fn run(
         KvCommand::Draw { file, output } => return draw(registry, &args, file, output, out),
         KvCommand::Repair { dry_run } => return repair(registry, &args, *dry_run, out),
         KvCommand::Workshop(command) => return Ok(kv_workshop::cli::run(command, &mut out)?),
+        KvCommand::Serve { listen, resp } => {
+            let (info, dir, options) = store_args(registry, &args)?;
+            let addresses = crate::serve::Addresses {
+                http: *listen,
+                resp: *resp,
+            };
+            return crate::serve::run(*info, dir, options, addresses, out);
+        }
         _ => {}
     }
     let engine = open_store(registry, &args)?;
@@ -361,6 +384,7 @@ fn run_on_store(
         | KvCommand::Engines
         | KvCommand::Draw { .. }
         | KvCommand::Sstable(_)
+        | KvCommand::Serve { .. }
         | KvCommand::Workshop(_) => Ok(()),
     }
 }

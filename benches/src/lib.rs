@@ -21,6 +21,7 @@
 //! | [`inspect`] | `kv inspect`: finding a file's format by its magic number |
 //! | [`draw`] | `kv draw`: SVG pictures of a store's structure, of one of its files |
 //! | [`cli`] | the `kv` command line |
+//! | [`serve`] | `kv serve`: the JSON API, the live page and the Redis protocol over one open store |
 //! | [`workload`] | the db_bench-style operation streams, deterministic from a seed |
 //! | [`bench_workload`] | the workloads `kvbench` runs |
 //! | [`budget`] | one memory budget (cache, write buffers) every engine is configured from |
@@ -54,6 +55,7 @@ pub mod peers;
 pub mod progress;
 pub mod report;
 pub mod runner;
+pub mod serve;
 pub mod shell;
 pub mod text;
 pub mod workload;

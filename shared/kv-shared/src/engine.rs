@@ -130,6 +130,16 @@ pub trait Engine: Send + Sync + Sized + 'static {
     /// [`crate::Error::Corruption`], [`crate::Error::Io`].
     fn compact(&self) -> Result<()>;
 
+    /// Writes the engine's memtable out as a sorted file now, whatever its size, and
+    /// returns `true`; an engine without a memtable does nothing and returns `false` (the
+    /// default). Its writes are as durable before as after: the memtable is also in a log.
+    ///
+    /// # Errors
+    /// [`crate::Error::Io`], an earlier background failure.
+    fn flush(&self) -> Result<bool> {
+        Ok(false)
+    }
+
     /// Counters and sizes, see [`Stats`].
     ///
     /// # Errors
@@ -198,6 +208,11 @@ pub trait DynEngine: Send + Sync {
     /// # Errors
     /// As [`Engine::compact`].
     fn compact(&self) -> Result<()>;
+    /// See [`Engine::flush`].
+    ///
+    /// # Errors
+    /// As [`Engine::flush`].
+    fn flush(&self) -> Result<bool>;
     /// See [`Engine::stats`].
     ///
     /// # Errors
@@ -243,6 +258,9 @@ impl<E: Engine> DynEngine for E {
     }
     fn compact(&self) -> Result<()> {
         Engine::compact(self)
+    }
+    fn flush(&self) -> Result<bool> {
+        Engine::flush(self)
     }
     fn stats(&self) -> Result<Stats> {
         Engine::stats(self)

@@ -519,6 +519,12 @@ impl Engine for SstableStore {
         Ok(())
     }
 
+    /// The inherent [`SstableStore::flush`]: the memtable becomes a table now.
+    fn flush(&self) -> Result<bool> {
+        SstableStore::flush(self)?;
+        Ok(true)
+    }
+
     /// Counts live keys and bytes by walking a cursor over everything: this costs a full
     /// scan.
     fn stats(&self) -> Result<Stats> {

@@ -633,6 +633,12 @@ impl Engine for LsmTree {
         self.inner.wait_until_settled()
     }
 
+    /// The inherent [`LsmTree::flush`]: the memtable becomes a table now.
+    fn flush(&self) -> Result<bool> {
+        LsmTree::flush(self)?;
+        Ok(true)
+    }
+
     /// Counters since open, and sizes now. `live_keys` and `live_data_bytes` must be exact,
     /// and an LSM tree does not know them without reading: they come from a full scan.
     fn stats(&self) -> Result<Stats> {
