@@ -3,7 +3,7 @@
 //! key and value bytes per second, the time spent, and where the tables went.
 //!
 //! ```text
-//! cargo run --release -p lsm --example bulk_load [PAIRS] [sorted|unsorted]
+//! cargo run --release -p lsm --example lsm_bulk_load [PAIRS] [sorted|unsorted]
 //! ```
 //!
 //! The time includes everything [`kv_shared::Engine::load`] does: checking the order,

@@ -2,7 +2,7 @@
 //! 100-byte values, by table ingestion ([`sstable::ingest`]).
 //!
 //! ```text
-//! cargo run --release -p sstable --example bulk_load [sorted|unsorted|batches] [PAIRS]
+//! cargo run --release -p sstable --example sstable_bulk_load [sorted|unsorted|batches] [PAIRS]
 //! ```
 //!
 //! `sorted` (the default) gives the keys in order; `unsorted` gives them scrambled, so the
