@@ -10,6 +10,7 @@
 //! | [`basics`] | overwrite, delete, missing keys, empty keys and values, binary keys with `0x00` and `0xFF` bytes, keys and values at the limits and one byte over, every kind of scan bound forwards and backwards, scans across deletes, persistence across close and reopen, the directory lock and marker, statistics |
 //! | [`cursors`] | seeks at every boundary, walks that change direction, cursors as snapshots (of writes, deletes, compactions and other threads), cursors during concurrent writes and compactions |
 //! | [`batches`] | ops in order, a later op on a key winning, all or nothing to concurrent readers, surviving reopen, empty batches, the limits |
+//! | [`bulk`] | bulk loads, sorted and not, over existing data, as puts in order would; a failed input; `flush` changing nothing seen |
 //! | [`model`] | the **model test**: random puts, deletes, batches, gets, scans both ways, cursor walks with writes in between, syncs, compactions, reopens, every answer compared with a `BTreeMap` |
 //! | [`concurrency`] | readers never see a value older than the last acknowledged write nor one that was never written |
 //!
@@ -26,6 +27,7 @@
 
 pub mod basics;
 pub mod batches;
+pub mod bulk;
 pub mod concurrency;
 pub mod cursors;
 pub mod model;
@@ -33,6 +35,7 @@ pub mod support;
 
 pub use basics::*;
 pub use batches::*;
+pub use bulk::*;
 pub use concurrency::*;
 pub use cursors::*;
 pub use model::*;
@@ -85,6 +88,10 @@ macro_rules! conformance_tests {
                 batch_limits,
                 batches_survive_reopen,
                 readers_see_all_of_a_batch_or_none,
+                unsorted_load_is_put_in_order,
+                sorted_loads_are_put_in_order,
+                a_failed_input_stops_the_load,
+                flush_changes_nothing_seen,
                 model,
                 concurrent_readers_and_writer,
             );
