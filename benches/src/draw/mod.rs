@@ -115,8 +115,9 @@ pub fn draw(registry: &[EngineInfo], request: Request<'_>, options: &Options) ->
     }
 }
 
-/// The picture of a whole store, by its engine.
-fn store_picture(structure: &Structure) -> String {
+/// The picture of a whole store, by its engine (what `kv draw --dir` draws, and `kv serve`'s
+/// page shows).
+pub fn store_picture(structure: &Structure) -> String {
     match structure.engine.as_str() {
         "hashlog" => log::draw(structure),
         "bitcask" => segments::draw(structure),
