@@ -8,7 +8,8 @@
 //!   over WebDriver (W3C, JSON over HTTP, spoken with `ureq`) loads the page of an lsm
 //!   store, clicks "write 10,000 keys", waits until the summary shows tables on the
 //!   levels, clicks "compact", and waits until the memtable is empty, L0 too, and every
-//!   entry is on a deeper level; the picture's markup must have changed at each step.
+//!   entry is on a deeper level; the picture's markup must have changed at each step. It
+//!   then deletes the keys from `key0` to `key5` with the page's range control.
 //!   Without `/usr/bin/chromium` or `/usr/bin/chromedriver` it is skipped (it fails when
 //!   `CI` is set: CI installs both). `KV_SERVE_SCREENSHOT=FILE.png` saves a screenshot of
 //!   the page at the end.
@@ -355,12 +356,28 @@ impl Browser {
         self.send("POST", "/session/-/url", Some(json!({"url": url})));
     }
 
-    /// Clicks the element `selector` finds, as a user would.
-    fn click(&self, selector: &str) {
+    /// The WebDriver id of the element `selector` finds.
+    fn find(&self, selector: &str) -> String {
         let found = json!({"using": "css selector", "value": selector});
         let element = self.send("POST", "/session/-/element", Some(found));
-        let id = element[ELEMENT].as_str().expect("an element").to_string();
+        element[ELEMENT].as_str().expect("an element").to_string()
+    }
+
+    /// Clicks the element `selector` finds, as a user would.
+    fn click(&self, selector: &str) {
+        let id = self.find(selector);
         self.send("POST", &format!("/session/-/element/{id}/click"), None);
+    }
+
+    /// Types `text` into the field `selector` finds.
+    fn type_into(&self, selector: &str, text: &str) {
+        let id = self.find(selector);
+        let keys = json!({"text": text});
+        self.send(
+            "POST",
+            &format!("/session/-/element/{id}/value"),
+            Some(keys),
+        );
     }
 
     /// What `script` (a function body) returns in the page.
@@ -481,12 +498,16 @@ fn the_page_shows_writes_and_compaction_in_a_browser() {
     assert_eq!(label, "write 10,000 keys");
 
     browser.click("#fill");
-    let filled = wait("tables on the levels", Duration::from_secs(20), || {
-        let state = browser.state();
-        assert_ne!(state.status, "error", "{}", state.said);
-        let tables: u64 = state.tables().iter().map(|(_, n)| n).sum();
-        (state.status == "ok" && tables > 0 && state.memtable() > 0).then_some(state)
-    });
+    let filled = wait(
+        "tables on the levels, entries in the memtable",
+        Duration::from_secs(20),
+        || {
+            let state = browser.state();
+            assert_ne!(state.status, "error", "{}", state.said);
+            let tables: u64 = state.tables().iter().map(|(_, n)| n).sum();
+            (state.status == "ok" && tables > 0 && state.memtable() > 0).then_some(state)
+        },
+    );
     assert!(filled.said.contains("\"written\":10000"), "{}", filled.said);
     assert_ne!(
         filled.svg, first.svg,
@@ -517,6 +538,28 @@ fn the_page_shows_writes_and_compaction_in_a_browser() {
         compacted.svg, filled.svg,
         "the picture did not change after compaction"
     );
+
+    // Keys are `key` and ten digits drawn uniformly: about half are below `key5`.
+    browser.type_into("#delete-from", "key0");
+    browser.type_into("#delete-to", "key5");
+    browser.click("#delete-range");
+    let deleted = wait("the range deleted", Duration::from_secs(20), || {
+        let state = browser.state();
+        assert_ne!(state.status, "error", "{}", state.said);
+        (state.status == "ok" && state.said.contains("delete_range")).then_some(state)
+    });
+    assert!(
+        deleted.said.contains("from=key0&to=key5"),
+        "{}",
+        deleted.said
+    );
+    let count = deleted.said.split("\"deleted\":").nth(1).and_then(|rest| {
+        rest.split(|c: char| !c.is_ascii_digit())
+            .next()?
+            .parse::<u64>()
+            .ok()
+    });
+    assert!(matches!(count, Some(3_000..=7_000)), "{}", deleted.said);
     if let Some(path) = std::env::var_os("KV_SERVE_SCREENSHOT") {
         browser.screenshot(Path::new(&path));
     }

@@ -35,7 +35,10 @@
 //! changed. Reading a store decodes every block of its tables, so the server keeps its last
 //! reading with the directory's fingerprint (each file's name, size, change time, inode;
 //! [`snapshot`]): a store that did not change is answered from memory, and an idle page
-//! costs the engine one `stats` call per poll.
+//! costs the engine one `stats` call per poll (an lsm store counts its live keys by a
+//! scan there, so on a large store that scan is what the page costs). After a control's
+//! answer the page polls at once. The charts' history lives in the page: a reload starts
+//! it again.
 //!
 //! ## `GET /api/structure`, version 1
 //!
@@ -96,7 +99,7 @@
 //! | | `capacity_bytes?` | the flush threshold (`memtable_bytes`) |
 //! | | `entries` | entries the WALs on disk replay to (every version of a key on lsm) |
 //! | | `keys?` | `{first, last}`: their smallest and largest key |
-//! | | `wals` | [File]: every write-ahead log, oldest first |
+//! | | `wals` | a list of File: every write-ahead log, oldest first |
 //! | Table | `name`, `bytes` | the table file and its size |
 //! | | `entries?` | entries, tombstones included |
 //! | | `keys?` | `{first, last}`: its key range |
@@ -105,7 +108,7 @@
 //! | Level | `level` | 0 for L0 |
 //! | | `bytes` | its tables' bytes |
 //! | | `target_bytes?` | the size compaction keeps it under (null: L0, the last level, tiered) |
-//! | | `tables` | [Table]: on L0 oldest first, below it by key |
+//! | | `tables` | a list of Table: on L0 oldest first, below it by key |
 //! | Compaction | `unplaced_tables` | tables no level holds: outputs being written or inputs not deleted yet (not empty while a flush or compaction runs) |
 //! | | `temp_files` | files being written under a temporary name |
 //! | | `flushes`, `compactions`, `trivial_moves` | counts since open |

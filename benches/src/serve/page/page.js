@@ -55,7 +55,8 @@ function tableLines(tables) {
 function memtableLines(m) {
   const fill = m.capacity_bytes != null ? ` of ${bytes(m.capacity_bytes)}` : "";
   const frozen = m.immutable ? `, ${m.immutable} frozen waiting for their flush` : "";
-  const lines = [`memtable  ${bytes(m.bytes)}${fill}${frozen}; the WALs replay ${plural(m.entries, "entry", "entries")}, ${span(m.keys)}`];
+  const keys = m.keys ? `, ${span(m.keys)}` : "";
+  const lines = [`memtable  ${bytes(m.bytes)}${fill}${frozen}; its WALs replay to ${plural(m.entries, "entry", "entries")}${keys}`];
   for (const wal of m.wals) lines.push(fileLine(wal));
   return lines;
 }
@@ -219,6 +220,8 @@ async function refreshStructure() {
   showCharts(answer.stats);
 }
 
+let shownSvg = null;    // the picture's markup as served, to replace it only when it changed
+
 async function refreshPicture() {
   const response = await fetch("/api/draw.svg", { cache: "no-store" });
   const picture = $("picture");
@@ -227,14 +230,19 @@ async function refreshPicture() {
     return;
   }
   const svg = await response.text();
-  if (svg !== picture.dataset.svg) {
+  if (svg !== shownSvg) {
     picture.innerHTML = svg;
-    picture.dataset.svg = svg;
+    shownSvg = svg;
     picture.dataset.changes = String(Number(picture.dataset.changes) + 1);
   }
 }
 
+let timer = null;       // the next poll, while waiting for it
+let polling = false;    // a poll's requests are out
+
 async function poll() {
+  clearTimeout(timer);
+  polling = true;
   const live = $("live");
   try {
     await Promise.all([refreshStructure(), refreshPicture()]);
@@ -242,8 +250,15 @@ async function poll() {
     live.textContent = `live: every ${POLL_MS} ms, last at ${new Date().toLocaleTimeString()}`;
   } catch (e) {
     live.textContent = `not answering: ${e.message}`;
+  } finally {
+    polling = false;
   }
-  setTimeout(poll, POLL_MS);
+  timer = setTimeout(poll, POLL_MS);
+}
+
+// Polls now rather than at the next tick (after a control's answer), unless a poll is out.
+function pollNow() {
+  if (!polling) poll();
 }
 
 // ---------------------------------------------------------------- controls
@@ -269,6 +284,7 @@ async function post(path, params) {
   } finally {
     buttons.forEach((b) => { b.disabled = false; });
   }
+  pollNow();
 }
 
 function fillLabel() {

@@ -132,3 +132,52 @@ fn fingerprint(dir: &Path) -> Result<Vec<FileStamp>> {
     stamps.sort();
     Ok(stamps)
 }
+
+#[cfg(test)]
+mod tests {
+    use kv_shared::{Error, Options};
+
+    use super::*;
+    use crate::engines::{ENGINES, find};
+
+    fn served(dir: &Path) -> Served {
+        let info = *find(ENGINES, "hashlog").unwrap();
+        Served::open(info, dir, Options::new()).unwrap()
+    }
+
+    #[test]
+    fn an_unchanged_directory_is_answered_from_the_kept_reading() {
+        let dir = tempfile::tempdir().unwrap();
+        let served = served(dir.path());
+        let snapshots = Snapshots::default();
+        let first = snapshots.read(&served).unwrap();
+        let again = snapshots.read(&served).unwrap();
+        assert!(Arc::ptr_eq(&first.structure, &again.structure));
+        assert!(std::ptr::eq(first.picture(), again.picture()), "drawn once");
+
+        served.engine().put(b"apple", b"red").unwrap();
+        let after = snapshots.read(&served).unwrap();
+        assert!(!Arc::ptr_eq(&first.structure, &after.structure));
+        assert_eq!(after.structure.index.len(), 1);
+        assert_eq!(first.structure.index.len(), 0);
+        assert_ne!(first.picture(), after.picture());
+        served.close().unwrap();
+    }
+
+    #[test]
+    fn a_reading_that_keeps_failing_reports_its_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let served = served(dir.path());
+        std::fs::write(dir.path().join("ENGINE"), b"not a marker").unwrap();
+        let error = Snapshots::default().read(&served).unwrap_err();
+        assert!(
+            matches!(error, Error::Corruption { .. } | Error::InvalidArgument(_)),
+            "{error}"
+        );
+        assert!(passing(&Error::io(
+            "x",
+            std::io::ErrorKind::NotFound.into()
+        )));
+        assert!(!passing(&Error::InvalidArgument("no".into())));
+    }
+}
