@@ -129,6 +129,15 @@ fn the_page_structure_and_picture_answer_for_every_course_engine() {
                 .iter()
                 .any(|f| f["parts_omitted"].as_u64().unwrap() > 0)
         );
+        let files_of = |answer: &Value| {
+            let summary = &answer["summary"];
+            ["levels", "tables", "segments", "log"].map(|part| summary[part].clone())
+        };
+        assert_eq!(
+            files_of(&brief),
+            files_of(&answer),
+            "brief summarizes the same"
+        );
 
         let (status, _, body) = get(&agent, &server.url("/api/structure?detail=1"));
         assert_eq!(status, 400, "{body}");

@@ -208,17 +208,18 @@ async fn structure(
     let Query(query) = query.map_err(|e| ApiError::bad_request(e.body_text()))?;
     let served = &state.served;
     let stats = served.call(|engine| engine.stats());
-    let (stats, snapshot) = tokio::join!(stats, read(&state, false));
-    let stats = stats?;
-    let (summary, structure, note) = match snapshot? {
-        Some((snapshot, _)) => {
-            let summary = summary(&snapshot.structure, &stats);
-            let mut structure = Structure::clone(&snapshot.structure);
-            if query.brief {
-                brief(&mut structure);
-            }
-            (summary, Some(structure), None)
+    let copy = move |snapshot: &Snapshot| {
+        let mut structure = Structure::clone(&snapshot.structure);
+        if query.brief {
+            brief(&mut structure);
         }
+        (snapshot.structure.clone(), structure)
+    };
+    let (stats, structure) = tokio::join!(stats, read(&state, copy));
+    let stats = stats?;
+    let (summary, structure, note) = match structure? {
+        // The summary reads the whole structure (a table's filter is one of its parts).
+        Some((whole, answered)) => (summary(&whole, &stats), Some(answered), None),
         None => (None, None, Some(not_drawn(served.info.name))),
     };
     Ok(Json(StructureAnswer {
@@ -234,8 +235,8 @@ async fn structure(
 
 /// `GET /api/draw.svg`: the picture of the store now.
 async fn picture(State(state): State<PageState>) -> std::result::Result<Response, ApiError> {
-    match read(&state, true).await? {
-        Some((_, svg)) => Ok((
+    match read(&state, |snapshot| snapshot.picture().to_string()).await? {
+        Some(svg) => Ok((
             [
                 (header::CONTENT_TYPE, "image/svg+xml"),
                 (header::CACHE_CONTROL, "no-store"),
@@ -247,21 +248,20 @@ async fn picture(State(state): State<PageState>) -> std::result::Result<Response
     }
 }
 
-/// The store's reading on a blocking thread, with its picture when `draw`; `None` for an
-/// engine `kv draw` does not read.
-async fn read(state: &PageState, draw: bool) -> Result<Option<(Snapshot, String)>> {
+/// `then` of the store's reading, both on a blocking thread; `None` for an engine `kv draw`
+/// does not read.
+async fn read<T, F>(state: &PageState, then: F) -> Result<Option<T>>
+where
+    T: Send + 'static,
+    F: FnOnce(&Snapshot) -> T + Send + 'static,
+{
     if !DRAWN_ENGINES.contains(&state.served.info.name) {
         return Ok(None);
     }
     let state = state.clone();
     tokio::task::spawn_blocking(move || {
         let snapshot = state.snapshots.read(&state.served)?;
-        let svg = if draw {
-            snapshot.picture().to_string()
-        } else {
-            String::new()
-        };
-        Ok(Some((snapshot, svg)))
+        Ok(Some(then(&snapshot)))
     })
     .await
     .unwrap_or_else(|e| Err(Error::background("serve", e.to_string())))
