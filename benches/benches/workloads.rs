@@ -3,7 +3,8 @@
 //!
 //! Run with `cargo bench -p kvbench` (every group) or `cargo bench -p kvbench -- readrandom`
 //! (one). The groups are `kvbench`'s workloads: the eight standard ones, then `fillthreads`
-//! (the `fillrandom` puts shared by four writer threads), `scan`, `readwhilewriting` (the
+//! (the `fillrandom` puts shared by four writer threads), `fillbatch` (`fillseq`'s puts in
+//! write batches of 1,000), `bulkload` (the same pairs through the engine's `load`), `scan`, `readwhilewriting` (the
 //! time of `num` gets while a second thread overwrites), `compact` (the time of `compact`
 //! on a store filled and overwritten once) and `recovery`. Sizes are small (`KV_BENCH_NUM`, default 2,000 keys) so that every engine and
 //! workload finishes in a few minutes; `kvbench` is the tool for large runs. Each sample is
@@ -19,10 +20,11 @@ use criterion::measurement::WallTime;
 use criterion::{
     BenchmarkGroup, BenchmarkId, Criterion, Throughput, criterion_group, criterion_main,
 };
-use kv_shared::{DynEngine, KeyRange};
+use kv_shared::{DynEngine, KeyRange, LoadOrder, WriteBatch};
+use kvbench::bench_workload::BATCH_PAIRS;
 use kvbench::engines::{ENGINES, EngineInfo};
 use kvbench::runner::apply;
-use kvbench::workload::{Workload, WorkloadConfig};
+use kvbench::workload::{Op, Workload, WorkloadConfig};
 
 fn config() -> WorkloadConfig {
     let num = std::env::var("KV_BENCH_NUM")
@@ -284,11 +286,65 @@ fn concurrent(c: &mut Criterion, config: &WorkloadConfig) {
     );
 }
 
+/// `fillseq`'s pairs, made before the timed part.
+fn fillseq_pairs(config: &WorkloadConfig) -> Vec<(Vec<u8>, Vec<u8>)> {
+    Workload::FillSeq
+        .ops(config)
+        .filter_map(|op| match op {
+            Op::Put { key, value } => Some((key, value)),
+            _ => None,
+        })
+        .collect()
+}
+
+/// `fillbatch` and `bulkload`: `fillseq`'s pairs into a fresh store, in write batches of
+/// [`BATCH_PAIRS`] and through the engine's `load` (sorted input).
+fn many_at_once(c: &mut Criterion, config: &WorkloadConfig) {
+    let pairs = fillseq_pairs(config);
+    let batches: Vec<WriteBatch> = pairs
+        .chunks(BATCH_PAIRS)
+        .map(|chunk| {
+            let mut batch = WriteBatch::new();
+            for (key, value) in chunk {
+                batch.put(key, value).expect("a pair within the limits");
+            }
+            batch
+        })
+        .collect();
+    let elements = Some(pairs.len() as u64);
+    fresh_store_group(
+        c,
+        config,
+        "fillbatch",
+        elements,
+        false,
+        |_| {},
+        |db| {
+            for batch in &batches {
+                db.write(batch).expect("fillbatch");
+            }
+        },
+    );
+    fresh_store_group(
+        c,
+        config,
+        "bulkload",
+        elements,
+        false,
+        |_| {},
+        |db| {
+            let mut input = pairs.iter().cloned().map(Ok);
+            db.load(&mut input, LoadOrder::Sorted).expect("bulkload");
+        },
+    );
+}
+
 fn benches(c: &mut Criterion) {
     let config = config();
     config.validate().expect("KV_BENCH_NUM fits 16-byte keys");
     standard(c, &config);
     concurrent(c, &config);
+    many_at_once(c, &config);
     extra(c, &config);
 }
 
