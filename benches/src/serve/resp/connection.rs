@@ -8,7 +8,7 @@
 //! request; a client that pipelines a hundred costs one trip for the hundred.
 //!
 //! After `QUIT`, or bytes that are not RESP, the connection answers what came before, then
-//! closes ([`close`]).
+//! closes (lingering for [`LINGER`] while the client closes its side).
 //!
 //! The server's stop is watched only while the loop waits for bytes: a batch being run is
 //! finished and answered, then the connection closes. A request half received when the

@@ -10,7 +10,7 @@
 //!
 //! A `[` that is never closed takes the rest of the pattern as its set, as Redis does.
 //!
-//! [`matches`] walks the pattern and the text once, remembering the last `*` it passed: on
+//! [`matches()`] walks the pattern and the text once, remembering the last `*` it passed: on
 //! a mismatch it goes back there and lets that star take one more byte. Every element other
 //! than `*` matches exactly one byte, so the last star is the only choice worth revisiting,
 //! and the work is at most the product of the two lengths (no recursion, no blow-up on
