@@ -113,6 +113,15 @@ pub trait PeerStore: Send + Sync + Sized + 'static {
     /// The peer's error.
     fn compact(&self) -> Result<()>;
 
+    /// Writes the peer's memtable out to a table now and returns `true`; a peer without a
+    /// memtable (sled, redb) does nothing and returns `false`, the default.
+    ///
+    /// # Errors
+    /// The peer's error.
+    fn flush(&self) -> Result<bool> {
+        Ok(false)
+    }
+
     /// Bulk-loads `pairs` (ascending, no key twice, within the limits): when it returns
     /// `Ok`, every pair is durable against power loss. Returns the report of
     /// [`SortedPairs::report`], with the tables the load added and a line on how.
@@ -262,6 +271,10 @@ impl<S: PeerStore> Engine for PeerEngine<S> {
 
     fn compact(&self) -> Result<()> {
         self.peer.compact()
+    }
+
+    fn flush(&self) -> Result<bool> {
+        self.peer.flush()
     }
 
     fn stats(&self) -> Result<Stats> {

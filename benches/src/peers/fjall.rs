@@ -14,6 +14,7 @@
 //! | cursors and scans | a fjall `Snapshot` (across both keyspaces), walked by a [`RangeCursor`]: a range of the snapshot opened at each seek and change of direction | a scan walks one range bounded by its own |
 //! | `sync` | `Database::persist(PersistMode::SyncAll)`: fsyncs the journal | tables are synced when fjall writes them |
 //! | `compact` | rotate the memtable and wait for its flush, then `major_compact` (every table into the last level) | fjall's manual full compaction |
+//! | `flush` | rotate the memtable and wait for its flush (`rotate_memtable_and_wait`) | |
 //! | `load`, input sorted | fjall's ingestion (`Keyspace::start_ingestion`): tables written straight from the pairs, added in one step; see below | fjall's bulk load |
 //! | `load`, input unsorted | batches of 1,000 pairs, then `sync` (the course's default) | fjall's ingestion needs sorted input |
 //! | bloom filters | `bloom_bits_per_key` (10) bits per key on every level | fjall's default is a 0.01 % false-positive rate on L0 and 10 bits elsewhere; the stages use one figure |
@@ -289,6 +290,13 @@ impl PeerStore for FjallStore {
             .rotate_memtable_and_wait()
             .map_err(|e| self.error(e))?;
         self.keyspace.major_compact().map_err(|e| self.error(e))
+    }
+
+    fn flush(&self) -> Result<bool> {
+        self.keyspace
+            .rotate_memtable_and_wait()
+            .map_err(|e| self.error(e))?;
+        Ok(true)
     }
 
     fn load_sorted(&self, pairs: &mut SortedPairs<'_>) -> Result<LoadReport> {

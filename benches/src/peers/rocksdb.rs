@@ -14,6 +14,7 @@
 //! | cursors and scans | RocksDB's raw iterator, which reads at the sequence number current when it was created (an implicit snapshot) and pins the memtables and files it reads; its `seek`, `seek_for_prev`, `next` and `prev` are the cursor's | a scan's iterator gets its range as RocksDB's iterate bounds, so it stops at the range's end |
 //! | `sync` | `flush_wal(true)`: writes and fsyncs the WAL | tables are synced when RocksDB writes them |
 //! | `compact` | `compact_range` over every key with the bottommost level forced (`BottommostLevelCompaction::Force`): flushes the memtable and rewrites every level | RocksDB's manual full compaction |
+//! | `flush` | `DB::flush`: writes the memtable to a level-0 table and waits for it | |
 //! | bloom filters | full filters, `bloom_bits_per_key` (10) bits per key | RocksDB has none by default |
 //! | compression | none (`DBCompressionType::None`; the crate is built without compression libraries) | RocksDB's default is Snappy |
 //! | block cache | an LRU cache of `cache_bytes`, default 32 MiB (RocksDB's default size) | |
@@ -303,6 +304,11 @@ impl PeerStore for RocksDbStore {
         self.db
             .compact_range_opt(None::<&[u8]>, None::<&[u8]>, &compact);
         Ok(())
+    }
+
+    fn flush(&self) -> Result<bool> {
+        self.db.flush().map_err(|e| self.error(e))?;
+        Ok(true)
     }
 
     fn load_sorted(&self, pairs: &mut SortedPairs<'_>) -> Result<LoadReport> {
