@@ -518,8 +518,19 @@ fn bodies_over_the_limit(server: &Server, api: &Api) {
     assert!(message.contains("max_value"), "{message}");
     assert_eq!(api.value("big"), None, "nothing was written");
     // A value of exactly the limit is taken.
-    api.put("big", &vec![7u8; MAX_VALUE]);
+    api.put("big", &vec![b'v'; MAX_VALUE]);
     assert_eq!(api.value("big").map(|v| v.len()), Some(MAX_VALUE));
+    // A scan answer stops after the pair that passes 16 MiB, and says so.
+    let answer = api.get("/api/scan?from=big&limit=5");
+    assert_eq!(answer.json().as_array().map(Vec::len), Some(1));
+    assert_eq!(answer.headers["x-kv-truncated"], "true");
+    let answer = api.get("/api/scan?from=big%00&limit=5");
+    assert_eq!(
+        answer.json().as_array().map(Vec::len),
+        Some(1),
+        "the long key"
+    );
+    assert!(answer.headers.get("x-kv-truncated").is_none());
 }
 
 /// Keys at and over the limits, malformed requests, unknown paths and methods.
