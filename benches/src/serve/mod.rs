@@ -16,7 +16,7 @@
 //! |---|---|
 //! | [`api`] | the JSON API under `/api/`: keys, scans, `compact`, `flush`, `sync`, `stats`, the page's controls |
 //! | [`page`] | the page at `/`, the store's `structure` and its picture (drawn by [`crate::draw`], as `kv draw` draws it) |
-//! | [`resp`] | the Redis protocol (RESP2): `PING`, `GET`, `SET`, `DEL`, `EXISTS`, `DBSIZE`, `SCAN`, `INFO` |
+//! | [`resp`] | the Redis protocol (RESP2): `PING`, `ECHO`, `GET`, `SET`, `DEL`, `EXISTS`, `DBSIZE`, `SCAN`, `INFO`, and what `redis-cli` and `redis-benchmark` ask at start (`COMMAND`, `CONFIG GET`, `SELECT 0`, `QUIT`) |
 //!
 //! The engines are synchronous: every call into one runs on tokio's blocking threads
 //! ([`Served::call`]), never on the threads that drive the sockets, so a slow compaction
@@ -26,7 +26,9 @@
 //! Every request is checked before it reaches the engine, against [`Limits`]: a key over
 //! [`kv_shared::MAX_KEY_LEN`] bytes, a value (a body) over [`kv_shared::MAX_VALUE_LEN`], a
 //! scan asking for more than [`Limits::max_scan`] pairs, a malformed request: each gets a
-//! clear 4xx answer (or a RESP error) naming the limit, and the server keeps serving.
+//! clear 4xx answer (or a RESP error) naming the limit, and the server keeps serving. (The
+//! HTTP layer itself refuses a request line over 65,534 bytes with a bare 414, so over HTTP
+//! a key's percent-encoded form must fit in that; [`api`] says more.)
 
 pub mod api;
 pub mod page;
