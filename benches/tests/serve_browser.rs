@@ -402,6 +402,7 @@ impl Browser {
              const status = document.getElementById('status');
              return {levels: s.levels, entries: s.entries, memtable: s.memtable,
                      status: status.dataset.state, said: status.textContent,
+                     filling: document.getElementById('fill').dataset.step !== undefined,
                      polls: Number(document.getElementById('live').dataset.polls),
                      svg: document.getElementById('picture').innerHTML};",
         );
@@ -441,6 +442,8 @@ struct PageState {
     /// `#status`'s `data-state` and text: the last control's answer.
     status: String,
     said: String,
+    /// The page is writing a fill in steps (`#fill` has a `data-step`).
+    filling: bool,
     /// Polls answered so far.
     polls: u64,
     /// The picture's markup.
@@ -507,17 +510,26 @@ fn the_page_shows_writes_and_compaction_in_a_browser() {
     assert_eq!(label, "write 10,000 keys");
 
     browser.click("#fill");
+    // The page writes the keys in ten requests of 1,000, redrawing after each.
+    let mut pictures = std::collections::BTreeSet::new();
     let filled = wait(
-        "tables on the levels, entries in the memtable",
-        Duration::from_secs(20),
+        "the ten steps written: tables on the levels, entries in the memtable",
+        Duration::from_secs(30),
         || {
             let state = browser.state();
             assert_ne!(state.status, "error", "{}", state.said);
+            pictures.insert(state.svg.clone());
             let tables: u64 = state.tables().iter().map(|(_, n)| n).sum();
-            (state.status == "ok" && tables > 0 && state.memtable() > 0).then_some(state)
+            let done = state.status == "ok" && !state.filling;
+            (done && tables > 0 && state.memtable() > 0).then_some(state)
         },
     );
-    assert!(filled.said.contains("\"written\":10000"), "{}", filled.said);
+    assert!(filled.said.contains("\"written\":1000,"), "{}", filled.said);
+    assert!(
+        pictures.len() > 2,
+        "the picture changed during the fill only {} times",
+        pictures.len() - 1
+    );
     assert_ne!(
         filled.svg, first.svg,
         "the picture did not change after the writes"

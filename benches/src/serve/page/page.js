@@ -264,7 +264,7 @@ function pollNow() {
 // ---------------------------------------------------------------- controls
 
 // POSTs `path` (with `params`), shows its answer in #status, and keeps every control
-// disabled meanwhile so one click is one request.
+// disabled meanwhile so one click is one request. Answers whether the request succeeded.
 async function post(path, params) {
   const query = new URLSearchParams(params).toString();
   const url = query ? `${path}?${query}` : path;
@@ -278,13 +278,36 @@ async function post(path, params) {
     const text = response.ok ? await response.text() : await errorText(response);
     status.dataset.state = response.ok ? "ok" : "error";
     status.textContent = `POST ${url}: ${response.status} ${text}`;
+    return response.ok;
   } catch (e) {
     status.dataset.state = "error";
     status.textContent = `POST ${url}: ${e.message}`;
+    return false;
   } finally {
     buttons.forEach((b) => { b.disabled = false; });
+    pollNow();
   }
-  pollNow();
+}
+
+const FILL_STEPS = 10;        // a fill is written in this many requests ...
+const STEP_PAUSE_MS = 300;    // ... with a redraw and this pause after each
+
+// Writes `n` random keys in FILL_STEPS requests, redrawing after each: one request would
+// write them all between two polls, and the page would jump from before to after. In
+// steps, a small memtable fills, is flushed into an L0 table, and compactions move tables
+// down while you watch. Stops at the first request that fails.
+async function fillInSteps(n) {
+  const step = Math.max(1, Math.ceil(n / FILL_STEPS));
+  const fill = $("fill");
+  for (let written = 0; written < n; ) {
+    const size = Math.min(step, n - written);
+    fill.dataset.step = `${count(written + size)} of ${count(n)}`;
+    if (!(await post("/api/fill", { n: size }))) break;
+    written += size;
+    await poll();
+    await new Promise((resolve) => setTimeout(resolve, STEP_PAUSE_MS));
+  }
+  delete fill.dataset.step;
 }
 
 function fillLabel() {
@@ -296,7 +319,12 @@ function setUp() {
   $("fill-n").addEventListener("input", fillLabel);
   $("fill-form").addEventListener("submit", (event) => {
     event.preventDefault();
-    post("/api/fill", { n: $("fill-n").value });
+    const n = Number($("fill-n").value);
+    if (Number.isInteger(n) && n > 0) {
+      fillInSteps(n);
+    } else {
+      post("/api/fill", { n: $("fill-n").value }); // the API's answer says what is wrong
+    }
   });
   $("delete-form").addEventListener("submit", (event) => {
     event.preventDefault();
