@@ -12,7 +12,7 @@
 //!   then deletes the keys from `key0` to `key5` with the page's range control.
 //!   Without `/usr/bin/chromium` or `/usr/bin/chromedriver` it is skipped (it fails when
 //!   `CI` is set: CI installs both). `KV_SERVE_SCREENSHOT=FILE.png` saves a screenshot of
-//!   the page at the end.
+//!   the page after the compaction.
 
 mod serve_common;
 
@@ -560,6 +560,10 @@ fn the_page_shows_writes_and_compaction_in_a_browser() {
         "the picture did not change after compaction"
     );
 
+    if let Some(path) = std::env::var_os("KV_SERVE_SCREENSHOT") {
+        browser.screenshot(Path::new(&path));
+    }
+
     // Keys are `key` and ten digits drawn uniformly: about half are below `key5`.
     browser.type_into("#delete-from", "key0");
     browser.type_into("#delete-to", "key5");
@@ -581,9 +585,6 @@ fn the_page_shows_writes_and_compaction_in_a_browser() {
             .ok()
     });
     assert!(matches!(count, Some(3_000..=7_000)), "{}", deleted.said);
-    if let Some(path) = std::env::var_os("KV_SERVE_SCREENSHOT") {
-        browser.screenshot(Path::new(&path));
-    }
     drop(browser);
     server.stop();
     assert!(

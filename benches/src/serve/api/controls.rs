@@ -40,7 +40,7 @@ pub struct Timed<T: Serialize> {
     /// What the call answered.
     #[serde(flatten)]
     pub answer: T,
-    /// Milliseconds the engine took.
+    /// Milliseconds the engine took, to the microsecond.
     pub ms: f64,
 }
 
@@ -54,7 +54,7 @@ where
         .call(move |engine| {
             let start = Instant::now();
             let answer = f(engine)?;
-            let ms = start.elapsed().as_secs_f64() * 1000.0;
+            let ms = start.elapsed().as_micros() as f64 / 1000.0;
             Ok(Timed { answer, ms })
         })
         .await?;
