@@ -11,6 +11,11 @@
 //! then publishes the last sequence number, which makes the whole group visible to readers
 //! at once.
 //!
+//! A tree opened with [`LsmTree::open_with_barrier`] runs its owner's [`WalBarrier`] before
+//! every sync of the WAL (`sync_log`: the `sync_writes` fsync, `sync`, the freeze, the
+//! background syncer), so that stage 5 can make its value log durable before any pointer
+//! into it is ([`crate::barrier`]).
+//!
 //! ## Readers
 //!
 //! A read takes, under a short lock, a consistent [`Snapshot`]: the last published sequence
@@ -29,9 +34,9 @@
 //! what they make through the manifest.
 //!
 //! **When background work fails.** A flush or a compaction that fails (an I/O error while
-//! writing a table, a manifest append that fails) or panics sets the tree's *background
-//! error*, as LevelDB's `bg_error_` and RocksDB's read-only mode do. The first failure is
-//! kept; from then on:
+//! writing a table, a manifest append that fails) or panics, a failed background WAL sync,
+//! and a failed WAL barrier set the tree's *background error*, as LevelDB's `bg_error_`
+//! and RocksDB's read-only mode do. The first failure is kept; from then on:
 //!
 //! * every write (`put`, `delete`, `write`, `flush`, `compact`, `full_compaction`) returns
 //!   [`Error::Background`] naming the job (`"flush"` or `"compaction"`) and what happened;
@@ -62,6 +67,7 @@ use kv_shared::{
 };
 use sstable::wal::MAX_PAYLOAD;
 
+use crate::barrier::{self, WalBarrier};
 use crate::block_cache::{BlockCache, BlockCacheStats};
 use crate::compaction;
 use crate::counters::Counters;
@@ -114,6 +120,9 @@ struct Inner {
     manifest: Mutex<Manifest>,
     /// The background WAL syncer's mailbox ([`crate::wal_syncer`]).
     wal_syncer: WalSyncer,
+    /// The owner's call before every WAL sync ([`crate::barrier`]); `None` from
+    /// [`Engine::open`].
+    barrier: Option<WalBarrier>,
     /// Held for the whole of a bulk load: loads share the scratch directory
     /// ([`crate::ingest`]).
     loading: Mutex<()>,
@@ -182,6 +191,7 @@ impl Inner {
         cache: Arc<BlockCache>,
         store: StoreDir,
         r: Recovered,
+        barrier: Option<WalBarrier>,
     ) -> Inner {
         let mem = Arc::new(Memtable::new(r.wal_number, options.memtable_bytes));
         let sync_mark = SyncMark::new(r.wal.size(), options.wal_bytes_per_sync);
@@ -217,6 +227,7 @@ impl Inner {
             }),
             manifest: Mutex::new(r.manifest),
             wal_syncer: WalSyncer::default(),
+            barrier,
             loading: Mutex::new(()),
             stop: AtomicBool::new(false),
             recovery: (r.replayed, r.orphans_deleted, r.stale_wals_deleted),
@@ -297,7 +308,7 @@ impl Inner {
     /// again under the same number, replacing what the failed attempt left: a leftover,
     /// record-less WAL is never followed by one that holds writes.
     fn freeze(&self, w: &mut Writer) -> Result<()> {
-        w.wal.sync()?;
+        self.sync_log(&w.wal)?;
         let number = w
             .spare_wal
             .take()
@@ -328,7 +339,7 @@ impl Inner {
         wal::seal_group(&mut group.record, first, count);
         w.wal.append_framed(&mut group.record)?;
         if self.options.sync_writes {
-            w.wal.sync()?;
+            self.sync_log(&w.wal)?;
         } else {
             let size = w.wal.size();
             if w.sync_mark.due(size) {
@@ -351,8 +362,20 @@ impl Inner {
     /// Syncs the WAL and the directory: every write so far survives a power loss.
     fn sync_wal(&self) -> Result<()> {
         let w = lock(&self.writer);
-        w.wal.sync()?;
+        self.sync_log(&w.wal)?;
         self.fs.sync_dir(&self.dir)
+    }
+
+    /// Syncs `wal` from a writer's path, the owner's barrier first ([`crate::barrier`]).
+    fn sync_log(&self, wal: &Wal) -> Result<()> {
+        self.barrier_or_stop()?;
+        wal.sync()
+    }
+
+    /// Runs the owner's barrier, if there is one. A failure is final, as a failed fsync
+    /// is: it becomes the background error, and every later write reports it.
+    fn barrier_or_stop(&self) -> Result<()> {
+        barrier::run(self.barrier.as_ref()).inspect_err(|e| self.fail(barrier::TASK, e.to_string()))
     }
 
     /// The statistics beside the counters: the tree's shape, its memory, the block cache,
@@ -516,6 +539,56 @@ impl LsmTree {
         Ok((keys, bytes))
     }
 
+    /// Opens like [`Engine::open`], with `barrier` run before every sync of the WAL, and
+    /// once before recovery: the owner of the tree makes its own log durable there, so no
+    /// entry of the tree reaches the disk, in a synced WAL or a table, before the bytes it
+    /// points at (see [`crate::barrier`] for where it runs, and its rules).
+    ///
+    /// # Errors
+    /// As [`Engine::open`]; the barrier's error, when it fails before recovery.
+    pub fn open_with_barrier(
+        dir: &Path,
+        options: &Options,
+        barrier: WalBarrier,
+    ) -> Result<LsmTree> {
+        LsmTree::open_with(dir, options, Some(barrier))
+    }
+
+    /// [`Engine::open`], with or without a barrier.
+    fn open_with(dir: &Path, options: &Options, barrier: Option<WalBarrier>) -> Result<LsmTree> {
+        options.check_known(Self::NAME, Self::OPTIONS)?;
+        let parsed = LsmOptions::parse(options)?;
+        let fs = Fs::new(options.file_system());
+        let store = StoreDir::open(&fs, dir, Self::NAME, Self::FORMAT_VERSION)?;
+        let cache = Arc::new(BlockCache::new(parsed.block_cache_bytes));
+        // Recovery makes the last process's WAL records durable (a synced WAL, L0 tables).
+        barrier::run(barrier.as_ref())?;
+        let recovered = recovery::recover(&fs, dir, &parsed, &cache)?;
+        let inner = Arc::new(Inner::new(
+            dir, fs, parsed, cache, store, recovered, barrier,
+        ));
+        let tree = LsmTree {
+            threads: Mutex::new(Vec::new()),
+            inner: inner.clone(),
+        };
+        // Pushed one by one: should the second fail to start, dropping `tree` stops the first.
+        for (name, body) in [
+            ("flush", Inner::flush_loop as fn(&Inner) -> Result<()>),
+            ("compaction", Inner::compaction_loop),
+            ("wal-sync", |inner: &Inner| {
+                // A failed barrier ends the thread as a failed fsync does.
+                let barrier = inner.barrier.as_ref();
+                inner
+                    .wal_syncer
+                    .run(|wal| barrier::run(barrier).and_then(|()| wal.sync()))
+            }),
+        ] {
+            let thread = inner.run_background(name, body)?;
+            lock(&tree.threads).push(thread);
+        }
+        Ok(tree)
+    }
+
     fn shutdown(&self) {
         self.inner.stop.store(true, SeqCst);
         self.inner.wal_syncer.stop();
@@ -537,28 +610,9 @@ impl Engine for LsmTree {
     const FORMAT_VERSION: u32 = 2;
     const OPTIONS: &'static [OptionDoc] = OPTIONS;
 
+    /// Opens the store in `dir`, recovering it ([`crate::recovery`]), with no WAL barrier.
     fn open(dir: &Path, options: &Options) -> Result<Self> {
-        options.check_known(Self::NAME, Self::OPTIONS)?;
-        let parsed = LsmOptions::parse(options)?;
-        let fs = Fs::new(options.file_system());
-        let store = StoreDir::open(&fs, dir, Self::NAME, Self::FORMAT_VERSION)?;
-        let cache = Arc::new(BlockCache::new(parsed.block_cache_bytes));
-        let recovered = recovery::recover(&fs, dir, &parsed, &cache)?;
-        let inner = Arc::new(Inner::new(dir, fs, parsed, cache, store, recovered));
-        let tree = LsmTree {
-            threads: Mutex::new(Vec::new()),
-            inner: inner.clone(),
-        };
-        // Pushed one by one: should the second fail to start, dropping `tree` stops the first.
-        for (name, body) in [
-            ("flush", Inner::flush_loop as fn(&Inner) -> Result<()>),
-            ("compaction", Inner::compaction_loop),
-            ("wal-sync", |inner: &Inner| inner.wal_syncer.run()),
-        ] {
-            let thread = inner.run_background(name, body)?;
-            lock(&tree.threads).push(thread);
-        }
-        Ok(tree)
+        LsmTree::open_with(dir, options, None)
     }
 
     fn put(&self, key: &[u8], value: &[u8]) -> Result<()> {

@@ -24,6 +24,7 @@
 //! | [`mod@inspect`] | the annotated dumps `kv inspect` prints; the store's structure, for `kv draw` |
 //! | [`key`] | internal keys: user key + sequence number + kind; newest first |
 //! | [`wal`], [`group_commit`] | the write-ahead log, whose records are write batches; concurrent writers sharing one WAL append |
+//! | [`wal_syncer`], [`barrier`] | syncing the WAL in the background; the owner's call before every WAL sync ([`WalBarrier`], for stage 5's value log) |
 //! | [`memtable`], [`memtable_filter`] | the lock-free sorted in-memory table of recent writes, and its in-memory Bloom filter |
 //! | [`table`] | the table format: prefix-compressed blocks, lz4, filter, index, footer; its reader, writer and dump |
 //! | [`bloom`] | Bloom filters, for the tables and the memtables |
@@ -38,6 +39,7 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+pub mod barrier;
 pub mod block_cache;
 pub mod bloom;
 pub mod compaction;
@@ -63,6 +65,7 @@ pub mod version_edit;
 pub mod wal;
 pub mod wal_syncer;
 
+pub use barrier::WalBarrier;
 pub use engine::LsmTree;
 pub use inspect::inspect;
 pub use options::LsmOptions;

@@ -23,6 +23,12 @@
 //! fsync is: the WAL refuses later appends and the engine stops taking writes until it is
 //! reopened.
 //!
+//! A tree opened with a WAL barrier ([`crate::barrier`]) runs it before each of these
+//! syncs, in this thread, as it does before every other WAL sync. The thread holds no lock
+//! meanwhile, so the fsync can also cover records appended after the barrier returned:
+//! [`crate::barrier`] says why that asks nothing more of the owner than the operating
+//! system's own write-back already does.
+//!
 //! The writer asks without waiting: the request names the WAL (an `Arc`, so the thread can
 //! sync it while the writer moves on to a new one after a freeze), and a request made while
 //! the thread is busy replaces the one before it (one sync covers every byte appended
@@ -65,11 +71,13 @@ impl WalSyncer {
         self.wake.notify_one();
     }
 
-    /// The syncer thread's body: syncs each requested WAL, until [`WalSyncer::stop`].
+    /// The syncer thread's body: syncs each requested WAL with `sync` (the engine's runs the
+    /// owner's WAL barrier, then the fsync), until [`WalSyncer::stop`].
     ///
     /// # Errors
-    /// The first failed sync (the WAL has then failed: the engine stops taking writes).
-    pub fn run(&self) -> Result<()> {
+    /// The first failed sync (the WAL has then failed, or the barrier did: the engine stops
+    /// taking writes).
+    pub fn run(&self, sync: impl Fn(&Wal) -> Result<()>) -> Result<()> {
         loop {
             let wal = {
                 let mut st = lock(&self.state);
@@ -83,7 +91,7 @@ impl WalSyncer {
                     st = wait(&self.wake, st);
                 }
             };
-            wal.sync()?;
+            sync(&wal)?;
         }
     }
 }

@@ -12,6 +12,10 @@
 //!    for a compaction (L0 at `l0_stop`); and compactions never take the writer lock, so
 //!    waiting for one with it held cannot deadlock.
 //!
+//! With both held, the owner's WAL barrier runs ([`crate::barrier`]): the load's tables join
+//! the tree without a WAL sync, so the barrier runs before the manifest edit that commits
+//! them instead.
+//!
 //! Writers therefore wait for the flushes of the writes made during the load, for a running
 //! compaction to end, and for the renames and the manifest append: the commit step, never
 //! the table writing. A first flush before the commit, with no lock held, leaves the commit
@@ -80,15 +84,18 @@ impl Inner {
     }
 
     /// Step 4 of [`crate::ingest`]: under the writer lock and with compactions held off,
-    /// flushes what was written during the load, moves the tables in and records them.
-    /// Returns the level they went to and whether a memtable was flushed.
+    /// flushes what was written during the load, runs the owner's barrier, moves the tables
+    /// in and records them. Returns the level they went to and whether a memtable was
+    /// flushed.
     fn commit_load(&self, scratch: &Scratch, staged: &Staged) -> Result<(usize, bool)> {
         let mut w = lock(&self.writer);
         let flushed = !w.mem.is_empty();
         self.make_room(&mut w, true)?;
         self.wait_flushed()?;
         self.hold_compactions()?;
-        let level = self.install_load(&mut w, scratch, staged);
+        let level = self
+            .barrier_or_stop()
+            .and_then(|()| self.install_load(&mut w, scratch, staged));
         self.lock_state().compacting = false;
         self.work.notify_all();
         Ok((level?, flushed))
