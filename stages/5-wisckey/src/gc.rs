@@ -1,0 +1,330 @@
+//! Garbage collection: freeing the value log's segments of values nothing points at.
+//!
+//! An overwrite or a delete changes the tree; the old value stays in the value log, dead.
+//! The garbage collector frees whole **sealed** segments (never the active one): it reads
+//! a segment front to back, keeps the records still **live**, appends copies of them at the
+//! head of the log, points the tree at the copies, and deletes the segment.
+//!
+//! ## Which records are live
+//!
+//! A record is live when the tree's current entry for its key is a pointer to exactly this
+//! segment and offset. The record holds its key, so one tree `get` per record answers it.
+//! A small value's copy (the tree holds the value itself), a tombstone, an overwritten or
+//! deleted value: all dead. This is **liveness computed during collection**, as the WiscKey
+//! paper does it; nothing is counted on the write path, which stays blind (a write never
+//! reads the tree to learn what it replaces).
+//!
+//! ## Which segments
+//!
+//! Each segment knows its **dead bytes** as far as they are known without reading: the
+//! small values and tombstones written into it (dead from the start), and what the last
+//! collection that read it measured. `compact` reads every sealed segment and collects each
+//! one holding any dead byte. The background collector (`gc_dead_ratio` above 0) is woken
+//! each time a segment is sealed, and looks at:
+//!
+//! * every sealed segment whose known dead bytes already reach `gc_dead_ratio` of its
+//!   bytes (a segment whose every byte is known dead, such as one holding only small
+//!   values, is deleted without being read);
+//! * one more segment in turn, oldest first and round again (the paper's tail-to-head
+//!   order), whose liveness it measures: overwrites are only found this way. It is
+//!   collected if its measured dead share reaches `gc_dead_ratio`.
+//!
+//! So the background collector reads about one segment per segment written.
+//!
+//! ## Moving live values
+//!
+//! The live records are moved in chunks. For each chunk, **under the writer mutex**, the
+//! collector asks the tree again whether each record is still live (a write may have
+//! replaced or deleted the key since the segment was read), appends the copies of those
+//! that are to the value log's head, and writes one tree batch pointing their keys at the
+//! copies. Holding the writer mutex between the check and the tree write is what makes it
+//! safe: no write can come in between, so a newer value is never overwritten by an old
+//! one, and a deleted key never comes back.
+//!
+//! ## Crash safety
+//!
+//! Then the collector syncs the value log and the tree (the tree's barrier orders the two),
+//! and only then deletes the segment. At every point a crash leaves a store that reads the
+//! same:
+//!
+//! * before the tree batch is durable, the tree's pointers name the old segment, which is
+//!   still there; the copies are garbage the next collection finds dead (and recovery trims
+//!   a tree batch whose copies a power loss took, [`crate::recovery`]);
+//! * after the sync, the tree points at copies that are durable, and the old segment is
+//!   garbage: whether its deletion reached the disk or not, nothing reads it.
+//!
+//! No commit record is needed (bitcask's merge needs one, [`bitcask::merge_commit`]): the
+//! tree is the only record of where each value is, and it changes by atomic batches.
+//!
+//! ## Readers during a collection
+//!
+//! A segment is retired ([`crate::value_log::ValueLog::retire`]) after the tree stopped
+//! pointing into it, with the table of segments held for writing. A `get` reads the tree
+//! while it holds the table for reading, and a cursor copies the table when it takes its
+//! tree snapshot, under the same lock: whatever pointer either can see names a segment it
+//! holds. A cursor opened before the collection keeps reading the old segment, whose file
+//! stays until the cursor lets it go.
+
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::Arc;
+use std::sync::atomic::Ordering::Relaxed;
+use std::thread::JoinHandle;
+
+use bitcask::record::{Kind, Record, SEGMENT_HEADER_LEN, SegmentLog};
+use kv_shared::log_reader::{LogTail, read_log};
+use kv_shared::{Engine as _, Error, Result, WriteBatch};
+
+use crate::engine::{Counters, Inner};
+use crate::value_log::{NewRecord, Segment, lock, seal_len};
+use crate::value_pointer::{self, TreeValue, ValuePointer};
+
+/// Bytes of live records moved under one hold of the writer mutex.
+const CHUNK_BYTES: u64 = 1 << 20;
+/// Live records moved under one hold of the writer mutex, at most.
+const CHUNK_RECORDS: usize = 512;
+
+/// A live record read from a segment: where it was, and its key and value.
+#[derive(Debug)]
+struct Live {
+    from: ValuePointer,
+    record: Record,
+}
+
+impl Inner {
+    /// True when the tree's entry for `key` is the pointer `at`.
+    fn points_at(&self, key: &[u8], at: &ValuePointer) -> Result<bool> {
+        let Some(value) = self.tree.get(key)? else {
+            return Ok(false);
+        };
+        match value_pointer::decode(&value).map_err(|e| self.bad_tree_value(e))? {
+            TreeValue::Pointer(p) => Ok(p == *at),
+            TreeValue::Inline(_) => Ok(false),
+        }
+    }
+
+    /// Runs one collection: every sealed segment whose dead share, measured, reaches
+    /// `min_dead_ratio` is collected. Returns how many were.
+    ///
+    /// # Errors
+    /// [`Error::Corruption`] for a damaged segment (it is left in place, and so are the
+    /// rest), [`Error::Io`].
+    pub(crate) fn collect(&self, min_dead_ratio: f64) -> Result<u64> {
+        let _one_at_a_time = lock(&self.gc_lock);
+        Counters::add(&self.counters.gc_runs, 1);
+        let mut collected = 0;
+        for segment in self.sealed_segments() {
+            collected += u64::from(self.collect_segment(&segment, min_dead_ratio)?);
+        }
+        Ok(collected)
+    }
+
+    /// Every sealed segment, oldest first, once every write that appended to them has
+    /// reached the tree.
+    ///
+    /// A write appends its records, then writes the tree, holding the writer mutex
+    /// throughout; a batch's append can seal a segment halfway, and `compact` seals one
+    /// without the mutex. So a segment sealed a moment ago may hold records whose pointers
+    /// are not in the tree *yet*: measured now, they would look dead, and the segment would
+    /// go while the tree is about to point into it. Taking the writer mutex once, after the
+    /// segments are listed, waits for every such write to finish.
+    fn sealed_segments(&self) -> Vec<Arc<Segment>> {
+        let active = self.vlog.active_id();
+        let sealed = {
+            let segments = self.vlog.segments();
+            segments.range(..active).map(|(_, s)| s.clone()).collect()
+        };
+        drop(lock(&self.writer));
+        sealed
+    }
+
+    /// Bytes of records in a sealed segment (header and seal excluded).
+    fn data_bytes(segment: &Segment) -> u64 {
+        segment
+            .len()
+            .saturating_sub(SEGMENT_HEADER_LEN + seal_len())
+    }
+
+    /// Measures `segment` and, when its dead share reaches `min_dead_ratio`, moves its live
+    /// records and deletes it (see the module documentation). Returns whether it did.
+    fn collect_segment(&self, segment: &Segment, min_dead_ratio: f64) -> Result<bool> {
+        let data = Self::data_bytes(segment);
+        if segment.dead_bytes() < data {
+            let (live, live_bytes) = self.live_records(segment)?;
+            segment.set_dead(data - live_bytes.min(data));
+            if (segment.dead_bytes() as f64) < min_dead_ratio * data as f64 {
+                return Ok(false);
+            }
+            self.relocate_all(live)?;
+            // The copies, then the pointers to them, durable before the segment goes.
+            self.vlog.sync_to_end()?;
+            self.tree.sync()?;
+        }
+        self.vlog.retire(segment.id());
+        Counters::add(&self.counters.gc_segments_deleted, 1);
+        Ok(true)
+    }
+
+    /// The live records of `segment`, read whole and checked, and their bytes.
+    fn live_records(&self, segment: &Segment) -> Result<(Vec<Live>, u64)> {
+        let (mut live, mut bytes) = (Vec::new(), 0);
+        let file = segment.file();
+        let end = read_log::<SegmentLog>(file, SEGMENT_HEADER_LEN, |r| {
+            if self.stopping.load(Relaxed) {
+                return Err(Error::io(
+                    file.path(),
+                    std::io::Error::other("collection cancelled: the store is closing"),
+                ));
+            }
+            if r.record.kind != Kind::Put {
+                return Ok(());
+            }
+            let from = ValuePointer {
+                segment: segment.id(),
+                offset: r.offset,
+                len: r.len as u32,
+            };
+            if self.points_at(&r.record.key, &from)? {
+                bytes += r.len;
+                live.push(Live {
+                    from,
+                    record: r.record,
+                });
+            }
+            Ok(())
+        })?;
+        if let LogTail::Torn { offset, detail, .. } = end.tail {
+            return Err(Error::corruption(
+                file.path(),
+                offset,
+                format!("a sealed segment is cut short: {detail}"),
+            ));
+        }
+        Ok((live, bytes))
+    }
+
+    /// Moves `live` in chunks of [`CHUNK_BYTES`] or [`CHUNK_RECORDS`].
+    fn relocate_all(&self, live: Vec<Live>) -> Result<()> {
+        let mut chunk: Vec<Live> = Vec::new();
+        let mut bytes = 0;
+        for record in live {
+            bytes += u64::from(record.from.len);
+            chunk.push(record);
+            if bytes >= CHUNK_BYTES || chunk.len() >= CHUNK_RECORDS {
+                self.relocate(&chunk)?;
+                chunk.clear();
+                bytes = 0;
+            }
+        }
+        if !chunk.is_empty() {
+            self.relocate(&chunk)?;
+        }
+        Ok(())
+    }
+
+    /// Under the writer mutex: copies each record of `chunk` that is still live to the
+    /// value log's head, and points its key at the copy, in one tree batch.
+    fn relocate(&self, chunk: &[Live]) -> Result<()> {
+        let _writer = lock(&self.writer);
+        let mut still = Vec::with_capacity(chunk.len());
+        for live in chunk {
+            if self.points_at(&live.record.key, &live.from)? {
+                still.push(live);
+            }
+        }
+        if still.is_empty() {
+            return Ok(());
+        }
+        let records: Vec<NewRecord<'_>> = still
+            .iter()
+            .map(|live| NewRecord {
+                kind: Kind::Put,
+                key: &live.record.key,
+                value: &live.record.value,
+                dead: false,
+            })
+            .collect();
+        let pointers = self.vlog.append(&records)?;
+        let mut batch = WriteBatch::new();
+        for (live, pointer) in still.iter().zip(&pointers) {
+            batch.put(&live.record.key, &pointer.encode())?;
+        }
+        self.tree.write(&batch)?;
+        let moved: u64 = pointers.iter().map(|p| u64::from(p.len)).sum();
+        Counters::add(&self.counters.gc_values_relocated, pointers.len() as u64);
+        Counters::add(&self.counters.gc_bytes_relocated, moved);
+        Ok(())
+    }
+
+    /// The background collector's round (see "Which segments"): the segments whose known
+    /// dead share reaches `gc_dead_ratio`, then the next one in turn, measured.
+    fn background_round(&self, next: &mut u32) -> Result<()> {
+        let ratio = self.options.gc_dead_ratio;
+        let sealed = self.sealed_segments();
+        for segment in &sealed {
+            let data = Self::data_bytes(segment) as f64;
+            if segment.dead_bytes() as f64 >= ratio * data {
+                let _one_at_a_time = lock(&self.gc_lock);
+                self.collect_segment(segment, ratio)?;
+            }
+        }
+        let sealed = self.sealed_segments();
+        let turn = sealed
+            .iter()
+            .find(|s| s.id() >= *next)
+            .or(sealed.first())
+            .cloned();
+        if let Some(segment) = turn {
+            *next = segment.id() + 1;
+            let _one_at_a_time = lock(&self.gc_lock);
+            if self.vlog.segments().contains_key(&segment.id()) {
+                self.collect_segment(&segment, ratio)?;
+            }
+        }
+        Counters::add(&self.counters.gc_runs, 1);
+        Ok(())
+    }
+
+    /// Wakes the background collector: a segment was sealed.
+    pub(crate) fn request_collection(&self) {
+        lock(&self.gc_signal).requested = true;
+        self.gc_wake.notify_all();
+    }
+
+    /// The background collector's thread: a round per request, until shutdown. A round that
+    /// fails is counted (`gc_errors`) and changes nothing that reads depend on; writes go on.
+    fn gc_loop(&self) {
+        let mut next = 0;
+        loop {
+            {
+                let mut signal = lock(&self.gc_signal);
+                while !signal.requested && !signal.shutdown {
+                    signal = self.gc_wake.wait(signal).unwrap_or_else(|p| p.into_inner());
+                }
+                if signal.shutdown {
+                    return;
+                }
+                signal.requested = false;
+            }
+            let round = catch_unwind(AssertUnwindSafe(|| self.background_round(&mut next)));
+            if !matches!(round, Ok(Ok(()))) {
+                Counters::add(&self.counters.gc_errors, 1);
+            }
+        }
+    }
+}
+
+/// Starts the background collector's thread, unless `gc_dead_ratio` is 0.
+///
+/// # Errors
+/// [`Error::Io`] when the thread cannot be started.
+pub(crate) fn start_thread(inner: &Arc<Inner>) -> Result<Option<JoinHandle<()>>> {
+    if inner.options.gc_dead_ratio <= 0.0 {
+        return Ok(None);
+    }
+    let worker = inner.clone();
+    std::thread::Builder::new()
+        .name("wisckey-gc".into())
+        .spawn(move || worker.gc_loop())
+        .map(Some)
+        .map_err(|e| Error::io(&inner.dir, e))
+}
