@@ -2,8 +2,8 @@
 //! memory, where to write the report.
 //!
 //! ```text
-//! kvbench [--engines LIST] [--workloads LIST] [--num N[,N...]] [--key-size B] [--value-size B]
-//!         [--seed S] [--time-limit SECS] [--threads N] [--set NAME=VALUE]...
+//! kvbench [--engines LIST] [--workloads LIST] [--num N[,N...]] [--key-size B]
+//!         [--value-size B[,B...]] [--seed S] [--time-limit SECS] [--threads N] [--set NAME=VALUE]...
 //!         [--budget matched|own] [--cache-bytes SIZE] [--write-buffer-bytes SIZE]
 //!         [--dir DIR] [--json FILE] [--markdown FILE] [--charts DIR | --no-charts] [--quiet]
 //! ```
@@ -23,6 +23,24 @@
 //! it, and for each workload a scaling chart (`scaling-WORKLOAD.svg`: ops/s against the
 //! number of keys, one line per engine, [`charts::scaling_chart`]) joins `ops.svg` and
 //! `amplification.svg`, which show the largest count.
+//!
+//! `--value-size` takes one size or a list the same way (`--value-size 100,1K,16K`): the run
+//! repeats for each value size, the rows carry their `value_size`, the tables are grouped by
+//! it (`value_size=1024` heads each), and for each workload a value-size chart
+//! (`value-size-WORKLOAD.svg`: ops/s and write amplification against the value size, one
+//! line per engine, [`charts::value_size_chart`]) shows where keeping values apart from the
+//! keys (key-value separation) wins and where it loses; `ops.svg` and `amplification.svg`
+//! show the largest size. One of the two may be a list, not both: `--num 1M,4M
+//! --value-size 100,1K` is refused ([`BenchArgs::sizes`]), because the two sweeps answer
+//! different questions and large values need fewer keys (below).
+//!
+//! **Disk and memory.** A store holds at least `num × (key_size + value_size)` bytes before
+//! amplification: 1M keys of 16 KiB values are 16 GiB, more than a laptop's spare disk, so
+//! large values need a smaller `--num` (`--num 50K --value-size 16K` is 800 MiB). Only one
+//! engine's store exists at a time: each is removed once the engine's workloads are done.
+//! Nothing in the benchmark holds `num` values in memory: operations are generated one at a
+//! time from a 1 MiB pool of value bytes, untimed fills and batches hold 1,000 pairs, and a
+//! batched fill's read-back sample about 1,000.
 //!
 //! Exit status: 0 when every engine ran every workload with correct answers; 1 when any row
 //! has an error (the report is still printed and written); 2 for a malformed command line.
@@ -49,6 +67,9 @@ use crate::runner::{self, BenchConfig};
 /// Default `--num`: small enough that a default run of every engine finishes in about two
 /// minutes on a two-core machine.
 pub const DEFAULT_NUM: u64 = 100_000;
+
+/// Default `--value-size`, in bytes: db_bench's.
+pub const DEFAULT_VALUE_SIZE: usize = 100;
 
 /// Default `--time-limit`, in seconds.
 pub const DEFAULT_TIME_LIMIT_SECS: u64 = 5;
@@ -77,9 +98,14 @@ pub struct BenchArgs {
     /// Bytes per key (at least 8).
     #[arg(long, default_value_t = 16)]
     pub key_size: usize,
-    /// Bytes per value.
-    #[arg(long, default_value_t = 100)]
-    pub value_size: usize,
+    /// Bytes per value; a comma-separated list runs everything once per size (`100,1K,16K`;
+    /// K, M are powers of 1024). Not with a `--num` list.
+    ///
+    /// A store holds at least num × (key size + value size) bytes before amplification:
+    /// 1M keys of 16K values are 16 GiB, so large values need a smaller --num
+    /// (`--num 50K --value-size 16K` is 800 MiB). Stores live in --dir, one engine's at a time.
+    #[arg(long, value_name = "B[,B...]", value_delimiter = ',', default_values_t = [DEFAULT_VALUE_SIZE], value_parser = parse_value_size)]
+    pub value_size: Vec<usize>,
     /// Seed for every random choice.
     #[arg(long, default_value_t = 42)]
     pub seed: u64,
@@ -114,8 +140,8 @@ pub struct BenchArgs {
     /// Also write the table as Markdown to FILE.
     #[arg(long, value_name = "FILE")]
     pub markdown: Option<PathBuf>,
-    /// Where to write the SVG charts (`ops.svg`, `amplification.svg`, and with several
-    /// `--num`, `scaling-WORKLOAD.svg`).
+    /// Where to write the SVG charts (`ops.svg`, `amplification.svg`, with several `--num`
+    /// `scaling-WORKLOAD.svg`, with several `--value-size` `value-size-WORKLOAD.svg`).
     #[arg(long, value_name = "DIR", default_value = "target/kvbench")]
     pub charts: PathBuf,
     /// Write no charts.
@@ -135,18 +161,25 @@ fn parse_count(text: &str) -> std::result::Result<u64, String> {
     budget::parse_size("--num", text).map_err(|e| e.to_string())
 }
 
+/// Parses a `--value-size` size: `100`, `1K`, `16K`.
+fn parse_value_size(text: &str) -> std::result::Result<usize, String> {
+    let size = budget::parse_size("--value-size", text).map_err(|e| e.to_string())?;
+    usize::try_from(size).map_err(|_| format!("--value-size: `{text}` is too large"))
+}
+
 /// Parses a byte size: `64M`, `512K`, `1000000`.
 fn parse_bytes(text: &str) -> std::result::Result<u64, String> {
     budget::parse_size("size", text).map_err(|e| e.to_string())
 }
 
 impl BenchArgs {
-    /// The workload sizes these arguments ask for, with `num` keys.
-    pub fn workload_config(&self, num: u64) -> WorkloadConfig {
+    /// The workload sizes these arguments ask for, with `num` keys of `value_size`-byte
+    /// values.
+    pub fn workload_config(&self, num: u64, value_size: usize) -> WorkloadConfig {
         WorkloadConfig {
             num,
             key_size: self.key_size,
-            value_size: self.value_size,
+            value_size,
             seed: self.seed,
         }
     }
@@ -156,17 +189,37 @@ impl BenchArgs {
     /// # Errors
     /// [`Error::InvalidArgument`] for an empty list or a count given twice.
     pub fn nums(&self) -> Result<Vec<u64>> {
-        if self.num.is_empty() {
+        distinct_list("--num", &self.num)
+    }
+
+    /// The value sizes to run, in order.
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] for an empty list or a size given twice.
+    pub fn value_sizes(&self) -> Result<Vec<usize>> {
+        distinct_list("--value-size", &self.value_size)
+    }
+
+    /// Every `(num, value_size)` pair to run, in order: the key counts with the one value
+    /// size, or the value sizes with the one key count.
+    ///
+    /// # Errors
+    /// As [`BenchArgs::nums`] and [`BenchArgs::value_sizes`]; [`Error::InvalidArgument`]
+    /// when both are lists.
+    pub fn sizes(&self) -> Result<Vec<(u64, usize)>> {
+        let nums = self.nums()?;
+        let value_sizes = self.value_sizes()?;
+        if nums.len() > 1 && value_sizes.len() > 1 {
             return Err(Error::InvalidArgument(
-                "--num needs at least one count".into(),
+                "--num and --value-size cannot both be lists: sweep one with the other fixed \
+                 (large values need fewer keys: a run per value size, each with its own --num)"
+                    .into(),
             ));
         }
-        for (i, num) in self.num.iter().enumerate() {
-            if self.num[..i].contains(num) {
-                return Err(Error::InvalidArgument(format!("--num lists {num} twice")));
-            }
-        }
-        Ok(self.num.clone())
+        Ok(nums
+            .iter()
+            .flat_map(|&num| value_sizes.iter().map(move |&size| (num, size)))
+            .collect())
     }
 
     /// The memory budget these arguments ask for.
@@ -177,12 +230,13 @@ impl BenchArgs {
         }
     }
 
-    /// What the report prints above its tables, for a run of `num` keys.
-    pub fn run_info(&self, num: u64) -> RunInfo {
+    /// What the report prints above its tables, for a run of `num` keys of `value_size`
+    /// bytes.
+    pub fn run_info(&self, num: u64, value_size: usize) -> RunInfo {
         RunInfo {
             num,
             key_size: self.key_size,
-            value_size: self.value_size,
+            value_size,
             seed: self.seed,
             time_limit_secs: (self.time_limit > 0).then_some(self.time_limit),
         }
@@ -269,14 +323,34 @@ pub fn main_with(extra: &[EngineInfo]) -> ExitCode {
     }
 }
 
+/// `list` (the values of `flag`) when it is not empty and names no value twice.
+fn distinct_list<T: Copy + PartialEq + std::fmt::Display>(
+    flag: &str,
+    list: &[T],
+) -> Result<Vec<T>> {
+    if list.is_empty() {
+        return Err(Error::InvalidArgument(format!(
+            "{flag} needs at least one value"
+        )));
+    }
+    for (i, value) in list.iter().enumerate() {
+        if list[..i].contains(value) {
+            return Err(Error::InvalidArgument(format!(
+                "{flag} lists {value} twice"
+            )));
+        }
+    }
+    Ok(list.to_vec())
+}
+
 /// Runs `kvbench` with parsed arguments: the measurements (every engine on every workload,
-/// once per `--num` count), the table on `out`, the JSON and Markdown files and the charts
-/// when asked. `kill_helper` is the `kvbench` executable for the `recovery` workload's child
-/// process (`None` skips that half).
+/// once per `--num` count or `--value-size` size), the table on `out`, the JSON and
+/// Markdown files and the charts when asked. `kill_helper` is the `kvbench` executable for
+/// the `recovery` workload's child process (`None` skips that half).
 ///
 /// # Errors
-/// Bad arguments (see [`BenchArgs::engines`], [`BenchArgs::nums`]), a failure to create the
-/// stores' directory or write a report file. Engine failures are rows of the report, not
+/// Bad arguments (see [`BenchArgs::engines`], [`BenchArgs::sizes`]), a failure to create
+/// the stores' directory or write a report file. Engine failures are rows of the report, not
 /// errors: check [`Measurement::error`].
 pub fn run(
     registry: &[EngineInfo],
@@ -286,18 +360,18 @@ pub fn run(
 ) -> Result<Vec<Measurement>> {
     let engines = args.engines(registry)?;
     let workloads = args.workloads()?;
-    let nums = args.nums()?;
-    let configs: Vec<BenchConfig> = nums
+    let sizes = args.sizes()?;
+    let configs: Vec<BenchConfig> = sizes
         .iter()
-        .map(|&num| BenchConfig {
-            workload: args.workload_config(num),
+        .map(|&(num, value_size)| BenchConfig {
+            workload: args.workload_config(num, value_size),
             time_limit: (args.time_limit > 0).then(|| Duration::from_secs(args.time_limit)),
             dir: args.dir.clone(),
             kill_helper: kill_helper.clone(),
             threads: args.threads,
         })
         .collect();
-    // Every count is checked before the first runs, so a bad last one wastes no run.
+    // Every size is checked before the first runs, so a bad last one wastes no run.
     for config in &configs {
         config.workload.validate()?;
     }
@@ -335,7 +409,7 @@ pub fn run(
             engine.budget.stamp(&budget, row);
         }
     }
-    write_reports(args, &nums, &rows, &mut out)?;
+    write_reports(args, &sizes, &rows, &mut out)?;
     Ok(rows)
 }
 
@@ -345,14 +419,15 @@ fn io_error(path: &std::path::Path) -> impl Fn(std::io::Error) -> Error + use<> 
     move |e| Error::io(&path, e)
 }
 
-/// Prints the table on `out` and writes the JSON, Markdown and chart files asked for.
+/// Prints the table on `out` and writes the JSON, Markdown and chart files asked for;
+/// `sizes` are the `(num, value_size)` pairs that ran.
 fn write_reports(
     args: &BenchArgs,
-    nums: &[u64],
+    sizes: &[(u64, usize)],
     rows: &[Measurement],
     out: &mut impl Write,
 ) -> Result<()> {
-    let info = args.run_info(nums[0]);
+    let info = args.run_info(sizes[0].0, sizes[0].1);
     let stdout = io_error("<standard output>".as_ref());
     out.write_all(report::table(&info, rows).as_bytes())
         .map_err(&stdout)?;
@@ -364,21 +439,56 @@ fn write_reports(
         std::fs::write(path, report::markdown(&info, rows)).map_err(io_error(path))?;
     }
     if !args.no_charts {
-        let written = write_charts(args, nums, rows)?;
+        let written = write_charts(args, sizes, rows)?;
         let names: Vec<String> = written.iter().map(|p| p.display().to_string()).collect();
         writeln!(out, "charts: {}", names.join(" ")).map_err(&stdout)?;
     }
     Ok(())
 }
 
-/// Writes `ops.svg` and `amplification.svg` for the largest key count, and with several
-/// counts a `scaling-WORKLOAD.svg` per workload; returns the files written.
-fn write_charts(args: &BenchArgs, nums: &[u64], rows: &[Measurement]) -> Result<Vec<PathBuf>> {
+/// The distinct values of `f` over `sizes`, in order.
+fn distinct_of<T: PartialEq>(sizes: &[(u64, usize)], f: impl Fn(&(u64, usize)) -> T) -> Vec<T> {
+    let mut seen = Vec::new();
+    for size in sizes {
+        let value = f(size);
+        if !seen.contains(&value) {
+            seen.push(value);
+        }
+    }
+    seen
+}
+
+/// The workloads of `rows`, in the order they first appear.
+fn workloads_of(rows: &[Measurement]) -> Vec<&str> {
+    let mut workloads: Vec<&str> = Vec::new();
+    for row in rows {
+        if !workloads.contains(&row.workload.as_str()) {
+            workloads.push(&row.workload);
+        }
+    }
+    workloads
+}
+
+/// Writes `ops.svg` and `amplification.svg` for the largest key count and value size; with
+/// several counts a `scaling-WORKLOAD.svg` per workload, with several value sizes a
+/// `value-size-WORKLOAD.svg` per workload; returns the files written.
+fn write_charts(
+    args: &BenchArgs,
+    sizes: &[(u64, usize)],
+    rows: &[Measurement],
+) -> Result<Vec<PathBuf>> {
     let dir = &args.charts;
     std::fs::create_dir_all(dir).map_err(io_error(dir))?;
+    let nums = distinct_of(sizes, |s| s.0);
+    let value_sizes = distinct_of(sizes, |s| s.1);
     let largest = nums.iter().copied().max().unwrap_or_default();
-    let at_largest: Vec<Measurement> = rows.iter().filter(|r| r.num == largest).cloned().collect();
-    let info = args.run_info(largest);
+    let largest_value = value_sizes.iter().copied().max().unwrap_or_default();
+    let at_largest: Vec<Measurement> = rows
+        .iter()
+        .filter(|r| r.num == largest && r.value_size == largest_value)
+        .cloned()
+        .collect();
+    let info = args.run_info(largest, largest_value);
     let title = format!("kvbench: {}", info.line());
     let mut charts = vec![
         (
@@ -390,18 +500,17 @@ fn write_charts(args: &BenchArgs, nums: &[u64], rows: &[Measurement]) -> Result<
             charts::amp_chart(&title, &at_largest),
         ),
     ];
-    if nums.len() > 1 {
-        let title = format!("kvbench: {}", info.line_with_nums(nums));
-        let mut workloads: Vec<&str> = Vec::new();
-        for row in rows {
-            if !workloads.contains(&row.workload.as_str()) {
-                workloads.push(&row.workload);
-            }
+    let sweep = format!("kvbench: {}", info.line_with(&nums, &value_sizes));
+    for workload in workloads_of(rows) {
+        if nums.len() > 1
+            && let Some(svg) = charts::scaling_chart(&sweep, workload, rows)
+        {
+            charts.push((format!("scaling-{workload}.svg"), svg));
         }
-        for workload in workloads {
-            if let Some(svg) = charts::scaling_chart(&title, workload, rows) {
-                charts.push((format!("scaling-{workload}.svg"), svg));
-            }
+        if value_sizes.len() > 1
+            && let Some(svg) = charts::value_size_chart(&sweep, workload, rows)
+        {
+            charts.push((format!("value-size-{workload}.svg"), svg));
         }
     }
     let mut written = Vec::new();

@@ -11,6 +11,10 @@
 //!   (`kvbench --num 2000,4000`), one workload's ops/s against the number of keys, one line
 //!   per engine, the keys on a logarithmic scale and the rates on one too when they span
 //!   more than a factor of ten.
+//! * [`value_size_chart`] (in `charts/value_size.rs`): for a run over several value sizes
+//!   (`kvbench --value-size 100,1K,16K`), one workload's ops/s and write amplification
+//!   against the value size, one line per engine: where key-value separation wins and where
+//!   it loses. It and the scaling chart draw the same line plot (`charts/lines.rs`).
 //!
 //! Every chart opens the same way (`header`: the title, then the engines' colours, an
 //! engine keeping its colour in every chart of a run), so they read as one set.
@@ -18,7 +22,9 @@
 //! The SVG is written by hand (a few rectangles, lines and text elements), so it needs no
 //! dependency and diffs as text.
 
+mod lines;
 mod scaling;
+mod value_size;
 
 use std::fmt::Write;
 
@@ -26,6 +32,7 @@ use crate::measurement::Measurement;
 use crate::report;
 
 pub use scaling::scaling_chart;
+pub use value_size::{size_label, value_size_chart};
 
 /// Fill colours of the engines' bars, in the order the engines first appear.
 const PALETTE: [&str; 8] = [

@@ -30,7 +30,10 @@
 //! ([`crate::peers::not_built`]), so a reader knows they were not left out by choice.
 //!
 //! A run over several key counts (`kvbench --num 2000,4000`) prints one table per count,
-//! headed `num=2000`, in the order the counts ran; the columns line up across them.
+//! headed `num=2000`, in the order the counts ran; the columns line up across them. A run
+//! over several value sizes (`kvbench --value-size 100,1024`) prints one table per size the
+//! same way, headed `value_size=100`; rows that differ in both (made other than by the
+//! command line, which refuses that) get headings naming both, `num=2000 value_size=100`.
 
 use std::fmt::Write;
 
@@ -61,12 +64,19 @@ impl RunInfo {
 
     /// [`RunInfo::line`] for a run over the key counts `nums`: `num=2000,4000 ...`.
     pub fn line_with_nums(&self, nums: &[u64]) -> String {
+        self.line_with(nums, &[self.value_size])
+    }
+
+    /// [`RunInfo::line`] for a run over the key counts `nums` and the value sizes
+    /// `value_sizes`: `num=2000 key_size=16 value_size=100,1024 ...`.
+    pub fn line_with(&self, nums: &[u64], value_sizes: &[usize]) -> String {
         let nums: Vec<String> = nums.iter().map(u64::to_string).collect();
+        let value_sizes: Vec<String> = value_sizes.iter().map(usize::to_string).collect();
         format!(
             "num={} key_size={} value_size={} seed={} time_limit={}",
             nums.join(","),
             self.key_size,
-            self.value_size,
+            value_sizes.join(","),
             self.seed,
             self.time_limit_secs
                 .map_or("none".to_string(), |s| format!("{s}s"))
@@ -174,23 +184,35 @@ pub fn write_amp_theory(row: &Measurement) -> Option<f64> {
     Some(milli as f64 / 1000.0)
 }
 
-/// The key counts of `rows`, in the order they first appear.
-fn nums(rows: &[Measurement]) -> Vec<u64> {
-    let mut nums: Vec<u64> = Vec::new();
+/// The distinct values of `f` over `rows`, in the order they first appear.
+fn distinct<T: PartialEq>(rows: &[Measurement], f: impl Fn(&Measurement) -> T) -> Vec<T> {
+    let mut seen: Vec<T> = Vec::new();
     for row in rows {
-        if !nums.contains(&row.num) {
-            nums.push(row.num);
+        let value = f(row);
+        if !seen.contains(&value) {
+            seen.push(value);
         }
     }
-    nums
+    seen
 }
 
-/// The lines above the tables: the run's parameters (with every key count the rows hold),
-/// the budget, and the peers this build lacks.
+/// The lines above the tables: the run's parameters (with every key count and value size
+/// the rows hold), the budget, and the peers this build lacks.
 fn preamble(info: &RunInfo, rows: &[Measurement]) -> Vec<String> {
-    let nums = nums(rows);
-    let mut lines = vec![if nums.len() > 1 {
-        info.line_with_nums(&nums)
+    let nums = distinct(rows, |r| r.num);
+    let value_sizes = distinct(rows, |r| r.value_size);
+    let mut lines = vec![if nums.len() > 1 || value_sizes.len() > 1 {
+        let nums = if nums.is_empty() {
+            vec![info.num]
+        } else {
+            nums
+        };
+        let value_sizes = if value_sizes.is_empty() {
+            vec![info.value_size]
+        } else {
+            value_sizes
+        };
+        info.line_with(&nums, &value_sizes)
     } else {
         info.line()
     }];
@@ -209,18 +231,34 @@ fn budget_line(rows: &[Measurement]) -> Option<String> {
     Some(budget.line())
 }
 
-/// The rows grouped by key count, in order: one group of every row when they share one.
-fn groups(rows: &[Measurement]) -> Vec<(Option<u64>, Vec<&Measurement>)> {
-    let nums = nums(rows);
-    if nums.len() <= 1 {
+/// The rows grouped by key count and value size, in order, each group with its heading
+/// (`num=2000`, `value_size=100`, or both when both vary): one group of every row, without
+/// a heading, when they share both.
+fn groups(rows: &[Measurement]) -> Vec<(Option<String>, Vec<&Measurement>)> {
+    let sizes = distinct(rows, |r| (r.num, r.value_size));
+    if sizes.len() <= 1 {
         return vec![(None, rows.iter().collect())];
     }
-    nums.into_iter()
-        .map(|num| (Some(num), rows.iter().filter(|r| r.num == num).collect()))
+    let nums_vary = distinct(rows, |r| r.num).len() > 1;
+    let values_vary = distinct(rows, |r| r.value_size).len() > 1;
+    sizes
+        .into_iter()
+        .map(|(num, value_size)| {
+            let heading = match (nums_vary, values_vary) {
+                (true, true) => format!("num={num} value_size={value_size}"),
+                (true, false) => format!("num={num}"),
+                _ => format!("value_size={value_size}"),
+            };
+            let group = rows
+                .iter()
+                .filter(|r| (r.num, r.value_size) == (num, value_size))
+                .collect();
+            (Some(heading), group)
+        })
         .collect()
 }
 
-/// The terminal table (one per key count), then each engine's settings.
+/// The terminal table (one per key count or value size), then each engine's settings.
 pub fn table(info: &RunInfo, rows: &[Measurement]) -> String {
     let body: Vec<[String; 10]> = rows.iter().map(cells).collect();
     let mut widths = HEADERS.map(|h| h.chars().count());
@@ -255,9 +293,9 @@ pub fn table(info: &RunInfo, rows: &[Measurement]) -> String {
         let _ = writeln!(out, "{}", text.trim_end());
     };
     let rule: Vec<String> = widths.iter().map(|w| "-".repeat(*w)).collect();
-    for (num, group) in groups(rows) {
-        if let Some(num) = num {
-            let _ = writeln!(out, "\nnum={num}");
+    for (heading, group) in groups(rows) {
+        if let Some(heading) = heading {
+            let _ = writeln!(out, "\n{heading}");
         }
         line(&mut out, &HEADERS.map(String::from));
         line(&mut out, &rule);
@@ -300,7 +338,8 @@ fn settings(rows: &[Measurement]) -> String {
     out
 }
 
-/// The same table in Markdown (one per key count), with the run's parameters and settings.
+/// The same table in Markdown (one per key count or value size), with the run's
+/// parameters and settings.
 pub fn markdown(info: &RunInfo, rows: &[Measurement]) -> String {
     let mut out = String::new();
     let mut preamble = preamble(info, rows).into_iter();
@@ -315,9 +354,10 @@ pub fn markdown(info: &RunInfo, rows: &[Measurement]) -> String {
     if listed {
         out.push('\n');
     }
-    for (num, group) in groups(rows) {
-        if let Some(num) = num {
-            let _ = writeln!(out, "**num={num}**\n");
+    for (heading, group) in groups(rows) {
+        let grouped = heading.is_some();
+        if let Some(heading) = heading {
+            let _ = writeln!(out, "**{heading}**\n");
         }
         let _ = writeln!(out, "| {} |", HEADERS.join(" | "));
         let _ = writeln!(
@@ -333,7 +373,7 @@ pub fn markdown(info: &RunInfo, rows: &[Measurement]) -> String {
             let cells = cells(row).map(|c| c.replace('|', "\\|"));
             let _ = writeln!(out, "| {} |", cells.join(" | "));
         }
-        if num.is_some() {
+        if grouped {
             out.push('\n');
         }
     }
@@ -436,6 +476,42 @@ mod tests {
         assert_eq!(bytes(512), "512 B");
         assert_eq!(bytes(3 << 20), "3.0 MiB");
         assert_eq!(amp(1.0), "1.00");
+    }
+
+    #[test]
+    fn rows_of_several_value_sizes_get_a_table_each() {
+        let info = RunInfo {
+            num: 500,
+            key_size: 16,
+            value_size: 100,
+            seed: 1,
+            time_limit_secs: None,
+        };
+        let row = |num: u64, value_size: usize| Measurement {
+            engine: "lsm".into(),
+            workload: "fillrandom".into(),
+            num,
+            value_size,
+            ops_per_sec: Some(1000.0),
+            ..Measurement::default()
+        };
+        let rows = vec![row(500, 100), row(500, 1024)];
+        let table = table(&info, &rows);
+        assert!(
+            table.starts_with("num=500 key_size=16 value_size=100,1024 seed=1 time_limit=none\n"),
+            "{table}"
+        );
+        let first = table.find("\nvalue_size=100\n").expect(&table);
+        assert!(table[first..].contains("\nvalue_size=1024\n"), "{table}");
+        let md = markdown(&info, &rows);
+        assert!(md.contains("**value_size=1024**"), "{md}");
+        // One size: no headings, the line as before.
+        let one = super::table(&info, &rows[..1]);
+        assert!(!one.contains("\nvalue_size="), "{one}");
+        assert!(one.starts_with(&format!("{}\n", info.line())), "{one}");
+        // Rows that differ in both (not from the command line) name both.
+        let both = super::table(&info, &[row(500, 100), row(900, 1024)]);
+        assert!(both.contains("\nnum=900 value_size=1024\n"), "{both}");
     }
 
     #[test]

@@ -318,3 +318,98 @@ fn bad_counts_and_sizes_are_refused() {
         assert_eq!(run(&bad).status.code(), Some(2), "{bad:?}");
     }
 }
+
+#[test]
+fn a_list_of_value_sizes_runs_each_and_draws_the_value_size_charts() {
+    let (tmp, rows, table) = kvbench(&[
+        "--engines",
+        "hashlog,lsm[memtable_bytes=64K]",
+        "--workloads",
+        "fillrandom,overwrite,readrandom",
+        "--num",
+        "1500",
+        "--value-size",
+        "100,1K",
+    ]);
+    assert!(
+        table.starts_with("num=1500 key_size=16 value_size=100,1024 "),
+        "{table}"
+    );
+    assert_eq!(rows.len(), 12);
+    for (i, row) in rows.iter().enumerate() {
+        assert!(row["error"].is_null(), "{row}");
+        assert_eq!(row["num"], 1500, "{row}");
+        assert_eq!(row["value_size"], if i < 6 { 100 } else { 1024 }, "{row}");
+        assert!(row["ops_per_sec"].as_f64().unwrap() > 0.0, "{row}");
+    }
+    // The user bytes of a fill grow with the value size, and so do the bytes on disk.
+    let fill = |i: usize| rows[i]["disk_bytes"].as_u64().unwrap();
+    assert_eq!(rows[6]["workload"], "fillrandom");
+    assert!(fill(6) > 5 * fill(0), "{} vs {}", fill(6), fill(0));
+    // One table per value size, in the order run.
+    let first = table.find("\nvalue_size=100\n").expect(&table);
+    let second = table.find("\nvalue_size=1024\n").expect(&table);
+    assert!(first < second, "{table}");
+    assert_eq!(table.matches("\nengine ").count(), 2, "{table}");
+    let charts = tmp.path().join("charts");
+    for workload in ["fillrandom", "overwrite"] {
+        let name = format!("value-size-{workload}.svg");
+        let svg = std::fs::read_to_string(charts.join(&name)).unwrap();
+        assert!(svg.ends_with("</svg>\n"), "{svg}");
+        // Two plots (ops/s, W-amp), each a line per engine.
+        assert_eq!(svg.matches("<polyline ").count(), 4, "{workload}: {svg}");
+        assert!(svg.contains("write amplification against the value size"));
+        assert!(
+            svg.contains(">100</text>") && svg.contains(">1K</text>"),
+            "{svg}"
+        );
+        assert!(table.contains(&name), "{table}");
+    }
+    // readrandom writes nothing: its chart has the rates only.
+    let reads = std::fs::read_to_string(charts.join("value-size-readrandom.svg")).unwrap();
+    assert_eq!(reads.matches("<polyline ").count(), 2, "{reads}");
+    assert!(!charts.join("scaling-fillrandom.svg").exists());
+    // ops.svg and amplification.svg show the largest value size.
+    let ops = std::fs::read_to_string(charts.join("ops.svg")).unwrap();
+    assert!(
+        ops.contains("kvbench: num=1500 key_size=16 value_size=1024 "),
+        "{ops}"
+    );
+}
+
+#[test]
+fn value_sizes_are_a_list_but_not_beside_a_list_of_counts() {
+    let run = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_kvbench"))
+            .args(args)
+            .args(["--quiet", "--no-charts", "--workloads", "fillseq"])
+            .args(["--engines", "hashlog"])
+            .output()
+            .unwrap()
+    };
+    let both = run(&["--num", "1000,2000", "--value-size", "100,1K"]);
+    assert_eq!(both.status.code(), Some(1));
+    let err = String::from_utf8(both.stderr).unwrap();
+    assert!(
+        err.contains("--num and --value-size cannot both be lists"),
+        "{err}"
+    );
+    let twice = run(&["--num", "100", "--value-size", "1K,1024"]);
+    assert_eq!(twice.status.code(), Some(1));
+    let err = String::from_utf8(twice.stderr).unwrap();
+    assert!(err.contains("--value-size lists 1024 twice"), "{err}");
+    let too_big = run(&["--num", "100", "--value-size", "100,1G"]);
+    assert_eq!(too_big.status.code(), Some(1));
+    let err = String::from_utf8(too_big.stderr).unwrap();
+    assert!(err.contains("value size 1073741824 is over"), "{err}");
+    for bad in ["1.5K", "100,", "lots"] {
+        assert_eq!(run(&["--value-size", bad]).status.code(), Some(2), "{bad}");
+    }
+    // The help says what large values cost on disk.
+    let help = Command::new(env!("CARGO_BIN_EXE_kvbench"))
+        .arg("--help")
+        .output()
+        .unwrap();
+    let help = String::from_utf8(help.stdout).unwrap();
+    assert!(help.contains("large values need a smaller --num"), "{help}");
+}

@@ -34,6 +34,10 @@
 //!
 //! Engine failures do not stop the run: the failing row records the error, the engine's
 //! remaining workloads are skipped, and the next engine runs.
+//!
+//! **Disk.** An engine's stores are removed as soon as its last workload is done, so one
+//! engine's data is on disk at a time: a run of five engines on 1 GiB of values needs the
+//! room of one store (with its space amplification), not five.
 
 //! ## Files
 //!
@@ -154,16 +158,27 @@ pub fn run(
                 break;
             }
         }
-        // A failure to close is the last row's problem; the directory goes away regardless.
-        if let Err(e) = store.close()
+        // A failure to close or remove is the last row's problem. The engine's stores go
+        // now, not with the run's directory: only one engine's data is on disk at a time.
+        let closed = store.close().map_err(|e| format!("close: {e}"));
+        let removed = remove_stores(&store.root).map_err(|e| format!("removing the store: {e}"));
+        if let Err(e) = closed.and(removed)
             && let Some(last) = rows.last_mut()
             && last.error.is_none()
         {
-            last.error = Some(format!("close: {e}"));
+            last.error = Some(e);
         }
     }
     progress.finish();
     Ok(rows)
+}
+
+/// Removes the directory `root` holding one engine's stores, if it exists.
+fn remove_stores(root: &std::path::Path) -> Result<()> {
+    match std::fs::remove_dir_all(root) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(Error::io(root, e)),
+        _ => Ok(()),
+    }
 }
 
 /// What the timed part of a workload produced, before the stats are added.
