@@ -22,9 +22,29 @@
 //! | block cache | `cache_bytes`, default 32 MiB (fjall's default) | |
 //! | memtable | `memtable_bytes`, default 64 MiB (fjall's default) | |
 //! | data blocks | `block_bytes`, default 4 KiB (fjall's default), 1 KiB to 1 MiB | |
+//! | key-value separation | `kv_separation`, default false: the `kv` keyspace is a plain LSM tree. `true` creates it as fjall's blob tree (`KeyspaceCreateOptions::with_kv_separation`): a value of at least `min_blob_size` bytes goes to a blob file, and the tables hold its key and a pointer | WiscKey's idea, as fjall ships it; see below |
+//! | separation threshold | `min_blob_size`, default 0: every value is separated, as in WiscKey | fjall's own default (lsm-tree 3.1's `KvSeparationOptions::default()`) is 1 KiB; `min_blob_size=1K` runs that |
+//! | blob files | `blob_file_bytes`, default 64 MiB (fjall's default): a blob file is closed at about this size; no compression; garbage collection with fjall's defaults | |
 //!
-//! Block size, bloom and compression are fixed when the keyspace is created: fjall stores
-//! them with it, so reopening with other values keeps the first ones.
+//! Block size, bloom, compression and the three key-value separation settings are fixed
+//! when the keyspace is created: fjall stores them with it, so reopening with other values
+//! keeps the first ones.
+//!
+//! ## Key-value separation
+//!
+//! With `kv_separation=true`, a flush writes each value of at least `min_blob_size` bytes
+//! into a blob file (under the keyspace's folder, `DIR/fjall/keyspaces/<id>/blobs/`) and
+//! puts the key with a small pointer (the blob file, the offset, the size) into the table;
+//! smaller values stay in the table. Compactions then move keys and pointers, not the values:
+//! that is where the write amplification goes down. A `get` reads the pointer from the tree,
+//! then the value from its blob file: that is the second read it pays. Overwritten and
+//! deleted values stay in their blob files as garbage until a compaction rewrites the live
+//! values of a blob file that is at least 25 % garbage (among the oldest 25 % of the blob
+//! files a compaction's tables point into), and drops a blob file no table points into.
+//! A bulk load (fjall's ingestion) separates its values the same way. The blob files are
+//! counted like every other file: in `disk_bytes_written` (the process's `wchar`), in
+//! `disk_bytes` and `file_count`; `extra["blob_files"]` counts them, and
+//! `extra["fragmented_blob_bytes"]` is the garbage fjall knows of in them.
 //!
 //! ## Files
 //!
@@ -91,8 +111,8 @@ use fjall::config::{
     BlockSizePolicy, BloomConstructionPolicy, CompressionPolicy, FilterPolicy, FilterPolicyEntry,
 };
 use fjall::{
-    CompressionType, Database, Keyspace, KeyspaceCreateOptions, PersistMode, Readable, Slice,
-    Snapshot,
+    CompressionType, Database, Keyspace, KeyspaceCreateOptions, KvSeparationOptions, PersistMode,
+    Readable, Slice, Snapshot,
 };
 use kv_shared::{
     BoxCursor, Direction, Error, KeyRange, LoadReport, OptionDoc, Options, Result, WriteBatch,
@@ -166,23 +186,50 @@ impl PeerStore for FjallStore {
             default: "32M",
             doc: "block cache capacity",
         },
+        OptionDoc {
+            name: "kv_separation",
+            default: "false",
+            doc: "true: values of at least min_blob_size bytes go to blob files, the tables hold keys and pointers (fixed when the store is created)",
+        },
+        OptionDoc {
+            name: "min_blob_size",
+            default: "0",
+            doc: "with kv_separation, the smallest value that is separated; 0: every value (fjall's own default is 1K; fixed when the store is created)",
+        },
+        OptionDoc {
+            name: "blob_file_bytes",
+            default: "64M",
+            doc: "with kv_separation, the size at which a blob file is closed (fixed when the store is created)",
+        },
     ];
     const READS: ReadCounting = ReadCounting::Counted;
 
-    type Settings = LsmSettings;
+    type Settings = FjallSettings;
 
-    fn settings(options: &Options) -> Result<LsmSettings> {
-        let settings = LsmSettings::parse(Self::NAME, options)?;
-        let block_bytes = settings.block_bytes;
+    fn settings(options: &Options) -> Result<FjallSettings> {
+        let lsm = LsmSettings::parse(Self::NAME, options)?;
+        let block_bytes = lsm.block_bytes;
         if !(1024..=1 << 20).contains(&block_bytes) {
             return Err(Error::InvalidArgument(format!(
                 "fjall: block_bytes must be between 1K and 1M, got {block_bytes}"
             )));
         }
-        Ok(settings)
+        Ok(FjallSettings {
+            lsm,
+            kv_separation: options.get_or("kv_separation", false)?,
+            min_blob_size: options.get_or("min_blob_size", 0)?,
+            blob_file_bytes: options.get_at_least("blob_file_bytes", 64 << 20, 1)?,
+        })
     }
 
-    fn open(files: &Path, settings: LsmSettings) -> Result<Self> {
+    fn open(files: &Path, settings: FjallSettings) -> Result<Self> {
+        let separation = settings.kv_separation.then(|| {
+            KvSeparationOptions::default()
+                .compression(CompressionType::None)
+                .separation_threshold(settings.min_blob_size)
+                .file_target_size(settings.blob_file_bytes)
+        });
+        let settings = settings.lsm;
         let filter = if settings.bloom_bits > 0.0 {
             let bits = settings.bloom_bits as f32;
             FilterPolicyEntry::Bloom(BloomConstructionPolicy::BitsPerKey(bits))
@@ -203,6 +250,7 @@ impl PeerStore for FjallStore {
                     .filter_policy(FilterPolicy::all(filter))
                     .data_block_compression_policy(CompressionPolicy::all(CompressionType::None))
                     .index_block_compression_policy(CompressionPolicy::all(CompressionType::None))
+                    .with_kv_separation(separation)
             })
             .map_err(error)?;
         let empty_key = db
@@ -323,14 +371,35 @@ impl PeerStore for FjallStore {
     }
 
     fn figures(&self) -> PeerFigures {
+        let mut extra = vec![
+            ("tables", self.keyspace.table_count() as u64),
+            ("l0_tables", self.keyspace.l0_table_count() as u64),
+        ];
+        if self.keyspace.is_kv_separated() {
+            extra.push(("blob_files", self.keyspace.blob_file_count() as u64));
+            extra.push((
+                "fragmented_blob_bytes",
+                self.keyspace.fragmented_blob_bytes(),
+            ));
+        }
         PeerFigures {
-            extra: vec![
-                ("tables", self.keyspace.table_count() as u64),
-                ("l0_tables", self.keyspace.l0_table_count() as u64),
-            ],
+            extra,
             ..PeerFigures::default()
         }
     }
+}
+
+/// fjall's settings: the ones it shares with RocksDB, and its key-value separation.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct FjallSettings {
+    /// Memtable, block, bloom filter and cache sizes.
+    pub lsm: LsmSettings,
+    /// `kv_separation`: the `kv` keyspace is a blob tree.
+    pub kv_separation: bool,
+    /// `min_blob_size`: the smallest value that goes to a blob file.
+    pub min_blob_size: u32,
+    /// `blob_file_bytes`: the target size of a blob file.
+    pub blob_file_bytes: u64,
 }
 
 /// What a fjall cursor reads: one snapshot of both keyspaces, the empty key's value in it

@@ -20,6 +20,10 @@
 //! | block cache | an LRU cache of `cache_bytes`, default 32 MiB (RocksDB's default size) | |
 //! | memtable | `memtable_bytes`, default 64 MiB (RocksDB's `write_buffer_size` default) | |
 //! | data blocks | `block_bytes`, default 4 KiB (RocksDB's default) | |
+//! | key-value separation | `blob_files`, default false (RocksDB's default). `true` turns on RocksDB's integrated BlobDB (`set_enable_blob_files`): a flush or compaction writes each value of at least `min_blob_size` bytes to a blob file and keeps the key and a blob index in the table | WiscKey's idea, as RocksDB ships it; see below |
+//! | separation threshold | `min_blob_size`, default 0 (RocksDB's default): every value is separated, as in WiscKey (`set_min_blob_size`) | the same default as fjall's adapter, so `--set min_blob_size=...` moves both |
+//! | blob files | `blob_file_bytes`, default 64 MiB (RocksDB's default is 256 MiB; fjall's, 64 MiB): a blob file is closed at this size (`set_blob_file_size`); no blob compression | |
+//! | blob garbage collection | `blob_gc`, default true (RocksDB's default is false): a compaction relocates the live values of the oldest 25 % of blob files it meets (`set_enable_blob_gc`, age cutoff 0.25, RocksDB's default) | without it an overwritten value's space is never reclaimed; fjall collects by default |
 //! | everything else | RocksDB's defaults (leveled compaction, 2 background jobs, level sizes) | |
 //! | statistics | on (`enable_statistics`), to count the bytes written | costs a few per cent |
 //! | `load`, input sorted | `SstFileWriter` tables, then `IngestExternalFile` with `move_files`; see below | RocksDB's bulk load |
@@ -28,8 +32,21 @@
 //! ## Files
 //!
 //! `DIR/ENGINE` and `DIR/LOCK` (the course's marker and lock), and RocksDB's own files under
-//! `DIR/rocksdb/`: `*.log` (WAL), `*.sst`, `MANIFEST-*`, `CURRENT`, `OPTIONS-*`, its `LOCK`
-//! and its info `LOG`.
+//! `DIR/rocksdb/`: `*.log` (WAL), `*.sst`, `*.blob` (with `blob_files`), `MANIFEST-*`,
+//! `CURRENT`, `OPTIONS-*`, its `LOCK` and its info `LOG`.
+//!
+//! ## Key-value separation
+//!
+//! With `blob_files=true` the WAL and the memtable are as before; the separation happens
+//! when the memtable is flushed: each value of at least `min_blob_size` bytes is appended to
+//! a blob file (`*.blob`, beside the tables) and the table gets the key and a blob index
+//! (the file, the offset, the size). Compactions then move keys and blob indexes, not the
+//! values; with `blob_gc`, a compaction that meets a value in one of the oldest 25 % of the
+//! blob files rewrites it into a new blob file, and a blob file no table points into any
+//! more is deleted. A `get` finds the blob index in the tree, then reads the value from its
+//! blob file. The blob settings are applied at every open (RocksDB keeps them in its
+//! OPTIONS file but does not hold a store to them). A bulk load's `SstFileWriter` tables
+//! are ingested with their values inline; a later compaction of them moves the values out.
 //!
 //! ## Bulk loads
 //!
@@ -62,6 +79,16 @@
 //! number of blocks RocksDB read from table files during each `get` (`block_read_count` of
 //! its per-thread perf context, at `PerfStatsLevel::EnableCount`), so it is exact per call.
 //! `extra` adds the four byte counts and RocksDB's estimate of live keys.
+//!
+//! The blob files a flush or a compaction writes are in its ticker: RocksDB adds to
+//! `rocksdb.flush.write.bytes` and `rocksdb.compact.write.bytes` every byte the job's thread
+//! wrote through its file writers (its `IOStatsContext::bytes_written`), tables and blob
+//! files alike, so `disk_bytes_written` counts them once with nothing added. With
+//! `blob_files`, `extra` also has `blob_bytes_written` (ticker
+//! `rocksdb.blobdb.blob.file.bytes.written`: the blob files' share of those bytes, already
+//! in the total), `blob_files` (`rocksdb.num-blob-files`) and `blob_garbage_bytes`
+//! (`rocksdb.live-blob-file-garbage-size`: overwritten or deleted values still in blob
+//! files).
 //!
 //! ## Limits
 //!
@@ -113,6 +140,23 @@ pub struct RocksDbStore {
     files: PathBuf,
     /// Bytes of the table files bulk loads wrote (RocksDB's tickers do not count them).
     ingested_bytes: AtomicU64,
+    /// Opened with `blob_files`: the blob figures go into `extra`.
+    blob_files: bool,
+}
+
+/// RocksDB's settings: the ones it shares with fjall, and its blob files.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RocksDbSettings {
+    /// Memtable, block, bloom filter and cache sizes.
+    pub lsm: LsmSettings,
+    /// `blob_files`: integrated BlobDB on.
+    pub blob_files: bool,
+    /// `min_blob_size`: the smallest value that goes to a blob file.
+    pub min_blob_size: u64,
+    /// `blob_file_bytes`: the size at which a blob file is closed.
+    pub blob_file_bytes: u64,
+    /// `blob_gc`: compactions relocate the values of the oldest blob files.
+    pub blob_gc: bool,
 }
 
 /// Converts a RocksDB error, keeping corruption apart from I/O.
@@ -213,16 +257,43 @@ impl PeerStore for RocksDbStore {
             default: "32M",
             doc: "LRU block cache capacity",
         },
+        OptionDoc {
+            name: "blob_files",
+            default: "false",
+            doc: "true: integrated BlobDB, values of at least min_blob_size bytes go to blob files at flush (enable_blob_files)",
+        },
+        OptionDoc {
+            name: "min_blob_size",
+            default: "0",
+            doc: "with blob_files, the smallest value that is separated; 0: every value (min_blob_size)",
+        },
+        OptionDoc {
+            name: "blob_file_bytes",
+            default: "64M",
+            doc: "with blob_files, the size at which a blob file is closed (blob_file_size)",
+        },
+        OptionDoc {
+            name: "blob_gc",
+            default: "true",
+            doc: "with blob_files, compactions relocate the values of the oldest 25% of blob files (enable_blob_garbage_collection)",
+        },
     ];
     const READS: ReadCounting = ReadCounting::Counted;
 
-    type Settings = LsmSettings;
+    type Settings = RocksDbSettings;
 
-    fn settings(options: &Options) -> Result<LsmSettings> {
-        LsmSettings::parse(Self::NAME, options)
+    fn settings(options: &Options) -> Result<RocksDbSettings> {
+        Ok(RocksDbSettings {
+            lsm: LsmSettings::parse(Self::NAME, options)?,
+            blob_files: options.get_or("blob_files", false)?,
+            min_blob_size: options.get_or("min_blob_size", 0)?,
+            blob_file_bytes: options.get_at_least("blob_file_bytes", 64 << 20, 1)?,
+            blob_gc: options.get_or("blob_gc", true)?,
+        })
     }
 
-    fn open(files: &Path, settings: LsmSettings) -> Result<Self> {
+    fn open(files: &Path, all: RocksDbSettings) -> Result<Self> {
+        let settings = all.lsm;
         let mut table = BlockBasedOptions::default();
         table.set_block_size(settings.block_bytes as usize);
         table.set_block_cache(&Cache::new_lru_cache(settings.cache_bytes as usize));
@@ -236,12 +307,20 @@ impl PeerStore for RocksDbStore {
         rocks.set_bottommost_compression_type(DBCompressionType::None);
         rocks.set_block_based_table_factory(&table);
         rocks.enable_statistics();
+        if all.blob_files {
+            rocks.set_enable_blob_files(true);
+            rocks.set_min_blob_size(all.min_blob_size);
+            rocks.set_blob_file_size(all.blob_file_bytes);
+            rocks.set_blob_compression_type(DBCompressionType::None);
+            rocks.set_enable_blob_gc(all.blob_gc);
+        }
         let db = DB::open(&rocks, files).map_err(|e| rocks_error(files, e))?;
         Ok(RocksDbStore {
             db,
             options: rocks,
             files: files.to_path_buf(),
             ingested_bytes: AtomicU64::new(0),
+            blob_files: all.blob_files,
         })
     }
 
@@ -339,6 +418,20 @@ impl PeerStore for RocksDbStore {
         ];
         if let Ok(Some(keys)) = self.db.property_int_value("rocksdb.estimate-num-keys") {
             extra.push(("estimated_keys", keys));
+        }
+        if self.blob_files {
+            let blob = self
+                .options
+                .get_ticker_count(Ticker::BlobDbBlobFileBytesWritten);
+            extra.push(("blob_bytes_written", blob));
+            for (name, property) in [
+                ("blob_files", "rocksdb.num-blob-files"),
+                ("blob_garbage_bytes", "rocksdb.live-blob-file-garbage-size"),
+            ] {
+                if let Ok(Some(value)) = self.db.property_int_value(property) {
+                    extra.push((name, value));
+                }
+            }
         }
         PeerFigures {
             written: WriteCounting::Peer(wal + flush + compaction + ingested),
