@@ -307,6 +307,7 @@ impl Wisckey {
         let VlogFound {
             opened,
             ends,
+            torn,
             torn_bytes,
         } = recovery::recover_vlog(&fs, &vlog_dir)?;
         let tree_dir = file_names::tree_dir(dir);
@@ -314,7 +315,7 @@ impl Wisckey {
         let segment_bytes = parsed.vlog_segment_bytes;
         let vlog = Arc::new(ValueLog::new(&fs, &vlog_dir, segment_bytes, opened));
         let tree = open_tree(&tree_dir, &parsed.tree, &vlog)?;
-        let lost = if torn_bytes > 0 {
+        let lost = if torn {
             recovery::forget_lost_values(&tree, &ends)?
         } else {
             0

@@ -111,11 +111,18 @@ impl Inner {
     pub(crate) fn collect(&self, min_dead_ratio: f64) -> Result<u64> {
         let _one_at_a_time = lock(&self.gc_lock);
         Counters::add(&self.counters.gc_runs, 1);
-        let mut collected = 0;
-        for segment in self.sealed_segments() {
-            collected += u64::from(self.collect_segment(&segment, min_dead_ratio)?);
-        }
-        Ok(collected)
+        let mut emptied = Vec::new();
+        let mut each = || {
+            for segment in self.sealed_segments() {
+                if self.empty_segment(&segment, min_dead_ratio)? {
+                    emptied.push(segment.id());
+                }
+            }
+            Ok(())
+        };
+        let done = each();
+        self.delete_emptied(&emptied)?;
+        done.map(|()| emptied.len() as u64)
     }
 
     /// Every sealed segment, oldest first, once every write that appended to them has
@@ -145,23 +152,37 @@ impl Inner {
     }
 
     /// Measures `segment` and, when its dead share reaches `min_dead_ratio`, moves its live
-    /// records and deletes it (see the module documentation). Returns whether it did.
-    fn collect_segment(&self, segment: &Segment, min_dead_ratio: f64) -> Result<bool> {
+    /// records to the head (see the module documentation). Returns whether it did: the
+    /// segment is then all dead, for [`Inner::delete_emptied`] to delete.
+    fn empty_segment(&self, segment: &Segment, min_dead_ratio: f64) -> Result<bool> {
         let data = Self::data_bytes(segment);
-        if segment.dead_bytes() < data {
-            let (live, live_bytes) = self.live_records(segment)?;
-            segment.set_dead(data - live_bytes.min(data));
-            if (segment.dead_bytes() as f64) < min_dead_ratio * data as f64 {
-                return Ok(false);
-            }
-            self.relocate_all(live)?;
-            // The copies, then the pointers to them, durable before the segment goes.
-            self.vlog.sync_to_end()?;
-            self.tree.sync()?;
+        if segment.dead_bytes() >= data {
+            return Ok(true);
         }
-        self.vlog.retire(segment.id());
-        Counters::add(&self.counters.gc_segments_deleted, 1);
+        let (live, live_bytes) = self.live_records(segment)?;
+        segment.set_dead(data - live_bytes.min(data));
+        if (segment.dead_bytes() as f64) < min_dead_ratio * data as f64 {
+            return Ok(false);
+        }
+        self.relocate_all(live)?;
         Ok(true)
+    }
+
+    /// Deletes the segments `ids`, emptied by [`Inner::empty_segment`], once the tree that
+    /// made their records dead is on the disk **in tables**: the value log is synced to its
+    /// end, then the tree's memtable is flushed (its WAL synced first, the barrier syncing
+    /// the log again). Only then may the segments go (see "Crash safety").
+    fn delete_emptied(&self, ids: &[u32]) -> Result<()> {
+        if ids.is_empty() {
+            return Ok(());
+        }
+        self.vlog.sync_to_end()?;
+        self.tree.flush()?;
+        for &id in ids {
+            self.vlog.retire(id);
+        }
+        Counters::add(&self.counters.gc_segments_deleted, ids.len() as u64);
+        Ok(())
     }
 
     /// The live records of `segment`, read whole and checked, and their bytes.
@@ -258,30 +279,32 @@ impl Inner {
     /// The background collector's round (see "Which segments"): the segments whose known
     /// dead share reaches `gc_dead_ratio`, then the next one in turn, measured.
     fn background_round(&self, next: &mut u32) -> Result<()> {
+        let _one_at_a_time = lock(&self.gc_lock);
+        Counters::add(&self.counters.gc_runs, 1);
         let ratio = self.options.gc_dead_ratio;
         let sealed = self.sealed_segments();
-        for segment in &sealed {
-            let data = Self::data_bytes(segment) as f64;
-            if segment.dead_bytes() as f64 >= ratio * data {
-                let _one_at_a_time = lock(&self.gc_lock);
-                self.collect_segment(segment, ratio)?;
+        let mut emptied = Vec::new();
+        let mut each = || {
+            for segment in &sealed {
+                let data = Self::data_bytes(segment) as f64;
+                if segment.dead_bytes() as f64 >= ratio * data
+                    && self.empty_segment(segment, ratio)?
+                {
+                    emptied.push(segment.id());
+                }
             }
-        }
-        let sealed = self.sealed_segments();
-        let turn = sealed
-            .iter()
-            .find(|s| s.id() >= *next)
-            .or(sealed.first())
-            .cloned();
-        if let Some(segment) = turn {
-            *next = segment.id() + 1;
-            let _one_at_a_time = lock(&self.gc_lock);
-            if self.vlog.segments().contains_key(&segment.id()) {
-                self.collect_segment(&segment, ratio)?;
+            let turn = sealed.iter().find(|s| s.id() >= *next).or(sealed.first());
+            if let Some(segment) = turn.filter(|s| !emptied.contains(&s.id())) {
+                *next = segment.id() + 1;
+                if self.empty_segment(segment, ratio)? {
+                    emptied.push(segment.id());
+                }
             }
-        }
-        Counters::add(&self.counters.gc_runs, 1);
-        Ok(())
+            Ok(())
+        };
+        let done = each();
+        self.delete_emptied(&emptied)?;
+        done
     }
 
     /// Wakes the background collector: a segment was sealed.

@@ -79,6 +79,12 @@ impl Ends {
     pub fn is_lost(&self, p: &ValuePointer) -> bool {
         p.segment > self.newest || self.ends.get(&p.segment).is_some_and(|&end| p.end() > end)
     }
+
+    /// True when the value log holds the bytes `p` names: its segment is there, and the
+    /// record ends before the segment's records do.
+    pub fn holds(&self, p: &ValuePointer) -> bool {
+        self.ends.get(&p.segment).is_some_and(|&end| p.end() <= end)
+    }
 }
 
 /// What reading the value log found (step 1).
@@ -88,7 +94,9 @@ pub struct VlogFound {
     pub opened: Opened,
     /// Where each segment's records end.
     pub ends: Ends,
-    /// Bytes of the newest segment's unsynced tail (cut at step 5); 0 when it had none.
+    /// The newest segment has an unsynced tail (or a damaged header) to cut at step 5.
+    pub torn: bool,
+    /// Bytes of that tail.
     pub torn_bytes: u64,
 }
 
@@ -101,6 +109,8 @@ struct Newest {
     sealed: bool,
     /// It has an unsynced tail (or a damaged header) to cut.
     torn: bool,
+    /// The highest write batch number among its valid records (0 for none).
+    last_batch: u64,
 }
 
 /// Step 1: opens every segment of the value log in `vlog`, checking the sealed ones' ends
@@ -144,10 +154,12 @@ pub fn recover_vlog(fs: &Fs, vlog: &Path) -> Result<VlogFound> {
         active,
         sealed: found.sealed,
         cut: found.torn.then_some(found.valid_len),
+        next_batch: found.last_batch + 1,
     };
     Ok(VlogFound {
         opened,
         ends,
+        torn: found.torn,
         torn_bytes,
     })
 }
@@ -167,10 +179,12 @@ fn first_segment(fs: &Fs, vlog: &Path) -> Result<VlogFound> {
         active,
         sealed: false,
         cut: None,
+        next_batch: 1,
     };
     Ok(VlogFound {
         opened,
         ends,
+        torn: false,
         torn_bytes: 0,
     })
 }
@@ -223,13 +237,15 @@ fn read_newest(fs: &Fs, vlog: &Path, file: &FileRef, id: u32) -> Result<Newest> 
         if len > SEGMENT_HEADER_LEN && holds_a_record_after_header(file) {
             copy_segment_to_lost(fs, vlog, id)?;
         }
+        // Even an empty file is cut: its header is rewritten before anything is appended.
         return Ok(Newest {
             valid_len: 0,
             sealed: false,
-            torn: len > 0,
+            torn: true,
+            last_batch: 0,
         });
     }
-    let mut sealed = false;
+    let (mut sealed, mut last_batch) = (false, 0);
     let end = read_newest_log::<SegmentKeyLog>(file, SEGMENT_HEADER_LEN, |r| {
         if sealed {
             return Err(Error::corruption(
@@ -238,7 +254,10 @@ fn read_newest(fs: &Fs, vlog: &Path, file: &FileRef, id: u32) -> Result<Newest> 
                 "a record follows the seal record",
             ));
         }
-        sealed = matches!(&r.record, RecordKeys::One(k) if k.kind == Kind::Seal);
+        if let RecordKeys::One(k) = &r.record {
+            sealed = k.kind == Kind::Seal;
+            last_batch = last_batch.max(k.seq);
+        }
         Ok(())
     })?;
     if let LogTail::Torn {
@@ -252,6 +271,7 @@ fn read_newest(fs: &Fs, vlog: &Path, file: &FileRef, id: u32) -> Result<Newest> 
         valid_len: end.valid_len,
         sealed,
         torn: end.tail != LogTail::Clean,
+        last_batch,
     })
 }
 
@@ -366,8 +386,11 @@ fn points_at_lost(payload: &[u8], ends: &Ends) -> bool {
 /// Deletes at most this many keys per write batch in [`forget_lost_values`].
 const FORGET_BATCH: usize = 1000;
 
-/// Step 4: deletes from `tree` every key whose pointer `ends` says is lost, then syncs
-/// the tree; returns how many.
+/// Step 4: deletes from `tree` every key whose pointer names bytes the value log does not
+/// hold ([`Ends::holds`]), then syncs the tree; returns how many. Besides the pointers into
+/// the cut tail, that takes pointers into a segment that is gone: a damaged tail taken for
+/// an unsynced one can make step 2 cut a tree batch that was durable, one that had moved a
+/// value out of a segment the garbage collector then deleted.
 ///
 /// # Errors
 /// [`Error::Corruption`] from reading the tree; [`Error::Io`].
@@ -378,7 +401,7 @@ pub fn forget_lost_values(tree: &LsmTree, ends: &Ends) -> Result<u64> {
         cursor.seek_to_first()?;
         while cursor.valid() {
             if let Ok(TreeValue::Pointer(p)) = value_pointer::decode(cursor.value())
-                && ends.is_lost(&p)
+                && !ends.holds(&p)
             {
                 lost.push(cursor.key().to_vec());
             }

@@ -8,7 +8,7 @@
 //! | bitcask record field | what WiscKey puts there |
 //! |---|---|
 //! | CRC32 | as bitcask: over everything after it |
-//! | sequence number | always 0: the tree orders writes, not the log |
+//! | sequence number | the number of the **write batch** the record belongs to: 1, 2, 3... in the order of the appends (0 for the seal) |
 //! | expiry | always 0: never expires |
 //! | kind | 0 (put) for a value, 1 (tombstone) for a delete, 2 for the seal |
 //! | key, value | the key and the value, whole |
@@ -29,11 +29,22 @@
 //! stay ([`crate::recovery`]). (The WiscKey paper goes further and drops the tree's own
 //! write-ahead log, using this log instead; this stage keeps stage 4 unchanged.)
 //!
+//! ## Write batches
+//!
+//! A write batch's records are appended together, in one append, and **never split
+//! between two segments**: a batch that would take the active segment past
+//! `vlog_segment_bytes` seals it first (a batch larger than a segment fills a fresh one
+//! alone). They all carry the batch's number, so a reader of a segment (a dump,
+//! [`crate::inspect`]) sees which records stand or fall together: the tree takes a batch
+//! whole or not at all, and recovery drops a whole batch when any of its values is lost
+//! ([`crate::recovery`]). The numbers restart after an open; only neighbours within a
+//! segment are compared.
+//!
 //! ## Appending, sealing, syncing
 //!
 //! One segment, the **active** one (the highest id), takes appends. [`ValueLog::append`]
-//! writes a batch's records in as few appends as it can (one per segment it touches) and
-//! returns a pointer to each. When the active segment holds `vlog_segment_bytes`, it is
+//! writes a batch's records with one append call and returns a pointer to each. When the
+//! active segment holds `vlog_segment_bytes`, it is
 //! **sealed** as bitcask seals: a seal record appended, the file fsynced, and only then the
 //! next segment created and its directory entry synced. So every segment but the active
 //! one is durable and whole, and after a power loss only the active segment can have lost
@@ -71,6 +82,7 @@ use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 
 use bitcask::file_names::FileName;
 use bitcask::record::{self, Kind, RecordRef, SEGMENT_HEADER_LEN};
+
 use kv_shared::{Error, FileRef, Fs, RemoveWhenObsolete, Result};
 
 use crate::value_pointer::ValuePointer;
@@ -249,6 +261,20 @@ pub struct NewRecord<'a> {
     pub dead: bool,
 }
 
+impl NewRecord<'_> {
+    /// The record's bytes, as a record of write batch number `batch`.
+    pub fn encode(&self, batch: u64) -> Vec<u8> {
+        RecordRef {
+            seq: batch,
+            expiry: 0,
+            kind: self.kind,
+            key: self.key,
+            value: self.value,
+        }
+        .encode()
+    }
+}
+
 /// The append side: the active segment and what may be appended.
 #[derive(Debug)]
 struct Head {
@@ -259,6 +285,8 @@ struct Head {
     /// Recovery left the active segment with an unsynced tail from this length on: it is
     /// cut before anything else is appended ([`ValueLog::finish_recovery`]).
     cut: Option<u64>,
+    /// The number the next write batch's records carry.
+    next_batch: u64,
     /// Why appends and syncs are refused (a failed fsync, an append not cut back off).
     failed: Option<String>,
 }
@@ -295,6 +323,9 @@ pub struct Opened {
     pub sealed: bool,
     /// The active segment's unsynced tail starts here: cut before the first append.
     pub cut: Option<u64>,
+    /// The number of the first write batch to append: one more than the last in the
+    /// active segment.
+    pub next_batch: u64,
 }
 
 /// The value log: its segments, and the append head.
@@ -324,6 +355,7 @@ impl ValueLog {
                 next_id,
                 sealed: opened.sealed,
                 cut: opened.cut,
+                next_batch: opened.next_batch,
                 failed: None,
             }),
             started: AtomicU64::new(0),
@@ -351,48 +383,44 @@ impl ValueLog {
         self.started.load(Relaxed)
     }
 
-    /// Appends `records` in order, each whole in one segment, and returns a pointer to each.
-    /// They are handed to the OS (one append per segment they touch) before this returns.
+    /// Appends `records`, one write batch, in order and all in one segment, and returns a
+    /// pointer to each. They are handed to the OS in one append before this returns. Each
+    /// record carries the batch's number in its sequence-number field.
     ///
     /// # Errors
     /// [`Error::Io`]; a failed append is cut back off (or the log stops).
     pub fn append(&self, records: &[NewRecord<'_>]) -> Result<Vec<ValuePointer>> {
         let mut head = lock(&self.head);
         head.check()?;
-        let mut pointers = Vec::with_capacity(records.len());
-        let (mut buf, mut dead) = (Vec::new(), 0);
-        for r in records {
-            let rec = RecordRef {
-                seq: 0,
-                expiry: 0,
-                kind: r.kind,
-                key: r.key,
-                value: r.value,
-            };
-            let len = rec.encoded_len() as u64;
-            let used = head.active.len() + buf.len() as u64;
-            let full = used > SEGMENT_HEADER_LEN && used + len > self.segment_bytes;
-            if head.sealed || head.cut.is_some() || full {
-                self.flush(&mut head, &mut buf, &mut dead)?;
-                self.rotate(&mut head)?;
-            }
-            let offset = head.active.len() + buf.len() as u64;
-            buf.extend_from_slice(&rec.encode());
-            dead += if r.dead { len } else { 0 };
-            let segment = head.active.id();
-            let len = len as u32;
+        let batch = head.next_batch;
+        let encoded: Vec<Vec<u8>> = records.iter().map(|r| r.encode(batch)).collect();
+        let total: u64 = encoded.iter().map(|e| e.len() as u64).sum();
+        let used = head.active.len();
+        let full = used > SEGMENT_HEADER_LEN && used + total > self.segment_bytes;
+        if head.sealed || head.cut.is_some() || full {
+            self.rotate(&mut head)?;
+        }
+        let (segment, start) = (head.active.id(), head.active.len());
+        let mut buf = Vec::with_capacity(total as usize);
+        let (mut pointers, mut dead) = (Vec::with_capacity(records.len()), 0);
+        for (r, bytes) in records.iter().zip(&encoded) {
+            let len = bytes.len() as u32;
+            let offset = start + buf.len() as u64;
             pointers.push(ValuePointer {
                 segment,
                 offset,
                 len,
             });
+            dead += if r.dead { u64::from(len) } else { 0 };
+            buf.extend_from_slice(bytes);
         }
-        self.flush(&mut head, &mut buf, &mut dead)?;
+        self.flush(&mut head, &buf, dead)?;
+        head.next_batch += 1;
         Ok(pointers)
     }
 
-    /// Appends `buf` to the active segment and empties it; counts `dead` bytes of it dead.
-    fn flush(&self, head: &mut Head, buf: &mut Vec<u8>, dead: &mut u64) -> Result<()> {
+    /// Appends `buf` to the active segment; counts `dead` bytes of it dead.
+    fn flush(&self, head: &mut Head, buf: &[u8], dead: u64) -> Result<()> {
         if buf.is_empty() {
             return Ok(());
         }
@@ -404,9 +432,7 @@ impl ValueLog {
             return Err(e);
         }
         active.len.fetch_add(buf.len() as u64, Relaxed);
-        active.add_dead(*dead);
-        buf.clear();
-        *dead = 0;
+        active.add_dead(dead);
         Ok(())
     }
 
