@@ -160,9 +160,9 @@ fn read_report(path: &Path) -> (usize, usize, usize) {
     (issued, acked, opens)
 }
 
-/// Copies the files of the store `from` (not its subdirectories) into `to`, emptied or
-/// created first: a snapshot of a killed child's store to open, leaving the store itself as
-/// the crash left it.
+/// Copies the files of the store `from`, and of its subdirectories (stage 5 keeps its tree
+/// and its value log in two), into `to`, emptied or created first: a snapshot of a killed
+/// child's store to open, leaving the store itself as the crash left it.
 pub(crate) fn copy_dir(from: &Path, to: &Path) {
     if to.exists() {
         std::fs::remove_dir_all(to).expect("clear the copy");
@@ -170,8 +170,11 @@ pub(crate) fn copy_dir(from: &Path, to: &Path) {
     std::fs::create_dir_all(to).expect("create the copy");
     for entry in std::fs::read_dir(from).expect("list the store") {
         let entry = entry.expect("list the store");
-        if entry.file_type().expect("file type").is_file() {
+        let kind = entry.file_type().expect("file type");
+        if kind.is_file() {
             std::fs::copy(entry.path(), to.join(entry.file_name())).expect("copy a file");
+        } else if kind.is_dir() {
+            copy_dir(&entry.path(), &to.join(entry.file_name()));
         }
     }
 }
