@@ -43,15 +43,26 @@
 //!
 //! ## Crash safety
 //!
-//! Then the collector syncs the value log and the tree (the tree's barrier orders the two),
-//! and only then deletes the segment. At every point a crash leaves a store that reads the
-//! same:
+//! When every segment of a round is emptied, the collector syncs the value log to its end,
+//! then **flushes the tree**: its memtable, which holds the moves (and every write that
+//! made a record dead), is frozen (its WAL synced, the barrier syncing the log first) and
+//! written to a table. Only then are the segments deleted. At every point a crash leaves a
+//! store that reads the same:
 //!
 //! * before the tree batch is durable, the tree's pointers name the old segment, which is
 //!   still there; the copies are garbage the next collection finds dead (and recovery trims
 //!   a tree batch whose copies a power loss took, [`crate::recovery`]);
-//! * after the sync, the tree points at copies that are durable, and the old segment is
+//! * after the flush, the tree points at copies that are durable, and the old segment is
 //!   garbage: whether its deletion reached the disk or not, nothing reads it.
+//!
+//! Why a flush, not just a sync of the tree's WAL: recovery takes the end of the newest
+//! WAL for an unsynced tail when it is damaged, and cuts it (it cannot tell damage from a
+//! torn write). Had the moves stayed in that WAL, such a cut would send the keys back to
+//! the segment the collector deleted. In a table they are out of its reach: damage to a
+//! table is reported on every read of the damaged block, never taken for a torn write. The
+//! same holds for the writes that made the other records dead: a record is found dead in
+//! the tree as it is *in memory*, and that tree must be on the disk, for good, before the
+//! record may go (a write whose WAL sync later fails would otherwise leave nothing to read).
 //!
 //! No commit record is needed (bitcask's merge needs one, [`bitcask::merge_commit`]): the
 //! tree is the only record of where each value is, and it changes by atomic batches.
