@@ -24,8 +24,8 @@
 //! [`ValueLog::sync_to_end`]. So a pointer is never durable before the value it points at:
 //! not in a synced WAL, nor in a table (tables are made from frozen memtables, whose WAL
 //! the freeze synced). `sync` syncs the value log, then the tree (whose barrier finds
-//! nothing left to do). With `sync_writes`, each write syncs the value log, then the tree's
-//! write syncs its WAL. A failed fsync, of either log, is final: every later write fails
+//! nothing left to do). With `sync_writes` the tree is opened with its own `sync_writes`:
+//! each write's WAL fsync runs the barrier first, so the value log is synced, then the WAL. A failed fsync, of either log, is final: every later write fails
 //! until the store is reopened.
 //!
 //! ## Reads
@@ -175,9 +175,8 @@ impl Inner {
                 None => tree_batch.delete(op.key)?,
             }
         }
-        if self.options.sync_writes {
-            self.vlog.sync_to_end()?;
-        }
+        // With `sync_writes` the tree fsyncs its WAL before returning, and its barrier
+        // fsyncs the value log first: the log, then the tree.
         self.tree.write(&tree_batch)?;
         drop(_writer);
         self.count_write(batch);

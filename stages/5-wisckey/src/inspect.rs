@@ -100,7 +100,7 @@ fn dump_record(d: &mut Dump, n: usize, raw: &[u8], r: &RecordRef<'_>) {
     d.note(format!("record {n}: {}", r.kind.name()));
     d.field(&raw[..4], "crc32 (ok)");
     d.field(&raw[4..12], format!("write batch {}", r.seq));
-    d.field(&raw[12..20], format!("expiry {} (unused: 0)", r.expiry));
+    d.field(&raw[12..20], format!("expiry {} (unused)", r.expiry));
     d.field(&raw[20..21], format!("kind {}", r.kind.name()));
     d.field(&raw[21..23], format!("key length {k}"));
     d.field(&raw[23..27], format!("value length {}", r.value.len()));
