@@ -19,6 +19,17 @@ mod rocksdb_suite {
     );
 }
 
+mod rocksdb_blob_files_suite {
+    use super::*;
+    kv_testkit::conformance_tests!(
+        RocksDb,
+        Options::new()
+            .set("blob_files", "true")
+            .set("memtable_bytes", "64K")
+            .set("block_bytes", "1K")
+    );
+}
+
 fn key(i: u32) -> Vec<u8> {
     format!("key{i:06}").into_bytes()
 }
@@ -174,5 +185,51 @@ fn a_sorted_load_is_ingested_as_tables_and_an_unsorted_one_goes_in_by_batches() 
         assert_eq!(engine.get(&k).unwrap(), Some(v), "{k:?}");
     }
     assert_eq!(engine.stats().unwrap().live_keys, 3000 + 100 + 2);
+    engine.close().unwrap();
+}
+
+#[test]
+fn blob_files_hold_the_values_and_their_bytes_count_once() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("db");
+    let engine = RocksDb::open(&dir, &Options::new().set("blob_files", "true")).unwrap();
+    let big = |i: u32| value(i).repeat(50); // ~4 KiB
+    for i in 0..300 {
+        engine.put(&key(i), &big(i)).unwrap();
+    }
+    assert!(engine.flush().unwrap());
+    let sizes = |ext: &str| -> u64 {
+        std::fs::read_dir(dir.join("rocksdb"))
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.extension().is_some_and(|e| e == ext))
+            .map(|p| std::fs::metadata(p).unwrap().len())
+            .sum()
+    };
+    let (blobs, tables) = (sizes("blob"), sizes("sst"));
+    let values: u64 = (0..300).map(|i| big(i).len() as u64).sum();
+    assert!(blobs >= values && tables < values / 10, "{blobs} {tables}");
+    let stats = engine.stats().unwrap();
+    assert_eq!(stats.extra["blob_files"], 1, "{stats:?}");
+    // The flush's ticker counts the table and the blob file: the blob bytes are inside it.
+    let (flush, blob_written) = (
+        stats.extra["flush_bytes"],
+        stats.extra["blob_bytes_written"],
+    );
+    assert!(
+        blob_written >= values && flush >= blob_written + tables,
+        "{stats:?}"
+    );
+    assert!(
+        flush < blob_written + tables + values / 10,
+        "counted twice? {stats:?}"
+    );
+    assert_eq!(
+        stats.disk_bytes_written,
+        stats.extra["wal_bytes"] + flush + stats.extra["compaction_bytes"]
+    );
+    engine.close().unwrap();
+    let engine = RocksDb::open(&dir, &Options::new().set("blob_files", "true")).unwrap();
+    assert_eq!(engine.get(&key(123)).unwrap(), Some(big(123)));
     engine.close().unwrap();
 }
