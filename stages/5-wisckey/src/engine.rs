@@ -25,8 +25,14 @@
 //! not in a synced WAL, nor in a table (tables are made from frozen memtables, whose WAL
 //! the freeze synced). `sync` syncs the value log, then the tree (whose barrier finds
 //! nothing left to do). With `sync_writes` the tree is opened with its own `sync_writes`:
-//! each write's WAL fsync runs the barrier first, so the value log is synced, then the WAL. A failed fsync, of either log, is final: every later write fails
-//! until the store is reopened.
+//! each write's WAL fsync runs the barrier first, so the value log is synced, then the
+//! WAL. A failed fsync, of either log, is final: every later write fails until the store
+//! is reopened.
+//!
+//! What the barrier cannot order is the operating system writing the WAL's newest pages
+//! back on its own, before any sync (and the background syncer's fsync, which may cover a
+//! record appended after its barrier ran): after a power loss the newest WAL may hold
+//! records whose values the log lost. Recovery cuts them off ([`crate::recovery`]).
 //!
 //! ## Reads
 //!

@@ -13,7 +13,7 @@
 //!   decoded as a tree value, an inline value or a pointer's segment, offset and length
 //!   ([`dump_wal`]);
 //! * any other file of the tree (tables, manifests, `CURRENT`): stage 4's dumps
-//!   ([`lsm::inspect`]), which show a tree value as its raw bytes (a pointer is the 17
+//!   ([`lsm::inspect()`]), which show a tree value as its raw bytes (a pointer is the 17
 //!   bytes starting `\x01`, an inline value the value after a `\x00`).
 //!
 //! The snapshots in `tests/snapshots.rs` pin the value-log segment and the WAL dumps of a

@@ -34,6 +34,32 @@
 //! | [`value_log`] | the value log: appending, sealing, syncing to its end, reading by pointer with checks |
 //! | [`gc`] | garbage collection: which records are live, moving them, deleting segments crash-safely |
 //!
+//! ## A put and a get, step by step
+//!
+//! `put("apple", v)` with a 1 KiB `v`, under the writer mutex ([`engine`]): the value log
+//! appends one record (`crc, batch number, kind put, key "apple", v`) to its active segment,
+//! say segment 3 at offset 4096, 1056 bytes long ([`value_log`]); the tree then takes the
+//! key `apple` with the 17-byte tree value `01 | 3 | 4096 | 1056` ([`value_pointer`]), in
+//! its WAL and its memtable, as stage 4 takes any write. A `get("apple")` asks the tree,
+//! finds the pointer, reads 1056 bytes at offset 4096 of segment 3 in one read, checks the
+//! record's CRC and that its key is `apple`, and returns `v`. A value under
+//! `value_threshold` (128 bytes by default) is kept in the tree itself (`00 | v`), so its
+//! `get` is the tree's alone; its record in the log is dead from the start.
+//!
+//! ## What it still gets wrong
+//!
+//! * A scan reads its values at random places of the log, one read each unless they were
+//!   written in key order ([`cursor`] reads ahead in file order, on one thread).
+//! * The garbage collector reads whole segments and asks the tree about every record;
+//!   the background one reads about one segment per segment written. Dead bytes are not
+//!   counted on the write path, which would need a tree read per write.
+//! * Every write holds one mutex from its log append to its tree write, so that the two
+//!   logs keep one order: stage 4's group commit never groups two writers.
+//! * Small values are written twice (the log and the tree); every value once more per
+//!   collection that moves it.
+//! * Recovery after a power loss may cut the tree's newest WAL back to what the log kept,
+//!   and after damage to the log forgets the values it lost ([`recovery`]).
+//!
 //! What it reuses: the tree is stage 4 as a dependency, opened with a WAL barrier
 //! ([`lsm::barrier`]) that syncs the value log before every sync of the tree's WAL; the
 //! value log's segment format, records, checksums and seal are stage 2's, read with the

@@ -13,6 +13,12 @@
 //! | kind | 0 (put) for a value, 1 (tombstone) for a delete, 2 for the seal |
 //! | key, value | the key and the value, whole |
 //!
+//! So the record of `put("apple", "a red fruit")`, the first write batch after the
+//! store was made, is 43 bytes at offset 16 of segment 1: `crc(4) | 01 00 00 00 00 00 00 00
+//! | 00 00 00 00 00 00 00 00 | 00 | 05 00 | 0b 00 00 00 | apple | a red fruit`, and the tree's
+//! pointer to it is `01 | 01 00 00 00 | 10 00 00 00 00 00 00 00 | 2b 00 00 00`
+//! (`tests/snapshots.rs` pins both).
+//!
 //! The record keeps its **key** so that the garbage collector, reading a segment front to
 //! back, can ask the tree whether the key still points at it ([`crate::gc`]). Its **CRC** lets
 //! every read check that the bytes a pointer names are whole, and the key that they are
@@ -35,10 +41,10 @@
 //! between two segments**: a batch that would take the active segment past
 //! `vlog_segment_bytes` seals it first (a batch larger than a segment fills a fresh one
 //! alone). They all carry the batch's number, so a reader of a segment (a dump,
-//! [`crate::inspect`]) sees which records stand or fall together: the tree takes a batch
+//! [`mod@crate::inspect`]) sees which records stand or fall together: the tree takes a batch
 //! whole or not at all, and recovery drops a whole batch when any of its values is lost
-//! ([`crate::recovery`]). The numbers restart after an open; only neighbours within a
-//! segment are compared.
+//! ([`crate::recovery`]). After an open the numbers go on from the newest segment's last
+//! one (from 1 in an empty segment): only neighbours within one segment are compared.
 //!
 //! ## Appending, sealing, syncing
 //!
