@@ -23,8 +23,9 @@
 //! each time a segment is sealed, and looks at:
 //!
 //! * every sealed segment whose known dead bytes already reach `gc_dead_ratio` of its
-//!   bytes (a segment whose every byte is known dead, such as one holding only small
-//!   values, is deleted without being read);
+//!   bytes (a segment of records that were all dead when written, small values and
+//!   tombstones, is deleted without being read, and without the flush below: no pointer
+//!   ever named its records);
 //! * one more segment in turn, oldest first and round again (the paper's tail-to-head
 //!   order), whose liveness it measures: overwrites are only found this way. It is
 //!   collected if its measured dead share reaches `gc_dead_ratio`.
@@ -94,6 +95,34 @@ const CHUNK_BYTES: u64 = 1 << 20;
 /// Live records moved under one hold of the writer mutex, at most.
 const CHUNK_RECORDS: usize = 512;
 
+/// What [`Inner::empty_segment`] did with a segment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Emptied {
+    /// Nothing: too few of its bytes are dead.
+    No,
+    /// Nothing needed: every record in it was dead when written.
+    BornDead,
+    /// Its records are dead by what the tree holds now (some were moved, perhaps).
+    ByTheTree,
+}
+
+/// The segments a round emptied, and whether any of them depends on the tree.
+#[derive(Debug, Default)]
+struct Emptying {
+    ids: Vec<u32>,
+    by_the_tree: bool,
+}
+
+impl Emptying {
+    /// Notes what [`Inner::empty_segment`] did with segment `id`.
+    fn note(&mut self, id: u32, how: Emptied) {
+        if how != Emptied::No {
+            self.ids.push(id);
+        }
+        self.by_the_tree |= how == Emptied::ByTheTree;
+    }
+}
+
 /// A live record read from a segment: where it was, and its key and value.
 #[derive(Debug)]
 struct Live {
@@ -122,18 +151,17 @@ impl Inner {
     pub(crate) fn collect(&self, min_dead_ratio: f64) -> Result<u64> {
         let _one_at_a_time = lock(&self.gc_lock);
         Counters::add(&self.counters.gc_runs, 1);
-        let mut emptied = Vec::new();
+        let mut emptied = Emptying::default();
         let mut each = || {
             for segment in self.sealed_segments() {
-                if self.empty_segment(&segment, min_dead_ratio)? {
-                    emptied.push(segment.id());
-                }
+                let how = self.empty_segment(&segment, min_dead_ratio)?;
+                emptied.note(segment.id(), how);
             }
             Ok(())
         };
         let done = each();
-        self.delete_emptied(&emptied)?;
-        done.map(|()| emptied.len() as u64)
+        self.delete_emptied(&emptied.ids, emptied.by_the_tree)?;
+        done.map(|()| emptied.ids.len() as u64)
     }
 
     /// Every sealed segment, oldest first, once every write that appended to them has
@@ -163,32 +191,39 @@ impl Inner {
     }
 
     /// Measures `segment` and, when its dead share reaches `min_dead_ratio`, moves its live
-    /// records to the head (see the module documentation). Returns whether it did: the
-    /// segment is then all dead, for [`Inner::delete_emptied`] to delete.
-    fn empty_segment(&self, segment: &Segment, min_dead_ratio: f64) -> Result<bool> {
+    /// records to the head (see the module documentation). Says whether it did: the segment
+    /// is then all dead, for [`Inner::delete_emptied`] to delete.
+    fn empty_segment(&self, segment: &Segment, min_dead_ratio: f64) -> Result<Emptied> {
         let data = Self::data_bytes(segment);
+        if segment.born_dead() >= data {
+            return Ok(Emptied::BornDead);
+        }
         if segment.dead_bytes() >= data {
-            return Ok(true);
+            return Ok(Emptied::ByTheTree);
         }
         let (live, live_bytes) = self.live_records(segment)?;
         segment.set_dead(data - live_bytes.min(data));
         if (segment.dead_bytes() as f64) < min_dead_ratio * data as f64 {
-            return Ok(false);
+            return Ok(Emptied::No);
         }
         self.relocate_all(live)?;
-        Ok(true)
+        Ok(Emptied::ByTheTree)
     }
 
-    /// Deletes the segments `ids`, emptied by [`Inner::empty_segment`], once the tree that
-    /// made their records dead is on the disk **in tables**: the value log is synced to its
+    /// Deletes the segments `ids`, emptied by [`Inner::empty_segment`]. When one of them
+    /// was emptied `by_the_tree` (its records found dead by asking the tree, or moved),
+    /// only once that tree is on the disk **in tables**: the value log is synced to its
     /// end, then the tree's memtable is flushed (its WAL synced first, the barrier syncing
-    /// the log again). Only then may the segments go (see "Crash safety").
-    fn delete_emptied(&self, ids: &[u32]) -> Result<()> {
+    /// the log again). Segments of records dead when written depend on nothing: no pointer
+    /// ever named them (see "Crash safety").
+    fn delete_emptied(&self, ids: &[u32], by_the_tree: bool) -> Result<()> {
         if ids.is_empty() {
             return Ok(());
         }
-        self.vlog.sync_to_end()?;
-        self.tree.flush()?;
+        if by_the_tree {
+            self.vlog.sync_to_end()?;
+            self.tree.flush()?;
+        }
         for &id in ids {
             self.vlog.retire(id);
         }
@@ -294,27 +329,25 @@ impl Inner {
         Counters::add(&self.counters.gc_runs, 1);
         let ratio = self.options.gc_dead_ratio;
         let sealed = self.sealed_segments();
-        let mut emptied = Vec::new();
+        let mut emptied = Emptying::default();
         let mut each = || {
             for segment in &sealed {
                 let data = Self::data_bytes(segment) as f64;
-                if segment.dead_bytes() as f64 >= ratio * data
-                    && self.empty_segment(segment, ratio)?
-                {
-                    emptied.push(segment.id());
+                if segment.dead_bytes() as f64 >= ratio * data {
+                    let how = self.empty_segment(segment, ratio)?;
+                    emptied.note(segment.id(), how);
                 }
             }
             let turn = sealed.iter().find(|s| s.id() >= *next).or(sealed.first());
-            if let Some(segment) = turn.filter(|s| !emptied.contains(&s.id())) {
+            if let Some(segment) = turn.filter(|s| !emptied.ids.contains(&s.id())) {
                 *next = segment.id() + 1;
-                if self.empty_segment(segment, ratio)? {
-                    emptied.push(segment.id());
-                }
+                let how = self.empty_segment(segment, ratio)?;
+                emptied.note(segment.id(), how);
             }
             Ok(())
         };
         let done = each();
-        self.delete_emptied(&emptied)?;
+        self.delete_emptied(&emptied.ids, emptied.by_the_tree)?;
         done
     }
 

@@ -114,6 +114,9 @@ pub struct Segment {
     /// Bytes of records known to be dead: small values and tombstones (dead when written),
     /// and what the garbage collector found dead or moved away.
     dead_bytes: AtomicU64,
+    /// Bytes of records dead when written (small values and tombstones): no pointer ever
+    /// named them, whatever the tree holds.
+    born_dead: AtomicU64,
     removal: RemoveWhenObsolete,
 }
 
@@ -126,6 +129,7 @@ impl Segment {
             file,
             len: AtomicU64::new(len),
             dead_bytes: AtomicU64::new(0),
+            born_dead: AtomicU64::new(0),
             removal,
         }
     }
@@ -169,8 +173,14 @@ impl Segment {
         self.dead_bytes.load(Relaxed)
     }
 
-    /// Counts `bytes` more as dead.
-    pub fn add_dead(&self, bytes: u64) {
+    /// Bytes of records dead when written: small values and tombstones.
+    pub fn born_dead(&self) -> u64 {
+        self.born_dead.load(Relaxed)
+    }
+
+    /// Counts `bytes` more of records dead when written.
+    pub fn add_born_dead(&self, bytes: u64) {
+        self.born_dead.fetch_add(bytes, Relaxed);
         self.dead_bytes.fetch_add(bytes, Relaxed);
     }
 
@@ -438,7 +448,7 @@ impl ValueLog {
             return Err(e);
         }
         active.len.fetch_add(buf.len() as u64, Relaxed);
-        active.add_dead(dead);
+        active.add_born_dead(dead);
         Ok(())
     }
 

@@ -322,3 +322,28 @@ fn a_damaged_value_record_is_corruption_never_a_wrong_value() {
         other => panic!("another key's record read as {other:?}"),
     }
 }
+
+#[test]
+fn segments_of_small_values_and_deletes_go_without_a_flush_of_the_tree() {
+    let settings = "value_threshold=1K vlog_segment_bytes=2K gc_dead_ratio=0";
+    let (_tmp, store) = common::new_store(&common::options(settings));
+    let model = overwrite(&store, 50, 3);
+    store.value_log().seal_active().unwrap();
+    let (flushes, reads) = (
+        extra(&store, "tree_flushes"),
+        extra(&store, "gc_values_relocated"),
+    );
+    assert!(store.collect_garbage(0.5).unwrap() >= 3);
+    assert_eq!(
+        extra(&store, "tree_flushes"),
+        flushes,
+        "no flush of the tree"
+    );
+    assert_eq!(extra(&store, "gc_values_relocated"), moved, "nothing moved");
+    assert_eq!(
+        extra(&store, "vlog_segments"),
+        1,
+        "only the active segment is left"
+    );
+    assert_holds(&store, &model, 50);
+}
