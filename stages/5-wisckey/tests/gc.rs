@@ -329,7 +329,7 @@ fn segments_of_small_values_and_deletes_go_without_a_flush_of_the_tree() {
     let (_tmp, store) = common::new_store(&common::options(settings));
     let model = overwrite(&store, 50, 3);
     store.value_log().seal_active().unwrap();
-    let (flushes, reads) = (
+    let (flushes, moved) = (
         extra(&store, "tree_flushes"),
         extra(&store, "gc_values_relocated"),
     );
