@@ -108,6 +108,10 @@ pub const ENGINES: &[EngineInfo] = &[
         lsm::inspect,
     )
     .with_repair(lsm::repair),
+    EngineInfo::of::<wisckey::Wisckey>(
+        "stage 5: keys and value pointers in an LSM tree, values in a log",
+        wisckey::inspect,
+    ),
     // Production peers, only in builds with their feature (see `crate::peers`).
     #[cfg(feature = "peers")]
     EngineInfo::of::<crate::peers::fjall::Fjall>(

@@ -177,7 +177,7 @@ mod tests {
         let checkout = Checkout::here();
         let stages = checkout.stages().unwrap();
         let names: Vec<&str> = stages.iter().map(|s| s.crate_name.as_str()).collect();
-        assert_eq!(names, ["hashlog", "bitcask", "sstable", "lsm"]);
+        assert_eq!(names, ["hashlog", "bitcask", "sstable", "lsm", "wisckey"]);
         assert!(
             checkout
                 .headings("4b")
