@@ -25,7 +25,8 @@
 //! | [`key`] | internal keys: user key + sequence number + kind; newest first |
 //! | [`wal`], [`group_commit`] | the write-ahead log, whose records are write batches; concurrent writers sharing one WAL append |
 //! | [`wal_syncer`], [`barrier`] | syncing the WAL in the background; the owner's call before every WAL sync ([`WalBarrier`], for stage 5's value log) |
-//! | [`memtable`], [`memtable_filter`] | the lock-free sorted in-memory table of recent writes, and its in-memory Bloom filter |
+//! | [`memtable`], [`memtable_filter`] | the sorted in-memory table of recent writes, and its in-memory Bloom filter |
+//! | [`skiplist`] | the memtable's sorted list: one writer, readers without locks, nodes in an append-only arena, an insert hint for keys in order |
 //! | [`table`] | the table format: prefix-compressed blocks, lz4, filter, index, footer; its reader, writer and dump |
 //! | [`bloom`] | Bloom filters, for the tables and the memtables |
 //! | [`block_cache`] | recently read data blocks in memory, within a byte budget |
@@ -59,6 +60,7 @@ pub mod memtable_filter;
 pub mod options;
 pub mod recovery;
 pub mod repair;
+pub mod skiplist;
 pub mod table;
 pub mod version;
 pub mod version_edit;
