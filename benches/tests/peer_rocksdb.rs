@@ -229,7 +229,19 @@ fn blob_files_hold_the_values_and_their_bytes_count_once() {
         stats.extra["wal_bytes"] + flush + stats.extra["compaction_bytes"]
     );
     engine.close().unwrap();
+    // Reopened with a cold cache, a get reads the table's block and then the blob file.
     let engine = RocksDb::open(&dir, &Options::new().set("blob_files", "true")).unwrap();
-    assert_eq!(engine.get(&key(123)).unwrap(), Some(big(123)));
+    for i in (0..300).step_by(30) {
+        assert_eq!(engine.get(&key(i)).unwrap(), Some(big(i)));
+    }
+    // One blob read per get, and the table's blocks (few: they are shared by the gets).
+    let cold = engine.stats().unwrap();
+    assert!(cold.get_disk_reads > 10, "{cold:?}");
+    assert!(cold.extra["blob_reads"] >= 10, "{cold:?}");
+    // Again: the values come from the blob cache (the block cache), the blocks too.
+    for i in (0..300).step_by(30) {
+        engine.get(&key(i)).unwrap();
+    }
+    assert_eq!(engine.stats().unwrap().get_disk_reads, cold.get_disk_reads);
     engine.close().unwrap();
 }

@@ -44,7 +44,8 @@
 //! A bulk load (fjall's ingestion) separates its values the same way. The blob files are
 //! counted like every other file: in `disk_bytes_written` (the process's `wchar`), in
 //! `disk_bytes` and `file_count`; `extra["blob_files"]` counts them, and
-//! `extra["fragmented_blob_bytes"]` is the garbage fjall knows of in them.
+//! `extra["fragmented_blob_bytes"]` is the garbage fjall knows of in them. Read
+//! amplification is then unknown (see Statistics).
 //!
 //! ## Files
 //!
@@ -89,7 +90,11 @@
 //! `get_disk_reads` is the number of blocks (data, index, filter) that fjall's `get`s
 //! loaded from table files rather than from its block cache, from lsm-tree's metrics (the
 //! `metrics` feature): the count's growth across each `get`, so a scan or compaction running
-//! in another thread at that instant is counted too.
+//! in another thread at that instant is counted too. With `kv_separation` those metrics
+//! still count the table blocks a `get` loads but not the read of the value from its blob
+//! file, the very read key-value separation adds; rather than a read amplification that
+//! leaves it out, the adapter then says it is unknown (`extra["read_amp_unknown"] = 1`, the
+//! report's `n/a`).
 //!
 //! ## Limits
 //!
@@ -381,6 +386,8 @@ impl PeerStore for FjallStore {
                 "fragmented_blob_bytes",
                 self.keyspace.fragmented_blob_bytes(),
             ));
+            // Its metrics see the table blocks a get loads, not the blob it reads next.
+            extra.push(("read_amp_unknown", 1));
         }
         PeerFigures {
             extra,
