@@ -41,6 +41,23 @@ fn contents(list: &SkipList) -> Vec<Version> {
     out
 }
 
+/// Every entry, last first, walking backward as a cursor does: stacks of the entries
+/// before the last one taken, one search each.
+fn backward(list: &SkipList) -> Vec<Version> {
+    let (mut out, mut stack) = (Vec::new(), Vec::new());
+    let mut end = None;
+    loop {
+        if stack.is_empty() {
+            list.entries_before(end, 2, &mut stack);
+        }
+        let Some(node) = stack.pop() else {
+            return out;
+        };
+        out.push(owned(list.entry_ref(node)));
+        end = Some(node);
+    }
+}
+
 fn model_contents(model: &Model) -> Vec<Version> {
     model
         .iter()
@@ -320,6 +337,17 @@ fn concurrent_readers_see_whole_entries_in_order_and_never_lose_one() {
                         assert!(rest.any(|v| v == old), "seed {seed}: {old:?} lost");
                         let found = list.seek(&old.0, old.1).map(|n| owned(list.entry_ref(n)));
                         assert_eq!(found.as_ref(), Some(old), "seed {seed}");
+                    }
+                    // Backward, through the stacks a cursor uses: the same guarantees.
+                    let mut back = backward(&list);
+                    back.reverse();
+                    for pair in back.windows(2) {
+                        let order = key::compare(&pair[0].0, pair[0].1, &pair[1].0, pair[1].1);
+                        assert_eq!(order, Less, "seed {seed}: out of order backward");
+                    }
+                    let mut rest = back.iter();
+                    for old in &now {
+                        assert!(rest.any(|v| v == old), "seed {seed}: {old:?} lost backward");
                     }
                     seen = now;
                     walks += 1;
