@@ -18,9 +18,10 @@ enum Op {
     Delete(&'static str),
     Batch(&'static [(&'static str, Option<&'static str>)]),
     Compact,
+    Flush,
 }
 
-use Op::{Batch, Compact, Delete, Put};
+use Op::{Batch, Compact, Delete, Flush, Put};
 
 /// Fruit and colours, overwritten and deleted, with a batch: every kind of record.
 const FRUIT: &[Op] = &[
@@ -51,23 +52,29 @@ fn open(engine: &str, dir: &Path, settings: &[(&str, &str)]) -> Box<dyn DynEngin
 fn build(engine: &str, dir: &Path, settings: &[(&str, &str)], ops: &[Op]) {
     let store = open(engine, dir, settings);
     for op in ops {
-        match op {
-            Put(key, value) => store.put(key.as_bytes(), value.as_bytes()).unwrap(),
-            Delete(key) => store.delete(key.as_bytes()).unwrap(),
-            Batch(ops) => {
-                let mut batch = WriteBatch::new();
-                for (key, value) in *ops {
-                    match value {
-                        Some(value) => batch.put(key.as_bytes(), value.as_bytes()).unwrap(),
-                        None => batch.delete(key.as_bytes()).unwrap(),
-                    }
-                }
-                store.write(&batch).unwrap();
-            }
-            Compact => store.compact().unwrap(),
-        }
+        apply(store.as_ref(), op);
     }
     store.close().unwrap();
+}
+
+/// Applies one change to `store`.
+fn apply(store: &dyn DynEngine, op: &Op) {
+    match op {
+        Put(key, value) => store.put(key.as_bytes(), value.as_bytes()).unwrap(),
+        Delete(key) => store.delete(key.as_bytes()).unwrap(),
+        Batch(ops) => {
+            let mut batch = WriteBatch::new();
+            for (key, value) in *ops {
+                match value {
+                    Some(value) => batch.put(key.as_bytes(), value.as_bytes()).unwrap(),
+                    None => batch.delete(key.as_bytes()).unwrap(),
+                }
+            }
+            store.write(&batch).unwrap();
+        }
+        Compact => store.compact().unwrap(),
+        Flush => assert!(store.flush().unwrap(), "the engine has a memtable"),
+    }
 }
 
 /// `n` puts of `key000`..`key099` in a fixed scrambled order, values numbered.
@@ -189,6 +196,56 @@ fn lsm_store_before_and_after_a_compaction() {
         .find(|name| name.ends_with(".sst"))
         .unwrap();
     insta::assert_snapshot!("lsm_table_file", file_picture(tmp.path(), &table));
+}
+
+#[test]
+fn wisckey_store_tree_above_value_log() {
+    let tmp = tempfile::tempdir().unwrap();
+    // Values of 6 bytes or more go to the value log ("yellow", "dark red", "purple",
+    // "golden"), shorter ones stay in the tree; segments of 160 bytes; no background
+    // collection, so the store is the same every time.
+    let settings = [
+        ("value_threshold", "6"),
+        ("vlog_segment_bytes", "160"),
+        ("gc_dead_ratio", "0"),
+    ];
+    let ops: Vec<&Op> = FRUIT.iter().chain([&Flush]).collect();
+    let store = open("wisckey", tmp.path(), &settings);
+    for op in ops {
+        apply(store.as_ref(), op);
+    }
+    store.close().unwrap();
+    let svg = picture(tmp.path());
+    insta::assert_snapshot!("wisckey", svg);
+    let structure = draw::structure(ENGINES, tmp.path(), None, &Options::new()).unwrap();
+    let live: Vec<(&str, Option<bool>)> = (structure.files.iter())
+        .filter(|f| f.kind == kv_shared::structure::FileKind::Segment)
+        .flat_map(|f| &f.parts)
+        .filter(|p| p.kind == kv_shared::structure::PartKind::Put)
+        .map(|p| (p.keys[0].as_str(), p.live))
+        .collect();
+    // Live: the values in the log the tree still points at. Dead: the small values (kept
+    // in the tree), the deleted banana and cherry, the overwritten apples.
+    let expected = [
+        ("apple", false),
+        ("banana", false),
+        ("cherry", false),
+        ("apple", false),
+        ("date", false),
+        ("elder", false),
+        ("fig", true),
+        ("apple", true),
+        ("grape", false),
+    ];
+    assert_eq!(live, expected.map(|(key, live)| (key, Some(live))));
+    let segment = Path::new("vlog/00000001.seg");
+    let one = file_picture(tmp.path(), segment.to_str().unwrap());
+    assert!(one.contains("vlog/00000001.seg: segment"), "{one}");
+    assert_eq!(
+        file_picture(tmp.path(), "00000001.seg"),
+        one,
+        "a unique file name"
+    );
 }
 
 #[test]

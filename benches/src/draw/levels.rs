@@ -13,7 +13,8 @@ use super::key_axis::KeyAxis;
 use super::svg::{Anchor, Svg, Swatch, bytes, colour, fit};
 use super::tables::{MEMTABLE_SWATCH, table_fill, top};
 
-const WIDTH: f64 = 1000.0;
+/// The picture's width.
+pub const WIDTH: f64 = 1000.0;
 /// Centre of the pyramid's bars, and their widest.
 const PYRAMID_CENTRE: f64 = 100.0;
 const PYRAMID_WIDTH: f64 = 110.0;
@@ -26,12 +27,23 @@ const SHORTEST: f64 = 8.0;
 
 /// The picture of an LSM tree.
 pub fn draw(s: &Structure) -> String {
+    let mut svg = Svg::new(WIDTH);
+    draw_into(&mut svg, s, 0.0, "lsm");
+    svg.finish(12.0)
+}
+
+/// Draws the tree of `s` into `svg` (at least [`WIDTH`] wide) from `y0` down: the title
+/// (starting `name:`), the legend, the memtable, the levels with the pyramid, the key
+/// axis. Returns the lowest edge drawn. [`super::separated`] draws a wisckey store's tree
+/// with it.
+pub fn draw_into(svg: &mut Svg, s: &Structure, y0: f64, name: &str) -> f64 {
     let tables: Vec<&StoreFile> = s
         .files
         .iter()
         .filter(|f| f.kind == FileKind::Table)
         .collect();
-    let (mut svg, axis, mut y) = top(s, &tables, &title(s, &tables), &LEGEND, (WIDTH, AXIS_LEFT));
+    let title = title(name, s, &tables);
+    let (axis, mut y) = top(svg, y0, s, &tables, (&title, &LEGEND), AXIS_LEFT);
     let largest = tables.iter().map(|t| t.bytes).max().unwrap_or(1).max(1);
     // Every level down to the deepest that holds a table (L0 at least).
     let deepest = s.levels.iter().rposition(|l| l.tables > 0).unwrap_or(0);
@@ -43,11 +55,11 @@ pub fn draw(s: &Structure) -> String {
             .copied()
             .filter(|t| t.level == Some(level.level))
             .collect();
-        pyramid.bar(&mut svg, level, y);
+        pyramid.bar(svg, level, y);
         let rows = level_rows(&on_level, level.level);
         for row in &rows {
             for table in row {
-                table_box(&mut svg, table, &axis, y, largest);
+                table_box(svg, table, &axis, y, largest);
             }
             y += ROW_STEP;
         }
@@ -64,12 +76,12 @@ pub fn draw(s: &Structure) -> String {
     if !unplaced.is_empty() {
         svg.bold(LEFT, y + 14.0, "in no level", Anchor::Start, 12.0);
         for table in unplaced {
-            table_box(&mut svg, table, &axis, y, largest);
+            table_box(svg, table, &axis, y, largest);
         }
         y += ROW_STEP;
     }
-    axis.draw(&mut svg, y + 6.0);
-    svg.finish(12.0)
+    axis.draw(svg, y + 6.0);
+    svg.bottom()
 }
 
 /// The legend.
@@ -92,15 +104,15 @@ const LEGEND: [Swatch; 4] = [
     },
 ];
 
-/// The title: tables, levels, bytes, the memtable's fill.
-fn title(s: &Structure, tables: &[&StoreFile]) -> String {
+/// The title, `name:` then the tables, levels, bytes, the memtable's fill.
+fn title(name: &str, s: &Structure, tables: &[&StoreFile]) -> String {
     let total: u64 = tables.iter().map(|t| t.bytes).sum();
     let levels = s.levels.iter().filter(|l| l.tables > 0).count();
     let memtable = s.memtable.as_ref().map_or(String::new(), |m| {
         format!("; memtable {} entries, {}", m.entries, bytes(m.bytes))
     });
     format!(
-        "lsm: {} tables on {levels} levels, {}{memtable}",
+        "{name}: {} tables on {levels} levels, {}{memtable}",
         tables.len(),
         bytes(total)
     )
@@ -127,7 +139,10 @@ fn table_box(svg: &mut Svg, table: &StoreFile, axis: &KeyAxis, y: f64, largest: 
     let h = SHORTEST + (TALLEST - SHORTEST) * table.bytes as f64 / largest as f64;
     let top = y + (TALLEST - h) / 2.0;
     svg.area(x, top, w, h, table_fill(table.level.is_some()));
-    let number = table.name.trim_end_matches(".sst").trim_start_matches('0');
+    // The table's number: its name without a directory (a wisckey tree's `tree/`), extension
+    // and leading zeros.
+    let name = table.name.rsplit('/').next().unwrap_or(&table.name);
+    let number = name.trim_end_matches(".sst").trim_start_matches('0');
     let label = fit(number, w - 4.0, 9.0);
     if h >= 12.0 && !label.is_empty() {
         svg.text(

@@ -7,6 +7,7 @@
 //! | a bitcask store | [`segments`] | each segment as a box scaled by its size, its dead bytes shaded, its hint file beside it |
 //! | an sstable store | [`tables`] | the memtable and its WAL, the tables as bars spanning their key ranges on a key axis |
 //! | an lsm store | [`levels`] | the level pyramid: a row per level, tables placed by key range and scaled by size |
+//! | a wisckey store | [`separated`] | the tree's level pyramid on top, the value log below as a strip of segments scaled by size, dead bytes hatched |
 //! | one file (`--file`) | [`file`] | its parts in file order with their sizes: blocks, index, filter, footer; or records |
 //!
 //! Reading is read only ([`kv_shared::structure`]): drawing a store never changes it, works
@@ -19,12 +20,13 @@ pub mod key_axis;
 pub mod levels;
 pub mod log;
 pub mod segments;
+pub mod separated;
 pub mod svg;
 pub mod tables;
 
 use std::path::Path;
 
-use kv_shared::structure::{Part, PartKind, read_marker};
+use kv_shared::structure::{Part, PartKind, StoreFile, read_marker};
 use kv_shared::{Error, Options, Result, Structure};
 
 use crate::engines::{EngineInfo, find};
@@ -62,8 +64,10 @@ pub fn structure(
         "bitcask" => bitcask::inspect::structure(dir),
         "sstable" => sstable::inspect::structure_with(dir, options),
         "lsm" => lsm::inspect::structure_with(dir, options),
+        "wisckey" => wisckey::inspect::structure_with(dir, options),
         other => Err(Error::InvalidArgument(format!(
-            "kv draw draws the course's stores (hashlog, bitcask, sstable, lsm), not `{other}`"
+            "kv draw draws the course's stores (hashlog, bitcask, sstable, lsm, wisckey), not \
+             `{other}`"
         ))),
     }
 }
@@ -98,20 +102,36 @@ pub fn draw(registry: &[EngineInfo], request: Request<'_>, options: &Options) ->
     let Some(path) = request.file else {
         return Ok(store_picture(&structure));
     };
-    let name = path
-        .file_name()
-        .unwrap_or(path.as_os_str())
-        .to_string_lossy();
-    match structure.file(&name) {
+    match find_file(&structure, dir, path) {
         Some(file) => Ok(file::draw(file)),
         None => {
             let names: Vec<&str> = structure.files.iter().map(|f| f.name.as_str()).collect();
             Err(Error::InvalidArgument(format!(
-                "{} holds no file {name} (it holds: {})",
+                "{} holds no file {} (it holds: {})",
                 dir.display(),
+                path.display(),
                 names.join(", ")
             )))
         }
+    }
+}
+
+/// The file of `structure` that `path` names: its name in the store (`000005.sst`, or
+/// `tree/000005.sst` in a store with subdirectories), that path under `dir`, or a bare file
+/// name that one file of a subdirectory alone has (`00000001.seg` for `vlog/00000001.seg`).
+fn find_file<'a>(structure: &'a Structure, dir: &Path, path: &Path) -> Option<&'a StoreFile> {
+    let relative = path.strip_prefix(dir).unwrap_or(path).to_string_lossy();
+    if let Some(file) = structure.file(&relative) {
+        return Some(file);
+    }
+    let name = path.file_name()?.to_string_lossy();
+    let mut in_subdirectory = structure
+        .files
+        .iter()
+        .filter(|f| f.name.rsplit('/').next() == Some(&*name));
+    match (in_subdirectory.next(), in_subdirectory.next()) {
+        (Some(file), None) => Some(file),
+        _ => None,
     }
 }
 
@@ -122,6 +142,7 @@ pub fn store_picture(structure: &Structure) -> String {
         "hashlog" => log::draw(structure),
         "bitcask" => segments::draw(structure),
         "lsm" => levels::draw(structure),
+        "wisckey" => separated::draw(structure),
         _ => tables::draw(structure),
     }
 }

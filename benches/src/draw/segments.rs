@@ -14,7 +14,6 @@ const BOXES: f64 = 230.0;
 /// Width of the largest segment.
 const SEGMENT_WIDTH: f64 = 560.0;
 const GAP: f64 = 24.0;
-const BOX_HEIGHT: f64 = 30.0;
 const ROW_STEP: f64 = 66.0;
 
 /// The picture of a bitcask store.
@@ -119,7 +118,14 @@ fn row(svg: &mut Svg, segment: &StoreFile, y: f64, scale: f64) {
         );
     }
     draw_file(svg, segment, BOXES, y, scale);
-    let counts = match (segment.live_bytes, segment.dead_bytes) {
+    let counts = counts(segment);
+    svg.muted(BOXES, y + BOX_HEIGHT + 13.0, &counts, Anchor::Start, 10.0);
+}
+
+/// A segment's bytes, live and dead where known, and records: `612 B: 217 B live, 360 B
+/// dead, 5 records`.
+pub fn counts(segment: &StoreFile) -> String {
+    match (segment.live_bytes, segment.dead_bytes) {
         (Some(live), Some(dead)) => format!(
             "{}: {} live, {} dead, {} records",
             bytes(segment.bytes),
@@ -132,12 +138,15 @@ fn row(svg: &mut Svg, segment: &StoreFile, y: f64, scale: f64) {
             bytes(segment.bytes),
             segment.entries.unwrap_or(0)
         ),
-    };
-    svg.muted(BOXES, y + BOX_HEIGHT + 13.0, &counts, Anchor::Start, 10.0);
+    }
 }
 
-/// A file as a box `bytes × scale` wide at (`x`, `y`), its parts inside at their offsets.
-fn draw_file(svg: &mut Svg, file: &StoreFile, x: f64, y: f64, scale: f64) {
+/// The height of a file's box.
+pub const BOX_HEIGHT: f64 = 30.0;
+
+/// A file as a box `bytes × scale` wide and [`BOX_HEIGHT`] high at (`x`, `y`), its parts
+/// inside at their offsets (each labelled where its label fits).
+pub fn draw_file(svg: &mut Svg, file: &StoreFile, x: f64, y: f64, scale: f64) {
     let w = file.bytes as f64 * scale;
     svg.rect(x, y, w, BOX_HEIGHT, "#ffffff");
     for part in &file.parts {

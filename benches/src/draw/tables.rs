@@ -25,7 +25,15 @@ pub fn draw(s: &Structure) -> String {
         .filter(|f| f.kind == FileKind::Table)
         .collect();
     tables.reverse(); // newest (highest number) first, the order a read looks in
-    let (mut svg, axis, mut y) = top(s, &tables, &title(s, &tables), &LEGEND, (WIDTH, AXIS_LEFT));
+    let mut svg = Svg::new(WIDTH);
+    let (axis, mut y) = top(
+        &mut svg,
+        0.0,
+        s,
+        &tables,
+        (&title(s, &tables), &LEGEND),
+        AXIS_LEFT,
+    );
     for table in &tables {
         table_row(&mut svg, table, &axis, y);
         y += ROW_STEP;
@@ -36,22 +44,24 @@ pub fn draw(s: &Structure) -> String {
     svg.finish(12.0)
 }
 
-/// The top of a picture of tables on a key axis (this one and [`super::levels`]'s): the
-/// title, the legend and the memtable's row. Returns the picture, `width` wide; the axis,
-/// from `axis_left` to 40 px before the right edge; and where the next row goes.
+/// The top of a picture of tables on a key axis (this one and [`super::levels`]'s), drawn
+/// into `svg` from `y0` down: the title, the legend and the memtable's row. Returns the
+/// axis, from `axis_left` to 40 px before the picture's right edge, and where the next row
+/// goes.
 pub fn top(
+    svg: &mut Svg,
+    y0: f64,
     s: &Structure,
     tables: &[&StoreFile],
-    title: &str,
-    legend: &[Swatch],
-    (width, axis_left): (f64, f64),
-) -> (Svg, KeyAxis, f64) {
-    let mut svg = Svg::new(width);
-    svg.bold(LEFT, 24.0, title, Anchor::Start, 14.0);
-    svg.legend(LEFT, 46.0, legend);
-    let axis = KeyAxis::of_tables(tables, s.memtable.as_ref(), axis_left, width - 40.0);
-    memtable_row(&mut svg, s, &axis, 72.0);
-    (svg, axis, 72.0 + ROW_STEP + 8.0)
+    (title, legend): (&str, &[Swatch]),
+    axis_left: f64,
+) -> (KeyAxis, f64) {
+    svg.bold(LEFT, y0 + 24.0, title, Anchor::Start, 14.0);
+    svg.legend(LEFT, y0 + 46.0, legend);
+    let right = svg.width() - 40.0;
+    let axis = KeyAxis::of_tables(tables, s.memtable.as_ref(), axis_left, right);
+    memtable_row(svg, s, &axis, y0 + 72.0);
+    (axis, y0 + 72.0 + ROW_STEP + 8.0)
 }
 
 /// The legend.
