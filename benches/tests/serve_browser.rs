@@ -1,7 +1,7 @@
 //! `kv serve`'s page, structure and picture, from outside.
 //!
 //! * `the_page_structure_and_picture_answer_for_every_course_engine` (fast, no browser):
-//!   for hashlog, bitcask, sstable and lsm, `/` is the page with its controls,
+//!   for hashlog, bitcask, sstable, lsm and wisckey, `/` is the page with its controls,
 //!   `/api/structure` the documented JSON (version 1) describing what was written, and
 //!   `/api/draw.svg` an SVG.
 //! * `the_page_shows_writes_and_compaction_in_a_browser`: a real headless Chromium driven
@@ -71,7 +71,7 @@ fn structure(agent: &ureq::Agent, server: &Server, query: &str) -> Value {
 #[test]
 fn the_page_structure_and_picture_answer_for_every_course_engine() {
     let agent = agent();
-    for engine in ["hashlog", "bitcask", "sstable", "lsm"] {
+    for engine in ["hashlog", "bitcask", "sstable", "lsm", "wisckey"] {
         let dir = tempfile::tempdir().unwrap();
         let server = Server::start(engine, dir.path(), &[], false);
         let (status, kind, page) = get(&agent, &server.url("/"));
@@ -99,7 +99,9 @@ fn the_page_structure_and_picture_answer_for_every_course_engine() {
 
         for (i, key) in ["apple", "banana", "cherry"].iter().enumerate() {
             let url = server.url(&format!("/api/keys/{key}"));
-            let response = agent.put(&url).send(format!("value {i}")).expect("PUT");
+            // banana's value is over wisckey's value_threshold (128): it goes to the log.
+            let value = format!("value {i}").repeat(if i == 1 { 30 } else { 1 });
+            let response = agent.put(&url).send(value).expect("PUT");
             assert_eq!(response.status().as_u16(), 204, "{engine} PUT {key}");
         }
         let response = agent
@@ -131,7 +133,7 @@ fn the_page_structure_and_picture_answer_for_every_course_engine() {
         );
         let files_of = |answer: &Value| {
             let summary = &answer["summary"];
-            ["levels", "tables", "segments", "log"].map(|part| summary[part].clone())
+            ["levels", "tables", "segments", "log", "value_log"].map(|part| summary[part].clone())
         };
         assert_eq!(
             files_of(&brief),
@@ -201,21 +203,51 @@ fn check_answer(engine: &str, dir: &Path, answer: &Value) {
             assert_eq!(summary["memtable"]["entries"], 0);
             assert_eq!(summary["flushes"], 1);
         }
-        _ => {
-            let l0 = &summary["levels"][0];
-            assert_eq!(l0["level"], 0);
-            let tables = l0["tables"].as_array().unwrap();
-            assert_eq!(tables.len(), 1, "{summary}");
-            assert_eq!(
-                tables[0]["keys"],
-                json!({"first": "apple", "last": "cherry"})
-            );
-            assert!(tables[0]["filter_bytes"].as_u64().unwrap() > 0);
-            assert_eq!(summary["memtable"]["entries"], 0);
-            assert_eq!(summary["compaction"]["flushes"], 1);
-            assert!(summary["block_cache"]["capacity_bytes"].as_u64().unwrap() > 0);
+        "wisckey" => {
+            check_tree(summary);
+            check_value_log(summary);
         }
+        _ => check_tree(summary),
     }
+}
+
+/// Checks an LSM tree's summary (lsm, or wisckey's tree) after one flush of the three keys.
+fn check_tree(summary: &Value) {
+    let l0 = &summary["levels"][0];
+    assert_eq!(l0["level"], 0);
+    let tables = l0["tables"].as_array().unwrap();
+    assert_eq!(tables.len(), 1, "{summary}");
+    assert_eq!(
+        tables[0]["keys"],
+        json!({"first": "apple", "last": "cherry"})
+    );
+    assert!(tables[0]["filter_bytes"].as_u64().unwrap() > 0);
+    assert_eq!(summary["memtable"]["entries"], 0);
+    assert_eq!(summary["compaction"]["flushes"], 1);
+    assert!(summary["block_cache"]["capacity_bytes"].as_u64().unwrap() > 0);
+}
+
+/// Checks a wisckey value log's summary: banana's value is live in the log, the small
+/// values and apple's overwritten one are dead there, and the collector has not run.
+fn check_value_log(summary: &Value) {
+    let log = &summary["value_log"];
+    let segments = log["segments"].as_array().unwrap();
+    assert!(!segments.is_empty(), "{log}");
+    assert!(segments[0]["name"].as_str().unwrap().starts_with("vlog/"));
+    let total = |field: &str| -> u64 { segments.iter().map(|s| s[field].as_u64().unwrap()).sum() };
+    assert_eq!(log["live_bytes"].as_u64(), Some(total("live_bytes")));
+    // A record: a 27-byte header, the key, the value.
+    assert_eq!(
+        total("live_bytes"),
+        27 + 6 + 210,
+        "banana's record alone: {log}"
+    );
+    assert!(total("dead_bytes") > 0, "{log}");
+    assert_eq!(
+        (log["values_inline"].as_u64(), log["values_in_log"].as_u64()),
+        (Some(2), Some(1))
+    );
+    assert_eq!(summary["gc"]["runs"], 0, "{summary}");
 }
 
 #[cfg(feature = "peers")]

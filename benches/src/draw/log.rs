@@ -95,7 +95,7 @@ fn index_row(svg: &mut Svg, s: &Structure, top: f64) -> Vec<(f64, f64)> {
 }
 
 /// Draws `file`'s parts as a strip of boxes from `top`, wrapped into rows, each box as wide
-/// as its bytes (at least [`MIN_RECORD`]), its offset under it; returns where each landed.
+/// as its bytes (at least `MIN_RECORD`), its offset under it; returns where each landed.
 pub fn strip(svg: &mut Svg, file: &StoreFile, top: f64) -> Placed {
     let drawn = &file.parts[..file.parts.len().min(MAX_DRAWN)];
     let total: u64 = drawn.iter().map(|p| p.bytes).sum();

@@ -8,7 +8,7 @@
 //! | an sstable store | [`tables`] | the memtable and its WAL, the tables as bars spanning their key ranges on a key axis |
 //! | an lsm store | [`levels`] | the level pyramid: a row per level, tables placed by key range and scaled by size |
 //! | a wisckey store | [`separated`] | the tree's level pyramid on top, the value log below as a strip of segments scaled by size, dead bytes hatched |
-//! | one file (`--file`) | [`file`] | its parts in file order with their sizes: blocks, index, filter, footer; or records |
+//! | one file (`--file`) | [`mod@file`] | its parts in file order with their sizes: blocks, index, filter, footer; or records |
 //!
 //! Reading is read only ([`kv_shared::structure`]): drawing a store never changes it, works
 //! while another process has it open, and refuses a directory that is not a store. The

@@ -12,7 +12,7 @@
 //!   one hatched grey, a tombstone hatched red. Where its records would average under
 //!   [`MIN_PART_WIDTH`] pixels, it shows two bands instead, its live bytes and its dead
 //!   bytes (their share, not their place). When the reading did not compute which values
-//!   are live (a large tree, [`wisckey::inspect`]), a segment is one band marked so.
+//!   are live (a large tree, [`mod@wisckey::inspect`]), a segment is one band marked so.
 //!   Under the strip, the first [`LISTED`] segments' bytes and records, a line each.
 //! * A caption saying which part holds what, and the store's other files.
 
@@ -43,7 +43,7 @@ const UNKNOWN: &str = colour::BATCH;
 /// The picture of a wisckey store.
 pub fn draw(s: &Structure) -> String {
     let mut svg = Svg::new(WIDTH);
-    let title = "wisckey tree (tree/: keys, each with a pointer or a small value)";
+    let title = "wisckey: the tree (tree/, keys)";
     let y = levels::draw_into(&mut svg, s, 0.0, title);
     let y = value_log(&mut svg, s, y + 20.0);
     caption(&mut svg, s, y + 8.0);
@@ -108,7 +108,7 @@ fn title(segments: &[&StoreFile]) -> String {
         "segments"
     };
     let head = format!(
-        "value log (vlog/: the values): {} {noun}, {}",
+        "the value log (vlog/, values): {} {noun}, {}",
         segments.len(),
         bytes(total)
     );

@@ -16,9 +16,10 @@
 //! * the picture of the store (`#picture`), the same SVG `kv draw --dir` writes;
 //! * the summary of the structure as text (`<pre id="summary">`), level by level or file by
 //!   file, with attributes for scripts and tests: `data-levels="L0:3 L1:2 ..."` (an LSM
-//!   tree's tables per level), `data-entries="L0:3000 L1:2000 ..."` (their entries),
-//!   `data-memtable` (entries the WALs hold, stages 3 and 4), `data-files` (files in the
-//!   directory);
+//!   tree's tables per level, stages 4 and 5), `data-entries="L0:3000 L1:2000 ..."` (their
+//!   entries), `data-memtable` (entries the WALs hold, stages 3 to 5), `data-segments`
+//!   (value-log segments, stage 5), `data-files` (files in the directory, its
+//!   subdirectories' included);
 //! * the counters (`#stats`) and two charts over the last two minutes (`#chart-amp`: write
 //!   and space amplification; `#chart-disk`: bytes on disk and live bytes);
 //! * the controls, each calling the JSON API ([`super::api`]): write N random keys
@@ -72,6 +73,9 @@
 //!                      flushes, compactions
 //!     stage "lsm"      memtable: Memtable, levels: [Level], compaction: Compaction,
 //!                      block_cache: Cache
+//!     stage "wisckey"  the tree as stage "lsm" has it (memtable, levels, compaction,
+//!                      block_cache: from the engine's tree_* counters), value_log:
+//!                      ValueLog, gc: Gc
 //!   structure    null for a peer; else kv_shared::Structure as kv draw reads it (its own
 //!                version in structure.version; every field documented in
 //!                kv_shared::structure)
@@ -116,6 +120,17 @@
 //! | Cache | `hits`, `misses` | block lookups since open |
 //! | | `hit_rate?` | `hits / (hits + misses)`, null before any lookup |
 //! | | `bytes`, `capacity_bytes` | held, and allowed |
+//! | ValueLog | `bytes` | its segments' bytes |
+//! | | `live_bytes?`, `dead_bytes?` | values the tree points at, and records nothing points at; null when the reading did not compute it (a tree over `wisckey::inspect::LIVENESS_MAX_TREE_BYTES`) |
+//! | | `dead_bytes_known` | the dead bytes the engine counts in memory: small values and deletes, dead when written, and what its collections measured |
+//! | | `values_inline`, `values_in_log` | live keys whose value the tree keeps, and those in the log |
+//! | | `segments` | a list of File (`vlog/00000001.seg`...), oldest first, the active one noted |
+//! | Gc | `runs`, `segments_deleted` | garbage collections since open, and the segments they freed |
+//! | | `values_relocated`, `bytes_relocated` | live values copied to the log's head |
+//! | | `errors` | background collections that failed |
+//!
+//! A wisckey store's files are named by their path in the store directory: `tree/000005.sst`,
+//! `vlog/00000001.seg` ([`mod@wisckey::inspect`]).
 //!
 //! Keys are text as in [`kv_shared::structure::key_text`]: printable ASCII as is, any
 //! other byte `\xNN`.
@@ -151,7 +166,7 @@ use snapshot::{Snapshot, Snapshots};
 use structure_json::{StructureAnswer, VERSION, summary};
 
 /// The engines whose files [`crate::draw`] reads: the course's.
-pub const DRAWN_ENGINES: [&str; 4] = ["hashlog", "bitcask", "sstable", "lsm"];
+pub const DRAWN_ENGINES: [&str; 5] = ["hashlog", "bitcask", "sstable", "lsm", "wisckey"];
 
 /// The page as served, before the engine's name and the directory are written into it:
 /// `page/page.html` with `page/page.css` and `page/page.js` in place of its `{{style}}` and

@@ -15,18 +15,19 @@
 //! ```text
 //! Structure
 //! ├── version            1
-//! ├── engine             "hashlog" | "bitcask" | "sstable" | "lsm" (from the ENGINE marker)
+//! ├── engine             "hashlog" | "bitcask" | "sstable" | "lsm" | "wisckey" (the ENGINE marker)
 //! ├── format_version     the store format version the marker records
-//! ├── files: [StoreFile]   every file in the directory, sorted by name
+//! ├── files: [StoreFile]   every file in the directory, sorted by name (a subdirectory's
+//! │                        by its path: wisckey's tree/000005.sst, vlog/00000001.seg)
 //! │     name, kind, bytes, live_bytes?, dead_bytes?, keys? {first, last}, level?,
 //! │     entries?, describes?, note?,
 //! │     parts: [Part]      in file order, at most MAX_PARTS; parts_omitted counts the rest
 //! │           kind, offset, bytes, keys, key_span? {first, last}, entries?, live?
 //! ├── index: [Pointer]     the hash index opening would rebuild (stages 1 and 2), by key,
 //! │     key, file, offset, bytes     at most MAX_POINTERS; index_omitted counts the rest
-//! ├── memtable?            what the write-ahead logs would replay (stages 3 and 4)
+//! ├── memtable?            what the write-ahead logs would replay (stages 3 to 5)
 //! │     wals, entries, bytes, capacity_bytes?, keys?
-//! ├── levels: [Level]      the levels of an LSM tree (stage 4)
+//! ├── levels: [Level]      the levels of an LSM tree (stages 4 and 5)
 //! │     level, tables, bytes, target_bytes?
 //! └── merge?               a merge or compaction whose files are in the directory
 //!       inputs, outputs, committed
@@ -70,7 +71,8 @@ pub struct Structure {
     pub engine: String,
     /// The store format version the marker records.
     pub format_version: u32,
-    /// Every file of the directory, sorted by name.
+    /// Every file of the directory, sorted by name; a stage that keeps files in
+    /// subdirectories lists them by their path (`tree/000005.sst`).
     pub files: Vec<StoreFile>,
     /// The in-memory hash index (stage 1's index, stage 2's keydir) that opening the store
     /// would rebuild: for each live key, the record holding its latest value. Sorted by key.
@@ -90,7 +92,8 @@ pub struct Structure {
 /// One file of a store directory.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StoreFile {
-    /// The file's name in the directory.
+    /// The file's name in the directory, or its path from the directory for a file in a
+    /// subdirectory (`vlog/00000001.seg`, `/` between the names).
     pub name: String,
     /// What the file is.
     pub kind: FileKind,

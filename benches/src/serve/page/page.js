@@ -7,6 +7,7 @@
 const POLL_MS = 500;          // the wait between one poll's answers and the next poll
 const HISTORY = 240;          // points kept for the charts: 2 minutes at 2 polls a second
 const TABLES_LISTED = 8;      // tables listed per level in the summary; the rest are counted
+const SEGMENTS_LISTED = 16;   // value-log segments listed in the summary; the rest are counted
 
 const $ = (id) => document.getElementById(id);
 const history = [];           // {t, write_amp, space_amp, disk_bytes, live_data_bytes}
@@ -90,34 +91,65 @@ const SUMMARIES = {
     ...tableLines(s.tables),
     mergeLine("compaction", s.compaction),
   ],
-  lsm: (s) => {
-    const lines = memtableLines(s.memtable);
-    const deepest = s.levels.reduce((d, l) => (l.tables.length ? l.level : d), 0);
-    for (const l of s.levels.filter((l) => l.level <= deepest)) {
-      const target = l.target_bytes != null ? `target ${bytes(l.target_bytes)}` : (l.level === 0 ? "trigger: a table count" : "no target");
-      lines.push(`L${l.level}  ${pad(plural(l.tables.length, "table"), 10)}  ${pad(bytes(l.bytes), 10)}  ${target}`);
-      lines.push(...tableLines(l.tables));
-    }
-    const c = s.compaction;
-    const running = c.unplaced_tables.length ? `writing or deleting ${c.unplaced_tables.join(", ")}` : "idle";
-    lines.push(`compaction  ${running}; ${c.flushes} flushes, ${c.compactions} compactions (${c.trivial_moves} moves), read ${bytes(c.bytes_read)}, wrote ${bytes(c.bytes_written)}`);
-    const b = s.block_cache;
-    const rate = b.hit_rate == null ? "no lookups yet" : `${(100 * b.hit_rate).toFixed(1)}% hits`;
-    lines.push(`block cache  ${rate} (${count(b.hits)} hits, ${count(b.misses)} misses), ${bytes(b.bytes)} of ${bytes(b.capacity_bytes)}`);
-    return lines;
-  },
+  lsm: (s) => treeLines(s),
+  wisckey: (s) => [
+    "tree  keys, each with a 17-byte pointer into the value log or a small value itself",
+    ...treeLines(s),
+    ...valueLogLines(s.value_log),
+    gcLine(s.gc),
+  ],
 };
+
+// An LSM tree's lines: memtable, levels with their tables, compaction, block cache.
+function treeLines(s) {
+  const lines = memtableLines(s.memtable);
+  const deepest = s.levels.reduce((d, l) => (l.tables.length ? l.level : d), 0);
+  for (const l of s.levels.filter((l) => l.level <= deepest)) {
+    const target = l.target_bytes != null ? `target ${bytes(l.target_bytes)}` : (l.level === 0 ? "trigger: a table count" : "no target");
+    lines.push(`L${l.level}  ${pad(plural(l.tables.length, "table"), 10)}  ${pad(bytes(l.bytes), 10)}  ${target}`);
+    lines.push(...tableLines(l.tables));
+  }
+  const c = s.compaction;
+  const running = c.unplaced_tables.length ? `writing or deleting ${c.unplaced_tables.join(", ")}` : "idle";
+  lines.push(`compaction  ${running}; ${c.flushes} flushes, ${c.compactions} compactions (${c.trivial_moves} moves), read ${bytes(c.bytes_read)}, wrote ${bytes(c.bytes_written)}`);
+  const b = s.block_cache;
+  const rate = b.hit_rate == null ? "no lookups yet" : `${(100 * b.hit_rate).toFixed(1)}% hits`;
+  lines.push(`block cache  ${rate} (${count(b.hits)} hits, ${count(b.misses)} misses), ${bytes(b.bytes)} of ${bytes(b.capacity_bytes)}`);
+  return lines;
+}
+
+// A wisckey value log's lines: its bytes, live and dead where known, then its segments.
+function valueLogLines(v) {
+  const liveness = v.live_bytes != null
+    ? `live ${bytes(v.live_bytes)}, dead ${bytes(v.dead_bytes)}`
+    : "liveness not computed (a large tree)";
+  const lines = [
+    `value log  ${plural(v.segments.length, "segment")}, ${bytes(v.bytes)}: ${liveness}; ` +
+      `the engine knows of ${bytes(v.dead_bytes_known)} dead; ` +
+      `live values: ${count(v.values_inline)} in the tree, ${count(v.values_in_log)} in the log`,
+    ...v.segments.slice(0, SEGMENTS_LISTED).map(fileLine),
+  ];
+  if (v.segments.length > SEGMENTS_LISTED) lines.push(`  … and ${v.segments.length - SEGMENTS_LISTED} more`);
+  return lines;
+}
+
+function gcLine(g) {
+  const errors = g.errors ? `, ${plural(g.errors, "error")}` : "";
+  return `garbage collection  ${plural(g.runs, "run")}, ${plural(g.segments_deleted, "segment")} deleted, ` +
+    `${plural(g.values_relocated, "value")} moved (${bytes(g.bytes_relocated)})${errors}`;
+}
 
 function showSummary(answer) {
   const pre = $("summary");
   const s = answer.summary;
   pre.textContent = s ? SUMMARIES[s.stage](s).join("\n") : answer.note || "no structure";
-  // For scripts and tests: tables and entries per level, entries the WALs hold.
-  const levels = s && s.stage === "lsm" ? s.levels : [];
+  // For scripts and tests: tables and entries per level, entries the WALs hold, segments.
+  const levels = s && s.levels ? s.levels : [];
   pre.dataset.levels = levels.map((l) => `L${l.level}:${l.tables.length}`).join(" ");
   const entries = (l) => l.tables.reduce((sum, t) => sum + (t.entries || 0), 0);
   pre.dataset.entries = levels.map((l) => `L${l.level}:${entries(l)}`).join(" ");
   pre.dataset.memtable = s && s.memtable ? String(s.memtable.entries) : "";
+  pre.dataset.segments = s && s.value_log ? String(s.value_log.segments.length) : "";
   pre.dataset.files = answer.structure ? String(answer.structure.files.length) : "";
 }
 

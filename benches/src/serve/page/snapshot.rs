@@ -10,9 +10,10 @@
 //!
 //! A page polls twice a second, and reading a store decodes every block of every table.
 //! So each reading is kept with the directory's **fingerprint**: the name, size, change
-//! time and inode of every file in it. Engines append to files and replace the others
-//! under new names, so a store whose fingerprint is the same is the same store: the kept
-//! reading (and its picture) is answered again without opening a file.
+//! time and inode of every file in it and in its subdirectories (a wisckey store keeps its
+//! tree in `tree/` and its values in `vlog/`). Engines append to files and replace the
+//! others under new names, so a store whose fingerprint is the same is the same store: the
+//! kept reading (and its picture) is answered again without opening a file.
 
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
@@ -115,22 +116,37 @@ fn passing(error: &Error) -> bool {
     matches!(error, Error::Io { .. } | Error::Corruption { .. })
 }
 
-/// The name, size, change time and inode of every file in `dir`, sorted by name.
+/// The name, size, change time and inode of every file in `dir` and its subdirectories
+/// (named by their path under `dir`), sorted by name.
 fn fingerprint(dir: &Path) -> Result<Vec<FileStamp>> {
-    let io = |e| Error::io(dir, e);
     let mut stamps = Vec::new();
+    stamp_files(dir, "", &mut stamps)?;
+    stamps.sort();
+    Ok(stamps)
+}
+
+/// Adds the stamp of every file in `dir` to `stamps`, each name after `prefix`, and those
+/// of its subdirectories' files.
+fn stamp_files(dir: &Path, prefix: &str, stamps: &mut Vec<FileStamp>) -> Result<()> {
+    let io = |e| Error::io(dir, e);
     for entry in std::fs::read_dir(dir).map_err(io)? {
         let entry = entry.map_err(io)?;
         // A file deleted since the listing is simply not part of the fingerprint.
         let Ok(meta) = entry.metadata() else {
             continue;
         };
+        let name = format!("{prefix}{}", entry.file_name().to_string_lossy());
+        if meta.is_dir() {
+            match stamp_files(&entry.path(), &format!("{name}/"), stamps) {
+                Err(Error::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {}
+                other => other?,
+            }
+            continue;
+        }
         let changed = i128::from(meta.ctime()) * 1_000_000_000 + i128::from(meta.ctime_nsec());
-        let name = entry.file_name().to_string_lossy().into_owned();
         stamps.push((name, meta.len(), changed, meta.ino()));
     }
-    stamps.sort();
-    Ok(stamps)
+    Ok(())
 }
 
 #[cfg(test)]
@@ -162,6 +178,18 @@ mod tests {
         assert_eq!(first.structure.index.len(), 0);
         assert_ne!(first.picture(), after.picture());
         served.close().unwrap();
+    }
+
+    #[test]
+    fn a_change_in_a_subdirectory_changes_the_fingerprint() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("vlog/lost")).unwrap();
+        std::fs::write(dir.path().join("vlog/00000001.seg"), b"one").unwrap();
+        let before = fingerprint(dir.path()).unwrap();
+        let names: Vec<&str> = before.iter().map(|s| s.0.as_str()).collect();
+        assert_eq!(names, ["vlog/00000001.seg"]);
+        std::fs::write(dir.path().join("vlog/00000001.seg"), b"one two").unwrap();
+        assert_ne!(fingerprint(dir.path()).unwrap(), before);
     }
 
     #[test]

@@ -102,6 +102,58 @@ pub enum Summary {
         /// The block cache.
         block_cache: CacheSummary,
     },
+    /// Stage 5: the tree of keys, as stage 4's (its figures are the engine's `tree_*`
+    /// counters), and the value log of values with its garbage collection.
+    Wisckey {
+        /// The tree's memtables and their write-ahead logs.
+        memtable: MemtableSummary,
+        /// The tree's levels from L0 down, with their tables.
+        levels: Vec<LevelSummary>,
+        /// The tree's compaction work.
+        compaction: CompactionSummary,
+        /// The tree's block cache.
+        block_cache: CacheSummary,
+        /// The value log.
+        value_log: ValueLogSummary,
+        /// The value log's garbage collection since open.
+        gc: GcSummary,
+    },
+}
+
+/// A wisckey store's value log.
+#[derive(Debug, Clone, Serialize)]
+pub struct ValueLogSummary {
+    /// Bytes of its segments.
+    pub bytes: u64,
+    /// Bytes of the values the tree points at (`null` when the reading did not compute
+    /// liveness: a large tree).
+    pub live_bytes: Option<u64>,
+    /// Bytes of the records nothing points at (`null` likewise).
+    pub dead_bytes: Option<u64>,
+    /// The dead bytes the engine knows of in memory: small values and deletes (dead when
+    /// written) and what its collections measured.
+    pub dead_bytes_known: u64,
+    /// Live keys whose value is kept in the tree.
+    pub values_inline: u64,
+    /// Live keys whose value is in the log.
+    pub values_in_log: u64,
+    /// Every segment, oldest first, with its live and dead bytes where known.
+    pub segments: Vec<FileSummary>,
+}
+
+/// The garbage collector's work since open.
+#[derive(Debug, Clone, Serialize)]
+pub struct GcSummary {
+    /// Collections run (by `compact` and in the background).
+    pub runs: u64,
+    /// Segments deleted.
+    pub segments_deleted: u64,
+    /// Live values copied to the log's head.
+    pub values_relocated: u64,
+    /// Their bytes.
+    pub bytes_relocated: u64,
+    /// Background collections that failed.
+    pub errors: u64,
 }
 
 /// A file with its size and what the stage says of it.
@@ -304,6 +356,7 @@ pub fn summary(structure: &Structure, stats: &Stats) -> Option<Summary> {
             compactions: extra("compactions"),
         },
         "lsm" => lsm(structure, stats),
+        "wisckey" => wisckey(structure, stats),
         _ => return None,
     };
     Some(summary)
@@ -332,6 +385,25 @@ fn bitcask(structure: &Structure, stats: &Stats) -> Summary {
 
 /// An LSM tree's summary: levels with their tables, compaction, the block cache.
 fn lsm(structure: &Structure, stats: &Stats) -> Summary {
+    let (memtable, levels, compaction, block_cache) = tree(structure, stats);
+    Summary::Lsm {
+        memtable,
+        levels,
+        compaction,
+        block_cache,
+    }
+}
+
+/// An LSM tree's memtable, levels with their tables, compaction and block cache.
+fn tree(
+    structure: &Structure,
+    stats: &Stats,
+) -> (
+    MemtableSummary,
+    Vec<LevelSummary>,
+    CompactionSummary,
+    CacheSummary,
+) {
     let extra = |name: &str| stats.extra.get(name).copied().unwrap_or(0);
     let tables: Vec<&StoreFile> = files_of(structure, FileKind::Table).collect();
     let levels = structure
@@ -368,10 +440,51 @@ fn lsm(structure: &Structure, stats: &Stats) -> Summary {
         bytes: extra("block_cache_bytes"),
         capacity_bytes: extra("block_cache_capacity"),
     };
-    Summary::Lsm {
-        memtable: MemtableSummary::of(structure, stats),
+    (
+        MemtableSummary::of(structure, stats),
         levels,
         compaction,
         block_cache,
+    )
+}
+
+/// A wisckey store's summary: the tree as an LSM tree's (from the engine's `tree_*`
+/// counters), the value log's segments, the garbage collector's counters.
+fn wisckey(structure: &Structure, stats: &Stats) -> Summary {
+    let extra = |name: &str| stats.extra.get(name).copied().unwrap_or(0);
+    let tree_stats = Stats {
+        extra: (stats.extra.iter())
+            .filter_map(|(name, &n)| Some((name.strip_prefix("tree_")?.to_string(), n)))
+            .collect(),
+        ..Stats::default()
+    };
+    let (memtable, levels, compaction, block_cache) = tree(structure, &tree_stats);
+    let segments: Vec<&StoreFile> = files_of(structure, FileKind::Segment).collect();
+    let sum = |field: fn(&StoreFile) -> Option<u64>| -> Option<u64> {
+        segments.iter().map(|f| field(f)).sum()
+    };
+    let value_log = ValueLogSummary {
+        bytes: segments.iter().map(|f| f.bytes).sum(),
+        live_bytes: sum(|f| f.live_bytes),
+        dead_bytes: sum(|f| f.dead_bytes),
+        dead_bytes_known: extra("vlog_dead_bytes_known"),
+        values_inline: extra("live_values_inline"),
+        values_in_log: extra("live_values_in_log"),
+        segments: segments.iter().map(|f| FileSummary::of(f)).collect(),
+    };
+    let gc = GcSummary {
+        runs: extra("gc_runs"),
+        segments_deleted: extra("gc_segments_deleted"),
+        values_relocated: extra("gc_values_relocated"),
+        bytes_relocated: extra("gc_bytes_relocated"),
+        errors: extra("gc_errors"),
+    };
+    Summary::Wisckey {
+        memtable,
+        levels,
+        compaction,
+        block_cache,
+        value_log,
+        gc,
     }
 }
