@@ -163,14 +163,14 @@ impl Api {
 /// The `--set` options a test store of `engine` gets: a small memtable where there is one.
 fn sets(engine: &str) -> &'static [&'static str] {
     match engine {
-        "sstable" | "lsm" | "fjall" | "rocksdb" => &["memtable_bytes=64K"],
+        "sstable" | "lsm" | "wisckey" | "fjall" | "rocksdb" => &["memtable_bytes=64K"],
         _ => &[],
     }
 }
 
 /// Whether `engine` has a memtable for `POST /api/flush` to write out.
 fn has_memtable(engine: &str) -> bool {
-    matches!(engine, "sstable" | "lsm" | "fjall" | "rocksdb")
+    matches!(engine, "sstable" | "lsm" | "wisckey" | "fjall" | "rocksdb")
 }
 
 /// Every pair of the store in `dir`, read by `kv --hex scan` after the server is gone.
@@ -419,6 +419,11 @@ fn sstable_serves_the_api() {
 #[test]
 fn lsm_serves_the_api() {
     exercise("lsm");
+}
+
+#[test]
+fn wisckey_serves_the_api() {
+    exercise("wisckey");
 }
 
 #[cfg(feature = "peers")]

@@ -236,6 +236,11 @@ fn redis_tools_against_lsm() {
     redis_tools_against("lsm");
 }
 
+#[test]
+fn redis_tools_against_wisckey() {
+    redis_tools_against("wisckey");
+}
+
 /// A client over a plain `TcpStream`.
 fn connect(server: &Server) -> TcpStream {
     let stream = TcpStream::connect(server.resp.as_deref().expect("resp")).expect("connect");
