@@ -93,11 +93,13 @@
 //!
 //! A `get` that finds a blob index reads the value from the blob cache or its blob file;
 //! the perf context's `block_read_count` does not see the second, and the crate does not
-//! expose the perf context's blob counters. So with `blob_files` each `get` also adds the
-//! growth, across the call, of the number of reads of blob files (the count of RocksDB's
-//! histogram `rocksdb.blobdb.blob.file.read.micros`, which every read of a blob file
-//! records): a process-wide count, so a compaction reading blob files at that instant (its
-//! garbage collection) is counted too.
+//! expose the perf context's blob counters. So with `blob_files` a `get` also counts one
+//! disk read when the bytes read from blob files (ticker
+//! `rocksdb.blobdb.blob.file.bytes.read`) grew across the call: a get reads at most one
+//! value, and the ticker is process-wide, so a compaction reading a blob file at that
+//! instant (its garbage collection) may count for a get served from the cache. (The exact
+//! count of blob-file reads, `extra["blob_reads"]`, is a histogram's count: reading it
+//! costs microseconds, too much to do around every get.)
 //!
 //! ## Limits
 //!
@@ -243,12 +245,19 @@ impl RocksDbStore {
 }
 
 impl RocksDbStore {
-    /// Reads from blob files so far, by any thread (the count of RocksDB's histogram
-    /// `rocksdb.blobdb.blob.file.read.micros`); 0 without `blob_files`.
-    fn blob_reads(&self) -> u64 {
+    /// Bytes read from blob files so far, by any thread (ticker
+    /// `rocksdb.blobdb.blob.file.bytes.read`); 0 without `blob_files`.
+    fn blob_bytes_read(&self) -> u64 {
         if !self.blob_files {
             return 0;
         }
+        self.options
+            .get_ticker_count(Ticker::BlobDbBlobFileBytesRead)
+    }
+
+    /// Reads of blob files so far, by any thread (the count of RocksDB's histogram
+    /// `rocksdb.blobdb.blob.file.read.micros`, which every read of a blob file records).
+    fn blob_reads(&self) -> u64 {
         self.options
             .get_histogram_data(Histogram::BlobDbBlobFileReadMicros)
             .count()
@@ -368,15 +377,19 @@ impl PeerStore for RocksDbStore {
     }
 
     fn get(&self, key: &[u8]) -> Result<(Option<Vec<u8>>, u64)> {
-        let blob_reads_before = self.blob_reads();
+        let blob_bytes_before = self.blob_bytes_read();
         let (value, reads) = PERF.with(|perf| {
             let before = perf.metric(PerfMetric::BlockReadCount);
             let value = self.db.get(key);
             let after = perf.metric(PerfMetric::BlockReadCount);
             (value, after.saturating_sub(before))
         });
-        let blob_reads = self.blob_reads().saturating_sub(blob_reads_before);
-        Ok((value.map_err(|e| self.error(e))?, reads + blob_reads))
+        // A get reads at most one value: one blob read when blob bytes were read meanwhile.
+        let blob_read = self.blob_bytes_read() > blob_bytes_before;
+        Ok((
+            value.map_err(|e| self.error(e))?,
+            reads + u64::from(blob_read),
+        ))
     }
 
     fn range_cursor(&self, range: &KeyRange) -> Result<BoxCursor<'_>> {
