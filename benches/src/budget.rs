@@ -27,6 +27,7 @@
 //! | `bitcask` | none: the budget does not apply | the same: the keydir holds every key, there is no cache and no write buffer |
 //! | `sstable` | `memtable_bytes` = write | ×1: the flush runs in the writer's thread holding the write lock, so while a frozen memtable is written out the fresh one stays empty: one full memtable at a time. Stage 3 has no block cache (every read goes to the file), so the cache figure is unused |
 //! | `lsm` | `memtable_bytes` = write / 2, `block_cache_bytes` = cache | ×2: writers wait while one immutable memtable is waiting for its flush (`MAX_IMMUTABLE = 1` in stage 4's `engine.rs`, checked in `make_room`), so at most the active memtable and one immutable one are held |
+//! | `wisckey` | `memtable_bytes` = write / 2, `block_cache_bytes` = cache | its tree is stage 4's, budgeted as `lsm`; the value log has no cache of its own: its reads go through the operating system's page cache, as the peers' blob files do |
 //! | `fjall` | `memtable_bytes` = write / 5, `cache_bytes` = cache | ×5: fjall 3 halts a keyspace's writers while it holds 4 sealed memtables (`local_backpressure`), so the active memtable and up to 4 sealed ones are held. Its database-wide `max_write_buffer_size` is hidden, deprecated and not enforced in fjall 3.1, and the adapter documents no option for it; its journal limit (`max_journaling_size`) bounds disk, not memory |
 //! | `rocksdb` | `memtable_bytes` = write / 2, `cache_bytes` = cache | ×2: `write_buffer_size` × `max_write_buffer_number`, which the adapter leaves at RocksDB's default of 2 (the active memtable and one immutable one). The crate has a `WriteBufferManager`, but the adapter documents no option for it, and the ×2 split gives the same bound |
 //! | `sled` | `cache_bytes` = cache + write | sled has no separate write buffer: the pages a write changes live in its page cache with the pages reads brought in (its log buffer, a few 512 KiB segments, is fixed), so its one cache gets both figures |
@@ -195,6 +196,18 @@ const RULES: &[Rule] = &[
             ("block_cache_bytes", Share::Cache, ""),
         ],
         leaves: "",
+    },
+    Rule {
+        engine: "wisckey",
+        sets: &[
+            (
+                "memtable_bytes",
+                Share::Memtables(2),
+                "×2: the tree's active + 1 immutable",
+            ),
+            ("block_cache_bytes", Share::Cache, "the tree's"),
+        ],
+        leaves: "the value log is read through the OS page cache, as the peers' blob files",
     },
     Rule {
         engine: "fjall",
@@ -408,7 +421,7 @@ mod tests {
     /// Every option the real engines document, by name (only the names matter here).
     fn documented(engine: &str) -> Vec<OptionDoc> {
         let names: &[&'static str] = match engine {
-            "lsm" | "my-lsm" => &["memtable_bytes", "block_cache_bytes", "table_bytes"],
+            "lsm" | "my-lsm" | "wisckey" => &["memtable_bytes", "block_cache_bytes", "table_bytes"],
             "sstable" => &["memtable_bytes", "block_bytes", "search"],
             "fjall" | "rocksdb" => &["memtable_bytes", "block_bytes", "cache_bytes"],
             "sled" | "redb" => &["cache_bytes"],
@@ -457,6 +470,14 @@ mod tests {
         );
         // A learner's workshop engine is its stage.
         assert_eq!(pairs("my-lsm", &DEFAULT), pairs("lsm", &DEFAULT));
+    }
+
+    #[test]
+    fn wisckey_budgets_its_tree_as_lsm_does() {
+        assert_eq!(pairs("wisckey", &DEFAULT), pairs("lsm", &DEFAULT));
+        assert!(
+            line("wisckey", &DEFAULT).contains("the value log is read through the OS page cache")
+        );
     }
 
     #[test]
