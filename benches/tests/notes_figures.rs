@@ -28,7 +28,8 @@
 //! * Then the **source**: one or more terms joined by `/`, `*`, `+` or `-`, evaluated left
 //!   to right. A term is a plain number, or `ENGINE WORKLOAD FIELD`: `ENGINE` is the row's
 //!   `engine` exactly as the JSON has it, settings included (`sstable`,
-//!   `sstable[search=linear]`), `WORKLOAD` its `workload`, `FIELD` a numeric field of the
+//!   `sstable[search=linear]`), `WORKLOAD` its `workload` (`WORKLOAD@BYTES` for the row
+//!   of that `value_size`, in a report of several value sizes), `FIELD` a numeric field of the
 //!   row (`ops_per_sec`, `p50_us`, `p99_us`, `write_amp`, `read_amp`, `space_amp`,
 //!   `peak_rss_bytes`, `disk_bytes`, `open_ms`, `open_after_kill_ms`, `ops`, `live_keys`,
 //!   `write_ops_per_sec`, ...) or `extra.NAME` for an engine's own counter.
@@ -683,9 +684,20 @@ fn term<'t>(
             tokens.join(" ")
         ));
     };
+    // `fillrandom@1024`: the row of that workload at that value size (a `--value-size` list).
+    let (workload, value_size) = match workload.split_once('@') {
+        Some((name, size)) => {
+            let size: u64 = size
+                .parse()
+                .map_err(|_| format!("`{workload}`: the value size after @ is not a number"))?;
+            (name, Some(size))
+        }
+        None => (*workload, None),
+    };
     let matching: Vec<&Value> = rows
         .iter()
-        .filter(|r| r["engine"] == *engine && r["workload"] == *workload)
+        .filter(|r| r["engine"] == *engine && r["workload"] == workload)
+        .filter(|r| value_size.is_none_or(|size| r["value_size"] == size))
         .collect();
     let row = match matching.as_slice() {
         [row] => row,
@@ -812,6 +824,22 @@ fn a_tagged_figure_that_disagrees_fails() {
     // Rounded to the decimals written: 1.1 is 1.0862 to one decimal, 1.08 is not to two.
     assert!(problems("amp 1.08<!-- run: hashlog fillseq write_amp -->\n").len() == 1);
     assert!(problems("1.1<!-- run: hashlog fillseq write_amp * 1 -->\n").is_empty());
+}
+
+#[test]
+fn a_value_size_picks_one_row_of_a_sweep() {
+    let rows = serde_json::json!([
+        {"engine": "lsm", "workload": "fillrandom", "value_size": 100, "ops_per_sec": 480000.0},
+        {"engine": "lsm", "workload": "fillrandom", "value_size": 1024, "ops_per_sec": 50329.4}
+    ]);
+    let reports = Reports::from([("sweep".to_string(), rows.as_array().unwrap().clone())]);
+    let check = |text: &str| check_page("page.md", text, &reports).problems;
+    assert!(check("50,329 ops/s<!-- sweep: lsm fillrandom@1024 ops_per_sec -->\n").is_empty());
+    assert!(check("480,000 ops/s<!-- sweep: lsm fillrandom@100 ops_per_sec -->\n").is_empty());
+    let both = check("50,329 ops/s<!-- sweep: lsm fillrandom ops_per_sec -->\n");
+    assert!(both[0].contains("several rows"), "{both:?}");
+    assert!(!check("1 ops/s<!-- sweep: lsm fillrandom@1K ops_per_sec -->\n").is_empty());
+    assert!(!check("1 ops/s<!-- sweep: lsm fillrandom@4096 ops_per_sec -->\n").is_empty());
 }
 
 #[test]
