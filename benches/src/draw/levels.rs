@@ -109,13 +109,23 @@ fn title(name: &str, s: &Structure, tables: &[&StoreFile]) -> String {
     let total: u64 = tables.iter().map(|t| t.bytes).sum();
     let levels = s.levels.iter().filter(|l| l.tables > 0).count();
     let memtable = s.memtable.as_ref().map_or(String::new(), |m| {
-        format!("; memtable {} entries, {}", m.entries, bytes(m.bytes))
+        format!(
+            "; memtable {}, {}",
+            counted(m.entries, "entry", "entries"),
+            bytes(m.bytes)
+        )
     });
     format!(
-        "{name}: {} tables on {levels} levels, {}{memtable}",
-        tables.len(),
+        "{name}: {} on {}, {}{memtable}",
+        counted(tables.len() as u64, "table", "tables"),
+        counted(levels as u64, "level", "levels"),
         bytes(total)
     )
+}
+
+/// `n` and the noun that goes with it: `1 table`, `3 tables`.
+fn counted(n: u64, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
 }
 
 /// The rows a level's tables are drawn in: one per table on L0 (newest first), one for
