@@ -317,6 +317,9 @@ fn runs(wanted: &[(ValuePointer, usize)]) -> Vec<&[(ValuePointer, usize)]> {
     runs
 }
 
+// Exercise 5.4: read a run of values ahead in one read. Read: chapter 5, "Scans".
+// Tests: scans::values_written_in_key_order_are_read_in_few_reads
+// Tests: scans::a_value_read_ahead_reports_its_damage_only_where_the_cursor_reaches_it
 /// Reads one run of records with one read and puts each value (or its error) into `out`;
 /// a failed read is retried record by record, so that each record gets its own error.
 fn read_run(

@@ -288,6 +288,10 @@ impl Inner {
         Ok(())
     }
 
+    // Exercise 5.5: move live records to the log's head. Read: chapter 5, "Garbage collection".
+    // Tests: gc::collection_reclaims_the_space_of_overwrites_and_deletes
+    // Tests: gc::a_write_racing_a_collection_is_never_lost
+    // Tests: gc::a_power_loss_at_every_step_of_a_collection_loses_nothing
     /// Under the writer mutex: copies each record of `chunk` that is still live to the
     /// value log's head, and points its key at the copy, in one tree batch.
     fn relocate(&self, chunk: &[Live]) -> Result<()> {

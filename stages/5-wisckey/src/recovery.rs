@@ -309,8 +309,9 @@ impl LogFormat for Frames {
 }
 
 /// Step 2: cuts the tree's newest WAL (in `tree`) before its first record holding a
-/// pointer that `ends` says is lost; returns how many records it cut off. A WAL with a
-/// damaged header, or damage before any such record, is left for the tree's recovery.
+/// pointer that `ends` says is lost ([`find_cut`]); returns how many records it cut off. A
+/// WAL with a damaged header, or damage before any such record, is left for the tree's
+/// recovery.
 ///
 /// # Errors
 /// [`Error::Io`].
@@ -323,27 +324,71 @@ pub fn trim_tree_wal(fs: &Fs, tree: &Path, ends: &Ends) -> Result<u64> {
         return Ok(0);
     }
     let file = fs.open(&path)?;
-    let (mut cut, mut dropped) = (None, 0);
-    let end = read_newest_log::<Frames>(&file, lsm::wal::KIND.header_len(), |r| {
-        if cut.is_none() && points_at_lost(&r.record, ends) {
-            cut = Some(r.offset);
-        }
-        dropped += u64::from(cut.is_some());
-        Ok(())
-    })?;
-    let Some(cut) = cut else {
+    let Some(cut) = find_cut(&file, ends)? else {
         return Ok(0);
     };
-    if let LogTail::Torn {
-        valid_after: Some(_),
-        ..
-    } = end.tail
-    {
+    if cut.valid_after_damage {
         copy_to_lost(fs, tree, &name)?;
     }
-    file.truncate(cut)?;
+    file.truncate(cut.offset)?;
     file.sync()?;
-    Ok(dropped)
+    Ok(cut.records)
+}
+
+/// Where step 2 cuts the tree's newest WAL.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WalCut {
+    /// The offset of the first record holding a lost pointer: the WAL's new length.
+    pub offset: u64,
+    /// The records cut off: that one and every valid record after it.
+    pub records: u64,
+    /// The WAL has damage followed by valid records (a hole a power loss can leave): it is
+    /// copied whole into `tree/lost/` before the cut, as the tree's recovery would copy it.
+    pub valid_after_damage: bool,
+}
+
+// Exercise 5.3: find where the tree's WAL must be cut. Read: chapter 5, "Invariants and recovery".
+// Tests: recovery::a_tree_wal_ahead_of_the_value_log_is_cut_back_to_a_prefix
+// Tests: lib::recovery::tests::a_wal_is_cut_at_its_first_lost_pointer
+// Tests: conformance::conformance::delete_and_recreate
+/// Reads the tree WAL in `file` record by record ([`read_newest_log`] with the WAL's
+/// framing, from the end of its header) and finds its first record whose write batch puts
+/// a pointer `ends` says is lost ([`Ends::is_lost`]); `None` when no record does. A record
+/// that does not decode as a batch is left for the tree's recovery to judge: it is not a
+/// reason to cut.
+///
+/// # Errors
+/// [`Error::Io`].
+pub fn find_cut(file: &FileRef, ends: &Ends) -> Result<Option<WalCut>> {
+    let points_at_lost = |payload: &[u8]| {
+        let Ok(batch) = lsm::wal::decode(payload) else {
+            return false;
+        };
+        batch.ops().any(|op| {
+            let value = op.value.map(value_pointer::decode);
+            matches!(value, Some(Ok(TreeValue::Pointer(p))) if ends.is_lost(&p))
+        })
+    };
+    let (mut cut, mut records) = (None, 0);
+    let end = read_newest_log::<Frames>(file, lsm::wal::KIND.header_len(), |r| {
+        if cut.is_none() && points_at_lost(&r.record) {
+            cut = Some(r.offset);
+        }
+        records += u64::from(cut.is_some());
+        Ok(())
+    })?;
+    let valid_after_damage = matches!(
+        end.tail,
+        LogTail::Torn {
+            valid_after: Some(_),
+            ..
+        }
+    );
+    Ok(cut.map(|offset| WalCut {
+        offset,
+        records,
+        valid_after_damage,
+    }))
 }
 
 /// The name of the newest WAL in `tree` with any byte past its header (the last one
@@ -368,19 +413,6 @@ fn newest_wal(fs: &Fs, tree: &Path) -> Result<Option<String>> {
         }
     }
     Ok(None)
-}
-
-/// True when the WAL record `payload` (a write batch) puts a pointer `ends` says is lost.
-/// A payload that does not decode is left for the tree's recovery to judge.
-fn points_at_lost(payload: &[u8], ends: &Ends) -> bool {
-    let Ok(batch) = lsm::wal::decode(payload) else {
-        return false;
-    };
-    batch.ops().any(|op| {
-        op.value.is_some_and(
-            |v| matches!(value_pointer::decode(v), Ok(TreeValue::Pointer(p)) if ends.is_lost(&p)),
-        )
-    })
 }
 
 /// Deletes at most this many keys per write batch in [`forget_lost_values`].
@@ -442,5 +474,72 @@ mod tests {
         assert!(ends.is_lost(&p(5, 150, 60)), "in the newest segment's tail");
         assert!(ends.is_lost(&p(6, 16, 30)), "a segment newer than all");
         assert!(!ends.is_lost(&p(2, 16, 30)), "a collected segment");
+    }
+
+    #[test]
+    fn a_wal_is_cut_at_its_first_lost_pointer() {
+        let tmp = tempfile::tempdir().unwrap();
+        let fs = Fs::default();
+        let path = tmp.path().join("000003.wal");
+        let wal = Wal::create(&fs, &path, lsm::wal::KIND).unwrap();
+        let ends = Ends {
+            newest: 2,
+            ends: BTreeMap::from([(1, 5000), (2, 300)]),
+        };
+        let pointer = |segment, offset| {
+            let p = ValuePointer {
+                segment,
+                offset,
+                len: 40,
+            };
+            p.encode().to_vec()
+        };
+        let records: [(&[u8], Vec<u8>); 5] = [
+            (b"a", value_pointer::encode_inline(b"small")),
+            (b"b", pointer(1, 4000)),
+            (b"c", pointer(2, 280)), // ends at 320, past the newest segment's 300
+            (b"d", pointer(1, 16)),
+            (b"e", pointer(3, 16)), // a segment newer than all
+        ];
+        let mut offsets = Vec::new();
+        for (seq, (key, value)) in (1..).zip(&records) {
+            offsets.push(wal.size());
+            wal.append(&lsm::wal::encode(seq, key, Some(value)))
+                .unwrap();
+        }
+        let file = fs.open(&path).unwrap();
+        let cut = find_cut(&file, &ends).unwrap();
+        let expected = WalCut {
+            offset: offsets[2],
+            records: 3,
+            valid_after_damage: false,
+        };
+        assert_eq!(cut, Some(expected));
+        // A WAL whose every pointer the value log holds, or whose bad record is no batch,
+        // is not cut.
+        let path = tmp.path().join("000004.wal");
+        let wal = Wal::create(&fs, &path, lsm::wal::KIND).unwrap();
+        wal.append(&lsm::wal::encode(1, b"b", Some(&pointer(1, 4000))))
+            .unwrap();
+        wal.append(b"not a write batch").unwrap();
+        wal.append(&lsm::wal::encode(3, b"d", Some(&pointer(1, 16))))
+            .unwrap();
+        assert_eq!(find_cut(&fs.open(&path).unwrap(), &ends).unwrap(), None);
+        // Damage after the lost pointer's record, valid records after it: a hole, so the
+        // cut says to keep a copy first. Damage before it: the tree's recovery cuts there.
+        let original = fs.read_all(&tmp.path().join("000003.wal")).unwrap();
+        for (damaged, expected) in [(3, Some((offsets[2], 1, true))), (1, None)] {
+            let mut bytes = original.clone();
+            bytes[offsets[damaged] as usize + 6] ^= 0x01;
+            let holed = tmp.path().join("000005.wal");
+            std::fs::write(&holed, &bytes).unwrap();
+            let cut = find_cut(&fs.open(&holed).unwrap(), &ends).unwrap();
+            let expected = expected.map(|(offset, records, valid_after_damage)| WalCut {
+                offset,
+                records,
+                valid_after_damage,
+            });
+            assert_eq!(cut, expected, "damage in record {damaged}");
+        }
     }
 }

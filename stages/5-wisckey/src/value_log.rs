@@ -399,6 +399,9 @@ impl ValueLog {
         self.started.load(Relaxed)
     }
 
+    // Exercise 5.1: append a write batch to the value log. Read: chapter 5, "Design".
+    // Tests: lib::value_log::tests::a_batch_is_appended_whole_in_one_segment_under_one_number
+    // Tests: snapshots::value_log_segment_dump
     /// Appends `records`, one write batch, in order and all in one segment, and returns a
     /// pointer to each. They are handed to the OS in one append before this returns. Each
     /// record carries the batch's number in its sequence-number field.
@@ -569,5 +572,81 @@ impl ValueLog {
         let bytes = segments.values().map(|s| s.len()).sum();
         let dead = segments.values().map(|s| s.dead_bytes()).sum();
         (bytes, dead, segments.len())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A record of key `key` and a value of `len` bytes, dead or not.
+    fn put<'a>(key: &'a [u8], value: &'a [u8], dead: bool) -> NewRecord<'a> {
+        NewRecord {
+            kind: Kind::Put,
+            key,
+            value,
+            dead,
+        }
+    }
+
+    /// The record `p` names, decoded: its batch number, kind and key.
+    fn record_at(log: &ValueLog, p: &ValuePointer) -> (u64, Kind, Vec<u8>) {
+        let segment = log.segments()[&p.segment].clone();
+        let bytes = segment
+            .file()
+            .read_vec_at(p.offset, p.len as usize)
+            .unwrap();
+        let r = record::decode_record(&bytes).unwrap();
+        (r.seq, r.kind, r.key.to_vec())
+    }
+
+    #[test]
+    fn a_batch_is_appended_whole_in_one_segment_under_one_number() {
+        let tmp = tempfile::tempdir().unwrap();
+        let fs = Fs::default();
+        let found = crate::recovery::recover_vlog(&fs, tmp.path()).unwrap();
+        let log = ValueLog::new(&fs, tmp.path(), 200, found.opened);
+        let value = [b'v'; 50]; // a record of a 1-byte key and this value: 78 bytes
+        let tombstone = NewRecord {
+            kind: Kind::Tombstone,
+            key: b"b",
+            value: b"",
+            dead: true,
+        };
+        let first = log.append(&[put(b"a", &value, false), tombstone]).unwrap();
+        let at = |segment, offset, len| ValuePointer {
+            segment,
+            offset,
+            len,
+        };
+        assert_eq!(first, [at(1, 16, 78), at(1, 94, 28)]);
+        assert_eq!(record_at(&log, &first[0]), (1, Kind::Put, b"a".to_vec()));
+        assert_eq!(
+            record_at(&log, &first[1]),
+            (1, Kind::Tombstone, b"b".to_vec())
+        );
+        let segment = log.segments()[&1].clone();
+        assert_eq!(segment.read(&first[0], b"a").unwrap(), value);
+        assert_eq!((segment.len(), segment.born_dead()), (122, 28));
+
+        // 156 more bytes do not fit in segment 1's 200: the batch starts segment 2, whole.
+        let second = log
+            .append(&[put(b"c", &value, false), put(b"d", &value, true)])
+            .unwrap();
+        assert_eq!(second, [at(2, 16, 78), at(2, 94, 78)]);
+        assert_eq!(record_at(&log, &second[1]), (2, Kind::Put, b"d".to_vec()));
+        assert_eq!(log.segments_started(), 1);
+        let sealed = fs.read_all(&tmp.path().join("00000001.seg")).unwrap();
+        assert!(sealed.ends_with(&record::seal_record()), "segment 1 sealed");
+        assert_eq!(log.segments()[&2].born_dead(), 78);
+
+        // A batch larger than a segment fills a new one alone.
+        let records = [put(b"e", &value, false); 3];
+        let third = log.append(&records).unwrap();
+        assert!(third.iter().all(|p| p.segment == 3), "{third:?}");
+        assert_eq!(third[2], at(3, 172, 78));
+        assert_eq!(record_at(&log, &third[2]).0, 3);
+        assert_eq!(log.segments()[&3].len(), 250);
+        assert_eq!(log.active_id(), 3);
     }
 }

@@ -119,6 +119,10 @@ pub fn decode(bytes: &[u8]) -> Result<TreeValue<'_>, DecodeError> {
     }
 }
 
+// Exercise 5.2: decode a value pointer. Read: chapter 5, "On disk".
+// Tests: lib::value_pointer::tests::the_documented_pointer
+// Tests: lib::value_pointer::tests::bad_values_are_refused
+// Tests: conformance::conformance::put_get_overwrite, snapshots::tree_wal_dump
 /// Decodes the 17 bytes of a pointer (tag included).
 fn decode_pointer(bytes: &[u8]) -> Result<ValuePointer, DecodeError> {
     let Ok(bytes) = <&[u8; POINTER_LEN]>::try_from(bytes) else {
