@@ -7,6 +7,7 @@
 //! | `vlog/lost/` | a copy of a segment whose unsynced tail had holes, kept by recovery; never read |
 //! | `tree/` | the LSM tree of keys and value pointers: a whole stage 4 store, with its own `ENGINE` (engine `lsm`), `LOCK`, `CURRENT`, manifests, WALs and tables ([`lsm::file_names`]) |
 //! | `tree/lost/` | a copy of a tree WAL whose tail recovery cut, when the cut part held damage followed by valid records |
+//! | `lost/` | what `kv repair` set aside ([`mod@crate::repair`]): a damaged `ENGINE` marker, damaged segments in `lost/vlog/`, damaged tree files in `lost/tree/`; never read |
 //!
 //! Segment ids are 32-bit, given out in increasing order and never reused: the highest id
 //! is the active segment, every lower one is sealed.

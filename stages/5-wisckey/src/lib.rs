@@ -28,6 +28,7 @@
 //! | [`options`] | the options (`kv --set` names): wisckey's own, and the tree's passed through |
 //! | [`recovery`] | open, step by step: the value log, trimming the tree's WAL to it, the tree, values lost to damage |
 //! | [`file_names`] | the store's directories and the names in them |
+//! | [`mod@repair`] | [`repair()`]: the tree's repair, the value log's salvage, and the tree's pointers checked against the log (`kv repair`) |
 //! | [`mod@inspect`] | the annotated dumps `kv inspect` prints ([`inspect()`]) |
 //! | [`cursor`] | the tree's cursor with values fetched from the log, read ahead in offset order |
 //! | [`value_pointer`] | what the tree holds for a key: an inline value or a pointer, byte by byte |
@@ -82,9 +83,11 @@ pub mod gc;
 pub mod inspect;
 pub mod options;
 pub mod recovery;
+pub mod repair;
 pub mod value_log;
 pub mod value_pointer;
 
 pub use engine::Wisckey;
 pub use inspect::inspect;
 pub use options::WisckeyOptions;
+pub use repair::repair;
