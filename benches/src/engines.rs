@@ -111,7 +111,8 @@ pub const ENGINES: &[EngineInfo] = &[
     EngineInfo::of::<wisckey::Wisckey>(
         "stage 5: keys and value pointers in an LSM tree, values in a log",
         wisckey::inspect,
-    ),
+    )
+    .with_repair(wisckey::repair),
     // Production peers, only in builds with their feature (see `crate::peers`).
     #[cfg(feature = "peers")]
     EngineInfo::of::<crate::peers::fjall::Fjall>(
