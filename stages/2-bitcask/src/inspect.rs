@@ -57,23 +57,33 @@ fn expiry_text(expiry: u64) -> String {
     }
 }
 
-/// The annotated dump of a segment file: the header, then every record field by field.
-pub fn dump_segment(bytes: &[u8]) -> String {
-    let mut d = Dump::new(format!("bitcask segment ({} bytes)", bytes.len()));
-    if bytes.len() < SEGMENT_HEADER_LEN as usize {
+/// Dumps a segment's 16-byte header into `d` (stage 5's value log dumps its segments
+/// with it too). Returns `false`, with a note saying why, when `bytes` are too short for a
+/// header or the header is bad: the records after it cannot be read.
+pub fn dump_segment_header(d: &mut Dump, bytes: &[u8]) -> bool {
+    let Some(header) = bytes.get(..SEGMENT_HEADER_LEN as usize) else {
         d.note("too short for a segment header");
-        return d.finish();
-    }
-    d.field(&bytes[..8], format!("magic {}", quoted(SEGMENT_MAGIC, 8)));
-    match record::decode_segment_header(bytes) {
+        return false;
+    };
+    d.field(&header[..8], format!("magic {}", quoted(SEGMENT_MAGIC, 8)));
+    match record::decode_segment_header(header) {
         Ok(id) => {
-            d.field(&bytes[8..12], format!("format version {SEGMENT_VERSION}"));
-            d.field(&bytes[12..16], format!("segment id {id}"));
+            d.field(&header[8..12], format!("format version {SEGMENT_VERSION}"));
+            d.field(&header[12..16], format!("segment id {id}"));
+            true
         }
         Err(e) => {
             d.note(format!("bad header: {e}"));
-            return d.finish();
+            false
         }
+    }
+}
+
+/// The annotated dump of a segment file: the header, then every record field by field.
+pub fn dump_segment(bytes: &[u8]) -> String {
+    let mut d = Dump::new(format!("bitcask segment ({} bytes)", bytes.len()));
+    if !dump_segment_header(&mut d, bytes) {
+        return d.finish();
     }
     walk_records(&mut d, bytes, SEGMENT_HEADER_LEN, |d, n, rest| {
         let len = record::record_len(rest).map_err(|e| format!("no whole record header ({e})"))?;

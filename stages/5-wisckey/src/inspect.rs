@@ -70,7 +70,7 @@ use kv_shared::{Engine, Error, Fs, Options, Result, Structure};
 use bitcask::file_names::FileName;
 use bitcask::record::{
     self, Kind, RECORD_HEADER_LEN, RecordKeys, RecordRef, SEGMENT_HEADER_LEN, SEGMENT_MAGIC,
-    SEGMENT_VERSION, SegmentKeyLog,
+    SegmentKeyLog,
 };
 use lsm::block_cache::BlockCache;
 use lsm::cursor::merging::MergingCursor;
@@ -99,20 +99,8 @@ const SHOWN: usize = 40;
 /// whole, valid record.
 pub fn dump_segment(bytes: &[u8]) -> String {
     let mut d = Dump::new(format!("wisckey value-log segment ({} bytes)", bytes.len()));
-    let Some(header) = bytes.get(..SEGMENT_HEADER_LEN as usize) else {
-        d.note("too short for a segment header");
+    if !bitcask::inspect::dump_segment_header(&mut d, bytes) {
         return d.finish();
-    };
-    d.field(&header[..8], format!("magic {}", quoted(SEGMENT_MAGIC, 8)));
-    match record::decode_segment_header(header) {
-        Ok(id) => {
-            d.field(&header[8..12], format!("format version {SEGMENT_VERSION}"));
-            d.field(&header[12..16], format!("segment id {id}"));
-        }
-        Err(e) => {
-            d.note(format!("bad header: {e}"));
-            return d.finish();
-        }
     }
     let (mut pos, mut n, mut batch) = (SEGMENT_HEADER_LEN as usize, 0, None);
     while pos < bytes.len() {
