@@ -315,12 +315,22 @@ fn child<E: Engine>(options: &Options, spec: &ChildSpec) {
     let engine = E::open(&spec.dir, &options).expect("child: open");
     let deadline = Instant::now() + Duration::from_secs(60);
     std::thread::scope(|s| {
-        for t in 0..WRITERS {
-            let engine = &engine;
-            s.spawn(move || child_writer(engine, spec, t, deadline));
-        }
+        let writers: Vec<_> = (0..WRITERS)
+            .map(|t| {
+                let engine = &engine;
+                s.spawn(move || child_writer(engine, spec, t, deadline))
+            })
+            .collect();
         let mut i = 0u64;
         while Instant::now() < deadline {
+            // A writer only returns at the deadline: one that stopped before it panicked
+            // (its message is on stderr). The child dies at once, and the parent reports
+            // a child that died on its own, rather than waiting for writers that are gone.
+            // (Checked before the clock: a writer that stopped at the deadline leaves the
+            // clock past it.)
+            if writers.iter().any(|w| w.is_finished()) && Instant::now() < deadline {
+                std::process::exit(101);
+            }
             std::thread::sleep(Duration::from_millis(1));
             i += 1;
             if i.is_multiple_of(16) {
@@ -503,6 +513,10 @@ fn power_loss_writer<E: Engine>(
     t: usize,
     context: &str,
 ) {
+    // Counted as stopped even when a write panics (an engine bug, or a workshop exercise
+    // left open): the other threads wait for every writer to stop, and the scope then
+    // reports the panic.
+    let _stopped = Stopped(&progress.finished);
     for n in 1..=POWER_LOSS_WRITES {
         if progress.stop.load(SeqCst) {
             break;
@@ -520,7 +534,15 @@ fn power_loss_writer<E: Engine>(
             }
         }
     }
-    progress.finished.fetch_add(1, SeqCst);
+}
+
+/// Adds one to its counter when dropped, by a return or by a panic.
+struct Stopped<'a>(&'a AtomicUsize);
+
+impl Drop for Stopped<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_add(1, SeqCst);
+    }
 }
 
 /// The syncing thread: `sync` (noting first how far each writer had got), now and then
