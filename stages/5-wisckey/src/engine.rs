@@ -464,7 +464,8 @@ impl Inner {
     /// under `tree_` names; write amplification counts both logs and the tree's tables.
     fn stats(&self) -> Result<Stats> {
         let vlog_written = self.fs.counters().bytes_written();
-        let tree = self.tree.stats()?;
+        // The tree's counters and sizes only: its live data is counted by the scan below.
+        let tree = self.tree.stats_without_live_data()?;
         let (live_keys, live_data_bytes, inline) = self.live_data()?;
         let (vlog_bytes, vlog_files) = self.fs.dir_usage(self.vlog.dir())?;
         let (own_bytes, own_files) = self.fs.dir_usage(&self.dir)?;
