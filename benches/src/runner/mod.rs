@@ -173,10 +173,16 @@ pub fn run(
     Ok(rows)
 }
 
-/// Removes the directory `root` holding one engine's stores, if it exists.
+/// Removes the directory `root` holding one engine's stores, if it exists, and waits until
+/// the removal is on the disk ([`crate::disk_bandwidth::settle`]), so that the next engine
+/// does not pay for it.
 fn remove_stores(root: &std::path::Path) -> Result<()> {
     match std::fs::remove_dir_all(root) {
-        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(Error::io(root, e)),
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(Error::io(root, e)),
+        _ => {}
+    }
+    match root.parent() {
+        Some(parent) if parent.exists() => crate::disk_bandwidth::settle(parent),
         _ => Ok(()),
     }
 }

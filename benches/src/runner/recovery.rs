@@ -45,6 +45,7 @@ pub(super) fn recovery(
         let live = db.stats().map(|s| s.live_keys);
         let closed = db.close();
         std::fs::remove_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
+        crate::disk_bandwidth::settle(&store.root)?;
         let live = live?;
         live_keys_after_kill = Some(live);
         wrong = wrong.or(after_kill_error(store.engine.info.name, live, c.num));

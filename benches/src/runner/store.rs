@@ -8,6 +8,7 @@ use kv_shared::bulk::LOAD_BATCH;
 use kv_shared::{DynEngine, Error, Result, WriteBatch};
 
 use crate::bench_workload::BenchWorkload;
+use crate::disk_bandwidth;
 use crate::engine_spec::ResolvedEngine;
 use crate::progress::Progress;
 use crate::workload::{Op, Workload, WorkloadConfig};
@@ -74,6 +75,7 @@ impl<'a> Store<'a> {
         self.close()?;
         if self.dir.exists() {
             std::fs::remove_dir_all(&self.dir).map_err(|e| Error::io(&self.dir, e))?;
+            disk_bandwidth::settle(&self.root)?;
         }
         self.generation += 1;
         self.dir = self.root.join(self.generation.to_string());

@@ -6,6 +6,10 @@
 //! [`TableBuilder::finish`] the last data block, the filter block, the index block and the
 //! footer follow, and the file is synced. The layout is documented in [`crate::table`].
 //!
+//! Finished blocks are gathered in a write buffer and handed to the OS
+//! [`WRITE_BUFFER_BYTES`] at a time: a 2 MiB table is some 500 blocks of 4 KiB, and one
+//! `write` call per block cost a bulk load about a tenth of its time in system calls.
+//!
 //! Data blocks get a restart point every `restart_interval` entries and are compressed
 //! when the `compression` option asks for it and it pays ([`crate::table::compression`]). The
 //! index block is never compressed and has a restart point at every entry: it is read once
@@ -25,6 +29,9 @@ use crate::table::footer::{FOOTER_LEN, Footer};
 use crate::table::index::encode_handle;
 use crate::version_edit::TableMeta;
 
+/// Bytes of finished blocks gathered before they are handed to the OS in one append.
+pub const WRITE_BUFFER_BYTES: usize = 256 << 10;
+
 /// Writes one table file.
 #[derive(Debug)]
 pub struct TableBuilder {
@@ -36,6 +43,9 @@ pub struct TableBuilder {
     block: BlockBuilder,
     index: BlockBuilder,
     hashes: Vec<u64>,
+    /// Finished blocks not yet handed to the OS; they start at `offset - out.len()`.
+    out: Vec<u8>,
+    /// Bytes of the table so far: those handed to the OS, then those in `out`.
     offset: u64,
     entries: u64,
     /// First internal key written.
@@ -60,6 +70,7 @@ impl TableBuilder {
             block: BlockBuilder::new(options.restart_interval),
             index: BlockBuilder::new(1),
             hashes: Vec::new(),
+            out: Vec::new(),
             offset: 0,
             entries: 0,
             smallest: None,
@@ -115,7 +126,7 @@ impl TableBuilder {
             return Ok(());
         }
         let bytes = self.block.finish(self.compression);
-        self.file.append(&bytes)?;
+        self.write(&bytes)?;
         let (key, seq, kind) = self
             .last
             .as_ref()
@@ -123,6 +134,21 @@ impl TableBuilder {
         let handle = encode_handle(self.offset, bytes.len() as u32);
         self.index.add(key, trailer(*seq, *kind), &handle);
         self.offset += bytes.len() as u64;
+        Ok(())
+    }
+
+    /// Adds `bytes` to the write buffer, and hands the buffer to the OS once it holds
+    /// [`WRITE_BUFFER_BYTES`].
+    fn write(&mut self, bytes: &[u8]) -> Result<()> {
+        if self.out.capacity() == 0 {
+            self.out
+                .reserve_exact(WRITE_BUFFER_BYTES + self.block_bytes);
+        }
+        self.out.extend_from_slice(bytes);
+        if self.out.len() >= WRITE_BUFFER_BYTES {
+            self.file.append(&self.out)?;
+            self.out.clear();
+        }
         Ok(())
     }
 
@@ -162,10 +188,10 @@ impl TableBuilder {
         };
         let filter = filter::encode(&BloomFilter::build(&self.hashes, self.bits_per_key));
         let filter_offset = self.offset;
-        self.file.append(&filter)?;
+        self.write(&filter)?;
         let index_offset = filter_offset + filter.len() as u64;
         let index = self.index.finish(Compression::None);
-        self.file.append(&index)?;
+        self.write(&index)?;
         let footer = Footer {
             filter_offset,
             filter_size: filter.len() as u32,
@@ -173,7 +199,8 @@ impl TableBuilder {
             index_size: index.len() as u32,
             entries: self.entries,
         };
-        self.file.append(&footer.encode())?;
+        self.out.extend_from_slice(&footer.encode());
+        self.file.append(&self.out)?;
         let meta = TableMeta {
             number: self.number,
             size: index_offset + index.len() as u64 + FOOTER_LEN as u64,
