@@ -120,6 +120,8 @@ struct Inner {
     manifest: Mutex<Manifest>,
     /// The background WAL syncer's mailbox ([`crate::wal_syncer`]).
     wal_syncer: WalSyncer,
+    /// The WAL the next freeze starts, made ahead by the syncer thread.
+    next_wal: Mutex<NextWal>,
     /// The owner's call before every WAL sync ([`crate::barrier`]); `None` from
     /// [`Engine::open`].
     barrier: Option<WalBarrier>,
@@ -178,8 +180,20 @@ struct Writer {
     sync_mark: SyncMark,
     mem: Arc<Memtable>,
     last_seq: u64,
-    /// The number of a WAL whose creation failed, for the next freeze to use again.
-    spare_wal: Option<u64>,
+}
+
+/// The WAL the next freeze starts ([`crate::wal_syncer`] tells why it is made ahead).
+#[derive(Debug, Default)]
+enum NextWal {
+    /// None made yet: the freeze takes a new number and creates it.
+    #[default]
+    Missing,
+    /// Created, header and directory entry synced, no record yet.
+    Ready(u64, Wal),
+    /// Its creation failed under this number: whoever creates it next uses the number
+    /// again, replacing what the failed attempt left, so that a record-less WAL is never
+    /// followed by one that holds writes.
+    Failed(u64),
 }
 
 impl Inner {
@@ -223,10 +237,10 @@ impl Inner {
                 wal: Arc::new(r.wal),
                 mem,
                 last_seq: r.last_seq,
-                spare_wal: None,
             }),
             manifest: Mutex::new(r.manifest),
             wal_syncer: WalSyncer::default(),
+            next_wal: Mutex::new(NextWal::Missing),
             barrier,
             loading: Mutex::new(()),
             stop: AtomicBool::new(false),
@@ -299,22 +313,15 @@ impl Inner {
         Ok(())
     }
 
-    /// Freezes the active memtable: syncs its WAL, starts a new WAL and memtable, and hands
-    /// the old one to the flush thread.
+    /// Freezes the active memtable: syncs its WAL, starts the next WAL and a new memtable,
+    /// and hands the old one to the flush thread.
     ///
     /// The sync comes first, so every WAL but the last one written is whole: recovery calls
     /// damage at the end of an older WAL corruption, not a torn write. If the new WAL cannot
-    /// be created, writes go on in the old one, and the next freeze creates the new one
-    /// again under the same number, replacing what the failed attempt left: a leftover,
-    /// record-less WAL is never followed by one that holds writes.
+    /// be created, writes go on in the old one ([`NextWal::Failed`]).
     fn freeze(&self, w: &mut Writer) -> Result<()> {
         self.sync_log(&w.wal)?;
-        let number = w
-            .spare_wal
-            .take()
-            .unwrap_or_else(|| self.next_file.fetch_add(1, SeqCst));
-        let wal = Wal::create(&self.fs, &self.dir.join(file_names::wal(number)), wal::KIND)
-            .inspect_err(|_| w.spare_wal = Some(number))?;
+        let (number, wal) = self.take_next_wal()?;
         let mem = Arc::new(Memtable::new(number, self.options.memtable_bytes));
         w.sync_mark = SyncMark::new(wal.size(), self.options.wal_bytes_per_sync);
         w.wal = Arc::new(wal);
@@ -324,7 +331,57 @@ impl Inner {
         st.mem = mem;
         st.refresh_view();
         self.work.notify_all();
+        drop(st);
+        self.wal_syncer.request_next_wal();
         Ok(())
+    }
+
+    /// The next WAL: the one made ahead, or one created now.
+    fn take_next_wal(&self) -> Result<(u64, Wal)> {
+        let mut next = lock(&self.next_wal);
+        match std::mem::take(&mut *next) {
+            NextWal::Ready(number, wal) => Ok((number, wal)),
+            NextWal::Failed(number) => self.create_wal(&mut next, number),
+            NextWal::Missing => self.create_wal(&mut next, self.next_file.fetch_add(1, SeqCst)),
+        }
+    }
+
+    /// Creates WAL `number`; on failure leaves [`NextWal::Failed`] in `next`.
+    fn create_wal(&self, next: &mut NextWal, number: u64) -> Result<(u64, Wal)> {
+        let path = self.dir.join(file_names::wal(number));
+        match Wal::create(&self.fs, &path, wal::KIND) {
+            Ok(wal) => Ok((number, wal)),
+            Err(e) => {
+                *next = NextWal::Failed(number);
+                Err(e)
+            }
+        }
+    }
+
+    /// The syncer thread's answer to [`WalSyncer::request_next_wal`]: makes the next WAL
+    /// unless one is ready. A failure is left for the freeze to meet again.
+    fn prepare_next_wal(&self) {
+        let mut next = lock(&self.next_wal);
+        let number = match &*next {
+            NextWal::Ready(..) => return,
+            NextWal::Failed(number) => *number,
+            NextWal::Missing => self.next_file.fetch_add(1, SeqCst),
+        };
+        if let Ok((number, wal)) = self.create_wal(&mut next, number) {
+            *next = NextWal::Ready(number, wal);
+        }
+    }
+
+    /// Removes the WAL made ahead, if there is one: an empty file no freeze will take.
+    fn discard_next_wal(&self) -> Result<()> {
+        let next = std::mem::take(&mut *lock(&self.next_wal));
+        match next {
+            NextWal::Ready(number, wal) => {
+                drop(wal);
+                self.fs.remove(&self.dir.join(file_names::wal(number)))
+            }
+            NextWal::Missing | NextWal::Failed(_) => Ok(()),
+        }
     }
 
     /// Writes one group, as its leader: one WAL record, then the memtable, then visibility.
@@ -609,9 +666,10 @@ impl LsmTree {
             ("wal-sync", |inner: &Inner| {
                 // A failed barrier ends the thread as a failed fsync does.
                 let barrier = inner.barrier.as_ref();
-                inner
-                    .wal_syncer
-                    .run(|wal| barrier::run(barrier).and_then(|()| wal.sync()))
+                inner.wal_syncer.run(
+                    |wal| barrier::run(barrier).and_then(|()| wal.sync()),
+                    || inner.prepare_next_wal(),
+                )
             }),
         ] {
             let thread = inner.run_background(name, body)?;
@@ -632,6 +690,8 @@ impl LsmTree {
         for t in threads {
             let _ = t.join();
         }
+        // Nothing will take it now; left behind, it would only be replayed empty.
+        let _ = self.inner.discard_next_wal();
     }
 }
 

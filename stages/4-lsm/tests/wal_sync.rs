@@ -3,8 +3,11 @@
 //! fails stops writes with [`Error::Background`] until the store is reopened, losing
 //! nothing acknowledged.
 //!
-//! Both are seen through [`HookFs`]: the hook watches (or fails) the `Sync` calls that
-//! thread makes on a WAL file (`*.wal`).
+//! The same thread makes the next WAL ahead of the freeze that takes it; a clean close
+//! removes one no freeze took, and a failed attempt is made again by the freeze.
+//!
+//! All of it is seen through [`HookFs`]: the hook watches (or fails) the `Sync` calls that
+//! thread makes on a WAL file (`*.wal`), and the WAL files it creates.
 
 mod common;
 
@@ -13,9 +16,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering::SeqCst};
 use std::time::{Duration, Instant};
 
-use kv_shared::{Engine, Error};
+use kv_shared::{Engine, Error, Fs};
 use kv_testkit::hook_fs::{Action, Call, HookFs, Op};
 use lsm::LsmTree;
+use lsm::wal::Wal;
 
 /// A 256 KiB memtable, so a few hundred kilobytes of writes make one WAL of many slices.
 const SETTINGS: &str = "memtable_bytes=256K wal_bytes_per_sync=4K";
@@ -100,4 +104,116 @@ fn a_failed_background_sync_stops_writes_until_reopen() {
     assert_eq!(tree.get(b"after").unwrap(), None);
     tree.put(b"after", b"reopened").unwrap();
     tree.close().unwrap();
+}
+
+/// True when `call` creates a WAL from the background syncer thread: the next WAL, made
+/// ahead of the freeze that will take it.
+fn wal_made_ahead(call: &Call<'_>) -> bool {
+    call.op == Op::Create
+        && call.path_ends_with(".wal")
+        && std::thread::current().name() == Some("lsm-wal-sync")
+}
+
+/// Puts keys `0..n` and returns them with their values.
+fn put_keys(tree: &LsmTree, n: u32) -> BTreeMap<Vec<u8>, Vec<u8>> {
+    (0..n)
+        .map(|i| {
+            tree.put(&key(i), &value(i)).unwrap();
+            (key(i), value(i))
+        })
+        .collect()
+}
+
+/// Reopens the store in `dir` and checks that it holds exactly `model`.
+fn reopen_and_check(dir: &std::path::Path, model: &BTreeMap<Vec<u8>, Vec<u8>>) {
+    let tree = LsmTree::open(dir, &common::options(SETTINGS)).unwrap();
+    for (k, v) in model {
+        assert_eq!(tree.get(k).unwrap().as_ref(), Some(v));
+    }
+    assert_eq!(tree.stats().unwrap().live_keys, model.len() as u64);
+    tree.close().unwrap();
+}
+
+#[test]
+fn the_next_wal_is_made_ahead_and_a_clean_close_removes_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    let fs = HookFs::new();
+    let made = Arc::new(AtomicU64::new(0));
+    let seen = made.clone();
+    fs.set_hook(move |call| {
+        if wal_made_ahead(call) {
+            seen.fetch_add(1, SeqCst);
+        }
+        Action::Pass
+    });
+    let options = common::options(SETTINGS).with_file_system(Arc::new(fs.clone()));
+    let tree = LsmTree::open(tmp.path(), &options).unwrap();
+    // Some 600 KB of puts: a few freezes of the 256 KiB memtable.
+    let model = put_keys(&tree, 5000);
+    // The last freeze's request is answered even if the thread is told to stop meanwhile.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while made.load(SeqCst) == 0 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    assert!(made.load(SeqCst) >= 1, "no WAL was made ahead");
+    tree.close().unwrap();
+    // The WAL made ahead and never taken is gone: every WAL left holds records.
+    let plain = Fs::default();
+    for entry in std::fs::read_dir(tmp.path()).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "wal") {
+            let written = Wal::written_past_header(&plain, &path, lsm::wal::KIND).unwrap();
+            assert!(written, "{} holds no record", path.display());
+        }
+    }
+    reopen_and_check(tmp.path(), &model);
+}
+
+#[test]
+fn a_wal_that_could_not_be_made_ahead_is_made_by_the_freeze() {
+    let tmp = tempfile::tempdir().unwrap();
+    let fs = HookFs::new();
+    let refused = Arc::new(AtomicU64::new(0));
+    let seen = refused.clone();
+    // The syncer thread syncs a directory only to make a WAL ahead: failing that sync
+    // leaves a WAL with a whole header and no record, which must never end up before a
+    // WAL that holds records (recovery would call it damage).
+    fs.set_hook(move |call| {
+        if call.op == Op::SyncDir && std::thread::current().name() == Some("lsm-wal-sync") {
+            seen.fetch_add(1, SeqCst);
+            Action::Fail
+        } else {
+            Action::Pass
+        }
+    });
+    let options = common::options(SETTINGS).with_file_system(Arc::new(fs.clone()));
+    let tree = LsmTree::open(tmp.path(), &options).unwrap();
+    // Every freeze after the first finds a failed attempt and creates the WAL itself under
+    // the same number, replacing what the attempt left: no write fails.
+    let model = put_keys(&tree, 5000);
+    assert!(refused.load(SeqCst) >= 1, "no WAL was made ahead");
+    assert_no_empty_wal_before_a_written_one(tmp.path());
+    tree.close().unwrap();
+    reopen_and_check(tmp.path(), &model);
+}
+
+/// Checks the WALs in `dir`, by number: once one holds no record, none after it does.
+fn assert_no_empty_wal_before_a_written_one(dir: &std::path::Path) {
+    let plain = Fs::default();
+    let mut wals: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .filter(|path| path.extension().is_some_and(|e| e == "wal"))
+        .collect();
+    wals.sort();
+    let mut empty = None;
+    for path in wals {
+        let written = Wal::written_past_header(&plain, &path, lsm::wal::KIND).unwrap();
+        if written && let Some(empty) = &empty {
+            panic!("{} holds records after the empty {}", path.display(), empty);
+        }
+        if !written {
+            empty = Some(path.display().to_string());
+        }
+    }
 }
