@@ -325,9 +325,7 @@ fn batch_part<'a>(
         };
         part.entries = Some(u64::from(batch.count));
         if let Some(memtable) = memtable {
-            for (seq, op) in (batch.first_seq..).zip(batch.ops()) {
-                memtable.insert(op.key, seq, op.value);
-            }
+            memtable.insert_ops(batch.body(), batch.count, batch.first_seq);
         }
         Ok(part.with_keys(batch.ops().map(|op| op.key)))
     }

@@ -527,9 +527,7 @@ fn apply_record(
             ),
         ));
     }
-    for (seq, op) in (batch.first_seq..).zip(batch.ops()) {
-        mem.insert(op.key, seq, op.value);
-    }
+    mem.insert_ops(batch.body(), batch.count, batch.first_seq);
     *last_seq = batch.last_seq();
     Ok(())
 }
