@@ -17,7 +17,10 @@
 //! | `seekrandom` | `max(1, num / 100)` seeks to a random key, each reading the next 100 | filled |
 //! | `deleterandom` | delete keys `0..num` in a random order | filled |
 //!
-//! "Filled" means keys `0..num` were put (by `fillseq`) before the workload starts.
+//! "Filled" means keys `0..num` were put (by `fillseq`) before the workload starts. The
+//! reads of `readseq` and `seekrandom` (and `kvbench`'s `scan`) walk the engine's
+//! [`range_cursor`](kv_shared::DynEngine::range_cursor) and read each pair borrowed, as
+//! db_bench reads an iterator ([`crate::runner`]'s `walk`).
 //!
 //! `kvbench`'s `fillbatch` (batches of 1,000 through `write`) and `bulkload` (one `load`)
 //! hand the engine `fillseq`'s pairs, the same keys and values, another way: see

@@ -257,6 +257,15 @@ impl<S: PeerStore> Engine for PeerEngine<S> {
         self.peer.cursor()
     }
 
+    /// The peer's own iterator, bounded by `range` (none for an empty range: some peers
+    /// refuse inverted bounds).
+    fn range_cursor(&self, range: &KeyRange) -> Result<BoxCursor<'_>> {
+        if range.is_empty() {
+            return self.peer.cursor();
+        }
+        self.peer.range_cursor(range)
+    }
+
     fn scan(&self, range: KeyRange) -> Result<ScanIter<'_>> {
         self.walk(range, Direction::Forward)
     }

@@ -1,6 +1,7 @@
 //! `scan`: bounded range scans of [`SCAN_KEYS`] keys, `[key(i), key(i + 100))`, from random
 //! starts `i`. Each scan is timed as one operation and checked: it must return every key
-//! its range holds.
+//! its range holds, each value of the workload's size. The pairs are read borrowed from the
+//! engine's range cursor ([`super::standard::walk`]), as db_bench reads an iterator.
 
 use std::ops::Bound;
 use std::time::Instant;
@@ -9,6 +10,7 @@ use kv_shared::{DynEngine, KeyRange, Result};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
+use super::standard::walk;
 use super::{BenchConfig, Clock, Outcome};
 use crate::bench_workload::SCAN_KEYS;
 use crate::latency::Latency;
@@ -35,9 +37,11 @@ pub(super) fn scan(
         };
         let t = Instant::now();
         let range = KeyRange::new(Bound::Included(key(i, c.key_size)), end);
-        let mut n = 0u64;
-        for item in db.scan(range)? {
-            item?;
+        let (mut n, mut wrong_size) = (0u64, 0u64);
+        let mut walk = walk(db, range)?;
+        while let Some(pair) = walk.next_borrowed() {
+            let (_, value) = pair?;
+            wrong_size += u64::from(value.len() != c.value_size);
             n += 1;
         }
         let now = Instant::now();
@@ -47,6 +51,13 @@ pub(super) fn scan(
         if n != expected && wrong.is_none() {
             wrong = Some(format!(
                 "scan: the range from key {i} returned {n} entries, it holds {expected}"
+            ));
+        }
+        if wrong_size > 0 && wrong.is_none() {
+            wrong = Some(format!(
+                "scan: the range from key {i} returned {wrong_size} values of a size other \
+                 than {}",
+                c.value_size
             ));
         }
         if clock.tick(now) {

@@ -117,7 +117,9 @@ pub enum Direction {
 
 /// The owned-pair iterator over a cursor: the `(key, value)` pairs of a [`KeyRange`], in
 /// either direction, each pair copied out of the cursor. This is the convenient form
-/// ([`crate::Engine::scan`] returns it); loops that care for speed use the cursor itself.
+/// ([`crate::Engine::scan`] returns it); loops that care for speed use the cursor itself,
+/// or walk the same pairs borrowed with [`CursorIter::next_borrowed`] (as `kvbench` does:
+/// two allocations and copies per pair would weigh more than the engine's own step).
 pub struct CursorIter<'a> {
     cursor: BoxCursor<'a>,
     range: KeyRange,
@@ -140,6 +142,23 @@ impl<'a> CursorIter<'a> {
             started: false,
             done,
         }
+    }
+
+    /// The next pair of the walk, borrowed from the cursor until the next call: what
+    /// [`Iterator::next`] copies out. `None` once the walk is over (or after an error).
+    pub fn next_borrowed(&mut self) -> Option<Result<(&[u8], &[u8])>> {
+        if self.done {
+            return None;
+        }
+        if let Err(err) = self.step() {
+            self.done = true;
+            return Some(Err(err));
+        }
+        if !self.cursor.valid() || self.is_past_far_end(self.cursor.key()) {
+            self.done = true;
+            return None;
+        }
+        Some(Ok((self.cursor.key(), self.cursor.value())))
     }
 
     /// Places the cursor at the first entry of the walk.
@@ -195,21 +214,8 @@ impl Iterator for CursorIter<'_> {
     type Item = Result<(Vec<u8>, Vec<u8>)>;
 
     fn next(&mut self) -> Option<Self::Item> {
-        if self.done {
-            return None;
-        }
-        if let Err(err) = self.step() {
-            self.done = true;
-            return Some(Err(err));
-        }
-        if !self.cursor.valid() || self.is_past_far_end(self.cursor.key()) {
-            self.done = true;
-            return None;
-        }
-        Some(Ok((
-            self.cursor.key().to_vec(),
-            self.cursor.value().to_vec(),
-        )))
+        self.next_borrowed()
+            .map(|pair| pair.map(|(key, value)| (key.to_vec(), value.to_vec())))
     }
 }
 

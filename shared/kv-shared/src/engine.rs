@@ -84,13 +84,28 @@ pub trait Engine: Send + Sync + Sized + 'static {
     /// [`crate::Error::Corruption`], [`crate::Error::Io`].
     fn cursor(&self) -> Result<BoxCursor<'_>>;
 
-    /// The live pairs in `range`, in ascending key order. The default walks a
-    /// [`cursor`](Engine::cursor); an engine may give a faster path that returns the same.
+    /// A [`Cursor`](crate::Cursor) for a walk that stays inside `range` (a scan's): as
+    /// [`cursor`](Engine::cursor), except that the engine may take its snapshot of `range`
+    /// alone and stop reading at its bounds, so what the cursor shows outside `range` is
+    /// unspecified. The default is [`cursor`](Engine::cursor). An engine that sorts its keys
+    /// for each snapshot sorts only those of `range`; a production engine behind the
+    /// contract hands the bounds to its own iterator.
+    ///
+    /// # Errors
+    /// As [`Engine::cursor`].
+    fn range_cursor(&self, range: &KeyRange) -> Result<BoxCursor<'_>> {
+        let _ = range;
+        self.cursor()
+    }
+
+    /// The live pairs in `range`, in ascending key order, each copied out. The default
+    /// walks a [`range_cursor`](Engine::range_cursor); an engine may give a faster path
+    /// that returns the same.
     ///
     /// # Errors
     /// [`crate::Error::Corruption`], [`crate::Error::Io`], at the call or from the iterator.
     fn scan(&self, range: KeyRange) -> Result<ScanIter<'_>> {
-        let cursor = self.cursor()?;
+        let cursor = self.range_cursor(&range)?;
         Ok(Box::new(CursorIter::new(cursor, range, Direction::Forward)))
     }
 
@@ -99,7 +114,7 @@ pub trait Engine: Send + Sync + Sized + 'static {
     /// # Errors
     /// As [`Engine::scan`].
     fn scan_rev(&self, range: KeyRange) -> Result<ScanIter<'_>> {
-        let cursor = self.cursor()?;
+        let cursor = self.range_cursor(&range)?;
         Ok(Box::new(CursorIter::new(cursor, range, Direction::Reverse)))
     }
 
@@ -183,6 +198,11 @@ pub trait DynEngine: Send + Sync {
     /// # Errors
     /// As [`Engine::cursor`].
     fn cursor(&self) -> Result<BoxCursor<'_>>;
+    /// See [`Engine::range_cursor`].
+    ///
+    /// # Errors
+    /// As [`Engine::range_cursor`].
+    fn range_cursor(&self, range: &KeyRange) -> Result<BoxCursor<'_>>;
     /// See [`Engine::scan`].
     ///
     /// # Errors
@@ -243,6 +263,9 @@ impl<E: Engine> DynEngine for E {
     }
     fn cursor(&self) -> Result<BoxCursor<'_>> {
         Engine::cursor(self)
+    }
+    fn range_cursor(&self, range: &KeyRange) -> Result<BoxCursor<'_>> {
+        Engine::range_cursor(self, range)
     }
     fn scan(&self, range: KeyRange) -> Result<ScanIter<'_>> {
         Engine::scan(self, range)

@@ -69,8 +69,8 @@ use std::sync::{LockResult, Mutex, RwLock};
 
 use kv_shared::dump::quoted;
 use kv_shared::{
-    BoxCursor, CursorIter, Direction, Engine, Error, FileRef, Fs, KeyRange, OptionDoc, Options,
-    Result, ScanIter, Stats, StoreDir, WriteBatch, check_key, check_key_value,
+    BoxCursor, Engine, Error, FileRef, Fs, KeyRange, OptionDoc, Options, Result, Stats, StoreDir,
+    WriteBatch, check_key, check_key_value,
 };
 
 use crate::cursor::HashLogCursor;
@@ -199,12 +199,11 @@ impl HashLog {
         }
     }
 
-    /// `scan` and `scan_rev`: a cursor over the keys in `range` only, so that a short range
-    /// does not copy and sort every key, as a cursor over the whole store must.
-    fn walk(&self, range: KeyRange, direction: Direction) -> Result<ScanIter<'_>> {
-        let entries = unpoisoned(self.index.read()).sorted_range(&range);
-        let cursor = Box::new(HashLogCursor::new(&self.file, entries));
-        Ok(Box::new(CursorIter::new(cursor, range, direction)))
+    /// A cursor over the keys in `range` only, so that a short range does not copy and sort
+    /// every key, as a cursor over the whole store must.
+    fn cursor_over(&self, range: &KeyRange) -> HashLogCursor<'_> {
+        let entries = unpoisoned(self.index.read()).sorted_range(range);
+        HashLogCursor::new(&self.file, entries)
     }
 }
 
@@ -349,16 +348,12 @@ impl Engine for HashLog {
     }
 
     fn cursor(&self) -> Result<BoxCursor<'_>> {
-        let entries = unpoisoned(self.index.read()).sorted_range(&KeyRange::all());
-        Ok(Box::new(HashLogCursor::new(&self.file, entries)))
+        Ok(Box::new(self.cursor_over(&KeyRange::all())))
     }
 
-    fn scan(&self, range: KeyRange) -> Result<ScanIter<'_>> {
-        self.walk(range, Direction::Forward)
-    }
-
-    fn scan_rev(&self, range: KeyRange) -> Result<ScanIter<'_>> {
-        self.walk(range, Direction::Reverse)
+    /// A cursor that sorts the keys of `range` alone (scans walk it).
+    fn range_cursor(&self, range: &KeyRange) -> Result<BoxCursor<'_>> {
+        Ok(Box::new(self.cursor_over(range)))
     }
 
     fn sync(&self) -> Result<()> {

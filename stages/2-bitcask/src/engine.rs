@@ -52,9 +52,9 @@ use std::sync::{PoisonError, RwLockWriteGuard};
 use std::thread::JoinHandle;
 use std::time::{Duration, SystemTime};
 
-use kv_shared::cursor::{BoxCursor, CursorIter, Direction};
+use kv_shared::cursor::BoxCursor;
 use kv_shared::{
-    Engine, Error, Fs, KeyRange, OptionDoc, Options, Result, ScanIter, Stats, StoreDir, WriteBatch,
+    Engine, Error, Fs, KeyRange, OptionDoc, Options, Result, Stats, StoreDir, WriteBatch,
     check_key, check_key_value,
 };
 
@@ -634,16 +634,10 @@ impl Engine for Bitcask {
         Ok(Box::new(self.inner.cursor(&KeyRange::all())))
     }
 
-    /// The walk of a cursor whose snapshot holds only `range`, so only its keys are sorted.
-    fn scan(&self, range: KeyRange) -> Result<ScanIter<'_>> {
-        let cursor = Box::new(self.inner.cursor(&range));
-        Ok(Box::new(CursorIter::new(cursor, range, Direction::Forward)))
-    }
-
-    /// As [`Engine::scan`], backwards.
-    fn scan_rev(&self, range: KeyRange) -> Result<ScanIter<'_>> {
-        let cursor = Box::new(self.inner.cursor(&range));
-        Ok(Box::new(CursorIter::new(cursor, range, Direction::Reverse)))
+    /// A cursor whose snapshot holds only `range`, so only its keys are sorted (scans walk
+    /// it).
+    fn range_cursor(&self, range: &KeyRange) -> Result<BoxCursor<'_>> {
+        Ok(Box::new(self.inner.cursor(range)))
     }
 
     /// Fsyncs the active segment and the directory. After the merge thread panicked it

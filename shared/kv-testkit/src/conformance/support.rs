@@ -9,7 +9,9 @@ use std::time::Duration;
 
 use rand::Rng;
 
-use kv_shared::{Engine, Error, KeyRange, MAX_KEY_LEN, MAX_VALUE_LEN, Options};
+use kv_shared::{
+    CursorIter, Direction, Engine, Error, KeyRange, MAX_KEY_LEN, MAX_VALUE_LEN, Options,
+};
 
 /// A store's contents as the tests model them: key to value.
 pub type Model = BTreeMap<Vec<u8>, Vec<u8>>;
@@ -75,10 +77,28 @@ pub fn check_scans<E: Engine>(
             want,
             "scan {range:?} ({context})"
         );
+        assert_eq!(
+            range_cursor_walk(engine, &range),
+            want,
+            "range_cursor {range:?}, walked borrowed ({context})"
+        );
         want.reverse();
         let got = scan_rev_vec(engine, range.clone());
         assert_eq!(got, want, "scan_rev {range:?} ({context})");
     }
+}
+
+/// The pairs of `range` read borrowed from the engine's `range_cursor`, forward, as
+/// `kvbench` reads them ([`CursorIter::next_borrowed`]).
+fn range_cursor_walk<E: Engine>(engine: &E, range: &KeyRange) -> Vec<(Vec<u8>, Vec<u8>)> {
+    let cursor = engine.range_cursor(range).expect("range_cursor");
+    let mut walk = CursorIter::new(cursor, range.clone(), Direction::Forward);
+    let mut pairs = Vec::new();
+    while let Some(pair) = walk.next_borrowed() {
+        let (key, value) = pair.expect("range_cursor step");
+        pairs.push((key.to_vec(), value.to_vec()));
+    }
+    pairs
 }
 
 /// A random range: each bound included, excluded or open, one time in three each, at one
