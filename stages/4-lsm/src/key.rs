@@ -64,8 +64,25 @@ pub fn split_trailer(trailer: u64) -> (u64, Option<Kind>) {
 }
 
 /// Compares two internal keys: user key ascending, then sequence number descending.
+#[inline]
 pub fn compare(a_key: &[u8], a_seq: u64, b_key: &[u8], b_seq: u64) -> Ordering {
-    a_key.cmp(b_key).then(b_seq.cmp(&a_seq))
+    compare_user_keys(a_key, b_key).then(b_seq.cmp(&a_seq))
+}
+
+/// Compares two user keys as byte strings, as `a.cmp(b)` does, but the first 16 bytes of
+/// each as one big-endian integer when both keys are that long: a scan's merge compares
+/// keys several times a step, and for such keys this is a few instructions inline where
+/// `cmp` calls `memcmp`.
+#[inline]
+pub fn compare_user_keys(a: &[u8], b: &[u8]) -> Ordering {
+    if let (Some(x), Some(y)) = (a.first_chunk::<16>(), b.first_chunk::<16>()) {
+        let (x, y) = (u128::from_be_bytes(*x), u128::from_be_bytes(*y));
+        if x != y {
+            return x.cmp(&y);
+        }
+        return a[16..].cmp(&b[16..]);
+    }
+    a.cmp(b)
 }
 
 /// A user key and a sequence number, ordered as internal keys are (the memtable's key).
@@ -138,6 +155,26 @@ pub fn key_head(key: &[u8]) -> u128 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn user_keys_compare_as_byte_strings() {
+        let mut keys: Vec<Vec<u8>> = vec![Vec::new(), vec![0], vec![0xff], b"a".to_vec()];
+        for len in [15, 16, 17, 24, 32] {
+            for fill in [0u8, b'a', 0xff] {
+                let key = vec![fill; len];
+                let mut last_changed = key.clone();
+                *last_changed.last_mut().unwrap() ^= 1;
+                let mut first_changed = key.clone();
+                first_changed[0] ^= 0x80;
+                keys.extend([key, last_changed, first_changed]);
+            }
+        }
+        for a in &keys {
+            for b in &keys {
+                assert_eq!(compare_user_keys(a, b), a.cmp(b), "{a:?} against {b:?}");
+            }
+        }
+    }
 
     #[test]
     fn newest_version_sorts_first() {

@@ -38,7 +38,7 @@ use crate::counters::Counters;
 use crate::cursor::level::version_cursors;
 use crate::cursor::merging::MergingCursor;
 use crate::cursor::{EntryCursor, Source};
-use crate::key::{Lookup, LookupKey};
+use crate::key::{Lookup, LookupKey, compare_user_keys};
 use crate::memtable::Memtable;
 use crate::version::Version;
 
@@ -161,7 +161,7 @@ impl SnapshotCursor {
                     self.key.clear();
                     self.key.extend_from_slice(e.key);
                     skipping = true;
-                } else if !(skipping && e.key <= self.key.as_slice()) {
+                } else if !(skipping && compare_user_keys(e.key, &self.key).is_le()) {
                     self.valid = true;
                     return Ok(());
                 }
