@@ -4,23 +4,18 @@
 //! ([`Memtable::approximate_bytes`]) and the time.
 //!
 //! ```text
-//! cargo run --release -p lsm --example memtable_inserts [seq|random|none] [PAIRS] [VALUE_BYTES] [GROUP]
+//! cargo run --release -p lsm --example memtable_inserts [seq|random|none] [PAIRS] [VALUE_BYTES]
 //! ```
 //!
 //! `seq` inserts keys in ascending order (as `fillseq` and `fillbatch` do), `random` in a
-//! scattered order (as `fillrandom`), 200,000 pairs of 100-byte values by default; `none`
-//! only makes the pairs and the memtable. `GROUP` is how the pairs go in: `0` (the
-//! default) one [`Memtable::insert`] each; `N` groups of `N` ops (in the order of the
-//! keys), one [`Memtable::insert_ops`] each, as the engine inserts a write group
-//! (`fillbatch` writes groups of 1,000; a lone `put` is a group of 1).
-//!
-//! Every mode makes all its pairs, and the groups' ops, before it inserts any, so under
+//! scattered order (as `fillrandom`), 200,000 pairs of 100-byte values by default; `none` only makes the pairs and
+//! the memtable.
+//! Every mode makes all its pairs before it inserts any, so under
 //! `valgrind --tool=callgrind` the difference between a mode's instruction count and that
-//! of `none` with the same `GROUP` is the inserts' alone (the memtable's drop included).
+//! of `none` is the inserts' alone (the memtable's drop included).
 
 use std::time::Instant;
 
-use kv_shared::batch;
 use lsm::memtable::Memtable;
 
 /// Key `x`: 15 decimal digits, then `0` (the shape of `kvbench`'s keys).
@@ -49,29 +44,11 @@ fn resident_bytes() -> usize {
     pages * 4096
 }
 
-/// The keys' puts in groups of `group` ops in the shared batch ops format, each with its
-/// op count (none for `group` 0).
-fn groups(keys: &[Vec<u8>], value: &[u8], group: usize) -> Vec<(Vec<u8>, u32)> {
-    if group == 0 {
-        return Vec::new();
-    }
-    keys.chunks(group)
-        .map(|keys| {
-            let mut ops = Vec::new();
-            for key in keys {
-                batch::encode_op(&mut ops, key, Some(value));
-            }
-            (ops, keys.len() as u32)
-        })
-        .collect()
-}
-
 fn main() {
     let mut args = std::env::args().skip(1);
     let mode = args.next().unwrap_or_else(|| "seq".into());
     let pairs: u64 = args.next().and_then(|n| n.parse().ok()).unwrap_or(200_000);
     let value_bytes: usize = args.next().and_then(|n| n.parse().ok()).unwrap_or(100);
-    let group: usize = args.next().and_then(|n| n.parse().ok()).unwrap_or(0);
     let keys: Vec<Vec<u8>> = match mode.as_str() {
         "seq" | "none" => (0..pairs).map(key).collect(),
         "random" => (0..pairs)
@@ -83,7 +60,6 @@ fn main() {
         }
     };
     let value = vec![b'v'; value_bytes];
-    let groups = groups(&keys, &value, group);
     // Sized (its filter) for about these pairs; nothing here stops at a full memtable.
     let mem = Memtable::new(1, pairs as usize * 240);
     if mode == "none" {
@@ -93,25 +69,14 @@ fn main() {
     let rss = resident_bytes();
     let began = Instant::now();
     let allocations = allocation_counter::measure(|| {
-        if group == 0 {
-            for (seq, key) in (1..).zip(&keys) {
-                mem.insert(key, seq, Some(&value));
-            }
-        }
-        let mut seq = 1;
-        for (ops, count) in &groups {
-            mem.insert_ops(ops, *count, seq);
-            seq += u64::from(*count);
+        for (seq, key) in (1..).zip(&keys) {
+            mem.insert(key, seq, Some(&value));
         }
     });
     let elapsed = began.elapsed();
     let grown = resident_bytes().saturating_sub(rss);
     let n = pairs as f64;
-    let how = match group {
-        0 => "one insert each".to_string(),
-        g => format!("in groups of {g}"),
-    };
-    println!("{mode}: {pairs} inserts of 16-byte keys and {value_bytes}-byte values, {how}");
+    println!("{mode}: {pairs} inserts of 16-byte keys and {value_bytes}-byte values");
     println!(
         "  allocations: {} ({:.3} an insert)",
         allocations.count_total,

@@ -403,10 +403,11 @@ impl Inner {
                 self.wal_syncer.request(&w.wal);
             }
         }
-        let ops = &group.record[wal::RECORD_RESERVE..];
-        let applied = w.mem.insert_ops(ops, count, first);
-        debug_assert_eq!(applied.ops, count, "a write group's ops were checked");
-        let user = applied.payload;
+        let mut user = 0;
+        for (seq, op) in (first..).zip(wal::group_ops(&group.record, count)) {
+            w.mem.insert(op.key, seq, op.value);
+            user += op.key.len() + op.value.map_or(0, <[u8]>::len);
+        }
         w.last_seq = first + u64::from(count) - 1;
         self.visible_seq.store(w.last_seq, SeqCst);
         Counters::add(&self.counters.user_bytes_written, user as u64);

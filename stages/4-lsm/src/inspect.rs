@@ -325,7 +325,9 @@ fn batch_part<'a>(
         };
         part.entries = Some(u64::from(batch.count));
         if let Some(memtable) = memtable {
-            memtable.insert_ops(batch.body(), batch.count, batch.first_seq);
+            for (seq, op) in (batch.first_seq..).zip(batch.ops()) {
+                memtable.insert(op.key, seq, op.value);
+            }
         }
         Ok(part.with_keys(batch.ops().map(|op| op.key)))
     }

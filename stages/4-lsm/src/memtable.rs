@@ -17,37 +17,15 @@
 //! ## Counting its memory
 //!
 //! `memtable_bytes` bounds the memory a memtable really takes, not just the bytes of its
-//! keys and values. A write group goes in as one block that holds its ops as its WAL
-//! record has them ([`crate::skiplist`] tells why), so each
-//! [`insert_ops`](Memtable::insert_ops) adds [`group_bytes`] to
-//! [`approximate_bytes`](Memtable::approximate_bytes): once for the group, the block's
-//! allocation as the allocator rounds it and the block's 24-byte slot in the skiplist; for
-//! each entry, 66 bytes (its 64-byte node, and its share of the links and of the arenas'
-//! chunk tables and unfilled chunks). A single [`insert`](Memtable::insert) is a group of
-//! one ([`entry_bytes`]).
-//!
-//! Measured with `examples/memtable_inserts.rs` (`memtable_inserts seq 200000 VALUE_BYTES
-//! GROUP`): 200,000 inserts of 16-byte keys grew the resident set by, and the memtable
-//! counted, these bytes an entry (random order: the same within half a byte):
-//!
-//! | value bytes | 0 | 10 | 100 | 1,000 | 4,000 |
-//! |---|---|---|---|---|---|
-//! | groups of 1,000: measured | 83.4 | 93.4 | 183.3 | 1,088.4 | 4,087.0 |
-//! | groups of 1,000: counted | 85 | 95 | 185 | 1,090 | 4,088 |
-//! | groups of 1: measured | 120.4 | 136.4 | 216.5 | 1,128.7 | 4,120.4 |
-//! | groups of 1: counted | 122 | 138 | 218 | 1,130 | 4,122 |
-//! | before blocks: measured | 64.3 | 96.3 | 176.4 | 1,072.4 | 4,080.3 |
-//! | before blocks: counted | 66 | 98 | 178 | 1,074 | 4,082 |
-//!
-//! In a group of 1,000 with 100-byte values, an entry takes 119 bytes of its block (the
-//! value, and the op's kind byte, lengths and key) and some 64.5 of node. A group of one
-//! pays its block's allocator header and rounding (a 128-byte chunk for its 119 bytes) and
-//! a block slot whole: single puts of small values take up to 56 bytes more than when the
-//! skiplist allocated a value alone (and nothing for an empty one), the price of keeping
-//! every write as its WAL record has it. Blocks of 128 KiB and more (groups of 1,000
-//! values of 1,000 bytes) are mapped on whole pages, and counted so. (Under
-//! `crossbeam-skiplist`, which allocated the node, the key and the value apart, the
-//! entries of 100-byte values took 235 bytes.)
+//! keys and values: each insert adds [`entry_bytes`] to
+//! [`approximate_bytes`](Memtable::approximate_bytes), the entry's allocation as the
+//! allocator rounds it plus its share of the skiplist's slots. The figure was measured
+//! (`examples/memtable_inserts.rs`): 200,000 inserts of 16-byte keys and 100-byte values
+//! grew the resident set by 176 bytes an entry, sequential or random, of which 112 are the
+//! value's allocation (a 16-byte key lives in its node); the memtable counts 178. Values
+//! of 0, 10, 1,000 and 4,000 bytes: 64, 96, 1,073 and 4,080 bytes measured, 66, 98, 1,074
+//! and 4,082 counted. (Under `crossbeam-skiplist`, which allocated the node, the key and
+//! the value apart, the 116-byte entries took 235 bytes.)
 //!
 //! ## Walking it: [`MemtableCursor`]
 //!
@@ -68,56 +46,37 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 
 use kv_shared::Result;
-use kv_shared::framing::varint_len;
 
 use crate::bloom::hash;
 use crate::cursor::{EntryCursor, EntryRef};
 use crate::key::{Lookup, LookupKey};
 use crate::memtable_filter::MemtableFilter;
-use crate::skiplist::{Inserted, NodeId, SkipList, op_block};
+use crate::skiplist::{NodeId, SkipList};
 
-/// Bytes of an entry besides its op's bytes: its 64-byte node slot, its links above level 1
+/// Bytes of an entry besides its allocation: its 64-byte node slot, its links above level 1
 /// (for one node in 16), and its share of the arenas' chunk tables and of their last
 /// chunks' unfilled slots, measured (see the module documentation).
 const NODE_BYTES: usize = 66;
-/// The fewest bytes an entry takes: a node, and the few bytes of its op in a large group's
-/// block; sizes the filter and the skiplist's arenas.
+/// The fewest bytes an entry takes: a node and no allocation (a tombstone of a short key);
+/// sizes the filter and the skiplist's arenas.
 const ENTRY_OVERHEAD: usize = NODE_BYTES;
 
-/// The size from which glibc maps an allocation on pages of its own (its default
-/// `M_MMAP_THRESHOLD`).
-const MMAP_THRESHOLD: usize = 128 << 10;
-
 /// The memory one heap allocation of `n` bytes takes: the allocator's 8-byte header, rounded
-/// up to 16 bytes, at least 32 (glibc's smallest chunk); from [`MMAP_THRESHOLD`] on, to
-/// whole 4 KiB pages; nothing for `n = 0`. (Once a mapped block is freed, glibc raises its
-/// threshold and serves blocks of that size from the heap: then this counts up to a page
-/// too many, under 3% of such a block.)
+/// up to 16 bytes, at least 32 (glibc's smallest chunk); nothing for `n = 0`.
 fn heap_bytes(n: usize) -> usize {
     if n == 0 {
         0
-    } else if n >= MMAP_THRESHOLD {
-        (n + 8).next_multiple_of(4096)
     } else {
         (n + 8).next_multiple_of(16).max(32)
     }
 }
 
-/// The memory a block of `ops_len` bytes of ops, `entries` of them added, takes, as
-/// [`Memtable::approximate_bytes`] counts it: what the process really holds for them, so
-/// that `memtable_bytes` bounds memory, not just payload. The block's allocation and its
-/// slot in the skiplist's blocks arena, charged once to the group, and a node's share for
-/// each entry.
-pub fn group_bytes(ops_len: usize, entries: usize) -> usize {
-    heap_bytes(ops_len) + SkipList::BLOCK_SLOT_BYTES + entries * NODE_BYTES
-}
-
-/// The memory an entry of a `key_len`-byte key and a `value_len`-byte value (`None` for a
-/// tombstone) inserted alone takes ([`Memtable::insert`]): a block of one op
-/// ([`group_bytes`]).
-pub fn entry_bytes(key_len: usize, value_len: Option<usize>) -> usize {
-    let value_part = value_len.map_or(0, |v| varint_len(v as u64) + v);
-    group_bytes(1 + varint_len(key_len as u64) + key_len + value_part, 1)
+/// The memory an entry of a `key_len`-byte key and a `value_len`-byte value takes, as
+/// [`Memtable::approximate_bytes`] counts it: what the process really holds for it, so
+/// that `memtable_bytes` bounds memory, not just payload. Its allocation holds the value,
+/// and the key too when the key does not fit the node ([`SkipList::allocated_bytes`]).
+pub fn entry_bytes(key_len: usize, value_len: usize) -> usize {
+    NODE_BYTES + heap_bytes(SkipList::allocated_bytes(key_len, value_len))
 }
 
 /// The level [`SkipList::entries_before`] collects from after a seek (about 4 entries);
@@ -159,35 +118,15 @@ impl Memtable {
         self.wal_number
     }
 
-    /// Adds a version of `key` (`None` is a tombstone), as a group of one op. A version
-    /// already here (the same key and sequence number) is kept as it is.
+    /// Adds a version of `key` (`None` is a tombstone). A version already here (the same
+    /// key and sequence number) is kept as it is.
     pub fn insert(&self, key: &[u8], seq: u64, value: Option<&[u8]>) {
-        self.insert_block(op_block(key, value), 1, seq);
-    }
-
-    /// Adds the `count` ops of `ops`, a write group's or a batch's ops in the shared batch
-    /// ops format ([`kv_shared::batch`], as [`kv_shared::batch::check_ops`] accepts them),
-    /// op `i` as the version with sequence number `first_seq + i`. The ops are copied once,
-    /// into one block that their entries point into: one allocation for the group. Ops
-    /// whose version is already here are kept as they are; ops past one that does not
-    /// decode are not read. Returns what was added, and the bytes of the keys and values
-    /// read ([`Inserted`]).
-    pub fn insert_ops(&self, ops: &[u8], count: u32, first_seq: u64) -> Inserted {
-        self.insert_block(Box::from(ops), count, first_seq)
-    }
-
-    /// Adds the ops of `block` and counts the memory they take ([`group_bytes`]).
-    fn insert_block(&self, block: Box<[u8]>, count: u32, first_seq: u64) -> Inserted {
-        let ops_len = block.len();
-        // The filter first: a reader that can see a version must find its bits.
-        let done = self
-            .list
-            .insert_ops(block, count, first_seq, |key| self.filter.insert(hash(key)));
-        if done.entries > 0 {
-            let size = group_bytes(ops_len, done.entries as usize);
+        // The filter first: a reader that can see this version must find its bits.
+        self.filter.insert(hash(key));
+        if self.list.insert(key, seq, value) {
+            let size = entry_bytes(key.len(), value.map_or(0, <[u8]>::len));
             self.bytes.fetch_add(size, Relaxed);
         }
-        done
     }
 
     /// The newest version of the looked-up key with a sequence number at most its snapshot.
@@ -209,7 +148,7 @@ impl Memtable {
         }
     }
 
-    /// Approximate memory held: each group's block and each entry's node ([`group_bytes`]).
+    /// Approximate memory held: each entry's node and allocation ([`entry_bytes`]).
     pub fn approximate_bytes(&self) -> usize {
         self.bytes.load(Relaxed)
     }
@@ -484,11 +423,7 @@ mod tests {
         let m = Memtable::new(1, 1 << 20);
         m.insert(b"k", 1, Some(b"v"));
         let bytes = m.approximate_bytes();
-        assert_eq!(bytes, entry_bytes(1, Some(1)));
-        assert_eq!(
-            bytes,
-            heap_bytes(4) + SkipList::BLOCK_SLOT_BYTES + NODE_BYTES
-        );
+        assert_eq!(bytes, entry_bytes(1, 1));
         m.insert(b"k", 1, Some(b"other"));
         assert_eq!((m.len(), m.approximate_bytes()), (1, bytes));
         assert_eq!(
@@ -496,58 +431,5 @@ mod tests {
             Lookup::Found(b"v".to_vec())
         );
         assert_eq!(m.key_range(), Some((b"k".to_vec(), b"k".to_vec())));
-    }
-
-    /// A group's ops go in as one block, one allocation, counted once with a node for each
-    /// entry; a group whose every version is here already adds nothing and counts nothing.
-    #[test]
-    fn a_group_is_one_allocation_counted_once() {
-        use kv_shared::batch::encode_op;
-        let m = Memtable::new(1, 1 << 20);
-        // The arenas' first chunks, allocated by the first insert.
-        m.insert(b"first", 1, None);
-        let before = m.approximate_bytes();
-        let long_key = [b'k'; 40];
-        let mut ops = Vec::new();
-        for i in 0..500u32 {
-            let key = format!("key{i:05}");
-            match i % 3 {
-                0 => encode_op(&mut ops, key.as_bytes(), Some(b"value")),
-                1 => encode_op(&mut ops, key.as_bytes(), None),
-                _ => encode_op(
-                    &mut ops,
-                    &[&long_key[..], key.as_bytes()].concat(),
-                    Some(b""),
-                ),
-            }
-        }
-        let mut done = Inserted::default();
-        let allocations = allocation_counter::measure(|| done = m.insert_ops(&ops, 500, 10));
-        assert_eq!(allocations.count_total, 1, "one block, no allocation an op");
-        assert_eq!((done.ops, done.entries), (500, 500));
-        // Keys of 8 bytes, 5-byte values for a third, 48-byte keys for another third.
-        assert_eq!(done.payload, 500 * 8 + 167 * 5 + 166 * 40);
-        let counted = m.approximate_bytes() - before;
-        assert_eq!(counted, group_bytes(ops.len(), 500));
-        assert_eq!(
-            counted,
-            (ops.len() + 8).next_multiple_of(16) + 24 + 500 * NODE_BYTES
-        );
-        let get = |key: &[u8], seq| m.get(&LookupKey::new(key, seq));
-        assert_eq!(get(b"key00000", 10), Lookup::Found(b"value".to_vec()));
-        assert_eq!(get(b"key00001", 99), Lookup::Deleted);
-        let long = [&long_key[..], b"key00002"].concat();
-        assert_eq!(get(&long, 12), Lookup::Found(Vec::new()));
-        assert_eq!(get(&long, 11), Lookup::Absent);
-        // The same group again: every version is here already.
-        let again = m.insert_ops(&ops, 500, 10);
-        assert_eq!((again.ops, again.entries), (500, 0));
-        assert_eq!(m.approximate_bytes() - before, counted);
-        assert_eq!(m.len(), 501);
-        // Big blocks are mapped on pages of their own.
-        assert_eq!(heap_bytes(1 << 20), (1 << 20) + 4096);
-        assert_eq!(heap_bytes(100), 112);
-        assert_eq!(heap_bytes(1), 32);
-        assert_eq!(heap_bytes(0), 0);
     }
 }

@@ -527,7 +527,9 @@ fn apply_record(
             ),
         ));
     }
-    mem.insert_ops(batch.body(), batch.count, batch.first_seq);
+    for (seq, op) in (batch.first_seq..).zip(batch.ops()) {
+        mem.insert(op.key, seq, op.value);
+    }
     *last_seq = batch.last_seq();
     Ok(())
 }

@@ -101,11 +101,6 @@ impl<'a> Batch<'a> {
     pub fn ops(&self) -> BatchOps<'a> {
         BatchOps::new(self.body, self.count)
     }
-
-    /// The ops' bytes, back to back in the shared batch ops format (checked by [`decode`]).
-    pub fn body(&self) -> &'a [u8] {
-        self.body
-    }
 }
 
 /// Fills in the header of a record whose first [`HEADER_LEN`] bytes were reserved for it.

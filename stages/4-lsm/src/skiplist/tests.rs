@@ -14,8 +14,6 @@ use rand_chacha::ChaCha8Rng;
 /// descending.
 type Model = BTreeMap<(Vec<u8>, Reverse<u64>), Option<Vec<u8>>>;
 type Version = (Vec<u8>, u64, Option<Vec<u8>>);
-/// The ops of a group: a key, and a value for a put.
-type Ops = Vec<(Vec<u8>, Option<Vec<u8>>)>;
 
 /// The seeds a random test runs with: `SKIPLIST_SEED` alone, or these.
 fn seeds(defaults: &[u64]) -> Vec<u64> {
@@ -89,7 +87,7 @@ fn check_levels(list: &SkipList) {
             let entry = |x| SkipList::entry_of(list.node(x));
             let (a, b) = (entry(pair[0]), entry(pair[1]));
             assert!(
-                list.is_before(a, &Target::new(list.key_of(b), b.seq())),
+                Target::new(b.key(), b.seq()).follows(a),
                 "level {level} out of order"
             );
         }
@@ -105,20 +103,6 @@ fn check_levels(list: &SkipList) {
 
 fn value_of(key: &[u8], seq: u64) -> Option<Vec<u8>> {
     (!seq.is_multiple_of(7)).then(|| [key, &seq.to_be_bytes()].concat())
-}
-
-/// A block of `ops` in the shared batch ops format (a put for a value, a delete for `None`).
-fn block_of(ops: &[(Vec<u8>, Option<Vec<u8>>)]) -> Box<[u8]> {
-    let mut block = Vec::new();
-    for (key, value) in ops {
-        batch::encode_op(&mut block, key, value.as_deref());
-    }
-    block.into_boxed_slice()
-}
-
-/// Blocks the list keeps.
-fn blocks(list: &SkipList) -> u32 {
-    list.lock_writer().blocks
 }
 
 #[test]
@@ -371,8 +355,6 @@ fn concurrent_readers_see_whole_entries_in_order_and_never_lose_one() {
             });
         }
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
-        // Single inserts and groups of up to 40 ops, one block each.
-        let (mut group, mut first) = (Vec::new(), 1);
         for seq in 1..=20_000u64 {
             let key = format!("{:06}", rng.random_range(0..5000u32)).into_bytes();
             // Runs of ascending keys now and then, so that the hint is taken under readers too.
@@ -381,15 +363,8 @@ fn concurrent_readers_see_whole_entries_in_order_and_never_lose_one() {
             } else {
                 key
             };
-            let value = value_of(&key, seq);
-            group.push((key, value));
-            if rng.random_range(0..20) == 0 || group.len() == 40 {
-                let count = group.len() as u32;
-                list.insert_ops(block_of(&group), count, first, |_| {});
-                (group, first) = (Vec::new(), seq + 1);
-            }
+            list.insert(&key, seq, value_of(&key, seq).as_deref());
         }
-        list.insert_ops(block_of(&group), group.len() as u32, first, |_| {});
         done.store(true, Release);
     });
     assert_eq!(list.len(), contents(&list).len());
@@ -398,183 +373,8 @@ fn concurrent_readers_see_whole_entries_in_order_and_never_lose_one() {
 
 #[test]
 fn a_node_is_one_cache_line() {
-    assert_eq!(std::mem::size_of::<Entry>(), 48);
     assert_eq!(std::mem::size_of::<Node>(), 64);
     assert_eq!(std::mem::align_of::<Node>(), 64);
-    assert_eq!(SkipList::BLOCK_SLOT_BYTES, 24);
-}
-
-/// `count` ops with random keys (`prefix` and a number under 200, sorted or not), their
-/// values as [`value_of`] makes them for sequence numbers from `first` on.
-fn random_ops(rng: &mut ChaCha8Rng, first: u64, count: u64, prefix: &str, sorted: bool) -> Ops {
-    let mut keys: Vec<Vec<u8>> = (0..count)
-        .map(|_| format!("{prefix}{:03}", rng.random_range(0..200)).into_bytes())
-        .collect();
-    if sorted {
-        keys.sort();
-    }
-    keys.into_iter()
-        .zip(first..)
-        .map(|(key, seq)| {
-            let value = value_of(&key, seq);
-            (key, value)
-        })
-        .collect()
-}
-
-/// Groups of ops (sorted runs and scattered keys, short and long, puts and deletes), some
-/// of them replayed whole or in part, against the model: each op's entry is added unless
-/// its internal key is there already, and a group's block is kept only when one of its
-/// entries was added.
-#[test]
-fn groups_of_ops_match_a_btreemap_and_keep_one_block_each() {
-    for seed in seeds(&[31, 32, 33]) {
-        eprintln!("seed {seed} (SKIPLIST_SEED={seed} replays it)");
-        let mut rng = ChaCha8Rng::seed_from_u64(seed);
-        let list = SkipList::new(rng.random_range(0..3000));
-        let mut model = Model::new();
-        let mut past: Vec<(Ops, u64)> = Vec::new();
-        let (mut seq, mut kept) = (1, 0);
-        for _ in 0..400 {
-            let (group, first) = match rng.random_range(0..10) {
-                // A past group again, whole or its first ops (duplicates all), and now and
-                // then new ops after them.
-                0 if !past.is_empty() => {
-                    let (group, first) = &past[rng.random_range(0..past.len())];
-                    let mut group = group[..rng.random_range(1..=group.len())].to_vec();
-                    let more = rng.random_range(0..3);
-                    let at = *first + group.len() as u64;
-                    group.extend(random_ops(&mut rng, at, more, "n", false));
-                    (group, *first)
-                }
-                // One group in ten has keys longer than a node's head; half are sorted runs,
-                // as a batch of keys in order makes.
-                n => {
-                    let count = rng.random_range(1..=30);
-                    let prefix = if n == 1 {
-                        "k-a-key-longer-than-the-head-"
-                    } else {
-                        "k"
-                    };
-                    let group = random_ops(&mut rng, seq, count, prefix, n < 5);
-                    past.push((group.clone(), seq));
-                    seq += count;
-                    (group, seq - count)
-                }
-            };
-            let mut want = Inserted::default();
-            for (i, (key, value)) in group.iter().enumerate() {
-                let new = model
-                    .insert((key.clone(), Reverse(first + i as u64)), value.clone())
-                    .is_none();
-                want.ops += 1;
-                want.entries += u32::from(new);
-                want.payload += key.len() + value.as_ref().map_or(0, Vec::len);
-            }
-            kept += u32::from(want.entries > 0);
-            let mut keys = Vec::new();
-            let count = group.len() as u32;
-            let done = list.insert_ops(block_of(&group), count, first, |k| keys.push(k.to_vec()));
-            assert_eq!(done, want, "seed {seed}");
-            assert!(keys.iter().eq(group.iter().map(|op| &op.0)), "seed {seed}");
-            assert_eq!(blocks(&list), kept, "seed {seed}");
-        }
-        assert_eq!(contents(&list), model_contents(&model), "seed {seed}");
-        let mut back = backward(&list);
-        back.reverse();
-        assert_eq!(back, model_contents(&model), "seed {seed}");
-        check_levels(&list);
-        for _ in 0..1000 {
-            let key = format!(
-                "k-a-key-longer-than-the-head-{:03}",
-                rng.random_range(0..210)
-            );
-            let key = key.as_bytes();
-            let key = &key[..rng.random_range(0..=key.len())];
-            let seq = rng.random_range(0..seq + 10);
-            let found = list.seek(key, seq).map(|n| owned(list.entry_ref(n)));
-            assert_eq!(found, model_seek(&model, key, seq), "seed {seed}");
-        }
-    }
-}
-
-/// A block whose ops stop decoding: the ops before the bad one are added, the rest not
-/// read; a block none of whose ops was added is not kept.
-#[test]
-fn ops_past_one_that_does_not_decode_are_not_read() {
-    let list = SkipList::new(0);
-    let good: Ops = vec![(b"a".to_vec(), Some(b"1".to_vec())), (b"b".to_vec(), None)];
-    let mut bad_kind = block_of(&good).into_vec();
-    bad_kind.extend_from_slice(&[7, 1, b'c']);
-    let done = list.insert_ops(bad_kind.into_boxed_slice(), 3, 1, |_| {});
-    assert_eq!((done.ops, done.entries, done.payload), (2, 2, 3));
-    // A value running past the end of the block, a key cut short, a count too high.
-    for (cut, count) in [
-        (&[1, 1, b'd', 5, b'x'][..], 1),
-        (&[0, 3, b'e'], 1),
-        (&[], 2),
-    ] {
-        let done = list.insert_ops(cut.into(), count, 10, |_| {});
-        assert_eq!(done, Inserted::default(), "{cut:?}");
-    }
-    let mut cut_after_one = block_of(&good[..1]).into_vec();
-    cut_after_one.extend_from_slice(&[1, 1, b'f', 9]);
-    let done = list.insert_ops(cut_after_one.into_boxed_slice(), 2, 20, |_| {});
-    assert_eq!((done.ops, done.entries), (1, 1));
-    assert_eq!(
-        blocks(&list),
-        2,
-        "the blocks that added nothing are not kept"
-    );
-    assert_eq!(
-        contents(&list),
-        vec![
-            (b"a".to_vec(), 20, Some(b"1".to_vec())),
-            (b"a".to_vec(), 1, Some(b"1".to_vec())),
-            (b"b".to_vec(), 2, None),
-        ]
-    );
-}
-
-/// The writer's reader of ops finds the key and value of every op the shared decoder
-/// accepts, at the same place.
-#[test]
-fn ops_are_read_where_the_shared_decoder_finds_them() {
-    let mut rng = ChaCha8Rng::seed_from_u64(51);
-    for _ in 0..2000 {
-        let key: Vec<u8> = (0..rng.random_range(0..300))
-            .map(|_| rng.random())
-            .collect();
-        let value: Option<Vec<u8>> = rng
-            .random_bool(0.8)
-            .then(|| (0..rng.random_range(0..20_000)).map(|_| 7).collect());
-        let mut block = vec![0xAA; rng.random_range(0..3)];
-        let at = block.len();
-        batch::encode_op(&mut block, &key, value.as_deref());
-        block.extend(std::iter::repeat_n(0x55, rng.random_range(0..3)));
-        let op = OpAt::read(&block, at).expect("a well-formed op");
-        let mut r = kv_shared::framing::ByteReader::new(&block[at..]);
-        let shared = batch::read_op(&mut r).expect("a well-formed op");
-        assert_eq!(
-            &block[op.key_at as usize..][..op.key_len as usize],
-            shared.key
-        );
-        assert_eq!(op.end, at + r.pos());
-        assert_eq!(
-            op.value.map(|(_, len)| len as usize),
-            shared.value.map(<[u8]>::len)
-        );
-        if let Some(value) = shared.value {
-            let (len, value_at) = varint_at(&block, op.key_at as usize + key.len()).unwrap();
-            assert_eq!(&block[value_at..value_at + len as usize], value);
-        }
-    }
-    // And nothing it reads goes past the block: every cut of an op is refused.
-    let mut op = Vec::new();
-    batch::encode_op(&mut op, &[1; 200], Some(&[2; 300]));
-    for cut in 0..op.len() {
-        assert!(OpAt::read(&op[..cut], 0).is_none(), "cut {cut}");
-    }
 }
 
 #[test]
