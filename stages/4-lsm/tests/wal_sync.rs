@@ -39,46 +39,65 @@ fn background_wal_sync(call: &Call<'_>) -> bool {
         && std::thread::current().name() == Some("lsm-wal-sync")
 }
 
-#[test]
-fn the_wal_is_synced_in_the_background_as_it_grows() {
-    let tmp = tempfile::tempdir().unwrap();
+/// A tree in `dir` whose file system runs `hook` on every call.
+fn open_with_hook(
+    dir: &std::path::Path,
+    hook: impl Fn(&Call<'_>) -> Action + Send + Sync + 'static,
+) -> LsmTree {
     let fs = HookFs::new();
-    let syncs = Arc::new(AtomicU64::new(0));
-    let seen = syncs.clone();
-    fs.set_hook(move |call| {
-        if background_wal_sync(call) {
+    fs.set_hook(hook);
+    let options = common::options(SETTINGS).with_file_system(Arc::new(fs));
+    LsmTree::open(dir, &options).unwrap()
+}
+
+/// A tree in `dir` that counts the file-system calls `counted` picks (passing them all).
+fn open_counting(
+    dir: &std::path::Path,
+    counted: fn(&Call<'_>) -> bool,
+) -> (LsmTree, Arc<AtomicU64>) {
+    let count = Arc::new(AtomicU64::new(0));
+    let seen = count.clone();
+    let tree = open_with_hook(dir, move |call| {
+        if counted(call) {
             seen.fetch_add(1, SeqCst);
         }
         Action::Pass
     });
-    let options = common::options(SETTINGS).with_file_system(Arc::new(fs.clone()));
-    let tree = LsmTree::open(tmp.path(), &options).unwrap();
+    (tree, count)
+}
+
+/// Waits up to 10 s for `count` to leave 0 (a background thread's work), and returns it.
+fn wait_for_any(count: &AtomicU64) -> u64 {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while count.load(SeqCst) == 0 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    count.load(SeqCst)
+}
+
+#[test]
+fn the_wal_is_synced_in_the_background_as_it_grows() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (tree, syncs) = open_counting(tmp.path(), background_wal_sync);
     for i in 0..1000 {
         tree.put(&key(i), &value(i)).unwrap();
     }
     // About 110 KB went to the WAL: some 27 slices of 4 KiB, each a request. Requests made
     // while a sync runs are merged, so fewer syncs than requests, but at least one.
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while syncs.load(SeqCst) == 0 && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(5));
-    }
-    assert!(syncs.load(SeqCst) >= 1, "no background sync of the WAL");
+    assert!(wait_for_any(&syncs) >= 1, "no background sync of the WAL");
     tree.close().unwrap();
 }
 
 #[test]
 fn a_failed_background_sync_stops_writes_until_reopen() {
     let tmp = tempfile::tempdir().unwrap();
-    let fs = HookFs::new();
-    fs.set_hook(|call| {
+    let tree = open_with_hook(tmp.path(), |call| {
         if background_wal_sync(call) {
             Action::Fail
         } else {
             Action::Pass
         }
     });
-    let options = common::options(SETTINGS).with_file_system(Arc::new(fs.clone()));
-    let tree = LsmTree::open(tmp.path(), &options).unwrap();
     let mut model = BTreeMap::new();
     let deadline = Instant::now() + Duration::from_secs(10);
     let mut i = 0;
@@ -137,25 +156,11 @@ fn reopen_and_check(dir: &std::path::Path, model: &BTreeMap<Vec<u8>, Vec<u8>>) {
 #[test]
 fn the_next_wal_is_made_ahead_and_a_clean_close_removes_it() {
     let tmp = tempfile::tempdir().unwrap();
-    let fs = HookFs::new();
-    let made = Arc::new(AtomicU64::new(0));
-    let seen = made.clone();
-    fs.set_hook(move |call| {
-        if wal_made_ahead(call) {
-            seen.fetch_add(1, SeqCst);
-        }
-        Action::Pass
-    });
-    let options = common::options(SETTINGS).with_file_system(Arc::new(fs.clone()));
-    let tree = LsmTree::open(tmp.path(), &options).unwrap();
+    let (tree, made) = open_counting(tmp.path(), wal_made_ahead);
     // Some 600 KB of puts: a few freezes of the 256 KiB memtable.
     let model = put_keys(&tree, 5000);
     // The last freeze's request is answered even if the thread is told to stop meanwhile.
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while made.load(SeqCst) == 0 && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(5));
-    }
-    assert!(made.load(SeqCst) >= 1, "no WAL was made ahead");
+    assert!(wait_for_any(&made) >= 1, "no WAL was made ahead");
     tree.close().unwrap();
     // The WAL made ahead and never taken is gone: every WAL left holds records.
     let plain = Fs::default();
@@ -172,13 +177,12 @@ fn the_next_wal_is_made_ahead_and_a_clean_close_removes_it() {
 #[test]
 fn a_wal_that_could_not_be_made_ahead_is_made_by_the_freeze() {
     let tmp = tempfile::tempdir().unwrap();
-    let fs = HookFs::new();
     let refused = Arc::new(AtomicU64::new(0));
     let seen = refused.clone();
     // The syncer thread syncs a directory only to make a WAL ahead: failing that sync
     // leaves a WAL with a whole header and no record, which must never end up before a
     // WAL that holds records (recovery would call it damage).
-    fs.set_hook(move |call| {
+    let tree = open_with_hook(tmp.path(), move |call| {
         if call.op == Op::SyncDir && std::thread::current().name() == Some("lsm-wal-sync") {
             seen.fetch_add(1, SeqCst);
             Action::Fail
@@ -186,8 +190,6 @@ fn a_wal_that_could_not_be_made_ahead_is_made_by_the_freeze() {
             Action::Pass
         }
     });
-    let options = common::options(SETTINGS).with_file_system(Arc::new(fs.clone()));
-    let tree = LsmTree::open(tmp.path(), &options).unwrap();
     // Every freeze after the first finds a failed attempt and creates the WAL itself under
     // the same number, replacing what the attempt left: no write fails.
     let model = put_keys(&tree, 5000);

@@ -377,6 +377,21 @@ fn a_node_is_one_cache_line() {
     assert_eq!(std::mem::align_of::<Node>(), 64);
 }
 
+/// A key of 0 to 23 bytes, its first 14 `p` and the rest 0, 1 or 2: keys that share their
+/// first 16 bytes (or a prefix of them), some ending in zero bytes, around the head's end.
+fn near_head_key(rng: &mut ChaCha8Rng) -> Vec<u8> {
+    let len = rng.random_range(0..24);
+    (0..len)
+        .map(|i| {
+            if i < 14 {
+                b'p'
+            } else {
+                rng.random_range(0..3u8)
+            }
+        })
+        .collect()
+}
+
 #[test]
 fn keys_longer_than_the_head_compare_past_it() {
     let list = SkipList::new(0);
@@ -385,16 +400,7 @@ fn keys_longer_than_the_head_compare_past_it() {
     // Keys sharing their first 16 bytes (or a prefix of them), some ending in zero bytes,
     // around the 16-byte boundary.
     for seq in 0..2000u64 {
-        let len = rng.random_range(0..24);
-        let key: Vec<u8> = (0..len)
-            .map(|i| {
-                if i < 14 {
-                    b'p'
-                } else {
-                    rng.random_range(0..3u8)
-                }
-            })
-            .collect();
+        let key = near_head_key(&mut rng);
         let value = value_of(&key, seq);
         list.insert(&key, seq, value.as_deref());
         model.insert((key, Reverse(seq)), value);
@@ -402,16 +408,7 @@ fn keys_longer_than_the_head_compare_past_it() {
     assert_eq!(contents(&list), model_contents(&model));
     check_levels(&list);
     for _ in 0..2000 {
-        let len = rng.random_range(0..24);
-        let key: Vec<u8> = (0..len)
-            .map(|i| {
-                if i < 14 {
-                    b'p'
-                } else {
-                    rng.random_range(0..3u8)
-                }
-            })
-            .collect();
+        let key = near_head_key(&mut rng);
         let seq = rng.random_range(0..2100);
         let found = list.seek(&key, seq).map(|n| owned(list.entry_ref(n)));
         assert_eq!(found, model_seek(&model, &key, seq), "seek {key:?} {seq}");
