@@ -28,7 +28,9 @@
 //!    past damage as bitcask's repair does). A segment is **damaged** when its header is
 //!    bad, some of its bytes belong to no valid record, a record follows its seal, or it
 //!    is not the newest and has no seal (a sealed segment that lost its end: opening
-//!    refuses it). The newest segment may end in an **unsynced tail** (bytes after its
+//!    refuses it), or the tree's tables name values past its last valid record (the newest
+//!    segment cut at a record boundary reads clean, but a table is written only after the
+//!    values it points at were synced: those records were on the disk and are gone). The newest segment may end in an **unsynced tail** (bytes after its
 //!    last valid record, and no valid record after them): that is what a power loss
 //!    leaves, opening cuts it ([`crate::recovery`]), and it is not damage.
 //! 4. **Salvage each damaged segment into a new one**, with an id above every segment's:
@@ -85,6 +87,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::ops::Range;
 use std::path::Path;
+use std::sync::Arc;
 
 use bitcask::record::{
     Kind, SEGMENT_HEADER_LEN, SegmentKeyLog, decode_record, decode_segment_header,
@@ -96,6 +99,9 @@ use kv_shared::repair::{
 };
 use kv_shared::{Engine, Error, FileRef, Fs, Options, Result, WriteBatch};
 use lsm::LsmTree;
+use lsm::block_cache::BlockCache;
+use lsm::cursor::EntryCursor;
+use lsm::table::Table;
 
 use crate::Wisckey;
 use crate::file_names::{self, TREE_DIR, VLOG_DIR};
@@ -124,7 +130,8 @@ pub fn repair(dir: &Path, options: &Options, dry_run: bool) -> Result<RepairRepo
         ..RepairReport::default()
     };
     let tree_changed = repair_tree(&fs, dir, &parsed.tree, dry_run, &mut report)?;
-    let vlog = plan_vlog(&fs, dir)?;
+    let reach = table_reach(&fs, &file_names::tree_dir(dir));
+    let vlog = plan_vlog(&fs, dir, &reach)?;
     vlog.report(&mut report);
     if tree_changed || !vlog.salvaged.is_empty() {
         if dry_run {
@@ -246,6 +253,57 @@ struct Examined {
     damage: Option<String>,
     /// For the newest segment: where an unsynced tail starts, when it has one.
     torn_at: Option<u64>,
+}
+
+/// Where the tree's tables point, per segment: the end of the furthest value any entry of a
+/// live table names there (every version, not only the newest). A table is only ever written
+/// after the values its pointers name were synced ([`crate::engine`]'s WAL barrier), so a
+/// segment whose valid records end before that lost records that were once on the disk.
+///
+/// Reads only. What cannot be read (no manifest, a damaged one, a damaged table) adds
+/// nothing: that is the tree's damage, which [`lsm::repair()`] reports and salvages.
+fn table_reach(fs: &Fs, tree: &Path) -> BTreeMap<u32, u64> {
+    let mut reach = BTreeMap::new();
+    let Ok(Some((_, state))) = lsm::manifest::recover(fs, tree) else {
+        return reach;
+    };
+    let cache = Arc::new(BlockCache::new(0));
+    for &number in state.levels.iter().flat_map(BTreeMap::keys) {
+        let path = tree.join(lsm::file_names::table(number));
+        if let Ok(table) = Table::open(fs, &path, number, cache.clone()) {
+            // A table that fails part way has given what it could.
+            let _ = add_table_reach(&Arc::new(table), &mut reach);
+        }
+    }
+    reach
+}
+
+/// Adds the pointers of every entry of `table` to `reach` (see [`table_reach`]).
+///
+/// # Errors
+/// [`Error::Corruption`] for a damaged block; [`Error::Io`].
+fn add_table_reach(table: &Arc<Table>, reach: &mut BTreeMap<u32, u64>) -> Result<()> {
+    let mut cursor = table.cursor(false);
+    cursor.seek_to_first()?;
+    while cursor.valid() {
+        if let Some(Ok(TreeValue::Pointer(p))) = cursor.entry().value.map(value_pointer::decode) {
+            let end = reach.entry(p.segment).or_insert(0);
+            *end = (*end).max(p.end());
+        }
+        cursor.next()?;
+    }
+    Ok(())
+}
+
+/// The damage of a segment that reads clean up to `valid_end` but that the tree's tables
+/// point past (`reach`, from [`table_reach`]): a cut at a record boundary, or a lost end
+/// that happens to leave the records before it whole.
+fn lost_end(reach: Option<&u64>, valid_end: u64) -> Option<String> {
+    let reach = *reach.filter(|&&r| r > valid_end)?;
+    Some(format!(
+        "its valid records end at offset {valid_end}, but the tree's tables name values up \
+         to offset {reach}: it lost records from its end"
+    ))
 }
 
 /// Step 3: scans one segment (`bytes`, id `id`) and judges it; `newest` says whether it
@@ -385,8 +443,10 @@ struct VlogPlan {
 }
 
 /// Steps 3 and 4, planned: scans every segment of `dir/vlog/` and decides which stay,
-/// which are salvaged and into which new ids, and whether the newest needs a seal.
-fn plan_vlog(fs: &Fs, dir: &Path) -> Result<VlogPlan> {
+/// which are salvaged and into which new ids, and whether the newest needs a seal. `reach`
+/// is where the tree's tables point ([`table_reach`]): a segment they point past is
+/// damaged.
+fn plan_vlog(fs: &Fs, dir: &Path, reach: &BTreeMap<u32, u64>) -> Result<VlogPlan> {
     let vlog = file_names::vlog_dir(dir);
     let ids = segment_ids(fs, &vlog)?;
     let Some(&newest) = ids.last() else {
@@ -398,7 +458,10 @@ fn plan_vlog(fs: &Fs, dir: &Path) -> Result<VlogPlan> {
     for &id in &ids {
         let bytes = fs.read_all(&file_names::segment(&vlog, id))?;
         let is_newest = id == newest;
-        let found = examine(&bytes, id, is_newest);
+        let mut found = examine(&bytes, id, is_newest);
+        if found.damage.is_none() {
+            found.damage = lost_end(reach.get(&id), valid_end(&bytes, &found));
+        }
         // No cut for a damaged segment's sake: its damage is no power loss, and the
         // pointers into it are judged by its salvage.
         let end = match found.damage {

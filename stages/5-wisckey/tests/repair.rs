@@ -248,6 +248,49 @@ fn the_newest_segment_keeps_the_records_after_a_hole() {
 }
 
 #[test]
+fn the_newest_segment_cut_at_a_record_boundary_is_found_by_the_tables_pointers() {
+    let (image, model, pointers, newest) = build();
+    // Flush the tree, so that its pointers are in a table, not in a WAL that opening would
+    // cut back to the log.
+    let fs = FaultFs::from_image(9, &image);
+    let store = Wisckey::open(&store_path(), &on(&fs)).unwrap();
+    store.tree().flush().unwrap();
+    assert_eq!(store.value_log().active_id(), newest);
+    store.close().unwrap();
+    let mut image = fs.image();
+    let mut in_newest: Vec<u64> = keys_in(&pointers, newest, 0)
+        .iter()
+        .map(|k| pointers[k].offset)
+        .collect();
+    in_newest.sort_unstable();
+    assert!(in_newest.len() >= 3, "{in_newest:?}");
+    let cut = in_newest[1];
+    image
+        .get_mut(&segment(newest))
+        .unwrap()
+        .truncate(cut as usize);
+    let fs = FaultFs::from_image(10, &image);
+    let gone = keys_in(&pointers, newest, cut);
+    {
+        // The cut leaves whole records only: the store opens, and the keys past the cut
+        // read as corruption, never as a wrong value.
+        let store = Wisckey::open(&store_path(), &on(&fs)).unwrap();
+        for k in &gone {
+            assert!(
+                matches!(store.get(k), Err(Error::Corruption { .. })),
+                "{k:?}"
+            );
+        }
+    }
+    let report = dry_run_then_repair(&fs);
+    assert_eq!(damaged(&report), [segment_name(newest)], "{report}");
+    assert!(report.damaged[0].note.contains("lost records"), "{report}");
+    let count = format!("{} keys deleted", gone.len());
+    assert!(pointer_line(&report).contains(&count), "{report}");
+    check(&fs, &model, &gone);
+}
+
+#[test]
 fn a_power_loss_on_top_of_damage_leaves_the_tree_a_prefix_of_the_log() {
     let (image, mut model, pointers, _) = build();
     let fs = FaultFs::from_image(9, &image);
