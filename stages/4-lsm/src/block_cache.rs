@@ -20,17 +20,21 @@
 //!   read once by a long scan enters as "cold" and leaves before the blocks `get`s keep
 //!   hitting.
 //!
-//! ## Index and filter blocks are not in this cache
+//! ## Index and filter blocks are pinned, and charged to the budget
 //!
 //! A table's index and filter are read when it is opened and stay in memory, *pinned*, for
-//! as long as the table is open ([`crate::table::Table`]); they never compete with data
-//! blocks for the budget. LevelDB does the same; RocksDB offers both
-//! (`cache_index_and_filter_blocks`). Pinning makes every `get` cost at most one block
-//! lookup and keeps a burst of data blocks from evicting the index that says where they
-//! are; its price is memory that grows with the data (about one index entry per 4 KiB block
-//! and 10 filter bits per key) and is not bounded by the cache budget. The engine reports
-//! that memory as `table_index_bytes` and `table_filter_bytes` in its statistics, beside
-//! `block_cache_bytes` (current use) and `block_cache_capacity`.
+//! as long as the table is open ([`crate::table::Table`]): every `get` costs at most one
+//! block lookup, and a burst of data blocks never evicts the index that says where they
+//! are. LevelDB pins them too, outside its cache's budget; but their memory grows with the
+//! data (about one index entry per 4 KiB block and 10 filter bits per key), so a store much
+//! larger than the cache would outgrow any budget. So the budget pays for them: an open
+//! table holds a [`Charge`] of its index's and filter's bytes, and the cache keeps data
+//! blocks only in what is left (`block_cache_bytes` minus the charges). RocksDB reaches the
+//! same bound another way, with `cache_index_and_filter_blocks`: there they are ordinary
+//! cache entries, and an evicted one costs a read. The engine reports the charged memory as
+//! `table_index_bytes` and `table_filter_bytes` in its statistics, beside
+//! `block_cache_bytes` (data blocks held now), `block_cache_charged_bytes` and
+//! `block_cache_capacity` (the whole budget).
 //!
 //! ## Who fills it
 //!
@@ -39,8 +43,8 @@
 //! about to be deleted, and filling the cache with them would evict the blocks readers use
 //! (RocksDB's `fill_cache = false`).
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::{Arc, Mutex, PoisonError};
 
 use quick_cache::Weighter;
 use quick_cache::sync::Cache;
@@ -70,6 +74,10 @@ pub struct BlockCache {
     /// `None` when the budget is 0.
     cache: Option<Cache<(u64, u64), BlockContents, BlockWeighter>>,
     capacity: u64,
+    /// Bytes charged to the budget by memory held outside the cache ([`Charge`]); the
+    /// cache's own capacity is `capacity` minus this. A mutex, not an atomic: the sum and
+    /// the capacity set from it change together.
+    charged: Mutex<u64>,
     hits: AtomicU64,
     misses: AtomicU64,
     inserted_bytes: AtomicU64,
@@ -95,6 +103,9 @@ pub struct BlockCacheStats {
     pub inserted_bytes: u64,
     /// Bytes held now, overhead included.
     pub used_bytes: u64,
+    /// Bytes charged to the budget by memory outside the cache (the open tables' indexes
+    /// and filters): the data blocks get the rest.
+    pub charged_bytes: u64,
     /// The budget.
     pub capacity: u64,
 }
@@ -110,6 +121,7 @@ impl BlockCache {
         BlockCache {
             cache,
             capacity,
+            charged: Mutex::new(0),
             hits: AtomicU64::new(0),
             misses: AtomicU64::new(0),
             inserted_bytes: AtomicU64::new(0),
@@ -139,15 +151,52 @@ impl BlockCache {
         }
     }
 
+    /// Charges `bytes` of memory held outside the cache to its budget until the returned
+    /// [`Charge`] is dropped: the cache evicts data blocks to stay within what is left. A
+    /// cache with no budget (`0`) charges nothing.
+    pub fn charge(self: &Arc<Self>, bytes: u64) -> Charge {
+        let bytes = if self.cache.is_some() { bytes } else { 0 };
+        self.adjust_charge(|charged| charged + bytes);
+        Charge {
+            cache: self.clone(),
+            bytes,
+        }
+    }
+
+    /// Sets the charged bytes to `change(charged)`, and the cache's capacity to what is left.
+    fn adjust_charge(&self, change: impl FnOnce(u64) -> u64) {
+        let Some(cache) = &self.cache else { return };
+        let mut charged = self.charged.lock().unwrap_or_else(PoisonError::into_inner);
+        *charged = change(*charged);
+        cache.set_capacity(self.capacity.saturating_sub(*charged));
+    }
+
     /// Counters and current use.
     pub fn stats(&self) -> BlockCacheStats {
         BlockCacheStats {
+            charged_bytes: *self.charged.lock().unwrap_or_else(PoisonError::into_inner),
             hits: self.hits.load(Relaxed),
             misses: self.misses.load(Relaxed),
             inserted_bytes: self.inserted_bytes.load(Relaxed),
             used_bytes: self.cache.as_ref().map_or(0, Cache::weight),
             capacity: self.capacity,
         }
+    }
+}
+
+/// Memory held outside a [`BlockCache`] and charged to its budget (see the [module
+/// documentation](self)), until dropped.
+#[derive(Debug)]
+pub struct Charge {
+    cache: Arc<BlockCache>,
+    bytes: u64,
+}
+
+impl Drop for Charge {
+    fn drop(&mut self) {
+        let bytes = self.bytes;
+        self.cache
+            .adjust_charge(|charged| charged.saturating_sub(bytes));
     }
 }
 
@@ -195,10 +244,36 @@ mod tests {
     }
 
     #[test]
+    fn charges_leave_the_data_blocks_what_is_left() {
+        let budget = 64 * (1000 + ENTRY_OVERHEAD);
+        let cache = Arc::new(BlockCache::new(budget));
+        let fill = |from: u64| {
+            for offset in from..from + 200 {
+                cache.insert(3, offset * 1000, block(1, 1000));
+            }
+        };
+        fill(0);
+        assert!(cache.stats().used_bytes > budget / 2);
+        let charge = cache.charge(budget / 2);
+        let held = |c: &BlockCache| (c.stats().used_bytes, c.stats().charged_bytes);
+        assert!(cache.stats().used_bytes <= budget / 2, "{:?}", held(&cache));
+        let everything = cache.charge(budget);
+        assert_eq!(cache.stats().charged_bytes, budget + budget / 2);
+        fill(1000);
+        assert_eq!(held(&cache), (0, budget + budget / 2));
+        drop((charge, everything));
+        fill(2000);
+        assert!(cache.stats().used_bytes > budget / 2, "{:?}", held(&cache));
+        assert_eq!(cache.stats().charged_bytes, 0);
+    }
+
+    #[test]
     fn zero_budget_holds_nothing() {
         let cache = BlockCache::new(0);
         cache.insert(1, 0, block(1, 10));
         assert_eq!(cache.get(1, 0), None);
+        let cache = Arc::new(cache);
+        let _charge = cache.charge(100);
         assert_eq!(cache.stats(), BlockCacheStats::default());
     }
 }

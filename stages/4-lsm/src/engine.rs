@@ -477,6 +477,7 @@ impl Inner {
             ("block_cache_misses", cache.misses),
             ("block_cache_inserted_bytes", cache.inserted_bytes),
             ("block_cache_bytes", cache.used_bytes),
+            ("block_cache_charged_bytes", cache.charged_bytes),
             ("block_cache_capacity", cache.capacity),
             ("table_index_bytes", index_bytes),
             ("table_filter_bytes", filter_bytes),

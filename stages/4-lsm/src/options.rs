@@ -109,7 +109,7 @@ pub const OPTIONS: &[OptionDoc] = &[
     OptionDoc {
         name: "block_cache_bytes",
         default: "64M",
-        doc: "memory for recently read data blocks, shared by all tables (0: no cache)",
+        doc: "memory for the open tables' indexes and filters and recently read data blocks (0: no cache)",
     },
 ];
 

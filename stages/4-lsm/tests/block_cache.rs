@@ -169,3 +169,31 @@ fn compaction_reads_through_the_cache_without_filling_it() {
     assert_eq!(s.extra["block_cache_inserted_bytes"], 0);
     assert_eq!(s.extra["block_cache_bytes"], 0);
 }
+
+#[test]
+fn the_open_tables_indexes_and_filters_are_charged_to_the_budget() {
+    let budget = 64 << 10;
+    let (_tmp, e) = flushed_tree(&budget.to_string());
+    // `stats` reads the counters, then scans every table through the cache, filling it as
+    // far as it may: the second one shows what the first filled.
+    e.stats().unwrap();
+    let s = e.stats().unwrap();
+    let pinned = s.extra["table_index_bytes"] + s.extra["table_filter_bytes"];
+    assert!(pinned > 0);
+    assert_eq!(s.extra["block_cache_charged_bytes"], pinned);
+    assert_eq!(s.extra["block_cache_capacity"], budget);
+    assert!(
+        s.extra["block_cache_bytes"] > 0,
+        "the rest holds data blocks"
+    );
+    assert!(
+        s.extra["block_cache_bytes"] + pinned <= budget,
+        "data blocks {} and pinned {pinned} within {budget}",
+        s.extra["block_cache_bytes"]
+    );
+    // Compaction replaces the table: the charge follows the open tables, not the made ones.
+    e.compact().unwrap();
+    let s = e.stats().unwrap();
+    let pinned = s.extra["table_index_bytes"] + s.extra["table_filter_bytes"];
+    assert_eq!(s.extra["block_cache_charged_bytes"], pinned);
+}

@@ -20,7 +20,7 @@ use std::sync::atomic::AtomicU64;
 use kv_shared::framing::DecodeError;
 use kv_shared::{Error, FileRef, Fs, Result};
 
-use crate::block_cache::{BlockCache, BlockContents};
+use crate::block_cache::{BlockCache, BlockContents, Charge};
 use crate::bloom::BloomFilter;
 use crate::counters::Counters;
 use crate::cursor::concat::{ConcatCursor, Pieces};
@@ -47,11 +47,15 @@ pub struct Table {
     index: Index,
     filter: BloomFilter,
     footer: Footer,
+    /// The index's and filter's memory, charged to the block cache's budget while the table
+    /// is open.
+    _charge: Charge,
 }
 
 impl Table {
     /// Opens table `number` at `path`, reading and checking its footer, filter and index.
-    /// Its data blocks go through `cache`.
+    /// Its data blocks go through `cache`, whose budget pays for the index and filter while
+    /// the table is open ([`crate::block_cache`]).
     ///
     /// # Errors
     /// [`Error::Corruption`] when any of them is damaged or the file is not a table;
@@ -72,9 +76,11 @@ impl Table {
         let index = read_part(&file, footer.index_offset, index_size, |b| {
             Index::decode(b, footer.filter_offset)
         })?;
+        let pinned = index.memory_bytes() + filter.bit_len().div_ceil(8) as u64;
         Ok(Table {
             file,
             number,
+            _charge: cache.charge(pinned),
             cache,
             index,
             filter,
