@@ -262,11 +262,15 @@ fn describe_table(
             file.note = Some("in no level: the manifest does not name it".to_string());
         }
     }
-    for entry in table.index() {
-        file.push_part(block_part(&data, entry)?);
+    let index = table.index();
+    for (i, entry) in index.entries().iter().enumerate() {
+        file.push_part(block_part(&data, entry, index.last_key(i))?);
     }
     let first = file.parts.first().and_then(|p| p.key_span.as_ref());
-    let last = table.index().last().map(|e| key_text(&e.last_key));
+    let last = index
+        .len()
+        .checked_sub(1)
+        .map(|i| key_text(index.last_key(i)));
     file.keys = first.zip(last).map(|(first, last)| KeySpan {
         first: first.first.clone(),
         last,
@@ -288,15 +292,16 @@ fn describe_table(
 }
 
 /// The part a data block makes: its place, size, entries and first and last keys (the
-/// block is read and checked for the first key and the count; the index has the last).
-fn block_part(data: &FileRef, entry: &IndexEntry) -> Result<Part> {
+/// block is read and checked for the first key and the count; the index has the last,
+/// `last_key`).
+fn block_part(data: &FileRef, entry: &IndexEntry, last_key: &[u8]) -> Result<Part> {
     let corrupt = |e: DecodeError| e.into_corruption(data.path(), entry.offset);
     let raw = data.read_vec_at(entry.offset, entry.size as usize)?;
     let contents = block::decode_owned(raw).map_err(corrupt)?;
     let mut entries = Block::new(&contents).map_err(corrupt)?.iter();
     let first = match entries.next_entry() {
         Some(first) => first.map_err(corrupt)?.key.to_vec(),
-        None => entry.last_key.clone(),
+        None => last_key.to_vec(),
     };
     let mut count = 1;
     while let Some(next) = entries.next_entry() {
@@ -304,7 +309,7 @@ fn block_part(data: &FileRef, entry: &IndexEntry) -> Result<Part> {
         count += 1;
     }
     let mut part = Part::new(PartKind::DataBlock, entry.offset, u64::from(entry.size));
-    part.key_span = Some(key_span(&first, &entry.last_key));
+    part.key_span = Some(key_span(&first, last_key));
     part.entries = Some(count);
     Ok(part)
 }

@@ -98,9 +98,9 @@ impl Table {
         self.footer
     }
 
-    /// The index entries, one per data block.
-    pub fn index(&self) -> &[IndexEntry] {
-        self.index.entries()
+    /// The index: one entry per data block.
+    pub fn index(&self) -> &Index {
+        &self.index
     }
 
     /// The table's filter.
@@ -279,7 +279,7 @@ impl TableBlocks {
             ahead.size = 0;
             ahead.buffered = None;
         }
-        let raw = match ahead.take_buffered(i, self.table.index()) {
+        let raw = match ahead.take_buffered(i, self.table.index.entries()) {
             Some(raw) => raw,
             None if sequential => self.read_ahead(i, &mut ahead)?,
             None => {
@@ -294,7 +294,7 @@ impl TableBlocks {
     /// `i`), keeps them in the buffer, doubles the next size, and returns block `i`'s
     /// stored bytes.
     fn read_ahead(&self, i: usize, ahead: &mut Readahead) -> Result<Vec<u8>> {
-        let entries = self.table.index();
+        let entries = self.table.index.entries();
         let start = entries[i].offset;
         let end = (i + 1..entries.len())
             .find(|&j| entries[j].offset + u64::from(entries[j].size) - start > ahead.size)
