@@ -190,10 +190,13 @@ enum NextWal {
     Missing,
     /// Created, header and directory entry synced, no record yet.
     Ready(u64, Wal),
-    /// Its creation failed under this number: whoever creates it next uses the number
-    /// again, replacing what the failed attempt left, so that a record-less WAL is never
-    /// followed by one that holds writes.
-    Failed(u64),
+    /// A number taken for it, the file not created yet: by the freeze before the syncer
+    /// thread makes it, so that file numbers follow the writer's order, not the threads'
+    /// timing (a flush started by the same freeze numbers its table after it); or after a
+    /// failed creation, so that whoever creates it next uses the number again, replacing
+    /// what the failed attempt left, and a record-less WAL is never followed by one that
+    /// holds writes.
+    Numbered(u64),
 }
 
 impl Inner {
@@ -318,7 +321,7 @@ impl Inner {
     ///
     /// The sync comes first, so every WAL but the last one written is whole: recovery calls
     /// damage at the end of an older WAL corruption, not a torn write. If the new WAL cannot
-    /// be created, writes go on in the old one ([`NextWal::Failed`]).
+    /// be created, writes go on in the old one ([`NextWal::Numbered`]).
     fn freeze(&self, w: &mut Writer) -> Result<()> {
         self.sync_log(&w.wal)?;
         let (number, wal) = self.take_next_wal()?;
@@ -326,6 +329,7 @@ impl Inner {
         w.sync_mark = SyncMark::new(wal.size(), self.options.wal_bytes_per_sync);
         w.wal = Arc::new(wal);
         let old = std::mem::replace(&mut w.mem, mem.clone());
+        self.number_next_wal();
         let mut st = self.lock_state();
         st.imm.push(old);
         st.mem = mem;
@@ -341,20 +345,28 @@ impl Inner {
         let mut next = lock(&self.next_wal);
         match std::mem::take(&mut *next) {
             NextWal::Ready(number, wal) => Ok((number, wal)),
-            NextWal::Failed(number) => self.create_wal(&mut next, number),
+            NextWal::Numbered(number) => self.create_wal(&mut next, number),
             NextWal::Missing => self.create_wal(&mut next, self.next_file.fetch_add(1, SeqCst)),
         }
     }
 
-    /// Creates WAL `number`; on failure leaves [`NextWal::Failed`] in `next`.
+    /// Creates WAL `number`; on failure leaves [`NextWal::Numbered`] in `next`.
     fn create_wal(&self, next: &mut NextWal, number: u64) -> Result<(u64, Wal)> {
         let path = self.dir.join(file_names::wal(number));
         match Wal::create(&self.fs, &path, wal::KIND) {
             Ok(wal) => Ok((number, wal)),
             Err(e) => {
-                *next = NextWal::Failed(number);
+                *next = NextWal::Numbered(number);
                 Err(e)
             }
+        }
+    }
+
+    /// Takes the next WAL's number now, in the writer's order, unless it has one.
+    fn number_next_wal(&self) {
+        let mut next = lock(&self.next_wal);
+        if let NextWal::Missing = *next {
+            *next = NextWal::Numbered(self.next_file.fetch_add(1, SeqCst));
         }
     }
 
@@ -364,7 +376,7 @@ impl Inner {
         let mut next = lock(&self.next_wal);
         let number = match &*next {
             NextWal::Ready(..) => return,
-            NextWal::Failed(number) => *number,
+            NextWal::Numbered(number) => *number,
             NextWal::Missing => self.next_file.fetch_add(1, SeqCst),
         };
         if let Ok((number, wal)) = self.create_wal(&mut next, number) {
@@ -380,7 +392,7 @@ impl Inner {
                 drop(wal);
                 self.fs.remove(&self.dir.join(file_names::wal(number)))
             }
-            NextWal::Missing | NextWal::Failed(_) => Ok(()),
+            NextWal::Missing | NextWal::Numbered(_) => Ok(()),
         }
     }
 

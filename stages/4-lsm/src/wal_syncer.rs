@@ -36,8 +36,10 @@
 //! goes in): some 3 to 6 ms on this course's machine, paid by the writer with every other
 //! writer queued behind it, six times in a million 116-byte puts. So after each freeze the
 //! writer asks this thread to **prepare the next WAL**: create it, header synced and
-//! directory synced, under the next file number, and leave it in the engine's slot for the
-//! next freeze to take (`NextWal` in [`crate::engine`]). Until a freeze takes it, it is an
+//! directory synced, and leave it in the engine's slot for the next freeze to take
+//! (`NextWal` in [`crate::engine`]). Its file number is taken by the freeze itself, before
+//! the flush it starts numbers a table, so that a store's file numbers follow the writes,
+//! not the threads' timing. Until a freeze takes it, it is an
 //! empty WAL with the highest number, which recovery already accepts: only the last WAL
 //! *written* (the newest with a record) may end torn, and an empty one after it holds
 //! nothing to replay. If the creation fails, the number is kept and the freeze creates the

@@ -219,3 +219,31 @@ fn assert_no_empty_wal_before_a_written_one(dir: &std::path::Path) {
         }
     }
 }
+
+/// The number of every file named `NNNNNN.EXT` in `dir`, for extension `ext`.
+fn numbers(dir: &std::path::Path, ext: &str) -> Vec<u64> {
+    let mut found: Vec<u64> = Fs::default()
+        .list(dir)
+        .unwrap()
+        .iter()
+        .filter_map(|name| name.strip_suffix(ext)?.parse().ok())
+        .collect();
+    found.sort_unstable();
+    found
+}
+
+#[test]
+fn file_numbers_follow_the_writes_not_the_threads() {
+    // A freeze takes the next WAL's number before the flush it starts numbers its table,
+    // whenever the syncer thread gets to create that WAL: the new WAL is n, the one made
+    // ahead n + 1, the table n + 2, every time.
+    for round in 0..20 {
+        let (tmp, e) = common::new_tree(&common::options(""));
+        e.put(&key(round), &value(round)).unwrap();
+        e.flush().unwrap();
+        e.close().unwrap();
+        let (wals, tables) = (numbers(tmp.path(), ".wal"), numbers(tmp.path(), ".sst"));
+        let newest_wal = *wals.last().unwrap();
+        assert_eq!(tables, [newest_wal + 2], "round {round}: WALs {wals:?}");
+    }
+}
