@@ -98,19 +98,23 @@ pub fn measure(dir: &Path, bytes: u64) -> Result<DiskBandwidth> {
     Ok(measured)
 }
 
-/// Waits until removals under `dir` are on the disk: syncs the directory, which waits for
-/// the file system's journal commit that frees the removed files' blocks. On a file system
-/// mounted with `discard` (as this project's machine is) that commit also tells the device
-/// to discard every freed block; left to happen later, that work lands on the syncs of
-/// whatever is timed next. Measured here: the engine whose `bulkload` came right after the
-/// probe's gigabyte was removed loaded a quarter to a third slower than the same engine a
-/// moment later. `kvbench` settles after the probe and after every store it removes.
+/// Waits until everything written to, and removed from, the file system that holds `dir`
+/// is on the disk: `syncfs`, which writes back every dirty page of that file system (not
+/// only this process's) and commits its journal. Two things left pending would otherwise
+/// land on whatever is timed next. On a file system mounted with `discard` (as this
+/// project's machine is), the commit tells the device to discard every freed block:
+/// measured here, the engine whose `bulkload` came right after the probe's gigabyte was
+/// removed loaded a quarter to a third slower than the same engine a moment later. And
+/// pages dirtied before the run (a build's gigabyte of binaries, the engine before) are
+/// written back by kernel threads that take one of this machine's two cores. `kvbench`
+/// settles before each engine starts, after the probe, and after every store it removes.
 ///
 /// # Errors
-/// [`Error::Io`] opening or syncing `dir`.
+/// [`Error::Io`] opening `dir` or syncing its file system.
 pub fn settle(dir: &Path) -> Result<()> {
     let io = |e| Error::io(dir, e);
-    std::fs::File::open(dir).map_err(io)?.sync_all().map_err(io)
+    let file = std::fs::File::open(dir).map_err(io)?;
+    rustix::fs::syncfs(&file).map_err(|e| io(e.into()))
 }
 
 /// The timed part of [`measure`]: creates `path`, writes `bytes` bytes, syncs them.

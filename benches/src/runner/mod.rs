@@ -143,6 +143,8 @@ pub fn run(
     let total = engines.len() * workloads.len();
     let mut disk = DiskYardstick::new(root.path().to_path_buf());
     for (e, engine) in engines.iter().enumerate() {
+        // Each engine starts on a quiet disk: what was written before it is on the disk.
+        crate::disk_bandwidth::settle(root.path())?;
         let mut store = Store::new(engine, root.path().join(dir_name(&engine.label)));
         for (w, &workload) in workloads.iter().enumerate() {
             let label = format!(
