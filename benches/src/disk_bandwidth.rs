@@ -107,7 +107,7 @@ pub fn measure(dir: &Path, bytes: u64) -> Result<DiskBandwidth> {
 /// removed loaded a quarter to a third slower than the same engine a moment later. And
 /// pages dirtied before the run (a build's gigabyte of binaries, the engine before) are
 /// written back by kernel threads that take one of this machine's two cores. `kvbench`
-/// settles before each engine starts, after the probe, and after every store it removes.
+/// settles before its first engine starts, after the probe, and after every store it removes.
 ///
 /// # Errors
 /// [`Error::Io`] opening `dir` or syncing its file system.

@@ -142,9 +142,10 @@ pub fn run(
     let mut rows = Vec::new();
     let total = engines.len() * workloads.len();
     let mut disk = DiskYardstick::new(root.path().to_path_buf());
+    // Each engine starts on a quiet disk: what was written before the run is on the disk
+    // now, and each engine's stores are settled as they are removed (`remove_stores`).
+    crate::disk_bandwidth::settle(root.path())?;
     for (e, engine) in engines.iter().enumerate() {
-        // Each engine starts on a quiet disk: what was written before it is on the disk.
-        crate::disk_bandwidth::settle(root.path())?;
         let mut store = Store::new(engine, root.path().join(dir_name(&engine.label)));
         for (w, &workload) in workloads.iter().enumerate() {
             let label = format!(

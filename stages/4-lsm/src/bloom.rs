@@ -144,6 +144,11 @@ impl BloomFilter {
         self.bits.len() * 8
     }
 
+    /// Bytes of memory the bit array holds.
+    pub fn memory_bytes(&self) -> u64 {
+        self.bits.len() as u64
+    }
+
     /// Number of probes per key.
     pub fn probes(&self) -> u8 {
         self.probes

@@ -76,7 +76,7 @@ impl Table {
         let index = read_part(&file, footer.index_offset, index_size, |b| {
             Index::decode(b, footer.filter_offset)
         })?;
-        let pinned = index.memory_bytes() + filter.bit_len().div_ceil(8) as u64;
+        let pinned = index.memory_bytes() + filter.memory_bytes();
         Ok(Table {
             file,
             number,
@@ -115,7 +115,7 @@ impl Table {
 
     /// Bytes of memory the pinned filter holds.
     pub fn filter_bytes(&self) -> u64 {
-        self.filter.bit_len().div_ceil(8) as u64
+        self.filter.memory_bytes()
     }
 
     /// The contents of data block `i`: from the cache, or read, checked (and, with
