@@ -27,6 +27,9 @@ pub struct Counters {
     pub compactions: AtomicU64,
     /// Compactions that moved a table down a level without rewriting it.
     pub trivial_moves: AtomicU64,
+    /// Compactions chosen because reads spent a table's allowed seeks
+    /// ([`crate::seek_compaction`]).
+    pub seek_compactions: AtomicU64,
     /// Bytes of tables read by compactions.
     pub compaction_bytes_read: AtomicU64,
     /// Bytes of tables written by compactions.
@@ -57,12 +60,13 @@ impl Counters {
     /// The counters that statistics report in their `extra` map, by name, read now. (The
     /// others, `user_bytes_written`, `gets` and `get_disk_reads`, have fields of their own
     /// in [`kv_shared::Stats`].)
-    pub fn extra(&self) -> [(&'static str, u64); 13] {
+    pub fn extra(&self) -> [(&'static str, u64); 14] {
         [
             ("flushes", &self.flushes),
             ("flush_bytes_written", &self.flush_bytes_written),
             ("compactions", &self.compactions),
             ("trivial_moves", &self.trivial_moves),
+            ("seek_compactions", &self.seek_compactions),
             ("compaction_bytes_read", &self.compaction_bytes_read),
             ("compaction_bytes_written", &self.compaction_bytes_written),
             ("tombstones_dropped", &self.tombstones_dropped),

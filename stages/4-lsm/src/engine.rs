@@ -79,6 +79,7 @@ use crate::manifest::Manifest;
 use crate::memtable::Memtable;
 use crate::options::{LsmOptions, OPTIONS};
 use crate::recovery::{self, Recovered};
+use crate::seek_compaction::SeekAlarm;
 use crate::version::{LevelSummary, NUM_LEVELS, Version};
 use crate::wal::{self, Wal};
 use crate::wal_syncer::{SyncMark, WalSyncer};
@@ -151,13 +152,21 @@ struct State {
     bg_failures: u64,
     /// `mem`, `imm` and `version` as readers take them (see [`Inner::snapshot`]).
     view: Arc<ReadView>,
+    /// Rung by readers when a table's allowed seeks are spent; `None` without seek
+    /// compaction ([`crate::seek_compaction`]).
+    seek_alarm: Option<Arc<SeekAlarm>>,
 }
 
 impl State {
     /// Rebuilds the readers' view after `mem`, `imm` or `version` changed, so that it does
     /// not keep a replaced memtable or version (and its obsolete tables) alive.
     fn refresh_view(&mut self) {
-        self.view = Arc::new(ReadView::new(&self.mem, &self.imm, &self.version));
+        self.view = Arc::new(ReadView::new(
+            &self.mem,
+            &self.imm,
+            &self.version,
+            self.seek_alarm.as_ref(),
+        ));
     }
 
     /// The first background failure, as the error every later write reports.
@@ -213,7 +222,10 @@ impl Inner {
         let mem = Arc::new(Memtable::new(r.wal_number, options.memtable_bytes));
         let sync_mark = SyncMark::new(r.wal.size(), options.wal_bytes_per_sync);
         let version = Arc::new(r.version);
-        let view = Arc::new(ReadView::new(&mem, &[], &version));
+        let seek_alarm = options
+            .seek_compaction
+            .then(|| Arc::new(SeekAlarm::default()));
+        let view = Arc::new(ReadView::new(&mem, &[], &version, seek_alarm.as_ref()));
         Inner {
             dir: dir.to_path_buf(),
             fs,
@@ -231,6 +243,7 @@ impl Inner {
                 bg_error: None,
                 bg_failures: 0,
                 view,
+                seek_alarm,
             }),
             work: Condvar::new(),
             progress: Condvar::new(),
@@ -268,6 +281,11 @@ impl Inner {
         let mut st = self.lock_state();
         if !st.view.shows(&st.mem, &st.imm, &st.version) {
             st.refresh_view();
+        }
+        // A table ran out of allowed seeks: the compaction thread waits under this lock, so
+        // the wake-up cannot slip in between its check and its wait.
+        if st.seek_alarm.as_ref().is_some_and(|alarm| alarm.take()) {
+            self.work.notify_all();
         }
         Snapshot {
             seq: self.visible_seq.load(SeqCst),
@@ -416,10 +434,11 @@ impl Inner {
             }
         }
         let mut user = 0;
-        for (seq, op) in (first..).zip(wal::group_ops(&group.record, count)) {
-            w.mem.insert(op.key, seq, op.value);
+        let ops = (first..).zip(wal::group_ops(&group.record, count));
+        w.mem.insert_all(ops.map(|(seq, op)| {
             user += op.key.len() + op.value.map_or(0, <[u8]>::len);
-        }
+            (op.key, seq, op.value)
+        }));
         w.last_seq = first + u64::from(count) - 1;
         self.visible_seq.store(w.last_seq, SeqCst);
         Counters::add(&self.counters.user_bytes_written, user as u64);

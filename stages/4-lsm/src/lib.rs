@@ -36,6 +36,7 @@
 //! | [`version`], [`version_edit`] | the set of tables per level at one moment, and one change to it |
 //! | [`manifest`] | the log of version edits, and `CURRENT` |
 //! | [`compaction`] | merging tables and dropping tombstones; the leveled and size-tiered policies that choose what to merge |
+//! | [`seek_compaction`] | tables that reads keep passing through ask to be merged into the level below |
 //! | [`counters`], [`lock`] | the statistics counters; locks that survive a panicking holder |
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
@@ -60,6 +61,7 @@ pub mod memtable_filter;
 pub mod options;
 pub mod recovery;
 pub mod repair;
+pub mod seek_compaction;
 pub mod skiplist;
 pub mod table;
 pub mod version;

@@ -121,12 +121,23 @@ impl Memtable {
     /// Adds a version of `key` (`None` is a tombstone). A version already here (the same
     /// key and sequence number) is kept as it is.
     pub fn insert(&self, key: &[u8], seq: u64, value: Option<&[u8]>) {
-        // The filter first: a reader that can see this version must find its bits.
-        self.filter.insert(hash(key));
-        if self.list.insert(key, seq, value) {
+        self.insert_all([(key, seq, value)]);
+    }
+
+    /// Adds every `(key, seq, value)` of `entries`, in order, under one hold of the
+    /// skiplist's writer lock (a write group's ops). Each is added as [`insert`](Self::insert)
+    /// adds it.
+    pub fn insert_all<'a>(
+        &self,
+        entries: impl IntoIterator<Item = (&'a [u8], u64, Option<&'a [u8]>)>,
+    ) {
+        // Under the skiplist's writer lock, before each entry is linked: a reader that can
+        // see a version finds its bits. One writer, so plain stores lose nothing.
+        self.list.insert_all(entries, |key, value| {
+            self.filter.insert(hash(key));
             let size = entry_bytes(key.len(), value.map_or(0, <[u8]>::len));
-            self.bytes.fetch_add(size, Relaxed);
-        }
+            self.bytes.store(self.bytes.load(Relaxed) + size, Relaxed);
+        });
     }
 
     /// The newest version of the looked-up key with a sequence number at most its snapshot.

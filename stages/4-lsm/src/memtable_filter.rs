@@ -15,11 +15,17 @@
 //! little over a plain filter with the same bits (about 1 % at the 10 bits per expected
 //! key it is sized for), which costs only a skiplist search.
 //!
-//! The bits are atomic words, set with `fetch_or` by the writer (only those not yet set) and read by any number of
-//! readers without a lock. A writer sets a key's bits **before** it inserts the key and
-//! before it publishes the key's sequence number (a `SeqCst` store that readers load before
-//! they look), so a reader that may see a version of the key also sees its bits. The
-//! filter lives only in memory: nothing of it is written to disk.
+//! The bits are atomic words, read by any number of readers without a lock and set by the
+//! memtable's one writer, under the skiplist's writer lock ([`SkipList::insert_with`]):
+//! with one writer, a plain load and store of each changed word loses no bit, where an
+//! atomic `fetch_or` would be a locked instruction that also holds up every memory access
+//! after it (measured below). The writer sets a key's bits **before** it links the key into
+//! the skiplist (a `Release` store that readers' `Acquire` loads pair with) and before it
+//! publishes the key's sequence number (a `SeqCst` store that readers load before they
+//! look), so a reader that may see a version of the key also sees its bits. The filter
+//! lives only in memory: nothing of it is written to disk.
+//!
+//! [`SkipList::insert_with`]: crate::skiplist::SkipList::insert_with
 
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
@@ -67,14 +73,15 @@ impl MemtableFilter {
         bits.map(move |bit| (base + (bit / 64) as usize, 1u64 << (bit % 64)))
     }
 
-    /// Adds the key with hash `h`. A bit already set is only read: the atomic
-    /// read-modify-write (a locked instruction, some twenty cycles) is paid only for bits
-    /// that change.
+    /// Adds the key with hash `h`. Call it from one thread at a time (the memtable calls it
+    /// under its skiplist's writer lock): each changed word is loaded and stored back, not
+    /// updated atomically, so two concurrent inserts could lose a bit.
     pub fn insert(&self, h: u64) {
         for (word, mask) in self.probes(h) {
             let word = &self.words[word];
-            if word.load(Relaxed) & mask != mask {
-                word.fetch_or(mask, Relaxed);
+            let bits = word.load(Relaxed);
+            if bits & mask != mask {
+                word.store(bits | mask, Relaxed);
             }
         }
     }

@@ -70,6 +70,11 @@ pub const OPTIONS: &[OptionDoc] = &[
         doc: "compaction policy: leveled (levels of growing size) or tiered (size-tiered sorted runs)",
     },
     OptionDoc {
+        name: "seek_compaction",
+        default: "true",
+        doc: "leveled: a table that reads keep passing through on their way to an older version (one per 16 KiB of it, at least 100) is merged into the level below (LevelDB's allowed_seeks)",
+    },
+    OptionDoc {
         name: "tiered_max_runs",
         default: "6",
         doc: "tiered: sorted runs allowed before a compaction merges some (at least 2)",
@@ -148,6 +153,8 @@ pub struct LsmOptions {
     /// See [`OPTIONS`].
     pub compaction: CompactionStyle,
     /// See [`OPTIONS`].
+    pub seek_compaction: bool,
+    /// See [`OPTIONS`].
     pub tiered_max_runs: usize,
     /// See [`OPTIONS`].
     pub tiered_size_ratio: u64,
@@ -191,6 +198,7 @@ impl LsmOptions {
                     )));
                 }
             },
+            seek_compaction: options.get_or("seek_compaction", true)?,
             tiered_max_runs: options.get_or("tiered_max_runs", 6)?,
             tiered_size_ratio: options.get_or("tiered_size_ratio", 20)?,
             tiered_max_space_amp: options.get_or("tiered_max_space_amp", 200)?,

@@ -26,6 +26,7 @@ use kv_shared::{Fs, RemoveWhenObsolete, Result};
 
 use crate::counters::Counters;
 use crate::key::{Lookup, LookupKey, key_head};
+use crate::seek_compaction::SeekBudget;
 use crate::table::Table;
 use crate::version_edit::{TableMeta, VersionEdit};
 
@@ -39,6 +40,9 @@ pub struct TableFile {
     pub meta: TableMeta,
     /// The open table.
     pub table: Arc<Table>,
+    /// Reads it may still pass through before it asks for a seek compaction
+    /// ([`crate::seek_compaction`]).
+    pub seeks: SeekBudget,
     removal: RemoveWhenObsolete,
 }
 
@@ -47,6 +51,7 @@ impl TableFile {
     pub fn new(meta: TableMeta, table: Table, fs: Fs) -> TableFile {
         let removal = RemoveWhenObsolete::new(&fs, table.path());
         TableFile {
+            seeks: SeekBudget::for_size(meta.size),
             meta,
             table: Arc::new(table),
             removal,
@@ -190,15 +195,8 @@ impl Version {
             }
         }
         let head = key_head(key);
-        for (tables, heads) in self.levels.iter().zip(&self.largest_heads).skip(1) {
-            // The first table whose largest key is at or after `key`.
-            let i = heads.partition_point(|&h| h < head);
-            let i = i + tables[i..]
-                .iter()
-                .zip(&heads[i..])
-                .take_while(|(t, h)| **h == head && t.meta.largest.as_slice() < key)
-                .count();
-            if let Some(t) = tables.get(i).filter(|t| t.meta.contains(key)) {
+        for level in 1..NUM_LEVELS {
+            if let Some(t) = self.table_holding(level, key, head) {
                 let found = t.table.get(lookup, counters)?;
                 if found != Lookup::Absent {
                     return Ok(found);
@@ -206,6 +204,42 @@ impl Version {
             }
         }
         Ok(Lookup::Absent)
+    }
+
+    /// The table of `level` (L1 or deeper) whose key range holds `key`, if any, found by a
+    /// binary search over the tables' largest keys; `head` is `key`'s [`key_head`].
+    fn table_holding(&self, level: usize, key: &[u8], head: u128) -> Option<&Arc<TableFile>> {
+        let (tables, heads) = (&self.levels[level], &self.largest_heads[level]);
+        // The first table whose largest key is at or after `key`.
+        let i = heads.partition_point(|&h| h < head);
+        let i = i + tables[i..]
+            .iter()
+            .zip(&heads[i..])
+            .take_while(|(t, h)| **h == head && t.meta.largest.as_slice() < key)
+            .count();
+        tables.get(i).filter(|t| t.meta.contains(key))
+    }
+
+    /// Charges one seek to the first (newest) table whose key range holds `key`, when two or
+    /// more tables' ranges hold it: a read of `key` passes through that table on its way to
+    /// an older version ([`crate::seek_compaction`]). True when this charge spent the
+    /// table's last allowed seek.
+    pub fn charge_read(&self, key: &[u8]) -> bool {
+        let head = key_head(key);
+        let l0 = self.levels[0].iter().filter(|t| t.meta.contains(key));
+        let deeper = (1..NUM_LEVELS).filter_map(|level| self.table_holding(level, key, head));
+        let mut holding = l0.chain(deeper);
+        match (holding.next(), holding.next()) {
+            (Some(first), Some(_)) => first.seeks.charge(),
+            _ => false,
+        }
+    }
+
+    /// A table of a level above the last whose allowed seeks are spent, shallowest level
+    /// first, with its level: the next seek compaction's input ([`crate::seek_compaction`]).
+    pub fn seek_compaction_candidate(&self) -> Option<(usize, &Arc<TableFile>)> {
+        self.all_tables()
+            .find(|(level, t)| *level < NUM_LEVELS - 1 && t.seeks.exhausted())
     }
 
     /// The tables of `level` whose key range overlaps `[smallest, largest]`.

@@ -120,28 +120,54 @@ pub fn scores(version: &Version, options: &LsmOptions) -> Vec<f64> {
         .collect()
 }
 
-/// The compaction to run next, if any level's score is at or above 1. `pointers[n]` is the
-/// largest key of the last compaction from level n (empty: start from the beginning).
+/// The compaction to run next: the level with the highest score, if any is at or above 1;
+/// else, with `seek_compaction`, a table whose allowed seeks are spent
+/// ([`crate::seek_compaction`]). `pointers[n]` is the largest key of the last compaction
+/// from level n (empty: start from the beginning).
 pub fn pick(version: &Version, options: &LsmOptions, pointers: &[Vec<u8>]) -> Option<Compaction> {
     let scores = scores(version, options);
     let (level, &score) = scores
         .iter()
         .enumerate()
         .max_by(|a, b| a.1.total_cmp(b.1))?;
-    if score < 1.0 {
+    if score >= 1.0 {
+        let inputs: Vec<Arc<TableFile>> = if level == 0 {
+            version.level(0).to_vec()
+        } else {
+            let tables = version.level(level);
+            let pointer = pointers.get(level).map_or(&[][..], Vec::as_slice);
+            let chosen = tables
+                .iter()
+                .find(|t| pointer.is_empty() || t.meta.smallest.as_slice() > pointer)
+                .or_else(|| tables.first())?;
+            vec![chosen.clone()]
+        };
+        return Some(into_next_level(version, options, level, inputs, score));
+    }
+    if !options.seek_compaction {
         return None;
     }
-    let inputs: Vec<Arc<TableFile>> = if level == 0 {
+    let (level, table) = version.seek_compaction_candidate()?;
+    // From L0, all of it: an older L0 table must not be left above a newer one's output.
+    let inputs = if level == 0 {
         version.level(0).to_vec()
     } else {
-        let tables = version.level(level);
-        let pointer = pointers.get(level).map_or(&[][..], Vec::as_slice);
-        let chosen = tables
-            .iter()
-            .find(|t| pointer.is_empty() || t.meta.smallest.as_slice() > pointer)
-            .or_else(|| tables.first())?;
-        vec![chosen.clone()]
+        vec![table.clone()]
     };
+    let mut task = into_next_level(version, options, level, inputs, score);
+    task.seek = true;
+    Some(task)
+}
+
+/// The compaction of `inputs`, tables of `level`, with every table of the level below that
+/// they overlap: for L0 the level [`l0_output`] names, else `level + 1`.
+fn into_next_level(
+    version: &Version,
+    options: &LsmOptions,
+    level: usize,
+    inputs: Vec<Arc<TableFile>>,
+    score: f64,
+) -> Compaction {
     let output_level = if level == 0 {
         l0_output(version, options)
     } else {
@@ -153,14 +179,15 @@ pub fn pick(version: &Version, options: &LsmOptions, pointers: &[Vec<u8>]) -> Op
         .into_iter()
         .map(|t| (output_level, t))
         .collect();
-    Some(Compaction {
+    Compaction {
         level,
         inputs,
         lower_inputs,
         output_level,
         score,
         manual: false,
-    })
+        seek: false,
+    }
 }
 
 /// A compaction of every table of `level` into `level + 1` (a manual, whole-level
@@ -182,6 +209,7 @@ pub fn whole_level(version: &Version, level: usize) -> Option<Compaction> {
         output_level: level + 1,
         score: 0.0,
         manual: true,
+        seek: false,
     })
 }
 

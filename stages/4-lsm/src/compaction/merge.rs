@@ -269,6 +269,7 @@ mod tests {
             output_level: 2,
             score: 1.0,
             manual: false,
+            seek: false,
         };
         let counters = Counters::default();
         let next_file = AtomicU64::new(100);

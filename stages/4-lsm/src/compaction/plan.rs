@@ -27,6 +27,9 @@ pub struct Compaction {
     /// could move, so that every tombstone and old version goes (as LevelDB's manual
     /// compactions never move a table).
     pub manual: bool,
+    /// True when chosen because reads spent a table's allowed seeks, not for a level's size
+    /// ([`crate::seek_compaction`]).
+    pub seek: bool,
 }
 
 impl Compaction {

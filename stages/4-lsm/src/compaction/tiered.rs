@@ -71,6 +71,7 @@ fn settle(version: &Version) -> Option<Compaction> {
                 output_level: target,
                 score: 0.0,
                 manual: false,
+                seek: false,
             });
         }
     }
@@ -83,6 +84,7 @@ fn settle(version: &Version) -> Option<Compaction> {
         output_level: target,
         score: 0.0,
         manual: false,
+        seek: false,
     })
 }
 
@@ -113,6 +115,7 @@ fn merge(
         output_level,
         score,
         manual: false,
+        seek: false,
     }
 }
 
@@ -169,6 +172,7 @@ pub fn merge_all(version: &Version) -> Option<Compaction> {
     }
     Some(Compaction {
         manual: true,
+        seek: false,
         ..merge(&runs, 0, runs.len() - 1, NUM_LEVELS - 1, 0.0)
     })
 }

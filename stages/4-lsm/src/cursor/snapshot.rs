@@ -9,6 +9,9 @@
 //!
 //! * [`Snapshot::get`] asks the memtables newest first, then the tables
 //!   ([`Version::get`]), and stops at the first version at or below the sequence number.
+//!   A read that reaches the tables, a cursor's seek, and every
+//!   [`CURSOR_SAMPLE_BYTES`] a cursor returns charge the seek budget of the first table a
+//!   read passes through ([`ReadView::charge_read`], [`crate::seek_compaction`]).
 //! * [`SnapshotCursor`] is the engine's [`Cursor`]: a [`MergingCursor`] over every memtable
 //!   and table yields every version of every key, newest first; the snapshot cursor skips
 //!   versions newer than the snapshot, keeps the newest remaining version of each key, and
@@ -40,6 +43,7 @@ use crate::cursor::merging::MergingCursor;
 use crate::cursor::{EntryCursor, Source};
 use crate::key::{Lookup, LookupKey, compare_user_keys};
 use crate::memtable::Memtable;
+use crate::seek_compaction::{CURSOR_SAMPLE_BYTES, SeekAlarm};
 use crate::version::Version;
 
 /// The memtables and tables a reader looks in, shared by every reader until one of them
@@ -50,18 +54,37 @@ pub struct ReadView {
     pub mems: Vec<Arc<Memtable>>,
     /// The tables.
     pub version: Arc<Version>,
+    /// Rung when a read spends a table's last allowed seek; `None` without seek compaction.
+    pub seek_alarm: Option<Arc<SeekAlarm>>,
 }
 
 impl ReadView {
     /// The view of the active memtable `mem`, the immutable ones `imm` (oldest first, as
-    /// they wait for their flush) and `version`.
-    pub fn new(mem: &Arc<Memtable>, imm: &[Arc<Memtable>], version: &Arc<Version>) -> ReadView {
+    /// they wait for their flush) and `version`; reads charge seeks and ring `seek_alarm`
+    /// when one is given.
+    pub fn new(
+        mem: &Arc<Memtable>,
+        imm: &[Arc<Memtable>],
+        version: &Arc<Version>,
+        seek_alarm: Option<&Arc<SeekAlarm>>,
+    ) -> ReadView {
         let mut mems = Vec::with_capacity(1 + imm.len());
         mems.push(mem.clone());
         mems.extend(imm.iter().rev().cloned());
         ReadView {
             mems,
             version: version.clone(),
+            seek_alarm: seek_alarm.cloned(),
+        }
+    }
+
+    /// Charges a read of `key` to the tables ([`Version::charge_read`]), ringing the alarm
+    /// when that spent a table's last allowed seek. Nothing without seek compaction.
+    pub fn charge_read(&self, key: &[u8]) {
+        if let Some(alarm) = &self.seek_alarm
+            && self.version.charge_read(key)
+        {
+            alarm.ring();
         }
     }
 
@@ -102,7 +125,10 @@ impl Snapshot {
         let mut in_memory = self.view.mems.iter().map(|mem| mem.get(&lookup));
         let found = match in_memory.find(|l| *l != Lookup::Absent) {
             Some(found) => found,
-            None => self.view.version.get(&lookup, counters)?,
+            None => {
+                self.view.charge_read(key);
+                self.view.version.get(&lookup, counters)?
+            }
         };
         Ok(match found {
             Lookup::Found(value) => Some(value),
@@ -121,7 +147,8 @@ impl Snapshot {
             .collect();
         children.extend(version_cursors(&self.view.version, true));
         SnapshotCursor {
-            _view: self.view.clone(),
+            view: self.view.clone(),
+            unsampled: 0,
             inner: MergingCursor::new(children),
             snapshot: self.seq,
             forward: true,
@@ -134,8 +161,11 @@ impl Snapshot {
 
 /// The live keys of a snapshot, as a [`Cursor`] (see the module documentation).
 pub struct SnapshotCursor {
-    /// Keeps the memtables and tables the cursor reads (and their files) alive.
-    _view: Arc<ReadView>,
+    /// Keeps the memtables and tables the cursor reads (and their files) alive; charged for
+    /// the cursor's reads.
+    view: Arc<ReadView>,
+    /// Bytes of keys and values returned since the last read sample.
+    unsampled: u64,
     inner: MergingCursor,
     snapshot: u64,
     /// Forward: `inner` is at the current key's newest visible version. Backward: `inner`
@@ -250,6 +280,19 @@ impl SnapshotCursor {
         }
         result
     }
+
+    /// Counts the current pair's bytes, and charges a read of its key once every
+    /// [`CURSOR_SAMPLE_BYTES`] (LevelDB's read sampling).
+    fn sample(&mut self) {
+        if !self.valid {
+            return;
+        }
+        self.unsampled += (self.key().len() + self.value().len()) as u64;
+        if self.unsampled >= CURSOR_SAMPLE_BYTES {
+            self.unsampled = 0;
+            self.view.charge_read(self.key());
+        }
+    }
 }
 
 impl Cursor for SnapshotCursor {
@@ -266,6 +309,8 @@ impl Cursor for SnapshotCursor {
     }
 
     fn seek(&mut self, target: &[u8]) -> Result<()> {
+        // Positioning in every table that holds `target` is a read through them all.
+        self.view.charge_read(target);
         // The newest version of `target` the snapshot may see, or a later key.
         self.place(true, |inner, snapshot| inner.seek(target, snapshot))
     }
@@ -283,7 +328,9 @@ impl Cursor for SnapshotCursor {
                 c.turn_forward()?;
             }
             c.find_next_visible(true)
-        })
+        })?;
+        self.sample();
+        Ok(())
     }
 
     fn prev(&mut self) -> Result<()> {
@@ -295,7 +342,9 @@ impl Cursor for SnapshotCursor {
                 c.turn_backward()?;
             }
             c.find_prev_visible()
-        })
+        })?;
+        self.sample();
+        Ok(())
     }
 
     fn key(&self) -> &[u8] {

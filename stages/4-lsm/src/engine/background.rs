@@ -201,6 +201,7 @@ impl Inner {
             |st| st.pointers[level] = outcome.largest.clone(),
         )?;
         Counters::add(&self.counters.compactions, 1);
+        Counters::add(&self.counters.seek_compactions, u64::from(task.seek));
         if task.is_trivial_move() {
             Counters::add(&self.counters.trivial_moves, 1);
         } else {
