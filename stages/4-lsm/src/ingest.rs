@@ -371,13 +371,12 @@ fn hand_off(
     for pair in pairs {
         let (key, value) = pair?;
         batch.push(&key, &value);
-        if batch.ends.len() == HANDOFF_PAIRS {
-            if batches
+        if batch.ends.len() == HANDOFF_PAIRS
+            && batches
                 .send(std::mem::replace(&mut batch, Batch::new()))
                 .is_err()
-            {
-                return Ok(());
-            }
+        {
+            return Ok(());
         }
     }
     if !batch.ends.is_empty() {
