@@ -61,6 +61,16 @@ fn assert_every_value(tree: &LsmTree) {
     }
 }
 
+/// After settling, the L0 table is gone, merged by one seek compaction, and every key
+/// still reads its newest value.
+fn merged_by_one_seek_compaction(tree: LsmTree) {
+    tree.compact().unwrap();
+    assert_eq!(l0_and_last(&tree).0, 0, "{:?}", tree.levels_summary());
+    assert_eq!(seek_compactions(&tree), 1);
+    assert_every_value(&tree);
+    tree.close().unwrap();
+}
+
 #[test]
 fn gets_that_pass_through_a_table_compact_it_into_the_level_below() {
     let (_tmp, tree) = overlapping_tree(true);
@@ -74,11 +84,7 @@ fn gets_that_pass_through_a_table_compact_it_into_the_level_below() {
     assert_eq!(seek_compactions(&tree), 0);
     // The last seek: the L0 table goes into the last level.
     tree.get(&key(budget)).unwrap();
-    tree.compact().unwrap();
-    assert_eq!(l0_and_last(&tree).0, 0, "{:?}", tree.levels_summary());
-    assert_eq!(seek_compactions(&tree), 1);
-    assert_every_value(&tree);
-    tree.close().unwrap();
+    merged_by_one_seek_compaction(tree);
 }
 
 #[test]
@@ -88,11 +94,7 @@ fn cursor_seeks_charge_the_tables_they_position_in() {
         let range = KeyRange::new(Bound::Included(key(i * 7)), Bound::Excluded(key(i * 7 + 3)));
         assert_eq!(tree.scan(range).unwrap().count(), 3);
     }
-    tree.compact().unwrap();
-    assert_eq!(l0_and_last(&tree).0, 0, "{:?}", tree.levels_summary());
-    assert_eq!(seek_compactions(&tree), 1);
-    assert_every_value(&tree);
-    tree.close().unwrap();
+    merged_by_one_seek_compaction(tree);
 }
 
 #[test]
