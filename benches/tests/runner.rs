@@ -4,6 +4,7 @@
 
 mod common;
 
+use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
 use clap::Parser;
@@ -17,6 +18,18 @@ use kvbench::runner::{self, BenchConfig};
 use kvbench::workload::WorkloadConfig;
 
 use common::REGISTRY;
+
+/// Held by every test while it runs workloads: the runs take turns. The I/O check sets an
+/// engine's own count of bytes written against the process's (`wchar` in
+/// `/proc/self/io`), which counts the writes of every test thread of this binary, so a run
+/// made beside another test's run would be flagged for bytes that were not its engine's.
+static RUNS: Mutex<()> = Mutex::new(());
+
+/// This test's turn to run workloads (see [`RUNS`]); a test that failed holding it does
+/// not stop the others.
+fn turn() -> MutexGuard<'static, ()> {
+    RUNS.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
 
 fn config(num: u64) -> (tempfile::TempDir, BenchConfig) {
     let tmp = tempfile::tempdir().unwrap();
@@ -42,6 +55,7 @@ fn run(specs: &str, workloads: &str, config: &BenchConfig) -> Vec<Measurement> {
         .map(|s| s.resolve(REGISTRY, &[]).unwrap())
         .collect();
     let workloads = BenchWorkload::parse_list(workloads).unwrap();
+    let _turn = turn();
     runner::run(&engines, &workloads, config, &NoProgress).unwrap()
 }
 
@@ -136,7 +150,10 @@ fn json_has_the_documented_fields() {
     ])
     .unwrap();
     let mut table = Vec::new();
-    let rows = bench_cli::run(REGISTRY, &args, None, &mut table).unwrap();
+    let rows = {
+        let _turn = turn();
+        bench_cli::run(REGISTRY, &args, None, &mut table).unwrap()
+    };
     assert_eq!(rows.len(), 6);
     let value: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
@@ -310,7 +327,10 @@ fn bad_arguments_are_errors() {
         "--num",
         "50",
     ]);
-    let rows = bench_cli::run(REGISTRY, &args, None, Vec::new()).unwrap();
+    let rows = {
+        let _turn = turn();
+        bench_cli::run(REGISTRY, &args, None, Vec::new()).unwrap()
+    };
     assert!(
         rows[0]
             .error
@@ -492,6 +512,7 @@ fn run_in(
         .map(|s| s.resolve(registry, &[]).unwrap())
         .collect();
     let workloads = BenchWorkload::parse_list(workloads).unwrap();
+    let _turn = turn();
     runner::run(&engines, &workloads, config, &NoProgress).unwrap()
 }
 
