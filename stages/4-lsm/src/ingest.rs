@@ -316,9 +316,9 @@ impl Batch {
 /// the one before reaches `table_bytes`, every entry a put numbered `seq`.
 ///
 /// Three threads, a pipeline: this one reads `pairs` (whose making, checking or merging is
-/// work of its own) and hands them on in batches ([`hand_off`]); a second builds the
-/// tables ([`build_tables`]: blocks, filter, index, the writes); a third syncs each finished
-/// table ([`sync_tables`]) while the next is built. Syncing each table before starting the
+/// work of its own) and hands them on in batches (`hand_off`); a second builds the
+/// tables (`build_tables`: blocks, filter, index, the writes); a third syncs each finished
+/// table (`sync_tables`) while the next is built. Syncing each table before starting the
 /// next would leave the disk or the processor idle at a time, and building on the reading
 /// thread would leave the second processor idle. Every table is synced before this returns.
 ///

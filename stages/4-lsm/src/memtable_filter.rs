@@ -16,7 +16,7 @@
 //! key it is sized for), which costs only a skiplist search.
 //!
 //! The bits are atomic words, read by any number of readers without a lock and set by the
-//! memtable's one writer, under the skiplist's writer lock ([`SkipList::insert_with`]):
+//! memtable's one writer, under the skiplist's writer lock ([`SkipList::insert_all`]):
 //! with one writer, a plain load and store of each changed word loses no bit, where an
 //! atomic `fetch_or` would be a locked instruction that also holds up every memory access
 //! after it (measured below). The writer sets a key's bits **before** it links the key into
@@ -25,7 +25,7 @@
 //! look), so a reader that may see a version of the key also sees its bits. The filter
 //! lives only in memory: nothing of it is written to disk.
 //!
-//! [`SkipList::insert_with`]: crate::skiplist::SkipList::insert_with
+//! [`SkipList::insert_all`]: crate::skiplist::SkipList::insert_all
 
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 

@@ -454,32 +454,17 @@ impl SkipList {
     /// # Panics
     /// When the list already holds 2^32 - 1 entries (hundreds of gigabytes).
     pub fn insert(&self, key: &[u8], seq: u64, value: Option<&[u8]>) -> bool {
-        self.insert_with(key, seq, value, || {})
-    }
-
-    /// [`insert`](Self::insert), running `before_publishing` under the writer lock once the
-    /// entry is known to be new, before any reader can reach it: the memtable updates its
-    /// filter and its byte count there, as the one writer, with plain loads and stores
-    /// rather than atomic read-modify-writes (a locked instruction each, which also stalls
-    /// every memory access behind it).
-    ///
-    /// # Panics
-    /// As [`insert`](Self::insert).
-    pub fn insert_with(
-        &self,
-        key: &[u8],
-        seq: u64,
-        value: Option<&[u8]>,
-        before_publishing: impl FnOnce(),
-    ) -> bool {
         let mut guard = self.lock_writer();
-        self.insert_locked(&mut guard, key, seq, value, before_publishing)
+        self.insert_locked(&mut guard, key, seq, value, || {})
     }
 
-    /// Adds every `(key, seq, value)` of `entries` in turn, as
-    /// [`insert_with`](Self::insert_with) would, under one hold of the writer lock (a
-    /// write group's thousand entries pay for one lock, not a thousand);
-    /// `before_publishing` gets each new entry's key and value. Returns how many were new.
+    /// Adds every `(key, seq, value)` of `entries` in turn, as [`insert`](Self::insert)
+    /// would, under one hold of the writer lock (a write group's thousand entries pay for
+    /// one lock, not a thousand). `before_publishing` runs under that lock for each entry
+    /// once it is known to be new, before any reader can reach it, with its key and value:
+    /// the memtable updates its filter and its byte count there, as the one writer, with
+    /// plain loads and stores rather than atomic read-modify-writes (a locked instruction
+    /// each, which also stalls every memory access behind it). Returns how many were new.
     ///
     /// # Panics
     /// As [`insert`](Self::insert).
